@@ -1,0 +1,76 @@
+/**
+ * Device certificate: the user's master key vouches that a device's signing and identity keys
+ * belong to the user. Sent inside the first message of a session (message.ts) so the receiver can
+ * authenticate the sender's device against the master key it trusts (safety number).
+ *
+ * Encoding (docs/PROTOCOL.md §4): version=1 | user | masterKey[32] | deviceId u32 |
+ * signingKey[32] | identityKey[32] | signature[64] over everything before it.
+ */
+import { equal } from './bytes.js';
+import { decodeWith, Writer } from './codec.js';
+import { assertUserName } from './encoding.js';
+import { DecodeError, UnknownSignerError } from './errors.js';
+import { readDeviceId, readUser, readX25519, writeUser } from './identity-codec.js';
+import type { DeviceKeys, SigningKeyPair } from './keys.js';
+import type { Primitives } from './primitives/types.js';
+import { SIGNATURE_LABELS, signWithLabel, verifyWithLabel } from './signature.js';
+
+const VERSION = 1;
+const WHAT = 'device certificate';
+
+export interface DeviceCertificate {
+  readonly user: string;
+  readonly masterKey: Uint8Array;
+  readonly deviceId: number;
+  readonly signingKey: Uint8Array;
+  readonly identityKey: Uint8Array;
+  readonly signature: Uint8Array;
+}
+
+function body(c: Omit<DeviceCertificate, 'signature'>): Uint8Array {
+  const w = new Writer(180).u8(VERSION);
+  writeUser(w, c.user);
+  return w.fixed(c.masterKey, 32).u32(c.deviceId).fixed(c.signingKey, 32).fixed(c.identityKey, 32).finish();
+}
+
+export async function issueDeviceCertificate(p: Primitives, user: string, master: SigningKeyPair, device: DeviceKeys): Promise<Uint8Array> {
+  assertUserName(user);
+  const unsigned = {
+    user,
+    masterKey: master.publicKey,
+    deviceId: device.deviceId,
+    signingKey: device.signing.publicKey,
+    identityKey: device.identity.publicKey,
+  };
+  const b = body(unsigned);
+  const signature = await signWithLabel(p, master.seed, SIGNATURE_LABELS.deviceCertificate, b);
+  return new Writer(b.length + 64).rest(b).fixed(signature, 64).finish();
+}
+
+export function decodeDeviceCertificate(bytes: Uint8Array): DeviceCertificate {
+  return decodeWith(bytes, WHAT, (r) => {
+    r.version(VERSION);
+    const user = readUser(r, WHAT);
+    const masterKey = r.fixed(32).slice();
+    const deviceId = readDeviceId(r, WHAT);
+    const signingKey = r.fixed(32).slice();
+    const identityKey = readX25519(r, `${WHAT} identity key`);
+    const signature = r.fixed(64).slice();
+    return { user, masterKey, deviceId, signingKey, identityKey, signature };
+  });
+}
+
+export interface TrustedUser {
+  readonly user: string;
+  /** The master public key the caller trusts for `user` (pinned, verified by safety number). */
+  readonly masterKey: Uint8Array;
+}
+
+/** Decode and verify a certificate against the master key the caller trusts for the user. */
+export async function verifyDeviceCertificate(p: Primitives, bytes: Uint8Array, trusted: TrustedUser): Promise<DeviceCertificate> {
+  const cert = decodeDeviceCertificate(bytes);
+  if (cert.user !== trusted.user) throw new DecodeError(`${WHAT}: issued for another user`);
+  if (!equal(cert.masterKey, trusted.masterKey)) throw new UnknownSignerError(`${WHAT}: signed by an unknown master key`);
+  await verifyWithLabel(p, cert.masterKey, SIGNATURE_LABELS.deviceCertificate, body(cert), cert.signature, WHAT);
+  return cert;
+}

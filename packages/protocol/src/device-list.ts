@@ -1,0 +1,112 @@
+/**
+ * The signed device list (DESIGN.md, "Keys"; Sesame §2 device records): the set of a user's
+ * current devices, signed by the user's master key. Its version only grows: a client holding
+ * version v rejects any list with a lower version, or with version v and different content.
+ *
+ * Encoding (docs/PROTOCOL.md §5): version=1 | user | masterKey[32] | listVersion u64 |
+ * count u16 | count × (deviceId u32 | signingKey[32] | identityKey[32]) in strictly ascending
+ * deviceId order | signature[64] over everything before it.
+ */
+import { equal } from './bytes.js';
+import { decodeWith, Writer } from './codec.js';
+import type { TrustedUser } from './device-certificate.js';
+import { assertUserName, isValidDeviceId } from './encoding.js';
+import { DecodeError, InvalidArgumentError, RollbackError, UnknownSignerError } from './errors.js';
+import { readDeviceId, readUser, readX25519, writeUser } from './identity-codec.js';
+import type { SigningKeyPair } from './keys.js';
+import { MAX_DEVICES } from './limits.js';
+import type { Primitives } from './primitives/types.js';
+import { SIGNATURE_LABELS, signWithLabel, verifyWithLabel } from './signature.js';
+import { isValidX25519PublicKey } from './x25519.js';
+
+const FORMAT = 1;
+const WHAT = 'device list';
+
+export interface DeviceEntry {
+  readonly deviceId: number;
+  readonly signingKey: Uint8Array;
+  readonly identityKey: Uint8Array;
+}
+
+export interface DeviceList {
+  readonly user: string;
+  readonly masterKey: Uint8Array;
+  readonly version: number;
+  readonly devices: readonly DeviceEntry[];
+  readonly signature: Uint8Array;
+  /** The exact signed bytes this list was decoded from. */
+  readonly encoded: Uint8Array;
+}
+
+function body(user: string, masterKey: Uint8Array, version: number, devices: readonly DeviceEntry[]): Uint8Array {
+  const w = new Writer(64 + devices.length * 68).u8(FORMAT);
+  writeUser(w, user);
+  w.fixed(masterKey, 32).u64(version).u16(devices.length);
+  for (const d of devices) w.u32(d.deviceId).fixed(d.signingKey, 32).fixed(d.identityKey, 32);
+  return w.finish();
+}
+
+/** Sign a new device list. Devices are sorted by id; duplicates and bad keys are refused. */
+export async function signDeviceList(
+  p: Primitives,
+  user: string,
+  master: SigningKeyPair,
+  version: number,
+  devices: readonly DeviceEntry[],
+): Promise<Uint8Array> {
+  assertUserName(user);
+  if (!Number.isSafeInteger(version) || version < 1) throw new InvalidArgumentError('device list version must be a positive integer');
+  if (devices.length > MAX_DEVICES) throw new InvalidArgumentError(`a device list holds at most ${MAX_DEVICES} devices`);
+  const sorted = [...devices].sort((a, b) => a.deviceId - b.deviceId);
+  for (let i = 0; i < sorted.length; i++) {
+    const d = sorted[i] as DeviceEntry;
+    if (!isValidDeviceId(d.deviceId)) throw new InvalidArgumentError('invalid device id');
+    if (i > 0 && (sorted[i - 1] as DeviceEntry).deviceId === d.deviceId) throw new InvalidArgumentError(`duplicate device id ${d.deviceId}`);
+    if (d.signingKey.length !== 32 || !isValidX25519PublicKey(d.identityKey)) throw new InvalidArgumentError('invalid device key');
+  }
+  const b = body(user, master.publicKey, version, sorted);
+  const signature = await signWithLabel(p, master.seed, SIGNATURE_LABELS.deviceList, b);
+  return new Writer(b.length + 64).rest(b).fixed(signature, 64).finish();
+}
+
+export function decodeDeviceList(bytes: Uint8Array): DeviceList {
+  return decodeWith(bytes, WHAT, (r) => {
+    r.version(FORMAT);
+    const user = readUser(r, WHAT);
+    const masterKey = r.fixed(32).slice();
+    const version = r.u64();
+    if (version < 1) throw new DecodeError(`${WHAT}: version must be positive`);
+    const count = r.u16();
+    if (count > MAX_DEVICES) throw new DecodeError(`${WHAT}: more than ${MAX_DEVICES} devices`);
+    const devices: DeviceEntry[] = [];
+    for (let i = 0; i < count; i++) {
+      const deviceId = readDeviceId(r, WHAT);
+      const prev = devices[i - 1];
+      if (prev && prev.deviceId === deviceId) throw new DecodeError(`${WHAT}: duplicate device id ${deviceId}`);
+      if (prev && prev.deviceId > deviceId) throw new DecodeError(`${WHAT}: devices not in ascending order`);
+      const signingKey = r.fixed(32).slice();
+      const identityKey = readX25519(r, `${WHAT} identity key`);
+      devices.push({ deviceId, signingKey, identityKey });
+    }
+    const signature = r.fixed(64).slice();
+    return { user, masterKey, version, devices, signature, encoded: bytes.slice() };
+  });
+}
+
+/**
+ * Decode and verify a device list against the master key the caller trusts for the user, and
+ * against the newest list it already holds (`previous`), refusing rollback.
+ */
+export async function verifyDeviceList(p: Primitives, bytes: Uint8Array, trusted: TrustedUser, previous?: DeviceList): Promise<DeviceList> {
+  const list = decodeDeviceList(bytes);
+  if (list.user !== trusted.user) throw new DecodeError(`${WHAT}: issued for another user`);
+  if (!equal(list.masterKey, trusted.masterKey)) throw new UnknownSignerError(`${WHAT}: signed by an unknown master key`);
+  await verifyWithLabel(p, list.masterKey, SIGNATURE_LABELS.deviceList, body(list.user, list.masterKey, list.version, list.devices), list.signature, WHAT);
+  if (previous) {
+    if (list.version < previous.version) throw new RollbackError(`${WHAT}: version ${list.version} is older than ${previous.version}`);
+    if (list.version === previous.version && !equal(list.encoded, previous.encoded)) {
+      throw new RollbackError(`${WHAT}: version ${list.version} reused with different content`);
+    }
+  }
+  return list;
+}

@@ -1,0 +1,26 @@
+/**
+ * Type-tagged public key encodings (PQXDH rev. 2 §2.1: EncodeEC and EncodeKEM with pairwise
+ * disjoint ranges). Used wherever a key is signed or hashed, never for bare storage.
+ */
+import { concat } from './bytes.js';
+import { InvalidArgumentError } from './errors.js';
+import { USER_NAME_PATTERN } from './limits.js';
+
+export const KEY_TYPE_X25519 = 0x05;
+export const KEY_TYPE_MLKEM768 = 0x08;
+export const KEY_TYPE_ED25519 = 0x0e;
+
+export const encodeEC = (publicKey: Uint8Array): Uint8Array => concat(Uint8Array.of(KEY_TYPE_X25519), publicKey);
+export const encodeKEM = (publicKey: Uint8Array): Uint8Array => concat(Uint8Array.of(KEY_TYPE_MLKEM768), publicKey);
+
+export function isValidUserName(user: string): boolean {
+  return typeof user === 'string' && USER_NAME_PATTERN.test(user);
+}
+
+export function assertUserName(user: string): void {
+  if (!isValidUserName(user)) throw new InvalidArgumentError('user name must match [a-z0-9][a-z0-9._-]{0,63}');
+}
+
+export function isValidDeviceId(id: number): boolean {
+  return Number.isInteger(id) && id >= 1 && id <= 0xffffffff;
+}

@@ -1,0 +1,18 @@
+/** @blindrelay/protocol: pure protocol core. No I/O; randomness comes from the primitives. */
+export * from './bytes.js';
+export * from './device-certificate.js';
+export * from './device-list.js';
+export * from './encoding.js';
+export * from './errors.js';
+export * from './keys.js';
+export * from './limits.js';
+export * from './message.js';
+export * from './padding.js';
+export * from './pqxdh.js';
+export * from './prekeys.js';
+export type { KemEncapsulation, KeyPair, Primitives } from './primitives/types.js';
+export * from './ratchet.js';
+export * from './safety-number.js';
+export * from './session.js';
+export * from './session-state.js';
+export * from './x25519.js';

@@ -1,0 +1,60 @@
+/**
+ * The primitives interface: every cryptographic primitive the protocol uses, and nothing else.
+ *
+ * Two implementations: `node.ts` (node:crypto) and `web.ts` (WebCrypto, @noble where the platform
+ * lacks a primitive). The protocol code above this interface is ours; the primitives never are
+ * (DESIGN.md, "Primitive policy"). All randomness comes from `randomBytes`, which callers may
+ * replace (deterministic tests, known-answer vectors).
+ */
+
+export interface KeyPair {
+  readonly privateKey: Uint8Array;
+  readonly publicKey: Uint8Array;
+}
+
+export interface KemEncapsulation {
+  readonly cipherText: Uint8Array;
+  readonly sharedSecret: Uint8Array;
+}
+
+export interface Primitives {
+  readonly name: string;
+  randomBytes(length: number): Uint8Array;
+
+  sha512(data: Uint8Array): Promise<Uint8Array>;
+  hmacSha256(key: Uint8Array, data: Uint8Array): Promise<Uint8Array>;
+  /** RFC 5869 HKDF with SHA-256. */
+  hkdfSha256(ikm: Uint8Array, salt: Uint8Array, info: Uint8Array, length: number): Promise<Uint8Array>;
+
+  /** AES-256-GCM with a 12-byte nonce and a full 16-byte tag appended to the ciphertext. */
+  aesGcmSeal(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, aad: Uint8Array): Promise<Uint8Array>;
+  /** Returns null when authentication fails. */
+  aesGcmOpen(key: Uint8Array, nonce: Uint8Array, sealed: Uint8Array, aad: Uint8Array): Promise<Uint8Array | null>;
+
+  /** X25519 public key for a 32-byte private scalar (RFC 7748 §5, clamping inside). */
+  x25519PublicKey(privateKey: Uint8Array): Promise<Uint8Array>;
+  /** X25519 function; the caller validates the peer key and the all-zero output (x25519.ts). */
+  x25519(privateKey: Uint8Array, publicKey: Uint8Array): Promise<Uint8Array>;
+
+  /** Ed25519 public key for a 32-byte seed (RFC 8032 §5.1.5). */
+  ed25519PublicKey(seed: Uint8Array): Promise<Uint8Array>;
+  ed25519Sign(seed: Uint8Array, message: Uint8Array): Promise<Uint8Array>;
+  ed25519Verify(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): Promise<boolean>;
+
+  /** ML-KEM-768 (FIPS 203): key pair from a 64-byte seed (d || z). */
+  mlkem768KeyPair(seed: Uint8Array): KeyPair;
+  /** Encapsulate to `publicKey`; `randomness` (32 bytes) only for known-answer tests. */
+  mlkem768Encapsulate(publicKey: Uint8Array, randomness?: Uint8Array): KemEncapsulation;
+  mlkem768Decapsulate(cipherText: Uint8Array, privateKey: Uint8Array): Uint8Array;
+}
+
+export const X25519_KEY_BYTES = 32;
+export const ED25519_PUBLIC_KEY_BYTES = 32;
+export const ED25519_SEED_BYTES = 32;
+export const ED25519_SIGNATURE_BYTES = 64;
+/** FIPS 203 §8, table 3: ML-KEM-768 sizes. */
+export const MLKEM768_PUBLIC_KEY_BYTES = 1184;
+export const MLKEM768_PRIVATE_KEY_BYTES = 2400;
+export const MLKEM768_CIPHERTEXT_BYTES = 1088;
+export const MLKEM768_SEED_BYTES = 64;
+export const AES_GCM_TAG_BYTES = 16;

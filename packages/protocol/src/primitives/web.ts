@@ -1,0 +1,144 @@
+/**
+ * Primitives on WebCrypto (browsers, Deno, Node's globalThis.crypto). X25519 and Ed25519 use
+ * WebCrypto where the platform implements them (Chromium, Firefox, Safari, Node 20) and fall back to
+ * @noble/curves where it does not; ML-KEM-768 always comes from @noble/post-quantum.
+ */
+import { ed25519, x25519 } from '@noble/curves/ed25519.js';
+import { mlkem768Decapsulate, mlkem768Encapsulate, mlkem768KeyPair } from './mlkem.js';
+import type { Primitives } from './types.js';
+
+// RFC 8410 §7: PKCS#8 prefixes for raw 32-byte private keys.
+const X25519_PKCS8_PREFIX = [0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x6e, 0x04, 0x22, 0x04, 0x20];
+const ED25519_PKCS8_PREFIX = [0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20];
+
+type Buf = Uint8Array<ArrayBuffer>;
+/** A copy in a fresh ArrayBuffer, the shape WebCrypto's BufferSource expects. */
+const b = (u: Uint8Array): Buf => new Uint8Array(u) as Buf;
+
+function pkcs8(prefix: number[], key: Uint8Array): Buf {
+  const out = new Uint8Array(prefix.length + key.length);
+  out.set(prefix, 0);
+  out.set(key, prefix.length);
+  return out as Buf;
+}
+
+function fromBase64Url(s: string): Uint8Array {
+  const bin = atob(s.replace(/-/g, '+').replace(/_/g, '/'));
+  const out = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+  return out;
+}
+
+export interface WebPrimitiveOptions {
+  /** The WebCrypto implementation; defaults to globalThis.crypto. */
+  crypto?: Crypto;
+  /** Replace the CSPRNG (tests and known-answer vectors only). */
+  randomBytes?: (length: number) => Uint8Array;
+  /** Force the @noble/curves fallback for X25519/Ed25519 (tests of the fallback). */
+  forceNobleCurves?: boolean;
+}
+
+async function supports(subtle: SubtleCrypto, name: 'X25519' | 'Ed25519', prefix: number[]): Promise<boolean> {
+  try {
+    const usages: KeyUsage[] = name === 'X25519' ? ['deriveBits'] : ['sign'];
+    await subtle.importKey('pkcs8', pkcs8(prefix, new Uint8Array(32).fill(7)), { name }, true, usages);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export function createWebPrimitives(options: WebPrimitiveOptions = {}): Primitives {
+  const webcrypto = options.crypto ?? globalThis.crypto;
+  const subtle = webcrypto.subtle;
+  const randomBytes =
+    options.randomBytes ??
+    ((n: number) => {
+      const out = new Uint8Array(n);
+      // getRandomValues fills at most 65536 bytes per call.
+      for (let i = 0; i < n; i += 65536) webcrypto.getRandomValues(out.subarray(i, Math.min(n, i + 65536)));
+      return out;
+    });
+  let x25519Native: Promise<boolean> | undefined;
+  let ed25519Native: Promise<boolean> | undefined;
+  const hasX25519 = () => {
+    x25519Native ??= options.forceNobleCurves ? Promise.resolve(false) : supports(subtle, 'X25519', X25519_PKCS8_PREFIX);
+    return x25519Native;
+  };
+  const hasEd25519 = () => {
+    ed25519Native ??= options.forceNobleCurves ? Promise.resolve(false) : supports(subtle, 'Ed25519', ED25519_PKCS8_PREFIX);
+    return ed25519Native;
+  };
+
+  async function publicFromJwk(name: 'X25519' | 'Ed25519', prefix: number[], priv: Uint8Array, usages: KeyUsage[]) {
+    const key = await subtle.importKey('pkcs8', pkcs8(prefix, priv), { name }, true, usages);
+    const jwk = await subtle.exportKey('jwk', key);
+    if (typeof jwk.x !== 'string') throw new Error('WebCrypto did not export a public key');
+    return fromBase64Url(jwk.x);
+  }
+
+  return {
+    name: options.forceNobleCurves ? 'web+noble' : 'web',
+    randomBytes,
+    async sha512(data) {
+      return new Uint8Array(await subtle.digest('SHA-512', b(data)));
+    },
+    async hmacSha256(key, data) {
+      const k = await subtle.importKey('raw', b(key), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign']);
+      return new Uint8Array(await subtle.sign('HMAC', k, b(data)));
+    },
+    async hkdfSha256(ikm, salt, info, length) {
+      const k = await subtle.importKey('raw', b(ikm), 'HKDF', false, ['deriveBits']);
+      const bits = await subtle.deriveBits({ name: 'HKDF', hash: 'SHA-256', salt: b(salt), info: b(info) }, k, length * 8);
+      return new Uint8Array(bits);
+    },
+    async aesGcmSeal(key, nonce, plaintext, aad) {
+      const k = await subtle.importKey('raw', b(key), 'AES-GCM', false, ['encrypt']);
+      const params = { name: 'AES-GCM', iv: b(nonce), additionalData: b(aad), tagLength: 128 };
+      return new Uint8Array(await subtle.encrypt(params, k, b(plaintext)));
+    },
+    async aesGcmOpen(key, nonce, sealed, aad) {
+      if (sealed.length < 16) return null;
+      const k = await subtle.importKey('raw', b(key), 'AES-GCM', false, ['decrypt']);
+      const params = { name: 'AES-GCM', iv: b(nonce), additionalData: b(aad), tagLength: 128 };
+      try {
+        return new Uint8Array(await subtle.decrypt(params, k, b(sealed)));
+      } catch {
+        return null;
+      }
+    },
+    async x25519PublicKey(privateKey) {
+      if (!(await hasX25519())) return x25519.getPublicKey(privateKey);
+      return publicFromJwk('X25519', X25519_PKCS8_PREFIX, privateKey, ['deriveBits']);
+    },
+    async x25519(privateKey, publicKey) {
+      if (!(await hasX25519())) return x25519.getSharedSecret(privateKey, publicKey);
+      const priv = await subtle.importKey('pkcs8', pkcs8(X25519_PKCS8_PREFIX, privateKey), { name: 'X25519' }, false, ['deriveBits']);
+      const pub = await subtle.importKey('raw', b(publicKey), { name: 'X25519' }, false, []);
+      // WebCrypto rejects an all-zero result (low-order peer key) by throwing; callers check too.
+      return new Uint8Array(await subtle.deriveBits({ name: 'X25519', public: pub } as EcdhKeyDeriveParams, priv, 256));
+    },
+    async ed25519PublicKey(seed) {
+      if (!(await hasEd25519())) return ed25519.getPublicKey(seed);
+      return publicFromJwk('Ed25519', ED25519_PKCS8_PREFIX, seed, ['sign']);
+    },
+    async ed25519Sign(seed, message) {
+      if (!(await hasEd25519())) return ed25519.sign(message, seed);
+      const k = await subtle.importKey('pkcs8', pkcs8(ED25519_PKCS8_PREFIX, seed), { name: 'Ed25519' }, false, ['sign']);
+      return new Uint8Array(await subtle.sign('Ed25519', k, b(message)));
+    },
+    async ed25519Verify(publicKey, message, signature) {
+      if (publicKey.length !== 32 || signature.length !== 64) return false;
+      try {
+        if (!(await hasEd25519())) return ed25519.verify(signature, message, publicKey, { zip215: false });
+        const k = await subtle.importKey('raw', b(publicKey), { name: 'Ed25519' }, false, ['verify']);
+        return await subtle.verify('Ed25519', k, b(signature), b(message));
+      } catch {
+        return false;
+      }
+    },
+    mlkem768KeyPair,
+    mlkem768Encapsulate,
+    mlkem768Decapsulate,
+  };
+}

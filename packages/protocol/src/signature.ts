@@ -1,0 +1,34 @@
+/**
+ * Domain-separated Ed25519 signatures over canonical encodings: the signed message is
+ * `label || 0x00 || body`, so a signature made for one structure never verifies as another.
+ */
+import { concat, utf8 } from './bytes.js';
+import { SignatureError } from './errors.js';
+import type { Primitives } from './primitives/types.js';
+
+export const SIGNATURE_LABELS = {
+  deviceCertificate: 'Blindrelay_DeviceCertificate_v1',
+  deviceList: 'Blindrelay_DeviceList_v1',
+  signedPreKey: 'Blindrelay_SignedPreKey_v1',
+  pqPreKey: 'Blindrelay_PqPreKey_v1',
+} as const;
+export type SignatureLabel = (typeof SIGNATURE_LABELS)[keyof typeof SIGNATURE_LABELS];
+
+const signedMessage = (label: SignatureLabel, body: Uint8Array) => concat(utf8(label), Uint8Array.of(0), body);
+
+export function signWithLabel(p: Primitives, seed: Uint8Array, label: SignatureLabel, body: Uint8Array): Promise<Uint8Array> {
+  return p.ed25519Sign(seed, signedMessage(label, body));
+}
+
+export async function verifyWithLabel(
+  p: Primitives,
+  publicKey: Uint8Array,
+  label: SignatureLabel,
+  body: Uint8Array,
+  signature: Uint8Array,
+  what: string,
+): Promise<void> {
+  if (!(await p.ed25519Verify(publicKey, signedMessage(label, body), signature))) {
+    throw new SignatureError(`${what}: bad signature`);
+  }
+}
