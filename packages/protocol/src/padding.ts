@@ -17,6 +17,13 @@ export function padme(length: number): number {
   return Math.ceil(length / (mask + 1)) * (mask + 1);
 }
 
+/** The bytes appended to a plaintext of `length` bytes: 0x80, then zeros up to Padmé(length + 1). */
+export function paddingFor(length: number): Uint8Array {
+  const tail = new Uint8Array(padme(length + 1) - length);
+  tail[0] = 0x80;
+  return tail;
+}
+
 export function pad(plaintext: Uint8Array): Uint8Array {
   const out = new Uint8Array(padme(plaintext.length + 1));
   out.set(plaintext, 0);

@@ -9,7 +9,7 @@ import { concat, equal, utf8 } from './bytes.js';
 import { DecryptError, InvalidArgumentError } from './errors.js';
 import { MAX_PLAINTEXT_BYTES, MAX_SKIP, MAX_SKIPPED_KEYS } from './limits.js';
 import { encodeRatchetHeader, type RatchetMessage } from './message.js';
-import { pad, unpad } from './padding.js';
+import { paddingFor, unpad } from './padding.js';
 import type { Primitives } from './primitives/types.js';
 import { type Chain, type SessionState, type SkippedKey, skippedKeyId } from './session-state.js';
 import { dh, generateX25519 } from './x25519.js';
@@ -45,20 +45,28 @@ export async function messageKeys(p: Primitives, messageKey: Uint8Array): Promis
 export const associatedData = (sender: Uint8Array, receiver: Uint8Array, headerBytes: Uint8Array) =>
   concat(Uint8Array.of(0x05), sender, Uint8Array.of(0x05), receiver, headerBytes);
 
-/** §3.4 RatchetEncrypt. */
+/**
+ * §3.4 RatchetEncrypt. Returns the wire message: `prefix` (the PreKeyMessage fields while the
+ * session is unacknowledged), the header, then the sealed padded plaintext.
+ */
 export async function ratchetEncrypt(
   p: Primitives,
   s: SessionState,
   plaintext: Uint8Array,
-): Promise<{ state: SessionState; headerBytes: Uint8Array; sealed: Uint8Array }> {
+  prefix?: Uint8Array,
+): Promise<{ state: SessionState; message: Uint8Array }> {
   if (!s.send) throw new InvalidArgumentError('session cannot send before it has received');
   if (plaintext.length > MAX_PLAINTEXT_BYTES) throw new InvalidArgumentError(`plaintext larger than ${MAX_PLAINTEXT_BYTES} bytes`);
   if (s.send.n >= 0xffffffff) throw new InvalidArgumentError('sending chain exhausted');
   const { chainKey, messageKey } = await kdfCk(p, s.send.key);
   const headerBytes = encodeRatchetHeader({ ratchetKey: s.ratchet.publicKey, pn: s.pn, n: s.send.n });
   const { key, nonce } = await messageKeys(p, messageKey);
-  const sealed = await p.aesGcmSeal(key, nonce, pad(plaintext), associatedData(s.localIdentity, s.remoteIdentity, headerBytes));
-  return { state: { ...s, send: { key: chainKey, n: s.send.n + 1 } }, headerBytes, sealed };
+  const ad = associatedData(s.localIdentity, s.remoteIdentity, headerBytes);
+  const headroom = (prefix?.length ?? 0) + headerBytes.length;
+  const message = await p.aesGcmSeal(key, nonce, [plaintext, paddingFor(plaintext.length)], ad, headroom);
+  if (prefix) message.set(prefix, 0);
+  message.set(headerBytes, headroom - headerBytes.length);
+  return { state: { ...s, send: { key: chainKey, n: s.send.n + 1 } }, message };
 }
 
 async function open(p: Primitives, s: SessionState, messageKey: Uint8Array, m: RatchetMessage): Promise<Uint8Array> {
@@ -66,7 +74,7 @@ async function open(p: Primitives, s: SessionState, messageKey: Uint8Array, m: R
   const padded = await p.aesGcmOpen(key, nonce, m.sealed, associatedData(s.remoteIdentity, s.localIdentity, m.headerBytes));
   const plaintext = padded && unpad(padded);
   if (!plaintext) throw new DecryptError();
-  return plaintext.slice();
+  return plaintext;
 }
 
 /**

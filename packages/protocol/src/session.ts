@@ -6,15 +6,7 @@
 import { equal } from './bytes.js';
 import { type DeviceCertificate, type TrustedUser, verifyDeviceCertificate } from './device-certificate.js';
 import { DecryptError } from './errors.js';
-import {
-  decodePreKeyMessage,
-  decodeRatchetMessage,
-  encodePreKeyPrefix,
-  encodeRatchetMessage,
-  MESSAGE_TYPE_PREKEY,
-  messageType,
-  type PreKeyMessage,
-} from './message.js';
+import { decodePreKeyMessage, decodeRatchetMessage, encodePreKeyPrefix, MESSAGE_TYPE_PREKEY, messageType, type PreKeyMessage } from './message.js';
 import { pqxdhInitiate, pqxdhRespond } from './pqxdh.js';
 import type { OneTimePreKeyRecord, PqPreKeyRecord, PreKeyBundle, SignedPreKeyRecord } from './prekeys.js';
 import type { KeyPair, Primitives } from './primitives/types.js';
@@ -70,9 +62,7 @@ export async function initiateSession(
 
 /** Encrypt one message. Returns the new state and the wire bytes. */
 export async function encryptMessage(p: Primitives, state: SessionState, plaintext: Uint8Array): Promise<{ state: SessionState; message: Uint8Array }> {
-  const r = await ratchetEncrypt(p, state, plaintext);
-  const inner = encodeRatchetMessage(r.headerBytes, r.sealed);
-  return { state: r.state, message: state.pendingPreKey ? encodeRatchetMessage(state.pendingPreKey, inner) : inner };
+  return ratchetEncrypt(p, state, plaintext, state.pendingPreKey ?? undefined);
 }
 
 /**

@@ -1,6 +1,5 @@
 /**
- * Primitives on node:crypto (OpenSSL). Raw 32-byte keys are wrapped in their fixed PKCS#8 / SPKI
- * DER prefixes (RFC 8410) so the hot paths stay synchronous native calls.
+ * Primitives on node:crypto (OpenSSL): synchronous native calls under an async interface.
  */
 import {
   createCipheriv,
@@ -11,6 +10,7 @@ import {
   createPublicKey,
   diffieHellman,
   hkdfSync,
+  type KeyObject,
   randomFillSync,
   sign,
   verify,
@@ -20,29 +20,73 @@ import type { Primitives } from './types.js';
 
 // RFC 8410 §7 / §10: DER prefixes of OneAsymmetricKey and SubjectPublicKeyInfo for raw 32-byte keys.
 const X25519_PKCS8_PREFIX = Buffer.from('302e020100300506032b656e04220420', 'hex');
-const X25519_SPKI_PREFIX = Buffer.from('302a300506032b656e032100', 'hex');
 const ED25519_PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
-const ED25519_SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
 
-function der(prefix: Buffer, key: Uint8Array): Buffer {
-  const out = Buffer.allocUnsafe(prefix.length + key.length);
-  prefix.copy(out, 0);
-  out.set(key, prefix.length);
-  return out;
+type Curve = 'X25519' | 'Ed25519';
+const b64u = (k: Uint8Array) => Buffer.from(k.buffer, k.byteOffset, k.byteLength).toString('base64url');
+const ZERO_X = b64u(new Uint8Array(32));
+
+/**
+ * Importing raw keys through PKCS#8 DER goes through OpenSSL 3's decoder framework, which costs
+ * ~300 µs per key here; the JWK path builds the key directly from its raw bytes (~30 µs). Node
+ * derives an OKP private key from `d` alone (the `x` member is only type-checked), so private
+ * keys are imported with a placeholder `x`. That behaviour is verified once at start-up against
+ * the RFC 7748 §6.1 and RFC 8032 §7.1 test vectors; should a future Node validate `x`, we fall
+ * back to the DER path rather than trust it.
+ */
+function importPrivateJwk(crv: Curve, d: Uint8Array): KeyObject {
+  return createPrivateKey({ key: { kty: 'OKP', crv, d: b64u(d), x: ZERO_X }, format: 'jwk' });
+}
+function importPrivateDer(crv: Curve, d: Uint8Array): KeyObject {
+  const prefix = crv === 'X25519' ? X25519_PKCS8_PREFIX : ED25519_PKCS8_PREFIX;
+  return createPrivateKey({ key: Buffer.concat([prefix, d]), format: 'der', type: 'pkcs8' });
+}
+function rawPublic(key: KeyObject): Uint8Array {
+  const x = createPublicKey(key).export({ format: 'jwk' }).x;
+  if (typeof x !== 'string') throw new Error('public key export failed');
+  return new Uint8Array(Buffer.from(x, 'base64url'));
+}
+function jwkPathDerivesPublicKey(): boolean {
+  try {
+    const x = rawPublic(importPrivateJwk('X25519', Buffer.from('77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a', 'hex')));
+    const e = rawPublic(importPrivateJwk('Ed25519', Buffer.from('9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60', 'hex')));
+    return (
+      Buffer.from(x).toString('hex') === '8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a' &&
+      Buffer.from(e).toString('hex') === 'd75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a'
+    );
+  } catch {
+    return false;
+  }
+}
+const importPrivate = jwkPathDerivesPublicKey() ? importPrivateJwk : importPrivateDer;
+
+/**
+ * A small LRU of imported private keys. Ratchet and identity keys are used several times in a
+ * row (key generation, then one or two DH operations), so a hit saves the import. Entries hold
+ * key material the caller's session state already holds; the cache is bounded and per-process.
+ */
+class PrivateKeyCache {
+  private readonly map = new Map<string, KeyObject>();
+  constructor(private readonly max: number) {}
+  get(crv: Curve, d: Uint8Array): KeyObject {
+    const id = crv[0] + Buffer.from(d.buffer, d.byteOffset, d.byteLength).toString('latin1');
+    let key = this.map.get(id);
+    if (key) {
+      this.map.delete(id);
+    } else {
+      key = importPrivate(crv, d);
+      if (this.map.size >= this.max) this.map.delete(this.map.keys().next().value as string);
+    }
+    this.map.set(id, key);
+    return key;
+  }
 }
 
-const privateX25519 = (k: Uint8Array) => createPrivateKey({ key: der(X25519_PKCS8_PREFIX, k), format: 'der', type: 'pkcs8' });
-const publicX25519 = (k: Uint8Array) => createPublicKey({ key: der(X25519_SPKI_PREFIX, k), format: 'der', type: 'spki' });
-const privateEd25519 = (k: Uint8Array) => createPrivateKey({ key: der(ED25519_PKCS8_PREFIX, k), format: 'der', type: 'pkcs8' });
-const publicEd25519 = (k: Uint8Array) => createPublicKey({ key: der(ED25519_SPKI_PREFIX, k), format: 'der', type: 'spki' });
+const publicKeyObject = (crv: Curve, x: Uint8Array) => createPublicKey({ key: { kty: 'OKP', crv, x: b64u(x) }, format: 'jwk' });
 
 /** A fresh Uint8Array (not a pooled Buffer view) holding `b`'s bytes. */
 function own(b: Buffer): Uint8Array {
   return new Uint8Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
-}
-
-function lastBytes(b: Buffer, n: number): Uint8Array {
-  return own(b.subarray(b.length - n));
 }
 
 export interface NodePrimitiveOptions {
@@ -52,6 +96,7 @@ export interface NodePrimitiveOptions {
 
 export function createNodePrimitives(options: NodePrimitiveOptions = {}): Primitives {
   const randomBytes = options.randomBytes ?? ((n: number) => randomFillSync(new Uint8Array(n)));
+  const keys = new PrivateKeyCache(64);
   return {
     name: 'node',
     randomBytes,
@@ -64,15 +109,22 @@ export function createNodePrimitives(options: NodePrimitiveOptions = {}): Primit
     async hkdfSha256(ikm, salt, info, length) {
       return new Uint8Array(hkdfSync('sha256', ikm, salt, info, length));
     },
-    async aesGcmSeal(key, nonce, plaintext, aad) {
+    async aesGcmSeal(key, nonce, plaintext, aad, headroom = 0) {
+      const parts = plaintext instanceof Uint8Array ? [plaintext] : plaintext;
+      let length = headroom + 16;
+      for (const part of parts) length += part.length;
+      const out = new Uint8Array(length);
       const c = createCipheriv('aes-256-gcm', key, nonce, { authTagLength: 16 });
       c.setAAD(aad);
-      const out = new Uint8Array(plaintext.length + 16);
-      const body = c.update(plaintext);
-      out.set(body, 0);
+      let offset = headroom;
+      for (const part of parts) {
+        const body = c.update(part);
+        out.set(body, offset);
+        offset += body.length;
+      }
       const fin = c.final();
-      out.set(fin, body.length);
-      out.set(c.getAuthTag(), body.length + fin.length);
+      out.set(fin, offset);
+      out.set(c.getAuthTag(), offset + fin.length);
       return out;
     },
     async aesGcmOpen(key, nonce, sealed, aad) {
@@ -80,33 +132,32 @@ export function createNodePrimitives(options: NodePrimitiveOptions = {}): Primit
       const d = createDecipheriv('aes-256-gcm', key, nonce, { authTagLength: 16 });
       d.setAAD(aad);
       d.setAuthTag(sealed.subarray(sealed.length - 16));
-      const out = new Uint8Array(sealed.length - 16);
       const body = d.update(sealed.subarray(0, sealed.length - 16));
-      out.set(body, 0);
       try {
         d.final();
       } catch {
-        out.fill(0);
+        body.fill(0);
         return null;
       }
-      return out;
+      // Small outputs live in Node's shared Buffer pool: copy them out. Large ones own their memory.
+      return body.byteOffset === 0 && body.byteLength === body.buffer.byteLength ? new Uint8Array(body.buffer) : own(body);
     },
     async x25519PublicKey(privateKey) {
-      return lastBytes(createPublicKey(privateX25519(privateKey)).export({ format: 'der', type: 'spki' }), 32);
+      return rawPublic(keys.get('X25519', privateKey));
     },
-    async x25519(privateKey, publicKey) {
-      return own(diffieHellman({ privateKey: privateX25519(privateKey), publicKey: publicX25519(publicKey) }));
+    async x25519(privateKey, peer) {
+      return own(diffieHellman({ privateKey: keys.get('X25519', privateKey), publicKey: publicKeyObject('X25519', peer) }));
     },
     async ed25519PublicKey(seed) {
-      return lastBytes(createPublicKey(privateEd25519(seed)).export({ format: 'der', type: 'spki' }), 32);
+      return rawPublic(keys.get('Ed25519', seed));
     },
     async ed25519Sign(seed, message) {
-      return own(sign(null, message, privateEd25519(seed)));
+      return own(sign(null, message, keys.get('Ed25519', seed)));
     },
     async ed25519Verify(publicKey, message, signature) {
       if (publicKey.length !== 32 || signature.length !== 64) return false;
       try {
-        return verify(null, message, publicEd25519(publicKey), signature);
+        return verify(null, message, publicKeyObject('Ed25519', publicKey), signature);
       } catch {
         return false;
       }

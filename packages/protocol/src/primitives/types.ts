@@ -26,8 +26,13 @@ export interface Primitives {
   /** RFC 5869 HKDF with SHA-256. */
   hkdfSha256(ikm: Uint8Array, salt: Uint8Array, info: Uint8Array, length: number): Promise<Uint8Array>;
 
-  /** AES-256-GCM with a 12-byte nonce and a full 16-byte tag appended to the ciphertext. */
-  aesGcmSeal(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, aad: Uint8Array): Promise<Uint8Array>;
+  /**
+   * AES-256-GCM with a 12-byte nonce and a full 16-byte tag appended to the ciphertext. The
+   * plaintext may be given in parts (encrypted as their concatenation). The result starts with
+   * `headroom` zero bytes the caller may fill (a message header), then ciphertext || tag, so a
+   * wire message is built without another copy.
+   */
+  aesGcmSeal(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array | readonly Uint8Array[], aad: Uint8Array, headroom?: number): Promise<Uint8Array>;
   /** Returns null when authentication fails. */
   aesGcmOpen(key: Uint8Array, nonce: Uint8Array, sealed: Uint8Array, aad: Uint8Array): Promise<Uint8Array | null>;
 

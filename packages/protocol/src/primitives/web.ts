@@ -4,6 +4,7 @@
  * @noble/curves where it does not; ML-KEM-768 always comes from @noble/post-quantum.
  */
 import { ed25519, x25519 } from '@noble/curves/ed25519.js';
+import { concat } from '../bytes.js';
 import { mlkem768Decapsulate, mlkem768Encapsulate, mlkem768KeyPair } from './mlkem.js';
 import type { Primitives } from './types.js';
 
@@ -92,10 +93,15 @@ export function createWebPrimitives(options: WebPrimitiveOptions = {}): Primitiv
       const bits = await subtle.deriveBits({ name: 'HKDF', hash: 'SHA-256', salt: b(salt), info: b(info) }, k, length * 8);
       return new Uint8Array(bits);
     },
-    async aesGcmSeal(key, nonce, plaintext, aad) {
+    async aesGcmSeal(key, nonce, plaintext, aad, headroom = 0) {
       const k = await subtle.importKey('raw', b(key), 'AES-GCM', false, ['encrypt']);
       const params = { name: 'AES-GCM', iv: b(nonce), additionalData: b(aad), tagLength: 128 };
-      return new Uint8Array(await subtle.encrypt(params, k, b(plaintext)));
+      const input = plaintext instanceof Uint8Array ? b(plaintext) : (concat(...plaintext) as Buf);
+      const sealed = new Uint8Array(await subtle.encrypt(params, k, input));
+      if (headroom === 0) return sealed;
+      const out = new Uint8Array(headroom + sealed.length);
+      out.set(sealed, headroom);
+      return out;
     },
     async aesGcmOpen(key, nonce, sealed, aad) {
       if (sealed.length < 16) return null;

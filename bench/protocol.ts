@@ -1,0 +1,47 @@
+// `npm run bench -- protocol`: our protocol core and @signalapp/libsignal-client side by side in
+// one run, measured the same way (peers/blindrelay.ts, peers/libsignal.ts). Each measurement runs
+// in a fresh process; ours and libsignal alternate, three rounds each, and the median is reported.
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { peerName } from './peers/libsignal.js';
+import { METRICS, type Metric, type PeerName } from './peers/measure.js';
+import type { BenchOptions, BenchResult, Row } from './run.js';
+
+const UNITS: Record<Metric, string> = {
+  setup_per_s: 'setups/s',
+  oneway_100b_per_s: 'msg/s',
+  pingpong_100b_per_s: 'msg/s',
+  oneway_64k_mb_per_s: 'MB/s',
+  wire_bytes_100b: 'bytes',
+};
+const measureScript = fileURLToPath(new URL('./peers/measure.ts', import.meta.url));
+const tsx = fileURLToPath(new URL('../node_modules/tsx/dist/cli.mjs', import.meta.url));
+
+function measureIn(peer: PeerName, metric: Metric, ms: number): number {
+  const out = execFileSync(process.execPath, [tsx, measureScript, peer, metric, String(ms)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  const value = Number(out.trim().split('\n').pop());
+  if (!Number.isFinite(value)) throw new Error(`${peer} ${metric}: no result`);
+  return value;
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
+
+export async function run(opts: BenchOptions): Promise<BenchResult> {
+  const ms = opts.quick ? 300 : 1500;
+  const rounds = opts.quick ? 1 : 3;
+  const rows: Row[] = [];
+  for (const metric of METRICS) {
+    const ours: number[] = [];
+    const peer: number[] = [];
+    const n = metric === 'wire_bytes_100b' ? 1 : rounds;
+    for (let i = 0; i < n; i++) {
+      opts.log(`  ${metric} round ${i + 1}/${n}`);
+      ours.push(measureIn('blindrelay', metric, ms));
+      peer.push(measureIn('libsignal', metric, ms));
+    }
+    const o = median(ours);
+    const l = median(peer);
+    rows.push({ metric, unit: UNITS[metric], ours: o, peer: l, ratio: o / l });
+  }
+  return { bench: 'protocol', peer: peerName, rows };
+}
