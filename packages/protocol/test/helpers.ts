@@ -53,7 +53,12 @@ export async function establish(p: Primitives, alice: TestUser, bob: TestUser) {
   let a = await P.initiateSession(p, { identity: alice.device.identity, certificate: alice.certificate }, bundleOf(bob));
   const first = await P.encryptMessage(p, a, P.utf8('hello'));
   a = first.state;
-  const accepted = await P.acceptPreKeyMessage(p, { identity: bob.device.identity, preKeys: lookupOf(bob) }, { user: alice.user, masterKey: alice.master.publicKey }, first.message);
+  const accepted = await P.acceptPreKeyMessage(
+    p,
+    { identity: bob.device.identity, preKeys: lookupOf(bob) },
+    { user: alice.user, masterKey: alice.master.publicKey },
+    first.message,
+  );
   let b = accepted.state;
   const reply = await P.encryptMessage(p, b, P.utf8('hi'));
   b = reply.state;

@@ -13,7 +13,12 @@ describe.each(allPrimitives.map((p) => [p.name, p] as const))('session round tri
     const m1 = await P.encryptMessage(p, a, P.utf8('first'));
     a = m1.state;
     expect(P.messageType(m1.message)).toBe(P.MESSAGE_TYPE_PREKEY);
-    const acc = await P.acceptPreKeyMessage(p, { identity: bob.device.identity, preKeys: lookupOf(bob) }, { user: 'alice', masterKey: alice.master.publicKey }, m1.message);
+    const acc = await P.acceptPreKeyMessage(
+      p,
+      { identity: bob.device.identity, preKeys: lookupOf(bob) },
+      { user: 'alice', masterKey: alice.master.publicKey },
+      m1.message,
+    );
     expect(P.fromUtf8(acc.plaintext)).toBe('first');
     expect(acc.newSession).toBe(true);
     expect(acc.usedOneTimePreKeyId).toBe(bob.opks[0]?.id);
@@ -56,9 +61,18 @@ describe.each(allPrimitives.map((p) => [p.name, p] as const))('session round tri
   it('works without a one-time prekey and with a last-resort PQ prekey', async () => {
     const alice = await makeUser(p, 'alice');
     const bob = await makeUser(p, 'bob');
-    const a = await P.initiateSession(p, { identity: alice.device.identity, certificate: alice.certificate }, bundleOf(bob, { oneTime: false, lastResort: true }));
+    const a = await P.initiateSession(
+      p,
+      { identity: alice.device.identity, certificate: alice.certificate },
+      bundleOf(bob, { oneTime: false, lastResort: true }),
+    );
     const m1 = await P.encryptMessage(p, a, P.utf8('no opk'));
-    const acc = await P.acceptPreKeyMessage(p, { identity: bob.device.identity, preKeys: lookupOf(bob) }, { user: 'alice', masterKey: alice.master.publicKey }, m1.message);
+    const acc = await P.acceptPreKeyMessage(
+      p,
+      { identity: bob.device.identity, preKeys: lookupOf(bob) },
+      { user: 'alice', masterKey: alice.master.publicKey },
+      m1.message,
+    );
     expect(P.fromUtf8(acc.plaintext)).toBe('no opk');
     expect(acc.usedOneTimePreKeyId).toBeUndefined();
     expect(acc.usedPqPreKeyId).toBeUndefined();
