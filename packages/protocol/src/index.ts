@@ -1,4 +1,5 @@
 /** @blindrelay/protocol: pure protocol core. No I/O; randomness comes from the primitives. */
+export * from './auth-challenge.js';
 export * from './bytes.js';
 export * from './device-certificate.js';
 export * from './device-list.js';
@@ -11,6 +12,7 @@ export * from './padding.js';
 export * from './pqxdh.js';
 export * from './prekeys.js';
 export type { KemEncapsulation, KeyPair, Primitives } from './primitives/types.js';
+export * from './provisioning.js';
 export * from './ratchet.js';
 export * from './safety-number.js';
 export * from './session.js';

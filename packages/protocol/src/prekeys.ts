@@ -138,6 +138,18 @@ export async function verifyPreKeyBundle(p: Primitives, bundle: PreKeyBundle, de
   await verifyWithLabel(p, device.signingKey, SIGNATURE_LABELS.pqPreKey, pqBody(pq.id, pq.lastResort, pq.publicKey), pq.signature, `${WHAT} PQ prekey`);
 }
 
+/** Verify one signed X25519 prekey under a device signing key (the server checks uploads too). */
+export async function verifySignedPreKey(p: Primitives, signingKey: Uint8Array, spk: SignedPreKeyPublic): Promise<void> {
+  if (spk.publicKey.length !== 32) throw new DecodeError('signed prekey: wrong length');
+  await verifyWithLabel(p, signingKey, SIGNATURE_LABELS.signedPreKey, spkBody(spk.id, spk.publicKey), spk.signature, 'signed prekey');
+}
+
+/** Verify one signed ML-KEM-768 prekey under a device signing key. */
+export async function verifyPqPreKey(p: Primitives, signingKey: Uint8Array, pq: PqPreKeyPublic): Promise<void> {
+  if (pq.publicKey.length !== MLKEM768_PUBLIC_KEY_BYTES) throw new DecodeError('PQ prekey: wrong length');
+  await verifyWithLabel(p, signingKey, SIGNATURE_LABELS.pqPreKey, pqBody(pq.id, pq.lastResort, pq.publicKey), pq.signature, 'PQ prekey');
+}
+
 /** The public bundle for one device, as a server would assemble it from published prekeys. */
 export function bundleFor(user: string, device: DeviceKeys, spk: SignedPreKeyPublic, pq: PqPreKeyPublic, opk?: OneTimePreKeyPublic): PreKeyBundle {
   const base = {

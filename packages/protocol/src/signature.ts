@@ -11,6 +11,7 @@ export const SIGNATURE_LABELS = {
   deviceList: 'Blindrelay_DeviceList_v1',
   signedPreKey: 'Blindrelay_SignedPreKey_v1',
   pqPreKey: 'Blindrelay_PqPreKey_v1',
+  authChallenge: 'Blindrelay_AuthChallenge_v1',
 } as const;
 export type SignatureLabel = (typeof SIGNATURE_LABELS)[keyof typeof SIGNATURE_LABELS];
 

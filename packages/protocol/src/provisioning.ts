@@ -1,0 +1,75 @@
+/**
+ * The device-linking envelope (docs/PROTOCOL.md §12): account secrets sealed by an existing device
+ * to the new device's ephemeral X25519 key, relayed by the server, which sees only ciphertext.
+ *
+ * Sealing, in the manner of HPKE base mode (RFC 9180 §5.1) with our labels:
+ *   E = fresh X25519 key pair; shared = X25519(E, R)
+ *   key ‖ nonce = HKDF(ikm = shared, salt = E.pub ‖ R, info = PROVISIONING_INFO, 44)
+ *   envelope = 0x01 | E.pub[32] | AES-256-GCM(key, nonce, payload, ad = 0x01 ‖ E.pub ‖ R)
+ * Payload: 0x01 | user | masterSeed[32] | state (u32 length, ≤ 1 MiB; opaque to the protocol).
+ */
+import { concat, utf8, wipe } from './bytes.js';
+import { decodeWith, Writer } from './codec.js';
+import { assertUserName } from './encoding.js';
+import { DecryptError } from './errors.js';
+import { readUser, writeUser } from './identity-codec.js';
+import type { Primitives } from './primitives/types.js';
+import { dh, generateX25519 } from './x25519.js';
+
+export const PROVISIONING_INFO = utf8('Blindrelay_Provisioning_v1');
+const VERSION = 1;
+const MAX_STATE_BYTES = 1024 * 1024;
+
+export interface ProvisioningPayload {
+  readonly user: string;
+  /** The user's master key seed: the new device becomes able to sign device lists. */
+  readonly masterSeed: Uint8Array;
+  /** Account state the SDK wants on the new device (e.g. verified contacts), opaque here. */
+  readonly state: Uint8Array;
+}
+
+async function keys(p: Primitives, shared: Uint8Array, ephemeral: Uint8Array, recipient: Uint8Array) {
+  const okm = await p.hkdfSha256(shared, concat(ephemeral, recipient), PROVISIONING_INFO, 44);
+  return { key: okm.subarray(0, 32), nonce: okm.subarray(32, 44), ad: concat(Uint8Array.of(VERSION), ephemeral, recipient) };
+}
+
+export async function sealProvisioning(p: Primitives, recipient: Uint8Array, payload: ProvisioningPayload): Promise<Uint8Array> {
+  assertUserName(payload.user);
+  const plain = new Writer(128 + payload.state.length).u8(VERSION);
+  writeUser(plain, payload.user);
+  const body = plain.fixed(payload.masterSeed, 32).bytes32(payload.state).finish();
+  const e = await generateX25519(p);
+  const shared = await dh(p, e.privateKey, recipient);
+  const k = await keys(p, shared, e.publicKey, recipient);
+  const sealed = await p.aesGcmSeal(k.key, k.nonce, body, k.ad, 33);
+  sealed[0] = VERSION;
+  sealed.set(e.publicKey, 1);
+  wipe(shared, e.privateKey, body);
+  return sealed;
+}
+
+/** Open an envelope with the new device's ephemeral private key; any failure is a DecryptError. */
+export async function openProvisioning(
+  p: Primitives,
+  recipient: { privateKey: Uint8Array; publicKey: Uint8Array },
+  envelope: Uint8Array,
+): Promise<ProvisioningPayload> {
+  try {
+    const { ephemeral, sealed } = decodeWith(envelope, 'provisioning envelope', (r) => {
+      r.version(VERSION);
+      return { ephemeral: r.fixed(32), sealed: r.rest() };
+    });
+    const shared = await dh(p, recipient.privateKey, ephemeral);
+    const k = await keys(p, shared, ephemeral, recipient.publicKey);
+    wipe(shared);
+    const body = await p.aesGcmOpen(k.key, k.nonce, sealed, k.ad);
+    if (!body) throw new DecryptError();
+    return decodeWith(body, 'provisioning payload', (r) => {
+      r.version(VERSION);
+      const user = readUser(r, 'provisioning payload');
+      return { user, masterSeed: r.fixed(32).slice(), state: r.bytes32(MAX_STATE_BYTES).slice() };
+    });
+  } catch {
+    throw new DecryptError();
+  }
+}
