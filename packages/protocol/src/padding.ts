@@ -9,9 +9,11 @@
 
 /** Padmé: round L up so that only the top ⌊log2 ⌊log2 L⌋⌋ + 1 bits of its length vary. */
 export function padme(length: number): number {
+  if (!Number.isSafeInteger(length) || length < 0) throw new RangeError('length must be a non-negative safe integer');
   if (length <= 2) return length;
-  const e = 31 - Math.clz32(length); // ⌊log2 L⌋
-  const s = 32 - Math.clz32(e); // ⌊log2 E⌋ + 1
+  let e = 0; // ⌊log2 L⌋, exact for every safe integer (Math.clz32 would stop at 2^32)
+  while (2 ** (e + 1) <= length) e++;
+  const s = 32 - Math.clz32(e); // ⌊log2 E⌋ + 1 (E ≤ 52)
   const lastBits = e - s;
   const mask = 2 ** lastBits - 1;
   return Math.ceil(length / (mask + 1)) * (mask + 1);

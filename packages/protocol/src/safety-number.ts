@@ -5,7 +5,12 @@
  * Construction follows Signal's numeric fingerprint (libsignal `fingerprint.rs`): for each user,
  * h = SHA-512(version || key || id), then 5199 times h = SHA-512(h || key); the first 30 bytes
  * give six 5-digit groups (each 5-byte big-endian chunk mod 100000). The two 30-digit halves are
- * ordered so both users see the same number. Our version bytes and input encoding are our own.
+ * ordered so both users see the same number.
+ *
+ * Not interoperable with libsignal, on purpose, in three ways: our version bytes and type-tagged
+ * key encoding; the first round hashes `version || key || id` (libsignal appends the key again);
+ * and the halves are ordered by comparing the first 32 bytes of the two hashes (libsignal compares
+ * the digit strings), which also orders the QR payload.
  */
 import { compare, concat, equal, utf8 } from './bytes.js';
 import { assertUserName, KEY_TYPE_ED25519 } from './encoding.js';
