@@ -1,0 +1,326 @@
+/**
+ * The `blindrelay` command (packages/cli/README.md). Global options: --home DIR
+ * ($BLINDRELAY_HOME), --profile NAME ($BLINDRELAY_PROFILE), --json; the passphrase of an encrypted
+ * profile comes from $BLINDRELAY_PASSPHRASE.
+ */
+import { hostname } from 'node:os';
+import { BlindrelayClient, type ClientEnvironment, errorInfo, InvalidArgumentError, type ReceivedMessage } from '@blindrelay/client';
+import { nodeEnvironment } from '@blindrelay/client/node';
+import { Command, CommanderError, InvalidArgumentError as CommanderInvalidArgument } from 'commander';
+import qrcode from 'qrcode-terminal';
+import { createOutput, type Output, reportError } from './output.js';
+
+interface GlobalOptions {
+  home?: string;
+  profile?: string;
+  json?: boolean;
+}
+
+export interface CliIo {
+  stdout: NodeJS.WritableStream & { isTTY?: boolean };
+  stderr: NodeJS.WritableStream;
+  env: NodeJS.ProcessEnv;
+  /** Set by `server`: the process must stay up after the command returns. */
+  keepAlive?: boolean;
+}
+
+const defaultIo = (): CliIo => ({ stdout: process.stdout, stderr: process.stderr, env: process.env });
+
+function parseSeconds(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0 || n > 86_400) throw new CommanderInvalidArgument('expected a number of seconds (0 to 86400)');
+  return n;
+}
+function parseDeviceId(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isInteger(n) || n < 1 || n > 0xffffffff) throw new InvalidArgumentError(`not a device id: ${value}`);
+  return n;
+}
+
+function formatTime(ms: number): string {
+  return new Date(ms)
+    .toISOString()
+    .replace('T', ' ')
+    .replace(/\.\d+Z$/, 'Z');
+}
+
+function messageJson(m: ReceivedMessage) {
+  return { id: m.id, from: m.from, fromDevice: m.fromDevice, to: m.to, text: m.text, sentAt: m.sentAt, sync: m.sync };
+}
+function messageLine(m: ReceivedMessage): string {
+  return m.sync
+    ? `[${formatTime(m.sentAt)}] you (device ${m.fromDevice}) -> ${m.to}: ${m.text}`
+    : `[${formatTime(m.sentAt)}] ${m.from} (device ${m.fromDevice}): ${m.text}`;
+}
+
+export function buildProgram(io: CliIo = defaultIo()): Command {
+  const program = new Command();
+  program
+    .name('blindrelay')
+    .description('Blindrelay: end-to-end encrypted messaging through a blind relay')
+    .option('--home <dir>', 'directory holding profiles (env BLINDRELAY_HOME, default ~/.blindrelay)')
+    .option('--profile <name>', 'profile to use (env BLINDRELAY_PROFILE, default "default")')
+    .option('--json', 'print JSON (one object; JSON lines for receive)')
+    .showHelpAfterError('(run with --help for usage)')
+    .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) });
+
+  const globals = (cmd: Command): GlobalOptions => cmd.optsWithGlobals() as GlobalOptions;
+  const output = (cmd: Command): Output => createOutput(Boolean(globals(cmd).json), io.stdout, io.stderr);
+  const environment = (cmd: Command): ClientEnvironment & { profileDir: string } => {
+    const g = globals(cmd);
+    return nodeEnvironment({ home: g.home, profile: g.profile, env: io.env });
+  };
+  const open = (cmd: Command) => BlindrelayClient.open(environment(cmd));
+
+  // ---- server ------------------------------------------------------------------------------------
+  program
+    .command('server')
+    .description('run a relay server (prints "listening on http://HOST:PORT")')
+    .option('--host <host>', 'interface to bind (env BLINDRELAY_HOST, default 127.0.0.1)')
+    .option('--port <port>', 'TCP port, 0 = any free port (env BLINDRELAY_PORT, default 8787)')
+    .option('--data <dir>', 'data directory (env BLINDRELAY_DATA, default ./data)')
+    .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent (env BLINDRELAY_LOG_LEVEL, default info)')
+    .action(async (opts: { host?: string; port?: string; data?: string; logLevel?: string }, cmd: Command) => {
+      const { runServerMain } = await import('@blindrelay/server');
+      const flags: Record<string, string> = {};
+      for (const key of ['host', 'port', 'data', 'logLevel'] as const) if (opts[key] !== undefined) flags[key] = opts[key];
+      const json = Boolean(globals(cmd).json);
+      // With --json, the "listening on URL" line becomes {"url": URL}.
+      const stdout = {
+        write: (text: string) => io.stdout.write(json ? text.replace(/^listening on (\S+)\n?$/, (_m, u: string) => `${JSON.stringify({ url: u })}\n`) : text),
+      };
+      const running = await runServerMain(flags, io.env, { stdout, stderr: io.stderr });
+      // The server runs until SIGINT/SIGTERM (its own handlers exit the process).
+      if (running) io.keepAlive = true;
+    });
+
+  // ---- account -----------------------------------------------------------------------------------
+  const account = program.command('account').description("manage this profile's account");
+  account
+    .command('create')
+    .description('register a new user with this device as its first device')
+    .requiredOption('--server <url>', 'relay URL (a comma-separated list for failover)')
+    .requiredOption('--user <name>', 'user name ([a-z0-9][a-z0-9._-]{0,63})')
+    .option('--device-name <name>', 'a name for this device (local only)', hostname())
+    .action(async (opts: { server: string; user: string; deviceName: string }, cmd: Command) => {
+      const out = output(cmd);
+      const env = environment(cmd);
+      const client = await BlindrelayClient.createAccount(env, { servers: opts.server, user: opts.user, deviceName: opts.deviceName });
+      const w = client.whoami();
+      const warning = client.encrypted
+        ? undefined
+        : `BLINDRELAY_PASSPHRASE is not set: the private keys in ${env.profileDir} are NOT encrypted, only protected by file permissions (0600, directory 0700)`;
+      if (warning) out.note(`warning: ${warning}`);
+      out.result(
+        { user: w.user, deviceId: w.deviceId, deviceName: w.deviceName, server: w.server, servers: w.servers, profile: env.profileDir, encrypted: w.encrypted },
+        [
+          `created ${w.user}, device ${w.deviceId} (${w.deviceName}) on ${w.servers.join(', ')}`,
+          `profile: ${env.profileDir} (${w.encrypted ? 'encrypted with BLINDRELAY_PASSPHRASE' : 'NOT encrypted'})`,
+        ],
+      );
+    });
+
+  // ---- device ------------------------------------------------------------------------------------
+  const device = program.command('device').description('link, approve, list and revoke devices');
+  device
+    .command('link')
+    .description('make this new device a device of an existing user (prints a code to approve)')
+    .requiredOption('--server <url>', 'relay URL (a comma-separated list for failover)')
+    .requiredOption('--user <name>', 'the existing user')
+    .option('--device-name <name>', 'a name for this device (local only)', hostname())
+    .action(async (opts: { server: string; user: string; deviceName: string }, cmd: Command) => {
+      const out = output(cmd);
+      const env = environment(cmd);
+      const client = await BlindrelayClient.link(env, {
+        servers: opts.server,
+        user: opts.user,
+        deviceName: opts.deviceName,
+        onCode: (code) => {
+          out.line({ code }, code);
+          if (!out.json && io.stdout.isTTY) showQr(io, code);
+          if (!out.json) io.stdout.write(`waiting for approval: on another device of ${opts.user}, run\n  blindrelay device approve ${code}\n`);
+        },
+      });
+      const w = client.whoami();
+      if (!client.encrypted) out.note(`warning: BLINDRELAY_PASSPHRASE is not set: the private keys in ${env.profileDir} are NOT encrypted`);
+      out.result(
+        { user: w.user, deviceId: w.deviceId, deviceName: w.deviceName, server: w.server, servers: w.servers, profile: env.profileDir, encrypted: w.encrypted },
+        `linked: this is device ${w.deviceId} (${w.deviceName}) of ${w.user}`,
+      );
+    });
+
+  device
+    .command('approve')
+    .description('approve a new device of your user, given the code it shows')
+    .argument('<code>', 'the BR1.… code')
+    .action(async (code: string, _opts: unknown, cmd: Command) => {
+      const out = output(cmd);
+      const client = await open(cmd);
+      const r = await client.approve(code);
+      out.result({ approved: true, user: client.user, channelId: r.channelId }, `approved: the new device now adds itself to ${client.user}'s device list`);
+    });
+
+  device
+    .command('list')
+    .description("list your user's devices (from the signed device list)")
+    .action(async (_opts: unknown, cmd: Command) => {
+      const out = output(cmd);
+      const client = await open(cmd);
+      const r = await client.devices();
+      out.result({ user: client.user, version: r.version, devices: r.devices }, [
+        `devices of ${client.user} (device list version ${r.version}):`,
+        ...r.devices.map((d) => `  ${d.deviceId}${d.current ? `  (this device${d.name ? `: ${d.name}` : ''})` : ''}`),
+      ]);
+    });
+
+  device
+    .command('revoke')
+    .description('remove another device from your device list')
+    .argument('<deviceId>', 'the device id (see device list)')
+    .action(async (id: string, _opts: unknown, cmd: Command) => {
+      const out = output(cmd);
+      const deviceId = parseDeviceId(id);
+      const client = await open(cmd);
+      const r = await client.revoke(deviceId);
+      out.result({ revoked: deviceId, version: r.version, devices: r.devices }, `revoked device ${deviceId}; device list is now version ${r.version}`);
+    });
+
+  // ---- messages ----------------------------------------------------------------------------------
+  program
+    .command('send')
+    .description('send an end-to-end encrypted message')
+    .argument('<user>', 'recipient user')
+    .argument('<text>', 'message text')
+    .option('--accept-new-key', "send even though the recipient's master key changed (pins the new key unverified)")
+    .action(async (user: string, text: string, opts: { acceptNewKey?: boolean }, cmd: Command) => {
+      const out = output(cmd);
+      const client = await open(cmd);
+      const r = await client.send(user, text, { acceptNewKey: opts.acceptNewKey ?? false });
+      if (r.syncError) out.note(`warning: sent, but your other devices did not get a copy: ${errorInfo(r.syncError).message}`);
+      out.result(
+        { id: r.id, to: r.to, sentAt: r.sentAt, devices: r.devices, ownDevices: r.ownDevices },
+        `sent to ${r.to} (${r.devices} device${r.devices === 1 ? '' : 's'})${r.ownDevices ? `, synced to ${r.ownDevices} other device${r.ownDevices === 1 ? '' : 's'} of yours` : ''}`,
+      );
+    });
+
+  program
+    .command('receive')
+    .description('fetch and decrypt queued messages (with --wait, keep listening that long)')
+    .option('--wait <seconds>', 'also listen for pushed messages for this many seconds', parseSeconds)
+    .action(async (opts: { wait?: number }, cmd: Command) => {
+      const out = output(cmd);
+      const client = await open(cmd);
+      let count = 0;
+      const handlers = {
+        onMessage: (m: ReceivedMessage) => {
+          count++;
+          out.line(messageJson(m), messageLine(m));
+        },
+        onFailure: (f: { serverId: string; from: string; fromDevice: number; code: string; message: string }) => {
+          if (out.json) out.line({ failure: f }, '');
+          else out.note(`warning: could not read a message from ${f.from} (device ${f.fromDevice}): ${f.message}`);
+        },
+        onError: (e: Error) => out.note(`warning: ${errorInfo(e).message}`),
+      };
+      await client.receive(handlers);
+      if (opts.wait && opts.wait > 0) {
+        const controller = new AbortController();
+        const timer = setTimeout(() => controller.abort(), opts.wait * 1000);
+        let announced = false;
+        const onStatus = (st: { state: string }) => {
+          if (st.state === 'open' && !announced) {
+            announced = true;
+            out.note(`listening for new messages for ${opts.wait} s`);
+          }
+        };
+        try {
+          await client.listen({ ...handlers, onStatus, signal: controller.signal });
+        } finally {
+          clearTimeout(timer);
+        }
+      }
+      if (count === 0 && !out.json) out.note('(no new messages)');
+    });
+
+  // ---- trust -------------------------------------------------------------------------------------
+  program
+    .command('safety-number')
+    .description('show the safety number to compare with USER (in person or on a call)')
+    .argument('<user>', 'the other user')
+    .action(async (user: string, _opts: unknown, cmd: Command) => {
+      const out = output(cmd);
+      const client = await open(cmd);
+      const s = await client.safetyNumber(user);
+      const groups = (digits: string) => {
+        const g = digits.match(/\d{5}/g) ?? [];
+        return [g.slice(0, 4).join(' '), g.slice(4, 8).join(' '), g.slice(8, 12).join(' ')].map((l) => `  ${l}`);
+      };
+      const lines = [`safety number with ${user} (${s.verified ? 'verified' : 'not verified'}):`, ...groups(s.safetyNumber)];
+      if (s.keyChanged && s.newSafetyNumber) {
+        lines.push(`WARNING: the relay now serves a DIFFERENT master key for ${user}. Safety number for the new key:`, ...groups(s.newSafetyNumber));
+        lines.push(`Sending to ${user} is blocked until you compare it with ${user} and run: blindrelay verify ${user} <number>`);
+      } else if (!s.verified) {
+        lines.push(`compare it with what ${user} sees (blindrelay safety-number ${client.user}), then run: blindrelay verify ${user} <number>`);
+      }
+      const json: Record<string, unknown> = { user, safetyNumber: s.safetyNumber, verified: s.verified, keyChanged: s.keyChanged };
+      if (s.newSafetyNumber) json.newSafetyNumber = s.newSafetyNumber;
+      out.result(json, lines);
+    });
+
+  program
+    .command('verify')
+    .description('mark USER verified if NUMBER matches your safety number with them')
+    .argument('<user>', 'the other user')
+    .argument('<number...>', 'the 60-digit safety number (spaces allowed)')
+    .action(async (user: string, number: string[], _opts: unknown, cmd: Command) => {
+      const out = output(cmd);
+      const client = await open(cmd);
+      const s = await client.verify(user, number.join(''));
+      out.result({ user, verified: true, safetyNumber: s.safetyNumber }, `${user} is verified: the safety number matches`);
+    });
+
+  program
+    .command('whoami')
+    .description('show the user, device and relay of this profile')
+    .action(async (_opts: unknown, cmd: Command) => {
+      const out = output(cmd);
+      const env = environment(cmd);
+      const client = await BlindrelayClient.open(env);
+      const w = client.whoami();
+      out.result(
+        { user: w.user, deviceId: w.deviceId, deviceName: w.deviceName, server: w.server, servers: w.servers, profile: env.profileDir, encrypted: w.encrypted },
+        `${w.user}, device ${w.deviceId} (${w.deviceName}) on ${w.servers.join(', ')}`,
+      );
+    });
+
+  return program;
+}
+
+function showQr(io: CliIo, code: string): void {
+  qrcode.generate(code, { small: true }, (qr) => io.stdout.write(`${qr}\n`));
+}
+
+/** Run the command line; resolves to the exit code (0 ok, 1 error, 2 usage). */
+export async function runCli(argv: readonly string[], io: CliIo = defaultIo()): Promise<number> {
+  const json = argv.includes('--json');
+  const program = buildProgram(io);
+  program.exitOverride();
+  if (json) program.configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: () => undefined, outputError: () => undefined });
+  const applyToAll = (cmd: Command) => {
+    cmd.exitOverride();
+    if (json) cmd.configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: () => undefined, outputError: () => undefined });
+    for (const sub of cmd.commands) applyToAll(sub);
+  };
+  applyToAll(program);
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+    return 0;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.help' || e.code === 'commander.version' || e.exitCode === 0) return 0;
+      if (json) io.stdout.write(`${JSON.stringify({ error: { code: 'ERR_USAGE', message: e.message.replace(/^error: /, '') } })}\n`);
+      return 2;
+    }
+    return reportError(e, json, io.stdout, io.stderr);
+  }
+}

@@ -1,0 +1,397 @@
+/**
+ * The relay HTTP API (docs/API.md) over `fetch`, with typed errors, device authentication and
+ * server failover.
+ *
+ * - Every error answer `{code, message}` becomes its typed RelayError (errors.ts).
+ * - Authenticated calls get a bearer token from the challenge/response login (API.md §2): the
+ *   device signs the challenge with its signing key. Tokens are cached (per server, in the
+ *   profile) until shortly before they expire, and renewed once on a 401.
+ * - `servers` is an ordered list of base URLs of the same relay. A call goes to the server that
+ *   last answered; on a network failure or a 502/503/504 the next one is tried. 4xx answers are
+ *   final. If none answers the call fails with UnreachableError.
+ */
+import type { OneTimePreKeyPublic, PqPreKeyPublic, SignedPreKeyPublic } from '@blindrelay/protocol';
+import { fromBase64url, toBase64url } from './base64url.js';
+import { InvalidArgumentError, NotFoundError, NotRegisteredError, RateLimitedError, RelayError, relayError, UnreachableError } from './errors.js';
+
+export interface DeviceCredentials {
+  readonly user: string;
+  readonly deviceId: number;
+  /** The device signing key's signature over the challenge (signAuthChallenge). */
+  signChallenge(challenge: Uint8Array): Promise<Uint8Array>;
+}
+
+export interface Token {
+  readonly token: string;
+  readonly expiresAt: number;
+}
+/** Where tokens are kept between runs (the profile's `tokens` record, or memory). */
+export interface TokenCache {
+  get(server: string): Promise<Token | undefined>;
+  set(server: string, token: Token | undefined): Promise<void>;
+}
+
+export function memoryTokenCache(): TokenCache {
+  const m = new Map<string, Token>();
+  return {
+    get: async (s) => m.get(s),
+    set: async (s, t) => {
+      if (t) m.set(s, t);
+      else m.delete(s);
+    },
+  };
+}
+
+export interface PreKeyUpload {
+  signedPreKey?: SignedPreKeyPublic;
+  oneTimePreKeys?: readonly OneTimePreKeyPublic[];
+  pqPreKeys?: readonly PqPreKeyPublic[];
+  lastResortPqPreKey?: PqPreKeyPublic;
+}
+
+export interface RelayEnvelope {
+  readonly id: string;
+  readonly from: string;
+  readonly fromDevice: number;
+  readonly body: Uint8Array;
+  readonly sentAt: number;
+}
+
+export interface RelayApiOptions {
+  servers: readonly string[];
+  credentials?: DeviceCredentials;
+  tokens?: TokenCache;
+  fetch?: typeof fetch;
+  /** Per-request timeout (default 20 s); long polls add their wait. */
+  timeoutMs?: number;
+}
+
+/** Renew tokens this long before the relay's expiry. */
+const TOKEN_MARGIN_MS = 60_000;
+
+class NetworkFailure extends Error {
+  /** The connection broke under an idle keep-alive socket, before any answer: worth one retry. */
+  retry = false;
+}
+/** Socket errors that typically mean a reused keep-alive connection was closed by the server. */
+const STALE_SOCKET = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE', 'UND_ERR_CLOSED']);
+
+/** Validate and normalise a server base URL: http(s), no query or fragment, no trailing slash. */
+export function normalizeServerUrl(url: string): string {
+  let u: URL;
+  try {
+    u = new URL(url.trim());
+  } catch {
+    throw new InvalidArgumentError(`not a server URL: ${url}`);
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new InvalidArgumentError(`server URL must be http or https: ${url}`);
+  if (u.search || u.hash || u.username || u.password) throw new InvalidArgumentError(`server URL must not have credentials, a query or a fragment: ${url}`);
+  return u.toString().replace(/\/+$/, '');
+}
+
+/** Parse a comma-separated list of server URLs. */
+export function parseServerList(list: string | readonly string[]): string[] {
+  const items = (typeof list === 'string' ? list.split(',') : [...list]).map((s) => s.trim()).filter((s) => s.length > 0);
+  if (items.length === 0) throw new InvalidArgumentError('at least one server URL is required');
+  return [...new Set(items.map(normalizeServerUrl))];
+}
+
+const b64 = toBase64url;
+function bytesField(o: Record<string, unknown>, key: string): Uint8Array {
+  const v = o[key];
+  if (typeof v !== 'string') throw new RelayError('ERR_RELAY', 200, 'bad_response', `relay: malformed response (${key})`);
+  try {
+    return fromBase64url(v);
+  } catch {
+    throw new RelayError('ERR_RELAY', 200, 'bad_response', `relay: malformed response (${key})`);
+  }
+}
+function badResponse(what: string): RelayError {
+  return new RelayError('ERR_RELAY', 200, 'bad_response', `relay: malformed response (${what})`);
+}
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+function uploadJson(u: PreKeyUpload): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  if (u.signedPreKey) out.signedPreKey = { id: u.signedPreKey.id, publicKey: b64(u.signedPreKey.publicKey), signature: b64(u.signedPreKey.signature) };
+  if (u.oneTimePreKeys) out.oneTimePreKeys = u.oneTimePreKeys.map((k) => ({ id: k.id, publicKey: b64(k.publicKey) }));
+  if (u.pqPreKeys) out.pqPreKeys = u.pqPreKeys.map((k) => ({ id: k.id, publicKey: b64(k.publicKey), signature: b64(k.signature) }));
+  if (u.lastResortPqPreKey)
+    out.lastResortPqPreKey = { id: u.lastResortPqPreKey.id, publicKey: b64(u.lastResortPqPreKey.publicKey), signature: b64(u.lastResortPqPreKey.signature) };
+  return out;
+}
+
+export function parseEnvelope(v: unknown): RelayEnvelope {
+  if (!isObject(v)) throw badResponse('envelope');
+  const { id, from, fromDevice, sentAt } = v;
+  if (typeof id !== 'string' || typeof from !== 'string' || !Number.isInteger(fromDevice) || typeof sentAt !== 'number') throw badResponse('envelope');
+  return { id, from, fromDevice: fromDevice as number, sentAt, body: bytesField(v, 'body') };
+}
+
+interface CallOptions {
+  body?: unknown;
+  auth?: boolean;
+  timeoutMs?: number;
+}
+
+export class RelayApi {
+  readonly servers: readonly string[];
+  readonly #credentials: DeviceCredentials | undefined;
+  readonly #tokens: TokenCache;
+  readonly #fetch: typeof fetch;
+  readonly #timeoutMs: number;
+  #preferred = 0;
+
+  constructor(options: RelayApiOptions) {
+    this.servers = parseServerList(options.servers);
+    this.#credentials = options.credentials;
+    this.#tokens = options.tokens ?? memoryTokenCache();
+    this.#fetch = options.fetch ?? ((...args) => globalThis.fetch(...args));
+    this.#timeoutMs = options.timeoutMs ?? 20_000;
+  }
+
+  /** The server that answered last (or the first one). */
+  get server(): string {
+    return this.servers[this.#preferred] as string;
+  }
+
+  // ---- transport -------------------------------------------------------------------------------
+
+  /** One HTTP exchange with one server; NetworkFailure if it did not answer usefully. */
+  async #exchange(server: string, method: string, path: string, body: unknown, token: string | undefined, timeoutMs: number) {
+    const headers: Record<string, string> = { accept: 'application/json' };
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    if (token) headers.authorization = `Bearer ${token}`;
+    let res: Response;
+    try {
+      res = await this.#fetch(`${server}${path}`, {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+    } catch (e) {
+      const cause = (e as { cause?: { code?: string; message?: string } }).cause;
+      const detail = cause?.code ?? cause?.message ?? (e as Error).message;
+      const failure = new NetworkFailure(`${server}: ${detail}`, { cause: e });
+      failure.retry = cause?.code !== undefined && STALE_SOCKET.has(cause.code);
+      throw failure;
+    }
+    if (res.status === 502 || res.status === 503 || res.status === 504) {
+      await res.body?.cancel();
+      throw new NetworkFailure(`${server}: HTTP ${res.status}`);
+    }
+    const text = await res.text();
+    let data: unknown;
+    if (text.length > 0) {
+      try {
+        data = JSON.parse(text);
+      } catch {
+        if (res.ok) throw badResponse('not JSON');
+      }
+    }
+    const retryAfter = Number.parseInt(res.headers.get('retry-after') ?? '', 10);
+    return { status: res.status, ok: res.ok, data, retryAfter: Number.isFinite(retryAfter) ? retryAfter : null };
+  }
+
+  async #login(server: string): Promise<string> {
+    const creds = this.#credentials;
+    if (!creds) throw new InvalidArgumentError('this call needs a registered device');
+    const cached = await this.#tokens.get(server);
+    if (cached && cached.expiresAt - TOKEN_MARGIN_MS > Date.now()) return cached.token;
+    const ident = { user: creds.user, deviceId: creds.deviceId };
+    const ch = await this.#exchange(server, 'POST', '/v1/auth/challenge', ident, undefined, this.#timeoutMs);
+    if (!ch.ok) {
+      const err = relayError(ch.status, ch.data);
+      throw err instanceof NotFoundError ? new NotRegisteredError(creds.user, creds.deviceId) : err;
+    }
+    if (!isObject(ch.data)) throw badResponse('challenge');
+    const challenge = bytesField(ch.data, 'challenge');
+    const signature = await creds.signChallenge(challenge);
+    const tk = await this.#exchange(
+      server,
+      'POST',
+      '/v1/auth/token',
+      { ...ident, challenge: b64(challenge), signature: b64(signature) },
+      undefined,
+      this.#timeoutMs,
+    );
+    if (!tk.ok) {
+      const err = relayError(tk.status, tk.data);
+      throw err instanceof NotFoundError ? new NotRegisteredError(creds.user, creds.deviceId) : err;
+    }
+    if (!isObject(tk.data) || typeof tk.data.token !== 'string' || typeof tk.data.expiresAt !== 'number') throw badResponse('token');
+    const token = { token: tk.data.token, expiresAt: tk.data.expiresAt };
+    await this.#tokens.set(server, token);
+    return token.token;
+  }
+
+  /** A call with failover; returns the status and parsed JSON of a 2xx answer, throws otherwise. */
+  async #call(method: string, path: string, opts: CallOptions = {}): Promise<{ status: number; data: unknown }> {
+    const failures: string[] = [];
+    for (let i = 0; i < this.servers.length; i++) {
+      const index = (this.#preferred + i) % this.servers.length;
+      const server = this.servers[index] as string;
+      for (let retried = false; ; retried = true) {
+        try {
+          let token = opts.auth ? await this.#login(server) : undefined;
+          let r = await this.#exchange(server, method, path, opts.body, token, opts.timeoutMs ?? this.#timeoutMs);
+          if (r.status === 401 && opts.auth) {
+            await this.#tokens.set(server, undefined);
+            token = await this.#login(server);
+            r = await this.#exchange(server, method, path, opts.body, token, opts.timeoutMs ?? this.#timeoutMs);
+          }
+          this.#preferred = index;
+          if (!r.ok) {
+            const err = relayError(r.status, r.data);
+            if (err instanceof RateLimitedError && r.retryAfter !== null) err.retryAfterSeconds = r.retryAfter;
+            throw err;
+          }
+          return { status: r.status, data: r.data };
+        } catch (e) {
+          if (!(e instanceof NetworkFailure)) throw e;
+          // A retried send may reach the relay twice: receivers drop the identical ciphertext.
+          if (e.retry && !retried) continue;
+          failures.push(e.message);
+          break;
+        }
+      }
+    }
+    throw new UnreachableError(`no relay server answered (${failures.join('; ')})`);
+  }
+
+  async #json(method: string, path: string, opts: CallOptions = {}): Promise<Record<string, unknown>> {
+    const r = await this.#call(method, path, opts);
+    if (!isObject(r.data)) throw badResponse(path);
+    return r.data;
+  }
+
+  // ---- §1 accounts -------------------------------------------------------------------------------
+
+  async createAccount(req: {
+    user: string;
+    masterKey: Uint8Array;
+    deviceList: Uint8Array;
+    prekeys: PreKeyUpload;
+  }): Promise<{ user: string; deviceId: number }> {
+    const d = await this.#json('POST', '/v1/accounts', {
+      body: { user: req.user, masterKey: b64(req.masterKey), deviceList: b64(req.deviceList), prekeys: uploadJson(req.prekeys) },
+    });
+    if (typeof d.user !== 'string' || !Number.isInteger(d.deviceId)) throw badResponse('account');
+    return { user: d.user, deviceId: d.deviceId as number };
+  }
+
+  // ---- §2 authentication -------------------------------------------------------------------------
+
+  /** A bearer token for the preferred server (logging in if needed), and that server. */
+  async session(): Promise<{ server: string; token: string }> {
+    const failures: string[] = [];
+    for (let i = 0; i < this.servers.length; i++) {
+      const index = (this.#preferred + i) % this.servers.length;
+      const server = this.servers[index] as string;
+      for (let retried = false; ; retried = true) {
+        try {
+          const token = await this.#login(server);
+          this.#preferred = index;
+          return { server, token };
+        } catch (e) {
+          if (!(e instanceof NetworkFailure)) throw e;
+          if (e.retry && !retried) continue;
+          failures.push(e.message);
+          break;
+        }
+      }
+    }
+    throw new UnreachableError(`no relay server answered (${failures.join('; ')})`);
+  }
+
+  /** Forget the cached token of a server (after the relay closed a socket for an expired token). */
+  async forgetToken(server: string): Promise<void> {
+    await this.#tokens.set(server, undefined);
+  }
+
+  // ---- §3 directory ------------------------------------------------------------------------------
+
+  async getUser(user: string): Promise<{ user: string; masterKey: Uint8Array; deviceList: Uint8Array }> {
+    const d = await this.#json('GET', `/v1/users/${encodeURIComponent(user)}`, { auth: true });
+    if (typeof d.user !== 'string') throw badResponse('user');
+    return { user: d.user, masterKey: bytesField(d, 'masterKey'), deviceList: bytesField(d, 'deviceList') };
+  }
+
+  async putDeviceList(user: string, deviceList: Uint8Array, newDevice?: { deviceId: number; prekeys: PreKeyUpload }): Promise<void> {
+    const body: Record<string, unknown> = { deviceList: b64(deviceList) };
+    if (newDevice) body.newDevice = { deviceId: newDevice.deviceId, prekeys: uploadJson(newDevice.prekeys) };
+    await this.#call('PUT', `/v1/users/${encodeURIComponent(user)}/device-list`, { body });
+  }
+
+  async uploadPreKeys(upload: PreKeyUpload): Promise<void> {
+    await this.#call('POST', '/v1/prekeys', { body: uploadJson(upload), auth: true });
+  }
+
+  async preKeyStatus(): Promise<{ oneTimePreKeys: number; pqPreKeys: number; signedPreKeyId: number | null; lastResortPqPreKeyId: number | null }> {
+    const d = await this.#json('GET', '/v1/prekeys/status', { auth: true });
+    if (!Number.isInteger(d.oneTimePreKeys) || !Number.isInteger(d.pqPreKeys)) throw badResponse('prekey status');
+    return {
+      oneTimePreKeys: d.oneTimePreKeys as number,
+      pqPreKeys: d.pqPreKeys as number,
+      signedPreKeyId: Number.isInteger(d.signedPreKeyId) ? (d.signedPreKeyId as number) : null,
+      lastResortPqPreKeyId: Number.isInteger(d.lastResortPqPreKeyId) ? (d.lastResortPqPreKeyId as number) : null,
+    };
+  }
+
+  async bundles(
+    user: string,
+    deviceIds?: readonly number[],
+  ): Promise<{ deviceListVersion: number; bundles: { deviceId: number; bundle: Uint8Array }[]; unavailable: number[] }> {
+    const d = await this.#json('POST', `/v1/users/${encodeURIComponent(user)}/bundles`, { body: deviceIds ? { deviceIds } : {}, auth: true });
+    if (!Array.isArray(d.bundles)) throw badResponse('bundles');
+    const bundles = d.bundles.map((b) => {
+      if (!isObject(b) || !Number.isInteger(b.deviceId)) throw badResponse('bundle');
+      return { deviceId: b.deviceId as number, bundle: bytesField(b, 'bundle') };
+    });
+    const unavailable = Array.isArray(d.unavailable) ? d.unavailable.filter((x): x is number => Number.isInteger(x)) : [];
+    return { deviceListVersion: Number.isInteger(d.deviceListVersion) ? (d.deviceListVersion as number) : 0, bundles, unavailable };
+  }
+
+  // ---- §5 messages -------------------------------------------------------------------------------
+
+  async sendMessages(to: string, messages: readonly { deviceId: number; body: Uint8Array }[]): Promise<{ ids: string[]; sentAt: number }> {
+    const d = await this.#json('POST', '/v1/messages', {
+      body: { to, messages: messages.map((m) => ({ deviceId: m.deviceId, body: b64(m.body) })) },
+      auth: true,
+    });
+    if (!Array.isArray(d.ids)) throw badResponse('send');
+    return { ids: d.ids as string[], sentAt: typeof d.sentAt === 'number' ? d.sentAt : Date.now() };
+  }
+
+  async fetchMessages(limit = 100): Promise<RelayEnvelope[]> {
+    const d = await this.#json('GET', `/v1/messages?limit=${limit}`, { auth: true });
+    if (!Array.isArray(d.messages)) throw badResponse('messages');
+    return d.messages.map(parseEnvelope);
+  }
+
+  async ack(ids: readonly string[]): Promise<void> {
+    for (let i = 0; i < ids.length; i += 500) await this.#call('POST', '/v1/messages/ack', { body: { ids: ids.slice(i, i + 500) }, auth: true });
+  }
+
+  // ---- §7 provisioning ---------------------------------------------------------------------------
+
+  async createChannel(): Promise<{ channelId: string; expiresAt: number }> {
+    const d = await this.#json('POST', '/v1/provisioning', { body: {} });
+    if (typeof d.channelId !== 'string' || typeof d.expiresAt !== 'number') throw badResponse('channel');
+    bytesField(d, 'channelId');
+    return { channelId: d.channelId, expiresAt: d.expiresAt };
+  }
+
+  async putChannel(channelId: string, envelope: Uint8Array): Promise<void> {
+    await this.#call('PUT', `/v1/provisioning/${encodeURIComponent(channelId)}`, { body: { envelope: b64(envelope) }, auth: true });
+  }
+
+  /** Long poll (≤ 30 s): the envelope, or null if none arrived yet. */
+  async waitChannel(channelId: string, waitSeconds: number): Promise<Uint8Array | null> {
+    const wait = Math.max(0, Math.min(30, Math.floor(waitSeconds)));
+    const r = await this.#call('GET', `/v1/provisioning/${encodeURIComponent(channelId)}?wait=${wait}`, { timeoutMs: this.#timeoutMs + wait * 1000 });
+    if (r.status === 204 || !isObject(r.data)) return null;
+    return bytesField(r.data, 'envelope');
+  }
+}

@@ -1,0 +1,543 @@
+/**
+ * BlindrelayClient: the SDK's entry point. One instance is one device's profile, opened.
+ *
+ *   const client = await BlindrelayClient.createAccount(env, { servers, user });
+ *   await client.send('bob', 'hello');
+ *   await client.receive({ onMessage: (m) => console.log(m.from, m.text) });
+ *
+ * `env` supplies the platform: primitives, profile storage, passphrase, fetch and a WebSocket
+ * factory (node.ts has the Node defaults). All cryptography happens here; the relay sees
+ * ciphertext and public keys only.
+ */
+import {
+  type DeviceList,
+  decodeDeviceList,
+  formatSafetyNumber,
+  generateDeviceKeys,
+  generateMasterKey,
+  generateX25519,
+  issueDeviceCertificate,
+  isValidUserName,
+  openProvisioning,
+  type Primitives,
+  safetyNumber,
+  safetyNumberMatches,
+  sealProvisioning,
+  signAuthChallenge,
+  signDeviceList,
+  verifyDeviceList,
+} from '@blindrelay/protocol';
+import { type DeviceCredentials, parseServerList, RelayApi, type TokenCache } from './api.js';
+import type { Context } from './context.js';
+import { resolveUser } from './directory.js';
+import {
+  ConflictError,
+  InvalidArgumentError,
+  LinkTimeoutError,
+  ProfileExistsError,
+  RelayError,
+  SafetyNumberMismatchError,
+  UnreachableError,
+  UserTakenError,
+} from './errors.js';
+import { decodeLinkState, encodeLinkState, entryOf, formatLinkCode, parseLinkCode } from './linking.js';
+import { type ListenOptions, listen } from './listen.js';
+import { addPreKeys, deviceKeysOf, initialPreKeys, ONE_TIME_PREKEY_TARGET, PREKEY_LOW_WATERMARK } from './prekeys.js';
+import { type AccountRecord, type Contact, type ContactsRecord, Profile, type ReceivedMessage } from './profile.js';
+import { type BatchResult, processEnvelopes, type ReceiveFailure } from './receive.js';
+import { type SendOptions, type SendResult, sendText } from './send.js';
+import { pruneSessions } from './sessions.js';
+import type { SocketFactory } from './socket.js';
+import { Mutex, type ProfileStorage } from './storage/types.js';
+import type { KdfParams } from './vault.js';
+
+export interface ClientEnvironment {
+  readonly primitives: Primitives;
+  readonly storage: ProfileStorage;
+  /** Encrypts the profile at rest when set (and is then required to open it). */
+  readonly passphrase?: string | undefined;
+  readonly fetch?: typeof fetch;
+  /** Needed by `listen` only. */
+  readonly socket?: SocketFactory;
+  readonly now?: () => number;
+  /** Argon2id parameters for a new profile (default DEFAULT_KDF). */
+  readonly kdf?: KdfParams;
+}
+
+export interface CreateAccountOptions {
+  /** Base URLs of the relay, tried in order (a comma-separated string or a list). */
+  readonly servers: string | readonly string[];
+  readonly user: string;
+  readonly deviceName?: string;
+}
+
+export interface LinkOptions extends CreateAccountOptions {
+  /** Called once with the code to show (text and QR) on this new device. */
+  readonly onCode: (code: string) => void;
+  readonly signal?: AbortSignal;
+}
+
+export interface SafetyNumberInfo {
+  readonly user: string;
+  /** 60 digits for the pinned master key. */
+  readonly safetyNumber: string;
+  /** The same, in 12 groups of 5. */
+  readonly formatted: string;
+  readonly verified: boolean;
+  /** The relay now serves another master key; its number is `newSafetyNumber`. */
+  readonly keyChanged: boolean;
+  readonly newSafetyNumber?: string;
+}
+
+export interface DeviceInfo {
+  readonly deviceId: number;
+  readonly current: boolean;
+  /** Only known for this device (names are local, not part of the signed list). */
+  readonly name?: string;
+}
+
+export interface ReceiveOptions {
+  onMessage: (message: ReceivedMessage) => void | Promise<void>;
+  onFailure?: (failure: ReceiveFailure) => void;
+  onError?: (error: Error) => void;
+}
+
+const LINK_POLL_SECONDS = 25;
+
+function profileTokens(profile: Profile): TokenCache {
+  return {
+    get: async (server) => (await profile.read('tokens')).tokens.get(server),
+    set: async (server, token) => {
+      // Outside the profile lock on purpose (called inside transactions): a lost update only
+      // costs a login.
+      const rec = await profile.read('tokens').catch(() => ({ tokens: new Map() }));
+      if (token) rec.tokens.set(server, token);
+      else rec.tokens.delete(server);
+      await profile.write('tokens', rec);
+    },
+  };
+}
+
+function credentials(p: Primitives, a: AccountRecord): DeviceCredentials {
+  return { user: a.user, deviceId: a.deviceId, signChallenge: (c) => signAuthChallenge(p, a.signingSeed, c, a.user, a.deviceId) };
+}
+
+function checkUser(user: string): void {
+  if (!isValidUserName(user)) throw new InvalidArgumentError('user name must match [a-z0-9][a-z0-9._-]{0,63}');
+}
+
+export class BlindrelayClient {
+  readonly #env: ClientEnvironment;
+  readonly #ctx: Context;
+  readonly #pumpLock = new Mutex();
+
+  private constructor(env: ClientEnvironment, profile: Profile, account: AccountRecord) {
+    this.#env = env;
+    const api = new RelayApi({
+      servers: account.servers,
+      credentials: credentials(env.primitives, account),
+      tokens: profileTokens(profile),
+      ...(env.fetch ? { fetch: env.fetch } : {}),
+    });
+    this.#ctx = { p: env.primitives, profile, api, account, now: env.now ?? Date.now };
+  }
+
+  // ---- lifecycle ---------------------------------------------------------------------------------
+
+  /** Open an existing profile. Throws NoProfileError, PassphraseRequiredError, WrongPassphraseError... */
+  static async open(env: ClientEnvironment): Promise<BlindrelayClient> {
+    const profile = await Profile.open(env.storage, env.primitives, { passphrase: env.passphrase });
+    return new BlindrelayClient(env, profile, await profile.read('account'));
+  }
+
+  /**
+   * Register a new user with its first device: master key, device keys and certificate, device
+   * list version 1, and prekeys (signed X25519, 100 one-time X25519, 100 one-time ML-KEM-768, one
+   * last-resort ML-KEM-768). Nothing is left behind if the relay refuses.
+   */
+  static async createAccount(env: ClientEnvironment, options: CreateAccountOptions): Promise<BlindrelayClient> {
+    checkUser(options.user);
+    const servers = parseServerList(options.servers);
+    const p = env.primitives;
+    const now = (env.now ?? Date.now)();
+    if (await env.storage.exists()) throw new ProfileExistsError(`a profile already exists at ${env.storage.location}`);
+    const master = await generateMasterKey(p);
+    const device = await generateDeviceKeys(p);
+    const list = await signDeviceList(p, options.user, master, 1, [entryOf(device)]);
+    const certificate = await issueDeviceCertificate(p, options.user, master, device);
+    const prekeys = await initialPreKeys(p, device, now);
+    const account = accountRecord(options, servers, master, device, certificate, now);
+    const contacts: ContactsRecord = { contacts: new Map([[options.user, ownContact(master.publicKey, list, now)]]) };
+    return BlindrelayClient.#provision(env, account, prekeys.record, contacts, async (api) => {
+      try {
+        const r = await api.createAccount({ user: options.user, masterKey: master.publicKey, deviceList: list, prekeys: prekeys.upload });
+        if (r.deviceId !== device.deviceId) throw new RelayError('ERR_RELAY', 201, 'bad_response', 'relay: registered a different device id');
+      } catch (e) {
+        throw e instanceof ConflictError ? new UserTakenError(options.user) : e;
+      }
+    });
+  }
+
+  /**
+   * Link this (new) device to an existing user: show a code, wait for another device of the user
+   * to approve it, then add this device to the user's device list (signed with the master seed
+   * received in the sealed envelope) and publish its prekeys.
+   */
+  static async link(env: ClientEnvironment, options: LinkOptions): Promise<BlindrelayClient> {
+    checkUser(options.user);
+    const servers = parseServerList(options.servers);
+    const p = env.primitives;
+    if (await env.storage.exists()) throw new ProfileExistsError(`a profile already exists at ${env.storage.location}`);
+    const api = new RelayApi({ servers, ...(env.fetch ? { fetch: env.fetch } : {}) });
+    const ephemeral = await generateX25519(p);
+    const channel = await api.createChannel();
+    options.onCode(formatLinkCode(channel.channelId, ephemeral.publicKey));
+    let sealed: Uint8Array | null = null;
+    const deadline = Math.min(channel.expiresAt, Date.now() + 10 * 60_000);
+    while (!sealed) {
+      if (options.signal?.aborted || Date.now() >= deadline) throw new LinkTimeoutError();
+      const wait = Math.min(LINK_POLL_SECONDS, Math.ceil((deadline - Date.now()) / 1000));
+      try {
+        sealed = await api.waitChannel(channel.channelId, wait);
+      } catch (e) {
+        if (!(e instanceof UnreachableError)) throw e;
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+    }
+    const payload = await openProvisioning(p, ephemeral, sealed);
+    if (payload.user !== options.user) throw new InvalidArgumentError(`the approving device belongs to ${payload.user}, not ${options.user}`);
+    const user = payload.user;
+    const state = decodeLinkState(payload.state);
+    const master = { seed: payload.masterSeed, publicKey: await p.ed25519PublicKey(payload.masterSeed) };
+    const current = await verifyDeviceList(p, state.deviceList, { user, masterKey: master.publicKey });
+    let device = await generateDeviceKeys(p);
+    while (current.devices.some((d) => d.deviceId === device.deviceId)) device = await generateDeviceKeys(p);
+    const list = await signDeviceList(p, user, master, current.version + 1, [...current.devices, entryOf(device)]);
+    const certificate = await issueDeviceCertificate(p, user, master, device);
+    const now = (env.now ?? Date.now)();
+    const prekeys = await initialPreKeys(p, device, now);
+    const account = accountRecord(options, servers, master, device, certificate, now);
+    const contacts: ContactsRecord = { contacts: new Map(state.contacts) };
+    contacts.contacts.delete(user);
+    contacts.contacts.set(user, ownContact(master.publicKey, list, now));
+    return BlindrelayClient.#provision(env, account, prekeys.record, contacts, (relay) =>
+      relay.putDeviceList(user, list, { deviceId: device.deviceId, prekeys: prekeys.upload }),
+    );
+  }
+
+  /** Write a new profile, register it with `register`, and only then mark the profile complete. */
+  static async #provision(
+    env: ClientEnvironment,
+    account: AccountRecord,
+    prekeys: Awaited<ReturnType<typeof initialPreKeys>>['record'],
+    contacts: ContactsRecord,
+    register: (api: RelayApi) => Promise<void>,
+  ): Promise<BlindrelayClient> {
+    const { profile, commitNew } = await Profile.create(env.storage, env.primitives, {
+      passphrase: env.passphrase,
+      ...(env.kdf ? { kdf: env.kdf } : {}),
+    });
+    try {
+      await profile.write('account', account);
+      await profile.write('prekeys', prekeys);
+      await profile.write('contacts', contacts);
+      const client = new BlindrelayClient(env, profile, account);
+      await register(client.#ctx.api);
+      await commitNew();
+      return client;
+    } catch (e) {
+      profile.close();
+      await env.storage.destroy();
+      throw e;
+    }
+  }
+
+  close(): void {
+    this.#ctx.profile.close();
+  }
+
+  // ---- identity ----------------------------------------------------------------------------------
+
+  get user(): string {
+    return this.#ctx.account.user;
+  }
+  get deviceId(): number {
+    return this.#ctx.account.deviceId;
+  }
+  get servers(): readonly string[] {
+    return this.#ctx.account.servers;
+  }
+  /** True if the profile is encrypted at rest with a passphrase. */
+  get encrypted(): boolean {
+    return this.#ctx.profile.encrypted;
+  }
+  get location(): string {
+    return this.#ctx.profile.storage.location;
+  }
+
+  whoami(): { user: string; deviceId: number; deviceName: string; server: string; servers: readonly string[]; encrypted: boolean } {
+    const a = this.#ctx.account;
+    return { user: a.user, deviceId: a.deviceId, deviceName: a.deviceName, server: a.servers[0] as string, servers: a.servers, encrypted: this.encrypted };
+  }
+
+  // ---- messages ----------------------------------------------------------------------------------
+
+  /** Send `text` to every device of `to`, and a sync copy to our other devices. */
+  send(to: string, text: string, options: SendOptions = {}): Promise<SendResult> {
+    checkUser(to);
+    return sendText(this.#ctx, to, text, options);
+  }
+
+  /**
+   * Fetch everything queued on the relay, decrypt, persist, ack, and hand each new message to
+   * `onMessage` (messages left in the inbox by an interrupted run come first).
+   */
+  async receive(options: ReceiveOptions): Promise<{ received: number; failed: number }> {
+    let received = await this.#deliver(options.onMessage);
+    let failed = 0;
+    let usedPreKeys = false;
+    for (;;) {
+      const envelopes = await this.#ctx.api.fetchMessages(100);
+      if (envelopes.length === 0) break;
+      const r = await processEnvelopes(this.#ctx, envelopes);
+      if (r.ack.length > 0) await this.#ctx.api.ack(r.ack);
+      for (const f of r.failures) options.onFailure?.(f);
+      failed += r.failures.length;
+      usedPreKeys ||= r.usedPreKeys;
+      received += await this.#deliver(options.onMessage);
+      if (r.deferred) throw r.deferred;
+      if (envelopes.length < 100 || r.ack.length === 0) break;
+    }
+    if (usedPreKeys) await this.replenishPreKeys().catch((e) => options.onError?.(e as Error));
+    return { received, failed };
+  }
+
+  /** Receive pushed messages over the WebSocket until `signal` aborts (see listen.ts). */
+  async listen(options: ReceiveOptions & ListenOptions): Promise<void> {
+    const socket = this.#env.socket;
+    if (!socket) throw new InvalidArgumentError('listening needs a WebSocket factory in the client environment');
+    await listen(
+      {
+        api: this.#ctx.api,
+        socket,
+        process: async (envelopes): Promise<BatchResult> => {
+          const r = await processEnvelopes(this.#ctx, envelopes);
+          await this.#deliver(options.onMessage);
+          return r;
+        },
+        onPreKeysLow: async () => {
+          await this.replenishPreKeys();
+        },
+      },
+      options,
+    );
+  }
+
+  /** Hand inbox messages to `onMessage`, removing each from the inbox once it returned. */
+  #deliver(onMessage: ReceiveOptions['onMessage']): Promise<number> {
+    return this.#pumpLock.run(async () => {
+      const { inbox } = await this.#ctx.profile.read('state');
+      if (inbox.length === 0) return 0;
+      const delivered = new Set<string>();
+      try {
+        for (const m of inbox) {
+          await onMessage(m);
+          delivered.add(m.serverId);
+        }
+      } finally {
+        if (delivered.size > 0) {
+          await this.#ctx.profile.transact(async (tx) => {
+            const state = await tx.get('state');
+            state.inbox = state.inbox.filter((m) => !delivered.has(m.serverId));
+            tx.set('state', state);
+          });
+        }
+      }
+      return delivered.size;
+    });
+  }
+
+  /**
+   * Top up one-time prekeys on the relay when either kind is below PREKEY_LOW_WATERMARK (or
+   * `force`), back to ONE_TIME_PREKEY_TARGET. Returns how many keys were uploaded.
+   */
+  async replenishPreKeys(force = false): Promise<{ oneTime: number; pq: number }> {
+    const status = await this.#ctx.api.preKeyStatus();
+    const low = (n: number) => force || n < PREKEY_LOW_WATERMARK;
+    const oneTime = low(status.oneTimePreKeys) ? Math.max(0, ONE_TIME_PREKEY_TARGET - status.oneTimePreKeys) : 0;
+    const pq = low(status.pqPreKeys) ? Math.max(0, ONE_TIME_PREKEY_TARGET - status.pqPreKeys) : 0;
+    if (oneTime === 0 && pq === 0) return { oneTime, pq };
+    const upload = await this.#ctx.profile.transact(async (tx) => {
+      const record = await tx.get('prekeys');
+      const u = await addPreKeys(this.#ctx.p, deviceKeysOf(this.#ctx.account), record, oneTime, pq);
+      tx.set('prekeys', record);
+      return u;
+    });
+    await this.#ctx.api.uploadPreKeys(upload);
+    return { oneTime, pq };
+  }
+
+  // ---- trust -------------------------------------------------------------------------------------
+
+  /**
+   * The safety number with `user` (identical on both sides; from the two master keys). Pins the
+   * user's key on first contact. If the relay now serves another key, `keyChanged` is set and
+   * `newSafetyNumber` is the number for the new key (compare that one before `verify`).
+   */
+  async safetyNumber(user: string): Promise<SafetyNumberInfo> {
+    const c = await this.#lookup(user);
+    return this.#numbers(user, c);
+  }
+
+  /**
+   * Mark `user` verified if `number` (spaces ignored) matches their safety number. If a key
+   * change is pending and the number matches the NEW key, the new key is pinned (and sessions with
+   * the old one dropped). Otherwise throws SafetyNumberMismatchError and changes nothing.
+   */
+  async verify(user: string, number: string): Promise<SafetyNumberInfo> {
+    const digits = number.replace(/\s+/g, '');
+    if (!/^\d{60}$/.test(digits)) throw new InvalidArgumentError('a safety number is 60 digits');
+    await this.#lookup(user);
+    const c = await this.#ctx.profile.transact(async (tx) => {
+      const contacts = await tx.get('contacts');
+      const contact = contacts.contacts.get(user) as Contact;
+      const me = { user: this.user, masterKey: this.#ctx.account.masterKey };
+      let updated: Contact | undefined;
+      if (contact.keyChange && safetyNumberMatches(await safetyNumber(this.#ctx.p, me, { user, masterKey: contact.keyChange.masterKey }), digits)) {
+        updated = {
+          masterKey: contact.keyChange.masterKey,
+          verified: true,
+          pinnedAt: this.#ctx.now(),
+          deviceList: contact.keyChange.deviceList,
+          keyChange: null,
+        };
+        const state = await tx.get('state');
+        if (pruneSessions(state, user, null) > 0) tx.set('state', state);
+      } else if (safetyNumberMatches(await safetyNumber(this.#ctx.p, me, { user, masterKey: contact.masterKey }), digits)) {
+        updated = { ...contact, verified: true, keyChange: null };
+      }
+      if (!updated) throw new SafetyNumberMismatchError(user);
+      contacts.contacts.set(user, updated);
+      tx.set('contacts', contacts);
+      return updated;
+    });
+    return this.#numbers(user, c);
+  }
+
+  /** The contact for `user`, refreshed from the relay when it answers (pinning on first contact). */
+  async #lookup(user: string): Promise<Contact> {
+    checkUser(user);
+    if (user === this.user) throw new InvalidArgumentError('a safety number is between you and another user');
+    return this.#ctx.profile.transact(async (tx) => {
+      try {
+        return (await resolveUser(this.#ctx, tx, user, { mode: 'lookup' })).contact;
+      } catch (e) {
+        const known = (await tx.get('contacts')).contacts.get(user);
+        if (known && e instanceof UnreachableError) return known;
+        throw e;
+      }
+    });
+  }
+
+  async #numbers(user: string, c: Contact): Promise<SafetyNumberInfo> {
+    const me = { user: this.user, masterKey: this.#ctx.account.masterKey };
+    const sn = await safetyNumber(this.#ctx.p, me, { user, masterKey: c.masterKey });
+    const info: SafetyNumberInfo = {
+      user,
+      safetyNumber: sn.digits,
+      formatted: formatSafetyNumber(sn.digits),
+      verified: c.verified,
+      keyChanged: c.keyChange !== null,
+    };
+    if (!c.keyChange) return info;
+    const next = await safetyNumber(this.#ctx.p, me, { user, masterKey: c.keyChange.masterKey });
+    return { ...info, newSafetyNumber: next.digits };
+  }
+
+  // ---- devices -----------------------------------------------------------------------------------
+
+  /** Our user's current devices, from the relay's list verified against our master key. */
+  async devices(): Promise<{ version: number; devices: DeviceInfo[] }> {
+    const list = await this.#ctx.profile.transact(async (tx) => (await resolveUser(this.#ctx, tx, this.user, { mode: 'lookup' })).list);
+    return this.#deviceInfo(list);
+  }
+
+  #deviceInfo(list: DeviceList): { version: number; devices: DeviceInfo[] } {
+    return {
+      version: list.version,
+      devices: list.devices.map((d) =>
+        d.deviceId === this.deviceId ? { deviceId: d.deviceId, current: true, name: this.#ctx.account.deviceName } : { deviceId: d.deviceId, current: false },
+      ),
+    };
+  }
+
+  /** Approve a new device that shows `code`: seal the master seed and account state to it. */
+  async approve(code: string): Promise<{ channelId: string }> {
+    const { channelId, publicKey } = parseLinkCode(code);
+    const { list, contacts } = await this.#ctx.profile.transact(async (tx) => {
+      const own = await resolveUser(this.#ctx, tx, this.user, { mode: 'lookup' });
+      return { list: own.list, contacts: new Map((await tx.get('contacts')).contacts) };
+    });
+    contacts.delete(this.user);
+    const state = encodeLinkState({ deviceList: list.encoded, contacts });
+    const envelope = await sealProvisioning(this.#ctx.p, publicKey, { user: this.user, masterSeed: this.#ctx.account.masterSeed, state });
+    await this.#ctx.api.putChannel(channelId, envelope);
+    return { channelId };
+  }
+
+  /** Remove another device of ours: a new list without it (version + 1), signed with the master seed. */
+  async revoke(deviceId: number): Promise<{ version: number; devices: DeviceInfo[] }> {
+    if (!Number.isInteger(deviceId) || deviceId < 1 || deviceId > 0xffffffff) throw new InvalidArgumentError('not a device id');
+    if (deviceId === this.deviceId) throw new InvalidArgumentError('this is the current device: revoke it from another device of yours');
+    const a = this.#ctx.account;
+    const list = await this.#ctx.profile.transact(async (tx) => {
+      const own = await resolveUser(this.#ctx, tx, this.user, { mode: 'lookup' });
+      if (!own.list.devices.some((d) => d.deviceId === deviceId)) throw new InvalidArgumentError(`device ${deviceId} is not in the device list`);
+      const signed = await signDeviceList(
+        this.#ctx.p,
+        a.user,
+        { seed: a.masterSeed, publicKey: a.masterKey },
+        own.list.version + 1,
+        own.list.devices.filter((d) => d.deviceId !== deviceId),
+      );
+      await this.#ctx.api.putDeviceList(a.user, signed);
+      const next = decodeDeviceList(signed);
+      const contacts = await tx.get('contacts');
+      contacts.contacts.set(a.user, { ...(contacts.contacts.get(a.user) as Contact), deviceList: signed });
+      tx.set('contacts', contacts);
+      const state = await tx.get('state');
+      pruneSessions(state, a.user, new Map(next.devices.map((d) => [d.deviceId, d.identityKey] as const)));
+      tx.set('state', state);
+      return next;
+    });
+    return this.#deviceInfo(list);
+  }
+}
+
+function accountRecord(
+  options: CreateAccountOptions,
+  servers: string[],
+  master: { seed: Uint8Array; publicKey: Uint8Array },
+  device: Awaited<ReturnType<typeof generateDeviceKeys>>,
+  certificate: Uint8Array,
+  now: number,
+): AccountRecord {
+  return {
+    user: options.user,
+    deviceId: device.deviceId,
+    deviceName: options.deviceName ?? `device-${device.deviceId}`,
+    servers,
+    masterSeed: master.seed,
+    masterKey: master.publicKey,
+    signingSeed: device.signing.seed,
+    signingKey: device.signing.publicKey,
+    identityPrivate: device.identity.privateKey,
+    identityPublic: device.identity.publicKey,
+    certificate,
+    createdAt: now,
+  };
+}
+
+function ownContact(masterKey: Uint8Array, list: Uint8Array, now: number): Contact {
+  return { masterKey, verified: true, pinnedAt: now, deviceList: list, keyChange: null };
+}

@@ -1,0 +1,82 @@
+/**
+ * The message envelope: what the SDK puts inside every encrypted message (the protocol only ever
+ * sees opaque plaintext bytes). Documented in packages/client/README.md, "Message envelope".
+ *
+ * UTF-8 JSON, one object, at most MAX_ENVELOPE_BYTES:
+ *   {"v":1,"type":"message","id":"<22 chars>","sentAt":<ms>,"text":"..."}
+ *   {"v":1,"type":"sync","id":"<22 chars>","sentAt":<ms>,"text":"...","to":"<user>"}
+ * - `v`      format version; anything else is rejected (a newer client must bump it).
+ * - `type`   `message`: a message to the recipient user; `sync`: a copy of a message this user
+ *            sent from another of their devices, to `to` (Sesame own-device fan-out).
+ * - `id`     16 random bytes, base64url: chosen by the sender, the same on every copy, used by
+ *            receivers to drop duplicates (delivery is at least once).
+ * - `sentAt` the sender's clock, ms since the epoch (informational: not authenticated time).
+ * Unknown extra members are ignored, so later versions can add optional fields.
+ */
+import { fromUtf8, isValidUserName, utf8 } from '@blindrelay/protocol';
+import { EnvelopeError } from './errors.js';
+
+export const ENVELOPE_VERSION = 1;
+/** The whole encoded envelope; well under the protocol's 1 MiB plaintext limit. */
+export const MAX_ENVELOPE_BYTES = 512 * 1024;
+/** Text of one message, in UTF-8 bytes. */
+export const MAX_TEXT_BYTES = 256 * 1024;
+const ID_PATTERN = /^[A-Za-z0-9_-]{16,64}$/;
+
+interface EnvelopeBase {
+  readonly id: string;
+  readonly sentAt: number;
+  readonly text: string;
+}
+export interface MessageEnvelope extends EnvelopeBase {
+  readonly type: 'message';
+}
+export interface SyncEnvelope extends EnvelopeBase {
+  readonly type: 'sync';
+  /** The conversation partner: the user the original message was sent to. */
+  readonly to: string;
+}
+export type Envelope = MessageEnvelope | SyncEnvelope;
+
+function check(e: Envelope): void {
+  if (typeof e.id !== 'string' || !ID_PATTERN.test(e.id)) throw new EnvelopeError('envelope: bad id');
+  if (!Number.isSafeInteger(e.sentAt) || e.sentAt < 0) throw new EnvelopeError('envelope: bad sentAt');
+  if (typeof e.text !== 'string') throw new EnvelopeError('envelope: text must be a string');
+  if (utf8(e.text).length > MAX_TEXT_BYTES) throw new EnvelopeError(`envelope: text longer than ${MAX_TEXT_BYTES} bytes`);
+  if (e.type === 'sync') {
+    if (!isValidUserName(e.to)) throw new EnvelopeError('envelope: bad conversation partner');
+  } else if (e.type !== 'message') {
+    throw new EnvelopeError('envelope: unknown type');
+  }
+}
+
+export function encodeEnvelope(e: Envelope): Uint8Array {
+  check(e);
+  const obj =
+    e.type === 'sync'
+      ? { v: ENVELOPE_VERSION, type: e.type, id: e.id, sentAt: e.sentAt, text: e.text, to: e.to }
+      : { v: ENVELOPE_VERSION, type: e.type, id: e.id, sentAt: e.sentAt, text: e.text };
+  return utf8(JSON.stringify(obj));
+}
+
+/** Decode and validate; throws EnvelopeError on anything else. */
+export function decodeEnvelope(bytes: Uint8Array): Envelope {
+  if (!(bytes instanceof Uint8Array)) throw new EnvelopeError('envelope: not bytes');
+  if (bytes.length > MAX_ENVELOPE_BYTES) throw new EnvelopeError('envelope: too large');
+  let value: unknown;
+  try {
+    value = JSON.parse(fromUtf8(bytes));
+  } catch {
+    throw new EnvelopeError('envelope: not UTF-8 JSON');
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new EnvelopeError('envelope: not an object');
+  const o = value as Record<string, unknown>;
+  if (o.v !== ENVELOPE_VERSION) throw new EnvelopeError('envelope: unsupported version');
+  const base = { id: o.id as string, sentAt: o.sentAt as number, text: o.text as string };
+  let e: Envelope;
+  if (o.type === 'message') e = { type: 'message', ...base };
+  else if (o.type === 'sync') e = { type: 'sync', ...base, to: o.to as string };
+  else throw new EnvelopeError('envelope: unknown type');
+  check(e);
+  return e;
+}

@@ -1,0 +1,266 @@
+/**
+ * SDK errors (DESIGN.md, convention 4): one base class, stable `code`s, typed subclasses.
+ *
+ * Callers switch on `code`, never on `message`. Protocol errors (`BlindrelayError` from
+ * @blindrelay/protocol, codes `ERR_DECODE`, `ERR_DECRYPT`, ...) pass through unchanged; `errorInfo`
+ * turns either kind into `{code, message}` for display.
+ */
+import { BlindrelayError } from '@blindrelay/protocol';
+
+export type ClientErrorCode =
+  | 'ERR_NO_PROFILE'
+  | 'ERR_PROFILE_EXISTS'
+  | 'ERR_PROFILE_CORRUPT'
+  | 'ERR_PROFILE_LOCKED'
+  | 'ERR_PASSPHRASE_REQUIRED'
+  | 'ERR_PASSPHRASE_UNEXPECTED'
+  | 'ERR_WRONG_PASSPHRASE'
+  | 'ERR_INVALID_ARGUMENT'
+  | 'ERR_BAD_ENVELOPE'
+  | 'ERR_KEY_CHANGED'
+  | 'ERR_SAFETY_NUMBER_MISMATCH'
+  | 'ERR_UNTRUSTED_DEVICE'
+  | 'ERR_DEVICE_UNAVAILABLE'
+  | 'ERR_SEND_FAILED'
+  | 'ERR_INVALID_LINK_CODE'
+  | 'ERR_LINK_TIMEOUT'
+  | 'ERR_USER_TAKEN'
+  | 'ERR_NOT_REGISTERED'
+  | 'ERR_REVOKED'
+  | 'ERR_UNREACHABLE'
+  | RelayErrorCode;
+
+export class ClientError extends Error {
+  readonly code: ClientErrorCode;
+  constructor(code: ClientErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+// ---- local profile ----------------------------------------------------------------------------
+
+/** No profile at the given home/profile. */
+export class NoProfileError extends ClientError {
+  constructor(message: string) {
+    super('ERR_NO_PROFILE', message);
+  }
+}
+export class ProfileExistsError extends ClientError {
+  constructor(message: string) {
+    super('ERR_PROFILE_EXISTS', message);
+  }
+}
+/** A profile file that does not decode (not an authentication failure: see WrongPassphraseError). */
+export class ProfileCorruptError extends ClientError {
+  constructor(message: string) {
+    super('ERR_PROFILE_CORRUPT', message);
+  }
+}
+/** Another process held the profile lock for too long. */
+export class ProfileLockedError extends ClientError {
+  constructor(message: string) {
+    super('ERR_PROFILE_LOCKED', message);
+  }
+}
+export class PassphraseRequiredError extends ClientError {
+  constructor() {
+    super('ERR_PASSPHRASE_REQUIRED', 'this profile is encrypted: set BLINDRELAY_PASSPHRASE');
+  }
+}
+export class PassphraseUnexpectedError extends ClientError {
+  constructor() {
+    super('ERR_PASSPHRASE_UNEXPECTED', 'this profile is not encrypted, but a passphrase was given (unset BLINDRELAY_PASSPHRASE)');
+  }
+}
+/** The passphrase does not open the profile. Nothing was read or changed. */
+export class WrongPassphraseError extends ClientError {
+  constructor() {
+    super('ERR_WRONG_PASSPHRASE', 'wrong passphrase for this profile');
+  }
+}
+
+// ---- arguments, envelopes, trust ----------------------------------------------------------------
+
+export class InvalidArgumentError extends ClientError {
+  constructor(message: string) {
+    super('ERR_INVALID_ARGUMENT', message);
+  }
+}
+/** A decrypted plaintext that is not a valid message envelope (envelope.ts). */
+export class EnvelopeError extends ClientError {
+  constructor(message: string) {
+    super('ERR_BAD_ENVELOPE', message);
+  }
+}
+/**
+ * The relay serves a master key for `user` other than the one pinned for them. Sending is refused
+ * until the user compares safety numbers (`verify`) or explicitly accepts the new key.
+ */
+export class KeyChangedError extends ClientError {
+  readonly user: string;
+  constructor(user: string) {
+    super(
+      'ERR_KEY_CHANGED',
+      `the master key of ${user} changed: compare safety numbers (safety-number ${user}), then verify, or accept the new key explicitly`,
+    );
+    this.user = user;
+  }
+}
+export class SafetyNumberMismatchError extends ClientError {
+  constructor(user: string) {
+    super('ERR_SAFETY_NUMBER_MISMATCH', `the safety number does not match the one for ${user}: do not trust this key`);
+  }
+}
+/** A sender device that is not in the sender's verified device list, or whose keys differ from it. */
+export class UntrustedDeviceError extends ClientError {
+  constructor(message: string) {
+    super('ERR_UNTRUSTED_DEVICE', message);
+  }
+}
+export class DeviceUnavailableError extends ClientError {
+  readonly deviceIds: readonly number[];
+  constructor(user: string, deviceIds: readonly number[]) {
+    super('ERR_DEVICE_UNAVAILABLE', `device(s) ${deviceIds.join(', ')} of ${user} have no prekeys on the relay`);
+    this.deviceIds = deviceIds;
+  }
+}
+export class SendFailedError extends ClientError {
+  constructor(message: string) {
+    super('ERR_SEND_FAILED', message);
+  }
+}
+
+// ---- linking -----------------------------------------------------------------------------------
+
+export class InvalidLinkCodeError extends ClientError {
+  constructor(message = 'not a device link code (expected BR1.<channel>.<key>)') {
+    super('ERR_INVALID_LINK_CODE', message);
+  }
+}
+export class LinkTimeoutError extends ClientError {
+  constructor() {
+    super('ERR_LINK_TIMEOUT', 'the link code expired before another device approved it');
+  }
+}
+
+// ---- relay -------------------------------------------------------------------------------------
+
+export class UserTakenError extends ClientError {
+  constructor(user: string) {
+    super('ERR_USER_TAKEN', `the user name ${user} is already taken on this relay`);
+  }
+}
+/** The relay does not know this device: it was revoked, or the account was never registered. */
+export class NotRegisteredError extends ClientError {
+  constructor(user: string, deviceId: number) {
+    super('ERR_NOT_REGISTERED', `device ${deviceId} of ${user} is not registered on the relay (revoked?)`);
+  }
+}
+export class RevokedError extends ClientError {
+  constructor() {
+    super('ERR_REVOKED', 'this device was removed from its device list');
+  }
+}
+/** No server in the list answered. */
+export class UnreachableError extends ClientError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_UNREACHABLE', message, options);
+  }
+}
+
+/** Server error codes of docs/API.md, as `ERR_RELAY_<CODE>`. */
+export type RelayErrorCode =
+  | 'ERR_RELAY_BAD_REQUEST'
+  | 'ERR_RELAY_UNAUTHORIZED'
+  | 'ERR_RELAY_FORBIDDEN'
+  | 'ERR_RELAY_NOT_FOUND'
+  | 'ERR_RELAY_CONFLICT'
+  | 'ERR_RELAY_MISMATCHED_DEVICES'
+  | 'ERR_RELAY_PAYLOAD_TOO_LARGE'
+  | 'ERR_RELAY_RATE_LIMITED'
+  | 'ERR_RELAY_QUEUE_FULL'
+  | 'ERR_RELAY';
+
+/** An error answer `{code, message}` from the relay. */
+export class RelayError extends ClientError {
+  readonly status: number;
+  /** The relay's own code (`conflict`, `mismatched_devices`, ...). */
+  readonly relayCode: string;
+  constructor(code: RelayErrorCode, status: number, relayCode: string, message: string) {
+    super(code, message);
+    this.status = status;
+    this.relayCode = relayCode;
+  }
+}
+export class BadRequestError extends RelayError {}
+export class UnauthorizedError extends RelayError {}
+export class ForbiddenError extends RelayError {}
+export class NotFoundError extends RelayError {}
+export class ConflictError extends RelayError {}
+export class PayloadTooLargeError extends RelayError {}
+/** 429 `rate_limited`, or `queue_full` (QueueFullError): retry after `retryAfterSeconds`. */
+export class RateLimitedError extends RelayError {
+  retryAfterSeconds: number | undefined;
+}
+/** 429 `queue_full`: a recipient device has 10 000 undelivered messages; nothing was stored. */
+export class QueueFullError extends RateLimitedError {
+  readonly devices: readonly number[];
+  constructor(status: number, message: string, devices: readonly number[]) {
+    super('ERR_RELAY_QUEUE_FULL', status, 'queue_full', message);
+    this.devices = devices;
+  }
+}
+/** 409 `mismatched_devices`: the send did not cover exactly the recipient's current devices. */
+export class MismatchedDevicesError extends RelayError {
+  readonly missing: readonly number[];
+  readonly stale: readonly number[];
+  constructor(status: number, message: string, missing: readonly number[], stale: readonly number[]) {
+    super('ERR_RELAY_MISMATCHED_DEVICES', status, 'mismatched_devices', message);
+    this.missing = missing;
+    this.stale = stale;
+  }
+}
+
+const isDeviceIdArray = (v: unknown): v is number[] => Array.isArray(v) && v.every((x) => Number.isInteger(x) && x >= 1 && x <= 0xffffffff);
+
+/** Map an error answer of the relay to its typed error. */
+export function relayError(status: number, body: unknown): RelayError {
+  const o = (typeof body === 'object' && body !== null ? body : {}) as Record<string, unknown>;
+  const relayCode = typeof o.code === 'string' ? o.code : `http_${status}`;
+  const text = typeof o.message === 'string' && o.message.length <= 500 ? o.message : `HTTP ${status}`;
+  const message = `relay: ${text}`;
+  switch (relayCode) {
+    case 'bad_request':
+      return new BadRequestError('ERR_RELAY_BAD_REQUEST', status, relayCode, message);
+    case 'unauthorized':
+      return new UnauthorizedError('ERR_RELAY_UNAUTHORIZED', status, relayCode, message);
+    case 'forbidden':
+      return new ForbiddenError('ERR_RELAY_FORBIDDEN', status, relayCode, message);
+    case 'not_found':
+      return new NotFoundError('ERR_RELAY_NOT_FOUND', status, relayCode, message);
+    case 'conflict':
+      return new ConflictError('ERR_RELAY_CONFLICT', status, relayCode, message);
+    case 'mismatched_devices':
+      return new MismatchedDevicesError(status, message, isDeviceIdArray(o.missing) ? o.missing : [], isDeviceIdArray(o.stale) ? o.stale : []);
+    case 'payload_too_large':
+      return new PayloadTooLargeError('ERR_RELAY_PAYLOAD_TOO_LARGE', status, relayCode, message);
+    case 'rate_limited':
+      return new RateLimitedError('ERR_RELAY_RATE_LIMITED', status, relayCode, message);
+    case 'queue_full':
+      return new QueueFullError(status, message, isDeviceIdArray(o.devices) ? o.devices : []);
+    default:
+      if (status === 401) return new UnauthorizedError('ERR_RELAY_UNAUTHORIZED', status, relayCode, message);
+      if (status === 404) return new NotFoundError('ERR_RELAY_NOT_FOUND', status, relayCode, message);
+      if (status === 429) return new RateLimitedError('ERR_RELAY_RATE_LIMITED', status, relayCode, message);
+      return new RelayError('ERR_RELAY', status, relayCode, message);
+  }
+}
+
+/** `{code, message}` for any error: SDK and protocol errors keep their code, others are internal. */
+export function errorInfo(e: unknown): { code: string; message: string; expected: boolean } {
+  if (e instanceof ClientError || e instanceof BlindrelayError) return { code: e.code, message: e.message, expected: true };
+  if (e instanceof Error) return { code: 'ERR_INTERNAL', message: e.message, expected: false };
+  return { code: 'ERR_INTERNAL', message: String(e), expected: false };
+}

@@ -1,0 +1,175 @@
+/**
+ * Live receiving over the WebSocket (docs/API.md §6), with reconnects.
+ *
+ * On connect the relay pushes every queued message, then each new one. Frames are processed in
+ * batches by the same pipeline as fetched messages (receive.ts) and acked over the socket once
+ * their outcome is on disk. A dropped connection is retried with exponential backoff (with
+ * jitter) from `minDelayMs` up to `maxDelayMs`; an expired token (close 4002) is renewed; a
+ * revocation (frame `revoked` or close 4001) ends listening with RevokedError.
+ */
+import { parseEnvelope, type RelayApi, type RelayEnvelope } from './api.js';
+import { RevokedError, UnreachableError } from './errors.js';
+import type { BatchResult, ReceiveFailure } from './receive.js';
+import { CLOSE_REVOKED, CLOSE_TOKEN_EXPIRED, type RelaySocket, type SocketFactory, webSocketUrl } from './socket.js';
+
+export interface ListenOptions {
+  /** Stop listening when aborted (the current batch is finished first). */
+  signal?: AbortSignal;
+  onFailure?: (failure: ReceiveFailure) => void;
+  /** Non-fatal problems (a batch that could not be processed, a failed prekey upload...). */
+  onError?: (error: Error) => void;
+  onStatus?: (status: { state: 'connecting' | 'open' | 'closed'; server?: string; code?: number; retryInMs?: number }) => void;
+  minDelayMs?: number;
+  maxDelayMs?: number;
+}
+
+export interface ListenDeps {
+  readonly api: RelayApi;
+  readonly socket: SocketFactory;
+  /** Decrypt and persist a batch (receive.ts), then hand new inbox messages to the application. */
+  process(envelopes: RelayEnvelope[]): Promise<BatchResult>;
+  onPreKeysLow(): Promise<void>;
+}
+
+const BATCH = 100;
+
+export async function listen(deps: ListenDeps, options: ListenOptions = {}): Promise<void> {
+  const { signal } = options;
+  const minDelay = options.minDelayMs ?? 500;
+  const maxDelay = options.maxDelayMs ?? 30_000;
+  const report = (e: unknown) => options.onError?.(e instanceof Error ? e : new Error(String(e)));
+  let delay = minDelay;
+
+  while (!signal?.aborted) {
+    options.onStatus?.({ state: 'connecting', server: deps.api.server });
+    let session: { server: string; token: string } | undefined;
+    try {
+      session = await deps.api.session();
+    } catch (e) {
+      if (!(e instanceof UnreachableError)) throw e;
+      report(e);
+    }
+    if (session) {
+      const outcome = await connection(deps, session, options, report, () => {
+        delay = minDelay;
+      });
+      if (outcome.revoked) throw new RevokedError();
+      if (outcome.code === CLOSE_TOKEN_EXPIRED || !outcome.opened) await deps.api.forgetToken(session.server);
+      options.onStatus?.({ state: 'closed', server: session.server, code: outcome.code, retryInMs: signal?.aborted ? 0 : delay });
+    }
+    if (signal?.aborted) break;
+    const wait = delay / 2 + Math.random() * (delay / 2);
+    delay = Math.min(delay * 2, maxDelay);
+    await sleep(wait, signal);
+  }
+}
+
+interface Outcome {
+  code: number;
+  opened: boolean;
+  revoked: boolean;
+}
+
+function connection(
+  deps: ListenDeps,
+  session: { server: string; token: string },
+  options: ListenOptions,
+  report: (e: unknown) => void,
+  onOpen: () => void,
+): Promise<Outcome> {
+  return new Promise<Outcome>((resolve) => {
+    const queue: RelayEnvelope[] = [];
+    let draining: Promise<void> | null = null;
+    let open = false;
+    let opened = false;
+    let revoked = false;
+    let socket: RelaySocket | undefined;
+
+    const drain = (): Promise<void> => {
+      draining ??= (async () => {
+        try {
+          while (queue.length > 0) {
+            const batch = queue.splice(0, BATCH);
+            const r = await deps.process(batch);
+            for (const f of r.failures) options.onFailure?.(f);
+            if (r.ack.length > 0) {
+              if (open) socket?.send(JSON.stringify({ type: 'ack', ids: r.ack }));
+              else await deps.api.ack(r.ack);
+            }
+            if (r.deferred) {
+              // Leave the rest queued on the relay; reconnecting makes it push them again.
+              report(r.deferred);
+              queue.length = 0;
+              socket?.close(1000, 'retry');
+            }
+            if (r.usedPreKeys) await deps.onPreKeysLow().catch(report);
+          }
+        } catch (e) {
+          report(e);
+          queue.length = 0;
+          socket?.close(1000, 'retry');
+        } finally {
+          draining = null;
+        }
+      })();
+      return draining;
+    };
+
+    const onAbort = () => socket?.close(1000, 'done');
+    socket = deps.socket(webSocketUrl(session.server), session.token, {
+      open() {
+        open = opened = true;
+        onOpen();
+        options.onStatus?.({ state: 'open', server: session.server });
+      },
+      message(text) {
+        let frame: unknown;
+        try {
+          frame = JSON.parse(text);
+        } catch {
+          return;
+        }
+        const f = frame as { type?: unknown; message?: unknown };
+        if (f.type === 'message') {
+          try {
+            queue.push(parseEnvelope(f.message));
+          } catch (e) {
+            report(e);
+            return;
+          }
+          void drain();
+        } else if (f.type === 'prekeys-low') {
+          deps.onPreKeysLow().catch(report);
+        } else if (f.type === 'revoked') {
+          revoked = true;
+        }
+      },
+      close(code) {
+        open = false;
+        options.signal?.removeEventListener('abort', onAbort);
+        void (async () => {
+          await (draining ?? Promise.resolve());
+          resolve({ code, opened, revoked: revoked || code === CLOSE_REVOKED });
+        })();
+      },
+      error(e) {
+        if (!opened) report(new UnreachableError(`websocket to ${session.server}: ${e.message}`));
+      },
+    });
+    if (options.signal?.aborted) onAbort();
+    else options.signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
+    const t = setTimeout(done, ms);
+    function done() {
+      clearTimeout(t);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}

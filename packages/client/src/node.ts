@@ -1,0 +1,66 @@
+/**
+ * Node defaults: profiles under a home directory, node:crypto primitives, `ws` for the push channel.
+ *
+ * Home: `options.home`, else $BLINDRELAY_HOME, else ~/.blindrelay. Profile: `options.profile`, else
+ * $BLINDRELAY_PROFILE, else `default`. Passphrase: `options.passphrase`, else $BLINDRELAY_PASSPHRASE.
+ */
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { createNodePrimitives } from '@blindrelay/protocol/node';
+import WebSocket from 'ws';
+import type { ClientEnvironment } from './client.js';
+import { InvalidArgumentError } from './errors.js';
+import type { SocketFactory } from './socket.js';
+import { FileStorage } from './storage/fs.js';
+
+export const DEFAULT_PROFILE = 'default';
+const PROFILE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
+export interface NodeProfileOptions {
+  home?: string | undefined;
+  profile?: string | undefined;
+  passphrase?: string | undefined;
+  env?: NodeJS.ProcessEnv;
+}
+
+export function resolveProfileDir(options: NodeProfileOptions = {}): string {
+  const env = options.env ?? process.env;
+  const home = options.home || env.BLINDRELAY_HOME || join(homedir(), '.blindrelay');
+  const profile = options.profile || env.BLINDRELAY_PROFILE || DEFAULT_PROFILE;
+  if (!PROFILE_NAME.test(profile)) throw new InvalidArgumentError('a profile name is letters, digits, ".", "_" or "-" (at most 64)');
+  return join(resolve(home), profile);
+}
+
+/** The `ws` package, authenticating with the Authorization header. */
+export const nodeSocketFactory: SocketFactory = (url, token, h) => {
+  const ws = new WebSocket(url, { headers: { authorization: `Bearer ${token}` }, handshakeTimeout: 15_000 });
+  ws.on('open', () => h.open());
+  ws.on('message', (data, isBinary) => {
+    if (!isBinary) h.message(data.toString());
+  });
+  ws.on('close', (code, reason) => h.close(code, reason.toString()));
+  ws.on('error', (e) => h.error(e));
+  return {
+    send: (text) => {
+      if (ws.readyState === WebSocket.OPEN) ws.send(text);
+    },
+    close: (code, reason) => {
+      if (ws.readyState === WebSocket.CONNECTING) ws.terminate();
+      else ws.close(code, reason);
+    },
+  };
+};
+
+/** The client environment for a profile directory on this machine. */
+export function nodeEnvironment(options: NodeProfileOptions = {}): ClientEnvironment & { profileDir: string } {
+  const env = options.env ?? process.env;
+  const profileDir = resolveProfileDir(options);
+  const passphrase = options.passphrase ?? env.BLINDRELAY_PASSPHRASE;
+  return {
+    profileDir,
+    primitives: createNodePrimitives(),
+    storage: new FileStorage(profileDir),
+    passphrase: passphrase ? passphrase : undefined,
+    socket: nodeSocketFactory,
+  };
+}

@@ -1,0 +1,210 @@
+/**
+ * Receiving (docs/API.md §5–6). For each relay envelope, in one transaction per batch:
+ * - skip (and ack) relay ids and ciphertexts already processed: delivery is at least once, a
+ *   retried POST may be stored twice, and a relay may replay;
+ * - PreKeyMessage: the sender device must be in the sender's verified device list (fetched and
+ *   verified if the device is new to us) with the keys of the message's certificate, and the
+ *   certificate must be signed by the sender's pinned master key; a base key seen before that
+ *   matches none of our sessions is a replay and refused; then acceptPreKeyMessage, and the
+ *   one-time prekeys it used are deleted;
+ * - RatchetMessage: decrypt with the current session of that device, else with a previous one
+ *   (which then becomes current);
+ * - decode the envelope; drop duplicate message ids; put the message in the profile's inbox.
+ * The batch's new sessions, seen ids and inbox are written before the relay ids are acked.
+ * A message that fails is reported and acked; its failure changes no session.
+ */
+import {
+  acceptPreKeyMessage,
+  DecryptError,
+  decodeDeviceCertificate,
+  decryptMessage,
+  equal,
+  MESSAGE_TYPE_PREKEY,
+  messageType,
+  peekPreKeyMessage,
+  type SessionState,
+} from '@blindrelay/protocol';
+import type { RelayEnvelope } from './api.js';
+import { toBase64url } from './base64url.js';
+import type { Context } from './context.js';
+import { senderDevice } from './directory.js';
+import { decodeEnvelope } from './envelope.js';
+import {
+  EnvelopeError,
+  errorInfo,
+  NotRegisteredError,
+  ProfileLockedError,
+  RateLimitedError,
+  RelayError,
+  RevokedError,
+  UnreachableError,
+  UntrustedDeviceError,
+} from './errors.js';
+import { deleteUsedPreKeys, preKeyLookup } from './prekeys.js';
+import { LIMITS, pushBounded, type ReceivedMessage, type Transaction } from './profile.js';
+import { putSession, sessionsOf } from './sessions.js';
+
+export interface ReceiveFailure {
+  readonly serverId: string;
+  readonly from: string;
+  readonly fromDevice: number;
+  readonly code: string;
+  readonly message: string;
+}
+
+export interface BatchResult {
+  /** Relay ids to acknowledge (every envelope of the batch). */
+  readonly ack: string[];
+  readonly received: ReceivedMessage[];
+  readonly failures: ReceiveFailure[];
+  /** A PreKeyMessage consumed prekeys: check the relay's prekey count. */
+  readonly usedPreKeys: boolean;
+  /** Set when processing stopped early on a transient error; the rest stays queued on the relay. */
+  readonly deferred?: Error | undefined;
+}
+
+/** Errors that say nothing about the message: retry later instead of dropping it. */
+export function isTransient(e: unknown): boolean {
+  return (
+    e instanceof UnreachableError ||
+    e instanceof RateLimitedError ||
+    e instanceof ProfileLockedError ||
+    e instanceof NotRegisteredError ||
+    e instanceof RevokedError ||
+    (e instanceof RelayError && (e.status >= 500 || e.status === 401))
+  );
+}
+
+/** Process a batch of envelopes and persist the outcome; the caller acks `ack` afterwards. */
+export function processEnvelopes(ctx: Context, envelopes: readonly RelayEnvelope[]): Promise<BatchResult> {
+  return ctx.profile.transact(async (tx) => {
+    const state = await tx.get('state');
+    state.seenBodies ??= [];
+    const seen = new Set(state.seenServerIds);
+    const seenBodies = new Set(state.seenBodies);
+    const result: BatchResult = { ack: [], received: [], failures: [], usedPreKeys: false };
+    let usedPreKeys = false;
+    let deferred: Error | undefined;
+    for (const env of envelopes) {
+      // The same ciphertext under another relay id: a retried POST, or a replay. Drop it quietly.
+      const digest = toBase64url((await ctx.p.sha512(env.body)).subarray(0, 16));
+      if (seen.has(env.id) || seenBodies.has(digest)) {
+        result.ack.push(env.id);
+        continue;
+      }
+      try {
+        const out = await decryptOne(ctx, tx, env);
+        usedPreKeys ||= out.usedPreKeys;
+        if (out.message && !state.seenMessageIds.includes(dedupKey(out.message))) {
+          pushBounded(state.seenMessageIds, dedupKey(out.message), LIMITS.seenMessageIds);
+          pushBounded(state.inbox, out.message, LIMITS.inbox);
+          result.received.push(out.message);
+        }
+        if (out.error) throw out.error;
+      } catch (e) {
+        if (isTransient(e)) {
+          // Not the message's fault (relay unreachable, rate limited...): leave it and the rest
+          // queued on the relay, unacked, for the next attempt.
+          deferred = e as Error;
+          break;
+        }
+        const info = errorInfo(e);
+        result.failures.push({ serverId: env.id, from: env.from, fromDevice: env.fromDevice, code: info.code, message: info.message });
+      }
+      seen.add(env.id);
+      seenBodies.add(digest);
+      pushBounded(state.seenServerIds, env.id, LIMITS.seenServerIds);
+      pushBounded(state.seenBodies, digest, LIMITS.seenBodies);
+      result.ack.push(env.id);
+    }
+    tx.set('state', state);
+    return { ...result, usedPreKeys, deferred };
+  });
+}
+
+const dedupKey = (m: ReceivedMessage) => `${m.from}:${m.id}`;
+
+interface Decrypted {
+  message?: ReceivedMessage;
+  /** Decrypted (session state kept) but the plaintext is unusable. */
+  error?: Error;
+  usedPreKeys: boolean;
+}
+
+async function decryptOne(ctx: Context, tx: Transaction, env: RelayEnvelope): Promise<Decrypted> {
+  const { p, account } = ctx;
+  const type = messageType(env.body);
+  if (env.from === account.user && env.fromDevice === account.deviceId) throw new UntrustedDeviceError('a message claiming to come from this very device');
+  const { masterKey, entry } = await senderDevice(ctx, tx, env.from, env.fromDevice);
+  const state = await tx.get('state');
+  const candidates = sessionsOf(state, env.from, env.fromDevice);
+  let session: SessionState;
+  let plaintext: Uint8Array;
+  let usedPreKeys = false;
+
+  if (type === MESSAGE_TYPE_PREKEY) {
+    const pk = peekPreKeyMessage(env.body);
+    const cert = decodeDeviceCertificate(pk.certificate);
+    if (
+      cert.user !== env.from ||
+      cert.deviceId !== env.fromDevice ||
+      !equal(cert.signingKey, entry.signingKey) ||
+      !equal(cert.identityKey, entry.identityKey)
+    ) {
+      throw new UntrustedDeviceError(`the certificate in a message from ${env.from} (device ${env.fromDevice}) does not match their device list`);
+    }
+    const existing = candidates.find((s) => equal(s.baseKey, pk.baseKey));
+    const baseKey = toBase64url(pk.baseKey);
+    if (!existing && state.baseKeys.includes(baseKey)) throw new DecryptError(); // replayed session start
+    const prekeys = await tx.get('prekeys');
+    const accepted = await acceptPreKeyMessage(
+      p,
+      { identity: { privateKey: account.identityPrivate, publicKey: account.identityPublic }, preKeys: preKeyLookup(prekeys) },
+      { user: env.from, masterKey },
+      env.body,
+      existing,
+    );
+    session = accepted.state;
+    plaintext = accepted.plaintext;
+    if (accepted.newSession) {
+      pushBounded(state.baseKeys, baseKey, LIMITS.baseKeys);
+      if (deleteUsedPreKeys(prekeys, accepted.usedOneTimePreKeyId, accepted.usedPqPreKeyId)) tx.set('prekeys', prekeys);
+      usedPreKeys = true;
+    }
+  } else {
+    if (candidates.length === 0) throw new DecryptError();
+    let found: { state: SessionState; plaintext: Uint8Array } | undefined;
+    for (const s of candidates) {
+      if (!equal(s.remoteIdentity, entry.identityKey)) continue;
+      try {
+        found = await decryptMessage(p, s, env.body);
+        break;
+      } catch {
+        // try the next session with this device
+      }
+    }
+    if (!found) throw new DecryptError();
+    session = found.state;
+    plaintext = found.plaintext;
+  }
+  putSession(state, env.from, env.fromDevice, session);
+
+  try {
+    const e = decodeEnvelope(plaintext);
+    if (e.type === 'sync' && env.from !== account.user) throw new EnvelopeError(`a sync message from another user (${env.from})`);
+    const message: ReceivedMessage = {
+      id: e.id,
+      from: env.from,
+      fromDevice: env.fromDevice,
+      to: e.type === 'sync' ? e.to : account.user,
+      text: e.text,
+      sentAt: e.sentAt,
+      sync: e.type === 'sync',
+      serverId: env.id,
+      serverSentAt: env.sentAt,
+    };
+    return { message, usedPreKeys };
+  } catch (e) {
+    return { error: e as Error, usedPreKeys };
+  }
+}

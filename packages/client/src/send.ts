@@ -1,0 +1,118 @@
+/**
+ * Sending (Sesame fan-out; docs/API.md §5): one ciphertext per current device of the recipient,
+ * then a `sync` copy per other device of our own user.
+ *
+ * Per recipient user: resolve and verify the device list (directory.ts), create missing sessions
+ * from verified prekey bundles, encrypt once per device, persist the advanced sessions BEFORE the
+ * POST (a message key is never used twice, even if the POST's fate is unknown), POST. On 409
+ * `mismatched_devices` the list is fetched and verified again, sessions of devices that left are
+ * dropped, missing ones are created, and the send is retried (at most MAX_ATTEMPTS times); the
+ * same when the relay reports a listed device as unavailable (it may have left the list).
+ */
+import { type DeviceList, decodePreKeyBundle, encryptMessage, initiateSession, type SessionState, verifyPreKeyBundle } from '@blindrelay/protocol';
+import { toBase64url } from './base64url.js';
+import type { Context } from './context.js';
+import { resolveUser } from './directory.js';
+import { encodeEnvelope } from './envelope.js';
+import { DeviceUnavailableError, MismatchedDevicesError, SendFailedError, UntrustedDeviceError } from './errors.js';
+import type { Transaction } from './profile.js';
+import { currentSession, dropSession, putSession } from './sessions.js';
+
+const MAX_ATTEMPTS = 4;
+
+export interface SendResult {
+  /** The message id inside the envelope (the same on every copy). */
+  readonly id: string;
+  readonly to: string;
+  readonly sentAt: number;
+  /** Recipient devices the message was encrypted to. */
+  readonly devices: number;
+  /** Our other devices that got a sync copy. */
+  readonly ownDevices: number;
+  /** Set if the message went out but the sync copy to our other devices failed. */
+  readonly syncError?: Error;
+}
+
+export interface SendOptions {
+  /** Pin a changed master key of the recipient without verifying it. */
+  acceptNewKey?: boolean;
+}
+
+export async function sendText(ctx: Context, to: string, text: string, options: SendOptions = {}): Promise<SendResult> {
+  const id = toBase64url(ctx.p.randomBytes(16));
+  const sentAt = ctx.now();
+  const self = ctx.account.user;
+  const message = encodeEnvelope({ type: 'message', id, sentAt, text });
+  return ctx.profile.transact(async (tx) => {
+    const target = await resolveUser(ctx, tx, to, { mode: 'send', acceptNewKey: options.acceptNewKey ?? false });
+    const devices = await deliver(ctx, tx, to, target.list, message);
+    if (to === self) return { id, to, sentAt, devices, ownDevices: devices };
+    try {
+      const own = await resolveUser(ctx, tx, self, { mode: 'send' });
+      if (!own.list.devices.some((d) => d.deviceId !== ctx.account.deviceId)) return { id, to, sentAt, devices, ownDevices: 0 };
+      const ownDevices = await deliver(ctx, tx, self, own.list, encodeEnvelope({ type: 'sync', id, sentAt, text, to }));
+      return { id, to, sentAt, devices, ownDevices };
+    } catch (e) {
+      return { id, to, sentAt, devices, ownDevices: 0, syncError: e as Error };
+    }
+  });
+}
+
+/** Encrypt `plaintext` to every current device of `user` (but this one) and post it. */
+async function deliver(ctx: Context, tx: Transaction, user: string, initial: DeviceList, plaintext: Uint8Array): Promise<number> {
+  const { p, account } = ctx;
+  let list = initial;
+  for (let attempt = 1; ; attempt++) {
+    const targets = list.devices.filter((d) => !(user === account.user && d.deviceId === account.deviceId));
+    if (targets.length === 0) return 0; // a note to self with no other device of ours
+    const state = await tx.get('state');
+    const sessions = new Map<number, SessionState>();
+    for (const d of targets) {
+      const s = currentSession(state, user, d.deviceId);
+      if (s) sessions.set(d.deviceId, s);
+    }
+    const missing = targets.filter((d) => !sessions.has(d.deviceId));
+    if (missing.length > 0) {
+      const res = await ctx.api.bundles(
+        user,
+        missing.map((d) => d.deviceId),
+      );
+      const unavailable = missing.filter((d) => res.unavailable.includes(d.deviceId)).map((d) => d.deviceId);
+      if (unavailable.length > 0) {
+        // The relay also lists ids that are no longer current devices: our list may be stale.
+        if (attempt >= MAX_ATTEMPTS) throw new DeviceUnavailableError(user, unavailable);
+        list = (await resolveUser(ctx, tx, user, { mode: 'send' })).list;
+        continue;
+      }
+      const local = { identity: { privateKey: account.identityPrivate, publicKey: account.identityPublic }, certificate: account.certificate };
+      for (const entry of missing) {
+        const served = res.bundles.find((b) => b.deviceId === entry.deviceId);
+        if (!served) throw new SendFailedError(`the relay sent no prekey bundle for device ${entry.deviceId} of ${user}`);
+        const bundle = decodePreKeyBundle(served.bundle);
+        // PQXDH rev. 2 §3.3: the bundle must be the listed device's, with valid prekey signatures.
+        await verifyPreKeyBundle(p, bundle, entry, user).catch((e) => {
+          throw new UntrustedDeviceError(`prekey bundle of device ${entry.deviceId} of ${user} does not verify: ${(e as Error).message}`);
+        });
+        sessions.set(entry.deviceId, await initiateSession(p, local, bundle));
+      }
+    }
+    const messages: { deviceId: number; body: Uint8Array }[] = [];
+    for (const d of targets) {
+      const r = await encryptMessage(p, sessions.get(d.deviceId) as SessionState, plaintext);
+      putSession(state, user, d.deviceId, r.state);
+      messages.push({ deviceId: d.deviceId, body: r.message });
+    }
+    // Write-ahead: the advanced sessions are on disk before the ciphertext leaves.
+    tx.set('state', state);
+    await tx.flush();
+    try {
+      await ctx.api.sendMessages(user, messages);
+      return targets.length;
+    } catch (e) {
+      if (!(e instanceof MismatchedDevicesError) || attempt >= MAX_ATTEMPTS) throw e;
+      for (const id of e.stale) dropSession(state, user, id);
+      tx.set('state', state);
+      list = (await resolveUser(ctx, tx, user, { mode: 'send' })).list;
+    }
+  }
+}

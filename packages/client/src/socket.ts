@@ -1,0 +1,42 @@
+/**
+ * The push channel (docs/API.md §6) behind a small interface, so Node (`ws`, node.ts) and browsers
+ * (the built-in WebSocket with the `blindrelay.token.<token>` subprotocol) plug in the same way.
+ */
+export interface SocketHandlers {
+  open(): void;
+  /** A text frame. */
+  message(text: string): void;
+  close(code: number, reason: string): void;
+  error(error: Error): void;
+}
+
+export interface RelaySocket {
+  send(text: string): void;
+  close(code?: number, reason?: string): void;
+}
+
+/** Open an authenticated WebSocket to `url` (ws: or wss:) with the bearer token. */
+export type SocketFactory = (url: string, token: string, handlers: SocketHandlers) => RelaySocket;
+
+export function webSocketUrl(server: string): string {
+  return `${server.replace(/^http/, 'ws')}/v1/ws`;
+}
+
+/**
+ * The browser WebSocket (also in Node ≥ 22): authenticates with the token subprotocol, and offers
+ * `blindrelay.v1` for the relay to select so the token is not echoed back (API.md §6).
+ */
+export const browserSocketFactory: SocketFactory = (url, token, h) => {
+  const ws = new WebSocket(url, ['blindrelay.v1', `blindrelay.token.${token}`]);
+  ws.onopen = () => h.open();
+  ws.onmessage = (ev) => {
+    if (typeof ev.data === 'string') h.message(ev.data);
+  };
+  ws.onclose = (ev) => h.close(ev.code, ev.reason);
+  ws.onerror = () => h.error(new Error('websocket error'));
+  return { send: (t) => ws.send(t), close: (c, r) => ws.close(c, r) };
+};
+
+/** Close codes of API.md §6. */
+export const CLOSE_REVOKED = 4001;
+export const CLOSE_TOKEN_EXPIRED = 4002;

@@ -1,0 +1,88 @@
+import { utf8 } from '@blindrelay/protocol';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { fromBase64url, toBase64url } from '../src/base64url.js';
+import { decodeEnvelope, type Envelope, encodeEnvelope, MAX_ENVELOPE_BYTES, MAX_TEXT_BYTES } from '../src/envelope.js';
+import { EnvelopeError } from '../src/errors.js';
+
+describe('base64url', () => {
+  it('round-trips any bytes and matches Node', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 200 }), (bytes) => {
+        const text = toBase64url(bytes);
+        expect(text).toBe(Buffer.from(bytes).toString('base64url'));
+        expect(fromBase64url(text)).toEqual(bytes);
+      }),
+    );
+  });
+
+  it.each(['A', 'AB=', 'AB==', 'A+B/', 'AB C', 'ABé', 'AB\n', 'AF'])('rejects %j', (bad) => {
+    // 'AF' has non-zero trailing bits (non-canonical encoding of one byte)
+    expect(() => fromBase64url(bad)).toThrow(TypeError);
+  });
+});
+
+const message: Envelope = { type: 'message', id: 'VEVNds0iToC0Mn9FyHB2Iw', sentAt: 1_700_000_000_000, text: 'hello ✓' };
+const sync: Envelope = { type: 'sync', id: 'VEVNds0iToC0Mn9FyHB2Iw', sentAt: 1_700_000_000_000, text: 'hi', to: 'alice' };
+const json = (o: unknown) => utf8(JSON.stringify(o));
+
+describe('message envelope', () => {
+  it('round-trips both types', () => {
+    expect(decodeEnvelope(encodeEnvelope(message))).toEqual(message);
+    expect(decodeEnvelope(encodeEnvelope(sync))).toEqual(sync);
+    expect(JSON.parse(new TextDecoder().decode(encodeEnvelope(sync)))).toEqual({ v: 1, ...sync });
+  });
+
+  it('round-trips any text', () => {
+    fc.assert(
+      fc.property(fc.string({ unit: 'grapheme', maxLength: 300 }), fc.nat({ max: 2 ** 50 }), (text, sentAt) => {
+        const e: Envelope = { type: 'message', id: 'abcdefghijklmnopqrstuv', sentAt, text };
+        expect(decodeEnvelope(encodeEnvelope(e))).toEqual(e);
+      }),
+    );
+  });
+
+  it('ignores unknown members (forward compatibility)', () => {
+    expect(decodeEnvelope(json({ v: 1, ...message, replyTo: 'x', extra: [1] }))).toEqual(message);
+  });
+
+  const bad: [string, Uint8Array][] = [
+    ['empty', new Uint8Array(0)],
+    ['not JSON', utf8('hello')],
+    ['invalid UTF-8', Uint8Array.of(0x7b, 0xff, 0x7d)],
+    ['null', json(null)],
+    ['array', json([1, 2])],
+    ['string', json('x')],
+    ['no version', json({ ...message })],
+    ['version 2', json({ v: 2, ...message })],
+    ['version "1"', json({ ...message, v: '1' })],
+    ['unknown type', json({ v: 1, ...message, type: 'receipt' })],
+    ['no type', json({ v: 1, id: message.id, sentAt: 1, text: 'x' })],
+    ['short id', json({ v: 1, ...message, id: 'abc' })],
+    ['id with bad characters', json({ v: 1, ...message, id: 'abc+/abc+/abc+/abc+/ab' })],
+    ['numeric id', json({ v: 1, ...message, id: 1234567890123456 })],
+    ['negative sentAt', json({ v: 1, ...message, sentAt: -1 })],
+    ['fractional sentAt', json({ v: 1, ...message, sentAt: 1.5 })],
+    ['string sentAt', json({ v: 1, ...message, sentAt: '1' })],
+    ['huge sentAt', json({ v: 1, ...message, sentAt: 2 ** 60 })],
+    ['missing text', json({ v: 1, type: 'message', id: message.id, sentAt: 1 })],
+    ['numeric text', json({ v: 1, ...message, text: 5 })],
+    ['sync without partner', json({ v: 1, ...message, type: 'sync' })],
+    ['sync with bad partner', json({ v: 1, ...sync, to: 'Alice!' })],
+    ['text too long', json({ v: 1, ...message, text: 'x'.repeat(MAX_TEXT_BYTES + 1) })],
+    ['too large', new Uint8Array(MAX_ENVELOPE_BYTES + 1).fill(0x20)],
+  ];
+  it.each(bad)('rejects %s with EnvelopeError', (_name, bytes) => {
+    expect(() => decodeEnvelope(bytes)).toThrow(EnvelopeError);
+    try {
+      decodeEnvelope(bytes);
+    } catch (e) {
+      expect((e as EnvelopeError).code).toBe('ERR_BAD_ENVELOPE');
+    }
+  });
+
+  it('refuses to encode an invalid envelope', () => {
+    expect(() => encodeEnvelope({ ...message, id: 'x' })).toThrow(EnvelopeError);
+    expect(() => encodeEnvelope({ ...sync, to: '' })).toThrow(EnvelopeError);
+  });
+});

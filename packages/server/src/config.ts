@@ -1,0 +1,234 @@
+/**
+ * Server options, their defaults, and how flags and environment variables map onto them.
+ * Limits come from docs/API.md ("Conventions: Limits").
+ */
+import type { DestinationStream } from 'pino';
+
+/** A token bucket: `capacity` requests at once, refilled at `refillPerSecond`. */
+export interface RateLimitRule {
+  readonly capacity: number;
+  readonly refillPerSecond: number;
+}
+
+/** Every rate-limited action (docs/API.md). `false` disables one (tests, trusted deployments). */
+export interface RateLimits {
+  /** POST /v1/accounts, per client address. */
+  readonly accountsPerIp: RateLimitRule | false;
+  /** POST /v1/auth/challenge and /v1/auth/token together, per client address. */
+  readonly authPerIp: RateLimitRule | false;
+  /** The same, per (user, device) named in the body. */
+  readonly authPerDevice: RateLimitRule | false;
+  /** POST /v1/users/:user/bundles, per requesting device; each bundle returned costs one. */
+  readonly bundlesPerDevice: RateLimitRule | false;
+  /** PUT /v1/users/:user/device-list, per client address. */
+  readonly deviceListPerIp: RateLimitRule | false;
+  /** The same, per user, counting only validly signed newer lists. */
+  readonly deviceListPerUser: RateLimitRule | false;
+  /** POST /v1/provisioning, per client address. */
+  readonly provisioningCreatePerIp: RateLimitRule | false;
+  /** GET /v1/provisioning/:channelId, per client address. */
+  readonly provisioningPollPerIp: RateLimitRule | false;
+  /** PUT /v1/provisioning/:channelId, per device. */
+  readonly provisioningPutPerDevice: RateLimitRule | false;
+  /** POST /v1/messages, per sending device. */
+  readonly messagesPerDevice: RateLimitRule | false;
+  /** WebSocket connections, per device. */
+  readonly websocketPerDevice: RateLimitRule | false;
+}
+
+const perHour = (n: number) => n / 3600;
+const perMinute = (n: number) => n / 60;
+
+export const DEFAULT_RATE_LIMITS: RateLimits = {
+  accountsPerIp: { capacity: 20, refillPerSecond: perHour(60) },
+  authPerIp: { capacity: 120, refillPerSecond: 2 },
+  authPerDevice: { capacity: 30, refillPerSecond: perMinute(30) },
+  // Prekey exhaustion: a device may take 300 bundles at once, then ~720 an hour.
+  bundlesPerDevice: { capacity: 300, refillPerSecond: 0.2 },
+  deviceListPerIp: { capacity: 30, refillPerSecond: perMinute(10) },
+  deviceListPerUser: { capacity: 10, refillPerSecond: perMinute(2) },
+  provisioningCreatePerIp: { capacity: 10, refillPerSecond: perMinute(2) },
+  provisioningPollPerIp: { capacity: 120, refillPerSecond: 2 },
+  provisioningPutPerDevice: { capacity: 10, refillPerSecond: perMinute(2) },
+  messagesPerDevice: { capacity: 2000, refillPerSecond: 200 },
+  websocketPerDevice: { capacity: 30, refillPerSecond: 0.5 },
+};
+
+/**
+ * Sizes, counts and lifetimes (docs/API.md "Limits"). Sizes and counts enforced by the route
+ * schemas (field lengths, array lengths) always use these defaults; `ServerOptions.limits` can
+ * override the ones checked at run time (queue cap, stored prekeys, TTLs, body limit, WebSockets).
+ */
+export interface Limits {
+  readonly bodyLimitBytes: number;
+  readonly maxMessageBytes: number;
+  readonly maxRecipients: number;
+  readonly maxPrekeysPerUpload: number;
+  readonly maxStoredOneTimePreKeys: number;
+  readonly maxQueuedPerDevice: number;
+  readonly maxFetch: number;
+  readonly defaultFetch: number;
+  /** A fetch (or one WebSocket push batch) stops adding messages past this many body bytes. */
+  readonly maxFetchBytes: number;
+  readonly maxAckIds: number;
+  readonly maxEnvelopeBytes: number;
+  readonly maxDeviceListBytes: number;
+  readonly challengeTtlMs: number;
+  readonly tokenTtlMs: number;
+  readonly provisioningTtlMs: number;
+  readonly maxProvisioningWaitSeconds: number;
+  readonly maxOpenProvisioningChannels: number;
+  readonly maxChallengesPerDevice: number;
+  readonly maxTokensPerDevice: number;
+  readonly maxWebSocketsPerDevice: number;
+  readonly maxWebSocketFrameBytes: number;
+  readonly prekeyLowThreshold: number;
+}
+
+export const LIMITS: Limits = {
+  bodyLimitBytes: 4 * 1024 * 1024,
+  maxMessageBytes: 1.25 * 1024 * 1024,
+  maxRecipients: 100,
+  maxPrekeysPerUpload: 200,
+  maxStoredOneTimePreKeys: 1000,
+  maxQueuedPerDevice: 10_000,
+  maxFetch: 500,
+  defaultFetch: 100,
+  maxFetchBytes: 8 * 1024 * 1024,
+  maxAckIds: 500,
+  // PROTOCOL.md §12: 1 + 32 + AES-GCM(payload) where payload ≤ 1 + 65 + 32 + 4 + 1 MiB.
+  maxEnvelopeBytes: 1024 * 1024 + 1024,
+  // PROTOCOL.md §5: 1 + 65 + 32 + 8 + 2 + 100 × 68 + 64 = 6972 bytes at most.
+  maxDeviceListBytes: 8 * 1024,
+  challengeTtlMs: 60_000,
+  tokenTtlMs: 3_600_000,
+  provisioningTtlMs: 600_000,
+  maxProvisioningWaitSeconds: 30,
+  maxOpenProvisioningChannels: 10_000,
+  maxChallengesPerDevice: 16,
+  maxTokensPerDevice: 32,
+  maxWebSocketsPerDevice: 8,
+  maxWebSocketFrameBytes: 64 * 1024,
+  prekeyLowThreshold: 10,
+};
+
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+export interface ServerOptions {
+  /** Interface to bind; default 127.0.0.1 (set 0.0.0.0 or :: to expose it). */
+  host?: string;
+  /** TCP port; default 8787; 0 picks a free port. */
+  port?: number;
+  /** Data directory: `relay.db` (+ `-wal`/`-shm`) and `blobs/`; default ./data. */
+  dataDir?: string;
+  /** pino level; default info. */
+  logLevel?: LogLevel | string;
+  /** A pino destination stream, or a file path (created mode 0600); default stderr. */
+  logDestination?: DestinationStream | string;
+  /** Clock in ms since the epoch (tests move it). */
+  now?: () => number;
+  /** Per-action overrides; a rule given here replaces the default rule. */
+  rateLimits?: Partial<{ [K in keyof RateLimits]: Partial<RateLimitRule> | false }>;
+  /** Collect Node process metrics (CPU, memory, event loop) in /metrics; default true. */
+  processMetrics?: boolean;
+  /**
+   * Overrides of the documented limits (docs/API.md "Limits"); for tests and tuning. Lowering
+   * them is safe; raising them past the documented values breaks the contract clients rely on.
+   */
+  limits?: Partial<Limits>;
+}
+
+export interface ResolvedOptions {
+  readonly host: string;
+  readonly port: number;
+  readonly dataDir: string;
+  readonly logLevel: LogLevel;
+  readonly logDestination: DestinationStream | string | undefined;
+  readonly now: () => number;
+  readonly rateLimits: RateLimits;
+  readonly processMetrics: boolean;
+  readonly limits: Limits;
+}
+
+export const DEFAULT_HOST = '127.0.0.1';
+export const DEFAULT_PORT = 8787;
+export const DEFAULT_DATA_DIR = './data';
+export const DEFAULT_LOG_LEVEL: LogLevel = 'info';
+
+export class ConfigError extends Error {}
+
+function parsePort(value: string | number, source: string): number {
+  const n = typeof value === 'number' ? value : /^\d{1,5}$/.test(value.trim()) ? Number(value.trim()) : Number.NaN;
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new ConfigError(`${source}: port must be an integer from 0 to 65535`);
+  return n;
+}
+
+function parseLogLevel(value: string, source: string): LogLevel {
+  const v = value.trim().toLowerCase();
+  if (!(LOG_LEVELS as readonly string[]).includes(v)) throw new ConfigError(`${source}: log level must be one of ${LOG_LEVELS.join(', ')}`);
+  return v as LogLevel;
+}
+
+function nonEmpty(value: string, source: string): string {
+  if (value.trim() === '') throw new ConfigError(`${source} must not be empty`);
+  return value;
+}
+
+export function resolveOptions(options: ServerOptions = {}): ResolvedOptions {
+  const rateLimits = { ...DEFAULT_RATE_LIMITS } as Record<keyof RateLimits, RateLimitRule | false>;
+  for (const [name, override] of Object.entries(options.rateLimits ?? {}) as [keyof RateLimits, Partial<RateLimitRule> | false | undefined][]) {
+    if (!(name in DEFAULT_RATE_LIMITS)) throw new ConfigError(`unknown rate limit ${name}`);
+    if (override === undefined) continue;
+    if (override === false) {
+      rateLimits[name] = false;
+      continue;
+    }
+    const base = DEFAULT_RATE_LIMITS[name] || { capacity: 1, refillPerSecond: 1 };
+    const rule = { capacity: override.capacity ?? base.capacity, refillPerSecond: override.refillPerSecond ?? base.refillPerSecond };
+    if (!(rule.capacity >= 1) || !(rule.refillPerSecond >= 0)) throw new ConfigError(`rate limit ${name}: capacity must be ≥ 1 and refill ≥ 0`);
+    rateLimits[name] = rule;
+  }
+  return {
+    host: nonEmpty(options.host ?? DEFAULT_HOST, 'host'),
+    port: parsePort(options.port ?? DEFAULT_PORT, 'port'),
+    dataDir: nonEmpty(options.dataDir ?? DEFAULT_DATA_DIR, 'data directory'),
+    logLevel: parseLogLevel(options.logLevel ?? DEFAULT_LOG_LEVEL, 'log level'),
+    logDestination: options.logDestination,
+    now: options.now ?? Date.now,
+    rateLimits,
+    processMetrics: options.processMetrics ?? true,
+    limits: { ...LIMITS, ...options.limits },
+  };
+}
+
+/** Command-line flags as the CLI parses them (`blindrelay server --host --port --data --log-level`). */
+export interface ServerFlags {
+  host?: string;
+  port?: string | number;
+  data?: string;
+  logLevel?: string;
+}
+
+/**
+ * Flags and environment → options. Flags win over `BLINDRELAY_HOST`, `BLINDRELAY_PORT`,
+ * `BLINDRELAY_DATA`, `BLINDRELAY_LOG_LEVEL`; unset ones fall back to the defaults.
+ * Throws ConfigError (with a message naming the flag or variable) on an invalid value.
+ */
+export function resolveServerOptions(flags: ServerFlags = {}, env: Record<string, string | undefined> = process.env): ServerOptions {
+  const pick = (flag: string | number | undefined, name: string): { value: string | number; source: string } | undefined => {
+    if (flag !== undefined) return { value: flag, source: 'flag' };
+    const v = env[name];
+    return v !== undefined && v !== '' ? { value: v, source: name } : undefined;
+  };
+  const out: ServerOptions = {};
+  const host = pick(flags.host, 'BLINDRELAY_HOST');
+  if (host) out.host = nonEmpty(String(host.value), host.source === 'flag' ? '--host' : host.source);
+  const port = pick(flags.port, 'BLINDRELAY_PORT');
+  if (port) out.port = parsePort(port.value, port.source === 'flag' ? '--port' : port.source);
+  const data = pick(flags.data, 'BLINDRELAY_DATA');
+  if (data) out.dataDir = nonEmpty(String(data.value), data.source === 'flag' ? '--data' : data.source);
+  const level = pick(flags.logLevel, 'BLINDRELAY_LOG_LEVEL');
+  if (level) out.logLevel = parseLogLevel(String(level.value), level.source === 'flag' ? '--log-level' : level.source);
+  return out;
+}

@@ -1,0 +1,37 @@
+/** What route handlers share: storage, bus, clock, limits, rate limiter, metrics, hub. */
+import type { Primitives } from '@blindrelay/protocol';
+import type { Logger } from 'pino';
+import type { Bus } from './bus/types.js';
+import type { Limits } from './config.js';
+import type { RateLimiter } from './http/rate-limit.js';
+import type { Metrics } from './metrics.js';
+import type { Storage } from './storage/types.js';
+import type { WebSocketHub } from './ws/hub.js';
+
+export interface AppContext {
+  readonly storage: Storage;
+  readonly bus: Bus;
+  readonly primitives: Primitives;
+  readonly now: () => number;
+  readonly limits: Limits;
+  readonly rateLimiter: RateLimiter;
+  readonly metrics: Metrics;
+  readonly hub: WebSocketHub;
+  readonly log: Logger;
+  /** Long polls waiting for a provisioning envelope; woken at shutdown so close() is prompt. */
+  readonly waiters: Set<() => void>;
+  closing: boolean;
+}
+
+/** The device a bearer token names (docs/API.md §2). */
+export interface AuthenticatedDevice {
+  readonly user: string;
+  readonly deviceId: number;
+  readonly tokenExpiresAt: number;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    device: AuthenticatedDevice | null;
+  }
+}

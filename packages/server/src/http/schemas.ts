@@ -1,0 +1,107 @@
+/**
+ * TypeBox schemas shared by the routes (docs/API.md). Objects are closed
+ * (`additionalProperties: false`), strings have length bounds, binary fields are base64url with
+ * exact or bounded lengths. The OpenAPI document is generated from these.
+ */
+import { type TObject, type TProperties, type TSchema, Type } from '@sinclair/typebox';
+import { LIMITS } from '../config.js';
+import { encodedLength } from './base64url.js';
+
+const B64_PATTERN = '^[A-Za-z0-9_-]*$';
+
+/** A closed object: unknown properties are a 400. */
+export const Obj = <T extends TProperties>(properties: T, options: { description?: string } = {}): TObject<T> =>
+  Type.Object(properties, { additionalProperties: false, ...options });
+
+/** base64url (no padding) of exactly `bytes` bytes. */
+export const B64Fixed = (bytes: number, description: string) => {
+  const n = encodedLength(bytes);
+  return Type.String({ minLength: n, maxLength: n, pattern: B64_PATTERN, description: `${description} (${bytes} bytes, base64url)` });
+};
+
+/** base64url (no padding) of `minBytes` … `maxBytes` bytes. */
+export const B64Range = (minBytes: number, maxBytes: number, description: string) =>
+  Type.String({
+    minLength: encodedLength(minBytes),
+    maxLength: encodedLength(maxBytes),
+    pattern: B64_PATTERN,
+    description: `${description} (${minBytes}…${maxBytes} bytes, base64url)`,
+  });
+
+export const User = Type.String({ minLength: 1, maxLength: 64, pattern: '^[a-z0-9][a-z0-9._-]{0,63}$', description: 'user name' });
+export const DeviceId = Type.Integer({ minimum: 1, maximum: 0xffffffff, description: 'device id (u32, nonzero)' });
+export const PrekeyId = Type.Integer({ minimum: 0, maximum: 0xffffffff, description: 'prekey id (u32)' });
+export const Millis = Type.Integer({ minimum: 0, description: 'milliseconds since the Unix epoch' });
+
+export const Ed25519Key = B64Fixed(32, 'Ed25519 public key');
+export const X25519Key = B64Fixed(32, 'X25519 public key');
+export const Signature = B64Fixed(64, 'Ed25519 signature');
+export const MlKemKey = B64Fixed(1184, 'ML-KEM-768 public key');
+export const Challenge = B64Fixed(32, 'challenge');
+export const Token = B64Fixed(32, 'bearer token');
+export const ChannelId = B64Fixed(16, 'provisioning channel id');
+export const MessageId = B64Fixed(16, 'message id');
+export const DeviceList = B64Range(1, LIMITS.maxDeviceListBytes, 'signed device list, PROTOCOL.md §5');
+export const MessageBody = B64Range(1, LIMITS.maxMessageBytes, 'ciphertext');
+export const SealedEnvelope = B64Range(1, LIMITS.maxEnvelopeBytes, 'sealed provisioning envelope, PROTOCOL.md §12');
+
+export const SignedPreKey = Obj({ id: PrekeyId, publicKey: X25519Key, signature: Signature });
+export const OneTimePreKey = Obj({ id: PrekeyId, publicKey: X25519Key });
+export const PqPreKey = Obj({ id: PrekeyId, publicKey: MlKemKey, signature: Signature });
+
+export const PrekeyUpload = Obj(
+  {
+    signedPreKey: Type.Optional(SignedPreKey),
+    oneTimePreKeys: Type.Optional(Type.Array(OneTimePreKey, { maxItems: LIMITS.maxPrekeysPerUpload })),
+    pqPreKeys: Type.Optional(Type.Array(PqPreKey, { maxItems: LIMITS.maxPrekeysPerUpload })),
+    lastResortPqPreKey: Type.Optional(PqPreKey),
+  },
+  { description: 'prekeys of one device (docs/API.md §1); signatures per PROTOCOL.md §3' },
+);
+
+export const MessageEnvelope = Obj({
+  id: MessageId,
+  from: User,
+  fromDevice: DeviceId,
+  body: Type.String({ description: 'ciphertext (base64url)' }),
+  sentAt: Millis,
+});
+
+export const ErrorBody = Obj(
+  {
+    code: Type.String({ description: 'stable error code' }),
+    message: Type.String({ description: 'human-readable; never echoes submitted values' }),
+    missing: Type.Optional(Type.Array(DeviceId, { description: 'mismatched_devices: current devices the send did not cover' })),
+    stale: Type.Optional(Type.Array(DeviceId, { description: 'mismatched_devices: covered devices that are not current' })),
+    devices: Type.Optional(Type.Array(DeviceId, { description: 'queue_full: devices whose queue is full' })),
+  },
+  { description: 'error' },
+);
+
+const ERROR_DESCRIPTIONS: Record<number, string> = {
+  400: 'bad_request: schema, JSON or decoding error',
+  401: 'unauthorized',
+  403: 'forbidden',
+  404: 'not_found',
+  409: 'conflict',
+  413: 'payload_too_large',
+  415: 'unsupported_media_type',
+  426: 'upgrade_required',
+  429: 'rate_limited (Retry-After header)',
+};
+
+/** Error responses for the given statuses, plus the ones any route can return. */
+export function errors(...statuses: number[]): Record<number, TSchema> {
+  const out: Record<number, TSchema> = {};
+  for (const s of [400, 413, 415, ...statuses].sort((a, b) => a - b)) {
+    out[s] = { ...ErrorBody, description: ERROR_DESCRIPTIONS[s] ?? 'error' };
+  }
+  return out;
+}
+
+export const NoContent = Type.Null({ description: 'no content' });
+export const EmptyQuery = Obj({});
+export const EmptyBody = Obj({}, { description: 'empty object (or no body)' });
+
+/** OpenAPI security requirement for routes that take `Authorization: Bearer <token>`. */
+export const BEARER = [{ bearerAuth: [] as string[] }];

@@ -1,0 +1,20 @@
+/** @blindrelay/server: the blind relay (docs/API.md), embedded default: SQLite + in-process bus. */
+
+export { MemoryBus } from './bus/memory.js';
+export type { Bus, BusEvent, DeviceEvent } from './bus/types.js';
+export {
+  ConfigError,
+  DEFAULT_RATE_LIMITS,
+  LIMITS,
+  type Limits,
+  type LogLevel,
+  type RateLimitRule,
+  type RateLimits,
+  resolveServerOptions,
+  type ServerFlags,
+  type ServerOptions,
+} from './config.js';
+export { type MainIo, parseServerArgs, runServerMain } from './main.js';
+export { type RunningServer, startServer } from './server.js';
+export { openSqliteStorage } from './storage/sqlite/sqlite-storage.js';
+export type * from './storage/types.js';

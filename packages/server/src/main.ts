@@ -1,0 +1,80 @@
+/**
+ * The process entry used by `blindrelay server` and `npm start`: parse flags, start, print
+ * `listening on http://HOST:PORT` on stdout, and shut down gracefully on SIGTERM / SIGINT.
+ * Logs go to stderr (JSON), so stdout carries only that line.
+ */
+import { ConfigError, resolveServerOptions, type ServerFlags, type ServerOptions } from './config.js';
+import { type RunningServer, startServer } from './server.js';
+
+const USAGE = `usage: blindrelay server [--host HOST] [--port PORT] [--data DIR] [--log-level LEVEL]
+  --host       interface to bind (env BLINDRELAY_HOST, default 127.0.0.1)
+  --port       TCP port, 0 = any free port (env BLINDRELAY_PORT, default 8787)
+  --data       data directory (env BLINDRELAY_DATA, default ./data)
+  --log-level  fatal|error|warn|info|debug|trace|silent (env BLINDRELAY_LOG_LEVEL, default info)`;
+
+const FLAG_NAMES: Record<string, keyof ServerFlags> = { '--host': 'host', '--port': 'port', '--data': 'data', '--log-level': 'logLevel' };
+
+/** `--flag value` and `--flag=value`; throws ConfigError on anything else. */
+export function parseServerArgs(argv: readonly string[]): ServerFlags {
+  const flags: ServerFlags = {};
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    if (arg === '--help' || arg === '-h') throw new ConfigError(USAGE);
+    const eq = arg.indexOf('=');
+    const name = eq > 0 ? arg.slice(0, eq) : arg;
+    const key = FLAG_NAMES[name];
+    if (!key) throw new ConfigError(`unknown argument ${JSON.stringify(arg.slice(0, 40))}\n${USAGE}`);
+    const value = eq > 0 ? arg.slice(eq + 1) : argv[++i];
+    if (value === undefined) throw new ConfigError(`${name} needs a value\n${USAGE}`);
+    flags[key] = value;
+  }
+  return flags;
+}
+
+export interface MainIo {
+  readonly stdout?: { write(text: string): unknown };
+  readonly stderr?: { write(text: string): unknown };
+  readonly exit?: (code: number) => void;
+  /** Extra options (tests): merged over the flags and environment. */
+  readonly options?: ServerOptions;
+}
+
+/**
+ * Start from argv (or already-parsed flags) and the environment. Resolves with the running
+ * server once it listens; exits 0 after a signal-triggered shutdown, 1 if that fails. On a
+ * configuration or start-up error it prints to stderr and exits 2 (config) or 1 (start).
+ */
+export async function runServerMain(
+  argv: readonly string[] | ServerFlags = process.argv.slice(2),
+  env: Record<string, string | undefined> = process.env,
+  io: MainIo = {},
+): Promise<RunningServer | undefined> {
+  const stdout = io.stdout ?? process.stdout;
+  const stderr = io.stderr ?? process.stderr;
+  const exit = io.exit ?? ((code: number) => process.exit(code));
+  let server: RunningServer;
+  try {
+    const flags = Array.isArray(argv) ? parseServerArgs(argv as readonly string[]) : (argv as ServerFlags);
+    server = await startServer({ ...resolveServerOptions(flags, env), ...io.options });
+  } catch (err) {
+    stderr.write(`blindrelay server: ${err instanceof Error ? err.message : String(err)}\n`);
+    exit(err instanceof ConfigError ? 2 : 1);
+    return undefined;
+  }
+  const onSignal = (signal: NodeJS.Signals) => {
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
+    stderr.write(`blindrelay server: ${signal}, shutting down\n`);
+    server.close().then(
+      () => exit(0),
+      (err) => {
+        stderr.write(`blindrelay server: shutdown failed: ${err instanceof Error ? err.message : String(err)}\n`);
+        exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  stdout.write(`listening on ${server.url}\n`);
+  return server;
+}

@@ -1,0 +1,69 @@
+/**
+ * Prometheus metrics (prom-client), one registry per server instance. Labels are bounded and
+ * never identify anyone: route patterns (`/v1/users/:user`, never the path), methods, statuses
+ * and action names. No user names, device ids, tokens or payloads.
+ */
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+
+export interface Metrics {
+  readonly registry: Registry;
+  readonly httpRequests: Counter<'method' | 'route' | 'status'>;
+  readonly httpDuration: Histogram<'method' | 'route' | 'status'>;
+  readonly messagesStored: Counter;
+  readonly messagesDelivered: Counter<'via'>;
+  readonly messagesAcked: Counter;
+  readonly websocketConnections: Gauge;
+  readonly bundlesFetched: Counter;
+  readonly bundlesUnavailable: Counter;
+  readonly prekeysLow: Counter;
+  readonly rateLimited: Counter<'action'>;
+}
+
+export function createMetrics(options: { processMetrics: boolean; queued: () => Promise<number> }): Metrics {
+  const registry = new Registry();
+  if (options.processMetrics) collectDefaultMetrics({ register: registry, prefix: 'blindrelay_process_' });
+  const registers = [registry];
+  const queued = options.queued;
+  new Gauge({
+    name: 'blindrelay_messages_queued',
+    help: 'Messages stored and not yet acknowledged, all devices',
+    registers,
+    async collect() {
+      this.set(await queued());
+    },
+  });
+  return {
+    registry,
+    httpRequests: new Counter({
+      name: 'blindrelay_http_requests_total',
+      help: 'HTTP requests by method, route pattern and status',
+      labelNames: ['method', 'route', 'status'] as const,
+      registers,
+    }),
+    httpDuration: new Histogram({
+      name: 'blindrelay_http_request_duration_seconds',
+      help: 'HTTP request latency by method, route pattern and status',
+      labelNames: ['method', 'route', 'status'] as const,
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers,
+    }),
+    messagesStored: new Counter({ name: 'blindrelay_messages_stored_total', help: 'Per-device messages stored', registers }),
+    messagesDelivered: new Counter({
+      name: 'blindrelay_messages_delivered_total',
+      help: 'Per-device messages handed to their device (WebSocket push or HTTP fetch; at least once)',
+      labelNames: ['via'] as const,
+      registers,
+    }),
+    messagesAcked: new Counter({ name: 'blindrelay_messages_acked_total', help: 'Messages acknowledged and deleted', registers }),
+    websocketConnections: new Gauge({ name: 'blindrelay_websocket_connections', help: 'Open authenticated WebSocket connections', registers }),
+    bundlesFetched: new Counter({ name: 'blindrelay_bundles_fetched_total', help: 'Prekey bundles handed out (one per device)', registers }),
+    bundlesUnavailable: new Counter({ name: 'blindrelay_bundles_unavailable_total', help: 'Bundle requests for devices without usable prekeys', registers }),
+    prekeysLow: new Counter({ name: 'blindrelay_prekeys_low_total', help: 'prekeys-low notifications raised', registers }),
+    rateLimited: new Counter({
+      name: 'blindrelay_rate_limited_total',
+      help: 'Requests refused by a rate limit, by action',
+      labelNames: ['action'] as const,
+      registers,
+    }),
+  };
+}

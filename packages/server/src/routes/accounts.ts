@@ -1,0 +1,56 @@
+/** docs/API.md §1: account registration. */
+
+import type { Static } from '@sinclair/typebox';
+import { Type } from '@sinclair/typebox';
+import type { FastifyInstance } from 'fastify';
+import type { AppContext } from '../context.js';
+import { decodeField } from '../http/base64url.js';
+import { badRequest, conflict } from '../http/errors.js';
+import { DeviceId, DeviceList, Ed25519Key, EmptyQuery, errors, Obj, PrekeyUpload, User } from '../http/schemas.js';
+import { checkDeviceList, checkPrekeyUpload } from '../services/verify.js';
+
+const Body = Obj({
+  user: User,
+  masterKey: Ed25519Key,
+  deviceList: DeviceList,
+  prekeys: Type.Optional(PrekeyUpload),
+});
+
+export function registerAccountRoutes(app: FastifyInstance, ctx: AppContext): void {
+  app.post<{ Body: Static<typeof Body> }>(
+    '/v1/accounts',
+    {
+      schema: {
+        summary: 'Register a user with its master key and a signed device list of exactly one device',
+        tags: ['accounts'],
+        querystring: EmptyQuery,
+        body: Body,
+        response: { 201: Obj({ user: User, deviceId: DeviceId }), ...errors(409, 429) },
+      },
+    },
+    async (request, reply) => {
+      ctx.rateLimiter.take('accountsPerIp', request.ip);
+      const { user } = request.body;
+      const masterKey = decodeField(request.body.masterKey, 'masterKey', { exact: 32 });
+      const listBytes = decodeField(request.body.deviceList, 'deviceList');
+      const list = await checkDeviceList(ctx.primitives, listBytes, user, masterKey, false);
+      const device = list.devices[0];
+      if (list.devices.length !== 1 || !device) throw badRequest('deviceList: must contain exactly one device at registration');
+      const prekeys = await checkPrekeyUpload(ctx.primitives, device.signingKey, request.body.prekeys ?? {});
+      const created = await ctx.storage.accounts.create(
+        {
+          user,
+          masterKey,
+          listVersion: list.version,
+          deviceList: list.encoded,
+          device: { deviceId: device.deviceId, signingKey: device.signingKey, identityKey: device.identityKey },
+          prekeys,
+          createdAt: ctx.now(),
+        },
+        { maxStoredOneTime: ctx.limits.maxStoredOneTimePreKeys },
+      );
+      if (created === 'exists') throw conflict('user name taken');
+      return reply.code(201).send({ user, deviceId: device.deviceId });
+    },
+  );
+}

@@ -1,0 +1,142 @@
+/** docs/API.md §3: prekey upload and status, and bundle fetch with one-time consumption. */
+import { encodePreKeyBundle } from '@blindrelay/protocol';
+import type { Static } from '@sinclair/typebox';
+import { Type } from '@sinclair/typebox';
+import type { FastifyInstance } from 'fastify';
+import { deviceTopic } from '../bus/types.js';
+import { LIMITS } from '../config.js';
+import type { AppContext } from '../context.js';
+import { authenticate, deviceOf } from '../http/auth.js';
+import { encodeBase64url } from '../http/base64url.js';
+import { conflict, notFound, unauthorized } from '../http/errors.js';
+import { B64Range, BEARER, DeviceId, EmptyQuery, errors, NoContent, Obj, PrekeyId, PrekeyUpload, User } from '../http/schemas.js';
+import { checkPrekeyUpload } from '../services/verify.js';
+
+const UserParams = Obj({ user: User });
+const BundlesBody = Obj({
+  deviceIds: Type.Optional(
+    Type.Array(DeviceId, { maxItems: LIMITS.maxRecipients, uniqueItems: true, description: 'a subset of the current devices; default all' }),
+  ),
+});
+const Count = Type.Integer({ minimum: 0 });
+
+export function registerPrekeyRoutes(app: FastifyInstance, ctx: AppContext): void {
+  const auth = authenticate(ctx);
+
+  app.post<{ Body: Static<typeof PrekeyUpload> }>(
+    '/v1/prekeys',
+    {
+      onRequest: auth,
+      schema: {
+        summary: "Upload the authenticated device's prekeys (replaces signed / last-resort, appends one-time)",
+        tags: ['prekeys'],
+        security: BEARER,
+        querystring: EmptyQuery,
+        body: PrekeyUpload,
+        response: { 204: NoContent, ...errors(401, 409) },
+      },
+    },
+    async (request, reply) => {
+      const me = deviceOf(request);
+      const device = await ctx.storage.accounts.getDevice(me.user, me.deviceId);
+      if (!device) throw unauthorized('device not in its user list');
+      const batch = await checkPrekeyUpload(ctx.primitives, device.signingKey, request.body, 'body');
+      const r = await ctx.storage.prekeys.upload(me.user, me.deviceId, batch, { maxStoredOneTime: ctx.limits.maxStoredOneTimePreKeys });
+      if (r.status === 'duplicate_id') throw conflict('a one-time prekey with this id is already stored');
+      if (r.status === 'too_many') throw conflict(`at most ${ctx.limits.maxStoredOneTimePreKeys} one-time prekeys of each kind may be stored`);
+      if (r.status === 'unknown_device') throw unauthorized('device not in its user list');
+      return reply.code(204).send();
+    },
+  );
+
+  app.get(
+    '/v1/prekeys/status',
+    {
+      onRequest: auth,
+      schema: {
+        summary: 'How many prekeys the authenticated device has left on the server',
+        tags: ['prekeys'],
+        security: BEARER,
+        querystring: EmptyQuery,
+        response: {
+          200: Obj({
+            oneTimePreKeys: Count,
+            pqPreKeys: Count,
+            signedPreKeyId: Type.Union([PrekeyId, Type.Null()]),
+            lastResortPqPreKeyId: Type.Union([PrekeyId, Type.Null()]),
+          }),
+          ...errors(401),
+        },
+      },
+    },
+    async (request) => {
+      const me = deviceOf(request);
+      return ctx.storage.prekeys.status(me.user, me.deviceId);
+    },
+  );
+
+  app.post<{ Params: Static<typeof UserParams>; Body: Static<typeof BundlesBody> }>(
+    '/v1/users/:user/bundles',
+    {
+      onRequest: auth,
+      schema: {
+        summary: 'Prekey bundles of the current devices of a user; consumes one-time prekeys',
+        tags: ['prekeys'],
+        security: BEARER,
+        params: UserParams,
+        querystring: EmptyQuery,
+        body: BundlesBody,
+        response: {
+          200: Obj({
+            user: User,
+            deviceListVersion: Type.Integer({ minimum: 1 }),
+            bundles: Type.Array(Obj({ deviceId: DeviceId, bundle: B64Range(1, 2048, 'PreKeyBundle, PROTOCOL.md §6') })),
+            unavailable: Type.Array(DeviceId),
+          }),
+          ...errors(401, 404, 429),
+        },
+      },
+    },
+    async (request) => {
+      const me = deviceOf(request);
+      const { user } = request.params;
+      const account = await ctx.storage.accounts.get(user);
+      if (!account) throw notFound('unknown user');
+      const current = new Set(account.devices.map((d) => d.deviceId));
+      // By default every current device except the requester itself (own-device sync).
+      const requested = request.body.deviceIds ?? account.devices.map((d) => d.deviceId).filter((id) => !(user === me.user && id === me.deviceId));
+      ctx.rateLimiter.take('bundlesPerDevice', `${me.user}\u0000${me.deviceId}`, Math.max(1, requested.length));
+      const unavailable = requested.filter((id) => !current.has(id));
+      const claims = await ctx.storage.prekeys.claim(
+        user,
+        requested.filter((id) => current.has(id)),
+      );
+      const bundles: { deviceId: number; bundle: string }[] = [];
+      for (const c of claims) {
+        if (c.status === 'unavailable') {
+          unavailable.push(c.deviceId);
+          ctx.metrics.bundlesUnavailable.inc();
+          continue;
+        }
+        const bytes = encodePreKeyBundle({
+          user,
+          deviceId: c.device.deviceId,
+          signingKey: c.device.signingKey,
+          identityKey: c.device.identityKey,
+          signedPreKey: c.signedPreKey,
+          ...(c.oneTimePreKey ? { oneTimePreKey: c.oneTimePreKey } : {}),
+          pqPreKey: c.pqPreKey,
+        });
+        bundles.push({ deviceId: c.device.deviceId, bundle: encodeBase64url(bytes) });
+        ctx.metrics.bundlesFetched.inc();
+        const t = ctx.limits.prekeyLowThreshold;
+        if (c.remaining.oneTimePreKeys < t || c.remaining.pqPreKeys < t) {
+          ctx.metrics.prekeysLow.inc();
+          await ctx.bus.publish(deviceTopic(user, c.device.deviceId), { type: 'prekeys-low', ...c.remaining });
+        }
+      }
+      unavailable.sort((a, b) => a - b);
+      return { user, deviceListVersion: account.listVersion, bundles, unavailable };
+    },
+  );
+}

@@ -1,0 +1,100 @@
+/** startServer: storage, bus, hub, HTTP app, housekeeping, and an orderly close. */
+import { createNodePrimitives } from '@blindrelay/protocol/node';
+import type { FastifyInstance } from 'fastify';
+import { buildApp } from './app.js';
+import { MemoryBus } from './bus/memory.js';
+import { resolveOptions, type ServerOptions } from './config.js';
+import type { AppContext } from './context.js';
+import { RateLimiter } from './http/rate-limit.js';
+import { createLogger } from './logging.js';
+import { createMetrics } from './metrics.js';
+import { openSqliteStorage } from './storage/sqlite/sqlite-storage.js';
+import type { Storage } from './storage/types.js';
+import { WebSocketHub } from './ws/hub.js';
+
+const HOUSEKEEPING_INTERVAL_MS = 60_000;
+
+export interface RunningServer {
+  /** Base URL, e.g. `http://127.0.0.1:8787`. */
+  readonly url: string;
+  readonly host: string;
+  readonly port: number;
+  readonly dataDir: string;
+  /** The Fastify instance (tests, embedding). */
+  readonly app: FastifyInstance;
+  /**
+   * Graceful shutdown: stop accepting connections, end long polls, close WebSockets (1001),
+   * let in-flight requests finish, checkpoint and close SQLite, flush logs. Idempotent.
+   */
+  close(): Promise<void>;
+}
+
+function urlFor(host: string, port: number): string {
+  const h = host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
+  return `http://${h}:${port}`;
+}
+
+export async function startServer(options: ServerOptions = {}): Promise<RunningServer> {
+  const o = resolveOptions(options);
+  const logs = createLogger(o.logLevel, o.logDestination);
+  const log = logs.logger;
+  let storage: Storage | undefined;
+  let app: FastifyInstance | undefined;
+  try {
+    storage = openSqliteStorage({ dataDir: o.dataDir, now: o.now });
+    const store = storage;
+    const bus = new MemoryBus((err) => log.warn({ err }, 'bus handler failed'));
+    const metrics = createMetrics({ processMetrics: o.processMetrics, queued: () => store.mailboxes.countAll() });
+    const rateLimiter = new RateLimiter(o.rateLimits, o.now, (action) => metrics.rateLimited.inc({ action }));
+    const hub = new WebSocketHub({ storage: store, bus, metrics, log, now: o.now, limits: o.limits });
+    const ctx: AppContext = {
+      storage: store,
+      bus,
+      primitives: createNodePrimitives(),
+      now: o.now,
+      limits: o.limits,
+      rateLimiter,
+      metrics,
+      hub,
+      log,
+      waiters: new Set(),
+      closing: false,
+    };
+    app = await buildApp(ctx);
+    const fastify = app;
+    await fastify.listen({ host: o.host, port: o.port });
+    const address = fastify.server.address();
+    const port = typeof address === 'object' && address ? address.port : o.port;
+
+    const housekeeping = setInterval(() => {
+      rateLimiter.sweep();
+      store.pruneExpired(o.now()).catch((err) => log.warn({ err }, 'housekeeping failed'));
+    }, HOUSEKEEPING_INTERVAL_MS);
+    housekeeping.unref();
+
+    let closing: Promise<void> | undefined;
+    const close = () => {
+      closing ??= (async () => {
+        ctx.closing = true;
+        clearInterval(housekeeping);
+        for (const wake of [...ctx.waiters]) wake();
+        try {
+          await fastify.close(); // preClose closes the WebSockets; in-flight requests finish
+        } finally {
+          await bus.close();
+          await store.close();
+          log.info('server closed');
+          await logs.close();
+        }
+      })();
+      return closing;
+    };
+    log.info({ port }, 'listening');
+    return { url: urlFor(o.host, port), host: o.host, port, dataDir: o.dataDir, app: fastify, close };
+  } catch (err) {
+    await app?.close().catch(() => {});
+    await storage?.close().catch(() => {});
+    await logs.close();
+    throw err;
+  }
+}

@@ -1,0 +1,469 @@
+/**
+ * The embedded storage: one SQLite file through better-sqlite3.
+ *
+ * Pragmas:
+ * - `journal_mode = WAL`: readers never block the writer, and a crash never corrupts the file.
+ * - `synchronous = FULL`: every commit is fsynced before the server answers. With WAL, NORMAL
+ *   may lose the last commits on power loss (never corrupting). That would undo an accepted
+ *   message (the sender got 200, the recipient never gets it) or, worse, resurrect a one-time
+ *   prekey already handed out, which the server would then hand out a second time — breaking the
+ *   "at most once" promise of PROTOCOL.md §6. One fsync per write transaction is the price.
+ * - `foreign_keys = ON`: revocation deletes a device row and the cascade removes its tokens,
+ *   challenges, prekeys and queue in the same transaction.
+ * - `secure_delete = ON`: deleted rows (acknowledged ciphertext, used prekeys, token hashes) are
+ *   overwritten in the file instead of lingering in free pages.
+ *
+ * Write transactions are `BEGIN IMMEDIATE` so they serialise on the write lock up front (no
+ * upgrade deadlocks if a second process ever opens the file). The adapter converts Buffers from
+ * better-sqlite3 into plain Uint8Arrays so nothing above it sees a Buffer.
+ */
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import type {
+  AccountRecord,
+  AccountRepository,
+  AuthRepository,
+  ClaimResult,
+  DeviceListUpdate,
+  DeviceListUpdateResult,
+  DeviceRecord,
+  Enqueue,
+  EnqueueResult,
+  MailboxRepository,
+  NewAccount,
+  PrekeyBatch,
+  PrekeyLimits,
+  PrekeyRepository,
+  PrekeyStatus,
+  PrekeyUploadResult,
+  ProvisioningRepository,
+  PutEnvelopeResult,
+  Storage,
+  StoredMessage,
+  TakeEnvelopeResult,
+  TokenRecord,
+} from '../types.js';
+import { migrate } from './migrate.js';
+
+export const DATABASE_FILE = 'relay.db';
+export const BLOBS_DIR = 'blobs';
+
+export interface SqliteStorageOptions {
+  /** Directory for `relay.db` (+ `-wal`, `-shm`) and `blobs/`. Created with mode 0700. */
+  readonly dataDir: string;
+  readonly now: () => number;
+}
+
+const u8 = (b: Uint8Array): Uint8Array => new Uint8Array(b);
+
+type DeviceRow = { device_id: number; signing_key: Buffer; identity_key: Buffer };
+const toDevice = (r: DeviceRow): DeviceRecord => ({ deviceId: r.device_id, signingKey: u8(r.signing_key), identityKey: u8(r.identity_key) });
+const sameKeys = (a: DeviceRecord, b: DeviceRecord) => Buffer.compare(a.signingKey, b.signingKey) === 0 && Buffer.compare(a.identityKey, b.identityKey) === 0;
+
+/** Creates a file (if absent) readable and writable by the owner only, then tightens it anyway. */
+function ensurePrivateFile(path: string): void {
+  closeSync(openSync(path, 'a', 0o600));
+  chmodSync(path, 0o600);
+}
+
+export function openSqliteStorage(options: SqliteStorageOptions): Storage {
+  mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
+  mkdirSync(join(options.dataDir, BLOBS_DIR), { recursive: true, mode: 0o700 });
+  const path = join(options.dataDir, DATABASE_FILE);
+  ensurePrivateFile(path);
+  const db = new Database(path);
+  try {
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = FULL');
+    db.pragma('foreign_keys = ON');
+    db.pragma('secure_delete = ON');
+    db.pragma('busy_timeout = 5000');
+    // SQLite gives -wal and -shm the database file's permissions; make sure of it.
+    for (const suffix of ['-wal', '-shm']) if (existsSync(path + suffix)) chmodSync(path + suffix, 0o600);
+    migrate(db, options.now());
+    return new SqliteStorage(db);
+  } catch (err) {
+    db.close();
+    throw err;
+  }
+}
+
+class SqliteStorage implements Storage {
+  readonly accounts: AccountRepository;
+  readonly prekeys: PrekeyRepository;
+  readonly mailboxes: MailboxRepository;
+  readonly auth: AuthRepository;
+  readonly provisioning: ProvisioningRepository;
+  private closed = false;
+  private readonly pruneStatements;
+
+  constructor(private readonly db: Database.Database) {
+    const prekeys = new SqlitePrekeys(db);
+    this.accounts = new SqliteAccounts(db, prekeys);
+    this.prekeys = prekeys;
+    this.mailboxes = new SqliteMailboxes(db);
+    this.auth = new SqliteAuth(db);
+    this.provisioning = new SqliteProvisioning(db);
+    this.pruneStatements = [
+      db.prepare('DELETE FROM auth_challenges WHERE expires_at <= ?'),
+      db.prepare('DELETE FROM auth_tokens WHERE expires_at <= ?'),
+      db.prepare('DELETE FROM provisioning_channels WHERE expires_at <= ?'),
+    ];
+  }
+
+  async pruneExpired(now: number): Promise<void> {
+    this.db
+      .transaction(() => {
+        for (const s of this.pruneStatements) s.run(now);
+      })
+      .immediate();
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    // Fold the WAL back into the main file so the data directory is a single consistent file.
+    this.db.pragma('wal_checkpoint(TRUNCATE)');
+    this.db.close();
+  }
+}
+
+class SqlitePrekeys implements PrekeyRepository {
+  private readonly s;
+  constructor(private readonly db: Database.Database) {
+    this.s = {
+      device: db.prepare('SELECT device_id, signing_key, identity_key FROM devices WHERE user = ? AND device_id = ?'),
+      countOtk: db.prepare('SELECT count(*) AS n FROM one_time_prekeys WHERE user = ? AND device_id = ?').pluck(),
+      countPq: db.prepare('SELECT count(*) AS n FROM pq_prekeys WHERE user = ? AND device_id = ?').pluck(),
+      hasOtk: db.prepare('SELECT 1 FROM one_time_prekeys WHERE user = ? AND device_id = ? AND key_id = ?').pluck(),
+      hasPq: db.prepare('SELECT 1 FROM pq_prekeys WHERE user = ? AND device_id = ? AND key_id = ?').pluck(),
+      upsertSpk: db.prepare(
+        `INSERT INTO signed_prekeys (user, device_id, key_id, public_key, signature) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT (user, device_id) DO UPDATE SET key_id = excluded.key_id, public_key = excluded.public_key, signature = excluded.signature`,
+      ),
+      upsertLastResort: db.prepare(
+        `INSERT INTO pq_last_resort_prekeys (user, device_id, key_id, public_key, signature) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT (user, device_id) DO UPDATE SET key_id = excluded.key_id, public_key = excluded.public_key, signature = excluded.signature`,
+      ),
+      insertOtk: db.prepare('INSERT INTO one_time_prekeys (user, device_id, key_id, public_key) VALUES (?, ?, ?, ?)'),
+      insertPq: db.prepare('INSERT INTO pq_prekeys (user, device_id, key_id, public_key, signature) VALUES (?, ?, ?, ?, ?)'),
+      spk: db.prepare('SELECT key_id, public_key, signature FROM signed_prekeys WHERE user = ? AND device_id = ?'),
+      lastResort: db.prepare('SELECT key_id, public_key, signature FROM pq_last_resort_prekeys WHERE user = ? AND device_id = ?'),
+      // Oldest first; DELETE ... RETURNING takes the row in the same statement that removes it.
+      takeOtk: db.prepare(
+        `DELETE FROM one_time_prekeys WHERE rowid =
+           (SELECT rowid FROM one_time_prekeys WHERE user = ? AND device_id = ? ORDER BY rowid LIMIT 1)
+         RETURNING key_id, public_key`,
+      ),
+      takePq: db.prepare(
+        `DELETE FROM pq_prekeys WHERE rowid =
+           (SELECT rowid FROM pq_prekeys WHERE user = ? AND device_id = ? ORDER BY rowid LIMIT 1)
+         RETURNING key_id, public_key, signature`,
+      ),
+    };
+  }
+
+  /** Checks then writes; call inside a transaction. Nothing is written unless the result is 'stored'. */
+  write(user: string, deviceId: number, batch: PrekeyBatch, limits: PrekeyLimits): PrekeyUploadResult {
+    const s = this.s;
+    if (!s.device.get(user, deviceId)) return { status: 'unknown_device' };
+    const otks = batch.oneTimePreKeys ?? [];
+    const pqs = batch.pqPreKeys ?? [];
+    if (otks.length > 0 && (s.countOtk.get(user, deviceId) as number) + otks.length > limits.maxStoredOneTime) return { status: 'too_many' };
+    if (pqs.length > 0 && (s.countPq.get(user, deviceId) as number) + pqs.length > limits.maxStoredOneTime) return { status: 'too_many' };
+    if (otks.some((k) => s.hasOtk.get(user, deviceId, k.id))) return { status: 'duplicate_id' };
+    if (pqs.some((k) => s.hasPq.get(user, deviceId, k.id))) return { status: 'duplicate_id' };
+    if (batch.signedPreKey) {
+      const k = batch.signedPreKey;
+      s.upsertSpk.run(user, deviceId, k.id, k.publicKey, k.signature);
+    }
+    if (batch.lastResortPqPreKey) {
+      const k = batch.lastResortPqPreKey;
+      s.upsertLastResort.run(user, deviceId, k.id, k.publicKey, k.signature);
+    }
+    for (const k of otks) s.insertOtk.run(user, deviceId, k.id, k.publicKey);
+    for (const k of pqs) s.insertPq.run(user, deviceId, k.id, k.publicKey, k.signature);
+    return { status: 'stored' };
+  }
+
+  async upload(user: string, deviceId: number, batch: PrekeyBatch, limits: PrekeyLimits): Promise<PrekeyUploadResult> {
+    return this.db.transaction(() => this.write(user, deviceId, batch, limits)).immediate();
+  }
+
+  async status(user: string, deviceId: number): Promise<PrekeyStatus> {
+    const s = this.s;
+    return this.db.transaction(() => {
+      const spk = s.spk.get(user, deviceId) as { key_id: number } | undefined;
+      const lr = s.lastResort.get(user, deviceId) as { key_id: number } | undefined;
+      return {
+        oneTimePreKeys: s.countOtk.get(user, deviceId) as number,
+        pqPreKeys: s.countPq.get(user, deviceId) as number,
+        signedPreKeyId: spk ? spk.key_id : null,
+        lastResortPqPreKeyId: lr ? lr.key_id : null,
+      };
+    })();
+  }
+
+  async claim(user: string, deviceIds: readonly number[]): Promise<ClaimResult[]> {
+    const s = this.s;
+    type KeyRow = { key_id: number; public_key: Buffer; signature: Buffer };
+    return this.db
+      .transaction(() =>
+        deviceIds.map((deviceId): ClaimResult => {
+          const device = s.device.get(user, deviceId) as DeviceRow | undefined;
+          if (!device) return { status: 'unavailable', deviceId };
+          const spk = s.spk.get(user, deviceId) as KeyRow | undefined;
+          if (!spk) return { status: 'unavailable', deviceId };
+          // Check availability before consuming anything: an unavailable device loses no key.
+          const oneTimePq = s.takePq.get(user, deviceId) as KeyRow | undefined;
+          const pq = oneTimePq ?? (s.lastResort.get(user, deviceId) as KeyRow | undefined);
+          if (!pq) return { status: 'unavailable', deviceId };
+          const otk = s.takeOtk.get(user, deviceId) as { key_id: number; public_key: Buffer } | undefined;
+          const base = {
+            status: 'claimed' as const,
+            device: toDevice(device),
+            signedPreKey: { id: spk.key_id, publicKey: u8(spk.public_key), signature: u8(spk.signature) },
+            pqPreKey: { id: pq.key_id, publicKey: u8(pq.public_key), signature: u8(pq.signature), lastResort: !oneTimePq },
+            remaining: { oneTimePreKeys: s.countOtk.get(user, deviceId) as number, pqPreKeys: s.countPq.get(user, deviceId) as number },
+          };
+          return otk ? { ...base, oneTimePreKey: { id: otk.key_id, publicKey: u8(otk.public_key) } } : base;
+        }),
+      )
+      .immediate();
+  }
+}
+
+class SqliteAccounts implements AccountRepository {
+  private readonly s;
+  constructor(
+    private readonly db: Database.Database,
+    private readonly prekeys: SqlitePrekeys,
+  ) {
+    this.s = {
+      account: db.prepare('SELECT user, master_key, list_version, device_list FROM accounts WHERE user = ?'),
+      version: db.prepare('SELECT list_version FROM accounts WHERE user = ?').pluck(),
+      devices: db.prepare('SELECT device_id, signing_key, identity_key FROM devices WHERE user = ? ORDER BY device_id'),
+      device: db.prepare('SELECT device_id, signing_key, identity_key FROM devices WHERE user = ? AND device_id = ?'),
+      insertAccount: db.prepare(
+        'INSERT INTO accounts (user, master_key, list_version, device_list, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (user) DO NOTHING',
+      ),
+      insertDevice: db.prepare('INSERT INTO devices (user, device_id, signing_key, identity_key) VALUES (?, ?, ?, ?)'),
+      deleteDevice: db.prepare('DELETE FROM devices WHERE user = ? AND device_id = ?'),
+      updateList: db.prepare('UPDATE accounts SET list_version = ?, device_list = ?, updated_at = ? WHERE user = ?'),
+    };
+  }
+
+  async create(a: NewAccount, limits: PrekeyLimits): Promise<'created' | 'exists'> {
+    return this.db
+      .transaction(() => {
+        if (this.s.insertAccount.run(a.user, a.masterKey, a.listVersion, a.deviceList, a.createdAt, a.createdAt).changes === 0) return 'exists' as const;
+        this.s.insertDevice.run(a.user, a.device.deviceId, a.device.signingKey, a.device.identityKey);
+        const r = this.prekeys.write(a.user, a.device.deviceId, a.prekeys, limits);
+        if (r.status !== 'stored') throw new Error(`account creation: prekeys not stored (${r.status})`);
+        return 'created' as const;
+      })
+      .immediate();
+  }
+
+  async get(user: string): Promise<AccountRecord | undefined> {
+    return this.db.transaction(() => {
+      const row = this.s.account.get(user) as { user: string; master_key: Buffer; list_version: number; device_list: Buffer } | undefined;
+      if (!row) return undefined;
+      const devices = (this.s.devices.all(user) as DeviceRow[]).map(toDevice);
+      return { user: row.user, masterKey: u8(row.master_key), listVersion: row.list_version, deviceList: u8(row.device_list), devices };
+    })();
+  }
+
+  async getDevice(user: string, deviceId: number): Promise<DeviceRecord | undefined> {
+    const row = this.s.device.get(user, deviceId) as DeviceRow | undefined;
+    return row ? toDevice(row) : undefined;
+  }
+
+  async replaceDeviceList(u: DeviceListUpdate, limits: PrekeyLimits): Promise<DeviceListUpdateResult> {
+    return this.db
+      .transaction((): DeviceListUpdateResult => {
+        const version = this.s.version.get(u.user) as number | undefined;
+        if (version === undefined) return { status: 'not_found' };
+        if (version !== u.expectedVersion) return { status: 'stale' };
+        const stored = (this.s.devices.all(u.user) as DeviceRow[]).map(toDevice);
+        const next = new Map(u.devices.map((d) => [d.deviceId, d]));
+        const revoked: number[] = [];
+        for (const d of stored) {
+          const n = next.get(d.deviceId);
+          if (n && sameKeys(n, d)) {
+            next.delete(d.deviceId);
+            continue;
+          }
+          // Absent, or the same id with new keys: revoke (the cascade deletes tokens, queue, prekeys).
+          this.s.deleteDevice.run(u.user, d.deviceId);
+          revoked.push(d.deviceId);
+        }
+        for (const d of next.values()) this.s.insertDevice.run(u.user, d.deviceId, d.signingKey, d.identityKey);
+        this.s.updateList.run(u.listVersion, u.deviceList, u.updatedAt, u.user);
+        if (u.newDevice) {
+          if (!next.has(u.newDevice.deviceId)) throw new Error('device-list update: newDevice is not a device added by this list');
+          const r = this.prekeys.write(u.user, u.newDevice.deviceId, u.newDevice.prekeys, limits);
+          if (r.status !== 'stored') throw new Error(`device-list update: prekeys not stored (${r.status})`);
+        }
+        return { status: 'updated', revoked };
+      })
+      .immediate();
+  }
+}
+
+type MessageRow = { seq: number; id: Buffer; from_user: string; from_device: number; body: Buffer; sent_at: number };
+
+class SqliteMailboxes implements MailboxRepository {
+  private readonly s;
+  constructor(private readonly db: Database.Database) {
+    this.s = {
+      version: db.prepare('SELECT list_version FROM accounts WHERE user = ?').pluck(),
+      count: db.prepare('SELECT count(*) FROM messages WHERE user = ? AND device_id = ?').pluck(),
+      insert: db.prepare('INSERT INTO messages (id, user, device_id, from_user, from_device, body, sent_at) VALUES (?, ?, ?, ?, ?, ?, ?)'),
+      fetch: db.prepare(
+        'SELECT seq, id, from_user, from_device, body, sent_at FROM messages WHERE user = ? AND device_id = ? AND seq > ? ORDER BY seq LIMIT ?',
+      ),
+      ack: db.prepare('DELETE FROM messages WHERE user = ? AND device_id = ? AND id = ?'),
+      countAll: db.prepare('SELECT count(*) FROM messages').pluck(),
+    };
+  }
+
+  async enqueue(q: Enqueue): Promise<EnqueueResult> {
+    return this.db
+      .transaction((): EnqueueResult => {
+        if (this.s.version.get(q.to) !== q.expectedListVersion) return { status: 'stale_list' };
+        const full = q.messages.filter((m) => (this.s.count.get(q.to, m.deviceId) as number) >= q.maxQueued).map((m) => m.deviceId);
+        if (full.length > 0) return { status: 'queue_full', deviceIds: full };
+        for (const m of q.messages) this.s.insert.run(m.id, q.to, m.deviceId, q.fromUser, q.fromDevice, m.body, q.sentAt);
+        return { status: 'stored' };
+      })
+      .immediate();
+  }
+
+  async fetch(user: string, deviceId: number, options: { afterSeq?: number; limit: number; maxBytes?: number }): Promise<StoredMessage[]> {
+    const out: StoredMessage[] = [];
+    let bytes = 0;
+    for (const r of this.s.fetch.iterate(user, deviceId, options.afterSeq ?? 0, options.limit) as IterableIterator<MessageRow>) {
+      if (options.maxBytes !== undefined && out.length > 0 && bytes + r.body.length > options.maxBytes) break;
+      bytes += r.body.length;
+      out.push({ seq: r.seq, id: u8(r.id), fromUser: r.from_user, fromDevice: r.from_device, body: u8(r.body), sentAt: r.sent_at });
+    }
+    return out;
+  }
+
+  async ack(user: string, deviceId: number, ids: readonly Uint8Array[]): Promise<number> {
+    return this.db
+      .transaction(() => {
+        let n = 0;
+        for (const id of ids) n += this.s.ack.run(user, deviceId, id).changes;
+        return n;
+      })
+      .immediate();
+  }
+
+  async countAll(): Promise<number> {
+    return this.s.countAll.get() as number;
+  }
+}
+
+class SqliteAuth implements AuthRepository {
+  private readonly s;
+  constructor(private readonly db: Database.Database) {
+    this.s = {
+      insertChallenge: db.prepare('INSERT INTO auth_challenges (challenge_hash, user, device_id, created_at, expires_at) VALUES (?, ?, ?, ?, ?)'),
+      countChallenges: db.prepare('SELECT count(*) FROM auth_challenges WHERE user = ? AND device_id = ?').pluck(),
+      dropOldestChallenges: db.prepare(
+        `DELETE FROM auth_challenges WHERE challenge_hash IN
+           (SELECT challenge_hash FROM auth_challenges WHERE user = ? AND device_id = ? ORDER BY created_at LIMIT ?)`,
+      ),
+      takeChallenge: db.prepare('DELETE FROM auth_challenges WHERE challenge_hash = ? RETURNING user, device_id, expires_at'),
+      insertToken: db.prepare('INSERT INTO auth_tokens (token_hash, user, device_id, created_at, expires_at) VALUES (?, ?, ?, ?, ?)'),
+      countTokens: db.prepare('SELECT count(*) FROM auth_tokens WHERE user = ? AND device_id = ?').pluck(),
+      dropOldestTokens: db.prepare(
+        `DELETE FROM auth_tokens WHERE token_hash IN
+           (SELECT token_hash FROM auth_tokens WHERE user = ? AND device_id = ? ORDER BY created_at LIMIT ?)`,
+      ),
+      token: db.prepare(
+        `SELECT t.user, t.device_id, t.expires_at FROM auth_tokens t
+           JOIN devices d ON d.user = t.user AND d.device_id = t.device_id
+         WHERE t.token_hash = ? AND t.expires_at > ?`,
+      ),
+    };
+  }
+
+  async createChallenge(c: { hash: Uint8Array; user: string; deviceId: number; createdAt: number; expiresAt: number }, maxOutstanding: number) {
+    this.db
+      .transaction(() => {
+        const n = this.s.countChallenges.get(c.user, c.deviceId) as number;
+        if (n >= maxOutstanding) this.s.dropOldestChallenges.run(c.user, c.deviceId, n - maxOutstanding + 1);
+        this.s.insertChallenge.run(c.hash, c.user, c.deviceId, c.createdAt, c.expiresAt);
+      })
+      .immediate();
+  }
+
+  async consumeChallenge(hash: Uint8Array, user: string, deviceId: number, now: number): Promise<boolean> {
+    const row = this.s.takeChallenge.get(hash) as { user: string; device_id: number; expires_at: number } | undefined;
+    return !!row && row.user === user && row.device_id === deviceId && row.expires_at > now;
+  }
+
+  async createToken(t: { hash: Uint8Array; user: string; deviceId: number; createdAt: number; expiresAt: number }, maxPerDevice: number) {
+    this.db
+      .transaction(() => {
+        const n = this.s.countTokens.get(t.user, t.deviceId) as number;
+        if (n >= maxPerDevice) this.s.dropOldestTokens.run(t.user, t.deviceId, n - maxPerDevice + 1);
+        this.s.insertToken.run(t.hash, t.user, t.deviceId, t.createdAt, t.expiresAt);
+      })
+      .immediate();
+  }
+
+  async findToken(hash: Uint8Array, now: number): Promise<TokenRecord | undefined> {
+    const row = this.s.token.get(hash, now) as { user: string; device_id: number; expires_at: number } | undefined;
+    return row ? { user: row.user, deviceId: row.device_id, expiresAt: row.expires_at } : undefined;
+  }
+}
+
+class SqliteProvisioning implements ProvisioningRepository {
+  private readonly s;
+  constructor(private readonly db: Database.Database) {
+    this.s = {
+      countOpen: db.prepare('SELECT count(*) FROM provisioning_channels WHERE expires_at > ?').pluck(),
+      insert: db.prepare('INSERT INTO provisioning_channels (channel_hash, state, created_at, expires_at) VALUES (?, 0, ?, ?)'),
+      put: db.prepare('UPDATE provisioning_channels SET envelope = ?, state = 1 WHERE channel_hash = ? AND state = 0 AND expires_at > ?'),
+      get: db.prepare('SELECT state, envelope, expires_at FROM provisioning_channels WHERE channel_hash = ?'),
+      consume: db.prepare('UPDATE provisioning_channels SET envelope = NULL, state = 2 WHERE channel_hash = ?'),
+    };
+  }
+
+  async createChannel(hash: Uint8Array, createdAt: number, expiresAt: number, maxOpen: number): Promise<boolean> {
+    return this.db
+      .transaction(() => {
+        if ((this.s.countOpen.get(createdAt) as number) >= maxOpen) return false;
+        this.s.insert.run(hash, createdAt, expiresAt);
+        return true;
+      })
+      .immediate();
+  }
+
+  async putEnvelope(hash: Uint8Array, envelope: Uint8Array, now: number): Promise<PutEnvelopeResult> {
+    return this.db
+      .transaction((): PutEnvelopeResult => {
+        if (this.s.put.run(envelope, hash, now).changes === 1) return 'stored';
+        const row = this.s.get.get(hash) as { state: number; expires_at: number } | undefined;
+        return row && row.expires_at > now ? 'already_set' : 'not_found';
+      })
+      .immediate();
+  }
+
+  async takeEnvelope(hash: Uint8Array, now: number): Promise<TakeEnvelopeResult> {
+    return this.db
+      .transaction((): TakeEnvelopeResult => {
+        const row = this.s.get.get(hash) as { state: number; envelope: Buffer | null; expires_at: number } | undefined;
+        if (!row || row.expires_at <= now || row.state === 2) return { status: 'not_found' };
+        if (row.state === 0 || !row.envelope) return { status: 'empty' };
+        this.s.consume.run(hash);
+        return { status: 'envelope', envelope: u8(row.envelope) };
+      })
+      .immediate();
+  }
+}

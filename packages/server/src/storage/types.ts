@@ -1,0 +1,251 @@
+/**
+ * The relay's storage, as one set of repository interfaces (DESIGN.md, "Storage": one interface,
+ * one conformance suite, two implementations). The SQLite implementation is the embedded default;
+ * a PostgreSQL one can follow without touching callers, so every method returns a Promise even
+ * where better-sqlite3 is synchronous.
+ *
+ * What is stored is public or opaque to the server: public keys, signed device lists, ciphertext,
+ * sealed provisioning envelopes, and SHA-256 hashes of bearer secrets (tokens, challenges,
+ * provisioning channel ids). Never a plaintext token. Bytes are `Uint8Array` above this interface.
+ *
+ * Operations that must be atomic are single methods (one transaction each): account creation,
+ * device-list replacement with revocation, one-time prekey consumption, message enqueue with its
+ * coverage check, challenge and envelope consumption.
+ */
+
+export interface DeviceRecord {
+  readonly deviceId: number;
+  /** Ed25519 public key from the signed device list. */
+  readonly signingKey: Uint8Array;
+  /** X25519 public key from the signed device list. */
+  readonly identityKey: Uint8Array;
+}
+
+export interface AccountRecord {
+  readonly user: string;
+  readonly masterKey: Uint8Array;
+  /** Version of the newest accepted signed device list. */
+  readonly listVersion: number;
+  /** The exact signed bytes of that list (docs/PROTOCOL.md §5). */
+  readonly deviceList: Uint8Array;
+  /** The devices of that list, ascending id. */
+  readonly devices: readonly DeviceRecord[];
+}
+
+export interface SignedPreKeyRow {
+  readonly id: number;
+  readonly publicKey: Uint8Array;
+  readonly signature: Uint8Array;
+}
+
+export interface OneTimePreKeyRow {
+  readonly id: number;
+  readonly publicKey: Uint8Array;
+}
+
+export interface PqPreKeyRow {
+  readonly id: number;
+  readonly publicKey: Uint8Array;
+  readonly signature: Uint8Array;
+}
+
+/** Verified prekeys to store for one device (signatures already checked by the caller). */
+export interface PrekeyBatch {
+  readonly signedPreKey?: SignedPreKeyRow;
+  readonly oneTimePreKeys?: readonly OneTimePreKeyRow[];
+  readonly pqPreKeys?: readonly PqPreKeyRow[];
+  readonly lastResortPqPreKey?: PqPreKeyRow;
+}
+
+export interface PrekeyLimits {
+  /** Most stored one-time prekeys of each kind (X25519, ML-KEM) per device. */
+  readonly maxStoredOneTime: number;
+}
+
+export type PrekeyUploadResult =
+  | { readonly status: 'stored' }
+  /** A one-time prekey id already stored for this device (nothing stored). */
+  | { readonly status: 'duplicate_id' }
+  /** The upload would exceed `maxStoredOneTime` (nothing stored). */
+  | { readonly status: 'too_many' }
+  /** The device is not (or no longer) in its user's list. */
+  | { readonly status: 'unknown_device' };
+
+export interface PrekeyStatus {
+  readonly oneTimePreKeys: number;
+  readonly pqPreKeys: number;
+  readonly signedPreKeyId: number | null;
+  readonly lastResortPqPreKeyId: number | null;
+}
+
+/** What one bundle fetch consumed for one device, in the same transaction as the consumption. */
+export type ClaimResult =
+  | {
+      readonly status: 'claimed';
+      readonly device: DeviceRecord;
+      readonly signedPreKey: SignedPreKeyRow;
+      readonly oneTimePreKey?: OneTimePreKeyRow;
+      readonly pqPreKey: PqPreKeyRow & { readonly lastResort: boolean };
+      /** One-time prekeys left after this claim. */
+      readonly remaining: { readonly oneTimePreKeys: number; readonly pqPreKeys: number };
+    }
+  /** No such current device, or no signed prekey, or no ML-KEM prekey at all. */
+  | { readonly status: 'unavailable'; readonly deviceId: number };
+
+export interface NewAccount {
+  readonly user: string;
+  readonly masterKey: Uint8Array;
+  readonly listVersion: number;
+  readonly deviceList: Uint8Array;
+  readonly device: DeviceRecord;
+  readonly prekeys: PrekeyBatch;
+  readonly createdAt: number;
+}
+
+export interface DeviceListUpdate {
+  readonly user: string;
+  /** Compare-and-set: applied only if the stored version is still this one. */
+  readonly expectedVersion: number;
+  readonly listVersion: number;
+  readonly deviceList: Uint8Array;
+  readonly devices: readonly DeviceRecord[];
+  /** First prekeys of a device that joined in this list. */
+  readonly newDevice?: { readonly deviceId: number; readonly prekeys: PrekeyBatch };
+  readonly updatedAt: number;
+}
+
+export type DeviceListUpdateResult =
+  /**
+   * `revoked`: stored devices that are absent from the new list or whose keys changed. In the same
+   * transaction their tokens, challenges, queued messages and prekeys were deleted.
+   */
+  | { readonly status: 'updated'; readonly revoked: readonly number[] }
+  /** The stored version is no longer `expectedVersion`; nothing changed. */
+  | { readonly status: 'stale' }
+  | { readonly status: 'not_found' };
+
+export interface AccountRepository {
+  /** Creates the account, its single device and that device's prekeys, or reports the name taken. */
+  create(account: NewAccount, limits: PrekeyLimits): Promise<'created' | 'exists'>;
+  get(user: string): Promise<AccountRecord | undefined>;
+  /** A device of the user's current list. */
+  getDevice(user: string, deviceId: number): Promise<DeviceRecord | undefined>;
+  replaceDeviceList(update: DeviceListUpdate, limits: PrekeyLimits): Promise<DeviceListUpdateResult>;
+}
+
+export interface PrekeyRepository {
+  upload(user: string, deviceId: number, batch: PrekeyBatch, limits: PrekeyLimits): Promise<PrekeyUploadResult>;
+  status(user: string, deviceId: number): Promise<PrekeyStatus>;
+  /**
+   * For each device id (current devices of `user` only): atomically take the oldest one-time
+   * X25519 prekey (if any) and the oldest one-time ML-KEM prekey (else the last-resort one).
+   * All devices in one transaction: two concurrent claims never receive the same one-time key.
+   */
+  claim(user: string, deviceIds: readonly number[]): Promise<ClaimResult[]>;
+}
+
+export interface NewMessage {
+  /** 16 random bytes, chosen by the server. */
+  readonly id: Uint8Array;
+  readonly deviceId: number;
+  readonly body: Uint8Array;
+}
+
+export interface StoredMessage {
+  /** Store-wide increasing sequence: the queue order, and the push high-water mark. */
+  readonly seq: number;
+  readonly id: Uint8Array;
+  readonly fromUser: string;
+  readonly fromDevice: number;
+  readonly body: Uint8Array;
+  readonly sentAt: number;
+}
+
+export interface Enqueue {
+  readonly to: string;
+  /** Compare-and-set on the recipient's device list, against which coverage was checked. */
+  readonly expectedListVersion: number;
+  readonly fromUser: string;
+  readonly fromDevice: number;
+  readonly sentAt: number;
+  readonly messages: readonly NewMessage[];
+  /** Most queued messages per device. */
+  readonly maxQueued: number;
+}
+
+export type EnqueueResult =
+  | { readonly status: 'stored' }
+  /** The recipient's device list changed since the coverage check: check again. */
+  | { readonly status: 'stale_list' }
+  /** These devices' queues are full; nothing was stored. */
+  | { readonly status: 'queue_full'; readonly deviceIds: readonly number[] };
+
+export interface MailboxRepository {
+  /** Stores every message or none. */
+  enqueue(request: Enqueue): Promise<EnqueueResult>;
+  /**
+   * Queued messages of one device, oldest first, with `seq > afterSeq`: at most `limit`, and no
+   * more once the bodies reach `maxBytes` in total (but always the first one).
+   */
+  fetch(user: string, deviceId: number, options: { readonly afterSeq?: number; readonly limit: number; readonly maxBytes?: number }): Promise<StoredMessage[]>;
+  /** Deletes those of `ids` queued for this device; returns how many were deleted. */
+  ack(user: string, deviceId: number, ids: readonly Uint8Array[]): Promise<number>;
+  /** Messages queued across all devices (the metrics gauge). */
+  countAll(): Promise<number>;
+}
+
+export interface TokenRecord {
+  readonly user: string;
+  readonly deviceId: number;
+  readonly expiresAt: number;
+}
+
+export interface AuthRepository {
+  /** Stores SHA-256(challenge); keeps at most `maxOutstanding` per device (oldest dropped). */
+  createChallenge(
+    challenge: { readonly hash: Uint8Array; readonly user: string; readonly deviceId: number; readonly createdAt: number; readonly expiresAt: number },
+    maxOutstanding: number,
+  ): Promise<void>;
+  /** Deletes the challenge whatever the outcome; true only if it existed for this device and had not expired. */
+  consumeChallenge(hash: Uint8Array, user: string, deviceId: number, now: number): Promise<boolean>;
+  /** Stores SHA-256(token); keeps at most `maxPerDevice` live tokens per device (oldest dropped). */
+  createToken(
+    token: { readonly hash: Uint8Array; readonly user: string; readonly deviceId: number; readonly createdAt: number; readonly expiresAt: number },
+    maxPerDevice: number,
+  ): Promise<void>;
+  /** The unexpired token with this hash, for a device still in its list. */
+  findToken(hash: Uint8Array, now: number): Promise<TokenRecord | undefined>;
+}
+
+export type PutEnvelopeResult = 'stored' | 'not_found' | 'already_set';
+export type TakeEnvelopeResult =
+  | { readonly status: 'envelope'; readonly envelope: Uint8Array }
+  | { readonly status: 'empty' }
+  /** Unknown, expired, or its envelope already fetched. */
+  | { readonly status: 'not_found' };
+
+export interface ProvisioningRepository {
+  /** Stores SHA-256(channelId); false when `maxOpen` unexpired channels already exist. */
+  createChannel(hash: Uint8Array, createdAt: number, expiresAt: number, maxOpen: number): Promise<boolean>;
+  /** Once per channel. */
+  putEnvelope(hash: Uint8Array, envelope: Uint8Array, now: number): Promise<PutEnvelopeResult>;
+  /** Returns the envelope once and deletes it; the channel is then used up. */
+  takeEnvelope(hash: Uint8Array, now: number): Promise<TakeEnvelopeResult>;
+}
+
+export interface Storage {
+  readonly accounts: AccountRepository;
+  readonly prekeys: PrekeyRepository;
+  readonly mailboxes: MailboxRepository;
+  readonly auth: AuthRepository;
+  readonly provisioning: ProvisioningRepository;
+  /** Deletes expired challenges, tokens and provisioning channels. */
+  pruneExpired(now: number): Promise<void>;
+  /** Flushes everything durable and releases the store (SQLite: WAL checkpoint, close). */
+  close(): Promise<void>;
+}
+
+/*
+ * Rate-limit counters are not persisted: the embedded server keeps token buckets in memory
+ * (src/http/rate-limit.ts); a cluster deployment would put them behind its own interface.
+ */

@@ -1,0 +1,270 @@
+/** Test fixtures: a server per test on port 0 with a temp data dir, users made with the protocol library, HTTP and WebSocket clients. */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as P from '@blindrelay/protocol';
+import { createNodePrimitives } from '@blindrelay/protocol/node';
+import WebSocket from 'ws';
+import { type RunningServer, type ServerOptions, startServer } from '../src/index.js';
+
+export const p = createNodePrimitives();
+export const b64 = (bytes: Uint8Array) => Buffer.from(bytes).toString('base64url');
+export const unb64 = (text: string) => new Uint8Array(Buffer.from(text, 'base64url'));
+
+/** Every rate limit off unless a test turns one on. */
+export const NO_RATE_LIMITS: ServerOptions['rateLimits'] = {
+  accountsPerIp: false,
+  authPerIp: false,
+  authPerDevice: false,
+  bundlesPerDevice: false,
+  deviceListPerIp: false,
+  deviceListPerUser: false,
+  provisioningCreatePerIp: false,
+  provisioningPollPerIp: false,
+  provisioningPutPerDevice: false,
+  messagesPerDevice: false,
+  websocketPerDevice: false,
+};
+
+export class Clock {
+  offset = 0;
+  readonly now = () => Date.now() + this.offset;
+  advance(ms: number) {
+    this.offset += ms;
+  }
+}
+
+export interface TestServer {
+  readonly server: RunningServer;
+  readonly url: string;
+  readonly api: Api;
+  readonly dataDir: string;
+  readonly clock: Clock;
+  close(): Promise<void>;
+}
+
+export async function startTestServer(options: ServerOptions = {}): Promise<TestServer> {
+  const dir = mkdtempSync(join(tmpdir(), 'blindrelay-server-test-'));
+  const clock = new Clock();
+  const server = await startServer({
+    port: 0,
+    dataDir: join(dir, 'data'),
+    logLevel: 'silent',
+    now: clock.now,
+    processMetrics: false,
+    ...options,
+    rateLimits: { ...NO_RATE_LIMITS, ...options.rateLimits },
+  });
+  return {
+    server,
+    url: server.url,
+    api: new Api(server.url),
+    dataDir: join(dir, 'data'),
+    clock,
+    async close() {
+      await server.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Test responses are free-form JSON, asserted on field by field. */
+// biome-ignore lint/suspicious/noExplicitAny: see above
+export type Json = any;
+
+export interface Response<T = Json> {
+  status: number;
+  body: T;
+  text: string;
+  headers: Headers;
+}
+
+export interface RequestOptions {
+  body?: unknown;
+  /** Sent as is (malformed JSON tests). */
+  raw?: string;
+  token?: string;
+  headers?: Record<string, string>;
+}
+
+export class Api {
+  constructor(readonly url: string) {}
+
+  async req<T = Json>(method: string, path: string, o: RequestOptions = {}): Promise<Response<T>> {
+    const headers: Record<string, string> = { ...o.headers };
+    let body: string | undefined;
+    if (o.raw !== undefined) {
+      body = o.raw;
+      headers['content-type'] ??= 'application/json';
+    } else if (o.body !== undefined) {
+      body = JSON.stringify(o.body);
+      headers['content-type'] ??= 'application/json';
+    }
+    if (o.token) headers.authorization = `Bearer ${o.token}`;
+    const res = await fetch(this.url + path, { method, headers, body });
+    const text = await res.text();
+    let parsed: unknown;
+    try {
+      parsed = text ? JSON.parse(text) : undefined;
+    } catch {
+      parsed = undefined;
+    }
+    return { status: res.status, body: parsed as T, text, headers: res.headers };
+  }
+}
+
+export interface TestDevice {
+  keys: P.DeviceKeys;
+  spk: P.SignedPreKeyRecord;
+  opks: P.OneTimePreKeyRecord[];
+  pqs: P.PqPreKeyRecord[];
+  lastResort: P.PqPreKeyRecord;
+}
+
+export interface TestUser {
+  user: string;
+  master: P.SigningKeyPair;
+  devices: TestDevice[];
+  version: number;
+  list: Uint8Array;
+}
+
+export async function newDevice(opts: { deviceId?: number; opks?: number; pqs?: number; firstOpkId?: number } = {}): Promise<TestDevice> {
+  const keys = await P.generateDeviceKeys(p, opts.deviceId);
+  const pqs: P.PqPreKeyRecord[] = [];
+  for (let i = 0; i < (opts.pqs ?? 3); i++) pqs.push(await P.generatePqPreKey(p, keys, 10 + i, false));
+  return {
+    keys,
+    spk: await P.generateSignedPreKey(p, keys, 1),
+    opks: await P.generateOneTimePreKeys(p, opts.firstOpkId ?? 100, opts.opks ?? 5),
+    pqs,
+    lastResort: await P.generatePqPreKey(p, keys, 2, true),
+  };
+}
+
+export const entryOf = (d: TestDevice): P.DeviceEntry => ({
+  deviceId: d.keys.deviceId,
+  signingKey: d.keys.signing.publicKey,
+  identityKey: d.keys.identity.publicKey,
+});
+
+export async function newUser(user: string, opts: Parameters<typeof newDevice>[0] = {}): Promise<TestUser> {
+  const master = await P.generateMasterKey(p);
+  const device = await newDevice(opts);
+  const list = await P.signDeviceList(p, user, master, 1, [entryOf(device)]);
+  return { user, master, devices: [device], version: 1, list };
+}
+
+/** Sign the next list version with these devices and make it the user's current list locally. */
+export async function nextList(u: TestUser, devices: TestDevice[], version = u.version + 1): Promise<Uint8Array> {
+  const list = await P.signDeviceList(p, u.user, u.master, version, devices.map(entryOf));
+  u.devices = devices;
+  u.version = version;
+  u.list = list;
+  return list;
+}
+
+export function prekeyJson(d: TestDevice, which: { spk?: boolean; opks?: boolean; pqs?: boolean; lastResort?: boolean } = {}) {
+  const w = { spk: true, opks: true, pqs: true, lastResort: true, ...which };
+  return {
+    ...(w.spk ? { signedPreKey: { id: d.spk.id, publicKey: b64(d.spk.publicKey), signature: b64(d.spk.signature) } } : {}),
+    ...(w.opks ? { oneTimePreKeys: d.opks.map((k) => ({ id: k.id, publicKey: b64(k.publicKey) })) } : {}),
+    ...(w.pqs ? { pqPreKeys: d.pqs.map((k) => ({ id: k.id, publicKey: b64(k.publicKey), signature: b64(k.signature) })) } : {}),
+    ...(w.lastResort ? { lastResortPqPreKey: { id: d.lastResort.id, publicKey: b64(d.lastResort.publicKey), signature: b64(d.lastResort.signature) } } : {}),
+  };
+}
+
+export function registrationBody(u: TestUser) {
+  return { user: u.user, masterKey: b64(u.master.publicKey), deviceList: b64(u.list), prekeys: prekeyJson(u.devices[0] as TestDevice) };
+}
+
+export async function register(api: Api, u: TestUser): Promise<void> {
+  const r = await api.req('POST', '/v1/accounts', { body: registrationBody(u) });
+  if (r.status !== 201) throw new Error(`register ${u.user}: ${r.status} ${r.text}`);
+}
+
+export async function login(api: Api, u: TestUser, device: TestDevice = u.devices[0] as TestDevice): Promise<string> {
+  const deviceId = device.keys.deviceId;
+  const c = await api.req('POST', '/v1/auth/challenge', { body: { user: u.user, deviceId } });
+  if (c.status !== 200) throw new Error(`challenge: ${c.status} ${c.text}`);
+  const signature = await P.signAuthChallenge(p, device.keys.signing.seed, unb64(c.body.challenge), u.user, deviceId);
+  const t = await api.req('POST', '/v1/auth/token', { body: { user: u.user, deviceId, challenge: c.body.challenge, signature: b64(signature) } });
+  if (t.status !== 200) throw new Error(`token: ${t.status} ${t.text}`);
+  return t.body.token;
+}
+
+/** A registered, logged-in user with one device. */
+export async function account(api: Api, name: string, opts: Parameters<typeof newDevice>[0] = {}) {
+  const u = await newUser(name, opts);
+  await register(api, u);
+  return { u, d: u.devices[0] as TestDevice, token: await login(api, u) };
+}
+
+export interface Frame {
+  type: string;
+  [k: string]: Json;
+}
+
+export class WsClient {
+  readonly frames: Frame[] = [];
+  private waiters: (() => void)[] = [];
+  readonly closed: Promise<{ code: number; reason: string }>;
+
+  constructor(readonly ws: WebSocket) {
+    ws.on('message', (data) => {
+      this.frames.push(JSON.parse(data.toString()));
+      for (const w of this.waiters.splice(0)) w();
+    });
+    this.closed = new Promise((resolve) => ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+  }
+
+  /** The next frame matching `pred` (consumed), or throws after `ms`. */
+  async next(pred: (f: Frame) => boolean = () => true, ms = 3000): Promise<Frame> {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      const i = this.frames.findIndex(pred);
+      if (i >= 0) return this.frames.splice(i, 1)[0] as Frame;
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`no matching frame within ${ms} ms; have ${JSON.stringify(this.frames.map((f) => f.type))}`);
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, left);
+        this.waiters.push(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    }
+  }
+
+  send(frame: unknown) {
+    this.ws.send(typeof frame === 'string' ? frame : JSON.stringify(frame));
+  }
+
+  close() {
+    this.ws.close();
+  }
+}
+
+export function wsUrl(url: string): string {
+  return `${url.replace(/^http/, 'ws')}/v1/ws`;
+}
+
+/** Opens a WebSocket; resolves with the client, or rejects with the HTTP status of a refused upgrade. */
+export function openWs(url: string, auth: { token?: string; subprotocols?: string[]; headers?: Record<string, string> }): Promise<WsClient> {
+  return new Promise((resolve, reject) => {
+    const headers: Record<string, string> = { ...auth.headers };
+    if (auth.token) headers.authorization = `Bearer ${auth.token}`;
+    const ws = new WebSocket(wsUrl(url), auth.subprotocols ?? [], { headers });
+    const client = new WsClient(ws);
+    ws.once('open', () => resolve(client));
+    ws.once('unexpected-response', (_req, res) => {
+      reject(Object.assign(new Error(`upgrade refused: ${res.statusCode}`), { status: res.statusCode }));
+      ws.terminate();
+    });
+    ws.once('error', (err) => reject(err));
+  });
+}
+
+export async function sendMessage(api: Api, token: string, to: string, entries: { deviceId: number; body: Uint8Array }[]) {
+  return api.req('POST', '/v1/messages', { token, body: { to, messages: entries.map((e) => ({ deviceId: e.deviceId, body: b64(e.body) })) } });
+}

@@ -1,0 +1,123 @@
+/** The SQLite store: layout, permissions, migrations, hashed secrets, revocation cascade. */
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { openSqliteStorage } from '../src/index.js';
+import { account, b64, login, newDevice, nextList, prekeyJson, sendMessage, startTestServer, type TestServer, unb64 } from './helpers.js';
+
+describe('SQLite storage', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'blindrelay-storage-'));
+  });
+  afterEach(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('creates relay.db (WAL) and blobs/ with owner-only permissions, and records migrations', async () => {
+    const dataDir = join(dir, 'data');
+    const s = openSqliteStorage({ dataDir, now: () => 1000 });
+    expect(statSync(dataDir).mode & 0o777).toBe(0o700);
+    expect(statSync(join(dataDir, 'blobs')).mode & 0o777).toBe(0o700);
+    expect(statSync(join(dataDir, 'relay.db')).mode & 0o777).toBe(0o600);
+    expect(statSync(join(dataDir, 'relay.db-wal')).mode & 0o777).toBe(0o600);
+    const db = new Database(join(dataDir, 'relay.db'), { readonly: true });
+    expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
+    expect(db.prepare('SELECT version, name, applied_at FROM schema_migrations').all()).toEqual([{ version: 1, name: 'initial', applied_at: 1000 }]);
+    db.close();
+    await s.close();
+    // Closing checkpoints the WAL back into the main file.
+    expect(!existsSync(join(dataDir, 'relay.db-wal')) || statSync(join(dataDir, 'relay.db-wal')).size === 0).toBe(true);
+    // Reopening applies nothing new.
+    const again = openSqliteStorage({ dataDir, now: () => 2000 });
+    await again.close();
+    const db2 = new Database(join(dataDir, 'relay.db'), { readonly: true });
+    expect(db2.prepare('SELECT count(*) AS n FROM schema_migrations').get()).toEqual({ n: 1 });
+    db2.close();
+  });
+
+  it('refuses a database from a newer schema', async () => {
+    const dataDir = join(dir, 'data');
+    await openSqliteStorage({ dataDir, now: () => 1 }).close();
+    const db = new Database(join(dataDir, 'relay.db'));
+    db.prepare("INSERT INTO schema_migrations (version, name, applied_at) VALUES (999, 'future', 1)").run();
+    db.close();
+    expect(() => openSqliteStorage({ dataDir, now: () => 1 })).toThrow(/schema version 999/);
+  });
+});
+
+describe('what the database holds', () => {
+  let t: TestServer;
+  beforeEach(async () => {
+    t = await startTestServer();
+  });
+  afterEach(async () => {
+    await t.close();
+  });
+
+  const dump = (db: Database.Database) => {
+    const tables = (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as { name: string }[]).map((r) => r.name);
+    const blobs: Buffer[] = [];
+    for (const table of tables) {
+      for (const row of db.prepare(`SELECT * FROM "${table}"`).all() as Record<string, unknown>[]) {
+        for (const v of Object.values(row)) {
+          if (Buffer.isBuffer(v)) blobs.push(v);
+          else if (typeof v === 'string') blobs.push(Buffer.from(v));
+        }
+      }
+    }
+    return Buffer.concat(blobs);
+  };
+
+  it('stores SHA-256 of tokens, challenges and channel ids, never the values', async () => {
+    const alice = await account(t.api, 'alice');
+    const c = await t.api.req('POST', '/v1/auth/challenge', { body: { user: 'alice', deviceId: alice.d.keys.deviceId } });
+    const ch = await t.api.req('POST', '/v1/provisioning');
+    const db = new Database(join(t.dataDir, 'relay.db'), { readonly: true });
+    try {
+      const all = dump(db);
+      for (const secret of [unb64(alice.token), unb64(c.body.challenge), unb64(ch.body.channelId)]) {
+        expect(all.includes(Buffer.from(secret))).toBe(false);
+        expect(all.includes(Buffer.from(b64(secret)))).toBe(false);
+        expect(all.includes(createHash('sha256').update(secret).digest())).toBe(true);
+      }
+    } finally {
+      db.close();
+    }
+  });
+
+  it('revocation deletes every row of the device in one go', async () => {
+    const alice = await account(t.api, 'alice');
+    const bob = await account(t.api, 'bob');
+    const d2 = await newDevice();
+    await t.api.req('PUT', '/v1/users/bob/device-list', {
+      body: { deviceList: b64(await nextList(bob.u, [bob.d, d2])), newDevice: { deviceId: d2.keys.deviceId, prekeys: prekeyJson(d2) } },
+    });
+    await login(t.api, bob.u, d2);
+    await t.api.req('POST', '/v1/auth/challenge', { body: { user: 'bob', deviceId: d2.keys.deviceId } });
+    await sendMessage(t.api, alice.token, 'bob', [
+      { deviceId: bob.d.keys.deviceId, body: new Uint8Array([1]) },
+      { deviceId: d2.keys.deviceId, body: new Uint8Array([2]) },
+    ]);
+    const tables = ['devices', 'signed_prekeys', 'one_time_prekeys', 'pq_prekeys', 'pq_last_resort_prekeys', 'messages', 'auth_challenges', 'auth_tokens'];
+    const count = () => {
+      const db = new Database(join(t.dataDir, 'relay.db'), { readonly: true });
+      try {
+        return Object.fromEntries(
+          tables.map((tb) => [
+            tb,
+            (db.prepare(`SELECT count(*) AS n FROM ${tb} WHERE user = 'bob' AND device_id = ?`).get(d2.keys.deviceId) as { n: number }).n,
+          ]),
+        );
+      } finally {
+        db.close();
+      }
+    };
+    expect(Object.values(count()).every((n) => n > 0)).toBe(true);
+    await t.api.req('PUT', '/v1/users/bob/device-list', { body: { deviceList: b64(await nextList(bob.u, [bob.d])) } });
+    expect(Object.values(count()).every((n) => n === 0)).toBe(true);
+  });
+});
