@@ -1,0 +1,277 @@
+/**
+ * The adversarial inspection test: nothing readable leaves the client.
+ *
+ * A real relay process runs at debug log level behind a TCP proxy that records every byte of
+ * HTTP and WebSocket traffic. Two users with three devices (one linked through the provisioning
+ * channel) exchange messages both ways, each carrying a unique canary, with own-device sync and
+ * live WebSocket push. Afterwards every server artifact — the SQLite database, its WAL and shared
+ * memory files, the blob directory, the logs, and the captured traffic — is searched for every
+ * canary and for every private key, seed, session secret and bearer token the clients hold, in raw,
+ * hex, base64 and base64url form. A positive control shows the scanner finds what it looks for.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { connect, createServer, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { BlindrelayClient, type ClientEnvironment, MemoryStorage, Profile } from '@blindrelay/client';
+import { nodeSocketFactory } from '@blindrelay/client/node';
+import * as P from '@blindrelay/protocol';
+import { createNodePrimitives } from '@blindrelay/protocol/node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const BIN = new URL('../packages/cli/bin/blindrelay.mjs', import.meta.url).pathname;
+const p = createNodePrimitives();
+
+let dir: string;
+let relay: ChildProcess;
+let logs = '';
+let proxy: Server;
+let proxyUrl: string;
+const traffic: Buffer[] = [];
+
+/** A loopback TCP proxy that records both directions of every connection. */
+function startProxy(target: URL): Promise<{ server: Server; url: string }> {
+  const sockets = new Set<Socket>();
+  const server = createServer((client) => {
+    const upstream = connect(Number(target.port), target.hostname);
+    sockets.add(client).add(upstream);
+    client.on('data', (b: Buffer) => {
+      traffic.push(Buffer.from(b));
+      upstream.write(b);
+    });
+    upstream.on('data', (b: Buffer) => {
+      traffic.push(Buffer.from(b));
+      client.write(b);
+    });
+    const end = () => {
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on('close', end).on('error', end);
+    upstream.on('close', end).on('error', end);
+  });
+  server.on('close', () => {
+    for (const s of sockets) s.destroy();
+  });
+  return new Promise((resolve) =>
+    server.listen(0, '127.0.0.1', () => resolve({ server, url: `http://127.0.0.1:${(server.address() as { port: number }).port}` })),
+  );
+}
+
+function startRelay(dataDir: string): Promise<URL> {
+  relay = spawn(process.execPath, [BIN, 'server', '--port', '0', '--data', dataDir, '--log-level', 'debug'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  return new Promise((resolve, reject) => {
+    const onData = (b: Buffer) => {
+      logs += b.toString('utf8');
+      const m = /listening on (http:\/\/\S+)/.exec(logs);
+      if (m) resolve(new URL(m[1] as string));
+    };
+    relay.stdout?.on('data', onData);
+    relay.stderr?.on('data', (b: Buffer) => void (logs += b.toString('utf8')));
+    relay.on('exit', (code) => reject(new Error(`relay exited early with ${code}: ${logs}`)));
+  });
+}
+
+interface Device {
+  client: BlindrelayClient;
+  storage: MemoryStorage;
+}
+
+function environment(storage: MemoryStorage): ClientEnvironment {
+  return { primitives: p, storage, socket: nodeSocketFactory };
+}
+
+/** Every form in which `secret` could appear in a dump: raw, hex, base64 and base64url at each alignment. */
+function forms(secret: Uint8Array): Buffer[] {
+  const raw = Buffer.from(secret);
+  const out = [raw, Buffer.from(raw.toString('hex')), Buffer.from(raw.toString('hex').toUpperCase())];
+  for (let shift = 0; shift < 3; shift++) {
+    const padded = Buffer.concat([Buffer.alloc(shift), raw]);
+    for (const enc of ['base64', 'base64url'] as const) {
+      // Drop the characters that depend on the neighbouring bytes.
+      const s = padded.toString(enc);
+      const start = Math.ceil((shift * 4) / 3) + 1;
+      out.push(Buffer.from(s.slice(start, s.length - 3)));
+    }
+  }
+  return out.filter((f) => f.length >= 16);
+}
+
+function findIn(haystack: Buffer, secrets: Map<string, Uint8Array>): string[] {
+  const found: string[] = [];
+  for (const [name, secret] of secrets) {
+    if (forms(secret).some((f) => haystack.includes(f))) found.push(name);
+  }
+  return found;
+}
+
+async function filesUnder(root: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const entry of await readdir(root, { withFileTypes: true })) {
+    const path = join(root, entry.name);
+    if (entry.isDirectory()) out.push(...(await filesUnder(path)));
+    else out.push(path);
+  }
+  return out;
+}
+
+/** Every secret a device holds: seeds, private keys, session root/chain keys, tokens. */
+async function secretsOf(name: string, d: Device, into: Map<string, Uint8Array>): Promise<void> {
+  const profile = await Profile.open(d.storage, p);
+  const account = await profile.read('account');
+  into.set(`${name} master seed`, account.masterSeed);
+  into.set(`${name} signing seed`, account.signingSeed);
+  into.set(`${name} identity private key`, account.identityPrivate);
+  const prekeys = await profile.read('prekeys');
+  for (const k of prekeys.signed) into.set(`${name} signed prekey ${k.id}`, k.privateKey);
+  for (const k of prekeys.oneTime.slice(0, 20)) into.set(`${name} one-time prekey ${k.id}`, k.privateKey);
+  for (const k of prekeys.pq.slice(0, 5)) into.set(`${name} PQ prekey ${k.id}`, k.privateKey.subarray(1000, 1064));
+  const state = await profile.read('state');
+  for (const [peer, entry] of state.sessions) {
+    const s = P.deserializeSession(entry.current);
+    into.set(`${name} session ${peer} root key`, s.rootKey);
+    into.set(`${name} session ${peer} ratchet private key`, s.ratchet.privateKey);
+    if (s.send) into.set(`${name} session ${peer} sending chain`, s.send.key);
+    if (s.recv) into.set(`${name} session ${peer} receiving chain`, s.recv.key);
+  }
+}
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'br-inspect-'));
+  const target = await startRelay(join(dir, 'data'));
+  ({ server: proxy, url: proxyUrl } = await startProxy(target));
+}, 60_000);
+
+afterAll(async () => {
+  proxy?.close();
+  if (relay && relay.exitCode === null) relay.kill('SIGKILL');
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('adversarial inspection: server artifacts hold nothing readable', () => {
+  const canaries = new Map<string, Uint8Array>();
+  const secrets = new Map<string, Uint8Array>();
+  const devices: Record<string, Device> = {};
+
+  it('runs two users with three devices through the relay, every message carrying a canary', async () => {
+    const make = async (user: string) => {
+      const storage = new MemoryStorage();
+      return { client: await BlindrelayClient.createAccount(environment(storage), { servers: proxyUrl, user }), storage };
+    };
+    devices.alice = await make('alice');
+    devices.bob = await make('bob');
+    const bob2Storage = new MemoryStorage();
+    let approval: Promise<unknown> = Promise.resolve();
+    const bob2 = await BlindrelayClient.link(environment(bob2Storage), {
+      servers: proxyUrl,
+      user: 'bob',
+      onCode: (code) => {
+        approval = (devices.bob as Device).client.approve(code);
+      },
+    });
+    await approval;
+    devices.bob2 = { client: bob2, storage: bob2Storage };
+    const { alice, bob } = devices as Record<'alice' | 'bob', Device>;
+
+    // bob's second device listens on the WebSocket, so pushes cross the proxy too.
+    const pushed: string[] = [];
+    const controller = new AbortController();
+    let open = false;
+    const listening = bob2.listen({
+      signal: controller.signal,
+      minDelayMs: 50,
+      maxDelayMs: 200,
+      onMessage: (m) => void pushed.push(m.text),
+      onStatus: (s) => void (open ||= s.state === 'open'),
+    });
+    for (let i = 0; i < 100 && !open; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(open).toBe(true);
+
+    const canary = (label: string) => {
+      const text = `CANARY-${label}-${randomBytes(12).toString('hex')}`;
+      canaries.set(text, P.utf8(text));
+      return text;
+    };
+    const sent: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const a = canary(`alice-to-bob-${i}`);
+      await alice.client.send('bob', a);
+      sent.push(a);
+      const b = canary(`bob-to-alice-${i}`);
+      await bob.client.send('alice', b);
+      sent.push(b);
+    }
+    const fromBob2 = canary('bob2-to-alice');
+    await bob2.send('alice', fromBob2);
+    sent.push(fromBob2);
+
+    const received = async (d: Device) => {
+      const texts: string[] = [];
+      await d.client.receive({ onMessage: (m) => void texts.push(m.text) });
+      return texts;
+    };
+    const aliceGot = await received(alice);
+    const bobGot = await received(bob);
+    for (let i = 0; i < 100 && pushed.length < 7; i++) await new Promise((r) => setTimeout(r, 20));
+    controller.abort();
+    await listening;
+    // Every message arrived where it should: bob's devices see alice's messages, and each other's (sync).
+    expect(aliceGot.sort()).toEqual(sent.filter((t) => t.includes('-to-alice')).sort());
+    expect(bobGot).toEqual(expect.arrayContaining(sent.filter((t) => t.includes('alice-to-bob') || t.includes('bob2-to-alice'))));
+    expect(pushed).toEqual(expect.arrayContaining(sent.filter((t) => t.includes('alice-to-bob') || t.includes('bob-to-alice'))));
+
+    for (const [name, d] of Object.entries(devices)) await secretsOf(name, d, secrets);
+    const tokens = await (await Profile.open(alice.storage, p)).read('tokens');
+    for (const [server, t] of tokens.tokens) secrets.set(`alice token for ${server}`, Buffer.from(t.token, 'base64url'));
+    expect(secrets.size).toBeGreaterThan(30);
+  }, 120_000);
+
+  it('the scanner finds what it looks for (positive control)', async () => {
+    // A canary leaked raw, or inside a base64/hex-encoded blob at any byte offset, is found.
+    const [name, canary] = [...canaries][0] as [string, Uint8Array];
+    for (const offset of [0, 1, 2, 5]) {
+      const blob = Buffer.concat([randomBytes(offset), Buffer.from(canary), randomBytes(7)]);
+      for (const enc of ['base64', 'base64url', 'hex'] as const) {
+        expect(findIn(Buffer.from(`{"x":"${blob.toString(enc)}"}`), canaries), `${enc} at ${offset}`).toEqual([name]);
+      }
+      expect(findIn(blob, canaries)).toEqual([name]);
+    }
+    const account = await (await Profile.open((devices.alice as Device).storage, p)).read('account');
+    const keyDump = Buffer.from(`prefix ${Buffer.from(account.masterSeed).toString('base64')} suffix`);
+    expect(findIn(keyDump, secrets)).toContain('alice master seed');
+  });
+
+  it('traffic carries no canary and no secret other than the bearer tokens', () => {
+    const all = Buffer.concat(traffic);
+    expect(all.length).toBeGreaterThan(10_000);
+    expect(all.includes(Buffer.from('Upgrade: websocket', 'latin1')) || all.includes(Buffer.from('upgrade: websocket', 'latin1'))).toBe(true);
+    expect(findIn(all, canaries)).toEqual([]);
+    const keys = new Map([...secrets].filter(([name]) => !name.includes('token')));
+    expect(findIn(all, keys)).toEqual([]);
+  });
+
+  it('the database, WAL, blob directory and debug logs hold no canary, key or token', async () => {
+    const dataDir = join(dir, 'data');
+    const inspect = async (when: string) => {
+      const files = await filesUnder(dataDir);
+      expect(files.some((f) => f.endsWith('relay.db'))).toBe(true);
+      for (const file of files) {
+        if (!(await stat(file)).isFile()) continue;
+        const bytes = await readFile(file);
+        expect(findIn(bytes, canaries), `${when}: ${file}`).toEqual([]);
+        expect(findIn(bytes, secrets), `${when}: ${file}`).toEqual([]);
+      }
+    };
+    await inspect('while running');
+    expect(logs.length).toBeGreaterThan(1000); // debug logging really happened
+    relay.kill('SIGTERM');
+    await new Promise((r) => relay.once('exit', r));
+    await inspect('after shutdown');
+    const logBytes = Buffer.from(logs, 'utf8');
+    expect(findIn(logBytes, canaries)).toEqual([]);
+    expect(findIn(logBytes, secrets)).toEqual([]);
+    for (const user of ['alice', 'bob']) expect(logs.includes(`"${user}"`), `user name ${user} in logs`).toBe(false);
+  }, 60_000);
+});
