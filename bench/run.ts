@@ -22,6 +22,7 @@ export interface BenchOptions {
 
 const BENCHES: Record<string, () => Promise<{ run: (o: BenchOptions) => Promise<BenchResult> }>> = {
   protocol: () => import('./protocol.js'),
+  relay: () => import('./relay.js'),
 };
 
 function fmt(x: number | null): string {
