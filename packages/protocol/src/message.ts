@@ -38,6 +38,8 @@ export interface RatchetMessage {
 }
 
 export interface PreKeyMessage {
+  /** Every byte before the inner RatchetMessage; authenticated as associated data. */
+  readonly prefix: Uint8Array;
   readonly certificate: Uint8Array;
   readonly baseKey: Uint8Array;
   readonly kemCipherText: Uint8Array;
@@ -100,8 +102,10 @@ export function decodePreKeyMessage(bytes: Uint8Array): PreKeyMessage {
     const signedPreKeyId = r.u32();
     const oneTimePreKeyId = r.flag() ? r.u32() : undefined;
     const pqPreKeyId = r.u32();
-    const message = decodeRatchetMessage(r.rest());
-    return { certificate, baseKey, kemCipherText, signedPreKeyId, oneTimePreKeyId, pqPreKeyId, message };
+    const inner = r.rest();
+    const message = decodeRatchetMessage(inner);
+    const prefix = bytes.subarray(0, bytes.length - inner.length);
+    return { prefix, certificate, baseKey, kemCipherText, signedPreKeyId, oneTimePreKeyId, pqPreKeyId, message };
   });
 }
 

@@ -40,10 +40,14 @@ export async function messageKeys(p: Primitives, messageKey: Uint8Array): Promis
 
 /**
  * The associated data of every message: the sender's and receiver's device identity keys
- * (type-tagged) followed by the encoded header, which itself starts with the protocol version.
+ * (type-tagged), then — for a PreKeyMessage — every byte of its PQXDH prefix, then the encoded
+ * header, which itself starts with the protocol version. Binding the prefix means no field of a
+ * PreKeyMessage can be changed, even when it belongs to a session the receiver already has.
  */
-export const associatedData = (sender: Uint8Array, receiver: Uint8Array, headerBytes: Uint8Array) =>
-  concat(Uint8Array.of(0x05), sender, Uint8Array.of(0x05), receiver, headerBytes);
+export const associatedData = (sender: Uint8Array, receiver: Uint8Array, headerBytes: Uint8Array, prefix?: Uint8Array) =>
+  prefix
+    ? concat(Uint8Array.of(0x05), sender, Uint8Array.of(0x05), receiver, prefix, headerBytes)
+    : concat(Uint8Array.of(0x05), sender, Uint8Array.of(0x05), receiver, headerBytes);
 
 /**
  * §3.4 RatchetEncrypt. Returns the wire message: `prefix` (the PreKeyMessage fields while the
@@ -61,7 +65,7 @@ export async function ratchetEncrypt(
   const { chainKey, messageKey } = await kdfCk(p, s.send.key);
   const headerBytes = encodeRatchetHeader({ ratchetKey: s.ratchet.publicKey, pn: s.pn, n: s.send.n });
   const { key, nonce } = await messageKeys(p, messageKey);
-  const ad = associatedData(s.localIdentity, s.remoteIdentity, headerBytes);
+  const ad = associatedData(s.localIdentity, s.remoteIdentity, headerBytes, prefix);
   const headroom = (prefix?.length ?? 0) + headerBytes.length;
   const message = await p.aesGcmSeal(key, nonce, [plaintext, paddingFor(plaintext.length)], ad, headroom);
   if (prefix) message.set(prefix, 0);
@@ -69,9 +73,9 @@ export async function ratchetEncrypt(
   return { state: { ...s, send: { key: chainKey, n: s.send.n + 1 } }, message };
 }
 
-async function open(p: Primitives, s: SessionState, messageKey: Uint8Array, m: RatchetMessage): Promise<Uint8Array> {
+async function open(p: Primitives, s: SessionState, messageKey: Uint8Array, m: RatchetMessage, prefix: Uint8Array | undefined): Promise<Uint8Array> {
   const { key, nonce } = await messageKeys(p, messageKey);
-  const padded = await p.aesGcmOpen(key, nonce, m.sealed, associatedData(s.remoteIdentity, s.localIdentity, m.headerBytes));
+  const padded = await p.aesGcmOpen(key, nonce, m.sealed, associatedData(s.remoteIdentity, s.localIdentity, m.headerBytes, prefix));
   const plaintext = padded && unpad(padded);
   if (!plaintext) throw new DecryptError();
   return plaintext;
@@ -105,15 +109,23 @@ async function skipMessageKeys(
   return { chain: { key, n: until }, skipped: next };
 }
 
-/** §3.5 RatchetDecrypt, with §3.5 DHRatchet inlined. Throws DecryptError on any failure. */
-export async function ratchetDecrypt(p: Primitives, s: SessionState, m: RatchetMessage): Promise<{ state: SessionState; plaintext: Uint8Array }> {
+/**
+ * §3.5 RatchetDecrypt, with §3.5 DHRatchet inlined. `prefix` is the PQXDH prefix when the message
+ * arrived inside a PreKeyMessage. Throws DecryptError on any failure.
+ */
+export async function ratchetDecrypt(
+  p: Primitives,
+  s: SessionState,
+  m: RatchetMessage,
+  prefix?: Uint8Array,
+): Promise<{ state: SessionState; plaintext: Uint8Array }> {
   const h = m.header;
   // TrySkippedMessageKeys
   if (s.skipped.size > 0) {
     const id = skippedKeyId(h.ratchetKey, h.n);
     const found = s.skipped.get(id);
     if (found) {
-      const plaintext = await open(p, s, found.messageKey, m);
+      const plaintext = await open(p, s, found.messageKey, m, prefix);
       const skipped = new Map(s.skipped);
       skipped.delete(id);
       return { state: { ...s, skipped }, plaintext };
@@ -143,12 +155,14 @@ export async function ratchetDecrypt(p: Primitives, s: SessionState, m: RatchetM
       send: { key: sendStep.chainKey, n: 0 },
       skipped: done.skipped,
     };
-  } else if (s.recv && h.n < s.recv.n) {
-    throw new DecryptError(); // an old message of this chain whose key is not stored: duplicate or replay
+  } else if (!s.recv || h.n < s.recv.n) {
+    // No receiving chain for this key yet (a forged header naming our peer's prekey), or an old
+    // message of this chain whose key is not stored: a duplicate or a replay.
+    throw new DecryptError();
   }
   const advanced = await skipMessageKeys(p, state.recv, state.remoteRatchet, h.n, state.skipped);
   const chain = advanced.chain as Chain;
   const { chainKey, messageKey } = await kdfCk(p, chain.key);
   const next: SessionState = { ...state, recv: { key: chainKey, n: chain.n + 1 }, skipped: advanced.skipped };
-  return { state: next, plaintext: await open(p, next, messageKey, m) };
+  return { state: next, plaintext: await open(p, next, messageKey, m, prefix) };
 }

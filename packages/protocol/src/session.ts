@@ -72,14 +72,16 @@ export async function encryptMessage(p: Primitives, state: SessionState, plainte
 export async function decryptMessage(p: Primitives, state: SessionState, message: Uint8Array): Promise<{ state: SessionState; plaintext: Uint8Array }> {
   try {
     let inner: ReturnType<typeof decodeRatchetMessage>;
+    let prefix: Uint8Array | undefined;
     if (messageType(message) === MESSAGE_TYPE_PREKEY) {
       const pk = decodePreKeyMessage(message);
       if (!equal(pk.baseKey, state.baseKey)) throw new DecryptError();
       inner = pk.message;
+      prefix = pk.prefix;
     } else {
       inner = decodeRatchetMessage(message);
     }
-    const r = await ratchetDecrypt(p, state, inner);
+    const r = await ratchetDecrypt(p, state, inner, prefix);
     // A message from the peer proves it has the session: stop resending the PQXDH prefix.
     return { state: r.state.pendingPreKey ? { ...r.state, pendingPreKey: null } : r.state, plaintext: r.plaintext };
   } catch {
@@ -156,7 +158,7 @@ export async function acceptPreKeyMessage(
       skipped: EMPTY_SKIPPED,
       pendingPreKey: null,
     };
-    const r = await ratchetDecrypt(p, initial, pk.message);
+    const r = await ratchetDecrypt(p, initial, pk.message, pk.prefix);
     return {
       state: r.state,
       plaintext: r.plaintext,

@@ -454,10 +454,11 @@ function ratchetEncrypt(s: RatchetParty, plaintext: Uint8Array) {
   const n = s.ns;
   s.ns += 1;
   const { aesKey, nonce } = messageKeys(messageKey);
-  // DR §3.4: ENCRYPT(mk, plaintext, CONCAT(AD, header)). AD as src/ratchet.ts associatedData documents it:
-  // the sender's then the receiver's EncodeEC(identity key). For Alice (the PQXDH initiator) this is exactly
-  // PQXDH §3.3's AD = EncodeEC(IK_A) || EncodeEC(IK_B); for Bob's messages the two keys swap places.
-  const ad = cat(encodeEC(s.identity), encodeEC(s.peerIdentity), header);
+  // DR §3.4: ENCRYPT(mk, plaintext, CONCAT(AD, header)). AD as docs/PROTOCOL.md §8.3 defines it:
+  // the sender's then the receiver's EncodeEC(identity key), then the PreKeyMessage prefix while one is
+  // sent, then the header. For Alice (the PQXDH initiator) the first part is exactly PQXDH §3.3's
+  // AD = EncodeEC(IK_A) || EncodeEC(IK_B); for Bob's messages the two keys swap places.
+  const ad = s.prefix ? cat(encodeEC(s.identity), encodeEC(s.peerIdentity), s.prefix, header) : cat(encodeEC(s.identity), encodeEC(s.peerIdentity), header);
   const padded = pad(plaintext);
   const sealed = aesGcmSeal(aesKey, nonce, padded, ad);
   const wire = s.prefix ? cat(s.prefix, header, sealed) : cat(header, sealed);
