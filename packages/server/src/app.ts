@@ -130,7 +130,9 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
     const status = String(reply.statusCode);
     ctx.metrics.httpRequests.inc({ method, route, status });
     ctx.metrics.httpDuration.observe({ method, route, status }, reply.elapsedTime / 1000);
-    request.log.info({ method, route, status: reply.statusCode, durationMs: Math.round(reply.elapsedTime * 100) / 100 }, 'request');
+    if (ctx.accessLog.isLevelEnabled('info')) {
+      ctx.accessLog.info({ reqId: request.id, method, route, status: reply.statusCode, durationMs: Math.round(reply.elapsedTime * 100) / 100 }, 'request');
+    }
   });
 
   registerSystemRoutes(app, ctx);

@@ -18,6 +18,8 @@ export interface AppContext {
   readonly metrics: Metrics;
   readonly hub: WebSocketHub;
   readonly log: Logger;
+  /** Access lines only (see logging.ts): fixed-shape fields, no redaction pass. */
+  readonly accessLog: Logger;
   /** Long polls waiting for a provisioning envelope; woken at shutdown so close() is prompt. */
   readonly waiters: Set<() => void>;
   closing: boolean;

@@ -48,6 +48,14 @@ function safeError(err: unknown) {
 
 export interface ServerLogger {
   readonly logger: Logger;
+  /**
+   * The per-request access line only (app.ts, onResponse): same destination and level, but no
+   * redaction pass, which costs about 20 µs per line with the wildcard paths above (most of the
+   * cost of logging at info level). Every field given to it is built from fixed values: request
+   * id (a counter), method (from a fixed set), route pattern, status, duration. Never give it
+   * anything else.
+   */
+  readonly access: Logger;
   /** Flushes and closes a destination this module opened. */
   close(): Promise<void>;
 }
@@ -75,8 +83,10 @@ export function createLogger(level: string, destination: DestinationStream | str
     },
     dest,
   );
+  const access = pino({ level, base: { service: 'blindrelay-server' } }, dest);
   return {
     logger,
+    access,
     async close() {
       if (!owned || typeof destination !== 'string') return;
       const d = owned;

@@ -17,6 +17,10 @@ export interface Metrics {
   readonly bundlesUnavailable: Counter;
   readonly prekeysLow: Counter;
   readonly rateLimited: Counter<'action'>;
+  /** Group commits (one transaction, one fsync each) and what they carried. */
+  readonly storageCommits: Counter<'outcome'>;
+  readonly storageBatchOperations: Histogram;
+  readonly storageCommitDuration: Histogram;
 }
 
 export function createMetrics(options: { processMetrics: boolean; queued: () => Promise<number> }): Metrics {
@@ -59,6 +63,24 @@ export function createMetrics(options: { processMetrics: boolean; queued: () => 
     bundlesFetched: new Counter({ name: 'blindrelay_bundles_fetched_total', help: 'Prekey bundles handed out (one per device)', registers }),
     bundlesUnavailable: new Counter({ name: 'blindrelay_bundles_unavailable_total', help: 'Bundle requests for devices without usable prekeys', registers }),
     prekeysLow: new Counter({ name: 'blindrelay_prekeys_low_total', help: 'prekeys-low notifications raised', registers }),
+    storageCommits: new Counter({
+      name: 'blindrelay_storage_commits_total',
+      help: 'Storage write transactions (group commits, one fsync each), by outcome',
+      labelNames: ['outcome'] as const,
+      registers,
+    }),
+    storageBatchOperations: new Histogram({
+      name: 'blindrelay_storage_commit_operations',
+      help: 'Write operations sharing one storage transaction',
+      buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256],
+      registers,
+    }),
+    storageCommitDuration: new Histogram({
+      name: 'blindrelay_storage_commit_duration_seconds',
+      help: 'Storage write transaction time, BEGIN to durable COMMIT (the event loop is blocked meanwhile)',
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25],
+      registers,
+    }),
     rateLimited: new Counter({
       name: 'blindrelay_rate_limited_total',
       help: 'Requests refused by a rate limit, by action',

@@ -41,10 +41,20 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   let storage: Storage | undefined;
   let app: FastifyInstance | undefined;
   try {
-    storage = openSqliteStorage({ dataDir: o.dataDir, now: o.now });
+    const metrics = createMetrics({ processMetrics: o.processMetrics, queued: () => store.mailboxes.countAll() });
+    storage = openSqliteStorage({
+      dataDir: o.dataDir,
+      now: o.now,
+      groupCommit: {
+        onCommit: (c) => {
+          metrics.storageCommits.inc({ outcome: c.committed ? 'committed' : 'failed' });
+          metrics.storageBatchOperations.observe(c.operations);
+          metrics.storageCommitDuration.observe(c.durationMs / 1000);
+        },
+      },
+    });
     const store = storage;
     const bus = new MemoryBus((err) => log.warn({ err }, 'bus handler failed'));
-    const metrics = createMetrics({ processMetrics: o.processMetrics, queued: () => store.mailboxes.countAll() });
     const rateLimiter = new RateLimiter(o.rateLimits, o.now, (action) => metrics.rateLimited.inc({ action }));
     const hub = new WebSocketHub({ storage: store, bus, metrics, log, now: o.now, limits: o.limits });
     const ctx: AppContext = {
@@ -57,6 +67,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       metrics,
       hub,
       log,
+      accessLog: logs.access,
       waiters: new Set(),
       closing: false,
     };

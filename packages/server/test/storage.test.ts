@@ -26,7 +26,10 @@ describe('SQLite storage', () => {
     expect(statSync(join(dataDir, 'relay.db-wal')).mode & 0o777).toBe(0o600);
     const db = new Database(join(dataDir, 'relay.db'), { readonly: true });
     expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
-    expect(db.prepare('SELECT version, name, applied_at FROM schema_migrations').all()).toEqual([{ version: 1, name: 'initial', applied_at: 1000 }]);
+    expect(db.prepare('SELECT version, name, applied_at FROM schema_migrations ORDER BY version').all()).toEqual([
+      { version: 1, name: 'initial', applied_at: 1000 },
+      { version: 2, name: 'queue_sizes', applied_at: 1000 },
+    ]);
     db.close();
     await s.close();
     // Closing checkpoints the WAL back into the main file.
@@ -35,7 +38,7 @@ describe('SQLite storage', () => {
     const again = openSqliteStorage({ dataDir, now: () => 2000 });
     await again.close();
     const db2 = new Database(join(dataDir, 'relay.db'), { readonly: true });
-    expect(db2.prepare('SELECT count(*) AS n FROM schema_migrations').get()).toEqual({ n: 1 });
+    expect(db2.prepare('SELECT count(*) AS n FROM schema_migrations').get()).toEqual({ n: 2 });
     db2.close();
   });
 

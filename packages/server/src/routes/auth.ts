@@ -44,11 +44,11 @@ export function registerAuthRoutes(app: FastifyInstance, ctx: AppContext): void 
       const device = await ctx.storage.accounts.getDevice(user, deviceId);
       const now = ctx.now();
       const expiresAt = now + ctx.limits.challengeTtlMs;
-      if (device) {
-        await ctx.storage.auth.createChallenge({ hash, user, deviceId, createdAt: now, expiresAt }, ctx.limits.maxChallengesPerDevice);
-      }
+      const stored = device
+        ? await ctx.storage.auth.createChallenge({ hash, user, deviceId, createdAt: now, expiresAt }, ctx.limits.maxChallengesPerDevice)
+        : false;
       await sleepUntil(deadline);
-      if (!device) throw notFound('unknown device');
+      if (!stored) throw notFound('unknown device');
       return { challenge: encodeBase64url(challenge), expiresAt };
     },
   );
@@ -83,7 +83,14 @@ export function registerAuthRoutes(app: FastifyInstance, ctx: AppContext): void 
       const token = ctx.primitives.randomBytes(TOKEN_BYTES);
       const now = ctx.now();
       const expiresAt = now + ctx.limits.tokenTtlMs;
-      await ctx.storage.auth.createToken({ hash: sha256(token), user, deviceId, createdAt: now, expiresAt }, ctx.limits.maxTokensPerDevice);
+      const stored = await ctx.storage.auth.createToken(
+        { hash: sha256(token), user, deviceId, createdAt: now, expiresAt, signingKey: device.signingKey },
+        ctx.limits.maxTokensPerDevice,
+      );
+      if (!stored) {
+        token.fill(0);
+        throw unauthorized('device not in its user list');
+      }
       const text = encodeBase64url(token);
       token.fill(0);
       return { token: text, expiresAt };

@@ -41,7 +41,7 @@ export function registerPrekeyRoutes(app: FastifyInstance, ctx: AppContext): voi
       const device = await ctx.storage.accounts.getDevice(me.user, me.deviceId);
       if (!device) throw unauthorized('device not in its user list');
       const batch = await checkPrekeyUpload(ctx.primitives, device.signingKey, request.body, 'body');
-      const r = await ctx.storage.prekeys.upload(me.user, me.deviceId, batch, { maxStoredOneTime: ctx.limits.maxStoredOneTimePreKeys });
+      const r = await ctx.storage.prekeys.upload(me.user, me.deviceId, batch, { maxStoredOneTime: ctx.limits.maxStoredOneTimePreKeys }, device.signingKey);
       if (r.status === 'duplicate_id') throw conflict('a one-time prekey with this id is already stored');
       if (r.status === 'too_many') throw conflict(`at most ${ctx.limits.maxStoredOneTimePreKeys} one-time prekeys of each kind may be stored`);
       if (r.status === 'unknown_device') throw unauthorized('device not in its user list');

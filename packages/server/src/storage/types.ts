@@ -8,9 +8,13 @@
  * sealed provisioning envelopes, and SHA-256 hashes of bearer secrets (tokens, challenges,
  * provisioning channel ids). Never a plaintext token. Bytes are `Uint8Array` above this interface.
  *
- * Operations that must be atomic are single methods (one transaction each): account creation,
- * device-list replacement with revocation, one-time prekey consumption, message enqueue with its
- * coverage check, challenge and envelope consumption.
+ * Operations that must be atomic are single methods, each atomic and isolated on its own: account
+ * creation, device-list replacement with revocation, one-time prekey consumption, message enqueue
+ * with its coverage check, challenge and envelope consumption. Every check such a method depends on
+ * (a version compare-and-set, a cap, the device still being current) is made inside it, never
+ * taken from an earlier read by the caller. A write method resolves only once its effects are
+ * durable; an implementation may commit many concurrent writes together (SQLite: group commit,
+ * one transaction and one fsync per batch, each method in its own savepoint).
  */
 
 export interface DeviceRecord {
@@ -134,7 +138,12 @@ export interface AccountRepository {
 }
 
 export interface PrekeyRepository {
-  upload(user: string, deviceId: number, batch: PrekeyBatch, limits: PrekeyLimits): Promise<PrekeyUploadResult>;
+  /**
+   * `signingKey`: the device key the batch's signatures were checked against; if given, the
+   * upload is refused (`unknown_device`) unless the device still has that key (it may have been
+   * revoked and re-added with new keys since the caller looked).
+   */
+  upload(user: string, deviceId: number, batch: PrekeyBatch, limits: PrekeyLimits, signingKey?: Uint8Array): Promise<PrekeyUploadResult>;
   status(user: string, deviceId: number): Promise<PrekeyStatus>;
   /**
    * For each device id (current devices of `user` only): atomically take the oldest one-time
@@ -201,18 +210,33 @@ export interface TokenRecord {
 }
 
 export interface AuthRepository {
-  /** Stores SHA-256(challenge); keeps at most `maxOutstanding` per device (oldest dropped). */
+  /**
+   * Stores SHA-256(challenge); keeps at most `maxOutstanding` per device (oldest dropped). False
+   * (nothing stored) if the device is not, or no longer, in its user's list.
+   */
   createChallenge(
     challenge: { readonly hash: Uint8Array; readonly user: string; readonly deviceId: number; readonly createdAt: number; readonly expiresAt: number },
     maxOutstanding: number,
-  ): Promise<void>;
+  ): Promise<boolean>;
   /** Deletes the challenge whatever the outcome; true only if it existed for this device and had not expired. */
   consumeChallenge(hash: Uint8Array, user: string, deviceId: number, now: number): Promise<boolean>;
-  /** Stores SHA-256(token); keeps at most `maxPerDevice` live tokens per device (oldest dropped). */
+  /**
+   * Stores SHA-256(token); keeps at most `maxPerDevice` live tokens per device (oldest dropped).
+   * False (nothing stored) if the device is not, or no longer, in its user's list, or (when
+   * `signingKey` is given: the key the challenge signature was checked against) no longer has
+   * that signing key.
+   */
   createToken(
-    token: { readonly hash: Uint8Array; readonly user: string; readonly deviceId: number; readonly createdAt: number; readonly expiresAt: number },
+    token: {
+      readonly hash: Uint8Array;
+      readonly user: string;
+      readonly deviceId: number;
+      readonly createdAt: number;
+      readonly expiresAt: number;
+      readonly signingKey?: Uint8Array;
+    },
     maxPerDevice: number,
-  ): Promise<void>;
+  ): Promise<boolean>;
   /** The unexpired token with this hash, for a device still in its list. */
   findToken(hash: Uint8Array, now: number): Promise<TokenRecord | undefined>;
 }
@@ -241,7 +265,10 @@ export interface Storage {
   readonly provisioning: ProvisioningRepository;
   /** Deletes expired challenges, tokens and provisioning channels. */
   pruneExpired(now: number): Promise<void>;
-  /** Flushes everything durable and releases the store (SQLite: WAL checkpoint, close). */
+  /**
+   * Commits every write still queued, then releases the store (SQLite: WAL checkpoint, close).
+   * Writes after close reject.
+   */
   close(): Promise<void>;
 }
 

@@ -13,9 +13,19 @@
  * - `secure_delete = ON`: deleted rows (acknowledged ciphertext, used prekeys, token hashes) are
  *   overwritten in the file instead of lingering in free pages.
  *
+ * Writes go through group commit (./group-commit.ts): each write method queues a closure that
+ * does its reads and writes, and a flusher runs every closure queued in one turn of the event loop
+ * inside ONE `BEGIN IMMEDIATE … COMMIT` (one fsync), each closure in its own savepoint. So each
+ * write method is still atomic on its own (a closure sees the effects of the ones before it; one
+ * that throws is rolled back alone), and its promise settles only once the commit is durable.
  * Write transactions are `BEGIN IMMEDIATE` so they serialise on the write lock up front (no
- * upgrade deadlocks if a second process ever opens the file). The adapter converts Buffers from
- * better-sqlite3 into plain Uint8Arrays so nothing above it sees a Buffer.
+ * upgrade deadlocks if a second process ever opens the file).
+ *
+ * Reads run at once on the same connection and see committed data only. Any decision that must
+ * be atomic with a write (a version compare-and-set, a queue cap, an existence check) is re-made
+ * inside the write's closure, never taken from an earlier read. Statements are prepared once.
+ * The adapter converts Buffers from better-sqlite3 into plain Uint8Arrays so nothing above it
+ * sees a Buffer.
  */
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { join } from 'node:path';
@@ -44,6 +54,7 @@ import type {
   TakeEnvelopeResult,
   TokenRecord,
 } from '../types.js';
+import { GroupCommit, type GroupCommitOptions } from './group-commit.js';
 import { migrate } from './migrate.js';
 
 export const DATABASE_FILE = 'relay.db';
@@ -53,9 +64,22 @@ export interface SqliteStorageOptions {
   /** Directory for `relay.db` (+ `-wal`, `-shm`) and `blobs/`. Created with mode 0700. */
   readonly dataDir: string;
   readonly now: () => number;
+  /** Batch bounds and a per-commit hook (metrics, tests). */
+  readonly groupCommit?: GroupCommitOptions;
 }
 
+/** Runs `f` in a read transaction (one snapshot for several statements), or a savepoint inside a write. */
+type Read = <T>(f: () => T) => T;
+
 const u8 = (b: Uint8Array): Uint8Array => new Uint8Array(b);
+
+/** Roughly what storing a prekey batch writes, for the group-commit byte budget. */
+function prekeyBytes(b: PrekeyBatch): number {
+  let n = (b.signedPreKey ? 96 : 0) + (b.lastResortPqPreKey ? b.lastResortPqPreKey.publicKey.length + 64 : 0);
+  for (const k of b.oneTimePreKeys ?? []) n += k.publicKey.length;
+  for (const k of b.pqPreKeys ?? []) n += k.publicKey.length + k.signature.length;
+  return n;
+}
 
 type DeviceRow = { device_id: number; signing_key: Buffer; identity_key: Buffer };
 const toDevice = (r: DeviceRow): DeviceRecord => ({ deviceId: r.device_id, signingKey: u8(r.signing_key), identityKey: u8(r.identity_key) });
@@ -82,7 +106,7 @@ export function openSqliteStorage(options: SqliteStorageOptions): Storage {
     // SQLite gives -wal and -shm the database file's permissions; make sure of it.
     for (const suffix of ['-wal', '-shm']) if (existsSync(path + suffix)) chmodSync(path + suffix, 0o600);
     migrate(db, options.now());
-    return new SqliteStorage(db);
+    return new SqliteStorage(db, new GroupCommit(db, options.groupCommit));
   } catch (err) {
     db.close();
     throw err;
@@ -98,13 +122,18 @@ class SqliteStorage implements Storage {
   private closed = false;
   private readonly pruneStatements;
 
-  constructor(private readonly db: Database.Database) {
-    const prekeys = new SqlitePrekeys(db);
-    this.accounts = new SqliteAccounts(db, prekeys);
+  constructor(
+    private readonly db: Database.Database,
+    private readonly writer: GroupCommit,
+  ) {
+    const readTx = db.transaction((f: () => unknown) => f());
+    const read: Read = <T>(f: () => T) => readTx(f) as T;
+    const prekeys = new SqlitePrekeys(db, writer, read);
+    this.accounts = new SqliteAccounts(db, writer, read, prekeys);
     this.prekeys = prekeys;
-    this.mailboxes = new SqliteMailboxes(db);
-    this.auth = new SqliteAuth(db);
-    this.provisioning = new SqliteProvisioning(db);
+    this.mailboxes = new SqliteMailboxes(db, writer);
+    this.auth = new SqliteAuth(db, writer);
+    this.provisioning = new SqliteProvisioning(db, writer);
     this.pruneStatements = [
       db.prepare('DELETE FROM auth_challenges WHERE expires_at <= ?'),
       db.prepare('DELETE FROM auth_tokens WHERE expires_at <= ?'),
@@ -113,16 +142,16 @@ class SqliteStorage implements Storage {
   }
 
   async pruneExpired(now: number): Promise<void> {
-    this.db
-      .transaction(() => {
-        for (const s of this.pruneStatements) s.run(now);
-      })
-      .immediate();
+    await this.writer.run(() => {
+      for (const s of this.pruneStatements) s.run(now);
+    });
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    // Commit whatever is still queued (its callers are waiting for it), then refuse new writes.
+    this.writer.close();
     // Fold the WAL back into the main file so the data directory is a single consistent file.
     this.db.pragma('wal_checkpoint(TRUNCATE)');
     this.db.close();
@@ -131,7 +160,11 @@ class SqliteStorage implements Storage {
 
 class SqlitePrekeys implements PrekeyRepository {
   private readonly s;
-  constructor(private readonly db: Database.Database) {
+  constructor(
+    db: Database.Database,
+    private readonly w: GroupCommit,
+    private readonly read: Read,
+  ) {
     this.s = {
       device: db.prepare('SELECT device_id, signing_key, identity_key FROM devices WHERE user = ? AND device_id = ?'),
       countOtk: db.prepare('SELECT count(*) AS n FROM one_time_prekeys WHERE user = ? AND device_id = ?').pluck(),
@@ -187,13 +220,19 @@ class SqlitePrekeys implements PrekeyRepository {
     return { status: 'stored' };
   }
 
-  async upload(user: string, deviceId: number, batch: PrekeyBatch, limits: PrekeyLimits): Promise<PrekeyUploadResult> {
-    return this.db.transaction(() => this.write(user, deviceId, batch, limits)).immediate();
+  async upload(user: string, deviceId: number, batch: PrekeyBatch, limits: PrekeyLimits, signingKey?: Uint8Array): Promise<PrekeyUploadResult> {
+    return this.w.run((): PrekeyUploadResult => {
+      if (signingKey) {
+        const device = this.s.device.get(user, deviceId) as DeviceRow | undefined;
+        if (!device || Buffer.compare(device.signing_key, signingKey) !== 0) return { status: 'unknown_device' };
+      }
+      return this.write(user, deviceId, batch, limits);
+    }, prekeyBytes(batch));
   }
 
   async status(user: string, deviceId: number): Promise<PrekeyStatus> {
     const s = this.s;
-    return this.db.transaction(() => {
+    return this.read(() => {
       const spk = s.spk.get(user, deviceId) as { key_id: number } | undefined;
       const lr = s.lastResort.get(user, deviceId) as { key_id: number } | undefined;
       return {
@@ -202,42 +241,42 @@ class SqlitePrekeys implements PrekeyRepository {
         signedPreKeyId: spk ? spk.key_id : null,
         lastResortPqPreKeyId: lr ? lr.key_id : null,
       };
-    })();
+    });
   }
 
   async claim(user: string, deviceIds: readonly number[]): Promise<ClaimResult[]> {
     const s = this.s;
     type KeyRow = { key_id: number; public_key: Buffer; signature: Buffer };
-    return this.db
-      .transaction(() =>
-        deviceIds.map((deviceId): ClaimResult => {
-          const device = s.device.get(user, deviceId) as DeviceRow | undefined;
-          if (!device) return { status: 'unavailable', deviceId };
-          const spk = s.spk.get(user, deviceId) as KeyRow | undefined;
-          if (!spk) return { status: 'unavailable', deviceId };
-          // Check availability before consuming anything: an unavailable device loses no key.
-          const oneTimePq = s.takePq.get(user, deviceId) as KeyRow | undefined;
-          const pq = oneTimePq ?? (s.lastResort.get(user, deviceId) as KeyRow | undefined);
-          if (!pq) return { status: 'unavailable', deviceId };
-          const otk = s.takeOtk.get(user, deviceId) as { key_id: number; public_key: Buffer } | undefined;
-          const base = {
-            status: 'claimed' as const,
-            device: toDevice(device),
-            signedPreKey: { id: spk.key_id, publicKey: u8(spk.public_key), signature: u8(spk.signature) },
-            pqPreKey: { id: pq.key_id, publicKey: u8(pq.public_key), signature: u8(pq.signature), lastResort: !oneTimePq },
-            remaining: { oneTimePreKeys: s.countOtk.get(user, deviceId) as number, pqPreKeys: s.countPq.get(user, deviceId) as number },
-          };
-          return otk ? { ...base, oneTimePreKey: { id: otk.key_id, publicKey: u8(otk.public_key) } } : base;
-        }),
-      )
-      .immediate();
+    return this.w.run(() =>
+      deviceIds.map((deviceId): ClaimResult => {
+        const device = s.device.get(user, deviceId) as DeviceRow | undefined;
+        if (!device) return { status: 'unavailable', deviceId };
+        const spk = s.spk.get(user, deviceId) as KeyRow | undefined;
+        if (!spk) return { status: 'unavailable', deviceId };
+        // Check availability before consuming anything: an unavailable device loses no key.
+        const oneTimePq = s.takePq.get(user, deviceId) as KeyRow | undefined;
+        const pq = oneTimePq ?? (s.lastResort.get(user, deviceId) as KeyRow | undefined);
+        if (!pq) return { status: 'unavailable', deviceId };
+        const otk = s.takeOtk.get(user, deviceId) as { key_id: number; public_key: Buffer } | undefined;
+        const base = {
+          status: 'claimed' as const,
+          device: toDevice(device),
+          signedPreKey: { id: spk.key_id, publicKey: u8(spk.public_key), signature: u8(spk.signature) },
+          pqPreKey: { id: pq.key_id, publicKey: u8(pq.public_key), signature: u8(pq.signature), lastResort: !oneTimePq },
+          remaining: { oneTimePreKeys: s.countOtk.get(user, deviceId) as number, pqPreKeys: s.countPq.get(user, deviceId) as number },
+        };
+        return otk ? { ...base, oneTimePreKey: { id: otk.key_id, publicKey: u8(otk.public_key) } } : base;
+      }),
+    );
   }
 }
 
 class SqliteAccounts implements AccountRepository {
   private readonly s;
   constructor(
-    private readonly db: Database.Database,
+    db: Database.Database,
+    private readonly w: GroupCommit,
+    private readonly read: Read,
     private readonly prekeys: SqlitePrekeys,
   ) {
     this.s = {
@@ -255,24 +294,22 @@ class SqliteAccounts implements AccountRepository {
   }
 
   async create(a: NewAccount, limits: PrekeyLimits): Promise<'created' | 'exists'> {
-    return this.db
-      .transaction(() => {
-        if (this.s.insertAccount.run(a.user, a.masterKey, a.listVersion, a.deviceList, a.createdAt, a.createdAt).changes === 0) return 'exists' as const;
-        this.s.insertDevice.run(a.user, a.device.deviceId, a.device.signingKey, a.device.identityKey);
-        const r = this.prekeys.write(a.user, a.device.deviceId, a.prekeys, limits);
-        if (r.status !== 'stored') throw new Error(`account creation: prekeys not stored (${r.status})`);
-        return 'created' as const;
-      })
-      .immediate();
+    return this.w.run(() => {
+      if (this.s.insertAccount.run(a.user, a.masterKey, a.listVersion, a.deviceList, a.createdAt, a.createdAt).changes === 0) return 'exists' as const;
+      this.s.insertDevice.run(a.user, a.device.deviceId, a.device.signingKey, a.device.identityKey);
+      const r = this.prekeys.write(a.user, a.device.deviceId, a.prekeys, limits);
+      if (r.status !== 'stored') throw new Error(`account creation: prekeys not stored (${r.status})`);
+      return 'created' as const;
+    }, prekeyBytes(a.prekeys));
   }
 
   async get(user: string): Promise<AccountRecord | undefined> {
-    return this.db.transaction(() => {
+    return this.read(() => {
       const row = this.s.account.get(user) as { user: string; master_key: Buffer; list_version: number; device_list: Buffer } | undefined;
       if (!row) return undefined;
       const devices = (this.s.devices.all(user) as DeviceRow[]).map(toDevice);
       return { user: row.user, masterKey: u8(row.master_key), listVersion: row.list_version, deviceList: u8(row.device_list), devices };
-    })();
+    });
   }
 
   async getDevice(user: string, deviceId: number): Promise<DeviceRecord | undefined> {
@@ -281,8 +318,8 @@ class SqliteAccounts implements AccountRepository {
   }
 
   async replaceDeviceList(u: DeviceListUpdate, limits: PrekeyLimits): Promise<DeviceListUpdateResult> {
-    return this.db
-      .transaction((): DeviceListUpdateResult => {
+    return this.w.run(
+      (): DeviceListUpdateResult => {
         const version = this.s.version.get(u.user) as number | undefined;
         if (version === undefined) return { status: 'not_found' };
         if (version !== u.expectedVersion) return { status: 'stale' };
@@ -307,8 +344,9 @@ class SqliteAccounts implements AccountRepository {
           if (r.status !== 'stored') throw new Error(`device-list update: prekeys not stored (${r.status})`);
         }
         return { status: 'updated', revoked };
-      })
-      .immediate();
+      },
+      u.deviceList.length + (u.newDevice ? prekeyBytes(u.newDevice.prekeys) : 0),
+    );
   }
 }
 
@@ -316,29 +354,33 @@ type MessageRow = { seq: number; id: Buffer; from_user: string; from_device: num
 
 class SqliteMailboxes implements MailboxRepository {
   private readonly s;
-  constructor(private readonly db: Database.Database) {
+  constructor(
+    db: Database.Database,
+    private readonly w: GroupCommit,
+  ) {
     this.s = {
       version: db.prepare('SELECT list_version FROM accounts WHERE user = ?').pluck(),
-      count: db.prepare('SELECT count(*) FROM messages WHERE user = ? AND device_id = ?').pluck(),
+      // Kept by triggers (migration 002): O(1), where counting the queue is O(queue length).
+      queued: db.prepare('SELECT queued FROM queue_sizes WHERE user = ? AND device_id = ?').pluck(),
       insert: db.prepare('INSERT INTO messages (id, user, device_id, from_user, from_device, body, sent_at) VALUES (?, ?, ?, ?, ?, ?, ?)'),
       fetch: db.prepare(
         'SELECT seq, id, from_user, from_device, body, sent_at FROM messages WHERE user = ? AND device_id = ? AND seq > ? ORDER BY seq LIMIT ?',
       ),
       ack: db.prepare('DELETE FROM messages WHERE user = ? AND device_id = ? AND id = ?'),
-      countAll: db.prepare('SELECT count(*) FROM messages').pluck(),
+      countAll: db.prepare('SELECT coalesce(sum(queued), 0) FROM queue_sizes').pluck(),
     };
   }
 
   async enqueue(q: Enqueue): Promise<EnqueueResult> {
-    return this.db
-      .transaction((): EnqueueResult => {
-        if (this.s.version.get(q.to) !== q.expectedListVersion) return { status: 'stale_list' };
-        const full = q.messages.filter((m) => (this.s.count.get(q.to, m.deviceId) as number) >= q.maxQueued).map((m) => m.deviceId);
-        if (full.length > 0) return { status: 'queue_full', deviceIds: full };
-        for (const m of q.messages) this.s.insert.run(m.id, q.to, m.deviceId, q.fromUser, q.fromDevice, m.body, q.sentAt);
-        return { status: 'stored' };
-      })
-      .immediate();
+    let bytes = 0;
+    for (const m of q.messages) bytes += m.body.length;
+    return this.w.run((): EnqueueResult => {
+      if (this.s.version.get(q.to) !== q.expectedListVersion) return { status: 'stale_list' };
+      const full = q.messages.filter((m) => ((this.s.queued.get(q.to, m.deviceId) as number | undefined) ?? 0) >= q.maxQueued).map((m) => m.deviceId);
+      if (full.length > 0) return { status: 'queue_full', deviceIds: full };
+      for (const m of q.messages) this.s.insert.run(m.id, q.to, m.deviceId, q.fromUser, q.fromDevice, m.body, q.sentAt);
+      return { status: 'stored' };
+    }, bytes);
   }
 
   async fetch(user: string, deviceId: number, options: { afterSeq?: number; limit: number; maxBytes?: number }): Promise<StoredMessage[]> {
@@ -353,13 +395,12 @@ class SqliteMailboxes implements MailboxRepository {
   }
 
   async ack(user: string, deviceId: number, ids: readonly Uint8Array[]): Promise<number> {
-    return this.db
-      .transaction(() => {
-        let n = 0;
-        for (const id of ids) n += this.s.ack.run(user, deviceId, id).changes;
-        return n;
-      })
-      .immediate();
+    if (ids.length === 0) return 0;
+    return this.w.run(() => {
+      let n = 0;
+      for (const id of ids) n += this.s.ack.run(user, deviceId, id).changes;
+      return n;
+    });
   }
 
   async countAll(): Promise<number> {
@@ -369,8 +410,13 @@ class SqliteMailboxes implements MailboxRepository {
 
 class SqliteAuth implements AuthRepository {
   private readonly s;
-  constructor(private readonly db: Database.Database) {
+  constructor(
+    db: Database.Database,
+    private readonly w: GroupCommit,
+  ) {
     this.s = {
+      device: db.prepare('SELECT 1 FROM devices WHERE user = ? AND device_id = ?').pluck(),
+      signingKey: db.prepare('SELECT signing_key FROM devices WHERE user = ? AND device_id = ?').pluck(),
       insertChallenge: db.prepare('INSERT INTO auth_challenges (challenge_hash, user, device_id, created_at, expires_at) VALUES (?, ?, ?, ?, ?)'),
       countChallenges: db.prepare('SELECT count(*) FROM auth_challenges WHERE user = ? AND device_id = ?').pluck(),
       dropOldestChallenges: db.prepare(
@@ -392,29 +438,41 @@ class SqliteAuth implements AuthRepository {
     };
   }
 
-  async createChallenge(c: { hash: Uint8Array; user: string; deviceId: number; createdAt: number; expiresAt: number }, maxOutstanding: number) {
-    this.db
-      .transaction(() => {
-        const n = this.s.countChallenges.get(c.user, c.deviceId) as number;
-        if (n >= maxOutstanding) this.s.dropOldestChallenges.run(c.user, c.deviceId, n - maxOutstanding + 1);
-        this.s.insertChallenge.run(c.hash, c.user, c.deviceId, c.createdAt, c.expiresAt);
-      })
-      .immediate();
+  async createChallenge(
+    c: { hash: Uint8Array; user: string; deviceId: number; createdAt: number; expiresAt: number },
+    maxOutstanding: number,
+  ): Promise<boolean> {
+    return this.w.run(() => {
+      // Checked here, in the write: the device may have been revoked since the caller looked.
+      if (!this.s.device.get(c.user, c.deviceId)) return false;
+      const n = this.s.countChallenges.get(c.user, c.deviceId) as number;
+      if (n >= maxOutstanding) this.s.dropOldestChallenges.run(c.user, c.deviceId, n - maxOutstanding + 1);
+      this.s.insertChallenge.run(c.hash, c.user, c.deviceId, c.createdAt, c.expiresAt);
+      return true;
+    });
   }
 
   async consumeChallenge(hash: Uint8Array, user: string, deviceId: number, now: number): Promise<boolean> {
-    const row = this.s.takeChallenge.get(hash) as { user: string; device_id: number; expires_at: number } | undefined;
-    return !!row && row.user === user && row.device_id === deviceId && row.expires_at > now;
+    return this.w.run(() => {
+      const row = this.s.takeChallenge.get(hash) as { user: string; device_id: number; expires_at: number } | undefined;
+      return !!row && row.user === user && row.device_id === deviceId && row.expires_at > now;
+    });
   }
 
-  async createToken(t: { hash: Uint8Array; user: string; deviceId: number; createdAt: number; expiresAt: number }, maxPerDevice: number) {
-    this.db
-      .transaction(() => {
-        const n = this.s.countTokens.get(t.user, t.deviceId) as number;
-        if (n >= maxPerDevice) this.s.dropOldestTokens.run(t.user, t.deviceId, n - maxPerDevice + 1);
-        this.s.insertToken.run(t.hash, t.user, t.deviceId, t.createdAt, t.expiresAt);
-      })
-      .immediate();
+  async createToken(
+    t: { hash: Uint8Array; user: string; deviceId: number; createdAt: number; expiresAt: number; signingKey?: Uint8Array },
+    maxPerDevice: number,
+  ): Promise<boolean> {
+    return this.w.run(() => {
+      // Checked here, in the write: the device may have been revoked (or re-added with new keys)
+      // since the caller verified the challenge signature.
+      const key = this.s.signingKey.get(t.user, t.deviceId) as Buffer | undefined;
+      if (!key || (t.signingKey && Buffer.compare(key, t.signingKey) !== 0)) return false;
+      const n = this.s.countTokens.get(t.user, t.deviceId) as number;
+      if (n >= maxPerDevice) this.s.dropOldestTokens.run(t.user, t.deviceId, n - maxPerDevice + 1);
+      this.s.insertToken.run(t.hash, t.user, t.deviceId, t.createdAt, t.expiresAt);
+      return true;
+    });
   }
 
   async findToken(hash: Uint8Array, now: number): Promise<TokenRecord | undefined> {
@@ -425,7 +483,10 @@ class SqliteAuth implements AuthRepository {
 
 class SqliteProvisioning implements ProvisioningRepository {
   private readonly s;
-  constructor(private readonly db: Database.Database) {
+  constructor(
+    db: Database.Database,
+    private readonly w: GroupCommit,
+  ) {
     this.s = {
       countOpen: db.prepare('SELECT count(*) FROM provisioning_channels WHERE expires_at > ?').pluck(),
       insert: db.prepare('INSERT INTO provisioning_channels (channel_hash, state, created_at, expires_at) VALUES (?, 0, ?, ?)'),
@@ -436,34 +497,32 @@ class SqliteProvisioning implements ProvisioningRepository {
   }
 
   async createChannel(hash: Uint8Array, createdAt: number, expiresAt: number, maxOpen: number): Promise<boolean> {
-    return this.db
-      .transaction(() => {
-        if ((this.s.countOpen.get(createdAt) as number) >= maxOpen) return false;
-        this.s.insert.run(hash, createdAt, expiresAt);
-        return true;
-      })
-      .immediate();
+    return this.w.run(() => {
+      if ((this.s.countOpen.get(createdAt) as number) >= maxOpen) return false;
+      this.s.insert.run(hash, createdAt, expiresAt);
+      return true;
+    });
   }
 
   async putEnvelope(hash: Uint8Array, envelope: Uint8Array, now: number): Promise<PutEnvelopeResult> {
-    return this.db
-      .transaction((): PutEnvelopeResult => {
-        if (this.s.put.run(envelope, hash, now).changes === 1) return 'stored';
-        const row = this.s.get.get(hash) as { state: number; expires_at: number } | undefined;
-        return row && row.expires_at > now ? 'already_set' : 'not_found';
-      })
-      .immediate();
+    return this.w.run((): PutEnvelopeResult => {
+      if (this.s.put.run(envelope, hash, now).changes === 1) return 'stored';
+      const row = this.s.get.get(hash) as { state: number; expires_at: number } | undefined;
+      return row && row.expires_at > now ? 'already_set' : 'not_found';
+    }, envelope.length);
   }
 
   async takeEnvelope(hash: Uint8Array, now: number): Promise<TakeEnvelopeResult> {
-    return this.db
-      .transaction((): TakeEnvelopeResult => {
-        const row = this.s.get.get(hash) as { state: number; envelope: Buffer | null; expires_at: number } | undefined;
-        if (!row || row.expires_at <= now || row.state === 2) return { status: 'not_found' };
-        if (row.state === 0 || !row.envelope) return { status: 'empty' };
-        this.s.consume.run(hash);
-        return { status: 'envelope', envelope: u8(row.envelope) };
-      })
-      .immediate();
+    // Read first: an empty or unknown channel (the common long-poll case) costs no write.
+    const peek = this.s.get.get(hash) as { state: number; envelope: Buffer | null; expires_at: number } | undefined;
+    if (!peek || peek.expires_at <= now || peek.state === 2) return { status: 'not_found' };
+    if (peek.state === 0) return { status: 'empty' };
+    return this.w.run((): TakeEnvelopeResult => {
+      const row = this.s.get.get(hash) as { state: number; envelope: Buffer | null; expires_at: number } | undefined;
+      if (!row || row.expires_at <= now || row.state === 2) return { status: 'not_found' };
+      if (row.state === 0 || !row.envelope) return { status: 'empty' };
+      this.s.consume.run(hash);
+      return { status: 'envelope', envelope: u8(row.envelope) };
+    });
   }
 }
