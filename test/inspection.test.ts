@@ -69,7 +69,9 @@ function startRelay(dataDir: string): Promise<URL> {
       if (m) resolve(new URL(m[1] as string));
     };
     relay.stdout?.on('data', onData);
-    relay.stderr?.on('data', (b: Buffer) => void (logs += b.toString('utf8')));
+    relay.stderr?.on('data', (b: Buffer) => {
+      logs += b.toString('utf8');
+    });
     relay.on('exit', (code) => reject(new Error(`relay exited early with ${code}: ${logs}`)));
   });
 }
@@ -128,9 +130,8 @@ async function secretsOf(name: string, d: Device, into: Map<string, Uint8Array>)
   for (const k of prekeys.signed) into.set(`${name} signed prekey ${k.id}`, k.privateKey);
   for (const k of prekeys.oneTime.slice(0, 20)) into.set(`${name} one-time prekey ${k.id}`, k.privateKey);
   for (const k of prekeys.pq.slice(0, 5)) into.set(`${name} PQ prekey ${k.id}`, k.privateKey.subarray(1000, 1064));
-  const state = await profile.read('state');
-  for (const [peer, entry] of state.sessions) {
-    const s = P.deserializeSession(entry.current);
+  for (const [peer, entry] of await profile.readSessions()) {
+    const s = P.deserializeSession(entry.current.bytes);
     into.set(`${name} session ${peer} root key`, s.rootKey);
     into.set(`${name} session ${peer} ratchet private key`, s.ratchet.privateKey);
     if (s.send) into.set(`${name} session ${peer} sending chain`, s.send.key);
@@ -184,7 +185,9 @@ describe('adversarial inspection: server artifacts hold nothing readable', () =>
       minDelayMs: 50,
       maxDelayMs: 200,
       onMessage: (m) => void pushed.push(m.text),
-      onStatus: (s) => void (open ||= s.state === 'open'),
+      onStatus: (s) => {
+        if (s.state === 'open') open = true;
+      },
     });
     for (let i = 0; i < 100 && !open; i++) await new Promise((r) => setTimeout(r, 20));
     expect(open).toBe(true);

@@ -27,9 +27,9 @@ import {
   signDeviceList,
   verifyDeviceList,
 } from '@blindrelay/protocol';
-import { type DeviceCredentials, parseServerList, RelayApi, type TokenCache } from './api.js';
+import { type DeviceCredentials, parseServerList, RelayApi, type Token, type TokenCache } from './api.js';
 import type { Context } from './context.js';
-import { resolveUser } from './directory.js';
+import { DIRECTORY_MAX_AGE_MS, resolveUser } from './directory.js';
 import {
   ConflictError,
   InvalidArgumentError,
@@ -62,6 +62,12 @@ export interface ClientEnvironment {
   readonly now?: () => number;
   /** Argon2id parameters for a new profile (default DEFAULT_KDF). */
   readonly kdf?: KdfParams;
+  /**
+   * Send with a recipient's (or our own) device list verified by a fetch at most this old instead
+   * of fetching it again (default DIRECTORY_MAX_AGE_MS, 60 s; 0: fetch on every send). The relay's
+   * 409 `mismatched_devices` always forces a fetch. See README, "Trust".
+   */
+  readonly directoryMaxAgeMs?: number;
 }
 
 export interface CreateAccountOptions {
@@ -104,16 +110,26 @@ export interface ReceiveOptions {
 
 const LINK_POLL_SECONDS = 25;
 
+/** Tokens in the profile, remembered in memory once read or written (RelayApi renews expired ones). */
 function profileTokens(profile: Profile): TokenCache {
+  const memory = new Map<string, Token>();
   return {
-    get: async (server) => (await profile.read('tokens')).tokens.get(server),
+    get: async (server) => {
+      const known = memory.get(server);
+      if (known) return known;
+      const stored = (await profile.read('tokens')).tokens.get(server);
+      if (stored) memory.set(server, stored);
+      return stored;
+    },
     set: async (server, token) => {
+      if (token) memory.set(server, token);
+      else memory.delete(server);
       // Outside the profile lock on purpose (called inside transactions): a lost update only
-      // costs a login.
-      const rec = await profile.read('tokens').catch(() => ({ tokens: new Map() }));
-      if (token) rec.tokens.set(server, token);
-      else rec.tokens.delete(server);
-      await profile.write('tokens', rec);
+      // costs a login. A copy: what `read` returns is shared with the profile's cache.
+      const tokens = new Map((await profile.read('tokens').catch(() => ({ tokens: new Map() }))).tokens);
+      if (token) tokens.set(server, token);
+      else tokens.delete(server);
+      await profile.write('tokens', { tokens });
     },
   };
 }
@@ -139,7 +155,9 @@ export class BlindrelayClient {
       tokens: profileTokens(profile),
       ...(env.fetch ? { fetch: env.fetch } : {}),
     });
-    this.#ctx = { p: env.primitives, profile, api, account, now: env.now ?? Date.now };
+    const maxAge = env.directoryMaxAgeMs ?? DIRECTORY_MAX_AGE_MS;
+    if (!(maxAge >= 0)) throw new InvalidArgumentError('directoryMaxAgeMs must be a number of milliseconds, 0 or more');
+    this.#ctx = { p: env.primitives, profile, api, account, now: env.now ?? Date.now, directory: new Map(), directoryMaxAgeMs: maxAge };
   }
 
   // ---- lifecycle ---------------------------------------------------------------------------------
@@ -336,7 +354,8 @@ export class BlindrelayClient {
   /** Hand inbox messages to `onMessage`, removing each from the inbox once it returned. */
   #deliver(onMessage: ReceiveOptions['onMessage']): Promise<number> {
     return this.#pumpLock.run(async () => {
-      const { inbox } = await this.#ctx.profile.read('state');
+      // A snapshot: the record is shared with the profile's cache.
+      const inbox = [...(await this.#ctx.profile.read('recent')).inbox];
       if (inbox.length === 0) return 0;
       const delivered = new Set<string>();
       try {
@@ -347,9 +366,9 @@ export class BlindrelayClient {
       } finally {
         if (delivered.size > 0) {
           await this.#ctx.profile.transact(async (tx) => {
-            const state = await tx.get('state');
-            state.inbox = state.inbox.filter((m) => !delivered.has(m.serverId));
-            tx.set('state', state);
+            const recent = await tx.get('recent');
+            recent.inbox = recent.inbox.filter((m) => !delivered.has(m.serverId));
+            tx.set('recent', recent);
           });
         }
       }
@@ -411,8 +430,7 @@ export class BlindrelayClient {
           deviceList: contact.keyChange.deviceList,
           keyChange: null,
         };
-        const state = await tx.get('state');
-        if (pruneSessions(state, user, null) > 0) tx.set('state', state);
+        await pruneSessions(tx, user, null);
       } else if (safetyNumberMatches(await safetyNumber(this.#ctx.p, me, { user, masterKey: contact.masterKey }), digits)) {
         updated = { ...contact, verified: true, keyChange: null };
       }
@@ -476,7 +494,11 @@ export class BlindrelayClient {
     const { channelId, publicKey } = parseLinkCode(code);
     const { list, contacts } = await this.#ctx.profile.transact(async (tx) => {
       const own = await resolveUser(this.#ctx, tx, this.user, { mode: 'lookup' });
-      return { list: own.list, contacts: new Map((await tx.get('contacts')).contacts) };
+      // Until the new device has published its list, our sends fetch ours (directory.ts ownLinkPending).
+      const record = await tx.get('contacts');
+      record.contacts.set(this.user, { ...own.contact, linkApprovedAt: this.#ctx.now() });
+      tx.set('contacts', record);
+      return { list: own.list, contacts: new Map(record.contacts) };
     });
     contacts.delete(this.user);
     const state = encodeLinkState({ deviceList: list.encoded, contacts });
@@ -505,9 +527,7 @@ export class BlindrelayClient {
       const contacts = await tx.get('contacts');
       contacts.contacts.set(a.user, { ...(contacts.contacts.get(a.user) as Contact), deviceList: signed });
       tx.set('contacts', contacts);
-      const state = await tx.get('state');
-      pruneSessions(state, a.user, new Map(next.devices.map((d) => [d.deviceId, d.identityKey] as const)));
-      tx.set('state', state);
+      await pruneSessions(tx, a.user, new Map(next.devices.map((d) => [d.deviceId, d.identityKey] as const)));
       return next;
     });
     return this.#deviceInfo(list);

@@ -1,6 +1,7 @@
 /** What the SDK's operations share: primitives, the open profile, the relay API, this account. */
 import type { Primitives } from '@blindrelay/protocol';
 import type { RelayApi } from './api.js';
+import type { DirectoryFetch } from './directory.js';
 import type { AccountRecord, Profile } from './profile.js';
 
 export interface Context {
@@ -9,4 +10,8 @@ export interface Context {
   readonly api: RelayApi;
   readonly account: AccountRecord;
   readonly now: () => number;
+  /** The last verified directory fetch per user (directory.ts), in memory. */
+  readonly directory: Map<string, DirectoryFetch>;
+  /** Send with a list fetched this recently without fetching again (0: fetch on every send). */
+  readonly directoryMaxAgeMs: number;
 }

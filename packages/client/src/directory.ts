@@ -10,12 +10,40 @@
  *   The flag is sticky: it stays until `verify` or an explicit accept, even if the relay serves
  *   the pinned key again.
  * Our own user is checked the same way against our own master key.
+ *
+ * Sending uses the list verified by the last fetch (`listForSend`) while that fetch is younger than
+ * `directoryMaxAgeMs` and the contact is unchanged since; otherwise it fetches and verifies again.
+ * The relay's 409 `mismatched_devices` (send.ts) also forces a fetch, so a device set that changed
+ * is corrected at once; a new master key is noticed at the next fetch (README, "Trust").
  */
 import { DecodeError, type DeviceEntry, type DeviceList, decodeDeviceList, equal, verifyDeviceList } from '@blindrelay/protocol';
 import type { Context } from './context.js';
 import { KeyChangedError, RevokedError, UntrustedDeviceError } from './errors.js';
 import type { Contact, Transaction } from './profile.js';
 import { pruneSessions } from './sessions.js';
+
+/** A fetch of a user's directory entry whose list was verified and adopted (in memory only). */
+export interface DirectoryFetch {
+  /** ctx.now() of the fetch. */
+  readonly at: number;
+  /** The pinned master key and the adopted list bytes at that time. */
+  readonly masterKey: Uint8Array;
+  readonly list: Uint8Array;
+}
+
+/** Default for ClientEnvironment.directoryMaxAgeMs. */
+export const DIRECTORY_MAX_AGE_MS = 60_000;
+
+const decoded = new WeakMap<Uint8Array, DeviceList>();
+/** decodeDeviceList, remembered per (immutable) byte array of a stored contact. */
+export function deviceListOf(bytes: Uint8Array): DeviceList {
+  let list = decoded.get(bytes);
+  if (!list) {
+    list = decodeDeviceList(bytes);
+    decoded.set(bytes, list);
+  }
+  return list;
+}
 
 export interface Resolved {
   /** The device list to use: verified against the trusted master key, newest held. */
@@ -50,27 +78,39 @@ export async function resolveUser(ctx: Context, tx: Transaction, user: string, o
   const contacts = await tx.get('contacts');
   const now = ctx.now();
   const existing = contacts.contacts.get(user);
-  const previous = existing?.deviceList ? decodeDeviceList(existing.deviceList) : undefined;
+  const previous = existing?.deviceList ? deviceListOf(existing.deviceList) : undefined;
+  const fetched = ctx.directory.get(user);
+
+  /**
+   * verifyDeviceList against `masterKey` and the stored list; skipped when the served bytes are the
+   * stored list and were verified against this same key by an earlier fetch of this process.
+   */
+  const verify = (masterKey: Uint8Array): Promise<DeviceList> => {
+    if (previous && fetched && equal(fetched.masterKey, masterKey) && equal(fetched.list, served.deviceList) && equal(previous.encoded, served.deviceList)) {
+      return Promise.resolve(previous);
+    }
+    return verifyDeviceList(p, served.deviceList, { user, masterKey }, previous);
+  };
 
   const adopt = async (list: DeviceList, contact: Contact, pinned: boolean): Promise<Resolved> => {
-    contacts.contacts.set(user, contact);
-    tx.set('contacts', contacts);
-    const state = await tx.get('state');
+    if (!existing || !sameContact(existing, contact)) {
+      contacts.contacts.set(user, contact);
+      tx.set('contacts', contacts);
+    }
     // A replaced master key invalidates every session with the user; otherwise keep listed devices only.
     const replaced = existing !== undefined && !equal(existing.masterKey, contact.masterKey);
-    if (pruneSessions(state, user, replaced ? null : toKeep(list)) > 0) tx.set('state', state);
+    await pruneSessions(tx, user, replaced ? null : toKeep(list));
+    ctx.directory.set(user, { at: now, masterKey: contact.masterKey, list: list.encoded });
     return { list, contact, pinned };
   };
 
   if (user === account.user) {
-    const list = await verifyDeviceList(p, served.deviceList, { user, masterKey: account.masterKey }, previous);
+    const list = await verify(account.masterKey);
     if (!list.devices.some((d) => d.deviceId === account.deviceId)) throw new RevokedError();
     const newest = previous && previous.version >= list.version ? previous : list;
-    return adopt(
-      newest,
-      { masterKey: account.masterKey, verified: true, pinnedAt: existing?.pinnedAt ?? now, deviceList: newest.encoded, keyChange: null },
-      false,
-    );
+    const own: Contact = { masterKey: account.masterKey, verified: true, pinnedAt: existing?.pinnedAt ?? now, deviceList: newest.encoded, keyChange: null };
+    if (existing?.linkApprovedAt !== undefined) own.linkApprovedAt = existing.linkApprovedAt;
+    return adopt(newest, own, false);
   }
 
   if (!existing) {
@@ -79,15 +119,17 @@ export async function resolveUser(ctx: Context, tx: Transaction, user: string, o
   }
 
   if (equal(decoded.masterKey, existing.masterKey)) {
-    const list = await verifyDeviceList(p, served.deviceList, { user, masterKey: existing.masterKey }, previous);
-    if (existing.keyChange) {
-      if (options.acceptNewKey) existing.keyChange = null;
+    const list = await verify(existing.masterKey);
+    let keyChange = existing.keyChange;
+    if (keyChange) {
+      if (options.acceptNewKey) keyChange = null;
       else if (options.mode === 'send') throw new KeyChangedError(user);
     }
-    return adopt(list, { ...existing, deviceList: list.encoded }, false);
+    return adopt(list, { ...existing, deviceList: list.encoded, keyChange }, false);
   }
 
   // The relay serves another master key. Check it is at least self-consistent before recording it.
+  ctx.directory.delete(user);
   const list = await verifyDeviceList(p, served.deviceList, { user, masterKey: decoded.masterKey });
   if (options.acceptNewKey) {
     return adopt(list, { masterKey: decoded.masterKey, verified: false, pinnedAt: now, deviceList: list.encoded, keyChange: null }, true);
@@ -100,11 +142,64 @@ export async function resolveUser(ctx: Context, tx: Transaction, user: string, o
   throw new KeyChangedError(user);
 }
 
+function sameContact(a: Contact, b: Contact): boolean {
+  const sameList = a.deviceList === null || b.deviceList === null ? a.deviceList === b.deviceList : equal(a.deviceList, b.deviceList);
+  return (
+    equal(a.masterKey, b.masterKey) &&
+    a.verified === b.verified &&
+    a.pinnedAt === b.pinnedAt &&
+    sameList &&
+    a.keyChange === b.keyChange &&
+    a.linkApprovedAt === b.linkApprovedAt
+  );
+}
+
+/**
+ * How long after `approve` sending fetches our own list even when the list held has no other
+ * device: the new device publishes the list that adds it once it got the approval (its link code
+ * is valid for 10 minutes at most).
+ */
+export const LINK_APPROVAL_WINDOW_MS = 15 * 60_000;
+
+/**
+ * True if the device list held for our own user may lack a device we linked: this profile
+ * approved a device less than LINK_APPROVAL_WINDOW_MS ago. With no other device in the list, a
+ * send has no sync POST the relay could answer 409, and only our own devices can approve a new
+ * one, so this is the one case the 409 does not cover.
+ */
+export async function ownLinkPending(ctx: Context, tx: Transaction): Promise<boolean> {
+  const at = (await tx.get('contacts')).contacts.get(ctx.account.user)?.linkApprovedAt;
+  return at !== undefined && !(ctx.now() - at >= LINK_APPROVAL_WINDOW_MS);
+}
+
+/**
+ * The device list to send to `user`: the one adopted by this process's last fetch if that is
+ * younger than ctx.directoryMaxAgeMs and the stored contact still holds it (same pinned key, same
+ * list, no pending key change); otherwise fetched and verified now (resolveUser, mode `send`).
+ */
+export async function listForSend(
+  ctx: Context,
+  tx: Transaction,
+  user: string,
+  options: { acceptNewKey?: boolean } = {},
+): Promise<{ list: DeviceList; fetched: boolean }> {
+  const last = ctx.directory.get(user);
+  const age = last ? ctx.now() - last.at : -1;
+  if (last && !options.acceptNewKey && age >= 0 && age < ctx.directoryMaxAgeMs) {
+    const contact = (await tx.get('contacts')).contacts.get(user);
+    if (contact?.deviceList && !contact.keyChange && equal(contact.masterKey, last.masterKey) && equal(contact.deviceList, last.list)) {
+      return { list: deviceListOf(contact.deviceList), fetched: false };
+    }
+  }
+  const r = await resolveUser(ctx, tx, user, { mode: 'send', acceptNewKey: options.acceptNewKey ?? false });
+  return { list: r.list, fetched: true };
+}
+
 /** The trusted master key and device entry of a sender device, fetching the list if the device is new to us. */
 export async function senderDevice(ctx: Context, tx: Transaction, user: string, deviceId: number): Promise<{ masterKey: Uint8Array; entry: DeviceEntry }> {
   const contacts = await tx.get('contacts');
   const known = contacts.contacts.get(user);
-  let entry = known?.deviceList ? decodeDeviceList(known.deviceList).devices.find((d) => d.deviceId === deviceId) : undefined;
+  let entry = known?.deviceList ? deviceListOf(known.deviceList).devices.find((d) => d.deviceId === deviceId) : undefined;
   let contact = known;
   if (!entry || !contact) {
     const r = await resolveUser(ctx, tx, user, { mode: 'receive' });

@@ -7,22 +7,51 @@
  *   prekeys        private prekey records: signed X25519, one-time X25519, one-time + last-resort ML-KEM
  *   contacts       per user: pinned master key, verified flag, newest verified device list, a
  *                  pending key change
- *   state          sessions per peer device (serializeSession; current + a few previous), seen
- *                  relay ids, ciphertext digests and message ids (dedup), recently seen PQXDH base keys (replay defence), inbox
  *   tokens         relay bearer tokens per server URL (a cache; losing it costs one login)
- * Each record is a file `NAME.json` (plain) or `NAME.bin` (sealed). Bytes inside records are
- * `{"$b": base64url}`. Changes happen in transactions under the profile lock (`transact`), which
- * re-read the records from storage, so several processes can share a profile safely.
+ *   recent         the inbox (decrypted messages not yet handed to the application) and the newest
+ *                  seen digests (relay ids, ciphertexts, message ids: dedup), with the id of `seen`
+ *   seen           older seen digests (rewritten once every LIMITS.seenHot new digests, not per message)
+ *   sessions       index: peer device (`user/deviceId`) → slot of its session record
+ *   session-N      one peer device's sessions (serializeSession; the current one + a few previous)
+ *   basekeys       digests of PQXDH base keys of sessions this device accepted (replay defence)
+ * Each record is a file `NAME.json` (plain JSON), `NAME.dat` (plain binary) or `NAME.bin` (sealed);
+ * the encodings are in profile-codec.ts. Changes happen in transactions under the profile lock
+ * (`transact`), so several processes can share a profile safely.
+ *
+ * Cache: decoded records are kept in memory with the exact bytes they were decoded from (or
+ * written as). A transaction still reads every record it uses from storage, under the lock, and
+ * reuses the decoded copy only if the bytes are identical, so a change by another process (or
+ * another Profile on the same storage) is always seen. `seen` is the exception: its bytes are not
+ * re-read when `recent` names the cached copy's random id (a new id is drawn on every write).
+ * A transaction that throws drops every cached record it touched, since it may have changed them in
+ * place without writing them.
  */
 import type { Primitives } from '@blindrelay/protocol';
-import { fromUtf8, utf8 } from '@blindrelay/protocol';
+import { equal, fromUtf8, utf8 } from '@blindrelay/protocol';
 import { fromBase64url, toBase64url } from './base64url.js';
 import { NoProfileError, PassphraseRequiredError, PassphraseUnexpectedError, ProfileCorruptError } from './errors.js';
+import {
+  DigestList,
+  decodeBaseKeys,
+  decodeJsonRecord,
+  decodeRecent,
+  decodeSeen,
+  decodeSessionFile,
+  encodeBaseKeys,
+  encodeJsonRecord,
+  encodeRecent,
+  encodeSeen,
+  encodeSessionFile,
+  sameBytes,
+} from './profile-codec.js';
 import type { ProfileStorage } from './storage/types.js';
 import { checkKdfParams, DEFAULT_KDF, deriveKey, type KdfParams, Vault } from './vault.js';
 
+export { DigestList } from './profile-codec.js';
+
 export const PROFILE_FORMAT = 'blindrelay-profile';
-export const PROFILE_VERSION = 1;
+/** 2: `state` split into recent / seen / sessions / session-N / basekeys (version 1 is not read). */
+export const PROFILE_VERSION = 2;
 const HEADER = 'profile.json';
 
 // ---- records -----------------------------------------------------------------------------------
@@ -86,16 +115,30 @@ export interface Contact {
   /** The newest device list verified against `masterKey` (rollback reference), if any. */
   deviceList: Uint8Array | null;
   keyChange: KeyChange | null;
+  /** Our own user only: when this profile last approved a new device (ms; directory.ts). */
+  linkApprovedAt?: number;
 }
 export interface ContactsRecord {
   contacts: Map<string, Contact>;
 }
 
+export interface StoredSession {
+  /** The session's PQXDH base key and the peer device's identity key (kept beside the bytes so
+   * that replacing or pruning sessions does not need to deserialize them). */
+  readonly baseKey: Uint8Array;
+  readonly remoteIdentity: Uint8Array;
+  /** serializeSession bytes. */
+  readonly bytes: Uint8Array;
+}
 export interface SessionEntry {
-  /** serializeSession bytes of the session used for sending. */
-  current: Uint8Array;
+  /** The session used for sending. */
+  readonly current: StoredSession;
   /** Older sessions with the same device, newest first, still tried when decrypting. */
-  previous: Uint8Array[];
+  readonly previous: readonly StoredSession[];
+}
+export interface SessionIndex {
+  /** `user/deviceId` → slot N of the record `session-N`. */
+  slots: Map<string, number>;
 }
 export interface ReceivedMessage {
   /** The sender's message id (envelope.ts). */
@@ -113,17 +156,22 @@ export interface ReceivedMessage {
   readonly serverId: string;
   readonly serverSentAt: number;
 }
-export interface StateRecord {
-  /** Keyed `user/deviceId`. */
-  sessions: Map<string, SessionEntry>;
-  seenServerIds: string[];
-  /** base64url of the first 16 bytes of SHA-512 of each processed ciphertext (replays under new relay ids). */
-  seenBodies: string[];
-  seenMessageIds: string[];
-  /** base64url of PQXDH base keys of sessions this device accepted, newest last. */
-  baseKeys: string[];
+export interface RecentRecord {
+  /** The random id of the `seen` record these digests are newer than (zeros before the first). */
+  seenId: Uint8Array;
+  /** The newest seen digests (relay ids, ciphertexts, message ids; seen.ts), at most SEEN_HOT. */
+  hot: DigestList;
   /** Decrypted messages not yet handed to the application. */
   inbox: ReceivedMessage[];
+}
+export interface SeenRecord {
+  /** Random, new on every write: `recent.seenId` names the content it was written with. */
+  readonly id: Uint8Array;
+  readonly digests: DigestList;
+}
+export interface BaseKeysRecord {
+  /** Digests of the PQXDH base keys of sessions this device accepted, newest last. */
+  digests: DigestList;
 }
 export interface TokensRecord {
   tokens: Map<string, { token: string; expiresAt: number }>;
@@ -133,72 +181,143 @@ export interface Records {
   account: AccountRecord;
   prekeys: PreKeysRecord;
   contacts: ContactsRecord;
-  state: StateRecord;
   tokens: TokensRecord;
+  recent: RecentRecord;
+  seen: SeenRecord;
+  sessions: SessionIndex;
+  basekeys: BaseKeysRecord;
 }
 export type RecordName = keyof Records;
-/** Write order within a transaction: a crash between two writes must leave a usable profile. */
-const WRITE_ORDER: readonly RecordName[] = ['account', 'contacts', 'state', 'prekeys', 'tokens'];
+/**
+ * Write order within a transaction: a crash between two writes must leave a usable profile.
+ * `seen` before `recent` (a crash in between leaves digests in both: harmless). `recent` (inbox,
+ * seen ids) before the sessions: a session never advances past a message that is neither in the
+ * inbox nor still unacknowledged on the relay. Session records before the index that names them,
+ * and before `basekeys` (a base key recorded without its session would refuse the peer's next
+ * PreKeyMessage as a replay). `prekeys` last: at worst a used one-time prekey is not yet deleted.
+ */
+const WRITE_ORDER_BEFORE_SESSIONS: readonly RecordName[] = ['account', 'contacts', 'seen', 'recent'];
+const WRITE_ORDER_AFTER_SESSIONS: readonly RecordName[] = ['basekeys', 'prekeys', 'tokens'];
 
 export const sessionKey = (user: string, deviceId: number) => `${user}/${deviceId}`;
 
 export const LIMITS = {
-  seenServerIds: 5000,
-  seenBodies: 5000,
-  seenMessageIds: 5000,
+  /** Seen digests kept: about three per message (relay id, ciphertext, message id), so ~5000 messages. */
+  seen: 15000,
+  /** Newest seen digests kept in `recent` before they move to `seen`. */
+  seenHot: 512,
   baseKeys: 2000,
   previousSessions: 4,
   inbox: 10000,
 };
 
-// ---- JSON with tagged bytes and maps -------------------------------------------------------------
+const ZERO_ID = new Uint8Array(16);
 
-function replacer(_key: string, value: unknown): unknown {
-  if (value instanceof Uint8Array) return { $b: toBase64url(value) };
-  if (value instanceof Map) return { $m: [...value.entries()] };
-  return value;
+// ---- codecs ------------------------------------------------------------------------------------
+
+interface Codec<T> {
+  readonly binary: boolean;
+  encode(value: T): Uint8Array;
+  /** Throws on malformed bytes. */
+  decode(bytes: Uint8Array): T;
+  empty?: () => T;
 }
-function reviver(_key: string, value: unknown): unknown {
-  if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
-    const o = value as Record<string, unknown>;
-    if (typeof o.$b === 'string') return fromBase64url(o.$b);
-    if (Array.isArray(o.$m)) return new Map(o.$m as [string, unknown][]);
-  }
-  return value;
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+function jsonCodec<T>(check: (o: Record<string, unknown>) => boolean, empty?: () => T): Codec<T> {
+  return {
+    binary: false,
+    encode: encodeJsonRecord,
+    decode(bytes) {
+      const data = decodeJsonRecord(bytes);
+      if (!isObject(data) || !check(data)) throw new Error('bad record');
+      return data as T;
+    },
+    ...(empty ? { empty } : {}),
+  };
 }
-export const encodeRecord = (value: unknown): Uint8Array => utf8(JSON.stringify({ v: 1, data: value }, replacer));
+
+function checkMessage(m: unknown): m is ReceivedMessage {
+  return (
+    isObject(m) &&
+    typeof m.id === 'string' &&
+    typeof m.from === 'string' &&
+    Number.isInteger(m.fromDevice) &&
+    typeof m.to === 'string' &&
+    typeof m.text === 'string' &&
+    typeof m.sentAt === 'number' &&
+    typeof m.sync === 'boolean' &&
+    typeof m.serverId === 'string' &&
+    typeof m.serverSentAt === 'number'
+  );
+}
+
+const CODECS: { readonly [K in RecordName]: Codec<Records[K]> } = {
+  account: jsonCodec((o) => typeof o.user === 'string' && Number.isInteger(o.deviceId) && Array.isArray(o.servers) && o.masterSeed instanceof Uint8Array),
+  prekeys: jsonCodec((o) => Array.isArray(o.signed) && Array.isArray(o.oneTime) && Array.isArray(o.pq)),
+  contacts: jsonCodec(
+    (o) => o.contacts instanceof Map,
+    () => ({ contacts: new Map() }),
+  ),
+  tokens: jsonCodec(
+    (o) => o.tokens instanceof Map,
+    () => ({ tokens: new Map() }),
+  ),
+  sessions: jsonCodec(
+    (o) => o.slots instanceof Map && [...o.slots.values()].every((n) => Number.isInteger(n) && n >= 0),
+    () => ({ slots: new Map() }),
+  ),
+  recent: {
+    binary: true,
+    encode: (r) => encodeRecent({ seenId: r.seenId, hot: r.hot.packed(), inbox: r.inbox }),
+    decode(bytes) {
+      const r = decodeRecent(bytes);
+      if (!r.inbox.every(checkMessage)) throw new Error('bad inbox');
+      return { seenId: r.seenId, hot: new DigestList(r.hot), inbox: r.inbox as ReceivedMessage[] };
+    },
+    empty: () => ({ seenId: ZERO_ID.slice(), hot: new DigestList(), inbox: [] }),
+  },
+  seen: {
+    binary: true,
+    encode: (s) => encodeSeen(s.id, s.digests.packed()),
+    decode(bytes) {
+      const s = decodeSeen(bytes);
+      return { id: s.id, digests: new DigestList(s.digests) };
+    },
+    empty: () => ({ id: ZERO_ID.slice(), digests: new DigestList() }),
+  },
+  basekeys: {
+    binary: true,
+    encode: (b) => encodeBaseKeys(b.digests.packed()),
+    decode: (bytes) => ({ digests: new DigestList(decodeBaseKeys(bytes)) }),
+    empty: () => ({ digests: new DigestList() }),
+  },
+};
+
+interface SessionFile {
+  key: string;
+  entry: SessionEntry;
+}
+const SESSION_CODEC: Codec<SessionFile> = {
+  binary: true,
+  encode: (f) => encodeSessionFile({ key: f.key, sessions: [f.entry.current, ...f.entry.previous] }),
+  decode(bytes) {
+    const f = decodeSessionFile(bytes);
+    const [current, ...previous] = f.sessions as [StoredSession, ...StoredSession[]];
+    return { key: f.key, entry: Object.freeze({ current, previous: Object.freeze(previous) }) };
+  },
+};
+const sessionFile = (slot: number) => `session-${slot}`;
+
+/** Kept for tools reading JSON records (`{"v":1,"data":...}` with tagged bytes and maps). */
+export const encodeRecord = encodeJsonRecord;
 export function decodeRecord(name: string, bytes: Uint8Array): unknown {
   try {
-    const o = JSON.parse(fromUtf8(bytes), reviver) as { v?: unknown; data?: unknown };
-    if (o.v !== 1 || typeof o.data !== 'object' || o.data === null) throw new Error('bad record');
-    return o.data;
+    return decodeJsonRecord(bytes);
   } catch {
     throw new ProfileCorruptError(`profile record ${name} is corrupt`);
   }
-}
-
-function emptyRecord<K extends RecordName>(name: K): Records[K] | undefined {
-  const empty: Partial<Records> = {
-    contacts: { contacts: new Map() },
-    state: { sessions: new Map(), seenServerIds: [], seenBodies: [], seenMessageIds: [], baseKeys: [], inbox: [] },
-    tokens: { tokens: new Map() },
-  };
-  return empty[name] as Records[K] | undefined;
-}
-
-function validate(name: RecordName, data: unknown): void {
-  const o = data as Record<string, unknown>;
-  const ok =
-    name === 'account'
-      ? typeof o.user === 'string' && Number.isInteger(o.deviceId) && Array.isArray(o.servers) && o.masterSeed instanceof Uint8Array
-      : name === 'prekeys'
-        ? Array.isArray(o.signed) && Array.isArray(o.oneTime) && Array.isArray(o.pq)
-        : name === 'contacts'
-          ? o.contacts instanceof Map
-          : name === 'state'
-            ? o.sessions instanceof Map && Array.isArray(o.seenServerIds) && Array.isArray(o.inbox)
-            : o.tokens instanceof Map;
-  if (!ok) throw new ProfileCorruptError(`profile record ${name} is corrupt`);
 }
 
 // ---- the store ---------------------------------------------------------------------------------
@@ -218,15 +337,41 @@ export interface CreateOptions extends OpenOptions {
   kdf?: KdfParams;
 }
 
+/** What a Transaction needs from its Profile (file access through the cache). */
+interface FileAccess {
+  file(base: string, codec: Codec<unknown>): string;
+  /** Decoded content, or null if the file does not exist. `cache: false` bypasses the cache. */
+  load<T>(file: string, codec: Codec<T>, what: string, cache: boolean): Promise<T | null>;
+  /** The cached value of a file, without reading it (see `seen`). */
+  peek<T>(file: string): T | undefined;
+  store<T>(file: string, codec: Codec<T>, value: T): Promise<void>;
+  remove(file: string): Promise<void>;
+}
+
 export class Profile {
   readonly storage: ProfileStorage;
   readonly encrypted: boolean;
   readonly #vault: Vault | null;
+  /** file → the bytes as stored (sealed if encrypted) and the value decoded from them. */
+  readonly #cache = new Map<string, { raw: Uint8Array; value: unknown }>();
+  /** The transaction in progress in this process, if any (its records may be half-changed). */
+  #active: Transaction | null = null;
+  readonly #io: FileAccess;
 
   private constructor(storage: ProfileStorage, vault: Vault | null) {
     this.storage = storage;
     this.#vault = vault;
     this.encrypted = vault !== null;
+    this.#io = {
+      file: (base, codec) => this.#file(base, codec),
+      load: (file, codec, what, cache) => this.#load(file, codec, what, cache),
+      peek: <T>(file: string) => this.#cache.get(file)?.value as T | undefined,
+      store: (file, codec, value) => this.#store(file, codec, value),
+      remove: async (file) => {
+        this.#cache.delete(file);
+        await this.storage.remove(file);
+      },
+    };
   }
 
   /**
@@ -257,7 +402,12 @@ export class Profile {
     } catch {
       throw new ProfileCorruptError('profile header is corrupt');
     }
-    if (header.format !== PROFILE_FORMAT || header.version !== PROFILE_VERSION) throw new ProfileCorruptError('unsupported profile format');
+    if (header.format !== PROFILE_FORMAT) throw new ProfileCorruptError('unsupported profile format');
+    if (header.version !== PROFILE_VERSION) {
+      throw new ProfileCorruptError(
+        `unsupported profile format version ${String(header.version)} (this SDK reads version ${PROFILE_VERSION}): create the profile again`,
+      );
+    }
     if (!header.encryption) {
       if (options.passphrase) throw new PassphraseUnexpectedError();
       return new Profile(storage, null);
@@ -284,77 +434,239 @@ export class Profile {
     return new Profile(storage, vault);
   }
 
-  #file(name: RecordName): string {
-    return `${name}.${this.#vault ? 'bin' : 'json'}`;
+  #file(base: string, codec: Codec<unknown>): string {
+    return `${base}.${this.#vault ? 'bin' : codec.binary ? 'dat' : 'json'}`;
   }
 
-  /** Read one record from storage (no lock; for records that do not change, like `account`). */
-  async read<K extends RecordName>(name: K): Promise<Records[K]> {
-    const file = this.#file(name);
+  async #load<T>(file: string, codec: Codec<T>, what: string, cache: boolean): Promise<T | null> {
     const raw = await this.storage.read(file);
     if (!raw) {
-      const empty = emptyRecord(name);
-      if (empty) return empty;
-      throw new ProfileCorruptError(`profile record ${name} is missing`);
+      if (cache) this.#cache.delete(file);
+      return null;
     }
+    const hit = this.#cache.get(file);
+    if (cache && hit && sameBytes(hit.raw, raw)) return hit.value as T;
     let plain = raw;
     if (this.#vault) {
       const opened = await this.#vault.open(file, raw);
       // The header check passed, so a failure here is tampering or corruption, not the passphrase.
-      if (!opened) throw new ProfileCorruptError(`profile record ${name} does not authenticate`);
+      if (!opened) throw new ProfileCorruptError(`profile record ${what} does not authenticate`);
       plain = opened;
     }
-    const data = decodeRecord(name, plain);
-    validate(name, data);
-    return data as Records[K];
+    let value: T;
+    try {
+      value = codec.decode(plain);
+    } catch {
+      throw new ProfileCorruptError(`profile record ${what} is corrupt`);
+    }
+    if (cache) this.#cache.set(file, { raw, value });
+    return value;
   }
 
-  async write<K extends RecordName>(name: K, value: Records[K]): Promise<void> {
-    const file = this.#file(name);
-    const plain = encodeRecord(value);
-    await this.storage.write(file, this.#vault ? await this.#vault.seal(file, plain) : plain);
+  async #store<T>(file: string, codec: Codec<T>, value: T): Promise<void> {
+    const plain = codec.encode(value);
+    const raw = this.#vault ? await this.#vault.seal(file, plain) : plain;
+    // Forget the old copy first: if the write fails, the file may hold either version.
+    this.#cache.delete(file);
+    await this.storage.write(file, raw);
+    this.#cache.set(file, { raw, value });
   }
 
   /**
-   * Run `fn` under the profile lock with fresh copies of the records it asks for; records marked
-   * dirty are written (in a crash-safe order) when `fn` returns, or earlier by `tx.flush()`. If
-   * `fn` throws, records not yet flushed are discarded.
+   * Read one record (no lock; for records that do not change, like `account`, or a snapshot). The
+   * result is shared with the cache: do not change it (use a transaction).
+   */
+  async read<K extends RecordName>(name: K): Promise<Records[K]> {
+    const codec = CODECS[name] as Codec<Records[K]>;
+    const file = this.#file(name, codec);
+    // A transaction of this process may be changing its copy in place right now: decode afresh.
+    const cache = !this.#active?.touches(file);
+    const value = await this.#load(file, codec, name, cache);
+    if (value !== null) return value;
+    if (codec.empty) return codec.empty();
+    throw new ProfileCorruptError(`profile record ${name} is missing`);
+  }
+
+  /** Replace a record outside a transaction (a new profile's records; the token cache). */
+  async write<K extends RecordName>(name: K, value: Records[K]): Promise<void> {
+    const codec = CODECS[name] as Codec<Records[K]>;
+    await this.#store(this.#file(name, codec), codec, value);
+  }
+
+  /**
+   * Run `fn` under the profile lock with the current records it asks for; records marked dirty
+   * are written (in a crash-safe order) when `fn` returns, or earlier by `tx.flush()`. If `fn`
+   * throws, records not yet flushed are discarded (and the cached copies it touched dropped).
    */
   transact<T>(fn: (tx: Transaction) => Promise<T>): Promise<T> {
     return this.storage.withLock(async () => {
-      const tx = new Transaction(this);
-      const result = await fn(tx);
-      await tx.flush();
-      return result;
+      const tx = new Transaction(this.#io);
+      this.#active = tx;
+      try {
+        const result = await fn(tx);
+        await tx.flush();
+        return result;
+      } catch (e) {
+        for (const file of tx.touched()) this.#cache.delete(file);
+        throw e;
+      } finally {
+        this.#active = null;
+      }
+    });
+  }
+
+  /** Every peer device's sessions (`sessionKey` → entry), read in one transaction: for tools and tests. */
+  readSessions(): Promise<Map<string, SessionEntry>> {
+    return this.transact(async (tx) => {
+      const out = new Map<string, SessionEntry>();
+      for (const key of await tx.sessionKeys()) {
+        const entry = await tx.session(key);
+        if (entry) out.set(key, entry);
+      }
+      return out;
     });
   }
 
   close(): void {
+    this.#cache.clear();
     this.#vault?.wipe();
   }
 }
 
 export class Transaction {
-  readonly #profile: Profile;
+  readonly #io: FileAccess;
   readonly #loaded = new Map<RecordName, unknown>();
   readonly #dirty = new Set<RecordName>();
-  constructor(profile: Profile) {
-    this.#profile = profile;
+  /** Session entries read or set in this transaction; null: none. */
+  readonly #sessions = new Map<string, SessionEntry | null>();
+  readonly #dirtySessions = new Set<string>();
+  /** Every file whose cached copy this transaction used or replaced. */
+  readonly #touched = new Set<string>();
+
+  constructor(io: FileAccess) {
+    this.#io = io;
   }
+
+  /** @internal */
+  touches(file: string): boolean {
+    return this.#touched.has(file);
+  }
+  /** @internal */
+  touched(): Iterable<string> {
+    return this.#touched;
+  }
+
   async get<K extends RecordName>(name: K): Promise<Records[K]> {
-    if (!this.#loaded.has(name)) this.#loaded.set(name, await this.#profile.read(name));
-    return this.#loaded.get(name) as Records[K];
+    if (this.#loaded.has(name)) return this.#loaded.get(name) as Records[K];
+    const codec = CODECS[name] as Codec<Records[K]>;
+    const file = this.#io.file(name, codec as Codec<unknown>);
+    let value: Records[K] | null | undefined;
+    if (name === 'seen') {
+      // `recent` names the content of `seen` by a random id: if it is the cached one, skip reading.
+      const recent = await this.get('recent');
+      const cached = this.#io.peek<SeenRecord>(file);
+      if (cached && equal(cached.id, recent.seenId)) value = cached as Records[K];
+    }
+    this.#touched.add(file);
+    value ??= await this.#io.load(file, codec, name, true);
+    if (value === null) {
+      if (!codec.empty) throw new ProfileCorruptError(`profile record ${name} is missing`);
+      value = codec.empty();
+    }
+    this.#loaded.set(name, value);
+    return value;
   }
+
   /** Replace (or mark as changed, when passing the object from `get`) a record. */
   set<K extends RecordName>(name: K, value: Records[K]): void {
     this.#loaded.set(name, value);
     this.#dirty.add(name);
   }
+
+  /** The sessions with one peer device (`sessionKey`), if any. Entries are immutable. */
+  async session(key: string): Promise<SessionEntry | undefined> {
+    if (this.#sessions.has(key)) return this.#sessions.get(key) ?? undefined;
+    const index = await this.get('sessions');
+    const slot = index.slots.get(key);
+    let entry: SessionEntry | null = null;
+    if (slot !== undefined) {
+      const file = this.#io.file(sessionFile(slot), SESSION_CODEC as Codec<unknown>);
+      this.#touched.add(file);
+      const f = await this.#io.load(file, SESSION_CODEC, sessionFile(slot), true);
+      if (!f || f.key !== key) throw new ProfileCorruptError(`profile record ${sessionFile(slot)} is missing or belongs to another device`);
+      entry = f.entry;
+    }
+    this.#sessions.set(key, entry);
+    return entry ?? undefined;
+  }
+
+  /** Replace the sessions with a peer device, or delete them (`undefined`). */
+  setSession(key: string, entry: SessionEntry | undefined): void {
+    this.#sessions.set(key, entry ? Object.freeze({ current: entry.current, previous: Object.freeze([...entry.previous]) }) : null);
+    this.#dirtySessions.add(key);
+  }
+
+  /** Peer devices (`sessionKey`) that have sessions, as of this transaction. */
+  async sessionKeys(): Promise<string[]> {
+    const index = await this.get('sessions');
+    const keys = new Set(index.slots.keys());
+    for (const [key, entry] of this.#sessions) {
+      if (entry) keys.add(key);
+      else keys.delete(key);
+    }
+    return [...keys];
+  }
+
   async flush(): Promise<void> {
-    for (const name of WRITE_ORDER) {
-      if (!this.#dirty.has(name)) continue;
-      await this.#profile.write(name, this.#loaded.get(name) as Records[typeof name]);
-      this.#dirty.delete(name);
+    for (const name of WRITE_ORDER_BEFORE_SESSIONS) await this.#write(name);
+    await this.#flushSessions();
+    for (const name of WRITE_ORDER_AFTER_SESSIONS) await this.#write(name);
+  }
+
+  async #write(name: RecordName): Promise<void> {
+    if (!this.#dirty.has(name)) return;
+    const codec = CODECS[name] as Codec<unknown>;
+    const file = this.#io.file(name, codec);
+    this.#touched.add(file);
+    await this.#io.store(file, codec, this.#loaded.get(name));
+    this.#dirty.delete(name);
+  }
+
+  /** Session records first, then the index naming them, then the records no longer named. */
+  async #flushSessions(): Promise<void> {
+    if (this.#dirtySessions.size === 0) return this.#write('sessions');
+    const index = await this.get('sessions');
+    const used = new Set(index.slots.values());
+    const freed: number[] = [];
+    for (const key of this.#dirtySessions) {
+      const slot = index.slots.get(key);
+      if (this.#sessions.get(key) || slot === undefined) continue;
+      index.slots.delete(key);
+      freed.push(slot);
+      this.#dirty.add('sessions');
+    }
+    for (const key of [...this.#dirtySessions]) {
+      const entry = this.#sessions.get(key);
+      if (entry) {
+        let slot = index.slots.get(key);
+        if (slot === undefined) {
+          // The smallest free slot (not one freed just now: its file is removed below).
+          for (slot = 0; used.has(slot); slot++);
+          used.add(slot);
+          index.slots.set(key, slot);
+          this.#dirty.add('sessions');
+        }
+        const file = this.#io.file(sessionFile(slot), SESSION_CODEC as Codec<unknown>);
+        this.#touched.add(file);
+        await this.#io.store(file, SESSION_CODEC, { key, entry });
+      }
+      this.#dirtySessions.delete(key);
+    }
+    await this.#write('sessions');
+    for (const slot of freed) {
+      const file = this.#io.file(sessionFile(slot), SESSION_CODEC as Codec<unknown>);
+      this.#touched.add(file);
+      await this.#io.remove(file);
     }
   }
 }

@@ -1,12 +1,13 @@
 /**
  * Receiving (docs/API.md §5–6). For each relay envelope, in one transaction per batch:
- * - skip (and ack) relay ids and ciphertexts already processed: delivery is at least once, a
- *   retried POST may be stored twice, and a relay may replay;
+ * - skip (and ack) relay ids and ciphertexts already processed (seen.ts): delivery is at least
+ *   once, a retried POST may be stored twice, and a relay may replay;
  * - PreKeyMessage: the sender device must be in the sender's verified device list (fetched and
  *   verified if the device is new to us) with the keys of the message's certificate, and the
  *   certificate must be signed by the sender's pinned master key; a base key seen before that
  *   matches none of our sessions is a replay and refused; then acceptPreKeyMessage, and the
- *   one-time prekeys it used are deleted;
+ *   one-time prekeys it used are deleted (the `prekeys` record is only read for a PreKeyMessage
+ *   that starts a new session);
  * - RatchetMessage: decrypt with the current session of that device, else with a previous one
  *   (which then becomes current);
  * - decode the envelope; drop duplicate message ids; put the message in the profile's inbox.
@@ -25,7 +26,6 @@ import {
   type SessionState,
 } from '@blindrelay/protocol';
 import type { RelayEnvelope } from './api.js';
-import { toBase64url } from './base64url.js';
 import type { Context } from './context.js';
 import { senderDevice } from './directory.js';
 import { decodeEnvelope } from './envelope.js';
@@ -41,7 +41,8 @@ import {
   UntrustedDeviceError,
 } from './errors.js';
 import { deleteUsedPreKeys, preKeyLookup } from './prekeys.js';
-import { LIMITS, pushBounded, type ReceivedMessage, type Transaction } from './profile.js';
+import { LIMITS, type PreKeysRecord, pushBounded, type ReceivedMessage, type Transaction } from './profile.js';
+import { bodyDigest, labelledDigest, SeenSet } from './seen.js';
 import { putSession, sessionsOf } from './sessions.js';
 
 export interface ReceiveFailure {
@@ -78,27 +79,29 @@ export function isTransient(e: unknown): boolean {
 /** Process a batch of envelopes and persist the outcome; the caller acks `ack` afterwards. */
 export function processEnvelopes(ctx: Context, envelopes: readonly RelayEnvelope[]): Promise<BatchResult> {
   return ctx.profile.transact(async (tx) => {
-    const state = await tx.get('state');
-    state.seenBodies ??= [];
-    const seen = new Set(state.seenServerIds);
-    const seenBodies = new Set(state.seenBodies);
+    const seen = await SeenSet.open(ctx, tx);
+    const recent = await tx.get('recent');
     const result: BatchResult = { ack: [], received: [], failures: [], usedPreKeys: false };
     let usedPreKeys = false;
     let deferred: Error | undefined;
     for (const env of envelopes) {
       // The same ciphertext under another relay id: a retried POST, or a replay. Drop it quietly.
-      const digest = toBase64url((await ctx.p.sha512(env.body)).subarray(0, 16));
-      if (seen.has(env.id) || seenBodies.has(digest)) {
+      const relayId = await labelledDigest(ctx.p, 'relayId', env.id);
+      const body = await bodyDigest(ctx.p, env.body);
+      if (seen.has(relayId) || seen.has(body)) {
         result.ack.push(env.id);
         continue;
       }
       try {
         const out = await decryptOne(ctx, tx, env);
         usedPreKeys ||= out.usedPreKeys;
-        if (out.message && !state.seenMessageIds.includes(dedupKey(out.message))) {
-          pushBounded(state.seenMessageIds, dedupKey(out.message), LIMITS.seenMessageIds);
-          pushBounded(state.inbox, out.message, LIMITS.inbox);
-          result.received.push(out.message);
+        if (out.message) {
+          const messageId = await labelledDigest(ctx.p, 'message', dedupKey(out.message));
+          if (!seen.has(messageId)) {
+            seen.add(messageId);
+            pushBounded(recent.inbox, out.message, LIMITS.inbox);
+            result.received.push(out.message);
+          }
         }
         if (out.error) throw out.error;
       } catch (e) {
@@ -111,18 +114,19 @@ export function processEnvelopes(ctx: Context, envelopes: readonly RelayEnvelope
         const info = errorInfo(e);
         result.failures.push({ serverId: env.id, from: env.from, fromDevice: env.fromDevice, code: info.code, message: info.message });
       }
-      seen.add(env.id);
-      seenBodies.add(digest);
-      pushBounded(state.seenServerIds, env.id, LIMITS.seenServerIds);
-      pushBounded(state.seenBodies, digest, LIMITS.seenBodies);
+      seen.add(relayId);
+      seen.add(body);
       result.ack.push(env.id);
     }
-    tx.set('state', state);
+    tx.set('recent', recent);
     return { ...result, usedPreKeys, deferred };
   });
 }
 
 const dedupKey = (m: ReceivedMessage) => `${m.from}:${m.id}`;
+
+/** acceptPreKeyMessage consults prekeys only for a new session; an existing one never gets here. */
+const NO_PREKEYS = { signedPreKey: () => undefined, oneTimePreKey: () => undefined, pqPreKey: () => undefined };
 
 interface Decrypted {
   message?: ReceivedMessage;
@@ -136,8 +140,7 @@ async function decryptOne(ctx: Context, tx: Transaction, env: RelayEnvelope): Pr
   const type = messageType(env.body);
   if (env.from === account.user && env.fromDevice === account.deviceId) throw new UntrustedDeviceError('a message claiming to come from this very device');
   const { masterKey, entry } = await senderDevice(ctx, tx, env.from, env.fromDevice);
-  const state = await tx.get('state');
-  const candidates = sessionsOf(state, env.from, env.fromDevice);
+  const candidates = await sessionsOf(tx, env.from, env.fromDevice);
   let session: SessionState;
   let plaintext: Uint8Array;
   let usedPreKeys = false;
@@ -154,21 +157,27 @@ async function decryptOne(ctx: Context, tx: Transaction, env: RelayEnvelope): Pr
       throw new UntrustedDeviceError(`the certificate in a message from ${env.from} (device ${env.fromDevice}) does not match their device list`);
     }
     const existing = candidates.find((s) => equal(s.baseKey, pk.baseKey));
-    const baseKey = toBase64url(pk.baseKey);
-    if (!existing && state.baseKeys.includes(baseKey)) throw new DecryptError(); // replayed session start
-    const prekeys = await tx.get('prekeys');
+    // Only a message that starts a new session needs the base keys seen and our private prekeys.
+    let fresh: { baseKey: string; prekeys: PreKeysRecord } | undefined;
+    if (!existing) {
+      const baseKey = await labelledDigest(p, 'baseKey', pk.baseKey);
+      if ((await tx.get('basekeys')).digests.has(baseKey)) throw new DecryptError(); // replayed session start
+      fresh = { baseKey, prekeys: await tx.get('prekeys') };
+    }
     const accepted = await acceptPreKeyMessage(
       p,
-      { identity: { privateKey: account.identityPrivate, publicKey: account.identityPublic }, preKeys: preKeyLookup(prekeys) },
+      { identity: { privateKey: account.identityPrivate, publicKey: account.identityPublic }, preKeys: fresh ? preKeyLookup(fresh.prekeys) : NO_PREKEYS },
       { user: env.from, masterKey },
       env.body,
       existing,
     );
     session = accepted.state;
     plaintext = accepted.plaintext;
-    if (accepted.newSession) {
-      pushBounded(state.baseKeys, baseKey, LIMITS.baseKeys);
-      if (deleteUsedPreKeys(prekeys, accepted.usedOneTimePreKeyId, accepted.usedPqPreKeyId)) tx.set('prekeys', prekeys);
+    if (accepted.newSession && fresh) {
+      const basekeys = await tx.get('basekeys');
+      basekeys.digests.push(fresh.baseKey, LIMITS.baseKeys);
+      tx.set('basekeys', basekeys);
+      if (deleteUsedPreKeys(fresh.prekeys, accepted.usedOneTimePreKeyId, accepted.usedPqPreKeyId)) tx.set('prekeys', fresh.prekeys);
       usedPreKeys = true;
     }
   } else {
@@ -187,7 +196,7 @@ async function decryptOne(ctx: Context, tx: Transaction, env: RelayEnvelope): Pr
     session = found.state;
     plaintext = found.plaintext;
   }
-  putSession(state, env.from, env.fromDevice, session);
+  await putSession(tx, env.from, env.fromDevice, session);
 
   try {
     const e = decodeEnvelope(plaintext);

@@ -2,17 +2,20 @@
  * Sending (Sesame fan-out; docs/API.md §5): one ciphertext per current device of the recipient,
  * then a `sync` copy per other device of our own user.
  *
- * Per recipient user: resolve and verify the device list (directory.ts), create missing sessions
+ * Per recipient user: take the verified device list (directory.ts `listForSend`: fetched and
+ * verified, or the one a fetch of the last directoryMaxAgeMs verified), create missing sessions
  * from verified prekey bundles, encrypt once per device, persist the advanced sessions BEFORE the
  * POST (a message key is never used twice, even if the POST's fate is unknown), POST. On 409
  * `mismatched_devices` the list is fetched and verified again, sessions of devices that left are
  * dropped, missing ones are created, and the send is retried (at most MAX_ATTEMPTS times); the
- * same when the relay reports a listed device as unavailable (it may have left the list).
+ * same when the relay reports a listed device as unavailable (it may have left the list). Our own
+ * list is also fetched when the one held has no other device and this profile approved a new
+ * device recently (directory.ts `ownLinkPending`): there is no sync POST to answer 409.
  */
 import { type DeviceList, decodePreKeyBundle, encryptMessage, initiateSession, type SessionState, verifyPreKeyBundle } from '@blindrelay/protocol';
 import { toBase64url } from './base64url.js';
 import type { Context } from './context.js';
-import { resolveUser } from './directory.js';
+import { listForSend, ownLinkPending, resolveUser } from './directory.js';
 import { encodeEnvelope } from './envelope.js';
 import { DeviceUnavailableError, MismatchedDevicesError, SendFailedError, UntrustedDeviceError } from './errors.js';
 import type { Transaction } from './profile.js';
@@ -44,18 +47,31 @@ export async function sendText(ctx: Context, to: string, text: string, options: 
   const self = ctx.account.user;
   const message = encodeEnvelope({ type: 'message', id, sentAt, text });
   return ctx.profile.transact(async (tx) => {
-    const target = await resolveUser(ctx, tx, to, { mode: 'send', acceptNewKey: options.acceptNewKey ?? false });
-    const devices = await deliver(ctx, tx, to, target.list, message);
+    const target = to === self ? await ownList(ctx, tx) : (await listForSend(ctx, tx, to, { acceptNewKey: options.acceptNewKey ?? false })).list;
+    const devices = await deliver(ctx, tx, to, target, message);
     if (to === self) return { id, to, sentAt, devices, ownDevices: devices };
     try {
-      const own = await resolveUser(ctx, tx, self, { mode: 'send' });
-      if (!own.list.devices.some((d) => d.deviceId !== ctx.account.deviceId)) return { id, to, sentAt, devices, ownDevices: 0 };
-      const ownDevices = await deliver(ctx, tx, self, own.list, encodeEnvelope({ type: 'sync', id, sentAt, text, to }));
+      const own = await ownList(ctx, tx);
+      if (!hasOtherDevice(ctx, own)) return { id, to, sentAt, devices, ownDevices: 0 };
+      const ownDevices = await deliver(ctx, tx, self, own, encodeEnvelope({ type: 'sync', id, sentAt, text, to }));
       return { id, to, sentAt, devices, ownDevices };
     } catch (e) {
       return { id, to, sentAt, devices, ownDevices: 0, syncError: e as Error };
     }
   });
+}
+
+const hasOtherDevice = (ctx: Context, list: DeviceList) => list.devices.some((d) => d.deviceId !== ctx.account.deviceId);
+
+/**
+ * Our own device list for sending. When the list held has no other device there is no sync POST,
+ * hence no 409 to tell us of a device linked since; only our devices can approve one, so it is
+ * fetched while an approval by this profile is recent (directory.ts `ownLinkPending`).
+ */
+async function ownList(ctx: Context, tx: Transaction): Promise<DeviceList> {
+  const own = await listForSend(ctx, tx, ctx.account.user);
+  if (own.fetched || hasOtherDevice(ctx, own.list) || !(await ownLinkPending(ctx, tx))) return own.list;
+  return (await resolveUser(ctx, tx, ctx.account.user, { mode: 'send' })).list;
 }
 
 /** Encrypt `plaintext` to every current device of `user` (but this one) and post it. */
@@ -65,10 +81,9 @@ async function deliver(ctx: Context, tx: Transaction, user: string, initial: Dev
   for (let attempt = 1; ; attempt++) {
     const targets = list.devices.filter((d) => !(user === account.user && d.deviceId === account.deviceId));
     if (targets.length === 0) return 0; // a note to self with no other device of ours
-    const state = await tx.get('state');
     const sessions = new Map<number, SessionState>();
     for (const d of targets) {
-      const s = currentSession(state, user, d.deviceId);
+      const s = await currentSession(tx, user, d.deviceId);
       if (s) sessions.set(d.deviceId, s);
     }
     const missing = targets.filter((d) => !sessions.has(d.deviceId));
@@ -99,19 +114,17 @@ async function deliver(ctx: Context, tx: Transaction, user: string, initial: Dev
     const messages: { deviceId: number; body: Uint8Array }[] = [];
     for (const d of targets) {
       const r = await encryptMessage(p, sessions.get(d.deviceId) as SessionState, plaintext);
-      putSession(state, user, d.deviceId, r.state);
+      await putSession(tx, user, d.deviceId, r.state);
       messages.push({ deviceId: d.deviceId, body: r.message });
     }
     // Write-ahead: the advanced sessions are on disk before the ciphertext leaves.
-    tx.set('state', state);
     await tx.flush();
     try {
       await ctx.api.sendMessages(user, messages);
       return targets.length;
     } catch (e) {
       if (!(e instanceof MismatchedDevicesError) || attempt >= MAX_ATTEMPTS) throw e;
-      for (const id of e.stale) dropSession(state, user, id);
-      tx.set('state', state);
+      for (const id of e.stale) await dropSession(tx, user, id);
       list = (await resolveUser(ctx, tx, user, { mode: 'send' })).list;
     }
   }

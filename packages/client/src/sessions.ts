@@ -1,56 +1,75 @@
 /**
- * Sessions per peer device, kept in the profile's `state` record as serializeSession bytes.
+ * Sessions per peer device, one profile record each (`session-N`, named by the `sessions` index),
+ * as serializeSession bytes.
  *
  * Each peer device has a current session (used for sending) and up to LIMITS.previousSessions
  * older ones, still tried when decrypting: when both sides start a session at the same time, each
  * accepts the other's, and messages of either may still be in flight (Sesame §3: a device keeps
  * inactive sessions and moves one to the front when a message decrypts with it).
+ *
+ * Session states are immutable (session-state.ts), so the state deserialized from a stored entry is
+ * remembered with it and reused until the entry is replaced.
  */
 import { deserializeSession, equal, type SessionState, serializeSession } from '@blindrelay/protocol';
-import { LIMITS, type SessionEntry, type StateRecord, sessionKey } from './profile.js';
+import { LIMITS, type StoredSession, sessionKey, type Transaction } from './profile.js';
 
-export function sessionsOf(state: StateRecord, user: string, deviceId: number): SessionState[] {
-  const e = state.sessions.get(sessionKey(user, deviceId));
-  if (!e) return [];
-  return [e.current, ...e.previous].map((b) => deserializeSession(b));
+const states = new WeakMap<StoredSession, SessionState>();
+
+function stateOf(stored: StoredSession): SessionState {
+  let s = states.get(stored);
+  if (!s) {
+    s = deserializeSession(stored.bytes);
+    states.set(stored, s);
+  }
+  return s;
 }
 
-export function currentSession(state: StateRecord, user: string, deviceId: number): SessionState | undefined {
-  const e = state.sessions.get(sessionKey(user, deviceId));
-  return e ? deserializeSession(e.current) : undefined;
+function store(session: SessionState): StoredSession {
+  const stored: StoredSession = Object.freeze({ baseKey: session.baseKey, remoteIdentity: session.remoteIdentity, bytes: serializeSession(session) });
+  states.set(stored, session);
+  return stored;
+}
+
+export async function sessionsOf(tx: Transaction, user: string, deviceId: number): Promise<SessionState[]> {
+  const e = await tx.session(sessionKey(user, deviceId));
+  return e ? [e.current, ...e.previous].map(stateOf) : [];
+}
+
+export async function currentSession(tx: Transaction, user: string, deviceId: number): Promise<SessionState | undefined> {
+  const e = await tx.session(sessionKey(user, deviceId));
+  return e ? stateOf(e.current) : undefined;
 }
 
 /**
  * Store `session` as the current session with the device: it replaces the stored session with the
  * same base key (an advanced copy), and any other current session moves to `previous`.
  */
-export function putSession(state: StateRecord, user: string, deviceId: number, session: SessionState): void {
+export async function putSession(tx: Transaction, user: string, deviceId: number, session: SessionState): Promise<void> {
   const key = sessionKey(user, deviceId);
-  const bytes = serializeSession(session);
-  const old = state.sessions.get(key);
-  if (!old) {
-    state.sessions.set(key, { current: bytes, previous: [] });
-    return;
-  }
-  const others = [old.current, ...old.previous].filter((b) => !equal(deserializeSession(b).baseKey, session.baseKey));
-  const entry: SessionEntry = { current: bytes, previous: others.slice(0, LIMITS.previousSessions) };
-  state.sessions.set(key, entry);
+  const current = store(session);
+  const old = await tx.session(key);
+  const others = old ? [old.current, ...old.previous].filter((s) => !equal(s.baseKey, session.baseKey)) : [];
+  tx.setSession(key, { current, previous: others.slice(0, LIMITS.previousSessions) });
 }
 
-export function dropSession(state: StateRecord, user: string, deviceId: number): boolean {
-  return state.sessions.delete(sessionKey(user, deviceId));
+export async function dropSession(tx: Transaction, user: string, deviceId: number): Promise<boolean> {
+  const key = sessionKey(user, deviceId);
+  if (!(await tx.session(key))) return false;
+  tx.setSession(key, undefined);
+  return true;
 }
 
 /** Drop every session with `user` whose device is not in `keep` (device id → identity key). */
-export function pruneSessions(state: StateRecord, user: string, keep: ReadonlyMap<number, Uint8Array> | null): number {
+export async function pruneSessions(tx: Transaction, user: string, keep: ReadonlyMap<number, Uint8Array> | null): Promise<number> {
   let dropped = 0;
   const prefix = `${user}/`;
-  for (const [key, entry] of [...state.sessions]) {
+  for (const key of await tx.sessionKeys()) {
     if (!key.startsWith(prefix)) continue;
     const deviceId = Number(key.slice(prefix.length));
     const identity = keep?.get(deviceId);
-    if (!identity || !equal(deserializeSession(entry.current).remoteIdentity, identity)) {
-      state.sessions.delete(key);
+    const entry = identity ? await tx.session(key) : undefined;
+    if (!identity || !entry || !equal(entry.current.remoteIdentity, identity)) {
+      tx.setSession(key, undefined);
       dropped++;
     }
   }

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { createNodePrimitives } from '@blindrelay/protocol/node';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { toBase64url } from '../src/base64url.js';
-import { type AccountRecord, Profile } from '../src/profile.js';
+import { type AccountRecord, Profile, type ReceivedMessage } from '../src/profile.js';
 import { FileStorage } from '../src/storage/fs.js';
 import { DEFAULT_KDF, type KdfParams } from '../src/vault.js';
 
@@ -38,6 +38,11 @@ function account(): AccountRecord {
   };
 }
 
+function message(id: string): ReceivedMessage {
+  return { id, from: 'bob', fromDevice: 1, to: 'alice', text: `text ${id}`, sentAt: 1, sync: false, serverId: `server-${id}`, serverSentAt: 2 };
+}
+const inboxIds = (r: { inbox: ReceivedMessage[] }) => r.inbox.map((m) => m.id);
+
 async function newProfile(storage: FileStorage, passphrase?: string, kdf = FAST_KDF) {
   const { profile, commitNew } = await Profile.create(storage, p, { passphrase, kdf });
   const a = account();
@@ -62,14 +67,14 @@ describe('profile store: permissions and atomic writes', () => {
       const storage = new FileStorage(join(dir, 'home', 'default'));
       const { profile } = await newProfile(storage);
       await profile.transact(async (tx) => {
-        const state = await tx.get('state');
-        state.seenServerIds.push('x');
-        tx.set('state', state);
+        const recent = await tx.get('recent');
+        recent.inbox.push(message('x'));
+        tx.set('recent', recent);
       });
       expect((await stat(join(dir, 'home'))).mode & 0o777).toBe(0o700);
       expect((await stat(storage.location)).mode & 0o777).toBe(0o700);
       const files = await readdir(storage.location);
-      expect(files.sort()).toEqual(['account.json', 'profile.json', 'state.json']);
+      expect(files.sort()).toEqual(['account.json', 'profile.json', 'recent.dat']);
       for (const f of files) expect((await stat(join(storage.location, f))).mode & 0o777).toBe(0o600);
     } finally {
       process.umask(old);
@@ -226,7 +231,7 @@ describe('profile store: encryption at rest', () => {
     const storage = new FileStorage(join(dir, 'p'));
     const { profile } = await newProfile(storage, 'pw');
     await profile.transact(async (tx) => {
-      tx.set('state', await tx.get('state'));
+      tx.set('recent', await tx.get('recent'));
       tx.set('contacts', await tx.get('contacts'));
     });
     const path = join(storage.location, 'account.bin');
@@ -238,9 +243,9 @@ describe('profile store: encryption at rest', () => {
     await expect(reopened.read('account')).rejects.toMatchObject({ code: 'ERR_PROFILE_CORRUPT' });
     // The associated data binds each ciphertext to its file name.
     await writeFile(path, good);
-    await rename(join(storage.location, 'state.bin'), join(storage.location, 'tmp.bin'));
-    await rename(join(storage.location, 'contacts.bin'), join(storage.location, 'state.bin'));
-    await expect(reopened.read('state')).rejects.toMatchObject({ code: 'ERR_PROFILE_CORRUPT' });
+    await rename(join(storage.location, 'recent.bin'), join(storage.location, 'tmp.bin'));
+    await rename(join(storage.location, 'contacts.bin'), join(storage.location, 'recent.bin'));
+    await expect(reopened.read('recent')).rejects.toMatchObject({ code: 'ERR_PROFILE_CORRUPT' });
   });
 
   it('refuses absurd KDF parameters in a header (no 4 GiB allocation)', async () => {
@@ -271,13 +276,13 @@ describe('profile store: transactions', () => {
     const { profile } = await newProfile(storage);
     await expect(
       profile.transact(async (tx) => {
-        const state = await tx.get('state');
-        state.seenServerIds.push('lost');
-        tx.set('state', state);
+        const recent = await tx.get('recent');
+        recent.inbox.push(message('lost'));
+        tx.set('recent', recent);
         throw new Error('boom');
       }),
     ).rejects.toThrow('boom');
-    expect((await profile.read('state')).seenServerIds).toEqual([]);
+    expect(inboxIds(await profile.read('recent'))).toEqual([]);
   });
 
   it('re-reads records in each transaction (another process may have changed them)', async () => {
@@ -285,12 +290,12 @@ describe('profile store: transactions', () => {
     const { profile } = await newProfile(storage);
     const other = await Profile.open(new FileStorage(storage.location), p);
     await other.transact(async (tx) => {
-      const s = await tx.get('state');
-      s.seenServerIds.push('from-other');
-      tx.set('state', s);
+      const r = await tx.get('recent');
+      r.inbox.push(message('from-other'));
+      tx.set('recent', r);
     });
     await profile.transact(async (tx) => {
-      expect((await tx.get('state')).seenServerIds).toEqual(['from-other']);
+      expect(inboxIds(await tx.get('recent'))).toEqual(['from-other']);
     });
   });
 });

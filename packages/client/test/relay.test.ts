@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RelayApi } from '../src/api.js';
 import { fromBase64url, toBase64url } from '../src/base64url.js';
 import { BlindrelayClient, type ClientEnvironment } from '../src/client.js';
+import { DIRECTORY_MAX_AGE_MS } from '../src/directory.js';
 import { nodeSocketFactory } from '../src/node.js';
 import { Profile, type ReceivedMessage } from '../src/profile.js';
 import type { ReceiveFailure } from '../src/receive.js';
@@ -43,16 +44,19 @@ interface Device {
   storage: MemoryStorage;
   /** Replace to intercept this device's HTTP calls. */
   hook: { fn: FetchHook | null };
+  /** Added to this device's clock (`env.now`). */
+  clock: { offset: number };
 }
 
 function environment(storage = new MemoryStorage()) {
   const hook: Device['hook'] = { fn: null };
+  const clock = { offset: 0 };
   const wrapped: typeof fetch = (input, init) => {
     const next = () => fetch(input, init);
     return hook.fn ? hook.fn(String(input), init, next) : next();
   };
-  const env: ClientEnvironment = { primitives: p, storage, fetch: wrapped, socket: nodeSocketFactory };
-  return { env, storage, hook };
+  const env: ClientEnvironment = { primitives: p, storage, fetch: wrapped, socket: nodeSocketFactory, now: () => Date.now() + clock.offset };
+  return { env, storage, hook, clock };
 }
 
 async function newUser(name: string, servers: string | string[] = url): Promise<Device> {
@@ -65,7 +69,7 @@ async function linkDevice(existing: Device): Promise<Device> {
   const e = environment();
   let approval: Promise<unknown> = Promise.resolve();
   const client = await BlindrelayClient.link(e.env, {
-    servers: url,
+    servers: existing.client.servers,
     user: existing.client.user,
     onCode: (code) => {
       approval = existing.client.approve(code);
@@ -234,6 +238,9 @@ describe('SDK against the relay', () => {
             headers: { 'content-type': 'application/json' },
           })
         : next();
+    // Bob's list of alice is older than directoryMaxAgeMs, so he fetches it again (within it he would
+    // not: see 'device lists held for directoryMaxAgeMs' below).
+    bob.clock.offset += DIRECTORY_MAX_AGE_MS;
     await expect(bob.client.send(alice.client.user, 'to eve?')).rejects.toMatchObject({ code: 'ERR_KEY_CHANGED', name: 'KeyChangedError' });
     const s = await bob.client.safetyNumber(alice.client.user);
     expect(s.keyChanged).toBe(true);
@@ -357,5 +364,166 @@ describe('SDK against the relay', () => {
     await listening;
     await relay.close();
     expect(got).toEqual(['pushed', 'after restart']);
+  });
+});
+
+describe('SDK against the relay: device lists held for directoryMaxAgeMs', () => {
+  // A relay of its own: account creation is rate limited per IP.
+  let relay2: RunningServer;
+  let url2: string;
+  beforeAll(async () => {
+    relay2 = await startServer({ host: '127.0.0.1', port: 0, dataDir: join(dir, 'second'), logLevel: 'silent', processMetrics: false });
+    url2 = relay2.url;
+  });
+  afterAll(async () => {
+    await relay2?.close();
+  });
+
+  it('sends with the device lists verified in the last directoryMaxAgeMs; a 409 refreshes them at once', async () => {
+    const alice = await newUser(unique('alice'), url2);
+    const bob1 = await newUser(unique('bob'), url2);
+    const calls: string[] = [];
+    alice.hook.fn = async (u, init, next) => {
+      if (u.includes('/v1/users/') && (init?.method ?? 'GET') === 'GET') calls.push(`GET ${u.slice(u.indexOf('/v1/users/') + 10)}`);
+      if (u.endsWith('/v1/messages') && init?.method === 'POST') calls.push('POST');
+      return next();
+    };
+    const [bob, me] = [`GET ${bob1.client.user}`, `GET ${alice.client.user}`];
+    await alice.client.send(bob1.client.user, 'first');
+    expect(calls).toEqual([bob, 'POST', me]);
+    calls.length = 0;
+    for (let i = 0; i < 2; i++) await alice.client.send(bob1.client.user, `more ${i}`);
+    expect(calls).toEqual(['POST', 'POST']); // no directory fetch, no signature check
+    expect(await texts(bob1)).toEqual(['first', 'more 0', 'more 1']);
+
+    // Both link a device: the 409 to the POST for bob makes alice fetch his list at once; her own
+    // is fetched because she approved a device (no sync POST yet that could answer 409).
+    const bob2 = await linkDevice(bob1);
+    const alice2 = await linkDevice(alice);
+    calls.length = 0;
+    expect(await alice.client.send(bob1.client.user, 'to all')).toMatchObject({ devices: 2, ownDevices: 1 });
+    expect(calls).toEqual(['POST', bob, 'POST', me, 'POST']);
+    calls.length = 0;
+    await alice.client.send(bob1.client.user, 'cached');
+    expect(calls).toEqual(['POST', 'POST']); // no fetch at all
+    // A third device of alice's: the 409 to the sync POST makes alice fetch her own list.
+    const alice3 = await linkDevice(alice);
+    calls.length = 0;
+    expect(await alice.client.send(bob1.client.user, 'to three')).toMatchObject({ devices: 2, ownDevices: 2 });
+    expect(calls).toEqual(['POST', 'POST', me, 'POST']);
+    expect(await texts(bob2)).toEqual(['to all', 'cached', 'to three']);
+    expect((await inbox(alice2)).messages.map((m) => [m.text, m.sync])).toEqual([
+      ['to all', true],
+      ['cached', true],
+      ['to three', true],
+    ]);
+    expect((await inbox(alice3)).messages.map((m) => m.text)).toEqual(['to three']);
+
+    // Once the lists are older than directoryMaxAgeMs, they are fetched (and verified) again.
+    alice.clock.offset += DIRECTORY_MAX_AGE_MS;
+    calls.length = 0;
+    await alice.client.send(bob1.client.user, 'later');
+    expect(calls).toEqual([bob, 'POST', me, 'POST']);
+  });
+
+  it('a device linked by another process of the same profile gets sync copies at once', async () => {
+    const alice = await newUser(unique('alice'), url2);
+    const bob = await newUser(unique('bob'), url2);
+    await alice.client.send(bob.client.user, 'before'); // alice holds her own list: only this device
+    // A second client on the same profile (as `blindrelay device approve` next to a running app).
+    const other = await BlindrelayClient.open(alice.env);
+    const e = environment();
+    let approval: Promise<unknown> = Promise.resolve();
+    const alice2 = await BlindrelayClient.link(e.env, {
+      servers: url2,
+      user: alice.client.user,
+      onCode: (code) => {
+        approval = other.approve(code);
+      },
+    });
+    await approval;
+    expect(await alice.client.send(bob.client.user, 'after')).toMatchObject({ devices: 1, ownDevices: 1 });
+    const got: ReceivedMessage[] = [];
+    await alice2.receive({ onMessage: (m) => void got.push(m) });
+    expect(got.map((m) => [m.text, m.sync])).toEqual([['after', true]]);
+  });
+
+  it('directoryMaxAgeMs 0 fetches both lists on every send', async () => {
+    const e = environment();
+    const alice = await BlindrelayClient.createAccount({ ...e.env, directoryMaxAgeMs: 0 }, { servers: url2, user: unique('alice') });
+    const bob = await newUser(unique('bob'), url2);
+    let gets = 0;
+    e.hook.fn = async (u, init, next) => {
+      if (u.includes('/v1/users/') && (init?.method ?? 'GET') === 'GET') gets++;
+      return next();
+    };
+    for (let i = 0; i < 3; i++) await alice.send(bob.client.user, `m${i}`);
+    expect(gets).toBe(6); // bob's list and alice's own, each time
+    expect(await texts(bob)).toEqual(['m0', 'm1', 'm2']);
+  });
+
+  it('a substituted master key: within directoryMaxAgeMs messages still go to the verified devices only; a 409 or the age limit reveals it', async () => {
+    const alice = await newUser(unique('alice'), url2);
+    const bob = await newUser(unique('bob'), url2);
+    await bob.client.send(alice.client.user, 'pinning alice');
+    const eve = await P.generateMasterKey(p);
+    const eveDevice = await P.generateDeviceKeys(p);
+    const eveList = await P.signDeviceList(p, alice.client.user, eve, 9, [
+      { deviceId: eveDevice.deviceId, signingKey: eveDevice.signing.publicKey, identityKey: eveDevice.identity.publicKey },
+    ]);
+    const json = (status: number, body: unknown) => new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } });
+    let conflict = false;
+    let gets = 0;
+    bob.hook.fn = async (u, init, next) => {
+      if (u.endsWith(`/v1/users/${alice.client.user}`)) {
+        gets++;
+        return json(200, { user: alice.client.user, masterKey: toBase64url(eve.publicKey), deviceList: toBase64url(eveList) });
+      }
+      if (conflict && u.endsWith('/v1/messages') && init?.method === 'POST') {
+        return json(409, { code: 'mismatched_devices', message: 'devices changed', missing: [eveDevice.deviceId], stale: [] });
+      }
+      return next();
+    };
+    // The list bob verified a moment ago is still used: the message is for alice's true device.
+    expect((await bob.client.send(alice.client.user, 'cached')).devices).toBe(1);
+    expect(gets).toBe(0);
+    expect(await texts(alice)).toEqual(['pinning alice', 'cached']);
+    // A relay that answers 409 makes bob fetch the list again, which reveals the new key.
+    conflict = true;
+    await expect(bob.client.send(alice.client.user, 'after 409')).rejects.toMatchObject({ code: 'ERR_KEY_CHANGED' });
+    expect(gets).toBe(1);
+    // Sticky: refused from now on, fetched every time, until verified or accepted.
+    conflict = false;
+    await expect(bob.client.send(alice.client.user, 'again')).rejects.toMatchObject({ code: 'ERR_KEY_CHANGED' });
+    expect(await texts(alice)).toEqual([]);
+
+    // Without a 409, the age limit: carol pins alice, then the relay substitutes the key.
+    const carol = await newUser(unique('carol'), url2);
+    await carol.client.send(alice.client.user, 'from carol');
+    carol.hook.fn = bob.hook.fn;
+    carol.clock.offset += DIRECTORY_MAX_AGE_MS - 1000;
+    expect((await carol.client.send(alice.client.user, 'still cached')).devices).toBe(1);
+    carol.clock.offset += 1000;
+    await expect(carol.client.send(alice.client.user, 'expired')).rejects.toMatchObject({ code: 'ERR_KEY_CHANGED' });
+    expect((await texts(alice)).sort()).toEqual(['from carol', 'still cached']);
+  });
+
+  it('a refreshed list that rolls back is refused', async () => {
+    const bob1 = await newUser(unique('bob'), url2);
+    const alice = await newUser(unique('alice'), url2);
+    let stale: string | undefined;
+    alice.hook.fn = async (u, _init, next) => {
+      const res = await next();
+      if (u.endsWith(`/v1/users/${bob1.client.user}`) && !stale) stale = await res.clone().text();
+      return res;
+    };
+    await alice.client.send(bob1.client.user, 'v1'); // records bob's list version 1
+    await linkDevice(bob1);
+    alice.clock.offset += DIRECTORY_MAX_AGE_MS;
+    expect((await alice.client.send(bob1.client.user, 'v2')).devices).toBe(2); // fetches version 2
+    alice.hook.fn = async (u, _init, next) =>
+      u.endsWith(`/v1/users/${bob1.client.user}`) ? new Response(stale, { status: 200, headers: { 'content-type': 'application/json' } }) : next();
+    alice.clock.offset += DIRECTORY_MAX_AGE_MS;
+    await expect(alice.client.send(bob1.client.user, 'rolled back')).rejects.toMatchObject({ code: 'ERR_ROLLBACK' });
   });
 });
