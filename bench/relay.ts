@@ -79,7 +79,12 @@ async function oursSide(pairs: number, log: (l: string) => void): Promise<Side> 
     senders.push({ send: async (id) => void (await from.send(to.user, textFor(id))) });
   }
   // First messages set up the sessions (PQXDH); not measured.
-  await Promise.all(senders.map((s, i) => (tracker.sent(`warm${i}`), s.send(`warm${i}`))));
+  await Promise.all(
+    senders.map((s, i) => {
+      tracker.sent(`warm${i}`);
+      return s.send(`warm${i}`);
+    }),
+  );
   for (let i = 0; i < 100 && tracker.inFlight > 0; i++) await tracker.drained(100);
   tracker.latencies.length = 0;
   return {

@@ -4,7 +4,7 @@
  * one for the caller to persist; inputs are never modified.
  */
 import { equal } from './bytes.js';
-import { type DeviceCertificate, type TrustedUser, verifyDeviceCertificate } from './device-certificate.js';
+import { type DeviceCertificate, decodeDeviceCertificate, type TrustedUser, verifyDeviceCertificate } from './device-certificate.js';
 import { DecryptError } from './errors.js';
 import { decodePreKeyMessage, decodeRatchetMessage, encodePreKeyPrefix, MESSAGE_TYPE_PREKEY, messageType, type PreKeyMessage } from './message.js';
 import { pqxdhInitiate, pqxdhRespond } from './pqxdh.js';
@@ -128,12 +128,17 @@ export async function acceptPreKeyMessage(
 ): Promise<AcceptedSession> {
   try {
     const pk = decodePreKeyMessage(message);
-    const certificate = await verifyDeviceCertificate(p, pk.certificate, sender);
     if (existing && equal(existing.baseKey, pk.baseKey)) {
+      // A later message of a session we accepted: the certificate was verified then, and the whole
+      // prefix (certificate included) is authenticated by this session's keys (associated data), so
+      // only its binding to the expected sender is checked here, not its signature again.
+      const certificate = decodeDeviceCertificate(pk.certificate);
+      if (certificate.user !== sender.user || !equal(certificate.masterKey, sender.masterKey)) throw new DecryptError();
       if (!equal(existing.remoteIdentity, certificate.identityKey)) throw new DecryptError();
       const r = await decryptMessage(p, existing, message);
       return { ...r, sender: certificate, newSession: false, usedOneTimePreKeyId: undefined, usedPqPreKeyId: undefined };
     }
+    const certificate = await verifyDeviceCertificate(p, pk.certificate, sender);
     const spk = local.preKeys.signedPreKey(pk.signedPreKeyId);
     const opk = pk.oneTimePreKeyId === undefined ? undefined : local.preKeys.oneTimePreKey(pk.oneTimePreKeyId);
     const pq = local.preKeys.pqPreKey(pk.pqPreKeyId);
