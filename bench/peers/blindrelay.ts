@@ -4,6 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import * as P from '@blindrelay/protocol';
 import { createNodePrimitives } from '@blindrelay/protocol/node';
+import { rate } from './timing.js';
 
 const p = createNodePrimitives();
 export const name = 'blindrelay';
@@ -126,22 +127,6 @@ async function establish(): Promise<Session> {
   await setupOnce(alice, s.alice, bob, bobPreKeys, s.bob, bundle, 'peer', pt, true);
   check(await s.alice.decrypt('peer', await s.bob.encrypt('peer', pt)), pt, true);
   return s;
-}
-
-/** Runs `step(i)` until at least `durationMs` of timed wall time and `minIters` iterations (same as the libsignal peer). */
-async function rate(durationMs: number, step: (i: number) => Promise<void>, minIters = 5): Promise<number> {
-  const warmupEnd = performance.now() + Math.min(200, durationMs / 5);
-  let i = 0;
-  while (performance.now() < warmupEnd || i < 3) await step(i++);
-  let n = 0;
-  const start = performance.now();
-  let elapsed = 0;
-  while (elapsed < durationMs || n < minIters) {
-    await step(i++);
-    n++;
-    elapsed = performance.now() - start;
-  }
-  return (n * 1000) / elapsed;
 }
 
 export async function setupsPerSecond(durationMs: number): Promise<number> {

@@ -31,6 +31,7 @@ import {
   signalDecryptPreKey,
   signalEncrypt,
 } from '@signalapp/libsignal-client';
+import { rate } from './timing.js';
 
 const pkg = createRequire(import.meta.url)('@signalapp/libsignal-client/package.json') as {
   version: string;
@@ -221,22 +222,6 @@ async function establish(): Promise<Session> {
   if (reply.type() !== CiphertextMessageType.Whisper) throw new Error('expected a Whisper reply');
   check(await alice.decrypt(bobAddr, aliceAddr, reply.serialize()), pt, true);
   return { alice, bob, aliceAddr, bobAddr };
-}
-
-/** Runs `step(i)` until at least `durationMs` of timed wall time and `minIters` iterations. */
-async function rate(durationMs: number, step: (i: number) => Promise<void>, minIters = 5): Promise<number> {
-  const warmupEnd = performance.now() + Math.min(200, durationMs / 5);
-  let i = 0;
-  while (performance.now() < warmupEnd || i < 3) await step(i++);
-  let n = 0;
-  const start = performance.now();
-  let elapsed = 0;
-  while (elapsed < durationMs || n < minIters) {
-    await step(i++);
-    n++;
-    elapsed = performance.now() - start;
-  }
-  return (n * 1000) / elapsed;
 }
 
 // ---------------------------------------------------------------- exports
