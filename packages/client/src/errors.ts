@@ -30,14 +30,8 @@ export type ClientErrorCode =
   | 'ERR_UNREACHABLE'
   | RelayErrorCode;
 
-export class ClientError extends Error {
-  readonly code: ClientErrorCode;
-  constructor(code: ClientErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.code = code;
-    this.name = new.target.name;
-  }
-}
+/** Every SDK error: a BlindrelayError (the protocol's base class) with an SDK code. */
+export class ClientError extends BlindrelayError<ClientErrorCode> {}
 
 // ---- local profile ----------------------------------------------------------------------------
 
@@ -260,7 +254,7 @@ export function relayError(status: number, body: unknown): RelayError {
 
 /** `{code, message}` for any error: SDK and protocol errors keep their code, others are internal. */
 export function errorInfo(e: unknown): { code: string; message: string; expected: boolean } {
-  if (e instanceof ClientError || e instanceof BlindrelayError) return { code: e.code, message: e.message, expected: true };
+  if (e instanceof BlindrelayError) return { code: e.code, message: e.message, expected: true };
   if (e instanceof Error) return { code: 'ERR_INTERNAL', message: e.message, expected: false };
   return { code: 'ERR_INTERNAL', message: String(e), expected: false };
 }

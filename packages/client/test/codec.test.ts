@@ -86,3 +86,15 @@ describe('message envelope', () => {
     expect(() => encodeEnvelope({ ...sync, to: '' })).toThrow(EnvelopeError);
   });
 });
+
+describe('error classes', () => {
+  it('every SDK error is a BlindrelayError with a stable ERR_ code', async () => {
+    const { BlindrelayError } = await import('@blindrelay/protocol');
+    const errors = await import('../src/errors.js');
+    const e = new errors.KeyChangedError('alice');
+    expect(e).toBeInstanceOf(errors.ClientError);
+    expect(e).toBeInstanceOf(BlindrelayError);
+    expect(e.code).toBe('ERR_KEY_CHANGED');
+    expect(e.name).toBe('KeyChangedError');
+  });
+});

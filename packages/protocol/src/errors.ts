@@ -15,10 +15,14 @@ export type ErrorCode =
   | 'ERR_DECRYPT'
   | 'ERR_UNTRUSTED_IDENTITY';
 
-export class BlindrelayError extends Error {
-  readonly code: ErrorCode;
-  constructor(code: ErrorCode, message: string) {
-    super(message);
+/**
+ * The base of every Blindrelay error, here and in the packages built on this one (the SDK derives
+ * its errors with its own `ERR_*` codes), so `instanceof BlindrelayError` catches them all.
+ */
+export class BlindrelayError<C extends `ERR_${string}` = ErrorCode> extends Error {
+  readonly code: C;
+  constructor(code: C, message: string, options?: { cause?: unknown }) {
+    super(message, options);
     this.code = code;
     this.name = new.target.name;
   }
