@@ -122,6 +122,13 @@ export interface ServerOptions {
   port?: number;
   /** Data directory: `relay.db` (+ `-wal`/`-shm`) and `blobs/`; default ./data. */
   dataDir?: string;
+  /**
+   * `postgres://…` or `postgresql://…`: keep accounts, prekeys, mailboxes and auth in PostgreSQL
+   * (cluster mode: several relays may share it) instead of `relay.db`. Unset: SQLite (the default).
+   */
+  databaseUrl?: string;
+  /** With `databaseUrl`: the schema to use (created if absent); default the server's search_path. */
+  databaseSchema?: string;
   /** pino level; default info. */
   logLevel?: LogLevel | string;
   /** A pino destination stream, or a file path (created mode 0600); default stderr. */
@@ -143,6 +150,8 @@ export interface ResolvedOptions {
   readonly host: string;
   readonly port: number;
   readonly dataDir: string;
+  readonly databaseUrl: string | undefined;
+  readonly databaseSchema: string | undefined;
   readonly logLevel: LogLevel;
   readonly logDestination: DestinationStream | string | undefined;
   readonly now: () => number;
@@ -170,9 +179,23 @@ function parseLogLevel(value: string, source: string): LogLevel {
   return v as LogLevel;
 }
 
+function parseDatabaseUrl(value: string, source: string): string {
+  const v = value.trim();
+  if (!/^postgres(ql)?:\/\/./.test(v)) throw new ConfigError(`${source}: database URL must start with postgres:// or postgresql://`);
+  return v;
+}
+
+const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
+
 function nonEmpty(value: string, source: string): string {
   if (value.trim() === '') throw new ConfigError(`${source} must not be empty`);
   return value;
+}
+
+function parseSchema(schema: string | undefined): string | undefined {
+  if (schema === undefined) return undefined;
+  if (!SCHEMA_NAME.test(schema)) throw new ConfigError('database schema: 1-63 lower-case letters, digits or _, not starting with a digit');
+  return schema;
 }
 
 export function resolveOptions(options: ServerOptions = {}): ResolvedOptions {
@@ -193,6 +216,8 @@ export function resolveOptions(options: ServerOptions = {}): ResolvedOptions {
     host: nonEmpty(options.host ?? DEFAULT_HOST, 'host'),
     port: parsePort(options.port ?? DEFAULT_PORT, 'port'),
     dataDir: nonEmpty(options.dataDir ?? DEFAULT_DATA_DIR, 'data directory'),
+    databaseUrl: options.databaseUrl === undefined ? undefined : parseDatabaseUrl(options.databaseUrl, 'database URL'),
+    databaseSchema: parseSchema(options.databaseSchema),
     logLevel: parseLogLevel(options.logLevel ?? DEFAULT_LOG_LEVEL, 'log level'),
     logDestination: options.logDestination,
     now: options.now ?? Date.now,
@@ -202,17 +227,18 @@ export function resolveOptions(options: ServerOptions = {}): ResolvedOptions {
   };
 }
 
-/** Command-line flags as the CLI parses them (`blindrelay server --host --port --data --log-level`). */
+/** Command-line flags as the CLI parses them (`blindrelay server --host --port --data --database --log-level`). */
 export interface ServerFlags {
   host?: string;
   port?: string | number;
   data?: string;
+  database?: string;
   logLevel?: string;
 }
 
 /**
  * Flags and environment → options. Flags win over `BLINDRELAY_HOST`, `BLINDRELAY_PORT`,
- * `BLINDRELAY_DATA`, `BLINDRELAY_LOG_LEVEL`; unset ones fall back to the defaults.
+ * `BLINDRELAY_DATA`, `BLINDRELAY_DATABASE_URL`, `BLINDRELAY_LOG_LEVEL`; unset ones fall back to the defaults.
  * Throws ConfigError (with a message naming the flag or variable) on an invalid value.
  */
 export function resolveServerOptions(flags: ServerFlags = {}, env: Record<string, string | undefined> = process.env): ServerOptions {
@@ -228,6 +254,8 @@ export function resolveServerOptions(flags: ServerFlags = {}, env: Record<string
   if (port) out.port = parsePort(port.value, port.source === 'flag' ? '--port' : port.source);
   const data = pick(flags.data, 'BLINDRELAY_DATA');
   if (data) out.dataDir = nonEmpty(String(data.value), data.source === 'flag' ? '--data' : data.source);
+  const database = pick(flags.database, 'BLINDRELAY_DATABASE_URL');
+  if (database) out.databaseUrl = parseDatabaseUrl(String(database.value), database.source === 'flag' ? '--database' : database.source);
   const level = pick(flags.logLevel, 'BLINDRELAY_LOG_LEVEL');
   if (level) out.logLevel = parseLogLevel(String(level.value), level.source === 'flag' ? '--log-level' : level.source);
   return out;

@@ -1,4 +1,4 @@
-/** @blindrelay/server: the blind relay (docs/API.md), embedded default: SQLite + in-process bus. */
+/** @blindrelay/server: the blind relay (docs/API.md), embedded default: SQLite + in-process bus; PostgreSQL storage with `databaseUrl`. */
 
 export { MemoryBus } from './bus/memory.js';
 export type { Bus, BusEvent, DeviceEvent } from './bus/types.js';
@@ -16,5 +16,6 @@ export {
 } from './config.js';
 export { type MainIo, parseServerArgs, runServerMain } from './main.js';
 export { type RunningServer, startServer } from './server.js';
+export { openPostgresStorage, type PostgresStorageOptions } from './storage/postgres/postgres-storage.js';
 export { openSqliteStorage } from './storage/sqlite/sqlite-storage.js';
 export type * from './storage/types.js';

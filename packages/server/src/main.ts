@@ -6,13 +6,20 @@
 import { ConfigError, resolveServerOptions, type ServerFlags, type ServerOptions } from './config.js';
 import { type RunningServer, startServer } from './server.js';
 
-const USAGE = `usage: blindrelay server [--host HOST] [--port PORT] [--data DIR] [--log-level LEVEL]
+const USAGE = `usage: blindrelay server [--host HOST] [--port PORT] [--data DIR] [--database URL] [--log-level LEVEL]
   --host       interface to bind (env BLINDRELAY_HOST, default 127.0.0.1)
   --port       TCP port, 0 = any free port (env BLINDRELAY_PORT, default 8787)
   --data       data directory (env BLINDRELAY_DATA, default ./data)
+  --database   postgres://… to store in PostgreSQL instead of SQLite (env BLINDRELAY_DATABASE_URL)
   --log-level  fatal|error|warn|info|debug|trace|silent (env BLINDRELAY_LOG_LEVEL, default info)`;
 
-const FLAG_NAMES: Record<string, keyof ServerFlags> = { '--host': 'host', '--port': 'port', '--data': 'data', '--log-level': 'logLevel' };
+const FLAG_NAMES: Record<string, keyof ServerFlags> = {
+  '--host': 'host',
+  '--port': 'port',
+  '--data': 'data',
+  '--database': 'database',
+  '--log-level': 'logLevel',
+};
 
 /** `--flag value` and `--flag=value`; throws ConfigError on anything else. */
 export function parseServerArgs(argv: readonly string[]): ServerFlags {

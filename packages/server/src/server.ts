@@ -8,6 +8,7 @@ import type { AppContext } from './context.js';
 import { RateLimiter } from './http/rate-limit.js';
 import { createLogger } from './logging.js';
 import { createMetrics } from './metrics.js';
+import { openPostgresStorage } from './storage/postgres/postgres-storage.js';
 import { openSqliteStorage } from './storage/sqlite/sqlite-storage.js';
 import type { Storage } from './storage/types.js';
 import { WebSocketHub } from './ws/hub.js';
@@ -24,7 +25,8 @@ export interface RunningServer {
   readonly app: FastifyInstance;
   /**
    * Graceful shutdown: stop accepting connections, end long polls, close WebSockets (1001),
-   * let in-flight requests finish, checkpoint and close SQLite, flush logs. Idempotent.
+   * let in-flight requests finish, checkpoint and close SQLite (or end the PostgreSQL pool), flush
+   * logs. Idempotent.
    */
   close(): Promise<void>;
 }
@@ -42,17 +44,24 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   let app: FastifyInstance | undefined;
   try {
     const metrics = createMetrics({ processMetrics: o.processMetrics, queued: () => store.mailboxes.countAll() });
-    storage = openSqliteStorage({
-      dataDir: o.dataDir,
-      now: o.now,
-      groupCommit: {
-        onCommit: (c) => {
-          metrics.storageCommits.inc({ outcome: c.committed ? 'committed' : 'failed' });
-          metrics.storageBatchOperations.observe(c.operations);
-          metrics.storageCommitDuration.observe(c.durationMs / 1000);
-        },
-      },
-    });
+    storage = o.databaseUrl
+      ? await openPostgresStorage({
+          connectionString: o.databaseUrl,
+          ...(o.databaseSchema ? { schema: o.databaseSchema } : {}),
+          now: o.now,
+          onError: (err) => log.warn({ err }, 'idle PostgreSQL connection failed'),
+        })
+      : openSqliteStorage({
+          dataDir: o.dataDir,
+          now: o.now,
+          groupCommit: {
+            onCommit: (c) => {
+              metrics.storageCommits.inc({ outcome: c.committed ? 'committed' : 'failed' });
+              metrics.storageBatchOperations.observe(c.operations);
+              metrics.storageCommitDuration.observe(c.durationMs / 1000);
+            },
+          },
+        });
     const store = storage;
     const bus = new MemoryBus((err) => log.warn({ err }, 'bus handler failed'));
     const rateLimiter = new RateLimiter(o.rateLimits, o.now, (action) => metrics.rateLimited.inc({ action }));

@@ -30,6 +30,15 @@ describe('resolveServerOptions', () => {
     expect(() => resolveServerOptions({ data: ' ' }, {})).toThrow(/--data/);
   });
 
+  it('selects PostgreSQL with --database or BLINDRELAY_DATABASE_URL, and checks the URL', () => {
+    const url = 'postgres://relay@db.internal:5432/relay';
+    expect(resolveServerOptions({}, { BLINDRELAY_DATABASE_URL: url })).toEqual({ databaseUrl: url });
+    expect(resolveServerOptions({ database: 'postgresql://other/db' }, { BLINDRELAY_DATABASE_URL: url })).toEqual({ databaseUrl: 'postgresql://other/db' });
+    expect(parseServerArgs(['--database', url])).toEqual({ database: url });
+    expect(() => resolveServerOptions({ database: 'mysql://x/y' }, {})).toThrow(/--database/);
+    expect(() => resolveServerOptions({}, { BLINDRELAY_DATABASE_URL: 'relay.db' })).toThrow(/BLINDRELAY_DATABASE_URL/);
+  });
+
   it('parses --flag value and --flag=value', () => {
     expect(parseServerArgs(['--host', 'h', '--port=1', '--data', 'd', '--log-level=debug'])).toEqual({ host: 'h', port: '1', data: 'd', logLevel: 'debug' });
     expect(() => parseServerArgs(['--bogus'])).toThrow(ConfigError);

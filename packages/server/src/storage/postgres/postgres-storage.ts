@@ -1,0 +1,627 @@
+/**
+ * The cluster storage: PostgreSQL through a `pg` connection pool. Several relay instances may
+ * share one database; every guarantee of src/storage/types.ts holds across connections and
+ * instances, not just within one process.
+ *
+ * Each write method is one transaction (READ COMMITTED) on one pooled connection. Where the
+ * SQLite store relies on its single writer, this one takes row locks up front, always in the same
+ * order (account, then devices, then per-device rows) so writers queue instead of deadlocking:
+ * - device-list replacement locks the account row (`FOR UPDATE`): the version compare-and-set.
+ * - enqueue locks the account row `FOR SHARE` (the list cannot change until it commits), then
+ *   the recipient devices' `queue_sizes` rows `FOR UPDATE` in device order: the cap holds, and
+ *   messages to one device commit in `seq` order (the push high-water mark never skips one).
+ * - prekey uploads, challenge and token creation lock the device row (`FOR NO KEY UPDATE`): the
+ *   stored-key cap and the per-device caps hold, and a concurrent revocation waits for them.
+ * - claims lock the device row `FOR KEY SHARE` (revocation waits) and take each one-time prekey
+ *   with `DELETE … WHERE id = (SELECT … FOR UPDATE SKIP LOCKED LIMIT 1) RETURNING …`: two
+ *   concurrent claims never receive the same key, and neither waits on the other.
+ * - challenge and envelope consumption are single `DELETE … RETURNING` / `UPDATE … RETURNING`
+ *   statements, so exactly one caller gets each.
+ * A transaction that still hits a deadlock or serialization failure is retried (twice at most).
+ *
+ * Reads that need one snapshot are single statements. BYTEA comes back as Buffer and BIGINT as a
+ * string; both are converted here, so nothing above sees a Buffer. Only SHA-256 hashes of tokens,
+ * challenges and channel ids are stored (the interface only ever receives the hashes).
+ */
+import pg from 'pg';
+import type {
+  AccountRecord,
+  AccountRepository,
+  AuthRepository,
+  ClaimResult,
+  DeviceListUpdate,
+  DeviceListUpdateResult,
+  DeviceRecord,
+  Enqueue,
+  EnqueueResult,
+  MailboxRepository,
+  NewAccount,
+  PrekeyBatch,
+  PrekeyLimits,
+  PrekeyRepository,
+  PrekeyStatus,
+  PrekeyUploadResult,
+  ProvisioningRepository,
+  PutEnvelopeResult,
+  Storage,
+  StoredMessage,
+  TakeEnvelopeResult,
+  TokenRecord,
+} from '../types.js';
+import { migratePostgres } from './migrate.js';
+
+export interface PostgresStorageOptions {
+  /** `postgres://user@host:port/database` (anything node-postgres accepts). */
+  readonly connectionString: string;
+  /**
+   * Schema holding every table (the connections' search_path); created if absent. Default: the
+   * server's default search_path (normally `public`). Lower-case letters, digits and `_`.
+   */
+  readonly schema?: string;
+  readonly now: () => number;
+  /** Pooled connections; default 10. */
+  readonly maxConnections?: number;
+  /** An idle pooled connection failed (the pool replaces it); default: ignored. */
+  readonly onError?: (err: Error) => void;
+}
+
+export const SCHEMA_PATTERN = /^[a-z_][a-z0-9_]{0,62}$/;
+
+/** Takes every provisioning-channel count-then-insert in turn ("blindrelay provisioning"). */
+const PROVISIONING_LOCK = 0x626c_6970_726f_7669n.toString();
+
+const RETRYABLE = new Set(['40001', '40P01']); // serialization_failure, deadlock_detected
+const MAX_ATTEMPTS = 3;
+
+type Db = pg.ClientBase;
+type DeviceRow = { device_id: string; signing_key: Buffer; identity_key: Buffer };
+type KeyRow = { key_id: string; public_key: Buffer; signature: Buffer };
+
+const u8 = (b: Uint8Array): Uint8Array => new Uint8Array(b);
+const num = (v: string | number): number => Number(v);
+const toDevice = (r: DeviceRow): DeviceRecord => ({ deviceId: num(r.device_id), signingKey: u8(r.signing_key), identityKey: u8(r.identity_key) });
+const same = (a: Uint8Array, b: Uint8Array) => Buffer.compare(a, b) === 0;
+const sameKeys = (a: DeviceRecord, b: DeviceRecord) => same(a.signingKey, b.signingKey) && same(a.identityKey, b.identityKey);
+
+export async function openPostgresStorage(options: PostgresStorageOptions): Promise<Storage> {
+  if (options.schema !== undefined && !SCHEMA_PATTERN.test(options.schema)) {
+    throw new Error('PostgreSQL schema name must be 1-63 lower-case letters, digits or _, not starting with a digit');
+  }
+  const pool = new pg.Pool({
+    connectionString: options.connectionString,
+    max: options.maxConnections ?? 10,
+    ...(options.schema ? { options: `-c search_path=${options.schema}` } : {}),
+  });
+  pool.on('error', (err) => options.onError?.(err));
+  try {
+    const client = await pool.connect();
+    try {
+      await migratePostgres(client, options.now(), options.schema);
+    } finally {
+      client.release();
+    }
+    return new PostgresStorage(pool);
+  } catch (err) {
+    await pool.end().catch(() => {});
+    throw err;
+  }
+}
+
+class PostgresStorage implements Storage {
+  readonly accounts: AccountRepository;
+  readonly prekeys: PrekeyRepository;
+  readonly mailboxes: MailboxRepository;
+  readonly auth: AuthRepository;
+  readonly provisioning: ProvisioningRepository;
+  private closing: Promise<void> | undefined;
+  private readonly db: Pool;
+
+  constructor(pool: pg.Pool) {
+    this.db = new Pool(pool);
+    const prekeys = new PgPrekeys(this.db);
+    this.accounts = new PgAccounts(this.db, prekeys);
+    this.prekeys = prekeys;
+    this.mailboxes = new PgMailboxes(this.db);
+    this.auth = new PgAuth(this.db);
+    this.provisioning = new PgProvisioning(this.db);
+  }
+
+  async pruneExpired(now: number): Promise<void> {
+    await this.db.tx(async (c) => {
+      await c.query('DELETE FROM auth_challenges WHERE expires_at <= $1', [now]);
+      await c.query('DELETE FROM auth_tokens WHERE expires_at <= $1', [now]);
+      await c.query('DELETE FROM provisioning_channels WHERE expires_at <= $1', [now]);
+    });
+  }
+
+  close(): Promise<void> {
+    // Pool.end waits for checked-out connections (in-flight transactions) to be released.
+    this.db.closed = true;
+    this.closing ??= this.db.pool.end();
+    return this.closing;
+  }
+}
+
+/** The pool, plus transactions with retry, and a refusal once closed. */
+class Pool {
+  closed = false;
+  constructor(readonly pool: pg.Pool) {}
+
+  private check(): void {
+    if (this.closed) throw new Error('storage is closed');
+  }
+
+  async query<R extends pg.QueryResultRow>(text: string, values: unknown[] = []): Promise<pg.QueryResult<R>> {
+    this.check();
+    return this.pool.query<R>(text, values);
+  }
+
+  async tx<T>(f: (c: Db) => Promise<T>): Promise<T> {
+    this.check();
+    for (let attempt = 1; ; attempt++) {
+      const c = await this.pool.connect();
+      let broken: Error | undefined;
+      try {
+        await c.query('BEGIN');
+        const result = await f(c);
+        await c.query('COMMIT');
+        return result;
+      } catch (err) {
+        try {
+          await c.query('ROLLBACK');
+        } catch (e) {
+          broken = e as Error;
+        }
+        const code = (err as { code?: unknown }).code;
+        if (attempt < MAX_ATTEMPTS && typeof code === 'string' && RETRYABLE.has(code)) continue;
+        throw err;
+      } finally {
+        c.release(broken);
+      }
+    }
+  }
+}
+
+class PgPrekeys implements PrekeyRepository {
+  constructor(private readonly db: Pool) {}
+
+  /**
+   * Checks then writes, inside the caller's transaction; nothing is written unless the result is
+   * 'stored'. Locks the device row, so concurrent uploads for one device take turns.
+   */
+  async write(c: Db, user: string, deviceId: number, batch: PrekeyBatch, limits: PrekeyLimits, signingKey?: Uint8Array): Promise<PrekeyUploadResult> {
+    const dev = await c.query<{ signing_key: Buffer }>('SELECT signing_key FROM devices WHERE user_name = $1 AND device_id = $2 FOR NO KEY UPDATE', [
+      user,
+      deviceId,
+    ]);
+    const row = dev.rows[0];
+    if (!row || (signingKey && !same(row.signing_key, signingKey))) return { status: 'unknown_device' };
+    const otks = batch.oneTimePreKeys ?? [];
+    const pqs = batch.pqPreKeys ?? [];
+    if (otks.length > 0 || pqs.length > 0) {
+      const counts = (
+        await c.query<{ otk: string; pq: string; dup: boolean }>(
+          `SELECT (SELECT count(*) FROM one_time_prekeys WHERE user_name = $1 AND device_id = $2) AS otk,
+                  (SELECT count(*) FROM pq_prekeys WHERE user_name = $1 AND device_id = $2) AS pq,
+                  EXISTS (SELECT 1 FROM one_time_prekeys WHERE user_name = $1 AND device_id = $2 AND key_id = ANY($3::bigint[]))
+                   OR EXISTS (SELECT 1 FROM pq_prekeys WHERE user_name = $1 AND device_id = $2 AND key_id = ANY($4::bigint[])) AS dup`,
+          [user, deviceId, otks.map((k) => k.id), pqs.map((k) => k.id)],
+        )
+      ).rows[0] as { otk: string; pq: string; dup: boolean };
+      if (otks.length > 0 && num(counts.otk) + otks.length > limits.maxStoredOneTime) return { status: 'too_many' };
+      if (pqs.length > 0 && num(counts.pq) + pqs.length > limits.maxStoredOneTime) return { status: 'too_many' };
+      if (counts.dup) return { status: 'duplicate_id' };
+    }
+    if (batch.signedPreKey) {
+      const k = batch.signedPreKey;
+      await c.query(
+        `INSERT INTO signed_prekeys (user_name, device_id, key_id, public_key, signature) VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (user_name, device_id) DO UPDATE SET key_id = excluded.key_id, public_key = excluded.public_key, signature = excluded.signature`,
+        [user, deviceId, k.id, k.publicKey, k.signature],
+      );
+    }
+    if (batch.lastResortPqPreKey) {
+      const k = batch.lastResortPqPreKey;
+      await c.query(
+        `INSERT INTO pq_last_resort_prekeys (user_name, device_id, key_id, public_key, signature) VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (user_name, device_id) DO UPDATE SET key_id = excluded.key_id, public_key = excluded.public_key, signature = excluded.signature`,
+        [user, deviceId, k.id, k.publicKey, k.signature],
+      );
+    }
+    // One statement per kind; WITH ORDINALITY keeps the batch order, which is the hand-out order.
+    if (otks.length > 0) {
+      await c.query(
+        `INSERT INTO one_time_prekeys (user_name, device_id, key_id, public_key)
+         SELECT $1, $2, k, p FROM unnest($3::bigint[], $4::bytea[]) WITH ORDINALITY AS t(k, p, n) ORDER BY n`,
+        [user, deviceId, otks.map((k) => k.id), otks.map((k) => k.publicKey)],
+      );
+    }
+    if (pqs.length > 0) {
+      await c.query(
+        `INSERT INTO pq_prekeys (user_name, device_id, key_id, public_key, signature)
+         SELECT $1, $2, k, p, s FROM unnest($3::bigint[], $4::bytea[], $5::bytea[]) WITH ORDINALITY AS t(k, p, s, n) ORDER BY n`,
+        [user, deviceId, pqs.map((k) => k.id), pqs.map((k) => k.publicKey), pqs.map((k) => k.signature)],
+      );
+    }
+    return { status: 'stored' };
+  }
+
+  async upload(user: string, deviceId: number, batch: PrekeyBatch, limits: PrekeyLimits, signingKey?: Uint8Array): Promise<PrekeyUploadResult> {
+    return this.db.tx((c) => this.write(c, user, deviceId, batch, limits, signingKey));
+  }
+
+  async status(user: string, deviceId: number): Promise<PrekeyStatus> {
+    const r = await this.db.query<{ otk: string; pq: string; spk: string | null; lr: string | null }>(
+      `SELECT (SELECT count(*) FROM one_time_prekeys WHERE user_name = $1 AND device_id = $2) AS otk,
+              (SELECT count(*) FROM pq_prekeys WHERE user_name = $1 AND device_id = $2) AS pq,
+              (SELECT key_id FROM signed_prekeys WHERE user_name = $1 AND device_id = $2) AS spk,
+              (SELECT key_id FROM pq_last_resort_prekeys WHERE user_name = $1 AND device_id = $2) AS lr`,
+      [user, deviceId],
+    );
+    const row = r.rows[0] as { otk: string; pq: string; spk: string | null; lr: string | null };
+    return {
+      oneTimePreKeys: num(row.otk),
+      pqPreKeys: num(row.pq),
+      signedPreKeyId: row.spk === null ? null : num(row.spk),
+      lastResortPqPreKeyId: row.lr === null ? null : num(row.lr),
+    };
+  }
+
+  async claim(user: string, deviceIds: readonly number[]): Promise<ClaimResult[]> {
+    return this.db.tx(async (c) => {
+      const out: ClaimResult[] = [];
+      for (const deviceId of deviceIds) out.push(await this.claimOne(c, user, deviceId));
+      return out;
+    });
+  }
+
+  private async claimOne(c: Db, user: string, deviceId: number): Promise<ClaimResult> {
+    const args = [user, deviceId];
+    // KEY SHARE: a concurrent revocation (DELETE) waits for this claim; other claims do not.
+    const device = (
+      await c.query<DeviceRow>('SELECT device_id, signing_key, identity_key FROM devices WHERE user_name = $1 AND device_id = $2 FOR KEY SHARE', args)
+    ).rows[0];
+    if (!device) return { status: 'unavailable', deviceId };
+    const spk = (await c.query<KeyRow>('SELECT key_id, public_key, signature FROM signed_prekeys WHERE user_name = $1 AND device_id = $2', args)).rows[0];
+    if (!spk) return { status: 'unavailable', deviceId };
+    // Check availability before consuming anything: an unavailable device loses no key.
+    const oneTimePq = (
+      await c.query<KeyRow>(
+        `DELETE FROM pq_prekeys WHERE id =
+           (SELECT id FROM pq_prekeys WHERE user_name = $1 AND device_id = $2 ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)
+         RETURNING key_id, public_key, signature`,
+        args,
+      )
+    ).rows[0];
+    const pq =
+      oneTimePq ??
+      (await c.query<KeyRow>('SELECT key_id, public_key, signature FROM pq_last_resort_prekeys WHERE user_name = $1 AND device_id = $2', args)).rows[0];
+    if (!pq) return { status: 'unavailable', deviceId };
+    const otk = (
+      await c.query<{ key_id: string; public_key: Buffer }>(
+        `DELETE FROM one_time_prekeys WHERE id =
+           (SELECT id FROM one_time_prekeys WHERE user_name = $1 AND device_id = $2 ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)
+         RETURNING key_id, public_key`,
+        args,
+      )
+    ).rows[0];
+    const left = (
+      await c.query<{ otk: string; pq: string }>(
+        `SELECT (SELECT count(*) FROM one_time_prekeys WHERE user_name = $1 AND device_id = $2) AS otk,
+                (SELECT count(*) FROM pq_prekeys WHERE user_name = $1 AND device_id = $2) AS pq`,
+        args,
+      )
+    ).rows[0] as { otk: string; pq: string };
+    const base = {
+      status: 'claimed' as const,
+      device: toDevice(device),
+      signedPreKey: { id: num(spk.key_id), publicKey: u8(spk.public_key), signature: u8(spk.signature) },
+      pqPreKey: { id: num(pq.key_id), publicKey: u8(pq.public_key), signature: u8(pq.signature), lastResort: !oneTimePq },
+      remaining: { oneTimePreKeys: num(left.otk), pqPreKeys: num(left.pq) },
+    };
+    return otk ? { ...base, oneTimePreKey: { id: num(otk.key_id), publicKey: u8(otk.public_key) } } : base;
+  }
+}
+
+class PgAccounts implements AccountRepository {
+  constructor(
+    private readonly db: Pool,
+    private readonly prekeys: PgPrekeys,
+  ) {}
+
+  async create(a: NewAccount, limits: PrekeyLimits): Promise<'created' | 'exists'> {
+    return this.db.tx(async (c) => {
+      // A concurrent creation of the same name waits on the unique index, then does nothing.
+      const inserted = await c.query(
+        `INSERT INTO accounts (user_name, master_key, list_version, device_list, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5)
+         ON CONFLICT (user_name) DO NOTHING`,
+        [a.user, a.masterKey, a.listVersion, a.deviceList, a.createdAt],
+      );
+      if (inserted.rowCount === 0) return 'exists' as const;
+      await c.query('INSERT INTO devices (user_name, device_id, signing_key, identity_key) VALUES ($1, $2, $3, $4)', [
+        a.user,
+        a.device.deviceId,
+        a.device.signingKey,
+        a.device.identityKey,
+      ]);
+      const r = await this.prekeys.write(c, a.user, a.device.deviceId, a.prekeys, limits);
+      if (r.status !== 'stored') throw new Error(`account creation: prekeys not stored (${r.status})`);
+      return 'created' as const;
+    });
+  }
+
+  async get(user: string): Promise<AccountRecord | undefined> {
+    // One statement, one snapshot: the account and its devices agree.
+    const r = await this.db.query<{
+      master_key: Buffer;
+      list_version: string;
+      device_list: Buffer;
+      device_id: string | null;
+      signing_key: Buffer | null;
+      identity_key: Buffer | null;
+    }>(
+      `SELECT a.master_key, a.list_version, a.device_list, d.device_id, d.signing_key, d.identity_key
+         FROM accounts a LEFT JOIN devices d ON d.user_name = a.user_name
+        WHERE a.user_name = $1 ORDER BY d.device_id`,
+      [user],
+    );
+    const first = r.rows[0];
+    if (!first) return undefined;
+    const devices = r.rows.filter((row) => row.device_id !== null).map((row) => toDevice(row as DeviceRow));
+    return { user, masterKey: u8(first.master_key), listVersion: num(first.list_version), deviceList: u8(first.device_list), devices };
+  }
+
+  async getDevice(user: string, deviceId: number): Promise<DeviceRecord | undefined> {
+    const r = await this.db.query<DeviceRow>('SELECT device_id, signing_key, identity_key FROM devices WHERE user_name = $1 AND device_id = $2', [
+      user,
+      deviceId,
+    ]);
+    const row = r.rows[0];
+    return row ? toDevice(row) : undefined;
+  }
+
+  async replaceDeviceList(u: DeviceListUpdate, limits: PrekeyLimits): Promise<DeviceListUpdateResult> {
+    return this.db.tx(async (c): Promise<DeviceListUpdateResult> => {
+      const v = (await c.query<{ list_version: string }>('SELECT list_version FROM accounts WHERE user_name = $1 FOR UPDATE', [u.user])).rows[0];
+      if (!v) return { status: 'not_found' };
+      if (num(v.list_version) !== u.expectedVersion) return { status: 'stale' };
+      const stored = (
+        await c.query<DeviceRow>('SELECT device_id, signing_key, identity_key FROM devices WHERE user_name = $1 ORDER BY device_id', [u.user])
+      ).rows.map(toDevice);
+      const next = new Map(u.devices.map((d) => [d.deviceId, d]));
+      const revoked: number[] = [];
+      for (const d of stored) {
+        const n = next.get(d.deviceId);
+        if (n && sameKeys(n, d)) next.delete(d.deviceId);
+        else revoked.push(d.deviceId); // absent, or the same id with new keys
+      }
+      // The cascade deletes the revoked devices' tokens, challenges, prekeys, queue and counter.
+      if (revoked.length > 0) await c.query('DELETE FROM devices WHERE user_name = $1 AND device_id = ANY($2::bigint[])', [u.user, revoked]);
+      for (const d of next.values()) {
+        await c.query('INSERT INTO devices (user_name, device_id, signing_key, identity_key) VALUES ($1, $2, $3, $4)', [
+          u.user,
+          d.deviceId,
+          d.signingKey,
+          d.identityKey,
+        ]);
+      }
+      await c.query('UPDATE accounts SET list_version = $1, device_list = $2, updated_at = $3 WHERE user_name = $4', [
+        u.listVersion,
+        u.deviceList,
+        u.updatedAt,
+        u.user,
+      ]);
+      if (u.newDevice) {
+        if (!next.has(u.newDevice.deviceId)) throw new Error('device-list update: newDevice is not a device added by this list');
+        const r = await this.prekeys.write(c, u.user, u.newDevice.deviceId, u.newDevice.prekeys, limits);
+        if (r.status !== 'stored') throw new Error(`device-list update: prekeys not stored (${r.status})`);
+      }
+      return { status: 'updated', revoked };
+    });
+  }
+}
+
+type MessageRow = { seq: string; id: Buffer; from_user: string; from_device: string; body: Buffer; sent_at: string };
+
+class PgMailboxes implements MailboxRepository {
+  constructor(private readonly db: Pool) {}
+
+  async enqueue(q: Enqueue): Promise<EnqueueResult> {
+    return this.db.tx(async (c): Promise<EnqueueResult> => {
+      // SHARE: the list cannot change (replaceDeviceList takes FOR UPDATE) until this commits.
+      const v = (await c.query<{ list_version: string }>('SELECT list_version FROM accounts WHERE user_name = $1 FOR SHARE', [q.to])).rows[0];
+      if (!v || num(v.list_version) !== q.expectedListVersion) return { status: 'stale_list' };
+      const perDevice = new Map<number, number>();
+      for (const m of q.messages) perDevice.set(m.deviceId, (perDevice.get(m.deviceId) ?? 0) + 1);
+      const ids = [...perDevice.keys()].sort((a, b) => a - b);
+      await c.query(
+        `INSERT INTO queue_sizes (user_name, device_id, queued) SELECT $1, d, 0 FROM unnest($2::bigint[]) AS t(d)
+         ON CONFLICT (user_name, device_id) DO NOTHING`,
+        [q.to, ids],
+      );
+      // Locked in device order (no deadlock between two senders); held until commit.
+      const sizes = await c.query<{ device_id: string; queued: string }>(
+        'SELECT device_id, queued FROM queue_sizes WHERE user_name = $1 AND device_id = ANY($2::bigint[]) ORDER BY device_id FOR UPDATE',
+        [q.to, ids],
+      );
+      const queued = new Map(sizes.rows.map((r) => [num(r.device_id), num(r.queued)]));
+      const full = q.messages.filter((m) => (queued.get(m.deviceId) ?? 0) >= q.maxQueued).map((m) => m.deviceId);
+      if (full.length > 0) return { status: 'queue_full', deviceIds: full };
+      await c.query(
+        `INSERT INTO messages (id, user_name, device_id, from_user, from_device, body, sent_at)
+         SELECT i, $1, d, $2, $3, b, $4 FROM unnest($5::bytea[], $6::bigint[], $7::bytea[]) WITH ORDINALITY AS t(i, d, b, n) ORDER BY n`,
+        [q.to, q.fromUser, q.fromDevice, q.sentAt, q.messages.map((m) => m.id), q.messages.map((m) => m.deviceId), q.messages.map((m) => m.body)],
+      );
+      await c.query(
+        `UPDATE queue_sizes s SET queued = s.queued + t.n FROM unnest($2::bigint[], $3::bigint[]) AS t(d, n)
+          WHERE s.user_name = $1 AND s.device_id = t.d`,
+        [q.to, ids, ids.map((d) => perDevice.get(d))],
+      );
+      return { status: 'stored' };
+    });
+  }
+
+  async fetch(user: string, deviceId: number, options: { afterSeq?: number; limit: number; maxBytes?: number }): Promise<StoredMessage[]> {
+    const r = await this.db.query<MessageRow>(
+      `SELECT seq, id, from_user, from_device, body, sent_at FROM messages
+        WHERE user_name = $1 AND device_id = $2 AND seq > $3 ORDER BY seq LIMIT $4`,
+      [user, deviceId, options.afterSeq ?? 0, options.limit],
+    );
+    const out: StoredMessage[] = [];
+    let bytes = 0;
+    for (const m of r.rows) {
+      if (options.maxBytes !== undefined && out.length > 0 && bytes + m.body.length > options.maxBytes) break;
+      bytes += m.body.length;
+      out.push({ seq: num(m.seq), id: u8(m.id), fromUser: m.from_user, fromDevice: num(m.from_device), body: u8(m.body), sentAt: num(m.sent_at) });
+    }
+    return out;
+  }
+
+  async ack(user: string, deviceId: number, ids: readonly Uint8Array[]): Promise<number> {
+    if (ids.length === 0) return 0;
+    return this.db.tx(async (c) => {
+      const n =
+        (await c.query('DELETE FROM messages WHERE user_name = $1 AND device_id = $2 AND id = ANY($3::bytea[])', [user, deviceId, [...ids]])).rowCount ?? 0;
+      if (n > 0) await c.query('UPDATE queue_sizes SET queued = queued - $3 WHERE user_name = $1 AND device_id = $2', [user, deviceId, n]);
+      return n;
+    });
+  }
+
+  async countAll(): Promise<number> {
+    const r = await this.db.query<{ n: string }>('SELECT coalesce(sum(queued), 0) AS n FROM queue_sizes');
+    return num((r.rows[0] as { n: string }).n);
+  }
+}
+
+class PgAuth implements AuthRepository {
+  constructor(private readonly db: Pool) {}
+
+  /** Locks the device row (creations for one device take turns; a revocation waits); its signing key, or undefined. */
+  private async lockDevice(c: Db, user: string, deviceId: number): Promise<Buffer | undefined> {
+    const r = await c.query<{ signing_key: Buffer }>('SELECT signing_key FROM devices WHERE user_name = $1 AND device_id = $2 FOR NO KEY UPDATE', [
+      user,
+      deviceId,
+    ]);
+    return r.rows[0]?.signing_key;
+  }
+
+  async createChallenge(
+    ch: { hash: Uint8Array; user: string; deviceId: number; createdAt: number; expiresAt: number },
+    maxOutstanding: number,
+  ): Promise<boolean> {
+    return this.db.tx(async (c) => {
+      if (!(await this.lockDevice(c, ch.user, ch.deviceId))) return false;
+      await c.query(
+        `DELETE FROM auth_challenges WHERE challenge_hash IN
+           (SELECT challenge_hash FROM auth_challenges WHERE user_name = $1 AND device_id = $2
+             ORDER BY created_at DESC OFFSET $3)`,
+        [ch.user, ch.deviceId, Math.max(0, maxOutstanding - 1)],
+      );
+      await c.query('INSERT INTO auth_challenges (challenge_hash, user_name, device_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)', [
+        ch.hash,
+        ch.user,
+        ch.deviceId,
+        ch.createdAt,
+        ch.expiresAt,
+      ]);
+      return true;
+    });
+  }
+
+  async consumeChallenge(hash: Uint8Array, user: string, deviceId: number, now: number): Promise<boolean> {
+    // One statement: of concurrent callers, exactly one gets the row.
+    const r = await this.db.query<{ user_name: string; device_id: string; expires_at: string }>(
+      'DELETE FROM auth_challenges WHERE challenge_hash = $1 RETURNING user_name, device_id, expires_at',
+      [hash],
+    );
+    const row = r.rows[0];
+    return !!row && row.user_name === user && num(row.device_id) === deviceId && num(row.expires_at) > now;
+  }
+
+  async createToken(
+    t: { hash: Uint8Array; user: string; deviceId: number; createdAt: number; expiresAt: number; signingKey?: Uint8Array },
+    maxPerDevice: number,
+  ): Promise<boolean> {
+    return this.db.tx(async (c) => {
+      const key = await this.lockDevice(c, t.user, t.deviceId);
+      if (!key || (t.signingKey && !same(key, t.signingKey))) return false;
+      await c.query(
+        `DELETE FROM auth_tokens WHERE token_hash IN
+           (SELECT token_hash FROM auth_tokens WHERE user_name = $1 AND device_id = $2
+             ORDER BY created_at DESC OFFSET $3)`,
+        [t.user, t.deviceId, Math.max(0, maxPerDevice - 1)],
+      );
+      await c.query('INSERT INTO auth_tokens (token_hash, user_name, device_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)', [
+        t.hash,
+        t.user,
+        t.deviceId,
+        t.createdAt,
+        t.expiresAt,
+      ]);
+      return true;
+    });
+  }
+
+  async findToken(hash: Uint8Array, now: number): Promise<TokenRecord | undefined> {
+    const r = await this.db.query<{ user_name: string; device_id: string; expires_at: string }>(
+      `SELECT t.user_name, t.device_id, t.expires_at FROM auth_tokens t
+         JOIN devices d ON d.user_name = t.user_name AND d.device_id = t.device_id
+        WHERE t.token_hash = $1 AND t.expires_at > $2`,
+      [hash, now],
+    );
+    const row = r.rows[0];
+    return row ? { user: row.user_name, deviceId: num(row.device_id), expiresAt: num(row.expires_at) } : undefined;
+  }
+}
+
+type ChannelRow = { state: number; expires_at: string };
+
+class PgProvisioning implements ProvisioningRepository {
+  constructor(private readonly db: Pool) {}
+
+  private async peek(hash: Uint8Array): Promise<ChannelRow | undefined> {
+    return (await this.db.query<ChannelRow>('SELECT state, expires_at FROM provisioning_channels WHERE channel_hash = $1', [hash])).rows[0];
+  }
+
+  async createChannel(hash: Uint8Array, createdAt: number, expiresAt: number, maxOpen: number): Promise<boolean> {
+    return this.db.tx(async (c) => {
+      // Count-then-insert must not interleave, across instances too: a transaction-scoped lock.
+      await c.query('SELECT pg_advisory_xact_lock($1)', [PROVISIONING_LOCK]);
+      const open = (await c.query<{ n: string }>('SELECT count(*) AS n FROM provisioning_channels WHERE expires_at > $1', [createdAt])).rows[0] as {
+        n: string;
+      };
+      if (num(open.n) >= maxOpen) return false;
+      await c.query('INSERT INTO provisioning_channels (channel_hash, state, created_at, expires_at) VALUES ($1, 0, $2, $3)', [hash, createdAt, expiresAt]);
+      return true;
+    });
+  }
+
+  async putEnvelope(hash: Uint8Array, envelope: Uint8Array, now: number): Promise<PutEnvelopeResult> {
+    const r = await this.db.query('UPDATE provisioning_channels SET envelope = $1, state = 1 WHERE channel_hash = $2 AND state = 0 AND expires_at > $3', [
+      envelope,
+      hash,
+      now,
+    ]);
+    if (r.rowCount === 1) return 'stored';
+    const row = await this.peek(hash);
+    return row && num(row.expires_at) > now ? 'already_set' : 'not_found';
+  }
+
+  async takeEnvelope(hash: Uint8Array, now: number): Promise<TakeEnvelopeResult> {
+    // One statement: the row is locked, re-checked after any concurrent taker commits, emptied,
+    // and its old envelope returned, so exactly one caller gets it.
+    const r = await this.db.query<{ envelope: Buffer }>(
+      `UPDATE provisioning_channels p SET envelope = NULL, state = 2
+         FROM (SELECT channel_hash, envelope FROM provisioning_channels
+                WHERE channel_hash = $1 AND state = 1 AND expires_at > $2 FOR UPDATE) old
+        WHERE p.channel_hash = old.channel_hash
+       RETURNING old.envelope`,
+      [hash, now],
+    );
+    const taken = r.rows[0];
+    if (taken) return { status: 'envelope', envelope: u8(taken.envelope) };
+    const row = await this.peek(hash);
+    if (!row || num(row.expires_at) <= now || row.state === 2) return { status: 'not_found' };
+    return { status: 'empty' };
+  }
+}
