@@ -47,10 +47,22 @@ function formatTime(ms: number): string {
 function messageJson(m: ReceivedMessage) {
   return { id: m.id, from: m.from, fromDevice: m.fromDevice, to: m.to, text: m.text, sentAt: m.sentAt, sync: m.sync };
 }
+/**
+ * Message text as one inert terminal line: control characters (C0 incl. newlines, DEL, C1 — so
+ * no ANSI/OSC escape sequences), line and paragraph separators and bidi controls are shown as
+ * \u{…} escapes, so a sender cannot forge extra lines or rewrite the screen.
+ */
+export function displayText(text: string): string {
+  return text.replace(
+    /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]/g,
+    (c) => `\\u{${(c.codePointAt(0) as number).toString(16)}}`,
+  );
+}
+
 function messageLine(m: ReceivedMessage): string {
   return m.sync
-    ? `[${formatTime(m.sentAt)}] you (device ${m.fromDevice}) -> ${m.to}: ${m.text}`
-    : `[${formatTime(m.sentAt)}] ${m.from} (device ${m.fromDevice}): ${m.text}`;
+    ? `[${formatTime(m.sentAt)}] you (device ${m.fromDevice}) -> ${m.to}: ${displayText(m.text)}`
+    : `[${formatTime(m.sentAt)}] ${m.from} (device ${m.fromDevice}): ${displayText(m.text)}`;
 }
 
 export function buildProgram(io: CliIo = defaultIo()): Command {

@@ -19,7 +19,7 @@ import { listForSend, ownLinkPending, resolveUser } from './directory.js';
 import { encodeEnvelope } from './envelope.js';
 import { DeviceUnavailableError, MismatchedDevicesError, SendFailedError, UntrustedDeviceError } from './errors.js';
 import type { Transaction } from './profile.js';
-import { currentSession, dropSession, putSession } from './sessions.js';
+import { currentSession, putSession } from './sessions.js';
 
 const MAX_ATTEMPTS = 4;
 
@@ -124,7 +124,9 @@ async function deliver(ctx: Context, tx: Transaction, user: string, initial: Dev
       return targets.length;
     } catch (e) {
       if (!(e instanceof MismatchedDevicesError) || attempt >= MAX_ATTEMPTS) throw e;
-      for (const id of e.stale) await dropSession(tx, user, id);
+      // Never drop sessions on the relay's word: refreshing the verified list prunes the sessions
+      // of devices that really left (resolveUser → pruneSessions); a relay lying about `stale`
+      // only earns a refetch.
       list = (await resolveUser(ctx, tx, user, { mode: 'send' })).list;
     }
   }

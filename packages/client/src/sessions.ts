@@ -52,13 +52,6 @@ export async function putSession(tx: Transaction, user: string, deviceId: number
   tx.setSession(key, { current, previous: others.slice(0, LIMITS.previousSessions) });
 }
 
-export async function dropSession(tx: Transaction, user: string, deviceId: number): Promise<boolean> {
-  const key = sessionKey(user, deviceId);
-  if (!(await tx.session(key))) return false;
-  tx.setSession(key, undefined);
-  return true;
-}
-
 /** Drop every session with `user` whose device is not in `keep` (device id → identity key). */
 export async function pruneSessions(tx: Transaction, user: string, keep: ReadonlyMap<number, Uint8Array> | null): Promise<number> {
   let dropped = 0;

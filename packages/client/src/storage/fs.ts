@@ -137,7 +137,17 @@ export class FileStorage implements ProfileStorage {
       const pid = Number.parseInt(held.split(' ')[0] ?? '', 10);
       // An empty file is a lock being written right now; only a dead owner is taken over.
       if (Number.isInteger(pid) && pid > 0 && !alive(pid)) {
-        await fs.rm(path, { force: true });
+        // Take over atomically: move the lock aside, and only discard it if it is still the dead
+        // owner's. Removing it by name could delete a lock another process has just created.
+        const aside = `${path}.${token.replace(' ', '-')}`;
+        try {
+          await fs.rename(path, aside);
+        } catch {
+          continue;
+        }
+        const moved = await fs.readFile(aside, 'utf8').catch(() => '');
+        if (moved !== held) await fs.link(aside, path).catch(() => undefined); // a live lock: put it back
+        await fs.rm(aside, { force: true });
         continue;
       }
       if (Date.now() > deadline) throw new ProfileLockedError(`the profile at ${this.location} is locked by process ${held.split(' ')[0] || '?'}`);

@@ -12,11 +12,12 @@ import {
   hkdfSync,
   type KeyObject,
   randomFillSync,
+  scrypt,
   sign,
   verify,
 } from 'node:crypto';
 import { mlkem768Decapsulate, mlkem768Encapsulate, mlkem768KeyPair } from './mlkem.js';
-import type { Primitives } from './types.js';
+import type { Primitives, ScryptParams } from './types.js';
 
 // RFC 8410 §7 / §10: DER prefixes of OneAsymmetricKey and SubjectPublicKeyInfo for raw 32-byte keys.
 const X25519_PKCS8_PREFIX = Buffer.from('302e020100300506032b656e04220420', 'hex');
@@ -89,6 +90,14 @@ function own(b: Buffer): Uint8Array {
   return new Uint8Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
 }
 
+function nodeScrypt(password: Uint8Array, salt: Uint8Array, { N, r, p, dkLen }: ScryptParams): Promise<Uint8Array> {
+  // OpenSSL needs about 128·N·r bytes; node's default cap (32 MiB) is below age's default work factor.
+  const maxmem = 128 * N * r * (p + 1) + 1024 * 1024;
+  return new Promise((resolve, reject) => {
+    scrypt(password, salt, dkLen, { N, r, p, maxmem }, (err, key) => (err ? reject(err) : resolve(own(key))));
+  });
+}
+
 export interface NodePrimitiveOptions {
   /** Replace the CSPRNG (tests and known-answer vectors only). */
   randomBytes?: (length: number) => Uint8Array;
@@ -141,6 +150,34 @@ export function createNodePrimitives(options: NodePrimitiveOptions = {}): Primit
       }
       // Small outputs live in Node's shared Buffer pool: copy them out. Large ones own their memory.
       return body.byteOffset === 0 && body.byteLength === body.buffer.byteLength ? new Uint8Array(body.buffer) : own(body);
+    },
+    async chacha20Poly1305Seal(key, nonce, plaintext, aad) {
+      const c = createCipheriv('chacha20-poly1305', key, nonce, { authTagLength: 16 });
+      if (aad) c.setAAD(aad, { plaintextLength: plaintext.length });
+      const out = new Uint8Array(plaintext.length + 16);
+      const body = c.update(plaintext);
+      out.set(body, 0);
+      const fin = c.final();
+      out.set(fin, body.length);
+      out.set(c.getAuthTag(), body.length + fin.length);
+      return out;
+    },
+    async chacha20Poly1305Open(key, nonce, sealed, aad) {
+      if (sealed.length < 16) return null;
+      const d = createDecipheriv('chacha20-poly1305', key, nonce, { authTagLength: 16 });
+      d.setAuthTag(sealed.subarray(sealed.length - 16));
+      if (aad) d.setAAD(aad, { plaintextLength: sealed.length - 16 });
+      const body = d.update(sealed.subarray(0, sealed.length - 16));
+      try {
+        d.final();
+      } catch {
+        body.fill(0);
+        return null;
+      }
+      return body.byteOffset === 0 && body.byteLength === body.buffer.byteLength ? new Uint8Array(body.buffer) : own(body);
+    },
+    scrypt(password, salt, params) {
+      return nodeScrypt(password, salt, params);
     },
     async x25519PublicKey(privateKey) {
       return rawPublic(keys.get('X25519', privateKey));

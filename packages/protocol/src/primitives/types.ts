@@ -17,6 +17,13 @@ export interface KemEncapsulation {
   readonly sharedSecret: Uint8Array;
 }
 
+export interface ScryptParams {
+  readonly N: number;
+  readonly r: number;
+  readonly p: number;
+  readonly dkLen: number;
+}
+
 export interface Primitives {
   readonly name: string;
   randomBytes(length: number): Uint8Array;
@@ -35,6 +42,16 @@ export interface Primitives {
   aesGcmSeal(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array | readonly Uint8Array[], aad: Uint8Array, headroom?: number): Promise<Uint8Array>;
   /** Returns null when authentication fails. */
   aesGcmOpen(key: Uint8Array, nonce: Uint8Array, sealed: Uint8Array, aad: Uint8Array): Promise<Uint8Array | null>;
+
+  /**
+   * RFC 8439 ChaCha20-Poly1305 with a 12-byte nonce and the 16-byte tag appended (age payload
+   * STREAM and stanza bodies, C2SP age.md).
+   */
+  chacha20Poly1305Seal(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, aad?: Uint8Array): Promise<Uint8Array>;
+  /** Returns null when authentication fails. */
+  chacha20Poly1305Open(key: Uint8Array, nonce: Uint8Array, sealed: Uint8Array, aad?: Uint8Array): Promise<Uint8Array | null>;
+  /** RFC 7914 scrypt (age passphrase stanzas); `N` is the cost itself, a power of two. */
+  scrypt(password: Uint8Array, salt: Uint8Array, params: ScryptParams): Promise<Uint8Array>;
 
   /** X25519 public key for a 32-byte private scalar (RFC 7748 §5, clamping inside). */
   x25519PublicKey(privateKey: Uint8Array): Promise<Uint8Array>;

@@ -3,7 +3,9 @@
  * WebCrypto where the platform implements them (Chromium, Firefox, Safari, Node 20) and fall back to
  * @noble/curves where it does not; ML-KEM-768 always comes from @noble/post-quantum.
  */
+import { chacha20poly1305 } from '@noble/ciphers/chacha.js';
 import { ed25519, x25519 } from '@noble/curves/ed25519.js';
+import { scryptAsync } from '@noble/hashes/scrypt.js';
 import { concat } from '../bytes.js';
 import { mlkem768Decapsulate, mlkem768Encapsulate, mlkem768KeyPair } from './mlkem.js';
 import type { Primitives } from './types.js';
@@ -112,6 +114,21 @@ export function createWebPrimitives(options: WebPrimitiveOptions = {}): Primitiv
       } catch {
         return null;
       }
+    },
+    // WebCrypto has no ChaCha20-Poly1305 and no scrypt: @noble/ciphers and @noble/hashes.
+    async chacha20Poly1305Seal(key, nonce, plaintext, aad) {
+      return chacha20poly1305(key, nonce, aad).encrypt(plaintext);
+    },
+    async chacha20Poly1305Open(key, nonce, sealed, aad) {
+      if (sealed.length < 16) return null;
+      try {
+        return chacha20poly1305(key, nonce, aad).decrypt(sealed);
+      } catch {
+        return null;
+      }
+    },
+    async scrypt(password, salt, { N, r, p, dkLen }) {
+      return scryptAsync(password, salt, { N, r, p, dkLen, maxmem: 128 * N * r * (p + 1) + 1024 * 1024 });
     },
     async x25519PublicKey(privateKey) {
       if (!(await hasX25519())) return x25519.getPublicKey(privateKey);
