@@ -54,6 +54,7 @@ function messageJson(m: ReceivedMessage) {
  */
 export function displayText(text: string): string {
   return text.replace(
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
     /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]/g,
     (c) => `\\u{${(c.codePointAt(0) as number).toString(16)}}`,
   );
