@@ -23,6 +23,7 @@ export interface BenchOptions {
 const BENCHES: Record<string, () => Promise<{ run: (o: BenchOptions) => Promise<BenchResult> }>> = {
   protocol: () => import('./protocol.js'),
   relay: () => import('./relay.js'),
+  files: () => import('./files.js'),
 };
 
 function fmt(x: number | null): string {
