@@ -93,10 +93,16 @@ export function buildProgram(io: CliIo = defaultIo()): Command {
     .option('--port <port>', 'TCP port, 0 = any free port (env BLINDRELAY_PORT, default 8787)')
     .option('--data <dir>', 'data directory (env BLINDRELAY_DATA, default ./data)')
     .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent (env BLINDRELAY_LOG_LEVEL, default info)')
-    .action(async (opts: { host?: string; port?: string; data?: string; logLevel?: string }, cmd: Command) => {
+    .option('--database <url>', 'postgres://… to store in PostgreSQL instead of SQLite (env BLINDRELAY_DATABASE_URL)')
+    .option('--trust-proxy <value>', 'true|false|HOPS|CIDR,… : client address from X-Forwarded-For (env BLINDRELAY_TRUST_PROXY, default false)')
+    .option('--metrics-port <port>', 'serve Prometheus /metrics on this port (env BLINDRELAY_METRICS_PORT; default: no metrics endpoint)')
+    .action(async (opts: Record<'host' | 'port' | 'data' | 'logLevel' | 'database' | 'trustProxy' | 'metricsPort', string | undefined>, cmd: Command) => {
       const { runServerMain } = await import('@blindrelay/server');
       const flags: Record<string, string> = {};
-      for (const key of ['host', 'port', 'data', 'logLevel'] as const) if (opts[key] !== undefined) flags[key] = opts[key];
+      for (const key of ['host', 'port', 'data', 'logLevel', 'database', 'trustProxy', 'metricsPort'] as const) {
+        const value = opts[key];
+        if (value !== undefined) flags[key] = value;
+      }
       const json = Boolean(globals(cmd).json);
       // With --json, the "listening on URL" line becomes {"url": URL}.
       const stdout = {

@@ -57,14 +57,22 @@ function toErrorReply(err: FastifyError | Error): ErrorReply {
   return { status: 500, body: { code: 'internal', message: 'internal error' } };
 }
 
-export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
+export interface AppOptions {
+  /** Fastify's `trustProxy` (ServerOptions.trustProxy); default false. */
+  readonly trustProxy?: boolean | number | string[];
+}
+
+const trustHops = (hops: number) => (_address: string, hop: number) => hop < hops;
+
+export async function buildApp(ctx: AppContext, options: AppOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: ctx.log as FastifyBaseLogger,
     // Our own onResponse log below replaces Fastify's request logs (which include the URL).
     logController: new LogController({ disableRequestLogging: true }),
     requestIdHeader: false,
     bodyLimit: ctx.limits.bodyLimitBytes,
-    trustProxy: false,
+    // A hop count as Fastify itself implements it (its types leave numbers out).
+    trustProxy: typeof options.trustProxy === 'number' ? trustHops(options.trustProxy) : (options.trustProxy ?? false),
     exposeHeadRoutes: false,
     return503OnClosing: true,
     // Slow clients: the whole request must arrive within 30 s; idle keep-alive sockets close at 10 s.

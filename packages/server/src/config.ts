@@ -2,6 +2,7 @@
  * Server options, their defaults, and how flags and environment variables map onto them.
  * Limits come from docs/API.md ("Conventions: Limits").
  */
+import { isIP } from 'node:net';
 import type { DestinationStream } from 'pino';
 
 /** A token bucket: `capacity` requests at once, refilled at `refillPerSecond`. */
@@ -34,6 +35,10 @@ export interface RateLimits {
   readonly messagesPerDevice: RateLimitRule | false;
   /** WebSocket connections, per device. */
   readonly websocketPerDevice: RateLimitRule | false;
+  /** POST /v1/prekeys, per device. */
+  readonly prekeyUploadsPerDevice: RateLimitRule | false;
+  /** POST /v1/messages/ack and WebSocket `ack` frames together, per device. */
+  readonly acksPerDevice: RateLimitRule | false;
 }
 
 const perHour = (n: number) => n / 3600;
@@ -52,6 +57,10 @@ export const DEFAULT_RATE_LIMITS: RateLimits = {
   provisioningPutPerDevice: { capacity: 10, refillPerSecond: perMinute(2) },
   messagesPerDevice: { capacity: 2000, refillPerSecond: 200 },
   websocketPerDevice: { capacity: 30, refillPerSecond: 0.5 },
+  // Clients upload when told their prekeys run low: a few times an hour at most.
+  prekeyUploadsPerDevice: { capacity: 30, refillPerSecond: perMinute(10) },
+  // One ack per fetch or pushed message: as generous as sending.
+  acksPerDevice: { capacity: 2000, refillPerSecond: 200 },
 };
 
 /**
@@ -78,6 +87,9 @@ export interface Limits {
   readonly provisioningTtlMs: number;
   readonly maxProvisioningWaitSeconds: number;
   readonly maxOpenProvisioningChannels: number;
+  /** Open (unexpired, not yet fetched) provisioning channels per client address (see client-address.ts). */
+  readonly maxOpenProvisioningChannelsPerAddress: number;
+  /** Outstanding challenges per (device, requesting address); the oldest of that address is dropped. */
   readonly maxChallengesPerDevice: number;
   readonly maxTokensPerDevice: number;
   readonly maxWebSocketsPerDevice: number;
@@ -105,6 +117,7 @@ export const LIMITS: Limits = {
   provisioningTtlMs: 600_000,
   maxProvisioningWaitSeconds: 30,
   maxOpenProvisioningChannels: 10_000,
+  maxOpenProvisioningChannelsPerAddress: 5,
   maxChallengesPerDevice: 16,
   maxTokensPerDevice: 32,
   maxWebSocketsPerDevice: 8,
@@ -144,7 +157,20 @@ export interface ServerOptions {
    * them is safe; raising them past the documented values breaks the contract clients rely on.
    */
   limits?: Partial<Limits>;
+  /**
+   * Whom to believe about the client address (`X-Forwarded-For`), as Fastify's `trustProxy`:
+   * false (default: the socket peer), true (any proxy), a hop count, or addresses / CIDR ranges
+   * of the trusted proxies (array or comma-separated). Per-address limits key on the result.
+   */
+  trustProxy?: TrustProxy;
+  /**
+   * Serve Prometheus metrics at `/metrics` on this port of `host` (0: any free port). Unset
+   * (default): no metrics endpoint at all; the API port never serves them.
+   */
+  metricsPort?: number;
 }
+
+export type TrustProxy = boolean | number | string | readonly string[];
 
 export interface ResolvedOptions {
   readonly host: string;
@@ -158,6 +184,9 @@ export interface ResolvedOptions {
   readonly rateLimits: RateLimits;
   readonly processMetrics: boolean;
   readonly limits: Limits;
+  /** false, true, a hop count, or a list of trusted proxy addresses / CIDR ranges. */
+  readonly trustProxy: boolean | number | string[];
+  readonly metricsPort: number | undefined;
 }
 
 export const DEFAULT_HOST = '127.0.0.1';
@@ -198,6 +227,33 @@ function parseSchema(schema: string | undefined): string | undefined {
   return schema;
 }
 
+function parseCidr(entry: string, source: string): string {
+  const [address, prefix, extra] = entry.split('/');
+  const family = isIP(address ?? '');
+  const max = family === 4 ? 32 : 128;
+  const prefixOk = prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) <= max);
+  if (!family || !prefixOk || extra !== undefined) throw new ConfigError(`${source}: ${JSON.stringify(entry.slice(0, 60))} is not an IP address or CIDR range`);
+  return entry;
+}
+
+/** true/false, a hop count, or a comma-separated list of addresses / CIDR ranges. */
+function parseTrustProxy(value: TrustProxy, source: string): boolean | number | string[] {
+  if (typeof value === 'boolean') return value;
+  if (typeof value === 'number') {
+    if (!Number.isInteger(value) || value < 0) throw new ConfigError(`${source}: hop count must be a non-negative integer`);
+    return value;
+  }
+  const entries = (typeof value === 'string' ? value.split(',') : [...value]).map((e) => e.trim()).filter((e) => e !== '');
+  if (entries.length === 1) {
+    const v = (entries[0] as string).toLowerCase();
+    if (v === 'true') return true;
+    if (v === 'false') return false;
+    if (/^\d{1,3}$/.test(v)) return Number(v);
+  }
+  if (entries.length === 0) throw new ConfigError(`${source}: expected true, false, a hop count or a list of addresses / CIDR ranges`);
+  return entries.map((e) => parseCidr(e, source));
+}
+
 export function resolveOptions(options: ServerOptions = {}): ResolvedOptions {
   const rateLimits = { ...DEFAULT_RATE_LIMITS } as Record<keyof RateLimits, RateLimitRule | false>;
   for (const [name, override] of Object.entries(options.rateLimits ?? {}) as [keyof RateLimits, Partial<RateLimitRule> | false | undefined][]) {
@@ -224,21 +280,26 @@ export function resolveOptions(options: ServerOptions = {}): ResolvedOptions {
     rateLimits,
     processMetrics: options.processMetrics ?? true,
     limits: { ...LIMITS, ...options.limits },
+    trustProxy: parseTrustProxy(options.trustProxy ?? false, 'trust proxy'),
+    metricsPort: options.metricsPort === undefined ? undefined : parsePort(options.metricsPort, 'metrics port'),
   };
 }
 
-/** Command-line flags as the CLI parses them (`blindrelay server --host --port --data --database --log-level`). */
+/** Command-line flags as the CLI parses them (`blindrelay server --host --port --data --database --log-level --trust-proxy --metrics-port`). */
 export interface ServerFlags {
   host?: string;
   port?: string | number;
   data?: string;
   database?: string;
   logLevel?: string;
+  trustProxy?: string;
+  metricsPort?: string | number;
 }
 
 /**
  * Flags and environment → options. Flags win over `BLINDRELAY_HOST`, `BLINDRELAY_PORT`,
- * `BLINDRELAY_DATA`, `BLINDRELAY_DATABASE_URL`, `BLINDRELAY_LOG_LEVEL`; unset ones fall back to the defaults.
+ * `BLINDRELAY_DATA`, `BLINDRELAY_DATABASE_URL`, `BLINDRELAY_LOG_LEVEL`, `BLINDRELAY_TRUST_PROXY`,
+ * `BLINDRELAY_METRICS_PORT`; unset ones fall back to the defaults.
  * Throws ConfigError (with a message naming the flag or variable) on an invalid value.
  */
 export function resolveServerOptions(flags: ServerFlags = {}, env: Record<string, string | undefined> = process.env): ServerOptions {
@@ -258,5 +319,9 @@ export function resolveServerOptions(flags: ServerFlags = {}, env: Record<string
   if (database) out.databaseUrl = parseDatabaseUrl(String(database.value), database.source === 'flag' ? '--database' : database.source);
   const level = pick(flags.logLevel, 'BLINDRELAY_LOG_LEVEL');
   if (level) out.logLevel = parseLogLevel(String(level.value), level.source === 'flag' ? '--log-level' : level.source);
+  const trust = pick(flags.trustProxy, 'BLINDRELAY_TRUST_PROXY');
+  if (trust) out.trustProxy = parseTrustProxy(String(trust.value), trust.source === 'flag' ? '--trust-proxy' : trust.source);
+  const metricsPort = pick(flags.metricsPort, 'BLINDRELAY_METRICS_PORT');
+  if (metricsPort) out.metricsPort = parsePort(metricsPort.value, metricsPort.source === 'flag' ? '--metrics-port' : metricsPort.source);
   return out;
 }

@@ -3,6 +3,7 @@ import type { Primitives } from '@blindrelay/protocol';
 import type { Logger } from 'pino';
 import type { Bus } from './bus/types.js';
 import type { Limits } from './config.js';
+import type { OpenChannels } from './http/open-channels.js';
 import type { RateLimiter } from './http/rate-limit.js';
 import type { Metrics } from './metrics.js';
 import type { Storage } from './storage/types.js';
@@ -15,6 +16,14 @@ export interface AppContext {
   readonly now: () => number;
   readonly limits: Limits;
   readonly rateLimiter: RateLimiter;
+  /** Open provisioning channels per client address (the per-address cap). */
+  readonly openChannels: OpenChannels;
+  /**
+   * An opaque 16-byte tag of a client address key (HMAC under a per-process random key): stored
+   * with auth challenges so the per-device cap counts per requesting address, without storing
+   * the address.
+   */
+  readonly addressTag: (addressKey: string) => Uint8Array;
   readonly metrics: Metrics;
   readonly hub: WebSocketHub;
   readonly log: Logger;

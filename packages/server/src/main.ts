@@ -7,11 +7,16 @@ import { ConfigError, resolveServerOptions, type ServerFlags, type ServerOptions
 import { type RunningServer, startServer } from './server.js';
 
 const USAGE = `usage: blindrelay server [--host HOST] [--port PORT] [--data DIR] [--database URL] [--log-level LEVEL]
+                         [--trust-proxy true|false|HOPS|CIDR,...] [--metrics-port PORT]
   --host       interface to bind (env BLINDRELAY_HOST, default 127.0.0.1)
   --port       TCP port, 0 = any free port (env BLINDRELAY_PORT, default 8787)
   --data       data directory (env BLINDRELAY_DATA, default ./data)
   --database   postgres://… to store in PostgreSQL instead of SQLite (env BLINDRELAY_DATABASE_URL)
-  --log-level  fatal|error|warn|info|debug|trace|silent (env BLINDRELAY_LOG_LEVEL, default info)`;
+  --log-level  fatal|error|warn|info|debug|trace|silent (env BLINDRELAY_LOG_LEVEL, default info)
+  --trust-proxy   take the client address from X-Forwarded-For: true, false, a hop count, or the
+                  proxies' addresses / CIDR ranges (env BLINDRELAY_TRUST_PROXY, default false)
+  --metrics-port  serve Prometheus /metrics on this port of --host (env BLINDRELAY_METRICS_PORT,
+                  default: no metrics endpoint)`;
 
 const FLAG_NAMES: Record<string, keyof ServerFlags> = {
   '--host': 'host',
@@ -19,6 +24,8 @@ const FLAG_NAMES: Record<string, keyof ServerFlags> = {
   '--data': 'data',
   '--database': 'database',
   '--log-level': 'logLevel',
+  '--trust-proxy': 'trustProxy',
+  '--metrics-port': 'metricsPort',
 };
 
 /** `--flag value` and `--flag=value`; throws ConfigError on anything else. */

@@ -1,13 +1,16 @@
 /** startServer: storage, bus, hub, HTTP app, housekeeping, and an orderly close. */
+import { createHmac, randomBytes } from 'node:crypto';
 import { createNodePrimitives } from '@blindrelay/protocol/node';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from './app.js';
 import { MemoryBus } from './bus/memory.js';
 import { resolveOptions, type ServerOptions } from './config.js';
 import type { AppContext } from './context.js';
+import { OpenChannels } from './http/open-channels.js';
 import { RateLimiter } from './http/rate-limit.js';
 import { createLogger } from './logging.js';
 import { createMetrics } from './metrics.js';
+import { type MetricsServer, startMetricsServer } from './metrics-server.js';
 import { openPostgresStorage } from './storage/postgres/postgres-storage.js';
 import { openSqliteStorage } from './storage/sqlite/sqlite-storage.js';
 import type { Storage } from './storage/types.js';
@@ -21,6 +24,8 @@ export interface RunningServer {
   readonly host: string;
   readonly port: number;
   readonly dataDir: string;
+  /** `http://HOST:PORT/metrics` when `metricsPort` is set; undefined otherwise (no metrics endpoint). */
+  readonly metricsUrl: string | undefined;
   /** The Fastify instance (tests, embedding). */
   readonly app: FastifyInstance;
   /**
@@ -42,6 +47,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   const log = logs.logger;
   let storage: Storage | undefined;
   let app: FastifyInstance | undefined;
+  let metricsServer: MetricsServer | undefined;
   try {
     const metrics = createMetrics({ processMetrics: o.processMetrics, queued: () => store.mailboxes.countAll() });
     storage = o.databaseUrl
@@ -65,7 +71,9 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     const store = storage;
     const bus = new MemoryBus((err) => log.warn({ err }, 'bus handler failed'));
     const rateLimiter = new RateLimiter(o.rateLimits, o.now, (action) => metrics.rateLimited.inc({ action }));
-    const hub = new WebSocketHub({ storage: store, bus, metrics, log, now: o.now, limits: o.limits });
+    const hub = new WebSocketHub({ storage: store, bus, metrics, log, now: o.now, limits: o.limits, rateLimiter });
+    const openChannels = new OpenChannels(o.now);
+    const tagKey = randomBytes(32);
     const ctx: AppContext = {
       storage: store,
       bus,
@@ -73,6 +81,8 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       now: o.now,
       limits: o.limits,
       rateLimiter,
+      openChannels,
+      addressTag: (key) => new Uint8Array(createHmac('sha256', tagKey).update(key).digest().subarray(0, 16)),
       metrics,
       hub,
       log,
@@ -80,14 +90,19 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       waiters: new Set(),
       closing: false,
     };
-    app = await buildApp(ctx);
+    app = await buildApp(ctx, { trustProxy: o.trustProxy });
     const fastify = app;
     await fastify.listen({ host: o.host, port: o.port });
     const address = fastify.server.address();
     const port = typeof address === 'object' && address ? address.port : o.port;
+    if (o.metricsPort !== undefined) {
+      metricsServer = await startMetricsServer(metrics, o.host, o.metricsPort, (err) => log.warn({ err }, 'metrics collection failed'));
+    }
+    const metricsListener = metricsServer;
 
     const housekeeping = setInterval(() => {
       rateLimiter.sweep();
+      openChannels.sweep();
       store.pruneExpired(o.now()).catch((err) => log.warn({ err }, 'housekeeping failed'));
     }, HOUSEKEEPING_INTERVAL_MS);
     housekeeping.unref();
@@ -101,6 +116,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
         try {
           await fastify.close(); // preClose closes the WebSockets; in-flight requests finish
         } finally {
+          await metricsListener?.close();
           await bus.close();
           await store.close();
           log.info('server closed');
@@ -110,8 +126,10 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       return closing;
     };
     log.info({ port }, 'listening');
-    return { url: urlFor(o.host, port), host: o.host, port, dataDir: o.dataDir, app: fastify, close };
+    const metricsUrl = metricsListener ? `${urlFor(o.host, metricsListener.port)}/metrics` : undefined;
+    return { url: urlFor(o.host, port), host: o.host, port, dataDir: o.dataDir, metricsUrl, app: fastify, close };
   } catch (err) {
+    await metricsServer?.close().catch(() => {});
     await app?.close().catch(() => {});
     await storage?.close().catch(() => {});
     await logs.close();

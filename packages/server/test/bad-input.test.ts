@@ -109,7 +109,6 @@ const GET_ROUTES = [
   { path: '/v1/ws', auth: true },
   { path: () => `/v1/provisioning/${channelId}`, auth: false },
   { path: '/healthz', auth: false },
-  { path: '/metrics', auth: false },
   { path: '/openapi.json', auth: false },
 ];
 

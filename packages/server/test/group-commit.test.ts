@@ -355,7 +355,7 @@ describe('group commit through the relay', () => {
   });
 
   const commitsSoFar = async () => {
-    const text = await (await fetch(`${t.url}/metrics`)).text();
+    const text = await (await fetch(t.server.metricsUrl as string)).text();
     return [...text.matchAll(/^blindrelay_storage_commits_total\{[^}]*\} (\d+)$/gm)].reduce((a, m) => a + Number(m[1]), 0);
   };
 

@@ -24,7 +24,15 @@ export const NO_RATE_LIMITS: ServerOptions['rateLimits'] = {
   provisioningPutPerDevice: false,
   messagesPerDevice: false,
   websocketPerDevice: false,
+  prekeyUploadsPerDevice: false,
+  acksPerDevice: false,
 };
+
+/** The Prometheus text of a test server (its metrics listener; metricsPort 0 by default). */
+export async function metricsText(t: { server: RunningServer }): Promise<string> {
+  if (!t.server.metricsUrl) throw new Error('this test server has no metrics listener');
+  return (await fetch(t.server.metricsUrl)).text();
+}
 
 export class Clock {
   offset = 0;
@@ -52,6 +60,7 @@ export async function startTestServer(options: ServerOptions = {}): Promise<Test
     logLevel: 'silent',
     now: clock.now,
     processMetrics: false,
+    metricsPort: 0,
     ...options,
     rateLimits: { ...NO_RATE_LIMITS, ...options.rateLimits },
   });

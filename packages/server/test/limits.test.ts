@@ -3,7 +3,7 @@ import * as P from '@blindrelay/protocol';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RateLimiter } from '../src/http/rate-limit.js';
 import { DEFAULT_RATE_LIMITS } from '../src/index.js';
-import { account, b64, newUser, nextList, p, registrationBody, sendMessage, startTestServer, type TestServer } from './helpers.js';
+import { account, b64, metricsText, newUser, nextList, p, registrationBody, sendMessage, startTestServer, type TestServer } from './helpers.js';
 
 let t: TestServer | undefined;
 afterEach(async () => {
@@ -71,8 +71,7 @@ describe('rate-limited routes', () => {
       expect((await t.api.req('PUT', '/v1/users/alice/device-list', { body: { deviceList: b64(list) } })).status).toBe(status);
     }
 
-    const metrics = await t.api.req('GET', '/metrics');
-    expect(metrics.text).toMatch(/blindrelay_rate_limited_total\{action="bundlesPerDevice"\} 1/);
+    expect(await metricsText(t)).toMatch(/blindrelay_rate_limited_total\{action="bundlesPerDevice"\} 1/);
   });
 });
 

@@ -38,7 +38,10 @@ if (args[0] === '--serve') {
     dataDir: args[1] as string,
     logLevel: (process.env.LOAD_LOG_LEVEL ?? 'warn') as 'warn',
     rateLimits: NO_RATE_LIMITS,
+    metricsPort: 0,
   });
+  // Copies of src/ from before the metrics listener serve /metrics on the API port.
+  process.stdout.write(`metrics on ${server.metricsUrl ?? `${server.url}/metrics`}\n`);
   process.stdout.write(`listening on ${server.url}\n`);
   process.on('SIGTERM', () => void server.close().then(() => process.exit(0)));
 } else {
@@ -49,7 +52,7 @@ function percentile(sorted: number[], p: number): number {
   return sorted.length === 0 ? Number.NaN : (sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] as number);
 }
 
-async function spawnServer(dataDir: string): Promise<{ child: ChildProcess; url: string }> {
+async function spawnServer(dataDir: string): Promise<{ child: ChildProcess; url: string; metricsUrl: string }> {
   const child = spawn(
     process.execPath,
     [...(process.env.LOAD_SERVER_NODE_ARGS?.split(' ').filter(Boolean) ?? []), '--import', 'tsx', fileURLToPath(import.meta.url), '--serve', dataDir],
@@ -60,7 +63,8 @@ async function spawnServer(dataDir: string): Promise<{ child: ChildProcess; url:
     child.stdout?.on('data', (b: Buffer) => {
       out += b.toString();
       const m = /listening on (http:\/\/\S+)/.exec(out);
-      if (m) resolve({ child, url: m[1] as string });
+      const metricsUrl = /metrics on (http:\/\/\S+)/.exec(out)?.[1];
+      if (m) resolve({ child, url: m[1] as string, metricsUrl: metricsUrl ?? `${m[1]}/metrics` });
     });
     child.once('exit', (code) => reject(new Error(`server exited with ${code}`)));
   });
@@ -119,7 +123,7 @@ async function main() {
   const i = args.indexOf('--only');
   const only = (name: string) => i < 0 || (args[i + 1] ?? '').split(',').includes(name);
   const dir = mkdtempSync(join(tmpdir(), 'br-server-load-'));
-  const { child, url } = await spawnServer(join(dir, 'data'));
+  const { child, url, metricsUrl } = await spawnServer(join(dir, 'data'));
   const base = new URL(url);
   const api = new Api(url);
   const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
@@ -175,7 +179,7 @@ async function main() {
       for (const ws of sockets) ws.close();
     }
 
-    const metrics = await (await fetch(`${url}/metrics`)).text();
+    const metrics = await (await fetch(metricsUrl)).text();
     const metric = (name: string) => [...metrics.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'gm'))].reduce((a, m) => a + Number(m[1]), 0);
     const commits = metric('blindrelay_storage_commits_total');
     if (commits > 0) {

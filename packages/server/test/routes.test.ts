@@ -5,6 +5,7 @@ import {
   account,
   b64,
   login,
+  metricsText,
   newDevice,
   newUser,
   nextList,
@@ -46,7 +47,6 @@ describe('system routes', () => {
     expect(routes).toEqual(
       [
         'GET /healthz',
-        'GET /metrics',
         'GET /openapi.json',
         'POST /v1/accounts',
         'POST /v1/auth/challenge',
@@ -77,9 +77,12 @@ describe('system routes', () => {
     const bob = await account(t.api, 'bob');
     await sendMessage(t.api, alice.token, 'bob', [{ deviceId: bob.d.keys.deviceId, body: canary('hello') }]);
     await t.api.req('POST', '/v1/users/bob/bundles', { token: alice.token, body: {} });
-    const r = await t.api.req('GET', '/metrics');
-    expect(r.status).toBe(200);
-    expect(r.headers.get('content-type')).toContain('text/plain');
+    // Not on the API port: only on the metrics listener.
+    expect((await t.api.req('GET', '/metrics')).status).toBe(404);
+    const res = await fetch(t.server.metricsUrl as string);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toContain('text/plain');
+    const r = { text: await res.text() };
     for (const name of [
       'blindrelay_http_requests_total',
       'blindrelay_http_request_duration_seconds',
@@ -435,8 +438,7 @@ describe('revocation', () => {
     const bundles = await t.api.req('POST', '/v1/users/bob/bundles', { token: alice.token, body: {} });
     expect(bundles.body.bundles.map((b: { deviceId: number }) => b.deviceId)).toEqual([bob.d.keys.deviceId]);
     // The queue went with the device: only device 1's copy remains queued store-wide.
-    const metrics = await t.api.req('GET', '/metrics');
-    expect(metrics.text).toMatch(/blindrelay_messages_queued 1\n/);
+    expect(await metricsText(t)).toMatch(/blindrelay_messages_queued 1\n/);
     // The remaining device is unaffected.
     expect((await t.api.req('GET', '/v1/messages', { token: bob.token })).body.messages).toHaveLength(1);
   });

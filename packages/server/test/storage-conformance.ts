@@ -566,6 +566,24 @@ export function storageConformance(open: () => Promise<StorageFixture>): void {
       for (const h of hs.slice(1)) expect(await s.auth.consumeChallenge(h, 'alice', 1, T0)).toBe(true);
     });
 
+    it('counts the challenge cap per requester: a flood from one requester never evicts another', async () => {
+      await setup('alice');
+      const owner = new Uint8Array(16).fill(1);
+      const mine = hash();
+      expect(await s.auth.createChallenge({ hash: mine, user: 'alice', deviceId: 1, createdAt: T0, expiresAt: T0 + 60_000, requester: owner }, 3)).toBe(true);
+      const theirs: Uint8Array[] = [];
+      for (let i = 1; i <= 5; i++) {
+        const h = hash();
+        theirs.push(h);
+        const c = { hash: h, user: 'alice', deviceId: 1, createdAt: T0 + i, expiresAt: T0 + 60_000, requester: new Uint8Array(16).fill(2) };
+        expect(await s.auth.createChallenge(c, 3)).toBe(true);
+      }
+      expect(await s.auth.consumeChallenge(mine, 'alice', 1, T0)).toBe(true);
+      // The flooding requester only displaced its own oldest challenges.
+      expect(await s.auth.consumeChallenge(theirs[0] as Uint8Array, 'alice', 1, T0)).toBe(false);
+      expect(await s.auth.consumeChallenge(theirs[4] as Uint8Array, 'alice', 1, T0)).toBe(true);
+    });
+
     it('refuses challenges and tokens for devices not in the list', async () => {
       await setup('alice');
       expect(await s.auth.createChallenge({ hash: hash(), user: 'alice', deviceId: 2, createdAt: T0, expiresAt: T0 + 1 }, 16)).toBe(false);

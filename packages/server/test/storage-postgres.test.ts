@@ -49,10 +49,11 @@ describe.skipIf(!available)('PostgreSQL storage: several instances on one databa
     await Promise.all([open(), open(), open(), open()]);
     expect(await query('SELECT version, name, applied_at FROM schema_migrations ORDER BY version')).toEqual([
       { version: 1, name: 'initial', applied_at: '1000' },
+      { version: 2, name: 'challenge_requester', applied_at: '1000' },
     ]);
     // A restart applies nothing new.
     await open(2000);
-    expect(await query('SELECT count(*)::int AS n FROM schema_migrations')).toEqual([{ n: 1 }]);
+    expect(await query('SELECT count(*)::int AS n FROM schema_migrations')).toEqual([{ n: 2 }]);
   });
 
   it('refuses a database from a newer schema', async () => {

@@ -5,6 +5,7 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { AppContext } from '../context.js';
 import { decodeField } from '../http/base64url.js';
+import { clientKey } from '../http/client-address.js';
 import { badRequest, conflict } from '../http/errors.js';
 import { DeviceId, DeviceList, Ed25519Key, EmptyQuery, errors, Obj, PrekeyUpload, User } from '../http/schemas.js';
 import { checkDeviceList, checkPrekeyUpload } from '../services/verify.js';
@@ -29,7 +30,7 @@ export function registerAccountRoutes(app: FastifyInstance, ctx: AppContext): vo
       },
     },
     async (request, reply) => {
-      ctx.rateLimiter.take('accountsPerIp', request.ip);
+      ctx.rateLimiter.take('accountsPerIp', clientKey(request));
       const { user } = request.body;
       const masterKey = decodeField(request.body.masterKey, 'masterKey', { exact: 32 });
       const listBytes = decodeField(request.body.deviceList, 'deviceList');

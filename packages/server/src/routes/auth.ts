@@ -5,6 +5,7 @@ import type { FastifyInstance } from 'fastify';
 import type { AppContext } from '../context.js';
 import { sha256, TOKEN_BYTES } from '../http/auth.js';
 import { decodeField, encodeBase64url } from '../http/base64url.js';
+import { clientKey } from '../http/client-address.js';
 import { notFound, unauthorized } from '../http/errors.js';
 import { Challenge, DeviceId, EmptyQuery, errors, Millis, Obj, Signature, Token, User } from '../http/schemas.js';
 
@@ -36,9 +37,10 @@ export function registerAuthRoutes(app: FastifyInstance, ctx: AppContext): void 
     async (request) => {
       const deadline = performance.now() + CHALLENGE_MIN_LATENCY_MS;
       const { user, deviceId } = request.body;
-      ctx.rateLimiter.take('authPerIp', request.ip);
+      const address = clientKey(request);
+      ctx.rateLimiter.take('authPerIp', address);
       // Per device *and* address: a stranger hammering someone else's device id cannot lock its owner out.
-      ctx.rateLimiter.take('authPerDevice', `${request.ip}\u0000${user}\u0000${deviceId}`);
+      ctx.rateLimiter.take('authPerDevice', `${address}\u0000${user}\u0000${deviceId}`);
       // Same work whether or not the device exists: random challenge, hash, lookup.
       const challenge = ctx.primitives.randomBytes(32);
       const hash = sha256(challenge);
@@ -46,7 +48,11 @@ export function registerAuthRoutes(app: FastifyInstance, ctx: AppContext): void 
       const now = ctx.now();
       const expiresAt = now + ctx.limits.challengeTtlMs;
       const stored = device
-        ? await ctx.storage.auth.createChallenge({ hash, user, deviceId, createdAt: now, expiresAt }, ctx.limits.maxChallengesPerDevice)
+        ? await ctx.storage.auth.createChallenge(
+            // The cap counts per (device, requesting address): nobody can evict challenges issued to others.
+            { hash, user, deviceId, createdAt: now, expiresAt, requester: ctx.addressTag(address) },
+            ctx.limits.maxChallengesPerDevice,
+          )
         : false;
       await sleepUntil(deadline);
       if (!stored) throw notFound('unknown device');
@@ -67,9 +73,10 @@ export function registerAuthRoutes(app: FastifyInstance, ctx: AppContext): void 
     },
     async (request) => {
       const { user, deviceId } = request.body;
-      ctx.rateLimiter.take('authPerIp', request.ip);
+      const address = clientKey(request);
+      ctx.rateLimiter.take('authPerIp', address);
       // Per device *and* address: a stranger hammering someone else's device id cannot lock its owner out.
-      ctx.rateLimiter.take('authPerDevice', `${request.ip}\u0000${user}\u0000${deviceId}`);
+      ctx.rateLimiter.take('authPerDevice', `${address}\u0000${user}\u0000${deviceId}`);
       const challenge = decodeField(request.body.challenge, 'challenge', { exact: 32 });
       const signature = decodeField(request.body.signature, 'signature', { exact: 64 });
       // Consumed whatever happens next: a challenge gets exactly one attempt.

@@ -6,6 +6,7 @@ import { deviceTopic } from '../bus/types.js';
 import type { AppContext } from '../context.js';
 import { authenticate } from '../http/auth.js';
 import { decodeField, encodeBase64url } from '../http/base64url.js';
+import { clientKey } from '../http/client-address.js';
 import { badRequest, conflict, notFound } from '../http/errors.js';
 import { BEARER, DeviceId, DeviceList, Ed25519Key, EmptyQuery, errors, NoContent, Obj, PrekeyUpload, User } from '../http/schemas.js';
 import { checkDeviceList, checkPrekeyUpload } from '../services/verify.js';
@@ -53,7 +54,7 @@ export function registerDirectoryRoutes(app: FastifyInstance, ctx: AppContext): 
     },
     async (request, reply) => {
       const { user } = request.params;
-      ctx.rateLimiter.take('deviceListPerIp', request.ip);
+      ctx.rateLimiter.take('deviceListPerIp', clientKey(request));
       const account = await ctx.storage.accounts.get(user);
       if (!account) throw notFound('unknown user');
       const bytes = decodeField(request.body.deviceList, 'deviceList');

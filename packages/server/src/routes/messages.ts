@@ -117,11 +117,12 @@ export function registerMessageRoutes(app: FastifyInstance, ctx: AppContext): vo
         security: BEARER,
         querystring: EmptyQuery,
         body: AckBody,
-        response: { 204: NoContent, ...errors(401) },
+        response: { 204: NoContent, ...errors(401, 429) },
       },
     },
     async (request, reply) => {
       const me = deviceOf(request);
+      ctx.rateLimiter.take('acksPerDevice', `${me.user}\u0000${me.deviceId}`);
       const ids = request.body.ids.map((id, i) => decodeField(id, `ids[${i}]`, { exact: 16 }));
       const n = await ctx.storage.mailboxes.ack(me.user, me.deviceId, ids);
       ctx.metrics.messagesAcked.inc(n);

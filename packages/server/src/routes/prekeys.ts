@@ -33,13 +33,23 @@ export function registerPrekeyRoutes(app: FastifyInstance, ctx: AppContext): voi
         security: BEARER,
         querystring: EmptyQuery,
         body: PrekeyUpload,
-        response: { 204: NoContent, ...errors(401, 409) },
+        response: { 204: NoContent, ...errors(401, 409, 429) },
       },
     },
     async (request, reply) => {
       const me = deviceOf(request);
+      ctx.rateLimiter.take('prekeyUploadsPerDevice', `${me.user}\u0000${me.deviceId}`);
       const device = await ctx.storage.accounts.getDevice(me.user, me.deviceId);
       if (!device) throw unauthorized('device not in its user list');
+      // Cheap checks first: an upload that cannot be stored costs no signature verifications.
+      // (Storage checks the cap again, atomically, with the upload.)
+      const max = ctx.limits.maxStoredOneTimePreKeys;
+      const adding = { x25519: request.body.oneTimePreKeys?.length ?? 0, pq: request.body.pqPreKeys?.length ?? 0 };
+      if (adding.x25519 > 0 || adding.pq > 0) {
+        const stored = await ctx.storage.prekeys.status(me.user, me.deviceId);
+        if (stored.oneTimePreKeys + adding.x25519 > max || stored.pqPreKeys + adding.pq > max)
+          throw conflict(`at most ${max} one-time prekeys of each kind may be stored`);
+      }
       const batch = await checkPrekeyUpload(ctx.primitives, device.signingKey, request.body, 'body');
       const r = await ctx.storage.prekeys.upload(me.user, me.deviceId, batch, { maxStoredOneTime: ctx.limits.maxStoredOneTimePreKeys }, device.signingKey);
       if (r.status === 'duplicate_id') throw conflict('a one-time prekey with this id is already stored');

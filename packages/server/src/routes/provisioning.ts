@@ -8,6 +8,7 @@ import { provisioningTopic } from '../bus/types.js';
 import type { AppContext } from '../context.js';
 import { authenticate, deviceOf, sha256 } from '../http/auth.js';
 import { decodeField, encodeBase64url } from '../http/base64url.js';
+import { clientKey } from '../http/client-address.js';
 import { ApiError, conflict, notFound } from '../http/errors.js';
 import { BEARER, ChannelId, EmptyBody, EmptyQuery, errors, Millis, NoContent, Obj, SealedEnvelope } from '../http/schemas.js';
 
@@ -30,11 +31,24 @@ export function registerProvisioningRoutes(app: FastifyInstance, ctx: AppContext
       },
     },
     async (request) => {
-      ctx.rateLimiter.take('provisioningCreatePerIp', request.ip);
+      const address = clientKey(request);
+      ctx.rateLimiter.take('provisioningCreatePerIp', address);
+      if (ctx.openChannels.count(address) >= ctx.limits.maxOpenProvisioningChannelsPerAddress) {
+        throw new ApiError(429, 'rate_limited', 'too many open provisioning channels from this address; retry later', undefined, { 'retry-after': '60' });
+      }
       const id = ctx.primitives.randomBytes(16);
+      const hash = sha256(id);
       const now = ctx.now();
       const expiresAt = now + ctx.limits.provisioningTtlMs;
-      const created = await ctx.storage.provisioning.createChannel(sha256(id), now, expiresAt, ctx.limits.maxOpenProvisioningChannels);
+      // Reserve the slot before the await, so concurrent requests cannot overshoot the cap.
+      ctx.openChannels.add(toHex(hash), address, expiresAt);
+      let created = false;
+      try {
+        created = await ctx.storage.provisioning.createChannel(hash, now, expiresAt, ctx.limits.maxOpenProvisioningChannels);
+      } finally {
+        if (!created) ctx.openChannels.release(toHex(hash));
+      }
+      // The global cap is a backstop (many addresses at once).
       if (!created) throw new ApiError(429, 'rate_limited', 'too many open provisioning channels; retry later', undefined, { 'retry-after': '60' });
       return { channelId: encodeBase64url(id), expiresAt };
     },
@@ -79,7 +93,7 @@ export function registerProvisioningRoutes(app: FastifyInstance, ctx: AppContext
       },
     },
     async (request, reply) => {
-      ctx.rateLimiter.take('provisioningPollPerIp', request.ip);
+      ctx.rateLimiter.take('provisioningPollPerIp', clientKey(request));
       const hash = channelHash(request.params.channelId);
       const waitMs = Math.min(request.query.wait ?? 0, ctx.limits.maxProvisioningWaitSeconds) * 1000;
       // Subscribe before the first look, so an envelope stored in between is not missed.
@@ -90,6 +104,7 @@ export function registerProvisioningRoutes(app: FastifyInstance, ctx: AppContext
           await woken.promise;
           r = await ctx.storage.provisioning.takeEnvelope(hash, ctx.now());
         }
+        if (r.status !== 'empty') ctx.openChannels.release(toHex(hash)); // used up, expired or gone
         if (r.status === 'not_found') throw notFound('unknown, expired or used channel');
         if (r.status === 'empty') return reply.code(204).send();
         return { envelope: encodeBase64url(r.envelope) };

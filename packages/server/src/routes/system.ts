@@ -1,10 +1,10 @@
-/** Operational routes: health, Prometheus metrics, the OpenAPI document. */
+/** Operational routes: health and the OpenAPI document (metrics have their own listener: metrics-server.ts). */
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { AppContext } from '../context.js';
 import { EmptyQuery, errors, Obj } from '../http/schemas.js';
 
-export function registerSystemRoutes(app: FastifyInstance, ctx: AppContext): void {
+export function registerSystemRoutes(app: FastifyInstance, _ctx: AppContext): void {
   app.get(
     '/healthz',
     {
@@ -16,23 +16,6 @@ export function registerSystemRoutes(app: FastifyInstance, ctx: AppContext): voi
       },
     },
     async () => ({ status: 'ok' as const }),
-  );
-
-  app.get(
-    '/metrics',
-    {
-      schema: {
-        summary: 'Prometheus metrics (text exposition format)',
-        tags: ['system'],
-        querystring: EmptyQuery,
-        produces: ['text/plain'],
-        response: { 200: Type.String({ description: 'Prometheus text format 0.0.4' }), ...errors() },
-      },
-    },
-    async (_request, reply) => {
-      const text = await ctx.metrics.registry.metrics();
-      return reply.type(ctx.metrics.registry.contentType).send(text);
-    },
   );
 
   app.get(

@@ -64,6 +64,17 @@ export async function checkPrekeyUpload(p: Primitives, signingKey: Uint8Array, u
     lastResortPqPreKey?: PqPreKeyRow;
   } = {};
   const checks: Promise<void>[] = [];
+  // Cheap checks before any signature is verified.
+  if (upload.oneTimePreKeys)
+    assertUniqueIds(
+      upload.oneTimePreKeys.map((k) => k.id),
+      `${field}.oneTimePreKeys`,
+    );
+  if (upload.pqPreKeys)
+    assertUniqueIds(
+      upload.pqPreKeys.map((k) => k.id),
+      `${field}.pqPreKeys`,
+    );
 
   if (upload.signedPreKey) {
     const f = `${field}.signedPreKey`;
@@ -77,10 +88,6 @@ export async function checkPrekeyUpload(p: Primitives, signingKey: Uint8Array, u
 
   if (upload.oneTimePreKeys) {
     const f = `${field}.oneTimePreKeys`;
-    assertUniqueIds(
-      upload.oneTimePreKeys.map((k) => k.id),
-      f,
-    );
     batch.oneTimePreKeys = upload.oneTimePreKeys.map((k, i) => {
       const publicKey = decodeField(k.publicKey, `${f}[${i}].publicKey`, { exact: 32 });
       if (!isValidX25519PublicKey(publicKey)) throw badRequest(`${f}[${i}].publicKey: not a valid X25519 public key`);
@@ -99,10 +106,6 @@ export async function checkPrekeyUpload(p: Primitives, signingKey: Uint8Array, u
   };
   if (upload.pqPreKeys) {
     const f = `${field}.pqPreKeys`;
-    assertUniqueIds(
-      upload.pqPreKeys.map((k) => k.id),
-      f,
-    );
     batch.pqPreKeys = upload.pqPreKeys.map((k, i) => pq(k, `${f}[${i}]`, false));
   }
   if (upload.lastResortPqPreKey) batch.lastResortPqPreKey = pq(upload.lastResortPqPreKey, `${field}.lastResortPqPreKey`, true);

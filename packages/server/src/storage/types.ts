@@ -211,11 +211,20 @@ export interface TokenRecord {
 
 export interface AuthRepository {
   /**
-   * Stores SHA-256(challenge); keeps at most `maxOutstanding` per device (oldest dropped). False
-   * (nothing stored) if the device is not, or no longer, in its user's list.
+   * Stores SHA-256(challenge); keeps at most `maxOutstanding` per (device, `requester`): the
+   * oldest challenge of the same requester is dropped, never another requester's. `requester` is
+   * an opaque tag of the requesting address (default empty). False (nothing stored) if the
+   * device is not, or no longer, in its user's list.
    */
   createChallenge(
-    challenge: { readonly hash: Uint8Array; readonly user: string; readonly deviceId: number; readonly createdAt: number; readonly expiresAt: number },
+    challenge: {
+      readonly hash: Uint8Array;
+      readonly user: string;
+      readonly deviceId: number;
+      readonly createdAt: number;
+      readonly expiresAt: number;
+      readonly requester?: Uint8Array;
+    },
     maxOutstanding: number,
   ): Promise<boolean>;
   /** Deletes the challenge whatever the outcome; true only if it existed for this device and had not expired. */

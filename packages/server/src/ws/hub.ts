@@ -19,6 +19,7 @@ import { type Bus, type DeviceEvent, deviceTopic, type Unsubscribe } from '../bu
 import { LIMITS, type Limits } from '../config.js';
 import type { AuthenticatedDevice } from '../context.js';
 import { decodeField, encodeBase64url } from '../http/base64url.js';
+import type { RateLimiter } from '../http/rate-limit.js';
 import { MessageId, Obj } from '../http/schemas.js';
 import type { Metrics } from '../metrics.js';
 import type { Storage, StoredMessage } from '../storage/types.js';
@@ -63,6 +64,8 @@ export interface HubDeps {
   readonly log: Logger;
   readonly now: () => number;
   readonly limits: Limits;
+  /** Charges `acksPerDevice` for each ack frame (shared with HTTP acks). */
+  readonly rateLimiter?: RateLimiter;
 }
 
 export function envelopeJson(m: StoredMessage) {
@@ -278,6 +281,13 @@ export class WebSocketHub {
       } catch {
         return this.error(conn, 'ids: not canonical base64url message ids');
       }
+    }
+    try {
+      this.deps.rateLimiter?.take('acksPerDevice', `${conn.user}\u0000${conn.deviceId}`);
+    } catch {
+      // Not a malformed frame: the messages stay queued and come back on the next connection.
+      this.sendFrame(conn.socket, { type: 'error', code: 'rate_limited', message: 'too many acks; retry later' });
+      return;
     }
     try {
       const n = await this.deps.storage.mailboxes.ack(conn.user, conn.deviceId, ids);

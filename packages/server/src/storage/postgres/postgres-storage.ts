@@ -506,23 +506,25 @@ class PgAuth implements AuthRepository {
   }
 
   async createChallenge(
-    ch: { hash: Uint8Array; user: string; deviceId: number; createdAt: number; expiresAt: number },
+    ch: { hash: Uint8Array; user: string; deviceId: number; createdAt: number; expiresAt: number; requester?: Uint8Array },
     maxOutstanding: number,
   ): Promise<boolean> {
+    const requester = ch.requester ?? new Uint8Array(0);
     return this.db.tx(async (c) => {
       if (!(await this.lockDevice(c, ch.user, ch.deviceId))) return false;
       await c.query(
         `DELETE FROM auth_challenges WHERE challenge_hash IN
-           (SELECT challenge_hash FROM auth_challenges WHERE user_name = $1 AND device_id = $2
-             ORDER BY created_at DESC OFFSET $3)`,
-        [ch.user, ch.deviceId, Math.max(0, maxOutstanding - 1)],
+           (SELECT challenge_hash FROM auth_challenges WHERE user_name = $1 AND device_id = $2 AND requester = $3
+             ORDER BY created_at DESC OFFSET $4)`,
+        [ch.user, ch.deviceId, requester, Math.max(0, maxOutstanding - 1)],
       );
-      await c.query('INSERT INTO auth_challenges (challenge_hash, user_name, device_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)', [
+      await c.query('INSERT INTO auth_challenges (challenge_hash, user_name, device_id, created_at, expires_at, requester) VALUES ($1, $2, $3, $4, $5, $6)', [
         ch.hash,
         ch.user,
         ch.deviceId,
         ch.createdAt,
         ch.expiresAt,
+        requester,
       ]);
       return true;
     });

@@ -417,11 +417,11 @@ class SqliteAuth implements AuthRepository {
     this.s = {
       device: db.prepare('SELECT 1 FROM devices WHERE user = ? AND device_id = ?').pluck(),
       signingKey: db.prepare('SELECT signing_key FROM devices WHERE user = ? AND device_id = ?').pluck(),
-      insertChallenge: db.prepare('INSERT INTO auth_challenges (challenge_hash, user, device_id, created_at, expires_at) VALUES (?, ?, ?, ?, ?)'),
-      countChallenges: db.prepare('SELECT count(*) FROM auth_challenges WHERE user = ? AND device_id = ?').pluck(),
+      insertChallenge: db.prepare('INSERT INTO auth_challenges (challenge_hash, user, device_id, created_at, expires_at, requester) VALUES (?, ?, ?, ?, ?, ?)'),
+      countChallenges: db.prepare('SELECT count(*) FROM auth_challenges WHERE user = ? AND device_id = ? AND requester = ?').pluck(),
       dropOldestChallenges: db.prepare(
         `DELETE FROM auth_challenges WHERE challenge_hash IN
-           (SELECT challenge_hash FROM auth_challenges WHERE user = ? AND device_id = ? ORDER BY created_at LIMIT ?)`,
+           (SELECT challenge_hash FROM auth_challenges WHERE user = ? AND device_id = ? AND requester = ? ORDER BY created_at LIMIT ?)`,
       ),
       takeChallenge: db.prepare('DELETE FROM auth_challenges WHERE challenge_hash = ? RETURNING user, device_id, expires_at'),
       insertToken: db.prepare('INSERT INTO auth_tokens (token_hash, user, device_id, created_at, expires_at) VALUES (?, ?, ?, ?, ?)'),
@@ -439,15 +439,16 @@ class SqliteAuth implements AuthRepository {
   }
 
   async createChallenge(
-    c: { hash: Uint8Array; user: string; deviceId: number; createdAt: number; expiresAt: number },
+    c: { hash: Uint8Array; user: string; deviceId: number; createdAt: number; expiresAt: number; requester?: Uint8Array },
     maxOutstanding: number,
   ): Promise<boolean> {
+    const requester = c.requester ?? new Uint8Array(0);
     return this.w.run(() => {
       // Checked here, in the write: the device may have been revoked since the caller looked.
       if (!this.s.device.get(c.user, c.deviceId)) return false;
-      const n = this.s.countChallenges.get(c.user, c.deviceId) as number;
-      if (n >= maxOutstanding) this.s.dropOldestChallenges.run(c.user, c.deviceId, n - maxOutstanding + 1);
-      this.s.insertChallenge.run(c.hash, c.user, c.deviceId, c.createdAt, c.expiresAt);
+      const n = this.s.countChallenges.get(c.user, c.deviceId, requester) as number;
+      if (n >= maxOutstanding) this.s.dropOldestChallenges.run(c.user, c.deviceId, requester, n - maxOutstanding + 1);
+      this.s.insertChallenge.run(c.hash, c.user, c.deviceId, c.createdAt, c.expiresAt, requester);
       return true;
     });
   }
