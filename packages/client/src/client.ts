@@ -42,9 +42,19 @@ import {
 } from './errors.js';
 import { decodeLinkState, encodeLinkState, entryOf, formatLinkCode, parseLinkCode } from './linking.js';
 import { type ListenOptions, listen } from './listen.js';
-import { addPreKeys, deviceKeysOf, initialPreKeys, ONE_TIME_PREKEY_TARGET, PREKEY_LOW_WATERMARK } from './prekeys.js';
+import {
+  addPreKeys,
+  deviceKeysOf,
+  initialPreKeys,
+  nextRotationAt,
+  ONE_TIME_PREKEY_TARGET,
+  PREKEY_LOW_WATERMARK,
+  pruneBaseKeys,
+  publishedPreKeys,
+  rotatePreKeys,
+} from './prekeys.js';
 import { type AccountRecord, type Contact, type ContactsRecord, Profile, type ReceivedMessage } from './profile.js';
-import { type BatchResult, processEnvelopes, type ReceiveFailure } from './receive.js';
+import { type BatchResult, contactState, processEnvelopes, type ReceiveFailure } from './receive.js';
 import { type SendOptions, type SendResult, sendText } from './send.js';
 import { pruneSessions } from './sessions.js';
 import type { SocketFactory } from './socket.js';
@@ -110,6 +120,18 @@ export interface ReceiveOptions {
 
 const LINK_POLL_SECONDS = 25;
 
+/** A parked message (receive.ts): kept because its sender's key or device could not be trusted yet. */
+export interface ParkedInfo {
+  readonly serverId: string;
+  readonly from: string;
+  readonly fromDevice: number;
+  readonly sentAt: number;
+  /** ERR_KEY_CHANGED or ERR_UNTRUSTED_DEVICE. */
+  readonly reason: string;
+  readonly message: string;
+  readonly parkedAt: number;
+}
+
 /** Tokens in the profile, remembered in memory once read or written (RelayApi renews expired ones). */
 function profileTokens(profile: Profile): TokenCache {
   const memory = new Map<string, Token>();
@@ -146,6 +168,8 @@ export class BlindrelayClient {
   readonly #env: ClientEnvironment;
   readonly #ctx: Context;
   readonly #pumpLock = new Mutex();
+  /** When prekey rotation is next due (ctx.now() ms; 0: check the profile). In memory. */
+  #rotationDueAt = 0;
 
   private constructor(env: ClientEnvironment, profile: Profile, account: AccountRecord) {
     this.#env = env;
@@ -301,9 +325,12 @@ export class BlindrelayClient {
   // ---- messages ----------------------------------------------------------------------------------
 
   /** Send `text` to every device of `to`, and a sync copy to our other devices. */
-  send(to: string, text: string, options: SendOptions = {}): Promise<SendResult> {
+  async send(to: string, text: string, options: SendOptions = {}): Promise<SendResult> {
     checkUser(to);
-    return sendText(this.#ctx, to, text, options);
+    const result = await sendText(this.#ctx, to, text, options);
+    // Best effort: a failure is retried at the next send or receive.
+    await this.rotatePreKeys().catch(() => undefined);
+    return result;
   }
 
   /**
@@ -311,8 +338,11 @@ export class BlindrelayClient {
    * `onMessage` (messages left in the inbox by an interrupted run come first).
    */
   async receive(options: ReceiveOptions): Promise<{ received: number; failed: number }> {
+    // Before fetching: a first message built on a replaced prekey still decrypts (grace period).
+    await this.rotatePreKeys().catch((e) => options.onError?.(e as Error));
     let received = await this.#deliver(options.onMessage);
-    let failed = 0;
+    let failed = await this.#retryParked(options);
+    received += await this.#deliver(options.onMessage);
     let usedPreKeys = false;
     for (;;) {
       const envelopes = await this.#ctx.api.fetchMessages(100);
@@ -334,11 +364,15 @@ export class BlindrelayClient {
   async listen(options: ReceiveOptions & ListenOptions): Promise<void> {
     const socket = this.#env.socket;
     if (!socket) throw new InvalidArgumentError('listening needs a WebSocket factory in the client environment');
+    await this.rotatePreKeys().catch((e) => options.onError?.(e as Error));
+    await this.#retryParked(options);
+    await this.#deliver(options.onMessage);
     await listen(
       {
         api: this.#ctx.api,
         socket,
         process: async (envelopes): Promise<BatchResult> => {
+          await this.rotatePreKeys().catch((e) => options.onError?.(e as Error));
           const r = await processEnvelopes(this.#ctx, envelopes);
           await this.#deliver(options.onMessage);
           return r;
@@ -374,6 +408,75 @@ export class BlindrelayClient {
       }
       return delivered.size;
     });
+  }
+
+  /**
+   * Process again the parked messages (receive.ts) whose sender's contact changed since they were
+   * parked (`user`: only theirs), e.g. after `verify` or an accepted key. Returns how many failed.
+   */
+  async #retryParked(options: Pick<ReceiveOptions, 'onFailure'>, user?: string): Promise<number> {
+    const due = await this.#ctx.profile.transact(async (tx) => {
+      const out = [];
+      for (const m of (await tx.get('parked')).messages) {
+        if (user !== undefined && m.from !== user) continue;
+        if ((await contactState(tx, m.from)) !== m.contactState) out.push(m);
+      }
+      return out;
+    });
+    if (due.length === 0) return 0;
+    const r = await processEnvelopes(
+      this.#ctx,
+      due.map((m) => ({ id: m.serverId, from: m.from, fromDevice: m.fromDevice, body: m.body, sentAt: m.sentAt })),
+      { retry: true },
+    );
+    for (const f of r.failures) options.onFailure?.(f);
+    if (r.usedPreKeys) await this.replenishPreKeys().catch(() => undefined);
+    return r.failures.length;
+  }
+
+  /** Messages parked because their sender's key changed or their device is not in the verified list. */
+  async parked(): Promise<ParkedInfo[]> {
+    const record = await this.#ctx.profile.read('parked');
+    return record.messages.map((m) => ({
+      serverId: m.serverId,
+      from: m.from,
+      fromDevice: m.fromDevice,
+      sentAt: m.sentAt,
+      reason: m.reason,
+      message: m.message,
+      parkedAt: m.parkedAt,
+    }));
+  }
+
+  /**
+   * Rotate the signed prekey and the last-resort ML-KEM prekey when older than 7 days (uploaded to
+   * the relay), and delete replaced ones 14 days after their replacement, with the base-key replay
+   * cache entries accepted with them (prekeys.ts). Called by send, receive and listen; cheap when
+   * nothing is due (the due time is remembered in memory). Returns true if keys were uploaded.
+   */
+  async rotatePreKeys(): Promise<boolean> {
+    const ctx = this.#ctx;
+    if (ctx.now() < this.#rotationDueAt) return false;
+    const rotation = await ctx.profile.transact(async (tx) => {
+      const record = await tx.get('prekeys');
+      const r = await rotatePreKeys(ctx.p, deviceKeysOf(ctx.account), record, ctx.now());
+      if (r.changed) tx.set('prekeys', record);
+      const basekeys = await tx.get('basekeys');
+      if (pruneBaseKeys(basekeys, record)) tx.set('basekeys', basekeys);
+      if (!r.upload) this.#rotationDueAt = nextRotationAt(record);
+      return r;
+    });
+    if (!rotation.upload) return false;
+    const upload = rotation.upload;
+    // The new keys are on disk (pending) before the relay hands them out.
+    await ctx.api.uploadPreKeys(upload);
+    await ctx.profile.transact(async (tx) => {
+      const record = await tx.get('prekeys');
+      publishedPreKeys(record, upload, ctx.now());
+      tx.set('prekeys', record);
+      this.#rotationDueAt = nextRotationAt(record);
+    });
+    return true;
   }
 
   /**
@@ -439,6 +542,9 @@ export class BlindrelayClient {
       tx.set('contacts', contacts);
       return updated;
     });
+    // Messages parked while the key was in doubt are read now; they reach the application through
+    // the next `receive` / `listen` (they wait in the inbox).
+    await this.#retryParked({}, user).catch(() => undefined);
     return this.#numbers(user, c);
   }
 

@@ -31,6 +31,12 @@ export interface DirectoryFetch {
   readonly list: Uint8Array;
 }
 
+/**
+ * Receiving accepts a message from a device of a list fetched and verified at most this long ago;
+ * an older list (`Contact.listCheckedAt`) is fetched and verified again first.
+ */
+export const SENDER_LIST_MAX_AGE_MS = 10 * 60_000;
+
 /** Default for ClientEnvironment.directoryMaxAgeMs. */
 export const DIRECTORY_MAX_AGE_MS = 60_000;
 
@@ -92,7 +98,8 @@ export async function resolveUser(ctx: Context, tx: Transaction, user: string, o
     return verifyDeviceList(p, served.deviceList, { user, masterKey }, previous);
   };
 
-  const adopt = async (list: DeviceList, contact: Contact, pinned: boolean): Promise<Resolved> => {
+  const adopt = async (list: DeviceList, verified: Contact, pinned: boolean): Promise<Resolved> => {
+    const contact: Contact = { ...verified, listCheckedAt: now };
     if (!existing || !sameContact(existing, contact)) {
       contacts.contacts.set(user, contact);
       tx.set('contacts', contacts);
@@ -150,6 +157,7 @@ function sameContact(a: Contact, b: Contact): boolean {
     a.pinnedAt === b.pinnedAt &&
     sameList &&
     a.keyChange === b.keyChange &&
+    a.listCheckedAt === b.listCheckedAt &&
     a.linkApprovedAt === b.linkApprovedAt
   );
 }
@@ -195,13 +203,20 @@ export async function listForSend(
   return { list: r.list, fetched: true };
 }
 
-/** The trusted master key and device entry of a sender device, fetching the list if the device is new to us. */
+/**
+ * The trusted master key and device entry of a sender device. The list is fetched and verified
+ * again if the device is new to us or the stored list was verified more than
+ * SENDER_LIST_MAX_AGE_MS ago (a revoked device, or a replaced master key, is noticed before its
+ * message is accepted).
+ */
 export async function senderDevice(ctx: Context, tx: Transaction, user: string, deviceId: number): Promise<{ masterKey: Uint8Array; entry: DeviceEntry }> {
   const contacts = await tx.get('contacts');
   const known = contacts.contacts.get(user);
   let entry = known?.deviceList ? deviceListOf(known.deviceList).devices.find((d) => d.deviceId === deviceId) : undefined;
   let contact = known;
-  if (!entry || !contact) {
+  const age = ctx.now() - (known?.listCheckedAt ?? Number.NEGATIVE_INFINITY);
+  const fresh = age >= 0 && age < SENDER_LIST_MAX_AGE_MS;
+  if (!entry || !contact || !fresh) {
     const r = await resolveUser(ctx, tx, user, { mode: 'receive' });
     contact = r.contact;
     entry = r.list.devices.find((d) => d.deviceId === deviceId);

@@ -4,12 +4,16 @@
  */
 import { type DeviceKeys, generateOneTimePreKeys, generatePqPreKey, generateSignedPreKey, type PreKeyLookup, type Primitives } from '@blindrelay/protocol';
 import type { PreKeyUpload } from './api.js';
-import type { AccountRecord, PreKeysRecord } from './profile.js';
+import { type AccountRecord, type BaseKeysRecord, DigestList, type PreKeysRecord } from './profile.js';
 
 /** Published at account creation and kept topped up to: */
 export const ONE_TIME_PREKEY_TARGET = 100;
 /** Below this many one-time keys of either kind on the relay, upload more (the relay pushes `prekeys-low` too). */
 export const PREKEY_LOW_WATERMARK = 10;
+/** A signed prekey (and the last-resort ML-KEM prekey) older than this is replaced. */
+export const PREKEY_ROTATION_MS = 7 * 24 * 3600_000;
+/** A replaced signed or last-resort prekey is kept this long (first messages built on it may be in flight). */
+export const PREKEY_GRACE_MS = 14 * 24 * 3600_000;
 /** Private one-time records kept locally at most (keys handed out but never used pile up otherwise). */
 const MAX_LOCAL_ONE_TIME = 2000;
 
@@ -34,7 +38,7 @@ export async function initialPreKeys(p: Primitives, device: DeviceKeys, now: num
   };
   const more = await addPreKeys(p, device, record, ONE_TIME_PREKEY_TARGET, ONE_TIME_PREKEY_TARGET);
   const lastResort = await generatePqPreKey(p, device, record.nextPqId++, true);
-  record.pq.push({ ...lastResort });
+  record.pq.push({ ...lastResort, createdAt: now });
   return {
     record,
     upload: {
@@ -92,6 +96,130 @@ export function deleteUsedPreKeys(record: PreKeysRecord, oneTimeId: number | und
     const before = record.pq.length;
     record.pq = record.pq.filter((k) => k.lastResort || k.id !== pqId);
     changed ||= record.pq.length !== before;
+  }
+  return changed;
+}
+
+// ---- rotation ----------------------------------------------------------------------------------
+
+/** The newest published (not pending, not replaced) key of a list. */
+function current<T extends { id: number; pending?: boolean; replacedAt?: number }>(keys: readonly T[]): T | undefined {
+  let best: T | undefined;
+  for (const k of keys) if (!k.pending && k.replacedAt === undefined && (!best || k.id > best.id)) best = k;
+  return best;
+}
+
+export interface Rotation {
+  /** What to POST to /v1/prekeys (pending keys, new or not yet accepted by the relay); absent: nothing. */
+  readonly upload?: PreKeyUpload;
+  /** The record changed (keys generated or deleted). */
+  readonly changed: boolean;
+}
+
+/**
+ * Rotate the signed prekey and the last-resort ML-KEM prekey in `record`: a key older than
+ * PREKEY_ROTATION_MS gets a successor, marked `pending` until the relay accepted it
+ * (`publishedPreKeys`); keys replaced more than PREKEY_GRACE_MS ago are deleted. A pending key
+ * from an earlier, failed upload is uploaded again rather than replaced.
+ */
+export async function rotatePreKeys(p: Primitives, device: DeviceKeys, record: PreKeysRecord, now: number): Promise<Rotation> {
+  let changed = false;
+  const upload: { signedPreKey?: PreKeyUpload['signedPreKey']; lastResortPqPreKey?: PreKeyUpload['lastResortPqPreKey'] } = {};
+  const before = record.signed.length + record.pq.length;
+  record.signed = record.signed.filter((k) => k.replacedAt === undefined || now - k.replacedAt < PREKEY_GRACE_MS);
+  record.pq = record.pq.filter((k) => !k.lastResort || k.replacedAt === undefined || now - k.replacedAt < PREKEY_GRACE_MS);
+  changed ||= record.signed.length + record.pq.length !== before;
+
+  let spk = record.signed.find((k) => k.pending);
+  const spkNow = current(record.signed);
+  if (!spk && (!spkNow || !(now - spkNow.createdAt < PREKEY_ROTATION_MS))) {
+    const k = await generateSignedPreKey(p, device, record.nextSignedId++);
+    spk = { ...k, createdAt: now, pending: true };
+    record.signed.push(spk);
+    changed = true;
+  }
+  if (spk) upload.signedPreKey = { id: spk.id, publicKey: spk.publicKey, signature: spk.signature };
+
+  const lastResort = record.pq.filter((k) => k.lastResort);
+  let lr = lastResort.find((k) => k.pending);
+  const lrNow = current(lastResort);
+  if (!lr && (!lrNow || !(now - (lrNow.createdAt ?? 0) < PREKEY_ROTATION_MS))) {
+    const k = await generatePqPreKey(p, device, record.nextPqId++, true);
+    lr = { ...k, createdAt: now, pending: true };
+    record.pq.push(lr);
+    changed = true;
+  }
+  if (lr) upload.lastResortPqPreKey = { id: lr.id, lastResort: true, publicKey: lr.publicKey, signature: lr.signature };
+
+  return upload.signedPreKey || upload.lastResortPqPreKey ? { upload, changed } : { changed };
+}
+
+/** After the relay accepted `upload`: its keys become current, the ones they replace start their grace period. */
+export function publishedPreKeys(record: PreKeysRecord, upload: PreKeyUpload, now: number): void {
+  const spkId = upload.signedPreKey?.id;
+  if (spkId !== undefined && record.signed.some((k) => k.id === spkId && k.pending)) {
+    for (const k of record.signed) {
+      if (k.id === spkId) delete k.pending;
+      else if (k.replacedAt === undefined && !k.pending) k.replacedAt = now;
+    }
+  }
+  const lrId = upload.lastResortPqPreKey?.id;
+  if (lrId !== undefined && record.pq.some((k) => k.id === lrId && k.pending)) {
+    for (const k of record.pq) {
+      if (!k.lastResort) continue;
+      if (k.id === lrId) delete k.pending;
+      else if (k.replacedAt === undefined && !k.pending) k.replacedAt = now;
+    }
+  }
+}
+
+/** When rotation is next due (ms): the earliest of the current keys' rotation and the deletion of replaced ones. */
+export function nextRotationAt(record: PreKeysRecord): number {
+  let at = Number.POSITIVE_INFINITY;
+  for (const k of [...record.signed, ...record.pq.filter((x) => x.lastResort)]) {
+    if (k.pending) return 0;
+    at = Math.min(at, k.replacedAt !== undefined ? k.replacedAt + PREKEY_GRACE_MS : (k.createdAt ?? 0) + PREKEY_ROTATION_MS);
+  }
+  return at;
+}
+
+// ---- accepted base keys (replay defence; docs/PROTOCOL.md §9.1) -------------------------------
+
+/**
+ * Base keys of accepted sessions are kept per pair of prekeys (signed, PQ) the session used: a
+ * replay of a first message can only succeed while both private keys exist, so a group is dropped
+ * exactly when one of them is deleted (rotation, a used or trimmed one-time PQ key), never because
+ * other sessions arrived. Memory is bounded by the prekeys' lifetime (PREKEY_ROTATION_MS +
+ * PREKEY_GRACE_MS for the signed/last-resort pair), not by a count.
+ */
+export const baseKeyGroup = (signedId: number, pqId: number) => `${signedId}:${pqId}`;
+
+export function hasBaseKey(record: BaseKeysRecord, digest: string): boolean {
+  for (const list of record.groups.values()) if (list.has(digest)) return true;
+  return false;
+}
+
+export function addBaseKey(record: BaseKeysRecord, signedId: number, pqId: number, digest: string): void {
+  const key = baseKeyGroup(signedId, pqId);
+  let list = record.groups.get(key);
+  if (!list) {
+    list = new DigestList();
+    record.groups.set(key, list);
+  }
+  list.push(digest, Number.MAX_SAFE_INTEGER);
+}
+
+/** Drop the groups whose signed or PQ prekey no longer exists in `prekeys`; true if any was. */
+export function pruneBaseKeys(record: BaseKeysRecord, prekeys: PreKeysRecord): boolean {
+  const signed = new Set(prekeys.signed.map((k) => k.id));
+  const pq = new Set(prekeys.pq.map((k) => k.id));
+  let changed = false;
+  for (const key of [...record.groups.keys()]) {
+    const [s, q] = key.split(':').map(Number) as [number, number];
+    if (!signed.has(s) || (q !== 0 && !pq.has(q))) {
+      record.groups.delete(key);
+      changed = true;
+    }
   }
   return changed;
 }

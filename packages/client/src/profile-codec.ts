@@ -7,7 +7,8 @@
  * - Binary records, for what changes with every message, so that writing one is a copy of bytes:
  *     recent     "BRr" 1 | seenId[16] | u32 n | n × digest[16] | inbox (UTF-8 JSON array)
  *     seen       "BRs" 1 | id[16] | u32 n | n × digest[16]
- *     basekeys   "BRk" 1 | u32 n | n × digest[16]
+ *     basekeys   "BRk" 2 | u32 groups | groups × (u32 signedId | u32 pqId | u32 n | n × digest[16])
+ *                (version 1, `u32 n | n × digest[16]`, is read as the group 1:0)
  *     session-N  "BRe" 1 | u16 keyLength | key (UTF-8) | u8 n | n × (baseKey[32] | remoteIdentity[32] | u32 length | serializeSession bytes)
  *   Integers are big-endian. A digest is 16 bytes, held in memory as a 16-character latin1 string.
  */
@@ -210,11 +211,13 @@ class In {
   digests(): Uint8Array {
     return this.bytes(this.u32() * DIGEST_BYTES);
   }
-  magic(m: Uint8Array): void {
+  magic(m: Uint8Array, versions: readonly number[] = [1]): number {
     this.#need(m.length + 1);
     for (let i = 0; i < m.length; i++) if (this.#buf[this.#at + i] !== m[i]) throw new Error('wrong record type');
     this.#at += m.length;
-    if (this.u8() !== 1) throw new Error('unsupported record version');
+    const v = this.u8();
+    if (!versions.includes(v)) throw new Error('unsupported record version');
+    return v;
   }
   rest(): Uint8Array {
     const out = this.#buf.subarray(this.#at);
@@ -261,15 +264,39 @@ export function decodeSeen(bytes: Uint8Array): { id: Uint8Array; digests: Uint8A
   return { id, digests };
 }
 
-export function encodeBaseKeys(digests: Uint8Array): Uint8Array {
-  return new Out(4 + digestsSize(digests)).bytes(MAGIC.basekeys).u8(1).digests(digests).finish();
+/** `key` is `signedId:pqId`. */
+export interface BaseKeyGroup {
+  key: string;
+  digests: Uint8Array;
 }
-export function decodeBaseKeys(bytes: Uint8Array): Uint8Array {
+function groupIds(key: string): [number, number] {
+  const m = /^(\d+):(\d+)$/.exec(key);
+  const ids = m ? [Number(m[1]), Number(m[2])] : [];
+  if (!ids.every((n) => Number.isInteger(n) && n >= 0 && n <= 0xffffffff) || ids.length !== 2) throw new Error('bad base key group');
+  return ids as [number, number];
+}
+export function encodeBaseKeys(groups: readonly BaseKeyGroup[]): Uint8Array {
+  let size = 4 + 4;
+  for (const g of groups) size += 8 + digestsSize(g.digests);
+  const w = new Out(size).bytes(MAGIC.basekeys).u8(2).u32(groups.length);
+  for (const g of groups) {
+    const [signedId, pqId] = groupIds(g.key);
+    w.u32(signedId).u32(pqId).digests(g.digests);
+  }
+  return w.finish();
+}
+export function decodeBaseKeys(bytes: Uint8Array): BaseKeyGroup[] {
   const r = new In(bytes);
-  r.magic(MAGIC.basekeys);
-  const digests = r.digests();
+  const version = r.magic(MAGIC.basekeys, [1, 2]);
+  const groups: BaseKeyGroup[] = [];
+  if (version === 1) {
+    // Before rotation, every session was accepted with signed prekey 1.
+    groups.push({ key: '1:0', digests: r.digests() });
+  } else {
+    for (let n = r.u32(); n > 0; n--) groups.push({ key: `${r.u32()}:${r.u32()}`, digests: r.digests() });
+  }
   r.end();
-  return digests;
+  return groups;
 }
 
 export interface SessionFields {

@@ -13,7 +13,8 @@
  *   seen           older seen digests (rewritten once every LIMITS.seenHot new digests, not per message)
  *   sessions       index: peer device (`user/deviceId`) → slot of its session record
  *   session-N      one peer device's sessions (serializeSession; the current one + a few previous)
- *   basekeys       digests of PQXDH base keys of sessions this device accepted (replay defence)
+ *   basekeys       digests of PQXDH base keys of sessions this device accepted, per prekey pair (replay defence)
+ *   parked         messages from a changed key or an unlisted device, kept to retry once resolved
  * Each record is a file `NAME.json` (plain JSON), `NAME.dat` (plain binary) or `NAME.bin` (sealed);
  * the encodings are in profile-codec.ts. Changes happen in transactions under the profile lock
  * (`transact`), so several processes can share a profile safely.
@@ -78,6 +79,10 @@ export interface StoredSignedPreKey {
   privateKey: Uint8Array;
   signature: Uint8Array;
   createdAt: number;
+  /** Generated but not yet accepted by the relay (prekeys.ts `rotatePreKeys`): not current yet. */
+  pending?: boolean;
+  /** When a newer key replaced it on the relay; deleted PREKEY_GRACE_MS later. */
+  replacedAt?: number;
 }
 export interface StoredOneTimePreKey {
   id: number;
@@ -90,6 +95,10 @@ export interface StoredPqPreKey {
   publicKey: Uint8Array;
   privateKey: Uint8Array;
   signature: Uint8Array;
+  /** Last-resort keys: as for StoredSignedPreKey (missing in older profiles: rotated at once). */
+  createdAt?: number;
+  pending?: boolean;
+  replacedAt?: number;
 }
 export interface PreKeysRecord {
   signed: StoredSignedPreKey[];
@@ -115,6 +124,8 @@ export interface Contact {
   /** The newest device list verified against `masterKey` (rollback reference), if any. */
   deviceList: Uint8Array | null;
   keyChange: KeyChange | null;
+  /** When `deviceList` was last fetched and verified (ms; receive refetches it when older: directory.ts). */
+  listCheckedAt?: number;
   /** Our own user only: when this profile last approved a new device (ms; directory.ts). */
   linkApprovedAt?: number;
 }
@@ -170,8 +181,29 @@ export interface SeenRecord {
   readonly digests: DigestList;
 }
 export interface BaseKeysRecord {
-  /** Digests of the PQXDH base keys of sessions this device accepted, newest last. */
-  digests: DigestList;
+  /**
+   * Digests of the PQXDH base keys of sessions this device accepted, per pair of prekeys they were
+   * accepted with: `signedId:pqId` → digests (pqId 0: any, for digests of profiles written before
+   * the pairs were kept). A group lives exactly as long as both its prekeys (basekeys.ts).
+   */
+  groups: Map<string, DigestList>;
+}
+/** A message that could not be trusted yet (a pending key change, an unknown device): kept to retry. */
+export interface ParkedMessage {
+  readonly serverId: string;
+  readonly from: string;
+  readonly fromDevice: number;
+  readonly body: Uint8Array;
+  readonly sentAt: number;
+  /** ERR_KEY_CHANGED or ERR_UNTRUSTED_DEVICE. */
+  readonly reason: string;
+  readonly message: string;
+  readonly parkedAt: number;
+  /** The sender's contact state when parked (receive.ts `contactState`): retried when it changes. */
+  readonly contactState: string;
+}
+export interface ParkedRecord {
+  messages: ParkedMessage[];
 }
 export interface TokensRecord {
   tokens: Map<string, { token: string; expiresAt: number }>;
@@ -186,6 +218,7 @@ export interface Records {
   seen: SeenRecord;
   sessions: SessionIndex;
   basekeys: BaseKeysRecord;
+  parked: ParkedRecord;
 }
 export type RecordName = keyof Records;
 /**
@@ -196,7 +229,7 @@ export type RecordName = keyof Records;
  * and before `basekeys` (a base key recorded without its session would refuse the peer's next
  * PreKeyMessage as a replay). `prekeys` last: at worst a used one-time prekey is not yet deleted.
  */
-const WRITE_ORDER_BEFORE_SESSIONS: readonly RecordName[] = ['account', 'contacts', 'seen', 'recent'];
+const WRITE_ORDER_BEFORE_SESSIONS: readonly RecordName[] = ['account', 'contacts', 'seen', 'recent', 'parked'];
 const WRITE_ORDER_AFTER_SESSIONS: readonly RecordName[] = ['basekeys', 'prekeys', 'tokens'];
 
 export const sessionKey = (user: string, deviceId: number) => `${user}/${deviceId}`;
@@ -206,7 +239,9 @@ export const LIMITS = {
   seen: 15000,
   /** Newest seen digests kept in `recent` before they move to `seen`. */
   seenHot: 512,
-  baseKeys: 2000,
+  /** Parked messages kept at most (oldest dropped), and their ciphertext bytes in all. */
+  parked: 200,
+  parkedBytes: 4 * 1024 * 1024,
   previousSessions: 4,
   inbox: 10000,
 };
@@ -289,10 +324,14 @@ const CODECS: { readonly [K in RecordName]: Codec<Records[K]> } = {
   },
   basekeys: {
     binary: true,
-    encode: (b) => encodeBaseKeys(b.digests.packed()),
-    decode: (bytes) => ({ digests: new DigestList(decodeBaseKeys(bytes)) }),
-    empty: () => ({ digests: new DigestList() }),
+    encode: (b) => encodeBaseKeys([...b.groups].map(([key, list]) => ({ key, digests: list.packed() }))),
+    decode: (bytes) => ({ groups: new Map(decodeBaseKeys(bytes).map((g) => [g.key, new DigestList(g.digests)] as const)) }),
+    empty: () => ({ groups: new Map() }),
   },
+  parked: jsonCodec(
+    (o) => Array.isArray(o.messages) && o.messages.every((m) => isObject(m) && typeof m.serverId === 'string' && m.body instanceof Uint8Array),
+    () => ({ messages: [] }),
+  ),
 };
 
 interface SessionFile {

@@ -12,7 +12,11 @@
  *   (which then becomes current);
  * - decode the envelope; drop duplicate message ids; put the message in the profile's inbox.
  * The batch's new sessions, seen ids and inbox are written before the relay ids are acked.
- * A message that fails is reported and acked; its failure changes no session.
+ * A message that fails is reported and acked; its failure changes no session. A message refused
+ * because the sender's master key changed (KeyChangedError) or its device is not (yet) in the
+ * verified list (UntrustedDeviceError) is not lost: it is parked (record `parked`, bounded), its
+ * digests are NOT marked seen, it is acked on the relay and reported with code ERR_MESSAGE_PARKED;
+ * it is processed again once the sender's contact changed (a verified or accepted key, a new list).
  */
 import {
   acceptPreKeyMessage,
@@ -26,12 +30,14 @@ import {
   type SessionState,
 } from '@blindrelay/protocol';
 import type { RelayEnvelope } from './api.js';
+import { toBase64url } from './base64url.js';
 import type { Context } from './context.js';
-import { senderDevice } from './directory.js';
+import { deviceListOf, senderDevice } from './directory.js';
 import { decodeEnvelope } from './envelope.js';
 import {
   EnvelopeError,
   errorInfo,
+  KeyChangedError,
   NotRegisteredError,
   ProfileLockedError,
   RateLimitedError,
@@ -40,8 +46,8 @@ import {
   UnreachableError,
   UntrustedDeviceError,
 } from './errors.js';
-import { deleteUsedPreKeys, preKeyLookup } from './prekeys.js';
-import { LIMITS, type PreKeysRecord, pushBounded, type ReceivedMessage, type Transaction } from './profile.js';
+import { addBaseKey, deleteUsedPreKeys, hasBaseKey, preKeyLookup } from './prekeys.js';
+import { LIMITS, type ParkedMessage, type PreKeysRecord, pushBounded, type ReceivedMessage, type Transaction } from './profile.js';
 import { bodyDigest, labelledDigest, SeenSet } from './seen.js';
 import { putSession, sessionsOf } from './sessions.js';
 
@@ -49,9 +55,17 @@ export interface ReceiveFailure {
   readonly serverId: string;
   readonly from: string;
   readonly fromDevice: number;
+  /** ERR_MESSAGE_PARKED for a parked message (kept locally and retried; `reason` says why). */
   readonly code: string;
   readonly message: string;
+  /** Set when the message was parked rather than dropped. */
+  readonly parked?: boolean;
+  /** For a parked message: ERR_KEY_CHANGED or ERR_UNTRUSTED_DEVICE. */
+  readonly reason?: string;
 }
+
+/** The code of a ReceiveFailure for a message parked to retry later. */
+export const PARKED_CODE = 'ERR_MESSAGE_PARKED';
 
 export interface BatchResult {
   /** Relay ids to acknowledge (every envelope of the batch). */
@@ -76,19 +90,49 @@ export function isTransient(e: unknown): boolean {
   );
 }
 
+/**
+ * The state of `user`'s contact that decides whether a parked message from them could now be
+ * accepted: pinned key, pending key change, device list version.
+ */
+export async function contactState(tx: Transaction, user: string): Promise<string> {
+  const c = (await tx.get('contacts')).contacts.get(user);
+  if (!c) return 'none';
+  const version = c.deviceList ? deviceListOf(c.deviceList).version : -1;
+  return `${toBase64url(c.masterKey)}|${c.keyChange ? toBase64url(c.keyChange.masterKey) : '-'}|${version}`;
+}
+
+/** Drop the oldest parked messages beyond LIMITS.parked entries or LIMITS.parkedBytes of ciphertext. */
+function trimParked(list: ParkedMessage[]): void {
+  let bytes = list.reduce((n, m) => n + m.body.length, 0);
+  while (list.length > 0 && (list.length > LIMITS.parked || bytes > LIMITS.parkedBytes)) bytes -= (list.shift() as ParkedMessage).body.length;
+}
+
+export interface ProcessOptions {
+  /** The envelopes come from the `parked` record (already acked): remove each once it has an outcome. */
+  retry?: boolean;
+}
+
 /** Process a batch of envelopes and persist the outcome; the caller acks `ack` afterwards. */
-export function processEnvelopes(ctx: Context, envelopes: readonly RelayEnvelope[]): Promise<BatchResult> {
+export function processEnvelopes(ctx: Context, envelopes: readonly RelayEnvelope[], options: ProcessOptions = {}): Promise<BatchResult> {
   return ctx.profile.transact(async (tx) => {
     const seen = await SeenSet.open(ctx, tx);
     const recent = await tx.get('recent');
     const result: BatchResult = { ack: [], received: [], failures: [], usedPreKeys: false };
     let usedPreKeys = false;
     let deferred: Error | undefined;
+    const unpark = async (env: RelayEnvelope) => {
+      const parked = await tx.get('parked');
+      const kept = parked.messages.filter((m) => m.serverId !== env.id && !equal(m.body, env.body));
+      if (kept.length === parked.messages.length) return;
+      parked.messages = kept;
+      tx.set('parked', parked);
+    };
     for (const env of envelopes) {
       // The same ciphertext under another relay id: a retried POST, or a replay. Drop it quietly.
       const relayId = await labelledDigest(ctx.p, 'relayId', env.id);
       const body = await bodyDigest(ctx.p, env.body);
       if (seen.has(relayId) || seen.has(body)) {
+        if (options.retry) await unpark(env);
         result.ack.push(env.id);
         continue;
       }
@@ -112,8 +156,42 @@ export function processEnvelopes(ctx: Context, envelopes: readonly RelayEnvelope
           break;
         }
         const info = errorInfo(e);
+        const self = env.from === ctx.account.user && env.fromDevice === ctx.account.deviceId;
+        if ((e instanceof KeyChangedError || e instanceof UntrustedDeviceError) && !self) {
+          // Not lost, not seen: kept locally to retry once the user resolved the sender's key or list.
+          const parked = await tx.get('parked');
+          const again = parked.messages.some((m) => m.serverId === env.id || equal(m.body, env.body));
+          parked.messages = parked.messages.filter((m) => m.serverId !== env.id && !equal(m.body, env.body));
+          parked.messages.push({
+            serverId: env.id,
+            from: env.from,
+            fromDevice: env.fromDevice,
+            body: env.body,
+            sentAt: env.sentAt,
+            reason: info.code,
+            message: info.message,
+            parkedAt: ctx.now(),
+            contactState: await contactState(tx, env.from),
+          });
+          trimParked(parked.messages);
+          tx.set('parked', parked);
+          if (!again) {
+            result.failures.push({
+              serverId: env.id,
+              from: env.from,
+              fromDevice: env.fromDevice,
+              code: PARKED_CODE,
+              message: `${info.message} (message kept; it is read again once you verify or accept the new key)`,
+              parked: true,
+              reason: info.code,
+            });
+          }
+          result.ack.push(env.id);
+          continue;
+        }
         result.failures.push({ serverId: env.id, from: env.from, fromDevice: env.fromDevice, code: info.code, message: info.message });
       }
+      if (options.retry) await unpark(env);
       seen.add(relayId);
       seen.add(body);
       result.ack.push(env.id);
@@ -161,7 +239,7 @@ async function decryptOne(ctx: Context, tx: Transaction, env: RelayEnvelope): Pr
     let fresh: { baseKey: string; prekeys: PreKeysRecord } | undefined;
     if (!existing) {
       const baseKey = await labelledDigest(p, 'baseKey', pk.baseKey);
-      if ((await tx.get('basekeys')).digests.has(baseKey)) throw new DecryptError(); // replayed session start
+      if (hasBaseKey(await tx.get('basekeys'), baseKey)) throw new DecryptError(); // replayed session start
       fresh = { baseKey, prekeys: await tx.get('prekeys') };
     }
     const accepted = await acceptPreKeyMessage(
@@ -175,7 +253,8 @@ async function decryptOne(ctx: Context, tx: Transaction, env: RelayEnvelope): Pr
     plaintext = accepted.plaintext;
     if (accepted.newSession && fresh) {
       const basekeys = await tx.get('basekeys');
-      basekeys.digests.push(fresh.baseKey, LIMITS.baseKeys);
+      // Kept as long as both prekeys the session was accepted with exist (prekeys.ts pruneBaseKeys).
+      addBaseKey(basekeys, pk.signedPreKeyId, pk.pqPreKeyId, fresh.baseKey);
       tx.set('basekeys', basekeys);
       if (deleteUsedPreKeys(fresh.prekeys, accepted.usedOneTimePreKeyId, accepted.usedPqPreKeyId)) tx.set('prekeys', fresh.prekeys);
       usedPreKeys = true;

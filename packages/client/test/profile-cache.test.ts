@@ -9,7 +9,9 @@ import { join } from 'node:path';
 import { createNodePrimitives } from '@blindrelay/protocol/node';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Context } from '../src/context.js';
+import { addBaseKey, hasBaseKey, pruneBaseKeys } from '../src/prekeys.js';
 import { type AccountRecord, DigestList, LIMITS, Profile, type ReceivedMessage, type SessionEntry, sessionKey } from '../src/profile.js';
+import { decodeBaseKeys, encodeBaseKeys } from '../src/profile-codec.js';
 import { labelledDigest, SeenSet } from '../src/seen.js';
 import { FileStorage } from '../src/storage/fs.js';
 import type { ProfileStorage } from '../src/storage/types.js';
@@ -252,7 +254,7 @@ describe('split records', () => {
       recent.seenId = seen.id;
       tx.set('recent', recent);
       const basekeys = await tx.get('basekeys');
-      for (let i = 0; i < LIMITS.baseKeys; i++) basekeys.digests.push(await labelledDigest(p, 'baseKey', `k-${i}`), LIMITS.baseKeys);
+      for (let i = 0; i < 2000; i++) addBaseKey(basekeys, 1, 101, await labelledDigest(p, 'baseKey', `k-${i}`));
       tx.set('basekeys', basekeys);
       for (let i = 0; i < 200; i++) tx.setSession(sessionKey(`peer${i}`, 1), entry(i % 256));
     });
@@ -296,6 +298,28 @@ describe('split records', () => {
     const header = JSON.parse(await readFile(path, 'utf8'));
     await writeFile(path, JSON.stringify({ ...header, version: 1 }));
     await expect(Profile.open(storage, p)).rejects.toMatchObject({ code: 'ERR_PROFILE_CORRUPT', message: expect.stringMatching(/version 1 .*version 2/) });
+  });
+});
+
+describe('accepted base keys', () => {
+  it('are kept per prekey pair without a count limit, and dropped only with their prekeys; version 1 reads as group 1:0', async () => {
+    const record = { groups: new Map<string, DigestList>() };
+    const first = await labelledDigest(p, 'baseKey', 'first');
+    addBaseKey(record, 1, 101, first);
+    for (let i = 0; i < 5000; i++) addBaseKey(record, 1, 101, await labelledDigest(p, 'baseKey', `flood-${i}`));
+    addBaseKey(record, 2, 102, await labelledDigest(p, 'baseKey', 'other'));
+    const decoded = decodeBaseKeys(encodeBaseKeys([...record.groups].map(([key, l]) => ({ key, digests: l.packed() }))));
+    const again = { groups: new Map(decoded.map((g) => [g.key, new DigestList(g.digests)] as const)) };
+    expect(hasBaseKey(again, first)).toBe(true);
+    const prekeys = (signed: number[], pq: number[]) =>
+      ({ signed: signed.map((id) => ({ id })), pq: pq.map((id) => ({ id })), oneTime: [] }) as unknown as Parameters<typeof pruneBaseKeys>[1];
+    expect(pruneBaseKeys(again, prekeys([1, 2], [101, 102]))).toBe(false);
+    expect(pruneBaseKeys(again, prekeys([2], [101, 102]))).toBe(true); // signed prekey 1 deleted by rotation
+    expect(hasBaseKey(again, first)).toBe(false);
+    expect([...again.groups.keys()]).toEqual(['2:102']);
+    // A profile written before the groups: all its sessions were accepted with signed prekey 1.
+    const v1 = new Uint8Array([...new TextEncoder().encode('BRk'), 1, 0, 0, 0, 1, ...new Uint8Array(16).fill(7)]);
+    expect(decodeBaseKeys(v1).map((g) => g.key)).toEqual(['1:0']);
   });
 });
 

@@ -15,8 +15,10 @@ import { fromBase64url, toBase64url } from '../src/base64url.js';
 import { BlindrelayClient, type ClientEnvironment } from '../src/client.js';
 import { DIRECTORY_MAX_AGE_MS } from '../src/directory.js';
 import { nodeSocketFactory } from '../src/node.js';
-import { Profile, type ReceivedMessage } from '../src/profile.js';
+import { addBaseKey } from '../src/prekeys.js';
+import { DigestList, Profile, type ReceivedMessage, sessionKey } from '../src/profile.js';
 import type { ReceiveFailure } from '../src/receive.js';
+import { labelledDigest } from '../src/seen.js';
 import { MemoryStorage } from '../src/storage/memory.js';
 
 const p = createNodePrimitives();
@@ -59,7 +61,8 @@ function environment(storage = new MemoryStorage()) {
   return { env, storage, hook, clock };
 }
 
-async function newUser(name: string, servers: string | string[] = url): Promise<Device> {
+const newUser = (name: string, servers: string | string[] = url) => newUserAt(name, servers);
+async function newUserAt(name: string, servers: string | string[]): Promise<Device> {
   const e = environment();
   const client = await BlindrelayClient.createAccount(e.env, { servers, user: name, deviceName: 'first' });
   return { client, ...e };
@@ -525,5 +528,165 @@ describe('SDK against the relay: device lists held for directoryMaxAgeMs', () =>
       u.endsWith(`/v1/users/${bob1.client.user}`) ? new Response(stale, { status: 200, headers: { 'content-type': 'application/json' } }) : next();
     alice.clock.offset += DIRECTORY_MAX_AGE_MS;
     await expect(alice.client.send(bob1.client.user, 'rolled back')).rejects.toMatchObject({ code: 'ERR_ROLLBACK' });
+  });
+});
+
+describe('SDK against the relay: prekey rotation, replay cache, parked messages, sender lists', () => {
+  const DAY = 24 * 3600_000;
+  const profileOf = (d: Device) => Profile.open(d.storage, p);
+  // A relay of its own: the shared one's per-IP account limit is used up by the tests above.
+  let own: RunningServer;
+  let url: string;
+  beforeAll(async () => {
+    own = await startServer({ host: '127.0.0.1', port: 0, dataDir: join(dir, 'hardening'), logLevel: 'silent', processMetrics: false });
+    url = own.url;
+  });
+  afterAll(async () => {
+    await own?.close();
+  });
+  const newUser = (name: string) => newUserAt(name, url);
+
+  it('rotates the signed and last-resort prekeys after 7 days, keeps replaced ones 14 days for in-flight messages, then deletes them', async () => {
+    const alice = await newUser(unique('alice'));
+    const bob = await newUser(unique('bob'));
+    const bobApi = await deviceApi(bob, url);
+    const first = await bobApi.preKeyStatus();
+    // A first message built on the current prekeys, still queued when they are replaced.
+    await alice.client.send(bob.client.user, 'in flight');
+    bob.clock.offset += DAY;
+    expect(await bob.client.rotatePreKeys()).toBe(false); // not due yet
+    bob.clock.offset += 7 * DAY;
+    expect(await texts(bob)).toEqual(['in flight']);
+    const second = await bobApi.preKeyStatus();
+    expect(second.signedPreKeyId).not.toBe(first.signedPreKeyId);
+    expect(second.lastResortPqPreKeyId).not.toBe(first.lastResortPqPreKeyId);
+    let keys = await (await profileOf(bob)).read('prekeys');
+    expect(keys.signed.map((k) => k.id)).toEqual([first.signedPreKeyId, second.signedPreKeyId]);
+    expect(keys.pq.filter((k) => k.lastResort).map((k) => k.id)).toEqual([first.lastResortPqPreKeyId, second.lastResortPqPreKeyId]);
+    // New senders get the new keys.
+    const carol = await newUser(unique('carol'));
+    carol.clock.offset = bob.clock.offset;
+    await carol.client.send(bob.client.user, 'new keys');
+    expect(await texts(bob)).toEqual(['new keys']);
+    // 15 days later (a send checks too): the keys replaced 15 days ago are gone, with their base keys.
+    bob.clock.offset += 15 * DAY;
+    await bob.client.send(alice.client.user, 'later');
+    keys = await (await profileOf(bob)).read('prekeys');
+    const signedIds = keys.signed.map((k) => k.id);
+    expect(signedIds).not.toContain(first.signedPreKeyId);
+    expect(keys.pq.some((k) => k.id === first.lastResortPqPreKeyId)).toBe(false);
+    expect(signedIds).toContain((await bobApi.preKeyStatus()).signedPreKeyId);
+    const groups = [...(await (await profileOf(bob)).read('basekeys')).groups.keys()];
+    for (const g of groups) expect(signedIds).toContain(Number(g.split(':')[0]));
+    expect(await texts(alice)).toEqual(['later']);
+  });
+
+  it('a replayed first message on the last-resort prekey is refused after a flood of more than 2000 new sessions', async () => {
+    const alice = await newUser(unique('alice'));
+    const bob = await newUser(unique('bob'));
+    // No one-time prekeys left: the first message uses only the signed and the last-resort keys.
+    const api = await deviceApi(alice, url);
+    for (let i = 0; i < 100; i++) await api.bundles(bob.client.user);
+    const status = await (await deviceApi(bob, url)).preKeyStatus();
+    expect(status.oneTimePreKeys).toBe(0);
+    let captured: { deviceId: number; body: string }[] = [];
+    alice.hook.fn = async (u, init, next) => {
+      if (u.endsWith('/v1/messages') && init?.method === 'POST') captured = (JSON.parse(String(init.body)) as { messages: typeof captured }).messages;
+      return next();
+    };
+    await alice.client.send(bob.client.user, 'original');
+    alice.hook.fn = null;
+    expect(await texts(bob)).toEqual(['original']);
+    // The flood (simulated in the profile: 2500 more accepted sessions on the same prekeys), and what
+    // it implies: the ciphertext digests are long gone from `seen`, the session with alice replaced.
+    const profile = await profileOf(bob);
+    await profile.transact(async (tx) => {
+      const b = await tx.get('basekeys');
+      expect([...b.groups.keys()]).toContain(`${status.signedPreKeyId}:${status.lastResortPqPreKeyId}`);
+      for (let i = 0; i < 2500; i++)
+        addBaseKey(b, status.signedPreKeyId as number, status.lastResortPqPreKeyId as number, await labelledDigest(p, 'baseKey', `flood-${i}`));
+      tx.set('basekeys', b);
+      const seen = { id: p.randomBytes(16), digests: new DigestList() };
+      tx.set('seen', seen);
+      const recent = await tx.get('recent');
+      recent.hot = new DigestList();
+      recent.seenId = seen.id;
+      tx.set('recent', recent);
+      tx.setSession(sessionKey(alice.client.user, alice.client.deviceId), undefined);
+    });
+    profile.close();
+    await api.sendMessages(
+      bob.client.user,
+      captured.map((m) => ({ deviceId: m.deviceId, body: fromBase64url(m.body) })),
+    );
+    const got = await inbox(bob);
+    expect(got.messages).toEqual([]);
+    expect(got.failures.map((f) => f.code)).toEqual(['ERR_DECRYPT']);
+  });
+
+  it('a message from a changed master key is parked (not lost, not seen) and read once the new key is verified', async () => {
+    const alice = await newUser(unique('alice'));
+    const bob = await newUser(unique('bob'));
+    await bob.client.safetyNumber(alice.client.user); // pins alice's key, no session yet
+    // Bob's pinned key for alice is another one (as after a real key change on alice's side).
+    const profile = await profileOf(bob);
+    await profile.transact(async (tx) => {
+      const c = await tx.get('contacts');
+      const entry = c.contacts.get(alice.client.user);
+      if (!entry) throw new Error('no contact');
+      c.contacts.set(alice.client.user, { ...entry, masterKey: p.randomBytes(32), deviceList: null, verified: true });
+      tx.set('contacts', c);
+    });
+    profile.close();
+    const sent = await alice.client.send(bob.client.user, 'second');
+    const got = await inbox(bob);
+    expect(got.messages).toEqual([]);
+    expect(got.failures).toEqual([expect.objectContaining({ code: 'ERR_MESSAGE_PARKED', reason: 'ERR_KEY_CHANGED', parked: true, from: alice.client.user })]);
+    expect(await bob.client.parked()).toEqual([expect.objectContaining({ from: alice.client.user, reason: 'ERR_KEY_CHANGED' })]);
+    // Acked on the relay: nothing comes again, and nothing is reported twice.
+    expect(await inbox(bob)).toEqual({ messages: [], failures: [] });
+    // Verifying alice's (new to bob) number reads it.
+    const aliceView = await alice.client.safetyNumber(bob.client.user);
+    await bob.client.verify(alice.client.user, aliceView.safetyNumber);
+    expect(await bob.client.parked()).toEqual([]);
+    expect((await inbox(bob)).messages).toEqual([expect.objectContaining({ id: sent.id, text: 'second' })]);
+  });
+
+  it('a sender device list older than 10 minutes is fetched again before a message is accepted', async () => {
+    const alice = await newUser(unique('alice'));
+    const bob = await newUser(unique('bob'));
+    await alice.client.send(bob.client.user, 'one');
+    expect(await texts(bob)).toEqual(['one']);
+    // From now on the relay serves another master key for alice (a substitution or a real change).
+    const eve = await P.generateMasterKey(p);
+    const eveDevice = await P.generateDeviceKeys(p);
+    const eveList = await P.signDeviceList(p, alice.client.user, eve, 9, [
+      { deviceId: eveDevice.deviceId, signingKey: eveDevice.signing.publicKey, identityKey: eveDevice.identity.publicKey },
+    ]);
+    let fetches = 0;
+    bob.hook.fn = async (u, _init, next) => {
+      if (!u.endsWith(`/v1/users/${alice.client.user}`)) return next();
+      fetches++;
+      return new Response(JSON.stringify({ user: alice.client.user, masterKey: toBase64url(eve.publicKey), deviceList: toBase64url(eveList) }), {
+        status: 200,
+        headers: { 'content-type': 'application/json' },
+      });
+    };
+    // Within 10 minutes the list verified at the first message is used as it is.
+    bob.clock.offset += 5 * 60_000;
+    await alice.client.send(bob.client.user, 'two');
+    expect(await texts(bob)).toEqual(['two']);
+    expect(fetches).toBe(0);
+    // Older: fetched again, the changed key noticed, the message parked.
+    bob.clock.offset += 6 * 60_000;
+    await alice.client.send(bob.client.user, 'three');
+    const got = await inbox(bob);
+    expect(fetches).toBe(1);
+    expect(got.messages).toEqual([]);
+    expect(got.failures).toEqual([expect.objectContaining({ code: 'ERR_MESSAGE_PARKED', reason: 'ERR_KEY_CHANGED' })]);
+    // The relay serves alice's real key again and bob confirms it: the parked message is read.
+    bob.hook.fn = null;
+    await bob.client.verify(alice.client.user, (await alice.client.safetyNumber(bob.client.user)).safetyNumber);
+    expect(await texts(bob)).toEqual(['three']);
   });
 });
