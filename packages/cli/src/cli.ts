@@ -94,24 +94,27 @@ export function buildProgram(io: CliIo = defaultIo()): Command {
     .option('--data <dir>', 'data directory (env BLINDRELAY_DATA, default ./data)')
     .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent (env BLINDRELAY_LOG_LEVEL, default info)')
     .option('--database <url>', 'postgres://… to store in PostgreSQL instead of SQLite (env BLINDRELAY_DATABASE_URL)')
+    .option('--nats <url>', 'nats://… to push across relays over NATS; needs --database (env BLINDRELAY_NATS_URL)')
     .option('--trust-proxy <value>', 'true|false|HOPS|CIDR,… : client address from X-Forwarded-For (env BLINDRELAY_TRUST_PROXY, default false)')
     .option('--metrics-port <port>', 'serve Prometheus /metrics on this port (env BLINDRELAY_METRICS_PORT; default: no metrics endpoint)')
-    .action(async (opts: Record<'host' | 'port' | 'data' | 'logLevel' | 'database' | 'trustProxy' | 'metricsPort', string | undefined>, cmd: Command) => {
-      const { runServerMain } = await import('@blindrelay/server');
-      const flags: Record<string, string> = {};
-      for (const key of ['host', 'port', 'data', 'logLevel', 'database', 'trustProxy', 'metricsPort'] as const) {
-        const value = opts[key];
-        if (value !== undefined) flags[key] = value;
-      }
-      const json = Boolean(globals(cmd).json);
-      // With --json, the "listening on URL" line becomes {"url": URL}.
-      const stdout = {
-        write: (text: string) => io.stdout.write(json ? text.replace(/^listening on (\S+)\n?$/, (_m, u: string) => `${JSON.stringify({ url: u })}\n`) : text),
-      };
-      const running = await runServerMain(flags, io.env, { stdout, stderr: io.stderr });
-      // The server runs until SIGINT/SIGTERM (its own handlers exit the process).
-      if (running) io.keepAlive = true;
-    });
+    .action(
+      async (opts: Record<'host' | 'port' | 'data' | 'logLevel' | 'database' | 'nats' | 'trustProxy' | 'metricsPort', string | undefined>, cmd: Command) => {
+        const { runServerMain } = await import('@blindrelay/server');
+        const flags: Record<string, string> = {};
+        for (const key of ['host', 'port', 'data', 'logLevel', 'database', 'nats', 'trustProxy', 'metricsPort'] as const) {
+          const value = opts[key];
+          if (value !== undefined) flags[key] = value;
+        }
+        const json = Boolean(globals(cmd).json);
+        // With --json, the "listening on URL" line becomes {"url": URL}.
+        const stdout = {
+          write: (text: string) => io.stdout.write(json ? text.replace(/^listening on (\S+)\n?$/, (_m, u: string) => `${JSON.stringify({ url: u })}\n`) : text),
+        };
+        const running = await runServerMain(flags, io.env, { stdout, stderr: io.stderr });
+        // The server runs until SIGINT/SIGTERM (its own handlers exit the process).
+        if (running) io.keepAlive = true;
+      },
+    );
 
   // ---- account -----------------------------------------------------------------------------------
   const account = program.command('account').description("manage this profile's account");

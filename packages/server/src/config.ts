@@ -168,6 +168,13 @@ export interface ServerOptions {
    * (default): no metrics endpoint at all; the API port never serves them.
    */
   metricsPort?: number;
+  /**
+   * `nats://…` (comma-separated for several servers): carry WebSocket and long-poll wake-ups
+   * between relays over NATS (cluster mode). Needs `databaseUrl`; unset: the in-process bus.
+   */
+  natsUrl?: string;
+  /** With `natsUrl`: the subject prefix (NATS tokens joined by `.`); default `blindrelay`. */
+  natsSubjectPrefix?: string;
 }
 
 export type TrustProxy = boolean | number | string | readonly string[];
@@ -187,6 +194,8 @@ export interface ResolvedOptions {
   /** false, true, a hop count, or a list of trusted proxy addresses / CIDR ranges. */
   readonly trustProxy: boolean | number | string[];
   readonly metricsPort: number | undefined;
+  readonly natsUrl: string | undefined;
+  readonly natsSubjectPrefix: string;
 }
 
 export const DEFAULT_HOST = '127.0.0.1';
@@ -213,6 +222,15 @@ function parseDatabaseUrl(value: string, source: string): string {
   if (!/^postgres(ql)?:\/\/./.test(v)) throw new ConfigError(`${source}: database URL must start with postgres:// or postgresql://`);
   return v;
 }
+
+function parseNatsUrl(value: string, source: string): string {
+  const urls = value.split(',').map((u) => u.trim());
+  if (urls.some((u) => !/^(nats|tls):\/\/[^\s]+$/.test(u)))
+    throw new ConfigError(`${source}: NATS URL must start with nats:// or tls:// (several: comma-separated)`);
+  return urls.join(',');
+}
+
+const NATS_PREFIX = /^[A-Za-z0-9_-]{1,64}(\.[A-Za-z0-9_-]{1,64}){0,7}$/;
 
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 
@@ -268,6 +286,14 @@ export function resolveOptions(options: ServerOptions = {}): ResolvedOptions {
     if (!(rule.capacity >= 1) || !(rule.refillPerSecond >= 0)) throw new ConfigError(`rate limit ${name}: capacity must be ≥ 1 and refill ≥ 0`);
     rateLimits[name] = rule;
   }
+  const natsUrl = options.natsUrl === undefined ? undefined : parseNatsUrl(options.natsUrl, 'NATS URL');
+  if (natsUrl !== undefined && options.databaseUrl === undefined) {
+    throw new ConfigError(
+      'NATS (--nats / BLINDRELAY_NATS_URL) needs PostgreSQL storage (--database / BLINDRELAY_DATABASE_URL): with SQLite the relay is one process and uses the in-process bus',
+    );
+  }
+  const natsSubjectPrefix = options.natsSubjectPrefix ?? 'blindrelay';
+  if (!NATS_PREFIX.test(natsSubjectPrefix)) throw new ConfigError('NATS subject prefix: up to 8 tokens of letters, digits, _ or -, separated by .');
   return {
     host: nonEmpty(options.host ?? DEFAULT_HOST, 'host'),
     port: parsePort(options.port ?? DEFAULT_PORT, 'port'),
@@ -282,10 +308,12 @@ export function resolveOptions(options: ServerOptions = {}): ResolvedOptions {
     limits: { ...LIMITS, ...options.limits },
     trustProxy: parseTrustProxy(options.trustProxy ?? false, 'trust proxy'),
     metricsPort: options.metricsPort === undefined ? undefined : parsePort(options.metricsPort, 'metrics port'),
+    natsUrl,
+    natsSubjectPrefix,
   };
 }
 
-/** Command-line flags as the CLI parses them (`blindrelay server --host --port --data --database --log-level --trust-proxy --metrics-port`). */
+/** Command-line flags as the CLI parses them (`blindrelay server --host --port --data --database --nats --log-level --trust-proxy --metrics-port`). */
 export interface ServerFlags {
   host?: string;
   port?: string | number;
@@ -294,12 +322,13 @@ export interface ServerFlags {
   logLevel?: string;
   trustProxy?: string;
   metricsPort?: string | number;
+  nats?: string;
 }
 
 /**
  * Flags and environment → options. Flags win over `BLINDRELAY_HOST`, `BLINDRELAY_PORT`,
  * `BLINDRELAY_DATA`, `BLINDRELAY_DATABASE_URL`, `BLINDRELAY_LOG_LEVEL`, `BLINDRELAY_TRUST_PROXY`,
- * `BLINDRELAY_METRICS_PORT`; unset ones fall back to the defaults.
+ * `BLINDRELAY_METRICS_PORT`, `BLINDRELAY_NATS_URL`; unset ones fall back to the defaults.
  * Throws ConfigError (with a message naming the flag or variable) on an invalid value.
  */
 export function resolveServerOptions(flags: ServerFlags = {}, env: Record<string, string | undefined> = process.env): ServerOptions {
@@ -323,5 +352,7 @@ export function resolveServerOptions(flags: ServerFlags = {}, env: Record<string
   if (trust) out.trustProxy = parseTrustProxy(String(trust.value), trust.source === 'flag' ? '--trust-proxy' : trust.source);
   const metricsPort = pick(flags.metricsPort, 'BLINDRELAY_METRICS_PORT');
   if (metricsPort) out.metricsPort = parsePort(metricsPort.value, metricsPort.source === 'flag' ? '--metrics-port' : metricsPort.source);
+  const nats = pick(flags.nats, 'BLINDRELAY_NATS_URL');
+  if (nats) out.natsUrl = parseNatsUrl(String(nats.value), nats.source === 'flag' ? '--nats' : nats.source);
   return out;
 }

@@ -6,12 +6,14 @@
 import { ConfigError, resolveServerOptions, type ServerFlags, type ServerOptions } from './config.js';
 import { type RunningServer, startServer } from './server.js';
 
-const USAGE = `usage: blindrelay server [--host HOST] [--port PORT] [--data DIR] [--database URL] [--log-level LEVEL]
+const USAGE = `usage: blindrelay server [--host HOST] [--port PORT] [--data DIR] [--database URL] [--nats URL] [--log-level LEVEL]
                          [--trust-proxy true|false|HOPS|CIDR,...] [--metrics-port PORT]
   --host       interface to bind (env BLINDRELAY_HOST, default 127.0.0.1)
   --port       TCP port, 0 = any free port (env BLINDRELAY_PORT, default 8787)
   --data       data directory (env BLINDRELAY_DATA, default ./data)
   --database   postgres://… to store in PostgreSQL instead of SQLite (env BLINDRELAY_DATABASE_URL)
+  --nats       nats://… to carry push wake-ups between relays over NATS; needs --database
+               (env BLINDRELAY_NATS_URL; default: in-process bus)
   --log-level  fatal|error|warn|info|debug|trace|silent (env BLINDRELAY_LOG_LEVEL, default info)
   --trust-proxy   take the client address from X-Forwarded-For: true, false, a hop count, or the
                   proxies' addresses / CIDR ranges (env BLINDRELAY_TRUST_PROXY, default false)
@@ -23,6 +25,7 @@ const FLAG_NAMES: Record<string, keyof ServerFlags> = {
   '--port': 'port',
   '--data': 'data',
   '--database': 'database',
+  '--nats': 'nats',
   '--log-level': 'logLevel',
   '--trust-proxy': 'trustProxy',
   '--metrics-port': 'metricsPort',

@@ -4,6 +4,8 @@ import { createNodePrimitives } from '@blindrelay/protocol/node';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from './app.js';
 import { MemoryBus } from './bus/memory.js';
+import { NatsBus } from './bus/nats.js';
+import type { Bus } from './bus/types.js';
 import { resolveOptions, type ServerOptions } from './config.js';
 import type { AppContext } from './context.js';
 import { OpenChannels } from './http/open-channels.js';
@@ -48,6 +50,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   let storage: Storage | undefined;
   let app: FastifyInstance | undefined;
   let metricsServer: MetricsServer | undefined;
+  let openedBus: Bus | undefined;
   try {
     const metrics = createMetrics({ processMetrics: o.processMetrics, queued: () => store.mailboxes.countAll() });
     storage = o.databaseUrl
@@ -69,7 +72,23 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
           },
         });
     const store = storage;
-    const bus = new MemoryBus((err) => log.warn({ err }, 'bus handler failed'));
+    const onHandlerError = (err: unknown) => log.warn({ err }, 'bus handler failed');
+    openedBus = o.natsUrl
+      ? await NatsBus.connect({
+          servers: o.natsUrl,
+          prefix: o.natsSubjectPrefix,
+          name: 'blindrelay',
+          onHandlerError,
+          onStatus: (s) => {
+            if (s.type === 'disconnect' || s.type === 'error') log.warn({ nats: s.type }, 'NATS connection status');
+            else if (s.type === 'reconnect') log.info({ nats: s.type }, 'NATS connection status');
+            else log.debug({ nats: s.type }, 'NATS connection status');
+          },
+        }).catch((err) => {
+          throw new Error(`cannot connect to NATS: ${err instanceof Error ? err.message : String(err)}`);
+        })
+      : new MemoryBus(onHandlerError);
+    const bus = openedBus;
     const rateLimiter = new RateLimiter(o.rateLimits, o.now, (action) => metrics.rateLimited.inc({ action }));
     const hub = new WebSocketHub({ storage: store, bus, metrics, log, now: o.now, limits: o.limits, rateLimiter });
     const openChannels = new OpenChannels(o.now);
@@ -131,6 +150,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   } catch (err) {
     await metricsServer?.close().catch(() => {});
     await app?.close().catch(() => {});
+    await openedBus?.close().catch(() => {});
     await storage?.close().catch(() => {});
     await logs.close();
     throw err;

@@ -39,6 +39,30 @@ describe('resolveServerOptions', () => {
     expect(() => resolveServerOptions({}, { BLINDRELAY_DATABASE_URL: 'relay.db' })).toThrow(/BLINDRELAY_DATABASE_URL/);
   });
 
+  it('selects the NATS bus with --nats or BLINDRELAY_NATS_URL, only together with PostgreSQL', async () => {
+    const db = 'postgres://relay@db.internal:5432/relay';
+    expect(resolveServerOptions({ database: db }, { BLINDRELAY_NATS_URL: 'nats://n1:4222' })).toEqual({ databaseUrl: db, natsUrl: 'nats://n1:4222' });
+    expect(resolveServerOptions({ nats: 'nats://a:4222, nats://b:4222' }, { BLINDRELAY_NATS_URL: 'nats://n1:4222' })).toEqual({
+      natsUrl: 'nats://a:4222,nats://b:4222',
+    });
+    expect(parseServerArgs(['--nats', 'nats://n1:4222'])).toEqual({ nats: 'nats://n1:4222' });
+    expect(() => resolveServerOptions({ nats: 'http://n1:4222' }, {})).toThrow(/--nats/);
+    expect(() => resolveServerOptions({}, { BLINDRELAY_NATS_URL: 'n1:4222' })).toThrow(/BLINDRELAY_NATS_URL/);
+    // With SQLite (no --database) the relay is one process: refused before anything is opened.
+    const dir = mkdtempSync(join(tmpdir(), 'blindrelay-config-nats-'));
+    try {
+      await expect(startServer({ port: 0, dataDir: join(dir, 'data'), logLevel: 'silent', natsUrl: 'nats://127.0.0.1:4222' })).rejects.toThrow(ConfigError);
+      await expect(startServer({ port: 0, dataDir: join(dir, 'data'), logLevel: 'silent', natsUrl: 'nats://127.0.0.1:4222' })).rejects.toThrow(
+        /needs PostgreSQL/,
+      );
+      await expect(
+        startServer({ port: 0, dataDir: join(dir, 'data'), logLevel: 'silent', databaseUrl: db, natsUrl: 'nats://x:1', natsSubjectPrefix: 'a.*' }),
+      ).rejects.toThrow(/subject prefix/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('parses --flag value and --flag=value', () => {
     expect(parseServerArgs(['--host', 'h', '--port=1', '--data', 'd', '--log-level=debug'])).toEqual({ host: 'h', port: '1', data: 'd', logLevel: 'debug' });
     expect(() => parseServerArgs(['--bogus'])).toThrow(ConfigError);
