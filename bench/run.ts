@@ -24,6 +24,7 @@ const BENCHES: Record<string, () => Promise<{ run: (o: BenchOptions) => Promise<
   protocol: () => import('./protocol.js'),
   relay: () => import('./relay.js'),
   files: () => import('./files.js'),
+  cluster: () => import('./cluster.js'),
 };
 
 function fmt(x: number | null): string {

@@ -1,0 +1,133 @@
+// `npm run bench -- cluster`: end-to-end delivery (encrypt, send, persist, push, decrypt, ack)
+// through one relay on SQLite, one relay on PostgreSQL + NATS, and three relays on one PostgreSQL
+// database + NATS, in one run. Relays are child processes; the clients (N senders, N receivers,
+// each its own user) run in this process. With three relays each sender's home relay differs from
+// its receiver's, so every message crosses relays over NATS. Every PostgreSQL run gets a fresh
+// database (`br_bench_<random>`, dropped afterwards). Needs PostgreSQL (BLINDRELAY_TEST_DATABASE_URL,
+// default postgres://postgres@127.0.0.1:5432/test) and NATS (BLINDRELAY_TEST_NATS_URL, default
+// nats://127.0.0.1:4222). Load generation: bench/relay/load.ts. Messages carry 100 bytes of text.
+import { setMaxListeners } from 'node:events';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { BlindrelayClient, MemoryStorage } from '@blindrelay/client';
+import { nodeSocketFactory } from '@blindrelay/client/node';
+import { createNodePrimitives } from '@blindrelay/protocol/node';
+import { createDatabase, dropDatabase, NATS_URL, type Relay, spawnRelay, stopRelay } from './cluster/relays.js';
+import { fixedRate, maxThroughput, percentile, type Sender, Tracker } from './relay/load.js';
+import type { BenchOptions, BenchResult, Row } from './run.js';
+
+const TEXT_BYTES = 100;
+// Twenty accounts: the per-address account limit (accountsPerIp, 20) of a single relay.
+const PAIRS = 10;
+/** Fixed rate for the latency figures: well inside what three relays on two cores sustain. */
+const LATENCY_RATE = 100;
+const textFor = (id: string) => `${id} `.padEnd(TEXT_BYTES, 'x');
+const idOf = (text: string) => text.slice(0, text.indexOf(' '));
+
+interface Measured {
+  perSecond: number;
+  p50: number;
+  p99: number;
+  delivered: number;
+  expected: number;
+}
+
+type Setup = 'sqlite_1' | 'pg_1' | 'pg_3';
+
+async function measureSetup(setup: Setup, opts: BenchOptions): Promise<Measured> {
+  const dir = await mkdtemp(join(tmpdir(), 'br-bench-cluster-'));
+  const db = setup === 'sqlite_1' ? undefined : await createDatabase('br_bench');
+  const relays: Relay[] = [];
+  const controller = new AbortController();
+  setMaxListeners(4 * PAIRS, controller.signal);
+  const listeners: Promise<void>[] = [];
+  try {
+    const count = setup === 'pg_3' ? 3 : 1;
+    for (let i = 0; i < count; i++) {
+      const args = ['--data', join(dir, `r${i}`)];
+      if (db) args.push('--database', db.url, '--nats', NATS_URL);
+      relays.push(await spawnRelay(args));
+    }
+    const urls = relays.map((r) => r.url);
+    const serversFrom = (home: number) => urls.map((_, k) => urls[(home + k) % urls.length] as string);
+    opts.log(`  ${setup}: ${PAIRS} senders and ${PAIRS} receivers on ${urls.join(' ')}`);
+    const p = createNodePrimitives();
+    const env = () => ({ primitives: p, storage: new MemoryStorage(), socket: nodeSocketFactory });
+    const tracker = new Tracker();
+    const senders: Sender[] = [];
+    const run = Math.random().toString(36).slice(2, 8);
+    for (let i = 0; i < PAIRS; i++) {
+      const from = await BlindrelayClient.createAccount(env(), { servers: serversFrom(i), user: `cs${i}-${run}` });
+      const to = await BlindrelayClient.createAccount(env(), { servers: serversFrom(i + 1), user: `cr${i}-${run}` });
+      let open!: () => void;
+      const opened = new Promise<void>((r) => {
+        open = r;
+      });
+      listeners.push(
+        to.listen({
+          signal: controller.signal,
+          onMessage: (m) => tracker.delivered(idOf(m.text)),
+          onStatus: (s) => s.state === 'open' && open(),
+          onError: (e) => opts.log(`  receiver error: ${e.message}`),
+        }),
+      );
+      await opened;
+      senders.push({ send: async (id) => void (await from.send(to.user, textFor(id))) });
+    }
+    // First messages set up the sessions (PQXDH); not measured.
+    await Promise.all(
+      senders.map((s, i) => {
+        tracker.sent(`warm${i}`);
+        return s.send(`warm${i}`);
+      }),
+    );
+    for (let i = 0; i < 100 && tracker.inFlight > 0; i++) await tracker.drained(100);
+    tracker.latencies.length = 0;
+
+    const seconds = opts.quick ? 3 : 10;
+    opts.log(`  ${setup}: max throughput for ${seconds} s`);
+    const max = await maxThroughput(senders, tracker, seconds, 16);
+    opts.log(`  ${setup}: ${LATENCY_RATE} messages/s for ${seconds} s`);
+    const fixed = await fixedRate(senders, tracker, seconds, LATENCY_RATE);
+    const sorted = [...fixed.latenciesMs].sort((a, b) => a - b);
+    const m = {
+      perSecond: max.delivered / max.seconds,
+      p50: percentile(sorted, 50),
+      p99: percentile(sorted, 99),
+      delivered: fixed.delivered,
+      expected: Math.round(LATENCY_RATE * seconds),
+    };
+    opts.log(`  ${setup}: ${m.perSecond.toFixed(0)} msg/s; at ${LATENCY_RATE}/s p50 ${m.p50.toFixed(1)} ms, p99 ${m.p99.toFixed(1)} ms`);
+    if (m.delivered !== m.expected) opts.log(`  warning: ${setup} delivered ${m.delivered} of ${m.expected} messages at ${LATENCY_RATE}/s`);
+    return m;
+  } finally {
+    controller.abort();
+    await Promise.all(listeners);
+    await Promise.all(relays.map((r) => stopRelay(r.child)));
+    if (db) await dropDatabase(db.name);
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+const ratio = (a: number, b: number | null) => (b === null || b === 0 ? null : a / b);
+
+export async function run(opts: BenchOptions): Promise<BenchResult> {
+  const sqlite = await measureSetup('sqlite_1', opts);
+  const pg1 = await measureSetup('pg_1', opts);
+  const pg3 = await measureSetup('pg_3', opts);
+  const row = (metric: string, unit: string, ours: number, peer: number | null): Row => ({ metric, unit, ours, peer, ratio: ratio(ours, peer) });
+  return {
+    bench: 'cluster',
+    // Each row's peer: the single-instance figure it is compared against (pg_1 vs sqlite_1, pg_3 vs pg_1).
+    peer: 'single instance',
+    rows: [
+      row('sqlite_1_per_s', 'msg/s', sqlite.perSecond, null),
+      row('pg_1_per_s', 'msg/s', pg1.perSecond, sqlite.perSecond),
+      row('pg_3_per_s', 'msg/s', pg3.perSecond, pg1.perSecond),
+      row('sqlite_1_p99_ms', `ms at ${LATENCY_RATE} msg/s`, sqlite.p99, null),
+      row('pg_1_p99_ms', `ms at ${LATENCY_RATE} msg/s`, pg1.p99, sqlite.p99),
+      row('pg_3_p99_ms', `ms at ${LATENCY_RATE} msg/s`, pg3.p99, pg1.p99),
+    ],
+  };
+}
