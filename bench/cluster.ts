@@ -6,24 +6,18 @@
 // database (`br_bench_<random>`, dropped afterwards). Needs PostgreSQL (BLINDRELAY_TEST_DATABASE_URL,
 // default postgres://postgres@127.0.0.1:5432/test) and NATS (BLINDRELAY_TEST_NATS_URL, default
 // nats://127.0.0.1:4222). Load generation: bench/relay/load.ts. Messages carry 100 bytes of text.
-import { setMaxListeners } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BlindrelayClient, MemoryStorage } from '@blindrelay/client';
-import { nodeSocketFactory } from '@blindrelay/client/node';
-import { createNodePrimitives } from '@blindrelay/protocol/node';
 import { createDatabase, dropDatabase, NATS_URL, type Relay, spawnRelay, stopRelay } from './cluster/relays.js';
-import { fixedRate, maxThroughput, percentile, type Sender, Tracker } from './relay/load.js';
+import { fixedRate, maxThroughput, percentile } from './relay/load.js';
+import { type SdkPairs, sdkPairs } from './relay/sdk-pairs.js';
 import type { BenchOptions, BenchResult, Row } from './run.js';
 
-const TEXT_BYTES = 100;
 // Twenty accounts: the per-address account limit (accountsPerIp, 20) of a single relay.
 const PAIRS = 10;
 /** Fixed rate for the latency figures: well inside what three relays on two cores sustain. */
 const LATENCY_RATE = 100;
-const textFor = (id: string) => `${id} `.padEnd(TEXT_BYTES, 'x');
-const idOf = (text: string) => text.slice(0, text.indexOf(' '));
 
 interface Measured {
   perSecond: number;
@@ -39,9 +33,7 @@ async function measureSetup(setup: Setup, opts: BenchOptions): Promise<Measured>
   const dir = await mkdtemp(join(tmpdir(), 'br-bench-cluster-'));
   const db = setup === 'sqlite_1' ? undefined : await createDatabase('br_bench');
   const relays: Relay[] = [];
-  const controller = new AbortController();
-  setMaxListeners(4 * PAIRS, controller.signal);
-  const listeners: Promise<void>[] = [];
+  let clients: SdkPairs | undefined;
   try {
     const count = setup === 'pg_3' ? 3 : 1;
     for (let i = 0; i < count; i++) {
@@ -52,38 +44,8 @@ async function measureSetup(setup: Setup, opts: BenchOptions): Promise<Measured>
     const urls = relays.map((r) => r.url);
     const serversFrom = (home: number) => urls.map((_, k) => urls[(home + k) % urls.length] as string);
     opts.log(`  ${setup}: ${PAIRS} senders and ${PAIRS} receivers on ${urls.join(' ')}`);
-    const p = createNodePrimitives();
-    const env = () => ({ primitives: p, storage: new MemoryStorage(), socket: nodeSocketFactory });
-    const tracker = new Tracker();
-    const senders: Sender[] = [];
-    const run = Math.random().toString(36).slice(2, 8);
-    for (let i = 0; i < PAIRS; i++) {
-      const from = await BlindrelayClient.createAccount(env(), { servers: serversFrom(i), user: `cs${i}-${run}` });
-      const to = await BlindrelayClient.createAccount(env(), { servers: serversFrom(i + 1), user: `cr${i}-${run}` });
-      let open!: () => void;
-      const opened = new Promise<void>((r) => {
-        open = r;
-      });
-      listeners.push(
-        to.listen({
-          signal: controller.signal,
-          onMessage: (m) => tracker.delivered(idOf(m.text)),
-          onStatus: (s) => s.state === 'open' && open(),
-          onError: (e) => opts.log(`  receiver error: ${e.message}`),
-        }),
-      );
-      await opened;
-      senders.push({ send: async (id) => void (await from.send(to.user, textFor(id))) });
-    }
-    // First messages set up the sessions (PQXDH); not measured.
-    await Promise.all(
-      senders.map((s, i) => {
-        tracker.sent(`warm${i}`);
-        return s.send(`warm${i}`);
-      }),
-    );
-    for (let i = 0; i < 100 && tracker.inFlight > 0; i++) await tracker.drained(100);
-    tracker.latencies.length = 0;
+    clients = await sdkPairs(PAIRS, (i, role) => serversFrom(role === 'sender' ? i : i + 1), opts.log);
+    const { senders, tracker } = clients;
 
     const seconds = opts.quick ? 3 : 10;
     opts.log(`  ${setup}: max throughput for ${seconds} s`);
@@ -102,8 +64,7 @@ async function measureSetup(setup: Setup, opts: BenchOptions): Promise<Measured>
     if (m.delivered !== m.expected) opts.log(`  warning: ${setup} delivered ${m.delivered} of ${m.expected} messages at ${LATENCY_RATE}/s`);
     return m;
   } finally {
-    controller.abort();
-    await Promise.all(listeners);
+    await clients?.stop();
     await Promise.all(relays.map((r) => stopRelay(r.child)));
     if (db) await dropDatabase(db.name);
     await rm(dir, { recursive: true, force: true });

@@ -3,22 +3,18 @@
 // Each relay runs as its own process; the clients (N senders, N receivers, each its own device)
 // run in this process. Messages carry 100 bytes of text.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { BlindrelayClient, MemoryStorage } from '@blindrelay/client';
-import { nodeSocketFactory } from '@blindrelay/client/node';
-import { createNodePrimitives } from '@blindrelay/protocol/node';
 import WebSocket from 'ws';
 import { fixedRate, type LoadResult, maxThroughput, percentile, type Sender, Tracker } from './relay/load.js';
+import { sdkPairs, textFor } from './relay/sdk-pairs.js';
 import type { BenchOptions, BenchResult } from './run.js';
 
 const CLI = fileURLToPath(new URL('../packages/cli/bin/blindrelay.mjs', import.meta.url));
 const PLAIN = fileURLToPath(new URL('./relay/plain-relay.ts', import.meta.url));
 const TSX = fileURLToPath(new URL('../node_modules/tsx/dist/cli.mjs', import.meta.url));
-const TEXT_BYTES = 100;
 
 function spawnListening(args: string[]): Promise<{ child: ChildProcess; url: string }> {
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -40,9 +36,6 @@ const stop = (child: ChildProcess) =>
     child.kill('SIGTERM');
   });
 
-const textFor = (id: string) => `${id} `.padEnd(TEXT_BYTES, 'x');
-const idOf = (text: string) => text.slice(0, text.indexOf(' '));
-
 interface Side {
   senders: Sender[];
   tracker: Tracker;
@@ -52,47 +45,13 @@ interface Side {
 async function oursSide(pairs: number, log: (l: string) => void): Promise<Side> {
   const dir = await mkdtemp(join(tmpdir(), 'br-bench-relay-'));
   const { child, url } = await spawnListening([CLI, 'server', '--port', '0', '--data', join(dir, 'data'), '--log-level', 'warn']);
-  const p = createNodePrimitives();
-  const tracker = new Tracker();
-  const env = () => ({ primitives: p, storage: new MemoryStorage(), socket: nodeSocketFactory });
-  const run = randomBytes(3).toString('hex');
-  const senders: Sender[] = [];
-  const controller = new AbortController();
-  const listeners: Promise<void>[] = [];
   log(`  ours: ${pairs} senders and ${pairs} receivers on ${url}`);
-  for (let i = 0; i < pairs; i++) {
-    const from = await BlindrelayClient.createAccount(env(), { servers: url, user: `s${i}-${run}` });
-    const to = await BlindrelayClient.createAccount(env(), { servers: url, user: `r${i}-${run}` });
-    let open!: () => void;
-    const opened = new Promise<void>((r) => {
-      open = r;
-    });
-    listeners.push(
-      to.listen({
-        signal: controller.signal,
-        onMessage: (m) => tracker.delivered(idOf(m.text)),
-        onStatus: (s) => s.state === 'open' && open(),
-        onError: (e) => log(`  receiver error: ${e.message}`),
-      }),
-    );
-    await opened;
-    senders.push({ send: async (id) => void (await from.send(to.user, textFor(id))) });
-  }
-  // First messages set up the sessions (PQXDH); not measured.
-  await Promise.all(
-    senders.map((s, i) => {
-      tracker.sent(`warm${i}`);
-      return s.send(`warm${i}`);
-    }),
-  );
-  for (let i = 0; i < 100 && tracker.inFlight > 0; i++) await tracker.drained(100);
-  tracker.latencies.length = 0;
+  const clients = await sdkPairs(pairs, () => [url], log);
   return {
-    senders,
-    tracker,
+    senders: clients.senders,
+    tracker: clients.tracker,
     close: async () => {
-      controller.abort();
-      await Promise.all(listeners);
+      await clients.stop();
       await stop(child);
       await rm(dir, { recursive: true, force: true });
     },
