@@ -10,15 +10,14 @@ import { createNodePrimitives } from '@blindrelay/protocol/node';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Context } from '../src/context.js';
 import { addBaseKey, hasBaseKey, pruneBaseKeys } from '../src/prekeys.js';
-import { type AccountRecord, DigestList, LIMITS, Profile, type ReceivedMessage, type SessionEntry, sessionKey } from '../src/profile.js';
+import { DigestList, LIMITS, Profile, type ReceivedMessage, type SessionEntry, sessionKey } from '../src/profile.js';
 import { decodeBaseKeys, encodeBaseKeys } from '../src/profile-codec.js';
 import { labelledDigest, SeenSet } from '../src/seen.js';
 import { FileStorage } from '../src/storage/fs.js';
 import type { ProfileStorage } from '../src/storage/types.js';
-import type { KdfParams } from '../src/vault.js';
+import { account, FAST_KDF, message } from './fixtures.js';
 
 const p = createNodePrimitives();
-const FAST_KDF: KdfParams = { algorithm: 'argon2id', m: 256, t: 1, p: 1 };
 const ctx = { p } as Context;
 
 let dir: string;
@@ -28,27 +27,6 @@ beforeEach(async () => {
 afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
-
-function account(): AccountRecord {
-  return {
-    user: 'alice',
-    deviceId: 7,
-    deviceName: 'laptop',
-    servers: ['http://127.0.0.1:1'],
-    masterSeed: p.randomBytes(32),
-    masterKey: p.randomBytes(32),
-    signingSeed: p.randomBytes(32),
-    signingKey: p.randomBytes(32),
-    identityPrivate: p.randomBytes(32),
-    identityPublic: p.randomBytes(32),
-    certificate: p.randomBytes(100),
-    createdAt: 1,
-  };
-}
-
-function message(id: string): ReceivedMessage {
-  return { id, from: 'bob', fromDevice: 1, to: 'alice', text: `text ${id}`, sentAt: 1, sync: false, serverId: `server-${id}`, serverSentAt: 2 };
-}
 
 /** A session entry with opaque bytes (the store never looks inside). */
 function entry(fill: number, size = 300): SessionEntry {

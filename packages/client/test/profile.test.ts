@@ -5,13 +5,12 @@ import { join } from 'node:path';
 import { createNodePrimitives } from '@blindrelay/protocol/node';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { toBase64url } from '../src/base64url.js';
-import { type AccountRecord, Profile, type ReceivedMessage } from '../src/profile.js';
+import { Profile, type ReceivedMessage } from '../src/profile.js';
 import { FileStorage } from '../src/storage/fs.js';
-import { DEFAULT_KDF, type KdfParams } from '../src/vault.js';
+import { DEFAULT_KDF } from '../src/vault.js';
+import { account, FAST_KDF, message } from './fixtures.js';
 
 const p = createNodePrimitives();
-/** Cheap parameters for most tests; one test uses DEFAULT_KDF. */
-const FAST_KDF: KdfParams = { algorithm: 'argon2id', m: 256, t: 1, p: 1 };
 
 let dir: string;
 beforeEach(async () => {
@@ -21,26 +20,6 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-function account(): AccountRecord {
-  return {
-    user: 'alice',
-    deviceId: 7,
-    deviceName: 'laptop',
-    servers: ['http://127.0.0.1:1'],
-    masterSeed: p.randomBytes(32),
-    masterKey: p.randomBytes(32),
-    signingSeed: p.randomBytes(32),
-    signingKey: p.randomBytes(32),
-    identityPrivate: p.randomBytes(32),
-    identityPublic: p.randomBytes(32),
-    certificate: p.randomBytes(100),
-    createdAt: 1,
-  };
-}
-
-function message(id: string): ReceivedMessage {
-  return { id, from: 'bob', fromDevice: 1, to: 'alice', text: `text ${id}`, sentAt: 1, sync: false, serverId: `server-${id}`, serverSentAt: 2 };
-}
 const inboxIds = (r: { inbox: ReceivedMessage[] }) => r.inbox.map((m) => m.id);
 
 async function newProfile(storage: FileStorage, passphrase?: string, kdf = FAST_KDF) {
