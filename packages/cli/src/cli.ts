@@ -8,6 +8,7 @@ import { BlindrelayClient, type ClientEnvironment, errorInfo, InvalidArgumentErr
 import { nodeEnvironment } from '@blindrelay/client/node';
 import { Command, CommanderError, InvalidArgumentError as CommanderInvalidArgument } from 'commander';
 import qrcode from 'qrcode-terminal';
+import { registerFileCommands } from './file-commands.js';
 import { createOutput, type Output, reportError } from './output.js';
 
 interface GlobalOptions {
@@ -95,13 +96,34 @@ export function buildProgram(io: CliIo = defaultIo()): Command {
     .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent (env BLINDRELAY_LOG_LEVEL, default info)')
     .option('--database <url>', 'postgres://… to store in PostgreSQL instead of SQLite (env BLINDRELAY_DATABASE_URL)')
     .option('--nats <url>', 'nats://… to push across relays over NATS; needs --database (env BLINDRELAY_NATS_URL)')
+    .option('--nats-prefix <prefix>', 'NATS subject prefix, shared by the relays of one cluster (env BLINDRELAY_NATS_PREFIX, default blindrelay)')
     .option('--trust-proxy <value>', 'true|false|HOPS|CIDR,… : client address from X-Forwarded-For (env BLINDRELAY_TRUST_PROXY, default false)')
     .option('--metrics-port <port>', 'serve Prometheus /metrics on this port (env BLINDRELAY_METRICS_PORT; default: no metrics endpoint)')
+    .option('--max-file-size <bytes>', 'largest payload of one file version (env BLINDRELAY_MAX_FILE_SIZE, default 4 GiB)')
+    .option('--user-quota <bytes>', 'file payload bytes one user may store (env BLINDRELAY_USER_QUOTA, default 20 GiB)')
     .action(
-      async (opts: Record<'host' | 'port' | 'data' | 'logLevel' | 'database' | 'nats' | 'trustProxy' | 'metricsPort', string | undefined>, cmd: Command) => {
+      async (
+        opts: Record<
+          'host' | 'port' | 'data' | 'logLevel' | 'database' | 'nats' | 'natsPrefix' | 'trustProxy' | 'metricsPort' | 'maxFileSize' | 'userQuota',
+          string | undefined
+        >,
+        cmd: Command,
+      ) => {
         const { runServerMain } = await import('@blindrelay/server');
         const flags: Record<string, string> = {};
-        for (const key of ['host', 'port', 'data', 'logLevel', 'database', 'nats', 'trustProxy', 'metricsPort'] as const) {
+        for (const key of [
+          'host',
+          'port',
+          'data',
+          'logLevel',
+          'database',
+          'nats',
+          'natsPrefix',
+          'trustProxy',
+          'metricsPort',
+          'maxFileSize',
+          'userQuota',
+        ] as const) {
           const value = opts[key];
           if (value !== undefined) flags[key] = value;
         }
@@ -263,6 +285,8 @@ export function buildProgram(io: CliIo = defaultIo()): Command {
       }
       if (count === 0 && !out.json) out.note('(no new messages)');
     });
+
+  registerFileCommands(program, { io, output, open, displayText });
 
   // ---- trust -------------------------------------------------------------------------------------
   program

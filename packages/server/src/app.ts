@@ -13,11 +13,14 @@ import { typeboxValidatorCompiler } from './http/validation.js';
 import { registerAccountRoutes } from './routes/accounts.js';
 import { registerAuthRoutes } from './routes/auth.js';
 import { registerDirectoryRoutes } from './routes/directory.js';
+import { registerFilePayloadRoutes } from './routes/file-payload.js';
+import { registerFileRoutes } from './routes/files.js';
 import { registerMessageRoutes } from './routes/messages.js';
 import { registerPrekeyRoutes } from './routes/prekeys.js';
 import { registerProvisioningRoutes } from './routes/provisioning.js';
 import { registerSystemRoutes } from './routes/system.js';
 import { registerWebSocketRoute } from './routes/ws.js';
+import { StorageUnavailableError } from './storage/errors.js';
 
 const METHODS = new Set(['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'HEAD', 'OPTIONS']);
 export const API_VERSION = '1.0.0';
@@ -49,6 +52,9 @@ function toErrorReply(err: FastifyError | Error): ErrorReply {
   }
   const known = typeof fe.code === 'string' ? FASTIFY_ERRORS[fe.code] : undefined;
   if (known) return { status: known.status, body: { code: codeForStatus(known.status), message: known.message } };
+  // A lost database connection the store could not retry itself: the client may repeat the request.
+  if (err instanceof StorageUnavailableError)
+    return { status: 503, body: { code: 'unavailable', message: 'storage temporarily unavailable; retry' }, headers: { 'retry-after': '1' } };
   if (err instanceof SyntaxError) return { status: 400, body: { code: 'bad_request', message: 'malformed JSON' } };
   if (err instanceof BlindrelayError) return { status: 400, body: { code: 'bad_request', message: 'malformed input' } };
   const status = typeof fe.statusCode === 'number' ? fe.statusCode : 500;
@@ -124,7 +130,8 @@ export async function buildApp(ctx: AppContext, options: AppOptions = {}): Promi
 
   app.setErrorHandler((err, request, reply) => {
     const r = toErrorReply(err instanceof Error ? err : new Error('non-error thrown'));
-    if (r.status >= 500) request.log.error({ err }, 'request failed');
+    if (err instanceof StorageUnavailableError) request.log.warn({ err }, 'request failed: storage unavailable');
+    else if (r.status >= 500) request.log.error({ err }, 'request failed');
     else request.log.debug({ code: r.body.code, status: r.status }, 'request rejected');
     if (r.headers) void reply.headers(r.headers);
     return reply.code(r.status).send(r.body);
@@ -151,5 +158,7 @@ export async function buildApp(ctx: AppContext, options: AppOptions = {}): Promi
   registerMessageRoutes(app, ctx);
   registerWebSocketRoute(app, ctx);
   registerProvisioningRoutes(app, ctx);
+  registerFileRoutes(app, ctx);
+  registerFilePayloadRoutes(app, ctx);
   return app;
 }

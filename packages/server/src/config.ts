@@ -39,6 +39,10 @@ export interface RateLimits {
   readonly prekeyUploadsPerDevice: RateLimitRule | false;
   /** POST /v1/messages/ack and WebSocket `ack` frames together, per device. */
   readonly acksPerDevice: RateLimitRule | false;
+  /** POST /v1/files, PUT /v1/files/:id/header, POST /v1/files/:id/versions, DELETE /v1/files/:id, per device. */
+  readonly fileWritesPerDevice: RateLimitRule | false;
+  /** PUT /v1/files/:id/versions/:version/payload, per device. */
+  readonly fileChunksPerDevice: RateLimitRule | false;
 }
 
 const perHour = (n: number) => n / 3600;
@@ -61,6 +65,8 @@ export const DEFAULT_RATE_LIMITS: RateLimits = {
   prekeyUploadsPerDevice: { capacity: 30, refillPerSecond: perMinute(10) },
   // One ack per fetch or pushed message: as generous as sending.
   acksPerDevice: { capacity: 2000, refillPerSecond: 200 },
+  fileWritesPerDevice: { capacity: 120, refillPerSecond: 2 },
+  fileChunksPerDevice: { capacity: 2000, refillPerSecond: 100 },
 };
 
 /**
@@ -95,6 +101,20 @@ export interface Limits {
   readonly maxWebSocketsPerDevice: number;
   readonly maxWebSocketFrameBytes: number;
   readonly prekeyLowThreshold: number;
+  /** docs/API.md §8: an age header (stanzas + MAC), decoded bytes. */
+  readonly maxFileHeaderBytes: number;
+  /** docs/API.md §8: the opaque encrypted file metadata, decoded bytes. */
+  readonly maxFileMetaBytes: number;
+  readonly maxFileReaders: number;
+  /** Largest payload of one file version (`--max-file-size`). */
+  readonly maxFileBytes: number;
+  /** Sum of payload sizes over every version of every file of one owner (`--user-quota`). */
+  readonly userQuotaBytes: number;
+  readonly maxFilesPerUser: number;
+  /** One payload upload request (application/octet-stream). */
+  readonly maxFileChunkBytes: number;
+  readonly maxFileList: number;
+  readonly defaultFileList: number;
 }
 
 export const LIMITS: Limits = {
@@ -110,8 +130,8 @@ export const LIMITS: Limits = {
   maxAckIds: 500,
   // PROTOCOL.md §12: 1 + 32 + AES-GCM(payload) where payload ≤ 1 + 65 + 32 + 4 + 1 MiB.
   maxEnvelopeBytes: 1024 * 1024 + 1024,
-  // PROTOCOL.md §5: 1 + 65 + 32 + 8 + 2 + 100 × 68 + 64 = 6972 bytes at most.
-  maxDeviceListBytes: 8 * 1024,
+  // PROTOCOL.md §5 (format 2): 1 + 65 + 32 + 8 + 2 + 100 × 101 + 64 = 10,272 bytes at most.
+  maxDeviceListBytes: 12 * 1024,
   challengeTtlMs: 60_000,
   tokenTtlMs: 3_600_000,
   provisioningTtlMs: 600_000,
@@ -123,6 +143,15 @@ export const LIMITS: Limits = {
   maxWebSocketsPerDevice: 8,
   maxWebSocketFrameBytes: 64 * 1024,
   prekeyLowThreshold: 10,
+  maxFileHeaderBytes: 256 * 1024,
+  maxFileMetaBytes: 4096,
+  maxFileReaders: 100,
+  maxFileBytes: 4 * 1024 ** 3,
+  userQuotaBytes: 20 * 1024 ** 3,
+  maxFilesPerUser: 10_000,
+  maxFileChunkBytes: 16 * 1024 * 1024,
+  maxFileList: 500,
+  defaultFileList: 100,
 };
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -175,6 +204,10 @@ export interface ServerOptions {
   natsUrl?: string;
   /** With `natsUrl`: the subject prefix (NATS tokens joined by `.`); default `blindrelay`. */
   natsSubjectPrefix?: string;
+  /** Largest payload of one file version in bytes (docs/API.md §8); default 4 GiB. Overrides `limits.maxFileBytes`. */
+  maxFileSize?: number;
+  /** Payload bytes one user may store over all its files and versions; default 20 GiB. Overrides `limits.userQuotaBytes`. */
+  userQuota?: number;
 }
 
 export type TrustProxy = boolean | number | string | readonly string[];
@@ -205,6 +238,9 @@ export const DEFAULT_LOG_LEVEL: LogLevel = 'info';
 
 export class ConfigError extends Error {}
 
+/** age payload nonce (age.md "Payload"): no payload is shorter. */
+export const MIN_FILE_BYTES = 16;
+
 function parsePort(value: string | number, source: string): number {
   const n = typeof value === 'number' ? value : /^\d{1,5}$/.test(value.trim()) ? Number(value.trim()) : Number.NaN;
   if (!Number.isInteger(n) || n < 0 || n > 65535) throw new ConfigError(`${source}: port must be an integer from 0 to 65535`);
@@ -232,7 +268,20 @@ function parseNatsUrl(value: string, source: string): string {
 
 const NATS_PREFIX = /^[A-Za-z0-9_-]{1,64}(\.[A-Za-z0-9_-]{1,64}){0,7}$/;
 
+function parseNatsPrefix(value: string, source: string): string {
+  const v = value.trim();
+  if (!NATS_PREFIX.test(v)) throw new ConfigError(`${source}: NATS subject prefix: up to 8 tokens of letters, digits, _ or -, separated by .`);
+  return v;
+}
+
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
+
+/** A byte count: a plain decimal integer from `min` up to 2^53 − 1. */
+function parseBytes(value: string | number, source: string, min: number): number {
+  const n = typeof value === 'number' ? value : /^\d{1,16}$/.test(value.trim()) ? Number(value.trim()) : Number.NaN;
+  if (!Number.isSafeInteger(n) || n < min) throw new ConfigError(`${source}: expected a number of bytes (an integer ≥ ${min})`);
+  return n;
+}
 
 function nonEmpty(value: string, source: string): string {
   if (value.trim() === '') throw new ConfigError(`${source} must not be empty`);
@@ -305,7 +354,12 @@ export function resolveOptions(options: ServerOptions = {}): ResolvedOptions {
     now: options.now ?? Date.now,
     rateLimits,
     processMetrics: options.processMetrics ?? true,
-    limits: { ...LIMITS, ...options.limits },
+    limits: {
+      ...LIMITS,
+      ...options.limits,
+      ...(options.maxFileSize === undefined ? {} : { maxFileBytes: parseBytes(options.maxFileSize, 'max file size', MIN_FILE_BYTES) }),
+      ...(options.userQuota === undefined ? {} : { userQuotaBytes: parseBytes(options.userQuota, 'user quota', 0) }),
+    },
     trustProxy: parseTrustProxy(options.trustProxy ?? false, 'trust proxy'),
     metricsPort: options.metricsPort === undefined ? undefined : parsePort(options.metricsPort, 'metrics port'),
     natsUrl,
@@ -313,7 +367,10 @@ export function resolveOptions(options: ServerOptions = {}): ResolvedOptions {
   };
 }
 
-/** Command-line flags as the CLI parses them (`blindrelay server --host --port --data --database --nats --log-level --trust-proxy --metrics-port`). */
+/**
+ * Command-line flags as the CLI parses them (`blindrelay server --host --port --data --database --nats --nats-prefix --log-level --trust-proxy
+ * --metrics-port --max-file-size --user-quota`).
+ */
 export interface ServerFlags {
   host?: string;
   port?: string | number;
@@ -323,12 +380,15 @@ export interface ServerFlags {
   trustProxy?: string;
   metricsPort?: string | number;
   nats?: string;
+  natsPrefix?: string;
+  maxFileSize?: string | number;
+  userQuota?: string | number;
 }
 
 /**
  * Flags and environment → options. Flags win over `BLINDRELAY_HOST`, `BLINDRELAY_PORT`,
  * `BLINDRELAY_DATA`, `BLINDRELAY_DATABASE_URL`, `BLINDRELAY_LOG_LEVEL`, `BLINDRELAY_TRUST_PROXY`,
- * `BLINDRELAY_METRICS_PORT`, `BLINDRELAY_NATS_URL`; unset ones fall back to the defaults.
+ * `BLINDRELAY_METRICS_PORT`, `BLINDRELAY_NATS_URL`, `BLINDRELAY_NATS_PREFIX`, `BLINDRELAY_MAX_FILE_SIZE`, `BLINDRELAY_USER_QUOTA`; unset ones fall back to the defaults.
  * Throws ConfigError (with a message naming the flag or variable) on an invalid value.
  */
 export function resolveServerOptions(flags: ServerFlags = {}, env: Record<string, string | undefined> = process.env): ServerOptions {
@@ -354,5 +414,11 @@ export function resolveServerOptions(flags: ServerFlags = {}, env: Record<string
   if (metricsPort) out.metricsPort = parsePort(metricsPort.value, metricsPort.source === 'flag' ? '--metrics-port' : metricsPort.source);
   const nats = pick(flags.nats, 'BLINDRELAY_NATS_URL');
   if (nats) out.natsUrl = parseNatsUrl(String(nats.value), nats.source === 'flag' ? '--nats' : nats.source);
+  const natsPrefix = pick(flags.natsPrefix, 'BLINDRELAY_NATS_PREFIX');
+  if (natsPrefix) out.natsSubjectPrefix = parseNatsPrefix(String(natsPrefix.value), natsPrefix.source === 'flag' ? '--nats-prefix' : natsPrefix.source);
+  const maxFile = pick(flags.maxFileSize, 'BLINDRELAY_MAX_FILE_SIZE');
+  if (maxFile) out.maxFileSize = parseBytes(maxFile.value, maxFile.source === 'flag' ? '--max-file-size' : maxFile.source, MIN_FILE_BYTES);
+  const quota = pick(flags.userQuota, 'BLINDRELAY_USER_QUOTA');
+  if (quota) out.userQuota = parseBytes(quota.value, quota.source === 'flag' ? '--user-quota' : quota.source, 0);
   return out;
 }

@@ -1,5 +1,6 @@
 /** @blindrelay/server: the blind relay (docs/API.md), embedded default: SQLite + in-process bus; PostgreSQL storage with `databaseUrl`. */
 
+export type { BlobKey, BlobStore } from './blobs/types.js';
 export { MemoryBus } from './bus/memory.js';
 export type { Bus, BusEvent, DeviceEvent } from './bus/types.js';
 export {

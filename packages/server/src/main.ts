@@ -7,18 +7,25 @@ import { ConfigError, resolveServerOptions, type ServerFlags, type ServerOptions
 import { type RunningServer, startServer } from './server.js';
 
 const USAGE = `usage: blindrelay server [--host HOST] [--port PORT] [--data DIR] [--database URL] [--nats URL] [--log-level LEVEL]
-                         [--trust-proxy true|false|HOPS|CIDR,...] [--metrics-port PORT]
+                         [--nats-prefix PREFIX] [--trust-proxy true|false|HOPS|CIDR,...] [--metrics-port PORT]
+                         [--max-file-size BYTES] [--user-quota BYTES]
   --host       interface to bind (env BLINDRELAY_HOST, default 127.0.0.1)
   --port       TCP port, 0 = any free port (env BLINDRELAY_PORT, default 8787)
   --data       data directory (env BLINDRELAY_DATA, default ./data)
   --database   postgres://… to store in PostgreSQL instead of SQLite (env BLINDRELAY_DATABASE_URL)
   --nats       nats://… to carry push wake-ups between relays over NATS; needs --database
                (env BLINDRELAY_NATS_URL; default: in-process bus)
+  --nats-prefix   NATS subject prefix, tokens of letters, digits, _ or - joined by . (env
+                  BLINDRELAY_NATS_PREFIX, default blindrelay); relays of one cluster share it
   --log-level  fatal|error|warn|info|debug|trace|silent (env BLINDRELAY_LOG_LEVEL, default info)
   --trust-proxy   take the client address from X-Forwarded-For: true, false, a hop count, or the
                   proxies' addresses / CIDR ranges (env BLINDRELAY_TRUST_PROXY, default false)
   --metrics-port  serve Prometheus /metrics on this port of --host (env BLINDRELAY_METRICS_PORT,
-                  default: no metrics endpoint)`;
+                  default: no metrics endpoint)
+  --max-file-size largest payload of one file version, bytes (env BLINDRELAY_MAX_FILE_SIZE,
+                  default 4294967296 = 4 GiB)
+  --user-quota    payload bytes one user may store over all files and versions (env
+                  BLINDRELAY_USER_QUOTA, default 21474836480 = 20 GiB)`;
 
 const FLAG_NAMES: Record<string, keyof ServerFlags> = {
   '--host': 'host',
@@ -26,9 +33,12 @@ const FLAG_NAMES: Record<string, keyof ServerFlags> = {
   '--data': 'data',
   '--database': 'database',
   '--nats': 'nats',
+  '--nats-prefix': 'natsPrefix',
   '--log-level': 'logLevel',
   '--trust-proxy': 'trustProxy',
   '--metrics-port': 'metricsPort',
+  '--max-file-size': 'maxFileSize',
+  '--user-quota': 'userQuota',
 };
 
 /** `--flag value` and `--flag=value`; throws ConfigError on anything else. */

@@ -5,6 +5,7 @@
  */
 import * as P from '@blindrelay/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ageHeader, createFile, putPayload } from './file-helpers.js';
 import {
   account,
   b64,
@@ -37,6 +38,10 @@ const ERROR_CODES = new Set([
   'upgrade_required',
   'rate_limited',
   'queue_full',
+  'quota_exceeded',
+  'offset_mismatch',
+  'version_changed',
+  'range_not_satisfiable',
 ]);
 
 interface Case {
@@ -53,9 +58,12 @@ let alice: { u: TestUser; d: TestDevice; token: string };
 let bob: { u: TestUser; d: TestDevice; token: string };
 let revokedToken: string;
 let channelId: string;
+let fileId: string;
+let fileHeader: string;
 
 beforeAll(async () => {
-  t = await startTestServer();
+  // Below 2^32 so an "above u32" payloadSize is refused (413) rather than accepted.
+  t = await startTestServer({ maxFileSize: 1024 ** 3 });
   alice = await account(t.api, 'alice');
   bob = await account(t.api, 'bob');
   // A second device of Bob's, logged in, then revoked.
@@ -66,6 +74,9 @@ beforeAll(async () => {
   const v3 = await nextList(bob.u, [bob.d]);
   expect((await t.api.req('PUT', '/v1/users/bob/device-list', { body: { deviceList: b64(v3) } })).status).toBe(204);
   channelId = (await t.api.req('POST', '/v1/provisioning')).body.channelId;
+  fileHeader = b64(await ageHeader(alice.d.keys.identity.publicKey));
+  fileId = (await createFile(t.api, alice.token, { size: 100, readers: ['bob'] })).body.id;
+  expect((await putPayload(t.api, alice.token, fileId, 1, 0, new Uint8Array(100))).status).toBe(200);
 });
 
 afterAll(async () => {
@@ -99,6 +110,27 @@ async function routes() {
     { method: 'POST', path: '/v1/messages/ack', auth: true, body: { ids: [b64(new Uint8Array(16))] }, required: ['ids'] },
     { method: 'POST', path: '/v1/provisioning', auth: false, body: {}, required: [] },
     { method: 'PUT', path: `/v1/provisioning/${channelId}`, auth: true, body: { envelope: 'AAAA' }, required: ['envelope'] },
+    {
+      method: 'POST',
+      path: '/v1/files',
+      auth: true,
+      body: { header: fileHeader, meta: 'AAAA', payloadSize: 100, readers: ['bob'] },
+      required: ['header', 'meta', 'payloadSize', 'readers'],
+    },
+    {
+      method: 'PUT',
+      path: `/v1/files/${fileId}/header`,
+      auth: true,
+      body: { expectedRevision: 1, header: fileHeader, meta: 'AAAA', readers: ['bob'] },
+      required: ['expectedRevision', 'header'],
+    },
+    {
+      method: 'POST',
+      path: `/v1/files/${fileId}/versions`,
+      auth: true,
+      body: { expectedRevision: 1, header: fileHeader, meta: 'AAAA', payloadSize: 100, readers: ['bob'] },
+      required: ['expectedRevision', 'header', 'meta', 'payloadSize', 'readers'],
+    },
   ];
 }
 
@@ -108,6 +140,9 @@ const GET_ROUTES = [
   { path: '/v1/messages', auth: true },
   { path: '/v1/ws', auth: true },
   { path: () => `/v1/provisioning/${channelId}`, auth: false },
+  { path: '/v1/files', auth: true },
+  { path: () => `/v1/files/${fileId}`, auth: true },
+  { path: () => `/v1/files/${fileId}/versions/1/payload`, auth: true },
   { path: '/healthz', auth: false },
   { path: '/openapi.json', auth: false },
 ];
@@ -182,7 +217,7 @@ function expectError(c: Case, r: Response) {
   expect(ERROR_CODES.has(r.body.code), ctx).toBe(true);
   if (c.code) expect(r.body.code, ctx).toBe(c.code);
   expect(typeof r.body.message, ctx).toBe('string');
-  for (const k of Object.keys(r.body)) expect(['code', 'message', 'missing', 'stale', 'devices'], ctx).toContain(k);
+  for (const k of Object.keys(r.body)) expect(['code', 'message', 'missing', 'stale', 'devices', 'quotaBytes', 'usedBytes', 'received'], ctx).toContain(k);
   expect(r.text, ctx).not.toContain(CANARY);
   expect(r.text, ctx).not.toContain('AAAAAAAAAAAAAAAAAAAA'); // no echo of oversized fields
 }
@@ -276,7 +311,98 @@ describe('bad input against every endpoint', () => {
         { name: 'unknown route', method: 'GET', path: `/v1/${CANARY}`, status: 404, code: 'not_found' },
         { name: 'wrong method', method: 'DELETE', path: '/v1/messages', opts: tok, status: 404 },
         { name: 'trailing slash', method: 'GET', path: '/healthz/', status: 404 },
-      ].map((c) => ({ ...c, status: c.status as number | number[] })),
+        { name: 'files limit 0', method: 'GET', path: '/v1/files?limit=0', opts: tok, status: 400 },
+        { name: 'files limit 501', method: 'GET', path: '/v1/files?limit=501', opts: tok, status: 400 },
+        { name: 'files after too short', method: 'GET', path: '/v1/files?after=AAAA', opts: tok, status: 400 },
+        { name: 'files after non-canonical', method: 'GET', path: `/v1/files?after=${'A'.repeat(21)}B`, opts: tok, status: 400 },
+        { name: 'file id too short', method: 'GET', path: '/v1/files/AAAA', opts: tok, status: 400 },
+        { name: 'file id with canary', method: 'GET', path: `/v1/files/${CANARY}`, opts: tok, status: 400 },
+        { name: 'unknown file', method: 'GET', path: `/v1/files/${b64(p.randomBytes(16))}`, opts: tok, status: 404 },
+        { name: 'file of another user', method: 'GET', path: `/v1/files/${fileId}`, opts: { token: revokedToken }, status: 401 },
+        { name: 'delete unknown file', method: 'DELETE', path: `/v1/files/${b64(p.randomBytes(16))}`, opts: tok, status: 404 },
+        { name: 'download version 0', method: 'GET', path: `/v1/files/${fileId}/versions/0/payload`, opts: tok, status: 400 },
+        { name: 'download version text', method: 'GET', path: `/v1/files/${fileId}/versions/${CANARY}/payload`, opts: tok, status: 400 },
+        { name: 'download another version', method: 'GET', path: `/v1/files/${fileId}/versions/2/payload`, opts: tok, status: 409, code: 'version_changed' },
+        {
+          name: 'download range past the end',
+          method: 'GET',
+          path: `/v1/files/${fileId}/versions/1/payload`,
+          opts: { ...tok, headers: { range: 'bytes=100-' } },
+          status: 416,
+        },
+        { name: 'upload JSON body', method: 'PUT', path: `/v1/files/${fileId}/versions/1/payload?offset=0`, opts: { ...tok, body: {} }, status: 415 },
+        {
+          name: 'upload without offset',
+          method: 'PUT',
+          path: `/v1/files/${fileId}/versions/1/payload`,
+          opts: { ...tok, raw: 'x', headers: { 'content-type': 'application/octet-stream' } },
+          status: 400,
+        },
+        {
+          name: 'upload negative offset',
+          method: 'PUT',
+          path: `/v1/files/${fileId}/versions/1/payload?offset=-1`,
+          opts: { ...tok, raw: 'x', headers: { 'content-type': 'application/octet-stream' } },
+          status: 400,
+        },
+        {
+          name: 'upload offset text',
+          method: 'PUT',
+          path: `/v1/files/${fileId}/versions/1/payload?offset=${CANARY}`,
+          opts: { ...tok, raw: 'x', headers: { 'content-type': 'application/octet-stream' } },
+          status: 400,
+        },
+        {
+          name: 'upload to a complete version',
+          method: 'PUT',
+          path: `/v1/files/${fileId}/versions/1/payload?offset=100`,
+          opts: { ...tok, raw: 'x', headers: { 'content-type': 'application/octet-stream' } },
+          status: 409,
+        },
+        {
+          name: 'upload by a reader',
+          method: 'PUT',
+          path: `/v1/files/${fileId}/versions/1/payload?offset=100`,
+          opts: { token: bob.token, raw: 'x', headers: { 'content-type': 'application/octet-stream' } },
+          status: 404,
+        },
+        {
+          name: 'upload with no body',
+          method: 'PUT',
+          path: `/v1/files/${fileId}/versions/1/payload?offset=100`,
+          opts: { ...tok, headers: { 'content-type': 'application/octet-stream' } },
+          status: 400,
+        },
+        {
+          name: 'upload unknown query',
+          method: 'PUT',
+          path: `/v1/files/${fileId}/versions/1/payload?offset=0&${CANARY}=1`,
+          opts: { ...tok, raw: 'x', headers: { 'content-type': 'application/octet-stream' } },
+          status: 400,
+        },
+        {
+          name: 'header by a reader',
+          method: 'PUT',
+          path: `/v1/files/${fileId}/header`,
+          opts: { token: bob.token, body: { expectedRevision: 1, header: fileHeader } },
+          status: 404,
+        },
+        {
+          name: 'header stale revision',
+          method: 'PUT',
+          path: `/v1/files/${fileId}/header`,
+          opts: { ...tok, body: { expectedRevision: 9, header: fileHeader } },
+          status: 409,
+        },
+        {
+          name: 'header not age',
+          method: 'PUT',
+          path: `/v1/files/${fileId}/header`,
+          opts: { ...tok, body: { expectedRevision: 1, header: b64(new TextEncoder().encode(CANARY)) } },
+          status: 400,
+        },
+        { name: 'delete by a reader', method: 'DELETE', path: `/v1/files/${fileId}`, opts: { token: bob.token }, status: 403 },
+      ].map((c) => ({ ...c, status: c.status as number | number[] }) as Case),
     );
     expect((await t.api.req('GET', '/healthz')).status).toBe(200);
   });

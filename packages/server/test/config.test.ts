@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { resolveOptions } from '../src/config.js';
 import { ConfigError, parseServerArgs, resolveServerOptions, runServerMain, startServer } from '../src/index.js';
 import { Api, b64, newUser, register, registrationBody } from './helpers.js';
 
@@ -20,6 +21,20 @@ describe('resolveServerOptions', () => {
     });
     expect(resolveServerOptions({}, {})).toEqual({});
     expect(resolveServerOptions({}, { BLINDRELAY_PORT: '' })).toEqual({});
+  });
+
+  it('sets the file size limit and user quota with --max-file-size / --user-quota or their variables', () => {
+    expect(resolveServerOptions({ maxFileSize: '1000', userQuota: '5000' }, { BLINDRELAY_MAX_FILE_SIZE: '9', BLINDRELAY_USER_QUOTA: '9' })).toEqual({
+      maxFileSize: 1000,
+      userQuota: 5000,
+    });
+    expect(resolveServerOptions({}, { BLINDRELAY_MAX_FILE_SIZE: '1048576', BLINDRELAY_USER_QUOTA: '0' })).toEqual({ maxFileSize: 1048576, userQuota: 0 });
+    expect(parseServerArgs(['--max-file-size', '100', '--user-quota=200'])).toEqual({ maxFileSize: '100', userQuota: '200' });
+    expect(() => resolveServerOptions({ maxFileSize: '15' }, {})).toThrow(/--max-file-size/);
+    expect(() => resolveServerOptions({ maxFileSize: '1e9' }, {})).toThrow(/--max-file-size/);
+    expect(() => resolveServerOptions({}, { BLINDRELAY_USER_QUOTA: '-1' })).toThrow(/BLINDRELAY_USER_QUOTA/);
+    expect(resolveOptions({ maxFileSize: 100, userQuota: 200 }).limits).toMatchObject({ maxFileBytes: 100, userQuotaBytes: 200 });
+    expect(resolveOptions({}).limits).toMatchObject({ maxFileBytes: 4 * 1024 ** 3, userQuotaBytes: 20 * 1024 ** 3 });
   });
 
   it('refuses invalid values with a message naming the source', () => {
@@ -48,6 +63,12 @@ describe('resolveServerOptions', () => {
     expect(parseServerArgs(['--nats', 'nats://n1:4222'])).toEqual({ nats: 'nats://n1:4222' });
     expect(() => resolveServerOptions({ nats: 'http://n1:4222' }, {})).toThrow(/--nats/);
     expect(() => resolveServerOptions({}, { BLINDRELAY_NATS_URL: 'n1:4222' })).toThrow(/BLINDRELAY_NATS_URL/);
+    // The subject prefix: --nats-prefix over BLINDRELAY_NATS_PREFIX; NATS tokens only, no wildcards.
+    expect(parseServerArgs(['--nats-prefix', 'br.staging'])).toEqual({ natsPrefix: 'br.staging' });
+    expect(resolveServerOptions({}, { BLINDRELAY_NATS_PREFIX: 'br.prod' })).toEqual({ natsSubjectPrefix: 'br.prod' });
+    expect(resolveServerOptions({ natsPrefix: 'br.staging' }, { BLINDRELAY_NATS_PREFIX: 'br.prod' })).toEqual({ natsSubjectPrefix: 'br.staging' });
+    expect(() => resolveServerOptions({ natsPrefix: 'br.*' }, {})).toThrow(/--nats-prefix/);
+    expect(() => resolveServerOptions({}, { BLINDRELAY_NATS_PREFIX: 'a..b' })).toThrow(/BLINDRELAY_NATS_PREFIX/);
     // With SQLite (no --database) the relay is one process: refused before anything is opened.
     const dir = mkdtempSync(join(tmpdir(), 'blindrelay-config-nats-'));
     try {

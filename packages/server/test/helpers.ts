@@ -26,6 +26,8 @@ export const NO_RATE_LIMITS: ServerOptions['rateLimits'] = {
   websocketPerDevice: false,
   prekeyUploadsPerDevice: false,
   acksPerDevice: false,
+  fileWritesPerDevice: false,
+  fileChunksPerDevice: false,
 };
 
 /** The Prometheus text of a test server (its metrics listener; metricsPort 0 by default). */

@@ -63,6 +63,14 @@ describe('system routes', () => {
         'POST /v1/provisioning',
         'PUT /v1/provisioning/{channelId}',
         'GET /v1/provisioning/{channelId}',
+        'POST /v1/files',
+        'GET /v1/files',
+        'GET /v1/files/{id}',
+        'PUT /v1/files/{id}/header',
+        'POST /v1/files/{id}/versions',
+        'DELETE /v1/files/{id}',
+        'PUT /v1/files/{id}/versions/{version}/payload',
+        'GET /v1/files/{id}/versions/{version}/payload',
       ].sort(),
     );
     // Every operation documents its request schema and error shape.

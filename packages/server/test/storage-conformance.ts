@@ -11,6 +11,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { DeviceRecord, NewAccount, PrekeyBatch, PrekeyLimits, Storage, StoredMessage } from '../src/storage/types.js';
+import { filesConformance } from './storage-conformance-files.js';
 
 export interface StorageFixture {
   readonly storage: Storage;
@@ -686,6 +687,8 @@ export function storageConformance(open: () => Promise<StorageFixture>): void {
       expect(results.filter(Boolean)).toHaveLength(2);
     });
   });
+
+  filesConformance(() => s);
 
   describe('lifecycle', () => {
     it('rejects writes after close, and closing twice is harmless', async () => {

@@ -50,10 +50,11 @@ describe.skipIf(!available)('PostgreSQL storage: several instances on one databa
     expect(await query('SELECT version, name, applied_at FROM schema_migrations ORDER BY version')).toEqual([
       { version: 1, name: 'initial', applied_at: '1000' },
       { version: 2, name: 'challenge_requester', applied_at: '1000' },
+      { version: 3, name: 'files', applied_at: '1000' },
     ]);
     // A restart applies nothing new.
     await open(2000);
-    expect(await query('SELECT count(*)::int AS n FROM schema_migrations')).toEqual([{ n: 2 }]);
+    expect(await query('SELECT count(*)::int AS n FROM schema_migrations')).toEqual([{ n: 3 }]);
   });
 
   it('refuses a database from a newer schema', async () => {
@@ -110,5 +111,6 @@ describe.skipIf(!available)('PostgreSQL storage: several instances on one databa
     );
     expect(rows.map((r) => r.column_name)).toContain('auth_tokens.token_hash');
     expect(rows.map((r) => r.column_name)).toContain('messages.body');
+    expect(rows.map((r) => r.column_name)).toContain('file_chunks.data');
   });
 });

@@ -30,6 +30,7 @@ describe('SQLite storage', () => {
       { version: 1, name: 'initial', applied_at: 1000 },
       { version: 2, name: 'queue_sizes', applied_at: 1000 },
       { version: 3, name: 'challenge_requester', applied_at: 1000 },
+      { version: 4, name: 'files', applied_at: 1000 },
     ]);
     db.close();
     await s.close();
@@ -39,7 +40,7 @@ describe('SQLite storage', () => {
     const again = openSqliteStorage({ dataDir, now: () => 2000 });
     await again.close();
     const db2 = new Database(join(dataDir, 'relay.db'), { readonly: true });
-    expect(db2.prepare('SELECT count(*) AS n FROM schema_migrations').get()).toEqual({ n: 3 });
+    expect(db2.prepare('SELECT count(*) AS n FROM schema_migrations').get()).toEqual({ n: 4 });
     db2.close();
   });
 

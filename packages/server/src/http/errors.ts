@@ -15,6 +15,10 @@ export type ErrorCode =
   | 'upgrade_required'
   | 'rate_limited'
   | 'queue_full'
+  | 'quota_exceeded'
+  | 'offset_mismatch'
+  | 'version_changed'
+  | 'range_not_satisfiable'
   | 'internal'
   | 'unavailable';
 
@@ -54,6 +58,8 @@ export function codeForStatus(status: number): ErrorCode {
       return 'payload_too_large';
     case 415:
       return 'unsupported_media_type';
+    case 416:
+      return 'range_not_satisfiable';
     case 429:
       return 'rate_limited';
     default:

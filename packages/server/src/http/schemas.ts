@@ -43,6 +43,11 @@ export const ChannelId = B64Fixed(16, 'provisioning channel id');
 export const MessageId = B64Fixed(16, 'message id');
 export const DeviceList = B64Range(1, LIMITS.maxDeviceListBytes, 'signed device list, PROTOCOL.md §5');
 export const MessageBody = B64Range(1, LIMITS.maxMessageBytes, 'ciphertext');
+export const FileId = B64Fixed(16, 'file id');
+export const FileHeader = B64Range(1, LIMITS.maxFileHeaderBytes, 'age v1 header: stanzas and MAC (age.md "Header")');
+export const FileMeta = B64Range(1, LIMITS.maxFileMetaBytes, 'encrypted file metadata (opaque)');
+export const FileVersionNumber = Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER, description: 'file version' });
+export const Revision = Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER, description: 'file revision' });
 export const SealedEnvelope = B64Range(1, LIMITS.maxEnvelopeBytes, 'sealed provisioning envelope, PROTOCOL.md §12');
 
 export const SignedPreKey = Obj({ id: PrekeyId, publicKey: X25519Key, signature: Signature });
@@ -74,6 +79,9 @@ export const ErrorBody = Obj(
     missing: Type.Optional(Type.Array(DeviceId, { description: 'mismatched_devices: current devices the send did not cover' })),
     stale: Type.Optional(Type.Array(DeviceId, { description: 'mismatched_devices: covered devices that are not current' })),
     devices: Type.Optional(Type.Array(DeviceId, { description: 'queue_full: devices whose queue is full' })),
+    quotaBytes: Type.Optional(Type.Integer({ description: 'quota_exceeded: the per-user quota' })),
+    usedBytes: Type.Optional(Type.Integer({ description: 'quota_exceeded: payload bytes the user stores now' })),
+    received: Type.Optional(Type.Integer({ description: 'offset_mismatch: payload bytes stored so far (resume there)' })),
   },
   { description: 'error' },
 );
@@ -83,9 +91,10 @@ const ERROR_DESCRIPTIONS: Record<number, string> = {
   401: 'unauthorized',
   403: 'forbidden',
   404: 'not_found',
-  409: 'conflict',
-  413: 'payload_too_large',
+  409: 'conflict, offset_mismatch (files), version_changed (files)',
+  413: 'payload_too_large, quota_exceeded (files)',
   415: 'unsupported_media_type',
+  416: 'range_not_satisfiable',
   426: 'upgrade_required',
   429: 'rate_limited (Retry-After header)',
 };

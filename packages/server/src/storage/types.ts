@@ -17,6 +17,8 @@
  * one transaction and one fsync per batch, each method in its own savepoint).
  */
 
+import type { BlobStore } from '../blobs/types.js';
+
 export interface DeviceRecord {
   readonly deviceId: number;
   /** Ed25519 public key from the signed device list. */
@@ -266,13 +268,190 @@ export interface ProvisioningRepository {
   takeEnvelope(hash: Uint8Array, now: number): Promise<TakeEnvelopeResult>;
 }
 
+/** One version of a file (docs/API.md §8): the age header, the encrypted meta, and upload progress. */
+export interface FileVersion {
+  readonly version: number;
+  readonly header: Uint8Array;
+  readonly meta: Uint8Array;
+  readonly payloadSize: number;
+  /** Payload bytes stored so far; the version is complete when this equals `payloadSize`. */
+  readonly received: number;
+}
+
+export interface FileRecord {
+  /** 16 random bytes chosen by the server. */
+  readonly id: Uint8Array;
+  readonly owner: string;
+  /** Users other than the owner, ascending. */
+  readonly readers: readonly string[];
+  readonly revision: number;
+  readonly current: FileVersion;
+  /** The replacement being uploaded after a revocation (always incomplete). */
+  readonly pending?: FileVersion;
+  readonly createdAt: number;
+  readonly updatedAt: number;
+}
+
+export interface FileLimits {
+  readonly maxFilesPerUser: number;
+  /** Sum of `payloadSize` over every version (current and pending, complete or not) of an owner's files. */
+  readonly userQuotaBytes: number;
+}
+
+export interface NewFile {
+  readonly id: Uint8Array;
+  readonly owner: string;
+  readonly readers: readonly string[];
+  readonly header: Uint8Array;
+  readonly meta: Uint8Array;
+  readonly payloadSize: number;
+  readonly createdAt: number;
+}
+
+export type QuotaExceeded = { readonly status: 'quota_exceeded'; readonly usedBytes: number };
+
+export type CreateFileResult =
+  | { readonly status: 'created' }
+  /** A reader is not an account (nothing stored). */
+  | { readonly status: 'unknown_reader' }
+  | { readonly status: 'too_many_files' }
+  | QuotaExceeded;
+
+export interface FileHeaderUpdate {
+  readonly id: Uint8Array;
+  readonly owner: string;
+  readonly expectedRevision: number;
+  readonly header: Uint8Array;
+  readonly meta?: Uint8Array;
+  readonly readers?: readonly string[];
+  readonly updatedAt: number;
+}
+
+export type FileNotFound = { readonly status: 'not_found' };
+/** The revision is no longer the expected one (nothing changed). */
+export type FileStale = { readonly status: 'stale'; readonly revision: number };
+/** The current version is not complete yet (nothing changed). */
+export type FileIncomplete = { readonly status: 'incomplete' };
+
+export type UpdateFileResult =
+  | { readonly status: 'updated'; readonly revision: number }
+  | FileNotFound
+  | FileStale
+  | FileIncomplete
+  | { readonly status: 'unknown_reader' };
+
+export interface NewFileVersion {
+  readonly id: Uint8Array;
+  readonly owner: string;
+  readonly expectedRevision: number;
+  readonly header: Uint8Array;
+  readonly meta: Uint8Array;
+  readonly payloadSize: number;
+  readonly readers: readonly string[];
+  readonly updatedAt: number;
+}
+
+export type NewVersionResult =
+  /** `dropped`: the pending version this one replaced (its metadata is gone; delete its blob). */
+  | { readonly status: 'created'; readonly version: number; readonly revision: number; readonly dropped?: number }
+  | FileNotFound
+  | FileStale
+  | FileIncomplete
+  | { readonly status: 'unknown_reader' }
+  | QuotaExceeded;
+
+export interface AppendStart {
+  readonly id: Uint8Array;
+  readonly owner: string;
+  readonly version: number;
+  readonly offset: number;
+  readonly length: number;
+  /** Random lease token: only its holder may record the append. */
+  readonly token: Uint8Array;
+  readonly now: number;
+  readonly leaseUntil: number;
+}
+
+export type BeginAppendResult =
+  | { readonly status: 'ok' }
+  /** No such file of this owner, or no such version being uploaded. */
+  | FileNotFound
+  | { readonly status: 'offset_mismatch'; readonly received: number }
+  | { readonly status: 'too_long' }
+  /** The version is already complete. */
+  | { readonly status: 'complete' }
+  /** Another append to this version holds the lease. */
+  | { readonly status: 'busy' };
+
+export type FinishAppendResult =
+  /**
+   * `promoted`: a pending version completed and became current (revision + 1); `dropped` is the
+   * previous current version, whose metadata is gone (delete its blob).
+   */
+  | {
+      readonly status: 'appended';
+      readonly received: number;
+      readonly complete: boolean;
+      readonly promoted?: { readonly revision: number; readonly dropped: number };
+    }
+  /** The version's metadata is gone (file deleted, version replaced): delete the blob. */
+  | { readonly status: 'gone' }
+  /** The lease expired and another append took over; nothing recorded. */
+  | { readonly status: 'lost' };
+
+/**
+ * File metadata (docs/API.md §8); the payload bytes live in a `BlobStore`. Each method is atomic,
+ * with its checks (owner, revision compare-and-set, quota, readers being accounts) inside it.
+ * Version numbers only grow within a file and are never reused.
+ *
+ * Payload uploads take two steps around the blob write: `beginAppend` checks the offset against
+ * `received` and takes a short lease on the version (so two uploads to one version, on one relay
+ * or several, never write the blob at once); `finishAppend` records the bytes (compare-and-set on
+ * the lease and on `received`) and, when a pending version completes, makes it current.
+ */
+export interface FileRepository {
+  create(file: NewFile, limits: FileLimits): Promise<CreateFileResult>;
+  get(id: Uint8Array): Promise<FileRecord | undefined>;
+  /**
+   * Files `user` owns (complete or not) and files whose reader it is whose current version is
+   * complete; ascending id, ids after `after` only, at most `limit`.
+   */
+  list(user: string, options: { readonly after?: Uint8Array; readonly limit: number }): Promise<FileRecord[]>;
+  /** Replaces the current version's header (and meta, readers when given); revision + 1. */
+  replaceHeader(update: FileHeaderUpdate): Promise<UpdateFileResult>;
+  /** A new pending version replacing the reader list at once (revision + 1); replaces an existing pending version. */
+  createVersion(version: NewFileVersion, limits: FileLimits): Promise<NewVersionResult>;
+  beginAppend(start: AppendStart): Promise<BeginAppendResult>;
+  finishAppend(id: Uint8Array, version: number, token: Uint8Array, received: number, now: number): Promise<FinishAppendResult>;
+  /** Releases the lease after a failed blob write; 'gone' if the version no longer exists. */
+  abortAppend(id: Uint8Array, version: number, token: Uint8Array): Promise<'released' | 'gone'>;
+  /** Deletes the file; `versions`: every version it had (delete their blobs). A reader gets 'forbidden'. */
+  delete(
+    id: Uint8Array,
+    user: string,
+  ): Promise<{ readonly status: 'deleted'; readonly versions: readonly number[] } | FileNotFound | { readonly status: 'forbidden' }>;
+  /**
+   * Deletes files whose version 1 is incomplete and untouched since `before`, and drops pending
+   * versions untouched since then (the current one stays). Returns the versions dropped.
+   */
+  pruneStale(before: number): Promise<{ readonly id: Uint8Array; readonly version: number }[]>;
+  /** Whether the metadata of this version exists (the blob orphan sweep). */
+  hasVersion(id: Uint8Array, version: number): Promise<boolean>;
+}
+
 export interface Storage {
   readonly accounts: AccountRepository;
   readonly prekeys: PrekeyRepository;
   readonly mailboxes: MailboxRepository;
   readonly auth: AuthRepository;
   readonly provisioning: ProvisioningRepository;
-  /** Deletes expired challenges, tokens and provisioning channels. */
+  readonly files: FileRepository;
+  /** Payload bytes of files: `<data>/blobs/` with SQLite, a table of chunks with PostgreSQL. */
+  readonly blobs: BlobStore;
+  /**
+   * Deletes expired challenges, tokens and provisioning channels; prunes stale file uploads
+   * (untouched for `FILE_UPLOAD_TTL_MS`, 24 h: ./files-prune.ts) and their blobs, and blobs whose metadata is gone.
+   */
   pruneExpired(now: number): Promise<void>;
   /**
    * Commits every write still queued, then releases the store (SQLite: WAL checkpoint, close).

@@ -18,12 +18,20 @@
  * - challenge and envelope consumption are single `DELETE … RETURNING` / `UPDATE … RETURNING`
  *   statements, so exactly one caller gets each.
  * A transaction that still hits a deadlock or serialization failure is retried (twice at most).
+ * A lost connection (PostgreSQL restarted, a backend terminated, the network dropped) is retried
+ * once on a fresh one where that is safe: a transaction that failed before its COMMIT was sent, a
+ * failed connect, a SELECT. Otherwise — the COMMIT itself failed, so it may have landed — it
+ * surfaces as StorageUnavailableError (the API's 503 with Retry-After; clients repeat the request).
  *
  * Reads that need one snapshot are single statements. BYTEA comes back as Buffer and BIGINT as a
  * string; both are converted here, so nothing above sees a Buffer. Only SHA-256 hashes of tokens,
  * challenges and channel ids are stored (the interface only ever receives the hashes).
  */
 import pg from 'pg';
+import { PostgresBlobStore } from '../../blobs/postgres-blob-store.js';
+import type { BlobStore } from '../../blobs/types.js';
+import { StorageUnavailableError } from '../errors.js';
+import { pruneFiles } from '../files-prune.js';
 import type {
   AccountRecord,
   AccountRepository,
@@ -34,6 +42,7 @@ import type {
   DeviceRecord,
   Enqueue,
   EnqueueResult,
+  FileRepository,
   MailboxRepository,
   NewAccount,
   PrekeyBatch,
@@ -49,6 +58,7 @@ import type {
   TokenRecord,
 } from '../types.js';
 import { migratePostgres } from './migrate.js';
+import { PostgresFiles } from './postgres-files.js';
 
 export interface PostgresStorageOptions {
   /** `postgres://user@host:port/database` (anything node-postgres accepts). */
@@ -73,6 +83,33 @@ const PROVISIONING_LOCK = 0x626c_6970_726f_7669n.toString();
 const RETRYABLE = new Set(['40001', '40P01']); // serialization_failure, deadlock_detected
 const MAX_ATTEMPTS = 3;
 
+/**
+ * The connection is gone: SQLSTATE class 08 (connection exception), 57P01-57P03 (admin/crash
+ * shutdown, cannot connect now), a socket error, or node-postgres's own "terminated" / "not
+ * queryable" errors (no SQLSTATE).
+ */
+const LOST_CODES = new Set(['57P01', '57P02', '57P03', 'ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH']);
+function connectionLost(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code === 'string' && (code.startsWith('08') || LOST_CODES.has(code))) return true;
+  const message = err instanceof Error ? err.message : '';
+  return /Connection terminated|not queryable|timeout exceeded when trying to connect/i.test(message);
+}
+
+/**
+ * Errors seen on each pooled connection. pg-pool listens for `error` only while a connection is
+ * idle; one checked out (or just connected, before our code resumes) whose backend is terminated
+ * emits `error` with no listener — an uncaught exception that would end the process. So every
+ * connection gets a listener for life (from the pool's `connect` event, before it is handed out),
+ * and a connection that saw an error is released as broken (the pool drops it).
+ */
+const clientErrors = new WeakMap<pg.ClientBase, Error>();
+function watchClient(client: pg.ClientBase): void {
+  client.on('error', (err) => {
+    if (!clientErrors.has(client)) clientErrors.set(client, err);
+  });
+}
+
 type Db = pg.ClientBase;
 type DeviceRow = { device_id: string; signing_key: Buffer; identity_key: Buffer };
 type KeyRow = { key_id: string; public_key: Buffer; signature: Buffer };
@@ -89,10 +126,13 @@ export async function openPostgresStorage(options: PostgresStorageOptions): Prom
   }
   const pool = new pg.Pool({
     connectionString: options.connectionString,
+    // Names the relays' sessions in pg_stat_activity unless the URL or PGAPPNAME sets application_name.
+    fallback_application_name: 'blindrelay',
     max: options.maxConnections ?? 10,
     ...(options.schema ? { options: `-c search_path=${options.schema}` } : {}),
   });
   pool.on('error', (err) => options.onError?.(err));
+  pool.on('connect', watchClient);
   try {
     const client = await pool.connect();
     try {
@@ -113,6 +153,8 @@ class PostgresStorage implements Storage {
   readonly mailboxes: MailboxRepository;
   readonly auth: AuthRepository;
   readonly provisioning: ProvisioningRepository;
+  readonly files: FileRepository;
+  readonly blobs: BlobStore;
   private closing: Promise<void> | undefined;
   private readonly db: Pool;
 
@@ -124,6 +166,8 @@ class PostgresStorage implements Storage {
     this.mailboxes = new PgMailboxes(this.db);
     this.auth = new PgAuth(this.db);
     this.provisioning = new PgProvisioning(this.db);
+    this.files = new PostgresFiles(this.db);
+    this.blobs = new PostgresBlobStore(this.db);
   }
 
   async pruneExpired(now: number): Promise<void> {
@@ -132,6 +176,8 @@ class PostgresStorage implements Storage {
       await c.query('DELETE FROM auth_tokens WHERE expires_at <= $1', [now]);
       await c.query('DELETE FROM provisioning_channels WHERE expires_at <= $1', [now]);
     });
+    // Chunks cascade with their version's metadata: no orphan blobs to sweep.
+    await pruneFiles(this.files, this.blobs, now, { sweepOrphans: false });
   }
 
   close(): Promise<void> {
@@ -151,19 +197,53 @@ class Pool {
     if (this.closed) throw new Error('storage is closed');
   }
 
+  /** A pooled connection (a failed connect is tried once more) and its release (as broken if it saw an error: watchClient). */
+  private async checkout(): Promise<{ c: pg.PoolClient; release: (err?: Error) => void }> {
+    for (let attempt = 1; ; attempt++) {
+      let c: pg.PoolClient;
+      try {
+        c = await this.pool.connect();
+      } catch (err) {
+        if (!connectionLost(err)) throw err;
+        if (attempt >= 2) throw new StorageUnavailableError({ cause: err });
+        continue;
+      }
+      const client = c;
+      return { c: client, release: (err) => client.release(err ?? clientErrors.get(client)) };
+    }
+  }
+
+  /** One statement outside a transaction; a SELECT whose connection was lost runs once more. */
   async query<R extends pg.QueryResultRow>(text: string, values: unknown[] = []): Promise<pg.QueryResult<R>> {
     this.check();
-    return this.pool.query<R>(text, values);
+    const readOnly = /^\s*SELECT\b/i.test(text);
+    for (let attempt = 1; ; attempt++) {
+      const { c, release } = await this.checkout();
+      try {
+        const r = await c.query<R>(text, values);
+        release();
+        return r;
+      } catch (err) {
+        const lost = connectionLost(err);
+        release(lost ? (err as Error) : undefined);
+        if (!lost) throw err;
+        // A write may have committed before the connection went: only the caller can repeat it.
+        if (!readOnly || attempt >= 2) throw new StorageUnavailableError({ cause: err });
+      }
+    }
   }
 
   async tx<T>(f: (c: Db) => Promise<T>): Promise<T> {
     this.check();
+    let reconnected = false;
     for (let attempt = 1; ; attempt++) {
-      const c = await this.pool.connect();
+      const { c, release } = await this.checkout();
       let broken: Error | undefined;
+      let committing = false;
       try {
         await c.query('BEGIN');
         const result = await f(c);
+        committing = true;
         await c.query('COMMIT');
         return result;
       } catch (err) {
@@ -172,11 +252,18 @@ class Pool {
         } catch (e) {
           broken = e as Error;
         }
+        if (connectionLost(err)) {
+          broken ??= err as Error;
+          // Before COMMIT went out the server rolled it back; after, it may have landed.
+          if (committing || reconnected) throw new StorageUnavailableError({ cause: err });
+          reconnected = true;
+          continue;
+        }
         const code = (err as { code?: unknown }).code;
         if (attempt < MAX_ATTEMPTS && typeof code === 'string' && RETRYABLE.has(code)) continue;
         throw err;
       } finally {
-        c.release(broken);
+        release(broken);
       }
     }
   }

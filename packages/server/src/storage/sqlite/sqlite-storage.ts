@@ -30,6 +30,9 @@
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import { FsBlobStore } from '../../blobs/fs-blob-store.js';
+import type { BlobStore } from '../../blobs/types.js';
+import { pruneFiles } from '../files-prune.js';
 import type {
   AccountRecord,
   AccountRepository,
@@ -40,6 +43,7 @@ import type {
   DeviceRecord,
   Enqueue,
   EnqueueResult,
+  FileRepository,
   MailboxRepository,
   NewAccount,
   PrekeyBatch,
@@ -56,6 +60,7 @@ import type {
 } from '../types.js';
 import { GroupCommit, type GroupCommitOptions } from './group-commit.js';
 import { migrate } from './migrate.js';
+import { SqliteFiles } from './sqlite-files.js';
 
 export const DATABASE_FILE = 'relay.db';
 export const BLOBS_DIR = 'blobs';
@@ -106,7 +111,7 @@ export function openSqliteStorage(options: SqliteStorageOptions): Storage {
     // SQLite gives -wal and -shm the database file's permissions; make sure of it.
     for (const suffix of ['-wal', '-shm']) if (existsSync(path + suffix)) chmodSync(path + suffix, 0o600);
     migrate(db, options.now());
-    return new SqliteStorage(db, new GroupCommit(db, options.groupCommit));
+    return new SqliteStorage(db, new GroupCommit(db, options.groupCommit), new FsBlobStore(join(options.dataDir, BLOBS_DIR)));
   } catch (err) {
     db.close();
     throw err;
@@ -119,12 +124,14 @@ class SqliteStorage implements Storage {
   readonly mailboxes: MailboxRepository;
   readonly auth: AuthRepository;
   readonly provisioning: ProvisioningRepository;
+  readonly files: FileRepository;
   private closed = false;
   private readonly pruneStatements;
 
   constructor(
     private readonly db: Database.Database,
     private readonly writer: GroupCommit,
+    readonly blobs: BlobStore,
   ) {
     const readTx = db.transaction((f: () => unknown) => f());
     const read: Read = <T>(f: () => T) => readTx(f) as T;
@@ -134,6 +141,7 @@ class SqliteStorage implements Storage {
     this.mailboxes = new SqliteMailboxes(db, writer);
     this.auth = new SqliteAuth(db, writer);
     this.provisioning = new SqliteProvisioning(db, writer);
+    this.files = new SqliteFiles(db, writer);
     this.pruneStatements = [
       db.prepare('DELETE FROM auth_challenges WHERE expires_at <= ?'),
       db.prepare('DELETE FROM auth_tokens WHERE expires_at <= ?'),
@@ -145,6 +153,7 @@ class SqliteStorage implements Storage {
     await this.writer.run(() => {
       for (const s of this.pruneStatements) s.run(now);
     });
+    await pruneFiles(this.files, this.blobs, now, { sweepOrphans: true });
   }
 
   async close(): Promise<void> {
