@@ -130,8 +130,64 @@ export function parseEnvelope(v: unknown): RelayEnvelope {
 
 interface CallOptions {
   body?: unknown;
+  /** Sent as-is, `application/octet-stream` (file payload chunks). */
+  raw?: Uint8Array;
   auth?: boolean;
   timeoutMs?: number;
+}
+
+/** A file as the relay describes it (docs/API.md §8): public routing facts and opaque ciphertext. */
+export interface RelayFile {
+  readonly id: string;
+  readonly owner: string;
+  readonly readers: readonly string[];
+  readonly revision: number;
+  readonly version: number;
+  /** The age header of the current version (stanzas + MAC). */
+  readonly header: Uint8Array;
+  /** Encrypted metadata (files.ts). */
+  readonly meta: Uint8Array;
+  readonly payloadSize: number;
+  readonly received: number;
+  readonly complete: boolean;
+  readonly createdAt: number;
+  readonly updatedAt: number;
+  /** Owner only: a new version being uploaded (revocation). */
+  readonly pending?: { readonly version: number; readonly payloadSize: number; readonly received: number };
+}
+
+function parseFile(v: unknown): RelayFile {
+  if (!isObject(v)) throw badResponse('file');
+  const { id, owner, readers, revision, version, payloadSize, received, complete, createdAt, updatedAt, pending } = v;
+  const ints = [revision, version, payloadSize, received, createdAt, updatedAt];
+  if (typeof id !== 'string' || typeof owner !== 'string' || !Array.isArray(readers) || !readers.every((r) => typeof r === 'string')) throw badResponse('file');
+  if (!ints.every((n) => Number.isSafeInteger(n)) || typeof complete !== 'boolean') throw badResponse('file');
+  const file: RelayFile = {
+    id,
+    owner,
+    readers: readers as string[],
+    revision: revision as number,
+    version: version as number,
+    header: bytesField(v, 'header'),
+    meta: bytesField(v, 'meta'),
+    payloadSize: payloadSize as number,
+    received: received as number,
+    complete,
+    createdAt: createdAt as number,
+    updatedAt: updatedAt as number,
+  };
+  if (pending === undefined || pending === null) return file;
+  if (!isObject(pending) || ![pending.version, pending.payloadSize, pending.received].every((n) => Number.isSafeInteger(n))) throw badResponse('file');
+  return { ...file, pending: { version: pending.version as number, payloadSize: pending.payloadSize as number, received: pending.received as number } };
+}
+
+/** A download in progress: the response body and the byte range it covers. */
+export interface PayloadDownload {
+  readonly body: ReadableStream<Uint8Array>;
+  /** First byte of the payload in `body`. */
+  readonly start: number;
+  /** Bytes in `body`. */
+  readonly length: number;
 }
 
 export class RelayApi {
@@ -160,14 +216,15 @@ export class RelayApi {
   /** One HTTP exchange with one server; NetworkFailure if it did not answer usefully. */
   async #exchange(server: string, method: string, path: string, body: unknown, token: string | undefined, timeoutMs: number) {
     const headers: Record<string, string> = { accept: 'application/json' };
-    if (body !== undefined) headers['content-type'] = 'application/json';
+    const raw = body instanceof Uint8Array;
+    if (body !== undefined) headers['content-type'] = raw ? 'application/octet-stream' : 'application/json';
     if (token) headers.authorization = `Bearer ${token}`;
     let res: Response;
     try {
       res = await this.#fetch(`${server}${path}`, {
         method,
         headers,
-        body: body === undefined ? undefined : JSON.stringify(body),
+        body: body === undefined ? undefined : raw ? (body as Uint8Array<ArrayBuffer>) : JSON.stringify(body),
         signal: AbortSignal.timeout(timeoutMs),
       });
     } catch (e) {
@@ -234,12 +291,13 @@ export class RelayApi {
       const server = this.servers[index] as string;
       for (let retried = false; ; retried = true) {
         try {
+          const body = opts.raw ?? opts.body;
           let token = opts.auth ? await this.#login(server) : undefined;
-          let r = await this.#exchange(server, method, path, opts.body, token, opts.timeoutMs ?? this.#timeoutMs);
+          let r = await this.#exchange(server, method, path, body, token, opts.timeoutMs ?? this.#timeoutMs);
           if (r.status === 401 && opts.auth) {
             await this.#tokens.set(server, undefined);
             token = await this.#login(server);
-            r = await this.#exchange(server, method, path, opts.body, token, opts.timeoutMs ?? this.#timeoutMs);
+            r = await this.#exchange(server, method, path, body, token, opts.timeoutMs ?? this.#timeoutMs);
           }
           this.#preferred = index;
           if (!r.ok) {
@@ -372,6 +430,140 @@ export class RelayApi {
 
   async ack(ids: readonly string[]): Promise<void> {
     for (let i = 0; i < ids.length; i += 500) await this.#call('POST', '/v1/messages/ack', { body: { ids: ids.slice(i, i + 500) }, auth: true });
+  }
+
+  // ---- §8 files ----------------------------------------------------------------------------------
+
+  async createFile(req: {
+    header: Uint8Array;
+    meta: Uint8Array;
+    payloadSize: number;
+    readers: readonly string[];
+  }): Promise<{ id: string; version: number; revision: number }> {
+    const d = await this.#json('POST', '/v1/files', {
+      body: { header: b64(req.header), meta: b64(req.meta), payloadSize: req.payloadSize, readers: req.readers },
+      auth: true,
+    });
+    if (typeof d.id !== 'string' || !Number.isSafeInteger(d.version) || !Number.isSafeInteger(d.revision)) throw badResponse('file');
+    return { id: d.id, version: d.version as number, revision: d.revision as number };
+  }
+
+  /** Append payload bytes at `offset` (which must be what the relay holds: else OffsetMismatchError). */
+  async putPayload(id: string, version: number, offset: number, bytes: Uint8Array): Promise<{ received: number; complete: boolean }> {
+    const d = await this.#json('PUT', `/v1/files/${encodeURIComponent(id)}/versions/${version}/payload?offset=${offset}`, {
+      raw: bytes,
+      auth: true,
+      timeoutMs: this.#timeoutMs + 120_000,
+    });
+    if (!Number.isSafeInteger(d.received) || typeof d.complete !== 'boolean') throw badResponse('payload');
+    return { received: d.received as number, complete: d.complete };
+  }
+
+  async getFile(id: string): Promise<RelayFile> {
+    return parseFile(await this.#json('GET', `/v1/files/${encodeURIComponent(id)}`, { auth: true }));
+  }
+
+  /** Every file we own or that is shared with us (all pages). */
+  async listFiles(): Promise<RelayFile[]> {
+    const out: RelayFile[] = [];
+    let after: string | null = null;
+    for (;;) {
+      const q: string = after ? `&after=${encodeURIComponent(after)}` : '';
+      const d = await this.#json('GET', `/v1/files?limit=500${q}`, { auth: true });
+      if (!Array.isArray(d.files)) throw badResponse('files');
+      out.push(...d.files.map(parseFile));
+      if (typeof d.next !== 'string' || d.files.length === 0) return out;
+      after = d.next;
+    }
+  }
+
+  async replaceFileHeader(
+    id: string,
+    req: { expectedRevision: number; header: Uint8Array; meta?: Uint8Array; readers?: readonly string[] },
+  ): Promise<{ revision: number }> {
+    const body: Record<string, unknown> = { expectedRevision: req.expectedRevision, header: b64(req.header) };
+    if (req.meta) body.meta = b64(req.meta);
+    if (req.readers) body.readers = req.readers;
+    const d = await this.#json('PUT', `/v1/files/${encodeURIComponent(id)}/header`, { body, auth: true });
+    if (!Number.isSafeInteger(d.revision)) throw badResponse('header');
+    return { revision: d.revision as number };
+  }
+
+  async createFileVersion(
+    id: string,
+    req: { expectedRevision: number; header: Uint8Array; meta: Uint8Array; payloadSize: number; readers: readonly string[] },
+  ): Promise<{ version: number; revision: number }> {
+    const d = await this.#json('POST', `/v1/files/${encodeURIComponent(id)}/versions`, {
+      body: { expectedRevision: req.expectedRevision, header: b64(req.header), meta: b64(req.meta), payloadSize: req.payloadSize, readers: req.readers },
+      auth: true,
+    });
+    if (!Number.isSafeInteger(d.version) || !Number.isSafeInteger(d.revision)) throw badResponse('version');
+    return { version: d.version as number, revision: d.revision as number };
+  }
+
+  async deleteFile(id: string): Promise<void> {
+    await this.#call('DELETE', `/v1/files/${encodeURIComponent(id)}`, { auth: true });
+  }
+
+  /**
+   * Open the payload of a file version from byte `start` on (a resumed download asks for the rest
+   * with `Range: bytes=start-`). The caller reads `body` to the end or cancels it.
+   */
+  async openPayload(id: string, version: number, start = 0): Promise<PayloadDownload> {
+    const path = `/v1/files/${encodeURIComponent(id)}/versions/${version}/payload`;
+    const failures: string[] = [];
+    for (let i = 0; i < this.servers.length; i++) {
+      const index = (this.#preferred + i) % this.servers.length;
+      const server = this.servers[index] as string;
+      try {
+        let token = await this.#login(server);
+        let res = await this.#download(server, path, token, start);
+        if (res.status === 401) {
+          await res.body?.cancel();
+          await this.#tokens.set(server, undefined);
+          token = await this.#login(server);
+          res = await this.#download(server, path, token, start);
+        }
+        this.#preferred = index;
+        if (res.status !== 200 && res.status !== 206) {
+          const text = await res.text();
+          let data: unknown;
+          try {
+            data = JSON.parse(text);
+          } catch {}
+          throw relayError(res.status, data);
+        }
+        const length = Number.parseInt(res.headers.get('content-length') ?? '', 10);
+        const range = /^bytes (\d+)-\d+\/\d+$/.exec(res.headers.get('content-range') ?? '');
+        const from = res.status === 206 && range ? Number(range[1]) : 0;
+        if (!res.body || !Number.isSafeInteger(length) || from !== (res.status === 206 ? start : 0)) {
+          await res.body?.cancel();
+          throw badResponse('payload');
+        }
+        return { body: res.body, start: from, length };
+      } catch (e) {
+        if (!(e instanceof NetworkFailure)) throw e;
+        failures.push(e.message);
+      }
+    }
+    throw new UnreachableError(`no relay server answered (${failures.join('; ')})`);
+  }
+
+  async #download(server: string, path: string, token: string, start: number): Promise<Response> {
+    const headers: Record<string, string> = { authorization: `Bearer ${token}`, accept: 'application/octet-stream, application/json' };
+    if (start > 0) headers.range = `bytes=${start}-`;
+    let res: Response;
+    try {
+      res = await this.#fetch(`${server}${path}`, { headers });
+    } catch (e) {
+      const cause = (e as { cause?: { code?: string; message?: string } }).cause;
+      throw new NetworkFailure(`${server}: ${cause?.code ?? cause?.message ?? (e as Error).message}`, { cause: e });
+    }
+    if (res.status === 502 || res.status === 503 || res.status === 504) {
+      await res.body?.cancel();
+      throw new NetworkFailure(`${server}: HTTP ${res.status}`);
+    }
+    return res;
   }
 
   // ---- §7 provisioning ---------------------------------------------------------------------------

@@ -40,6 +40,9 @@ import {
   UnreachableError,
   UserTakenError,
 } from './errors.js';
+import type { FileMeta } from './file-meta.js';
+import type { ExportResult, FileSink, FileSource, FileSummary, ProgressListener, PutOptions, PutResult } from './files.js';
+import * as files from './files.js';
 import { decodeLinkState, encodeLinkState, entryOf, formatLinkCode, parseLinkCode } from './linking.js';
 import { type ListenOptions, listen } from './listen.js';
 import {
@@ -53,7 +56,7 @@ import {
   publishedPreKeys,
   rotatePreKeys,
 } from './prekeys.js';
-import { type AccountRecord, type Contact, type ContactsRecord, Profile, type ReceivedMessage } from './profile.js';
+import { type AccountRecord, type Contact, type ContactsRecord, type PendingUpload, Profile, type ReceivedMessage } from './profile.js';
 import { type BatchResult, contactState, processEnvelopes, type ReceiveFailure } from './receive.js';
 import { type SendOptions, type SendResult, sendText } from './send.js';
 import { pruneSessions } from './sessions.js';
@@ -189,7 +192,19 @@ export class BlindrelayClient {
   /** Open an existing profile. Throws NoProfileError, PassphraseRequiredError, WrongPassphraseError... */
   static async open(env: ClientEnvironment): Promise<BlindrelayClient> {
     const profile = await Profile.open(env.storage, env.primitives, { passphrase: env.passphrase });
-    return new BlindrelayClient(env, profile, await profile.read('account'));
+    let account = await profile.read('account');
+    if (!account.filePrivate) {
+      // A profile from before files existed: give the device its file key now (published by the first file operation).
+      const file = await generateX25519(env.primitives);
+      account = await profile.transact(async (tx) => {
+        const a = await tx.get('account');
+        if (a.filePrivate) return a;
+        const next = { ...a, filePrivate: file.privateKey, filePublic: file.publicKey };
+        tx.set('account', next);
+        return next;
+      });
+    }
+    return new BlindrelayClient(env, profile, account);
   }
 
   /**
@@ -320,6 +335,44 @@ export class BlindrelayClient {
   whoami(): { user: string; deviceId: number; deviceName: string; server: string; servers: readonly string[]; encrypted: boolean } {
     const a = this.#ctx.account;
     return { user: a.user, deviceId: a.deviceId, deviceName: a.deviceName, server: a.servers[0] as string, servers: a.servers, encrypted: this.encrypted };
+  }
+
+  // ---- files (files.ts) ---------------------------------------------------------------------------
+
+  /** Encrypt and store a file for our devices and `options.to`'s; resumes an interrupted upload of the same source. */
+  putFile(source: FileSource, options: PutOptions = {}): Promise<PutResult> {
+    return files.putFile(this.#ctx, source, options);
+  }
+  /** Download and decrypt a file into the sink `open` returns once the metadata is known. */
+  getFile(id: string, open: (meta: FileMeta, file: FileSummary) => Promise<FileSink>, onProgress?: ProgressListener): Promise<FileSummary> {
+    return files.getFile(this.#ctx, id, open, onProgress);
+  }
+  listFiles(): Promise<FileSummary[]> {
+    return files.listFiles(this.#ctx);
+  }
+  statFile(id: string): Promise<FileSummary> {
+    return files.statFile(this.#ctx, id);
+  }
+  shareFile(id: string, user: string, options: { acceptNewKey?: boolean } = {}) {
+    return files.shareFile(this.#ctx, id, user, options);
+  }
+  rewrapFile(id: string, options: { acceptNewKey?: boolean } = {}) {
+    return files.rewrapFile(this.#ctx, id, options);
+  }
+  revokeFile(id: string, user: string, options: { onProgress?: ProgressListener; acceptNewKey?: boolean } = {}) {
+    return files.revokeFile(this.#ctx, id, user, options);
+  }
+  removeFile(id: string): Promise<void> {
+    return files.removeFile(this.#ctx, id);
+  }
+  exportFile(id: string, open: (meta: FileMeta) => Promise<FileSink>, onProgress?: ProgressListener): Promise<ExportResult> {
+    return files.exportFile(this.#ctx, id, open, onProgress);
+  }
+  pendingUploads(): Promise<PendingUpload[]> {
+    return files.pendingUploads(this.#ctx);
+  }
+  resumeRevocations(onProgress?: ProgressListener): Promise<string[]> {
+    return files.resumeRevocations(this.#ctx, onProgress);
   }
 
   // ---- messages ----------------------------------------------------------------------------------
@@ -659,6 +712,7 @@ function accountRecord(
     signingKey: device.signing.publicKey,
     identityPrivate: device.identity.privateKey,
     identityPublic: device.identity.publicKey,
+    ...(device.file ? { filePrivate: device.file.privateKey, filePublic: device.file.publicKey } : {}),
     certificate,
     createdAt: now,
   };

@@ -28,6 +28,11 @@ export type ClientErrorCode =
   | 'ERR_NOT_REGISTERED'
   | 'ERR_REVOKED'
   | 'ERR_UNREACHABLE'
+  | 'ERR_FILE_NO_ACCESS'
+  | 'ERR_FILE_NOT_OWNER'
+  | 'ERR_FILE_SOURCE_CHANGED'
+  | 'ERR_FILE_EXISTS'
+  | 'ERR_FILE_CORRUPT'
   | RelayErrorCode;
 
 /** Every SDK error: a BlindrelayError (the protocol's base class) with an SDK code. */
@@ -164,6 +169,39 @@ export class UnreachableError extends ClientError {
   }
 }
 
+// ---- files -------------------------------------------------------------------------------------
+
+/** The file's header has no stanza this device can open (not shared with us, or a device newer than the last re-wrap). */
+export class FileAccessError extends ClientError {
+  constructor(message: string) {
+    super('ERR_FILE_NO_ACCESS', message);
+  }
+}
+/** Only the file's owner can share, revoke, re-wrap or delete it. */
+export class FileOwnerOnlyError extends ClientError {
+  constructor(id: string, owner: string) {
+    super('ERR_FILE_NOT_OWNER', `file ${id} belongs to ${owner}: only its owner can change who has access or delete it`);
+  }
+}
+/** A resumed upload's source is no longer the file the upload started from (size or modification time differ). */
+export class SourceChangedError extends ClientError {
+  constructor(message: string) {
+    super('ERR_FILE_SOURCE_CHANGED', message);
+  }
+}
+/** A stored file's metadata or payload does not authenticate or parse (tampered or damaged): nothing was written. */
+export class FileCorruptError extends ClientError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_FILE_CORRUPT', message, options);
+  }
+}
+/** The output path already exists (pass `--force` / `overwrite` to replace it). */
+export class FileExistsError extends ClientError {
+  constructor(path: string) {
+    super('ERR_FILE_EXISTS', `${path} already exists (use --force to replace it)`);
+  }
+}
+
 /** Server error codes of docs/API.md, as `ERR_RELAY_<CODE>`. */
 export type RelayErrorCode =
   | 'ERR_RELAY_BAD_REQUEST'
@@ -175,6 +213,9 @@ export type RelayErrorCode =
   | 'ERR_RELAY_PAYLOAD_TOO_LARGE'
   | 'ERR_RELAY_RATE_LIMITED'
   | 'ERR_RELAY_QUEUE_FULL'
+  | 'ERR_RELAY_QUOTA_EXCEEDED'
+  | 'ERR_RELAY_OFFSET_MISMATCH'
+  | 'ERR_RELAY_VERSION_CHANGED'
   | 'ERR_RELAY';
 
 /** An error answer `{code, message}` from the relay. */
@@ -217,6 +258,27 @@ export class MismatchedDevicesError extends RelayError {
   }
 }
 
+/** 413 `quota_exceeded`: the owner's stored files would exceed the relay's per-user quota. */
+export class QuotaExceededError extends PayloadTooLargeError {
+  readonly quotaBytes: number | undefined;
+  readonly usedBytes: number | undefined;
+  constructor(status: number, message: string, quotaBytes?: number, usedBytes?: number) {
+    super('ERR_RELAY_QUOTA_EXCEEDED', status, 'quota_exceeded', message);
+    this.quotaBytes = quotaBytes;
+    this.usedBytes = usedBytes;
+  }
+}
+/** 409 `offset_mismatch`: the relay holds `received` bytes of the payload; continue from there. */
+export class OffsetMismatchError extends ConflictError {
+  readonly received: number;
+  constructor(status: number, message: string, received: number) {
+    super('ERR_RELAY_OFFSET_MISMATCH', status, 'offset_mismatch', message);
+    this.received = received;
+  }
+}
+/** 409 `version_changed`: the file got a new version (revocation) while it was being read. */
+export class VersionChangedError extends ConflictError {}
+
 const isDeviceIdArray = (v: unknown): v is number[] => Array.isArray(v) && v.every((x) => Number.isInteger(x) && x >= 1 && x <= 0xffffffff);
 
 /** Map an error answer of the relay to its typed error. */
@@ -242,6 +304,18 @@ export function relayError(status: number, body: unknown): RelayError {
       return new PayloadTooLargeError('ERR_RELAY_PAYLOAD_TOO_LARGE', status, relayCode, message);
     case 'rate_limited':
       return new RateLimitedError('ERR_RELAY_RATE_LIMITED', status, relayCode, message);
+    case 'quota_exceeded':
+      return new QuotaExceededError(
+        status,
+        message,
+        Number.isSafeInteger(o.quotaBytes) ? (o.quotaBytes as number) : undefined,
+        Number.isSafeInteger(o.usedBytes) ? (o.usedBytes as number) : undefined,
+      );
+    case 'offset_mismatch':
+      if (Number.isSafeInteger(o.received) && (o.received as number) >= 0) return new OffsetMismatchError(status, message, o.received as number);
+      return new ConflictError('ERR_RELAY_CONFLICT', status, relayCode, message);
+    case 'version_changed':
+      return new VersionChangedError('ERR_RELAY_VERSION_CHANGED', status, relayCode, message);
     case 'queue_full':
       return new QueueFullError(status, message, isDeviceIdArray(o.devices) ? o.devices : []);
     default:

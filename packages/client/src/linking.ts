@@ -80,8 +80,14 @@ export function isFreeDeviceId(list: DeviceList, id: number): boolean {
   return !list.devices.some((d) => d.deviceId === id);
 }
 
-export const entryOf = (d: { deviceId: number; signing: { publicKey: Uint8Array }; identity: { publicKey: Uint8Array } }): DeviceEntry => ({
+export const entryOf = (d: {
+  deviceId: number;
+  signing: { publicKey: Uint8Array };
+  identity: { publicKey: Uint8Array };
+  file?: { publicKey: Uint8Array };
+}): DeviceEntry => ({
   deviceId: d.deviceId,
   signingKey: d.signing.publicKey,
   identityKey: d.identity.publicKey,
+  ...(d.file ? { fileKey: d.file.publicKey } : {}),
 });

@@ -22,6 +22,7 @@ export function deviceKeysOf(a: AccountRecord): DeviceKeys {
     deviceId: a.deviceId,
     signing: { seed: a.signingSeed, publicKey: a.signingKey },
     identity: { privateKey: a.identityPrivate, publicKey: a.identityPublic },
+    ...(a.filePrivate && a.filePublic ? { file: { privateKey: a.filePrivate, publicKey: a.filePublic } } : {}),
   };
 }
 

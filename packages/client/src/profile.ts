@@ -68,6 +68,12 @@ export interface AccountRecord {
   readonly signingKey: Uint8Array;
   readonly identityPrivate: Uint8Array;
   readonly identityPublic: Uint8Array;
+  /**
+   * X25519 age recipient key pair for files (docs/PROTOCOL.md §5 format 2). Missing in profiles
+   * created before files existed: generated and published by the first file operation.
+   */
+  readonly filePrivate?: Uint8Array;
+  readonly filePublic?: Uint8Array;
   /** This device's certificate from the master key (sent in every PreKeyMessage). */
   readonly certificate: Uint8Array;
   readonly createdAt: number;
@@ -128,6 +134,32 @@ export interface Contact {
   listCheckedAt?: number;
   /** Our own user only: when this profile last approved a new device (ms; directory.ts). */
   linkApprovedAt?: number;
+}
+/**
+ * A file upload not yet complete on the relay (files.ts): what is needed to produce the same
+ * ciphertext again from the same plaintext and continue where the relay stopped. `fileKey` and
+ * `nonce` are secrets of the file: the profile protects them like every other key.
+ */
+export interface PendingUpload {
+  readonly fileId: string;
+  readonly version: number;
+  /** `new`: a file being created from `source`; `revoke`: a re-encryption of the current version. */
+  readonly kind: 'new' | 'revoke';
+  readonly fileKey: Uint8Array;
+  readonly nonce: Uint8Array;
+  readonly payloadSize: number;
+  /** Plaintext size. */
+  readonly size: number;
+  /** Where the plaintext comes from (`new`: e.g. an absolute path) and its modification time, to refuse a changed source. */
+  readonly source: string;
+  readonly mtimeMs: number;
+  /** `revoke`: the file key and version being re-encrypted. */
+  readonly previousFileKey?: Uint8Array;
+  readonly previousVersion?: number;
+  readonly startedAt: number;
+}
+export interface UploadsRecord {
+  uploads: Map<string, PendingUpload>;
 }
 export interface ContactsRecord {
   contacts: Map<string, Contact>;
@@ -219,6 +251,7 @@ export interface Records {
   sessions: SessionIndex;
   basekeys: BaseKeysRecord;
   parked: ParkedRecord;
+  uploads: UploadsRecord;
 }
 export type RecordName = keyof Records;
 /**
@@ -230,7 +263,7 @@ export type RecordName = keyof Records;
  * PreKeyMessage as a replay). `prekeys` last: at worst a used one-time prekey is not yet deleted.
  */
 const WRITE_ORDER_BEFORE_SESSIONS: readonly RecordName[] = ['account', 'contacts', 'seen', 'recent', 'parked'];
-const WRITE_ORDER_AFTER_SESSIONS: readonly RecordName[] = ['basekeys', 'prekeys', 'tokens'];
+const WRITE_ORDER_AFTER_SESSIONS: readonly RecordName[] = ['basekeys', 'prekeys', 'tokens', 'uploads'];
 
 export const sessionKey = (user: string, deviceId: number) => `${user}/${deviceId}`;
 
@@ -331,6 +364,10 @@ const CODECS: { readonly [K in RecordName]: Codec<Records[K]> } = {
   parked: jsonCodec(
     (o) => Array.isArray(o.messages) && o.messages.every((m) => isObject(m) && typeof m.serverId === 'string' && m.body instanceof Uint8Array),
     () => ({ messages: [] }),
+  ),
+  uploads: jsonCodec(
+    (o) => o.uploads instanceof Map && [...o.uploads.values()].every((u) => isObject(u) && typeof u.fileId === 'string' && u.fileKey instanceof Uint8Array),
+    () => ({ uploads: new Map() }),
   ),
 };
 

@@ -3,9 +3,13 @@
  * current devices, signed by the user's master key. Its version only grows: a client holding
  * version v rejects any list with a lower version, or with version v and different content.
  *
- * Encoding (docs/PROTOCOL.md §5): version=1 | user | masterKey[32] | listVersion u64 |
- * count u16 | count × (deviceId u32 | signingKey[32] | identityKey[32]) in strictly ascending
- * deviceId order | signature[64] over everything before it.
+ * Encoding (docs/PROTOCOL.md §5): format | user | masterKey[32] | listVersion u64 | count u16 |
+ * count × entry in strictly ascending deviceId order | signature[64] over everything before it.
+ * Format 1 entry: deviceId u32 | signingKey[32] | identityKey[32].
+ * Format 2 entry: the same, then hasFileKey u8 (0x00 | 0x01) and, when 0x01, fileKey[32]: the
+ * device's X25519 age recipient key for encrypted files (a key of its own, never the identity
+ * key: no key reuse across protocols). New lists are always signed in format 2; format 1 lists
+ * (from before files existed) still verify, with no file keys.
  */
 import { equal } from './bytes.js';
 import { decodeWith, Writer } from './codec.js';
@@ -19,30 +23,40 @@ import type { Primitives } from './primitives/types.js';
 import { SIGNATURE_LABELS, signWithLabel, verifyWithLabel } from './signature.js';
 import { isValidX25519PublicKey } from './x25519.js';
 
-const FORMAT = 1;
+const FORMAT_V1 = 1;
+const FORMAT = 2;
 const WHAT = 'device list';
 
 export interface DeviceEntry {
   readonly deviceId: number;
   readonly signingKey: Uint8Array;
   readonly identityKey: Uint8Array;
+  /** X25519 age recipient key for files (absent for devices that have not published one). */
+  readonly fileKey?: Uint8Array;
 }
 
 export interface DeviceList {
   readonly user: string;
   readonly masterKey: Uint8Array;
   readonly version: number;
+  /** Encoding format: 1 (no file keys) or 2. */
+  readonly format: number;
   readonly devices: readonly DeviceEntry[];
   readonly signature: Uint8Array;
   /** The exact signed bytes this list was decoded from. */
   readonly encoded: Uint8Array;
 }
 
-function body(user: string, masterKey: Uint8Array, version: number, devices: readonly DeviceEntry[]): Uint8Array {
-  const w = new Writer(64 + devices.length * 68).u8(FORMAT);
+function body(format: number, user: string, masterKey: Uint8Array, version: number, devices: readonly DeviceEntry[]): Uint8Array {
+  const w = new Writer(112 + devices.length * 101).u8(format);
   writeUser(w, user);
   w.fixed(masterKey, 32).u64(version).u16(devices.length);
-  for (const d of devices) w.u32(d.deviceId).fixed(d.signingKey, 32).fixed(d.identityKey, 32);
+  for (const d of devices) {
+    w.u32(d.deviceId).fixed(d.signingKey, 32).fixed(d.identityKey, 32);
+    if (format === FORMAT_V1) continue;
+    if (d.fileKey) w.u8(1).fixed(d.fileKey, 32);
+    else w.u8(0);
+  }
   return w.finish();
 }
 
@@ -63,15 +77,17 @@ export async function signDeviceList(
     if (!isValidDeviceId(d.deviceId)) throw new InvalidArgumentError('invalid device id');
     if (i > 0 && (sorted[i - 1] as DeviceEntry).deviceId === d.deviceId) throw new InvalidArgumentError(`duplicate device id ${d.deviceId}`);
     if (d.signingKey.length !== 32 || !isValidX25519PublicKey(d.identityKey)) throw new InvalidArgumentError('invalid device key');
+    if (d.fileKey && !isValidX25519PublicKey(d.fileKey)) throw new InvalidArgumentError('invalid device file key');
   }
-  const b = body(user, master.publicKey, version, sorted);
+  const b = body(FORMAT, user, master.publicKey, version, sorted);
   const signature = await signWithLabel(p, master.seed, SIGNATURE_LABELS.deviceList, b);
   return new Writer(b.length + 64).rest(b).fixed(signature, 64).finish();
 }
 
 export function decodeDeviceList(bytes: Uint8Array): DeviceList {
   return decodeWith(bytes, WHAT, (r) => {
-    r.version(FORMAT);
+    const format = r.u8();
+    if (format !== FORMAT_V1 && format !== FORMAT) throw new DecodeError(`${WHAT}: unsupported format ${format}`);
     const user = readUser(r, WHAT);
     const masterKey = r.fixed(32).slice();
     const version = r.u64();
@@ -86,10 +102,14 @@ export function decodeDeviceList(bytes: Uint8Array): DeviceList {
       if (prev && prev.deviceId > deviceId) throw new DecodeError(`${WHAT}: devices not in ascending order`);
       const signingKey = r.fixed(32).slice();
       const identityKey = readX25519(r, `${WHAT} identity key`);
-      devices.push({ deviceId, signingKey, identityKey });
+      if (format === FORMAT_V1 || !r.flag()) {
+        devices.push({ deviceId, signingKey, identityKey });
+        continue;
+      }
+      devices.push({ deviceId, signingKey, identityKey, fileKey: readX25519(r, `${WHAT} file key`) });
     }
     const signature = r.fixed(64).slice();
-    return { user, masterKey, version, devices, signature, encoded: bytes.slice() };
+    return { user, masterKey, version, format, devices, signature, encoded: bytes.slice() };
   });
 }
 
@@ -101,7 +121,14 @@ export async function verifyDeviceList(p: Primitives, bytes: Uint8Array, trusted
   const list = decodeDeviceList(bytes);
   if (list.user !== trusted.user) throw new DecodeError(`${WHAT}: issued for another user`);
   if (!equal(list.masterKey, trusted.masterKey)) throw new UnknownSignerError(`${WHAT}: signed by an unknown master key`);
-  await verifyWithLabel(p, list.masterKey, SIGNATURE_LABELS.deviceList, body(list.user, list.masterKey, list.version, list.devices), list.signature, WHAT);
+  await verifyWithLabel(
+    p,
+    list.masterKey,
+    SIGNATURE_LABELS.deviceList,
+    body(list.format, list.user, list.masterKey, list.version, list.devices),
+    list.signature,
+    WHAT,
+  );
   if (previous) {
     if (list.version < previous.version) throw new RollbackError(`${WHAT}: version ${list.version} is older than ${previous.version}`);
     if (list.version === previous.version && !equal(list.encoded, previous.encoded)) {

@@ -125,7 +125,15 @@ export function deviceListLayout(list: Uint8Array): Field[] {
   const userLength = list[1] as number;
   const count = u16At(list, 2 + userLength + 32 + 8);
   const devices: [string, number][] = [];
-  for (let i = 0; i < count; i++) devices.push([`device${i}.id`, 4], [`device${i}.signingKey`, 32], [`device${i}.identityKey`, 32]);
+  let at = 2 + userLength + 32 + 8 + 2;
+  for (let i = 0; i < count; i++) {
+    devices.push([`device${i}.id`, 4], [`device${i}.signingKey`, 32], [`device${i}.identityKey`, 32]);
+    at += 68;
+    if (list[0] === 1) continue; // format 1: no file keys
+    devices.push([`device${i}.hasFileKey`, 1]);
+    if (list[at] === 1) devices.push([`device${i}.fileKey`, 32]);
+    at += list[at] === 1 ? 33 : 1;
+  }
   return layout([['format', 1], ['userLength', 1], ['user', userLength], ['masterKey', 32], ['version', 8], ['count', 2], ...devices, ['signature', 64]]);
 }
 

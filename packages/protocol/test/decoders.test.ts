@@ -32,6 +32,8 @@ interface Decoder {
   readonly reencode?: (v: never) => Uint8Array;
   /** Messages end in an unframed `sealed` body: shorter/longer inputs above this length still decode. */
   readonly minMessageLength?: (sample: Uint8Array) => number;
+  /** The format byte written today (default 1). */
+  readonly format?: number;
 }
 
 const reencodeRatchet = (m: P.RatchetMessage) => P.encodeRatchetMessage(P.encodeRatchetHeader(m.header), m.sealed);
@@ -39,7 +41,8 @@ const reencodePreKey = (m: P.PreKeyMessage) => P.concat(P.encodePreKeyPrefix(m),
 
 const DECODERS: Decoder[] = [
   { name: 'decodeDeviceCertificate', decode: P.decodeDeviceCertificate },
-  { name: 'decodeDeviceList', decode: P.decodeDeviceList, reencode: (l: P.DeviceList) => l.encoded },
+  // Format 2 is written; format 1 still decodes, but a format-2 encoding relabelled 1 does not (trailing bytes).
+  { name: 'decodeDeviceList', decode: P.decodeDeviceList, reencode: (l: P.DeviceList) => l.encoded, format: 2 },
   { name: 'decodePreKeyBundle', decode: P.decodePreKeyBundle, reencode: P.encodePreKeyBundle },
   { name: 'decodeRatchetMessage', decode: P.decodeRatchetMessage, reencode: reencodeRatchet, minMessageLength: () => P.RATCHET_HEADER_BYTES + 17 },
   {
@@ -65,7 +68,7 @@ beforeAll(async () => {
   const devices = [];
   for (const id of [3, 9, 4000000000]) {
     const d = await P.generateDeviceKeys(p, id);
-    devices.push({ deviceId: d.deviceId, signingKey: d.signing.publicKey, identityKey: d.identity.publicKey });
+    devices.push({ deviceId: d.deviceId, signingKey: d.signing.publicKey, identityKey: d.identity.publicKey, fileKey: d.file?.publicKey });
   }
   const longName = `a${'b'.repeat(63)}`;
   const longUser = await makeUser(p, longName);
@@ -139,7 +142,7 @@ describe('every decoder on malformed input', () => {
       it('with any other version byte: DecodeError', () => {
         for (const bytes of samples[d.name] ?? []) {
           for (let v = 0; v < 256; v++) {
-            if (v === 1) continue;
+            if (v === (d.format ?? 1)) continue;
             const bad = bytes.slice();
             bad[0] = v;
             expect(attempt(d.decode, bad, `${d.name} version ${v}`).ok).toBe(false);
@@ -329,7 +332,13 @@ describe('out-of-range fields', () => {
     expectDecodeError(P.decodeDeviceList, withCount(101), 'count 101');
     expectDecodeError(P.decodeDeviceList, withCount(0xffff), 'count 65535');
     const firstId = countAt + 2;
-    expectDecodeError(P.decodeDeviceList, withU32(list, firstId + 68, 3), 'duplicate id');
+    expectDecodeError(P.decodeDeviceList, withU32(list, firstId + 68 + 33, 3), 'duplicate id'); // entries of 68 + 1 + 32 bytes
+    const flagAt = firstId + 68;
+    for (const v of [2, 0x80, 0xff]) {
+      const b = list.slice();
+      b[flagAt] = v;
+      expectDecodeError(P.decodeDeviceList, b, `hasFileKey ${v}`);
+    }
     expectDecodeError(P.decodeDeviceList, withU32(list, firstId, 10), 'descending ids');
     expectDecodeError(P.decodeDeviceList, withU32(list, firstId, 0), 'device id 0');
   });

@@ -23,8 +23,12 @@ async function expectError(fn: () => Promise<unknown> | unknown, cls: ErrorClass
 /** Hand-made device list encoding (docs/PROTOCOL.md §5), so the tests can sign what signDeviceList refuses to. */
 function listBody(user: string, masterKey: Uint8Array, version: number, devices: readonly P.DeviceEntry[], count = devices.length): Uint8Array {
   const u = P.utf8(user);
-  const w = new Writer().u8(1).u8(u.length).fixed(u, u.length).fixed(masterKey, 32).u64(version).u16(count);
-  for (const d of devices) w.u32(d.deviceId).fixed(d.signingKey, 32).fixed(d.identityKey, 32);
+  const w = new Writer().u8(2).u8(u.length).fixed(u, u.length).fixed(masterKey, 32).u64(version).u16(count);
+  for (const d of devices) {
+    w.u32(d.deviceId).fixed(d.signingKey, 32).fixed(d.identityKey, 32);
+    if (d.fileKey) w.u8(1).fixed(d.fileKey, 32);
+    else w.u8(0);
+  }
   return w.finish();
 }
 
@@ -115,6 +119,36 @@ describe.each(allPrimitives.map((p) => [p.name, p] as const))('device lists, cer
       // A signature made for another structure (a certificate) does not verify as a list.
       const certSigned = await signed(p, alice.master.seed, SIGNATURE_LABELS.deviceCertificate, listBody('alice', alice.master.publicKey, 99, devs));
       await expectError(() => P.verifyDeviceList(p, certSigned, trusted), P.SignatureError, 'ERR_BAD_SIGNATURE', 'certificate label');
+    });
+
+    it('file keys (format 2): published per device, absent ones allowed; format 1 lists still verify without them', async () => {
+      const keys = await Promise.all([1, 2].map((id) => P.generateDeviceKeys(p, id)));
+      const entries: P.DeviceEntry[] = [
+        { deviceId: 1, signingKey: keys[0]!.signing.publicKey, identityKey: keys[0]!.identity.publicKey, fileKey: keys[0]!.file!.publicKey },
+        { deviceId: 2, signingKey: keys[1]!.signing.publicKey, identityKey: keys[1]!.identity.publicKey },
+      ];
+      const list = await P.verifyDeviceList(p, await P.signDeviceList(p, 'alice', alice.master, 3, entries), trusted);
+      expect(list.format).toBe(2);
+      expect(list.devices[0]?.fileKey).toEqual(keys[0]!.file!.publicKey);
+      expect(list.devices[1]?.fileKey).toBeUndefined();
+      expect(keys[0]!.file!.publicKey).not.toEqual(keys[0]!.identity.publicKey);
+      await expectError(
+        () => P.signDeviceList(p, 'alice', alice.master, 4, [{ ...entries[0]!, fileKey: new Uint8Array(32) }]),
+        P.InvalidArgumentError,
+        'ERR_INVALID_ARGUMENT',
+        'low-order file key',
+      );
+      // Format 1 (hand-made: the library no longer writes it).
+      const u = P.utf8('alice');
+      const w = new Writer().u8(1).u8(u.length).fixed(u, u.length).fixed(alice.master.publicKey, 32).u64(5).u16(2);
+      for (const d of entries) w.u32(d.deviceId).fixed(d.signingKey, 32).fixed(d.identityKey, 32);
+      const v1 = await P.verifyDeviceList(p, await signed(p, alice.master.seed, SIGNATURE_LABELS.deviceList, w.finish()), trusted, list);
+      expect(v1.format).toBe(1);
+      expect(v1.devices.map((d) => d.fileKey)).toEqual([undefined, undefined]);
+      // Flipping format 2 → 1 on a signed list breaks it (layout and signature differ).
+      const relabelled = list.encoded.slice();
+      relabelled[0] = 1;
+      await expect(P.verifyDeviceList(p, relabelled, trusted)).rejects.toBeInstanceOf(P.BlindrelayError);
     });
 
     it('the hand-made encoder matches signDeviceList (so the crafted cases below fail for their stated reason)', async () => {

@@ -375,7 +375,8 @@ async function certificateFlips(p: Primitives, u: TestUser, stride = 1): Promise
 const LIST_EXPECT = (name: string): ErrorClass[] => {
   if (['format', 'userLength', 'user', 'count'].includes(name)) return [P.DecodeError];
   if (name === 'masterKey') return [P.UnknownSignerError];
-  if (name === 'version' || name.endsWith('.id') || name.endsWith('.identityKey')) return [P.DecodeError, P.SignatureError];
+  if (name === 'version' || name.endsWith('.id') || name.endsWith('.identityKey') || name.endsWith('.fileKey')) return [P.DecodeError, P.SignatureError];
+  if (name.endsWith('.hasFileKey')) return [P.DecodeError]; // the layout shifts, or a flag other than 0/1
   return [P.SignatureError]; // signing keys, signature
 };
 
@@ -394,7 +395,13 @@ describe('tampered device certificates and device lists (node)', () => {
     const devices = [];
     for (const id of [7, 300, 70000]) {
       const d = await P.generateDeviceKeys(p, id);
-      devices.push({ deviceId: d.deviceId, signingKey: d.signing.publicKey, identityKey: d.identity.publicKey });
+      // Device 300 has no file key (hasFileKey = 0), the others have one.
+      devices.push({
+        deviceId: d.deviceId,
+        signingKey: d.signing.publicKey,
+        identityKey: d.identity.publicKey,
+        ...(id === 300 ? {} : { fileKey: d.file?.publicKey }),
+      });
     }
     const trusted = { user: 'alice', masterKey: u.alice.master.publicKey };
     const list = await P.signDeviceList(p, 'alice', u.alice.master, 5, devices);

@@ -1,0 +1,197 @@
+/**
+ * `blindrelay file …`: encrypted files in the age v1 format (packages/client/src/files.ts).
+ * put / get / ls / share / revoke / rewrap / rm / export; every one with --json. Progress bars on a
+ * terminal (stderr) for the commands that move payload bytes.
+ */
+import type { BlindrelayClient, FileSummary } from '@blindrelay/client';
+import { exportFileToPath, fileSource, saveFile } from '@blindrelay/client/node';
+import type { Command } from 'commander';
+import type { CliIo } from './cli.js';
+import type { Output } from './output.js';
+import { progressBar } from './progress.js';
+
+interface FileCommandContext {
+  io: CliIo;
+  output(cmd: Command): Output;
+  open(cmd: Command): Promise<BlindrelayClient>;
+  /** Terminal-safe rendering of text that came from another user. */
+  displayText(text: string): string;
+}
+
+function sizeText(n: number | null): string {
+  if (n === null) return '?';
+  if (n < 1024) return `${n} B`;
+  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n / 1024;
+  let u = 0;
+  while (v >= 1024 && u < units.length - 1) {
+    v /= 1024;
+    u++;
+  }
+  return `${v.toFixed(1)} ${units[u]}`;
+}
+
+function fileJson(f: FileSummary) {
+  return {
+    id: f.id,
+    name: f.name,
+    size: f.size,
+    owner: f.owner,
+    readers: f.readers,
+    version: f.version,
+    complete: f.complete,
+    access: f.access,
+    createdAt: f.createdAt,
+    updatedAt: f.updatedAt,
+    ...(f.upload ? { upload: f.upload } : {}),
+  };
+}
+
+export function registerFileCommands(program: Command, c: FileCommandContext): void {
+  const file = program.command('file').description('encrypted files (age v1): store, fetch, share, revoke');
+  const bar = (cmd: Command, label: string) => progressBar(c.io.stderr as NodeJS.WritableStream & { isTTY?: boolean }, label, !c.output(cmd).json);
+  const skippedNote = (out: Output, skipped: readonly { user: string; deviceId: number }[]) => {
+    for (const s of skipped) out.note(`warning: device ${s.deviceId} of ${s.user} has no file key yet and cannot read this file (re-wrap once it has one)`);
+  };
+
+  file
+    .command('put')
+    .description('encrypt PATH for your devices (and --to users) and store it; prints the file id. Run again to resume an interrupted upload')
+    .argument('<path>', 'the file to store')
+    .option('--to <user>', 'also readable by this user (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option('--accept-new-key', "encrypt even though a recipient's master key changed (pins the new key unverified)")
+    .action(async (path: string, opts: { to: string[]; acceptNewKey?: boolean }, cmd: Command) => {
+      const out = c.output(cmd);
+      const client = await c.open(cmd);
+      const source = await fileSource(path);
+      const progress = bar(cmd, `upload ${c.displayText(source.name)}`);
+      const r = await client.putFile(source, { to: opts.to, acceptNewKey: opts.acceptNewKey ?? false, onProgress: (d, t) => progress.update(d, t) });
+      progress.finish();
+      skippedNote(out, r.skipped);
+      out.result({ ...fileJson(r.file), resumed: r.resumed }, r.file.id);
+      if (!out.json)
+        out.note(
+          `${r.resumed ? 'resumed and stored' : 'stored'} ${c.displayText(r.file.name ?? source.name)} (${sizeText(r.file.size)})${opts.to.length ? `, readable by ${opts.to.join(', ')}` : ''}`,
+        );
+    });
+
+  file
+    .command('get')
+    .description('download and decrypt a file (written only once every byte verified)')
+    .argument('<id>', 'the file id')
+    .option('-o, --output <path>', 'where to write it (a directory: the stored name in it; default: the stored name here)')
+    .option('--force', 'replace an existing file')
+    .action(async (id: string, opts: { output?: string; force?: boolean }, cmd: Command) => {
+      const out = c.output(cmd);
+      const client = await c.open(cmd);
+      const progress = bar(cmd, `download ${id}`);
+      const r = await saveFile(client, id, {
+        ...(opts.output !== undefined ? { output: opts.output } : {}),
+        overwrite: opts.force ?? false,
+        onProgress: (d, t) => progress.update(d, t),
+      });
+      progress.finish();
+      out.result({ ...fileJson(r.file), path: r.path }, `wrote ${r.path} (${sizeText(r.file.size)}, from ${r.file.owner})`);
+    });
+
+  file
+    .command('ls')
+    .description('list your files and the files shared with you')
+    .action(async (_opts: unknown, cmd: Command) => {
+      const out = c.output(cmd);
+      const client = await c.open(cmd);
+      const files = await client.listFiles();
+      const pending = await client.pendingUploads();
+      const lines = files.map((f) => {
+        const name = f.name === null ? '(no key for this device: ask the owner to run `blindrelay file rewrap`)' : c.displayText(f.name);
+        const state = f.upload ? `  [upload ${Math.floor((100 * f.upload.received) / Math.max(1, f.upload.payloadSize))}%]` : '';
+        const who = f.owner === client.user ? (f.readers.length ? `shared with ${f.readers.join(', ')}` : 'only you') : `from ${f.owner}`;
+        return `${f.id}  ${sizeText(f.size).padStart(10)}  ${name}  (${who})${state}`;
+      });
+      out.result(
+        { files: files.map(fileJson), pendingUploads: pending.map((u) => ({ id: u.fileId, kind: u.kind, source: u.source })) },
+        files.length ? lines : ['(no files)'],
+      );
+    });
+
+  file
+    .command('share')
+    .description('give USER (all their devices) access to a file you own; the payload is not re-encrypted')
+    .argument('<id>', 'the file id')
+    .argument('<user>', 'the user to share with')
+    .option('--accept-new-key', "share even though the user's master key changed (pins the new key unverified)")
+    .action(async (id: string, user: string, opts: { acceptNewKey?: boolean }, cmd: Command) => {
+      const out = c.output(cmd);
+      const client = await c.open(cmd);
+      const r = await client.shareFile(id, user, { acceptNewKey: opts.acceptNewKey ?? false });
+      skippedNote(out, r.skipped);
+      out.result(fileJson(r.file), `shared ${id} with ${user}; readers: ${r.file.readers.join(', ')}`);
+    });
+
+  file
+    .command('revoke')
+    .description("take USER's access away: re-encrypts the file under a new key and deletes the old copy on the relay")
+    .argument('<id>', 'the file id')
+    .argument('<user>', 'the reader to remove')
+    .action(async (id: string, user: string, _opts: unknown, cmd: Command) => {
+      const out = c.output(cmd);
+      const client = await c.open(cmd);
+      const progress = bar(cmd, `re-encrypt ${id}`);
+      const r = await client.revokeFile(id, user, { onProgress: (d, t) => progress.update(d, t) });
+      progress.finish();
+      skippedNote(out, r.skipped);
+      out.result(
+        { ...fileJson(r.file), revoked: user },
+        `revoked ${user}: ${id} is re-encrypted (version ${r.file.version}); readers: ${r.file.readers.length ? r.file.readers.join(', ') : 'none'}`,
+      );
+    });
+
+  file
+    .command('rewrap')
+    .description('give the current devices of the owner and every reader access (devices linked since the file was stored)')
+    .argument('<id>', 'the file id')
+    .action(async (id: string, _opts: unknown, cmd: Command) => {
+      const out = c.output(cmd);
+      const client = await c.open(cmd);
+      const r = await client.rewrapFile(id);
+      skippedNote(out, r.skipped);
+      out.result(fileJson(r.file), `re-wrapped ${id} for the current devices of ${[client.user, ...r.file.readers].join(', ')}`);
+    });
+
+  file
+    .command('rm')
+    .description('delete a file you own (every version, on the relay)')
+    .argument('<id>', 'the file id')
+    .action(async (id: string, _opts: unknown, cmd: Command) => {
+      const out = c.output(cmd);
+      const client = await c.open(cmd);
+      await client.removeFile(id);
+      out.result({ id, deleted: true }, `deleted ${id}`);
+    });
+
+  file
+    .command('export')
+    .description('write a standard age file and an identity (AGE-SECRET-KEY-1…) that decrypts it: `age -d -i KEYFILE FILE.age`')
+    .argument('<id>', 'the file id')
+    .requiredOption('-o, --output <file.age>', 'the age file to write')
+    .requiredOption('--identity-out <keyfile>', 'where to write the identity (a SECRET, written 0600)')
+    .option('--force', 'replace existing files')
+    .action(async (id: string, opts: { output: string; identityOut: string; force?: boolean }, cmd: Command) => {
+      const out = c.output(cmd);
+      const client = await c.open(cmd);
+      const progress = bar(cmd, `export ${id}`);
+      const r = await exportFileToPath(client, id, {
+        output: opts.output,
+        identityOutput: opts.identityOut,
+        overwrite: opts.force ?? false,
+        onProgress: (d, t) => progress.update(d, t),
+      });
+      progress.finish();
+      const warning = `warning: ${r.identityPath} is a SECRET key: anyone who has it and ${r.path} can read the file. Keep it safe; delete it when done.`;
+      out.note(warning);
+      out.result({ ...fileJson(r.file), path: r.path, identityPath: r.identityPath, recipient: r.recipient, warning }, [
+        `wrote ${r.path} (age v1) and ${r.identityPath} (identity ${r.recipient})`,
+        `decrypt with: age -d -i ${r.identityPath} ${r.path}`,
+      ]);
+    });
+}

@@ -1,0 +1,80 @@
+/**
+ * A stored file's metadata (name, size, modification time), encrypted under a key derived from
+ * the file key, so the relay never sees a file name (docs/PROTOCOL.md §15.2):
+ *
+ *     metaKey = HKDF-SHA-256(ikm = file key, salt = "", info = "Blindrelay_FileMeta_v1", 32)
+ *     meta    = 0x01 | nonce[12] | ChaCha20-Poly1305(metaKey, nonce, pad(JSON), ad = 0x01)
+ *
+ * `pad` appends zero bytes up to a multiple of 256 (names of similar length look alike). A new
+ * file key (revocation) means new metadata. Anyone holding the file key can read and forge it,
+ * like the payload: age authenticates content to key holders, not to an author.
+ */
+import { fromUtf8, type Primitives, utf8 } from '@blindrelay/protocol';
+import { FileCorruptError, InvalidArgumentError } from './errors.js';
+
+const FORMAT = 1;
+const LABEL = 'Blindrelay_FileMeta_v1';
+const PAD = 256;
+/** Largest encoded metadata (the relay accepts 4096 bytes). */
+export const MAX_META_BYTES = 4096;
+/** Longest file name kept, in UTF-8 bytes (most file systems allow 255). */
+export const MAX_NAME_BYTES = 255;
+
+export interface FileMeta {
+  /** Base name only, no directory. */
+  readonly name: string;
+  /** Plaintext size in bytes. */
+  readonly size: number;
+  readonly mtimeMs?: number;
+}
+
+async function metaKey(p: Primitives, fileKey: Uint8Array): Promise<Uint8Array> {
+  return p.hkdfSha256(fileKey, new Uint8Array(0), utf8(LABEL), 32);
+}
+
+/** A base name safe to show and to write: no directory parts, no control characters, not empty. */
+export function checkFileName(name: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what we refuse
+  if (name.length === 0 || name === '.' || name === '..' || /[/\\\u0000-\u001f\u007f]/.test(name)) {
+    throw new InvalidArgumentError(`not a usable file name: ${JSON.stringify(name)}`);
+  }
+  if (utf8(name).length > MAX_NAME_BYTES) throw new InvalidArgumentError(`file name longer than ${MAX_NAME_BYTES} bytes`);
+  return name;
+}
+
+export async function sealFileMeta(p: Primitives, fileKey: Uint8Array, meta: FileMeta): Promise<Uint8Array> {
+  checkFileName(meta.name);
+  if (!Number.isSafeInteger(meta.size) || meta.size < 0) throw new InvalidArgumentError('file size must be a non-negative integer');
+  const json = utf8(JSON.stringify({ v: 1, name: meta.name, size: meta.size, ...(meta.mtimeMs !== undefined ? { mtimeMs: Math.floor(meta.mtimeMs) } : {}) }));
+  const padded = new Uint8Array(Math.ceil((json.length + 1) / PAD) * PAD);
+  padded.set(json);
+  const nonce = p.randomBytes(12);
+  const sealed = await p.chacha20Poly1305Seal(await metaKey(p, fileKey), nonce, padded, Uint8Array.of(FORMAT));
+  const out = new Uint8Array(1 + 12 + sealed.length);
+  out[0] = FORMAT;
+  out.set(nonce, 1);
+  out.set(sealed, 13);
+  return out;
+}
+
+export async function openFileMeta(p: Primitives, fileKey: Uint8Array, bytes: Uint8Array): Promise<FileMeta> {
+  if (bytes.length < 1 + 12 + 16 || bytes.length > MAX_META_BYTES || bytes[0] !== FORMAT) throw new FileCorruptError('file metadata: unknown format');
+  const padded = await p.chacha20Poly1305Open(await metaKey(p, fileKey), bytes.subarray(1, 13), bytes.subarray(13), Uint8Array.of(FORMAT));
+  if (!padded) throw new FileCorruptError('file metadata failed to authenticate');
+  let end = padded.length;
+  while (end > 0 && padded[end - 1] === 0) end--;
+  let o: { v?: unknown; name?: unknown; size?: unknown; mtimeMs?: unknown };
+  try {
+    o = JSON.parse(fromUtf8(padded.subarray(0, end)));
+  } catch {
+    throw new FileCorruptError('file metadata is not readable');
+  }
+  if (o.v !== 1 || typeof o.name !== 'string' || !Number.isSafeInteger(o.size) || (o.size as number) < 0)
+    throw new FileCorruptError('file metadata is not readable');
+  try {
+    checkFileName(o.name);
+  } catch {
+    throw new FileCorruptError('file metadata holds an unusable name');
+  }
+  return { name: o.name, size: o.size as number, ...(Number.isSafeInteger(o.mtimeMs) ? { mtimeMs: o.mtimeMs as number } : {}) };
+}

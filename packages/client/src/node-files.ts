@@ -1,0 +1,213 @@
+/**
+ * Files on this machine's disk for the file operations (files.ts): a plaintext source read with
+ * large positioned reads, and outputs that appear only when complete — written to a temporary
+ * file beside the target (0600), fsync'd, then renamed; on any failure the temporary file is
+ * removed, so no partial plaintext is ever left behind.
+ */
+import { randomBytes } from 'node:crypto';
+import { constants, type FileHandle, open, rename, stat, unlink } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
+import { utf8 } from '@blindrelay/protocol';
+import { FileExistsError, InvalidArgumentError } from './errors.js';
+import { checkFileName, type FileMeta } from './file-meta.js';
+import type { ExportResult, FileSink, FileSource, FileSummary, ProgressListener } from './files.js';
+
+/** Bytes per read of the source (a multiple of the 64 KiB age chunk). */
+const READ_BYTES = 1024 * 1024;
+
+/** A regular file as an upload source (its absolute path identifies it for resuming). */
+export async function fileSource(path: string): Promise<FileSource> {
+  const full = resolve(path);
+  let s: Awaited<ReturnType<typeof stat>>;
+  try {
+    s = await stat(full);
+  } catch {
+    throw new InvalidArgumentError(`cannot read ${path}: no such file`);
+  }
+  if (!s.isFile()) throw new InvalidArgumentError(`${path} is not a regular file`);
+  return {
+    name: basename(full),
+    size: s.size,
+    mtimeMs: Math.floor(s.mtimeMs),
+    key: full,
+    async *read(position: number) {
+      const fh = await open(full, 'r');
+      try {
+        let at = position;
+        for (;;) {
+          // A fresh buffer per read: the consumer may keep the bytes (the encryptor copies, but callers of this source need not know).
+          const buf = Buffer.allocUnsafe(READ_BYTES);
+          const { bytesRead } = await fh.read(buf, 0, READ_BYTES, at);
+          if (bytesRead === 0) return;
+          at += bytesRead;
+          yield new Uint8Array(buf.buffer, buf.byteOffset, bytesRead);
+        }
+      } finally {
+        await fh.close();
+      }
+    },
+  };
+}
+
+export interface AtomicFile extends FileSink {
+  /** fsync and rename onto the target. */
+  commit(): Promise<void>;
+  /** Remove the temporary file (after a failure). */
+  abort(): Promise<void>;
+}
+
+/**
+ * A file written beside `target` under a temporary name and renamed onto it by `commit`. Refuses
+ * an existing target unless `overwrite`.
+ */
+export async function atomicFile(target: string, options: { overwrite?: boolean; mode?: number } = {}): Promise<AtomicFile> {
+  const full = resolve(target);
+  if (!options.overwrite && (await exists(full))) throw new FileExistsError(target);
+  const temp = join(dirname(full), `.${basename(full)}.${randomBytes(6).toString('hex')}.blindrelay-part`);
+  let fh: FileHandle;
+  try {
+    fh = await open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, options.mode ?? 0o600);
+  } catch (e) {
+    throw new InvalidArgumentError(`cannot write in ${dirname(full)}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  let closed = false;
+  const close = async () => {
+    if (closed) return;
+    closed = true;
+    await fh.close();
+  };
+  return {
+    async write(chunk) {
+      let at = 0;
+      while (at < chunk.length) {
+        const { bytesWritten } = await fh.write(chunk, at, chunk.length - at);
+        at += bytesWritten;
+      }
+    },
+    async commit() {
+      await fh.sync();
+      await close();
+      if (!options.overwrite && (await exists(full))) {
+        await unlink(temp).catch(() => {});
+        throw new FileExistsError(target);
+      }
+      await rename(temp, full);
+      // Make the rename itself durable.
+      const dir = await open(dirname(full), 'r');
+      try {
+        await dir.sync();
+      } finally {
+        await dir.close();
+      }
+    },
+    async abort() {
+      await close().catch(() => {});
+      await unlink(temp).catch(() => {});
+    },
+  };
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Run `fn` with an atomic output: committed when it resolves, removed when it throws. */
+export async function writeAtomically<T>(target: string, options: { overwrite?: boolean; mode?: number }, fn: (out: AtomicFile) => Promise<T>): Promise<T> {
+  const out = await atomicFile(target, options);
+  try {
+    const result = await fn(out);
+    await out.commit();
+    return result;
+  } catch (e) {
+    await out.abort();
+    throw e;
+  }
+}
+
+/** What the path-based helpers need of the client (BlindrelayClient has these). */
+interface FileClient {
+  getFile(id: string, open: (meta: FileMeta, file: FileSummary) => Promise<FileSink>, onProgress?: ProgressListener): Promise<FileSummary>;
+  exportFile(id: string, open: (meta: FileMeta) => Promise<FileSink>, onProgress?: ProgressListener): Promise<ExportResult>;
+}
+
+/**
+ * Download file `id` to `output` (a path; a directory or undefined: the stored name in it, or in
+ * the current directory). The plaintext appears only once every chunk authenticated.
+ */
+export async function saveFile(
+  client: FileClient,
+  id: string,
+  options: { output?: string; overwrite?: boolean; onProgress?: ProgressListener } = {},
+): Promise<{ file: FileSummary; path: string }> {
+  let out: AtomicFile | undefined;
+  let path = '';
+  try {
+    const file = await client.getFile(
+      id,
+      async (meta) => {
+        path = await outputPath(options.output, meta.name);
+        out = await atomicFile(path, { overwrite: options.overwrite ?? false });
+        return out;
+      },
+      options.onProgress,
+    );
+    await (out as AtomicFile).commit();
+    return { file, path };
+  } catch (e) {
+    await out?.abort();
+    throw e;
+  }
+}
+
+/**
+ * Write file `id` as a standard age file to `output` and the identity that decrypts it to
+ * `identityOutput` (0600). Both appear only when the export verified.
+ */
+export async function exportFileToPath(
+  client: FileClient,
+  id: string,
+  options: { output: string; identityOutput: string; overwrite?: boolean; onProgress?: ProgressListener },
+): Promise<ExportResult & { path: string; identityPath: string }> {
+  const identityPath = resolve(options.identityOutput);
+  const path = resolve(options.output);
+  if (identityPath === path) throw new InvalidArgumentError('the age file and the identity file must be different paths');
+  const keyFile = await atomicFile(identityPath, { overwrite: options.overwrite ?? false, mode: 0o600 });
+  let out: AtomicFile | undefined;
+  try {
+    const r = await client.exportFile(
+      id,
+      async () => {
+        out = await atomicFile(path, { overwrite: options.overwrite ?? false });
+        return out;
+      },
+      options.onProgress,
+    );
+    const created = new Date().toISOString();
+    await keyFile.write(
+      utf8(`# created: ${created}\n# public key: ${r.recipient}\n# decrypts ${basename(path)} (blindrelay file ${id}); keep it secret\n${r.identity}\n`),
+    );
+    await (out as AtomicFile).commit();
+    await keyFile.commit();
+    return { ...r, path, identityPath };
+  } catch (e) {
+    await out?.abort();
+    await keyFile.abort();
+    throw e;
+  }
+}
+
+async function outputPath(output: string | undefined, name: string): Promise<string> {
+  if (output === undefined) return resolve(checkFileName(name));
+  const full = resolve(output);
+  try {
+    if ((await stat(full)).isDirectory()) return join(full, checkFileName(name));
+  } catch {
+    // not there yet: a file path
+  }
+  return full;
+}

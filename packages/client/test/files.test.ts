@@ -1,0 +1,301 @@
+/**
+ * Encrypted files through a real relay (packages/server in-process): put/get round trips, share
+ * with the payload untouched, revocation with the old payload erased, resumed uploads, tampered
+ * downloads leaving nothing behind, re-wrap for a newly linked device, export read by the real
+ * `age` tool, and profiles from before files existed.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as P from '@blindrelay/protocol';
+import { createNodePrimitives } from '@blindrelay/protocol/node';
+import { type RunningServer, startServer } from '@blindrelay/server';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RelayApi } from '../src/api.js';
+import { BlindrelayClient, type ClientEnvironment } from '../src/client.js';
+import { FileAccessError, FileCorruptError, FileExistsError, FileOwnerOnlyError, NotFoundError } from '../src/errors.js';
+import { UPLOAD_PART_BYTES } from '../src/files.js';
+import { exportFileToPath, fileSource, nodeSocketFactory, saveFile } from '../src/node.js';
+import { Profile } from '../src/profile.js';
+import { MemoryStorage } from '../src/storage/memory.js';
+
+const p = createNodePrimitives();
+let dir: string;
+let dataDir: string;
+let server: RunningServer;
+let url: string;
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'br-files-'));
+  dataDir = join(dir, 'data');
+  server = await startServer({ host: '127.0.0.1', port: 0, dataDir, logLevel: 'silent', processMetrics: false });
+  url = server.url;
+});
+afterAll(async () => {
+  await server?.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+let counter = 0;
+const unique = (name: string) => `${name}-${process.pid}-${++counter}`;
+
+type FetchHook = (url: string, init: RequestInit | undefined, next: () => Promise<Response>) => Promise<Response>;
+interface Device {
+  client: BlindrelayClient;
+  env: ClientEnvironment;
+  storage: MemoryStorage;
+  hook: { fn: FetchHook | null };
+}
+
+function environment(storage = new MemoryStorage()) {
+  const hook: Device['hook'] = { fn: null };
+  const wrapped: typeof fetch = (input, init) => {
+    const next = () => fetch(input, init);
+    return hook.fn ? hook.fn(String(input), init, next) : next();
+  };
+  const env: ClientEnvironment = { primitives: p, storage, fetch: wrapped, socket: nodeSocketFactory };
+  return { env, storage, hook };
+}
+
+async function newUser(name: string): Promise<Device> {
+  const e = environment();
+  const client = await BlindrelayClient.createAccount(e.env, { servers: url, user: unique(name), deviceName: 'first' });
+  return { client, ...e };
+}
+
+async function linkDevice(existing: Device): Promise<Device> {
+  const e = environment();
+  let approval: Promise<unknown> = Promise.resolve();
+  const client = await BlindrelayClient.link(e.env, {
+    servers: existing.client.servers,
+    user: existing.client.user,
+    onCode: (code) => {
+      approval = existing.client.approve(code);
+    },
+  });
+  await approval;
+  return { client, ...e };
+}
+
+async function plainFile(name: string, size: number): Promise<{ path: string; bytes: Uint8Array }> {
+  const bytes = p.randomBytes(size);
+  const path = join(dir, `${counter++}-${name}`);
+  await writeFile(path, bytes);
+  return { path, bytes };
+}
+
+/** Byte equality without a diff of megabytes when it fails. */
+function same(a: Uint8Array, b: Uint8Array): boolean {
+  return Buffer.from(a.buffer, a.byteOffset, a.length).equals(Buffer.from(b.buffer, b.byteOffset, b.length));
+}
+
+async function download(d: Device, id: string): Promise<Uint8Array> {
+  const out = await mkdtemp(join(dir, 'get-'));
+  const r = await saveFile(d.client, id, { output: out });
+  return new Uint8Array(await readFile(r.path));
+}
+
+/** Every stored blob file's bytes (the relay's blob directory). */
+async function blobs(): Promise<Buffer[]> {
+  const root = join(dataDir, 'blobs');
+  const out: Buffer[] = [];
+  const walk = async (d: string) => {
+    for (const e of await readdir(d, { withFileTypes: true })) {
+      if (e.isDirectory()) await walk(join(d, e.name));
+      else out.push(await readFile(join(d, e.name)));
+    }
+  };
+  if (existsSync(root)) await walk(root);
+  return out;
+}
+
+/** The raw payload bytes the relay serves for the current version, fetched with the device's own credentials. */
+async function rawPayload(d: Device, id: string): Promise<Uint8Array> {
+  const { version } = await d.client.statFile(id);
+  const a = await (await Profile.open(d.storage, p)).read('account');
+  const relay = new RelayApi({
+    servers: [url],
+    credentials: { user: a.user, deviceId: a.deviceId, signChallenge: (c) => P.signAuthChallenge(p, a.signingSeed, c, a.user, a.deviceId) },
+  });
+  const dl = await relay.openPayload(id, version);
+  return new Uint8Array(await new Response(dl.body).arrayBuffer());
+}
+
+describe('encrypted files through the relay', () => {
+  it('put and get round trip at chunk boundaries; metadata never in the clear', async () => {
+    const alice = await newUser('alice');
+    for (const size of [0, 1, 65535, 65536, 65537, 200_003]) {
+      const f = await plainFile(`canary-name-${size}.bin`, size);
+      const r = await alice.client.putFile(await fileSource(f.path));
+      expect(r.file).toMatchObject({ owner: alice.client.user, size, complete: true, access: 'ok' });
+      expect(r.file.name).toBe(`${f.path.split('/').pop()}`);
+      expect(await download(alice, r.file.id)).toEqual(f.bytes);
+    }
+    const names = (await alice.client.listFiles()).map((f) => f.name);
+    expect(names).toHaveLength(6);
+    for (const b of await blobs()) expect(b.includes(Buffer.from('canary-name-'))).toBe(false);
+  });
+
+  it('share: the reader gets access, the payload bytes are identical; only the owner shares', async () => {
+    const alice = await newUser('alice');
+    const bob = await newUser('bob');
+    const f = await plainFile('report.pdf', 150_000);
+    const { file } = await alice.client.putFile(await fileSource(f.path));
+    await expect(bob.client.statFile(file.id)).rejects.toBeInstanceOf(NotFoundError);
+    const before = await rawPayload(alice, file.id);
+    const shared = await alice.client.shareFile(file.id, bob.client.user);
+    expect(shared.file.readers).toEqual([bob.client.user]);
+    expect(await rawPayload(alice, file.id)).toEqual(before);
+    expect(await download(bob, file.id)).toEqual(f.bytes);
+    expect((await bob.client.listFiles()).map((x) => x.id)).toContain(file.id);
+    await expect(bob.client.shareFile(file.id, alice.client.user)).rejects.toBeInstanceOf(FileOwnerOnlyError);
+    await expect(bob.client.removeFile(file.id)).rejects.toBeInstanceOf(FileOwnerOnlyError);
+  });
+
+  it('revoke: the revoked user loses access at once, the others read the new version, the old payload is gone', async () => {
+    const alice = await newUser('alice');
+    const bob = await newUser('bob');
+    const carol = await newUser('carol');
+    const f = await plainFile('plans.txt', 300_000);
+    const { file } = await alice.client.putFile(await fileSource(f.path), { to: [bob.client.user, carol.client.user] });
+    expect(await download(bob, file.id)).toEqual(f.bytes);
+    const oldPayload = await rawPayload(alice, file.id);
+    const oldHead = Buffer.from(oldPayload.subarray(0, 4096));
+    expect((await blobs()).some((b) => b.includes(oldHead))).toBe(true);
+
+    const r = await alice.client.revokeFile(file.id, bob.client.user);
+    expect(r.file.readers).toEqual([carol.client.user]);
+    expect(r.file.version).toBe(file.version + 1);
+    await expect(bob.client.statFile(file.id)).rejects.toBeInstanceOf(NotFoundError);
+    await expect(saveFile(bob.client, file.id, { output: await mkdtemp(join(dir, 'bob-')) })).rejects.toBeInstanceOf(NotFoundError);
+    expect(await download(carol, file.id)).toEqual(f.bytes);
+    expect(await download(alice, file.id)).toEqual(f.bytes);
+    const newPayload = await rawPayload(alice, file.id);
+    expect(Buffer.from(newPayload.subarray(0, 4096)).equals(oldHead)).toBe(false);
+    // Cryptographic erasure: no blob on the relay holds the old ciphertext any more.
+    expect((await blobs()).some((b) => b.includes(oldHead))).toBe(false);
+    expect(await alice.client.pendingUploads()).toEqual([]);
+  });
+
+  it('an interrupted upload resumes from the bytes the relay holds', async () => {
+    const alice = await newUser('alice');
+    const f = await plainFile('big.bin', 2 * UPLOAD_PART_BYTES + 12_345);
+    // The process stops (Ctrl-C) while the second part is on its way: that part never lands.
+    let puts = 0;
+    const stop = new AbortController();
+    alice.hook.fn = async (u, init, next) => {
+      if (init?.method === 'PUT' && u.includes('/payload') && ++puts === 2) {
+        stop.abort();
+        throw new TypeError('fetch failed', { cause: { code: 'ECONNREFUSED' } });
+      }
+      return next();
+    };
+    await expect(alice.client.putFile(await fileSource(f.path), { signal: stop.signal })).rejects.toThrow();
+    const pending = await alice.client.pendingUploads();
+    expect(pending).toHaveLength(1);
+    const partial = await alice.client.statFile(pending[0]?.fileId as string);
+    expect(partial.complete).toBe(false);
+    const held = partial.upload?.received as number;
+    expect(held).toBeGreaterThanOrEqual(UPLOAD_PART_BYTES);
+    expect(held).toBeLessThan(P.payloadSize(f.bytes.length));
+    let sent = 0;
+    alice.hook.fn = async (u, init, next) => {
+      if (init?.method === 'PUT' && u.includes('/payload')) sent += (init.body as Uint8Array).length;
+      return next();
+    };
+    const r = await alice.client.putFile(await fileSource(f.path));
+    expect(r.resumed).toBe(true);
+    expect(r.file.id).toBe(partial.id);
+    expect(sent).toBe(P.payloadSize(f.bytes.length) - held);
+    const got = await download(alice, r.file.id);
+    expect(got.length).toBe(f.bytes.length);
+    const firstDiff = got.findIndex((b, i) => b !== f.bytes[i]);
+    expect(firstDiff).toBe(-1);
+    expect(same(got, f.bytes)).toBe(true);
+    expect(await alice.client.pendingUploads()).toEqual([]);
+  });
+
+  it('a tampered download is refused with nothing written; an existing output is not replaced', async () => {
+    const alice = await newUser('alice');
+    const f = await plainFile('secret.txt', 100_000);
+    const { file } = await alice.client.putFile(await fileSource(f.path));
+    const out = await mkdtemp(join(dir, 'tamper-'));
+    for (const flipAt of [20, 70_000, P.payloadSize(100_000) - 1]) {
+      alice.hook.fn = async (u, init, next) => {
+        const res = await next();
+        if (!u.includes('/payload') || init?.method === 'PUT') return res;
+        const bytes = new Uint8Array(await res.arrayBuffer());
+        bytes[flipAt] = (bytes[flipAt] as number) ^ 1;
+        return new Response(bytes, { status: res.status, headers: res.headers });
+      };
+      await expect(saveFile(alice.client, file.id, { output: out })).rejects.toBeInstanceOf(FileCorruptError);
+      expect(await readdir(out)).toEqual([]);
+    }
+    alice.hook.fn = null;
+    const stored = file.name as string;
+    await writeFile(join(out, stored), 'keep me');
+    await expect(saveFile(alice.client, file.id, { output: out })).rejects.toBeInstanceOf(FileExistsError);
+    expect(await readFile(join(out, stored), 'utf8')).toBe('keep me');
+    expect(await readdir(out)).toEqual([stored]);
+    const forced = await saveFile(alice.client, file.id, { output: out, overwrite: true });
+    expect(new Uint8Array(await readFile(forced.path))).toEqual(f.bytes);
+  });
+
+  it('a newly linked device reads older files after a re-wrap', async () => {
+    const alice = await newUser('alice');
+    const f = await plainFile('notes.md', 5000);
+    const { file } = await alice.client.putFile(await fileSource(f.path));
+    const second = await linkDevice(alice);
+    await expect(download(second, file.id)).rejects.toBeInstanceOf(FileAccessError);
+    expect((await second.client.listFiles()).find((x) => x.id === file.id)?.access).toBe('no-key');
+    await alice.client.rewrapFile(file.id);
+    expect(await download(second, file.id)).toEqual(f.bytes);
+    // Files stored from the new device are readable on the first one.
+    const g = await plainFile('from-second.md', 777);
+    const put = await second.client.putFile(await fileSource(g.path));
+    expect(await download(alice, put.file.id)).toEqual(g.bytes);
+  });
+
+  it('export: a standard age file the age tool decrypts; age encrypts to the exported recipient', async () => {
+    const alice = await newUser('alice');
+    const f = await plainFile('export-me.bin', 130_000);
+    const { file } = await alice.client.putFile(await fileSource(f.path));
+    const out = await mkdtemp(join(dir, 'export-'));
+    const r = await exportFileToPath(alice.client, file.id, { output: join(out, 'x.age'), identityOutput: join(out, 'key.txt') });
+    expect(r.identity).toMatch(/^AGE-SECRET-KEY-1/);
+    expect(r.recipient).toMatch(/^age1/);
+    const keyText = await readFile(join(out, 'key.txt'), 'utf8');
+    expect(keyText).toContain(r.identity);
+    const decrypted = execFileSync('age', ['-d', '-i', join(out, 'key.txt'), join(out, 'x.age')]);
+    expect(new Uint8Array(decrypted)).toEqual(f.bytes);
+    execFileSync('age', ['-r', r.recipient, '-o', join(out, 'back.age'), f.path]);
+    const identity = await P.X25519Identity.parse(p, r.identity);
+    expect(await P.decryptFile(p, new Uint8Array(await readFile(join(out, 'back.age'))), [identity])).toEqual(f.bytes);
+  });
+
+  it('a profile from before files existed gets a file key and publishes it at its first file operation', async () => {
+    const alice = await newUser('alice');
+    // Strip the file key from the profile and publish a list without it, as an old version would have.
+    const profile = await Profile.open(alice.storage, p);
+    const old = await profile.transact(async (tx) => {
+      const a = await tx.get('account');
+      const { filePrivate: _f, filePublic: _g, ...rest } = a;
+      tx.set('account', rest);
+      return rest;
+    });
+    profile.close();
+    const list = (await alice.client.devices()).version;
+    const entry = { deviceId: old.deviceId, signingKey: old.signingKey, identityKey: old.identityPublic };
+    const bare = await P.signDeviceList(p, old.user, { seed: old.masterSeed, publicKey: old.masterKey }, list + 1, [entry]);
+    await new RelayApi({ servers: [url] }).putDeviceList(old.user, bare);
+    alice.client.close();
+    const reopened = await BlindrelayClient.open(alice.env);
+    const f = await plainFile('legacy.txt', 1000);
+    const { file } = await reopened.putFile(await fileSource(f.path));
+    expect(await download({ ...alice, client: reopened }, file.id)).toEqual(f.bytes);
+    const published = await reopened.devices();
+    expect(published.version).toBe(list + 2);
+  });
+});
