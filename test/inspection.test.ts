@@ -4,19 +4,20 @@
  * A real relay process runs at debug log level behind a TCP proxy that records every byte of
  * HTTP and WebSocket traffic. Two users with three devices (one linked through the provisioning
  * channel) exchange messages both ways, each carrying a unique canary, with own-device sync and
- * live WebSocket push. Afterwards every server artifact — the SQLite database, its WAL and shared
+ * live WebSocket push, then store, share, download, revoke and delete encrypted files whose names
+ * and contents carry canaries. Afterwards every server artifact — the SQLite database, its WAL and shared
  * memory files, the blob directory, the logs, and the captured traffic — is searched for every
  * canary and for every private key, seed, session secret and bearer token the clients hold, in raw,
  * hex, base64 and base64url form. A positive control shows the scanner finds what it looks for.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BlindrelayClient, type ClientEnvironment, MemoryStorage, Profile } from '@blindrelay/client';
-import { nodeSocketFactory } from '@blindrelay/client/node';
+import { BlindrelayClient, type ClientEnvironment, MemoryStorage, Profile, RelayApi } from '@blindrelay/client';
+import { fileSource, nodeSocketFactory, saveFile } from '@blindrelay/client/node';
 import * as P from '@blindrelay/protocol';
 import { createNodePrimitives } from '@blindrelay/protocol/node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -117,6 +118,11 @@ async function filesUnder(root: string): Promise<string[]> {
     else out.push(path);
   }
   return out;
+}
+
+async function credentialsOf(d: Device) {
+  const a = await (await Profile.open(d.storage, p)).read('account');
+  return { user: a.user, deviceId: a.deviceId, signChallenge: (c: Uint8Array) => P.signAuthChallenge(p, a.signingSeed, c, a.user, a.deviceId) };
 }
 
 /** Every secret a device holds: seeds, private keys, session root/chain keys, tokens. */
@@ -231,6 +237,50 @@ describe('adversarial inspection: server artifacts hold nothing readable', () =>
     expect(secrets.size).toBeGreaterThan(30);
   }, 120_000);
 
+  it('stores, shares, downloads, revokes and deletes files carrying canaries in their names and contents', async () => {
+    const { alice, bob, bob2 } = devices as Record<'alice' | 'bob' | 'bob2', Device>;
+    const work = await mkdtemp(join(dir, 'files-'));
+    const canary = (label: string) => {
+      const text = `CANARY-${label}-${randomBytes(12).toString('hex')}`;
+      canaries.set(text, P.utf8(text));
+      return text;
+    };
+    const name = `${canary('file-name')}.txt`;
+    // Canaries at the start, across a 64 KiB chunk boundary and at the end of a 200 KB file.
+    const body = Buffer.concat([
+      Buffer.from(canary('file-start')),
+      randomBytes(65_520),
+      Buffer.from(canary('file-boundary')),
+      randomBytes(130_000),
+      Buffer.from(canary('file-end')),
+    ]);
+    await writeFile(join(work, name), body);
+    const put = await alice.client.putFile(await fileSource(join(work, name)), { to: ['bob'] });
+    const small = `${canary('small-name')}.md`;
+    await writeFile(join(work, small), canary('small-content'));
+    const second = await bob2.client.putFile(await fileSource(join(work, small)), { to: ['alice'] });
+
+    const got = await saveFile(bob.client, put.file.id, { output: await mkdtemp(join(dir, 'bob-')) });
+    expect(Buffer.compare(await readFile(got.path), body)).toBe(0);
+    const got2 = await saveFile(alice.client, second.file.id, { output: await mkdtemp(join(dir, 'alice-')) });
+    expect((await readFile(got2.path, 'utf8')).startsWith('CANARY-small-content')).toBe(true);
+    // The file keys (before and after revocation) and each device's file key are secrets too.
+    const identity = await P.X25519Identity.fromPrivateKey(p, (await (await Profile.open(alice.storage, p)).read('account')).filePrivate as Uint8Array);
+    const api = new RelayApi({ servers: [proxyUrl], credentials: await credentialsOf(alice) });
+    secrets.set('file key before revocation', await P.unwrapFileKey(p, (await api.getFile(put.file.id)).header, [identity]));
+    // Revocation re-encrypts through the proxy (download, decrypt, encrypt, upload), then a delete.
+    await alice.client.shareFile(put.file.id, 'bob');
+    const revoked = await alice.client.revokeFile(put.file.id, 'bob');
+    expect(revoked.file.readers).toEqual([]);
+    await bob2.client.removeFile(second.file.id);
+
+    secrets.set('file key after revocation', await P.unwrapFileKey(p, (await api.getFile(put.file.id)).header, [identity]));
+    for (const [name, d] of Object.entries(devices)) {
+      const account = await (await Profile.open(d.storage, p)).read('account');
+      secrets.set(`${name} file private key`, account.filePrivate as Uint8Array);
+    }
+  }, 120_000);
+
   it('the scanner finds what it looks for (positive control)', async () => {
     // A canary leaked raw, or inside a base64/hex-encoded blob at any byte offset, is found.
     const [name, canary] = [...canaries][0] as [string, Uint8Array];
@@ -260,6 +310,8 @@ describe('adversarial inspection: server artifacts hold nothing readable', () =>
     const inspect = async (when: string) => {
       const files = await filesUnder(dataDir);
       expect(files.some((f) => f.endsWith('relay.db'))).toBe(true);
+      // The stored file's payload (alice's re-encrypted version) is among what is scanned.
+      expect(files.some((f) => f.startsWith(join(dataDir, 'blobs')))).toBe(true);
       for (const file of files) {
         if (!(await stat(file)).isFile()) continue;
         const bytes = await readFile(file);
