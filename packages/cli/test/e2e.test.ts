@@ -4,47 +4,23 @@
  * profile), Bob two (linked with device link / approve). Carol talks through a relay that turns
  * malicious half way (a proxy in this process that substitutes Alice's keys).
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import * as P from '@blindrelay/protocol';
 import { createNodePrimitives } from '@blindrelay/protocol/node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { finish, type Result, start, waitForLine } from './harness.js';
 
-const BIN = fileURLToPath(new URL('../bin/blindrelay.mjs', import.meta.url));
 const PASSPHRASE = 'alice has a long passphrase';
-
-interface Result {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
 
 let tmp: string;
 let relay: ChildProcess;
 let url: string;
 const home = (name: string) => join(tmp, name);
-
-function start(args: string[], env: Record<string, string> = {}): ChildProcess {
-  const base: NodeJS.ProcessEnv = { ...process.env, BLINDRELAY_HOME: '', BLINDRELAY_PROFILE: '', BLINDRELAY_PASSPHRASE: '', ...env };
-  return spawn(process.execPath, [BIN, ...args], { env: base, stdio: ['ignore', 'pipe', 'pipe'] });
-}
-
-function finish(child: ChildProcess): Promise<Result> {
-  let stdout = '';
-  let stderr = '';
-  child.stdout?.on('data', (d) => {
-    stdout += d;
-  });
-  child.stderr?.on('data', (d) => {
-    stderr += d;
-  });
-  return new Promise((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr })));
-}
 
 /** Run `blindrelay --home <tmp>/<who> ARGS` to completion. */
 function br(who: string, ...args: string[]): Promise<Result> {
@@ -83,23 +59,6 @@ async function expectFailure(who: string, code: string, ...args: string[]): Prom
   const json = await br(who, ...args, '--json');
   expect(json.code).toBe(1);
   expect(JSON.parse(json.stdout)).toEqual({ error: { code, message: expect.any(String) } });
-}
-
-function waitForLine(stream: NodeJS.ReadableStream, pattern: RegExp, timeoutMs = 20_000): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let buffer = '';
-    const timer = setTimeout(() => reject(new Error(`timed out waiting for ${pattern}; got ${JSON.stringify(buffer)}`)), timeoutMs);
-    const onData = (d: Buffer) => {
-      buffer += d.toString();
-      const line = buffer.split('\n').find((l) => pattern.test(l));
-      if (line !== undefined) {
-        clearTimeout(timer);
-        stream.off('data', onData);
-        resolve(line);
-      }
-    };
-    stream.on('data', onData);
-  });
 }
 
 beforeAll(async () => {

@@ -1,0 +1,46 @@
+/** Running the real `blindrelay` command as a child process, as a user would. */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+export const BIN = fileURLToPath(new URL('../bin/blindrelay.mjs', import.meta.url));
+
+export interface Result {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Start `blindrelay ARGS` with a clean BLINDRELAY_* environment plus `env`. */
+export function start(args: string[], env: Record<string, string> = {}): ChildProcess {
+  const base: NodeJS.ProcessEnv = { ...process.env, BLINDRELAY_HOME: '', BLINDRELAY_PROFILE: '', BLINDRELAY_PASSPHRASE: '', ...env };
+  return spawn(process.execPath, [BIN, ...args], { env: base, stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+export function finish(child: ChildProcess): Promise<Result> {
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.on('data', (d) => {
+    stdout += d;
+  });
+  child.stderr?.on('data', (d) => {
+    stderr += d;
+  });
+  return new Promise((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr })));
+}
+
+export function waitForLine(stream: NodeJS.ReadableStream, pattern: RegExp, timeoutMs = 20_000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let buffer = '';
+    const timer = setTimeout(() => reject(new Error(`timed out waiting for ${pattern}; got ${JSON.stringify(buffer)}`)), timeoutMs);
+    const onData = (d: Buffer) => {
+      buffer += d.toString();
+      const line = buffer.split('\n').find((l) => pattern.test(l));
+      if (line !== undefined) {
+        clearTimeout(timer);
+        stream.off('data', onData);
+        resolve(line);
+      }
+    };
+    stream.on('data', onData);
+  });
+}
