@@ -72,7 +72,11 @@ const TOKEN_MARGIN_MS = 60_000;
 class NetworkFailure extends Error {
   /** The connection broke under an idle keep-alive socket, before any answer: worth one retry. */
   retry = false;
+  /** A 503 with Retry-After (seconds): the server is up but briefly unable to answer. */
+  retryAfter: number | null = null;
 }
+/** Longest Retry-After of a 503 worth waiting for before one more round over the servers. */
+const MAX_UNAVAILABLE_WAIT_S = 5;
 /** Socket errors that typically mean a reused keep-alive connection was closed by the server. */
 const STALE_SOCKET = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE', 'UND_ERR_CLOSED']);
 
@@ -236,7 +240,10 @@ export class RelayApi {
     }
     if (res.status === 502 || res.status === 503 || res.status === 504) {
       await res.body?.cancel();
-      throw new NetworkFailure(`${server}: HTTP ${res.status}`);
+      const failure = new NetworkFailure(`${server}: HTTP ${res.status}`);
+      const after = Number.parseInt(res.headers.get('retry-after') ?? '', 10);
+      if (res.status === 503 && Number.isFinite(after) && after >= 0) failure.retryAfter = after;
+      throw failure;
     }
     const text = await res.text();
     let data: unknown;
@@ -286,6 +293,28 @@ export class RelayApi {
   /** A call with failover; returns the status and parsed JSON of a 2xx answer, throws otherwise. */
   async #call(method: string, path: string, opts: CallOptions = {}): Promise<{ status: number; data: unknown }> {
     const failures: string[] = [];
+    // A round over every server; one more after waiting if a server said 503 with a short Retry-After
+    // (e.g. its database connection dropped: docs/DEPLOY.md), so a single-URL client retries too.
+    for (let round = 0; round < 2; round++) {
+      let wait: number | null = null;
+      const result = await this.#round(method, path, opts, failures, (s) => {
+        if (wait === null || s < wait) wait = s;
+      });
+      if (result) return result;
+      if (wait === null || wait > MAX_UNAVAILABLE_WAIT_S) break;
+      await new Promise((r) => setTimeout(r, Math.max(200, (wait as number) * 1000)));
+    }
+    throw new UnreachableError(`no relay server answered (${failures.join('; ')})`);
+  }
+
+  /** One pass over the servers in preference order; undefined if none answered. */
+  async #round(
+    method: string,
+    path: string,
+    opts: CallOptions,
+    failures: string[],
+    onUnavailable: (retryAfterSeconds: number) => void,
+  ): Promise<{ status: number; data: unknown } | undefined> {
     for (let i = 0; i < this.servers.length; i++) {
       const index = (this.#preferred + i) % this.servers.length;
       const server = this.servers[index] as string;
@@ -310,12 +339,13 @@ export class RelayApi {
           if (!(e instanceof NetworkFailure)) throw e;
           // A retried send may reach the relay twice: receivers drop the identical ciphertext.
           if (e.retry && !retried) continue;
+          if (e.retryAfter !== null) onUnavailable(e.retryAfter);
           failures.push(e.message);
           break;
         }
       }
     }
-    throw new UnreachableError(`no relay server answered (${failures.join('; ')})`);
+    return undefined;
   }
 
   async #json(method: string, path: string, opts: CallOptions = {}): Promise<Record<string, unknown>> {

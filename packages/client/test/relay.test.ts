@@ -690,3 +690,26 @@ describe('SDK against the relay: prekey rotation, replay cache, parked messages,
     expect(await texts(bob)).toEqual(['three']);
   });
 });
+
+describe('a relay that is briefly unavailable', () => {
+  it('a single-URL client waits out a 503 with a short Retry-After and retries; a long one fails at once', async () => {
+    const alice = await newUser(unique('alice'));
+    const bob = await newUser(unique('bob'));
+    let refused = 0;
+    alice.hook.fn = async (u, init, next) => {
+      if (u.endsWith('/v1/messages') && init?.method === 'POST' && refused === 0) {
+        refused++;
+        return new Response(JSON.stringify({ code: 'unavailable', message: 'database unavailable' }), { status: 503, headers: { 'retry-after': '1' } });
+      }
+      return next();
+    };
+    const started = Date.now();
+    await alice.client.send(bob.client.user, 'after a 503');
+    expect(refused).toBe(1);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(900);
+    expect(await texts(bob)).toEqual(['after a 503']);
+    alice.hook.fn = async (u, init, next) =>
+      u.endsWith('/v1/messages') && init?.method === 'POST' ? new Response('{}', { status: 503, headers: { 'retry-after': '120' } }) : next();
+    await expect(alice.client.send(bob.client.user, 'never')).rejects.toMatchObject({ code: 'ERR_UNREACHABLE' });
+  });
+});
