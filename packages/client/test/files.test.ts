@@ -86,6 +86,16 @@ async function plainFile(name: string, size: number): Promise<{ path: string; by
   return { path, bytes };
 }
 
+/** The relay's JSON description of a file, as the device sees it. */
+async function fetchJson(d: Device, id: string): Promise<{ header: Uint8Array }> {
+  const a = await (await Profile.open(d.storage, p)).read('account');
+  const relay = new RelayApi({
+    servers: [url],
+    credentials: { user: a.user, deviceId: a.deviceId, signChallenge: (c) => P.signAuthChallenge(p, a.signingSeed, c, a.user, a.deviceId) },
+  });
+  return relay.getFile(id);
+}
+
 /** Byte equality without a diff of megabytes when it fails. */
 function same(a: Uint8Array, b: Uint8Array): boolean {
   return Buffer.from(a.buffer, a.byteOffset, a.length).equals(Buffer.from(b.buffer, b.byteOffset, b.length));
@@ -233,6 +243,45 @@ describe('encrypted files through the relay', () => {
       await expect(saveFile(alice.client, file.id, { output: out })).rejects.toBeInstanceOf(FileCorruptError);
       expect(await readdir(out)).toEqual([]);
     }
+    // Payload chunks swapped, truncated, or with data appended.
+    const size = P.payloadSize(100_000);
+    const chunk = P.ENCRYPTED_CHUNK_BYTES;
+    const edits: [string, (b: Uint8Array) => Uint8Array][] = [
+      ['chunks swapped', (b) => P.concat(b.subarray(0, 16), b.subarray(16 + chunk, 16 + 2 * chunk), b.subarray(16, 16 + chunk), b.subarray(16 + 2 * chunk))],
+      ['truncated at a chunk boundary', (b) => b.subarray(0, 16 + chunk)],
+      ['truncated mid-chunk', (b) => b.subarray(0, size - 10)],
+      ['data appended', (b) => P.concat(b, new Uint8Array(17))],
+      ['empty', () => new Uint8Array(0)],
+    ];
+    for (const [what, edit] of edits) {
+      alice.hook.fn = async (u, init, next) => {
+        const res = await next();
+        if (!u.includes('/payload') || init?.method === 'PUT') return res;
+        return new Response(edit(new Uint8Array(await res.arrayBuffer())), { status: res.status, headers: { 'content-length': String(size) } });
+      };
+      await expect(saveFile(alice.client, file.id, { output: out }), what).rejects.toBeInstanceOf(FileCorruptError);
+      expect(await readdir(out), what).toEqual([]);
+    }
+    // Any header byte changed (stanza, MAC, version line): refused before any payload is read.
+    const info = await alice.client.statFile(file.id);
+    const headerLength = (await fetchJson(alice, file.id)).header.length;
+    for (let at = 0; at < headerLength; at += 7) {
+      alice.hook.fn = async (u, init, next) => {
+        const res = await next();
+        if (!u.endsWith(`/v1/files/${file.id}`) || (init?.method ?? 'GET') !== 'GET') return res;
+        const body = (await res.json()) as { header: string };
+        const header = Buffer.from(body.header, 'base64url');
+        header[at] = (header[at] as number) ^ 0x01;
+        return new Response(JSON.stringify({ ...body, header: header.toString('base64url') }), {
+          status: 200,
+          headers: { 'content-type': 'application/json' },
+        });
+      };
+      const e = await saveFile(alice.client, file.id, { output: out }).catch((x: unknown) => x);
+      expect(e instanceof FileCorruptError || e instanceof FileAccessError, `header byte ${at}: ${String(e)}`).toBe(true);
+      expect(await readdir(out)).toEqual([]);
+    }
+    expect(info.version).toBe(1);
     alice.hook.fn = null;
     const stored = file.name as string;
     await writeFile(join(out, stored), 'keep me');
