@@ -257,7 +257,7 @@ describe('encrypted files through the relay', () => {
       alice.hook.fn = async (u, init, next) => {
         const res = await next();
         if (!u.includes('/payload') || init?.method === 'PUT') return res;
-        return new Response(edit(new Uint8Array(await res.arrayBuffer())), { status: res.status, headers: { 'content-length': String(size) } });
+        return new Response(Buffer.from(edit(new Uint8Array(await res.arrayBuffer()))), { status: res.status, headers: { 'content-length': String(size) } });
       };
       await expect(saveFile(alice.client, file.id, { output: out }), what).rejects.toBeInstanceOf(FileCorruptError);
       expect(await readdir(out), what).toEqual([]);
