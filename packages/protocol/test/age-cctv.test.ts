@@ -16,9 +16,11 @@ console.log(`CCTV age vectors: ${vectors.length} total, ${runnable.length} run, 
 for (const [reason, n] of reasons) console.log(`  skipped ${n}: ${reason}`);
 
 describe('CCTV age vectors', () => {
-  it('covers the implemented feature set (X25519, scrypt, STREAM, armor)', () => {
+  it('covers the whole feature set (X25519, mlkem768x25519, scrypt, STREAM, armor): nothing skipped', () => {
     expect(vectors.length).toBeGreaterThanOrEqual(143);
-    expect(runnable.length).toBeGreaterThanOrEqual(120);
+    expect(vectors.filter((v) => v.identities.some((i) => i.startsWith('AGE-SECRET-KEY-PQ-'))).length).toBeGreaterThanOrEqual(19);
+    expect(skipped).toEqual([]);
+    expect(runnable.length).toBe(vectors.length);
   });
 
   const p = createNodePrimitives();

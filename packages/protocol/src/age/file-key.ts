@@ -8,6 +8,7 @@ import { InvalidArgumentError } from '../errors.js';
 import type { Primitives } from '../primitives/types.js';
 import { AgeHeaderError, AgeNoMatchError } from './errors.js';
 import { type AgeHeader, encodeHeader, FILE_KEY_BYTES, parseHeader, verifyHeaderMac } from './header.js';
+import { MLKEM768X25519_STANZA_TYPE } from './mlkem768x25519-recipient.js';
 import { SCRYPT_STANZA_TYPE } from './scrypt-recipient.js';
 import type { AgeIdentity, AgeRecipient, Stanza } from './stanza.js';
 
@@ -24,6 +25,18 @@ function assertScryptAlone(stanzas: readonly Stanza[]): void {
   if (stanzas.length > 1 && stanzas.some((s) => s.args[0] === SCRYPT_STANZA_TYPE)) throw new AgeHeaderError('an scrypt stanza must be the only stanza');
 }
 
+/**
+ * age.md "The MLKEM768-X25519 (i.e. X-Wing) hybrid post-quantum recipient type": "the same file
+ * SHOULD NOT be encrypted to both this recipient type and to other non-quantum-resistant recipient
+ * types" (a quantum attacker would unwrap the file key from the classical stanza). Enforced when we
+ * build a header, as age's own Encrypt does; a header from elsewhere that mixes them still
+ * decrypts (identities ignore stanzas of other types; CCTV `hybrid_and_x25519`).
+ */
+function assertPostQuantumNotMixed(stanzas: readonly Stanza[]): void {
+  const pq = stanzas.filter((s) => s.args[0] === MLKEM768X25519_STANZA_TYPE).length;
+  if (pq > 0 && pq < stanzas.length) throw new InvalidArgumentError('mlkem768x25519 (post-quantum) recipients must not be mixed with other recipient types');
+}
+
 async function stanzasFor(p: Primitives, fileKey: Uint8Array, recipients: readonly AgeRecipient[]): Promise<Stanza[]> {
   if (!(fileKey instanceof Uint8Array) || fileKey.length !== FILE_KEY_BYTES) throw new InvalidArgumentError('file key must be 16 bytes');
   if (recipients.length === 0) throw new InvalidArgumentError('at least one recipient required');
@@ -31,6 +44,7 @@ async function stanzasFor(p: Primitives, fileKey: Uint8Array, recipients: readon
   for (const r of recipients) stanzas.push(...(await r.wrap(p, fileKey)));
   if (stanzas.length > 1 && stanzas.some((s) => s.args[0] === SCRYPT_STANZA_TYPE))
     throw new InvalidArgumentError('an scrypt recipient must be the only recipient');
+  assertPostQuantumNotMixed(stanzas);
   return stanzas;
 }
 
@@ -58,6 +72,7 @@ export async function addRecipients(p: Primitives, header: Uint8Array, fileKey: 
   await verifyHeaderMac(p, parsed, fileKey);
   const stanzas = [...parsed.stanzas, ...(await stanzasFor(p, fileKey, recipients))];
   assertScryptAlone(stanzas);
+  assertPostQuantumNotMixed(stanzas);
   return encodeHeader(p, fileKey, stanzas);
 }
 

@@ -6,6 +6,7 @@ export * from './errors.js';
 export * from './file.js';
 export * from './file-key.js';
 export * from './header.js';
+export * from './mlkem768x25519-recipient.js';
 export * from './scrypt-recipient.js';
 export * from './stanza.js';
 export * from './stream.js';
