@@ -108,9 +108,16 @@ export function registerFileCommands(program: Command, c: FileCommandContext): v
         const who = f.owner === client.user ? (f.readers.length ? `shared with ${f.readers.join(', ')}` : 'only you') : `from ${f.owner}`;
         return `${f.id}  ${sizeText(f.size).padStart(10)}  ${name}  (${who})${state}`;
       });
+      for (const u of pending) {
+        lines.push(
+          u.kind === 'new'
+            ? `unfinished upload ${u.fileId} of ${c.displayText(u.source)}: run \`blindrelay file put\` on it again to resume`
+            : `unfinished revocation of ${u.fileId}: run \`blindrelay file revoke ${u.fileId} USER\` again to finish it`,
+        );
+      }
       out.result(
         { files: files.map(fileJson), pendingUploads: pending.map((u) => ({ id: u.fileId, kind: u.kind, source: u.source })) },
-        files.length ? lines : ['(no files)'],
+        lines.length ? lines : ['(no files)'],
       );
     });
 

@@ -359,7 +359,7 @@ export class BlindrelayClient {
   rewrapFile(id: string, options: { acceptNewKey?: boolean } = {}) {
     return files.rewrapFile(this.#ctx, id, options);
   }
-  revokeFile(id: string, user: string, options: { onProgress?: ProgressListener; acceptNewKey?: boolean } = {}) {
+  revokeFile(id: string, user: string, options: { onProgress?: ProgressListener; acceptNewKey?: boolean; signal?: AbortSignal } = {}) {
     return files.revokeFile(this.#ctx, id, user, options);
   }
   removeFile(id: string): Promise<void> {

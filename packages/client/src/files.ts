@@ -604,7 +604,20 @@ export async function rewrapFile(ctx: Context, id: string, options: { acceptNewK
  * under a new file key for everyone else; the relay deletes the old payload when the new one is
  * complete. What they downloaded before stays theirs.
  */
-export async function revokeFile(ctx: Context, id: string, user: string, options: { onProgress?: ProgressListener; acceptNewKey?: boolean } = {}) {
+export async function revokeFile(
+  ctx: Context,
+  id: string,
+  user: string,
+  options: { onProgress?: ProgressListener; acceptNewKey?: boolean; signal?: AbortSignal } = {},
+) {
+  // An interrupted revocation of this file (by this device) is finished first.
+  const unfinished = (await pendingUploads(ctx)).find((u) => u.kind === 'revoke' && u.fileId === id);
+  if (unfinished) {
+    await runUpload(ctx, unfinished, (at) => previousPlaintext(ctx, unfinished, at), options.onProgress, options.signal);
+    await forgetUpload(ctx, id);
+    const done = await ctx.api.getFile(id);
+    if (!done.readers.includes(user)) return { file: await describe(ctx, done), skipped: [] };
+  }
   const file = await ownedFile(ctx, id);
   if (!file.readers.includes(user)) throw new InvalidArgumentError(`${user} is not a reader of file ${id}`);
   const readers = file.readers.filter((r) => r !== user);
@@ -632,7 +645,7 @@ export async function revokeFile(ctx: Context, id: string, user: string, options
     startedAt: ctx.now(),
   };
   await rememberUpload(ctx, up);
-  await runUpload(ctx, up, (at) => previousPlaintext(ctx, up, at), options.onProgress);
+  await runUpload(ctx, up, (at) => previousPlaintext(ctx, up, at), options.onProgress, options.signal);
   await forgetUpload(ctx, id);
   return { file: await describe(ctx, await ctx.api.getFile(id)), skipped };
 }

@@ -189,6 +189,33 @@ describe('encrypted files through the relay', () => {
     expect(await alice.client.pendingUploads()).toEqual([]);
   });
 
+  it('an interrupted revocation: the reader is cut off at once; revoking again finishes it and erases the old payload', async () => {
+    const alice = await newUser('alice');
+    const bob = await newUser('bob');
+    const carol = await newUser('carol');
+    const f = await plainFile('minutes.txt', 2 * UPLOAD_PART_BYTES + 99);
+    const { file } = await alice.client.putFile(await fileSource(f.path), { to: [bob.client.user, carol.client.user] });
+    const oldHead = Buffer.from((await rawPayload(alice, file.id)).subarray(0, 4096));
+    const stop = new AbortController();
+    alice.hook.fn = async (u, init, next) => {
+      if (init?.method === 'PUT' && u.includes('/payload')) {
+        stop.abort();
+        throw new TypeError('fetch failed', { cause: { code: 'ECONNREFUSED' } });
+      }
+      return next();
+    };
+    await expect(alice.client.revokeFile(file.id, bob.client.user, { signal: stop.signal })).rejects.toThrow();
+    alice.hook.fn = null;
+    expect((await alice.client.pendingUploads()).map((u) => u.kind)).toEqual(['revoke']);
+    await expect(bob.client.statFile(file.id)).rejects.toBeInstanceOf(NotFoundError);
+    expect(same(await download(carol, file.id), f.bytes)).toBe(true); // the old version, until the new one is complete
+    const r = await alice.client.revokeFile(file.id, bob.client.user);
+    expect(r.file).toMatchObject({ version: 2, readers: [carol.client.user], complete: true });
+    expect(await alice.client.pendingUploads()).toEqual([]);
+    expect(same(await download(carol, file.id), f.bytes)).toBe(true);
+    expect((await blobs()).some((b) => b.includes(oldHead))).toBe(false);
+  });
+
   it('an interrupted upload resumes from the bytes the relay holds', async () => {
     const alice = await newUser('alice');
     const f = await plainFile('big.bin', 2 * UPLOAD_PART_BYTES + 12_345);
