@@ -1,19 +1,29 @@
 // Standalone age file encryptor/decryptor over our protocol package, disk to disk with constant
-// memory: a 64 KiB read stream feeds the streaming payload encryptor/decryptor chunk by chunk and
-// the write stream's backpressure is respected. Run as its own process so its peak RSS and
-// wall time can be measured like the age CLI's (bench/files.ts bundles it first).
+// memory. Run as its own process so its peak RSS and wall time can be measured like the age CLI's
+// (bench/files.ts bundles it first).
 //
 //   age-stream encrypt RECIPIENT IN OUT     (RECIPIENT: age1…)
 //   age-stream decrypt KEYFILE IN OUT       (KEYFILE: age-keygen format)
 //
+// The pipeline, all buffers allocated once: the input is read in blocks of whole chunks (1 MiB of
+// plaintext, or 16 sealed chunks) into a ring of three buffers, and each block is sealed/opened in
+// place on the main thread (the payload encryptor's `sealInto` / decryptor's `openInto`: one
+// synchronous node:crypto call per chunk, no await per chunk) while libuv's thread pool writes the
+// block before and reads the block after, each with one positional read/write of the whole block.
+// A full block's last chunk waits for the next read: only the end of input tells whether it is the
+// final chunk.
+//
 // Decryption writes OUT.partial and renames it to OUT only once the whole payload authenticated.
-import { once } from 'node:events';
-import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
-import { readFile, rename, rm } from 'node:fs/promises';
+import { close, open, read, rename, unlink, write } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { promisify } from 'node:util';
 import {
+  CHUNK_BYTES,
   createPayloadDecryptor,
   createPayloadEncryptor,
+  ENCRYPTED_CHUNK_BYTES,
   headerLength,
+  PAYLOAD_NONCE_BYTES,
   parseHeader,
   unwrapHeader,
   wrapFileKey,
@@ -22,89 +32,207 @@ import {
 } from '@blindrelay/protocol';
 import { createNodePrimitives } from '@blindrelay/protocol/node';
 
-const READ_BYTES = 64 * 1024;
-// Writes queue up to this much before waiting for drain, so disk writes overlap the crypto.
-const WRITE_QUEUE_BYTES = 1024 * 1024;
+const BLOCK_CHUNKS = 16;
+/**
+ * In-place buffers in turn: one transformed while the one before is written and the one after is
+ * read into. With three, a block's read never waits for the previous block's write, and the main
+ * thread rarely waits for the read that tells whether a block ends the input.
+ */
+const RING = 3;
+const MAX_HEADER_BYTES = 1 << 20;
 const p = createNodePrimitives();
 
-// Every chunk leaves a few 64 KiB buffers of garbage outside the V8 heap; V8 collects them only
-// after tens of MB. Run with --expose-gc and a young-generation collection every MiB written
-// keeps the peak RSS flat (~25 MB less) for a few percent of throughput.
-const gc = (globalThis as { gc?: (o: { type: 'minor' }) => void }).gc;
-const GC_EVERY_BYTES = 1024 * 1024;
-let sinceGc = 0;
+const openAsync = promisify(open);
+const closeAsync = promisify(close);
+const unlinkAsync = promisify(unlink);
+const renameAsync = promisify(rename);
 
-async function write(ws: WriteStream, bytes: Uint8Array): Promise<void> {
-  sinceGc += bytes.length;
-  if (gc && sinceGc >= GC_EVERY_BYTES) {
-    sinceGc = 0;
-    gc({ type: 'minor' });
-  }
-  if (bytes.length > 0 && !ws.write(bytes)) await once(ws, 'drain');
+// node:crypto returns each chunk's output in a fresh 64 KiB buffer outside the V8 heap, copied into
+// the block at once and garbage from then on. V8 frees such buffers only at a collection, which
+// the heap itself (a few small objects per chunk) asks for only after tens of MB. bench/files.ts
+// runs this with --expose-gc: a young-generation collection after each block (the block's buffers
+// are all dead by then, so none is promoted to the old generation) keeps the peak RSS flat.
+const gc = (globalThis as { gc?: (o?: { type: 'minor' }) => void }).gc;
+
+/**
+ * glibc gives the top of its heap back to the kernel whenever more than M_TRIM_THRESHOLD (128 KiB)
+ * of it is free, so each block's freed chunk buffers would be returned, and the next block's
+ * faulted in and zeroed again (~3,000 brk calls for 512 MiB, most of the main thread's system
+ * time). Freeing one mmap'ed buffer raises glibc's dynamic thresholds to its size (mallopt(3),
+ * M_MMAP_THRESHOLD): an 8 MiB buffer, allocated and collected once at start-up, does that.
+ */
+function raiseMallocTrimThreshold(): void {
+  if (!gc) return;
+  let big: Uint8Array | undefined = new Uint8Array(8 << 20);
+  big[0] = 1;
+  big = undefined;
+  gc();
 }
 
-async function close(ws: WriteStream): Promise<void> {
-  ws.end();
-  await once(ws, 'finish');
+/** Read into `buf` at `position` until it is full or the file ends; returns the bytes read. */
+function readFull(fd: number, buf: Uint8Array, position: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    let got = 0;
+    const more = () =>
+      read(fd, buf, got, buf.length - got, position + got, (err, n) => {
+        if (err) return reject(err);
+        got += n;
+        if (n === 0 || got === buf.length) resolve(got);
+        else more();
+      });
+    more();
+  });
+}
+
+function writeFull(fd: number, buf: Uint8Array, position: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let done = 0;
+    const more = () =>
+      write(fd, buf, done, buf.length - done, position + done, (err, n) => {
+        if (err) return reject(err);
+        done += n;
+        if (done === buf.length) resolve();
+        else more();
+      });
+    more();
+  });
+}
+
+/** Positional writes in order, one at a time (one file: more in flight would only contend for its lock). */
+class Writer {
+  private position = 0;
+  private tail: Promise<void> = Promise.resolve();
+  constructor(private readonly fd: number) {}
+
+  /** Queue `bytes`, which must stay untouched until the returned promise (its write) settles. */
+  write(bytes: Uint8Array): Promise<void> {
+    const position = this.position;
+    this.position += bytes.length;
+    this.tail = this.tail.then(() => writeFull(this.fd, bytes, position));
+    return this.tail;
+  }
+
+  flush(): Promise<void> {
+    return this.tail;
+  }
+}
+
+/**
+ * Read `fd` from `start` in blocks of `block` bytes (whole chunks of `chunk` bytes), transform each
+ * in place and queue the result on `w`. Each buffer holds `headroom` bytes, then the block read;
+ * `transform(data, out, last)` writes its result to `out`, which starts `headroom` bytes before
+ * `data` in the same buffer, and returns the length. `last` comes only with the end of input: a
+ * full block is cut before its last chunk, which is transformed once the next read tells whether
+ * input follows. A buffer is read into again only once its previous write completed.
+ */
+async function pipeline(
+  fd: number,
+  start: number,
+  block: number,
+  chunk: number,
+  headroom: number,
+  w: Writer,
+  transform: (data: Uint8Array, out: Uint8Array, last: boolean) => Promise<number>,
+): Promise<void> {
+  const bufs = Array.from({ length: RING }, () => new Uint8Array(headroom + block));
+  const written: Promise<void>[] = bufs.map(() => Promise.resolve());
+  const readInto = async (i: number, position: number) => {
+    await written[i];
+    return readFull(fd, (bufs[i] as Uint8Array).subarray(headroom), position);
+  };
+  let position = start;
+  let next = readInto(0, position);
+  try {
+    for (let k = 0; ; k++) {
+      const i = k % RING;
+      const buf = bufs[i] as Uint8Array;
+      const data = buf.subarray(headroom);
+      const n = await next;
+      position += n;
+      let length: number;
+      let last = n < block;
+      if (last) {
+        length = await transform(data.subarray(0, n), buf, true);
+      } else {
+        next = readInto((k + 1) % RING, position);
+        length = await transform(data.subarray(0, block - chunk), buf, false);
+        last = (await next) === 0;
+        length += await transform(data.subarray(block - chunk), buf.subarray(length), last);
+      }
+      written[i] = w.write(buf.subarray(0, length));
+      gc?.({ type: 'minor' });
+      if (last) return;
+    }
+  } catch (e) {
+    // Let the read ahead and the queued writes finish before the caller closes the files.
+    await Promise.allSettled([next, ...written]);
+    throw e;
+  }
 }
 
 async function encrypt(recipient: string, input: string, output: string): Promise<void> {
   const { fileKey, header } = await wrapFileKey(p, [X25519Recipient.parse(recipient)]);
   const enc = await createPayloadEncryptor(p, fileKey);
   fileKey.fill(0);
-  const ws = createWriteStream(output, { highWaterMark: WRITE_QUEUE_BYTES });
-  await write(ws, header);
-  // The encryptor holds a full chunk back until more input shows it is not the final one.
-  for await (const chunk of createReadStream(input, { highWaterMark: READ_BYTES })) await write(ws, await enc.push(chunk as Uint8Array));
-  await write(ws, await enc.push(new Uint8Array(0), true));
-  await close(ws);
+  const fin = await openAsync(input, 'r');
+  const fout = await openAsync(output, 'w');
+  try {
+    const w = new Writer(fout);
+    await w.write(header);
+    // Sealed chunks grow by a tag each (and the first block by the nonce): reading the plaintext
+    // this far into the buffer keeps the output written from its start behind the input still unread.
+    const headroom = PAYLOAD_NONCE_BYTES + BLOCK_CHUNKS * (ENCRYPTED_CHUNK_BYTES - CHUNK_BYTES);
+    await pipeline(fin, 0, BLOCK_CHUNKS * CHUNK_BYTES, CHUNK_BYTES, headroom, w, (data, out, last) => enc.sealInto(data, out, last));
+    await w.flush();
+  } finally {
+    await closeAsync(fin);
+    await closeAsync(fout);
+  }
 }
 
 async function decrypt(keyFile: string, input: string, output: string): Promise<void> {
   const lines = (await readFile(keyFile, 'utf8')).split('\n').map((l) => l.trim());
   const identities = await Promise.all(lines.filter((l) => l.startsWith('AGE-SECRET-KEY-')).map((l) => X25519Identity.parse(p, l)));
+  const fin = await openAsync(input, 'r');
   const partial = `${output}.partial`;
-  const ws = createWriteStream(partial, { highWaterMark: WRITE_QUEUE_BYTES });
+  const fout = await openAsync(partial, 'w');
   let fileKey: Uint8Array | undefined;
+  let ok = false;
   try {
-    let head: Uint8Array | undefined = new Uint8Array(0);
-    let dec: ReturnType<typeof createPayloadDecryptor> | undefined;
-    for await (const chunk of createReadStream(input, { highWaterMark: READ_BYTES })) {
-      let data = chunk as Uint8Array;
-      if (!dec) {
-        const joined: Uint8Array = new Uint8Array((head as Uint8Array).length + data.length);
-        joined.set(head as Uint8Array);
-        joined.set(data, (head as Uint8Array).length);
-        const n = headerLength(joined);
-        if (n < 0) {
-          if (joined.length > 1 << 20) throw new Error('age header too large');
-          head = joined;
-          continue;
-        }
-        const header = parseHeader(joined);
-        fileKey = await unwrapHeader(p, header, identities);
-        // The decryptor derives the payload key from the file key on its first push: keep it until the end.
-        dec = createPayloadDecryptor(p, fileKey);
-        head = undefined;
-        data = joined.subarray(n);
-        if (data.length === 0) continue;
-      }
-      await write(ws, await dec.push(data));
+    // The header and the payload nonce after it: read a growing prefix until both are in.
+    let head = new Uint8Array(0);
+    let n = -1;
+    while (n < 0 || head.length < n + PAYLOAD_NONCE_BYTES) {
+      if (head.length >= MAX_HEADER_BYTES) throw new Error('age header too large');
+      const more = new Uint8Array(Math.max(4096, head.length));
+      const got = await readFull(fin, more, head.length);
+      if (got === 0) throw new Error(n < 0 ? 'truncated age header' : 'missing payload nonce');
+      const joined = new Uint8Array(head.length + got);
+      joined.set(head);
+      joined.set(more.subarray(0, got), head.length);
+      head = joined;
+      n = headerLength(head);
     }
-    if (!dec) throw new Error('truncated age header');
-    await write(ws, await dec.push(new Uint8Array(0), true));
-    await close(ws);
-    await rename(partial, output);
-  } catch (e) {
-    ws.destroy();
-    await rm(partial, { force: true });
-    throw e;
+    fileKey = await unwrapHeader(p, parseHeader(head), identities);
+    const dec = createPayloadDecryptor(p, fileKey, { nonce: head.subarray(n, n + PAYLOAD_NONCE_BYTES) });
+    const w = new Writer(fout);
+    // Plaintext is shorter than its sealed chunk: opened in place, with no headroom.
+    await pipeline(fin, n + PAYLOAD_NONCE_BYTES, BLOCK_CHUNKS * ENCRYPTED_CHUNK_BYTES, ENCRYPTED_CHUNK_BYTES, 0, w, (data, out, last) =>
+      dec.openInto(data, out, last),
+    );
+    await w.flush();
+    ok = true;
   } finally {
     fileKey?.fill(0);
+    await closeAsync(fin);
+    await closeAsync(fout);
+    if (!ok) await unlinkAsync(partial).catch(() => undefined);
   }
+  await renameAsync(partial, output);
 }
 
 async function main(argv: string[]): Promise<void> {
+  raiseMallocTrimThreshold();
   const [mode, key, input, output] = argv;
   if (!key || !input || !output || (mode !== 'encrypt' && mode !== 'decrypt')) {
     throw new Error('usage: age-stream encrypt RECIPIENT IN OUT | age-stream decrypt KEYFILE IN OUT');

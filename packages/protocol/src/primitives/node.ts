@@ -90,6 +90,26 @@ function own(b: Buffer): Uint8Array {
   return new Uint8Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
 }
 
+/** `b` as a plain Uint8Array: a view when it owns its memory, else (a pooled Buffer) a copy. */
+function view(b: Buffer): Uint8Array {
+  return b.byteOffset === 0 && b.byteLength === b.buffer.byteLength ? new Uint8Array(b.buffer) : own(b);
+}
+
+function chachaOpen(key: Uint8Array, nonce: Uint8Array, sealed: Uint8Array, aad?: Uint8Array): Uint8Array | null {
+  if (sealed.length < 16) return null;
+  const d = createDecipheriv('chacha20-poly1305', key, nonce, { authTagLength: 16 });
+  d.setAuthTag(sealed.subarray(sealed.length - 16));
+  if (aad) d.setAAD(aad, { plaintextLength: sealed.length - 16 });
+  const body = d.update(sealed.subarray(0, sealed.length - 16));
+  try {
+    d.final();
+  } catch {
+    body.fill(0);
+    return null;
+  }
+  return view(body);
+}
+
 function nodeScrypt(password: Uint8Array, salt: Uint8Array, { N, r, p, dkLen }: ScryptParams): Promise<Uint8Array> {
   // OpenSSL needs about 128·N·r bytes; node's default cap (32 MiB) is below age's default work factor.
   const maxmem = 128 * N * r * (p + 1) + 1024 * 1024;
@@ -151,6 +171,16 @@ export function createNodePrimitives(options: NodePrimitiveOptions = {}): Primit
       // Small outputs live in Node's shared Buffer pool: copy them out. Large ones own their memory.
       return body.byteOffset === 0 && body.byteLength === body.buffer.byteLength ? new Uint8Array(body.buffer) : own(body);
     },
+    chacha20Poly1305SealSync(key, nonce, plaintext) {
+      const c = createCipheriv('chacha20-poly1305', key, nonce, { authTagLength: 16 });
+      const body = c.update(plaintext);
+      // A stream cipher: update() returned everything and final() returns nothing.
+      c.final();
+      return [view(body), view(c.getAuthTag())];
+    },
+    chacha20Poly1305OpenSync(key, nonce, sealed) {
+      return chachaOpen(key, nonce, sealed);
+    },
     async chacha20Poly1305Seal(key, nonce, plaintext, aad) {
       const c = createCipheriv('chacha20-poly1305', key, nonce, { authTagLength: 16 });
       if (aad) c.setAAD(aad, { plaintextLength: plaintext.length });
@@ -163,18 +193,7 @@ export function createNodePrimitives(options: NodePrimitiveOptions = {}): Primit
       return out;
     },
     async chacha20Poly1305Open(key, nonce, sealed, aad) {
-      if (sealed.length < 16) return null;
-      const d = createDecipheriv('chacha20-poly1305', key, nonce, { authTagLength: 16 });
-      d.setAuthTag(sealed.subarray(sealed.length - 16));
-      if (aad) d.setAAD(aad, { plaintextLength: sealed.length - 16 });
-      const body = d.update(sealed.subarray(0, sealed.length - 16));
-      try {
-        d.final();
-      } catch {
-        body.fill(0);
-        return null;
-      }
-      return body.byteOffset === 0 && body.byteLength === body.buffer.byteLength ? new Uint8Array(body.buffer) : own(body);
+      return chachaOpen(key, nonce, sealed, aad);
     },
     scrypt(password, salt, params) {
       return nodeScrypt(password, salt, params);

@@ -50,6 +50,14 @@ export interface Primitives {
   chacha20Poly1305Seal(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, aad?: Uint8Array): Promise<Uint8Array>;
   /** Returns null when authentication fails. */
   chacha20Poly1305Open(key: Uint8Array, nonce: Uint8Array, sealed: Uint8Array, aad?: Uint8Array): Promise<Uint8Array | null>;
+  /**
+   * Optional synchronous ChaCha20-Poly1305 (no associated data) for bulk data, the age payload's
+   * 64 KiB chunks, where an await per chunk shows. Same bytes as `chacha20Poly1305Seal`, returned as
+   * ciphertext and tag apart so that neither is copied to join them (a vectored write takes both).
+   */
+  chacha20Poly1305SealSync?(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array): [ciphertext: Uint8Array, tag: Uint8Array];
+  /** Synchronous `chacha20Poly1305Open` (no associated data); null when authentication fails. */
+  chacha20Poly1305OpenSync?(key: Uint8Array, nonce: Uint8Array, sealed: Uint8Array): Uint8Array | null;
   /** RFC 7914 scrypt (age passphrase stanzas); `N` is the cost itself, a power of two. */
   scrypt(password: Uint8Array, salt: Uint8Array, params: ScryptParams): Promise<Uint8Array>;
 

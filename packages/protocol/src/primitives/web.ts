@@ -127,6 +127,18 @@ export function createWebPrimitives(options: WebPrimitiveOptions = {}): Primitiv
         return null;
       }
     },
+    chacha20Poly1305SealSync(key, nonce, plaintext) {
+      const sealed = chacha20poly1305(key, nonce).encrypt(plaintext);
+      return [sealed.subarray(0, plaintext.length), sealed.subarray(plaintext.length)];
+    },
+    chacha20Poly1305OpenSync(key, nonce, sealed) {
+      if (sealed.length < 16) return null;
+      try {
+        return chacha20poly1305(key, nonce).decrypt(sealed);
+      } catch {
+        return null;
+      }
+    },
     async scrypt(password, salt, { N, r, p, dkLen }) {
       return scryptAsync(password, salt, { N, r, p, dkLen, maxmem: 128 * N * r * (p + 1) + 1024 * 1024 });
     },
