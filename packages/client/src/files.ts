@@ -491,22 +491,46 @@ async function decryptPayloadStream(
     throw new FileCorruptError(`file ${file.id}: the relay serves ${download.length} payload bytes, expected ${file.payloadSize}`);
   }
   let got = 0;
-  const reader = download.body.getReader();
-  try {
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      got += value.length;
-      const plain = await decrypt(dec, value, false, file.id);
-      if (plain.length > 0) await write(plain);
-      onProgress?.(got, file.payloadSize);
-    }
-  } catch (e) {
-    await reader.cancel().catch(() => {});
-    throw e;
+  for await (const piece of blocks(download.body)) {
+    got += piece.length;
+    const plain = await decrypt(dec, piece, false, file.id);
+    if (plain.length > 0) await write(plain);
+    onProgress?.(got, file.payloadSize);
   }
   const tail = await decrypt(dec, new Uint8Array(0), true, file.id);
   if (tail.length > 0) await write(tail);
+}
+
+/** Bytes per block handed to the decryptor and the sink (network reads are often only 16–64 KiB). */
+const DOWNLOAD_BLOCK_BYTES = 1024 * 1024;
+
+/** A response body in blocks of at least DOWNLOAD_BLOCK_BYTES (the last may be shorter); cancelled if the consumer stops early. */
+async function* blocks(body: ReadableStream<Uint8Array>): AsyncIterable<Uint8Array> {
+  const reader = body.getReader();
+  let parts: Uint8Array[] = [];
+  let size = 0;
+  let finished = false;
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (!done) {
+        parts.push(value);
+        size += value.length;
+      }
+      if (size > 0 && (done || size >= DOWNLOAD_BLOCK_BYTES)) {
+        const block = parts.length === 1 ? (parts[0] as Uint8Array) : concatParts(parts, size);
+        parts = [];
+        size = 0;
+        yield block;
+      }
+      if (done) {
+        finished = true;
+        return;
+      }
+    }
+  } finally {
+    if (!finished) await reader.cancel().catch(() => {});
+  }
 }
 
 async function decrypt(dec: { push(d: Uint8Array, last?: boolean): Promise<Uint8Array> }, data: Uint8Array, last: boolean, id: string): Promise<Uint8Array> {
@@ -522,28 +546,21 @@ async function* previousPlaintext(ctx: Context, up: PendingUpload, position: num
   if (!up.previousFileKey || up.previousVersion === undefined) throw new InvalidArgumentError('not a revocation upload');
   const file = await ctx.api.getFile(up.fileId);
   if (file.version !== up.previousVersion) throw new InvalidArgumentError(`file ${up.fileId}: the version being re-encrypted is gone`);
-  const queue: Uint8Array[] = [];
   let skip = position;
   // Decrypt in pieces and hand them on as they come (bounded: one network read at a time).
   const dec = createPayloadDecryptor(ctx.p, up.previousFileKey);
   const download = await ctx.api.openPayload(file.id, file.version);
-  const reader = download.body.getReader();
-  try {
-    for (;;) {
-      const { value, done } = await reader.read();
-      let plain = await decrypt(dec, done ? new Uint8Array(0) : value, done, file.id);
-      if (skip > 0) {
-        const n = Math.min(skip, plain.length);
-        plain = plain.subarray(n);
-        skip -= n;
-      }
-      if (plain.length > 0) queue.push(plain);
-      while (queue.length > 0) yield queue.shift() as Uint8Array;
-      if (done) return;
-    }
-  } finally {
-    await reader.cancel().catch(() => {});
+  const take = (plain: Uint8Array): Uint8Array => {
+    const n = Math.min(skip, plain.length);
+    skip -= n;
+    return plain.subarray(n);
+  };
+  for await (const piece of blocks(download.body)) {
+    const plain = take(await decrypt(dec, piece, false, file.id));
+    if (plain.length > 0) yield plain;
   }
+  const tail = take(await decrypt(dec, new Uint8Array(0), true, file.id));
+  if (tail.length > 0) yield tail;
 }
 
 // ---- listing, sharing, revoking -------------------------------------------------------------------
@@ -683,20 +700,12 @@ export async function exportFile(ctx: Context, id: string, open: (meta: FileMeta
     await sink.write(header);
     const dec = createPayloadDecryptor(ctx.p, fileKey);
     const download = await ctx.api.openPayload(file.id, file.version);
-    const reader = download.body.getReader();
     let got = 0;
-    try {
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        await decrypt(dec, value, false, id); // verify only
-        await sink.write(value);
-        got += value.length;
-        onProgress?.(got, file.payloadSize);
-      }
-    } catch (e) {
-      await reader.cancel().catch(() => {});
-      throw e;
+    for await (const piece of blocks(download.body)) {
+      await decrypt(dec, piece, false, id); // verify only: the stored ciphertext is what is exported
+      await sink.write(piece);
+      got += piece.length;
+      onProgress?.(got, file.payloadSize);
     }
     await decrypt(dec, new Uint8Array(0), true, id);
     return { file: summary(file, meta), identity: identity.toString(), recipient: identity.recipient().toString() };
