@@ -266,6 +266,7 @@ async function uploadFrom(
     put.catch(() => {}); // handled when awaited (next flush or the end); not an unhandled rejection meanwhile
     inflight = put;
   };
+  /** Parts of exactly UPLOAD_PART_BYTES (the last may be shorter), whatever size the encryptor hands out. */
   const take = async (out: Uint8Array) => {
     let bytes = out;
     if (skip > 0) {
@@ -273,10 +274,13 @@ async function uploadFrom(
       bytes = bytes.subarray(n);
       skip -= n;
     }
-    if (bytes.length === 0) return;
-    parts.push(bytes);
-    buffered += bytes.length;
-    if (buffered >= UPLOAD_PART_BYTES) await flush();
+    while (bytes.length > 0) {
+      const n = Math.min(bytes.length, UPLOAD_PART_BYTES - buffered);
+      parts.push(bytes.subarray(0, n));
+      buffered += n;
+      bytes = bytes.subarray(n);
+      if (buffered === UPLOAD_PART_BYTES) await flush();
+    }
   };
   let read = startChunk * CHUNK_BYTES;
   try {

@@ -148,6 +148,30 @@ describe('encrypted files through the relay', () => {
     for (const b of await blobs()) expect(b.includes(Buffer.from('canary-name-'))).toBe(false);
   });
 
+  it('a source that hands out huge pieces is still uploaded in parts the relay accepts', async () => {
+    const alice = await newUser('alice');
+    const bytes = p.randomBytes(17 * 1024 * 1024 + 5);
+    const source = {
+      name: 'memory.bin',
+      size: bytes.length,
+      mtimeMs: 1,
+      key: 'memory:1',
+      read: async function* (at: number) {
+        yield bytes.subarray(at);
+      },
+    };
+    const sizes: number[] = [];
+    alice.hook.fn = async (u, init, next) => {
+      if (init?.method === 'PUT' && u.includes('/payload')) sizes.push((init.body as Uint8Array).length);
+      return next();
+    };
+    const { file } = await alice.client.putFile(source);
+    alice.hook.fn = null;
+    expect(Math.max(...sizes)).toBe(UPLOAD_PART_BYTES);
+    expect(sizes.reduce((a, b) => a + b, 0)).toBe(P.payloadSize(bytes.length));
+    expect(same(await download(alice, file.id), bytes)).toBe(true);
+  });
+
   it('share: the reader gets access, the payload bytes are identical; only the owner shares', async () => {
     const alice = await newUser('alice');
     const bob = await newUser('bob');
