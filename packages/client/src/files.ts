@@ -28,6 +28,7 @@ import {
   ENCRYPTED_CHUNK_BYTES,
   equal,
   generateFileKey,
+  isValidUserName,
   PAYLOAD_NONCE_BYTES,
   parseHeader,
   payloadSize,
@@ -170,7 +171,7 @@ async function recipientsOf(ctx: Context, users: readonly string[], acceptNewKey
 
 function checkUsers(users: readonly string[], self: string): string[] {
   const out = [...new Set(users.map((u) => u.trim()))].filter((u) => u !== self);
-  for (const u of out) if (!/^[a-z0-9][a-z0-9._-]{0,63}$/.test(u)) throw new InvalidArgumentError(`not a user name: ${u}`);
+  for (const u of out) if (!isValidUserName(u)) throw new InvalidArgumentError(`not a user name: ${u}`);
   return out;
 }
 
