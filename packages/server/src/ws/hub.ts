@@ -216,12 +216,18 @@ export class WebSocketHub {
             maxBytes: PUSH_BATCH_BYTES,
           });
           if (batch.length === 0) break;
+          let bytes = 0;
           for (const m of batch) {
             if (conn.closed) return;
             await this.send(conn, { type: 'message', message: envelopeJson(m) });
             conn.lastSeq = m.seq;
+            bytes += m.body.length;
             this.deps.metrics.messagesDelivered.inc({ via: 'websocket' });
           }
+          // Cut short by neither limit: the queue held nothing more when it was read, and whatever
+          // was stored since has its own wake-up (published after its commit), which set `again`
+          // or starts the next pump. Saves the read that would come back empty.
+          if (batch.length < PUSH_BATCH && bytes + this.deps.limits.maxMessageBytes <= PUSH_BATCH_BYTES) break;
         }
       } while (conn.again);
     } catch (err) {

@@ -3,7 +3,10 @@
  * share one database; every guarantee of src/storage/types.ts holds across connections and
  * instances, not just within one process.
  *
- * Each write method is one transaction (READ COMMITTED) on one pooled connection. Where the
+ * Each write method is one transaction (READ COMMITTED) on one pooled connection; the hot ones
+ * (enqueue, ack) are a single statement each — one round trip, no BEGIN/COMMIT — and the hot reads
+ * are named prepared statements (docs/DECISIONS.md, "PostgreSQL: one statement per send and per
+ * ack, no group commit"). Where the
  * SQLite store relies on its single writer, this one takes row locks up front, always in the same
  * order (account, then devices, then per-device rows) so writers queue instead of deadlocking:
  * - device-list replacement locks the account row (`FOR UPDATE`): the version compare-and-set.
@@ -20,7 +23,8 @@
  * A transaction that still hits a deadlock or serialization failure is retried (twice at most).
  * A lost connection (PostgreSQL restarted, a backend terminated, the network dropped) is retried
  * once on a fresh one where that is safe: a transaction that failed before its COMMIT was sent, a
- * failed connect, a SELECT. Otherwise — the COMMIT itself failed, so it may have landed — it
+ * failed connect, a SELECT, a single-statement write that never left node-postgres or that is
+ * idempotent (ack). Otherwise — the COMMIT (or the single statement) may have landed — it
  * surfaces as StorageUnavailableError (the API's 503 with Retry-After; clients repeat the request).
  *
  * Reads that need one snapshot are single statements. BYTEA comes back as Buffer and BIGINT as a
@@ -94,6 +98,11 @@ function connectionLost(err: unknown): boolean {
   if (typeof code === 'string' && (code.startsWith('08') || LOST_CODES.has(code))) return true;
   const message = err instanceof Error ? err.message : '';
   return /Connection terminated|not queryable|timeout exceeded when trying to connect/i.test(message);
+}
+
+/** node-postgres refused the query without sending it: the connection was already unusable. */
+function neverSent(err: unknown): boolean {
+  return err instanceof Error && /not queryable/i.test(err.message);
 }
 
 /**
@@ -213,14 +222,18 @@ class Pool {
     }
   }
 
-  /** One statement outside a transaction; a SELECT whose connection was lost runs once more. */
-  async query<R extends pg.QueryResultRow>(text: string, values: unknown[] = []): Promise<pg.QueryResult<R>> {
+  /**
+   * One statement outside a transaction; a SELECT whose connection was lost runs once more.
+   * `name` makes it a named prepared statement (parsed and planned once per connection): for the
+   * hot paths only.
+   */
+  async query<R extends pg.QueryResultRow>(text: string, values: unknown[] = [], name?: string): Promise<pg.QueryResult<R>> {
     this.check();
     const readOnly = /^\s*SELECT\b/i.test(text);
     for (let attempt = 1; ; attempt++) {
       const { c, release } = await this.checkout();
       try {
-        const r = await c.query<R>(text, values);
+        const r = await c.query<R>(name ? { name, text, values } : { text, values });
         release();
         return r;
       } catch (err) {
@@ -229,6 +242,37 @@ class Pool {
         if (!lost) throw err;
         // A write may have committed before the connection went: only the caller can repeat it.
         if (!readOnly || attempt >= 2) throw new StorageUnavailableError({ cause: err });
+      }
+    }
+  }
+
+  /**
+   * One writing statement as its own transaction (autocommit: one round trip, no BEGIN/COMMIT),
+   * with the retries of tx(): a deadlock or serialization failure runs it again (twice at most);
+   * a lost connection runs it once more on a fresh one if the statement certainly never reached
+   * the server (the connection was already unusable), or if `idempotent` (running it twice has
+   * the effect of running it once). Otherwise the commit may have landed: StorageUnavailableError.
+   */
+  async write<R extends pg.QueryResultRow>(name: string, text: string, values: unknown[], idempotent = false): Promise<pg.QueryResult<R>> {
+    this.check();
+    let reconnected = false;
+    for (let attempt = 1; ; attempt++) {
+      const { c, release } = await this.checkout();
+      try {
+        const r = await c.query<R>({ name, text, values });
+        release();
+        return r;
+      } catch (err) {
+        const lost = connectionLost(err);
+        release(lost ? (err as Error) : undefined);
+        if (lost) {
+          if (reconnected || !(idempotent || neverSent(err))) throw new StorageUnavailableError({ cause: err });
+          reconnected = true;
+          continue;
+        }
+        const code = (err as { code?: unknown }).code;
+        if (attempt < MAX_ATTEMPTS && typeof code === 'string' && RETRYABLE.has(code)) continue;
+        throw err;
       }
     }
   }
@@ -451,6 +495,7 @@ class PgAccounts implements AccountRepository {
          FROM accounts a LEFT JOIN devices d ON d.user_name = a.user_name
         WHERE a.user_name = $1 ORDER BY d.device_id`,
       [user],
+      'get_account',
     );
     const first = r.rows[0];
     if (!first) return undefined;
@@ -508,19 +553,94 @@ class PgAccounts implements AccountRepository {
   }
 }
 
+/**
+ * An enqueue in one statement (so one transaction, one round trip), taking the locks of the
+ * multi-statement version in the same order:
+ * 1. `acct`: the recipient's account row FOR SHARE (replaceDeviceList, FOR UPDATE, waits for us;
+ *    if it committed first, READ COMMITTED re-reads the row and we see the new version);
+ * 2. `locked`: the recipient devices' `queue_sizes` rows FOR UPDATE in device order, only if the
+ *    version matched. A row changed by a concurrent enqueue or ack is re-read once its lock is
+ *    ours, so `queued` is current;
+ * 3. `verdict`: version matches, every device has its row, and no queue is at the cap;
+ * 4. `ins` and `upd` write only if so. Both read `verdict` (an InitPlan evaluated before their
+ *    first row), so the locks are held before any message gets its seq: messages to one device
+ *    commit in seq order, as the push high-water mark requires.
+ * It returns the version and each locked row's size before the update; the caller derives the
+ * same verdict from them (stale_list, queue_full, or rows missing: enqueueCreating).
+ * $1 to, $2 distinct device ids (sorted), $3 expected version, $4 cap, $5 from user,
+ * $6 from device, $7 sent at, $8 ids, $9 device per message, $10 bodies, $11 count per $2 device.
+ */
+const ENQUEUE_SQL = `WITH acct AS MATERIALIZED (
+    SELECT list_version FROM accounts WHERE user_name = $1 FOR SHARE
+  ), locked AS MATERIALIZED (
+    SELECT device_id, queued FROM queue_sizes
+     WHERE user_name = $1 AND device_id = ANY($2::bigint[]) AND EXISTS (SELECT 1 FROM acct WHERE list_version = $3)
+     ORDER BY device_id FOR UPDATE
+  ), verdict AS MATERIALIZED (
+    SELECT EXISTS (SELECT 1 FROM acct WHERE list_version = $3)
+       AND (SELECT count(*) FROM locked) = cardinality($2::bigint[])
+       AND NOT EXISTS (SELECT 1 FROM locked WHERE queued >= $4) AS ok
+  ), ins AS (
+    INSERT INTO messages (id, user_name, device_id, from_user, from_device, body, sent_at)
+    SELECT i, $1, d, $5, $6, b, $7 FROM unnest($8::bytea[], $9::bigint[], $10::bytea[]) WITH ORDINALITY AS t(i, d, b, n)
+     WHERE (SELECT ok FROM verdict) ORDER BY n
+  ), upd AS (
+    UPDATE queue_sizes s SET queued = s.queued + t.n FROM unnest($2::bigint[], $11::bigint[]) AS t(d, n)
+     WHERE (SELECT ok FROM verdict) AND s.user_name = $1 AND s.device_id = t.d
+  )
+  SELECT a.list_version, l.device_id, l.queued FROM acct a LEFT JOIN locked l ON true`;
+
+/** An ack in one statement: delete the device's messages among the ids, subtract what was deleted. */
+const ACK_SQL = `WITH del AS (
+    DELETE FROM messages WHERE user_name = $1 AND device_id = $2 AND id = ANY($3::bytea[]) RETURNING 1
+  ), n AS MATERIALIZED (
+    SELECT count(*) AS n FROM del
+  ), upd AS (
+    UPDATE queue_sizes SET queued = queued - (SELECT n FROM n) WHERE user_name = $1 AND device_id = $2 AND (SELECT n FROM n) > 0
+  )
+  SELECT n FROM n`;
+
 type MessageRow = { seq: string; id: Buffer; from_user: string; from_device: string; body: Buffer; sent_at: string };
 
 class PgMailboxes implements MailboxRepository {
   constructor(private readonly db: Pool) {}
 
+  /**
+   * One statement, one round trip (ENQUEUE_SQL), once the recipient devices have their
+   * `queue_sizes` rows; the first message to a device creates its row (enqueueCreating).
+   */
   async enqueue(q: Enqueue): Promise<EnqueueResult> {
+    const perDevice = new Map<number, number>();
+    for (const m of q.messages) perDevice.set(m.deviceId, (perDevice.get(m.deviceId) ?? 0) + 1);
+    const ids = [...perDevice.keys()].sort((a, b) => a - b);
+    const r = await this.db.write<{ list_version: string; device_id: string | null; queued: string | null }>('enqueue', ENQUEUE_SQL, [
+      q.to,
+      ids,
+      q.expectedListVersion,
+      q.maxQueued,
+      q.fromUser,
+      q.fromDevice,
+      q.sentAt,
+      q.messages.map((m) => m.id),
+      q.messages.map((m) => m.deviceId),
+      q.messages.map((m) => m.body),
+      ids.map((d) => perDevice.get(d)),
+    ]);
+    const first = r.rows[0];
+    if (!first || num(first.list_version) !== q.expectedListVersion) return { status: 'stale_list' };
+    const queued = new Map(r.rows.filter((row) => row.device_id !== null).map((row) => [num(row.device_id as string), num(row.queued as string)]));
+    if (queued.size < ids.length) return this.enqueueCreating(q, perDevice, ids);
+    const full = q.messages.filter((m) => (queued.get(m.deviceId) ?? 0) >= q.maxQueued).map((m) => m.deviceId);
+    if (full.length > 0) return { status: 'queue_full', deviceIds: full };
+    return { status: 'stored' };
+  }
+
+  /** The same, as a transaction of several statements that first creates missing `queue_sizes` rows. */
+  private enqueueCreating(q: Enqueue, perDevice: Map<number, number>, ids: number[]): Promise<EnqueueResult> {
     return this.db.tx(async (c): Promise<EnqueueResult> => {
       // SHARE: the list cannot change (replaceDeviceList takes FOR UPDATE) until this commits.
       const v = (await c.query<{ list_version: string }>('SELECT list_version FROM accounts WHERE user_name = $1 FOR SHARE', [q.to])).rows[0];
       if (!v || num(v.list_version) !== q.expectedListVersion) return { status: 'stale_list' };
-      const perDevice = new Map<number, number>();
-      for (const m of q.messages) perDevice.set(m.deviceId, (perDevice.get(m.deviceId) ?? 0) + 1);
-      const ids = [...perDevice.keys()].sort((a, b) => a - b);
       await c.query(
         `INSERT INTO queue_sizes (user_name, device_id, queued) SELECT $1, d, 0 FROM unnest($2::bigint[]) AS t(d)
          ON CONFLICT (user_name, device_id) DO NOTHING`,
@@ -553,6 +673,7 @@ class PgMailboxes implements MailboxRepository {
       `SELECT seq, id, from_user, from_device, body, sent_at FROM messages
         WHERE user_name = $1 AND device_id = $2 AND seq > $3 ORDER BY seq LIMIT $4`,
       [user, deviceId, options.afterSeq ?? 0, options.limit],
+      'fetch',
     );
     const out: StoredMessage[] = [];
     let bytes = 0;
@@ -566,12 +687,9 @@ class PgMailboxes implements MailboxRepository {
 
   async ack(user: string, deviceId: number, ids: readonly Uint8Array[]): Promise<number> {
     if (ids.length === 0) return 0;
-    return this.db.tx(async (c) => {
-      const n =
-        (await c.query('DELETE FROM messages WHERE user_name = $1 AND device_id = $2 AND id = ANY($3::bytea[])', [user, deviceId, [...ids]])).rowCount ?? 0;
-      if (n > 0) await c.query('UPDATE queue_sizes SET queued = queued - $3 WHERE user_name = $1 AND device_id = $2', [user, deviceId, n]);
-      return n;
-    });
+    // Idempotent (a repeat deletes nothing more and subtracts nothing more): safe to repeat after a lost connection.
+    const r = await this.db.write<{ n: string }>('ack', ACK_SQL, [user, deviceId, [...ids]], true);
+    return num((r.rows[0] as { n: string }).n);
   }
 
   async countAll(): Promise<number> {
@@ -657,6 +775,7 @@ class PgAuth implements AuthRepository {
          JOIN devices d ON d.user_name = t.user_name AND d.device_id = t.device_id
         WHERE t.token_hash = $1 AND t.expires_at > $2`,
       [hash, now],
+      'find_token',
     );
     const row = r.rows[0];
     return row ? { user: row.user_name, deviceId: num(row.device_id), expiresAt: num(row.expires_at) } : undefined;
