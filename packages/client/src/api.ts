@@ -10,7 +10,7 @@
  *   last answered; on a network failure or a 502/503/504 the next one is tried. 4xx answers are
  *   final. If none answers the call fails with UnreachableError.
  */
-import type { OneTimePreKeyPublic, PqPreKeyPublic, SignedPreKeyPublic } from '@blindrelay/protocol';
+import { isValidUserName, type OneTimePreKeyPublic, type PqPreKeyPublic, type SignedPreKeyPublic } from '@blindrelay/protocol';
 import { fromBase64url, toBase64url } from './base64url.js';
 import { InvalidArgumentError, NotFoundError, NotRegisteredError, RateLimitedError, RelayError, relayError, UnreachableError } from './errors.js';
 
@@ -65,6 +65,9 @@ export interface RelayApiOptions {
   /** Per-request timeout (default 20 s); long polls add their wait. */
   timeoutMs?: number;
 }
+
+/** Most files `listFiles` accepts from the relay (its per-owner cap is 10 000; shared files come on top). */
+const MAX_LISTED_FILES = 100_000;
 
 /** Renew tokens this long before the relay's expiry. */
 const TOKEN_MARGIN_MS = 60_000;
@@ -160,11 +163,16 @@ export interface RelayFile {
   readonly pending?: { readonly version: number; readonly payloadSize: number; readonly received: number };
 }
 
+/** A file id: 16 bytes, base64url. */
+const FILE_ID = /^[A-Za-z0-9_-]{21}[AQgw]$/;
+
 function parseFile(v: unknown): RelayFile {
   if (!isObject(v)) throw badResponse('file');
   const { id, owner, readers, revision, version, payloadSize, received, complete, createdAt, updatedAt, pending } = v;
   const ints = [revision, version, payloadSize, received, createdAt, updatedAt];
-  if (typeof id !== 'string' || typeof owner !== 'string' || !Array.isArray(readers) || !readers.every((r) => typeof r === 'string')) throw badResponse('file');
+  // Every string the relay returns here ends up on a terminal or in a request: only well-formed ones pass.
+  if (typeof id !== 'string' || !FILE_ID.test(id) || typeof owner !== 'string' || !isValidUserName(owner)) throw badResponse('file');
+  if (!Array.isArray(readers) || readers.length > 100 || !readers.every((r) => typeof r === 'string' && isValidUserName(r))) throw badResponse('file');
   if (!ints.every((n) => Number.isSafeInteger(n)) || typeof complete !== 'boolean') throw badResponse('file');
   const file: RelayFile = {
     id,
@@ -493,16 +501,26 @@ export class RelayApi {
     return parseFile(await this.#json('GET', `/v1/files/${encodeURIComponent(id)}`, { auth: true }));
   }
 
-  /** Every file we own or that is shared with us (all pages). */
+  /**
+   * Every file we own or that is shared with us (all pages). A relay that pages backwards, repeats
+   * ids or returns more than MAX_LISTED_FILES is refused (no endless loop, bounded memory).
+   */
   async listFiles(): Promise<RelayFile[]> {
     const out: RelayFile[] = [];
+    const seen = new Set<string>();
     let after: string | null = null;
     for (;;) {
       const q: string = after ? `&after=${encodeURIComponent(after)}` : '';
       const d = await this.#json('GET', `/v1/files?limit=500${q}`, { auth: true });
-      if (!Array.isArray(d.files)) throw badResponse('files');
-      out.push(...d.files.map(parseFile));
+      if (!Array.isArray(d.files) || d.files.length > 500) throw badResponse('files');
+      for (const f of d.files.map(parseFile)) {
+        if (seen.has(f.id)) throw badResponse('files: an id listed twice');
+        seen.add(f.id);
+        out.push(f);
+      }
+      if (out.length > MAX_LISTED_FILES) throw badResponse('files: more than the SDK lists');
       if (typeof d.next !== 'string' || d.files.length === 0) return out;
+      if (d.next === after) throw badResponse('files: paging does not advance');
       after = d.next;
     }
   }

@@ -6,10 +6,12 @@
  *     meta    = 0x01 | nonce[12] | ChaCha20-Poly1305(metaKey, nonce, pad(JSON), ad = 0x01)
  *
  * `pad` appends zero bytes up to a multiple of 256 (names of similar length look alike). A new
- * file key (revocation) means new metadata. Anyone holding the file key can read and forge it,
- * like the payload: age authenticates content to key holders, not to an author.
+ * file key (revocation) means new metadata. The JSON also carries the owner-signed reader list
+ * (`access`, protocol file-access.ts): anyone holding the file key can read and re-seal the
+ * metadata, but only the owner can sign its reader list.
  */
-import { fromUtf8, type Primitives, utf8 } from '@blindrelay/protocol';
+import { type FileAccess, fromUtf8, type Primitives, utf8 } from '@blindrelay/protocol';
+import { fromBase64url, toBase64url } from './base64url.js';
 import { FileCorruptError, InvalidArgumentError } from './errors.js';
 
 const FORMAT = 1;
@@ -42,10 +44,24 @@ export function checkFileName(name: string): string {
   return name;
 }
 
-export async function sealFileMeta(p: Primitives, fileKey: Uint8Array, meta: FileMeta): Promise<Uint8Array> {
+export interface SealedMeta {
+  readonly meta: FileMeta;
+  readonly access: FileAccess;
+}
+
+export async function sealFileMeta(p: Primitives, fileKey: Uint8Array, meta: FileMeta, access: FileAccess): Promise<Uint8Array> {
   checkFileName(meta.name);
   if (!Number.isSafeInteger(meta.size) || meta.size < 0) throw new InvalidArgumentError('file size must be a non-negative integer');
-  const json = utf8(JSON.stringify({ v: 1, name: meta.name, size: meta.size, ...(meta.mtimeMs !== undefined ? { mtimeMs: Math.floor(meta.mtimeMs) } : {}) }));
+  const json = utf8(
+    JSON.stringify({
+      v: 1,
+      name: meta.name,
+      size: meta.size,
+      ...(meta.mtimeMs !== undefined ? { mtimeMs: Math.floor(meta.mtimeMs) } : {}),
+      access: { owner: access.owner, readers: access.readers, signature: toBase64url(access.signature) },
+    }),
+  );
+  if (json.length + 1 + 13 + 16 > MAX_META_BYTES) throw new InvalidArgumentError('file metadata too large (name or reader list)');
   const padded = new Uint8Array(Math.ceil((json.length + 1) / PAD) * PAD);
   padded.set(json);
   const nonce = p.randomBytes(12);
@@ -57,13 +73,13 @@ export async function sealFileMeta(p: Primitives, fileKey: Uint8Array, meta: Fil
   return out;
 }
 
-export async function openFileMeta(p: Primitives, fileKey: Uint8Array, bytes: Uint8Array): Promise<FileMeta> {
+export async function openFileMeta(p: Primitives, fileKey: Uint8Array, bytes: Uint8Array): Promise<SealedMeta> {
   if (bytes.length < 1 + 12 + 16 || bytes.length > MAX_META_BYTES || bytes[0] !== FORMAT) throw new FileCorruptError('file metadata: unknown format');
   const padded = await p.chacha20Poly1305Open(await metaKey(p, fileKey), bytes.subarray(1, 13), bytes.subarray(13), Uint8Array.of(FORMAT));
   if (!padded) throw new FileCorruptError('file metadata failed to authenticate');
   let end = padded.length;
   while (end > 0 && padded[end - 1] === 0) end--;
-  let o: { v?: unknown; name?: unknown; size?: unknown; mtimeMs?: unknown };
+  let o: { v?: unknown; name?: unknown; size?: unknown; mtimeMs?: unknown; access?: { owner?: unknown; readers?: unknown; signature?: unknown } };
   try {
     o = JSON.parse(fromUtf8(padded.subarray(0, end)));
   } catch {
@@ -76,5 +92,18 @@ export async function openFileMeta(p: Primitives, fileKey: Uint8Array, bytes: Ui
   } catch {
     throw new FileCorruptError('file metadata holds an unusable name');
   }
-  return { name: o.name, size: o.size as number, ...(Number.isSafeInteger(o.mtimeMs) ? { mtimeMs: o.mtimeMs as number } : {}) };
+  const a = o.access;
+  if (typeof a !== 'object' || a === null || typeof a.owner !== 'string' || typeof a.signature !== 'string')
+    throw new FileCorruptError('file metadata has no reader list');
+  if (!Array.isArray(a.readers) || !a.readers.every((r) => typeof r === 'string')) throw new FileCorruptError('file metadata has no reader list');
+  let signature: Uint8Array;
+  try {
+    signature = fromBase64url(a.signature);
+  } catch {
+    throw new FileCorruptError('file metadata: bad reader list signature');
+  }
+  return {
+    meta: { name: o.name, size: o.size as number, ...(Number.isSafeInteger(o.mtimeMs) ? { mtimeMs: o.mtimeMs as number } : {}) },
+    access: { owner: a.owner, readers: a.readers as string[], signature },
+  };
 }

@@ -30,11 +30,12 @@ import {
   generateFileKey,
   isValidUserName,
   PAYLOAD_NONCE_BYTES,
-  parseHeader,
   payloadSize,
   rewrapHeader,
   signDeviceList,
+  signFileAccess,
   unwrapFileKey,
+  verifyFileAccess,
   wipe,
   X25519Identity,
   X25519Recipient,
@@ -48,11 +49,12 @@ import {
   FileCorruptError,
   FileOwnerOnlyError,
   InvalidArgumentError,
+  KeyChangedError,
   OffsetMismatchError,
   SourceChangedError,
   UnreachableError,
 } from './errors.js';
-import { type FileMeta, openFileMeta, sealFileMeta } from './file-meta.js';
+import { type FileMeta, openFileMeta, type SealedMeta, sealFileMeta } from './file-meta.js';
 import type { Contact, PendingUpload, Transaction } from './profile.js';
 import { pruneSessions } from './sessions.js';
 
@@ -89,8 +91,12 @@ export interface FileSummary {
   readonly version: number;
   readonly revision: number;
   readonly complete: boolean;
-  /** `no-key`: no stanza for this device (not shared with it, or it was linked after the last re-wrap). */
-  readonly access: 'ok' | 'no-key';
+  /**
+   * `no-key`: no stanza for this device (not shared with it, or it was linked after the last
+   * re-wrap); `corrupt`: the header or metadata does not verify, or the reader list is not signed
+   * by the owner; `unverified`: the owner's master key changed (compare safety numbers).
+   */
+  readonly access: 'ok' | 'no-key' | 'corrupt' | 'unverified';
   readonly createdAt: number;
   readonly updatedAt: number;
   /** An unfinished upload (first version or revocation): bytes the relay holds of how many. */
@@ -192,34 +198,66 @@ async function fileKeyOf(ctx: Context, file: RelayFile): Promise<Uint8Array> {
   }
 }
 
-function summary(file: RelayFile, meta: FileMeta | null): FileSummary {
+function summary(file: RelayFile, sealed: SealedMeta | null, problem: 'no-key' | 'corrupt' | 'unverified' = 'no-key'): FileSummary {
   const upload = file.pending ?? (file.complete ? undefined : { received: file.received, payloadSize: file.payloadSize });
   return {
     id: file.id,
     owner: file.owner,
-    readers: [...file.readers],
-    name: meta?.name ?? null,
-    size: meta?.size ?? null,
+    // The owner-signed list once verified; the relay's claim otherwise.
+    readers: [...(sealed?.access.readers ?? file.readers)],
+    name: sealed?.meta.name ?? null,
+    size: sealed?.meta.size ?? null,
     version: file.version,
     revision: file.revision,
     complete: file.complete,
-    access: meta ? 'ok' : 'no-key',
+    access: sealed ? 'ok' : problem,
     createdAt: file.createdAt,
     updatedAt: file.updatedAt,
     ...(upload ? { upload: { received: upload.received, payloadSize: upload.payloadSize } } : {}),
   };
 }
 
-async function describe(ctx: Context, file: RelayFile): Promise<FileSummary> {
+/** The trusted master key of a file's owner (ours, or the owner's pinned key: directory.ts). */
+async function ownerMasterKey(ctx: Context, owner: string, cache?: Map<string, Uint8Array>): Promise<Uint8Array> {
+  if (owner === ctx.account.user) return ctx.account.masterKey;
+  const known = cache?.get(owner);
+  if (known) return known;
+  const key = await ctx.profile.transact(async (tx) => (await resolveUser(ctx, tx, owner, { mode: 'receive' })).contact.masterKey);
+  cache?.set(owner, key);
+  return key;
+}
+
+/** The file's metadata with its reader list verified: signed by the owner's trusted master key for this file key. */
+async function openVerified(ctx: Context, file: RelayFile, fileKey: Uint8Array, cache?: Map<string, Uint8Array>): Promise<SealedMeta> {
+  const sealed = await openFileMeta(ctx.p, fileKey, file.meta);
+  if (sealed.access.owner !== file.owner) {
+    throw new FileCorruptError(`file ${file.id}: its metadata names another owner than the relay does`);
+  }
+  const masterKey = await ownerMasterKey(ctx, file.owner, cache);
+  try {
+    await verifyFileAccess(ctx.p, masterKey, fileKey, sealed.access);
+  } catch (e) {
+    throw new FileCorruptError(`file ${file.id}: its reader list is not signed by ${file.owner}`, { cause: e });
+  }
+  return sealed;
+}
+
+async function describe(ctx: Context, file: RelayFile, cache?: Map<string, Uint8Array>): Promise<FileSummary> {
   let fileKey: Uint8Array;
   try {
     fileKey = await fileKeyOf(ctx, file);
   } catch (e) {
-    if (e instanceof FileAccessError) return summary(file, null);
+    if (e instanceof FileAccessError) return summary(file, null, 'no-key');
+    if (e instanceof FileCorruptError) return summary(file, null, 'corrupt');
     throw e;
   }
   try {
-    return summary(file, await openFileMeta(ctx.p, fileKey, file.meta));
+    return summary(file, await openVerified(ctx, file, fileKey, cache));
+  } catch (e) {
+    // One bad file (a sharer's garbage, a relay's substitution) never hides the others.
+    if (e instanceof FileCorruptError) return summary(file, null, 'corrupt');
+    if (e instanceof KeyChangedError) return summary(file, null, 'unverified');
+    throw e;
   } finally {
     wipe(fileKey);
   }
@@ -395,9 +433,10 @@ export async function putFile(ctx: Context, source: FileSource, options: PutOpti
   const fileKey = generateFileKey(ctx.p);
   const nonce = ctx.p.randomBytes(PAYLOAD_NONCE_BYTES);
   const header = await rewrapHeader(ctx.p, fileKey, recipients);
-  const meta = await sealFileMeta(ctx.p, fileKey, { name: source.name, size: source.size, mtimeMs: source.mtimeMs });
+  const access = await signFileAccess(ctx.p, ctx.account.masterSeed, fileKey, ctx.account.user, readers);
+  const meta = await sealFileMeta(ctx.p, fileKey, { name: source.name, size: source.size, mtimeMs: source.mtimeMs }, access);
   const size = payloadSize(source.size);
-  const created = await ctx.api.createFile({ header, meta, payloadSize: size, readers });
+  const created = await ctx.api.createFile({ header, meta, payloadSize: size, readers: access.readers });
   const up: PendingUpload = {
     fileId: created.id,
     version: created.version,
@@ -458,9 +497,10 @@ export async function getFile(
   if (!file.complete) throw new InvalidArgumentError(`file ${id} is still being uploaded`);
   const fileKey = await fileKeyOf(ctx, file);
   try {
-    const meta = await openFileMeta(ctx.p, fileKey, file.meta);
+    const sealed = await openVerified(ctx, file, fileKey);
+    const meta = sealed.meta;
     if (payloadSize(meta.size) !== file.payloadSize) throw new FileCorruptError(`file ${id}: its metadata does not match the payload size`);
-    const info = summary(file, meta);
+    const info = summary(file, sealed);
     const sink = await open(meta, info);
     let written = 0;
     await decryptPayloadStream(
@@ -573,7 +613,8 @@ async function* previousPlaintext(ctx: Context, up: PendingUpload, position: num
 export async function listFiles(ctx: Context): Promise<FileSummary[]> {
   const files = await ctx.api.listFiles();
   const out: FileSummary[] = [];
-  for (const f of files) out.push(await describe(ctx, f));
+  const owners = new Map<string, Uint8Array>();
+  for (const f of files) out.push(await describe(ctx, f, owners));
   return out;
 }
 
@@ -589,18 +630,24 @@ async function ownedFile(ctx: Context, id: string): Promise<RelayFile> {
 }
 
 /** New header for the same file key: current devices of the owner and `readers`. Payload untouched. */
+/**
+ * New header for the same file key: current devices of the owner and of the readers `change`
+ * makes of the reader list we signed (never the relay's list). Payload untouched.
+ */
 async function rewrapTo(
   ctx: Context,
   file: RelayFile,
-  readers: readonly string[],
+  change: (signed: readonly string[]) => string[],
   acceptNewKey: boolean,
 ): Promise<{ file: FileSummary; skipped: Recipients['skipped'] }> {
   const fileKey = await fileKeyOf(ctx, file);
   try {
-    const { recipients, skipped } = await recipientsOf(ctx, readers, acceptNewKey);
+    const sealed = await openVerified(ctx, file, fileKey);
+    const access = await signFileAccess(ctx.p, ctx.account.masterSeed, fileKey, ctx.account.user, change(sealed.access.readers));
+    const { recipients, skipped } = await recipientsOf(ctx, access.readers, acceptNewKey);
     const header = await rewrapHeader(ctx.p, fileKey, recipients);
-    parseHeader(header);
-    await ctx.api.replaceFileHeader(file.id, { expectedRevision: file.revision, header, readers });
+    const meta = await sealFileMeta(ctx.p, fileKey, sealed.meta, access);
+    await ctx.api.replaceFileHeader(file.id, { expectedRevision: file.revision, header, meta, readers: access.readers });
     return { file: await describe(ctx, await ctx.api.getFile(file.id)), skipped };
   } finally {
     wipe(fileKey);
@@ -612,13 +659,13 @@ export async function shareFile(ctx: Context, id: string, user: string, options:
   const [who] = checkUsers([user], ctx.account.user);
   if (!who) throw new InvalidArgumentError('you already own this file');
   const file = await ownedFile(ctx, id);
-  return rewrapTo(ctx, file, [...new Set([...file.readers, who])], options.acceptNewKey ?? false);
+  return rewrapTo(ctx, file, (signed) => [...new Set([...signed, who])], options.acceptNewKey ?? false);
 }
 
 /** Re-wrap the file key for the current devices of the owner and every reader (devices linked since). */
 export async function rewrapFile(ctx: Context, id: string, options: { acceptNewKey?: boolean } = {}) {
   const file = await ownedFile(ctx, id);
-  return rewrapTo(ctx, file, file.readers, options.acceptNewKey ?? false);
+  return rewrapTo(ctx, file, (signed) => [...signed], options.acceptNewKey ?? false);
 }
 
 /**
@@ -641,17 +688,24 @@ export async function revokeFile(
     if (!done.readers.includes(user)) return { file: await describe(ctx, done), skipped: [] };
   }
   const file = await ownedFile(ctx, id);
-  if (!file.readers.includes(user)) throw new InvalidArgumentError(`${user} is not a reader of file ${id}`);
-  const readers = file.readers.filter((r) => r !== user);
   const previousFileKey = await fileKeyOf(ctx, file);
-  const meta = await openFileMeta(ctx.p, previousFileKey, file.meta);
-  const { recipients, skipped } = await recipientsOf(ctx, readers, options.acceptNewKey ?? false);
+  const sealed = await openVerified(ctx, file, previousFileKey);
+  const meta = sealed.meta;
+  if (!sealed.access.readers.includes(user)) throw new InvalidArgumentError(`${user} is not a reader of file ${id}`);
   const fileKey = generateFileKey(ctx.p);
+  const access = await signFileAccess(
+    ctx.p,
+    ctx.account.masterSeed,
+    fileKey,
+    ctx.account.user,
+    sealed.access.readers.filter((r) => r !== user),
+  );
+  const { recipients, skipped } = await recipientsOf(ctx, access.readers, options.acceptNewKey ?? false);
   const nonce = ctx.p.randomBytes(PAYLOAD_NONCE_BYTES);
   const header = await rewrapHeader(ctx.p, fileKey, recipients);
-  const newMeta = await sealFileMeta(ctx.p, fileKey, meta);
+  const newMeta = await sealFileMeta(ctx.p, fileKey, meta, access);
   const size = payloadSize(meta.size);
-  const created = await ctx.api.createFileVersion(id, { expectedRevision: file.revision, header, meta: newMeta, payloadSize: size, readers });
+  const created = await ctx.api.createFileVersion(id, { expectedRevision: file.revision, header, meta: newMeta, payloadSize: size, readers: access.readers });
   const up: PendingUpload = {
     fileId: id,
     version: created.version,
@@ -698,7 +752,8 @@ export async function exportFile(ctx: Context, id: string, open: (meta: FileMeta
   if (!file.complete) throw new InvalidArgumentError(`file ${id} is still being uploaded`);
   const fileKey = await fileKeyOf(ctx, file);
   try {
-    const meta = await openFileMeta(ctx.p, fileKey, file.meta);
+    const sealed = await openVerified(ctx, file, fileKey);
+    const meta = sealed.meta;
     const identity = await X25519Identity.generate(ctx.p);
     const header = await rewrapHeader(ctx.p, fileKey, [identity.recipient()]);
     const sink = await open(meta);
@@ -713,7 +768,7 @@ export async function exportFile(ctx: Context, id: string, open: (meta: FileMeta
       onProgress?.(got, file.payloadSize);
     }
     await decrypt(dec, new Uint8Array(0), true, id);
-    return { file: summary(file, meta), identity: identity.toString(), recipient: identity.recipient().toString() };
+    return { file: summary(file, sealed), identity: identity.toString(), recipient: identity.recipient().toString() };
   } finally {
     wipe(fileKey);
   }

@@ -30,7 +30,8 @@ let url: string;
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'br-files-'));
   dataDir = join(dir, 'data');
-  server = await startServer({ host: '127.0.0.1', port: 0, dataDir, logLevel: 'silent', processMetrics: false });
+  // Many accounts from one address: this test is not about the account-creation rate limit.
+  server = await startServer({ host: '127.0.0.1', port: 0, dataDir, logLevel: 'silent', processMetrics: false, rateLimits: { accountsPerIp: false } });
   url = server.url;
 });
 afterAll(async () => {
@@ -84,6 +85,12 @@ async function plainFile(name: string, size: number): Promise<{ path: string; by
   const path = join(dir, `${counter++}-${name}`);
   await writeFile(path, bytes);
   return { path, bytes };
+}
+
+async function inboxOf(d: Device): Promise<string[]> {
+  const texts: string[] = [];
+  await d.client.receive({ onMessage: (m) => void texts.push(m.text) });
+  return texts;
 }
 
 /** The relay's JSON description of a file, as the device sees it. */
@@ -238,6 +245,73 @@ describe('encrypted files through the relay', () => {
     expect(await alice.client.pendingUploads()).toEqual([]);
     expect(same(await download(carol, file.id), f.bytes)).toBe(true);
     expect((await blobs()).some((b) => b.includes(oldHead))).toBe(false);
+  });
+
+  it('a relay that adds a reader to its answer gets nothing: re-wrap, share and revoke use the owner-signed list', async () => {
+    const alice = await newUser('alice');
+    const bob = await newUser('bob');
+    const mallory = await newUser('mallory');
+    const carol = await newUser('carol');
+    const f = await plainFile('payroll.csv', 4000);
+    const { file } = await alice.client.putFile(await fileSource(f.path), { to: [bob.client.user] });
+    alice.hook.fn = async (u, init, next) => {
+      const res = await next();
+      if (!u.endsWith(`/v1/files/${file.id}`) || (init?.method ?? 'GET') !== 'GET') return res;
+      const body = (await res.json()) as { readers: string[] };
+      return Response.json({ ...body, readers: [...body.readers, mallory.client.user].sort() });
+    };
+    expect((await alice.client.rewrapFile(file.id)).file.readers).toEqual([bob.client.user]);
+    expect((await alice.client.shareFile(file.id, carol.client.user)).file.readers).toEqual([bob.client.user, carol.client.user].sort());
+    await expect(mallory.client.statFile(file.id)).rejects.toBeInstanceOf(NotFoundError);
+    await expect(alice.client.revokeFile(file.id, mallory.client.user)).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT' });
+    const r = await alice.client.revokeFile(file.id, carol.client.user);
+    expect(r.file.readers).toEqual([bob.client.user]);
+    alice.hook.fn = null;
+    await expect(mallory.client.statFile(file.id)).rejects.toBeInstanceOf(NotFoundError);
+    expect(same(await download(bob, file.id), f.bytes)).toBe(true);
+  });
+
+  it("a relay cannot present a file as another user's; one bad file does not hide the others; paging must advance", async () => {
+    const alice = await newUser('alice');
+    const bob = await newUser('bob');
+    const carol = await newUser('carol');
+    const f = await plainFile('from-alice.txt', 3000);
+    const { file } = await alice.client.putFile(await fileSource(f.path), { to: [bob.client.user] });
+    await carol.client.send(bob.client.user, 'hi'); // bob knows carol's key
+    await inboxOf(bob);
+    bob.hook.fn = async (u, init, next) => {
+      const res = await next();
+      if (!u.endsWith(`/v1/files/${file.id}`) || (init?.method ?? 'GET') !== 'GET') return res;
+      return Response.json({ ...((await res.json()) as object), owner: carol.client.user });
+    };
+    await expect(saveFile(bob.client, file.id, { output: await mkdtemp(join(dir, 'relabel-')) })).rejects.toBeInstanceOf(FileCorruptError);
+    bob.hook.fn = null;
+
+    // carol shares a file with a header bob's device cannot process (low-order X25519 share).
+    const bad = await P.encodeHeader(p, p.randomBytes(16), [{ args: ['X25519', P.encodeAgeBase64(new Uint8Array(32))], body: p.randomBytes(32) }]);
+    const carolAccount = await (await Profile.open(carol.storage, p)).read('account');
+    const carolApi = new RelayApi({
+      servers: [url],
+      credentials: {
+        user: carolAccount.user,
+        deviceId: carolAccount.deviceId,
+        signChallenge: (c) => P.signAuthChallenge(p, carolAccount.signingSeed, c, carolAccount.user, carolAccount.deviceId),
+      },
+    });
+    const junk = await carolApi.createFile({ header: bad, meta: p.randomBytes(64), payloadSize: 32, readers: [bob.client.user] });
+    await carolApi.putPayload(junk.id, junk.version, 0, p.randomBytes(32));
+    const listed = await bob.client.listFiles();
+    expect(listed.find((x) => x.id === file.id)?.access).toBe('ok');
+    expect(listed.find((x) => x.id === junk.id)?.access).toBe('corrupt');
+
+    // A relay that pages in a circle is refused instead of looping forever.
+    bob.hook.fn = async (u, init, next) => {
+      const res = await next();
+      if (!u.includes('/v1/files?') || (init?.method ?? 'GET') !== 'GET') return res;
+      return Response.json({ ...((await res.json()) as object), next: 'AAAAAAAAAAAAAAAAAAAAAA' });
+    };
+    await expect(bob.client.listFiles()).rejects.toMatchObject({ code: 'ERR_RELAY' });
+    bob.hook.fn = null;
   });
 
   it('an interrupted upload resumes from the bytes the relay holds', async () => {

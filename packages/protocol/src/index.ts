@@ -7,6 +7,7 @@ export * from './device-certificate.js';
 export * from './device-list.js';
 export * from './encoding.js';
 export * from './errors.js';
+export * from './file-access.js';
 export * from './keys.js';
 export * from './limits.js';
 export * from './message.js';

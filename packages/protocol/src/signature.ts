@@ -12,6 +12,7 @@ export const SIGNATURE_LABELS = {
   signedPreKey: 'Blindrelay_SignedPreKey_v1',
   pqPreKey: 'Blindrelay_PqPreKey_v1',
   authChallenge: 'Blindrelay_AuthChallenge_v1',
+  fileAccess: 'Blindrelay_FileAccess_v1',
 } as const;
 export type SignatureLabel = (typeof SIGNATURE_LABELS)[keyof typeof SIGNATURE_LABELS];
 
