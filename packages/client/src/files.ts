@@ -51,6 +51,7 @@ import {
   InvalidArgumentError,
   KeyChangedError,
   OffsetMismatchError,
+  RelayError,
   SourceChangedError,
   UnreachableError,
 } from './errors.js';
@@ -274,39 +275,82 @@ const chunkAt = (offset: number) => (offset < PAYLOAD_NONCE_BYTES ? 0 : Math.flo
  * Encrypt `plaintext` (starting at chunk `startChunk`) and PUT everything from payload offset
  * `from` on. One PUT in flight while the next part is encrypted.
  */
+/**
+ * What an upload has sent, kept in the profile before every part goes out: the offset the relay
+ * acknowledged, and the Poly1305 tag of every chunk sent beyond it. A resumed upload re-encrypts
+ * from the relay's offset; a chunk whose tag differs from the one sent before means the plaintext
+ * changed, and encrypting it again under the same key, nonce and counter would hand the relay two
+ * ciphertexts of one keystream (and two tags of one Poly1305 key): it is refused before a byte goes
+ * out. A relay that claims fewer bytes than it acknowledged is refused too.
+ */
+interface SentState {
+  acked: number;
+  tags: Map<number, Uint8Array>;
+}
+
+const chunkStart = (i: number) => PAYLOAD_NONCE_BYTES + i * ENCRYPTED_CHUNK_BYTES;
+
 async function uploadFrom(
   ctx: Context,
   up: PendingUpload,
+  sent: SentState,
   from: number,
   plaintext: (position: number) => AsyncIterable<Uint8Array>,
   onProgress?: ProgressListener,
   signal?: AbortSignal,
-): Promise<void> {
+): Promise<{ received: number; complete: boolean }> {
+  if (from < sent.acked) throw new RelayError('ERR_RELAY', 200, 'bad_response', 'relay: it reports fewer payload bytes than it acknowledged before');
   const startChunk = chunkAt(from);
   let skip = from - chunkOffset(startChunk);
   const enc = await createPayloadEncryptor(ctx.p, up.fileKey, up.nonce, { startChunk });
   let offset = from;
-  let inflight: Promise<unknown> | null = null;
+  let inflight: Promise<{ received: number; complete: boolean }> | null = null;
+  let last: { received: number; complete: boolean } | null = null;
   let parts: Uint8Array[] = [];
   let buffered = 0;
+  /** Payload offset of the next byte the encryptor hands out, and the next chunk to end. */
+  let pos = chunkOffset(startChunk);
+  let nextChunk = startChunk;
   const flush = async () => {
     if (buffered === 0) return;
     signal?.throwIfAborted();
     const body = parts.length === 1 ? (parts[0] as Uint8Array) : concatParts(parts, buffered);
     parts = [];
     buffered = 0;
-    if (inflight) await inflight;
+    if (inflight) last = await inflight;
     const at = offset;
     offset += body.length;
+    // Record what is about to be sent before it can reach the relay.
+    for (const i of [...sent.tags.keys()]) if (chunkStart(i + 1) <= sent.acked) sent.tags.delete(i);
+    await rememberUpload(ctx, { ...up, acked: sent.acked, sentTags: [...sent.tags] });
     const put = ctx.api.putPayload(up.fileId, up.version, at, body).then((r) => {
+      if (r.received > sent.acked) sent.acked = r.received;
       onProgress?.(r.received, up.payloadSize);
       return r;
     });
     put.catch(() => {}); // handled when awaited (next flush or the end); not an unhandled rejection meanwhile
     inflight = put;
   };
+  /** Check and remember the tag of every chunk that ends in `out` (the encryptor hands out whole chunks). */
+  const tags = (out: Uint8Array) => {
+    const endOfOut = pos + out.length;
+    for (;;) {
+      const end = Math.min(chunkStart(nextChunk + 1), up.payloadSize);
+      if (end > endOfOut) break;
+      const tag = out.slice(end - 16 - pos, end - pos);
+      const before = sent.tags.get(nextChunk);
+      if (before && !equal(before, tag)) {
+        throw new SourceChangedError('the source changed since part of it was sent: refusing to encrypt different data under the same key and nonce');
+      }
+      if (end > sent.acked) sent.tags.set(nextChunk, tag);
+      nextChunk++;
+      if (end === up.payloadSize) break;
+    }
+    pos = endOfOut;
+  };
   /** Parts of exactly UPLOAD_PART_BYTES (the last may be shorter), whatever size the encryptor hands out. */
   const take = async (out: Uint8Array) => {
+    tags(out);
     let bytes = out;
     if (skip > 0) {
       const n = Math.min(skip, bytes.length);
@@ -331,13 +375,14 @@ async function uploadFrom(
     if (read !== up.size) throw new SourceChangedError(`the source has ${read} bytes, the upload was started with ${up.size}`);
     await take(await enc.push(new Uint8Array(0), true));
     await flush();
-    if (inflight) await inflight;
+    if (inflight) last = await inflight;
   } catch (e) {
     // Let the request in flight settle before reporting, so a retry starts from a known offset.
     if (inflight) await (inflight as Promise<unknown>).catch(() => {});
     throw e;
   }
   if (offset !== up.payloadSize) throw new SourceChangedError('the encrypted size does not match the announced size');
+  return last ?? { received: from, complete: from === up.payloadSize };
 }
 
 function concatParts(parts: Uint8Array[], total: number): Uint8Array {
@@ -361,6 +406,7 @@ async function runUpload(
   let lastError: unknown;
   // The relay lets one upload write a version at a time (a lease of up to 60 s: a crashed writer's expires).
   const leaseDeadline = Date.now() + 75_000;
+  const sent: SentState = { acked: up.acked ?? 0, tags: new Map(up.sentTags ?? []) };
   for (let attempt = 0; attempt < UPLOAD_ATTEMPTS; attempt++) {
     signal?.throwIfAborted();
     const file = await ctx.api.getFile(up.fileId);
@@ -378,7 +424,10 @@ async function runUpload(
     if (target.complete) return;
     onProgress?.(target.received, up.payloadSize);
     try {
-      await uploadFrom(ctx, up, target.received, plaintext, onProgress, signal);
+      const r = await uploadFrom(ctx, up, sent, target.received, plaintext, onProgress, signal);
+      if (!r.complete || r.received !== up.payloadSize) {
+        throw new RelayError('ERR_RELAY', 200, 'bad_response', 'relay: it took the whole payload but does not report the file complete');
+      }
       return;
     } catch (e) {
       if (e instanceof ConflictError && e.relayCode === 'conflict' && !signal?.aborted && Date.now() < leaseDeadline) {

@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { constants, type FileHandle, open, rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { utf8 } from '@blindrelay/protocol';
-import { FileExistsError, InvalidArgumentError } from './errors.js';
+import { FileExistsError, InvalidArgumentError, SourceChangedError } from './errors.js';
 import { checkFileName, type FileMeta } from './file-meta.js';
 import type { ExportResult, FileSink, FileSource, FileSummary, ProgressListener } from './files.js';
 
@@ -33,6 +33,11 @@ export async function fileSource(path: string): Promise<FileSource> {
     async *read(position: number) {
       const fh = await open(full, 'r');
       try {
+        // Every (re)read checks the file is still the one the upload started from.
+        const now = await fh.stat();
+        if (now.size !== s.size || Math.floor(now.mtimeMs) !== Math.floor(s.mtimeMs)) {
+          throw new SourceChangedError(`${path} changed (size or modification time) since the upload started`);
+        }
         let at = position;
         for (;;) {
           // A fresh buffer per read: the consumer may keep the bytes (the encryptor copies, but callers of this source need not know).

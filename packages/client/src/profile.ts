@@ -157,6 +157,9 @@ export interface PendingUpload {
   readonly previousFileKey?: Uint8Array;
   readonly previousVersion?: number;
   readonly startedAt: number;
+  /** Payload bytes the relay acknowledged, and the tag of each chunk sent beyond them (files.ts `SentState`). */
+  readonly acked?: number;
+  readonly sentTags?: readonly (readonly [number, Uint8Array])[];
 }
 export interface UploadsRecord {
   uploads: Map<string, PendingUpload>;

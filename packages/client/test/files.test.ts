@@ -6,7 +6,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as P from '@blindrelay/protocol';
@@ -15,7 +15,7 @@ import { type RunningServer, startServer } from '@blindrelay/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RelayApi } from '../src/api.js';
 import { BlindrelayClient, type ClientEnvironment } from '../src/client.js';
-import { FileAccessError, FileCorruptError, FileExistsError, FileOwnerOnlyError, NotFoundError } from '../src/errors.js';
+import { FileAccessError, FileCorruptError, FileExistsError, FileOwnerOnlyError, NotFoundError, SourceChangedError } from '../src/errors.js';
 import { UPLOAD_PART_BYTES } from '../src/files.js';
 import { exportFileToPath, fileSource, nodeSocketFactory, saveFile } from '../src/node.js';
 import { Profile } from '../src/profile.js';
@@ -312,6 +312,36 @@ describe('encrypted files through the relay', () => {
     };
     await expect(bob.client.listFiles()).rejects.toMatchObject({ code: 'ERR_RELAY' });
     bob.hook.fn = null;
+  });
+
+  it('a resumed upload never encrypts changed data under the same key and nonce, whatever the relay claims', async () => {
+    for (const lie of ['put answer', 'file info'] as const) {
+      const alice = await newUser('alice');
+      const f = await plainFile('changing.bin', UPLOAD_PART_BYTES + 300_000);
+      const { mtime } = await stat(f.path);
+      const puts: number[] = [];
+      alice.hook.fn = async (u, init, next) => {
+        const isPut = init?.method === 'PUT' && u.includes('/payload');
+        if (isPut) puts.push(Number(new URL(u).searchParams.get('offset')));
+        const res = await next();
+        if (isPut && puts.length === 1) {
+          // The relay stored the part, then "loses" the answer; meanwhile the file is rewritten with
+          // the same size and modification time (cp -p, rsync -t, touch -r).
+          await writeFile(f.path, p.randomBytes(f.bytes.length));
+          await utimes(f.path, mtime, mtime);
+          if (lie === 'put answer') return Response.json({ code: 'offset_mismatch', message: 'resume', received: 0 }, { status: 409 });
+          throw new TypeError('fetch failed', { cause: { code: 'ECONNREFUSED' } });
+        }
+        if (lie === 'file info' && puts.length === 1 && u.includes('/v1/files/') && !u.includes('/payload') && (init?.method ?? 'GET') === 'GET') {
+          const body = (await res.json()) as { received: number };
+          return Response.json({ ...body, received: 0 });
+        }
+        return res;
+      };
+      await expect(alice.client.putFile(await fileSource(f.path)), lie).rejects.toBeInstanceOf(SourceChangedError);
+      expect(puts, lie).toEqual([0]); // nothing else went out
+      alice.hook.fn = null;
+    }
   });
 
   it('an interrupted upload resumes from the bytes the relay holds', async () => {
