@@ -9,7 +9,9 @@ import { nodeEnvironment } from '@blindrelay/client/node';
 import { Command, CommanderError, InvalidArgumentError as CommanderInvalidArgument } from 'commander';
 import qrcode from 'qrcode-terminal';
 import { registerFileCommands } from './file-commands.js';
-import { createOutput, type Output, reportError } from './output.js';
+import { createOutput, displayText, type Output, reportError } from './output.js';
+
+export { displayText };
 
 interface GlobalOptions {
   home?: string;
@@ -48,19 +50,6 @@ function formatTime(ms: number): string {
 function messageJson(m: ReceivedMessage) {
   return { id: m.id, from: m.from, fromDevice: m.fromDevice, to: m.to, text: m.text, sentAt: m.sentAt, sync: m.sync };
 }
-/**
- * Message text as one inert terminal line: control characters (C0 incl. newlines, DEL, C1 — so
- * no ANSI/OSC escape sequences), line and paragraph separators and bidi controls are shown as
- * \u{…} escapes, so a sender cannot forge extra lines or rewrite the screen.
- */
-export function displayText(text: string): string {
-  return text.replace(
-    // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
-    /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]/g,
-    (c) => `\\u{${(c.codePointAt(0) as number).toString(16)}}`,
-  );
-}
-
 function messageLine(m: ReceivedMessage): string {
   return m.sync
     ? `[${formatTime(m.sentAt)}] you (device ${m.fromDevice}) -> ${m.to}: ${displayText(m.text)}`

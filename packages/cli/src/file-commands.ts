@@ -4,7 +4,7 @@
  * terminal (stderr) for the commands that move payload bytes.
  */
 import type { BlindrelayClient, FileSummary } from '@blindrelay/client';
-import { exportFileToPath, fileSource, saveFile } from '@blindrelay/client/node';
+import { exportFileToPath, fileSource, removePartialFiles, saveFile } from '@blindrelay/client/node';
 import type { Command } from 'commander';
 import type { CliIo } from './cli.js';
 import type { Output } from './output.js';
@@ -47,6 +47,22 @@ function fileJson(f: FileSummary) {
   };
 }
 
+/** Run `fn`; on Ctrl-C or SIGTERM meanwhile, remove the half-written temporary files first, then exit 130. */
+async function removingPartialOnSignal<T>(fn: () => Promise<T>): Promise<T> {
+  const onSignal = () => {
+    removePartialFiles();
+    process.exit(130);
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    return await fn();
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
 export function registerFileCommands(program: Command, c: FileCommandContext): void {
   const file = program.command('file').description('encrypted files (age v1): store, fetch, share, revoke');
   const bar = (cmd: Command, label: string) => progressBar(c.io.stderr as NodeJS.WritableStream & { isTTY?: boolean }, label, !c.output(cmd).json);
@@ -85,13 +101,15 @@ export function registerFileCommands(program: Command, c: FileCommandContext): v
       const out = c.output(cmd);
       const client = await c.open(cmd);
       const progress = bar(cmd, `download ${id}`);
-      const r = await saveFile(client, id, {
-        ...(opts.output !== undefined ? { output: opts.output } : {}),
-        overwrite: opts.force ?? false,
-        onProgress: (d, t) => progress.update(d, t),
-      });
+      const r = await removingPartialOnSignal(() =>
+        saveFile(client, id, {
+          ...(opts.output !== undefined ? { output: opts.output } : {}),
+          overwrite: opts.force ?? false,
+          onProgress: (d, t) => progress.update(d, t),
+        }),
+      );
       progress.finish();
-      out.result({ ...fileJson(r.file), path: r.path }, `wrote ${r.path} (${sizeText(r.file.size)}, from ${r.file.owner})`);
+      out.result({ ...fileJson(r.file), path: r.path }, `wrote ${c.displayText(r.path)} (${sizeText(r.file.size)}, from ${r.file.owner})`);
     });
 
   file
@@ -187,18 +205,21 @@ export function registerFileCommands(program: Command, c: FileCommandContext): v
       const out = c.output(cmd);
       const client = await c.open(cmd);
       const progress = bar(cmd, `export ${id}`);
-      const r = await exportFileToPath(client, id, {
-        output: opts.output,
-        identityOutput: opts.identityOut,
-        overwrite: opts.force ?? false,
-        onProgress: (d, t) => progress.update(d, t),
-      });
+      const r = await removingPartialOnSignal(() =>
+        exportFileToPath(client, id, {
+          output: opts.output,
+          identityOutput: opts.identityOut,
+          overwrite: opts.force ?? false,
+          onProgress: (d, t) => progress.update(d, t),
+        }),
+      );
       progress.finish();
-      const warning = `warning: ${r.identityPath} is a SECRET key: anyone who has it and ${r.path} can read the file. Keep it safe; delete it when done.`;
+      const [path, keyPath] = [c.displayText(r.path), c.displayText(r.identityPath)];
+      const warning = `warning: ${keyPath} is a SECRET key: anyone who has it and ${path} can read the file (and the stored copy, until a reader is revoked). Keep it safe; delete it when done.`;
       out.note(warning);
       out.result({ ...fileJson(r.file), path: r.path, identityPath: r.identityPath, recipient: r.recipient, warning }, [
-        `wrote ${r.path} (age v1) and ${r.identityPath} (identity ${r.recipient})`,
-        `decrypt with: age -d -i ${r.identityPath} ${r.path}`,
+        `wrote ${path} (age v1) and ${keyPath} (identity ${r.recipient})`,
+        `decrypt with: age -d -i ${keyPath} ${path}`,
       ]);
     });
 }

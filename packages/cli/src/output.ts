@@ -32,11 +32,25 @@ export function createOutput(json: boolean, out: NodeJS.WritableStream = process
   };
 }
 
+/**
+ * Message text as one inert terminal line: control characters (C0 incl. newlines, DEL, C1 — so
+ * no ANSI/OSC escape sequences), line and paragraph separators and bidi controls are shown as
+ * \u{…} escapes, so a sender cannot forge extra lines or rewrite the screen.
+ */
+export function displayText(text: string): string {
+  return text.replace(
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
+    /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]/g,
+    (c) => `\\u{${(c.codePointAt(0) as number).toString(16)}}`,
+  );
+}
+
 /** Print an error the way the contract says; returns the exit code. */
 export function reportError(e: unknown, json: boolean, out: NodeJS.WritableStream = process.stdout, err: NodeJS.WritableStream = process.stderr): number {
   const info = errorInfo(e);
   if (json) out.write(`${JSON.stringify({ error: { code: info.code, message: info.message } })}\n`);
-  else err.write(`blindrelay: ${info.message}${info.expected ? '' : ` (${info.code})`}\n`);
+  // Messages can carry relay-supplied text: printed inert, like message text.
+  else err.write(`blindrelay: ${displayText(info.message)}${info.expected ? '' : ` (${info.code})`}\n`);
   if (!info.expected && process.env.BLINDRELAY_DEBUG) err.write(`${(e as Error)?.stack ?? String(e)}\n`);
   return 1;
 }

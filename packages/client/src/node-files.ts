@@ -5,7 +5,8 @@
  * removed, so no partial plaintext is ever left behind.
  */
 import { randomBytes } from 'node:crypto';
-import { constants, type FileHandle, open, rename, stat, unlink } from 'node:fs/promises';
+import { unlinkSync } from 'node:fs';
+import { constants, type FileHandle, link, open, rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { utf8 } from '@blindrelay/protocol';
 import { FileExistsError, InvalidArgumentError, SourceChangedError } from './errors.js';
@@ -54,6 +55,21 @@ export async function fileSource(path: string): Promise<FileSource> {
   };
 }
 
+/** Temporary files being written now (removed by `removePartialFiles` when the process is interrupted). */
+const partial = new Set<string>();
+
+/** Remove the temporary files of unfinished downloads (call from a SIGINT/SIGTERM handler). */
+export function removePartialFiles(): void {
+  for (const path of partial) {
+    try {
+      unlinkSync(path);
+    } catch {
+      // already gone
+    }
+  }
+  partial.clear();
+}
+
 export interface AtomicFile extends FileSink {
   /** fsync and rename onto the target. */
   commit(): Promise<void>;
@@ -68,13 +84,15 @@ export interface AtomicFile extends FileSink {
 export async function atomicFile(target: string, options: { overwrite?: boolean; mode?: number } = {}): Promise<AtomicFile> {
   const full = resolve(target);
   if (!options.overwrite && (await exists(full))) throw new FileExistsError(target);
-  const temp = join(dirname(full), `.${basename(full)}.${randomBytes(6).toString('hex')}.blindrelay-part`);
+  // A short temporary name (a stored name near 255 bytes would not fit with a suffix).
+  const temp = join(dirname(full), `.blindrelay-${randomBytes(8).toString('hex')}.part`);
   let fh: FileHandle;
   try {
     fh = await open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, options.mode ?? 0o600);
   } catch (e) {
     throw new InvalidArgumentError(`cannot write in ${dirname(full)}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
+  partial.add(temp);
   let closed = false;
   const close = async () => {
     if (closed) return;
@@ -92,11 +110,20 @@ export async function atomicFile(target: string, options: { overwrite?: boolean;
     async commit() {
       await fh.sync();
       await close();
-      if (!options.overwrite && (await exists(full))) {
-        await unlink(temp).catch(() => {});
-        throw new FileExistsError(target);
+      if (options.overwrite) {
+        await rename(temp, full);
+      } else {
+        // link() refuses an existing target atomically (rename would replace one created meanwhile).
+        try {
+          await link(temp, full);
+        } catch (e) {
+          await unlink(temp).catch(() => {});
+          if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw new FileExistsError(target);
+          throw e;
+        }
+        await unlink(temp);
       }
-      await rename(temp, full);
+      partial.delete(temp);
       // Make the rename itself durable.
       const dir = await open(dirname(full), 'r');
       try {
@@ -108,6 +135,7 @@ export async function atomicFile(target: string, options: { overwrite?: boolean;
     async abort() {
       await close().catch(() => {});
       await unlink(temp).catch(() => {});
+      partial.delete(temp);
     },
   };
 }
@@ -118,19 +146,6 @@ async function exists(path: string): Promise<boolean> {
     return true;
   } catch {
     return false;
-  }
-}
-
-/** Run `fn` with an atomic output: committed when it resolves, removed when it throws. */
-export async function writeAtomically<T>(target: string, options: { overwrite?: boolean; mode?: number }, fn: (out: AtomicFile) => Promise<T>): Promise<T> {
-  const out = await atomicFile(target, options);
-  try {
-    const result = await fn(out);
-    await out.commit();
-    return result;
-  } catch (e) {
-    await out.abort();
-    throw e;
   }
 }
 
@@ -206,13 +221,22 @@ export async function exportFileToPath(
   }
 }
 
+/**
+ * Where a download goes. The stored name comes from whoever shared the file: it is a base name
+ * (file-meta.ts), and a dot-name (`.bashrc`, `.envrc`, `.npmrc`…) is never written under that name
+ * unless the caller names the output file itself.
+ */
 async function outputPath(output: string | undefined, name: string): Promise<string> {
-  if (output === undefined) return resolve(checkFileName(name));
+  const stored = () => {
+    checkFileName(name);
+    if (name.startsWith('.')) throw new InvalidArgumentError('the stored file name starts with "." (a hidden file): choose the output file name with -o');
+    return name;
+  };
+  if (output === undefined) return resolve(stored());
   const full = resolve(output);
-  try {
-    if ((await stat(full)).isDirectory()) return join(full, checkFileName(name));
-  } catch {
-    // not there yet: a file path
-  }
-  return full;
+  const isDirectory = await stat(full).then(
+    (s) => s.isDirectory(),
+    () => false, // not there yet: a file path
+  );
+  return isDirectory ? join(full, stored()) : full;
 }

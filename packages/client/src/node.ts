@@ -13,7 +13,7 @@ import { InvalidArgumentError } from './errors.js';
 import type { SocketFactory } from './socket.js';
 import { FileStorage } from './storage/fs.js';
 
-export { atomicFile, exportFileToPath, fileSource, saveFile, writeAtomically } from './node-files.js';
+export { atomicFile, exportFileToPath, fileSource, removePartialFiles, saveFile } from './node-files.js';
 
 export const DEFAULT_PROFILE = 'default';
 const PROFILE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;

@@ -179,6 +179,21 @@ describe('encrypted files through the relay', () => {
     expect(same(await download(alice, file.id), bytes)).toBe(true);
   });
 
+  it('stored names cannot spoof a terminal or plant a hidden file', async () => {
+    const alice = await newUser('alice');
+    const spoof = join(dir, `invoice\u202Efdp.exe`);
+    await writeFile(spoof, 'x');
+    await expect(alice.client.putFile(await fileSource(spoof))).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT' });
+    const hidden = await mkdtemp(join(dir, 'dot-'));
+    await writeFile(join(hidden, '.envrc'), 'export EVIL=1');
+    const { file } = await alice.client.putFile(await fileSource(join(hidden, '.envrc')));
+    const out = await mkdtemp(join(dir, 'dot-out-'));
+    await expect(saveFile(alice.client, file.id, { output: out })).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT' });
+    expect(await readdir(out)).toEqual([]);
+    const named = await saveFile(alice.client, file.id, { output: join(out, 'envrc.txt') });
+    expect(await readFile(named.path, 'utf8')).toBe('export EVIL=1');
+  });
+
   it('share: the reader gets access, the payload bytes are identical; only the owner shares', async () => {
     const alice = await newUser('alice');
     const bob = await newUser('bob');

@@ -78,6 +78,7 @@ export async function signDeviceList(
     if (i > 0 && (sorted[i - 1] as DeviceEntry).deviceId === d.deviceId) throw new InvalidArgumentError(`duplicate device id ${d.deviceId}`);
     if (d.signingKey.length !== 32 || !isValidX25519PublicKey(d.identityKey)) throw new InvalidArgumentError('invalid device key');
     if (d.fileKey && !isValidX25519PublicKey(d.fileKey)) throw new InvalidArgumentError('invalid device file key');
+    if (d.fileKey && equal(d.fileKey, d.identityKey)) throw new InvalidArgumentError('a device file key must not be its identity key');
   }
   const b = body(FORMAT, user, master.publicKey, version, sorted);
   const signature = await signWithLabel(p, master.seed, SIGNATURE_LABELS.deviceList, b);
@@ -106,7 +107,9 @@ export function decodeDeviceList(bytes: Uint8Array): DeviceList {
         devices.push({ deviceId, signingKey, identityKey });
         continue;
       }
-      devices.push({ deviceId, signingKey, identityKey, fileKey: readX25519(r, `${WHAT} file key`) });
+      const fileKey = readX25519(r, `${WHAT} file key`);
+      if (equal(fileKey, identityKey)) throw new DecodeError(`${WHAT}: a device's file key equals its identity key`);
+      devices.push({ deviceId, signingKey, identityKey, fileKey });
     }
     const signature = r.fixed(64).slice();
     return { user, masterKey, version, format, devices, signature, encoded: bytes.slice() };

@@ -133,6 +133,12 @@ describe.each(allPrimitives.map((p) => [p.name, p] as const))('device lists, cer
       expect(list.devices[1]?.fileKey).toBeUndefined();
       expect(keys[0]!.file!.publicKey).not.toEqual(keys[0]!.identity.publicKey);
       await expectError(
+        () => P.signDeviceList(p, 'alice', alice.master, 4, [{ ...entries[0]!, fileKey: entries[0]!.identityKey }]),
+        P.InvalidArgumentError,
+        'ERR_INVALID_ARGUMENT',
+        'file key = identity key',
+      );
+      await expectError(
         () => P.signDeviceList(p, 'alice', alice.master, 4, [{ ...entries[0]!, fileKey: new Uint8Array(32) }]),
         P.InvalidArgumentError,
         'ERR_INVALID_ARGUMENT',
