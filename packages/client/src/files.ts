@@ -51,6 +51,7 @@ import {
   InvalidArgumentError,
   KeyChangedError,
   OffsetMismatchError,
+  RateLimitedError,
   RelayError,
   SourceChangedError,
   UnreachableError,
@@ -430,9 +431,11 @@ async function runUpload(
       }
       return;
     } catch (e) {
-      if (e instanceof ConflictError && e.relayCode === 'conflict' && !signal?.aborted && Date.now() < leaseDeadline) {
+      // Another writer's lease, or the relay receiving too many uploads at once: wait and go on.
+      const busy = (e instanceof ConflictError && e.relayCode === 'conflict') || (e instanceof RateLimitedError && (e.retryAfterSeconds ?? 1) <= 5);
+      if (busy && !signal?.aborted && Date.now() < leaseDeadline) {
         attempt--;
-        await new Promise((r) => setTimeout(r, 1000));
+        await new Promise((r) => setTimeout(r, 1000 * Math.max(1, (e as RateLimitedError).retryAfterSeconds ?? 1)));
         continue;
       }
       if (signal?.aborted || !(e instanceof OffsetMismatchError || e instanceof UnreachableError)) throw e;

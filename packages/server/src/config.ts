@@ -113,6 +113,12 @@ export interface Limits {
   readonly maxFilesPerUser: number;
   /** One payload upload request (application/octet-stream). */
   readonly maxFileChunkBytes: number;
+  /**
+   * Payload uploads being received at once, per instance and per user: each may buffer up to
+   * maxFileChunkBytes, so these bound the memory uploads can take (16 × 16 MiB = 256 MiB).
+   */
+  readonly maxConcurrentUploads: number;
+  readonly maxConcurrentUploadsPerUser: number;
   readonly maxFileList: number;
   readonly defaultFileList: number;
 }
@@ -150,6 +156,8 @@ export const LIMITS: Limits = {
   userQuotaBytes: 20 * 1024 ** 3,
   maxFilesPerUser: 10_000,
   maxFileChunkBytes: 16 * 1024 * 1024,
+  maxConcurrentUploads: 16,
+  maxConcurrentUploadsPerUser: 4,
   maxFileList: 500,
   defaultFileList: 100,
 };

@@ -253,6 +253,33 @@ describe('files: validation, access and limits', () => {
     expect((await createFile(t.api, alice.token, { size: 16 })).status).toBe(413);
   });
 
+  it('admits a bounded number of uploads at once (their bodies are buffered); a stalled one releases its slot when it goes away', async () => {
+    await t.close();
+    t = await startTestServer({ limits: { maxConcurrentUploadsPerUser: 1 } });
+    const alice = await account(t.api, 'alice');
+    const id = (await createFile(t.api, alice.token, { size: 100 })).body.id as string;
+    // A request that sends its headers and part of its body, then stalls.
+    const { request } = await import('node:http');
+    const url = new URL(`${t.api.url}/v1/files/${id}/versions/1/payload?offset=0`);
+    const stalled = request(url, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${alice.token}`, 'content-type': 'application/octet-stream', 'content-length': '100' },
+    });
+    stalled.on('error', () => {});
+    stalled.write(new Uint8Array(10));
+    await new Promise((r) => setTimeout(r, 200));
+    const busy = await putPayload(t.api, alice.token, id, 1, 0, new Uint8Array(100));
+    expect(busy.status).toBe(429);
+    expect(busy.headers.get('retry-after')).toBe('1');
+    stalled.destroy();
+    let after = busy;
+    for (let i = 0; i < 50 && after.status === 429; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      after = await putPayload(t.api, alice.token, id, 1, 0, new Uint8Array(100));
+    }
+    expect(after.status).toBe(200);
+  });
+
   it('rate limits file writes and payload pieces per device', async () => {
     await t.close();
     t = await startTestServer({

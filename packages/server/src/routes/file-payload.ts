@@ -44,12 +44,37 @@ export function registerFilePayloadRoutes(app: FastifyInstance, ctx: AppContext)
       const me = deviceOf(request);
       ctx.rateLimiter.take('fileChunksPerDevice', `${me.user}\u0000${me.deviceId}`);
     };
+    // Admission before the body is read: bodies are buffered (≤ maxFileChunkBytes each), so the
+    // number received at once is what bounds their memory.
+    let active = 0;
+    const perUser = new Map<string, number>();
+    const admitted = new WeakSet<FastifyRequest>();
+    const admit = async (request: FastifyRequest, _reply: FastifyReply) => {
+      const { user } = deviceOf(request);
+      const mine = perUser.get(user) ?? 0;
+      if (active >= ctx.limits.maxConcurrentUploads || mine >= ctx.limits.maxConcurrentUploadsPerUser) {
+        throw new ApiError(429, 'rate_limited', 'too many uploads in progress; retry shortly', undefined, { 'retry-after': '1' });
+      }
+      active++;
+      perUser.set(user, mine + 1);
+      admitted.add(request);
+    };
+    const release = async (request: FastifyRequest) => {
+      if (!admitted.delete(request)) return;
+      active--;
+      const { user } = deviceOf(request);
+      const left = (perUser.get(user) ?? 1) - 1;
+      if (left > 0) perUser.set(user, left);
+      else perUser.delete(user);
+    };
+    scope.addHook('onResponse', release);
+    scope.addHook('onRequestAbort', release);
 
     scope.put<{ Params: Static<typeof PayloadParams>; Querystring: Static<typeof UploadQuery> }>(
       '/v1/files/:id/versions/:version/payload',
       {
         // Authenticated and rate limited before the body is read.
-        onRequest: [auth, chunkLimit],
+        onRequest: [auth, chunkLimit, admit],
         bodyLimit: ctx.limits.maxFileChunkBytes,
         schema: {
           summary: 'Append payload bytes (application/octet-stream, 1 byte … 16 MiB) at offset = bytes received so far (owner only)',
