@@ -287,7 +287,11 @@ const chunkAt = (offset: number) => (offset < PAYLOAD_NONCE_BYTES ? 0 : Math.flo
 interface SentState {
   acked: number;
   tags: Map<number, Uint8Array>;
+  /** Bytes per PUT: halved after a failed request (a slow link must finish a part within the relay's request timeout). */
+  partBytes: number;
 }
+/** Smallest part a slow link falls back to. */
+const MIN_PART_BYTES = 256 * 1024;
 
 const chunkStart = (i: number) => PAYLOAD_NONCE_BYTES + i * ENCRYPTED_CHUNK_BYTES;
 
@@ -349,7 +353,7 @@ async function uploadFrom(
     }
     pos = endOfOut;
   };
-  /** Parts of exactly UPLOAD_PART_BYTES (the last may be shorter), whatever size the encryptor hands out. */
+  /** Parts of exactly `sent.partBytes` (the last may be shorter), whatever size the encryptor hands out. */
   const take = async (out: Uint8Array) => {
     tags(out);
     let bytes = out;
@@ -359,11 +363,11 @@ async function uploadFrom(
       skip -= n;
     }
     while (bytes.length > 0) {
-      const n = Math.min(bytes.length, UPLOAD_PART_BYTES - buffered);
+      const n = Math.min(bytes.length, sent.partBytes - buffered);
       parts.push(bytes.subarray(0, n));
       buffered += n;
       bytes = bytes.subarray(n);
-      if (buffered === UPLOAD_PART_BYTES) await flush();
+      if (buffered === sent.partBytes) await flush();
     }
   };
   let read = startChunk * CHUNK_BYTES;
@@ -407,7 +411,7 @@ async function runUpload(
   let lastError: unknown;
   // The relay lets one upload write a version at a time (a lease of up to 60 s: a crashed writer's expires).
   const leaseDeadline = Date.now() + 75_000;
-  const sent: SentState = { acked: up.acked ?? 0, tags: new Map(up.sentTags ?? []) };
+  const sent: SentState = { acked: up.acked ?? 0, tags: new Map(up.sentTags ?? []), partBytes: UPLOAD_PART_BYTES };
   for (let attempt = 0; attempt < UPLOAD_ATTEMPTS; attempt++) {
     signal?.throwIfAborted();
     const file = await ctx.api.getFile(up.fileId);
@@ -440,7 +444,10 @@ async function runUpload(
       }
       if (signal?.aborted || !(e instanceof OffsetMismatchError || e instanceof UnreachableError)) throw e;
       lastError = e;
-      if (e instanceof UnreachableError) await new Promise((r) => setTimeout(r, Math.min(8000, 500 * 2 ** attempt)));
+      if (e instanceof UnreachableError) {
+        sent.partBytes = Math.max(MIN_PART_BYTES, sent.partBytes / 2);
+        await new Promise((r) => setTimeout(r, Math.min(8000, 500 * 2 ** attempt)));
+      }
     }
   }
   throw lastError;
