@@ -40,7 +40,7 @@ export function createOutput(json: boolean, out: NodeJS.WritableStream = process
 export function displayText(text: string): string {
   return text.replace(
     // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
-    /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]/g,
+    /[\u0000-\u001f\u007f-\u009f\u00ad\u061c\u200b-\u200f\u2028\u2029\u202a-\u202e\u2060-\u2069\ufeff\u{e0000}-\u{e007f}]/gu,
     (c) => `\\u{${(c.codePointAt(0) as number).toString(16)}}`,
   );
 }

@@ -482,7 +482,7 @@ export class RelayApi {
       body: { header: b64(req.header), meta: b64(req.meta), payloadSize: req.payloadSize, readers: req.readers },
       auth: true,
     });
-    if (typeof d.id !== 'string' || !Number.isSafeInteger(d.version) || !Number.isSafeInteger(d.revision)) throw badResponse('file');
+    if (typeof d.id !== 'string' || !FILE_ID.test(d.id) || !Number.isSafeInteger(d.version) || !Number.isSafeInteger(d.revision)) throw badResponse('file');
     return { id: d.id, version: d.version as number, revision: d.revision as number };
   }
 
@@ -498,7 +498,10 @@ export class RelayApi {
   }
 
   async getFile(id: string): Promise<RelayFile> {
-    return parseFile(await this.#json('GET', `/v1/files/${encodeURIComponent(id)}`, { auth: true }));
+    const file = parseFile(await this.#json('GET', `/v1/files/${encodeURIComponent(id)}`, { auth: true }));
+    // Another file in place of the one asked for would make share/revoke act on a file never chosen.
+    if (file.id !== id) throw badResponse('file: another file than the one asked for');
+    return file;
   }
 
   /**

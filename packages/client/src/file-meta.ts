@@ -34,12 +34,17 @@ async function metaKey(p: Primitives, fileKey: Uint8Array): Promise<Uint8Array> 
   return p.hkdfSha256(fileKey, new Uint8Array(0), utf8(LABEL), 32);
 }
 
+/**
+ * Control characters (C0, DEL, C1), invisible and line/paragraph separators, bidi controls and tag
+ * characters would let a sharer forge what a terminal shows (`invoice\u202Efdp.exe`); `/` and `\`
+ * would make the name a path.
+ */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what we refuse
+const UNSAFE_NAME = /[/\\\u0000-\u001f\u007f-\u009f\u00ad\u061c\u200b-\u200f\u2028\u2029\u202a-\u202e\u2060-\u2069\ufeff\u{e0000}-\u{e007f}]/u;
+
 /** A base name safe to show and to write: no directory parts, no control characters, not empty. */
 export function checkFileName(name: string): string {
-  // Control characters (C0, DEL, C1), line/paragraph separators and bidi controls would let a
-  // sharer forge what a terminal shows (`invoice\u202Efdp.exe`); `/` and `\` would make it a path.
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what we refuse
-  if (name.length === 0 || name === '.' || name === '..' || /[/\\\u0000-\u001f\u007f-\u009f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]/.test(name)) {
+  if (name.length === 0 || name === '.' || name === '..' || UNSAFE_NAME.test(name)) {
     throw new InvalidArgumentError(`not a usable file name: ${JSON.stringify(name)}`);
   }
   if (utf8(name).length > MAX_NAME_BYTES) throw new InvalidArgumentError(`file name longer than ${MAX_NAME_BYTES} bytes`);

@@ -205,8 +205,8 @@ function summary(file: RelayFile, sealed: SealedMeta | null, problem: 'no-key' |
   return {
     id: file.id,
     owner: file.owner,
-    // The owner-signed list once verified; the relay's claim otherwise.
-    readers: [...(sealed?.access.readers ?? file.readers)],
+    // The owner-signed list once verified; unknown otherwise (the relay's list is not shown as fact).
+    readers: [...(sealed?.access.readers ?? [])],
     name: sealed?.meta.name ?? null,
     size: sealed?.meta.size ?? null,
     version: file.version,
@@ -387,7 +387,8 @@ async function uploadFrom(
     throw e;
   }
   if (offset !== up.payloadSize) throw new SourceChangedError('the encrypted size does not match the announced size');
-  return last ?? { received: from, complete: from === up.payloadSize };
+  // Nothing was sent (the relay already held every byte): completeness is the relay's to report.
+  return last ?? { received: from, complete: false };
 }
 
 function concatParts(parts: Uint8Array[], total: number): Uint8Array {
@@ -483,7 +484,13 @@ export async function putFile(ctx: Context, source: FileSource, options: PutOpti
       // The interrupted upload's source changed: its partial payload is useless.
       await discardUpload(ctx, earlier);
     } else {
-      await runUpload(ctx, earlier, (at) => source.read(at), options.onProgress, options.signal);
+      try {
+        await runUpload(ctx, earlier, (at) => source.read(at), options.onProgress, options.signal);
+      } catch (e) {
+        // A source that changed under the upload cannot be resumed: drop it; the next put starts afresh.
+        if (e instanceof SourceChangedError) await discardUpload(ctx, earlier);
+        throw e;
+      }
       await forgetUpload(ctx, earlier.fileId);
       return { file: await describe(ctx, await ctx.api.getFile(earlier.fileId)), skipped: [], resumed: true };
     }
@@ -743,8 +750,15 @@ export async function revokeFile(
   if (unfinished) {
     await runUpload(ctx, unfinished, (at) => previousPlaintext(ctx, unfinished, at), options.onProgress, options.signal);
     await forgetUpload(ctx, id);
+    // That revocation may have been of `user`: the signed list of the new version says.
     const done = await ctx.api.getFile(id);
-    if (!done.readers.includes(user)) return { file: await describe(ctx, done), skipped: [] };
+    const key = await fileKeyOf(ctx, done);
+    try {
+      const sealed = await openVerified(ctx, done, key);
+      if (!sealed.access.readers.includes(user)) return { file: summary(done, sealed), skipped: [] };
+    } finally {
+      wipe(key);
+    }
   }
   const file = await ownedFile(ctx, id);
   const previousFileKey = await fileKeyOf(ctx, file);

@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { unlinkSync } from 'node:fs';
-import { constants, type FileHandle, link, open, rename, stat, unlink } from 'node:fs/promises';
+import { constants, copyFile, type FileHandle, link, open, rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { utf8 } from '@blindrelay/protocol';
 import { FileExistsError, InvalidArgumentError, SourceChangedError } from './errors.js';
@@ -54,6 +54,9 @@ export async function fileSource(path: string): Promise<FileSource> {
     },
   };
 }
+
+/** link() errors of file systems without hard links. */
+const NO_HARD_LINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'EXDEV']);
 
 /** Temporary files being written now (removed by `removePartialFiles` when the process is interrupted). */
 const partial = new Set<string>();
@@ -117,9 +120,26 @@ export async function atomicFile(target: string, options: { overwrite?: boolean;
         try {
           await link(temp, full);
         } catch (e) {
-          await unlink(temp).catch(() => {});
-          if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw new FileExistsError(target);
-          throw e;
+          const code = (e as NodeJS.ErrnoException).code ?? '';
+          if (!NO_HARD_LINKS.has(code)) {
+            await unlink(temp).catch(() => {});
+            if (code === 'EEXIST') throw new FileExistsError(target);
+            throw e;
+          }
+          // A file system without hard links (FAT, some network mounts): an exclusive copy instead.
+          try {
+            await copyFile(temp, full, constants.COPYFILE_EXCL);
+          } catch (copyError) {
+            await unlink(temp).catch(() => {});
+            if ((copyError as NodeJS.ErrnoException).code === 'EEXIST') throw new FileExistsError(target);
+            throw copyError;
+          }
+          const copy = await open(full, 'r+');
+          try {
+            await copy.sync();
+          } finally {
+            await copy.close();
+          }
         }
         await unlink(temp);
       }

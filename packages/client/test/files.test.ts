@@ -302,6 +302,15 @@ describe('encrypted files through the relay', () => {
     await expect(saveFile(bob.client, file.id, { output: await mkdtemp(join(dir, 'relabel-')) })).rejects.toBeInstanceOf(FileCorruptError);
     bob.hook.fn = null;
 
+    // Another of alice's files served in place of the one she shares: refused, nothing shared.
+    const g = await plainFile('private.txt', 100);
+    const other = await alice.client.putFile(await fileSource(g.path));
+    alice.hook.fn = async (u, init, next) =>
+      u.endsWith(`/v1/files/${file.id}`) && (init?.method ?? 'GET') === 'GET' ? fetch(u.replace(file.id, other.file.id), init) : next();
+    await expect(alice.client.shareFile(file.id, carol.client.user)).rejects.toMatchObject({ code: 'ERR_RELAY' });
+    alice.hook.fn = null;
+    await expect(carol.client.statFile(other.file.id)).rejects.toBeInstanceOf(NotFoundError);
+
     // carol shares a file with a header bob's device cannot process (low-order X25519 share).
     const bad = await P.encodeHeader(p, p.randomBytes(16), [{ args: ['X25519', P.encodeAgeBase64(new Uint8Array(32))], body: p.randomBytes(32) }]);
     const carolAccount = await (await Profile.open(carol.storage, p)).read('account');

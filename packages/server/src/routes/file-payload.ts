@@ -49,7 +49,7 @@ export function registerFilePayloadRoutes(app: FastifyInstance, ctx: AppContext)
     let active = 0;
     const perUser = new Map<string, number>();
     const admitted = new WeakSet<FastifyRequest>();
-    const admit = async (request: FastifyRequest, _reply: FastifyReply) => {
+    const admit = async (request: FastifyRequest, reply: FastifyReply) => {
       const { user } = deviceOf(request);
       const mine = perUser.get(user) ?? 0;
       if (active >= ctx.limits.maxConcurrentUploads || mine >= ctx.limits.maxConcurrentUploadsPerUser) {
@@ -58,6 +58,9 @@ export function registerFilePayloadRoutes(app: FastifyInstance, ctx: AppContext)
       active++;
       perUser.set(user, mine + 1);
       admitted.add(request);
+      // 'close' fires after the answer went out and also when the client vanished after sending
+      // its whole body (then neither onResponse nor onRequestAbort runs): the slot is never kept.
+      reply.raw.once('close', () => void release(request));
     };
     const release = async (request: FastifyRequest) => {
       if (!admitted.delete(request)) return;
@@ -74,7 +77,8 @@ export function registerFilePayloadRoutes(app: FastifyInstance, ctx: AppContext)
       '/v1/files/:id/versions/:version/payload',
       {
         // Authenticated and rate limited before the body is read.
-        onRequest: [auth, chunkLimit, admit],
+        // Admission first: a request refused for being one too many does not use up the chunk rate limit.
+        onRequest: [auth, admit, chunkLimit],
         bodyLimit: ctx.limits.maxFileChunkBytes,
         schema: {
           summary: 'Append payload bytes (application/octet-stream, 1 byte … 16 MiB) at offset = bytes received so far (owner only)',
