@@ -22,14 +22,15 @@
 import {
   AgeNoMatchError,
   CHUNK_BYTES,
+  chunkIndexOfPayloadOffset,
   createPayloadDecryptor,
   createPayloadEncryptor,
   decodeDeviceList,
-  ENCRYPTED_CHUNK_BYTES,
   equal,
   generateFileKey,
   isValidUserName,
   PAYLOAD_NONCE_BYTES,
+  payloadOffsetOfChunk,
   payloadSize,
   rewrapHeader,
   signDeviceList,
@@ -267,15 +268,9 @@ async function describe(ctx: Context, file: RelayFile, cache?: Map<string, Uint8
 
 // ---- upload -------------------------------------------------------------------------------------
 
-/** Payload offset where chunk `i` starts (chunk 0 starts with the nonce, at 0). */
-const chunkOffset = (i: number) => (i === 0 ? 0 : PAYLOAD_NONCE_BYTES + i * ENCRYPTED_CHUNK_BYTES);
-/** The chunk holding payload byte `offset`. */
-const chunkAt = (offset: number) => (offset < PAYLOAD_NONCE_BYTES ? 0 : Math.floor((offset - PAYLOAD_NONCE_BYTES) / ENCRYPTED_CHUNK_BYTES));
+/** Payload offset where the encryptor's output from chunk `i` starts (chunk 0's output starts with the nonce, at 0). */
+const chunkOffset = (i: number) => (i === 0 ? 0 : payloadOffsetOfChunk(i));
 
-/**
- * Encrypt `plaintext` (starting at chunk `startChunk`) and PUT everything from payload offset
- * `from` on. One PUT in flight while the next part is encrypted.
- */
 /**
  * What an upload has sent, kept in the profile before every part goes out: the offset the relay
  * acknowledged, and the Poly1305 tag of every chunk sent beyond it. A resumed upload re-encrypts
@@ -293,8 +288,10 @@ interface SentState {
 /** Smallest part a slow link falls back to. */
 const MIN_PART_BYTES = 256 * 1024;
 
-const chunkStart = (i: number) => PAYLOAD_NONCE_BYTES + i * ENCRYPTED_CHUNK_BYTES;
-
+/**
+ * Encrypt `plaintext` from the chunk holding payload offset `from` and PUT everything from `from`
+ * on, in parts of `sent.partBytes`; one PUT in flight while the next part is encrypted.
+ */
 async function uploadFrom(
   ctx: Context,
   up: PendingUpload,
@@ -305,7 +302,7 @@ async function uploadFrom(
   signal?: AbortSignal,
 ): Promise<{ received: number; complete: boolean }> {
   if (from < sent.acked) throw new RelayError('ERR_RELAY', 200, 'bad_response', 'relay: it reports fewer payload bytes than it acknowledged before');
-  const startChunk = chunkAt(from);
+  const startChunk = chunkIndexOfPayloadOffset(from);
   let skip = from - chunkOffset(startChunk);
   const enc = await createPayloadEncryptor(ctx.p, up.fileKey, up.nonce, { startChunk });
   let offset = from;
@@ -326,7 +323,7 @@ async function uploadFrom(
     const at = offset;
     offset += body.length;
     // Record what is about to be sent before it can reach the relay.
-    for (const i of [...sent.tags.keys()]) if (chunkStart(i + 1) <= sent.acked) sent.tags.delete(i);
+    for (const i of [...sent.tags.keys()]) if (payloadOffsetOfChunk(i + 1) <= sent.acked) sent.tags.delete(i);
     await rememberUpload(ctx, { ...up, acked: sent.acked, sentTags: [...sent.tags] });
     const put = ctx.api.putPayload(up.fileId, up.version, at, body).then((r) => {
       if (r.received > sent.acked) sent.acked = r.received;
@@ -340,7 +337,7 @@ async function uploadFrom(
   const tags = (out: Uint8Array) => {
     const endOfOut = pos + out.length;
     for (;;) {
-      const end = Math.min(chunkStart(nextChunk + 1), up.payloadSize);
+      const end = Math.min(payloadOffsetOfChunk(nextChunk + 1), up.payloadSize);
       if (end > endOfOut) break;
       const tag = out.slice(end - 16 - pos, end - pos);
       const before = sent.tags.get(nextChunk);
