@@ -744,31 +744,44 @@ export async function revokeFile(
 ) {
   // An interrupted revocation of this file (by this device) is finished first.
   const unfinished = (await pendingUploads(ctx)).find((u) => u.kind === 'revoke' && u.fileId === id);
+  /** Readers an unfinished revocation kept, when it has to start afresh. */
+  let restart: readonly string[] | undefined;
   if (unfinished) {
-    await runUpload(ctx, unfinished, (at) => previousPlaintext(ctx, unfinished, at), options.onProgress, options.signal);
-    await forgetUpload(ctx, id);
-    // That revocation may have been of `user`: the signed list of the new version says.
-    const done = await ctx.api.getFile(id);
-    const key = await fileKeyOf(ctx, done);
     try {
-      const sealed = await openVerified(ctx, done, key);
-      if (!sealed.access.readers.includes(user)) return { file: summary(done, sealed), skipped: [] };
-    } finally {
-      wipe(key);
+      await runUpload(ctx, unfinished, (at) => previousPlaintext(ctx, unfinished, at), options.onProgress, options.signal);
+    } catch (e) {
+      // The relay served other bytes, or reports less than it acknowledged: that re-encryption
+      // cannot be resumed safely. It starts again under a fresh key, keeping the readers it kept.
+      const unsafe = e instanceof SourceChangedError || (e instanceof RelayError && e.relayCode === 'bad_response');
+      if (!unsafe || !unfinished.readers) throw e;
+      restart = unfinished.readers;
+    }
+    await forgetUpload(ctx, id);
+    if (!restart) {
+      // That revocation may have been of `user`: the signed list of the new version says.
+      const done = await ctx.api.getFile(id);
+      const key = await fileKeyOf(ctx, done);
+      try {
+        const sealed = await openVerified(ctx, done, key);
+        if (!sealed.access.readers.includes(user)) return { file: summary(done, sealed), skipped: [] };
+      } finally {
+        wipe(key);
+      }
     }
   }
   const file = await ownedFile(ctx, id);
   const previousFileKey = await fileKeyOf(ctx, file);
   const sealed = await openVerified(ctx, file, previousFileKey);
   const meta = sealed.meta;
-  if (!sealed.access.readers.includes(user)) throw new InvalidArgumentError(`${user} is not a reader of file ${id}`);
+  const base = restart ?? sealed.access.readers;
+  if (!restart && !base.includes(user)) throw new InvalidArgumentError(`${user} is not a reader of file ${id}`);
   const fileKey = generateFileKey(ctx.p);
   const access = await signFileAccess(
     ctx.p,
     ctx.account.masterSeed,
     fileKey,
     ctx.account.user,
-    sealed.access.readers.filter((r) => r !== user),
+    base.filter((r) => r !== user),
   );
   const { recipients, skipped } = await recipientsOf(ctx, access.readers, options.acceptNewKey ?? false);
   const nonce = ctx.p.randomBytes(PAYLOAD_NONCE_BYTES);
@@ -788,6 +801,7 @@ export async function revokeFile(
     mtimeMs: meta.mtimeMs ?? 0,
     previousFileKey,
     previousVersion: file.version,
+    readers: access.readers,
     startedAt: ctx.now(),
   };
   await rememberUpload(ctx, up);

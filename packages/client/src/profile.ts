@@ -156,6 +156,8 @@ export interface PendingUpload {
   /** `revoke`: the file key and version being re-encrypted. */
   readonly previousFileKey?: Uint8Array;
   readonly previousVersion?: number;
+  /** `revoke`: the readers the new version keeps (to start it afresh if it cannot be resumed). */
+  readonly readers?: readonly string[];
   readonly startedAt: number;
   /** Payload bytes the relay acknowledged, and the tag of each chunk sent beyond them (files.ts `SentState`). */
   readonly acked?: number;

@@ -368,6 +368,37 @@ describe('encrypted files through the relay', () => {
     }
   });
 
+  it('a revocation that cannot be resumed safely starts afresh and still leaves the revoked reader out', async () => {
+    const alice = await newUser('alice');
+    const bob = await newUser('bob');
+    const carol = await newUser('carol');
+    const f = await plainFile('board.pdf', 2 * UPLOAD_PART_BYTES + 1000);
+    const { file } = await alice.client.putFile(await fileSource(f.path), { to: [bob.client.user, carol.client.user] });
+    let puts = 0;
+    const stop = new AbortController();
+    alice.hook.fn = async (u, init, next) => {
+      if (init?.method === 'PUT' && u.includes('/payload') && ++puts === 2) {
+        stop.abort();
+        throw new TypeError('fetch failed', { cause: { code: 'ECONNREFUSED' } });
+      }
+      return next();
+    };
+    await expect(alice.client.revokeFile(file.id, bob.client.user, { signal: stop.signal })).rejects.toThrow();
+    // The relay now claims to hold less of the new version than it acknowledged.
+    alice.hook.fn = async (u, init, next) => {
+      const res = await next();
+      if (!u.endsWith(`/v1/files/${file.id}`) || (init?.method ?? 'GET') !== 'GET') return res;
+      const body = (await res.json()) as { pending?: { received: number } };
+      return Response.json(body.pending ? { ...body, pending: { ...body.pending, received: 0 } } : body);
+    };
+    const r = await alice.client.revokeFile(file.id, bob.client.user);
+    alice.hook.fn = null;
+    expect(r.file.readers).toEqual([carol.client.user]);
+    expect(await alice.client.pendingUploads()).toEqual([]);
+    await expect(bob.client.statFile(file.id)).rejects.toBeInstanceOf(NotFoundError);
+    expect(same(await download(carol, file.id), f.bytes)).toBe(true);
+  });
+
   it('an interrupted upload resumes from the bytes the relay holds', async () => {
     const alice = await newUser('alice');
     const f = await plainFile('big.bin', 2 * UPLOAD_PART_BYTES + 12_345);
