@@ -324,7 +324,7 @@ async function uploadFrom(
     offset += body.length;
     // Record what is about to be sent before it can reach the relay.
     for (const i of [...sent.tags.keys()]) if (payloadOffsetOfChunk(i + 1) <= sent.acked) sent.tags.delete(i);
-    await rememberUpload(ctx, { ...up, acked: sent.acked, sentTags: [...sent.tags] });
+    await recordSent(ctx, up, sent);
     const put = ctx.api.putPayload(up.fileId, up.version, at, body).then((r) => {
       if (r.received > sent.acked) sent.acked = r.received;
       onProgress?.(r.received, up.payloadSize);
@@ -455,6 +455,29 @@ async function rememberUpload(ctx: Context, up: PendingUpload): Promise<void> {
   await ctx.profile.transact(async (tx) => {
     const r = await tx.get('uploads');
     r.uploads.set(up.fileId, up);
+    tx.set('uploads', r);
+  });
+}
+
+/**
+ * Save what this upload has sent, merged with what the profile already holds for it (another
+ * process of this profile may be resuming the same upload): the highest acknowledged offset, and
+ * every chunk tag either side recorded. Two different tags for one chunk mean two different
+ * plaintexts under one key and nonce: refused.
+ */
+async function recordSent(ctx: Context, up: PendingUpload, sent: SentState): Promise<void> {
+  await ctx.profile.transact(async (tx) => {
+    const r = await tx.get('uploads');
+    const stored = r.uploads.get(up.fileId);
+    if (stored && stored.version === up.version) {
+      sent.acked = Math.max(sent.acked, stored.acked ?? 0);
+      for (const [i, tag] of stored.sentTags ?? []) {
+        const mine = sent.tags.get(i);
+        if (mine && !equal(mine, tag)) throw new SourceChangedError('another process sent different data for this upload under the same key and nonce');
+        if (!mine && payloadOffsetOfChunk(i + 1) > sent.acked) sent.tags.set(i, tag);
+      }
+    }
+    r.uploads.set(up.fileId, { ...up, acked: sent.acked, sentTags: [...sent.tags] });
     tx.set('uploads', r);
   });
 }
