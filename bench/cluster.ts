@@ -106,7 +106,7 @@ export async function run(opts: BenchOptions): Promise<BenchResult> {
   return {
     bench: 'cluster',
     // Each row's peer: the single-instance figure it is compared against (pg_1 vs sqlite_1, pg_3 vs pg_1).
-    peer: 'single instance',
+    peer: `blindrelay-single-instance@${(await import('../packages/server/package.json', { with: { type: 'json' } })).default.version}`,
     rows: [
       row('sqlite_1_per_s', 'msg/s', sqlite.perSecond, null),
       row('pg_1_per_s', 'msg/s', pg1.perSecond, sqlite.perSecond),

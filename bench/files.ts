@@ -121,7 +121,8 @@ export async function run(o: BenchOptions): Promise<BenchResult> {
     const relay = await relayRoundtrip(dir, input, mib * MIB, o.log);
 
     const row = (metric: string, unit: string, a: number, b: number): Row => ({ metric, unit, ours: a, peer: b, ratio: b === 0 ? null : a / b });
-    const peer = `age ${await ageVersion()} (CLI)`;
+    // name@version, as the --json contract asks: the Debian `age` command line tool.
+    const peer = `age@${await ageVersion()}`;
     return {
       bench: 'files',
       peer,

@@ -142,7 +142,8 @@ export async function run(opts: BenchOptions): Promise<BenchResult> {
   }
   return {
     bench: 'relay',
-    peer: `plain WebSocket relay (ws@${(await import('ws/package.json', { with: { type: 'json' } })).default.version}, no crypto, no persistence)`,
+    // name@version: a plain relay on the `ws` package (no crypto, no persistence; bench/relay/plain-relay.ts).
+    peer: `ws@${(await import('ws/package.json', { with: { type: 'json' } })).default.version}`,
     rows: [
       { metric: 'delivered_per_s', unit: 'msg/s', ours: ours.perSecond, peer: peer.perSecond, ratio: ours.perSecond / peer.perSecond },
       { metric: 'p50_ms', unit: 'ms at 1,000 msg/s', ours: ours.p50, peer: peer.p50, ratio: ours.p50 / peer.p50 },
