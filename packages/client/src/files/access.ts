@@ -1,0 +1,169 @@
+/**
+ * Who may open an encrypted file (docs/PROTOCOL.md §15, docs/API.md §8): this device's file key,
+ * the recipients of a header, and a file's metadata verified against its owner's master key.
+ *
+ * Recipients are every device of the owner and of each reader that published a file key in its
+ * master-signed device list, taken only from lists verified by directory.ts (never from an
+ * unsigned server answer). Devices without a file key are reported in `skipped`.
+ */
+import {
+  AgeNoMatchError,
+  decodeDeviceList,
+  equal,
+  isValidUserName,
+  signDeviceList,
+  unwrapFileKey,
+  verifyFileAccess,
+  wipe,
+  X25519Identity,
+  X25519Recipient,
+} from '@blindrelay/protocol';
+import type { RelayFile } from '../api.js';
+import type { Context } from '../context.js';
+import { listForSend, resolveUser } from '../directory.js';
+import { FileAccessError, FileCorruptError, InvalidArgumentError, KeyChangedError } from '../errors.js';
+import { openFileMeta, type SealedMeta } from '../file-meta.js';
+import type { Contact } from '../profile.js';
+import { pruneSessions } from '../sessions.js';
+import type { FileSummary } from './types.js';
+
+async function ownIdentity(ctx: Context): Promise<X25519Identity> {
+  const key = ctx.account.filePrivate;
+  if (!key) throw new FileAccessError('this device has no file key yet');
+  return X25519Identity.fromPrivateKey(ctx.p, key);
+}
+
+/**
+ * Make sure our own device list carries this device's file key (profiles from before files
+ * existed publish it here, as a new list version signed with the master seed).
+ */
+export async function publishOwnFileKey(ctx: Context): Promise<void> {
+  const a = ctx.account;
+  if (!a.filePublic) throw new FileAccessError('this device has no file key yet');
+  const filePublic = a.filePublic;
+  await ctx.profile.transact(async (tx) => {
+    const own = await resolveUser(ctx, tx, a.user, { mode: 'lookup' });
+    const entry = own.list.devices.find((d) => d.deviceId === a.deviceId);
+    if (!entry || (entry.fileKey && equal(entry.fileKey, filePublic))) return;
+    const devices = own.list.devices.map((d) => (d.deviceId === a.deviceId ? { ...d, fileKey: filePublic } : d));
+    const signed = await signDeviceList(ctx.p, a.user, { seed: a.masterSeed, publicKey: a.masterKey }, own.list.version + 1, devices);
+    await ctx.api.putDeviceList(a.user, signed);
+    const next = decodeDeviceList(signed);
+    const contacts = await tx.get('contacts');
+    contacts.contacts.set(a.user, { ...(contacts.contacts.get(a.user) as Contact), deviceList: signed, listCheckedAt: ctx.now() });
+    tx.set('contacts', contacts);
+    await pruneSessions(tx, a.user, new Map(next.devices.map((d) => [d.deviceId, d.identityKey] as const)));
+    ctx.directory.set(a.user, { at: ctx.now(), masterKey: a.masterKey, list: signed });
+  });
+}
+
+export interface Recipients {
+  readonly recipients: X25519Recipient[];
+  readonly skipped: { user: string; deviceId: number }[];
+}
+
+/** The file keys of every current device of `users` (our own user first), from verified lists. */
+export async function recipientsOf(ctx: Context, users: readonly string[], acceptNewKey: boolean): Promise<Recipients> {
+  await publishOwnFileKey(ctx);
+  return ctx.profile.transact(async (tx) => {
+    const recipients: X25519Recipient[] = [];
+    const skipped: { user: string; deviceId: number }[] = [];
+    for (const user of [ctx.account.user, ...users.filter((u) => u !== ctx.account.user)]) {
+      const list =
+        user === ctx.account.user ? (await resolveUser(ctx, tx, user, { mode: 'send' })).list : (await listForSend(ctx, tx, user, { acceptNewKey })).list;
+      for (const d of list.devices) {
+        if (d.fileKey) recipients.push(new X25519Recipient(d.fileKey));
+        else skipped.push({ user, deviceId: d.deviceId });
+      }
+    }
+    return { recipients, skipped };
+  });
+}
+
+export function checkUsers(users: readonly string[], self: string): string[] {
+  const out = [...new Set(users.map((u) => u.trim()))].filter((u) => u !== self);
+  for (const u of out) if (!isValidUserName(u)) throw new InvalidArgumentError(`not a user name: ${u}`);
+  return out;
+}
+
+/** The file key of `file` for this device: FileAccessError if no stanza opens, FileCorruptError for a bad header. */
+export async function fileKeyOf(ctx: Context, file: RelayFile): Promise<Uint8Array> {
+  try {
+    return await unwrapFileKey(ctx.p, file.header, [await ownIdentity(ctx)]);
+  } catch (e) {
+    if (e instanceof AgeNoMatchError) {
+      throw new FileAccessError(
+        file.owner === ctx.account.user
+          ? `file ${file.id} has no key for this device yet: run \`blindrelay file rewrap ${file.id}\` on a device that has one`
+          : `file ${file.id} has no key for this device: ask ${file.owner} to run \`blindrelay file rewrap ${file.id}\` (or to share it with you)`,
+      );
+    }
+    if (e instanceof FileAccessError) throw e;
+    throw new FileCorruptError(`file ${file.id}: the header does not verify (${(e as Error).message})`, { cause: e });
+  }
+}
+
+export function summary(file: RelayFile, sealed: SealedMeta | null, problem: 'no-key' | 'corrupt' | 'unverified' = 'no-key'): FileSummary {
+  const upload = file.pending ?? (file.complete ? undefined : { received: file.received, payloadSize: file.payloadSize });
+  return {
+    id: file.id,
+    owner: file.owner,
+    // The owner-signed list once verified; unknown otherwise (the relay's list is not shown as fact).
+    readers: [...(sealed?.access.readers ?? [])],
+    name: sealed?.meta.name ?? null,
+    size: sealed?.meta.size ?? null,
+    version: file.version,
+    revision: file.revision,
+    complete: file.complete,
+    access: sealed ? 'ok' : problem,
+    createdAt: file.createdAt,
+    updatedAt: file.updatedAt,
+    ...(upload ? { upload: { received: upload.received, payloadSize: upload.payloadSize } } : {}),
+  };
+}
+
+/** The trusted master key of a file's owner (ours, or the owner's pinned key: directory.ts). */
+async function ownerMasterKey(ctx: Context, owner: string, cache?: Map<string, Uint8Array>): Promise<Uint8Array> {
+  if (owner === ctx.account.user) return ctx.account.masterKey;
+  const known = cache?.get(owner);
+  if (known) return known;
+  const key = await ctx.profile.transact(async (tx) => (await resolveUser(ctx, tx, owner, { mode: 'receive' })).contact.masterKey);
+  cache?.set(owner, key);
+  return key;
+}
+
+/** The file's metadata with its reader list verified: signed by the owner's trusted master key for this file key. */
+export async function openVerified(ctx: Context, file: RelayFile, fileKey: Uint8Array, cache?: Map<string, Uint8Array>): Promise<SealedMeta> {
+  const sealed = await openFileMeta(ctx.p, fileKey, file.meta);
+  if (sealed.access.owner !== file.owner) {
+    throw new FileCorruptError(`file ${file.id}: its metadata names another owner than the relay does`);
+  }
+  const masterKey = await ownerMasterKey(ctx, file.owner, cache);
+  try {
+    await verifyFileAccess(ctx.p, masterKey, fileKey, sealed.access);
+  } catch (e) {
+    throw new FileCorruptError(`file ${file.id}: its reader list is not signed by ${file.owner}`, { cause: e });
+  }
+  return sealed;
+}
+
+export async function describe(ctx: Context, file: RelayFile, cache?: Map<string, Uint8Array>): Promise<FileSummary> {
+  let fileKey: Uint8Array;
+  try {
+    fileKey = await fileKeyOf(ctx, file);
+  } catch (e) {
+    if (e instanceof FileAccessError) return summary(file, null, 'no-key');
+    if (e instanceof FileCorruptError) return summary(file, null, 'corrupt');
+    throw e;
+  }
+  try {
+    return summary(file, await openVerified(ctx, file, fileKey, cache));
+  } catch (e) {
+    // One bad file (a sharer's garbage, a relay's substitution) never hides the others.
+    if (e instanceof FileCorruptError) return summary(file, null, 'corrupt');
+    if (e instanceof KeyChangedError) return summary(file, null, 'unverified');
+    throw e;
+  } finally {
+    wipe(fileKey);
+  }
+}
