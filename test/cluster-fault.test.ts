@@ -27,6 +27,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDatabase, dropDatabase, NATS_URL, type Relay, spawnRelay, stopRelay } from '../bench/cluster/relays.js';
 import { requireNats } from '../packages/server/test/nats-service.js';
 import { requirePostgres } from '../packages/server/test/postgres-service.js';
+import { wireCount } from './wire-count.js';
 
 const available = (await requirePostgres('cluster fault')) && (await requireNats('cluster fault'));
 
@@ -73,23 +74,7 @@ describe.skipIf(!available)('cluster fault: kill -9 one of three relays under lo
     // Per receiver: ids handed to the application (must be once each), and message bodies seen on
     // the wire (a body seen twice is a duplicate the SDK had to drop).
     const delivered = new Map<string, number>();
-    let wireFrames = 0;
-    let wireDuplicates = 0;
-    const counting =
-      (seen: Set<string>): SocketFactory =>
-      (url, token, h) =>
-        nodeSocketFactory(url, token, {
-          ...h,
-          message: (text) => {
-            const f = JSON.parse(text) as { type?: string; message?: { body?: string } };
-            if (f.type === 'message' && f.message?.body) {
-              wireFrames++;
-              if (seen.has(f.message.body)) wireDuplicates++;
-              else seen.add(f.message.body);
-            }
-            h.message(text);
-          },
-        });
+    const wire = wireCount();
 
     const senders: BlindrelayClient[] = [];
     const receivers: BlindrelayClient[] = [];
@@ -102,7 +87,7 @@ describe.skipIf(!available)('cluster fault: kill -9 one of three relays under lo
       const rHome = (2 * i + 1) % 3;
       const env = (socket: SocketFactory) => ({ primitives: p, storage: new MemoryStorage(), socket });
       const from = await BlindrelayClient.createAccount(env(nodeSocketFactory), { servers: serversFrom(sHome), user: `fs${i}-${run}` });
-      const to = await BlindrelayClient.createAccount(env(counting(new Set())), { servers: serversFrom(rHome), user: `fr${i}-${run}` });
+      const to = await BlindrelayClient.createAccount(env(wire.receiver()), { servers: serversFrom(rHome), user: `fr${i}-${run}` });
       senders.push(from);
       receivers.push(to);
       homes.push(sHome, rHome);
@@ -186,7 +171,7 @@ describe.skipIf(!available)('cluster fault: kill -9 one of three relays under lo
     for (let n = 0; n < sent && missing.length < 20; n++) if (!delivered.has(`m${n}`)) missing.push(`m${n}`);
     log(
       `delivered ${delivered.size}/${sent} to the application in ${total.toFixed(1)} s; ${twice.length} delivered twice; ` +
-        `${wireFrames} message frames on the wire, ${wireDuplicates} duplicates (dropped by the SDK); ` +
+        `${wire.frames} message frames on the wire, ${wire.duplicates} duplicates (dropped by the SDK); ` +
         `${reconnects.length} receiver reconnects after the kill (${((performance.now() - killedAt) / 1000).toFixed(1)} s ago); ` +
         `${errors.length} listener errors reported`,
     );

@@ -43,6 +43,7 @@ import { createDatabase, DATABASE_URL, dropDatabase, NATS_URL } from '../bench/c
 import { startTestServer, type TestServer } from '../packages/server/test/helpers.js';
 import { requireNats } from '../packages/server/test/nats-service.js';
 import { REQUIRED, requirePostgres } from '../packages/server/test/postgres-service.js';
+import { wireCount } from './wire-count.js';
 
 const PAIRS = 9;
 const RATE = 50; // msg/s offered
@@ -241,23 +242,7 @@ async function startTraffic(relays: TestServer[], tag: string): Promise<Traffic>
   const sentAt = new Map<string, number>();
   const gotAt = new Map<string, number>();
   const delivered = new Map<string, number>();
-  let wireFrames = 0;
-  let wireDuplicates = 0;
-  const counting =
-    (seen: Set<string>): SocketFactory =>
-    (url, token, h) =>
-      nodeSocketFactory(url, token, {
-        ...h,
-        message: (text) => {
-          const f = JSON.parse(text) as { type?: string; message?: { body?: string } };
-          if (f.type === 'message' && f.message?.body) {
-            wireFrames++;
-            if (seen.has(f.message.body)) wireDuplicates++;
-            else seen.add(f.message.body);
-          }
-          h.message(text);
-        },
-      });
+  const wire = wireCount();
   let t0 = performance.now();
   const now = () => performance.now() - t0;
   const senders: BlindrelayClient[] = [];
@@ -267,7 +252,7 @@ async function startTraffic(relays: TestServer[], tag: string): Promise<Traffic>
   for (let i = 0; i < PAIRS; i++) {
     const env = (socket: SocketFactory) => ({ primitives: p, storage: new MemoryStorage(), socket, fetch: countingFetch });
     const from = await BlindrelayClient.createAccount(env(nodeSocketFactory), { servers: serversFrom(i % 3), user: `${tag}s${i}-${run}` });
-    const to = await BlindrelayClient.createAccount(env(counting(new Set())), { servers: serversFrom((i + 1) % 3), user: `${tag}r${i}-${run}` });
+    const to = await BlindrelayClient.createAccount(env(wire.receiver()), { servers: serversFrom((i + 1) % 3), user: `${tag}r${i}-${run}` });
     senders.push(from);
     receivers.push(to);
     let open!: () => void;
@@ -356,8 +341,8 @@ async function startTraffic(relays: TestServer[], tag: string): Promise<Traffic>
         twice: [...delivered].filter(([, c]) => c > 1).map(([id]) => id),
         missing,
         sendErrors,
-        wireFrames,
-        wireDuplicates,
+        wireFrames: wire.frames,
+        wireDuplicates: wire.duplicates,
         sentAt,
         gotAt,
         statuses,

@@ -10,18 +10,16 @@ import { mkdtemp, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as P from '@blindrelay/protocol';
-import { createNodePrimitives } from '@blindrelay/protocol/node';
 import { type RunningServer, startServer } from '@blindrelay/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RelayApi } from '../src/api.js';
-import { BlindrelayClient, type ClientEnvironment } from '../src/client.js';
+import { BlindrelayClient } from '../src/client.js';
 import { FileAccessError, FileCorruptError, FileExistsError, FileOwnerOnlyError, NotFoundError, SourceChangedError } from '../src/errors.js';
 import { UPLOAD_PART_BYTES } from '../src/files.js';
-import { exportFileToPath, fileSource, nodeSocketFactory, saveFile } from '../src/node.js';
+import { exportFileToPath, fileSource, saveFile } from '../src/node.js';
 import { Profile } from '../src/profile.js';
-import { MemoryStorage } from '../src/storage/memory.js';
+import { type Device, deviceApi, linkDevice, newUserAt, p } from './devices.js';
 
-const p = createNodePrimitives();
 let dir: string;
 let dataDir: string;
 let server: RunningServer;
@@ -42,43 +40,7 @@ afterAll(async () => {
 let counter = 0;
 const unique = (name: string) => `${name}-${process.pid}-${++counter}`;
 
-type FetchHook = (url: string, init: RequestInit | undefined, next: () => Promise<Response>) => Promise<Response>;
-interface Device {
-  client: BlindrelayClient;
-  env: ClientEnvironment;
-  storage: MemoryStorage;
-  hook: { fn: FetchHook | null };
-}
-
-function environment(storage = new MemoryStorage()) {
-  const hook: Device['hook'] = { fn: null };
-  const wrapped: typeof fetch = (input, init) => {
-    const next = () => fetch(input, init);
-    return hook.fn ? hook.fn(String(input), init, next) : next();
-  };
-  const env: ClientEnvironment = { primitives: p, storage, fetch: wrapped, socket: nodeSocketFactory };
-  return { env, storage, hook };
-}
-
-async function newUser(name: string): Promise<Device> {
-  const e = environment();
-  const client = await BlindrelayClient.createAccount(e.env, { servers: url, user: unique(name), deviceName: 'first' });
-  return { client, ...e };
-}
-
-async function linkDevice(existing: Device): Promise<Device> {
-  const e = environment();
-  let approval: Promise<unknown> = Promise.resolve();
-  const client = await BlindrelayClient.link(e.env, {
-    servers: existing.client.servers,
-    user: existing.client.user,
-    onCode: (code) => {
-      approval = existing.client.approve(code);
-    },
-  });
-  await approval;
-  return { client, ...e };
-}
+const newUser = (name: string): Promise<Device> => newUserAt(unique(name), url);
 
 async function plainFile(name: string, size: number): Promise<{ path: string; bytes: Uint8Array }> {
   const bytes = p.randomBytes(size);
@@ -95,12 +57,7 @@ async function inboxOf(d: Device): Promise<string[]> {
 
 /** The relay's JSON description of a file, as the device sees it. */
 async function fetchJson(d: Device, id: string): Promise<{ header: Uint8Array }> {
-  const a = await (await Profile.open(d.storage, p)).read('account');
-  const relay = new RelayApi({
-    servers: [url],
-    credentials: { user: a.user, deviceId: a.deviceId, signChallenge: (c) => P.signAuthChallenge(p, a.signingSeed, c, a.user, a.deviceId) },
-  });
-  return relay.getFile(id);
+  return (await deviceApi(d, url)).getFile(id);
 }
 
 /** Byte equality without a diff of megabytes when it fails. */
@@ -131,12 +88,7 @@ async function blobs(): Promise<Buffer[]> {
 /** The raw payload bytes the relay serves for the current version, fetched with the device's own credentials. */
 async function rawPayload(d: Device, id: string): Promise<Uint8Array> {
   const { version } = await d.client.statFile(id);
-  const a = await (await Profile.open(d.storage, p)).read('account');
-  const relay = new RelayApi({
-    servers: [url],
-    credentials: { user: a.user, deviceId: a.deviceId, signChallenge: (c) => P.signAuthChallenge(p, a.signingSeed, c, a.user, a.deviceId) },
-  });
-  const dl = await relay.openPayload(id, version);
+  const dl = await (await deviceApi(d, url)).openPayload(id, version);
   return new Uint8Array(await new Response(dl.body).arrayBuffer());
 }
 
@@ -313,15 +265,7 @@ describe('encrypted files through the relay', () => {
 
     // carol shares a file with a header bob's device cannot process (low-order X25519 share).
     const bad = await P.encodeHeader(p, p.randomBytes(16), [{ args: ['X25519', P.encodeAgeBase64(new Uint8Array(32))], body: p.randomBytes(32) }]);
-    const carolAccount = await (await Profile.open(carol.storage, p)).read('account');
-    const carolApi = new RelayApi({
-      servers: [url],
-      credentials: {
-        user: carolAccount.user,
-        deviceId: carolAccount.deviceId,
-        signChallenge: (c) => P.signAuthChallenge(p, carolAccount.signingSeed, c, carolAccount.user, carolAccount.deviceId),
-      },
-    });
+    const carolApi = await deviceApi(carol, url);
     const junk = await carolApi.createFile({ header: bad, meta: p.randomBytes(64), payloadSize: 32, readers: [bob.client.user] });
     await carolApi.putPayload(junk.id, junk.version, 0, p.randomBytes(32));
     const listed = await bob.client.listFiles();

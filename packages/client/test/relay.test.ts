@@ -7,21 +7,17 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as P from '@blindrelay/protocol';
-import { createNodePrimitives } from '@blindrelay/protocol/node';
 import { type RunningServer, startServer } from '@blindrelay/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RelayApi } from '../src/api.js';
 import { fromBase64url, toBase64url } from '../src/base64url.js';
-import { BlindrelayClient, type ClientEnvironment } from '../src/client.js';
+import { BlindrelayClient } from '../src/client.js';
 import { DIRECTORY_MAX_AGE_MS } from '../src/directory.js';
-import { nodeSocketFactory } from '../src/node.js';
 import { addBaseKey } from '../src/prekeys.js';
 import { DigestList, Profile, type ReceivedMessage, sessionKey } from '../src/profile.js';
 import type { ReceiveFailure } from '../src/receive.js';
 import { labelledDigest } from '../src/seen.js';
-import { MemoryStorage } from '../src/storage/memory.js';
+import { type Device, deviceApi, environment, linkDevice, newUserAt, p } from './devices.js';
 
-const p = createNodePrimitives();
 let dir: string;
 let server: RunningServer;
 let url: string;
@@ -39,57 +35,7 @@ afterAll(async () => {
 let counter = 0;
 const unique = (name: string) => `${name}-${process.pid}-${++counter}`;
 
-type FetchHook = (url: string, init: RequestInit | undefined, next: () => Promise<Response>) => Promise<Response>;
-interface Device {
-  client: BlindrelayClient;
-  env: ClientEnvironment;
-  storage: MemoryStorage;
-  /** Replace to intercept this device's HTTP calls. */
-  hook: { fn: FetchHook | null };
-  /** Added to this device's clock (`env.now`). */
-  clock: { offset: number };
-}
-
-function environment(storage = new MemoryStorage()) {
-  const hook: Device['hook'] = { fn: null };
-  const clock = { offset: 0 };
-  const wrapped: typeof fetch = (input, init) => {
-    const next = () => fetch(input, init);
-    return hook.fn ? hook.fn(String(input), init, next) : next();
-  };
-  const env: ClientEnvironment = { primitives: p, storage, fetch: wrapped, socket: nodeSocketFactory, now: () => Date.now() + clock.offset };
-  return { env, storage, hook, clock };
-}
-
 const newUser = (name: string, servers: string | string[] = url) => newUserAt(name, servers);
-async function newUserAt(name: string, servers: string | string[]): Promise<Device> {
-  const e = environment();
-  const client = await BlindrelayClient.createAccount(e.env, { servers, user: name, deviceName: 'first' });
-  return { client, ...e };
-}
-
-async function linkDevice(existing: Device): Promise<Device> {
-  const e = environment();
-  let approval: Promise<unknown> = Promise.resolve();
-  const client = await BlindrelayClient.link(e.env, {
-    servers: existing.client.servers,
-    user: existing.client.user,
-    onCode: (code) => {
-      approval = existing.client.approve(code);
-    },
-  });
-  await approval;
-  return { client, ...e };
-}
-
-/** A bare API client with a device's credentials (to act as that device outside the SDK). */
-async function deviceApi(d: Device, server: string): Promise<RelayApi> {
-  const a = await (await Profile.open(d.storage, p)).read('account');
-  return new RelayApi({
-    servers: [server],
-    credentials: { user: a.user, deviceId: a.deviceId, signChallenge: (c) => P.signAuthChallenge(p, a.signingSeed, c, a.user, a.deviceId) },
-  });
-}
 
 async function inbox(d: Device): Promise<{ messages: ReceivedMessage[]; failures: ReceiveFailure[] }> {
   const messages: ReceivedMessage[] = [];

@@ -1,0 +1,66 @@
+/**
+ * SDK devices for tests against a real relay: an environment whose `fetch` a test can intercept
+ * (to play a misbehaving relay) and whose clock it can move, linking a second device, and a bare
+ * API client holding a device's credentials (to act as that device outside the SDK).
+ */
+import * as P from '@blindrelay/protocol';
+import { createNodePrimitives } from '@blindrelay/protocol/node';
+import { RelayApi } from '../src/api.js';
+import { BlindrelayClient, type ClientEnvironment } from '../src/client.js';
+import { nodeSocketFactory } from '../src/node.js';
+import { Profile } from '../src/profile.js';
+import { MemoryStorage } from '../src/storage/memory.js';
+
+export const p = createNodePrimitives();
+
+export type FetchHook = (url: string, init: RequestInit | undefined, next: () => Promise<Response>) => Promise<Response>;
+
+export interface Device {
+  client: BlindrelayClient;
+  env: ClientEnvironment;
+  storage: MemoryStorage;
+  /** Replace to intercept this device's HTTP calls. */
+  hook: { fn: FetchHook | null };
+  /** Added to this device's clock (`env.now`). */
+  clock: { offset: number };
+}
+
+export function environment(storage = new MemoryStorage()) {
+  const hook: Device['hook'] = { fn: null };
+  const clock = { offset: 0 };
+  const wrapped: typeof fetch = (input, init) => {
+    const next = () => fetch(input, init);
+    return hook.fn ? hook.fn(String(input), init, next) : next();
+  };
+  const env: ClientEnvironment = { primitives: p, storage, fetch: wrapped, socket: nodeSocketFactory, now: () => Date.now() + clock.offset };
+  return { env, storage, hook, clock };
+}
+
+export async function newUserAt(name: string, servers: string | string[]): Promise<Device> {
+  const e = environment();
+  const client = await BlindrelayClient.createAccount(e.env, { servers, user: name, deviceName: 'first' });
+  return { client, ...e };
+}
+
+export async function linkDevice(existing: Device): Promise<Device> {
+  const e = environment();
+  let approval: Promise<unknown> = Promise.resolve();
+  const client = await BlindrelayClient.link(e.env, {
+    servers: existing.client.servers,
+    user: existing.client.user,
+    onCode: (code) => {
+      approval = existing.client.approve(code);
+    },
+  });
+  await approval;
+  return { client, ...e };
+}
+
+/** A bare API client with a device's credentials. */
+export async function deviceApi(d: Pick<Device, 'storage'>, server: string): Promise<RelayApi> {
+  const a = await (await Profile.open(d.storage, p)).read('account');
+  return new RelayApi({
+    servers: [server],
+    credentials: { user: a.user, deviceId: a.deviceId, signChallenge: (c) => P.signAuthChallenge(p, a.signingSeed, c, a.user, a.deviceId) },
+  });
+}
