@@ -18,5 +18,6 @@ export {
 export { type MainIo, parseServerArgs, runServerMain } from './main.js';
 export { type RunningServer, startServer } from './server.js';
 export { openPostgresStorage, type PostgresStorageOptions } from './storage/postgres/postgres-storage.js';
+export { SqliteUnavailableError } from './storage/sqlite/node-sqlite.js';
 export { openSqliteStorage } from './storage/sqlite/sqlite-storage.js';
 export type * from './storage/types.js';

@@ -9,8 +9,8 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
 import { fileURLToPath } from 'node:url';
-import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openSqliteStorage } from '../src/index.js';
 import { type CommitInfo, GroupCommit, type GroupCommitOptions } from '../src/storage/sqlite/group-commit.js';
@@ -107,15 +107,15 @@ describe('group commit in the SQLite store', () => {
     const { storage } = open(dataDir, { onCommit: () => events.push('commit') });
     await createUser(storage, 'bob');
     events.length = 0;
-    const other = new Database(join(dataDir, 'relay.db'), { readonly: true });
-    const visible = other.prepare('SELECT count(*) FROM messages WHERE id = ?').pluck();
+    const other = new DatabaseSync(join(dataDir, 'relay.db'), { readOnly: true });
+    const visible = other.prepare('SELECT count(*) AS n FROM messages WHERE id = ?');
     try {
       const ids = Array.from({ length: 20 }, () => randomBytes(16));
       await Promise.all(
         ids.map((id) =>
           enqueue(storage, 'bob', new Uint8Array([1]), id).then(() => {
             events.push('resolved');
-            expect(visible.get(id)).toBe(1);
+            expect(visible.get(id)?.n).toBe(1);
           }),
         ),
       );
@@ -281,7 +281,7 @@ describe('group commit in the SQLite store', () => {
     // A version-1 database holding queued messages.
     const dataDir = join(dir, 'data');
     mkdirSync(dataDir, { recursive: true });
-    const db = new Database(join(dataDir, 'relay.db'));
+    const db = new DatabaseSync(join(dataDir, 'relay.db'));
     migrate(db, 1, loadMigrations().slice(0, 1));
     db.prepare("INSERT INTO accounts VALUES ('bob', ?, 1, x'01', 1, 1)").run(key(1));
     db.prepare("INSERT INTO devices VALUES ('bob', 1, ?, ?), ('bob', 2, ?, ?)").run(key(2), key(3), key(4), key(5));
@@ -299,19 +299,23 @@ describe('group commit in the SQLite store', () => {
 
 describe('GroupCommit on its own', () => {
   let dir: string;
-  let db: Database.Database;
+  let db: DatabaseSync;
   beforeEach(() => {
     dir = mkdtempSync(join(tmpdir(), 'blindrelay-group-commit-unit-'));
-    db = new Database(join(dir, 'x.db'));
-    db.pragma('journal_mode = WAL');
-    db.pragma('foreign_keys = ON');
+    db = new DatabaseSync(join(dir, 'x.db'));
+    db.exec('PRAGMA journal_mode = WAL');
+    db.exec('PRAGMA foreign_keys = ON');
     db.exec('CREATE TABLE parent (id INTEGER PRIMARY KEY); CREATE TABLE t (x INTEGER, p INTEGER REFERENCES parent (id) DEFERRABLE INITIALLY DEFERRED)');
   });
   afterEach(() => {
     db.close();
     rmSync(dir, { recursive: true, force: true });
   });
-  const rows = () => db.prepare('SELECT x FROM t ORDER BY x').pluck().all();
+  const rows = () =>
+    db
+      .prepare('SELECT x FROM t ORDER BY x')
+      .all()
+      .map((r) => r.x);
 
   it('when SQLite abandons the transaction, rejects what ran and retries what had not', async () => {
     const commits: CommitInfo[] = [];
@@ -327,7 +331,7 @@ describe('GroupCommit on its own', () => {
       [2, false],
       [1, true],
     ]);
-    expect(db.inTransaction).toBe(false);
+    expect(db.isTransaction).toBe(false);
   });
 
   it('when COMMIT fails, rejects the whole batch and leaves no transaction open', async () => {
@@ -338,7 +342,7 @@ describe('GroupCommit on its own', () => {
     const results = await Promise.allSettled([ok, orphan]);
     expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected']);
     expect(String((results[0] as PromiseRejectedResult).reason)).toMatch(/FOREIGN KEY/);
-    expect(db.inTransaction).toBe(false);
+    expect(db.isTransaction).toBe(false);
     expect(rows()).toEqual([]);
     expect(await w.run(() => insert.run(3, null).changes)).toBe(1);
     expect(rows()).toEqual([3]);

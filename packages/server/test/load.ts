@@ -11,6 +11,8 @@
  * - deliver:   the same sends while every receiver holds a WebSocket and acks each pushed frame;
  *              reports messages pushed and acked per second.
  * - directory: `concurrency` workers GET /v1/users/:user (auth + read only).
+ * Each line also gives the relay's CPU time per request (its process metrics, before and after),
+ * which other load on the machine moves far less than req/s.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -137,14 +139,26 @@ async function main() {
     const body = b64(new Uint8Array(100).fill(7));
     const sendBody = receivers.map((r) => JSON.stringify({ to: r.u.user, messages: [{ deviceId: r.d.keys.deviceId, body }] }));
     const send = (i: number) => post(agent, base, '/v1/messages', senders[i % pairs]!.token, sendBody[i % pairs]!);
-    const report = (name: string, r: Awaited<ReturnType<typeof closedLoop>>, extra = '') =>
+    // The relay's CPU time (user + system, from its process metrics) per request: unlike req/s,
+    // barely moved by whatever else runs on the machine.
+    const relayCpuSeconds = async () => {
+      const text = await (await fetch(metricsUrl)).text();
+      return Number(/^\w*process_cpu_seconds_total(?:\{[^}]*\})? (\S+)$/m.exec(text)?.[1] ?? Number.NaN);
+    };
+    const measured = async (run: () => ReturnType<typeof closedLoop>) => {
+      const cpu = await relayCpuSeconds();
+      const r = await run();
+      const requests = Object.values(r.statuses).reduce((a, n) => a + n, 0);
+      return { ...r, cpuMicros: (((await relayCpuSeconds()) - cpu) / requests) * 1e6 };
+    };
+    const report = (name: string, r: Awaited<ReturnType<typeof measured>>, extra = '') =>
       console.log(
-        `${name.padEnd(10)} ${r.perSecond.toFixed(0).padStart(6)} req/s  p50 ${r.p50.toFixed(1)} ms  p99 ${r.p99.toFixed(1)} ms  ${JSON.stringify(r.statuses)}${extra}`,
+        `${name.padEnd(10)} ${r.perSecond.toFixed(0).padStart(6)} req/s  p50 ${r.p50.toFixed(1)} ms  p99 ${r.p99.toFixed(1)} ms  relay CPU ${r.cpuMicros.toFixed(0)} µs/req  ${JSON.stringify(r.statuses)}${extra}`,
       );
 
     console.log(`relay ${url}: ${pairs} pairs, concurrency ${concurrency}, ${seconds} s per scenario`);
     await closedLoop(0.5, concurrency, send); // warm-up (JIT)
-    if (only('send')) report('send', await closedLoop(seconds, concurrency, send));
+    if (only('send')) report('send', await measured(() => closedLoop(seconds, concurrency, send)));
 
     if (only('deliver')) {
       // deliver: receivers on WebSockets, one ack per pushed message (as soon as it arrives).
@@ -173,7 +187,7 @@ async function main() {
       }
       const before = pushed;
       const t0 = performance.now();
-      const r = await closedLoop(seconds, concurrency, send);
+      const r = await measured(() => closedLoop(seconds, concurrency, send));
       const delivered = pushed - before;
       report('deliver', r, `  pushed+acked ${(delivered / ((performance.now() - t0) / 1000)).toFixed(0)} msg/s`);
       for (const ws of sockets) ws.close();
@@ -189,7 +203,10 @@ async function main() {
     }
 
     if (only('directory'))
-      report('directory', await closedLoop(seconds, concurrency, (i) => get(agent, base, `/v1/users/r${i % pairs}`, senders[i % pairs]!.token)));
+      report(
+        'directory',
+        await measured(() => closedLoop(seconds, concurrency, (i) => get(agent, base, `/v1/users/r${i % pairs}`, senders[i % pairs]!.token))),
+      );
   } finally {
     agent.destroy();
     await new Promise<void>((resolve) => {

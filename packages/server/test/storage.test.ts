@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
+import { constants, DatabaseSync } from 'node:sqlite';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openSqliteStorage } from '../src/index.js';
 import { account, b64, login, newDevice, nextList, prekeyJson, sendMessage, startTestServer, type TestServer, unb64 } from './helpers.js';
@@ -24,8 +24,8 @@ describe('SQLite storage', () => {
     expect(statSync(join(dataDir, 'blobs')).mode & 0o777).toBe(0o700);
     expect(statSync(join(dataDir, 'relay.db')).mode & 0o777).toBe(0o600);
     expect(statSync(join(dataDir, 'relay.db-wal')).mode & 0o777).toBe(0o600);
-    const db = new Database(join(dataDir, 'relay.db'), { readonly: true });
-    expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
+    const db = new DatabaseSync(join(dataDir, 'relay.db'), { readOnly: true });
+    expect(db.prepare('PRAGMA journal_mode').get()?.journal_mode).toBe('wal');
     expect(db.prepare('SELECT version, name, applied_at FROM schema_migrations ORDER BY version').all()).toEqual([
       { version: 1, name: 'initial', applied_at: 1000 },
       { version: 2, name: 'queue_sizes', applied_at: 1000 },
@@ -39,7 +39,7 @@ describe('SQLite storage', () => {
     // Reopening applies nothing new.
     const again = openSqliteStorage({ dataDir, now: () => 2000 });
     await again.close();
-    const db2 = new Database(join(dataDir, 'relay.db'), { readonly: true });
+    const db2 = new DatabaseSync(join(dataDir, 'relay.db'), { readOnly: true });
     expect(db2.prepare('SELECT count(*) AS n FROM schema_migrations').get()).toEqual({ n: 4 });
     db2.close();
   });
@@ -47,10 +47,64 @@ describe('SQLite storage', () => {
   it('refuses a database from a newer schema', async () => {
     const dataDir = join(dir, 'data');
     await openSqliteStorage({ dataDir, now: () => 1 }).close();
-    const db = new Database(join(dataDir, 'relay.db'));
+    const db = new DatabaseSync(join(dataDir, 'relay.db'));
     db.prepare("INSERT INTO schema_migrations (version, name, applied_at) VALUES (999, 'future', 1)").run();
     db.close();
     expect(() => openSqliteStorage({ dataDir, now: () => 1 })).toThrow(/schema version 999/);
+  });
+
+  it('runs every statement as prepared: none is re-prepared each time it runs', async () => {
+    // Every statement the store prepares, by its SQL.
+    const sqls = new Set<string>();
+    const prepare = DatabaseSync.prototype.prepare;
+    DatabaseSync.prototype.prepare = function (this: DatabaseSync, sql: string) {
+      sqls.add(sql);
+      return prepare.call(this, sql);
+    } as typeof prepare;
+    const dataDir = join(dir, 'data');
+    try {
+      await openSqliteStorage({ dataDir, now: () => 1 }).close();
+    } finally {
+      DatabaseSync.prototype.prepare = prepare;
+    }
+    expect(sqls.size).toBeGreaterThan(60);
+    // SQLite calls the authorizer only while compiling, so a statement that calls it again when it
+    // runs again was re-prepared. Each runs on a second connection in a transaction rolled back.
+    const db = new DatabaseSync(join(dataDir, 'relay.db'));
+    let compiled = 0;
+    db.setAuthorizer(() => {
+      compiled++;
+      return constants.SQLITE_OK;
+    });
+    const reprepared = (sql: string) => {
+      const statement = db.prepare(sql);
+      const named = [...sql.matchAll(/@(\w+)/g)].map((m) => [m[1] as string, null]);
+      const args = named.length > 0 ? [Object.fromEntries(named)] : Array.from(sql.matchAll(/\?/g), () => null);
+      const run = () => {
+        try {
+          statement.all(...args);
+        } catch {
+          // NULLs break constraints; the statement ran as compiled all the same.
+        }
+      };
+      db.exec('BEGIN');
+      run();
+      compiled = 0;
+      run();
+      run();
+      const n = compiled;
+      db.exec('ROLLBACK');
+      return n > 0;
+    };
+    try {
+      // The check can fail: a sorting statement with `= ?` is re-prepared by this Node's SQLite.
+      // (If this expectation fails, node:sqlite or SQLite changed, and `= +?` may no longer be needed.)
+      expect(reprepared('SELECT device_id FROM devices WHERE user = ? ORDER BY device_id')).toBe(true);
+      const transactions = /^(BEGIN|COMMIT|ROLLBACK|SAVEPOINT|RELEASE|PRAGMA)\b/;
+      expect([...sqls].filter((sql) => !transactions.test(sql) && reprepared(sql))).toEqual([]);
+    } finally {
+      db.close();
+    }
   });
 });
 
@@ -63,13 +117,13 @@ describe('what the database holds', () => {
     await t.close();
   });
 
-  const dump = (db: Database.Database) => {
+  const dump = (db: DatabaseSync) => {
     const tables = (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as { name: string }[]).map((r) => r.name);
     const blobs: Buffer[] = [];
     for (const table of tables) {
       for (const row of db.prepare(`SELECT * FROM "${table}"`).all() as Record<string, unknown>[]) {
         for (const v of Object.values(row)) {
-          if (Buffer.isBuffer(v)) blobs.push(v);
+          if (v instanceof Uint8Array) blobs.push(Buffer.from(v));
           else if (typeof v === 'string') blobs.push(Buffer.from(v));
         }
       }
@@ -81,7 +135,7 @@ describe('what the database holds', () => {
     const alice = await account(t.api, 'alice');
     const c = await t.api.req('POST', '/v1/auth/challenge', { body: { user: 'alice', deviceId: alice.d.keys.deviceId } });
     const ch = await t.api.req('POST', '/v1/provisioning');
-    const db = new Database(join(t.dataDir, 'relay.db'), { readonly: true });
+    const db = new DatabaseSync(join(t.dataDir, 'relay.db'), { readOnly: true });
     try {
       const all = dump(db);
       for (const secret of [unb64(alice.token), unb64(c.body.challenge), unb64(ch.body.channelId)]) {
@@ -109,7 +163,7 @@ describe('what the database holds', () => {
     ]);
     const tables = ['devices', 'signed_prekeys', 'one_time_prekeys', 'pq_prekeys', 'pq_last_resort_prekeys', 'messages', 'auth_challenges', 'auth_tokens'];
     const count = () => {
-      const db = new Database(join(t.dataDir, 'relay.db'), { readonly: true });
+      const db = new DatabaseSync(join(t.dataDir, 'relay.db'), { readOnly: true });
       try {
         return Object.fromEntries(
           tables.map((tb) => [

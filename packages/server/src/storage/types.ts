@@ -2,7 +2,7 @@
  * The relay's storage, as one set of repository interfaces (DESIGN.md, "Storage": one interface,
  * one conformance suite, two implementations). The SQLite implementation is the embedded default;
  * a PostgreSQL one can follow without touching callers, so every method returns a Promise even
- * where better-sqlite3 is synchronous.
+ * where node:sqlite is synchronous.
  *
  * What is stored is public or opaque to the server: public keys, signed device lists, ciphertext,
  * sealed provisioning envelopes, and SHA-256 hashes of bearer secrets (tokens, challenges,

@@ -1,9 +1,9 @@
 /**
  * Group commit for the SQLite store. With `synchronous = FULL` every COMMIT is an fsync (about a
- * millisecond here) during which better-sqlite3 blocks the event loop. Instead of one transaction
- * per write, repository writes are queued as closures and a flusher, scheduled with setImmediate,
- * runs the queued closures in order inside ONE `BEGIN IMMEDIATE … COMMIT`: many concurrent
- * requests share one fsync.
+ * millisecond here) during which node:sqlite, a synchronous API, blocks the event loop. Instead of
+ * one transaction per write, repository writes are queued as closures and a flusher, scheduled
+ * with setImmediate, runs the queued closures in order inside ONE `BEGIN IMMEDIATE … COMMIT`: many
+ * concurrent requests share one fsync.
  *
  * Guarantees, per operation:
  * - Atomic and isolated: each closure runs inside its own SAVEPOINT, serially, and sees the effects
@@ -22,7 +22,7 @@
  * left uncommitted between turns of the event loop, since a batch runs synchronously from BEGIN to
  * COMMIT). A request awaits its own writes before it answers, so it reads its own writes.
  */
-import type Database from 'better-sqlite3';
+import type { DatabaseSync } from 'node:sqlite';
 
 export interface CommitInfo {
   /** Operations in the batch (committed or rolled back to their savepoint). */
@@ -73,7 +73,7 @@ export class GroupCommit {
   private readonly s;
 
   constructor(
-    private readonly db: Database.Database,
+    private readonly db: DatabaseSync,
     options: GroupCommitOptions = {},
   ) {
     this.maxOperations = Math.max(1, options.maxOperations ?? DEFAULT_MAX_OPERATIONS);
@@ -170,7 +170,7 @@ export class GroupCommit {
       } catch (error) {
         failed++;
         outcomes.push({ ok: false, error });
-        if (!db.inTransaction) {
+        if (!db.isTransaction) {
           // SQLite abandoned the whole transaction (I/O error, disk full...): nothing of this
           // batch is committed; the operations not yet run go back to the head of the queue.
           this.abandon(batch, outcomes, error, started);
@@ -189,7 +189,7 @@ export class GroupCommit {
     try {
       s.commit.run();
     } catch (error) {
-      if (db.inTransaction) {
+      if (db.isTransaction) {
         try {
           s.rollback.run();
         } catch {
@@ -213,7 +213,7 @@ export class GroupCommit {
 
   /** The transaction is gone: reject what ran (its effects were rolled back), requeue the rest. */
   private abandon(batch: Pending[], outcomes: Outcome[], error: unknown, started: number): void {
-    if (this.db.inTransaction) {
+    if (this.db.isTransaction) {
       try {
         this.s.rollback.run();
       } catch {

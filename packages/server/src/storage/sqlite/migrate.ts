@@ -4,7 +4,7 @@
  * this build does not know) is refused rather than guessed at.
  */
 import { readdirSync, readFileSync } from 'node:fs';
-import type BetterSqlite3 from 'better-sqlite3';
+import type { DatabaseSync } from 'node:sqlite';
 
 export interface Migration {
   readonly version: number;
@@ -29,7 +29,7 @@ export function loadMigrations(dir: URL = MIGRATIONS_DIR): Migration[] {
 }
 
 /** Applies pending migrations; returns the versions applied now. */
-export function migrate(db: BetterSqlite3.Database, now: number, migrations: readonly Migration[] = loadMigrations()): number[] {
+export function migrate(db: DatabaseSync, now: number, migrations: readonly Migration[] = loadMigrations()): number[] {
   db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER NOT NULL PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL) STRICT');
   const applied = new Set((db.prepare('SELECT version FROM schema_migrations').all() as { version: number }[]).map((r) => r.version));
   const known = new Set(migrations.map((m) => m.version));
@@ -39,11 +39,17 @@ export function migrate(db: BetterSqlite3.Database, now: number, migrations: rea
   const pending = migrations.filter((m) => !applied.has(m.version));
   if (pending.length === 0) return [];
   const record = db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)');
-  db.transaction(() => {
+  db.exec('BEGIN IMMEDIATE');
+  try {
     for (const m of pending) {
       db.exec(m.sql);
       record.run(m.version, m.name, now);
     }
-  }).immediate();
+    db.exec('COMMIT');
+  } catch (err) {
+    // A failed statement may already have ended the transaction (SQLite rolls back on some errors).
+    if (db.isTransaction) db.exec('ROLLBACK');
+    throw err;
+  }
   return pending.map((m) => m.version);
 }

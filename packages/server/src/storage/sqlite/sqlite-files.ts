@@ -1,9 +1,10 @@
 /**
  * File metadata in SQLite (docs/API.md §8; migrations/004_files.sql). Writes go through group
  * commit like every other SQLite write (one closure per method, atomic in its savepoint, durable
- * before it resolves); every check a write depends on is made inside its closure.
+ * before it resolves); every check a write depends on is made inside its closure. `= +?`: see
+ * sqlite-storage.ts (no re-prepare on every run).
  */
-import type Database from 'better-sqlite3';
+import type { DatabaseSync } from 'node:sqlite';
 import type {
   AppendStart,
   BeginAppendResult,
@@ -21,24 +22,24 @@ import type {
   UpdateFileResult,
 } from '../types.js';
 import type { GroupCommit } from './group-commit.js';
+import { Pluck } from './pluck.js';
 
-type FileRow = { id: Buffer; owner: string; revision: number; current_version: number; last_version: number; created_at: number; updated_at: number };
+type FileRow = { id: Uint8Array; owner: string; revision: number; current_version: number; last_version: number; created_at: number; updated_at: number };
 type VersionRow = {
   version: number;
-  header: Buffer;
-  meta: Buffer;
+  header: Uint8Array;
+  meta: Uint8Array;
   payload_size: number;
   received: number;
-  lease_token: Buffer | null;
+  lease_token: Uint8Array | null;
   lease_until: number | null;
 };
 
-const u8 = (b: Uint8Array): Uint8Array => new Uint8Array(b);
 const same = (a: Uint8Array | null, b: Uint8Array) => a !== null && Buffer.compare(a, b) === 0;
 const toVersion = (v: VersionRow): FileVersion => ({
   version: v.version,
-  header: u8(v.header),
-  meta: u8(v.meta),
+  header: v.header,
+  meta: v.meta,
   payloadSize: v.payload_size,
   received: v.received,
 });
@@ -48,38 +49,38 @@ export class SqliteFiles implements FileRepository {
   private readonly s;
 
   constructor(
-    db: Database.Database,
+    db: DatabaseSync,
     private readonly w: GroupCommit,
   ) {
     this.s = {
       file: db.prepare('SELECT id, owner, revision, current_version, last_version, created_at, updated_at FROM files WHERE id = ?'),
-      readers: db.prepare('SELECT user FROM file_readers WHERE file_id = ? ORDER BY user').pluck(),
+      readers: new Pluck<string>(db, 'SELECT user FROM file_readers WHERE file_id = +? ORDER BY user'),
       versions: db.prepare(
-        'SELECT version, header, meta, payload_size, received, lease_token, lease_until FROM file_versions WHERE file_id = ? AND version >= ? ORDER BY version',
+        'SELECT version, header, meta, payload_size, received, lease_token, lease_until FROM file_versions WHERE file_id = +? AND version >= +? ORDER BY version',
       ),
       version: db.prepare(
         'SELECT version, header, meta, payload_size, received, lease_token, lease_until FROM file_versions WHERE file_id = ? AND version = ?',
       ),
-      versionNumbers: db.prepare('SELECT version FROM file_versions WHERE file_id = ? ORDER BY version').pluck(),
-      account: db.prepare('SELECT 1 FROM accounts WHERE user = ?').pluck(),
-      countFiles: db.prepare('SELECT count(*) FROM files WHERE owner = ?').pluck(),
-      usedBytes: db.prepare('SELECT coalesce(sum(v.payload_size), 0) FROM files f JOIN file_versions v ON v.file_id = f.id WHERE f.owner = ?').pluck(),
+      versionNumbers: new Pluck<number>(db, 'SELECT version FROM file_versions WHERE file_id = +? ORDER BY version'),
+      account: new Pluck<number>(db, 'SELECT 1 FROM accounts WHERE user = ?'),
+      countFiles: new Pluck<number>(db, 'SELECT count(*) FROM files WHERE owner = ?'),
+      usedBytes: new Pluck<number>(db, 'SELECT coalesce(sum(v.payload_size), 0) FROM files f JOIN file_versions v ON v.file_id = f.id WHERE f.owner = +?'),
       list: db.prepare(
         `SELECT id FROM (
-           SELECT id FROM files WHERE owner = @user AND id > @after
+           SELECT id FROM files WHERE owner = +@user AND id > @after
            UNION
            SELECT r.file_id AS id FROM file_readers r
              JOIN files f ON f.id = r.file_id
              JOIN file_versions v ON v.file_id = f.id AND v.version = f.current_version
-            WHERE r.user = @user AND r.file_id > @after AND v.received = v.payload_size
-         ) ORDER BY id LIMIT @limit`,
+            WHERE r.user = +@user AND r.file_id > @after AND v.received = v.payload_size
+         ) ORDER BY id LIMIT +@limit`,
       ),
       insertFile: db.prepare('INSERT INTO files (id, owner, revision, current_version, last_version, created_at, updated_at) VALUES (?, ?, 1, 1, 1, ?, ?)'),
       insertReader: db.prepare('INSERT INTO file_readers (file_id, user) VALUES (?, ?)'),
       deleteReaders: db.prepare('DELETE FROM file_readers WHERE file_id = ?'),
       insertVersion: db.prepare('INSERT INTO file_versions (file_id, version, header, meta, payload_size, received, touched_at) VALUES (?, ?, ?, ?, ?, 0, ?)'),
       deleteVersion: db.prepare('DELETE FROM file_versions WHERE file_id = ? AND version = ?'),
-      deleteVersionsBelow: db.prepare('DELETE FROM file_versions WHERE file_id = ? AND version < ? RETURNING version').pluck(),
+      deleteVersionsBelow: new Pluck<number>(db, 'DELETE FROM file_versions WHERE file_id = ? AND version < ? RETURNING version'),
       setHeader: db.prepare('UPDATE file_versions SET header = ?, meta = coalesce(?, meta) WHERE file_id = ? AND version = ?'),
       bumpRevision: db.prepare('UPDATE files SET revision = revision + 1, updated_at = ? WHERE id = ?'),
       newPending: db.prepare('UPDATE files SET revision = revision + 1, last_version = ?, updated_at = ? WHERE id = ?'),
@@ -91,13 +92,12 @@ export class SqliteFiles implements FileRepository {
       ),
       release: db.prepare('UPDATE file_versions SET lease_token = NULL, lease_until = NULL WHERE file_id = ? AND version = ? AND lease_token = ?'),
       deleteFile: db.prepare('DELETE FROM files WHERE id = ?'),
-      hasVersion: db.prepare('SELECT 1 FROM file_versions WHERE file_id = ? AND version = ?').pluck(),
-      staleFiles: db
-        .prepare(
-          `SELECT f.id FROM file_versions v JOIN files f ON f.id = v.file_id AND f.current_version = v.version
+      hasVersion: new Pluck<number>(db, 'SELECT 1 FROM file_versions WHERE file_id = ? AND version = ?'),
+      staleFiles: new Pluck<Uint8Array>(
+        db,
+        `SELECT f.id FROM file_versions v JOIN files f ON f.id = v.file_id AND f.current_version = v.version
           WHERE v.received < v.payload_size AND v.touched_at <= ?`,
-        )
-        .pluck(),
+      ),
       stalePending: db.prepare(
         `SELECT v.file_id, v.version FROM file_versions v JOIN files f ON f.id = v.file_id AND v.version > f.current_version
           WHERE v.received < v.payload_size AND v.touched_at <= ?`,
@@ -113,7 +113,7 @@ export class SqliteFiles implements FileRepository {
     if (!current) return undefined;
     const pending = versions.find((v) => v.version > f.current_version);
     return {
-      id: u8(f.id),
+      id: f.id,
       owner: f.owner,
       readers: this.s.readers.all(id) as string[],
       revision: f.revision,
@@ -151,7 +151,7 @@ export class SqliteFiles implements FileRepository {
   }
 
   async list(user: string, options: { readonly after?: Uint8Array; readonly limit: number }): Promise<FileRecord[]> {
-    const ids = (this.s.list.all({ user, after: options.after ?? new Uint8Array(0), limit: options.limit }) as { id: Buffer }[]).map((r) => r.id);
+    const ids = (this.s.list.all({ user, after: options.after ?? new Uint8Array(0), limit: options.limit }) as { id: Uint8Array }[]).map((r) => r.id);
     return ids.flatMap((id) => this.load(id) ?? []);
   }
 
@@ -252,13 +252,13 @@ export class SqliteFiles implements FileRepository {
   async pruneStale(before: number): Promise<{ id: Uint8Array; version: number }[]> {
     return this.w.run(() => {
       const out: { id: Uint8Array; version: number }[] = [];
-      for (const id of this.s.staleFiles.all(before) as Buffer[]) {
-        for (const version of this.s.versionNumbers.all(id) as number[]) out.push({ id: u8(id), version });
+      for (const id of this.s.staleFiles.all(before)) {
+        for (const version of this.s.versionNumbers.all(id) as number[]) out.push({ id, version });
         this.s.deleteFile.run(id);
       }
-      for (const p of this.s.stalePending.all(before) as { file_id: Buffer; version: number }[]) {
+      for (const p of this.s.stalePending.all(before) as { file_id: Uint8Array; version: number }[]) {
         this.s.deleteVersion.run(p.file_id, p.version);
-        out.push({ id: u8(p.file_id), version: p.version });
+        out.push({ id: p.file_id, version: p.version });
       }
       return out;
     });

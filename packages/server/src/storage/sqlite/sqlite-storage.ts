@@ -1,5 +1,6 @@
 /**
- * The embedded storage: one SQLite file through better-sqlite3.
+ * The embedded storage: one SQLite file through `node:sqlite` (built into Node: no native addon to
+ * compile at install; loaded by ./node-sqlite.ts when the store opens).
  *
  * Pragmas:
  * - `journal_mode = WAL`: readers never block the writer, and a crash never corrupts the file.
@@ -23,13 +24,22 @@
  *
  * Reads run at once on the same connection and see committed data only. Any decision that must
  * be atomic with a write (a version compare-and-set, a queue cap, an existence check) is re-made
- * inside the write's closure, never taken from an earlier read. Statements are prepared once.
- * The adapter converts Buffers from better-sqlite3 into plain Uint8Arrays so nothing above it
- * sees a Buffer.
+ * inside the write's closure, never taken from an earlier read.
+ *
+ * Statements are prepared once, and run as prepared: those that join or sort compare with `= +?`
+ * (and say `LIMIT +?`) rather than `= ?`. SQLite 3.54 marks such a parameter as one whose value
+ * may change the plan, and node:sqlite clears every binding before each run, which then makes
+ * SQLite re-prepare the statement on every execution (2-4x the cost of the query). The unary plus
+ * changes neither plan nor result; test/storage.test.ts checks that no statement is re-prepared.
+ *
+ * node:sqlite returns blobs as plain Uint8Arrays, each over its own exact-size ArrayBuffer, so
+ * nothing above the adapter sees a Buffer (or a view into a shared pool) and no copy is needed.
+ * Integers come back as numbers (every stored integer — ids, counts, sizes, millisecond times —
+ * is far below 2^53; node:sqlite throws rather than round one that is not).
  */
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
+import type { DatabaseSync } from 'node:sqlite';
 import { FsBlobStore } from '../../blobs/fs-blob-store.js';
 import type { BlobStore } from '../../blobs/types.js';
 import { pruneFiles } from '../files-prune.js';
@@ -60,6 +70,8 @@ import type {
 } from '../types.js';
 import { GroupCommit, type GroupCommitOptions } from './group-commit.js';
 import { migrate } from './migrate.js';
+import { loadNodeSqlite } from './node-sqlite.js';
+import { Pluck } from './pluck.js';
 import { SqliteFiles } from './sqlite-files.js';
 
 export const DATABASE_FILE = 'relay.db';
@@ -73,10 +85,8 @@ export interface SqliteStorageOptions {
   readonly groupCommit?: GroupCommitOptions;
 }
 
-/** Runs `f` in a read transaction (one snapshot for several statements), or a savepoint inside a write. */
+/** Runs `f` in a read transaction: one snapshot for several statements. */
 type Read = <T>(f: () => T) => T;
-
-const u8 = (b: Uint8Array): Uint8Array => new Uint8Array(b);
 
 /** Roughly what storing a prekey batch writes, for the group-commit byte budget. */
 function prekeyBytes(b: PrekeyBatch): number {
@@ -86,8 +96,8 @@ function prekeyBytes(b: PrekeyBatch): number {
   return n;
 }
 
-type DeviceRow = { device_id: number; signing_key: Buffer; identity_key: Buffer };
-const toDevice = (r: DeviceRow): DeviceRecord => ({ deviceId: r.device_id, signingKey: u8(r.signing_key), identityKey: u8(r.identity_key) });
+type DeviceRow = { device_id: number; signing_key: Uint8Array; identity_key: Uint8Array };
+const toDevice = (r: DeviceRow): DeviceRecord => ({ deviceId: r.device_id, signingKey: r.signing_key, identityKey: r.identity_key });
 const sameKeys = (a: DeviceRecord, b: DeviceRecord) => Buffer.compare(a.signingKey, b.signingKey) === 0 && Buffer.compare(a.identityKey, b.identityKey) === 0;
 
 /** Creates a file (if absent) readable and writable by the owner only, then tightens it anyway. */
@@ -96,18 +106,25 @@ function ensurePrivateFile(path: string): void {
   chmodSync(path, 0o600);
 }
 
+/** Throws SqliteUnavailableError (./node-sqlite.ts) on a Node without node:sqlite, before touching the disk. */
 export function openSqliteStorage(options: SqliteStorageOptions): Storage {
+  const { DatabaseSync } = loadNodeSqlite();
   mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
   mkdirSync(join(options.dataDir, BLOBS_DIR), { recursive: true, mode: 0o700 });
   const path = join(options.dataDir, DATABASE_FILE);
   ensurePrivateFile(path);
-  const db = new Database(path);
+  // Defensive mode (no SQL that can corrupt the file on purpose) and no double-quoted string
+  // literals, as better-sqlite3 had them; node:sqlite's defaults, spelled out.
+  const db = new DatabaseSync(path, { defensive: true, enableDoubleQuotedStringLiterals: false });
   try {
-    db.pragma('journal_mode = WAL');
-    db.pragma('synchronous = FULL');
-    db.pragma('foreign_keys = ON');
-    db.pragma('secure_delete = ON');
-    db.pragma('busy_timeout = 5000');
+    const mode = db.prepare('PRAGMA journal_mode = WAL').get()?.journal_mode;
+    if (mode !== 'wal') throw new Error(`${path}: SQLite refused WAL mode (journal_mode is ${String(mode)})`);
+    db.exec('PRAGMA synchronous = FULL');
+    db.exec('PRAGMA foreign_keys = ON');
+    db.exec('PRAGMA secure_delete = ON');
+    db.exec('PRAGMA busy_timeout = 5000');
+    // 16 MB of page cache, the size the relay had with better-sqlite3's build (SQLite's default is 2 MB).
+    db.exec('PRAGMA cache_size = -16000');
     // SQLite gives -wal and -shm the database file's permissions; make sure of it.
     for (const suffix of ['-wal', '-shm']) if (existsSync(path + suffix)) chmodSync(path + suffix, 0o600);
     migrate(db, options.now());
@@ -116,6 +133,29 @@ export function openSqliteStorage(options: SqliteStorageOptions): Storage {
     db.close();
     throw err;
   }
+}
+
+/**
+ * `BEGIN` (deferred: a read lock only, taken by the first SELECT) … `COMMIT` around `f`, with
+ * statements prepared once. Inside a write transaction (a group-commit closure) `f` just runs: it
+ * already sees one snapshot, and a read has nothing to roll back.
+ */
+function readTransaction(db: DatabaseSync): Read {
+  const begin = db.prepare('BEGIN');
+  const commit = db.prepare('COMMIT');
+  const rollback = db.prepare('ROLLBACK');
+  return <T>(f: () => T): T => {
+    if (db.isTransaction) return f();
+    begin.run();
+    try {
+      const value = f();
+      commit.run();
+      return value;
+    } catch (err) {
+      if (db.isTransaction) rollback.run();
+      throw err;
+    }
+  };
 }
 
 class SqliteStorage implements Storage {
@@ -129,12 +169,11 @@ class SqliteStorage implements Storage {
   private readonly pruneStatements;
 
   constructor(
-    private readonly db: Database.Database,
+    private readonly db: DatabaseSync,
     private readonly writer: GroupCommit,
     readonly blobs: BlobStore,
   ) {
-    const readTx = db.transaction((f: () => unknown) => f());
-    const read: Read = <T>(f: () => T) => readTx(f) as T;
+    const read = readTransaction(db);
     const prekeys = new SqlitePrekeys(db, writer, read);
     this.accounts = new SqliteAccounts(db, writer, read, prekeys);
     this.prekeys = prekeys;
@@ -162,7 +201,7 @@ class SqliteStorage implements Storage {
     // Commit whatever is still queued (its callers are waiting for it), then refuse new writes.
     this.writer.close();
     // Fold the WAL back into the main file so the data directory is a single consistent file.
-    this.db.pragma('wal_checkpoint(TRUNCATE)');
+    this.db.exec('PRAGMA wal_checkpoint(TRUNCATE)');
     this.db.close();
   }
 }
@@ -170,16 +209,16 @@ class SqliteStorage implements Storage {
 class SqlitePrekeys implements PrekeyRepository {
   private readonly s;
   constructor(
-    db: Database.Database,
+    db: DatabaseSync,
     private readonly w: GroupCommit,
     private readonly read: Read,
   ) {
     this.s = {
       device: db.prepare('SELECT device_id, signing_key, identity_key FROM devices WHERE user = ? AND device_id = ?'),
-      countOtk: db.prepare('SELECT count(*) AS n FROM one_time_prekeys WHERE user = ? AND device_id = ?').pluck(),
-      countPq: db.prepare('SELECT count(*) AS n FROM pq_prekeys WHERE user = ? AND device_id = ?').pluck(),
-      hasOtk: db.prepare('SELECT 1 FROM one_time_prekeys WHERE user = ? AND device_id = ? AND key_id = ?').pluck(),
-      hasPq: db.prepare('SELECT 1 FROM pq_prekeys WHERE user = ? AND device_id = ? AND key_id = ?').pluck(),
+      countOtk: new Pluck<number>(db, 'SELECT count(*) AS n FROM one_time_prekeys WHERE user = ? AND device_id = ?'),
+      countPq: new Pluck<number>(db, 'SELECT count(*) AS n FROM pq_prekeys WHERE user = ? AND device_id = ?'),
+      hasOtk: new Pluck<number>(db, 'SELECT 1 FROM one_time_prekeys WHERE user = ? AND device_id = ? AND key_id = ?'),
+      hasPq: new Pluck<number>(db, 'SELECT 1 FROM pq_prekeys WHERE user = ? AND device_id = ? AND key_id = ?'),
       upsertSpk: db.prepare(
         `INSERT INTO signed_prekeys (user, device_id, key_id, public_key, signature) VALUES (?, ?, ?, ?, ?)
          ON CONFLICT (user, device_id) DO UPDATE SET key_id = excluded.key_id, public_key = excluded.public_key, signature = excluded.signature`,
@@ -195,12 +234,12 @@ class SqlitePrekeys implements PrekeyRepository {
       // Oldest first; DELETE ... RETURNING takes the row in the same statement that removes it.
       takeOtk: db.prepare(
         `DELETE FROM one_time_prekeys WHERE rowid =
-           (SELECT rowid FROM one_time_prekeys WHERE user = ? AND device_id = ? ORDER BY rowid LIMIT 1)
+           (SELECT rowid FROM one_time_prekeys WHERE user = +? AND device_id = +? ORDER BY rowid LIMIT 1)
          RETURNING key_id, public_key`,
       ),
       takePq: db.prepare(
         `DELETE FROM pq_prekeys WHERE rowid =
-           (SELECT rowid FROM pq_prekeys WHERE user = ? AND device_id = ? ORDER BY rowid LIMIT 1)
+           (SELECT rowid FROM pq_prekeys WHERE user = +? AND device_id = +? ORDER BY rowid LIMIT 1)
          RETURNING key_id, public_key, signature`,
       ),
     };
@@ -255,7 +294,7 @@ class SqlitePrekeys implements PrekeyRepository {
 
   async claim(user: string, deviceIds: readonly number[]): Promise<ClaimResult[]> {
     const s = this.s;
-    type KeyRow = { key_id: number; public_key: Buffer; signature: Buffer };
+    type KeyRow = { key_id: number; public_key: Uint8Array; signature: Uint8Array };
     return this.w.run(() =>
       deviceIds.map((deviceId): ClaimResult => {
         const device = s.device.get(user, deviceId) as DeviceRow | undefined;
@@ -266,15 +305,15 @@ class SqlitePrekeys implements PrekeyRepository {
         const oneTimePq = s.takePq.get(user, deviceId) as KeyRow | undefined;
         const pq = oneTimePq ?? (s.lastResort.get(user, deviceId) as KeyRow | undefined);
         if (!pq) return { status: 'unavailable', deviceId };
-        const otk = s.takeOtk.get(user, deviceId) as { key_id: number; public_key: Buffer } | undefined;
+        const otk = s.takeOtk.get(user, deviceId) as { key_id: number; public_key: Uint8Array } | undefined;
         const base = {
           status: 'claimed' as const,
           device: toDevice(device),
-          signedPreKey: { id: spk.key_id, publicKey: u8(spk.public_key), signature: u8(spk.signature) },
-          pqPreKey: { id: pq.key_id, publicKey: u8(pq.public_key), signature: u8(pq.signature), lastResort: !oneTimePq },
+          signedPreKey: { id: spk.key_id, publicKey: spk.public_key, signature: spk.signature },
+          pqPreKey: { id: pq.key_id, publicKey: pq.public_key, signature: pq.signature, lastResort: !oneTimePq },
           remaining: { oneTimePreKeys: s.countOtk.get(user, deviceId) as number, pqPreKeys: s.countPq.get(user, deviceId) as number },
         };
-        return otk ? { ...base, oneTimePreKey: { id: otk.key_id, publicKey: u8(otk.public_key) } } : base;
+        return otk ? { ...base, oneTimePreKey: { id: otk.key_id, publicKey: otk.public_key } } : base;
       }),
     );
   }
@@ -283,15 +322,15 @@ class SqlitePrekeys implements PrekeyRepository {
 class SqliteAccounts implements AccountRepository {
   private readonly s;
   constructor(
-    db: Database.Database,
+    db: DatabaseSync,
     private readonly w: GroupCommit,
     private readonly read: Read,
     private readonly prekeys: SqlitePrekeys,
   ) {
     this.s = {
       account: db.prepare('SELECT user, master_key, list_version, device_list FROM accounts WHERE user = ?'),
-      version: db.prepare('SELECT list_version FROM accounts WHERE user = ?').pluck(),
-      devices: db.prepare('SELECT device_id, signing_key, identity_key FROM devices WHERE user = ? ORDER BY device_id'),
+      version: new Pluck<number>(db, 'SELECT list_version FROM accounts WHERE user = ?'),
+      devices: db.prepare('SELECT device_id, signing_key, identity_key FROM devices WHERE user = +? ORDER BY device_id'),
       device: db.prepare('SELECT device_id, signing_key, identity_key FROM devices WHERE user = ? AND device_id = ?'),
       insertAccount: db.prepare(
         'INSERT INTO accounts (user, master_key, list_version, device_list, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (user) DO NOTHING',
@@ -314,10 +353,10 @@ class SqliteAccounts implements AccountRepository {
 
   async get(user: string): Promise<AccountRecord | undefined> {
     return this.read(() => {
-      const row = this.s.account.get(user) as { user: string; master_key: Buffer; list_version: number; device_list: Buffer } | undefined;
+      const row = this.s.account.get(user) as { user: string; master_key: Uint8Array; list_version: number; device_list: Uint8Array } | undefined;
       if (!row) return undefined;
       const devices = (this.s.devices.all(user) as DeviceRow[]).map(toDevice);
-      return { user: row.user, masterKey: u8(row.master_key), listVersion: row.list_version, deviceList: u8(row.device_list), devices };
+      return { user: row.user, masterKey: row.master_key, listVersion: row.list_version, deviceList: row.device_list, devices };
     });
   }
 
@@ -359,24 +398,24 @@ class SqliteAccounts implements AccountRepository {
   }
 }
 
-type MessageRow = { seq: number; id: Buffer; from_user: string; from_device: number; body: Buffer; sent_at: number };
+type MessageRow = { seq: number; id: Uint8Array; from_user: string; from_device: number; body: Uint8Array; sent_at: number };
 
 class SqliteMailboxes implements MailboxRepository {
   private readonly s;
   constructor(
-    db: Database.Database,
+    db: DatabaseSync,
     private readonly w: GroupCommit,
   ) {
     this.s = {
-      version: db.prepare('SELECT list_version FROM accounts WHERE user = ?').pluck(),
+      version: new Pluck<number>(db, 'SELECT list_version FROM accounts WHERE user = ?'),
       // Kept by triggers (migration 002): O(1), where counting the queue is O(queue length).
-      queued: db.prepare('SELECT queued FROM queue_sizes WHERE user = ? AND device_id = ?').pluck(),
+      queued: new Pluck<number>(db, 'SELECT queued FROM queue_sizes WHERE user = ? AND device_id = ?'),
       insert: db.prepare('INSERT INTO messages (id, user, device_id, from_user, from_device, body, sent_at) VALUES (?, ?, ?, ?, ?, ?, ?)'),
       fetch: db.prepare(
-        'SELECT seq, id, from_user, from_device, body, sent_at FROM messages WHERE user = ? AND device_id = ? AND seq > ? ORDER BY seq LIMIT ?',
+        'SELECT seq, id, from_user, from_device, body, sent_at FROM messages WHERE user = +? AND device_id = +? AND seq > ? ORDER BY seq LIMIT +?',
       ),
       ack: db.prepare('DELETE FROM messages WHERE user = ? AND device_id = ? AND id = ?'),
-      countAll: db.prepare('SELECT coalesce(sum(queued), 0) FROM queue_sizes').pluck(),
+      countAll: new Pluck<number>(db, 'SELECT coalesce(sum(queued), 0) FROM queue_sizes'),
     };
   }
 
@@ -398,7 +437,7 @@ class SqliteMailboxes implements MailboxRepository {
     for (const r of this.s.fetch.iterate(user, deviceId, options.afterSeq ?? 0, options.limit) as IterableIterator<MessageRow>) {
       if (options.maxBytes !== undefined && out.length > 0 && bytes + r.body.length > options.maxBytes) break;
       bytes += r.body.length;
-      out.push({ seq: r.seq, id: u8(r.id), fromUser: r.from_user, fromDevice: r.from_device, body: u8(r.body), sentAt: r.sent_at });
+      out.push({ seq: r.seq, id: r.id, fromUser: r.from_user, fromDevice: r.from_device, body: r.body, sentAt: r.sent_at });
     }
     return out;
   }
@@ -407,7 +446,7 @@ class SqliteMailboxes implements MailboxRepository {
     if (ids.length === 0) return 0;
     return this.w.run(() => {
       let n = 0;
-      for (const id of ids) n += this.s.ack.run(user, deviceId, id).changes;
+      for (const id of ids) n += Number(this.s.ack.run(user, deviceId, id).changes);
       return n;
     });
   }
@@ -420,29 +459,29 @@ class SqliteMailboxes implements MailboxRepository {
 class SqliteAuth implements AuthRepository {
   private readonly s;
   constructor(
-    db: Database.Database,
+    db: DatabaseSync,
     private readonly w: GroupCommit,
   ) {
     this.s = {
-      device: db.prepare('SELECT 1 FROM devices WHERE user = ? AND device_id = ?').pluck(),
-      signingKey: db.prepare('SELECT signing_key FROM devices WHERE user = ? AND device_id = ?').pluck(),
+      device: new Pluck<number>(db, 'SELECT 1 FROM devices WHERE user = ? AND device_id = ?'),
+      signingKey: new Pluck<Uint8Array>(db, 'SELECT signing_key FROM devices WHERE user = ? AND device_id = ?'),
       insertChallenge: db.prepare('INSERT INTO auth_challenges (challenge_hash, user, device_id, created_at, expires_at, requester) VALUES (?, ?, ?, ?, ?, ?)'),
-      countChallenges: db.prepare('SELECT count(*) FROM auth_challenges WHERE user = ? AND device_id = ? AND requester = ?').pluck(),
+      countChallenges: new Pluck<number>(db, 'SELECT count(*) FROM auth_challenges WHERE user = ? AND device_id = ? AND requester = ?'),
       dropOldestChallenges: db.prepare(
         `DELETE FROM auth_challenges WHERE challenge_hash IN
-           (SELECT challenge_hash FROM auth_challenges WHERE user = ? AND device_id = ? AND requester = ? ORDER BY created_at LIMIT ?)`,
+           (SELECT challenge_hash FROM auth_challenges WHERE user = +? AND device_id = +? AND requester = +? ORDER BY created_at LIMIT +?)`,
       ),
       takeChallenge: db.prepare('DELETE FROM auth_challenges WHERE challenge_hash = ? RETURNING user, device_id, expires_at'),
       insertToken: db.prepare('INSERT INTO auth_tokens (token_hash, user, device_id, created_at, expires_at) VALUES (?, ?, ?, ?, ?)'),
-      countTokens: db.prepare('SELECT count(*) FROM auth_tokens WHERE user = ? AND device_id = ?').pluck(),
+      countTokens: new Pluck<number>(db, 'SELECT count(*) FROM auth_tokens WHERE user = ? AND device_id = ?'),
       dropOldestTokens: db.prepare(
         `DELETE FROM auth_tokens WHERE token_hash IN
-           (SELECT token_hash FROM auth_tokens WHERE user = ? AND device_id = ? ORDER BY created_at LIMIT ?)`,
+           (SELECT token_hash FROM auth_tokens WHERE user = +? AND device_id = +? ORDER BY created_at LIMIT +?)`,
       ),
       token: db.prepare(
         `SELECT t.user, t.device_id, t.expires_at FROM auth_tokens t
            JOIN devices d ON d.user = t.user AND d.device_id = t.device_id
-         WHERE t.token_hash = ? AND t.expires_at > ?`,
+         WHERE t.token_hash = +? AND t.expires_at > ?`,
       ),
     };
   }
@@ -476,7 +515,7 @@ class SqliteAuth implements AuthRepository {
     return this.w.run(() => {
       // Checked here, in the write: the device may have been revoked (or re-added with new keys)
       // since the caller verified the challenge signature.
-      const key = this.s.signingKey.get(t.user, t.deviceId) as Buffer | undefined;
+      const key = this.s.signingKey.get(t.user, t.deviceId) as Uint8Array | undefined;
       if (!key || (t.signingKey && Buffer.compare(key, t.signingKey) !== 0)) return false;
       const n = this.s.countTokens.get(t.user, t.deviceId) as number;
       if (n >= maxPerDevice) this.s.dropOldestTokens.run(t.user, t.deviceId, n - maxPerDevice + 1);
@@ -494,11 +533,11 @@ class SqliteAuth implements AuthRepository {
 class SqliteProvisioning implements ProvisioningRepository {
   private readonly s;
   constructor(
-    db: Database.Database,
+    db: DatabaseSync,
     private readonly w: GroupCommit,
   ) {
     this.s = {
-      countOpen: db.prepare('SELECT count(*) FROM provisioning_channels WHERE expires_at > ?').pluck(),
+      countOpen: new Pluck<number>(db, 'SELECT count(*) FROM provisioning_channels WHERE expires_at > ?'),
       insert: db.prepare('INSERT INTO provisioning_channels (channel_hash, state, created_at, expires_at) VALUES (?, 0, ?, ?)'),
       put: db.prepare('UPDATE provisioning_channels SET envelope = ?, state = 1 WHERE channel_hash = ? AND state = 0 AND expires_at > ?'),
       get: db.prepare('SELECT state, envelope, expires_at FROM provisioning_channels WHERE channel_hash = ?'),
@@ -524,15 +563,15 @@ class SqliteProvisioning implements ProvisioningRepository {
 
   async takeEnvelope(hash: Uint8Array, now: number): Promise<TakeEnvelopeResult> {
     // Read first: an empty or unknown channel (the common long-poll case) costs no write.
-    const peek = this.s.get.get(hash) as { state: number; envelope: Buffer | null; expires_at: number } | undefined;
+    const peek = this.s.get.get(hash) as { state: number; envelope: Uint8Array | null; expires_at: number } | undefined;
     if (!peek || peek.expires_at <= now || peek.state === 2) return { status: 'not_found' };
     if (peek.state === 0) return { status: 'empty' };
     return this.w.run((): TakeEnvelopeResult => {
-      const row = this.s.get.get(hash) as { state: number; envelope: Buffer | null; expires_at: number } | undefined;
+      const row = this.s.get.get(hash) as { state: number; envelope: Uint8Array | null; expires_at: number } | undefined;
       if (!row || row.expires_at <= now || row.state === 2) return { status: 'not_found' };
       if (row.state === 0 || !row.envelope) return { status: 'empty' };
       this.s.consume.run(hash);
-      return { status: 'envelope', envelope: u8(row.envelope) };
+      return { status: 'envelope', envelope: row.envelope };
     });
   }
 }
