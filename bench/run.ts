@@ -1,6 +1,7 @@
 // Benchmark runner: `npm run bench -- NAME [--json] [--quick]`.
 // Prints a table of ours vs the peer with ratios (ours/peer); with --json, exactly one JSON object
-// on stdout: {"bench", "peer", "rows": [{"metric", "unit", "ours", "peer", "ratio"}]}.
+// on stdout: {"bench", "peer", "runtime", "rows": [{"metric", "unit", "ours", "peer", "ratio"}]}
+// (runtime: the Node that ran ours, `node@VERSION`).
 // Progress goes to stderr so stdout stays machine-readable.
 
 export interface Row {
@@ -53,8 +54,9 @@ async function main(argv: string[]): Promise<number> {
   }
   const log = (l: string) => process.stderr.write(`${l}\n`);
   log(`bench ${name}${quick ? ' (quick)' : ''}: node ${process.version}`);
-  const result = await (await load()).run({ quick, log });
-  process.stdout.write(json ? `${JSON.stringify(result)}\n` : `\n${table(result)}\n`);
+  const { bench, peer, rows } = await (await load()).run({ quick, log });
+  const result = { bench, peer, runtime: `node@${process.versions.node}`, rows };
+  process.stdout.write(json ? `${JSON.stringify(result)}\n` : `\n${result.runtime}\n${table(result)}\n`);
   return 0;
 }
 

@@ -1,8 +1,11 @@
 /**
  * Vitest reporter that ends the run with the tally line CI reads:
  * `N passed, N failed` (plus `, N skipped` when any were), counted from the runner's results.
- * A test file that fails to load and an unhandled error each count as one failure.
+ * A test file that fails to load and an unhandled error each count as one failure. With
+ * BLINDRELAY_TALLY_FILE set, the counts are also written there as JSON (scripts/test.mjs adds up
+ * the runs of several runtimes).
  */
+import { writeFileSync } from 'node:fs';
 import type { Reporter, SerializedError, TestModule } from 'vitest/node';
 
 export default class TallyReporter implements Reporter {
@@ -24,6 +27,8 @@ export default class TallyReporter implements Reporter {
       if (tests === 0 && m.state() === 'failed') failed++;
     }
     this.tally = `${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`;
+    const file = process.env.BLINDRELAY_TALLY_FILE;
+    if (file) writeFileSync(file, JSON.stringify({ passed, failed, skipped }));
   }
 
   // The default reporter prints its summary after every reporter's onTestRunEnd; printing here,

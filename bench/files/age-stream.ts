@@ -5,12 +5,14 @@
 //   age-stream encrypt RECIPIENT IN OUT     (RECIPIENT: age1…)
 //   age-stream decrypt KEYFILE IN OUT       (KEYFILE: age-keygen format)
 //
-// The pipeline, all buffers allocated once: the input is read in blocks of whole chunks (1 MiB of
-// plaintext, or 16 sealed chunks) into a ring of three buffers, and each block is sealed/opened in
-// place on the main thread (the payload encryptor's `sealInto` / decryptor's `openInto`: one
-// synchronous node:crypto call per chunk, no await per chunk) while libuv's thread pool writes the
-// block before and reads the block after, each with one positional read/write of the whole block.
-// A full block's last chunk waits for the next read: only the end of input tells whether it is the
+// The pipeline: the input is read in blocks of whole chunks (1 MiB of plaintext, or 16 sealed
+// chunks) into two buffers in turn; each block goes to the payload encryptor's `sealInto` /
+// decryptor's `openInto`, which on Node 24 puts all its chunks on libuv's thread pool at once
+// (WebCrypto ChaCha20-Poly1305), so both cores work, and copies each chunk's output into one of
+// OUT_BLOCKS output buffers as it comes. Each output block goes to the file with one positional
+// write while the next blocks are read and sealed; a buffer is reused once its write completed,
+// so memory stays bounded however long the disk stalls, and the per-chunk buffers die young. A
+// full block's last chunk waits for the next read: only the end of input tells whether it is the
 // final chunk.
 //
 // Decryption writes OUT.partial and renames it to OUT only once the whole payload authenticated.
@@ -33,14 +35,11 @@ import {
 import { createNodePrimitives } from '@blindrelay/protocol/node';
 
 const BLOCK_CHUNKS = 16;
-/**
- * In-place buffers in turn: one transformed while the one before is written and the one after is
- * read into. With three, a block's read never waits for the previous block's write, and the main
- * thread rarely waits for the read that tells whether a block ends the input.
- */
-const RING = 3;
+/** Output blocks: how far sealing may run ahead of the disk. */
+const OUT_BLOCKS = 4;
 const MAX_HEADER_BYTES = 1 << 20;
-const p = createNodePrimitives();
+const base = createNodePrimitives();
+const p = process.env.NOPOOL ? { ...base, chacha20Poly1305Pool: undefined } : base;
 
 const openAsync = promisify(open);
 const closeAsync = promisify(close);
@@ -118,48 +117,46 @@ class Writer {
 }
 
 /**
- * Read `fd` from `start` in blocks of `block` bytes (whole chunks of `chunk` bytes), transform each
- * in place and queue the result on `w`. Each buffer holds `headroom` bytes, then the block read;
- * `transform(data, out, last)` writes its result to `out`, which starts `headroom` bytes before
- * `data` in the same buffer, and returns the length. `last` comes only with the end of input: a
- * full block is cut before its last chunk, which is transformed once the next read tells whether
- * input follows. A buffer is read into again only once its previous write completed.
+ * Read `fd` from `start` in blocks of `block` bytes (whole chunks of `chunk` bytes) and queue on
+ * `w` what `transform(data, out, last)` writes to `out` (an output block of `outBytes`; it returns
+ * the length). The transform's output never shares memory with its input, so an input buffer is
+ * read into again as soon as its block was transformed; an output block is reused once written.
+ * `last` comes only with the end of input: a full block is cut before its last chunk, which is
+ * transformed once the next read tells whether input follows.
  */
 async function pipeline(
   fd: number,
   start: number,
   block: number,
   chunk: number,
-  headroom: number,
+  outBytes: number,
   w: Writer,
   transform: (data: Uint8Array, out: Uint8Array, last: boolean) => Promise<number>,
 ): Promise<void> {
-  const bufs = Array.from({ length: RING }, () => new Uint8Array(headroom + block));
-  const written: Promise<void>[] = bufs.map(() => Promise.resolve());
-  const readInto = async (i: number, position: number) => {
-    await written[i];
-    return readFull(fd, (bufs[i] as Uint8Array).subarray(headroom), position);
-  };
+  const inputs = [new Uint8Array(block), new Uint8Array(block)];
+  const outputs = Array.from({ length: OUT_BLOCKS }, () => new Uint8Array(outBytes));
+  const written: Promise<void>[] = outputs.map(() => Promise.resolve());
   let position = start;
-  let next = readInto(0, position);
+  let next = readFull(fd, inputs[0] as Uint8Array, position);
   try {
     for (let k = 0; ; k++) {
-      const i = k % RING;
-      const buf = bufs[i] as Uint8Array;
-      const data = buf.subarray(headroom);
+      const data = inputs[k % 2] as Uint8Array;
+      const j = k % OUT_BLOCKS;
+      const out = outputs[j] as Uint8Array;
+      await written[j];
       const n = await next;
       position += n;
       let length: number;
       let last = n < block;
       if (last) {
-        length = await transform(data.subarray(0, n), buf, true);
+        length = await transform(data.subarray(0, n), out, true);
       } else {
-        next = readInto((k + 1) % RING, position);
-        length = await transform(data.subarray(0, block - chunk), buf, false);
+        next = readFull(fd, inputs[(k + 1) % 2] as Uint8Array, position);
+        length = await transform(data.subarray(0, block - chunk), out, false);
         last = (await next) === 0;
-        length += await transform(data.subarray(block - chunk), buf.subarray(length), last);
+        length += await transform(data.subarray(block - chunk), out.subarray(length), last);
       }
-      written[i] = w.write(buf.subarray(0, length));
+      written[j] = w.write(out.subarray(0, length));
       gc?.({ type: 'minor' });
       if (last) return;
     }
@@ -179,10 +176,8 @@ async function encrypt(recipient: string, input: string, output: string): Promis
   try {
     const w = new Writer(fout);
     await w.write(header);
-    // Sealed chunks grow by a tag each (and the first block by the nonce): reading the plaintext
-    // this far into the buffer keeps the output written from its start behind the input still unread.
-    const headroom = PAYLOAD_NONCE_BYTES + BLOCK_CHUNKS * (ENCRYPTED_CHUNK_BYTES - CHUNK_BYTES);
-    await pipeline(fin, 0, BLOCK_CHUNKS * CHUNK_BYTES, CHUNK_BYTES, headroom, w, (data, out, last) => enc.sealInto(data, out, last));
+    const out = PAYLOAD_NONCE_BYTES + BLOCK_CHUNKS * ENCRYPTED_CHUNK_BYTES;
+    await pipeline(fin, 0, BLOCK_CHUNKS * CHUNK_BYTES, CHUNK_BYTES, out, w, (data, buf, last) => enc.sealInto(data, buf, last));
     await w.flush();
   } finally {
     await closeAsync(fin);
@@ -216,10 +211,8 @@ async function decrypt(keyFile: string, input: string, output: string): Promise<
     fileKey = await unwrapHeader(p, parseHeader(head), identities);
     const dec = createPayloadDecryptor(p, fileKey, { nonce: head.subarray(n, n + PAYLOAD_NONCE_BYTES) });
     const w = new Writer(fout);
-    // Plaintext is shorter than its sealed chunk: opened in place, with no headroom.
-    await pipeline(fin, n + PAYLOAD_NONCE_BYTES, BLOCK_CHUNKS * ENCRYPTED_CHUNK_BYTES, ENCRYPTED_CHUNK_BYTES, 0, w, (data, out, last) =>
-      dec.openInto(data, out, last),
-    );
+    const block = BLOCK_CHUNKS * ENCRYPTED_CHUNK_BYTES;
+    await pipeline(fin, n + PAYLOAD_NONCE_BYTES, block, ENCRYPTED_CHUNK_BYTES, block, w, (data, buf, last) => dec.openInto(data, buf, last));
     await w.flush();
     ok = true;
   } finally {

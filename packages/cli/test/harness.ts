@@ -1,6 +1,7 @@
 /** Running the real `blindrelay` command as a child process, as a user would. */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { relayNode } from '../../../test/runtime.js';
 
 export const BIN = fileURLToPath(new URL('../bin/blindrelay.mjs', import.meta.url));
 
@@ -10,10 +11,15 @@ export interface Result {
   stderr: string;
 }
 
-/** Start `blindrelay ARGS` with a clean BLINDRELAY_* environment plus `env`. */
+/**
+ * Start `blindrelay ARGS` with a clean BLINDRELAY_* environment plus `env`, on this Node; `blindrelay
+ * server` on the Node that can run the relay (test/runtime.ts), so the CLI's client commands are
+ * tested on every runtime CI runs them on.
+ */
 export function start(args: string[], env: Record<string, string> = {}): ChildProcess {
   const base: NodeJS.ProcessEnv = { ...process.env, BLINDRELAY_HOME: '', BLINDRELAY_PROFILE: '', BLINDRELAY_PASSPHRASE: '', ...env };
-  return spawn(process.execPath, [BIN, ...args], { env: base, stdio: ['ignore', 'pipe', 'pipe'] });
+  const node = args[0] === 'server' ? relayNode() : process.execPath;
+  return spawn(node, [BIN, ...args], { env: base, stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
 export function finish(child: ChildProcess): Promise<Result> {

@@ -466,7 +466,7 @@ export class Profile {
     if (options.passphrase) {
       const kdf = options.kdf ?? DEFAULT_KDF;
       const salt = p.randomBytes(16);
-      vault = new Vault(p, await deriveKey(options.passphrase, salt, kdf));
+      vault = new Vault(p, await deriveKey(p, options.passphrase, salt, kdf));
       const check = await vault.makeCheck();
       header = { ...header, encryption: { ...kdf, salt: toBase64url(salt), check: toBase64url(check) } };
     }
@@ -505,7 +505,7 @@ export class Profile {
     } catch {
       throw new ProfileCorruptError('profile header is corrupt');
     }
-    const vault = new Vault(p, await deriveKey(options.passphrase, salt, kdf));
+    const vault = new Vault(p, await deriveKey(p, options.passphrase, salt, kdf));
     try {
       await vault.verifyCheck(check);
     } catch (e) {

@@ -10,7 +10,6 @@ import { mkdtemp, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as P from '@blindrelay/protocol';
-import { type RunningServer, startServer } from '@blindrelay/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RelayApi } from '../src/api.js';
 import { BlindrelayClient } from '../src/client.js';
@@ -19,17 +18,18 @@ import { UPLOAD_PART_BYTES } from '../src/files.js';
 import { exportFileToPath, fileSource, saveFile } from '../src/node.js';
 import { Profile } from '../src/profile.js';
 import { type Device, deviceApi, linkDevice, newUserAt, p } from './devices.js';
+import { startRelay, type TestRelay } from './relay-fixture.js';
 
 let dir: string;
 let dataDir: string;
-let server: RunningServer;
+let server: TestRelay;
 let url: string;
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'br-files-'));
   dataDir = join(dir, 'data');
   // Many accounts from one address: this test is not about the account-creation rate limit.
-  server = await startServer({ host: '127.0.0.1', port: 0, dataDir, logLevel: 'silent', processMetrics: false, rateLimits: { accountsPerIp: false } });
+  server = await startRelay({ host: '127.0.0.1', port: 0, dataDir, logLevel: 'silent', processMetrics: false, rateLimits: { accountsPerIp: false } });
   url = server.url;
 });
 afterAll(async () => {

@@ -237,8 +237,8 @@ describe('profile store: encryption at rest', () => {
     await expect(Profile.open(storage, p, { passphrase: 'pw' })).rejects.toMatchObject({ code: 'ERR_PROFILE_CORRUPT' });
   });
 
-  it('default Argon2id parameters (m=64 MiB, t=1, p=1) derive a working key', async () => {
-    expect(DEFAULT_KDF).toEqual({ algorithm: 'argon2id', m: 65536, t: 1, p: 1 });
+  it('default Argon2id parameters (m=64 MiB, t=3, p=4) derive a working key', async () => {
+    expect(DEFAULT_KDF).toEqual({ algorithm: 'argon2id', m: 65536, t: 3, p: 4 });
     const storage = new FileStorage(join(dir, 'p'));
     const started = performance.now();
     await newProfile(storage, 'pw', DEFAULT_KDF);

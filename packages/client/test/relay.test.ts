@@ -1,5 +1,5 @@
 /**
- * The SDK against a real relay (packages/server, started in-process as a test fixture), with
+ * The SDK against a real relay (packages/server, started by relay-fixture.ts), with
  * `fetch` wrappers playing a relay that misbehaves: stale directory answers, replayed and garbage
  * messages, substituted keys and bundles.
  */
@@ -7,7 +7,6 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as P from '@blindrelay/protocol';
-import { type RunningServer, startServer } from '@blindrelay/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fromBase64url, toBase64url } from '../src/base64url.js';
 import { BlindrelayClient } from '../src/client.js';
@@ -17,14 +16,15 @@ import { DigestList, Profile, type ReceivedMessage, sessionKey } from '../src/pr
 import type { ReceiveFailure } from '../src/receive.js';
 import { labelledDigest } from '../src/seen.js';
 import { type Device, deviceApi, environment, linkDevice, newUserAt, p } from './devices.js';
+import { startRelay, type TestRelay } from './relay-fixture.js';
 
 let dir: string;
-let server: RunningServer;
+let server: TestRelay;
 let url: string;
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'br-relay-'));
-  server = await startServer({ host: '127.0.0.1', port: 0, dataDir: join(dir, 'data'), logLevel: 'silent', processMetrics: false });
+  server = await startRelay({ host: '127.0.0.1', port: 0, dataDir: join(dir, 'data'), logLevel: 'silent', processMetrics: false });
   url = server.url;
 });
 afterAll(async () => {
@@ -272,7 +272,7 @@ describe('SDK against the relay', () => {
 
   it('listens on the WebSocket, reconnects after the relay restarts, and answers prekeys-low pushes', async () => {
     const dataDir = join(dir, 'restart');
-    let relay = await startServer({ host: '127.0.0.1', port: 0, dataDir, logLevel: 'silent', processMetrics: false });
+    let relay = await startRelay({ host: '127.0.0.1', port: 0, dataDir, logLevel: 'silent', processMetrics: false });
     const port = relay.port;
     const alice = await newUser(unique('alice'), relay.url);
     const bob = await newUser(unique('bob'), relay.url);
@@ -295,7 +295,7 @@ describe('SDK against the relay', () => {
     await until(() => got.includes('pushed'));
     await relay.close();
     await until(() => statuses.includes('closed'));
-    relay = await startServer({ host: '127.0.0.1', port, dataDir, logLevel: 'silent', processMetrics: false });
+    relay = await startRelay({ host: '127.0.0.1', port, dataDir, logLevel: 'silent', processMetrics: false });
     await alice.client.send(bob.client.user, 'after restart');
     await until(() => got.includes('after restart'));
     // Draining bob's one-time prekeys makes the relay push `prekeys-low`; the listener tops them up.
@@ -318,10 +318,10 @@ describe('SDK against the relay', () => {
 
 describe('SDK against the relay: device lists held for directoryMaxAgeMs', () => {
   // A relay of its own: account creation is rate limited per IP.
-  let relay2: RunningServer;
+  let relay2: TestRelay;
   let url2: string;
   beforeAll(async () => {
-    relay2 = await startServer({ host: '127.0.0.1', port: 0, dataDir: join(dir, 'second'), logLevel: 'silent', processMetrics: false });
+    relay2 = await startRelay({ host: '127.0.0.1', port: 0, dataDir: join(dir, 'second'), logLevel: 'silent', processMetrics: false });
     url2 = relay2.url;
   });
   afterAll(async () => {
@@ -481,10 +481,10 @@ describe('SDK against the relay: prekey rotation, replay cache, parked messages,
   const DAY = 24 * 3600_000;
   const profileOf = (d: Device) => Profile.open(d.storage, p);
   // A relay of its own: the shared one's per-IP account limit is used up by the tests above.
-  let own: RunningServer;
+  let own: TestRelay;
   let url: string;
   beforeAll(async () => {
-    own = await startServer({ host: '127.0.0.1', port: 0, dataDir: join(dir, 'hardening'), logLevel: 'silent', processMetrics: false });
+    own = await startRelay({ host: '127.0.0.1', port: 0, dataDir: join(dir, 'hardening'), logLevel: 'silent', processMetrics: false });
     url = own.url;
   });
   afterAll(async () => {

@@ -85,8 +85,9 @@ export class Writer {
     return this.fixed(bytes, bytes.length);
   }
 
+  /** The bytes written: the buffer itself when it was sized exactly, else a copy of its start. */
   finish(): Uint8Array {
-    return this.buf.slice(0, this.pos);
+    return this.pos === this.buf.length ? this.buf : this.buf.slice(0, this.pos);
   }
 }
 

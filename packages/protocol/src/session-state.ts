@@ -57,7 +57,16 @@ export const skippedKeyId = (ratchetKey: Uint8Array, n: number): string => `${to
 
 export function serializeSession(s: SessionState): Uint8Array {
   const flags = (s.remoteRatchet ? HAS_REMOTE : 0) | (s.send ? HAS_SEND : 0) | (s.recv ? HAS_RECV : 0) | (s.pendingPreKey ? HAS_PENDING : 0);
-  const w = new Writer(256 + s.skipped.size * 68 + (s.pendingPreKey?.length ?? 0)).u8(STATE_VERSION).u8(flags);
+  const size =
+    2 +
+    6 * 32 +
+    (s.remoteRatchet ? 32 : 0) +
+    (s.send ? 36 : 0) +
+    (s.recv ? 36 : 0) +
+    6 +
+    s.skipped.size * 68 +
+    (s.pendingPreKey ? 2 + s.pendingPreKey.length : 0);
+  const w = new Writer(size).u8(STATE_VERSION).u8(flags);
   w.fixed(s.localIdentity, 32).fixed(s.remoteIdentity, 32).fixed(s.baseKey, 32).fixed(s.rootKey, 32);
   w.fixed(s.ratchet.privateKey, 32).fixed(s.ratchet.publicKey, 32);
   if (s.remoteRatchet) w.fixed(s.remoteRatchet, 32);
@@ -70,11 +79,12 @@ export function serializeSession(s: SessionState): Uint8Array {
 }
 
 export function deserializeSession(bytes: Uint8Array): SessionState {
-  return decodeWith(bytes, 'session state', (r) => {
+  // One copy of the input; every key is a view into it (the state shares nothing with `bytes`).
+  return decodeWith(bytes instanceof Uint8Array ? bytes.slice() : bytes, 'session state', (r) => {
     r.version(STATE_VERSION);
     const flags = r.u8();
     if (flags & ~(HAS_REMOTE | HAS_SEND | HAS_RECV | HAS_PENDING)) throw new DecodeError('session state: unknown flags');
-    const key = () => r.fixed(32).slice();
+    const key = () => r.fixed(32);
     const localIdentity = key();
     const remoteIdentity = key();
     const baseKey = key();
@@ -94,7 +104,7 @@ export function deserializeSession(bytes: Uint8Array): SessionState {
       if (skipped.has(id)) throw new DecodeError('session state: duplicate skipped key');
       skipped.set(id, { ratchetKey, n, messageKey: key() });
     }
-    const pendingPreKey = flags & HAS_PENDING ? r.bytes16().slice() : null;
+    const pendingPreKey = flags & HAS_PENDING ? r.bytes16() : null;
     return { localIdentity, remoteIdentity, baseKey, rootKey, ratchet, remoteRatchet, send, recv, pn, skipped, pendingPreKey };
   });
 }

@@ -268,6 +268,24 @@ describe('age payload whole-chunk APIs', () => {
       expectBytes((err as age.AgePayloadError).released, plaintext.subarray(0, 2 * C));
       await rejectsWith(d.open(new Uint8Array(0), true), 'ERR_AGE_PAYLOAD', /failed earlier/);
     }
+    // Many chunks per call (on Node 24 opened together on the thread pool): a bad middle chunk
+    // releases exactly the chunks before it, in order, whichever finished first.
+    const six = await age.encryptPayload(node, fileKey, plaintextOf(6 * C), nonce);
+    for (const bad of [0, 3, 4]) {
+      const tampered = six.slice(16);
+      tampered[bad * ENC + 100] = (tampered[bad * ENC + 100] as number) ^ 1;
+      const d6 = age.createPayloadDecryptor(node, fileKey, { nonce });
+      const err = await d6.open(tampered, true).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(age.AgePayloadError);
+      expect((err as age.AgePayloadError).message).toMatch(/failed to authenticate/);
+      expectBytes((err as age.AgePayloadError).released, plaintextOf(6 * C).subarray(0, bad * C));
+    }
+    // The final chunk among middle ones: released, then rejected.
+    const f3 = await age.encryptPayload(node, fileKey, plaintextOf(3 * C), nonce);
+    const d3 = age.createPayloadDecryptor(node, fileKey, { nonce });
+    const after = await d3.open(concat(f3.subarray(16), f3.subarray(16, 16 + ENC))).catch((e: unknown) => e);
+    expect((after as age.AgePayloadError).message).toMatch(/after the final chunk/);
+    expectBytes((after as age.AgePayloadError).released, plaintextOf(3 * C));
     // Cut at a chunk boundary: the last full chunk is not final.
     const d = age.createPayloadDecryptor(node, fileKey, { nonce });
     await rejectsWith(d.open(whole.subarray(16, 16 + 2 * ENC), true), 'ERR_AGE_PAYLOAD', /missing final chunk/);

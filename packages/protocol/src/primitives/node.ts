@@ -1,6 +1,9 @@
 /**
  * Primitives on node:crypto (OpenSSL): synchronous native calls under an async interface.
+ * ML-KEM-768 and Argon2id are native where the runtime has them (Node ≥ 24.7, OpenSSL 3.5) and
+ * come from @noble otherwise (mlkem-node.ts, argon2.ts); `providers()` says which is in use.
  */
+import * as nodeCrypto from 'node:crypto';
 import {
   createCipheriv,
   createDecipheriv,
@@ -16,8 +19,10 @@ import {
   sign,
   verify,
 } from 'node:crypto';
-import { mlkem768Decapsulate, mlkem768Encapsulate, mlkem768KeyPair } from './mlkem.js';
-import type { Primitives, ScryptParams } from './types.js';
+import { nobleArgon2id } from './argon2.js';
+import { createChaCha20Poly1305Pool, hasChaCha20Poly1305Pool } from './chacha-pool-node.js';
+import { mlkem768Decapsulate, mlkem768Encapsulate, mlkem768KeyPair, nativeMlkem768 } from './mlkem-node.js';
+import type { Argon2Params, PrimitiveProviders, Primitives, ScryptParams } from './types.js';
 
 // RFC 8410 §7 / §10: DER prefixes of OneAsymmetricKey and SubjectPublicKeyInfo for raw 32-byte keys.
 const X25519_PKCS8_PREFIX = Buffer.from('302e020100300506032b656e04220420', 'hex');
@@ -28,62 +33,79 @@ const b64u = (k: Uint8Array) => Buffer.from(k.buffer, k.byteOffset, k.byteLength
 const ZERO_X = b64u(new Uint8Array(32));
 
 /**
- * Importing raw keys through PKCS#8 DER goes through OpenSSL 3's decoder framework, which costs
- * ~300 µs per key here; the JWK path builds the key directly from its raw bytes (~30 µs). Node
- * derives an OKP private key from `d` alone (the `x` member is only type-checked), so private
- * keys are imported with a placeholder `x`. That behaviour is verified once at start-up against
- * the RFC 7748 §6.1 and RFC 8032 §7.1 test vectors; should a future Node validate `x`, we fall
- * back to the DER path rather than trust it.
+ * Raw 32-byte keys become KeyObjects by the cheapest path this runtime offers, each checked once
+ * at start-up against the RFC 7748 §6.1 and RFC 8032 §7.1 test vectors:
+ * 1. Node ≥ 24 takes raw keys directly (`format: 'raw-private' | 'raw-public'`): ~30 µs per
+ *    private key (OpenSSL derives its public key) and ~4 µs per public key here;
+ * 2. Node 20 takes a JWK and derives an OKP private key from `d` alone (the `x` member is only
+ *    type-checked, so private keys are imported with a placeholder `x`): ~30 µs instead of ~300 µs
+ *    through OpenSSL 3.0's PKCS#8 decoders. Node 24 validates `x`, hence path 1;
+ * 3. PKCS#8 DER otherwise.
  */
-function importPrivateJwk(crv: Curve, d: Uint8Array): KeyObject {
-  return createPrivateKey({ key: { kty: 'OKP', crv, d: b64u(d), x: ZERO_X }, format: 'jwk' });
-}
-function importPrivateDer(crv: Curve, d: Uint8Array): KeyObject {
-  const prefix = crv === 'X25519' ? X25519_PKCS8_PREFIX : ED25519_PKCS8_PREFIX;
-  return createPrivateKey({ key: Buffer.concat([prefix, d]), format: 'der', type: 'pkcs8' });
-}
+type Importer = (crv: Curve, key: Uint8Array) => KeyObject;
+const buf = (k: Uint8Array) => Buffer.from(k.buffer, k.byteOffset, k.byteLength);
+const keyType = (crv: Curve) => (crv === 'X25519' ? 'x25519' : 'ed25519');
+const importPrivateRaw: Importer = (crv, d) => createPrivateKey({ key: buf(d), format: 'raw-private', asymmetricKeyType: keyType(crv) });
+const importPublicRaw: Importer = (crv, x) => createPublicKey({ key: buf(x), format: 'raw-public', asymmetricKeyType: keyType(crv) });
+const importPrivateJwk: Importer = (crv, d) => createPrivateKey({ key: { kty: 'OKP', crv, d: b64u(d), x: ZERO_X }, format: 'jwk' });
+const importPublicJwk: Importer = (crv, x) => createPublicKey({ key: { kty: 'OKP', crv, x: b64u(x) }, format: 'jwk' });
+const importPrivateDer: Importer = (crv, d) =>
+  createPrivateKey({ key: Buffer.concat([crv === 'X25519' ? X25519_PKCS8_PREFIX : ED25519_PKCS8_PREFIX, d]), format: 'der', type: 'pkcs8' });
+
 function rawPublic(key: KeyObject): Uint8Array {
   const x = createPublicKey(key).export({ format: 'jwk' }).x;
   if (typeof x !== 'string') throw new Error('public key export failed');
   return new Uint8Array(Buffer.from(x, 'base64url'));
 }
-function jwkPathDerivesPublicKey(): boolean {
+
+/** RFC 7748 §6.1 (Alice) and RFC 8032 §7.1 (test 1): private key → public key. */
+const VECTORS: Record<Curve, readonly [string, string]> = {
+  X25519: ['77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a', '8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a'],
+  Ed25519: ['9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60', 'd75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a'],
+};
+
+function importersWork(importPrivate: Importer, importPublic: Importer): boolean {
   try {
-    const x = rawPublic(importPrivateJwk('X25519', Buffer.from('77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a', 'hex')));
-    const e = rawPublic(importPrivateJwk('Ed25519', Buffer.from('9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60', 'hex')));
-    return (
-      Buffer.from(x).toString('hex') === '8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a' &&
-      Buffer.from(e).toString('hex') === 'd75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a'
-    );
+    return (['X25519', 'Ed25519'] as const).every((crv) => {
+      const [d, x] = VECTORS[crv].map((h) => Buffer.from(h, 'hex')) as [Buffer, Buffer];
+      return buf(rawPublic(importPrivate(crv, d))).equals(x) && buf(rawPublic(importPublic(crv, x))).equals(x);
+    });
   } catch {
     return false;
   }
 }
-const importPrivate = jwkPathDerivesPublicKey() ? importPrivateJwk : importPrivateDer;
+
+const [importPrivate, importPublic]: [Importer, Importer] = importersWork(importPrivateRaw, importPublicRaw)
+  ? [importPrivateRaw, importPublicRaw]
+  : importersWork(importPrivateJwk, importPublicJwk)
+    ? [importPrivateJwk, importPublicJwk]
+    : [importPrivateDer, importPublicJwk];
 
 /**
- * A small LRU of imported private keys. Ratchet and identity keys are used several times in a
- * row (key generation, then one or two DH operations), so a hit saves the import. Entries hold
- * key material the caller's session state already holds; the cache is bounded and per-process.
+ * A small LRU of imported keys. Ratchet and identity keys are used several times in a row (key
+ * generation, then one or two DH operations), and a peer's identity and signed prekey recur, so a
+ * hit saves the import. Entries hold key material the caller's session state already holds; the
+ * cache is bounded and per-process.
  */
-class PrivateKeyCache {
+class KeyCache {
   private readonly map = new Map<string, KeyObject>();
-  constructor(private readonly max: number) {}
-  get(crv: Curve, d: Uint8Array): KeyObject {
-    const id = crv[0] + Buffer.from(d.buffer, d.byteOffset, d.byteLength).toString('latin1');
+  constructor(
+    private readonly max: number,
+    private readonly load: Importer,
+  ) {}
+  get(crv: Curve, raw: Uint8Array): KeyObject {
+    const id = crv[0] + buf(raw).toString('latin1');
     let key = this.map.get(id);
     if (key) {
       this.map.delete(id);
     } else {
-      key = importPrivate(crv, d);
+      key = this.load(crv, raw);
       if (this.map.size >= this.max) this.map.delete(this.map.keys().next().value as string);
     }
     this.map.set(id, key);
     return key;
   }
 }
-
-const publicKeyObject = (crv: Curve, x: Uint8Array) => createPublicKey({ key: { kty: 'OKP', crv, x: b64u(x) }, format: 'jwk' });
 
 /** A fresh Uint8Array (not a pooled Buffer view) holding `b`'s bytes. */
 function own(b: Buffer): Uint8Array {
@@ -118,6 +140,32 @@ function nodeScrypt(password: Uint8Array, salt: Uint8Array, { N, r, p, dkLen }: 
   });
 }
 
+type NativeArgon2 = (
+  algorithm: 'argon2id',
+  parameters: { message: Uint8Array; nonce: Uint8Array; parallelism: number; tagLength: number; memory: number; passes: number },
+  callback: (err: Error | null, key: ArrayBuffer) => void,
+) => void;
+const argon2 = (nodeCrypto as unknown as { argon2?: NativeArgon2 }).argon2;
+
+/** RFC 9106 Argon2id on OpenSSL 3.2+ (Node ≥ 24.7), run on libuv's thread pool. */
+function nodeArgon2id(password: Uint8Array, salt: Uint8Array, { m, t, p, dkLen }: Argon2Params): Promise<Uint8Array> {
+  const native = argon2 as NativeArgon2;
+  return new Promise((resolve, reject) => {
+    native('argon2id', { message: password, nonce: salt, parallelism: p, tagLength: dkLen, memory: m, passes: t }, (err, key) =>
+      err ? reject(err) : resolve(new Uint8Array(key)),
+    );
+  });
+}
+
+const PROVIDERS: Omit<PrimitiveProviders, 'chacha20Poly1305Pool'> = Object.freeze({
+  mlkem768: nativeMlkem768 ? 'node:crypto' : '@noble/post-quantum',
+  argon2id: typeof argon2 === 'function' ? 'node:crypto' : '@noble/hashes',
+  aesGcm: 'node:crypto',
+  chacha20Poly1305: 'node:crypto',
+  x25519: 'node:crypto',
+  ed25519: 'node:crypto',
+});
+
 export interface NodePrimitiveOptions {
   /** Replace the CSPRNG (tests and known-answer vectors only). */
   randomBytes?: (length: number) => Uint8Array;
@@ -125,9 +173,13 @@ export interface NodePrimitiveOptions {
 
 export function createNodePrimitives(options: NodePrimitiveOptions = {}): Primitives {
   const randomBytes = options.randomBytes ?? ((n: number) => randomFillSync(new Uint8Array(n)));
-  const keys = new PrivateKeyCache(64);
+  const keys = new KeyCache(64, importPrivate);
+  const publicKeys = new KeyCache(64, importPublic);
   return {
     name: 'node',
+    async providers() {
+      return { ...PROVIDERS, chacha20Poly1305Pool: (await hasChaCha20Poly1305Pool()) ? 'webcrypto' : null };
+    },
     randomBytes,
     async sha512(data) {
       return own(createHash('sha512').update(data).digest());
@@ -142,7 +194,10 @@ export function createNodePrimitives(options: NodePrimitiveOptions = {}): Primit
       const parts = plaintext instanceof Uint8Array ? [plaintext] : plaintext;
       let length = headroom + 16;
       for (const part of parts) length += part.length;
-      const out = new Uint8Array(length);
+      // Every byte is written below (the headroom zeroed): no need for zero-filled memory, whose
+      // fresh pages cost more than the copy for a 64 KiB message.
+      const out = new Uint8Array(Buffer.allocUnsafeSlow(length).buffer, 0, length);
+      out.fill(0, 0, headroom);
       const c = createCipheriv('aes-256-gcm', key, nonce, { authTagLength: 16 });
       c.setAAD(aad);
       let offset = headroom;
@@ -195,14 +250,16 @@ export function createNodePrimitives(options: NodePrimitiveOptions = {}): Primit
     async chacha20Poly1305Open(key, nonce, sealed, aad) {
       return chachaOpen(key, nonce, sealed, aad);
     },
+    chacha20Poly1305Pool: createChaCha20Poly1305Pool,
     scrypt(password, salt, params) {
       return nodeScrypt(password, salt, params);
     },
+    argon2id: PROVIDERS.argon2id === 'node:crypto' ? nodeArgon2id : nobleArgon2id,
     async x25519PublicKey(privateKey) {
       return rawPublic(keys.get('X25519', privateKey));
     },
     async x25519(privateKey, peer) {
-      return own(diffieHellman({ privateKey: keys.get('X25519', privateKey), publicKey: publicKeyObject('X25519', peer) }));
+      return own(diffieHellman({ privateKey: keys.get('X25519', privateKey), publicKey: publicKeys.get('X25519', peer) }));
     },
     async ed25519PublicKey(seed) {
       return rawPublic(keys.get('Ed25519', seed));
@@ -213,7 +270,7 @@ export function createNodePrimitives(options: NodePrimitiveOptions = {}): Primit
     async ed25519Verify(publicKey, message, signature) {
       if (publicKey.length !== 32 || signature.length !== 64) return false;
       try {
-        return verify(null, message, publicKeyObject('Ed25519', publicKey), signature);
+        return verify(null, message, publicKeys.get('Ed25519', publicKey), signature);
       } catch {
         return false;
       }

@@ -1,12 +1,14 @@
 /**
  * Primitives on WebCrypto (browsers, Deno, Node's globalThis.crypto). X25519 and Ed25519 use
  * WebCrypto where the platform implements them (Chromium, Firefox, Safari, Node 20) and fall back to
- * @noble/curves where it does not; ML-KEM-768 always comes from @noble/post-quantum.
+ * @noble/curves where it does not; ML-KEM-768 and Argon2id always come from @noble (no browser has
+ * them).
  */
 import { chacha20poly1305 } from '@noble/ciphers/chacha.js';
 import { ed25519, x25519 } from '@noble/curves/ed25519.js';
 import { scryptAsync } from '@noble/hashes/scrypt.js';
 import { concat } from '../bytes.js';
+import { nobleArgon2id } from './argon2.js';
 import { mlkem768Decapsulate, mlkem768Encapsulate, mlkem768KeyPair } from './mlkem.js';
 import type { Primitives } from './types.js';
 
@@ -82,6 +84,19 @@ export function createWebPrimitives(options: WebPrimitiveOptions = {}): Primitiv
 
   return {
     name: options.forceNobleCurves ? 'web+noble' : 'web',
+    async providers() {
+      const x = (await hasX25519()) ? 'webcrypto' : '@noble/curves';
+      const e = (await hasEd25519()) ? 'webcrypto' : '@noble/curves';
+      return {
+        mlkem768: '@noble/post-quantum',
+        argon2id: '@noble/hashes',
+        aesGcm: 'webcrypto',
+        chacha20Poly1305: '@noble/ciphers',
+        chacha20Poly1305Pool: null,
+        x25519: x,
+        ed25519: e,
+      };
+    },
     randomBytes,
     async sha512(data) {
       return new Uint8Array(await subtle.digest('SHA-512', b(data)));
@@ -142,6 +157,7 @@ export function createWebPrimitives(options: WebPrimitiveOptions = {}): Primitiv
     async scrypt(password, salt, { N, r, p, dkLen }) {
       return scryptAsync(password, salt, { N, r, p, dkLen, maxmem: 128 * N * r * (p + 1) + 1024 * 1024 });
     },
+    argon2id: nobleArgon2id,
     async x25519PublicKey(privateKey) {
       if (!(await hasX25519())) return x25519.getPublicKey(privateKey);
       return publicFromJwk('X25519', X25519_PKCS8_PREFIX, privateKey, ['deriveBits']);

@@ -27,6 +27,8 @@ export interface EnvironmentReport {
   readonly backend: { readonly x25519: 'webcrypto' | 'noble'; readonly ed25519: 'webcrypto' | 'noble' };
   /** The default (native where available) and forced-@noble primitives agree on derived keys and signatures. */
   readonly backendsAgree: boolean;
+  /** `createWebPrimitives().providers()`: which implementation serves each primitive family here. */
+  readonly providers: Awaited<ReturnType<P.Primitives['providers']>>;
 }
 
 export interface RoundTripOptions {
@@ -249,6 +251,7 @@ async function environment(): Promise<EnvironmentReport> {
     native: await native(),
     backend: await backendOf(p),
     backendsAgree: await backendsAgree(),
+    providers: await p.providers(),
   };
 }
 

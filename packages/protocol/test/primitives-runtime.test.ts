@@ -1,0 +1,147 @@
+/**
+ * The primitives pick the fastest correct implementation at run time (primitives/node.ts): on
+ * Node ≥ 24.7, ML-KEM-768 and Argon2id from node:crypto and a thread-pool ChaCha20-Poly1305 from
+ * WebCrypto; on older Node, @noble. These tests prove which one is in use on the runtime they run
+ * on (CI runs them on Node 24 and on Node 20) and that the native and @noble implementations give
+ * the same bytes, on published vectors where a primitive takes no randomness of ours.
+ */
+import * as nodeCrypto from 'node:crypto';
+import { argon2id } from '@noble/hashes/argon2.js';
+import { ml_kem768 } from '@noble/post-quantum/ml-kem.js';
+import { describe, expect, it } from 'vitest';
+import { nobleArgon2id } from '../src/primitives/argon2.js';
+import { mlkem768Decapsulate, mlkem768Encapsulate, nativeMlkem768 } from '../src/primitives/mlkem-node.js';
+import { createNodePrimitives } from '../src/primitives/node.js';
+import { createWebPrimitives } from '../src/primitives/web.js';
+
+const [major, minor] = process.versions.node.split('.').map(Number) as [number, number];
+/** Node 24.7 added crypto.encapsulate/decapsulate, crypto.argon2 and ChaCha20-Poly1305 in WebCrypto. */
+const modern = major > 24 || (major === 24 && minor >= 7);
+const p = createNodePrimitives();
+const hex = (u: Uint8Array) => Buffer.from(u).toString('hex');
+const seed = (n: number, len: number) => Uint8Array.from({ length: len }, (_, i) => (i * 31 + n) & 0xff);
+
+describe(`primitives on Node ${process.versions.node}`, () => {
+  it(`use ${modern ? 'node:crypto for ML-KEM-768 and Argon2id, and the WebCrypto thread pool for bulk ChaCha20-Poly1305' : '@noble for ML-KEM-768 and Argon2id'}`, async () => {
+    expect(await p.providers()).toEqual({
+      mlkem768: modern ? 'node:crypto' : '@noble/post-quantum',
+      argon2id: modern ? 'node:crypto' : '@noble/hashes',
+      aesGcm: 'node:crypto',
+      chacha20Poly1305: 'node:crypto',
+      chacha20Poly1305Pool: modern ? 'webcrypto' : null,
+      x25519: 'node:crypto',
+      ed25519: 'node:crypto',
+    });
+    expect(nativeMlkem768).toBe(modern);
+  });
+});
+
+describe('ML-KEM-768: the implementation in use agrees with @noble/post-quantum', () => {
+  it('decapsulates @noble encapsulations (with fixed randomness) to the same secret, and @noble decapsulates ours', () => {
+    for (let i = 0; i < 8; i++) {
+      const { publicKey, secretKey } = ml_kem768.keygen(seed(i, 64));
+      const fixed = ml_kem768.encapsulate(publicKey, seed(100 + i, 32));
+      expect(hex(mlkem768Decapsulate(fixed.cipherText, secretKey))).toBe(hex(fixed.sharedSecret));
+      const ours = mlkem768Encapsulate(publicKey);
+      expect(ours.cipherText).toHaveLength(1088);
+      expect(hex(ml_kem768.decapsulate(ours.cipherText, secretKey))).toBe(hex(ours.sharedSecret));
+    }
+  });
+
+  it('implicit rejection (FIPS 203 §6.3): a changed ciphertext gives the same pseudorandom secret as @noble', () => {
+    const { publicKey, secretKey } = ml_kem768.keygen(seed(7, 64));
+    const { cipherText, sharedSecret } = ml_kem768.encapsulate(publicKey, seed(8, 32));
+    for (const at of [0, 500, 1087]) {
+      const bad = cipherText.slice();
+      bad[at] = (bad[at] as number) ^ 1;
+      const got = mlkem768Decapsulate(bad, secretKey);
+      expect(hex(got)).toBe(hex(ml_kem768.decapsulate(bad, secretKey)));
+      expect(hex(got)).not.toBe(hex(sharedSecret));
+    }
+  });
+
+  it('refuses an encapsulation key that fails the modulus check, and a decapsulation key that fails the hash check', () => {
+    const { publicKey, secretKey } = ml_kem768.keygen(seed(9, 64));
+    const badPublic = publicKey.slice();
+    badPublic.fill(0xff, 0, 2); // a coefficient of 4095 ≥ q
+    expect(() => mlkem768Encapsulate(badPublic)).toThrow();
+    const badSecret = secretKey.slice();
+    badSecret[1200] = (badSecret[1200] as number) ^ 1; // inside the embedded encapsulation key
+    expect(() => mlkem768Decapsulate(ml_kem768.encapsulate(publicKey).cipherText, badSecret)).toThrow();
+  });
+
+  it('the primitives keep the key formats: the public key and the 2400-byte private key of FIPS 203 KeyGen', () => {
+    const kp = p.mlkem768KeyPair(seed(3, 64));
+    const noble = ml_kem768.keygen(seed(3, 64));
+    expect(hex(kp.publicKey)).toBe(hex(noble.publicKey));
+    expect(hex(kp.privateKey)).toBe(hex(noble.secretKey));
+  });
+});
+
+describe('Argon2id', () => {
+  // RFC 9106 §5.3: Argon2id, t = 3, m = 32 KiB, p = 4, with secret and associated data.
+  const rfc = {
+    password: new Uint8Array(32).fill(0x01),
+    salt: new Uint8Array(16).fill(0x02),
+    secret: new Uint8Array(8).fill(0x03),
+    ad: new Uint8Array(12).fill(0x04),
+    tag: '0d640df58d78766c08c037a34a8b53c9d01ef0452d75b65eb52520e96b01e659',
+  };
+
+  it('RFC 9106 §5.3: @noble/hashes, and node:crypto where this Node has it', async () => {
+    const noble = argon2id(rfc.password, rfc.salt, { t: 3, m: 32, p: 4, dkLen: 32, key: rfc.secret, personalization: rfc.ad });
+    expect(hex(noble)).toBe(rfc.tag);
+    const native = (nodeCrypto as unknown as { argon2Sync?: (a: string, o: object) => Buffer }).argon2Sync;
+    expect(typeof native === 'function').toBe(modern);
+    if (native) {
+      const tag = native('argon2id', {
+        message: rfc.password,
+        nonce: rfc.salt,
+        secret: rfc.secret,
+        associatedData: rfc.ad,
+        parallelism: 4,
+        tagLength: 32,
+        memory: 32,
+        passes: 3,
+      });
+      expect(hex(tag)).toBe(rfc.tag);
+    }
+  });
+
+  it('the primitive in use agrees with @noble and with the web primitives, and depends on every input', async () => {
+    const pw = new TextEncoder().encode('correct horse battery staple');
+    const salt = seed(1, 16);
+    for (const params of [
+      { m: 64, t: 1, p: 1, dkLen: 32 },
+      { m: 256, t: 3, p: 4, dkLen: 32 },
+      { m: 1024, t: 2, p: 2, dkLen: 64 },
+    ]) {
+      const ours = hex(await p.argon2id(pw, salt, params));
+      expect(ours).toBe(hex(await nobleArgon2id(pw, salt, params)));
+      expect(ours).toBe(hex(await createWebPrimitives().argon2id(pw, salt, params)));
+      expect(hex(await p.argon2id(pw, seed(2, 16), params))).not.toBe(ours);
+      expect(hex(await p.argon2id(pw, salt, { ...params, t: params.t + 1 }))).not.toBe(ours);
+    }
+  });
+});
+
+describe('ChaCha20-Poly1305 on the thread pool', () => {
+  it(modern ? 'gives the same bytes as node:crypto, refuses tampering, and runs many chunks at once' : 'is absent before Node 24.7', async () => {
+    const key = seed(5, 32);
+    const pool = await p.chacha20Poly1305Pool?.(key);
+    expect(pool !== undefined).toBe(modern);
+    if (!pool) return;
+    const chunks = Array.from({ length: 12 }, (_, i) => nodeCrypto.randomBytes(i === 11 ? 17 : 65536));
+    const nonces = chunks.map((_, i) => seed(50 + i, 12));
+    const sealed = await Promise.all(chunks.map((c, i) => pool.seal(nonces[i] as Uint8Array, c)));
+    for (let i = 0; i < chunks.length; i++) {
+      expect(hex(sealed[i] as Uint8Array)).toBe(hex(await p.chacha20Poly1305Seal(key, nonces[i] as Uint8Array, chunks[i] as Uint8Array)));
+      expect(hex((await pool.open(nonces[i] as Uint8Array, sealed[i] as Uint8Array)) ?? new Uint8Array())).toBe(hex(chunks[i] as Uint8Array));
+    }
+    const bad = (sealed[3] as Uint8Array).slice();
+    bad[100] = (bad[100] as number) ^ 1;
+    expect(await pool.open(nonces[3] as Uint8Array, bad)).toBeNull();
+    expect(await pool.open(nonces[4] as Uint8Array, sealed[3] as Uint8Array)).toBeNull();
+    expect(await pool.open(nonces[3] as Uint8Array, new Uint8Array(15))).toBeNull();
+  });
+});
