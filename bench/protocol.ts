@@ -1,6 +1,9 @@
 // `npm run bench -- protocol`: our protocol core and @signalapp/libsignal-client side by side in
 // one run, measured the same way (peers/blindrelay.ts, peers/libsignal.ts). Each measurement runs
 // in a fresh process; ours and libsignal alternate, three rounds each, and the median is reported.
+// Both peers' processes run with the same V8 flag, --external-memory-accounted-in-global-limit:
+// without it V8 runs a full collection after every 64 MB of memory outside its heap (message
+// buffers, native results), which for 64 KiB messages is a quarter of the time (docs/DECISIONS.md).
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { peerName } from './peers/libsignal.js';
@@ -15,10 +18,13 @@ const UNITS: Record<Metric, string> = {
   wire_bytes_100b: 'bytes',
 };
 const measureScript = fileURLToPath(new URL('./peers/measure.ts', import.meta.url));
-const tsx = fileURLToPath(new URL('../node_modules/tsx/dist/cli.mjs', import.meta.url));
+/** tsx's loader: the measuring process is node itself (tsx's CLI would put flags on a parent only). */
+const tsx = import.meta.resolve('tsx');
+export const NODE_FLAGS = ['--external-memory-accounted-in-global-limit'];
 
 function measureIn(peer: PeerName, metric: Metric, ms: number): number {
-  const out = execFileSync(process.execPath, [tsx, measureScript, peer, metric, String(ms)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  const args = [...NODE_FLAGS, '--import', tsx, measureScript, peer, metric, String(ms)];
+  const out = execFileSync(process.execPath, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
   const value = Number(out.trim().split('\n').pop());
   if (!Number.isFinite(value)) throw new Error(`${peer} ${metric}: no result`);
   return value;

@@ -5,20 +5,23 @@
 //   age-stream encrypt RECIPIENT IN OUT     (RECIPIENT: age1…)
 //   age-stream decrypt KEYFILE IN OUT       (KEYFILE: age-keygen format)
 //
-// The pipeline: the input is read in blocks of whole chunks (1 MiB of plaintext, or 16 sealed
-// chunks) into two buffers in turn; each block goes to the payload encryptor's `sealInto` /
-// decryptor's `openInto`, which on Node 24 puts all its chunks on libuv's thread pool at once
-// (WebCrypto ChaCha20-Poly1305), so both cores work, and copies each chunk's output into one of
-// OUT_BLOCKS output buffers as it comes. Each output block goes to the file with one positional
-// write while the next blocks are read and sealed; a buffer is reused once its write completed,
-// so memory stays bounded however long the disk stalls, and the per-chunk buffers die young. A
-// full block's last chunk waits for the next read: only the end of input tells whether it is the
-// final chunk.
+// The pipeline: the input's size is taken first, so every chunk's place and which one is final
+// are known before anything is read. Blocks of whole chunks (1 MiB of plaintext, or 16 sealed
+// chunks) are read READ_AHEAD blocks ahead by libuv's thread pool; the main thread seals or opens
+// each in turn (the payload encryptor's `sealInto` / decryptor's `openInto`: one synchronous
+// node:crypto call per chunk, no await per chunk) straight into a buffer of the SDK's
+// SequentialFileWriter, which writes it with O_DIRECT where the file system allows (past the page
+// cache: packages/client/src/sequential-writer.ts says why), one block at a time, while the next
+// blocks are read and sealed. Buffers are reused only once consumed or written, so memory stays
+// bounded however long the disk stalls. The input must keep its size while it is read: a short
+// read, or bytes past the size taken at the start, fail the run.
 //
 // Decryption writes OUT.partial and renames it to OUT only once the whole payload authenticated.
-import { close, open, read, rename, unlink, write } from 'node:fs';
+import { close, fstat, open, read, rename, unlink } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
+import { setFlagsFromString } from 'node:v8';
+import { SequentialFileWriter } from '@blindrelay/client/sequential-writer';
 import {
   CHUNK_BYTES,
   createPayloadDecryptor,
@@ -35,22 +38,29 @@ import {
 import { createNodePrimitives } from '@blindrelay/protocol/node';
 
 const BLOCK_CHUNKS = 16;
-/** Output blocks: how far sealing may run ahead of the disk. */
-const OUT_BLOCKS = 4;
+const GC_EVERY_BLOCKS = 2;
+/** Blocks read ahead of the one being sealed or opened. */
+const READ_AHEAD = 2;
 const MAX_HEADER_BYTES = 1 << 20;
-const base = createNodePrimitives();
-const p = process.env.NOPOOL ? { ...base, chacha20Poly1305Pool: undefined } : base;
+const p = createNodePrimitives();
+
+// V8 collects garbage after every 64 MB of memory outside its heap unless that memory counts
+// toward its global heap limit; each chunk's output is such memory (docs/DECISIONS.md).
+setFlagsFromString('--external-memory-accounted-in-global-limit');
 
 const openAsync = promisify(open);
+const fstatAsync = promisify(fstat);
 const closeAsync = promisify(close);
 const unlinkAsync = promisify(unlink);
 const renameAsync = promisify(rename);
 
 // node:crypto returns each chunk's output in a fresh 64 KiB buffer outside the V8 heap, copied into
-// the block at once and garbage from then on. V8 frees such buffers only at a collection, which
-// the heap itself (a few small objects per chunk) asks for only after tens of MB. bench/files.ts
-// runs this with --expose-gc: a young-generation collection after each block (the block's buffers
-// are all dead by then, so none is promoted to the old generation) keeps the peak RSS flat.
+// the output block at once and garbage from then on. V8 frees such buffers only at a collection,
+// which the heap itself (a few small objects per chunk) asks for only after tens of MB. bench/files.ts
+// runs this with --expose-gc: a young-generation collection every GC_EVERY_BLOCKS blocks (their
+// buffers are all dead by then, so none is promoted to the old generation) keeps the peak RSS
+// flat. After every block: 0.25 ms each, ~130 ms per 512 MiB; every 2: ~70 ms; every 4: ~40 ms but
+// 3 MB more peak RSS on a 4 GiB file, which the 80 MB budget cannot spare.
 const gc = (globalThis as { gc?: (o?: { type: 'minor' }) => void }).gc;
 
 /**
@@ -58,11 +68,12 @@ const gc = (globalThis as { gc?: (o?: { type: 'minor' }) => void }).gc;
  * of it is free, so each block's freed chunk buffers would be returned, and the next block's
  * faulted in and zeroed again (~3,000 brk calls for 512 MiB, most of the main thread's system
  * time). Freeing one mmap'ed buffer raises glibc's dynamic thresholds to its size (mallopt(3),
- * M_MMAP_THRESHOLD): an 8 MiB buffer, allocated and collected once at start-up, does that.
+ * M_MMAP_THRESHOLD): a 4 MiB buffer, allocated and collected once at start-up, does that (8 MiB kept
+ * 3 MB more freed memory around, measured on a 4 GiB file).
  */
 function raiseMallocTrimThreshold(): void {
   if (!gc) return;
-  let big: Uint8Array | undefined = new Uint8Array(8 << 20);
+  let big: Uint8Array | undefined = new Uint8Array(4 << 20);
   big[0] = 1;
   big = undefined;
   gc();
@@ -83,87 +94,42 @@ function readFull(fd: number, buf: Uint8Array, position: number): Promise<number
   });
 }
 
-function writeFull(fd: number, buf: Uint8Array, position: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    let done = 0;
-    const more = () =>
-      write(fd, buf, done, buf.length - done, position + done, (err, n) => {
-        if (err) return reject(err);
-        done += n;
-        if (done === buf.length) resolve();
-        else more();
-      });
-    more();
-  });
-}
-
-/** Positional writes in order, one at a time (one file: more in flight would only contend for its lock). */
-class Writer {
-  private position = 0;
-  private tail: Promise<void> = Promise.resolve();
-  constructor(private readonly fd: number) {}
-
-  /** Queue `bytes`, which must stay untouched until the returned promise (its write) settles. */
-  write(bytes: Uint8Array): Promise<void> {
-    const position = this.position;
-    this.position += bytes.length;
-    this.tail = this.tail.then(() => writeFull(this.fd, bytes, position));
-    return this.tail;
-  }
-
-  flush(): Promise<void> {
-    return this.tail;
-  }
-}
-
 /**
- * Read `fd` from `start` in blocks of `block` bytes (whole chunks of `chunk` bytes) and queue on
- * `w` what `transform(data, out, last)` writes to `out` (an output block of `outBytes`; it returns
- * the length). The transform's output never shares memory with its input, so an input buffer is
- * read into again as soon as its block was transformed; an output block is reused once written.
- * `last` comes only with the end of input: a full block is cut before its last chunk, which is
- * transformed once the next read tells whether input follows.
+ * Transform `length` bytes of `fd` from `start`, in blocks of `block` bytes (whole chunks; the last
+ * block may be short), into `w`: `transform(data, out, last)` writes its output to `out` and
+ * returns the length; `last` marks the block holding the final chunk.
  */
 async function pipeline(
   fd: number,
   start: number,
+  length: number,
   block: number,
-  chunk: number,
-  outBytes: number,
-  w: Writer,
+  w: SequentialFileWriter,
   transform: (data: Uint8Array, out: Uint8Array, last: boolean) => Promise<number>,
 ): Promise<void> {
-  const inputs = [new Uint8Array(block), new Uint8Array(block)];
-  const outputs = Array.from({ length: OUT_BLOCKS }, () => new Uint8Array(outBytes));
-  const written: Promise<void>[] = outputs.map(() => Promise.resolve());
-  let position = start;
-  let next = readFull(fd, inputs[0] as Uint8Array, position);
+  const blocks = Math.max(1, Math.ceil(length / block));
+  const inputs = Array.from({ length: READ_AHEAD }, () => new Uint8Array(block));
+  const reads: Promise<Uint8Array>[] = [];
+  const readBlock = async (k: number): Promise<Uint8Array> => {
+    const want = Math.min(block, length - k * block);
+    const buf = (inputs[k % READ_AHEAD] as Uint8Array).subarray(0, want);
+    if ((await readFull(fd, buf, start + k * block)) !== want) throw new Error('input shrank while it was read');
+    return buf;
+  };
+  for (let k = 0; k < Math.min(READ_AHEAD, blocks); k++) reads.push(readBlock(k));
   try {
-    for (let k = 0; ; k++) {
-      const data = inputs[k % 2] as Uint8Array;
-      const j = k % OUT_BLOCKS;
-      const out = outputs[j] as Uint8Array;
-      await written[j];
-      const n = await next;
-      position += n;
-      let length: number;
-      let last = n < block;
-      if (last) {
-        length = await transform(data.subarray(0, n), out, true);
-      } else {
-        next = readFull(fd, inputs[(k + 1) % 2] as Uint8Array, position);
-        length = await transform(data.subarray(0, block - chunk), out, false);
-        last = (await next) === 0;
-        length += await transform(data.subarray(block - chunk), out.subarray(length), last);
-      }
-      written[j] = w.write(out.subarray(0, length));
-      gc?.({ type: 'minor' });
-      if (last) return;
+    for (let k = 0; k < blocks; k++) {
+      const data = await (reads[k] as Promise<Uint8Array>);
+      const out = await w.next();
+      w.commit(await transform(data, out, k === blocks - 1));
+      // Its input is consumed: the buffer takes the block READ_AHEAD further on.
+      if (k + READ_AHEAD < blocks) reads.push(readBlock(k + READ_AHEAD));
+      if (k % GC_EVERY_BLOCKS === GC_EVERY_BLOCKS - 1) gc?.({ type: 'minor' });
     }
-  } catch (e) {
-    // Let the read ahead and the queued writes finish before the caller closes the files.
-    await Promise.allSettled([next, ...written]);
-    throw e;
+    if ((await readFull(fd, new Uint8Array(1), start + length)) !== 0) throw new Error('input grew while it was read');
+  } finally {
+    // Let the reads ahead finish before the caller closes the file.
+    await Promise.allSettled(reads);
   }
 }
 
@@ -172,16 +138,16 @@ async function encrypt(recipient: string, input: string, output: string): Promis
   const enc = await createPayloadEncryptor(p, fileKey);
   fileKey.fill(0);
   const fin = await openAsync(input, 'r');
-  const fout = await openAsync(output, 'w');
+  const w = await SequentialFileWriter.open(output, { blockBytes: PAYLOAD_NONCE_BYTES + BLOCK_CHUNKS * ENCRYPTED_CHUNK_BYTES });
+  let ok = false;
   try {
-    const w = new Writer(fout);
     await w.write(header);
-    const out = PAYLOAD_NONCE_BYTES + BLOCK_CHUNKS * ENCRYPTED_CHUNK_BYTES;
-    await pipeline(fin, 0, BLOCK_CHUNKS * CHUNK_BYTES, CHUNK_BYTES, out, w, (data, buf, last) => enc.sealInto(data, buf, last));
-    await w.flush();
+    const { size } = await fstatAsync(fin);
+    await pipeline(fin, 0, size, BLOCK_CHUNKS * CHUNK_BYTES, w, (data, buf, last) => enc.sealInto(data, buf, last));
+    ok = true;
   } finally {
     await closeAsync(fin);
-    await closeAsync(fout);
+    await (ok ? w.close() : w.abort());
   }
 }
 
@@ -190,7 +156,8 @@ async function decrypt(keyFile: string, input: string, output: string): Promise<
   const identities = await Promise.all(lines.filter((l) => l.startsWith('AGE-SECRET-KEY-')).map((l) => X25519Identity.parse(p, l)));
   const fin = await openAsync(input, 'r');
   const partial = `${output}.partial`;
-  const fout = await openAsync(partial, 'w');
+  const block = BLOCK_CHUNKS * ENCRYPTED_CHUNK_BYTES;
+  const w = await SequentialFileWriter.open(partial, { blockBytes: block });
   let fileKey: Uint8Array | undefined;
   let ok = false;
   try {
@@ -210,16 +177,18 @@ async function decrypt(keyFile: string, input: string, output: string): Promise<
     }
     fileKey = await unwrapHeader(p, parseHeader(head), identities);
     const dec = createPayloadDecryptor(p, fileKey, { nonce: head.subarray(n, n + PAYLOAD_NONCE_BYTES) });
-    const w = new Writer(fout);
-    const block = BLOCK_CHUNKS * ENCRYPTED_CHUNK_BYTES;
-    await pipeline(fin, n + PAYLOAD_NONCE_BYTES, block, ENCRYPTED_CHUNK_BYTES, block, w, (data, buf, last) => dec.openInto(data, buf, last));
-    await w.flush();
+    const start = n + PAYLOAD_NONCE_BYTES;
+    const { size } = await fstatAsync(fin);
+    await pipeline(fin, start, size - start, block, w, (data, buf, last) => dec.openInto(data, buf, last));
+    await w.close();
     ok = true;
   } finally {
     fileKey?.fill(0);
     await closeAsync(fin);
-    await closeAsync(fout);
-    if (!ok) await unlinkAsync(partial).catch(() => undefined);
+    if (!ok) {
+      await w.abort();
+      await unlinkAsync(partial).catch(() => undefined);
+    }
   }
   await renameAsync(partial, output);
 }

@@ -6,12 +6,16 @@
  */
 import { randomBytes } from 'node:crypto';
 import { unlinkSync } from 'node:fs';
-import { constants, copyFile, type FileHandle, link, open, rename, stat, unlink } from 'node:fs/promises';
+import { constants, copyFile, link, open, rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { utf8 } from '@blindrelay/protocol';
 import { FileExistsError, InvalidArgumentError, SourceChangedError } from './errors.js';
 import { checkFileName, type FileMeta } from './file-meta.js';
 import type { ExportResult, FileSink, FileSource, FileSummary, ProgressListener } from './files.js';
+import { SequentialFileWriter } from './sequential-writer.js';
+
+/** Output buffers of downloads: three of 1 MiB (sequential-writer.ts). */
+const WRITE_BLOCK_BYTES = 1 << 20;
 
 /** Bytes per read of the source (a multiple of the 64 KiB age chunk). */
 const READ_BYTES = 1024 * 1024;
@@ -89,30 +93,20 @@ export async function atomicFile(target: string, options: { overwrite?: boolean;
   if (!options.overwrite && (await exists(full))) throw new FileExistsError(target);
   // A short temporary name (a stored name near 255 bytes would not fit with a suffix).
   const temp = join(dirname(full), `.blindrelay-${randomBytes(8).toString('hex')}.part`);
-  let fh: FileHandle;
+  let out: SequentialFileWriter;
   try {
-    fh = await open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, options.mode ?? 0o600);
+    // Past the page cache where the file system allows (sequential-writer.ts says why).
+    out = await SequentialFileWriter.open(temp, { blockBytes: WRITE_BLOCK_BYTES, flag: 'wx', mode: options.mode ?? 0o600 });
   } catch (e) {
     throw new InvalidArgumentError(`cannot write in ${dirname(full)}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
   partial.add(temp);
-  let closed = false;
-  const close = async () => {
-    if (closed) return;
-    closed = true;
-    await fh.close();
-  };
   return {
-    async write(chunk) {
-      let at = 0;
-      while (at < chunk.length) {
-        const { bytesWritten } = await fh.write(chunk, at, chunk.length - at);
-        at += bytesWritten;
-      }
+    write(chunk) {
+      return out.write(chunk);
     },
     async commit() {
-      await fh.sync();
-      await close();
+      await out.close({ sync: true });
       if (options.overwrite) {
         await rename(temp, full);
       } else {
@@ -153,7 +147,7 @@ export async function atomicFile(target: string, options: { overwrite?: boolean;
       }
     },
     async abort() {
-      await close().catch(() => {});
+      await out.abort();
       await unlink(temp).catch(() => {});
       partial.delete(temp);
     },

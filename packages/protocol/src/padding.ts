@@ -19,9 +19,18 @@ export function padme(length: number): number {
   return Math.ceil(length / (mask + 1)) * (mask + 1);
 }
 
-/** The bytes appended to a plaintext of `length` bytes: 0x80, then zeros up to Padmé(length + 1). */
+/** Tails up to this size (those of plaintexts up to ~64 KiB) are views of one shared buffer. */
+const SHARED_TAIL = new Uint8Array(8192);
+SHARED_TAIL[0] = 0x80;
+
+/**
+ * The bytes appended to a plaintext of `length` bytes: 0x80, then zeros up to Padmé(length + 1).
+ * Read-only: short tails are views of one buffer shared by every call.
+ */
 export function paddingFor(length: number): Uint8Array {
-  const tail = new Uint8Array(padme(length + 1) - length);
+  const size = padme(length + 1) - length;
+  if (size <= SHARED_TAIL.length) return SHARED_TAIL.subarray(0, size);
+  const tail = new Uint8Array(size);
   tail[0] = 0x80;
   return tail;
 }

@@ -181,13 +181,12 @@ describe.skipIf(!chromiumPath)('browser (headless Chromium, Web primitives)', ()
     expect(env.backendsAgree).toBe(true);
     expect(env.backend.x25519).toBe(env.native.x25519 ? 'webcrypto' : 'noble');
     expect(env.backend.ed25519).toBe(env.native.ed25519 ? 'webcrypto' : 'noble');
-    // No browser has ML-KEM or Argon2id, nor ChaCha20-Poly1305 in WebCrypto: @noble serves those.
+    // No browser has ML-KEM, Argon2id or ChaCha20-Poly1305 in WebCrypto: @noble serves those.
     expect(env.providers).toEqual({
       mlkem768: '@noble/post-quantum',
       argon2id: '@noble/hashes',
       aesGcm: 'webcrypto',
       chacha20Poly1305: '@noble/ciphers',
-      chacha20Poly1305Pool: null,
       x25519: env.native.x25519 ? 'webcrypto' : '@noble/curves',
       ed25519: env.native.ed25519 ? 'webcrypto' : '@noble/curves',
     });

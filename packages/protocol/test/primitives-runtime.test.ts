@@ -1,7 +1,6 @@
 /**
  * The primitives pick the fastest correct implementation at run time (primitives/node.ts): on
- * Node ≥ 24.7, ML-KEM-768 and Argon2id from node:crypto and a thread-pool ChaCha20-Poly1305 from
- * WebCrypto; on older Node, @noble. These tests prove which one is in use on the runtime they run
+ * Node ≥ 24.7, ML-KEM-768 and Argon2id from node:crypto; on older Node, @noble. These tests prove which one is in use on the runtime they run
  * on (CI runs them on Node 24 and on Node 20) and that the native and @noble implementations give
  * the same bytes, on published vectors where a primitive takes no randomness of ours.
  */
@@ -15,20 +14,19 @@ import { createNodePrimitives } from '../src/primitives/node.js';
 import { createWebPrimitives } from '../src/primitives/web.js';
 
 const [major, minor] = process.versions.node.split('.').map(Number) as [number, number];
-/** Node 24.7 added crypto.encapsulate/decapsulate, crypto.argon2 and ChaCha20-Poly1305 in WebCrypto. */
+/** Node 24.7 added crypto.encapsulate/decapsulate and crypto.argon2. */
 const modern = major > 24 || (major === 24 && minor >= 7);
 const p = createNodePrimitives();
 const hex = (u: Uint8Array) => Buffer.from(u).toString('hex');
 const seed = (n: number, len: number) => Uint8Array.from({ length: len }, (_, i) => (i * 31 + n) & 0xff);
 
 describe(`primitives on Node ${process.versions.node}`, () => {
-  it(`use ${modern ? 'node:crypto for ML-KEM-768 and Argon2id, and the WebCrypto thread pool for bulk ChaCha20-Poly1305' : '@noble for ML-KEM-768 and Argon2id'}`, async () => {
+  it(`use ${modern ? 'node:crypto' : '@noble'} for ML-KEM-768 and Argon2id`, async () => {
     expect(await p.providers()).toEqual({
       mlkem768: modern ? 'node:crypto' : '@noble/post-quantum',
       argon2id: modern ? 'node:crypto' : '@noble/hashes',
       aesGcm: 'node:crypto',
       chacha20Poly1305: 'node:crypto',
-      chacha20Poly1305Pool: modern ? 'webcrypto' : null,
       x25519: 'node:crypto',
       ed25519: 'node:crypto',
     });
@@ -122,26 +120,5 @@ describe('Argon2id', () => {
       expect(hex(await p.argon2id(pw, seed(2, 16), params))).not.toBe(ours);
       expect(hex(await p.argon2id(pw, salt, { ...params, t: params.t + 1 }))).not.toBe(ours);
     }
-  });
-});
-
-describe('ChaCha20-Poly1305 on the thread pool', () => {
-  it(modern ? 'gives the same bytes as node:crypto, refuses tampering, and runs many chunks at once' : 'is absent before Node 24.7', async () => {
-    const key = seed(5, 32);
-    const pool = await p.chacha20Poly1305Pool?.(key);
-    expect(pool !== undefined).toBe(modern);
-    if (!pool) return;
-    const chunks = Array.from({ length: 12 }, (_, i) => nodeCrypto.randomBytes(i === 11 ? 17 : 65536));
-    const nonces = chunks.map((_, i) => seed(50 + i, 12));
-    const sealed = await Promise.all(chunks.map((c, i) => pool.seal(nonces[i] as Uint8Array, c)));
-    for (let i = 0; i < chunks.length; i++) {
-      expect(hex(sealed[i] as Uint8Array)).toBe(hex(await p.chacha20Poly1305Seal(key, nonces[i] as Uint8Array, chunks[i] as Uint8Array)));
-      expect(hex((await pool.open(nonces[i] as Uint8Array, sealed[i] as Uint8Array)) ?? new Uint8Array())).toBe(hex(chunks[i] as Uint8Array));
-    }
-    const bad = (sealed[3] as Uint8Array).slice();
-    bad[100] = (bad[100] as number) ^ 1;
-    expect(await pool.open(nonces[3] as Uint8Array, bad)).toBeNull();
-    expect(await pool.open(nonces[4] as Uint8Array, sealed[3] as Uint8Array)).toBeNull();
-    expect(await pool.open(nonces[3] as Uint8Array, new Uint8Array(15))).toBeNull();
   });
 });

@@ -12,9 +12,7 @@
  *    concatenation of the outputs is the payload (encryptor) or the plaintext (decryptor).
  *  - `seal(plaintext, last)` / `open(sealed, last)`: whole chunks straight from the caller's buffer,
  *    no buffering and no joining; the output comes as parts for a vectored write. With primitives
- *    that have a thread-pool ChaCha20-Poly1305 (Node 24), the chunks of one call are sealed or
- *    opened all at once on every core; else with a synchronous one (node), a batch costs one
- *    await, not one per chunk.
+ *    that have a synchronous ChaCha20-Poly1305 (node), a batch costs one await, not one per chunk.
  * The decryptor releases only plaintext that authenticated; an error at the end still means the
  * whole payload must be rejected.
  *
@@ -25,7 +23,7 @@
  */
 import { concat, utf8, wipe } from '../bytes.js';
 import { InvalidArgumentError } from '../errors.js';
-import type { ChaCha20Poly1305Pool, Primitives } from '../primitives/types.js';
+import type { Primitives } from '../primitives/types.js';
 import { AgeHeaderError, AgePayloadError } from './errors.js';
 import { FILE_KEY_BYTES } from './header.js';
 
@@ -35,17 +33,6 @@ export const PAYLOAD_NONCE_BYTES = 16;
 export const CHUNK_BYTES = 64 * 1024;
 const TAG_BYTES = 16;
 export const ENCRYPTED_CHUNK_BYTES = CHUNK_BYTES + TAG_BYTES;
-/** Fewer chunks per call than this stay on the calling thread: a thread-pool hop costs more than one chunk. */
-const POOL_MIN_CHUNKS = 2;
-
-/** The primitives' thread-pool AEAD for `key`, created on first use (undefined without one). */
-function lazyPool(p: Primitives, key: Uint8Array): () => Promise<ChaCha20Poly1305Pool | undefined> {
-  let pool: Promise<ChaCha20Poly1305Pool | undefined> | undefined;
-  return () => {
-    pool ??= p.chacha20Poly1305Pool ? p.chacha20Poly1305Pool(key) : Promise.resolve(undefined);
-    return pool;
-  };
-}
 
 export interface PayloadStream {
   /** Feed the next bytes; `last` marks the end of input. Returns the output produced so far. */
@@ -231,7 +218,6 @@ export async function createPayloadEncryptor(
   const payloadNonce = nonce.slice();
   const key = await payloadKey(p, fileKey, payloadNonce);
   const sealSync = p.chacha20Poly1305SealSync;
-  const pool = lazyPool(p, key);
   const buf = new Uint8Array(CHUNK_BYTES);
   let fill = 0;
   let counter = start;
@@ -259,25 +245,9 @@ export async function createPayloadEncryptor(
     counter++;
   }
 
-  /** Seal whole chunks of `data` (see PayloadEncryptor.seal); on the thread pool, else synchronous when sealSync exists. */
+  /** Seal whole chunks of `data` (see PayloadEncryptor.seal); synchronous when sealSync exists. */
   function sealChunks(data: Uint8Array, last: boolean, out: Sink): Promise<void> | undefined {
     const end = last ? Math.max(1, Math.ceil(data.length / CHUNK_BYTES)) : data.length / CHUNK_BYTES;
-    if (end >= POOL_MIN_CHUNKS && p.chacha20Poly1305Pool) return sealOnPool(data, end, last, out);
-    return sealHere(data, end, last, out);
-  }
-
-  /** All `end` chunks of `data` at once on the thread pool; output in order. */
-  async function sealOnPool(data: Uint8Array, end: number, last: boolean, out: Sink): Promise<void> {
-    const bulk = await pool();
-    if (!bulk) return sealHere(data, end, last, out);
-    const first = counter;
-    const chunk = (c: number) => data.subarray(c * CHUNK_BYTES, (c + 1) * CHUNK_BYTES);
-    const sealed = await Promise.all(Array.from({ length: end }, (_, c) => bulk.seal(chunkNonce(first + c, last && c === end - 1), chunk(c))));
-    counter = first + end;
-    for (const part of sealed) out.push(part);
-  }
-
-  function sealHere(data: Uint8Array, end: number, last: boolean, out: Sink): Promise<void> | undefined {
     if (sealSync) {
       for (let c = 0; c < end; c++) {
         const [body, tag] = sealSync(key, chunkNonce(counter++, last && c === end - 1), data.subarray(c * CHUNK_BYTES, (c + 1) * CHUNK_BYTES));
@@ -377,7 +347,6 @@ export function createPayloadDecryptor(p: Primitives, fileKey: Uint8Array, optio
   let nonceFill = options.nonce ? PAYLOAD_NONCE_BYTES : 0;
   let key: Uint8Array | undefined;
   const openSync = p.chacha20Poly1305OpenSync;
-  let pool: (() => Promise<ChaCha20Poly1305Pool | undefined>) | undefined;
   const buf = new Uint8Array(ENCRYPTED_CHUNK_BYTES);
   let fill = 0;
   let counter = start;
@@ -432,33 +401,8 @@ export function createPayloadDecryptor(p: Primitives, fileKey: Uint8Array, optio
   }
 
   async function ensureKey(): Promise<Uint8Array | undefined> {
-    if (!key && nonceFill === PAYLOAD_NONCE_BYTES) {
-      key = await payloadKey(p, fileKey, nonce);
-      pool = lazyPool(p, key);
-    }
+    if (!key && nonceFill === PAYLOAD_NONCE_BYTES) key = await payloadKey(p, fileKey, nonce);
     return key;
-  }
-
-  /**
-   * `whole` full non-final chunks of `sealed` at once on the thread pool. Plaintext is released in
-   * order up to the first chunk that fails, which is then judged as openMiddle judges it.
-   */
-  async function openOnPool(k: Uint8Array, sealed: Uint8Array, whole: number, out: Sink): Promise<boolean> {
-    const bulk = await pool?.();
-    if (!bulk) return false;
-    const first = counter;
-    const chunk = (c: number) => sealed.subarray(c * ENCRYPTED_CHUNK_BYTES, (c + 1) * ENCRYPTED_CHUNK_BYTES);
-    const plain = await Promise.all(Array.from({ length: whole }, (_, c) => bulk.open(chunkNonce(first + c, false), chunk(c))));
-    for (let c = 0; c < whole; c++) {
-      const part = plain[c];
-      if (!part) {
-        await middleFailed(k, chunk(c), out);
-        return true;
-      }
-      counter++;
-      out.push(part);
-    }
-    return true;
   }
 
   function finish(k: Uint8Array): void {
@@ -485,8 +429,7 @@ export function createPayloadDecryptor(p: Primitives, fileKey: Uint8Array, optio
       const k = await ensureKey();
       if (!k) throw new InvalidArgumentError('open() before the payload nonce');
       const whole = last ? Math.max(0, Math.ceil(sealed.length / ENCRYPTED_CHUNK_BYTES) - 1) : sealed.length / ENCRYPTED_CHUNK_BYTES;
-      const pooled = whole >= POOL_MIN_CHUNKS && (await openOnPool(k, sealed, whole, out));
-      for (let c = 0; !pooled && c < whole; c++) {
+      for (let c = 0; c < whole; c++) {
         const pending = openMiddle(k, sealed.subarray(c * ENCRYPTED_CHUNK_BYTES, (c + 1) * ENCRYPTED_CHUNK_BYTES), out);
         if (pending) await pending;
       }

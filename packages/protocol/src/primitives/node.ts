@@ -20,7 +20,6 @@ import {
   verify,
 } from 'node:crypto';
 import { nobleArgon2id } from './argon2.js';
-import { createChaCha20Poly1305Pool, hasChaCha20Poly1305Pool } from './chacha-pool-node.js';
 import { mlkem768Decapsulate, mlkem768Encapsulate, mlkem768KeyPair, nativeMlkem768 } from './mlkem-node.js';
 import type { Argon2Params, PrimitiveProviders, Primitives, ScryptParams } from './types.js';
 
@@ -107,9 +106,13 @@ class KeyCache {
   }
 }
 
-/** A fresh Uint8Array (not a pooled Buffer view) holding `b`'s bytes. */
+/**
+ * A fresh Uint8Array (not a pooled Buffer view) holding `b`'s bytes. The copy constructor keeps
+ * small outputs (keys, MACs, signatures) on V8's heap; slicing the pool's ArrayBuffer would give
+ * each its own off-heap store, several times the cost.
+ */
 function own(b: Buffer): Uint8Array {
-  return new Uint8Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
+  return new Uint8Array(b);
 }
 
 /** `b` as a plain Uint8Array: a view when it owns its memory, else (a pooled Buffer) a copy. */
@@ -157,7 +160,7 @@ function nodeArgon2id(password: Uint8Array, salt: Uint8Array, { m, t, p, dkLen }
   });
 }
 
-const PROVIDERS: Omit<PrimitiveProviders, 'chacha20Poly1305Pool'> = Object.freeze({
+const PROVIDERS: PrimitiveProviders = Object.freeze({
   mlkem768: nativeMlkem768 ? 'node:crypto' : '@noble/post-quantum',
   argon2id: typeof argon2 === 'function' ? 'node:crypto' : '@noble/hashes',
   aesGcm: 'node:crypto',
@@ -178,7 +181,7 @@ export function createNodePrimitives(options: NodePrimitiveOptions = {}): Primit
   return {
     name: 'node',
     async providers() {
-      return { ...PROVIDERS, chacha20Poly1305Pool: (await hasChaCha20Poly1305Pool()) ? 'webcrypto' : null };
+      return PROVIDERS;
     },
     randomBytes,
     async sha512(data) {
@@ -250,7 +253,6 @@ export function createNodePrimitives(options: NodePrimitiveOptions = {}): Primit
     async chacha20Poly1305Open(key, nonce, sealed, aad) {
       return chachaOpen(key, nonce, sealed, aad);
     },
-    chacha20Poly1305Pool: createChaCha20Poly1305Pool,
     scrypt(password, salt, params) {
       return nodeScrypt(password, salt, params);
     },

@@ -34,22 +34,12 @@ export interface Argon2Params {
   readonly dkLen: number;
 }
 
-/** ChaCha20-Poly1305 under one key, each call off the calling thread (see Primitives.chacha20Poly1305Pool). */
-export interface ChaCha20Poly1305Pool {
-  /** ciphertext || 16-byte tag, in a fresh buffer; `plaintext` may be reused once the call returned. */
-  seal(nonce: Uint8Array, plaintext: Uint8Array): Promise<Uint8Array>;
-  /** Returns null when authentication fails. */
-  open(nonce: Uint8Array, sealed: Uint8Array): Promise<Uint8Array | null>;
-}
-
 /** Which implementation serves each family of primitives on this runtime (tests, diagnostics). */
 export interface PrimitiveProviders {
   readonly mlkem768: 'node:crypto' | '@noble/post-quantum';
   readonly argon2id: 'node:crypto' | '@noble/hashes';
   readonly aesGcm: 'node:crypto' | 'webcrypto';
   readonly chacha20Poly1305: 'node:crypto' | '@noble/ciphers';
-  /** The thread-pool ChaCha20-Poly1305 for bulk data, or null without one. */
-  readonly chacha20Poly1305Pool: 'webcrypto' | null;
   readonly x25519: 'node:crypto' | 'webcrypto' | '@noble/curves';
   readonly ed25519: 'node:crypto' | 'webcrypto' | '@noble/curves';
 }
@@ -90,12 +80,6 @@ export interface Primitives {
   chacha20Poly1305SealSync?(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array): [ciphertext: Uint8Array, tag: Uint8Array];
   /** Synchronous `chacha20Poly1305Open` (no associated data); null when authentication fails. */
   chacha20Poly1305OpenSync?(key: Uint8Array, nonce: Uint8Array, sealed: Uint8Array): Uint8Array | null;
-  /**
-   * Optional ChaCha20-Poly1305 (no associated data) under one key whose calls run off the calling
-   * thread, so several in flight use every core (the age payload's chunks, many at a time).
-   * Resolves to undefined where the runtime has none. Same bytes as `chacha20Poly1305Seal`.
-   */
-  chacha20Poly1305Pool?(key: Uint8Array): Promise<ChaCha20Poly1305Pool | undefined>;
   /** RFC 7914 scrypt (age passphrase stanzas); `N` is the cost itself, a power of two. */
   scrypt(password: Uint8Array, salt: Uint8Array, params: ScryptParams): Promise<Uint8Array>;
   /** RFC 9106 Argon2id, version 0x13 (profile encryption at rest). */

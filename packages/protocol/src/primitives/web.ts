@@ -92,7 +92,6 @@ export function createWebPrimitives(options: WebPrimitiveOptions = {}): Primitiv
         argon2id: '@noble/hashes',
         aesGcm: 'webcrypto',
         chacha20Poly1305: '@noble/ciphers',
-        chacha20Poly1305Pool: null,
         x25519: x,
         ed25519: e,
       };
