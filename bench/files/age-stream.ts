@@ -46,7 +46,7 @@ const p = createNodePrimitives();
 
 // V8 collects garbage after every 64 MB of memory outside its heap unless that memory counts
 // toward its global heap limit; each chunk's output is such memory (docs/DECISIONS.md).
-setFlagsFromString('--external-memory-accounted-in-global-limit');
+if (Number.parseInt(process.versions.node, 10) >= 24) setFlagsFromString('--external-memory-accounted-in-global-limit');
 
 const openAsync = promisify(open);
 const fstatAsync = promisify(fstat);

@@ -1,0 +1,81 @@
+/**
+ * Every benchmark's `--quick --json` run, as `npm run -s bench -- NAME --quick --json` runs it:
+ * stdout holds exactly one JSON object of the documented shape (DEVELOPERS.md, "Benchmarks"), so
+ * none of them rots between the sessions that measure for real. The cluster bench needs
+ * PostgreSQL and NATS (skipped loudly without them, failed under BLINDRELAY_REQUIRE_SERVICES=1).
+ */
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { requireNats } from '../packages/server/test/nats-service.js';
+import { requirePostgres } from '../packages/server/test/postgres-service.js';
+
+const run = promisify(execFile);
+const ROOT = fileURLToPath(new URL('../', import.meta.url));
+const RUNNER = fileURLToPath(new URL('./run.ts', import.meta.url));
+
+interface Row {
+  metric: unknown;
+  unit: unknown;
+  ours: unknown;
+  peer: unknown;
+  ratio: unknown;
+}
+
+async function quick(name: string): Promise<{ bench: unknown; peer: unknown; runtime: unknown; rows: Row[] }> {
+  const { stdout } = await run(process.execPath, ['--import', 'tsx', RUNNER, name, '--quick', '--json'], { cwd: ROOT, maxBuffer: 1 << 20, timeout: 170_000 });
+  const lines = stdout.split('\n').filter((l) => l.trim() !== '');
+  expect(lines, 'stdout is one line of JSON').toHaveLength(1);
+  return JSON.parse(lines[0] as string);
+}
+
+function checkShape(r: Awaited<ReturnType<typeof quick>>, name: string, peer: RegExp | null): void {
+  expect(Object.keys(r)).toEqual(['bench', 'peer', 'runtime', 'rows']);
+  expect(r.bench).toBe(name);
+  if (peer) expect(r.peer).toMatch(peer);
+  expect(r.runtime).toBe(`node@${process.versions.node}`);
+  expect(r.rows.length).toBeGreaterThan(0);
+  for (const row of r.rows) {
+    expect(Object.keys(row)).toEqual(['metric', 'unit', 'ours', 'peer', 'ratio']);
+    expect(typeof row.metric).toBe('string');
+    expect(typeof row.unit).toBe('string');
+    expect(Number.isFinite(row.ours), `${row.metric} ours`).toBe(true);
+    if (row.peer === null) {
+      expect(row.ratio, `${row.metric} ratio without a peer`).toBeNull();
+    } else {
+      expect(Number.isFinite(row.peer), `${row.metric} peer`).toBe(true);
+      expect(row.ratio as number).toBeCloseTo((row.ours as number) / (row.peer as number), 9);
+    }
+  }
+}
+
+const TIMEOUT = 180_000;
+
+describe('benchmarks, --quick --json', () => {
+  it('protocol: ours and @signalapp/libsignal-client', { timeout: TIMEOUT }, async () => {
+    const r = await quick('protocol');
+    checkShape(r, 'protocol', /^@signalapp\/libsignal-client@\d+\.\d+\.\d+$/);
+    expect(r.rows.map((x) => x.metric)).toEqual(['setup_per_s', 'oneway_100b_per_s', 'pingpong_100b_per_s', 'oneway_64k_mb_per_s', 'wire_bytes_100b']);
+  });
+
+  it('relay: ours and a plain WebSocket relay', { timeout: TIMEOUT }, async () => {
+    checkShape(await quick('relay'), 'relay', /^ws@\d+\.\d+\.\d+$/);
+  });
+
+  it.skipIf(!existsSync('/usr/bin/age') && process.env.BLINDRELAY_REQUIRE_SERVICES !== '1')('files: ours and the age CLI', { timeout: TIMEOUT }, async () => {
+    const r = await quick('files');
+    checkShape(r, 'files', /^age@/);
+    const metrics = r.rows.map((x) => x.metric);
+    for (const m of ['encrypt_mib_per_s', 'decrypt_mib_per_s', 'encrypt_worst_round_ratio', 'decrypt_worst_round_ratio', 'peak_rss_mb']) expect(metrics).toContain(m);
+  });
+});
+
+if ((await requirePostgres('cluster benchmark')) && (await requireNats('cluster benchmark'))) {
+  describe('benchmarks, --quick --json (services)', () => {
+    it('cluster: SQLite vs PostgreSQL + NATS', { timeout: TIMEOUT }, async () => {
+      checkShape(await quick('cluster'), 'cluster', /^blindrelay-single-instance@/);
+    });
+  });
+}
