@@ -68,7 +68,8 @@ describe('benchmarks, --quick --json', () => {
     const r = await quick('files');
     checkShape(r, 'files', /^age@/);
     const metrics = r.rows.map((x) => x.metric);
-    for (const m of ['encrypt_mib_per_s', 'decrypt_mib_per_s', 'encrypt_worst_round_ratio', 'decrypt_worst_round_ratio', 'peak_rss_mb']) expect(metrics).toContain(m);
+    for (const m of ['encrypt_mib_per_s', 'decrypt_mib_per_s', 'encrypt_worst_round_ratio', 'decrypt_worst_round_ratio', 'peak_rss_mb'])
+      expect(metrics).toContain(m);
   });
 });
 

@@ -20,7 +20,8 @@ const UNITS: Record<Metric, string> = {
 const measureScript = fileURLToPath(new URL('./peers/measure.ts', import.meta.url));
 /** tsx's loader: the measuring process is node itself (tsx's CLI would put flags on a parent only). */
 const tsx = import.meta.resolve('tsx');
-export const NODE_FLAGS = ['--external-memory-accounted-in-global-limit'];
+/** The flag is V8's since Node 24; older Node refuses it. */
+export const NODE_FLAGS = Number.parseInt(process.versions.node, 10) >= 24 ? ['--external-memory-accounted-in-global-limit'] : [];
 
 function measureIn(peer: PeerName, metric: Metric, ms: number): number {
   const args = [...NODE_FLAGS, '--import', tsx, measureScript, peer, metric, String(ms)];

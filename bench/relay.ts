@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
+import { relayNode } from '../test/runtime.js';
 import { fixedRate, type LoadResult, maxThroughput, percentile, type Sender, Tracker } from './relay/load.js';
 import { sdkPairs, textFor } from './relay/sdk-pairs.js';
 import type { BenchOptions, BenchResult } from './run.js';
@@ -17,7 +18,7 @@ const PLAIN = fileURLToPath(new URL('./relay/plain-relay.ts', import.meta.url));
 const TSX = fileURLToPath(new URL('../node_modules/tsx/dist/cli.mjs', import.meta.url));
 
 function spawnListening(args: string[]): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(relayNode(), args, { stdio: ['ignore', 'pipe', 'inherit'] });
   return new Promise((resolve, reject) => {
     let out = '';
     child.stdout?.on('data', (b: Buffer) => {

@@ -4,6 +4,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
+import { relayNode } from '../../test/runtime.js';
 
 export const CLI = fileURLToPath(new URL('../../packages/cli/bin/blindrelay.mjs', import.meta.url));
 export const DATABASE_URL = process.env.BLINDRELAY_TEST_DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/test';
@@ -16,7 +17,7 @@ export interface Relay {
 
 /** Starts `blindrelay server` with `args` and resolves once it prints its address. */
 export function spawnRelay(args: string[]): Promise<Relay> {
-  const child = spawn(process.execPath, [CLI, 'server', '--port', '0', '--log-level', 'warn', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(relayNode(), [CLI, 'server', '--port', '0', '--log-level', 'warn', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
   return new Promise((resolve, reject) => {
     let out = '';
     child.stdout?.on('data', (b: Buffer) => {

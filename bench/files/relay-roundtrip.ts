@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { BlindrelayClient, type ClientEnvironment, MemoryStorage } from '@blindrelay/client';
 import { fileSource, nodeSocketFactory, saveFile } from '@blindrelay/client/node';
 import { createNodePrimitives } from '@blindrelay/protocol/node';
+import { relayNode } from '../../test/runtime.js';
 
 const BIN = fileURLToPath(new URL('../../packages/cli/bin/blindrelay.mjs', import.meta.url));
 const MIB = 1024 * 1024;
@@ -27,7 +28,7 @@ async function sha256(path: string): Promise<string> {
 }
 
 function startRelay(dataDir: string): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, [BIN, 'server', '--port', '0', '--data', dataDir, '--log-level', 'warn'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(relayNode(), [BIN, 'server', '--port', '0', '--data', dataDir, '--log-level', 'warn'], { stdio: ['ignore', 'pipe', 'inherit'] });
   return new Promise((resolve, reject) => {
     let out = '';
     child.stdout?.on('data', (b: Buffer) => {

@@ -10,7 +10,7 @@ import { ml_kem768 } from '@noble/post-quantum/ml-kem.js';
 import { describe, expect, it } from 'vitest';
 import { nobleArgon2id } from '../src/primitives/argon2.js';
 import { mlkem768Decapsulate, mlkem768Encapsulate, nativeMlkem768 } from '../src/primitives/mlkem-node.js';
-import { createNodePrimitives } from '../src/primitives/node.js';
+import { createNodePrimitives, keyImportPath } from '../src/primitives/node.js';
 import { createWebPrimitives } from '../src/primitives/web.js';
 
 const [major, minor] = process.versions.node.split('.').map(Number) as [number, number];
@@ -31,6 +31,11 @@ describe(`primitives on Node ${process.versions.node}`, () => {
       ed25519: 'node:crypto',
     });
     expect(nativeMlkem768).toBe(modern);
+  });
+
+  it(`import raw X25519/Ed25519 keys the fast way: ${major >= 24 ? 'raw formats' : 'JWK'}`, () => {
+    // The PKCS#8 DER path works everywhere but costs ~10× on OpenSSL 3.0 (DECISIONS.md).
+    expect(keyImportPath).toBe(major >= 24 ? 'raw' : 'jwk');
   });
 });
 

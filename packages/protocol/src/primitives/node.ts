@@ -52,7 +52,7 @@ const importPrivateDer: Importer = (crv, d) =>
   createPrivateKey({ key: Buffer.concat([crv === 'X25519' ? X25519_PKCS8_PREFIX : ED25519_PKCS8_PREFIX, d]), format: 'der', type: 'pkcs8' });
 
 function rawPublic(key: KeyObject): Uint8Array {
-  const x = createPublicKey(key).export({ format: 'jwk' }).x;
+  const x = (key.type === 'public' ? key : createPublicKey(key)).export({ format: 'jwk' }).x;
   if (typeof x !== 'string') throw new Error('public key export failed');
   return new Uint8Array(Buffer.from(x, 'base64url'));
 }
@@ -74,11 +74,14 @@ function importersWork(importPrivate: Importer, importPublic: Importer): boolean
   }
 }
 
-const [importPrivate, importPublic]: [Importer, Importer] = importersWork(importPrivateRaw, importPublicRaw)
-  ? [importPrivateRaw, importPublicRaw]
+/** Which import path this runtime uses (tests check it: a slower fallback would go unnoticed). */
+export const keyImportPath: 'raw' | 'jwk' | 'der' = importersWork(importPrivateRaw, importPublicRaw)
+  ? 'raw'
   : importersWork(importPrivateJwk, importPublicJwk)
-    ? [importPrivateJwk, importPublicJwk]
-    : [importPrivateDer, importPublicJwk];
+    ? 'jwk'
+    : 'der';
+const [importPrivate, importPublic]: [Importer, Importer] =
+  keyImportPath === 'raw' ? [importPrivateRaw, importPublicRaw] : keyImportPath === 'jwk' ? [importPrivateJwk, importPublicJwk] : [importPrivateDer, importPublicJwk];
 
 /**
  * A small LRU of imported keys. Ratchet and identity keys are used several times in a row (key
