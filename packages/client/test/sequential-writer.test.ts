@@ -60,7 +60,7 @@ describe.each([
 });
 
 describe('SequentialFileWriter', () => {
-  it('uses O_DIRECT on this machine kind\'s disk (ext4), and writes the same bytes on tmpfs', async () => {
+  it("uses O_DIRECT on this machine kind's disk (ext4), and writes the same bytes on tmpfs", async () => {
     const w = await SequentialFileWriter.open(path(), { blockBytes: 4096 });
     await w.close();
     const mounts = await readFile('/proc/mounts', 'utf8').catch(() => '');

@@ -81,7 +81,11 @@ export const keyImportPath: 'raw' | 'jwk' | 'der' = importersWork(importPrivateR
     ? 'jwk'
     : 'der';
 const [importPrivate, importPublic]: [Importer, Importer] =
-  keyImportPath === 'raw' ? [importPrivateRaw, importPublicRaw] : keyImportPath === 'jwk' ? [importPrivateJwk, importPublicJwk] : [importPrivateDer, importPublicJwk];
+  keyImportPath === 'raw'
+    ? [importPrivateRaw, importPublicRaw]
+    : keyImportPath === 'jwk'
+      ? [importPrivateJwk, importPublicJwk]
+      : [importPrivateDer, importPublicJwk];
 
 /**
  * A small LRU of imported keys. Ratchet and identity keys are used several times in a row (key
