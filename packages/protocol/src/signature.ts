@@ -13,6 +13,8 @@ export const SIGNATURE_LABELS = {
   pqPreKey: 'Blindrelay_PqPreKey_v1',
   authChallenge: 'Blindrelay_AuthChallenge_v1',
   fileAccess: 'Blindrelay_FileAccess_v1',
+  fileAccessV2: 'Blindrelay_FileAccess_v2',
+  fileContent: 'Blindrelay_FileContent_v1',
 } as const;
 export type SignatureLabel = (typeof SIGNATURE_LABELS)[keyof typeof SIGNATURE_LABELS];
 

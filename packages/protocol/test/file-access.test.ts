@@ -6,30 +6,66 @@ import { createNodePrimitives } from '../src/primitives/node.js';
 const p = createNodePrimitives();
 
 describe('file access lists', () => {
-  it('verify only for the owner, the file key, and the exact reader set they were signed for', async () => {
+  it('format 2 verifies only for the owner, the file key, the file id, the header and the metadata it was signed for', async () => {
     const owner = await P.generateMasterKey(p);
     const other = await P.generateMasterKey(p);
     const fileKey = P.generateFileKey(p);
-    const access = await P.signFileAccess(p, owner.seed, fileKey, 'alice', ['carol', 'bob']);
+    const bound: P.FileAccessBinding = { fileId: p.randomBytes(16), headerMac: p.randomBytes(32), name: 'report.pdf', size: 1234, mtimeMs: 1_700_000_000_000 };
+    const access = await P.signFileAccess(p, owner.seed, fileKey, 'alice', ['carol', 'bob'], bound);
     expect(access.readers).toEqual(['bob', 'carol']);
-    await P.verifyFileAccess(p, owner.publicKey, fileKey, access);
+    await P.verifyFileAccess(p, owner.publicKey, fileKey, access, bound);
+    const { mtimeMs: _m, ...noMtime } = bound;
+    const signedNoMtime = await P.signFileAccess(p, owner.seed, fileKey, 'alice', [], noMtime);
+    await P.verifyFileAccess(p, owner.publicKey, fileKey, signedNoMtime, noMtime);
 
-    const refused = async (what: string, key: Uint8Array, fk: Uint8Array, a: P.FileAccess) => {
-      await expect(P.verifyFileAccess(p, key, fk, a), what).rejects.toBeInstanceOf(P.BlindrelayError);
+    const refused = async (what: string, a: P.FileAccess, b: P.FileAccessBinding, key = owner.publicKey, fk = fileKey) => {
+      await expect(P.verifyFileAccess(p, key, fk, a, b), what).rejects.toBeInstanceOf(P.BlindrelayError);
     };
-    await refused('another master key', other.publicKey, fileKey, access);
-    await refused('another file key (another file, or before a revocation)', owner.publicKey, P.generateFileKey(p), access);
-    await refused('a reader added', owner.publicKey, fileKey, { ...access, readers: ['bob', 'carol', 'mallory'] });
-    await refused('a reader removed', owner.publicKey, fileKey, { ...access, readers: ['bob'] });
-    await refused('another owner named', owner.publicKey, fileKey, { ...access, owner: 'bob' });
-    await refused('not in canonical order', owner.publicKey, fileKey, { ...access, readers: ['carol', 'bob'] });
+    await refused('another master key', access, bound, other.publicKey);
+    await refused('another file key (another file, or before a revocation)', access, bound, owner.publicKey, P.generateFileKey(p));
+    await refused('another file id (metadata moved to another file)', access, { ...bound, fileId: p.randomBytes(16) });
+    await refused('another header', access, { ...bound, headerMac: p.randomBytes(32) });
+    await refused('another name', access, { ...bound, name: 'report.pdf.exe' });
+    await refused('another size', access, { ...bound, size: 1235 });
+    await refused('another modification time', access, { ...bound, mtimeMs: 1 });
+    await refused('no modification time', access, noMtime);
+    await refused('a modification time added', signedNoMtime, bound);
+    await refused('a reader added', { ...access, readers: ['bob', 'carol', 'mallory'] }, bound);
+    await refused('a reader removed', { ...access, readers: ['bob'] }, bound);
+    await refused('another owner named', { ...access, owner: 'bob' }, bound);
+    await refused('not in canonical order', { ...access, readers: ['carol', 'bob'] }, bound);
     for (let i = 0; i < 64; i += 9) {
       const signature = access.signature.slice();
       signature[i] = (signature[i] as number) ^ 1;
-      await refused(`signature byte ${i}`, owner.publicKey, fileKey, { ...access, signature });
+      await refused(`signature byte ${i}`, { ...access, signature }, bound);
     }
-    await expect(P.signFileAccess(p, owner.seed, fileKey, 'alice', ['alice'])).rejects.toBeInstanceOf(P.InvalidArgumentError);
-    await expect(P.signFileAccess(p, owner.seed, fileKey, 'alice', ['bob', 'bob'])).rejects.toBeInstanceOf(P.InvalidArgumentError);
-    await expect(P.signFileAccess(p, owner.seed, fileKey, 'alice', ['Bad Name'])).rejects.toBeInstanceOf(P.BlindrelayError);
+    // A format-1 list of the same file key is not a format-2 one, and the other way round.
+    const legacy = await P.signLegacyFileAccess(p, owner.seed, fileKey, 'alice', ['bob', 'carol']);
+    await refused('a format-1 signature', legacy, bound);
+    await expect(P.verifyLegacyFileAccess(p, owner.publicKey, fileKey, access)).rejects.toBeInstanceOf(P.SignatureError);
+
+    await expect(P.signFileAccess(p, owner.seed, fileKey, 'alice', ['alice'], bound)).rejects.toBeInstanceOf(P.InvalidArgumentError);
+    await expect(P.signFileAccess(p, owner.seed, fileKey, 'alice', ['bob', 'bob'], bound)).rejects.toBeInstanceOf(P.InvalidArgumentError);
+    await expect(P.signFileAccess(p, owner.seed, fileKey, 'alice', ['Bad Name'], bound)).rejects.toBeInstanceOf(P.BlindrelayError);
+    await expect(P.signFileAccess(p, owner.seed, fileKey, 'alice', [], { ...bound, name: '' })).rejects.toBeInstanceOf(P.InvalidArgumentError);
+    await expect(P.signFileAccess(p, owner.seed, fileKey, 'alice', [], { ...bound, mtimeMs: -1 })).rejects.toBeInstanceOf(P.InvalidArgumentError);
+    await expect(P.signFileAccess(p, owner.seed, fileKey, 'alice', [], { ...bound, fileId: p.randomBytes(15) })).rejects.toThrow();
+  });
+
+  it('format 1 (files stored before 2026-12-03) still verifies for the owner, the file key and the exact reader set', async () => {
+    const owner = await P.generateMasterKey(p);
+    const other = await P.generateMasterKey(p);
+    const fileKey = P.generateFileKey(p);
+    const access = await P.signLegacyFileAccess(p, owner.seed, fileKey, 'alice', ['carol', 'bob']);
+    expect(access.readers).toEqual(['bob', 'carol']);
+    await P.verifyLegacyFileAccess(p, owner.publicKey, fileKey, access);
+    const refused = async (what: string, key: Uint8Array, fk: Uint8Array, a: P.FileAccess) => {
+      await expect(P.verifyLegacyFileAccess(p, key, fk, a), what).rejects.toBeInstanceOf(P.BlindrelayError);
+    };
+    await refused('another master key', other.publicKey, fileKey, access);
+    await refused('another file key', owner.publicKey, P.generateFileKey(p), access);
+    await refused('a reader added', owner.publicKey, fileKey, { ...access, readers: ['bob', 'carol', 'mallory'] });
+    await refused('another owner named', owner.publicKey, fileKey, { ...access, owner: 'bob' });
+    await refused('not in canonical order', owner.publicKey, fileKey, { ...access, readers: ['carol', 'bob'] });
   });
 });

@@ -194,6 +194,9 @@ export function createNodePrimitives(options: NodePrimitiveOptions = {}): Primit
     async sha512(data) {
       return own(createHash('sha512').update(data).digest());
     },
+    async sha256(data) {
+      return own(createHash('sha256').update(data).digest());
+    },
     async hmacSha256(key, data) {
       return own(createHmac('sha256', key).update(data).digest());
     },

@@ -51,6 +51,8 @@ export interface Primitives {
   randomBytes(length: number): Uint8Array;
 
   sha512(data: Uint8Array): Promise<Uint8Array>;
+  /** FIPS 180-4 SHA-256 (the stored-file payload digest, file-seal.ts). */
+  sha256(data: Uint8Array): Promise<Uint8Array>;
   hmacSha256(key: Uint8Array, data: Uint8Array): Promise<Uint8Array>;
   /** RFC 5869 HKDF with SHA-256. */
   hkdfSha256(ikm: Uint8Array, salt: Uint8Array, info: Uint8Array, length: number): Promise<Uint8Array>;

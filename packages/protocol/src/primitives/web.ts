@@ -100,6 +100,9 @@ export function createWebPrimitives(options: WebPrimitiveOptions = {}): Primitiv
     async sha512(data) {
       return new Uint8Array(await subtle.digest('SHA-512', b(data)));
     },
+    async sha256(data) {
+      return new Uint8Array(await subtle.digest('SHA-256', b(data)));
+    },
     async hmacSha256(key, data) {
       const k = await subtle.importKey('raw', b(key), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign']);
       return new Uint8Array(await subtle.sign('HMAC', k, b(data)));
