@@ -43,6 +43,25 @@ export interface RateLimits {
   readonly fileWritesPerDevice: RateLimitRule | false;
   /** PUT /v1/files/:id/versions/:version/payload, per device. */
   readonly fileChunksPerDevice: RateLimitRule | false;
+  /** POST /v1/users/:user/bundles, per (requesting device, target device); each bundle of that device costs one. */
+  readonly bundlesPerPair: RateLimitRule | false;
+  /**
+   * One-time prekeys a device hands out to devices of other users. Over it, bundles still come
+   * (no 429: nobody can lock a user out of new conversations), with no one-time prekeys.
+   */
+  readonly oneTimePrekeysPerTarget: RateLimitRule | false;
+  /** GET /v1/users/:user, per requesting device. */
+  readonly directoryPerDevice: RateLimitRule | false;
+  /** The same, per (requesting device, user looked up). */
+  readonly directoryPerPair: RateLimitRule | false;
+  /** The same, per client address. */
+  readonly directoryPerIp: RateLimitRule | false;
+  /** Answers that a user does not exist (404 from the directory, bundles, sends), per requesting device. */
+  readonly lookupMissesPerDevice: RateLimitRule | false;
+  /** The same, per client address. */
+  readonly lookupMissesPerIp: RateLimitRule | false;
+  /** POST /v1/messages, per (sending user, recipient user); sends to one's own devices are not counted. */
+  readonly messagesPerPair: RateLimitRule | false;
 }
 
 const perHour = (n: number) => n / 3600;
@@ -67,7 +86,69 @@ export const DEFAULT_RATE_LIMITS: RateLimits = {
   acksPerDevice: { capacity: 2000, refillPerSecond: 200 },
   fileWritesPerDevice: { capacity: 120, refillPerSecond: 2 },
   fileChunksPerDevice: { capacity: 2000, refillPerSecond: 100 },
+  // Prekey draining (docs/API.md §3): a client fetches a device's bundle once per session it
+  // starts; 4 leaves room for the SDK's retries. A stranger gets 4, then one every 15 minutes.
+  bundlesPerPair: { capacity: 4, refillPerSecond: perHour(4) },
+  // 30 new sessions at once, then 10 an hour, get one-time prekeys; more still get bundles.
+  oneTimePrekeysPerTarget: { capacity: 30, refillPerSecond: perHour(10) },
+  // Directory scraping (docs/API.md §3): lookups are cheap for clients that know whom they
+  // want; answers that a name does not exist are what enumeration needs, and they are scarce.
+  directoryPerDevice: { capacity: 600, refillPerSecond: 5 },
+  directoryPerPair: { capacity: 100, refillPerSecond: perMinute(15) },
+  directoryPerIp: { capacity: 1200, refillPerSecond: 10 },
+  lookupMissesPerDevice: { capacity: 30, refillPerSecond: perHour(30) },
+  lookupMissesPerIp: { capacity: 100, refillPerSecond: perHour(100) },
+  // Mailbox flooding: one sender fills no queue (10 000) quickly; others keep their own budget.
+  messagesPerPair: { capacity: 1000, refillPerSecond: 1 },
 };
+
+/**
+ * Rate limits an operator may set by flag (`--bundles-per-pair …`) or environment variable
+ * (`BLINDRELAY_BUNDLES_PER_PAIR=…`): `off`, or `CAPACITY,COUNT/UNIT` — `CAPACITY` requests at
+ * once, refilled at `COUNT` per second, minute, hour or day (`s`, `m`, `h`, `d`), e.g. `4,4/h`.
+ */
+export const RATE_LIMIT_FLAGS = {
+  bundlesPerPair: 'bundles-per-pair',
+  oneTimePrekeysPerTarget: 'one-time-prekeys-per-target',
+  directoryPerDevice: 'directory-per-device',
+  directoryPerPair: 'directory-per-pair',
+  directoryPerIp: 'directory-per-ip',
+  lookupMissesPerDevice: 'lookup-misses-per-device',
+  lookupMissesPerIp: 'lookup-misses-per-ip',
+  messagesPerPair: 'messages-per-pair',
+} as const satisfies Partial<Record<keyof RateLimits, string>>;
+
+export type RateLimitFlag = keyof typeof RATE_LIMIT_FLAGS;
+
+/** `BLINDRELAY_BUNDLES_PER_PAIR` for `bundlesPerPair`. */
+export const rateLimitEnv = (key: RateLimitFlag): string => `BLINDRELAY_${RATE_LIMIT_FLAGS[key].toUpperCase().replaceAll('-', '_')}`;
+
+/** How a rule reads in docs and `--help`: `4,4/h`, `off`. */
+export function formatRateLimit(rule: RateLimitRule | false): string {
+  if (!rule) return 'off';
+  for (const [unit, seconds] of [
+    ['s', 1],
+    ['m', 60],
+    ['h', 3600],
+    ['d', 86400],
+  ] as const) {
+    const count = rule.refillPerSecond * seconds;
+    if (Math.abs(count - Math.round(count)) < 1e-9 && Math.round(count) >= 1) return `${rule.capacity},${Math.round(count)}/${unit}`;
+  }
+  return `${rule.capacity},${rule.refillPerSecond}/s`;
+}
+
+const RATE_UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 };
+
+/** `off` or `CAPACITY,COUNT/UNIT` (see RATE_LIMIT_FLAGS). */
+export function parseRateLimit(value: string, source: string): RateLimitRule | false {
+  const v = value.trim().toLowerCase();
+  if (v === 'off' || v === 'false') return false;
+  const m = /^(\d{1,9}),(\d{1,9}(?:\.\d{1,6})?)\/([smhd])$/.exec(v);
+  const capacity = m ? Number(m[1]) : 0;
+  if (!m || capacity < 1) throw new ConfigError(`${source}: expected off, or CAPACITY,COUNT/UNIT with UNIT s, m, h or d (e.g. 4,4/h)`);
+  return { capacity, refillPerSecond: Number(m[2]) / (RATE_UNITS[m[3] as string] as number) };
+}
 
 /**
  * Sizes, counts and lifetimes (docs/API.md "Limits"). Sizes and counts enforced by the route
@@ -136,8 +217,8 @@ export const LIMITS: Limits = {
   maxAckIds: 500,
   // PROTOCOL.md §12: 1 + 32 + AES-GCM(payload) where payload ≤ 1 + 65 + 32 + 4 + 1 MiB.
   maxEnvelopeBytes: 1024 * 1024 + 1024,
-  // PROTOCOL.md §5 (format 2): 1 + 65 + 32 + 8 + 2 + 100 × 101 + 64 = 10,272 bytes at most.
-  maxDeviceListBytes: 12 * 1024,
+  // PROTOCOL.md §5 (format 3): 1 + 65 + 32 + 8 + 8 + 2 + 100 × 166 + 64 = 16,780 bytes at most.
+  maxDeviceListBytes: 17 * 1024,
   challengeTtlMs: 60_000,
   tokenTtlMs: 3_600_000,
   provisioningTtlMs: 600_000,
@@ -377,9 +458,9 @@ export function resolveOptions(options: ServerOptions = {}): ResolvedOptions {
 
 /**
  * Command-line flags as the CLI parses them (`blindrelay server --host --port --data --database --nats --nats-prefix --log-level --trust-proxy
- * --metrics-port --max-file-size --user-quota`).
+ * --metrics-port --max-file-size --user-quota`, and the rate limits of RATE_LIMIT_FLAGS).
  */
-export interface ServerFlags {
+export interface ServerFlags extends Partial<Record<RateLimitFlag, string>> {
   host?: string;
   port?: string | number;
   data?: string;
@@ -396,7 +477,8 @@ export interface ServerFlags {
 /**
  * Flags and environment → options. Flags win over `BLINDRELAY_HOST`, `BLINDRELAY_PORT`,
  * `BLINDRELAY_DATA`, `BLINDRELAY_DATABASE_URL`, `BLINDRELAY_LOG_LEVEL`, `BLINDRELAY_TRUST_PROXY`,
- * `BLINDRELAY_METRICS_PORT`, `BLINDRELAY_NATS_URL`, `BLINDRELAY_NATS_PREFIX`, `BLINDRELAY_MAX_FILE_SIZE`, `BLINDRELAY_USER_QUOTA`; unset ones fall back to the defaults.
+ * `BLINDRELAY_METRICS_PORT`, `BLINDRELAY_NATS_URL`, `BLINDRELAY_NATS_PREFIX`, `BLINDRELAY_MAX_FILE_SIZE`, `BLINDRELAY_USER_QUOTA`
+ * and the rate limits of RATE_LIMIT_FLAGS (`BLINDRELAY_BUNDLES_PER_PAIR`, …); unset ones fall back to the defaults.
  * Throws ConfigError (with a message naming the flag or variable) on an invalid value.
  */
 export function resolveServerOptions(flags: ServerFlags = {}, env: Record<string, string | undefined> = process.env): ServerOptions {
@@ -428,5 +510,11 @@ export function resolveServerOptions(flags: ServerFlags = {}, env: Record<string
   if (maxFile) out.maxFileSize = parseBytes(maxFile.value, maxFile.source === 'flag' ? '--max-file-size' : maxFile.source, MIN_FILE_BYTES);
   const quota = pick(flags.userQuota, 'BLINDRELAY_USER_QUOTA');
   if (quota) out.userQuota = parseBytes(quota.value, quota.source === 'flag' ? '--user-quota' : quota.source, 0);
+  const rateLimits: Partial<Record<RateLimitFlag, RateLimitRule | false>> = {};
+  for (const key of Object.keys(RATE_LIMIT_FLAGS) as RateLimitFlag[]) {
+    const given = pick(flags[key], rateLimitEnv(key));
+    if (given) rateLimits[key] = parseRateLimit(String(given.value), given.source === 'flag' ? `--${RATE_LIMIT_FLAGS[key]}` : given.source);
+  }
+  if (Object.keys(rateLimits).length > 0) out.rateLimits = rateLimits;
   return out;
 }

@@ -3,6 +3,7 @@ import type { Primitives } from '@blindrelay/protocol';
 import type { Logger } from 'pino';
 import type { Bus } from './bus/types.js';
 import type { Limits } from './config.js';
+import type { LookupMisses } from './http/lookup-misses.js';
 import type { OpenChannels } from './http/open-channels.js';
 import type { RateLimiter } from './http/rate-limit.js';
 import type { Metrics } from './metrics.js';
@@ -16,6 +17,8 @@ export interface AppContext {
   readonly now: () => number;
   readonly limits: Limits;
   readonly rateLimiter: RateLimiter;
+  /** The budget of "no such user" answers (directory scraping). */
+  readonly lookupMisses: LookupMisses;
   /** Open provisioning channels per client address (the per-address cap). */
   readonly openChannels: OpenChannels;
   /**

@@ -3,12 +3,22 @@
  * `listening on http://HOST:PORT` on stdout, and shut down gracefully on SIGTERM / SIGINT.
  * Logs go to stderr (JSON), so stdout carries only that line.
  */
-import { ConfigError, resolveServerOptions, type ServerFlags, type ServerOptions } from './config.js';
+import {
+  ConfigError,
+  DEFAULT_RATE_LIMITS,
+  formatRateLimit,
+  RATE_LIMIT_FLAGS,
+  type RateLimitFlag,
+  rateLimitEnv,
+  resolveServerOptions,
+  type ServerFlags,
+  type ServerOptions,
+} from './config.js';
 import { type RunningServer, startServer } from './server.js';
 
 const USAGE = `usage: blindrelay server [--host HOST] [--port PORT] [--data DIR] [--database URL] [--nats URL] [--log-level LEVEL]
                          [--nats-prefix PREFIX] [--trust-proxy true|false|HOPS|CIDR,...] [--metrics-port PORT]
-                         [--max-file-size BYTES] [--user-quota BYTES]
+                         [--max-file-size BYTES] [--user-quota BYTES] [--<rate limit> off|CAPACITY,COUNT/UNIT]
   --host       interface to bind (env BLINDRELAY_HOST, default 127.0.0.1)
   --port       TCP port, 0 = any free port (env BLINDRELAY_PORT, default 8787)
   --data       data directory (env BLINDRELAY_DATA, default ./data)
@@ -25,7 +35,11 @@ const USAGE = `usage: blindrelay server [--host HOST] [--port PORT] [--data DIR]
   --max-file-size largest payload of one file version, bytes (env BLINDRELAY_MAX_FILE_SIZE,
                   default 4294967296 = 4 GiB)
   --user-quota    payload bytes one user may store over all files and versions (env
-                  BLINDRELAY_USER_QUOTA, default 21474836480 = 20 GiB)`;
+                  BLINDRELAY_USER_QUOTA, default 21474836480 = 20 GiB)
+rate limits (docs/API.md): off, or CAPACITY,COUNT/UNIT (UNIT s, m, h or d; e.g. 4,4/h)
+${(Object.keys(RATE_LIMIT_FLAGS) as RateLimitFlag[])
+  .map((key) => `  --${RATE_LIMIT_FLAGS[key]} (env ${rateLimitEnv(key)}, default ${formatRateLimit(DEFAULT_RATE_LIMITS[key])})`)
+  .join('\n')}`;
 
 const FLAG_NAMES: Record<string, keyof ServerFlags> = {
   '--host': 'host',
@@ -39,6 +53,7 @@ const FLAG_NAMES: Record<string, keyof ServerFlags> = {
   '--metrics-port': 'metricsPort',
   '--max-file-size': 'maxFileSize',
   '--user-quota': 'userQuota',
+  ...Object.fromEntries((Object.keys(RATE_LIMIT_FLAGS) as RateLimitFlag[]).map((key) => [`--${RATE_LIMIT_FLAGS[key]}`, key])),
 };
 
 /** `--flag value` and `--flag=value`; throws ConfigError on anything else. */

@@ -8,6 +8,7 @@ import { NatsBus } from './bus/nats.js';
 import type { Bus } from './bus/types.js';
 import { resolveOptions, type ServerOptions } from './config.js';
 import type { AppContext } from './context.js';
+import { LookupMisses } from './http/lookup-misses.js';
 import { OpenChannels } from './http/open-channels.js';
 import { RateLimiter } from './http/rate-limit.js';
 import { createLogger } from './logging.js';
@@ -89,7 +90,9 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
         })
       : new MemoryBus(onHandlerError);
     const bus = openedBus;
-    const rateLimiter = new RateLimiter(o.rateLimits, o.now, (action) => metrics.rateLimited.inc({ action }));
+    // Shared limits go through storage: in memory with SQLite, in PostgreSQL for a cluster.
+    const rateLimiter = new RateLimiter(o.rateLimits, o.now, (action) => metrics.rateLimited.inc({ action }), store.rateLimits);
+    const lookupMisses = new LookupMisses(rateLimiter, o.now);
     const hub = new WebSocketHub({ storage: store, bus, metrics, log, now: o.now, limits: o.limits, rateLimiter });
     const openChannels = new OpenChannels(o.now);
     const tagKey = randomBytes(32);
@@ -100,6 +103,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       now: o.now,
       limits: o.limits,
       rateLimiter,
+      lookupMisses,
       openChannels,
       addressTag: (key) => new Uint8Array(createHmac('sha256', tagKey).update(key).digest().subarray(0, 16)),
       metrics,
@@ -121,6 +125,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
 
     const housekeeping = setInterval(() => {
       rateLimiter.sweep();
+      lookupMisses.sweep();
       openChannels.sweep();
       store.pruneExpired(o.now()).catch((err) => log.warn({ err }, 'housekeeping failed'));
     }, HOUSEKEEPING_INTERVAL_MS);

@@ -28,6 +28,14 @@ export const NO_RATE_LIMITS: ServerOptions['rateLimits'] = {
   acksPerDevice: false,
   fileWritesPerDevice: false,
   fileChunksPerDevice: false,
+  bundlesPerPair: false,
+  oneTimePrekeysPerTarget: false,
+  directoryPerDevice: false,
+  directoryPerPair: false,
+  directoryPerIp: false,
+  lookupMissesPerDevice: false,
+  lookupMissesPerIp: false,
+  messagesPerPair: false,
 };
 
 /** The Prometheus text of a test server (its metrics listener; metricsPort 0 by default). */

@@ -14,23 +14,60 @@ afterEach(async () => {
 describe('token buckets', () => {
   it('allows the capacity at once, refills over time, answers 429 with Retry-After', () => {
     let now = 0;
-    const rl = new RateLimiter({ ...DEFAULT_RATE_LIMITS, accountsPerIp: { capacity: 2, refillPerSecond: 0.5 } }, () => now);
-    rl.take('accountsPerIp', 'a');
-    rl.take('accountsPerIp', 'a');
-    rl.take('accountsPerIp', 'b'); // another subject has its own bucket
+    const rl = new RateLimiter({ ...DEFAULT_RATE_LIMITS, messagesPerDevice: { capacity: 2, refillPerSecond: 0.5 } }, () => now);
+    rl.take('messagesPerDevice', 'a');
+    rl.take('messagesPerDevice', 'a');
+    rl.take('messagesPerDevice', 'b'); // another subject has its own bucket
     let err: unknown;
     try {
-      rl.take('accountsPerIp', 'a');
+      rl.take('messagesPerDevice', 'a');
     } catch (e) {
       err = e;
     }
     expect(err).toMatchObject({ statusCode: 429, code: 'rate_limited', headers: { 'retry-after': '2' } });
     now += 2000;
-    rl.take('accountsPerIp', 'a');
-    expect(() => rl.take('accountsPerIp', 'a')).toThrow();
+    rl.take('messagesPerDevice', 'a');
+    expect(() => rl.take('messagesPerDevice', 'a')).toThrow();
     now += 1_000_000;
     rl.sweep();
     expect(rl.size).toBe(0);
+  });
+
+  it('takes shared charges all or nothing, and each on its own when asked', async () => {
+    let now = 0;
+    const rules = {
+      ...DEFAULT_RATE_LIMITS,
+      bundlesPerDevice: { capacity: 3, refillPerSecond: 1 },
+      bundlesPerPair: { capacity: 1, refillPerSecond: 0.1 },
+      oneTimePrekeysPerTarget: { capacity: 1, refillPerSecond: 0 },
+    };
+    const rl = new RateLimiter(rules, () => now);
+    await rl.takeShared([
+      { action: 'bundlesPerDevice', subject: 'me', cost: 2 },
+      { action: 'bundlesPerPair', subject: 'me-a' },
+    ]);
+    // The pair is spent: refused, and the device's bucket is given back its 2 tokens.
+    await expect(
+      rl.takeShared([
+        { action: 'bundlesPerDevice', subject: 'me', cost: 2 },
+        { action: 'bundlesPerPair', subject: 'me-a' },
+      ]),
+    ).rejects.toMatchObject({ statusCode: 429, code: 'rate_limited', headers: { 'retry-after': '10' } });
+    await rl.takeShared([
+      { action: 'bundlesPerDevice', subject: 'me' },
+      { action: 'bundlesPerPair', subject: 'me-b' },
+    ]);
+    await expect(rl.takeShared([{ action: 'bundlesPerDevice', subject: 'me', cost: 1 }])).rejects.toMatchObject({ statusCode: 429 });
+    // tryShared never throws; a bucket that never refills says so.
+    expect(
+      await rl.tryShared([
+        { action: 'oneTimePrekeysPerTarget', subject: 'x' },
+        { action: 'oneTimePrekeysPerTarget', subject: 'y' },
+      ]),
+    ).toEqual([{ taken: true }, { taken: true }]);
+    expect(await rl.tryShared([{ action: 'oneTimePrekeysPerTarget', subject: 'x' }])).toEqual([{ taken: false, retryAfterMs: Number.POSITIVE_INFINITY }]);
+    now += 1000;
+    await rl.takeShared([{ action: 'bundlesPerDevice', subject: 'me' }]);
   });
 });
 

@@ -12,6 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { DeviceRecord, NewAccount, PrekeyBatch, PrekeyLimits, Storage, StoredMessage } from '../src/storage/types.js';
 import { filesConformance } from './storage-conformance-files.js';
+import { rateLimitsConformance } from './storage-conformance-rate-limits.js';
 
 export interface StorageFixture {
   readonly storage: Storage;
@@ -373,6 +374,21 @@ export function storageConformance(open: () => Promise<StorageFixture>): void {
       expect(await s.prekeys.claim('nobody', [1])).toEqual([{ status: 'unavailable', deviceId: 1 }]);
     });
 
+    it('spares the one-time prekeys of the devices asked (last-resort ML-KEM key, no X25519 one-time key)', async () => {
+      await setup('alice', [device(2)]); // each: X25519 ids 100..102, ML-KEM ids 10..11, last resort 2
+      await s.accounts.create(newAccount('nolr', device(1), batch({ spkId: 1, otkIds: [1], pqIds: [7] })), LIMITS);
+      const r = await s.prekeys.claim('alice', [1, 2], { withoutOneTime: new Set([2]) });
+      expect(r.map((c) => (c.status === 'claimed' ? [c.device.deviceId, c.oneTimePreKey?.id, c.pqPreKey.id, c.pqPreKey.lastResort] : c))).toEqual([
+        [1, 100, 10, false],
+        [2, undefined, 2, true],
+      ]);
+      expect(await s.prekeys.status('alice', 2)).toMatchObject({ oneTimePreKeys: 3, pqPreKeys: 2 });
+      // Without a last-resort key, a one-time ML-KEM key is still better than no bundle.
+      const [c] = await s.prekeys.claim('nolr', [1], { withoutOneTime: new Set([1]) });
+      expect(c?.status === 'claimed' && [c.oneTimePreKey, c.pqPreKey.id, c.pqPreKey.lastResort]).toEqual([undefined, 7, false]);
+      expect(await s.prekeys.status('nolr', 1)).toMatchObject({ oneTimePreKeys: 1, pqPreKeys: 0 });
+    });
+
     it('reports a device without a signed prekey or any ML-KEM prekey unavailable, consuming nothing', async () => {
       await s.accounts.create(newAccount('nospk', device(1), batch({ otkIds: [1], pqIds: [1], lrId: 1 })), LIMITS);
       await s.accounts.create(newAccount('nopq', device(1), batch({ spkId: 1, otkIds: [1] })), LIMITS);
@@ -689,6 +705,7 @@ export function storageConformance(open: () => Promise<StorageFixture>): void {
   });
 
   filesConformance(() => s);
+  rateLimitsConformance(() => s);
 
   describe('lifecycle', () => {
     it('rejects writes after close, and closing twice is harmless', async () => {

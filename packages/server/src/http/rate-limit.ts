@@ -1,74 +1,153 @@
 /**
- * In-memory token buckets (the embedded default; docs/API.md names what is limited). A bucket is
- * keyed by action and subject (client address, device or user); idle full buckets are swept so
- * the map stays bounded by recent activity, and a hard cap evicts the oldest keys beyond it.
+ * Rate limits (docs/API.md, "Rate limits"): token buckets keyed by action and subject (a client
+ * address, a device, a pair of requester and target). Two kinds:
+ * - shared (SHARED_ACTIONS: account creation, authentication, provisioning, device lists,
+ *   bundles, directory look-ups): charged through `storage.rateLimits` — in memory with SQLite
+ *   (one process), in PostgreSQL in cluster mode, one statement per request, so requests spread
+ *   over N relays get one budget, not N;
+ * - per instance (sends, acks, prekey uploads, WebSockets, file writes and chunks): in this
+ *   process's memory, so the hot paths make no extra database round trip. In cluster mode these
+ *   are N× the configured value for a client using N relays (docs/DEPLOY.md).
+ * Each bucket starts full, refills continuously, and is swept once full again.
  */
 import type { RateLimitRule, RateLimits } from '../config.js';
+import { MemoryRateLimits } from '../storage/memory-rate-limits.js';
+import type { BucketCharge, BucketOutcome, RateLimitRepository } from '../storage/types.js';
 import { ApiError } from './errors.js';
 
-interface Bucket {
-  tokens: number;
-  updated: number;
+/** The limits every relay of a cluster counts together (the security-relevant ones). */
+export const SHARED_ACTIONS = [
+  'accountsPerIp',
+  'authPerIp',
+  'authPerDevice',
+  'bundlesPerDevice',
+  'bundlesPerPair',
+  'oneTimePrekeysPerTarget',
+  'deviceListPerIp',
+  'deviceListPerUser',
+  'provisioningCreatePerIp',
+  'provisioningPollPerIp',
+  'provisioningPutPerDevice',
+  'directoryPerDevice',
+  'directoryPerPair',
+  'directoryPerIp',
+  'lookupMissesPerDevice',
+  'lookupMissesPerIp',
+] as const satisfies readonly (keyof RateLimits)[];
+
+export type SharedAction = (typeof SHARED_ACTIONS)[number];
+export type LocalAction = Exclude<keyof RateLimits, SharedAction>;
+
+export interface Charge {
+  readonly action: SharedAction;
+  readonly subject: string;
+  /** Default 1; a cost above the capacity is charged as the whole capacity. */
+  readonly cost?: number;
 }
 
-export const MAX_BUCKETS = 100_000;
+/** Seconds a refused client should wait (at least 1; an hour when the bucket never refills). */
+const retryAfterSeconds = (ms: number) => (Number.isFinite(ms) ? Math.max(1, Math.ceil(ms / 1000)) : 3600);
+
+export const tooManyRequests = (retryAfterMs: number, message = 'too many requests; retry later') =>
+  new ApiError(429, 'rate_limited', message, undefined, { 'retry-after': String(retryAfterSeconds(retryAfterMs)) });
 
 export class RateLimiter {
-  private readonly buckets = new Map<string, Bucket>();
+  private readonly local = new MemoryRateLimits();
+  private readonly shared: RateLimitRepository;
 
+  /** `shared`: the storage's counters (default: this limiter's own memory, as one process has). */
   constructor(
     private readonly rules: RateLimits,
     private readonly now: () => number,
     private readonly onLimited: (action: keyof RateLimits) => void = () => {},
-  ) {}
+    shared?: RateLimitRepository,
+  ) {
+    this.shared = shared ?? this.local;
+  }
+
+  /** Takes `cost` tokens from this instance's bucket of (action, subject) or throws 429 `rate_limited` with Retry-After. */
+  take(action: LocalAction, subject: string, cost = 1): void {
+    const charge = this.charge(action, subject, cost);
+    if (!charge) return;
+    const [outcome] = this.local.takeNow([charge], this.now());
+    if (outcome && !outcome.taken) {
+      this.onLimited(action);
+      throw tooManyRequests(outcome.retryAfterMs);
+    }
+  }
 
   /**
-   * Takes `cost` tokens from the bucket of (action, subject) or throws 429 `rate_limited` with a
-   * Retry-After header. A cost above the capacity is charged as the whole capacity.
+   * Takes every charge from the shared buckets, or none: if one is refused, the others are given
+   * back and 429 `rate_limited` is thrown with the longest Retry-After of the refused ones.
    */
-  take(action: keyof RateLimits, subject: string, cost = 1): void {
-    const rule = this.rules[action];
-    if (!rule || cost <= 0) return;
-    const key = `${action}\u0000${subject}`;
+  async takeShared(charges: readonly Charge[]): Promise<void> {
+    const list = this.charges(charges);
+    if (list.length === 0) return;
     const now = this.now();
-    const b = this.refill(this.buckets.get(key), rule, now);
-    const charge = Math.min(cost, rule.capacity);
-    if (b.tokens < charge) {
-      this.store(key, b);
-      this.onLimited(action);
-      const wait = rule.refillPerSecond > 0 ? Math.ceil((charge - b.tokens) / rule.refillPerSecond) : 3600;
-      throw new ApiError(429, 'rate_limited', 'too many requests; retry later', undefined, { 'retry-after': String(Math.max(1, wait)) });
-    }
-    b.tokens -= charge;
-    this.store(key, b);
+    const outcomes = await this.shared.take(
+      list.map((c) => c.charge),
+      now,
+    );
+    let wait = -1;
+    outcomes.forEach((o, i) => {
+      if (o.taken) return;
+      wait = Math.max(wait, o.retryAfterMs);
+      this.onLimited((list[i] as (typeof list)[number]).action);
+    });
+    if (wait < 0) return;
+    const taken = list.filter((_, i) => outcomes[i]?.taken).map((c) => c.charge);
+    // Best effort: a refund lost to a dropped connection only leaves the tokens spent.
+    await this.shared.refund(taken, now).catch(() => {});
+    throw tooManyRequests(wait);
   }
 
-  /** Drops buckets that have refilled completely (they hold no state worth keeping). */
+  /**
+   * Takes each charge on its own where its bucket allows (never throws 429): per charge, taken
+   * (or not limited), or refused with the milliseconds until it would be taken.
+   */
+  async tryShared(charges: readonly Charge[]): Promise<BucketOutcome[]> {
+    const out: BucketOutcome[] = charges.map(() => ({ taken: true }));
+    const list = this.charges(charges);
+    if (list.length === 0) return out;
+    const outcomes = await this.shared.take(
+      list.map((c) => c.charge),
+      this.now(),
+    );
+    outcomes.forEach((o, i) => {
+      if (o.taken) return;
+      const c = list[i] as (typeof list)[number];
+      out[c.index] = o;
+      this.onLimited(c.action);
+    });
+    return out;
+  }
+
+  /** Drops this instance's buckets that have refilled completely (the shared ones: storage.pruneExpired). */
   sweep(): void {
-    const now = this.now();
-    for (const [key, b] of this.buckets) {
-      const action = key.slice(0, key.indexOf('\u0000')) as keyof RateLimits;
-      const rule = this.rules[action];
-      if (!rule || this.refill(b, rule, now).tokens >= rule.capacity) this.buckets.delete(key);
-    }
+    this.local.sweep(this.now());
   }
 
+  /** Buckets held in this instance's memory. */
   get size(): number {
-    return this.buckets.size;
+    return this.local.size;
   }
 
-  private refill(b: Bucket | undefined, rule: RateLimitRule, now: number): Bucket {
-    if (!b) return { tokens: rule.capacity, updated: now };
-    const elapsed = Math.max(0, now - b.updated) / 1000;
-    return { tokens: Math.min(rule.capacity, b.tokens + elapsed * rule.refillPerSecond), updated: now };
+  private charge(action: keyof RateLimits, subject: string, cost: number): BucketCharge | undefined {
+    const rule: RateLimitRule | false = this.rules[action];
+    if (!rule || !(cost > 0)) return undefined;
+    return { bucket: `${action}\u0000${subject}`, capacity: rule.capacity, refillPerSecond: rule.refillPerSecond, cost: Math.min(cost, rule.capacity) };
   }
 
-  private store(key: string, b: Bucket): void {
-    this.buckets.delete(key); // re-insert: Map order is then least recently used first
-    this.buckets.set(key, b);
-    if (this.buckets.size > MAX_BUCKETS) {
-      const oldest = this.buckets.keys().next().value;
-      if (oldest !== undefined) this.buckets.delete(oldest);
-    }
+  /** Enabled charges with their index in `charges`; one per bucket (repeated buckets add up). */
+  private charges(charges: readonly Charge[]): { charge: BucketCharge; action: SharedAction; index: number }[] {
+    const byBucket = new Map<string, { charge: BucketCharge; action: SharedAction; index: number }>();
+    charges.forEach((c, index) => {
+      const charge = this.charge(c.action, c.subject, c.cost ?? 1);
+      if (!charge) return;
+      const seen = byBucket.get(charge.bucket);
+      if (seen) seen.charge = { ...seen.charge, cost: Math.min(seen.charge.capacity, seen.charge.cost + charge.cost) };
+      else byBucket.set(charge.bucket, { charge, action: c.action, index });
+    });
+    return [...byBucket.values()];
   }
 }

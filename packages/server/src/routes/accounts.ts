@@ -30,7 +30,7 @@ export function registerAccountRoutes(app: FastifyInstance, ctx: AppContext): vo
       },
     },
     async (request, reply) => {
-      ctx.rateLimiter.take('accountsPerIp', clientKey(request));
+      await ctx.rateLimiter.takeShared([{ action: 'accountsPerIp', subject: clientKey(request) }]);
       const { user } = request.body;
       const masterKey = decodeField(request.body.masterKey, 'masterKey', { exact: 32 });
       const listBytes = decodeField(request.body.deviceList, 'deviceList');

@@ -38,9 +38,11 @@ export function registerAuthRoutes(app: FastifyInstance, ctx: AppContext): void 
       const deadline = performance.now() + CHALLENGE_MIN_LATENCY_MS;
       const { user, deviceId } = request.body;
       const address = clientKey(request);
-      ctx.rateLimiter.take('authPerIp', address);
       // Per device *and* address: a stranger hammering someone else's device id cannot lock its owner out.
-      ctx.rateLimiter.take('authPerDevice', `${address}\u0000${user}\u0000${deviceId}`);
+      await ctx.rateLimiter.takeShared([
+        { action: 'authPerIp', subject: address },
+        { action: 'authPerDevice', subject: `${address}\u0000${user}\u0000${deviceId}` },
+      ]);
       // Same work whether or not the device exists: random challenge, hash, lookup.
       const challenge = ctx.primitives.randomBytes(32);
       const hash = sha256(challenge);
@@ -74,9 +76,11 @@ export function registerAuthRoutes(app: FastifyInstance, ctx: AppContext): void 
     async (request) => {
       const { user, deviceId } = request.body;
       const address = clientKey(request);
-      ctx.rateLimiter.take('authPerIp', address);
       // Per device *and* address: a stranger hammering someone else's device id cannot lock its owner out.
-      ctx.rateLimiter.take('authPerDevice', `${address}\u0000${user}\u0000${deviceId}`);
+      await ctx.rateLimiter.takeShared([
+        { action: 'authPerIp', subject: address },
+        { action: 'authPerDevice', subject: `${address}\u0000${user}\u0000${deviceId}` },
+      ]);
       const challenge = decodeField(request.body.challenge, 'challenge', { exact: 32 });
       const signature = decodeField(request.body.signature, 'signature', { exact: 64 });
       // Consumed whatever happens next: a challenge gets exactly one attempt.

@@ -4,7 +4,7 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import { deviceTopic } from '../bus/types.js';
 import type { AppContext } from '../context.js';
-import { authenticate } from '../http/auth.js';
+import { authenticate, deviceOf } from '../http/auth.js';
 import { decodeField, encodeBase64url } from '../http/base64url.js';
 import { clientKey } from '../http/client-address.js';
 import { badRequest, conflict, notFound } from '../http/errors.js';
@@ -30,12 +30,24 @@ export function registerDirectoryRoutes(app: FastifyInstance, ctx: AppContext): 
         security: BEARER,
         params: UserParams,
         querystring: EmptyQuery,
-        response: { 200: Obj({ user: User, masterKey: Ed25519Key, deviceList: DeviceList }), ...errors(401, 404) },
+        response: { 200: Obj({ user: User, masterKey: Ed25519Key, deviceList: DeviceList }), ...errors(401, 404, 429) },
       },
     },
     async (request) => {
+      const me = deviceOf(request);
+      const address = clientKey(request);
+      ctx.lookupMisses.check(me, address);
+      const requester = `${me.user}\u0000${me.deviceId}`;
+      await ctx.rateLimiter.takeShared([
+        { action: 'directoryPerDevice', subject: requester },
+        { action: 'directoryPerPair', subject: `${requester}\u0000${request.params.user}` },
+        { action: 'directoryPerIp', subject: address },
+      ]);
       const account = await ctx.storage.accounts.get(request.params.user);
-      if (!account) throw notFound('unknown user');
+      if (!account) {
+        await ctx.lookupMisses.miss(me, address);
+        throw notFound('unknown user');
+      }
       return { user: account.user, masterKey: encodeBase64url(account.masterKey), deviceList: encodeBase64url(account.deviceList) };
     },
   );
@@ -54,7 +66,7 @@ export function registerDirectoryRoutes(app: FastifyInstance, ctx: AppContext): 
     },
     async (request, reply) => {
       const { user } = request.params;
-      ctx.rateLimiter.take('deviceListPerIp', clientKey(request));
+      await ctx.rateLimiter.takeShared([{ action: 'deviceListPerIp', subject: clientKey(request) }]);
       const account = await ctx.storage.accounts.get(user);
       if (!account) throw notFound('unknown user');
       const bytes = decodeField(request.body.deviceList, 'deviceList');
@@ -62,7 +74,7 @@ export function registerDirectoryRoutes(app: FastifyInstance, ctx: AppContext): 
       if (list.version <= account.listVersion) throw conflict('device list version must be higher than the stored one');
       // Charged only for validly signed lists, so nobody but the master-key holder can use up
       // (and so block) a user's updates; invalid attempts are paid for per client address.
-      ctx.rateLimiter.take('deviceListPerUser', user);
+      await ctx.rateLimiter.takeShared([{ action: 'deviceListPerUser', subject: user }]);
 
       let newDevice: { deviceId: number; prekeys: Awaited<ReturnType<typeof checkPrekeyUpload>> } | undefined;
       if (request.body.newDevice) {

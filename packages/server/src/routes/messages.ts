@@ -7,6 +7,7 @@ import { LIMITS } from '../config.js';
 import type { AppContext } from '../context.js';
 import { authenticate, deviceOf } from '../http/auth.js';
 import { decodeField, encodeBase64url } from '../http/base64url.js';
+import { clientKey } from '../http/client-address.js';
 import { ApiError, badRequest, conflict, notFound } from '../http/errors.js';
 import { BEARER, DeviceId, EmptyQuery, errors, MessageBody, MessageEnvelope, MessageId, Millis, NoContent, Obj, User } from '../http/schemas.js';
 import { envelopeJson } from '../ws/hub.js';
@@ -41,13 +42,21 @@ export function registerMessageRoutes(app: FastifyInstance, ctx: AppContext): vo
       const me = deviceOf(request);
       ctx.rateLimiter.take('messagesPerDevice', `${me.user}\u0000${me.deviceId}`);
       const { to } = request.body;
+      // Mailbox flooding: each sender has its own budget per recipient (own-device sync is free),
+      // so one flooder is refused long before the queue cap while other senders get through.
+      if (to !== me.user) ctx.rateLimiter.take('messagesPerPair', `${me.user}\u0000${to}`);
+      const address = clientKey(request);
+      ctx.lookupMisses.check(me, address);
       const given = request.body.messages.map((m) => m.deviceId);
       if (new Set(given).size !== given.length) throw badRequest('messages: duplicate deviceId');
       const bodies = request.body.messages.map((m, i) => decodeField(m.body, `messages[${i}].body`, { min: 1, max: ctx.limits.maxMessageBytes }));
 
       for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
         const account = await ctx.storage.accounts.get(to);
-        if (!account) throw notFound('unknown recipient');
+        if (!account) {
+          await ctx.lookupMisses.miss(me, address);
+          throw notFound('unknown recipient');
+        }
         // Sesame: exactly the recipient's current devices, minus the sender's own device.
         const expected = account.devices.map((d) => d.deviceId).filter((id) => !(to === me.user && id === me.deviceId));
         const givenSet = new Set(given);

@@ -8,6 +8,7 @@ import { LIMITS } from '../config.js';
 import type { AppContext } from '../context.js';
 import { authenticate, deviceOf } from '../http/auth.js';
 import { encodeBase64url } from '../http/base64url.js';
+import { clientKey } from '../http/client-address.js';
 import { conflict, notFound, unauthorized } from '../http/errors.js';
 import { B64Range, BEARER, DeviceId, EmptyQuery, errors, NoContent, Obj, PrekeyId, PrekeyUpload, User } from '../http/schemas.js';
 import { checkPrekeyUpload } from '../services/verify.js';
@@ -110,17 +111,30 @@ export function registerPrekeyRoutes(app: FastifyInstance, ctx: AppContext): voi
     async (request) => {
       const me = deviceOf(request);
       const { user } = request.params;
+      const address = clientKey(request);
+      ctx.lookupMisses.check(me, address);
       const account = await ctx.storage.accounts.get(user);
-      if (!account) throw notFound('unknown user');
+      if (!account) {
+        await ctx.lookupMisses.miss(me, address);
+        throw notFound('unknown user');
+      }
       const current = new Set(account.devices.map((d) => d.deviceId));
       // By default every current device except the requester itself (own-device sync).
       const requested = request.body.deviceIds ?? account.devices.map((d) => d.deviceId).filter((id) => !(user === me.user && id === me.deviceId));
-      ctx.rateLimiter.take('bundlesPerDevice', `${me.user}\u0000${me.deviceId}`, Math.max(1, requested.length));
+      // Prekey draining (docs/API.md §3): per requesting device, and per (requesting device, target device).
+      const requester = `${me.user}\u0000${me.deviceId}`;
+      await ctx.rateLimiter.takeShared([
+        { action: 'bundlesPerDevice', subject: requester, cost: Math.max(1, requested.length) },
+        ...requested.map((id) => ({ action: 'bundlesPerPair' as const, subject: `${requester}\u0000${user}\u0000${id}` })),
+      ]);
       const unavailable = requested.filter((id) => !current.has(id));
-      const claims = await ctx.storage.prekeys.claim(
-        user,
-        requested.filter((id) => current.has(id)),
-      );
+      const claimable = requested.filter((id) => current.has(id));
+      // Each target device hands out a budget of one-time prekeys to other users' devices; past
+      // it, bundles still come, with none (so nobody can block new sessions, nor empty the stock).
+      const budget =
+        user === me.user ? [] : await ctx.rateLimiter.tryShared(claimable.map((id) => ({ action: 'oneTimePrekeysPerTarget', subject: `${user}\u0000${id}` })));
+      const spared = new Set(claimable.filter((_, i) => budget[i]?.taken === false));
+      const claims = await ctx.storage.prekeys.claim(user, claimable, spared.size > 0 ? { withoutOneTime: spared } : undefined);
       const bundles: { deviceId: number; bundle: string }[] = [];
       for (const c of claims) {
         if (c.status === 'unavailable') {

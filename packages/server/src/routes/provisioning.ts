@@ -32,7 +32,7 @@ export function registerProvisioningRoutes(app: FastifyInstance, ctx: AppContext
     },
     async (request) => {
       const address = clientKey(request);
-      ctx.rateLimiter.take('provisioningCreatePerIp', address);
+      await ctx.rateLimiter.takeShared([{ action: 'provisioningCreatePerIp', subject: address }]);
       if (ctx.openChannels.count(address) >= ctx.limits.maxOpenProvisioningChannelsPerAddress) {
         throw new ApiError(429, 'rate_limited', 'too many open provisioning channels from this address; retry later', undefined, { 'retry-after': '60' });
       }
@@ -70,7 +70,7 @@ export function registerProvisioningRoutes(app: FastifyInstance, ctx: AppContext
     },
     async (request, reply) => {
       const me = deviceOf(request);
-      ctx.rateLimiter.take('provisioningPutPerDevice', `${me.user}\u0000${me.deviceId}`);
+      await ctx.rateLimiter.takeShared([{ action: 'provisioningPutPerDevice', subject: `${me.user}\u0000${me.deviceId}` }]);
       const hash = channelHash(request.params.channelId);
       const envelope = decodeField(request.body.envelope, 'envelope', { min: 1, max: ctx.limits.maxEnvelopeBytes });
       const r = await ctx.storage.provisioning.putEnvelope(hash, envelope, ctx.now());
@@ -93,7 +93,7 @@ export function registerProvisioningRoutes(app: FastifyInstance, ctx: AppContext
       },
     },
     async (request, reply) => {
-      ctx.rateLimiter.take('provisioningPollPerIp', clientKey(request));
+      await ctx.rateLimiter.takeShared([{ action: 'provisioningPollPerIp', subject: clientKey(request) }]);
       const hash = channelHash(request.params.channelId);
       const waitMs = Math.min(request.query.wait ?? 0, ctx.limits.maxProvisioningWaitSeconds) * 1000;
       // Subscribe before the first look, so an envelope stored in between is not missed.

@@ -84,6 +84,14 @@ export interface PrekeyStatus {
   readonly lastResortPqPreKeyId: number | null;
 }
 
+export interface ClaimOptions {
+  /**
+   * Devices whose one-time prekeys are spared (their budget is spent: docs/API.md §3): no one-time
+   * X25519 prekey, and the last-resort ML-KEM key (a one-time one only if there is no last-resort key).
+   */
+  readonly withoutOneTime?: ReadonlySet<number>;
+}
+
 /** What one bundle fetch consumed for one device, in the same transaction as the consumption. */
 export type ClaimResult =
   | {
@@ -152,7 +160,7 @@ export interface PrekeyRepository {
    * X25519 prekey (if any) and the oldest one-time ML-KEM prekey (else the last-resort one).
    * All devices in one transaction: two concurrent claims never receive the same one-time key.
    */
-  claim(user: string, deviceIds: readonly number[]): Promise<ClaimResult[]>;
+  claim(user: string, deviceIds: readonly number[], options?: ClaimOptions): Promise<ClaimResult[]>;
 }
 
 export interface NewMessage {
@@ -446,10 +454,12 @@ export interface Storage {
   readonly auth: AuthRepository;
   readonly provisioning: ProvisioningRepository;
   readonly files: FileRepository;
+  /** Token buckets of the rate limits shared by every relay of a cluster (in memory with SQLite). */
+  readonly rateLimits: RateLimitRepository;
   /** Payload bytes of files: `<data>/blobs/` with SQLite, a table of chunks with PostgreSQL. */
   readonly blobs: BlobStore;
   /**
-   * Deletes expired challenges, tokens and provisioning channels; prunes stale file uploads
+   * Deletes expired challenges, tokens and provisioning channels and full rate-limit buckets; prunes stale file uploads
    * (untouched for `FILE_UPLOAD_TTL_MS`, 24 h: ./files-prune.ts) and their blobs, and blobs whose metadata is gone.
    */
   pruneExpired(now: number): Promise<void>;
@@ -460,7 +470,32 @@ export interface Storage {
   close(): Promise<void>;
 }
 
-/*
- * Rate-limit counters are not persisted: the embedded server keeps token buckets in memory
- * (src/http/rate-limit.ts); a cluster deployment would put them behind its own interface.
+/** One token-bucket charge (src/http/rate-limit.ts builds them from the configured rules). */
+export interface BucketCharge {
+  /** Names the bucket: the limited action and its subject (an address, a device, a pair). */
+  readonly bucket: string;
+  readonly capacity: number;
+  readonly refillPerSecond: number;
+  /** Tokens to take; at most `capacity`. */
+  readonly cost: number;
+}
+
+/** Per charge, in order: taken, or refused with the milliseconds until it would be (∞ if never). */
+export type BucketOutcome = { readonly taken: true } | { readonly taken: false; readonly retryAfterMs: number };
+
+/**
+ * Rate-limit counters (docs/API.md "Rate limits"): token buckets that start full, refill
+ * continuously and never exceed their capacity. In memory with SQLite (one process); in a table
+ * with PostgreSQL, so every relay of a cluster charges the same buckets. Bucket names are stored
+ * only as digests there, and a bucket is deleted once it would have refilled completely.
  */
+export interface RateLimitRepository {
+  /**
+   * For each charge on its own: take `cost` tokens from the bucket if it holds that many (else
+   * nothing). A charge of a bucket is atomic across connections and instances, so concurrent
+   * requests never overdraw it. The same bucket must not appear twice in one call.
+   */
+  take(charges: readonly BucketCharge[], now: number): Promise<BucketOutcome[]>;
+  /** Gives tokens back (capped at capacity): undoes charges of a request refused by another limit. */
+  refund(charges: readonly BucketCharge[], now: number): Promise<void>;
+}

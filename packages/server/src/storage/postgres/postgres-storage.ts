@@ -40,6 +40,7 @@ import type {
   AccountRecord,
   AccountRepository,
   AuthRepository,
+  ClaimOptions,
   ClaimResult,
   DeviceListUpdate,
   DeviceListUpdateResult,
@@ -56,6 +57,7 @@ import type {
   PrekeyUploadResult,
   ProvisioningRepository,
   PutEnvelopeResult,
+  RateLimitRepository,
   Storage,
   StoredMessage,
   TakeEnvelopeResult,
@@ -63,6 +65,7 @@ import type {
 } from '../types.js';
 import { migratePostgres } from './migrate.js';
 import { PostgresFiles } from './postgres-files.js';
+import { PgRateLimits, PRUNE_RATE_BUCKETS_SQL } from './postgres-rate-limits.js';
 
 export interface PostgresStorageOptions {
   /** `postgres://user@host:port/database` (anything node-postgres accepts). */
@@ -163,6 +166,7 @@ class PostgresStorage implements Storage {
   readonly auth: AuthRepository;
   readonly provisioning: ProvisioningRepository;
   readonly files: FileRepository;
+  readonly rateLimits: RateLimitRepository;
   readonly blobs: BlobStore;
   private closing: Promise<void> | undefined;
   private readonly db: Pool;
@@ -176,6 +180,7 @@ class PostgresStorage implements Storage {
     this.auth = new PgAuth(this.db);
     this.provisioning = new PgProvisioning(this.db);
     this.files = new PostgresFiles(this.db);
+    this.rateLimits = new PgRateLimits(this.db);
     this.blobs = new PostgresBlobStore(this.db);
   }
 
@@ -184,6 +189,7 @@ class PostgresStorage implements Storage {
       await c.query('DELETE FROM auth_challenges WHERE expires_at <= $1', [now]);
       await c.query('DELETE FROM auth_tokens WHERE expires_at <= $1', [now]);
       await c.query('DELETE FROM provisioning_channels WHERE expires_at <= $1', [now]);
+      await c.query(PRUNE_RATE_BUCKETS_SQL, [now]);
     });
     // Chunks cascade with their version's metadata: no orphan blobs to sweep.
     await pruneFiles(this.files, this.blobs, now, { sweepOrphans: false });
@@ -398,15 +404,15 @@ class PgPrekeys implements PrekeyRepository {
     };
   }
 
-  async claim(user: string, deviceIds: readonly number[]): Promise<ClaimResult[]> {
+  async claim(user: string, deviceIds: readonly number[], options: ClaimOptions = {}): Promise<ClaimResult[]> {
     return this.db.tx(async (c) => {
       const out: ClaimResult[] = [];
-      for (const deviceId of deviceIds) out.push(await this.claimOne(c, user, deviceId));
+      for (const deviceId of deviceIds) out.push(await this.claimOne(c, user, deviceId, options.withoutOneTime?.has(deviceId) ?? false));
       return out;
     });
   }
 
-  private async claimOne(c: Db, user: string, deviceId: number): Promise<ClaimResult> {
+  private async claimOne(c: Db, user: string, deviceId: number, spare: boolean): Promise<ClaimResult> {
     const args = [user, deviceId];
     // KEY SHARE: a concurrent revocation (DELETE) waits for this claim; other claims do not.
     const device = (
@@ -415,27 +421,33 @@ class PgPrekeys implements PrekeyRepository {
     if (!device) return { status: 'unavailable', deviceId };
     const spk = (await c.query<KeyRow>('SELECT key_id, public_key, signature FROM signed_prekeys WHERE user_name = $1 AND device_id = $2', args)).rows[0];
     if (!spk) return { status: 'unavailable', deviceId };
+    const lastResortKey = async () =>
+      (await c.query<KeyRow>('SELECT key_id, public_key, signature FROM pq_last_resort_prekeys WHERE user_name = $1 AND device_id = $2', args)).rows[0];
+    // A device whose one-time budget is spent gets its last-resort key (a one-time one only if it has none).
+    const spared = spare ? await lastResortKey() : undefined;
     // Check availability before consuming anything: an unavailable device loses no key.
-    const oneTimePq = (
-      await c.query<KeyRow>(
-        `DELETE FROM pq_prekeys WHERE id =
+    const oneTimePq = spared
+      ? undefined
+      : (
+          await c.query<KeyRow>(
+            `DELETE FROM pq_prekeys WHERE id =
            (SELECT id FROM pq_prekeys WHERE user_name = $1 AND device_id = $2 ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)
          RETURNING key_id, public_key, signature`,
-        args,
-      )
-    ).rows[0];
-    const pq =
-      oneTimePq ??
-      (await c.query<KeyRow>('SELECT key_id, public_key, signature FROM pq_last_resort_prekeys WHERE user_name = $1 AND device_id = $2', args)).rows[0];
+            args,
+          )
+        ).rows[0];
+    const pq = spared ?? oneTimePq ?? (await lastResortKey());
     if (!pq) return { status: 'unavailable', deviceId };
-    const otk = (
-      await c.query<{ key_id: string; public_key: Buffer }>(
-        `DELETE FROM one_time_prekeys WHERE id =
+    const otk = spare
+      ? undefined
+      : (
+          await c.query<{ key_id: string; public_key: Buffer }>(
+            `DELETE FROM one_time_prekeys WHERE id =
            (SELECT id FROM one_time_prekeys WHERE user_name = $1 AND device_id = $2 ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)
          RETURNING key_id, public_key`,
-        args,
-      )
-    ).rows[0];
+            args,
+          )
+        ).rows[0];
     const left = (
       await c.query<{ otk: string; pq: string }>(
         `SELECT (SELECT count(*) FROM one_time_prekeys WHERE user_name = $1 AND device_id = $2) AS otk,

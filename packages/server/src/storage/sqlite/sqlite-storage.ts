@@ -43,10 +43,12 @@ import type { DatabaseSync } from 'node:sqlite';
 import { FsBlobStore } from '../../blobs/fs-blob-store.js';
 import type { BlobStore } from '../../blobs/types.js';
 import { pruneFiles } from '../files-prune.js';
+import { MemoryRateLimits } from '../memory-rate-limits.js';
 import type {
   AccountRecord,
   AccountRepository,
   AuthRepository,
+  ClaimOptions,
   ClaimResult,
   DeviceListUpdate,
   DeviceListUpdateResult,
@@ -63,6 +65,7 @@ import type {
   PrekeyUploadResult,
   ProvisioningRepository,
   PutEnvelopeResult,
+  RateLimitRepository,
   Storage,
   StoredMessage,
   TakeEnvelopeResult,
@@ -165,6 +168,8 @@ class SqliteStorage implements Storage {
   readonly auth: AuthRepository;
   readonly provisioning: ProvisioningRepository;
   readonly files: FileRepository;
+  /** In memory: the embedded relay is one process (memory-rate-limits.ts). */
+  readonly rateLimits: RateLimitRepository & { sweep(now: number): void } = new MemoryRateLimits();
   private closed = false;
   private readonly pruneStatements;
 
@@ -192,6 +197,7 @@ class SqliteStorage implements Storage {
     await this.writer.run(() => {
       for (const s of this.pruneStatements) s.run(now);
     });
+    this.rateLimits.sweep(now);
     await pruneFiles(this.files, this.blobs, now, { sweepOrphans: true });
   }
 
@@ -292,7 +298,7 @@ class SqlitePrekeys implements PrekeyRepository {
     });
   }
 
-  async claim(user: string, deviceIds: readonly number[]): Promise<ClaimResult[]> {
+  async claim(user: string, deviceIds: readonly number[], options: ClaimOptions = {}): Promise<ClaimResult[]> {
     const s = this.s;
     type KeyRow = { key_id: number; public_key: Uint8Array; signature: Uint8Array };
     return this.w.run(() =>
@@ -301,11 +307,13 @@ class SqlitePrekeys implements PrekeyRepository {
         if (!device) return { status: 'unavailable', deviceId };
         const spk = s.spk.get(user, deviceId) as KeyRow | undefined;
         if (!spk) return { status: 'unavailable', deviceId };
+        const spare = options.withoutOneTime?.has(deviceId) ?? false;
         // Check availability before consuming anything: an unavailable device loses no key.
-        const oneTimePq = s.takePq.get(user, deviceId) as KeyRow | undefined;
-        const pq = oneTimePq ?? (s.lastResort.get(user, deviceId) as KeyRow | undefined);
+        const lastResort = spare ? (s.lastResort.get(user, deviceId) as KeyRow | undefined) : undefined;
+        const oneTimePq = lastResort ? undefined : (s.takePq.get(user, deviceId) as KeyRow | undefined);
+        const pq = lastResort ?? oneTimePq ?? (s.lastResort.get(user, deviceId) as KeyRow | undefined);
         if (!pq) return { status: 'unavailable', deviceId };
-        const otk = s.takeOtk.get(user, deviceId) as { key_id: number; public_key: Uint8Array } | undefined;
+        const otk = spare ? undefined : (s.takeOtk.get(user, deviceId) as { key_id: number; public_key: Uint8Array } | undefined);
         const base = {
           status: 'claimed' as const,
           device: toDevice(device),
