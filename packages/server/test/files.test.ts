@@ -161,6 +161,91 @@ describe('files: the whole life of a file', () => {
   });
 });
 
+describe('files: seals, client-chosen ids, pending revocations (review L2, L8, K3)', () => {
+  it('keeps the seal sent with the completing request and shows it; refuses it elsewhere or malformed', async () => {
+    const alice = await account(t.api, 'alice');
+    const bob = await account(t.api, 'bob');
+    const id = b64(p.randomBytes(16));
+    const created = await t.api.req('POST', '/v1/files', {
+      token: alice.token,
+      body: { id, header: b64(await ageHeader()), meta: randomMeta(), payloadSize: 1000, readers: ['bob'] },
+    });
+    expect(created.status, created.text).toBe(201);
+    expect(created.body).toEqual({ id, version: 1, revision: 1 });
+    const again = await t.api.req('POST', '/v1/files', {
+      token: bob.token,
+      body: { id, header: b64(await ageHeader()), meta: randomMeta(), payloadSize: 1000, readers: [] },
+    });
+    expect(again.status).toBe(409);
+    expect(again.body.code).toBe('conflict');
+    for (const bad of ['AAAA', b64(p.randomBytes(15)), 'not base64!']) {
+      const r = await t.api.req('POST', '/v1/files', {
+        token: alice.token,
+        body: { id: bad, header: b64(await ageHeader()), meta: randomMeta(), payloadSize: 16, readers: [] },
+      });
+      expect(r.status).toBe(400);
+    }
+
+    const seal = Uint8Array.of(1, ...p.randomBytes(96));
+    const payload = p.randomBytes(1000);
+    const put = (offset: number, bytes: Uint8Array, s?: string) =>
+      fetch(`${t.url}/v1/files/${id}/versions/1/payload?offset=${offset}${s === undefined ? '' : `&seal=${s}`}`, {
+        method: 'PUT',
+        headers: { authorization: `Bearer ${alice.token}`, 'content-type': 'application/octet-stream' },
+        body: bytes as Uint8Array<ArrayBuffer>,
+      });
+    // A seal on a request that does not complete the version, or not a seal: 400, nothing stored.
+    expect((await put(0, payload.subarray(0, 500), b64(seal))).status).toBe(400);
+    const v2seal = seal.slice();
+    v2seal[0] = 2;
+    for (const bad of [b64(v2seal), b64(seal.subarray(1)), `${b64(seal)}A`]) expect((await put(0, payload, bad)).status).toBe(400);
+    expect((await t.api.req('GET', `/v1/files/${id}`, { token: alice.token })).body.received).toBe(0);
+    expect((await put(0, payload.subarray(0, 500))).status).toBe(200);
+    const done = await put(500, payload.subarray(500), b64(seal));
+    expect(done.status).toBe(200);
+    expect(await done.json()).toEqual({ received: 1000, complete: true });
+    for (const token of [alice.token, bob.token]) {
+      expect((await t.api.req('GET', `/v1/files/${id}`, { token })).body).toMatchObject({ id, complete: true, seal: b64(seal) });
+    }
+    // Without one (a client from before seals): complete, and shown without a seal.
+    const old = (await createFile(t.api, alice.token, { size: 100 })).body.id as string;
+    await uploadAll(t.api, alice.token, old, 1, p.randomBytes(100));
+    const oldInfo = await t.api.req('GET', `/v1/files/${old}`, { token: alice.token });
+    expect(oldInfo.body.complete).toBe(true);
+    expect(oldInfo.body.seal).toBeUndefined();
+  });
+
+  it('refuses a share or re-wrap while a revocation is pending (409 revocation_pending); shows the pending header to the owner only', async () => {
+    const alice = await account(t.api, 'alice');
+    const bob = await account(t.api, 'bob');
+    await account(t.api, 'carol');
+    const id = (await createFile(t.api, alice.token, { size: 100, readers: ['bob', 'carol'] })).body.id as string;
+    await uploadAll(t.api, alice.token, id, 1, p.randomBytes(100));
+    const pendingHeader = await ageHeader();
+    const pendingMeta = randomMeta();
+    const v2 = await t.api.req('POST', `/v1/files/${id}/versions`, {
+      token: alice.token,
+      body: { expectedRevision: 1, header: b64(pendingHeader), meta: pendingMeta, payloadSize: 100, readers: ['carol'] },
+    });
+    expect(v2.body).toEqual({ version: 2, revision: 2 });
+    const owner = await t.api.req('GET', `/v1/files/${id}`, { token: alice.token });
+    expect(owner.body.pending).toEqual({ version: 2, payloadSize: 100, received: 0, header: b64(pendingHeader), meta: pendingMeta });
+    expect((await t.api.req('GET', `/v1/files/${id}`, { token: (await account(t.api, 'dave')).token })).status).toBe(404);
+    expect((await t.api.req('GET', `/v1/files/${id}`, { token: bob.token })).status).toBe(404);
+    const share = await t.api.req('PUT', `/v1/files/${id}/header`, {
+      token: alice.token,
+      body: { expectedRevision: 2, header: b64(await ageHeader()), readers: ['bob', 'carol'] },
+    });
+    expect(share.status).toBe(409);
+    expect(share.body.code).toBe('revocation_pending');
+    expect((await t.api.req('GET', `/v1/files/${id}`, { token: alice.token })).body).toMatchObject({ readers: ['carol'], revision: 2 });
+    expect((await t.api.req('GET', `/v1/files/${id}`, { token: bob.token })).status).toBe(404);
+    await uploadAll(t.api, alice.token, id, 2, p.randomBytes(100));
+    const after = await t.api.req('PUT', `/v1/files/${id}/header`, { token: alice.token, body: { expectedRevision: 3, header: b64(await ageHeader()) } });
+    expect(after.body).toEqual({ revision: 4 });
+  });
+});
+
 describe('files: validation, access and limits', () => {
   it('refuses bad headers, readers and sizes, changing nothing', async () => {
     const alice = await account(t.api, 'alice');

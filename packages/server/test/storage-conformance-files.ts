@@ -47,12 +47,22 @@ export function filesConformance(store: () => Storage): void {
     ...o,
   });
   /** beginAppend + blob append + finishAppend, as the route does. */
-  async function append(id: Uint8Array, version: number, offset: number, data: Uint8Array, now = T0) {
+  async function append(id: Uint8Array, version: number, offset: number, data: Uint8Array, now = T0, seal?: Uint8Array) {
     const token = bytes(16);
-    const begin = await s().files.beginAppend({ id, owner: 'alice', version, offset, length: data.length, token, now, leaseUntil: now + 60_000 });
+    const begin = await s().files.beginAppend({
+      id,
+      owner: 'alice',
+      version,
+      offset,
+      length: data.length,
+      token,
+      now,
+      leaseUntil: now + 60_000,
+      sealed: seal !== undefined,
+    });
     if (begin.status !== 'ok') return begin;
     await s().blobs.append({ fileId: id, version }, offset, data);
-    return s().files.finishAppend(id, version, token, offset + data.length, now);
+    return s().files.finishAppend(id, version, token, offset + data.length, now, seal);
   }
 
   describe('files', () => {
@@ -206,6 +216,62 @@ export function filesConformance(store: () => Storage): void {
       expect(got).toMatchObject({ revision: 4, current: { version: 3, payloadSize: 500, received: 500 } });
       expect(got?.pending).toBeUndefined();
       expect(await s().files.hasVersion(f.id, 1)).toBe(false);
+    });
+
+    it("stores the owner's seal with the append that completes a version, and only there", async () => {
+      await user('alice');
+      const f = newFile();
+      await s().files.create(f, LIMITS);
+      const seal = bytes(97);
+      expect(await append(f.id, 1, 0, bytes(500), T0, seal)).toEqual({ status: 'seal_not_final' });
+      expect((await s().files.get(f.id))?.current.received).toBe(0);
+      expect(await append(f.id, 1, 0, bytes(500))).toMatchObject({ status: 'appended', received: 500 });
+      expect((await s().files.get(f.id))?.current.seal).toBeUndefined();
+      expect(await append(f.id, 1, 500, bytes(500), T0, seal)).toMatchObject({ status: 'appended', complete: true });
+      expect((await s().files.get(f.id))?.current.seal).toEqual(seal);
+      // A version completed without one (stored before seals existed) has none.
+      const old = newFile();
+      await s().files.create(old, LIMITS);
+      await append(old.id, 1, 0, bytes(1000));
+      expect((await s().files.get(old.id))?.current.seal).toBeUndefined();
+      // A revocation's version: sealed on completion, promoted with its seal.
+      const v = { id: f.id, owner: 'alice', expectedRevision: 1, header: bytes(100), meta: bytes(20), payloadSize: 300, readers: [], updatedAt: T0 + 1 };
+      expect(await s().files.createVersion(v, LIMITS)).toMatchObject({ status: 'created', version: 2 });
+      const seal2 = bytes(97);
+      expect(await append(f.id, 2, 0, bytes(300), T0, seal2)).toMatchObject({ status: 'appended', complete: true, promoted: { dropped: 1 } });
+      expect((await s().files.get(f.id))?.current).toMatchObject({ version: 2, seal: seal2 });
+    });
+
+    it('refuses a second file with the same id, storing nothing', async () => {
+      await user('alice');
+      const f = newFile();
+      expect(await s().files.create(f, LIMITS)).toEqual({ status: 'created' });
+      expect(await s().files.create({ ...f, header: bytes(10) }, LIMITS)).toEqual({ status: 'id_taken' });
+      expect((await s().files.get(f.id))?.current.header).toEqual(f.header);
+    });
+
+    it('does not replace the header while a revocation is pending (review L2); does again once it completed or was pruned', async () => {
+      await user('alice');
+      await user('bob');
+      await user('carol');
+      const f = newFile({ readers: ['bob', 'carol'] });
+      await s().files.create(f, LIMITS);
+      await append(f.id, 1, 0, bytes(1000));
+      const v = { id: f.id, owner: 'alice', expectedRevision: 1, header: bytes(100), meta: bytes(20), payloadSize: 500, readers: ['carol'], updatedAt: T0 + 1 };
+      expect(await s().files.createVersion(v, LIMITS)).toMatchObject({ status: 'created', version: 2, revision: 2 });
+      const share = { id: f.id, owner: 'alice', expectedRevision: 2, header: bytes(300), readers: ['bob', 'carol'], updatedAt: T0 + 2 };
+      expect(await s().files.replaceHeader(share)).toEqual({ status: 'pending' });
+      const got = await s().files.get(f.id);
+      expect(got).toMatchObject({ readers: ['carol'], revision: 2 });
+      expect(got?.current.header).toEqual(f.header);
+      // Completed: the header of the new version may change.
+      await append(f.id, 2, 0, bytes(500));
+      expect(await s().files.replaceHeader({ ...share, expectedRevision: 3 })).toEqual({ status: 'updated', revision: 4 });
+      // Pruned (stalled for a day): the current version's header may change again.
+      expect(await s().files.createVersion({ ...v, expectedRevision: 4 }, LIMITS)).toMatchObject({ status: 'created', version: 3 });
+      expect(await s().files.replaceHeader({ ...share, expectedRevision: 5 })).toEqual({ status: 'pending' });
+      expect(await s().files.pruneStale(T0 + FILE_UPLOAD_TTL_MS + 10)).toEqual([{ id: f.id, version: 3 }]);
+      expect(await s().files.replaceHeader({ ...share, expectedRevision: 5 })).toEqual({ status: 'updated', revision: 6 });
     });
 
     it('deletes for the owner only, reporting every version', async () => {

@@ -32,6 +32,7 @@ describe('SQLite storage', () => {
       { version: 3, name: 'challenge_requester', applied_at: 1000 },
       { version: 4, name: 'files', applied_at: 1000 },
       { version: 5, name: 'request_signatures', applied_at: 1000 },
+      { version: 6, name: 'file_seals', applied_at: 1000 },
     ]);
     db.close();
     await s.close();
@@ -41,7 +42,7 @@ describe('SQLite storage', () => {
     const again = openSqliteStorage({ dataDir, now: () => 2000 });
     await again.close();
     const db2 = new DatabaseSync(join(dataDir, 'relay.db'), { readOnly: true });
-    expect(db2.prepare('SELECT count(*) AS n FROM schema_migrations').get()).toEqual({ n: 5 });
+    expect(db2.prepare('SELECT count(*) AS n FROM schema_migrations').get()).toEqual({ n: 6 });
     db2.close();
   });
 

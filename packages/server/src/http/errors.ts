@@ -18,6 +18,7 @@ export type ErrorCode =
   | 'quota_exceeded'
   | 'offset_mismatch'
   | 'version_changed'
+  | 'revocation_pending'
   | 'range_not_satisfiable'
   | 'internal'
   | 'unavailable';

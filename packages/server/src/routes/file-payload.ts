@@ -5,6 +5,7 @@
  * `application/octet-stream` (a JSON body here is a 415, and everywhere else an octet-stream body
  * is still a 415). Bodies are never logged.
  */
+import { decodeFileSeal, FILE_SEAL_BYTES } from '@blindrelay/protocol';
 import type { Static } from '@sinclair/typebox';
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -14,13 +15,16 @@ import { authenticate, deviceOf } from '../http/auth.js';
 import { decodeField } from '../http/base64url.js';
 import { ApiError, badRequest, conflict, notFound } from '../http/errors.js';
 import { BEARER, EmptyQuery, errors, FileId, FileVersionNumber, Obj } from '../http/schemas.js';
-import { canRead } from './files.js';
+import { canRead, FileSeal } from './files.js';
 
 /** How long one upload request may hold a version (the request itself times out at 30 s). */
 export const UPLOAD_LEASE_MS = 60_000;
 
 const PayloadParams = Obj({ id: FileId, version: FileVersionNumber });
-const UploadQuery = Obj({ offset: Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description: 'must equal the bytes received so far' }) });
+const UploadQuery = Obj({
+  offset: Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description: 'must equal the bytes received so far' }),
+  seal: Type.Optional({ ...FileSeal, description: "the owner's seal of the version (docs/PROTOCOL.md §15.4): only on the request that completes it" }),
+});
 const Binary = (description: string) => ({ description, content: { 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } } });
 
 /** `bytes=N-` or `bytes=N-M` (one range); undefined for anything else (then ignored: 200 with every byte). */
@@ -99,6 +103,15 @@ export function registerFilePayloadRoutes(app: FastifyInstance, ctx: AppContext)
         const id = decodeField(request.params.id, 'id', { exact: 16 });
         const { version } = request.params;
         const { offset } = request.query;
+        // Only its format can be checked here: the signature is bound to the file key (PROTOCOL.md §15.4).
+        const seal = request.query.seal === undefined ? undefined : decodeField(request.query.seal, 'seal', { exact: FILE_SEAL_BYTES });
+        if (seal) {
+          try {
+            decodeFileSeal(seal);
+          } catch {
+            throw badRequest('seal: not a file seal');
+          }
+        }
         const data = new Uint8Array(body.buffer, body.byteOffset, body.byteLength);
         const token = ctx.primitives.randomBytes(16);
         const now = ctx.now();
@@ -111,6 +124,7 @@ export function registerFilePayloadRoutes(app: FastifyInstance, ctx: AppContext)
           token,
           now,
           leaseUntil: now + UPLOAD_LEASE_MS,
+          sealed: seal !== undefined,
         });
         if (begin.status === 'not_found') throw notFound('no such file of yours, or no such version being uploaded');
         if (begin.status === 'complete') throw conflict('this version is already complete');
@@ -119,6 +133,7 @@ export function registerFilePayloadRoutes(app: FastifyInstance, ctx: AppContext)
         if (begin.status === 'offset_mismatch')
           throw new ApiError(409, 'offset_mismatch', 'offset is not the number of bytes received; resume at received', { received: begin.received });
         if (begin.status === 'too_long') throw badRequest('offset + body length exceeds payloadSize');
+        if (begin.status === 'seal_not_final') throw badRequest('seal: only on the request that completes the version');
         const key = { fileId: id, version };
         try {
           await ctx.storage.blobs.append(key, offset, data);
@@ -126,7 +141,7 @@ export function registerFilePayloadRoutes(app: FastifyInstance, ctx: AppContext)
           if ((await ctx.storage.files.abortAppend(id, version, token)) === 'gone') throw notFound('the file or version was deleted');
           throw err;
         }
-        const r = await ctx.storage.files.finishAppend(id, version, token, offset + data.length, ctx.now());
+        const r = await ctx.storage.files.finishAppend(id, version, token, offset + data.length, ctx.now(), seal);
         if (r.status === 'gone') {
           await ctx.storage.blobs.delete(key);
           throw notFound('the file or version was deleted');

@@ -3,7 +3,7 @@
  * ./file-payload.ts). The server stores the public age header, the opaque encrypted `meta` and
  * the payload ciphertext; it decides access by user name only.
  */
-import { type AgeHeader, parseHeader } from '@blindrelay/protocol';
+import { type AgeHeader, FILE_SEAL_BYTES, parseHeader } from '@blindrelay/protocol';
 import type { Static } from '@sinclair/typebox';
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
@@ -12,15 +12,38 @@ import type { AppContext } from '../context.js';
 import { authenticate, deviceOf } from '../http/auth.js';
 import { decodeField, encodeBase64url } from '../http/base64url.js';
 import { ApiError, badRequest, conflict, forbidden, notFound } from '../http/errors.js';
-import { BEARER, EmptyQuery, errors, FileHeader, FileId, FileMeta, FileVersionNumber, Millis, NoContent, Obj, Revision, User } from '../http/schemas.js';
+import {
+  B64Fixed,
+  BEARER,
+  EmptyQuery,
+  errors,
+  FileHeader,
+  FileId,
+  FileMeta,
+  FileVersionNumber,
+  Millis,
+  NoContent,
+  Obj,
+  Revision,
+  User,
+} from '../http/schemas.js';
 import type { FileRecord, QuotaExceeded } from '../storage/types.js';
 
 const Readers = Type.Array(User, { maxItems: LIMITS.maxFileReaders, description: 'users other than the owner who may read the file' });
 const PayloadSize = Type.Integer({ minimum: 16, maximum: Number.MAX_SAFE_INTEGER, description: 'age payload bytes (16-byte nonce + STREAM chunks)' });
 const Bytes = Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER });
 
+/** The owner's seal of a version (docs/PROTOCOL.md §15.4): `0x01 | digest[32] | signature[64]`. */
+export const FileSeal = B64Fixed(FILE_SEAL_BYTES, "the owner's seal of the version (docs/PROTOCOL.md §15.4)");
+
 export const FileIdParams = Obj({ id: FileId });
-const CreateBody = Obj({ header: FileHeader, meta: FileMeta, payloadSize: PayloadSize, readers: Readers });
+const CreateBody = Obj({
+  id: Type.Optional({ ...FileId, description: 'the new file id, 16 random bytes chosen by the client (the owner signs it); default: chosen by the relay' }),
+  header: FileHeader,
+  meta: FileMeta,
+  payloadSize: PayloadSize,
+  readers: Readers,
+});
 const ListQuery = Obj({
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: LIMITS.maxFileList, default: LIMITS.defaultFileList })),
   after: Type.Optional(FileId),
@@ -40,10 +63,20 @@ export const FileInfo = Obj(
     payloadSize: Bytes,
     received: Bytes,
     complete: Type.Boolean(),
+    seal: Type.Optional({ ...FileSeal, description: "the owner's seal of the current version, once complete (absent for versions stored before seals)" }),
     createdAt: Millis,
     updatedAt: Millis,
     pending: Type.Optional(
-      Obj({ version: FileVersionNumber, payloadSize: Bytes, received: Bytes }, { description: 'the replacement being uploaded (owner only)' }),
+      Obj(
+        {
+          version: FileVersionNumber,
+          payloadSize: Bytes,
+          received: Bytes,
+          header: Type.String({ description: 'age header of the pending version (base64url)' }),
+          meta: Type.String({ description: 'encrypted metadata of the pending version (base64url)' }),
+        },
+        { description: 'the replacement being uploaded (owner only)' },
+      ),
     ),
   },
   { description: 'a file and its current version (docs/API.md §8)' },
@@ -67,10 +100,19 @@ export function fileInfo(file: FileRecord, user: string): Static<typeof FileInfo
     payloadSize: c.payloadSize,
     received: c.received,
     complete: c.received === c.payloadSize,
+    ...(c.seal ? { seal: encodeBase64url(c.seal) } : {}),
     createdAt: file.createdAt,
     updatedAt: file.updatedAt,
     ...(file.pending && file.owner === user
-      ? { pending: { version: file.pending.version, payloadSize: file.pending.payloadSize, received: file.pending.received } }
+      ? {
+          pending: {
+            version: file.pending.version,
+            payloadSize: file.pending.payloadSize,
+            received: file.pending.received,
+            header: encodeBase64url(file.pending.header),
+            meta: encodeBase64url(file.pending.meta),
+          },
+        }
       : {}),
   };
 }
@@ -135,7 +177,7 @@ export function registerFileRoutes(app: FastifyInstance, ctx: AppContext): void 
       writeLimit(me.user, me.deviceId);
       const b = request.body;
       const file = {
-        id: ctx.primitives.randomBytes(16),
+        id: b.id === undefined ? ctx.primitives.randomBytes(16) : fileId(b.id),
         owner: me.user,
         readers: readers(b.readers, me.user),
         header: header(b.header),
@@ -146,6 +188,7 @@ export function registerFileRoutes(app: FastifyInstance, ctx: AppContext): void 
       const r = await ctx.storage.files.create(file, limits());
       if (r.status === 'unknown_reader') throw notFound('a reader is not an account');
       if (r.status === 'too_many_files') throw new ApiError(413, 'quota_exceeded', `at most ${ctx.limits.maxFilesPerUser} files per user`);
+      if (r.status === 'id_taken') throw conflict('a file with this id exists');
       if (r.status === 'quota_exceeded') throw errs.quotaExceeded(r);
       return reply.code(201).send({ id: encodeBase64url(file.id), version: 1, revision: 1 });
     },
@@ -224,6 +267,8 @@ export function registerFileRoutes(app: FastifyInstance, ctx: AppContext): void 
       if (r.status === 'not_found') throw notFound('no such file of yours');
       if (r.status === 'stale') throw conflict('the file changed: revision is not expectedRevision');
       if (r.status === 'incomplete') throw conflict('the current version is not completely uploaded');
+      if (r.status === 'pending')
+        throw new ApiError(409, 'revocation_pending', 'a revocation is in progress: its new version must complete (or be replaced) before the header changes');
       if (r.status === 'unknown_reader') throw notFound('a reader is not an account');
       return { revision: r.revision };
     },

@@ -284,10 +284,12 @@ export interface FileVersion {
   readonly payloadSize: number;
   /** Payload bytes stored so far; the version is complete when this equals `payloadSize`. */
   readonly received: number;
+  /** The owner's seal (docs/PROTOCOL.md §15.4), set by the request that completed the version; absent before seals existed. */
+  readonly seal?: Uint8Array;
 }
 
 export interface FileRecord {
-  /** 16 random bytes chosen by the server. */
+  /** 16 random bytes, chosen by the client (or by the server when the client does not). */
   readonly id: Uint8Array;
   readonly owner: string;
   /** Users other than the owner, ascending. */
@@ -323,6 +325,8 @@ export type CreateFileResult =
   /** A reader is not an account (nothing stored). */
   | { readonly status: 'unknown_reader' }
   | { readonly status: 'too_many_files' }
+  /** Another file has this id (nothing stored). */
+  | { readonly status: 'id_taken' }
   | QuotaExceeded;
 
 export interface FileHeaderUpdate {
@@ -346,7 +350,9 @@ export type UpdateFileResult =
   | FileNotFound
   | FileStale
   | FileIncomplete
-  | { readonly status: 'unknown_reader' };
+  | { readonly status: 'unknown_reader' }
+  /** A revocation's new version is being uploaded: the header is not replaced meanwhile (nothing changed). */
+  | { readonly status: 'pending' };
 
 export interface NewFileVersion {
   readonly id: Uint8Array;
@@ -378,6 +384,8 @@ export interface AppendStart {
   readonly token: Uint8Array;
   readonly now: number;
   readonly leaseUntil: number;
+  /** The request carries the owner's seal: it must be the one that completes the version. */
+  readonly sealed?: boolean;
 }
 
 export type BeginAppendResult =
@@ -386,6 +394,8 @@ export type BeginAppendResult =
   | FileNotFound
   | { readonly status: 'offset_mismatch'; readonly received: number }
   | { readonly status: 'too_long' }
+  /** A seal on a request that does not complete the version. */
+  | { readonly status: 'seal_not_final' }
   /** The version is already complete. */
   | { readonly status: 'complete' }
   /** Another append to this version holds the lease. */
@@ -425,12 +435,13 @@ export interface FileRepository {
    * complete; ascending id, ids after `after` only, at most `limit`.
    */
   list(user: string, options: { readonly after?: Uint8Array; readonly limit: number }): Promise<FileRecord[]>;
-  /** Replaces the current version's header (and meta, readers when given); revision + 1. */
+  /** Replaces the current version's header (and meta, readers when given); revision + 1. Refused ('pending') while a pending version exists. */
   replaceHeader(update: FileHeaderUpdate): Promise<UpdateFileResult>;
   /** A new pending version replacing the reader list at once (revision + 1); replaces an existing pending version. */
   createVersion(version: NewFileVersion, limits: FileLimits): Promise<NewVersionResult>;
   beginAppend(start: AppendStart): Promise<BeginAppendResult>;
-  finishAppend(id: Uint8Array, version: number, token: Uint8Array, received: number, now: number): Promise<FinishAppendResult>;
+  /** `seal`: the owner's seal, stored when this append completes the version. */
+  finishAppend(id: Uint8Array, version: number, token: Uint8Array, received: number, now: number, seal?: Uint8Array): Promise<FinishAppendResult>;
   /** Releases the lease after a failed blob write; 'gone' if the version no longer exists. */
   abortAppend(id: Uint8Array, version: number, token: Uint8Array): Promise<'released' | 'gone'>;
   /** Deletes the file; `versions`: every version it had (delete their blobs). A reader gets 'forbidden'. */

@@ -1,5 +1,5 @@
 /**
- * File metadata in PostgreSQL (docs/API.md §8; migrations/003_files.sql). Each write is one
+ * File metadata in PostgreSQL (docs/API.md §8; migrations/003_files.sql, 006_file_seals.sql). Each write is one
  * transaction that locks the file row (`FOR UPDATE`) before checking anything, so the revision
  * compare-and-set, the upload lease and promotion hold across relay instances. Creating a file or
  * a version (what can grow an owner's usage) first takes a transaction-scoped advisory lock on
@@ -35,6 +35,7 @@ type VersionRow = {
   received: string;
   lease_token: Buffer | null;
   lease_until: string | null;
+  seal: Buffer | null;
 };
 
 /** Advisory lock class for per-owner file quota checks ("blindrelay files"). */
@@ -45,7 +46,7 @@ const num = (v: string | number): number => Number(v);
 const same = (a: Uint8Array | null, b: Uint8Array) => a !== null && Buffer.compare(a, b) === 0;
 const NOT_FOUND: FileNotFound = { status: 'not_found' };
 const FILE_COLUMNS = 'id, owner, revision, current_version, last_version, created_at, updated_at';
-const VERSION_COLUMNS = 'file_id, version, header, meta, payload_size, received, lease_token, lease_until';
+const VERSION_COLUMNS = 'file_id, version, header, meta, payload_size, received, lease_token, lease_until, seal';
 
 const toVersion = (v: VersionRow): FileVersion => ({
   version: num(v.version),
@@ -53,6 +54,7 @@ const toVersion = (v: VersionRow): FileVersion => ({
   meta: u8(v.meta),
   payloadSize: num(v.payload_size),
   received: num(v.received),
+  ...(v.seal ? { seal: u8(v.seal) } : {}),
 });
 const complete = (v: VersionRow) => num(v.received) === num(v.payload_size);
 
@@ -93,6 +95,8 @@ export class PostgresFiles implements FileRepository {
   async create(file: NewFile, limits: FileLimits): Promise<CreateFileResult> {
     return this.db.tx(async (c): Promise<CreateFileResult> => {
       await this.lockOwner(c, file.owner);
+      // The id is the primary key: a concurrent insert of the same id fails the transaction instead.
+      if ((await c.query('SELECT 1 FROM files WHERE id = $1', [file.id])).rows.length > 0) return { status: 'id_taken' };
       if (!(await this.readersExist(c, file.readers))) return { status: 'unknown_reader' };
       const count = (await c.query<{ n: number }>('SELECT count(*)::int AS n FROM files WHERE owner = $1', [file.owner])).rows[0] as { n: number };
       if (count.n >= limits.maxFilesPerUser) return { status: 'too_many_files' };
@@ -182,8 +186,10 @@ export class PostgresFiles implements FileRepository {
       const f = await this.lockFile(c, u.id);
       if (!f || f.owner !== u.owner) return NOT_FOUND;
       if (num(f.revision) !== u.expectedRevision) return { status: 'stale', revision: num(f.revision) };
-      const [current] = await this.versionsFrom(c, u.id, num(f.current_version));
+      const [current, pending] = await this.versionsFrom(c, u.id, num(f.current_version));
       if (!current || !complete(current)) return { status: 'incomplete' };
+      // A revocation in progress (review L2): see sqlite-files.ts.
+      if (pending) return { status: 'pending' };
       if (u.readers && !(await this.readersExist(c, u.readers))) return { status: 'unknown_reader' };
       await c.query('UPDATE file_versions SET header = $1, meta = coalesce($2, meta) WHERE file_id = $3 AND version = $4', [
         u.header,
@@ -236,6 +242,7 @@ export class PostgresFiles implements FileRepository {
       if (v.lease_token !== null && num(v.lease_until ?? 0) > a.now) return { status: 'busy' };
       if (a.offset !== num(v.received)) return { status: 'offset_mismatch', received: num(v.received) };
       if (a.offset + a.length > num(v.payload_size)) return { status: 'too_long' };
+      if (a.sealed && a.offset + a.length !== num(v.payload_size)) return { status: 'seal_not_final' };
       await c.query('UPDATE file_versions SET lease_token = $1, lease_until = $2, touched_at = $3 WHERE file_id = $4 AND version = $5', [
         a.token,
         a.leaseUntil,
@@ -247,20 +254,18 @@ export class PostgresFiles implements FileRepository {
     });
   }
 
-  async finishAppend(id: Uint8Array, version: number, token: Uint8Array, received: number, now: number): Promise<FinishAppendResult> {
+  async finishAppend(id: Uint8Array, version: number, token: Uint8Array, received: number, now: number, seal?: Uint8Array): Promise<FinishAppendResult> {
     return this.db.tx(async (c): Promise<FinishAppendResult> => {
       const f = await this.lockFile(c, id);
       const v = f && (await c.query<VersionRow>(`SELECT ${VERSION_COLUMNS} FROM file_versions WHERE file_id = $1 AND version = $2`, [id, version])).rows[0];
       if (!f || !v) return { status: 'gone' };
       const size = num(v.payload_size);
       if (!same(v.lease_token, token) || received < num(v.received) || received > size) return { status: 'lost' };
-      await c.query('UPDATE file_versions SET received = $1, lease_token = NULL, lease_until = NULL, touched_at = $2 WHERE file_id = $3 AND version = $4', [
-        received,
-        now,
-        id,
-        version,
-      ]);
       const done = received === size;
+      await c.query(
+        'UPDATE file_versions SET received = $1, lease_token = NULL, lease_until = NULL, touched_at = $2, seal = coalesce($5, seal) WHERE file_id = $3 AND version = $4',
+        [received, now, id, version, done ? (seal ?? null) : null],
+      );
       const currentVersion = num(f.current_version);
       if (done && version > currentVersion) {
         // The old version's chunks go with its metadata (ON DELETE CASCADE), in this transaction.

@@ -1,5 +1,5 @@
 /**
- * File metadata in SQLite (docs/API.md §8; migrations/004_files.sql). Writes go through group
+ * File metadata in SQLite (docs/API.md §8; migrations/004_files.sql, 006_file_seals.sql). Writes go through group
  * commit like every other SQLite write (one closure per method, atomic in its savepoint, durable
  * before it resolves); every check a write depends on is made inside its closure. `= +?`: see
  * sqlite-storage.ts (no re-prepare on every run).
@@ -33,6 +33,7 @@ type VersionRow = {
   received: number;
   lease_token: Uint8Array | null;
   lease_until: number | null;
+  seal: Uint8Array | null;
 };
 
 const same = (a: Uint8Array | null, b: Uint8Array) => a !== null && Buffer.compare(a, b) === 0;
@@ -42,6 +43,7 @@ const toVersion = (v: VersionRow): FileVersion => ({
   meta: v.meta,
   payloadSize: v.payload_size,
   received: v.received,
+  ...(v.seal ? { seal: v.seal } : {}),
 });
 const NOT_FOUND: FileNotFound = { status: 'not_found' };
 
@@ -56,10 +58,10 @@ export class SqliteFiles implements FileRepository {
       file: db.prepare('SELECT id, owner, revision, current_version, last_version, created_at, updated_at FROM files WHERE id = ?'),
       readers: new Pluck<string>(db, 'SELECT user FROM file_readers WHERE file_id = +? ORDER BY user'),
       versions: db.prepare(
-        'SELECT version, header, meta, payload_size, received, lease_token, lease_until FROM file_versions WHERE file_id = +? AND version >= +? ORDER BY version',
+        'SELECT version, header, meta, payload_size, received, lease_token, lease_until, seal FROM file_versions WHERE file_id = +? AND version >= +? ORDER BY version',
       ),
       version: db.prepare(
-        'SELECT version, header, meta, payload_size, received, lease_token, lease_until FROM file_versions WHERE file_id = ? AND version = ?',
+        'SELECT version, header, meta, payload_size, received, lease_token, lease_until, seal FROM file_versions WHERE file_id = ? AND version = ?',
       ),
       versionNumbers: new Pluck<number>(db, 'SELECT version FROM file_versions WHERE file_id = +? ORDER BY version'),
       account: new Pluck<number>(db, 'SELECT 1 FROM accounts WHERE user = ?'),
@@ -88,8 +90,9 @@ export class SqliteFiles implements FileRepository {
       touchFile: db.prepare('UPDATE files SET updated_at = ? WHERE id = ?'),
       lease: db.prepare('UPDATE file_versions SET lease_token = ?, lease_until = ?, touched_at = ? WHERE file_id = ? AND version = ?'),
       record: db.prepare(
-        'UPDATE file_versions SET received = ?, lease_token = NULL, lease_until = NULL, touched_at = ? WHERE file_id = ? AND version = ? AND lease_token = ?',
+        'UPDATE file_versions SET received = ?, lease_token = NULL, lease_until = NULL, touched_at = ?, seal = coalesce(?, seal) WHERE file_id = ? AND version = ? AND lease_token = ?',
       ),
+      fileExists: new Pluck<number>(db, 'SELECT 1 FROM files WHERE id = ?'),
       release: db.prepare('UPDATE file_versions SET lease_token = NULL, lease_until = NULL WHERE file_id = ? AND version = ? AND lease_token = ?'),
       deleteFile: db.prepare('DELETE FROM files WHERE id = ?'),
       hasVersion: new Pluck<number>(db, 'SELECT 1 FROM file_versions WHERE file_id = ? AND version = ?'),
@@ -135,6 +138,7 @@ export class SqliteFiles implements FileRepository {
 
   async create(file: NewFile, limits: FileLimits): Promise<CreateFileResult> {
     return this.w.run((): CreateFileResult => {
+      if (this.s.fileExists.get(file.id)) return { status: 'id_taken' };
       if (!this.readersExist(file.readers)) return { status: 'unknown_reader' };
       if ((this.s.countFiles.get(file.owner) as number) >= limits.maxFilesPerUser) return { status: 'too_many_files' };
       const used = this.s.usedBytes.get(file.owner) as number;
@@ -163,6 +167,9 @@ export class SqliteFiles implements FileRepository {
         if (f.revision !== u.expectedRevision) return { status: 'stale', revision: f.revision };
         const current = this.s.version.get(u.id, f.current_version) as VersionRow;
         if (current.received < current.payload_size) return { status: 'incomplete' };
+        // A revocation in progress: a share or re-wrap made now would start from the reader list
+        // the revocation is replacing (review L2); the pending version's list wins once it completes.
+        if (f.last_version > f.current_version && this.s.hasVersion.get(u.id, f.last_version)) return { status: 'pending' };
         if (u.readers && !this.readersExist(u.readers)) return { status: 'unknown_reader' };
         this.s.setHeader.run(u.header, u.meta ?? null, u.id, f.current_version);
         if (u.readers) this.setReaders(u.id, u.readers);
@@ -204,19 +211,20 @@ export class SqliteFiles implements FileRepository {
       if (v.lease_token !== null && (v.lease_until ?? 0) > a.now) return { status: 'busy' };
       if (a.offset !== v.received) return { status: 'offset_mismatch', received: v.received };
       if (a.offset + a.length > v.payload_size) return { status: 'too_long' };
+      if (a.sealed && a.offset + a.length !== v.payload_size) return { status: 'seal_not_final' };
       this.s.lease.run(a.token, a.leaseUntil, a.now, a.id, a.version);
       return { status: 'ok' };
     });
   }
 
-  async finishAppend(id: Uint8Array, version: number, token: Uint8Array, received: number, now: number): Promise<FinishAppendResult> {
+  async finishAppend(id: Uint8Array, version: number, token: Uint8Array, received: number, now: number, seal?: Uint8Array): Promise<FinishAppendResult> {
     return this.w.run((): FinishAppendResult => {
       const f = this.s.file.get(id) as FileRow | undefined;
       const v = f && (this.s.version.get(id, version) as VersionRow | undefined);
       if (!f || !v) return { status: 'gone' };
       if (!same(v.lease_token, token) || received < v.received || received > v.payload_size) return { status: 'lost' };
-      this.s.record.run(received, now, id, version, token);
       const complete = received === v.payload_size;
+      this.s.record.run(received, now, complete ? (seal ?? null) : null, id, version, token);
       if (complete && version > f.current_version) {
         this.s.deleteVersionsBelow.all(id, version);
         this.s.promote.run(version, now, id);
