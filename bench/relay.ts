@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
 import { relayNode } from '../test/runtime.js';
+import { LOAD_LIMITS_OFF } from './cluster/relays.js';
 import { fixedRate, type LoadResult, maxThroughput, percentile, type Sender, Tracker } from './relay/load.js';
 import { sdkPairs, textFor } from './relay/sdk-pairs.js';
 import type { BenchOptions, BenchResult } from './run.js';
@@ -45,7 +46,7 @@ interface Side {
 
 async function oursSide(pairs: number, log: (l: string) => void): Promise<Side> {
   const dir = await mkdtemp(join(tmpdir(), 'br-bench-relay-'));
-  const { child, url } = await spawnListening([CLI, 'server', '--port', '0', '--data', join(dir, 'data'), '--log-level', 'warn']);
+  const { child, url } = await spawnListening([CLI, 'server', '--port', '0', '--data', join(dir, 'data'), '--log-level', 'warn', ...LOAD_LIMITS_OFF]);
   log(`  ours: ${pairs} senders and ${pairs} receivers on ${url}`);
   const clients = await sdkPairs(pairs, () => [url], log);
   return {

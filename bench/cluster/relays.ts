@@ -15,9 +15,21 @@ export interface Relay {
   url: string;
 }
 
-/** Starts `blindrelay server` with `args` and resolves once it prints its address. */
-export function spawnRelay(args: string[]): Promise<Relay> {
-  const child = spawn(relayNode(), [CLI, 'server', '--port', '0', '--log-level', 'warn', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+/**
+ * Load from one address: many accounts (more than the per-address account limit, shared by the
+ * relays of a cluster) and more messages per sender and recipient than the flooding limit allows.
+ */
+export const LOAD_LIMITS_OFF = ['--accounts-per-ip', 'off', '--messages-per-pair', 'off'];
+
+/**
+ * Starts `blindrelay server` with `args` and resolves once it prints its address. Unless
+ * `defaultLimits` (attack tests), with LOAD_LIMITS_OFF.
+ */
+export function spawnRelay(args: string[], options: { defaultLimits?: boolean } = {}): Promise<Relay> {
+  const limits = options.defaultLimits ? [] : LOAD_LIMITS_OFF;
+  const child = spawn(relayNode(), [CLI, 'server', '--port', '0', '--log-level', 'warn', ...limits, ...args], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   return new Promise((resolve, reject) => {
     let out = '';
     child.stdout?.on('data', (b: Buffer) => {

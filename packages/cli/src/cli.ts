@@ -6,6 +6,7 @@
 import { hostname } from 'node:os';
 import { BlindrelayClient, type ClientEnvironment, errorInfo, InvalidArgumentError, type ReceivedMessage } from '@blindrelay/client';
 import { nodeEnvironment } from '@blindrelay/client/node';
+import { DEFAULT_RATE_LIMITS, formatRateLimit, RATE_LIMIT_FLAGS, type RateLimitFlag, rateLimitEnv } from '@blindrelay/server/config';
 import { Command, CommanderError, InvalidArgumentError as CommanderInvalidArgument } from 'commander';
 import qrcode from 'qrcode-terminal';
 import { registerFileCommands } from './file-commands.js';
@@ -76,7 +77,7 @@ export function buildProgram(io: CliIo = defaultIo()): Command {
   const open = (cmd: Command) => BlindrelayClient.open(environment(cmd));
 
   // ---- server ------------------------------------------------------------------------------------
-  program
+  const server = program
     .command('server')
     .description('run a relay server (prints "listening on http://HOST:PORT")')
     .option('--host <host>', 'interface to bind (env BLINDRELAY_HOST, default 127.0.0.1)')
@@ -89,43 +90,52 @@ export function buildProgram(io: CliIo = defaultIo()): Command {
     .option('--trust-proxy <value>', 'true|false|HOPS|CIDR,… : client address from X-Forwarded-For (env BLINDRELAY_TRUST_PROXY, default false)')
     .option('--metrics-port <port>', 'serve Prometheus /metrics on this port (env BLINDRELAY_METRICS_PORT; default: no metrics endpoint)')
     .option('--max-file-size <bytes>', 'largest payload of one file version (env BLINDRELAY_MAX_FILE_SIZE, default 4 GiB)')
-    .option('--user-quota <bytes>', 'file payload bytes one user may store (env BLINDRELAY_USER_QUOTA, default 20 GiB)')
-    .action(
-      async (
-        opts: Record<
-          'host' | 'port' | 'data' | 'logLevel' | 'database' | 'nats' | 'natsPrefix' | 'trustProxy' | 'metricsPort' | 'maxFileSize' | 'userQuota',
-          string | undefined
-        >,
-        cmd: Command,
-      ) => {
-        const { runServerMain } = await import('@blindrelay/server');
-        const flags: Record<string, string> = {};
-        for (const key of [
-          'host',
-          'port',
-          'data',
-          'logLevel',
-          'database',
-          'nats',
-          'natsPrefix',
-          'trustProxy',
-          'metricsPort',
-          'maxFileSize',
-          'userQuota',
-        ] as const) {
-          const value = opts[key];
-          if (value !== undefined) flags[key] = value;
-        }
-        const json = Boolean(globals(cmd).json);
-        // With --json, the "listening on URL" line becomes {"url": URL}.
-        const stdout = {
-          write: (text: string) => io.stdout.write(json ? text.replace(/^listening on (\S+)\n?$/, (_m, u: string) => `${JSON.stringify({ url: u })}\n`) : text),
-        };
-        const running = await runServerMain(flags, io.env, { stdout, stderr: io.stderr });
-        // The server runs until SIGINT/SIGTERM (its own handlers exit the process).
-        if (running) io.keepAlive = true;
-      },
+    .option('--user-quota <bytes>', 'file payload bytes one user may store (env BLINDRELAY_USER_QUOTA, default 20 GiB)');
+  // Rate limits (docs/API.md): off, or CAPACITY,COUNT/UNIT (e.g. 4,4/h).
+  const rateLimitFlags = Object.keys(RATE_LIMIT_FLAGS) as RateLimitFlag[];
+  for (const key of rateLimitFlags) {
+    server.option(
+      `--${RATE_LIMIT_FLAGS[key]} <spec>`,
+      `rate limit: off or CAPACITY,COUNT/UNIT (env ${rateLimitEnv(key)}, default ${formatRateLimit(DEFAULT_RATE_LIMITS[key])})`,
     );
+  }
+  server.action(
+    async (
+      opts: Record<
+        'host' | 'port' | 'data' | 'logLevel' | 'database' | 'nats' | 'natsPrefix' | 'trustProxy' | 'metricsPort' | 'maxFileSize' | 'userQuota' | RateLimitFlag,
+        string | undefined
+      >,
+      cmd: Command,
+    ) => {
+      const { runServerMain } = await import('@blindrelay/server');
+      const flags: Record<string, string> = {};
+      for (const key of [
+        'host',
+        'port',
+        'data',
+        'logLevel',
+        'database',
+        'nats',
+        'natsPrefix',
+        'trustProxy',
+        'metricsPort',
+        'maxFileSize',
+        'userQuota',
+        ...rateLimitFlags,
+      ] as const) {
+        const value = opts[key];
+        if (value !== undefined) flags[key] = value;
+      }
+      const json = Boolean(globals(cmd).json);
+      // With --json, the "listening on URL" line becomes {"url": URL}.
+      const stdout = {
+        write: (text: string) => io.stdout.write(json ? text.replace(/^listening on (\S+)\n?$/, (_m, u: string) => `${JSON.stringify({ url: u })}\n`) : text),
+      };
+      const running = await runServerMain(flags, io.env, { stdout, stderr: io.stderr });
+      // The server runs until SIGINT/SIGTERM (its own handlers exit the process).
+      if (running) io.keepAlive = true;
+    },
+  );
 
   // ---- account -----------------------------------------------------------------------------------
   const account = program.command('account').description("manage this profile's account");

@@ -103,11 +103,26 @@ export const DEFAULT_RATE_LIMITS: RateLimits = {
 };
 
 /**
- * Rate limits an operator may set by flag (`--bundles-per-pair …`) or environment variable
+ * Every rate limit may be set by flag (`--bundles-per-pair …`) or environment variable
  * (`BLINDRELAY_BUNDLES_PER_PAIR=…`): `off`, or `CAPACITY,COUNT/UNIT` — `CAPACITY` requests at
  * once, refilled at `COUNT` per second, minute, hour or day (`s`, `m`, `h`, `d`), e.g. `4,4/h`.
  */
 export const RATE_LIMIT_FLAGS = {
+  accountsPerIp: 'accounts-per-ip',
+  authPerIp: 'auth-per-ip',
+  authPerDevice: 'auth-per-device',
+  bundlesPerDevice: 'bundles-per-device',
+  deviceListPerIp: 'device-list-per-ip',
+  deviceListPerUser: 'device-list-per-user',
+  provisioningCreatePerIp: 'provisioning-create-per-ip',
+  provisioningPollPerIp: 'provisioning-poll-per-ip',
+  provisioningPutPerDevice: 'provisioning-put-per-device',
+  messagesPerDevice: 'messages-per-device',
+  websocketPerDevice: 'websocket-per-device',
+  prekeyUploadsPerDevice: 'prekey-uploads-per-device',
+  acksPerDevice: 'acks-per-device',
+  fileWritesPerDevice: 'file-writes-per-device',
+  fileChunksPerDevice: 'file-chunks-per-device',
   bundlesPerPair: 'bundles-per-pair',
   oneTimePrekeysPerTarget: 'one-time-prekeys-per-target',
   directoryPerDevice: 'directory-per-device',
@@ -116,7 +131,7 @@ export const RATE_LIMIT_FLAGS = {
   lookupMissesPerDevice: 'lookup-misses-per-device',
   lookupMissesPerIp: 'lookup-misses-per-ip',
   messagesPerPair: 'messages-per-pair',
-} as const satisfies Partial<Record<keyof RateLimits, string>>;
+} as const satisfies Record<keyof RateLimits, string>;
 
 export type RateLimitFlag = keyof typeof RATE_LIMIT_FLAGS;
 
