@@ -20,6 +20,8 @@ export type { KemEncapsulation, KeyPair, Primitives } from './primitives/types.j
 export * from './provisioning.js';
 export * from './ratchet.js';
 export * from './safety-number.js';
+export * from './request-signature.js';
 export * from './session.js';
+export * from './send-mark.js';
 export * from './session-state.js';
 export * from './x25519.js';

@@ -7,16 +7,24 @@
  *   key ‖ nonce = HKDF(ikm = shared, salt = E.pub ‖ R, info = PROVISIONING_INFO, 44)
  *   envelope = 0x01 | E.pub[32] | AES-256-GCM(key, nonce, payload, ad = 0x01 ‖ E.pub ‖ R)
  * Payload: 0x01 | user | masterSeed[32] | state (u32 length, ≤ 1 MiB; opaque to the protocol).
+ *
+ * Comparison code (PROTOCOL.md §12.1): both devices derive a 6-digit short authentication string
+ * from the link code's channel id and R, the new device shows it, and the approving device shows
+ * it and seals nothing until the user confirmed the two are the same.
  */
 import { concat, utf8, wipe } from './bytes.js';
 import { decodeWith, Writer } from './codec.js';
 import { assertUserName } from './encoding.js';
-import { DecryptError } from './errors.js';
+import { DecryptError, InvalidArgumentError } from './errors.js';
 import { readUser, writeUser } from './identity-codec.js';
 import type { Primitives } from './primitives/types.js';
-import { dh, generateX25519 } from './x25519.js';
+import { assertX25519PublicKey, dh, generateX25519 } from './x25519.js';
 
 export const PROVISIONING_INFO = utf8('Blindrelay_Provisioning_v1');
+export const PROVISIONING_SAS_INFO = utf8('Blindrelay_ProvisioningSAS_v1');
+export const PROVISIONING_SAS_DIGITS = 6;
+/** Longest channel id a link code may carry (the relay's are 16 bytes). */
+export const MAX_CHANNEL_ID_BYTES = 64;
 const VERSION = 1;
 const MAX_STATE_BYTES = 1024 * 1024;
 
@@ -72,4 +80,20 @@ export async function openProvisioning(
   } catch {
     throw new DecryptError();
   }
+}
+
+/**
+ * The comparison code of a link (PROTOCOL.md §12.1): `HKDF(ikm = R, salt = channelId,
+ * info = "Blindrelay_ProvisioningSAS_v1", 5)` (RFC 5869) read as a big-endian u40, modulo 10^6,
+ * as 6 decimal digits. Public values in, a public value out: it binds the code the approver
+ * holds to the screen of the device that made it, so approving a code from anywhere else needs
+ * that device's code too. InvalidKeyError for an invalid R.
+ */
+export async function provisioningSas(p: Primitives, channelId: Uint8Array, recipient: Uint8Array): Promise<string> {
+  if (channelId.length === 0 || channelId.length > MAX_CHANNEL_ID_BYTES) throw new InvalidArgumentError('channel id must be 1 to 64 bytes');
+  assertX25519PublicKey(recipient, 'link code key');
+  const okm = await p.hkdfSha256(recipient, channelId, PROVISIONING_SAS_INFO, 5);
+  let n = 0;
+  for (const b of okm) n = n * 256 + b;
+  return String(n % 10 ** PROVISIONING_SAS_DIGITS).padStart(PROVISIONING_SAS_DIGITS, '0');
 }

@@ -22,6 +22,10 @@ const signedMessage = (label: SignatureLabel, body: Uint8Array) => concat(utf8(l
 
 export function signWithLabel(p: Primitives, seed: Uint8Array, label: SignatureLabel, body: Uint8Array): Promise<Uint8Array> {
   return p.ed25519Sign(seed, signedMessage(label, body));
+  /** Destructive relay requests (request-signature.ts, docs/API.md §2a). */
+  request: 'Blindrelay_Request_v1',
+  /** A device's send high-water mark (send-mark.ts, docs/API.md §5a). */
+  sendMark: 'Blindrelay_SendMark_v1',
 }
 
 export async function verifyWithLabel(
