@@ -15,6 +15,10 @@ export const SIGNATURE_LABELS = {
   fileAccess: 'Blindrelay_FileAccess_v1',
   fileAccessV2: 'Blindrelay_FileAccess_v2',
   fileContent: 'Blindrelay_FileContent_v1',
+  /** Destructive relay requests (request-signature.ts, docs/API.md §2a). */
+  request: 'Blindrelay_Request_v1',
+  /** A device's send high-water mark (send-mark.ts, docs/API.md §5a). */
+  sendMark: 'Blindrelay_SendMark_v1',
 } as const;
 export type SignatureLabel = (typeof SIGNATURE_LABELS)[keyof typeof SIGNATURE_LABELS];
 
@@ -22,10 +26,6 @@ const signedMessage = (label: SignatureLabel, body: Uint8Array) => concat(utf8(l
 
 export function signWithLabel(p: Primitives, seed: Uint8Array, label: SignatureLabel, body: Uint8Array): Promise<Uint8Array> {
   return p.ed25519Sign(seed, signedMessage(label, body));
-  /** Destructive relay requests (request-signature.ts, docs/API.md §2a). */
-  request: 'Blindrelay_Request_v1',
-  /** A device's send high-water mark (send-mark.ts, docs/API.md §5a). */
-  sendMark: 'Blindrelay_SendMark_v1',
 }
 
 export async function verifyWithLabel(
