@@ -18,6 +18,7 @@ import { registerFileRoutes } from './routes/files.js';
 import { registerMessageRoutes } from './routes/messages.js';
 import { registerPrekeyRoutes } from './routes/prekeys.js';
 import { registerProvisioningRoutes } from './routes/provisioning.js';
+import { registerSendMarkRoutes } from './routes/send-mark.js';
 import { registerSystemRoutes } from './routes/system.js';
 import { registerWebSocketRoute } from './routes/ws.js';
 import { StorageUnavailableError } from './storage/errors.js';
@@ -156,6 +157,7 @@ export async function buildApp(ctx: AppContext, options: AppOptions = {}): Promi
   registerDirectoryRoutes(app, ctx);
   registerPrekeyRoutes(app, ctx);
   registerMessageRoutes(app, ctx);
+  registerSendMarkRoutes(app, ctx);
   registerWebSocketRoute(app, ctx);
   registerProvisioningRoutes(app, ctx);
   registerFileRoutes(app, ctx);

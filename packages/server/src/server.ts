@@ -93,13 +93,14 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     // Shared limits go through storage: in memory with SQLite, in PostgreSQL for a cluster.
     const rateLimiter = new RateLimiter(o.rateLimits, o.now, (action) => metrics.rateLimited.inc({ action }), store.rateLimits);
     const lookupMisses = new LookupMisses(rateLimiter, o.now);
-    const hub = new WebSocketHub({ storage: store, bus, metrics, log, now: o.now, limits: o.limits, rateLimiter });
+    const primitives = createNodePrimitives();
+    const hub = new WebSocketHub({ storage: store, bus, metrics, log, now: o.now, limits: o.limits, primitives, rateLimiter });
     const openChannels = new OpenChannels(o.now);
     const tagKey = randomBytes(32);
     const ctx: AppContext = {
       storage: store,
       bus,
-      primitives: createNodePrimitives(),
+      primitives,
       now: o.now,
       limits: o.limits,
       rateLimiter,

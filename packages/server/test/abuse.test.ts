@@ -8,7 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { ConfigError, resolveOptions, resolveServerOptions } from '../src/config.js';
 import { addressKey } from '../src/http/client-address.js';
 import { parseServerArgs } from '../src/main.js';
-import { account, b64, newUser, openWs, p, registrationBody, startTestServer, type TestServer, unb64 } from './helpers.js';
+import { account, ackFrame, b64, newUser, openWs, p, registrationBody, startTestServer, type TestServer, unb64 } from './helpers.js';
 
 let t: TestServer | undefined;
 afterEach(async () => {
@@ -130,13 +130,13 @@ describe('prekey uploads and acks', () => {
     t = await startTestServer({ rateLimits: { acksPerDevice: { capacity: 2, refillPerSecond: 0 } } });
     const alice = await account(t.api, 'alice');
     const id = b64(p.randomBytes(16));
-    expect((await t.api.req('POST', '/v1/messages/ack', { token: alice.token, body: { ids: [id] } })).status).toBe(204);
-    expect((await t.api.req('POST', '/v1/messages/ack', { token: alice.token, body: { ids: [id] } })).status).toBe(204);
-    const r = await t.api.req('POST', '/v1/messages/ack', { token: alice.token, body: { ids: [id] } });
+    expect((await t.api.req('POST', '/v1/messages/ack', { token: alice.token, sign: { user: alice.u }, body: { ids: [id] } })).status).toBe(204);
+    expect((await t.api.req('POST', '/v1/messages/ack', { token: alice.token, sign: { user: alice.u }, body: { ids: [id] } })).status).toBe(204);
+    const r = await t.api.req('POST', '/v1/messages/ack', { token: alice.token, sign: { user: alice.u }, body: { ids: [id] } });
     expect(r.status).toBe(429);
     expect(r.body.code).toBe('rate_limited');
     const ws = await openWs(t.url, { token: alice.token });
-    ws.send({ type: 'ack', ids: [id] });
+    ws.send(await ackFrame(alice.u, [id]));
     expect(await ws.next((f) => f.type === 'error')).toMatchObject({ type: 'error', code: 'rate_limited' });
     ws.close();
   });

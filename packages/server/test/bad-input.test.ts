@@ -27,6 +27,11 @@ import {
 
 const CANARY = 'CANARYx7q';
 const ERROR_CODES = new Set([
+  'signature_required',
+  'bad_signature',
+  'stale_signature',
+  'replayed_signature',
+  'send_mark_stale',
   'bad_request',
   'unauthorized',
   'forbidden',
@@ -217,7 +222,7 @@ function expectError(c: Case, r: Response) {
   expect(ERROR_CODES.has(r.body.code), ctx).toBe(true);
   if (c.code) expect(r.body.code, ctx).toBe(c.code);
   expect(typeof r.body.message, ctx).toBe('string');
-  for (const k of Object.keys(r.body)) expect(['code', 'message', 'missing', 'stale', 'devices', 'quotaBytes', 'usedBytes', 'received'], ctx).toContain(k);
+  for (const k of Object.keys(r.body)) expect(['code', 'message', 'missing', 'stale', 'devices', 'quotaBytes', 'usedBytes', 'received', 'serverTime', 'mark', 'signature'], ctx).toContain(k);
   expect(r.text, ctx).not.toContain(CANARY);
   expect(r.text, ctx).not.toContain('AAAAAAAAAAAAAAAAAAAA'); // no echo of oversized fields
 }
@@ -236,7 +241,9 @@ describe('bad input against every endpoint', () => {
     const cases: Case[] = [];
     for (const r of await routes()) {
       const token = r.auth ? alice.token : undefined;
-      const base = { ...(token ? { token } : {}) };
+      // Routes that destroy data take a request signature (docs/API.md §2a): sign, so the body's own checks answer.
+      const signed = r.method !== 'GET' && /^\/v1\/(messages\/ack|files\/[^/]+\/(header|versions))$/.test(r.path);
+      const base = { ...(token ? { token } : {}), ...(signed ? { sign: { user: alice.u } } : {}) };
       const add = (name: string, opts: RequestOptions, status?: number | number[], code?: string) =>
         cases.push({ name, method: r.method, path: r.path, opts: { ...base, ...opts }, ...(status ? { status } : {}), ...(code ? { code } : {}) });
       add('malformed JSON', { raw: `{"user": "${CANARY}", ` }, 400, 'bad_request');
@@ -319,7 +326,8 @@ describe('bad input against every endpoint', () => {
         { name: 'file id with canary', method: 'GET', path: `/v1/files/${CANARY}`, opts: tok, status: 400 },
         { name: 'unknown file', method: 'GET', path: `/v1/files/${b64(p.randomBytes(16))}`, opts: tok, status: 404 },
         { name: 'file of another user', method: 'GET', path: `/v1/files/${fileId}`, opts: { token: revokedToken }, status: 401 },
-        { name: 'delete unknown file', method: 'DELETE', path: `/v1/files/${b64(p.randomBytes(16))}`, opts: tok, status: 404 },
+        { name: 'delete unknown file', method: 'DELETE', path: `/v1/files/${b64(p.randomBytes(16))}`, opts: { ...tok, sign: { user: alice.u } }, status: 404 },
+        { name: 'delete without a signature', method: 'DELETE', path: `/v1/files/${fileId}`, opts: tok, status: 401, code: 'signature_required' },
         { name: 'download version 0', method: 'GET', path: `/v1/files/${fileId}/versions/0/payload`, opts: tok, status: 400 },
         { name: 'download version text', method: 'GET', path: `/v1/files/${fileId}/versions/${CANARY}/payload`, opts: tok, status: 400 },
         { name: 'download another version', method: 'GET', path: `/v1/files/${fileId}/versions/2/payload`, opts: tok, status: 409, code: 'version_changed' },
@@ -384,24 +392,24 @@ describe('bad input against every endpoint', () => {
           name: 'header by a reader',
           method: 'PUT',
           path: `/v1/files/${fileId}/header`,
-          opts: { token: bob.token, body: { expectedRevision: 1, header: fileHeader } },
+          opts: { token: bob.token, sign: { user: bob.u }, body: { expectedRevision: 1, header: fileHeader } },
           status: 404,
         },
         {
           name: 'header stale revision',
           method: 'PUT',
           path: `/v1/files/${fileId}/header`,
-          opts: { ...tok, body: { expectedRevision: 9, header: fileHeader } },
+          opts: { ...tok, sign: { user: alice.u }, body: { expectedRevision: 9, header: fileHeader } },
           status: 409,
         },
         {
           name: 'header not age',
           method: 'PUT',
           path: `/v1/files/${fileId}/header`,
-          opts: { ...tok, body: { expectedRevision: 1, header: b64(new TextEncoder().encode(CANARY)) } },
+          opts: { ...tok, sign: { user: alice.u }, body: { expectedRevision: 1, header: b64(new TextEncoder().encode(CANARY)) } },
           status: 400,
         },
-        { name: 'delete by a reader', method: 'DELETE', path: `/v1/files/${fileId}`, opts: { token: bob.token }, status: 403 },
+        { name: 'delete by a reader', method: 'DELETE', path: `/v1/files/${fileId}`, opts: { token: bob.token, sign: { user: bob.u } }, status: 403 },
       ].map((c) => ({ ...c, status: c.status as number | number[] }) as Case),
     );
     expect((await t.api.req('GET', '/healthz')).status).toBe(200);

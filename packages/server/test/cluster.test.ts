@@ -10,7 +10,7 @@ import { connect, type NatsConnection } from 'nats';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { NatsBus } from '../src/bus/nats.js';
 import { type BusEvent, deviceTopic } from '../src/bus/types.js';
-import { account, b64, login, newDevice, nextList, openWs, prekeyJson, sendMessage, startTestServer, type TestServer, unb64 } from './helpers.js';
+import { account, ackFrame, b64, login, newDevice, nextList, openWs, prekeyJson, sendMessage, startTestServer, type TestServer, unb64 } from './helpers.js';
 import { NATS_URL, requireNats } from './nats-service.js';
 import { DATABASE_URL, dropSchema, randomSchema, requirePostgres } from './postgres-service.js';
 
@@ -50,7 +50,7 @@ describe.skipIf(!available)('cluster: three relays, PostgreSQL + NATS', () => {
     expect(first.message).toMatchObject({ from: 'alice', fromDevice: alice.d.keys.deviceId });
     expect((await sendMessage(c.api, carol.token, 'bob', [{ deviceId: to, body: text('via C') }])).status).toBe(200);
     expect(decode((await ws.next((f) => f.type === 'message', 2000)).message.body)).toBe('via C');
-    ws.send({ type: 'ack', ids: [first.message.id] });
+    ws.send(await ackFrame(bob.u, [first.message.id]));
     ws.close();
     await ws.closed;
   });

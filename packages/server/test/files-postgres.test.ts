@@ -59,14 +59,14 @@ describe.skipIf(!available)('files API on PostgreSQL storage', () => {
     expect(Buffer.from(part.bytes).equals(Buffer.from(payload.subarray(1048570)))).toBe(true);
 
     // Share: header replaced, chunks untouched.
-    const put = await t2.api.req('PUT', `/v1/files/${id}/header`, { token: alice.token, body: { expectedRevision: 1, header: b64(await ageHeader()) } });
+    const put = await t2.api.req('PUT', `/v1/files/${id}/header`, { token: alice.token, sign: { user: alice.u }, body: { expectedRevision: 1, header: b64(await ageHeader()) } });
     expect(put.body).toEqual({ revision: 2 });
     expect(await chunks(id)).toEqual([{ version: '1', n: 4 }]);
 
     // Revoke bob: gone for him at once; carol reads v1 until v2 completes; then v1's chunks are gone.
     const payload2 = p.randomBytes(5000);
     const v2 = await t.api.req('POST', `/v1/files/${id}/versions`, {
-      token: alice.token,
+      token: alice.token, sign: { user: alice.u },
       body: { expectedRevision: 2, header: b64(await ageHeader()), meta: randomMeta(), payloadSize: payload2.length, readers: ['carol'] },
     });
     expect(v2.body).toEqual({ version: 2, revision: 3 });
@@ -77,8 +77,8 @@ describe.skipIf(!available)('files API on PostgreSQL storage', () => {
     expect((await download(t.api, carol.token, id, 1)).json().code).toBe('version_changed');
     expect(Buffer.from((await download(t.api, carol.token, id, 2)).bytes).equals(Buffer.from(payload2))).toBe(true);
 
-    expect((await t.api.req('DELETE', `/v1/files/${id}`, { token: carol.token })).status).toBe(403);
-    expect((await t2.api.req('DELETE', `/v1/files/${id}`, { token: alice.token })).status).toBe(204);
+    expect((await t.api.req('DELETE', `/v1/files/${id}`, { token: carol.token, sign: { user: carol.u } })).status).toBe(403);
+    expect((await t2.api.req('DELETE', `/v1/files/${id}`, { token: alice.token, sign: { user: alice.u } })).status).toBe(204);
     expect(await chunks(id)).toEqual([]);
   });
 

@@ -104,6 +104,37 @@ export interface RequestOptions {
   raw?: string;
   token?: string;
   headers?: Record<string, string>;
+  /** Sign the request with this device's key (Blindrelay-Signature, docs/API.md §2a). */
+  sign?: { user: TestUser; device?: TestDevice; timestamp?: number };
+}
+
+/** A Blindrelay-Signature header value for `method path` with this body (docs/API.md §2a). */
+export async function signatureHeader(
+  signer: NonNullable<RequestOptions['sign']>,
+  method: string,
+  path: string,
+  body: string | undefined,
+  nonce: Uint8Array = p.randomBytes(16),
+): Promise<string> {
+  const device = signer.device ?? (signer.user.devices[0] as TestDevice);
+  const timestamp = signer.timestamp ?? Date.now();
+  const bodyHash = await P.requestBodyHash(p, body === undefined ? undefined : P.utf8(body));
+  const signature = await P.signRequest(p, device.keys.signing.seed, {
+    user: signer.user.user,
+    deviceId: device.keys.deviceId,
+    timestamp,
+    nonce,
+    method,
+    path,
+    bodyHash,
+  });
+  return `v1;t=${timestamp};n=${b64(nonce)};s=${b64(signature)}`;
+}
+
+/** A signed WebSocket ack frame (docs/API.md §6): the HTTP ack's signature over `{"ids":[...]}`. */
+export async function ackFrame(user: TestUser, ids: string[], device?: TestDevice) {
+  const signature = await signatureHeader({ user, ...(device ? { device } : {}) }, 'POST', '/v1/messages/ack', JSON.stringify({ ids }));
+  return { type: 'ack', ids, signature };
 }
 
 export class Api {
@@ -120,6 +151,7 @@ export class Api {
       headers['content-type'] ??= 'application/json';
     }
     if (o.token) headers.authorization = `Bearer ${o.token}`;
+    if (o.sign) headers['blindrelay-signature'] = await signatureHeader(o.sign, method, path, body);
     const res = await fetch(this.url + path, { method, headers, body });
     const text = await res.text();
     let parsed: unknown;

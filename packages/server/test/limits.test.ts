@@ -125,7 +125,7 @@ describe('capacity limits', () => {
     expect(full.body).toEqual({ code: 'queue_full', message: expect.any(String), devices: [bob.d.keys.deviceId] });
     const msgs = (await t.api.req('GET', '/v1/messages', { token: bob.token })).body.messages;
     expect(msgs).toHaveLength(2);
-    await t.api.req('POST', '/v1/messages/ack', { token: bob.token, body: { ids: [msgs[0].id] } });
+    await t.api.req('POST', '/v1/messages/ack', { token: bob.token, sign: { user: bob.u }, body: { ids: [msgs[0].id] } });
     expect((await sendMessage(t.api, alice.token, 'bob', to)).status).toBe(200);
   });
 
@@ -138,7 +138,7 @@ describe('capacity limits', () => {
     }
     const first = (await t.api.req('GET', '/v1/messages', { token: bob.token })).body.messages;
     expect(first).toHaveLength(2);
-    await t.api.req('POST', '/v1/messages/ack', { token: bob.token, body: { ids: first.map((m: { id: string }) => m.id) } });
+    await t.api.req('POST', '/v1/messages/ack', { token: bob.token, sign: { user: bob.u }, body: { ids: first.map((m: { id: string }) => m.id) } });
     expect((await t.api.req('GET', '/v1/messages', { token: bob.token })).body.messages).toHaveLength(1);
   });
 

@@ -21,7 +21,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
-import { Api, account, b64 } from './helpers.js';
+import { Api, account, ackFrame, b64 } from './helpers.js';
 
 const args = process.argv.slice(2);
 const flag = (name: string, def: number) => {
@@ -168,11 +168,11 @@ async function main() {
           (r) =>
             new Promise<WebSocket>((resolve, reject) => {
               const ws = new WebSocket(`${url.replace(/^http/, 'ws')}/v1/ws`, ['blindrelay.v1'], { headers: { authorization: `Bearer ${r.token}` } });
-              ws.on('message', (data) => {
+              ws.on('message', async (data) => {
                 const f = JSON.parse(data.toString()) as { type: string; message?: { id: string } };
                 if (f.type === 'message' && f.message) {
                   pushed++;
-                  ws.send(JSON.stringify({ type: 'ack', ids: [f.message.id] }));
+                  ws.send(JSON.stringify(await ackFrame(r.u, [f.message.id])));
                 }
               });
               ws.once('open', () => resolve(ws));

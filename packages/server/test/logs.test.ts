@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as P from '@blindrelay/protocol';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { account, b64, login, newDevice, nextList, openWs, p, prekeyJson, sendMessage, startTestServer, type TestServer, unb64 } from './helpers.js';
+import { account, ackFrame, b64, login, newDevice, nextList, openWs, p, prekeyJson, sendMessage, startTestServer, type TestServer, unb64 } from './helpers.js';
 
 let t: TestServer;
 let dir: string;
@@ -61,7 +61,7 @@ it('logs at debug level contain no token, signature, key, challenge, envelope or
   const sent = await sendMessage(t.api, alice.token, 'bob', [{ deviceId: bob.d.keys.deviceId, body: canary }]);
   expect(sent.status).toBe(200);
   const pushed = await wsHeader.next((f) => f.type === 'message');
-  wsHeader.send({ type: 'ack', ids: [pushed.message.id] });
+  wsHeader.send(await ackFrame(bob.u, [pushed.message.id]));
   wsHeader.send(`{"type":"ack","ids":["${b64(canary)}"]}`);
   await wsHeader.next((f) => f.type === 'error');
   await sendMessage(t.api, alice.token, 'bob', [{ deviceId: bob.d.keys.deviceId, body: canary }]);

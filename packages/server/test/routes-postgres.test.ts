@@ -40,7 +40,7 @@ describe.skipIf(!available)('HTTP routes on PostgreSQL storage', () => {
     const fetched = await t.api.req('GET', '/v1/messages', { token: bob.token });
     expect(fetched.status).toBe(200);
     expect(fetched.body.messages).toHaveLength(1);
-    const ack = await t.api.req('POST', '/v1/messages/ack', { token: bob.token, body: { ids: [fetched.body.messages[0].id] } });
+    const ack = await t.api.req('POST', '/v1/messages/ack', { token: bob.token, sign: { user: bob.u }, body: { ids: [fetched.body.messages[0].id] } });
     expect(ack.status).toBe(204);
     expect((await t.api.req('GET', '/v1/messages', { token: bob.token })).body.messages).toHaveLength(0);
   });

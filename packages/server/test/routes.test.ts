@@ -3,6 +3,7 @@ import * as P from '@blindrelay/protocol';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   account,
+  ackFrame,
   b64,
   login,
   metricsText,
@@ -59,6 +60,7 @@ describe('system routes', () => {
         'POST /v1/messages',
         'GET /v1/messages',
         'POST /v1/messages/ack',
+        'GET /v1/send-mark',
         'GET /v1/ws',
         'POST /v1/provisioning',
         'PUT /v1/provisioning/{channelId}',
@@ -323,10 +325,10 @@ describe('messages', () => {
     expect(new TextDecoder().decode(unb64(m0.body))).toBe('m0');
     // Alice cannot see or acknowledge Bob's messages.
     expect((await t.api.req('GET', '/v1/messages', { token: alice.token })).body.messages).toEqual([]);
-    expect((await t.api.req('POST', '/v1/messages/ack', { token: alice.token, body: { ids: sent } })).status).toBe(204);
+    expect((await t.api.req('POST', '/v1/messages/ack', { token: alice.token, sign: { user: alice.u }, body: { ids: sent } })).status).toBe(204);
     expect((await t.api.req('GET', '/v1/messages', { token: bob.token })).body.messages).toHaveLength(3);
     // Bob acknowledges two; one is left.
-    expect((await t.api.req('POST', '/v1/messages/ack', { token: bob.token, body: { ids: sent.slice(0, 2) } })).status).toBe(204);
+    expect((await t.api.req('POST', '/v1/messages/ack', { token: bob.token, sign: { user: bob.u }, body: { ids: sent.slice(0, 2) } })).status).toBe(204);
     const left = await t.api.req('GET', '/v1/messages', { token: bob.token });
     expect(left.body.messages.map((m: { id: string }) => m.id)).toEqual([sent[2]]);
   });
@@ -386,11 +388,11 @@ describe('WebSocket push', () => {
     const second = await ws.next((f) => f.type === 'message');
     expect(new TextDecoder().decode(unb64(second.message.body))).toBe('live');
     expect(second.message).toMatchObject({ from: 'alice', fromDevice: alice.d.keys.deviceId });
-    ws.send({ type: 'ack', ids: [first.message.id, second.message.id] });
+    ws.send(await ackFrame(bob.u, [first.message.id, second.message.id]));
     ws.send({ type: 'nonsense' });
     expect((await ws.next((f) => f.type === 'error')).code).toBe('bad_request');
-    const left = await t.api.req('GET', '/v1/messages', { token: bob.token });
-    expect(left.body.messages).toEqual([]);
+    // The ack is applied once its signature checked out (docs/API.md §2a).
+    await expect.poll(async () => (await t.api.req('GET', '/v1/messages', { token: bob.token })).body.messages).toEqual([]);
     ws.close();
   });
 

@@ -13,6 +13,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { DeviceRecord, NewAccount, PrekeyBatch, PrekeyLimits, Storage, StoredMessage } from '../src/storage/types.js';
 import { filesConformance } from './storage-conformance-files.js';
 import { rateLimitsConformance } from './storage-conformance-rate-limits.js';
+import { requestGuardsConformance } from './storage-conformance-requests.js';
 
 export interface StorageFixture {
   readonly storage: Storage;
@@ -705,6 +706,7 @@ export function storageConformance(open: () => Promise<StorageFixture>): void {
   });
 
   filesConformance(() => s);
+  requestGuardsConformance(() => s);
   rateLimitsConformance(() => s);
 
   describe('lifecycle', () => {

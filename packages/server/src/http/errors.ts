@@ -20,6 +20,11 @@ export type ErrorCode =
   | 'version_changed'
   | 'revocation_pending'
   | 'range_not_satisfiable'
+  | 'signature_required'
+  | 'bad_signature'
+  | 'stale_signature'
+  | 'replayed_signature'
+  | 'send_mark_stale'
   | 'internal'
   | 'unavailable';
 

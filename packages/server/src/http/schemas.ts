@@ -82,16 +82,19 @@ export const ErrorBody = Obj(
     quotaBytes: Type.Optional(Type.Integer({ description: 'quota_exceeded: the per-user quota' })),
     usedBytes: Type.Optional(Type.Integer({ description: 'quota_exceeded: payload bytes the user stores now' })),
     received: Type.Optional(Type.Integer({ description: 'offset_mismatch: payload bytes stored so far (resume there)' })),
+    serverTime: Type.Optional(Type.Integer({ description: "stale_signature: the relay's clock (ms), to sign again with" })),
+    mark: Type.Optional(Type.Integer({ description: 'send_mark_stale: the send mark the relay holds for this device' })),
+    signature: Type.Optional(Type.String({ description: "send_mark_stale: the device's signature over that mark (base64url)" })),
   },
   { description: 'error' },
 );
 
 const ERROR_DESCRIPTIONS: Record<number, string> = {
   400: 'bad_request: schema, JSON or decoding error',
-  401: 'unauthorized',
+  401: 'unauthorized; signature_required, bad_signature, stale_signature, replayed_signature (signed requests, §2a)',
   403: 'forbidden',
   404: 'not_found',
-  409: 'conflict, offset_mismatch (files), version_changed (files)',
+  409: 'conflict, offset_mismatch (files), version_changed (files), send_mark_stale (messages, §5a)',
   413: 'payload_too_large, quota_exceeded (files)',
   415: 'unsupported_media_type',
   416: 'range_not_satisfiable',

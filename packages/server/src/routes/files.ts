@@ -12,6 +12,7 @@ import type { AppContext } from '../context.js';
 import { authenticate, deviceOf } from '../http/auth.js';
 import { decodeField, encodeBase64url } from '../http/base64url.js';
 import { ApiError, badRequest, conflict, forbidden, notFound } from '../http/errors.js';
+import { hashBody, requireSignature } from '../http/request-signature.js';
 import {
   B64Fixed,
   BEARER,
@@ -241,6 +242,7 @@ export function registerFileRoutes(app: FastifyInstance, ctx: AppContext): void 
     '/v1/files/:id/header',
     {
       onRequest: auth,
+      preParsing: hashBody,
       schema: {
         summary: "Replace the current version's header (and meta, readers): share, re-wrap; payload untouched",
         tags: ['files'],
@@ -254,6 +256,8 @@ export function registerFileRoutes(app: FastifyInstance, ctx: AppContext): void 
     async (request) => {
       const me = deviceOf(request);
       writeLimit(me.user, me.deviceId);
+      // Destroys data for good (old stanzas, the payload): a bearer token alone is not enough (docs/API.md §2a).
+      await requireSignature(ctx, request);
       const b = request.body;
       const r = await ctx.storage.files.replaceHeader({
         id: fileId(request.params.id),
@@ -278,6 +282,7 @@ export function registerFileRoutes(app: FastifyInstance, ctx: AppContext): void 
     '/v1/files/:id/versions',
     {
       onRequest: auth,
+      preParsing: hashBody,
       schema: {
         summary: 'Start a new version (revocation): the reader list is replaced at once; the payload follows',
         tags: ['files'],
@@ -291,6 +296,8 @@ export function registerFileRoutes(app: FastifyInstance, ctx: AppContext): void 
     async (request, reply) => {
       const me = deviceOf(request);
       writeLimit(me.user, me.deviceId);
+      // Destroys data for good (old stanzas, the payload): a bearer token alone is not enough (docs/API.md §2a).
+      await requireSignature(ctx, request);
       const b = request.body;
       const id = fileId(request.params.id);
       const r = await ctx.storage.files.createVersion(
@@ -320,8 +327,9 @@ export function registerFileRoutes(app: FastifyInstance, ctx: AppContext): void 
     '/v1/files/:id',
     {
       onRequest: auth,
+      preParsing: hashBody,
       schema: {
-        summary: 'Delete a file: its metadata and every payload',
+        summary: 'Delete a file: its metadata and every payload (signed request, §2a)',
         tags: ['files'],
         security: BEARER,
         params: FileIdParams,
@@ -332,6 +340,8 @@ export function registerFileRoutes(app: FastifyInstance, ctx: AppContext): void 
     async (request, reply) => {
       const me = deviceOf(request);
       writeLimit(me.user, me.deviceId);
+      // Destroys data for good (old stanzas, the payload): a bearer token alone is not enough (docs/API.md §2a).
+      await requireSignature(ctx, request);
       const id = fileId(request.params.id);
       const r = await ctx.storage.files.delete(id, me.user);
       if (r.status === 'not_found') throw notFound('no such file');

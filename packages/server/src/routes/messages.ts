@@ -9,12 +9,15 @@ import { authenticate, deviceOf } from '../http/auth.js';
 import { decodeField, encodeBase64url } from '../http/base64url.js';
 import { clientKey } from '../http/client-address.js';
 import { ApiError, badRequest, conflict, notFound } from '../http/errors.js';
+import { hashBody, requireSignature } from '../http/request-signature.js';
+import { raiseSendMark, SendMarkField } from '../http/send-mark.js';
 import { BEARER, DeviceId, EmptyQuery, errors, MessageBody, MessageEnvelope, MessageId, Millis, NoContent, Obj, User } from '../http/schemas.js';
 import { envelopeJson } from '../ws/hub.js';
 
 const SendBody = Obj({
   to: User,
   messages: Type.Array(Obj({ deviceId: DeviceId, body: MessageBody }), { maxItems: LIMITS.maxRecipients, description: 'one entry per recipient device' }),
+  sendMark: Type.Optional(SendMarkField),
 });
 const FetchQuery = Obj({ limit: Type.Optional(Type.Integer({ minimum: 1, maximum: LIMITS.maxFetch, default: LIMITS.defaultFetch })) });
 const AckBody = Obj({ ids: Type.Array(MessageId, { maxItems: LIMITS.maxAckIds }) });
@@ -50,6 +53,8 @@ export function registerMessageRoutes(app: FastifyInstance, ctx: AppContext): vo
       const given = request.body.messages.map((m) => m.deviceId);
       if (new Set(given).size !== given.length) throw badRequest('messages: duplicate deviceId');
       const bodies = request.body.messages.map((m, i) => decodeField(m.body, `messages[${i}].body`, { min: 1, max: ctx.limits.maxMessageBytes }));
+      // Before anything is stored: a send from an older copy of the profile is refused (§5a).
+      if (request.body.sendMark) await raiseSendMark(ctx, me, { ...request.body, sendMark: request.body.sendMark });
 
       for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
         const account = await ctx.storage.accounts.get(to);
@@ -120,8 +125,9 @@ export function registerMessageRoutes(app: FastifyInstance, ctx: AppContext): vo
     '/v1/messages/ack',
     {
       onRequest: auth,
+      preParsing: hashBody,
       schema: {
-        summary: "Acknowledge (delete) messages of the authenticated device; other devices' ids are ignored",
+        summary: "Acknowledge (delete) messages of the authenticated device; other devices' ids are ignored (signed request, §2a)",
         tags: ['messages'],
         security: BEARER,
         querystring: EmptyQuery,
@@ -133,6 +139,8 @@ export function registerMessageRoutes(app: FastifyInstance, ctx: AppContext): vo
       const me = deviceOf(request);
       ctx.rateLimiter.take('acksPerDevice', `${me.user}\u0000${me.deviceId}`);
       const ids = request.body.ids.map((id, i) => decodeField(id, `ids[${i}]`, { exact: 16 }));
+      // Deletes messages for good: a bearer token alone is not enough (docs/API.md §2a).
+      await requireSignature(ctx, request);
       const n = await ctx.storage.mailboxes.ack(me.user, me.deviceId, ids);
       ctx.metrics.messagesAcked.inc(n);
       return reply.code(204).send();

@@ -276,6 +276,52 @@ export interface ProvisioningRepository {
   takeEnvelope(hash: Uint8Array, now: number): Promise<TakeEnvelopeResult>;
 }
 
+export type UseNonceResult =
+  | 'recorded'
+  /** Already recorded for this device: a replayed signed request. */
+  | 'replayed'
+  /** Not (or no longer) a device of its user's list with the given signing key; nothing stored. */
+  | 'unknown_device';
+
+/**
+ * Nonces of signed requests (docs/API.md §2a), per device, each kept until `expiresAt` (when its
+ * timestamp has left the validity window, so the nonce could not be accepted again anyway).
+ */
+export interface RequestNonceRepository {
+  /**
+   * Records the nonce unless this device already has it. `signingKey`: the key the request's
+   * signature was checked against; the device must still have it (it may have been revoked or
+   * re-keyed since the caller looked).
+   */
+  use(user: string, deviceId: number, nonce: Uint8Array, expiresAt: number, signingKey: Uint8Array): Promise<UseNonceResult>;
+}
+
+/** A device's send high-water mark as the relay holds it (docs/API.md §5a). */
+export interface SendMarkRecord {
+  readonly mark: number;
+  /** The device's signature over the mark (protocol send-mark.ts), shown to the device on request. */
+  readonly signature: Uint8Array;
+  /** SHA-256 of the send that carried the mark: that same send again (a retry) is accepted. */
+  readonly digest: Uint8Array;
+}
+
+export type RaiseSendMarkResult =
+  /** Higher than the mark held: stored. */
+  | { readonly status: 'raised' }
+  /** The mark held, carried by the same send (a retry): accepted, nothing changed. */
+  | { readonly status: 'repeated' }
+  /** Lower than the mark held, or equal to it for another send: refused, nothing changed. */
+  | { readonly status: 'stale'; readonly current: SendMarkRecord }
+  /** Not (or no longer) a device of its user's list with the given signing key. */
+  | { readonly status: 'unknown_device' };
+
+export interface SendMarkRepository {
+  /** The mark held for the device (undefined: it never sent with one). */
+  get(user: string, deviceId: number): Promise<SendMarkRecord | undefined>;
+  /** Compare-and-raise, atomic: see RaiseSendMarkResult. `signingKey` as for RequestNonceRepository.use. */
+  raise(user: string, deviceId: number, record: SendMarkRecord, signingKey: Uint8Array): Promise<RaiseSendMarkResult>;
+}
+
 /** One version of a file (docs/API.md §8): the age header, the encrypted meta, and upload progress. */
 export interface FileVersion {
   readonly version: number;
@@ -465,12 +511,16 @@ export interface Storage {
   readonly auth: AuthRepository;
   readonly provisioning: ProvisioningRepository;
   readonly files: FileRepository;
+  /** Nonces of signed requests (replay defence). */
+  readonly requestNonces: RequestNonceRepository;
+  /** Devices' send high-water marks (profile rollback detection). */
+  readonly sendMarks: SendMarkRepository;
   /** Token buckets of the rate limits shared by every relay of a cluster (in memory with SQLite). */
   readonly rateLimits: RateLimitRepository;
   /** Payload bytes of files: `<data>/blobs/` with SQLite, a table of chunks with PostgreSQL. */
   readonly blobs: BlobStore;
   /**
-   * Deletes expired challenges, tokens and provisioning channels and full rate-limit buckets; prunes stale file uploads
+   * Deletes expired challenges, tokens, provisioning channels and request nonces and full rate-limit buckets; prunes stale file uploads
    * (untouched for `FILE_UPLOAD_TTL_MS`, 24 h: ./files-prune.ts) and their blobs, and blobs whose metadata is gone.
    */
   pruneExpired(now: number): Promise<void>;

@@ -11,6 +11,7 @@
  * Close codes: 4001 revoked (after a `{"type":"revoked"}` frame), 4002 token expired,
  * 1001 server shutting down, 1008 too many malformed frames.
  */
+import type { Primitives } from '@blindrelay/protocol';
 import { Type } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import type { Logger } from 'pino';
@@ -19,7 +20,9 @@ import { type Bus, type DeviceEvent, deviceTopic, type Unsubscribe } from '../bu
 import { LIMITS, type Limits } from '../config.js';
 import type { AuthenticatedDevice } from '../context.js';
 import { decodeField, encodeBase64url } from '../http/base64url.js';
+import { ApiError } from '../http/errors.js';
 import type { RateLimiter } from '../http/rate-limit.js';
+import { checkAckFrameSignature } from '../http/request-signature.js';
 import { MessageId, Obj } from '../http/schemas.js';
 import type { Metrics } from '../metrics.js';
 import type { Storage, StoredMessage } from '../storage/types.js';
@@ -35,7 +38,12 @@ const MAX_BAD_FRAMES = 20;
 const PING_INTERVAL_MS = 30_000;
 const CLOSE_GRACE_MS = 1_000;
 
-const AckFrame = Obj({ type: Type.Literal('ack'), ids: Type.Array(MessageId, { maxItems: LIMITS.maxAckIds }) });
+const AckFrame = Obj({
+  type: Type.Literal('ack'),
+  ids: Type.Array(MessageId, { maxItems: LIMITS.maxAckIds }),
+  /** The Blindrelay-Signature of this ack as `POST /v1/messages/ack` (docs/API.md §2a, §6). */
+  signature: Type.Optional(Type.String({ maxLength: 256 })),
+});
 const checkAck = TypeCompiler.Compile(AckFrame);
 
 interface Connection {
@@ -64,6 +72,8 @@ export interface HubDeps {
   readonly log: Logger;
   readonly now: () => number;
   readonly limits: Limits;
+  /** Verifies ack frames' request signatures. */
+  readonly primitives: Primitives;
   /** Charges `acksPerDevice` for each ack frame (shared with HTTP acks). */
   readonly rateLimiter?: RateLimiter;
 }
@@ -293,6 +303,15 @@ export class WebSocketHub {
     } catch {
       // Not a malformed frame: the messages stay queued and come back on the next connection.
       this.sendFrame(conn.socket, { type: 'error', code: 'rate_limited', message: 'too many acks; retry later' });
+      return;
+    }
+    try {
+      // Deletes messages for good: signed by the device key, like the HTTP ack (docs/API.md §2a).
+      await checkAckFrameSignature(this.deps, conn, frame.ids, frame.signature);
+    } catch (err) {
+      // Not applied, not a malformed frame: the messages stay queued and come back on the next connection.
+      if (err instanceof ApiError) this.sendFrame(conn.socket, { type: 'error', code: err.code, message: err.message, ...err.extra });
+      else this.deps.log.warn({ err }, 'websocket ack signature check failed');
       return;
     }
     try {

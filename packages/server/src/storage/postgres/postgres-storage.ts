@@ -57,6 +57,8 @@ import type {
   PrekeyUploadResult,
   ProvisioningRepository,
   PutEnvelopeResult,
+  RequestNonceRepository,
+  SendMarkRepository,
   RateLimitRepository,
   Storage,
   StoredMessage,
@@ -65,6 +67,7 @@ import type {
 } from '../types.js';
 import { migratePostgres } from './migrate.js';
 import { PostgresFiles } from './postgres-files.js';
+import { PostgresRequestNonces, PostgresSendMarks } from './postgres-request-guards.js';
 import { PgRateLimits, PRUNE_RATE_BUCKETS_SQL } from './postgres-rate-limits.js';
 
 export interface PostgresStorageOptions {
@@ -166,6 +169,8 @@ class PostgresStorage implements Storage {
   readonly auth: AuthRepository;
   readonly provisioning: ProvisioningRepository;
   readonly files: FileRepository;
+  readonly requestNonces: RequestNonceRepository;
+  readonly sendMarks: SendMarkRepository;
   readonly rateLimits: RateLimitRepository;
   readonly blobs: BlobStore;
   private closing: Promise<void> | undefined;
@@ -180,6 +185,8 @@ class PostgresStorage implements Storage {
     this.auth = new PgAuth(this.db);
     this.provisioning = new PgProvisioning(this.db);
     this.files = new PostgresFiles(this.db);
+    this.requestNonces = new PostgresRequestNonces(this.db);
+    this.sendMarks = new PostgresSendMarks(this.db);
     this.rateLimits = new PgRateLimits(this.db);
     this.blobs = new PostgresBlobStore(this.db);
   }
@@ -189,6 +196,7 @@ class PostgresStorage implements Storage {
       await c.query('DELETE FROM auth_challenges WHERE expires_at <= $1', [now]);
       await c.query('DELETE FROM auth_tokens WHERE expires_at <= $1', [now]);
       await c.query('DELETE FROM provisioning_channels WHERE expires_at <= $1', [now]);
+      await c.query('DELETE FROM request_nonces WHERE expires_at <= $1', [now]);
       await c.query(PRUNE_RATE_BUCKETS_SQL, [now]);
     });
     // Chunks cascade with their version's metadata: no orphan blobs to sweep.

@@ -65,6 +65,8 @@ import type {
   PrekeyUploadResult,
   ProvisioningRepository,
   PutEnvelopeResult,
+  RequestNonceRepository,
+  SendMarkRepository,
   RateLimitRepository,
   Storage,
   StoredMessage,
@@ -76,6 +78,7 @@ import { migrate } from './migrate.js';
 import { loadNodeSqlite } from './node-sqlite.js';
 import { Pluck } from './pluck.js';
 import { SqliteFiles } from './sqlite-files.js';
+import { SqliteRequestNonces, SqliteSendMarks } from './sqlite-request-guards.js';
 
 export const DATABASE_FILE = 'relay.db';
 export const BLOBS_DIR = 'blobs';
@@ -168,6 +171,8 @@ class SqliteStorage implements Storage {
   readonly auth: AuthRepository;
   readonly provisioning: ProvisioningRepository;
   readonly files: FileRepository;
+  readonly requestNonces: RequestNonceRepository;
+  readonly sendMarks: SendMarkRepository;
   /** In memory: the embedded relay is one process (memory-rate-limits.ts). */
   readonly rateLimits: RateLimitRepository & { sweep(now: number): void } = new MemoryRateLimits();
   private closed = false;
@@ -186,10 +191,13 @@ class SqliteStorage implements Storage {
     this.auth = new SqliteAuth(db, writer);
     this.provisioning = new SqliteProvisioning(db, writer);
     this.files = new SqliteFiles(db, writer);
+    this.requestNonces = new SqliteRequestNonces(db, writer);
+    this.sendMarks = new SqliteSendMarks(db, writer);
     this.pruneStatements = [
       db.prepare('DELETE FROM auth_challenges WHERE expires_at <= ?'),
       db.prepare('DELETE FROM auth_tokens WHERE expires_at <= ?'),
       db.prepare('DELETE FROM provisioning_channels WHERE expires_at <= ?'),
+      db.prepare('DELETE FROM request_nonces WHERE expires_at <= ?'),
     ];
   }
 

@@ -1,0 +1,71 @@
+/**
+ * Send marks (docs/API.md §5a): every send of the SDK carries its device's next send mark, signed
+ * with the device signing key (protocol send-mark.ts). The relay keeps the highest one per device
+ * and refuses a send whose mark is lower — or equal, for another send — with 409
+ * `send_mark_stale`, showing the mark it holds and the device's signature over it. A profile
+ * restored from an older copy therefore cannot send again from ratchet states it already used,
+ * and its SDK can prove to itself that the refusal is real (the relay cannot sign a mark).
+ * The same send again (a retry after a lost answer) carries the same mark and is accepted.
+ */
+import { createHash } from 'node:crypto';
+import { SignatureError, verifySendMark } from '@blindrelay/protocol';
+import { type Static, Type } from '@sinclair/typebox';
+import type { AppContext, AuthenticatedDevice } from '../context.js';
+import { decodeField, encodeBase64url } from './base64url.js';
+import { ApiError } from './errors.js';
+import { Obj, Signature } from './schemas.js';
+
+export const SendMarkField = Obj(
+  {
+    value: Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER, description: "the device's next send mark" }),
+    signature: Signature,
+  },
+  { description: 'the send mark of this send, signed by the device (docs/API.md §5a)' },
+);
+
+/** The mark as answered by GET /v1/send-mark and in a 409 send_mark_stale. */
+export const SendMarkAnswer = Obj({
+  mark: Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description: '0: the device never sent with a mark' }),
+  signature: Type.Union([Signature, Type.Null()]),
+});
+
+interface SendBody {
+  readonly to: string;
+  readonly messages: readonly { readonly deviceId: number; readonly body: string }[];
+  readonly sendMark?: Static<typeof SendMarkField>;
+}
+
+/** SHA-256 of what a send carries (recipient, device ids, ciphertexts): recognises a retry of the same send. */
+function sendDigest(body: SendBody): Uint8Array {
+  const h = createHash('sha256').update(body.to).update('\0');
+  for (const m of body.messages) h.update(`${m.deviceId}:${m.body}\n`);
+  return new Uint8Array(h.digest());
+}
+
+/** Raise the device's mark to the send's, or throw 409 send_mark_stale (401 if the device or signature is not valid). */
+export async function raiseSendMark(ctx: AppContext, me: AuthenticatedDevice, body: SendBody & { sendMark: Static<typeof SendMarkField> }): Promise<void> {
+  const mark = body.sendMark.value;
+  const signature = decodeField(body.sendMark.signature, 'sendMark.signature', { exact: 64 });
+  const device = await ctx.storage.accounts.getDevice(me.user, me.deviceId);
+  if (!device) throw new ApiError(401, 'unauthorized', 'the sending device is not in its device list');
+  try {
+    await verifySendMark(ctx.primitives, device.signingKey, { user: me.user, deviceId: me.deviceId, mark }, signature);
+  } catch (e) {
+    if (e instanceof SignatureError) throw new ApiError(401, 'bad_signature', "the send mark's signature does not verify under the device's signing key");
+    throw e;
+  }
+  const r = await ctx.storage.sendMarks.raise(me.user, me.deviceId, { mark, signature, digest: sendDigest(body) }, device.signingKey);
+  if (r.status === 'unknown_device') throw new ApiError(401, 'unauthorized', 'the sending device is not in its device list');
+  if (r.status === 'stale') {
+    throw new ApiError(409, 'send_mark_stale', 'this send mark is not above the one this device already sent with: the profile was restored from an older copy', {
+      mark: r.current.mark,
+      signature: encodeBase64url(r.current.signature),
+    });
+  }
+}
+
+/** The device's mark as the relay holds it. */
+export async function currentSendMark(ctx: AppContext, me: AuthenticatedDevice): Promise<Static<typeof SendMarkAnswer>> {
+  const held = await ctx.storage.sendMarks.get(me.user, me.deviceId);
+  return held ? { mark: held.mark, signature: encodeBase64url(held.signature) } : { mark: 0, signature: null };
+}
