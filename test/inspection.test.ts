@@ -174,8 +174,8 @@ describe('adversarial inspection: server artifacts hold nothing readable', () =>
     const bob2 = await BlindrelayClient.link(environment(bob2Storage), {
       servers: proxyUrl,
       user: 'bob',
-      onCode: (code) => {
-        approval = (devices.bob as Device).client.approve(code);
+      onCode: (code, sas) => {
+        approval = (devices.bob as Device).client.approve(code, { sas });
       },
     });
     await approval;

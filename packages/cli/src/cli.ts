@@ -1,10 +1,20 @@
 /**
  * The `blindrelay` command (packages/cli/README.md). Global options: --home DIR
- * ($BLINDRELAY_HOME), --profile NAME ($BLINDRELAY_PROFILE), --json; the passphrase of an encrypted
- * profile comes from $BLINDRELAY_PASSPHRASE.
+ * ($BLINDRELAY_HOME), --profile NAME ($BLINDRELAY_PROFILE), --insecure-http
+ * ($BLINDRELAY_INSECURE_HTTP=1), --json; the passphrase of an encrypted profile comes from
+ * $BLINDRELAY_PASSPHRASE.
  */
 import { hostname } from 'node:os';
-import { BlindrelayClient, type ClientEnvironment, errorInfo, InvalidArgumentError, type ReceivedMessage } from '@blindrelay/client';
+import { createInterface } from 'node:readline/promises';
+import {
+  BlindrelayClient,
+  type ClientEnvironment,
+  errorInfo,
+  InvalidArgumentError,
+  LinkNotConfirmedError,
+  parseLinkCode,
+  type ReceivedMessage,
+} from '@blindrelay/client';
 import { nodeEnvironment } from '@blindrelay/client/node';
 import { DEFAULT_RATE_LIMITS, formatRateLimit, RATE_LIMIT_FLAGS, type RateLimitFlag, rateLimitEnv } from '@blindrelay/server/config';
 import { Command, CommanderError, InvalidArgumentError as CommanderInvalidArgument } from 'commander';
@@ -18,17 +28,25 @@ interface GlobalOptions {
   home?: string;
   profile?: string;
   json?: boolean;
+  insecureHttp?: boolean;
 }
 
 export interface CliIo {
   stdout: NodeJS.WritableStream & { isTTY?: boolean };
   stderr: NodeJS.WritableStream;
   env: NodeJS.ProcessEnv;
+  /** Where interactive confirmations are read (default process.stdin; only when it is a terminal). */
+  stdin?: NodeJS.ReadableStream & { isTTY?: boolean };
   /** Set by `server`: the process must stay up after the command returns. */
   keepAlive?: boolean;
 }
 
-const defaultIo = (): CliIo => ({ stdout: process.stdout, stderr: process.stderr, env: process.env });
+const defaultIo = (): CliIo => ({ stdout: process.stdout, stderr: process.stderr, env: process.env, stdin: process.stdin });
+
+/** `BLINDRELAY_INSECURE_HTTP=1` (or `true`) does what --insecure-http does. */
+const envFlag = (value: string | undefined) => value === '1' || value?.toLowerCase() === 'true';
+
+const formatSas = (sas: string) => `${sas.slice(0, 3)} ${sas.slice(3)}`;
 
 function parseSeconds(value: string): number {
   const n = Number(value);
@@ -65,6 +83,7 @@ export function buildProgram(io: CliIo = defaultIo()): Command {
     .option('--home <dir>', 'directory holding profiles (env BLINDRELAY_HOME, default ~/.blindrelay)')
     .option('--profile <name>', 'profile to use (env BLINDRELAY_PROFILE, default "default")')
     .option('--json', 'print JSON (one object; JSON lines for receive)')
+    .option('--insecure-http', 'allow plain http:// to a relay on another machine (env BLINDRELAY_INSECURE_HTTP=1; tokens then cross the network in clear)')
     .showHelpAfterError('(run with --help for usage)')
     .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) });
 
@@ -72,7 +91,11 @@ export function buildProgram(io: CliIo = defaultIo()): Command {
   const output = (cmd: Command): Output => createOutput(Boolean(globals(cmd).json), io.stdout, io.stderr);
   const environment = (cmd: Command): ClientEnvironment & { profileDir: string } => {
     const g = globals(cmd);
-    return nodeEnvironment({ home: g.home, profile: g.profile, env: io.env });
+    return {
+      ...nodeEnvironment({ home: g.home, profile: g.profile, env: io.env }),
+      allowInsecureHttp: Boolean(g.insecureHttp) || envFlag(io.env.BLINDRELAY_INSECURE_HTTP),
+      onWarning: (message: string) => io.stderr.write(`${message}\n`),
+    };
   };
   const open = (cmd: Command) => BlindrelayClient.open(environment(cmd));
 
@@ -178,10 +201,15 @@ export function buildProgram(io: CliIo = defaultIo()): Command {
         servers: opts.server,
         user: opts.user,
         deviceName: opts.deviceName,
-        onCode: (code) => {
-          out.line({ code }, code);
+        onCode: (code, sas) => {
+          out.line({ code, sas }, code);
           if (!out.json && io.stdout.isTTY) showQr(io, code);
-          if (!out.json) io.stdout.write(`waiting for approval: on another device of ${opts.user}, run\n  blindrelay device approve ${code}\n`);
+          if (!out.json) {
+            io.stdout.write(`comparison code: ${formatSas(sas)}\n`);
+            io.stdout.write(
+              `waiting for approval: on another device of ${opts.user}, run\n  blindrelay device approve ${code}\nand check that it shows the comparison code ${formatSas(sas)}\n`,
+            );
+          }
         },
       });
       const w = client.whoami();
@@ -194,13 +222,42 @@ export function buildProgram(io: CliIo = defaultIo()): Command {
 
   device
     .command('approve')
-    .description('approve a new device of your user, given the code it shows')
+    .description('approve a new device of your user, given the code it shows (it gets FULL control of your user)')
     .argument('<code>', 'the BR1.… code')
-    .action(async (code: string, _opts: unknown, cmd: Command) => {
+    .option('--sas <digits>', 'the comparison code the new device shows (instead of confirming on the terminal)')
+    .action(async (code: string, opts: { sas?: string }, cmd: Command) => {
       const out = output(cmd);
+      parseLinkCode(code);
       const client = await open(cmd);
-      const r = await client.approve(code);
-      out.result({ approved: true, user: client.user, channelId: r.channelId }, `approved: the new device now adds itself to ${client.user}'s device list`);
+      const stdin = io.stdin;
+      const interactive = opts.sas === undefined && !out.json && stdin?.isTTY === true;
+      if (opts.sas === undefined && !interactive) {
+        throw new LinkNotConfirmedError(
+          `approving gives the new device FULL control of ${client.user}: pass --sas with the comparison code the new device shows (or run this on a terminal to confirm it). Nothing was sent`,
+        );
+      }
+      const r = await client.approve(code, {
+        ...(opts.sas === undefined ? {} : { sas: opts.sas }),
+        ...(interactive
+          ? {
+              confirm: async ({ user, sas }) => {
+                io.stderr.write(
+                  `This gives the new device FULL control of ${user}: it receives the master key and can read new messages, add and remove devices, and act as ${user}.\nCompare: the new device must show the comparison code  ${formatSas(sas)}\nIf you did not start this link yourself, or the codes differ, answer no.\n`,
+                );
+                const rl = createInterface({ input: stdin as NodeJS.ReadableStream, output: io.stderr });
+                try {
+                  return /^y(es)?$/i.test((await rl.question('Does the new device show exactly this code? [y/N] ')).trim());
+                } finally {
+                  rl.close();
+                }
+              },
+            }
+          : {}),
+      });
+      out.result(
+        { approved: true, user: client.user, channelId: r.channelId, sas: r.sas },
+        `approved: the new device now adds itself to ${client.user}'s device list`,
+      );
     });
 
   device
@@ -214,6 +271,21 @@ export function buildProgram(io: CliIo = defaultIo()): Command {
         `devices of ${client.user} (device list version ${r.version}):`,
         ...r.devices.map((d) => `  ${d.deviceId}${d.current ? `  (this device${d.name ? `: ${d.name}` : ''})` : ''}`),
       ]);
+    });
+
+  device
+    .command('recover')
+    .description('after "this profile is an older copy": start fresh sessions from this copy (when no newer copy is in use)')
+    .action(async (_opts: unknown, cmd: Command) => {
+      const out = output(cmd);
+      const client = await open(cmd);
+      const r = await client.recoverFromRollback();
+      out.result(
+        { recovered: r.recovered, sessions: r.sessions, mark: r.mark },
+        r.recovered
+          ? `recovered: dropped the sessions with ${r.sessions} device${r.sessions === 1 ? '' : 's'}; the next message to each contact starts a new session`
+          : 'nothing to recover: this profile is not behind the relay',
+      );
     });
 
   device

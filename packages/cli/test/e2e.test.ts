@@ -107,10 +107,17 @@ describe('blindrelay CLI end to end', () => {
     const link = start(['--home', home('bob2'), 'device', 'link', '--server', url, '--user', 'bob', '--device-name', 'tablet', '--json']);
     const done = finish(link);
     const first = await waitForLine(link.stdout as NodeJS.ReadableStream, /^\{/);
-    const { code } = JSON.parse(first);
+    const { code, sas } = JSON.parse(first);
     expect(code).toMatch(/^BR1\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]{43}$/);
-    const approved = await brJson('bob', 'device', 'approve', code);
-    expect(approved).toMatchObject({ approved: true, user: 'bob' });
+    expect(sas).toMatch(/^\d{6}$/);
+    // The comparison code must be confirmed (review L5): without it, or with another one, nothing is sent.
+    const unconfirmed = await br('bob', 'device', 'approve', code);
+    expect(unconfirmed.code).toBe(1);
+    expect(unconfirmed.stderr).toMatch(/FULL control of bob.*--sas/);
+    const wrong = String((Number(sas) + 1) % 1_000_000).padStart(6, '0');
+    await expectFailure('bob', 'ERR_LINK_NOT_CONFIRMED', 'device', 'approve', code, '--sas', wrong);
+    const approved = await brJson('bob', 'device', 'approve', code, '--sas', `${sas.slice(0, 3)} ${sas.slice(3)}`);
+    expect(approved).toMatchObject({ approved: true, user: 'bob', sas });
     const r = await done;
     expect(r.code, r.stderr).toBe(0);
     const lines = r.stdout.trim().split('\n');
@@ -122,7 +129,7 @@ describe('blindrelay CLI end to end', () => {
     expect(list).toMatchObject({ user: 'bob', version: 2 });
     expect((list.devices as { deviceId: number }[]).map((d) => d.deviceId).sort()).toEqual([ids.bob1, ids.bob2].sort());
     // A code is single use.
-    await expectFailure('bob', 'ERR_RELAY_CONFLICT', 'device', 'approve', code);
+    await expectFailure('bob', 'ERR_RELAY_CONFLICT', 'device', 'approve', code, '--sas', sas);
   });
 
   it('sends both ways, to every device of bob, with own-device sync', async () => {

@@ -9,16 +9,46 @@
  * - `servers` is an ordered list of base URLs of the same relay. A call goes to the server that
  *   last answered; on a network failure or a 502/503/504 the next one is tried. 4xx answers are
  *   final. If none answers the call fails with UnreachableError.
+ * - Plain `http://` is refused (InsecureTransportError, before anything is sent) unless the host is
+ *   this machine (127.0.0.0/8, ::1, localhost) or the caller opted in with `allowInsecureHttp`,
+ *   which is then reported through `onWarning` (docs/API.md "Transport").
+ * - Requests that destroy data (acks, file deletion and re-keying: docs/API.md §2a) are signed
+ *   with the device key on every attempt (fresh timestamp and nonce); a `stale_signature` answer
+ *   corrects this server's clock offset and signs once more.
+ * - Envelopes are checked field by field (`parseEnvelope`): one the relay cannot have sent honestly
+ *   comes back marked with a `fault` and is never decrypted or parked (review L7).
  */
-import { isValidUserName, type OneTimePreKeyPublic, type PqPreKeyPublic, type SignedPreKeyPublic } from '@blindrelay/protocol';
+import {
+  isValidDeviceId,
+  isValidUserName,
+  type OneTimePreKeyPublic,
+  type PqPreKeyPublic,
+  type SignedPreKeyPublic,
+  utf8,
+} from '@blindrelay/protocol';
 import { fromBase64url, toBase64url } from './base64url.js';
-import { InvalidArgumentError, NotFoundError, NotRegisteredError, RateLimitedError, RelayError, relayError, UnreachableError } from './errors.js';
+import {
+  InsecureTransportError,
+  InvalidArgumentError,
+  NotFoundError,
+  NotRegisteredError,
+  RateLimitedError,
+  RelayError,
+  RequestSignatureError,
+  relayError,
+  UnreachableError,
+} from './errors.js';
 
 export interface DeviceCredentials {
   readonly user: string;
   readonly deviceId: number;
   /** The device signing key's signature over the challenge (signAuthChallenge). */
   signChallenge(challenge: Uint8Array): Promise<Uint8Array>;
+  /**
+   * The `Blindrelay-Signature` header of a request that destroys data (docs/API.md §2a), made with
+   * the device signing key at `timestamp` (request-signing.ts). Without it those calls throw.
+   */
+  signRequest?(method: string, path: string, body: Uint8Array, timestamp: number): Promise<string>;
 }
 
 export interface Token {
@@ -55,7 +85,16 @@ export interface RelayEnvelope {
   readonly fromDevice: number;
   readonly body: Uint8Array;
   readonly sentAt: number;
+  /**
+   * Set when a field is not one the relay can have sent honestly (a user name, device id, message
+   * id, time or body out of range): the envelope is reported and acknowledged, never decrypted or
+   * parked. The faulty fields are blanked ('' / 0 / empty).
+   */
+  readonly fault?: string;
 }
+
+/** The failure code of an envelope with a `fault` (receive.ts reports it; review L7). */
+export const RELAY_ENVELOPE_FAULT = 'ERR_RELAY_ENVELOPE';
 
 export interface RelayApiOptions {
   servers: readonly string[];
@@ -64,6 +103,16 @@ export interface RelayApiOptions {
   fetch?: typeof fetch;
   /** Per-request timeout (default 20 s); long polls add their wait. */
   timeoutMs?: number;
+  /** Allow plain http:// to hosts other than this machine (warned about through `onWarning`). */
+  allowInsecureHttp?: boolean;
+  /** Where warnings go (default: console.warn, i.e. stderr on Node). */
+  onWarning?: (message: string) => void;
+}
+
+/** A signed send mark (send-mark.ts), carried by a send (docs/API.md §5a). */
+export interface SendMarkStamp {
+  readonly value: number;
+  readonly signature: Uint8Array;
 }
 
 /** Most files `listFiles` accepts from the relay (its per-owner cap is 10 000; shared files come on top). */
@@ -83,8 +132,35 @@ const MAX_UNAVAILABLE_WAIT_S = 5;
 /** Socket errors that typically mean a reused keep-alive connection was closed by the server. */
 const STALE_SOCKET = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE', 'UND_ERR_CLOSED']);
 
-/** Validate and normalise a server base URL: http(s), no query or fragment, no trailing slash. */
-export function normalizeServerUrl(url: string): string {
+export interface TransportOptions {
+  /** Accept plain http:// to a host that is not this machine. */
+  readonly allowInsecureHttp?: boolean | undefined;
+}
+
+/**
+ * Whether a URL host (as WHATWG URL writes it) is this machine: 127.0.0.0/8, [::1] (also as
+ * IPv4-mapped [::ffff:127.x.y.z]) or `localhost` (RFC 6761 §6.3). Any other name could resolve
+ * anywhere.
+ */
+export function isLoopbackHost(hostname: string): boolean {
+  const h = hostname.toLowerCase();
+  if (h === 'localhost' || h === '[::1]') return true;
+  if (/^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h)) return true;
+  const mapped = /^\[::ffff:([0-9a-f]{1,4}):[0-9a-f]{1,4}\]$/.exec(h);
+  return mapped !== null && Number.parseInt(mapped[1] as string, 16) >> 8 === 0x7f;
+}
+
+/** True for a plain-http URL to a host that is not this machine (it needs `allowInsecureHttp`). */
+export function isInsecureServer(url: string): boolean {
+  const u = new URL(url);
+  return u.protocol === 'http:' && !isLoopbackHost(u.hostname);
+}
+
+/**
+ * Validate and normalise a server base URL: https (http only to this machine, or with
+ * `allowInsecureHttp`: else InsecureTransportError), no query or fragment, no trailing slash.
+ */
+export function normalizeServerUrl(url: string, options: TransportOptions = {}): string {
   let u: URL;
   try {
     u = new URL(url.trim());
@@ -93,15 +169,19 @@ export function normalizeServerUrl(url: string): string {
   }
   if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new InvalidArgumentError(`server URL must be http or https: ${url}`);
   if (u.search || u.hash || u.username || u.password) throw new InvalidArgumentError(`server URL must not have credentials, a query or a fragment: ${url}`);
+  if (u.protocol === 'http:' && !isLoopbackHost(u.hostname) && !options.allowInsecureHttp) throw new InsecureTransportError(u.origin);
   return u.toString().replace(/\/+$/, '');
 }
 
-/** Parse a comma-separated list of server URLs. */
-export function parseServerList(list: string | readonly string[]): string[] {
+/** Parse a comma-separated list of server URLs (each checked as normalizeServerUrl does). */
+export function parseServerList(list: string | readonly string[], options: TransportOptions = {}): string[] {
   const items = (typeof list === 'string' ? list.split(',') : [...list]).map((s) => s.trim()).filter((s) => s.length > 0);
   if (items.length === 0) throw new InvalidArgumentError('at least one server URL is required');
-  return [...new Set(items.map(normalizeServerUrl))];
+  return [...new Set(items.map((u) => normalizeServerUrl(u, options)))];
 }
+
+/** Servers already warned about in this process (one warning per insecure server, not per client). */
+const warnedInsecure = new Set<string>();
 
 const b64 = toBase64url;
 function bytesField(o: Record<string, unknown>, key: string): Uint8Array {
@@ -128,11 +208,47 @@ function uploadJson(u: PreKeyUpload): Record<string, unknown> {
   return out;
 }
 
+/** A message id: 16 bytes, canonical base64url (what the relay's ack route accepts). */
+const MESSAGE_ID = /^[A-Za-z0-9_-]{21}[AQgw]$/;
+/** The relay's largest message body (docs/API.md "Limits": 1.25 MiB decoded), as base64url characters. */
+const MAX_BODY_CHARS = Math.ceil((1280 * 1024 * 4) / 3);
+
+/**
+ * An envelope as the relay sent it (docs/API.md §5), every field checked as the relay's own
+ * schema would: `from` a user name, `fromDevice` in 1 … 2^32−1, a message id, a time, a body of
+ * 1 byte … 1.25 MiB. Never throws: an envelope failing any check comes back with `fault` set and
+ * the failing fields blanked, so the caller drops it as one counted failure (review L7).
+ */
 export function parseEnvelope(v: unknown): RelayEnvelope {
-  if (!isObject(v)) throw badResponse('envelope');
-  const { id, from, fromDevice, sentAt } = v;
-  if (typeof id !== 'string' || typeof from !== 'string' || !Number.isInteger(fromDevice) || typeof sentAt !== 'number') throw badResponse('envelope');
-  return { id, from, fromDevice: fromDevice as number, sentAt, body: bytesField(v, 'body') };
+  const o = isObject(v) ? v : {};
+  const { id, from, fromDevice, sentAt, body } = o;
+  const bad: string[] = [];
+  if (!isObject(v)) bad.push('not an object');
+  const okId = typeof id === 'string' && MESSAGE_ID.test(id);
+  const okFrom = typeof from === 'string' && isValidUserName(from);
+  const okDevice = typeof fromDevice === 'number' && isValidDeviceId(fromDevice);
+  const okSentAt = typeof sentAt === 'number' && Number.isSafeInteger(sentAt) && sentAt >= 0;
+  let bytes: Uint8Array | undefined;
+  if (typeof body === 'string' && body.length > 0 && body.length <= MAX_BODY_CHARS) {
+    try {
+      bytes = fromBase64url(body);
+    } catch {}
+  }
+  if (isObject(v)) {
+    if (!okId) bad.push('id');
+    if (!okFrom) bad.push('from');
+    if (!okDevice) bad.push('fromDevice');
+    if (!okSentAt) bad.push('sentAt');
+    if (!bytes || bytes.length === 0) bad.push('body');
+  }
+  const envelope: RelayEnvelope = {
+    id: okId ? id : '',
+    from: okFrom ? from : '',
+    fromDevice: okDevice ? fromDevice : 0,
+    sentAt: okSentAt ? sentAt : 0,
+    body: bytes ?? new Uint8Array(0),
+  };
+  return bad.length === 0 ? envelope : { ...envelope, fault: `the relay sent a malformed envelope (${bad.join(', ')}); dropped` };
 }
 
 interface CallOptions {
@@ -140,8 +256,15 @@ interface CallOptions {
   /** Sent as-is, `application/octet-stream` (file payload chunks). */
   raw?: Uint8Array;
   auth?: boolean;
+  /** Destroys data: signed with the device key (docs/API.md §2a). Implies `auth`. */
+  signed?: boolean;
   timeoutMs?: number;
 }
+
+/** The request body's bytes exactly as #exchange sends them (what a request signature covers). */
+const bodyBytes = (body: unknown): Uint8Array => (body === undefined ? new Uint8Array(0) : body instanceof Uint8Array ? body : utf8(JSON.stringify(body)));
+/** The relay's clock is trusted for signing only when it differs from ours by more than this (its Date header has 1 s resolution). */
+const CLOCK_SKEW_MS = 30_000;
 
 /** A file as the relay describes it (docs/API.md §8): public routing facts and opaque ciphertext. */
 export interface RelayFile {
@@ -208,14 +331,24 @@ export class RelayApi {
   readonly #tokens: TokenCache;
   readonly #fetch: typeof fetch;
   readonly #timeoutMs: number;
+  /** Per server: its clock minus ours (ms), when they differ enough to matter for signed requests. */
+  readonly #clockOffset = new Map<string, number>();
   #preferred = 0;
 
   constructor(options: RelayApiOptions) {
-    this.servers = parseServerList(options.servers);
+    this.servers = parseServerList(options.servers, { allowInsecureHttp: options.allowInsecureHttp });
     this.#credentials = options.credentials;
     this.#tokens = options.tokens ?? memoryTokenCache();
     this.#fetch = options.fetch ?? ((...args) => globalThis.fetch(...args));
     this.#timeoutMs = options.timeoutMs ?? 20_000;
+    const warn = options.onWarning ?? ((m: string) => console.warn(m));
+    for (const server of this.servers.filter(isInsecureServer)) {
+      if (warnedInsecure.has(server)) continue;
+      warnedInsecure.add(server);
+      warn(
+        `warning: ${server} is plain http:// to another machine (allowed by --insecure-http / allowInsecureHttp): bearer tokens, metadata and key-directory answers cross the network unencrypted and can be changed on the way`,
+      );
+    }
   }
 
   /** The server that answered last (or the first one). */
@@ -226,11 +359,12 @@ export class RelayApi {
   // ---- transport -------------------------------------------------------------------------------
 
   /** One HTTP exchange with one server; NetworkFailure if it did not answer usefully. */
-  async #exchange(server: string, method: string, path: string, body: unknown, token: string | undefined, timeoutMs: number) {
+  async #exchange(server: string, method: string, path: string, body: unknown, token: string | undefined, timeoutMs: number, signature?: string) {
     const headers: Record<string, string> = { accept: 'application/json' };
     const raw = body instanceof Uint8Array;
     if (body !== undefined) headers['content-type'] = raw ? 'application/octet-stream' : 'application/json';
     if (token) headers.authorization = `Bearer ${token}`;
+    if (signature) headers['blindrelay-signature'] = signature;
     let res: Response;
     try {
       res = await this.#fetch(`${server}${path}`, {
@@ -253,6 +387,7 @@ export class RelayApi {
       if (res.status === 503 && Number.isFinite(after) && after >= 0) failure.retryAfter = after;
       throw failure;
     }
+    this.#noteServerDate(server, res.headers.get('date'));
     const text = await res.text();
     let data: unknown;
     if (text.length > 0) {
@@ -264,6 +399,20 @@ export class RelayApi {
     }
     const retryAfter = Number.parseInt(res.headers.get('retry-after') ?? '', 10);
     return { status: res.status, ok: res.ok, data, retryAfter: Number.isFinite(retryAfter) ? retryAfter : null };
+  }
+
+  /** A far-off clock (its Date header) is learnt before any signed request, so WebSocket acks are signed in its time too. */
+  #noteServerDate(server: string, date: string | null): void {
+    if (this.#clockOffset.has(server) || !date) return;
+    const at = Date.parse(date);
+    if (Number.isFinite(at) && Math.abs(at - Date.now()) > CLOCK_SKEW_MS) this.#clockOffset.set(server, at - Date.now());
+  }
+
+  /** The Blindrelay-Signature of one attempt of a request (docs/API.md §2a): a fresh time and nonce each time. */
+  async #signature(server: string, method: string, path: string, body: unknown): Promise<string> {
+    const sign = this.#credentials?.signRequest;
+    if (!sign) throw new InvalidArgumentError('this call deletes data on the relay and needs the device signing key (credentials.signRequest)');
+    return sign(method, path, bodyBytes(body), Date.now() + (this.#clockOffset.get(server) ?? 0));
   }
 
   async #login(server: string): Promise<string> {
@@ -329,12 +478,23 @@ export class RelayApi {
       for (let retried = false; ; retried = true) {
         try {
           const body = opts.raw ?? opts.body;
-          let token = opts.auth ? await this.#login(server) : undefined;
-          let r = await this.#exchange(server, method, path, body, token, opts.timeoutMs ?? this.#timeoutMs);
-          if (r.status === 401 && opts.auth) {
+          const auth = opts.auth || opts.signed;
+          const timeout = opts.timeoutMs ?? this.#timeoutMs;
+          const signature = () => (opts.signed ? this.#signature(server, method, path, body) : Promise.resolve(undefined));
+          let token = auth ? await this.#login(server) : undefined;
+          let r = await this.#exchange(server, method, path, body, token, timeout, await signature());
+          const code = r.status === 401 && isObject(r.data) && typeof r.data.code === 'string' ? r.data.code : undefined;
+          if (r.status === 401 && auth && (code === undefined || code === 'unauthorized')) {
             await this.#tokens.set(server, undefined);
             token = await this.#login(server);
-            r = await this.#exchange(server, method, path, body, token, opts.timeoutMs ?? this.#timeoutMs);
+            r = await this.#exchange(server, method, path, body, token, timeout, await signature());
+          } else if (code === 'stale_signature' && opts.signed) {
+            // Our clock is off: sign again in the relay's time (once).
+            const err = relayError(r.status, r.data);
+            if (err instanceof RequestSignatureError && err.serverTime !== undefined) {
+              this.#clockOffset.set(server, err.serverTime - Date.now());
+              r = await this.#exchange(server, method, path, body, token, timeout, await signature());
+            }
           }
           this.#preferred = index;
           if (!r.ok) {
@@ -451,23 +611,45 @@ export class RelayApi {
 
   // ---- §5 messages -------------------------------------------------------------------------------
 
-  async sendMessages(to: string, messages: readonly { deviceId: number; body: Uint8Array }[]): Promise<{ ids: string[]; sentAt: number }> {
-    const d = await this.#json('POST', '/v1/messages', {
-      body: { to, messages: messages.map((m) => ({ deviceId: m.deviceId, body: b64(m.body) })) },
-      auth: true,
-    });
+  /** `mark`: this send's signed send mark (docs/API.md §5a); a lower one than the relay holds is SendMarkStaleError. */
+  async sendMessages(
+    to: string,
+    messages: readonly { deviceId: number; body: Uint8Array }[],
+    mark?: SendMarkStamp,
+  ): Promise<{ ids: string[]; sentAt: number }> {
+    const body: Record<string, unknown> = { to, messages: messages.map((m) => ({ deviceId: m.deviceId, body: b64(m.body) })) };
+    if (mark) body.sendMark = { value: mark.value, signature: b64(mark.signature) };
+    const d = await this.#json('POST', '/v1/messages', { body, auth: true });
     if (!Array.isArray(d.ids)) throw badResponse('send');
     return { ids: d.ids as string[], sentAt: typeof d.sentAt === 'number' ? d.sentAt : Date.now() };
   }
 
+  /** Queued envelopes, oldest first; each checked by parseEnvelope (a malformed one has `fault` set). */
   async fetchMessages(limit = 100): Promise<RelayEnvelope[]> {
     const d = await this.#json('GET', `/v1/messages?limit=${limit}`, { auth: true });
-    if (!Array.isArray(d.messages)) throw badResponse('messages');
+    if (!Array.isArray(d.messages) || d.messages.length > limit) throw badResponse('messages');
     return d.messages.map(parseEnvelope);
   }
 
+  /** Delete queued messages (signed: docs/API.md §2a). */
   async ack(ids: readonly string[]): Promise<void> {
-    for (let i = 0; i < ids.length; i += 500) await this.#call('POST', '/v1/messages/ack', { body: { ids: ids.slice(i, i + 500) }, auth: true });
+    for (let i = 0; i < ids.length; i += 500) await this.#call('POST', '/v1/messages/ack', { body: { ids: ids.slice(i, i + 500) }, signed: true });
+  }
+
+  /** A WebSocket ack frame for `server` (docs/API.md §6): the signed HTTP ack, sent over the socket. */
+  async ackFrame(server: string, ids: readonly string[]): Promise<string> {
+    const body = { ids: [...ids] };
+    return JSON.stringify({ type: 'ack', ...body, signature: await this.#signature(server, 'POST', '/v1/messages/ack', body) });
+  }
+
+  /** The send mark the relay holds for this device and the device's signature over it (docs/API.md §5a). */
+  async sendMark(): Promise<{ mark: number; signature: Uint8Array | null }> {
+    const d = await this.#json('GET', '/v1/send-mark', { auth: true });
+    if (!Number.isSafeInteger(d.mark) || (d.mark as number) < 0) throw badResponse('send mark');
+    if (d.mark === 0) return { mark: 0, signature: null };
+    const signature = bytesField(d, 'signature');
+    if (signature.length !== 64) throw badResponse('send mark');
+    return { mark: d.mark as number, signature };
   }
 
   // ---- §8 files ----------------------------------------------------------------------------------
@@ -535,7 +717,7 @@ export class RelayApi {
     const body: Record<string, unknown> = { expectedRevision: req.expectedRevision, header: b64(req.header) };
     if (req.meta) body.meta = b64(req.meta);
     if (req.readers) body.readers = req.readers;
-    const d = await this.#json('PUT', `/v1/files/${encodeURIComponent(id)}/header`, { body, auth: true });
+    const d = await this.#json('PUT', `/v1/files/${encodeURIComponent(id)}/header`, { body, signed: true });
     if (!Number.isSafeInteger(d.revision)) throw badResponse('header');
     return { revision: d.revision as number };
   }
@@ -546,14 +728,14 @@ export class RelayApi {
   ): Promise<{ version: number; revision: number }> {
     const d = await this.#json('POST', `/v1/files/${encodeURIComponent(id)}/versions`, {
       body: { expectedRevision: req.expectedRevision, header: b64(req.header), meta: b64(req.meta), payloadSize: req.payloadSize, readers: req.readers },
-      auth: true,
+      signed: true,
     });
     if (!Number.isSafeInteger(d.version) || !Number.isSafeInteger(d.revision)) throw badResponse('version');
     return { version: d.version as number, revision: d.revision as number };
   }
 
   async deleteFile(id: string): Promise<void> {
-    await this.#call('DELETE', `/v1/files/${encodeURIComponent(id)}`, { auth: true });
+    await this.#call('DELETE', `/v1/files/${encodeURIComponent(id)}`, { signed: true });
   }
 
   /**

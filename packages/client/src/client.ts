@@ -20,6 +20,7 @@ import {
   isValidUserName,
   openProvisioning,
   type Primitives,
+  provisioningSas,
   safetyNumber,
   safetyNumberMatches,
   sealProvisioning,
@@ -28,11 +29,13 @@ import {
   verifyDeviceList,
 } from '@blindrelay/protocol';
 import { type DeviceCredentials, parseServerList, RelayApi, type Token, type TokenCache } from './api.js';
+import { fromBase64url } from './base64url.js';
 import type { Context } from './context.js';
 import { DIRECTORY_MAX_AGE_MS, resolveUser } from './directory.js';
 import {
   ConflictError,
   InvalidArgumentError,
+  LinkNotConfirmedError,
   LinkTimeoutError,
   ProfileExistsError,
   RelayError,
@@ -58,7 +61,9 @@ import {
 } from './prekeys.js';
 import { type AccountRecord, type Contact, type ContactsRecord, type PendingUpload, Profile, type ReceivedMessage } from './profile.js';
 import { type BatchResult, contactState, processEnvelopes, type ReceiveFailure } from './receive.js';
+import { signatureHeader } from './request-signing.js';
 import { type SendOptions, type SendResult, sendText } from './send.js';
+import { explainSendRefusal, type RollbackRecovery, recoverFromRollback } from './send-mark.js';
 import { pruneSessions } from './sessions.js';
 import type { SocketFactory } from './socket.js';
 import { Mutex, type ProfileStorage } from './storage/types.js';
@@ -81,6 +86,14 @@ export interface ClientEnvironment {
    * 409 `mismatched_devices` always forces a fetch. See README, "Trust".
    */
   readonly directoryMaxAgeMs?: number;
+  /**
+   * Allow plain http:// to a relay that is not on this machine (127.0.0.0/8, ::1, localhost).
+   * Off by default: such URLs throw InsecureTransportError before anything is sent. When on, each
+   * such server is reported once through `onWarning`.
+   */
+  readonly allowInsecureHttp?: boolean;
+  /** Warnings for the user (default: console.warn, i.e. stderr on Node). */
+  readonly onWarning?: (message: string) => void;
 }
 
 export interface CreateAccountOptions {
@@ -91,9 +104,28 @@ export interface CreateAccountOptions {
 }
 
 export interface LinkOptions extends CreateAccountOptions {
-  /** Called once with the code to show (text and QR) on this new device. */
-  readonly onCode: (code: string) => void;
+  /**
+   * Called once with the code to show (text and QR) on this new device, and its comparison code
+   * (6 digits) to show beside it: the approving device shows the same digits, and its user must
+   * confirm they match before anything is sent (docs/PROTOCOL.md §12.1).
+   */
+  readonly onCode: (code: string, sas: string) => void;
   readonly signal?: AbortSignal;
+}
+
+/** What the approving device shows before it seals the account to a new device. */
+export interface LinkApproval {
+  /** Our user: approving gives the new device FULL control of it. */
+  readonly user: string;
+  /** The comparison code (6 digits) of the link code: the new device must show the same. */
+  readonly sas: string;
+}
+
+export interface ApproveOptions {
+  /** Show `approval` to the user; resolve true only if they confirm the new device shows the same comparison code. */
+  readonly confirm?: (approval: LinkApproval) => boolean | Promise<boolean>;
+  /** Or (non-interactive): the comparison code the new device shows (spaces ignored); it must match. */
+  readonly sas?: string;
 }
 
 export interface SafetyNumberInfo {
@@ -160,8 +192,24 @@ function profileTokens(profile: Profile): TokenCache {
 }
 
 function credentials(p: Primitives, a: AccountRecord): DeviceCredentials {
-  return { user: a.user, deviceId: a.deviceId, signChallenge: (c) => signAuthChallenge(p, a.signingSeed, c, a.user, a.deviceId) };
+  return {
+    user: a.user,
+    deviceId: a.deviceId,
+    signChallenge: (c) => signAuthChallenge(p, a.signingSeed, c, a.user, a.deviceId),
+    signRequest: (method, path, body, timestamp) => signatureHeader(p, { user: a.user, deviceId: a.deviceId, signingSeed: a.signingSeed }, method, path, body, timestamp),
+  };
 }
+
+/** The comparison code of a parsed link code (PROTOCOL.md §12.1). */
+function linkSas(p: Primitives, channelId: string, publicKey: Uint8Array): Promise<string> {
+  return provisioningSas(p, fromBase64url(channelId), publicKey);
+}
+
+
+const transport = (env: ClientEnvironment) => ({
+  allowInsecureHttp: env.allowInsecureHttp ?? false,
+  ...(env.onWarning ? { onWarning: env.onWarning } : {}),
+});
 
 function checkUser(user: string): void {
   if (!isValidUserName(user)) throw new InvalidArgumentError('user name must match [a-z0-9][a-z0-9._-]{0,63}');
@@ -181,6 +229,7 @@ export class BlindrelayClient {
       credentials: credentials(env.primitives, account),
       tokens: profileTokens(profile),
       ...(env.fetch ? { fetch: env.fetch } : {}),
+      ...transport(env),
     });
     const maxAge = env.directoryMaxAgeMs ?? DIRECTORY_MAX_AGE_MS;
     if (!(maxAge >= 0)) throw new InvalidArgumentError('directoryMaxAgeMs must be a number of milliseconds, 0 or more');
@@ -214,7 +263,7 @@ export class BlindrelayClient {
    */
   static async createAccount(env: ClientEnvironment, options: CreateAccountOptions): Promise<BlindrelayClient> {
     checkUser(options.user);
-    const servers = parseServerList(options.servers);
+    const servers = parseServerList(options.servers, transport(env));
     const p = env.primitives;
     const now = (env.now ?? Date.now)();
     if (await env.storage.exists()) throw new ProfileExistsError(`a profile already exists at ${env.storage.location}`);
@@ -242,13 +291,13 @@ export class BlindrelayClient {
    */
   static async link(env: ClientEnvironment, options: LinkOptions): Promise<BlindrelayClient> {
     checkUser(options.user);
-    const servers = parseServerList(options.servers);
+    const servers = parseServerList(options.servers, transport(env));
     const p = env.primitives;
     if (await env.storage.exists()) throw new ProfileExistsError(`a profile already exists at ${env.storage.location}`);
-    const api = new RelayApi({ servers, ...(env.fetch ? { fetch: env.fetch } : {}) });
+    const api = new RelayApi({ servers, ...(env.fetch ? { fetch: env.fetch } : {}), ...transport(env) });
     const ephemeral = await generateX25519(p);
     const channel = await api.createChannel();
-    options.onCode(formatLinkCode(channel.channelId, ephemeral.publicKey));
+    options.onCode(formatLinkCode(channel.channelId, ephemeral.publicKey), await linkSas(p, channel.channelId, ephemeral.publicKey));
     let sealed: Uint8Array | null = null;
     const deadline = Math.min(channel.expiresAt, Date.now() + 10 * 60_000);
     while (!sealed) {
@@ -380,7 +429,9 @@ export class BlindrelayClient {
   /** Send `text` to every device of `to`, and a sync copy to our other devices. */
   async send(to: string, text: string, options: SendOptions = {}): Promise<SendResult> {
     checkUser(to);
-    const result = await sendText(this.#ctx, to, text, options);
+    const result = await sendText(this.#ctx, to, text, options).catch(async (e) => {
+      throw await explainSendRefusal(this.#ctx, e);
+    });
     // Best effort: a failure is retried at the next send or receive.
     await this.rotatePreKeys().catch(() => undefined);
     return result;
@@ -648,9 +699,28 @@ export class BlindrelayClient {
     };
   }
 
-  /** Approve a new device that shows `code`: seal the master seed and account state to it. */
-  async approve(code: string): Promise<{ channelId: string }> {
+  /**
+   * Approve a new device that shows `code`: seal the master seed and account state to it. This
+   * gives the new device FULL control of our user, so it happens only once the user confirmed the
+   * comparison code: `options.confirm` is shown it and must resolve true, or `options.sas` (what
+   * the new device shows) must match. A code the new device did not make (a phishing link: the
+   * attacker's code has another comparison code) is refused with LinkNotConfirmedError and
+   * nothing is sent or changed (review L5).
+   */
+  async approve(code: string, options: ApproveOptions = {}): Promise<{ channelId: string; sas: string }> {
     const { channelId, publicKey } = parseLinkCode(code);
+    const sas = await linkSas(this.#ctx.p, channelId, publicKey);
+    if (!options.confirm && options.sas === undefined) {
+      throw new LinkNotConfirmedError(
+        `approving gives the new device FULL control of ${this.user}: give the comparison code the new device shows (sas), or confirm it (confirm)`,
+      );
+    }
+    if (options.sas !== undefined && options.sas.replace(/\s+/g, '') !== sas) {
+      throw new LinkNotConfirmedError(
+        'the comparison code does not match this link code: the code was not made by the device you are looking at (someone else may have sent it to you). Nothing was sent',
+      );
+    }
+    if (options.confirm && !(await options.confirm({ user: this.user, sas }))) throw new LinkNotConfirmedError('not confirmed: nothing was sent');
     const { list, contacts } = await this.#ctx.profile.transact(async (tx) => {
       const own = await resolveUser(this.#ctx, tx, this.user, { mode: 'lookup' });
       // Until the new device has published its list, our sends fetch ours (directory.ts ownLinkPending).
@@ -663,7 +733,17 @@ export class BlindrelayClient {
     const state = encodeLinkState({ deviceList: list.encoded, contacts });
     const envelope = await sealProvisioning(this.#ctx.p, publicKey, { user: this.user, masterSeed: this.#ctx.account.masterSeed, state });
     await this.#ctx.api.putChannel(channelId, envelope);
-    return { channelId };
+    return { channelId, sas };
+  }
+
+  /**
+   * After ProfileRolledBackError (this profile is an older copy than one that already sent):
+   * drop every session, so the next send to anyone starts a new one from fresh prekeys, and take
+   * over the relay's send mark (send-mark.ts). Messages, contacts and files stay. Does nothing
+   * (`recovered: false`) unless a rollback is found.
+   */
+  recoverFromRollback(): Promise<RollbackRecovery> {
+    return recoverFromRollback(this.#ctx);
   }
 
   /** Remove another device of ours: a new list without it (version + 1), signed with the master seed. */

@@ -23,6 +23,9 @@ export type ClientErrorCode =
   | 'ERR_DEVICE_UNAVAILABLE'
   | 'ERR_SEND_FAILED'
   | 'ERR_INVALID_LINK_CODE'
+  | 'ERR_LINK_NOT_CONFIRMED'
+  | 'ERR_INSECURE_TRANSPORT'
+  | 'ERR_PROFILE_ROLLED_BACK'
   | 'ERR_LINK_TIMEOUT'
   | 'ERR_USER_TAKEN'
   | 'ERR_NOT_REGISTERED'
@@ -143,6 +146,47 @@ export class LinkTimeoutError extends ClientError {
     super('ERR_LINK_TIMEOUT', 'the link code expired before another device approved it');
   }
 }
+/**
+ * An approval that was not confirmed: the comparison code given does not match the link code's,
+ * or the user did not confirm it. Nothing was sealed or sent.
+ */
+export class LinkNotConfirmedError extends ClientError {
+  constructor(message: string) {
+    super('ERR_LINK_NOT_CONFIRMED', message);
+  }
+}
+
+// ---- transport and profile state ----------------------------------------------------------------
+
+/** A plain `http://` relay URL for a host that is not this machine, without the explicit opt-in. Nothing was sent. */
+export class InsecureTransportError extends ClientError {
+  readonly url: string;
+  constructor(url: string) {
+    super(
+      'ERR_INSECURE_TRANSPORT',
+      `refusing plain http:// to ${url}: it is not this machine (127.0.0.0/8, ::1, localhost), so bearer tokens, metadata and key-directory answers would cross the network unencrypted. Use an https:// URL; if this network really is trusted, pass --insecure-http (SDK: allowInsecureHttp: true)`,
+    );
+    this.url = url;
+  }
+}
+/**
+ * This profile is older than one this device already sent from (restored from a backup, a copied
+ * directory, a VM snapshot — or another copy of it is in use elsewhere). Sending from it would
+ * encrypt again with message keys and nonces already used, so it is refused; nothing was sent.
+ */
+export class ProfileRolledBackError extends ClientError {
+  /** The send mark the relay holds (signed by this device), and this profile's. */
+  readonly relayMark: number;
+  readonly profileMark: number;
+  constructor(relayMark: number, profileMark: number) {
+    super(
+      'ERR_PROFILE_ROLLED_BACK',
+      `this profile is an older copy: this device already sent from a newer state (send mark ${relayMark} on the relay, ${profileMark} here), so sending from it would reuse message keys. If a newer copy of this profile exists, use that one and stop using this copy. Otherwise run \`blindrelay device recover\` (SDK: client.recoverFromRollback()): it starts fresh sessions with every contact and leaves messages and contacts as they are`,
+    );
+    this.relayMark = relayMark;
+    this.profileMark = profileMark;
+  }
+}
 
 // ---- relay -------------------------------------------------------------------------------------
 
@@ -216,6 +260,8 @@ export type RelayErrorCode =
   | 'ERR_RELAY_QUOTA_EXCEEDED'
   | 'ERR_RELAY_OFFSET_MISMATCH'
   | 'ERR_RELAY_VERSION_CHANGED'
+  | 'ERR_RELAY_SIGNATURE'
+  | 'ERR_RELAY_SEND_MARK_STALE'
   | 'ERR_RELAY';
 
 /** An error answer `{code, message}` from the relay. */
@@ -278,6 +324,27 @@ export class OffsetMismatchError extends ConflictError {
 }
 /** 409 `version_changed`: the file got a new version (revocation) while it was being read. */
 export class VersionChangedError extends ConflictError {}
+/**
+ * 401 for a signed request (docs/API.md §2a): `signature_required`, `bad_signature`,
+ * `stale_signature` (with the relay's `serverTime`) or `replayed_signature`.
+ */
+export class RequestSignatureError extends UnauthorizedError {
+  readonly serverTime: number | undefined;
+  constructor(status: number, relayCode: string, message: string, serverTime?: number) {
+    super('ERR_RELAY_SIGNATURE', status, relayCode, message);
+    this.serverTime = serverTime;
+  }
+}
+/** 409 `send_mark_stale` (docs/API.md §5a): the relay holds a send mark at or above this send's, and the device's signature over it. */
+export class SendMarkStaleError extends ConflictError {
+  readonly mark: number | undefined;
+  readonly signature: string | undefined;
+  constructor(status: number, message: string, mark?: number, signature?: string) {
+    super('ERR_RELAY_SEND_MARK_STALE', status, 'send_mark_stale', message);
+    this.mark = mark;
+    this.signature = signature;
+  }
+}
 
 const isDeviceIdArray = (v: unknown): v is number[] => Array.isArray(v) && v.every((x) => Number.isInteger(x) && x >= 1 && x <= 0xffffffff);
 
@@ -318,6 +385,18 @@ export function relayError(status: number, body: unknown): RelayError {
       return new VersionChangedError('ERR_RELAY_VERSION_CHANGED', status, relayCode, message);
     case 'queue_full':
       return new QueueFullError(status, message, isDeviceIdArray(o.devices) ? o.devices : []);
+    case 'signature_required':
+    case 'bad_signature':
+    case 'stale_signature':
+    case 'replayed_signature':
+      return new RequestSignatureError(status, relayCode, message, Number.isSafeInteger(o.serverTime) ? (o.serverTime as number) : undefined);
+    case 'send_mark_stale':
+      return new SendMarkStaleError(
+        status,
+        message,
+        Number.isSafeInteger(o.mark) && (o.mark as number) >= 0 ? (o.mark as number) : undefined,
+        typeof o.signature === 'string' && o.signature.length <= 100 ? o.signature : undefined,
+      );
     default:
       if (status === 401) return new UnauthorizedError('ERR_RELAY_UNAUTHORIZED', status, relayCode, message);
       if (status === 404) return new NotFoundError('ERR_RELAY_NOT_FOUND', status, relayCode, message);

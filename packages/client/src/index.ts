@@ -15,6 +15,7 @@ export * from './prekeys.js';
 export * from './profile.js';
 export type { BatchResult, ReceiveFailure } from './receive.js';
 export type { SendOptions, SendResult } from './send.js';
+export type { RollbackRecovery } from './send-mark.js';
 export * from './socket.js';
 export * from './storage/memory.js';
 export * from './storage/types.js';

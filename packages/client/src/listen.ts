@@ -93,7 +93,8 @@ function connection(
             const r = await deps.process(batch);
             for (const f of r.failures) options.onFailure?.(f);
             if (r.ack.length > 0) {
-              if (open) socket?.send(JSON.stringify({ type: 'ack', ids: r.ack }));
+              // Signed like the HTTP ack (docs/API.md §2a, §6).
+              if (open) socket?.send(await deps.api.ackFrame(session.server, r.ack));
               else await deps.api.ack(r.ack);
             }
             if (r.deferred) {

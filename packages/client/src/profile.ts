@@ -15,6 +15,7 @@
  *   session-N      one peer device's sessions (serializeSession; the current one + a few previous)
  *   basekeys       digests of PQXDH base keys of sessions this device accepted, per prekey pair (replay defence)
  *   parked         messages from a changed key or an unlisted device, kept to retry once resolved
+ *   sendmark       this device's send mark: + 1 before every send, written ahead of it (send-mark.ts)
  * Each record is a file `NAME.json` (plain JSON), `NAME.dat` (plain binary) or `NAME.bin` (sealed);
  * the encodings are in profile-codec.ts. Changes happen in transactions under the profile lock
  * (`transact`), so several processes can share a profile safely.
@@ -245,6 +246,10 @@ export interface ParkedRecord {
 export interface TokensRecord {
   tokens: Map<string, { token: string; expiresAt: number }>;
 }
+/** The device's send high-water mark (send-mark.ts, docs/API.md §5a): 0 before the first send with one. */
+export interface SendMarkRecord {
+  mark: number;
+}
 
 export interface Records {
   account: AccountRecord;
@@ -257,6 +262,7 @@ export interface Records {
   basekeys: BaseKeysRecord;
   parked: ParkedRecord;
   uploads: UploadsRecord;
+  sendmark: SendMarkRecord;
 }
 export type RecordName = keyof Records;
 /**
@@ -266,8 +272,10 @@ export type RecordName = keyof Records;
  * inbox nor still unacknowledged on the relay. Session records before the index that names them,
  * and before `basekeys` (a base key recorded without its session would refuse the peer's next
  * PreKeyMessage as a replay). `prekeys` last: at worst a used one-time prekey is not yet deleted.
+ * `sendmark` is written with the sessions, before the POST: either order between the two is safe
+ * (a mark ahead of the sessions only skips a number; sessions ahead of the mark were never sent).
  */
-const WRITE_ORDER_BEFORE_SESSIONS: readonly RecordName[] = ['account', 'contacts', 'seen', 'recent', 'parked'];
+const WRITE_ORDER_BEFORE_SESSIONS: readonly RecordName[] = ['account', 'sendmark', 'contacts', 'seen', 'recent', 'parked'];
 const WRITE_ORDER_AFTER_SESSIONS: readonly RecordName[] = ['basekeys', 'prekeys', 'tokens', 'uploads'];
 
 export const sessionKey = (user: string, deviceId: number) => `${user}/${deviceId}`;
@@ -373,6 +381,10 @@ const CODECS: { readonly [K in RecordName]: Codec<Records[K]> } = {
   uploads: jsonCodec(
     (o) => o.uploads instanceof Map && [...o.uploads.values()].every((u) => isObject(u) && typeof u.fileId === 'string' && u.fileKey instanceof Uint8Array),
     () => ({ uploads: new Map() }),
+  ),
+  sendmark: jsonCodec(
+    (o) => Number.isSafeInteger(o.mark) && (o.mark as number) >= 0,
+    () => ({ mark: 0 }),
   ),
 };
 

@@ -29,7 +29,7 @@ import {
   peekPreKeyMessage,
   type SessionState,
 } from '@blindrelay/protocol';
-import type { RelayEnvelope } from './api.js';
+import { RELAY_ENVELOPE_FAULT, type RelayEnvelope } from './api.js';
 import { toBase64url } from './base64url.js';
 import type { Context } from './context.js';
 import { deviceListOf, senderDevice } from './directory.js';
@@ -128,6 +128,13 @@ export function processEnvelopes(ctx: Context, envelopes: readonly RelayEnvelope
       tx.set('parked', parked);
     };
     for (const env of envelopes) {
+      if (env.fault) {
+        // A field the relay cannot have sent honestly (api.ts parseEnvelope, review L7): counted and
+        // dropped (acked when its id is well-formed), never decrypted, never parked.
+        result.failures.push({ serverId: env.id, from: env.from, fromDevice: env.fromDevice, code: RELAY_ENVELOPE_FAULT, message: env.fault });
+        if (env.id) result.ack.push(env.id);
+        continue;
+      }
       // The same ciphertext under another relay id: a retried POST, or a replay. Drop it quietly.
       const relayId = await labelledDigest(ctx.p, 'relayId', env.id);
       const body = await bodyDigest(ctx.p, env.body);

@@ -19,6 +19,7 @@ import { listForSend, ownLinkPending, resolveUser } from './directory.js';
 import { encodeEnvelope } from './envelope.js';
 import { DeviceUnavailableError, MismatchedDevicesError, SendFailedError, UntrustedDeviceError } from './errors.js';
 import type { Transaction } from './profile.js';
+import { nextSendMark } from './send-mark.js';
 import { currentSession, putSession } from './sessions.js';
 
 const MAX_ATTEMPTS = 4;
@@ -117,10 +118,12 @@ async function deliver(ctx: Context, tx: Transaction, user: string, initial: Dev
       await putSession(tx, user, d.deviceId, r.state);
       messages.push({ deviceId: d.deviceId, body: r.message });
     }
-    // Write-ahead: the advanced sessions are on disk before the ciphertext leaves.
+    // Write-ahead: the advanced sessions, and the send mark that refuses an older copy of them
+    // (send-mark.ts), are on disk before the ciphertext leaves.
+    const mark = await nextSendMark(ctx, tx);
     await tx.flush();
     try {
-      await ctx.api.sendMessages(user, messages);
+      await ctx.api.sendMessages(user, messages, mark);
       return targets.length;
     } catch (e) {
       if (!(e instanceof MismatchedDevicesError) || attempt >= MAX_ATTEMPTS) throw e;

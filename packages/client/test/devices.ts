@@ -9,6 +9,7 @@ import { RelayApi } from '../src/api.js';
 import { BlindrelayClient, type ClientEnvironment } from '../src/client.js';
 import { nodeSocketFactory } from '../src/node.js';
 import { Profile } from '../src/profile.js';
+import { signatureHeader } from '../src/request-signing.js';
 import { MemoryStorage } from '../src/storage/memory.js';
 
 export const p = createNodePrimitives();
@@ -48,8 +49,9 @@ export async function linkDevice(existing: Device): Promise<Device> {
   const client = await BlindrelayClient.link(e.env, {
     servers: existing.client.servers,
     user: existing.client.user,
-    onCode: (code) => {
-      approval = existing.client.approve(code);
+    onCode: (code, sas) => {
+      // The user compares the comparison code on both screens (review L5).
+      approval = existing.client.approve(code, { sas });
     },
   });
   await approval;
@@ -61,6 +63,11 @@ export async function deviceApi(d: Pick<Device, 'storage'>, server: string): Pro
   const a = await (await Profile.open(d.storage, p)).read('account');
   return new RelayApi({
     servers: [server],
-    credentials: { user: a.user, deviceId: a.deviceId, signChallenge: (c) => P.signAuthChallenge(p, a.signingSeed, c, a.user, a.deviceId) },
+    credentials: {
+      user: a.user,
+      deviceId: a.deviceId,
+      signChallenge: (c) => P.signAuthChallenge(p, a.signingSeed, c, a.user, a.deviceId),
+      signRequest: (method, path, body, timestamp) => signatureHeader(p, a, method, path, body, timestamp),
+    },
   });
 }

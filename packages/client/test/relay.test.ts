@@ -386,8 +386,8 @@ describe('SDK against the relay: device lists held for directoryMaxAgeMs', () =>
     const alice2 = await BlindrelayClient.link(e.env, {
       servers: url2,
       user: alice.client.user,
-      onCode: (code) => {
-        approval = other.approve(code);
+      onCode: (code, sas) => {
+        approval = other.approve(code, { sas });
       },
     });
     await approval;
