@@ -184,6 +184,8 @@ describe.skipIf(!nginxAvailable)('deploy/nginx.conf under nginx, in front of a r
     const shipped = await readFile(join(ROOT, 'deploy/nginx.conf'), 'utf8');
     expect(shipped).toMatch(/\n {2}listen 443 ssl;\n/);
     expect(shipped).not.toMatch(/\n\s*listen (?!443 ssl)/); // no other (plain) listener
+    // The relays get exactly one address, nginx's peer: a client's own header is not passed on.
+    expect(shipped).toMatch(/\n\s*proxy_set_header X-Forwarded-For \$remote_addr;\n/);
     const site = shipped
       .replace(/server relay\d:8787[^;]*;\n/g, '')
       .replace('upstream relays {\n', `upstream relays {\n  server 127.0.0.1:${s.port};\n`)

@@ -69,6 +69,22 @@ describe('token buckets', () => {
     now += 1000;
     await rl.takeShared([{ action: 'bundlesPerDevice', subject: 'me' }]);
   });
+
+  it("takes this instance's charges all or nothing too", () => {
+    const rules = { ...DEFAULT_RATE_LIMITS, messagesPerDevice: { capacity: 3, refillPerSecond: 0 }, messagesPerPair: { capacity: 1, refillPerSecond: 0 } };
+    const rl = new RateLimiter(rules, () => 0);
+    const send = (to: string) =>
+      rl.takeLocal([
+        { action: 'messagesPerDevice', subject: 'me' },
+        { action: 'messagesPerPair', subject: `me-${to}` },
+      ]);
+    send('a');
+    expect(() => send('a')).toThrow(expect.objectContaining({ statusCode: 429, headers: { 'retry-after': '3600' } }));
+    // The refused send cost the device nothing: two more recipients fit, then the device is spent.
+    send('b');
+    send('c');
+    expect(() => send('d')).toThrow(expect.objectContaining({ statusCode: 429 }));
+  });
 });
 
 describe('rate-limited routes', () => {

@@ -38,8 +38,8 @@ export const SHARED_ACTIONS = [
 export type SharedAction = (typeof SHARED_ACTIONS)[number];
 export type LocalAction = Exclude<keyof RateLimits, SharedAction>;
 
-export interface Charge {
-  readonly action: SharedAction;
+export interface Charge<A extends keyof RateLimits = SharedAction> {
+  readonly action: A;
   readonly subject: string;
   /** Default 1; a cost above the capacity is charged as the whole capacity. */
   readonly cost?: number;
@@ -67,13 +67,25 @@ export class RateLimiter {
 
   /** Takes `cost` tokens from this instance's bucket of (action, subject) or throws 429 `rate_limited` with Retry-After. */
   take(action: LocalAction, subject: string, cost = 1): void {
-    const charge = this.charge(action, subject, cost);
-    if (!charge) return;
-    const [outcome] = this.local.takeNow([charge], this.now());
-    if (outcome && !outcome.taken) {
-      this.onLimited(action);
-      throw tooManyRequests(outcome.retryAfterMs);
-    }
+    this.takeLocal([{ action, subject, cost }]);
+  }
+
+  /** takeShared() for this instance's buckets: all or none, synchronously. */
+  takeLocal(charges: readonly Charge<LocalAction>[]): void {
+    const list = this.charges(charges);
+    if (list.length === 0) return;
+    const now = this.now();
+    const outcomes = this.local.takeNow(
+      list.map((c) => c.charge),
+      now,
+    );
+    const wait = this.refused(list, outcomes);
+    if (wait < 0) return;
+    this.local.refundNow(
+      list.filter((_, i) => outcomes[i]?.taken).map((c) => c.charge),
+      now,
+    );
+    throw tooManyRequests(wait);
   }
 
   /**
@@ -88,12 +100,7 @@ export class RateLimiter {
       list.map((c) => c.charge),
       now,
     );
-    let wait = -1;
-    outcomes.forEach((o, i) => {
-      if (o.taken) return;
-      wait = Math.max(wait, o.retryAfterMs);
-      this.onLimited((list[i] as (typeof list)[number]).action);
-    });
+    const wait = this.refused(list, outcomes);
     if (wait < 0) return;
     const taken = list.filter((_, i) => outcomes[i]?.taken).map((c) => c.charge);
     // Best effort: a refund lost to a dropped connection only leaves the tokens spent.
@@ -132,6 +139,17 @@ export class RateLimiter {
     return this.local.size;
   }
 
+  /** The longest wait of the refused charges (-1: none refused); counts each refusal in the metrics. */
+  private refused(list: readonly { action: keyof RateLimits }[], outcomes: readonly BucketOutcome[]): number {
+    let wait = -1;
+    outcomes.forEach((o, i) => {
+      if (o.taken) return;
+      wait = Math.max(wait, o.retryAfterMs);
+      this.onLimited((list[i] as { action: keyof RateLimits }).action);
+    });
+    return wait;
+  }
+
   private charge(action: keyof RateLimits, subject: string, cost: number): BucketCharge | undefined {
     const rule: RateLimitRule | false = this.rules[action];
     if (!rule || !(cost > 0)) return undefined;
@@ -139,8 +157,8 @@ export class RateLimiter {
   }
 
   /** Enabled charges with their index in `charges`; one per bucket (repeated buckets add up). */
-  private charges(charges: readonly Charge[]): { charge: BucketCharge; action: SharedAction; index: number }[] {
-    const byBucket = new Map<string, { charge: BucketCharge; action: SharedAction; index: number }>();
+  private charges<A extends keyof RateLimits>(charges: readonly Charge<A>[]): { charge: BucketCharge; action: A; index: number }[] {
+    const byBucket = new Map<string, { charge: BucketCharge; action: A; index: number }>();
     charges.forEach((c, index) => {
       const charge = this.charge(c.action, c.subject, c.cost ?? 1);
       if (!charge) return;

@@ -43,13 +43,15 @@ export function registerMessageRoutes(app: FastifyInstance, ctx: AppContext): vo
     },
     async (request) => {
       const me = deviceOf(request);
-      ctx.rateLimiter.take('messagesPerDevice', `${me.user}\u0000${me.deviceId}`);
       const { to } = request.body;
-      // Mailbox flooding: each sender has its own budget per recipient (own-device sync is free),
-      // so one flooder is refused long before the queue cap while other senders get through.
-      if (to !== me.user) ctx.rateLimiter.take('messagesPerPair', `${me.user}\u0000${to}`);
       const address = clientKey(request);
       ctx.lookupMisses.check(me, address);
+      // Mailbox flooding: each sender has its own budget per recipient (own-device sync is free),
+      // so one flooder is refused long before the queue cap while other senders get through.
+      ctx.rateLimiter.takeLocal([
+        { action: 'messagesPerDevice', subject: `${me.user}\u0000${me.deviceId}` },
+        ...(to === me.user ? [] : [{ action: 'messagesPerPair' as const, subject: `${me.user}\u0000${to}` }]),
+      ]);
       const given = request.body.messages.map((m) => m.deviceId);
       if (new Set(given).size !== given.length) throw badRequest('messages: duplicate deviceId');
       const bodies = request.body.messages.map((m, i) => decodeField(m.body, `messages[${i}].body`, { min: 1, max: ctx.limits.maxMessageBytes }));

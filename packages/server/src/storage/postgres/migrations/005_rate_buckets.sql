@@ -2,7 +2,7 @@
 -- one token bucket per row, named by 16 bytes of SHA-256 of (action, subject), never the subject
 -- itself. `capacity` and `refill` (tokens per second) are the rule of the last charge; `full_at`
 -- bounds when the bucket is full again, after which housekeeping deletes it.
-CREATE TABLE rate_buckets (
+CREATE UNLOGGED TABLE rate_buckets (
   bucket BYTEA NOT NULL PRIMARY KEY,
   tokens DOUBLE PRECISION NOT NULL,
   capacity DOUBLE PRECISION NOT NULL,
