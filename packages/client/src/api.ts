@@ -282,8 +282,16 @@ export interface RelayFile {
   readonly complete: boolean;
   readonly createdAt: number;
   readonly updatedAt: number;
-  /** Owner only: a new version being uploaded (revocation). */
-  readonly pending?: { readonly version: number; readonly payloadSize: number; readonly received: number };
+  /** The owner's seal of the current version (docs/PROTOCOL.md §15.4), once complete; absent for versions stored before seals. */
+  readonly seal?: Uint8Array;
+  /** Owner only: a new version being uploaded (revocation), with its header and encrypted metadata. */
+  readonly pending?: {
+    readonly version: number;
+    readonly payloadSize: number;
+    readonly received: number;
+    readonly header?: Uint8Array;
+    readonly meta?: Uint8Array;
+  };
 }
 
 /** A file id: 16 bytes, base64url. */
@@ -291,7 +299,7 @@ const FILE_ID = /^[A-Za-z0-9_-]{21}[AQgw]$/;
 
 function parseFile(v: unknown): RelayFile {
   if (!isObject(v)) throw badResponse('file');
-  const { id, owner, readers, revision, version, payloadSize, received, complete, createdAt, updatedAt, pending } = v;
+  const { id, owner, readers, revision, version, payloadSize, received, complete, createdAt, updatedAt, pending, seal } = v;
   const ints = [revision, version, payloadSize, received, createdAt, updatedAt];
   // Every string the relay returns here ends up on a terminal or in a request: only well-formed ones pass.
   if (typeof id !== 'string' || !FILE_ID.test(id) || typeof owner !== 'string' || !isValidUserName(owner)) throw badResponse('file');
@@ -310,10 +318,20 @@ function parseFile(v: unknown): RelayFile {
     complete,
     createdAt: createdAt as number,
     updatedAt: updatedAt as number,
+    ...(seal === undefined || seal === null ? {} : { seal: bytesField(v, 'seal') }),
   };
   if (pending === undefined || pending === null) return file;
   if (!isObject(pending) || ![pending.version, pending.payloadSize, pending.received].every((n) => Number.isSafeInteger(n))) throw badResponse('file');
-  return { ...file, pending: { version: pending.version as number, payloadSize: pending.payloadSize as number, received: pending.received as number } };
+  return {
+    ...file,
+    pending: {
+      version: pending.version as number,
+      payloadSize: pending.payloadSize as number,
+      received: pending.received as number,
+      ...(pending.header === undefined ? {} : { header: bytesField(pending, 'header') }),
+      ...(pending.meta === undefined ? {} : { meta: bytesField(pending, 'meta') }),
+    },
+  };
 }
 
 /** A download in progress: the response body and the byte range it covers. */
@@ -655,22 +673,41 @@ export class RelayApi {
   // ---- §8 files ----------------------------------------------------------------------------------
 
   async createFile(req: {
+    /** The new file's id (16 random bytes, base64url), chosen by the client: the owner signs it (docs/PROTOCOL.md §15.3). */
+    id?: string;
     header: Uint8Array;
     meta: Uint8Array;
     payloadSize: number;
     readers: readonly string[];
   }): Promise<{ id: string; version: number; revision: number }> {
     const d = await this.#json('POST', '/v1/files', {
-      body: { header: b64(req.header), meta: b64(req.meta), payloadSize: req.payloadSize, readers: req.readers },
+      body: {
+        ...(req.id === undefined ? {} : { id: req.id }),
+        header: b64(req.header),
+        meta: b64(req.meta),
+        payloadSize: req.payloadSize,
+        readers: req.readers,
+      },
       auth: true,
     });
-    if (typeof d.id !== 'string' || !FILE_ID.test(d.id) || !Number.isSafeInteger(d.version) || !Number.isSafeInteger(d.revision)) throw badResponse('file');
+    if (
+      typeof d.id !== 'string' ||
+      !FILE_ID.test(d.id) ||
+      (req.id !== undefined && d.id !== req.id) ||
+      !Number.isSafeInteger(d.version) ||
+      !Number.isSafeInteger(d.revision)
+    )
+      throw badResponse('file');
     return { id: d.id, version: d.version as number, revision: d.revision as number };
   }
 
-  /** Append payload bytes at `offset` (which must be what the relay holds: else OffsetMismatchError). */
-  async putPayload(id: string, version: number, offset: number, bytes: Uint8Array): Promise<{ received: number; complete: boolean }> {
-    const d = await this.#json('PUT', `/v1/files/${encodeURIComponent(id)}/versions/${version}/payload?offset=${offset}`, {
+  /**
+   * Append payload bytes at `offset` (which must be what the relay holds: else OffsetMismatchError).
+   * `seal`: the owner's seal of the version, on the request that completes it (docs/API.md §8).
+   */
+  async putPayload(id: string, version: number, offset: number, bytes: Uint8Array, seal?: Uint8Array): Promise<{ received: number; complete: boolean }> {
+    const query = `offset=${offset}${seal ? `&seal=${b64(seal)}` : ''}`;
+    const d = await this.#json('PUT', `/v1/files/${encodeURIComponent(id)}/versions/${version}/payload?${query}`, {
       raw: bytes,
       auth: true,
       timeoutMs: this.#timeoutMs + 120_000,

@@ -44,7 +44,7 @@ import {
   UserTakenError,
 } from './errors.js';
 import type { FileMeta } from './file-meta.js';
-import type { ExportResult, FileSink, FileSource, FileSummary, ProgressListener, PutOptions, PutResult } from './files.js';
+import type { DownloadOptions, ExportResult, FileSink, FileSource, FileSummary, ProgressListener, PutOptions, PutResult } from './files.js';
 import * as files from './files.js';
 import { decodeLinkState, encodeLinkState, entryOf, formatLinkCode, parseLinkCode } from './linking.js';
 import { type ListenOptions, listen } from './listen.js';
@@ -392,9 +392,18 @@ export class BlindrelayClient {
   putFile(source: FileSource, options: PutOptions = {}): Promise<PutResult> {
     return files.putFile(this.#ctx, source, options);
   }
-  /** Download and decrypt a file into the sink `open` returns once the metadata is known. */
-  getFile(id: string, open: (meta: FileMeta, file: FileSummary) => Promise<FileSink>, onProgress?: ProgressListener): Promise<FileSummary> {
-    return files.getFile(this.#ctx, id, open, onProgress);
+  /**
+   * Download and decrypt a file into the sink `open` returns once the metadata is known. It fails
+   * after the last write (the caller discards what it wrote) unless the payload is the one its owner
+   * sealed; a file stored before 2026-12-03 (unsigned) only with `options.allowUnsigned`.
+   */
+  getFile(
+    id: string,
+    open: (meta: FileMeta, file: FileSummary) => Promise<FileSink>,
+    onProgress?: ProgressListener,
+    options: DownloadOptions = {},
+  ): Promise<FileSummary> {
+    return files.getFile(this.#ctx, id, open, onProgress, options);
   }
   listFiles(): Promise<FileSummary[]> {
     return files.listFiles(this.#ctx);
@@ -411,15 +420,20 @@ export class BlindrelayClient {
   revokeFile(id: string, user: string, options: { onProgress?: ProgressListener; acceptNewKey?: boolean; signal?: AbortSignal } = {}) {
     return files.revokeFile(this.#ctx, id, user, options);
   }
+  /** Re-encrypt a file under a new key for its current readers (signs a file stored before 2026-12-03). */
+  rekeyFile(id: string, options: { onProgress?: ProgressListener; acceptNewKey?: boolean; signal?: AbortSignal } = {}) {
+    return files.rekeyFile(this.#ctx, id, options);
+  }
   removeFile(id: string): Promise<void> {
     return files.removeFile(this.#ctx, id);
   }
-  exportFile(id: string, open: (meta: FileMeta) => Promise<FileSink>, onProgress?: ProgressListener): Promise<ExportResult> {
-    return files.exportFile(this.#ctx, id, open, onProgress);
+  exportFile(id: string, open: (meta: FileMeta) => Promise<FileSink>, onProgress?: ProgressListener, options: DownloadOptions = {}): Promise<ExportResult> {
+    return files.exportFile(this.#ctx, id, open, onProgress, options);
   }
   pendingUploads(): Promise<PendingUpload[]> {
     return files.pendingUploads(this.#ctx);
   }
+  /** Finish this device's unfinished revocations (restarting under a fresh key those that cannot be resumed). */
   resumeRevocations(onProgress?: ProgressListener): Promise<string[]> {
     return files.resumeRevocations(this.#ctx, onProgress);
   }

@@ -36,6 +36,10 @@ export type ClientErrorCode =
   | 'ERR_FILE_SOURCE_CHANGED'
   | 'ERR_FILE_EXISTS'
   | 'ERR_FILE_CORRUPT'
+  | 'ERR_FILE_SIGNATURE'
+  | 'ERR_FILE_UNSIGNED'
+  | 'ERR_FILE_REVOCATION_PENDING'
+  | 'ERR_FILE_UPLOAD_LOST'
   | RelayErrorCode;
 
 /** Every SDK error: a BlindrelayError (the protocol's base class) with an SDK code. */
@@ -239,6 +243,45 @@ export class FileCorruptError extends ClientError {
     super('ERR_FILE_CORRUPT', message, options);
   }
 }
+/**
+ * A stored file's contents or metadata are not what its owner signed (docs/PROTOCOL.md §15.3–15.4):
+ * a payload substituted by someone who holds the file key, metadata moved from another file or
+ * re-sealed by a reader, a seal missing or not the owner's. Nothing was written.
+ */
+export class FileSignatureError extends ClientError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_FILE_SIGNATURE', message, options);
+  }
+}
+/**
+ * A file stored before 2026-12-03, whose contents its owner did not sign (only its reader list):
+ * downloads need `allowUnsigned` (`--allow-unsigned`). Its owner signs it by re-encrypting it
+ * (`blindrelay file sign ID`, or any revocation).
+ */
+export class UnsignedFileError extends ClientError {
+  constructor(id: string) {
+    super(
+      'ERR_FILE_UNSIGNED',
+      `file ${id} was stored before 2026-12-03: its owner did not sign its contents (a reader colluding with the relay could have replaced them). Download it anyway with --allow-unsigned, or ask its owner to run \`blindrelay file sign ${id}\``,
+    );
+  }
+}
+/**
+ * A revocation of this file is not finished (review L2): its new version is still uploading, or a
+ * reader the owner signed is no longer on the relay's access list. Sharing and re-wrapping wait
+ * until it is finished, so that they cannot give the revoked reader access again.
+ */
+export class RevocationPendingError extends ClientError {
+  constructor(message: string) {
+    super('ERR_FILE_REVOCATION_PENDING', message);
+  }
+}
+/** The relay no longer has the version an unfinished upload was writing (pruned after a day, or replaced). */
+export class UploadLostError extends ClientError {
+  constructor(message: string) {
+    super('ERR_FILE_UPLOAD_LOST', message);
+  }
+}
 /** The output path already exists (pass `--force` / `overwrite` to replace it). */
 export class FileExistsError extends ClientError {
   constructor(path: string) {
@@ -380,6 +423,8 @@ export function relayError(status: number, body: unknown): RelayError {
       );
     case 'offset_mismatch':
       if (Number.isSafeInteger(o.received) && (o.received as number) >= 0) return new OffsetMismatchError(status, message, o.received as number);
+      return new ConflictError('ERR_RELAY_CONFLICT', status, relayCode, message);
+    case 'revocation_pending':
       return new ConflictError('ERR_RELAY_CONFLICT', status, relayCode, message);
     case 'version_changed':
       return new VersionChangedError('ERR_RELAY_VERSION_CHANGED', status, relayCode, message);

@@ -8,12 +8,16 @@
  * `pad` appends zero bytes up to a multiple of 256 (names of similar length look alike). A new
  * file key (revocation) means new metadata. The JSON also carries the owner-signed reader list
  * (`access`, protocol file-access.ts): anyone holding the file key can read and re-seal the
- * metadata, but only the owner can sign its reader list.
+ * metadata, but only the owner can sign its reader list. JSON `"v":2` (since 2026-12-03): the
+ * reader list is format 2, which also signs the file id, the header MAC, the name, the size and the
+ * modification time, so a reader who re-seals the metadata cannot rename or resize the file and a
+ * relay cannot move it to another file. `"v":1`: a file stored before (format-1 list).
  */
 import { type FileAccess, fromUtf8, type Primitives, utf8 } from '@blindrelay/protocol';
 import { fromBase64url, toBase64url } from './base64url.js';
 import { FileCorruptError, InvalidArgumentError } from './errors.js';
 
+/** The sealed envelope's format byte (the JSON inside has its own `v`). */
 const FORMAT = 1;
 const LABEL = 'Blindrelay_FileMeta_v1';
 const PAD = 256;
@@ -54,17 +58,30 @@ export function checkFileName(name: string): string {
 export interface SealedMeta {
   readonly meta: FileMeta;
   readonly access: FileAccess;
+  /** 2: the reader list signs the file id, header and metadata too; 1: a file stored before 2026-12-03. */
+  readonly format: 1 | 2;
 }
 
-export async function sealFileMeta(p: Primitives, fileKey: Uint8Array, meta: FileMeta, access: FileAccess): Promise<Uint8Array> {
+/** The metadata as it is stored and signed: a whole, non-negative modification time or none. */
+export function normalizeMeta(meta: FileMeta): FileMeta {
   checkFileName(meta.name);
   if (!Number.isSafeInteger(meta.size) || meta.size < 0) throw new InvalidArgumentError('file size must be a non-negative integer');
+  const mtime = meta.mtimeMs === undefined ? undefined : Math.floor(meta.mtimeMs);
+  return { name: meta.name, size: meta.size, ...(mtime !== undefined && Number.isSafeInteger(mtime) && mtime >= 0 ? { mtimeMs: mtime } : {}) };
+}
+
+/**
+ * Seal `meta` (normalized: normalizeMeta) with its reader list. `format` 2 unless the file was
+ * stored before 2026-12-03 and keeps its format-1 list (a share or re-wrap of such a file).
+ */
+export async function sealFileMeta(p: Primitives, fileKey: Uint8Array, meta: FileMeta, access: FileAccess, format: 1 | 2 = 2): Promise<Uint8Array> {
+  const m = normalizeMeta(meta);
   const json = utf8(
     JSON.stringify({
-      v: 1,
-      name: meta.name,
-      size: meta.size,
-      ...(meta.mtimeMs !== undefined ? { mtimeMs: Math.floor(meta.mtimeMs) } : {}),
+      v: format,
+      name: m.name,
+      size: m.size,
+      ...(m.mtimeMs !== undefined ? { mtimeMs: m.mtimeMs } : {}),
       access: { owner: access.owner, readers: access.readers, signature: toBase64url(access.signature) },
     }),
   );
@@ -92,7 +109,10 @@ export async function openFileMeta(p: Primitives, fileKey: Uint8Array, bytes: Ui
   } catch {
     throw new FileCorruptError('file metadata is not readable');
   }
-  if (o.v !== 1 || typeof o.name !== 'string' || !Number.isSafeInteger(o.size) || (o.size as number) < 0)
+  if ((o.v !== 1 && o.v !== 2) || typeof o.name !== 'string' || !Number.isSafeInteger(o.size) || (o.size as number) < 0)
+    throw new FileCorruptError('file metadata is not readable');
+  // Format 2 stores only whole, non-negative times (they are signed as a u64).
+  if (o.v === 2 && o.mtimeMs !== undefined && !(Number.isSafeInteger(o.mtimeMs) && (o.mtimeMs as number) >= 0))
     throw new FileCorruptError('file metadata is not readable');
   try {
     checkFileName(o.name);
@@ -112,5 +132,6 @@ export async function openFileMeta(p: Primitives, fileKey: Uint8Array, bytes: Ui
   return {
     meta: { name: o.name, size: o.size as number, ...(Number.isSafeInteger(o.mtimeMs) ? { mtimeMs: o.mtimeMs as number } : {}) },
     access: { owner: a.owner, readers: a.readers as string[], signature },
+    format: o.v,
   };
 }

@@ -8,7 +8,7 @@ export * from './client.js';
 export * from './envelope.js';
 export * from './errors.js';
 export * from './file-meta.js';
-export type { ExportResult, FileSink, FileSource, FileSummary, ProgressListener, PutOptions, PutResult } from './files.js';
+export type { DownloadOptions, ExportResult, FileSink, FileSource, FileSummary, ProgressListener, PutOptions, PutResult } from './files.js';
 export * from './linking.js';
 export type { ListenOptions } from './listen.js';
 export * from './prekeys.js';

@@ -11,7 +11,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { utf8 } from '@blindrelay/protocol';
 import { FileExistsError, InvalidArgumentError, SourceChangedError } from './errors.js';
 import { checkFileName, type FileMeta } from './file-meta.js';
-import type { ExportResult, FileSink, FileSource, FileSummary, ProgressListener } from './files.js';
+import type { DownloadOptions, ExportResult, FileSink, FileSource, FileSummary, ProgressListener } from './files.js';
 import { SequentialFileWriter } from './sequential-writer.js';
 
 /** Output buffers of downloads: three of 1 MiB (sequential-writer.ts). */
@@ -165,18 +165,24 @@ async function exists(path: string): Promise<boolean> {
 
 /** What the path-based helpers need of the client (BlindrelayClient has these). */
 interface FileClient {
-  getFile(id: string, open: (meta: FileMeta, file: FileSummary) => Promise<FileSink>, onProgress?: ProgressListener): Promise<FileSummary>;
-  exportFile(id: string, open: (meta: FileMeta) => Promise<FileSink>, onProgress?: ProgressListener): Promise<ExportResult>;
+  getFile(
+    id: string,
+    open: (meta: FileMeta, file: FileSummary) => Promise<FileSink>,
+    onProgress?: ProgressListener,
+    options?: DownloadOptions,
+  ): Promise<FileSummary>;
+  exportFile(id: string, open: (meta: FileMeta) => Promise<FileSink>, onProgress?: ProgressListener, options?: DownloadOptions): Promise<ExportResult>;
 }
 
 /**
  * Download file `id` to `output` (a path; a directory or undefined: the stored name in it, or in
- * the current directory). The plaintext appears only once every chunk authenticated.
+ * the current directory). The plaintext appears only once every chunk authenticated and the
+ * payload matched its owner's seal (a file stored before 2026-12-03 only with `allowUnsigned`).
  */
 export async function saveFile(
   client: FileClient,
   id: string,
-  options: { output?: string; overwrite?: boolean; onProgress?: ProgressListener } = {},
+  options: { output?: string; overwrite?: boolean; onProgress?: ProgressListener } & DownloadOptions = {},
 ): Promise<{ file: FileSummary; path: string }> {
   let out: AtomicFile | undefined;
   let path = '';
@@ -189,6 +195,7 @@ export async function saveFile(
         return out;
       },
       options.onProgress,
+      { allowUnsigned: options.allowUnsigned ?? false },
     );
     await (out as AtomicFile).commit();
     return { file, path };
@@ -205,7 +212,7 @@ export async function saveFile(
 export async function exportFileToPath(
   client: FileClient,
   id: string,
-  options: { output: string; identityOutput: string; overwrite?: boolean; onProgress?: ProgressListener },
+  options: { output: string; identityOutput: string; overwrite?: boolean; onProgress?: ProgressListener } & DownloadOptions,
 ): Promise<ExportResult & { path: string; identityPath: string }> {
   const identityPath = resolve(options.identityOutput);
   const path = resolve(options.output);
@@ -220,6 +227,7 @@ export async function exportFileToPath(
         return out;
       },
       options.onProgress,
+      { allowUnsigned: options.allowUnsigned ?? false },
     );
     const created = new Date().toISOString();
     await keyFile.write(

@@ -163,6 +163,12 @@ export interface PendingUpload {
   /** Payload bytes the relay acknowledged, and the tag of each chunk sent beyond them (files.ts `SentState`). */
   readonly acked?: number;
   readonly sentTags?: readonly (readonly [number, Uint8Array])[];
+  /**
+   * The payload digest (protocol payload-digest.ts) before the chunk that holds `acked`, so that a
+   * resumed upload can still seal the whole payload. Absent in uploads started before 2026-12-03
+   * (those start afresh: they cannot be sealed).
+   */
+  readonly digest?: { readonly chunk: number; readonly state: Uint8Array };
 }
 export interface UploadsRecord {
   uploads: Map<string, PendingUpload>;

@@ -1,6 +1,7 @@
 /**
  * Who may open an encrypted file (docs/PROTOCOL.md §15, docs/API.md §8): this device's file key,
- * the recipients of a header, and a file's metadata verified against its owner's master key.
+ * the recipients of a header, and a file owner's trusted master key (verified.ts checks what the
+ * owner signed with it).
  *
  * Recipients are every device of the owner and of each reader that published a file key in its
  * master-signed device list, taken only from lists verified by directory.ts (never from an
@@ -13,19 +14,15 @@ import {
   isValidUserName,
   signDeviceList,
   unwrapFileKey,
-  verifyFileAccess,
-  wipe,
   X25519Identity,
   X25519Recipient,
 } from '@blindrelay/protocol';
 import type { RelayFile } from '../api.js';
 import type { Context } from '../context.js';
 import { listForSend, resolveUser } from '../directory.js';
-import { FileAccessError, FileCorruptError, InvalidArgumentError, KeyChangedError } from '../errors.js';
-import { openFileMeta, type SealedMeta } from '../file-meta.js';
+import { FileAccessError, FileCorruptError, InvalidArgumentError } from '../errors.js';
 import type { Contact } from '../profile.js';
 import { pruneSessions } from '../sessions.js';
-import type { FileSummary } from './types.js';
 
 async function ownIdentity(ctx: Context): Promise<X25519Identity> {
   const key = ctx.account.filePrivate;
@@ -103,67 +100,12 @@ export async function fileKeyOf(ctx: Context, file: RelayFile): Promise<Uint8Arr
   }
 }
 
-export function summary(file: RelayFile, sealed: SealedMeta | null, problem: 'no-key' | 'corrupt' | 'unverified' = 'no-key'): FileSummary {
-  const upload = file.pending ?? (file.complete ? undefined : { received: file.received, payloadSize: file.payloadSize });
-  return {
-    id: file.id,
-    owner: file.owner,
-    // The owner-signed list once verified; unknown otherwise (the relay's list is not shown as fact).
-    readers: [...(sealed?.access.readers ?? [])],
-    name: sealed?.meta.name ?? null,
-    size: sealed?.meta.size ?? null,
-    version: file.version,
-    revision: file.revision,
-    complete: file.complete,
-    access: sealed ? 'ok' : problem,
-    createdAt: file.createdAt,
-    updatedAt: file.updatedAt,
-    ...(upload ? { upload: { received: upload.received, payloadSize: upload.payloadSize } } : {}),
-  };
-}
-
 /** The trusted master key of a file's owner (ours, or the owner's pinned key: directory.ts). */
-async function ownerMasterKey(ctx: Context, owner: string, cache?: Map<string, Uint8Array>): Promise<Uint8Array> {
+export async function ownerMasterKey(ctx: Context, owner: string, cache?: Map<string, Uint8Array>): Promise<Uint8Array> {
   if (owner === ctx.account.user) return ctx.account.masterKey;
   const known = cache?.get(owner);
   if (known) return known;
   const key = await ctx.profile.transact(async (tx) => (await resolveUser(ctx, tx, owner, { mode: 'receive' })).contact.masterKey);
   cache?.set(owner, key);
   return key;
-}
-
-/** The file's metadata with its reader list verified: signed by the owner's trusted master key for this file key. */
-export async function openVerified(ctx: Context, file: RelayFile, fileKey: Uint8Array, cache?: Map<string, Uint8Array>): Promise<SealedMeta> {
-  const sealed = await openFileMeta(ctx.p, fileKey, file.meta);
-  if (sealed.access.owner !== file.owner) {
-    throw new FileCorruptError(`file ${file.id}: its metadata names another owner than the relay does`);
-  }
-  const masterKey = await ownerMasterKey(ctx, file.owner, cache);
-  try {
-    await verifyFileAccess(ctx.p, masterKey, fileKey, sealed.access);
-  } catch (e) {
-    throw new FileCorruptError(`file ${file.id}: its reader list is not signed by ${file.owner}`, { cause: e });
-  }
-  return sealed;
-}
-
-export async function describe(ctx: Context, file: RelayFile, cache?: Map<string, Uint8Array>): Promise<FileSummary> {
-  let fileKey: Uint8Array;
-  try {
-    fileKey = await fileKeyOf(ctx, file);
-  } catch (e) {
-    if (e instanceof FileAccessError) return summary(file, null, 'no-key');
-    if (e instanceof FileCorruptError) return summary(file, null, 'corrupt');
-    throw e;
-  }
-  try {
-    return summary(file, await openVerified(ctx, file, fileKey, cache));
-  } catch (e) {
-    // One bad file (a sharer's garbage, a relay's substitution) never hides the others.
-    if (e instanceof FileCorruptError) return summary(file, null, 'corrupt');
-    if (e instanceof KeyChangedError) return summary(file, null, 'unverified');
-    throw e;
-  } finally {
-    wipe(fileKey);
-  }
 }

@@ -5,18 +5,42 @@
  * user's), payload untouched. Re-wrap: the same without changing readers (new devices of
  * authorised users). Revoke: a new file key and nonce, the current version decrypted and
  * re-encrypted as a new version for the remaining users; the relay deletes the old payload once
- * the new one is complete (cryptographic erasure) and cuts the revoked reader off at once.
+ * the new one is complete (cryptographic erasure) and cuts the revoked reader off at once. Re-key:
+ * the same, removing nobody (signs a file stored before 2026-12-03).
+ *
+ * A revocation is never left half done (review L2): this device's unfinished one is finished
+ * before anything else changes the file, and restarted under a fresh key when it cannot be resumed
+ * (the relay dropped its new version, served other bytes, or reports less than it acknowledged).
+ * While one is pending, a share or re-wrap is refused (by the relay: 409 `revocation_pending`, and
+ * here), and a revocation from another device builds on the reader list the pending version's owner
+ * signed, so no device gives a revoked reader access again.
  */
-import { generateFileKey, PAYLOAD_NONCE_BYTES, payloadSize, rewrapHeader, signFileAccess, wipe } from '@blindrelay/protocol';
+import { generateFileKey, PAYLOAD_NONCE_BYTES, payloadSize, rewrapHeader, signFileAccess, signLegacyFileAccess, wipe } from '@blindrelay/protocol';
 import type { RelayFile } from '../api.js';
 import type { Context } from '../context.js';
-import { FileOwnerOnlyError, InvalidArgumentError, RelayError, SourceChangedError } from '../errors.js';
-import { sealFileMeta } from '../file-meta.js';
+import {
+  ConflictError,
+  FileOwnerOnlyError,
+  FileSignatureError,
+  InvalidArgumentError,
+  RelayError,
+  RevocationPendingError,
+  SourceChangedError,
+  UploadLostError,
+} from '../errors.js';
+import { normalizeMeta, sealFileMeta } from '../file-meta.js';
 import type { PendingUpload } from '../profile.js';
-import { checkUsers, describe, fileKeyOf, openVerified, type Recipients, recipientsOf, summary } from './access.js';
+import { checkUsers, fileKeyOf, type Recipients, recipientsOf } from './access.js';
 import { previousPlaintext } from './download.js';
 import type { FileSummary, ProgressListener } from './types.js';
-import { forgetUpload, pendingUploads, rememberUpload, runUpload } from './upload.js';
+import { forgetUpload, initialDigest, pendingUploads, rememberUpload, runUpload } from './upload.js';
+import { accessBinding, describe, openVerified, pendingReaders, summary } from './verified.js';
+
+export interface ReencryptOptions {
+  onProgress?: ProgressListener;
+  acceptNewKey?: boolean;
+  signal?: AbortSignal;
+}
 
 export async function listFiles(ctx: Context): Promise<FileSummary[]> {
   const files = await ctx.api.listFiles();
@@ -39,22 +63,52 @@ async function ownedFile(ctx: Context, id: string): Promise<RelayFile> {
 
 /**
  * New header for the same file key: current devices of the owner and of the readers `change`
- * makes of the reader list we signed (never the relay's list). Payload untouched.
+ * makes of the reader list we signed (never the relay's list). Payload untouched. Refused while a
+ * revocation of the file is unfinished (its own, if this device started it, is finished first).
  */
 async function rewrapTo(
   ctx: Context,
-  file: RelayFile,
+  id: string,
   change: (signed: readonly string[]) => string[],
-  acceptNewKey: boolean,
+  options: ReencryptOptions,
 ): Promise<{ file: FileSummary; skipped: Recipients['skipped'] }> {
+  await finishRevocation(ctx, id, options);
+  const file = await ownedFile(ctx, id);
+  if (file.pending) {
+    throw new RevocationPendingError(
+      `file ${id}: a revocation started on another device is still uploading its new version; wait until it completes, or run \`blindrelay file revoke ${id} USER\` here to take it over`,
+    );
+  }
   const fileKey = await fileKeyOf(ctx, file);
   try {
-    const sealed = await openVerified(ctx, file, fileKey);
-    const access = await signFileAccess(ctx.p, ctx.account.masterSeed, fileKey, ctx.account.user, change(sealed.access.readers));
-    const { recipients, skipped } = await recipientsOf(ctx, access.readers, acceptNewKey);
+    const verified = await openVerified(ctx, file, fileKey);
+    // Readers we signed for whom the relay no longer grants access: a revocation whose new version
+    // never completed (started on another device, then pruned). Re-wrapping from this list would
+    // give them access again: that revocation must be finished first.
+    const stalled = verified.access.readers.filter((r) => !file.readers.includes(r));
+    if (stalled.length > 0) {
+      throw new RevocationPendingError(
+        `file ${id}: a revocation of ${stalled.join(', ')} did not finish (the relay no longer lets them read it, but the stored copy is still under their key): run \`blindrelay file revoke ${id} ${stalled[0]}\` to finish it`,
+      );
+    }
+    const readers = change(verified.access.readers);
+    const { recipients, skipped } = await recipientsOf(ctx, readers, options.acceptNewKey ?? false);
     const header = await rewrapHeader(ctx.p, fileKey, recipients);
-    const meta = await sealFileMeta(ctx.p, fileKey, sealed.meta, access);
-    await ctx.api.replaceFileHeader(file.id, { expectedRevision: file.revision, header, meta, readers: access.readers });
+    const meta = normalizeMeta(verified.meta);
+    // A file stored before 2026-12-03 keeps its format until it is re-encrypted (it has no seal).
+    const access =
+      verified.format === 2
+        ? await signFileAccess(ctx.p, ctx.account.masterSeed, fileKey, ctx.account.user, readers, accessBinding(id, header, meta))
+        : await signLegacyFileAccess(ctx.p, ctx.account.masterSeed, fileKey, ctx.account.user, readers);
+    const sealedMeta = await sealFileMeta(ctx.p, fileKey, meta, access, verified.format);
+    try {
+      await ctx.api.replaceFileHeader(file.id, { expectedRevision: file.revision, header, meta: sealedMeta, readers: access.readers });
+    } catch (e) {
+      if (e instanceof ConflictError && e.relayCode === 'revocation_pending') {
+        throw new RevocationPendingError(`file ${id}: a revocation started meanwhile; share or re-wrap once it completed`);
+      }
+      throw e;
+    }
     return { file: await describe(ctx, await ctx.api.getFile(file.id)), skipped };
   } finally {
     wipe(fileKey);
@@ -62,74 +116,95 @@ async function rewrapTo(
 }
 
 /** Give `user` (all their current devices) access to the file. */
-export async function shareFile(ctx: Context, id: string, user: string, options: { acceptNewKey?: boolean } = {}) {
+export async function shareFile(ctx: Context, id: string, user: string, options: ReencryptOptions = {}) {
   const [who] = checkUsers([user], ctx.account.user);
   if (!who) throw new InvalidArgumentError('you already own this file');
-  const file = await ownedFile(ctx, id);
-  return rewrapTo(ctx, file, (signed) => [...new Set([...signed, who])], options.acceptNewKey ?? false);
+  return rewrapTo(ctx, id, (signed) => [...new Set([...signed, who])], options);
 }
 
 /** Re-wrap the file key for the current devices of the owner and every reader (devices linked since). */
-export async function rewrapFile(ctx: Context, id: string, options: { acceptNewKey?: boolean } = {}) {
-  const file = await ownedFile(ctx, id);
-  return rewrapTo(ctx, file, (signed) => [...signed], options.acceptNewKey ?? false);
+export async function rewrapFile(ctx: Context, id: string, options: ReencryptOptions = {}) {
+  return rewrapTo(ctx, id, (signed) => [...signed], options);
+}
+
+/** Errors after which an unfinished revocation cannot be resumed, only restarted under a fresh key. */
+function mustRestart(e: unknown): boolean {
+  return (
+    // The relay no longer has the new version (pruned after a day, dropped at will, replaced).
+    e instanceof UploadLostError ||
+    // The relay served other bytes, or reports less than it acknowledged.
+    e instanceof SourceChangedError ||
+    (e instanceof RelayError && e.relayCode === 'bad_response')
+  );
 }
 
 /**
- * Take `user`'s access away: they leave the reader list at once, and the file is re-encrypted
- * under a new file key for everyone else; the relay deletes the old payload when the new one is
- * complete. What they downloaded before stays theirs.
+ * Run a revocation's upload. When the version it re-encrypts turns out not to be the one its owner
+ * sealed (FileSignatureError: replaced by someone who holds the old key), the parts already sent
+ * hold that content: the upload is dropped from the profile, never to be resumed and sealed, and
+ * its new version stays incomplete (replaced by the next revocation, or pruned).
  */
-export async function revokeFile(
-  ctx: Context,
-  id: string,
-  user: string,
-  options: { onProgress?: ProgressListener; acceptNewKey?: boolean; signal?: AbortSignal } = {},
-) {
-  // An interrupted revocation of this file (by this device) is finished first.
+async function runRevocation(ctx: Context, up: PendingUpload, options: ReencryptOptions): Promise<void> {
+  try {
+    await runUpload(ctx, up, (at) => previousPlaintext(ctx, up, at), options.onProgress, options.signal);
+  } catch (e) {
+    if (e instanceof FileSignatureError) await forgetUpload(ctx, up.fileId);
+    throw e;
+  }
+}
+
+/**
+ * Finish this device's unfinished revocation of `id`, if there is one: resume it, or restart it
+ * under a fresh key (keeping the readers it kept) when it cannot be resumed. True if there was one.
+ */
+async function finishRevocation(ctx: Context, id: string, options: ReencryptOptions): Promise<boolean> {
   const unfinished = (await pendingUploads(ctx)).find((u) => u.kind === 'revoke' && u.fileId === id);
-  /** Readers an unfinished revocation kept, when it has to start afresh. */
-  let restart: readonly string[] | undefined;
-  if (unfinished) {
+  if (!unfinished) return false;
+  // One started before seals existed cannot be sealed: restart it.
+  let restart = !unfinished.digest;
+  if (!restart) {
     try {
-      await runUpload(ctx, unfinished, (at) => previousPlaintext(ctx, unfinished, at), options.onProgress, options.signal);
+      await runRevocation(ctx, unfinished, options);
     } catch (e) {
-      // The relay served other bytes, or reports less than it acknowledged: that re-encryption
-      // cannot be resumed safely. It starts again under a fresh key, keeping the readers it kept.
-      const unsafe = e instanceof SourceChangedError || (e instanceof RelayError && e.relayCode === 'bad_response');
-      if (!unsafe || !unfinished.readers) throw e;
-      restart = unfinished.readers;
-    }
-    await forgetUpload(ctx, id);
-    if (!restart) {
-      // That revocation may have been of `user`: the signed list of the new version says.
-      const done = await ctx.api.getFile(id);
-      const key = await fileKeyOf(ctx, done);
-      try {
-        const sealed = await openVerified(ctx, done, key);
-        if (!sealed.access.readers.includes(user)) return { file: summary(done, sealed), skipped: [] };
-      } finally {
-        wipe(key);
-      }
+      if (!mustRestart(e)) throw e;
+      restart = true;
     }
   }
+  if (restart) await reencrypt(ctx, id, { ...options, keep: unfinished.readers ?? null });
+  else await forgetUpload(ctx, id);
+  return true;
+}
+
+/**
+ * Re-encrypt the current version under a new file key and nonce, as a new version for the readers
+ * the owner signed, minus `remove`; `keep`: only those of them (a restarted revocation's readers;
+ * null: those the relay still grants access, for a revocation recorded without its reader list).
+ * A pending version from another device's revocation is replaced, and its signed reader list
+ * bounds the new one (a reader it removed does not come back).
+ */
+async function reencrypt(ctx: Context, id: string, o: ReencryptOptions & { remove?: string; keep?: readonly string[] | null }) {
   const file = await ownedFile(ctx, id);
   const previousFileKey = await fileKeyOf(ctx, file);
-  const sealed = await openVerified(ctx, file, previousFileKey);
-  const meta = sealed.meta;
-  const base = restart ?? sealed.access.readers;
-  if (!restart && !base.includes(user)) throw new InvalidArgumentError(`${user} is not a reader of file ${id}`);
+  const verified = await openVerified(ctx, file, previousFileKey);
+  let base = [...verified.access.readers];
+  if (o.remove !== undefined && o.keep === undefined && !base.includes(o.remove) && !file.pending) {
+    throw new InvalidArgumentError(`${o.remove} is not a reader of file ${id}`);
+  }
+  if (file.pending) {
+    const pending = (await pendingReaders(ctx, file)) ?? [];
+    base = base.filter((r) => pending.includes(r));
+  }
+  if (o.keep !== undefined) {
+    const keep = o.keep ?? file.readers;
+    base = base.filter((r) => keep.includes(r));
+  }
+  if (o.remove !== undefined) base = base.filter((r) => r !== o.remove);
+  const { recipients, skipped } = await recipientsOf(ctx, base, o.acceptNewKey ?? false);
   const fileKey = generateFileKey(ctx.p);
-  const access = await signFileAccess(
-    ctx.p,
-    ctx.account.masterSeed,
-    fileKey,
-    ctx.account.user,
-    base.filter((r) => r !== user),
-  );
-  const { recipients, skipped } = await recipientsOf(ctx, access.readers, options.acceptNewKey ?? false);
   const nonce = ctx.p.randomBytes(PAYLOAD_NONCE_BYTES);
   const header = await rewrapHeader(ctx.p, fileKey, recipients);
+  const meta = normalizeMeta(verified.meta);
+  const access = await signFileAccess(ctx.p, ctx.account.masterSeed, fileKey, ctx.account.user, base, accessBinding(id, header, meta));
   const newMeta = await sealFileMeta(ctx.p, fileKey, meta, access);
   const size = payloadSize(meta.size);
   const created = await ctx.api.createFileVersion(id, { expectedRevision: file.revision, header, meta: newMeta, payloadSize: size, readers: access.readers });
@@ -147,20 +222,53 @@ export async function revokeFile(
     previousVersion: file.version,
     readers: access.readers,
     startedAt: ctx.now(),
+    digest: await initialDigest(ctx, nonce),
   };
   await rememberUpload(ctx, up);
-  await runUpload(ctx, up, (at) => previousPlaintext(ctx, up, at), options.onProgress, options.signal);
+  await runRevocation(ctx, up, o);
   await forgetUpload(ctx, id);
   return { file: await describe(ctx, await ctx.api.getFile(id)), skipped };
 }
 
-/** Continue the unfinished revocation re-encryptions of this device (their source is the relay itself). */
+/**
+ * Take `user`'s access away: they leave the reader list at once, and the file is re-encrypted
+ * under a new file key for everyone else; the relay deletes the old payload when the new one is
+ * complete. What they downloaded before stays theirs.
+ */
+export async function revokeFile(ctx: Context, id: string, user: string, options: ReencryptOptions = {}) {
+  if (await finishRevocation(ctx, id, options)) {
+    // That revocation may have been of `user`: the signed list of the new version says.
+    const done = await ctx.api.getFile(id);
+    const key = await fileKeyOf(ctx, done);
+    try {
+      const verified = await openVerified(ctx, done, key);
+      if (!verified.access.readers.includes(user)) return { file: summary(done, verified), skipped: [] };
+    } finally {
+      wipe(key);
+    }
+  }
+  return reencrypt(ctx, id, { ...options, remove: user });
+}
+
+/**
+ * Re-encrypt the file under a new key for its current readers (a revocation that removes nobody):
+ * signs the contents of a file stored before 2026-12-03; after a device was removed, the stored
+ * copy no longer opens with that device's file key.
+ */
+export async function rekeyFile(ctx: Context, id: string, options: ReencryptOptions = {}) {
+  await finishRevocation(ctx, id, options);
+  return reencrypt(ctx, id, options);
+}
+
+/**
+ * Finish the unfinished revocations of this device (their source is the relay itself), restarting
+ * under a fresh key those that cannot be resumed. Returns the ids of the files finished.
+ */
 export async function resumeRevocations(ctx: Context, onProgress?: ProgressListener): Promise<string[]> {
   const done: string[] = [];
   for (const up of await pendingUploads(ctx)) {
     if (up.kind !== 'revoke') continue;
-    await runUpload(ctx, up, (at) => previousPlaintext(ctx, up, at), onProgress);
-    await forgetUpload(ctx, up.fileId);
+    await finishRevocation(ctx, up.fileId, onProgress ? { onProgress } : {});
     done.push(up.fileId);
   }
   return done;

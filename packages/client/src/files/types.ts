@@ -40,6 +40,13 @@ export interface FileSummary {
    * by the owner; `unverified`: the owner's master key changed (compare safety numbers).
    */
   readonly access: 'ok' | 'no-key' | 'corrupt' | 'unverified';
+  /**
+   * `signed`: the owner sealed this version's contents (docs/PROTOCOL.md §15.4; a download checks the
+   * payload against it) and signed its metadata for this file; `unsigned`: stored before 2026-12-03,
+   * only the reader list is signed (downloads need `allowUnsigned`; `rekeyFile` signs it); null:
+   * not known (no access, or the version is still being uploaded).
+   */
+  readonly contents: 'signed' | 'unsigned' | null;
   readonly createdAt: number;
   readonly updatedAt: number;
   /** An unfinished upload (first version or revocation): bytes the relay holds of how many. */
@@ -61,6 +68,14 @@ export interface PutOptions {
   acceptNewKey?: boolean;
   /** Stops the upload (it stays resumable: put the same source again). */
   signal?: AbortSignal;
+}
+
+export interface DownloadOptions {
+  /**
+   * Accept a file stored before 2026-12-03, whose contents its owner did not sign (`contents:
+   * 'unsigned'`); refused otherwise (UnsignedFileError). A signed file is always checked.
+   */
+  allowUnsigned?: boolean;
 }
 
 export interface ExportResult {
