@@ -13,18 +13,19 @@ export async function quickstart(): Promise<string[]> {
   const aliceCertificate = await P.issueDeviceCertificate(p, 'alice', aliceMaster, aliceDevice);
 
   // Bob publishes a master-signed device list and prekeys (in practice: to the relay's directory).
+  // His device proves it holds its keys; the list says when it was issued (lists expire after 14 days).
   const bobMaster = await P.generateMasterKey(p);
   const bobDevice = await P.generateDeviceKeys(p);
-  const bobList = await P.signDeviceList(p, 'bob', bobMaster, 1, [
-    { deviceId: bobDevice.deviceId, signingKey: bobDevice.signing.publicKey, identityKey: bobDevice.identity.publicKey },
-  ]);
-  const spk = await P.generateSignedPreKey(p, bobDevice, 1);
+  const bobCertificate = await P.issueDeviceCertificate(p, 'bob', bobMaster, bobDevice);
+  const bobEntry = await P.proveDeviceEntry(p, 'bob', bobMaster.publicKey, P.deviceEntryOf(bobDevice), bobDevice.signing.seed);
+  const bobList = await P.signDeviceList(p, 'bob', bobMaster, { version: 1, issuedAt: Date.now() }, [bobEntry]);
+  const spk = await P.generateSignedPreKey(p, 'bob', bobDevice, 1);
   const [opk] = await P.generateOneTimePreKeys(p, 1, 1);
-  const pq = await P.generatePqPreKey(p, bobDevice, 1, false);
+  const pq = await P.generatePqPreKey(p, 'bob', bobDevice, 1, false);
   const bundleBytes = P.encodePreKeyBundle(P.bundleFor('bob', bobDevice, spk, pq, opk));
 
   // Alice verifies Bob's list against the master key she trusts, then the bundle against the list.
-  const list = await P.verifyDeviceList(p, bobList, { user: 'bob', masterKey: bobMaster.publicKey });
+  const list = await P.verifyDeviceList(p, bobList, { user: 'bob', masterKey: bobMaster.publicKey }, { now: Date.now() });
   const bundle = P.decodePreKeyBundle(bundleBytes);
   await P.verifyPreKeyBundle(p, bundle, list.devices[0] as P.DeviceEntry, 'bob');
   let alice = await P.initiateSession(p, { identity: aliceDevice.identity, certificate: aliceCertificate }, bundle);
@@ -39,7 +40,7 @@ export async function quickstart(): Promise<string[]> {
   };
   const accepted = await P.acceptPreKeyMessage(
     p,
-    { identity: bobDevice.identity, preKeys },
+    { identity: bobDevice.identity, certificate: bobCertificate, preKeys },
     { user: 'alice', masterKey: aliceMaster.publicKey },
     first.message,
   );

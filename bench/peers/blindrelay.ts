@@ -42,12 +42,12 @@ class PreKeyStore implements P.PreKeyLookup {
 
 /** Untimed: `n` bundles (as wire bytes) sharing one signed prekey, each with fresh one-time keys. */
 async function makeBundles(bob: Device, store: PreKeyStore, firstId: number, n: number): Promise<Uint8Array[]> {
-  const spk = await P.generateSignedPreKey(p, bob.keys, 1);
+  const spk = await P.generateSignedPreKey(p, bob.user, bob.keys, 1);
   store.spk.set(spk.id, spk);
   const out: Uint8Array[] = [];
   for (let id = firstId; id < firstId + n; id++) {
     const [opk] = (await P.generateOneTimePreKeys(p, id, 1)) as [P.OneTimePreKeyRecord];
-    const pq = await P.generatePqPreKey(p, bob.keys, id, false);
+    const pq = await P.generatePqPreKey(p, bob.user, bob.keys, id, false);
     store.opk.set(id, opk);
     store.pq.set(id, pq);
     out.push(P.encodePreKeyBundle(P.bundleFor(bob.user, bob.keys, spk, pq, opk)));
@@ -102,7 +102,7 @@ async function setupOnce(
   // Bob: verify Alice's device certificate, run PQXDH, decrypt, delete the used one-time keys, save.
   const accepted = await P.acceptPreKeyMessage(
     p,
-    { identity: bob.keys.identity, preKeys: bobPreKeys },
+    { identity: bob.keys.identity, certificate: bob.certificate, preKeys: bobPreKeys },
     { user: alice.user, masterKey: alice.master.publicKey },
     message,
   );

@@ -243,9 +243,8 @@ describe('blindrelay CLI end to end', () => {
     const p = createNodePrimitives();
     const eve = await P.generateMasterKey(p);
     const eveDevice = await P.generateDeviceKeys(p);
-    const eveList = await P.signDeviceList(p, 'alice', eve, 50, [
-      { deviceId: eveDevice.deviceId, signingKey: eveDevice.signing.publicKey, identityKey: eveDevice.identity.publicKey },
-    ]);
+    const eveEntry = await P.proveDeviceEntry(p, 'alice', eve.publicKey, P.deviceEntryOf(eveDevice), eveDevice.signing.seed);
+    const eveList = await P.signDeviceList(p, 'alice', eve, { version: 50, issuedAt: Date.now() }, [eveEntry]);
     let evil = false;
     const upstream = new URL(url);
     const proxy: Server = createServer((req, res) => {

@@ -30,9 +30,26 @@ export function compare(a: Uint8Array, b: Uint8Array): number {
   return a.length - b.length;
 }
 
-/** Overwrite a secret with zeros once it is no longer needed (convention 8, best effort). */
+/** Told of every array `wipe` is about to zero (the Node primitives drop keys they imported from it). */
+export type WipeListener = (secret: Uint8Array) => void;
+const wipeListeners = new Set<WipeListener>();
+
+/** Register a WipeListener; returns its removal. For primitives implementations (primitives/node.ts). */
+export function onWipe(listener: WipeListener): () => void {
+  wipeListeners.add(listener);
+  return () => wipeListeners.delete(listener);
+}
+
+/**
+ * Overwrite a secret with zeros once it is no longer needed (convention 8, best effort). A key a
+ * primitives implementation imported from this very array (a cached KeyObject) is dropped first.
+ */
 export function wipe(...secrets: (Uint8Array | undefined)[]): void {
-  for (const s of secrets) s?.fill(0);
+  for (const s of secrets) {
+    if (!s) continue;
+    for (const listener of wipeListeners) listener(s);
+    s.fill(0);
+  }
 }
 
 const encoder = new TextEncoder();

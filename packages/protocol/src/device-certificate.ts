@@ -3,19 +3,25 @@
  * belong to the user. Sent inside the first message of a session (message.ts) so the receiver can
  * authenticate the sender's device against the master key it trusts (safety number).
  *
- * Encoding (docs/PROTOCOL.md §4): version=1 | user | masterKey[32] | deviceId u32 |
- * signingKey[32] | identityKey[32] | signature[64] over everything before it.
+ * Encoding (docs/PROTOCOL.md §4): version=2 | user | masterKey[32] | deviceId u32 |
+ * signingKey[32] | identityKey[32] | signature[64] over everything before it, under the label
+ * Blindrelay_DeviceCertificate_v2. Version 1 (the same bytes under the v1 label, from before
+ * sessions were bound to user and device ids) is refused: the SDK re-issues its own on open.
+ * The device's proof of possession of these keys is in its device-list entry (device-list.ts),
+ * which the receiver must check the sender against anyway (docs/DECISIONS.md, 2026-12-03).
  */
 import { equal } from './bytes.js';
 import { decodeWith, Writer } from './codec.js';
 import { assertUserName } from './encoding.js';
 import { DecodeError, UnknownSignerError } from './errors.js';
-import { readDeviceId, readUser, readX25519, writeUser } from './identity-codec.js';
+import { readDeviceId, readEd25519, readUser, readX25519, writeUser } from './identity-codec.js';
 import type { DeviceKeys, SigningKeyPair } from './keys.js';
 import type { Primitives } from './primitives/types.js';
 import { SIGNATURE_LABELS, signWithLabel, verifyWithLabel } from './signature.js';
 
-const VERSION = 1;
+/** The certificate format this code issues and accepts. */
+export const DEVICE_CERTIFICATE_VERSION = 2;
+const VERSION = DEVICE_CERTIFICATE_VERSION;
 const WHAT = 'device certificate';
 
 export interface DeviceCertificate {
@@ -51,9 +57,9 @@ export function decodeDeviceCertificate(bytes: Uint8Array): DeviceCertificate {
   return decodeWith(bytes, WHAT, (r) => {
     r.version(VERSION);
     const user = readUser(r, WHAT);
-    const masterKey = r.fixed(32).slice();
+    const masterKey = readEd25519(r, `${WHAT} master key`);
     const deviceId = readDeviceId(r, WHAT);
-    const signingKey = r.fixed(32).slice();
+    const signingKey = readEd25519(r, `${WHAT} signing key`);
     const identityKey = readX25519(r, `${WHAT} identity key`);
     const signature = r.fixed(64).slice();
     return { user, masterKey, deviceId, signingKey, identityKey, signature };

@@ -13,7 +13,9 @@ export type ErrorCode =
   | 'ERR_INVALID_KEY'
   | 'ERR_INVALID_ARGUMENT'
   | 'ERR_DECRYPT'
-  | 'ERR_UNTRUSTED_IDENTITY';
+  | 'ERR_UNTRUSTED_IDENTITY'
+  | 'ERR_STALE_DEVICE_LIST'
+  | 'ERR_UNPROVEN_DEVICE';
 
 /**
  * The base of every Blindrelay error, here and in the packages built on this one (the SDK derives
@@ -53,6 +55,26 @@ export class UnknownSignerError extends BlindrelayError {
 export class RollbackError extends BlindrelayError {
   constructor(message: string) {
     super('ERR_ROLLBACK', message);
+  }
+}
+
+/**
+ * A signed device list issued longer ago than the freshness bound (DEVICE_LIST_MAX_AGE_MS), one
+ * from a format without an issue time, or one dated too far in the future (docs/PROTOCOL.md §5).
+ */
+export class StaleDeviceListError extends BlindrelayError {
+  constructor(message: string) {
+    super('ERR_STALE_DEVICE_LIST', message);
+  }
+}
+
+/**
+ * A device list names a device that has not proved possession of its keys (no self-signature in
+ * its entry, docs/PROTOCOL.md §5): a user's master key cannot vouch for another user's keys.
+ */
+export class UnprovenDeviceError extends BlindrelayError {
+  constructor(message: string) {
+    super('ERR_UNPROVEN_DEVICE', message);
   }
 }
 

@@ -1,6 +1,7 @@
 /** Shared field codecs for identity structures: user names and device entries. */
 import { fromUtf8, utf8 } from './bytes.js';
 import type { Reader, Writer } from './codec.js';
+import { isValidEd25519PublicKey } from './ed25519.js';
 import { isValidDeviceId, isValidUserName } from './encoding.js';
 import { DecodeError } from './errors.js';
 import { assertX25519PublicKey } from './x25519.js';
@@ -36,5 +37,12 @@ export function readX25519(r: Reader, what: string): Uint8Array {
   } catch {
     throw new DecodeError(`${what}: invalid X25519 public key`);
   }
+  return key;
+}
+
+/** A copied 32-byte Ed25519 public key, validated (non-canonical and small-order keys rejected, ed25519.ts). */
+export function readEd25519(r: Reader, what: string): Uint8Array {
+  const key = r.fixed(32).slice();
+  if (!isValidEd25519PublicKey(key)) throw new DecodeError(`${what}: invalid Ed25519 public key`);
   return key;
 }

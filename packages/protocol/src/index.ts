@@ -5,6 +5,7 @@ export * from './auth-challenge.js';
 export * from './bytes.js';
 export * from './device-certificate.js';
 export * from './device-list.js';
+export * from './ed25519.js';
 export * from './encoding.js';
 export * from './errors.js';
 export * from './file-access.js';

@@ -10,3 +10,12 @@ export const MAX_PLAINTEXT_BYTES = 1024 * 1024;
 export const MAX_DEVICES = 100;
 /** A user name: 1 to 64 bytes of [a-z0-9._-], starting with a letter or digit. */
 export const USER_NAME_PATTERN = /^[a-z0-9][a-z0-9._-]{0,63}$/;
+/**
+ * Device-list freshness (docs/PROTOCOL.md §5.1): a list whose `issuedAt` is older than this is
+ * refused (so a relay can neither serve an old list on first contact nor freeze one for longer).
+ */
+export const DEVICE_LIST_MAX_AGE_MS = 14 * 24 * 3600_000;
+/** A user's own devices sign a new list once the current one is older than this (half the bound). */
+export const DEVICE_LIST_REFRESH_MS = DEVICE_LIST_MAX_AGE_MS / 2;
+/** Clock skew tolerated in `issuedAt`: a list dated later than now + this is refused. */
+export const DEVICE_LIST_MAX_SKEW_MS = 3600_000;

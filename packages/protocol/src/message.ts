@@ -1,11 +1,11 @@
 /**
  * Message wire formats (docs/PROTOCOL.md §7). Canonical, versioned binary.
  *
- * RatchetMessage: version=1 | type=1 | ratchetKey[32] | pn u32 | n u32 | sealed
+ * RatchetMessage: version=2 | type=1 | ratchetKey[32] | pn u32 | n u32 | sealed
  *   where sealed = AES-256-GCM(padded plaintext) with its 16-byte tag; the first 42 bytes are the
  *   Double Ratchet header (rev. 3 §3.1 HEADER(dh_pair, pn, n)), sent in the clear and
  *   authenticated as associated data.
- * PreKeyMessage:   version=1 | type=2 | certificate (u16 length) | baseKey[32] |
+ * PreKeyMessage:   version=2 | type=2 | certificate (u16 length) | baseKey[32] |
  *   kemCipherText[1088] | spkId u32 | hasOneTime u8 | opkId u32 (if hasOneTime) | pqId u32 |
  *   RatchetMessage (the rest). Carries what PQXDH rev. 2 §3.3 says the initial message holds.
  */
@@ -15,7 +15,11 @@ import { MAX_PLAINTEXT_BYTES } from './limits.js';
 import { padme } from './padding.js';
 import { MLKEM768_CIPHERTEXT_BYTES } from './primitives/types.js';
 
-export const PROTOCOL_VERSION = 1;
+/**
+ * Byte 0 of every message. 2 since sessions are bound to both parties' user names and device ids
+ * (PQXDH §4.10, pqxdh.ts); version-1 messages (unbound sessions) are refused as malformed.
+ */
+export const PROTOCOL_VERSION = 2;
 export const MESSAGE_TYPE_RATCHET = 1;
 export const MESSAGE_TYPE_PREKEY = 2;
 export const RATCHET_HEADER_BYTES = 42;

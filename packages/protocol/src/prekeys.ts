@@ -4,10 +4,12 @@
  * - one-time X25519 prekeys OPK (unsigned, as in the spec: a substituted OPK only makes the
  *   session fail, it cannot weaken it);
  * - signed ML-KEM-768 prekeys PQPK, one-time or last-resort.
- * Signatures are made with the device's Ed25519 signing key over the type-tagged key encodings
- * (EncodeEC / EncodeKEM) and the prekey id.
+ * Signatures are made with the device's Ed25519 signing key over the owning user and device id,
+ * the prekey id and the type-tagged key encoding (EncodeEC / EncodeKEM), labels *_v2: a prekey
+ * published by one device verifies only in a bundle of that very user and device, so a relay
+ * cannot present Alice's prekeys as another user's (review finding M1; PQXDH rev. 2 §4.10).
  *
- * Bundle encoding (docs/PROTOCOL.md §6): version=1 | user | deviceId u32 | signingKey[32] |
+ * Bundle encoding (docs/PROTOCOL.md §6): version=2 | user | deviceId u32 | signingKey[32] |
  * identityKey[32] | spkId u32 | spk[32] | spkSignature[64] | hasOneTime u8 |
  * (opkId u32 | opk[32])? | pqId u32 | pqLastResort u8 | pqpk[1184] | pqSignature[64].
  */
@@ -16,7 +18,7 @@ import { decodeWith, Writer } from './codec.js';
 import type { DeviceEntry } from './device-list.js';
 import { assertUserName, encodeEC, encodeKEM } from './encoding.js';
 import { DecodeError, UnknownSignerError } from './errors.js';
-import { readDeviceId, readUser, readX25519, writeUser } from './identity-codec.js';
+import { readDeviceId, readEd25519, readUser, readX25519, writeUser } from './identity-codec.js';
 import type { DeviceKeys } from './keys.js';
 import type { KeyPair, Primitives } from './primitives/types.js';
 import { MLKEM768_PUBLIC_KEY_BYTES } from './primitives/types.js';
@@ -60,17 +62,35 @@ export interface PreKeyBundle {
   readonly pqPreKey: PqPreKeyPublic;
 }
 
-const signedBody = (id: number, encodedKey: Uint8Array) => new Writer(encodedKey.length + 4).u32(id).rest(encodedKey).finish();
-const spkBody = (id: number, pub: Uint8Array) => signedBody(id, encodeEC(pub));
-const pqBody = (id: number, lastResort: boolean, pub: Uint8Array) =>
-  new Writer(pub.length + 6)
+/** The device a prekey belongs to: its user and id (bound into the signature) and its signing key. */
+export interface PreKeyOwner {
+  readonly user: string;
+  readonly deviceId: number;
+  readonly signingKey: Uint8Array;
+}
+
+const BUNDLE_VERSION = 2;
+
+/** user | deviceId u32: the owner prefix of both prekey signature bodies. */
+function ownerPrefix(w: Writer, user: string, deviceId: number): Writer {
+  writeUser(w, user);
+  return w.u32(deviceId);
+}
+/** Signed prekey body: user | deviceId u32 | id u32 | EncodeEC(SPK). */
+const spkBody = (user: string, deviceId: number, id: number, pub: Uint8Array) =>
+  ownerPrefix(new Writer(112), user, deviceId).u32(id).rest(encodeEC(pub)).finish();
+/** PQ prekey body: user | deviceId u32 | lastResort u8 | id u32 | EncodeKEM(PQPK). */
+const pqBody = (user: string, deviceId: number, id: number, lastResort: boolean, pub: Uint8Array) =>
+  ownerPrefix(new Writer(pub.length + 80), user, deviceId)
     .u8(lastResort ? 1 : 0)
-    .rest(signedBody(id, encodeKEM(pub)))
+    .u32(id)
+    .rest(encodeKEM(pub))
     .finish();
 
-export async function generateSignedPreKey(p: Primitives, device: DeviceKeys, id: number): Promise<SignedPreKeyRecord> {
+export async function generateSignedPreKey(p: Primitives, user: string, device: DeviceKeys, id: number): Promise<SignedPreKeyRecord> {
+  assertUserName(user);
   const kp: KeyPair = await generateX25519(p);
-  const signature = await signWithLabel(p, device.signing.seed, SIGNATURE_LABELS.signedPreKey, spkBody(id, kp.publicKey));
+  const signature = await signWithLabel(p, device.signing.seed, SIGNATURE_LABELS.signedPreKey, spkBody(user, device.deviceId, id, kp.publicKey));
   return { id, publicKey: kp.publicKey, privateKey: kp.privateKey, signature };
 }
 
@@ -83,15 +103,16 @@ export async function generateOneTimePreKeys(p: Primitives, firstId: number, cou
   return out;
 }
 
-export async function generatePqPreKey(p: Primitives, device: DeviceKeys, id: number, lastResort: boolean): Promise<PqPreKeyRecord> {
+export async function generatePqPreKey(p: Primitives, user: string, device: DeviceKeys, id: number, lastResort: boolean): Promise<PqPreKeyRecord> {
+  assertUserName(user);
   const kp = p.mlkem768KeyPair(p.randomBytes(64));
-  const signature = await signWithLabel(p, device.signing.seed, SIGNATURE_LABELS.pqPreKey, pqBody(id, lastResort, kp.publicKey));
+  const signature = await signWithLabel(p, device.signing.seed, SIGNATURE_LABELS.pqPreKey, pqBody(user, device.deviceId, id, lastResort, kp.publicKey));
   return { id, lastResort, publicKey: kp.publicKey, privateKey: kp.privateKey, signature };
 }
 
 export function encodePreKeyBundle(b: PreKeyBundle): Uint8Array {
   assertUserName(b.user);
-  const w = new Writer(1500).u8(1);
+  const w = new Writer(1500).u8(BUNDLE_VERSION);
   writeUser(w, b.user);
   w.u32(b.deviceId).fixed(b.signingKey, 32).fixed(b.identityKey, 32);
   w.u32(b.signedPreKey.id).fixed(b.signedPreKey.publicKey, 32).fixed(b.signedPreKey.signature, 64);
@@ -106,10 +127,10 @@ const WHAT = 'prekey bundle';
 
 export function decodePreKeyBundle(bytes: Uint8Array): PreKeyBundle {
   return decodeWith(bytes, WHAT, (r) => {
-    r.version(1);
+    r.version(BUNDLE_VERSION);
     const user = readUser(r, WHAT);
     const deviceId = readDeviceId(r, WHAT);
-    const signingKey = r.fixed(32).slice();
+    const signingKey = readEd25519(r, `${WHAT} signing key`);
     const identityKey = readX25519(r, `${WHAT} identity key`);
     const signedPreKey = { id: r.u32(), publicKey: readX25519(r, `${WHAT} signed prekey`), signature: r.fixed(64).slice() };
     const oneTimePreKey = r.flag() ? { id: r.u32(), publicKey: readX25519(r, `${WHAT} one-time prekey`) } : undefined;
@@ -133,21 +154,31 @@ export async function verifyPreKeyBundle(p: Primitives, bundle: PreKeyBundle, de
     throw new UnknownSignerError(`${WHAT}: device keys do not match the signed device list`);
   }
   const spk = bundle.signedPreKey;
-  await verifyWithLabel(p, device.signingKey, SIGNATURE_LABELS.signedPreKey, spkBody(spk.id, spk.publicKey), spk.signature, `${WHAT} signed prekey`);
+  const spkSigned = spkBody(user, device.deviceId, spk.id, spk.publicKey);
+  await verifyWithLabel(p, device.signingKey, SIGNATURE_LABELS.signedPreKey, spkSigned, spk.signature, `${WHAT} signed prekey`);
   const pq = bundle.pqPreKey;
-  await verifyWithLabel(p, device.signingKey, SIGNATURE_LABELS.pqPreKey, pqBody(pq.id, pq.lastResort, pq.publicKey), pq.signature, `${WHAT} PQ prekey`);
+  const pqSigned = pqBody(user, device.deviceId, pq.id, pq.lastResort, pq.publicKey);
+  await verifyWithLabel(p, device.signingKey, SIGNATURE_LABELS.pqPreKey, pqSigned, pq.signature, `${WHAT} PQ prekey`);
 }
 
-/** Verify one signed X25519 prekey under a device signing key (the server checks uploads too). */
-export async function verifySignedPreKey(p: Primitives, signingKey: Uint8Array, spk: SignedPreKeyPublic): Promise<void> {
+/** Verify one signed X25519 prekey of `owner` (the server checks uploads too). */
+export async function verifySignedPreKey(p: Primitives, owner: PreKeyOwner, spk: SignedPreKeyPublic): Promise<void> {
   if (spk.publicKey.length !== 32) throw new DecodeError('signed prekey: wrong length');
-  await verifyWithLabel(p, signingKey, SIGNATURE_LABELS.signedPreKey, spkBody(spk.id, spk.publicKey), spk.signature, 'signed prekey');
+  await verifyWithLabel(
+    p,
+    owner.signingKey,
+    SIGNATURE_LABELS.signedPreKey,
+    spkBody(owner.user, owner.deviceId, spk.id, spk.publicKey),
+    spk.signature,
+    'signed prekey',
+  );
 }
 
-/** Verify one signed ML-KEM-768 prekey under a device signing key. */
-export async function verifyPqPreKey(p: Primitives, signingKey: Uint8Array, pq: PqPreKeyPublic): Promise<void> {
+/** Verify one signed ML-KEM-768 prekey of `owner`. */
+export async function verifyPqPreKey(p: Primitives, owner: PreKeyOwner, pq: PqPreKeyPublic): Promise<void> {
   if (pq.publicKey.length !== MLKEM768_PUBLIC_KEY_BYTES) throw new DecodeError('PQ prekey: wrong length');
-  await verifyWithLabel(p, signingKey, SIGNATURE_LABELS.pqPreKey, pqBody(pq.id, pq.lastResort, pq.publicKey), pq.signature, 'PQ prekey');
+  const signed = pqBody(owner.user, owner.deviceId, pq.id, pq.lastResort, pq.publicKey);
+  await verifyWithLabel(p, owner.signingKey, SIGNATURE_LABELS.pqPreKey, signed, pq.signature, 'PQ prekey');
 }
 
 /** The public bundle for one device, as a server would assemble it from published prekeys. */

@@ -3,7 +3,7 @@
  * call (docs/PROTOCOL.md §8). State objects are never mutated: every operation returns a new one,
  * which is what makes decryption transactional.
  *
- * Encoding: version=1 | flags u8 (1 = has remote ratchet key, 2 = has sending chain,
+ * Encoding: version=2 | flags u8 (1 = has remote ratchet key, 2 = has sending chain,
  * 4 = has receiving chain, 8 = has pending prekey prefix) | localIdentity[32] | remoteIdentity[32] |
  * baseKey[32] | rootKey[32] | ratchetPrivate[32] | ratchetPublic[32] | remoteRatchet[32]? |
  * (sendChainKey[32] | sendN u32)? | (recvChainKey[32] | recvN u32)? | pn u32 |
@@ -16,7 +16,8 @@ import { DecodeError } from './errors.js';
 import { MAX_SKIPPED_KEYS } from './limits.js';
 import type { KeyPair } from './primitives/types.js';
 
-const STATE_VERSION = 1;
+/** 2: sessions whose SK binds both parties' user and device (PQXDH §4.10); version-1 states (unbound) are refused. */
+const STATE_VERSION = 2;
 const HAS_REMOTE = 1;
 const HAS_SEND = 2;
 const HAS_RECV = 4;

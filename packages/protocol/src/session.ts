@@ -5,9 +5,9 @@
  */
 import { equal } from './bytes.js';
 import { type DeviceCertificate, decodeDeviceCertificate, type TrustedUser, verifyDeviceCertificate } from './device-certificate.js';
-import { DecryptError } from './errors.js';
+import { DecryptError, InvalidArgumentError } from './errors.js';
 import { decodePreKeyMessage, decodeRatchetMessage, encodePreKeyPrefix, MESSAGE_TYPE_PREKEY, messageType, type PreKeyMessage } from './message.js';
-import { pqxdhInitiate, pqxdhRespond } from './pqxdh.js';
+import { identityBinding, pqxdhInitiate, pqxdhRespond, type SessionParty } from './pqxdh.js';
 import type { OneTimePreKeyRecord, PqPreKeyRecord, PreKeyBundle, SignedPreKeyRecord } from './prekeys.js';
 import type { KeyPair, Primitives } from './primitives/types.js';
 import { kdfRk, ratchetDecrypt, ratchetEncrypt } from './ratchet.js';
@@ -19,14 +19,29 @@ const EMPTY_SKIPPED: ReadonlyMap<string, SkippedKey> = new Map();
 export interface LocalDevice {
   /** The device's X25519 identity key pair. */
   readonly identity: KeyPair;
-  /** Its certificate from the user's master key (device-certificate.ts). */
+  /** Its certificate from the user's master key (device-certificate.ts): names its user and device id. */
   readonly certificate: Uint8Array;
+}
+
+/** Decoded local certificates, per (immutable) byte array: a device's own certificate recurs on every session. */
+const localCertificates = new WeakMap<Uint8Array, DeviceCertificate>();
+
+/** The (user, device) a local certificate names, checked to be this identity key's. */
+function localParty(local: LocalDevice): SessionParty {
+  let cert = localCertificates.get(local.certificate);
+  if (!cert) {
+    cert = decodeDeviceCertificate(local.certificate);
+    localCertificates.set(local.certificate, cert);
+  }
+  if (!equal(cert.identityKey, local.identity.publicKey)) throw new InvalidArgumentError('the local certificate is for another identity key');
+  return { user: cert.user, deviceId: cert.deviceId };
 }
 
 /**
  * Start a session to the device of a bundle the caller has verified (verifyPreKeyBundle).
- * Double Ratchet rev. 3 §3.3 RatchetInitAlice with SK from PQXDH and Bob's signed prekey as his
- * first ratchet key. Until the first reply arrives, every message is sent as a PreKeyMessage.
+ * Double Ratchet rev. 3 §3.3 RatchetInitAlice with SK from PQXDH, bound to our (user, device) and
+ * the bundle's (PQXDH §4.10), and Bob's signed prekey as his first ratchet key. Until the first
+ * reply arrives, every message is sent as a PreKeyMessage.
  */
 export async function initiateSession(
   p: Primitives,
@@ -34,7 +49,8 @@ export async function initiateSession(
   bundle: PreKeyBundle,
   fixed: { ephemeral?: KeyPair; kemRandomness?: Uint8Array; ratchet?: KeyPair } = {},
 ): Promise<SessionState> {
-  const init = await pqxdhInitiate(p, local.identity, bundle, fixed);
+  const binding = identityBinding(localParty(local), { user: bundle.user, deviceId: bundle.deviceId });
+  const init = await pqxdhInitiate(p, local.identity, bundle, binding, fixed);
   const ratchet = fixed.ratchet ?? (await generateX25519(p));
   const remoteRatchet = bundle.signedPreKey.publicKey;
   const { rootKey, chainKey } = await kdfRk(p, init.sharedSecret, await dh(p, ratchet.privateKey, remoteRatchet));
@@ -116,12 +132,14 @@ export function peekPreKeyMessage(message: Uint8Array): PreKeyMessage {
 /**
  * Receive a PreKeyMessage (PQXDH rev. 2 §3.4, then Double Ratchet rev. 3 §3.3 RatchetInitBob).
  * `sender` is the master key the caller trusts for the sending user; the message's device
- * certificate must be signed by it. If `existing` is the session this message belongs to (same
- * base key) it is used instead of starting over. Every failure is the same DecryptError.
+ * certificate must be signed by it. SK is derived for the certificate's (user, device) and ours
+ * (from `local.certificate`): a message meant for another user or device does not decrypt.
+ * If `existing` is the session this message belongs to (same base key) it is used instead of
+ * starting over. Every failure is the same DecryptError.
  */
 export async function acceptPreKeyMessage(
   p: Primitives,
-  local: { identity: KeyPair; preKeys: PreKeyLookup },
+  local: LocalDevice & { preKeys: PreKeyLookup },
   sender: TrustedUser,
   message: Uint8Array,
   existing?: SessionState,
@@ -139,6 +157,7 @@ export async function acceptPreKeyMessage(
       return { ...r, sender: certificate, newSession: false, usedOneTimePreKeyId: undefined, usedPqPreKeyId: undefined };
     }
     const certificate = await verifyDeviceCertificate(p, pk.certificate, sender);
+    const binding = identityBinding({ user: certificate.user, deviceId: certificate.deviceId }, localParty(local));
     const spk = local.preKeys.signedPreKey(pk.signedPreKeyId);
     const opk = pk.oneTimePreKeyId === undefined ? undefined : local.preKeys.oneTimePreKey(pk.oneTimePreKeyId);
     const pq = local.preKeys.pqPreKey(pk.pqPreKeyId);
@@ -149,6 +168,7 @@ export async function acceptPreKeyMessage(
       certificate.identityKey,
       pk.baseKey,
       pk.kemCipherText,
+      binding,
     );
     const initial: SessionState = {
       localIdentity: local.identity.publicKey,

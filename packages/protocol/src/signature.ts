@@ -7,10 +7,17 @@ import { SignatureError } from './errors.js';
 import type { Primitives } from './primitives/types.js';
 
 export const SIGNATURE_LABELS = {
-  deviceCertificate: 'Blindrelay_DeviceCertificate_v1',
-  deviceList: 'Blindrelay_DeviceList_v1',
-  signedPreKey: 'Blindrelay_SignedPreKey_v1',
-  pqPreKey: 'Blindrelay_PqPreKey_v1',
+  /** Certificate format 2 (docs/PROTOCOL.md §4). */
+  deviceCertificate: 'Blindrelay_DeviceCertificate_v2',
+  /** Device list format 3 (§5). */
+  deviceList: 'Blindrelay_DeviceList_v2',
+  /** Device list formats 1 and 2, verified only to migrate a user's own list (§5.3); never signed. */
+  deviceListLegacy: 'Blindrelay_DeviceList_v1',
+  /** A device's proof of possession of its keys, by its own signing key (§5). */
+  deviceProof: 'Blindrelay_DeviceProof_v1',
+  /** Prekey signatures bound to the owning user and device (§3). */
+  signedPreKey: 'Blindrelay_SignedPreKey_v2',
+  pqPreKey: 'Blindrelay_PqPreKey_v2',
   authChallenge: 'Blindrelay_AuthChallenge_v1',
   fileAccess: 'Blindrelay_FileAccess_v1',
   fileAccessV2: 'Blindrelay_FileAccess_v2',

@@ -58,3 +58,24 @@ export async function generateX25519(p: Primitives): Promise<KeyPair> {
   const privateKey = p.randomBytes(32);
   return { privateKey, publicKey: await p.x25519PublicKey(privateKey) };
 }
+
+/**
+ * A one-shot key's public key and its DH with each peer key, every peer validated first and an
+ * all-zero result refused as in `dh`. The private key goes through `x25519OneShot`, so no
+ * primitives cache keeps it (PQXDH rev. 2 §3.3: "Alice deletes her ephemeral private key").
+ */
+export async function ephemeralDh(
+  p: Primitives,
+  privateKey: Uint8Array,
+  peers: readonly Uint8Array[],
+): Promise<{ publicKey: Uint8Array; shared: Uint8Array[] }> {
+  for (const peer of peers) assertX25519PublicKey(peer, 'peer key');
+  let out: { publicKey: Uint8Array; shared: Uint8Array[] };
+  try {
+    out = await p.x25519OneShot(privateKey, peers);
+  } catch {
+    throw new InvalidKeyError('X25519 failed');
+  }
+  if (out.shared.some((s) => equal(s, ZERO32))) throw new InvalidKeyError('X25519 produced the all-zero secret');
+  return out;
+}

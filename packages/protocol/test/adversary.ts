@@ -122,19 +122,33 @@ export function certificateLayout(cert: Uint8Array): Field[] {
 }
 
 export function deviceListLayout(list: Uint8Array): Field[] {
+  const format = list[0] as number;
   const userLength = list[1] as number;
-  const count = u16At(list, 2 + userLength + 32 + 8);
+  const headerEnd = 2 + userLength + 32 + 8 + (format === 3 ? 8 : 0);
+  const count = u16At(list, headerEnd);
   const devices: [string, number][] = [];
-  let at = 2 + userLength + 32 + 8 + 2;
+  let at = headerEnd + 2;
   for (let i = 0; i < count; i++) {
     devices.push([`device${i}.id`, 4], [`device${i}.signingKey`, 32], [`device${i}.identityKey`, 32]);
     at += 68;
-    if (list[0] === 1) continue; // format 1: no file keys
+    if (format === 1) continue; // format 1: no file keys
     devices.push([`device${i}.hasFileKey`, 1]);
     if (list[at] === 1) devices.push([`device${i}.fileKey`, 32]);
     at += list[at] === 1 ? 33 : 1;
+    if (format === 2) continue; // format 2: no proofs
+    devices.push([`device${i}.hasProof`, 1]);
+    if (list[at] === 1) devices.push([`device${i}.proof`, 64]);
+    at += list[at] === 1 ? 65 : 1;
   }
-  return layout([['format', 1], ['userLength', 1], ['user', userLength], ['masterKey', 32], ['version', 8], ['count', 2], ...devices, ['signature', 64]]);
+  const header: [string, number][] = [
+    ['format', 1],
+    ['userLength', 1],
+    ['user', userLength],
+    ['masterKey', 32],
+    ['version', 8],
+  ];
+  if (format === 3) header.push(['issuedAt', 8]);
+  return layout([...header, ['count', 2], ...devices, ['signature', 64]]);
 }
 
 export function bundleLayout(bundle: Uint8Array): Field[] {

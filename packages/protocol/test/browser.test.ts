@@ -7,7 +7,7 @@
  * Chromium comes from BLINDRELAY_CHROMIUM, /usr/bin/chromium or `chromium` on PATH. Without one the
  * suite is skipped with a loud warning, unless BLINDRELAY_REQUIRE_SERVICES=1, where it fails.
  */
-import { accessSync, constants } from 'node:fs';
+import { accessSync, constants, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { delimiter, dirname, join } from 'node:path';
@@ -212,6 +212,26 @@ describe.skipIf(!chromiumPath)('browser (headless Chromium, Web primitives)', ()
     expect(s.transcript.at(-1)).toBe('bob→alice bye');
   });
 
+  it('refuses small-order and non-canonical Ed25519 keys on both browser primitives, as on Node (L1)', async () => {
+    const primitives = JSON.parse(readFileSync(join(dirname(fileURLToPath(import.meta.url)), 'vectors', 'primitives.json'), 'utf8')) as {
+      ed25519: { publicKey: string; message: string; signature: string }[];
+      ed25519SmallOrder: { key: string }[];
+      ed25519NonCanonical: { key: string }[];
+      ed25519Forgery: string;
+    };
+    const weak = [...primitives.ed25519SmallOrder, ...primitives.ed25519NonCanonical].map((v) => v.key);
+    const message = hex(P.utf8('any message at all'));
+    const r = await call('ed25519Verify', weak, message, primitives.ed25519Forgery);
+    expect(r.web).toEqual(weak.map(() => false));
+    expect(r.noble).toEqual(weak.map(() => false));
+    for (const key of weak) expect(await nodePrimitives.ed25519Verify(P.fromHex(key), P.fromHex(message), P.fromHex(primitives.ed25519Forgery))).toBe(false);
+    console.info(`browser: WebCrypto on its own accepts the forgery under ${r.platform.filter((x) => x === true).length} of ${weak.length} weak keys`);
+    // The control: a genuine RFC 8032 signature verifies on both.
+    const t1 = primitives.ed25519[0] as { publicKey: string; message: string; signature: string };
+    const ok = await call('ed25519Verify', [t1.publicKey], t1.message, t1.signature);
+    expect([ok.web, ok.noble]).toEqual([[true], [true]]);
+  });
+
   it('answers every flipped bit with the one DecryptError (ERR_DECRYPT) and keeps the state', async () => {
     const r = await call('tamper');
     expect(r.cases.length).toBe(10);
@@ -235,7 +255,7 @@ describe.skipIf(!chromiumPath)('browser (headless Chromium, Web primitives)', ()
     const aliceKey = { user: 'alice', masterKey: hex(alice.master.publicKey) };
 
     // Alice (Node) verifies what the browser published against Bob's trusted master key.
-    const list = await P.verifyDeviceList(node, P.fromHex(bob.deviceList), { user: 'bob', masterKey: P.fromHex(bob.masterKey) });
+    const list = await P.verifyDeviceList(node, P.fromHex(bob.deviceList), { user: 'bob', masterKey: P.fromHex(bob.masterKey) }, { now: Date.now() });
     const bundle = P.decodePreKeyBundle(P.fromHex(bob.bundle));
     await P.verifyPreKeyBundle(node, bundle, list.devices[0] as P.DeviceEntry, 'bob');
     let a = await P.initiateSession(node, { identity: alice.device.identity, certificate: alice.certificate }, bundle);
@@ -291,7 +311,7 @@ describe.skipIf(!chromiumPath)('browser (headless Chromium, Web primitives)', ()
     };
     const alice = await call('createParty', 'alice-web', 'alice');
     const first = await call('initiate', 'alice-web', published, 'hello from the browser');
-    const local = { identity: bob.device.identity, preKeys: lookupOf(bob) };
+    const local = { identity: bob.device.identity, certificate: bob.certificate, preKeys: lookupOf(bob) };
     const trust = { user: 'alice', masterKey: P.fromHex(alice.masterKey) };
     const acc = await P.acceptPreKeyMessage(node, local, trust, P.fromHex(first));
     expect(P.fromUtf8(acc.plaintext)).toBe('hello from the browser');

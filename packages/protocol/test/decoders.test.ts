@@ -9,7 +9,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import * as P from '../src/index.js';
 import type { Primitives } from '../src/primitives/types.js';
 import { expectDecryptRejected, forgeRatchetMessage, isDecryptError, sameBytes, withU32 } from './adversary.js';
-import { bundleOf, establish, lookupOf, makeUser, nodePrimitives, type TestUser, webPrimitives } from './helpers.js';
+import { bundleOf, establish, lookupOf, makeUser, NOW, nodePrimitives, type TestUser, webPrimitives } from './helpers.js';
 
 function isDecodeError(e: unknown): boolean {
   return e instanceof P.DecodeError && e instanceof P.BlindrelayError && e.code === 'ERR_DECODE' && e.name === 'DecodeError';
@@ -32,7 +32,7 @@ interface Decoder {
   readonly reencode?: (v: never) => Uint8Array;
   /** Messages end in an unframed `sealed` body: shorter/longer inputs above this length still decode. */
   readonly minMessageLength?: (sample: Uint8Array) => number;
-  /** The format byte written today (default 1). */
+  /** The format byte written today (default 2). */
   readonly format?: number;
 }
 
@@ -41,8 +41,8 @@ const reencodePreKey = (m: P.PreKeyMessage) => P.concat(P.encodePreKeyPrefix(m),
 
 const DECODERS: Decoder[] = [
   { name: 'decodeDeviceCertificate', decode: P.decodeDeviceCertificate },
-  // Format 2 is written; format 1 still decodes, but a format-2 encoding relabelled 1 does not (trailing bytes).
-  { name: 'decodeDeviceList', decode: P.decodeDeviceList, reencode: (l: P.DeviceList) => l.encoded, format: 2 },
+  // Format 3 is written; formats 1 and 2 still decode, but a format-3 encoding relabelled 1 or 2 does not (trailing bytes).
+  { name: 'decodeDeviceList', decode: P.decodeDeviceList, reencode: (l: P.DeviceList) => l.encoded, format: 3 },
   { name: 'decodePreKeyBundle', decode: P.decodePreKeyBundle, reencode: P.encodePreKeyBundle },
   { name: 'decodeRatchetMessage', decode: P.decodeRatchetMessage, reencode: reencodeRatchet, minMessageLength: () => P.RATCHET_HEADER_BYTES + 17 },
   {
@@ -68,7 +68,7 @@ beforeAll(async () => {
   const devices = [];
   for (const id of [3, 9, 4000000000]) {
     const d = await P.generateDeviceKeys(p, id);
-    devices.push({ deviceId: d.deviceId, signingKey: d.signing.publicKey, identityKey: d.identity.publicKey, fileKey: d.file?.publicKey });
+    devices.push(await P.proveDeviceEntry(p, 'alice', alice.master.publicKey, P.deviceEntryOf(d), d.signing.seed));
   }
   const longName = `a${'b'.repeat(63)}`;
   const longUser = await makeUser(p, longName);
@@ -87,7 +87,7 @@ beforeAll(async () => {
   const bobAccepted = (
     await P.acceptPreKeyMessage(
       p,
-      { identity: bob.device.identity, preKeys: lookupOf(bob) },
+      { identity: bob.device.identity, certificate: bob.certificate, preKeys: lookupOf(bob) },
       { user: 'alice', masterKey: alice.master.publicKey },
       first.message,
     )
@@ -95,7 +95,7 @@ beforeAll(async () => {
   sessions = { alice: withSkipped, bob: b2.state, aliceInitial };
   samples = {
     decodeDeviceCertificate: [alice.certificate, longUser.certificate],
-    decodeDeviceList: [alice.deviceList, await P.signDeviceList(p, 'alice', alice.master, 2 ** 40, devices), longUser.deviceList],
+    decodeDeviceList: [alice.deviceList, await P.signDeviceList(p, 'alice', alice.master, { version: 2 ** 40, issuedAt: NOW }, devices), longUser.deviceList],
     decodePreKeyBundle: [P.encodePreKeyBundle(bundleOf(bob)), P.encodePreKeyBundle(bundleOf(bob, { oneTime: false, lastResort: true }))],
     decodeRatchetMessage: [b1.message, (await P.encryptMessage(p, b2.state, new Uint8Array(300))).message],
     decodePreKeyMessage: [first.message, noOpk.message],
@@ -142,7 +142,7 @@ describe('every decoder on malformed input', () => {
       it('with any other version byte: DecodeError', () => {
         for (const bytes of samples[d.name] ?? []) {
           for (let v = 0; v < 256; v++) {
-            if (v === (d.format ?? 1)) continue;
+            if (v === (d.format ?? 2)) continue;
             const bad = bytes.slice();
             bad[0] = v;
             expect(attempt(d.decode, bad, `${d.name} version ${v}`).ok).toBe(false);
@@ -252,7 +252,8 @@ describe('out-of-range fields', () => {
       const inner = m.length - P.decodePreKeyMessage(m).message.sealed.length - P.RATCHET_HEADER_BYTES;
       for (const [offset, value] of [
         [0, 0],
-        [0, 2],
+        [0, 1],
+        [0, 3],
         [1, 2],
         [1, 0],
       ]) {
@@ -274,14 +275,14 @@ describe('out-of-range fields', () => {
     const m = samples.decodePreKeyMessage?.[0] as Uint8Array;
     const certLength = ((m[2] as number) << 8) | (m[3] as number);
     const rest = m.subarray(4 + certLength);
-    const withCert = (cert: Uint8Array) => P.concat(Uint8Array.of(1, 2, cert.length >> 8, cert.length & 0xff), cert, rest);
+    const withCert = (cert: Uint8Array) => P.concat(Uint8Array.of(P.PROTOCOL_VERSION, 2, cert.length >> 8, cert.length & 0xff), cert, rest);
     expect(attempt(P.decodePreKeyMessage, withCert(new Uint8Array(512)), '512').ok).toBe(true);
     expectDecodeError(P.decodePreKeyMessage, withCert(new Uint8Array(513)), '513');
   });
 
   it('user names: empty, too long, not UTF-8, outside [a-z0-9._-] or starting with a separator', () => {
     const cert = samples.decodeDeviceCertificate?.[0] as Uint8Array; // user "alice"
-    const withUser = (user: Uint8Array) => P.concat(Uint8Array.of(1, user.length), user, cert.subarray(2 + 5));
+    const withUser = (user: Uint8Array) => P.concat(Uint8Array.of(P.DEVICE_CERTIFICATE_VERSION, user.length), user, cert.subarray(2 + 5));
     expect(attempt(P.decodeDeviceCertificate, withUser(P.utf8('bob')), 'bob').ok).toBe(true);
     for (const user of ['', 'Alice', '-alice', '.a', '_a', 'a b', 'a/b', 'ä', `a${'b'.repeat(64)}`]) {
       expectDecodeError(P.decodeDeviceCertificate, withUser(P.utf8(user)), JSON.stringify(user));
@@ -314,15 +315,19 @@ describe('out-of-range fields', () => {
     }
   });
 
-  it('device lists: version 0, versions above 2^53 − 1, more than 100 devices, unordered or duplicate ids', () => {
-    const list = samples.decodeDeviceList?.[1] as Uint8Array; // three devices, version 2^40, user "alice"
+  it('device lists: version 0, versions and issue times above 2^53 − 1, more than 100 devices, unordered or duplicate ids, bad flags', () => {
+    const list = samples.decodeDeviceList?.[1] as Uint8Array; // three proved devices with file keys, version 2^40, user "alice"
     const versionAt = 2 + 5 + 32;
     const setVersion = (hi: number, lo: number) => withU32(withU32(list, versionAt, hi), versionAt + 4, lo);
     expectDecodeError(P.decodeDeviceList, setVersion(0, 0), 'version 0');
     expect(attempt(P.decodeDeviceList, setVersion(2 ** 21 - 1, 0xffffffff), '2^53 - 1').ok).toBe(true);
     expectDecodeError(P.decodeDeviceList, setVersion(2 ** 21, 0), '2^53');
     expectDecodeError(P.decodeDeviceList, setVersion(0xffffffff, 0xffffffff), '2^64 - 1');
-    const countAt = versionAt + 8;
+    const issuedAt = versionAt + 8;
+    const setIssued = (hi: number, lo: number) => withU32(withU32(list, issuedAt, hi), issuedAt + 4, lo);
+    expect(attempt(P.decodeDeviceList, setIssued(0, 0), 'issuedAt 0').ok).toBe(true);
+    expectDecodeError(P.decodeDeviceList, setIssued(2 ** 21, 0), 'issuedAt 2^53');
+    const countAt = issuedAt + 8;
     const withCount = (n: number) => {
       const b = list.slice();
       b[countAt] = n >> 8;
@@ -332,12 +337,18 @@ describe('out-of-range fields', () => {
     expectDecodeError(P.decodeDeviceList, withCount(101), 'count 101');
     expectDecodeError(P.decodeDeviceList, withCount(0xffff), 'count 65535');
     const firstId = countAt + 2;
-    expectDecodeError(P.decodeDeviceList, withU32(list, firstId + 68 + 33, 3), 'duplicate id'); // entries of 68 + 1 + 32 bytes
+    expectDecodeError(P.decodeDeviceList, withU32(list, firstId + 166, 3), 'duplicate id'); // entries of 68 + 1 + 32 + 1 + 64 bytes
     const flagAt = firstId + 68;
+    const proofFlagAt = flagAt + 1 + 32;
     for (const v of [2, 0x80, 0xff]) {
-      const b = list.slice();
-      b[flagAt] = v;
-      expectDecodeError(P.decodeDeviceList, b, `hasFileKey ${v}`);
+      for (const [what, at] of [
+        ['hasFileKey', flagAt],
+        ['hasProof', proofFlagAt],
+      ] as const) {
+        const b = list.slice();
+        b[at] = v;
+        expectDecodeError(P.decodeDeviceList, b, `${what} ${v}`);
+      }
     }
     expectDecodeError(P.decodeDeviceList, withU32(list, firstId, 10), 'descending ids');
     expectDecodeError(P.decodeDeviceList, withU32(list, firstId, 0), 'device id 0');
@@ -389,7 +400,7 @@ describe('out-of-range fields', () => {
 
 /** decryptMessage / acceptPreKeyMessage on arbitrary bytes: only DecryptError, state unchanged. */
 async function highLevelFuzz(p: Primitives, numRuns: number): Promise<number> {
-  const local = { identity: bob.device.identity, preKeys: lookupOf(bob) };
+  const local = { identity: bob.device.identity, certificate: bob.certificate, preKeys: lookupOf(bob) };
   const trust = { user: 'alice', masterKey: alice.master.publicKey };
   const genuine = [...(samples.decodeRatchetMessage ?? []), ...(samples.decodePreKeyMessage ?? [])];
   const input = fc.oneof(
@@ -439,7 +450,7 @@ describe('high-level decryption on arbitrary bytes', () => {
 
   it('values that are not byte arrays: DecryptError', async () => {
     const p = nodePrimitives;
-    const local = { identity: bob.device.identity, preKeys: lookupOf(bob) };
+    const local = { identity: bob.device.identity, certificate: bob.certificate, preKeys: lookupOf(bob) };
     const trust = { user: 'alice', masterKey: alice.master.publicKey };
     for (const junk of [undefined, null, 'message', 7, [1, 1], new ArrayBuffer(100)]) {
       const bytes = junk as unknown as Uint8Array;

@@ -21,17 +21,23 @@ export interface TestUser {
   pqLastResort: P.PqPreKeyRecord;
 }
 
+/** A fixed "now" for lists signed and verified in tests (ms since the epoch). */
+export const NOW = Date.UTC(2026, 11, 3);
+
+/** `device`'s own list entry with its proof of possession as a device of `user`. */
+export function provenEntry(p: Primitives, user: string, master: P.SigningKeyPair, device: P.DeviceKeys): Promise<P.DeviceEntry> {
+  return P.proveDeviceEntry(p, user, master.publicKey, P.deviceEntryOf(device), device.signing.seed);
+}
+
 export async function makeUser(p: Primitives, user: string, oneTimeCount = 4): Promise<TestUser> {
   const master = await P.generateMasterKey(p);
   const device = await P.generateDeviceKeys(p);
   const certificate = await P.issueDeviceCertificate(p, user, master, device);
-  const deviceList = await P.signDeviceList(p, user, master, 1, [
-    { deviceId: device.deviceId, signingKey: device.signing.publicKey, identityKey: device.identity.publicKey },
-  ]);
-  const spk = await P.generateSignedPreKey(p, device, 1);
+  const deviceList = await P.signDeviceList(p, user, master, { version: 1, issuedAt: NOW }, [await provenEntry(p, user, master, device)]);
+  const spk = await P.generateSignedPreKey(p, user, device, 1);
   const opks = await P.generateOneTimePreKeys(p, 100, oneTimeCount);
-  const pq = await P.generatePqPreKey(p, device, 1, false);
-  const pqLastResort = await P.generatePqPreKey(p, device, 2, true);
+  const pq = await P.generatePqPreKey(p, user, device, 1, false);
+  const pqLastResort = await P.generatePqPreKey(p, user, device, 2, true);
   return { user, master, device, certificate, deviceList, spk, opks, pq, pqLastResort };
 }
 
@@ -55,7 +61,7 @@ export async function establish(p: Primitives, alice: TestUser, bob: TestUser) {
   a = first.state;
   const accepted = await P.acceptPreKeyMessage(
     p,
-    { identity: bob.device.identity, preKeys: lookupOf(bob) },
+    { identity: bob.device.identity, certificate: bob.certificate, preKeys: lookupOf(bob) },
     { user: alice.user, masterKey: alice.master.publicKey },
     first.message,
   );

@@ -104,7 +104,7 @@ class Conversation {
   }
 
   private get bobLocal() {
-    return { identity: this.bob.device.identity, preKeys: lookupOf(this.bob) };
+    return { identity: this.bob.device.identity, certificate: this.bob.certificate, preKeys: lookupOf(this.bob) };
   }
   private get aliceTrust() {
     return { user: this.alice.user, masterKey: this.alice.master.publicKey };

@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import * as P from '../src/index.js';
-import { allPrimitives, bundleOf, establish, lookupOf, makeUser } from './helpers.js';
+import { allPrimitives, bundleOf, establish, lookupOf, makeUser, NOW } from './helpers.js';
 
 describe.each(allPrimitives.map((p) => [p.name, p] as const))('session round trip with %s primitives', (_name, p) => {
   it('sets up a session from a verified bundle and exchanges messages both ways', async () => {
     const alice = await makeUser(p, 'alice');
     const bob = await makeUser(p, 'bob');
-    const list = await P.verifyDeviceList(p, bob.deviceList, { user: 'bob', masterKey: bob.master.publicKey });
+    const list = await P.verifyDeviceList(p, bob.deviceList, { user: 'bob', masterKey: bob.master.publicKey }, { now: NOW });
     const bundle = P.decodePreKeyBundle(P.encodePreKeyBundle(bundleOf(bob)));
     await P.verifyPreKeyBundle(p, bundle, list.devices[0] as P.DeviceEntry, 'bob');
     let a = await P.initiateSession(p, { identity: alice.device.identity, certificate: alice.certificate }, bundle);
@@ -15,7 +15,7 @@ describe.each(allPrimitives.map((p) => [p.name, p] as const))('session round tri
     expect(P.messageType(m1.message)).toBe(P.MESSAGE_TYPE_PREKEY);
     const acc = await P.acceptPreKeyMessage(
       p,
-      { identity: bob.device.identity, preKeys: lookupOf(bob) },
+      { identity: bob.device.identity, certificate: bob.certificate, preKeys: lookupOf(bob) },
       { user: 'alice', masterKey: alice.master.publicKey },
       m1.message,
     );
@@ -48,7 +48,7 @@ describe.each(allPrimitives.map((p) => [p.name, p] as const))('session round tri
     const m1 = await P.encryptMessage(p, a, P.utf8('one'));
     const m2 = await P.encryptMessage(p, m1.state, P.utf8('two'));
     a = m2.state;
-    const local = { identity: bob.device.identity, preKeys: lookupOf(bob) };
+    const local = { identity: bob.device.identity, certificate: bob.certificate, preKeys: lookupOf(bob) };
     const trust = { user: 'alice', masterKey: alice.master.publicKey };
     const first = await P.acceptPreKeyMessage(p, local, trust, m1.message);
     const second = await P.acceptPreKeyMessage(p, local, trust, m2.message, first.state);
@@ -69,7 +69,7 @@ describe.each(allPrimitives.map((p) => [p.name, p] as const))('session round tri
     const m1 = await P.encryptMessage(p, a, P.utf8('no opk'));
     const acc = await P.acceptPreKeyMessage(
       p,
-      { identity: bob.device.identity, preKeys: lookupOf(bob) },
+      { identity: bob.device.identity, certificate: bob.certificate, preKeys: lookupOf(bob) },
       { user: 'alice', masterKey: alice.master.publicKey },
       m1.message,
     );
@@ -85,7 +85,12 @@ describe.each(allPrimitives.map((p) => [p.name, p] as const))('session round tri
     const a = await P.initiateSession(p, { identity: mallory.device.identity, certificate: mallory.certificate }, bundleOf(bob));
     const m1 = await P.encryptMessage(p, a, P.utf8('spoof'));
     await expect(
-      P.acceptPreKeyMessage(p, { identity: bob.device.identity, preKeys: lookupOf(bob) }, { user: 'alice', masterKey: alice.master.publicKey }, m1.message),
+      P.acceptPreKeyMessage(
+        p,
+        { identity: bob.device.identity, certificate: bob.certificate, preKeys: lookupOf(bob) },
+        { user: 'alice', masterKey: alice.master.publicKey },
+        m1.message,
+      ),
     ).rejects.toBeInstanceOf(P.DecryptError);
   });
 

@@ -22,7 +22,7 @@ import {
   ratchetMessageLayout,
   sameBytes,
 } from './adversary.js';
-import { bundleOf, establish, lookupOf, makeUser, nobleWebPrimitives, nodePrimitives, type TestUser, webPrimitives } from './helpers.js';
+import { bundleOf, establish, lookupOf, makeUser, NOW, nobleWebPrimitives, nodePrimitives, type TestUser, webPrimitives } from './helpers.js';
 
 type ErrorClass = abstract new (...args: never[]) => P.BlindrelayError;
 
@@ -65,7 +65,7 @@ interface Parties {
   alice: TestUser;
   bob: TestUser;
   aliceLocal: P.LocalDevice;
-  bobLocal: { identity: P.KeyPair; preKeys: P.PreKeyLookup };
+  bobLocal: P.LocalDevice & { preKeys: P.PreKeyLookup };
   aliceTrust: P.TrustedUser;
 }
 
@@ -76,7 +76,7 @@ async function parties(p: Primitives): Promise<Parties> {
     alice,
     bob,
     aliceLocal: { identity: alice.device.identity, certificate: alice.certificate },
-    bobLocal: { identity: bob.device.identity, preKeys: lookupOf(bob) },
+    bobLocal: { identity: bob.device.identity, certificate: bob.certificate, preKeys: lookupOf(bob) },
     aliceTrust: { user: 'alice', masterKey: alice.master.publicKey },
   };
 }
@@ -255,7 +255,7 @@ const BUNDLE_EXPECT: Record<string, ErrorClass[] | 'session'> = {
   userLength: [P.DecodeError],
   user: [P.DecodeError],
   deviceId: [P.DecodeError, P.UnknownSignerError],
-  signingKey: [P.UnknownSignerError],
+  signingKey: [P.DecodeError, P.UnknownSignerError],
   identityKey: [P.DecodeError, P.UnknownSignerError],
   spkId: [P.SignatureError],
   spk: [P.DecodeError, P.SignatureError],
@@ -276,7 +276,7 @@ async function bundleFlips(
   stride: number,
   sampled: string[] = [],
 ): Promise<{ problems: string[]; sessionChecks: number }> {
-  const list = await P.verifyDeviceList(p, u.bob.deviceList, { user: 'bob', masterKey: u.bob.master.publicKey });
+  const list = await P.verifyDeviceList(p, u.bob.deviceList, { user: 'bob', masterKey: u.bob.master.publicKey }, { now: NOW });
   const entry = list.devices[0] as P.DeviceEntry;
   const encoded = P.encodePreKeyBundle(bundleOf(u.bob, { oneTime }));
   const fields = bundleLayout(encoded);
@@ -346,9 +346,9 @@ const CERT_EXPECT: Record<string, ErrorClass[]> = {
   version: [P.DecodeError],
   userLength: [P.DecodeError],
   user: [P.DecodeError],
-  masterKey: [P.UnknownSignerError],
+  masterKey: [P.DecodeError, P.UnknownSignerError],
   deviceId: [P.DecodeError, P.SignatureError],
-  signingKey: [P.SignatureError],
+  signingKey: [P.DecodeError, P.SignatureError],
   identityKey: [P.DecodeError, P.SignatureError],
   signature: [P.SignatureError],
 };
@@ -374,10 +374,13 @@ async function certificateFlips(p: Primitives, u: TestUser, stride = 1): Promise
 
 const LIST_EXPECT = (name: string): ErrorClass[] => {
   if (['format', 'userLength', 'user', 'count'].includes(name)) return [P.DecodeError];
-  if (name === 'masterKey') return [P.UnknownSignerError];
-  if (name === 'version' || name.endsWith('.id') || name.endsWith('.identityKey') || name.endsWith('.fileKey')) return [P.DecodeError, P.SignatureError];
-  if (name.endsWith('.hasFileKey')) return [P.DecodeError]; // the layout shifts, or a flag other than 0/1
-  return [P.SignatureError]; // signing keys, signature
+  // A flipped key bit may also make an invalid Ed25519 encoding (refused when decoding).
+  if (name === 'masterKey') return [P.DecodeError, P.UnknownSignerError];
+  if (['version', 'issuedAt'].includes(name) || name.endsWith('.id') || name.endsWith('.identityKey') || name.endsWith('.fileKey'))
+    return [P.DecodeError, P.SignatureError];
+  if (name.endsWith('.signingKey')) return [P.DecodeError, P.SignatureError];
+  if (name.endsWith('.hasFileKey') || name.endsWith('.hasProof')) return [P.DecodeError]; // the layout shifts, or a flag other than 0/1
+  return [P.SignatureError]; // proofs, signature
 };
 
 describe('tampered device certificates and device lists (node)', () => {
@@ -395,17 +398,14 @@ describe('tampered device certificates and device lists (node)', () => {
     const devices = [];
     for (const id of [7, 300, 70000]) {
       const d = await P.generateDeviceKeys(p, id);
-      // Device 300 has no file key (hasFileKey = 0), the others have one.
-      devices.push({
-        deviceId: d.deviceId,
-        signingKey: d.signing.publicKey,
-        identityKey: d.identity.publicKey,
-        ...(id === 300 ? {} : { fileKey: d.file?.publicKey }),
-      });
+      // Device 300 has no file key (hasFileKey = 0), the others have one; each proves its keys.
+      const { file: _f, ...noFile } = d;
+      devices.push(await P.proveDeviceEntry(p, 'alice', u.alice.master.publicKey, P.deviceEntryOf(id === 300 ? noFile : d), d.signing.seed));
     }
     const trusted = { user: 'alice', masterKey: u.alice.master.publicKey };
-    const list = await P.signDeviceList(p, 'alice', u.alice.master, 5, devices);
-    const previous = await P.verifyDeviceList(p, list, trusted);
+    const list = await P.signDeviceList(p, 'alice', u.alice.master, { version: 5, issuedAt: NOW }, devices);
+    const previous = await P.verifyDeviceList(p, list, trusted, { now: NOW });
+    expect(deviceListLayout(list).filter((f) => f.name.endsWith('.proof'))).toHaveLength(3);
     const fields = deviceListLayout(list);
     expect(list.length).toBe(fields[fields.length - 1]?.end);
     const problems: string[] = [];
@@ -414,7 +414,7 @@ describe('tampered device certificates and device lists (node)', () => {
       const bad = flipBit(list, bit);
       for (const prev of [undefined, previous]) {
         try {
-          await P.verifyDeviceList(p, bad, trusted, prev);
+          await P.verifyDeviceList(p, bad, trusted, { previous: prev, now: NOW });
           problems.push(`${where}: accepted${prev ? ' (with previous)' : ''}`);
         } catch (e) {
           const allowed = LIST_EXPECT(fieldAt(fields, bit >> 3).name);

@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import * as P from '../src/index.js';
 import type { KeyPair, Primitives } from '../src/primitives/types.js';
+import { SIGNATURE_LABELS } from '../src/signature.js';
 import { allPrimitives } from './helpers.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -65,8 +66,10 @@ interface RootStepFile extends VectorFile {
 
 interface PqxdhCase {
   name: string;
-  alice: { identityPrivateKey: string; identityPublicKey: string; ephemeralPrivateKey: string; ephemeralPublicKey: string };
+  alice: { user: string; deviceId: number; identityPrivateKey: string; identityPublicKey: string; ephemeralPrivateKey: string; ephemeralPublicKey: string };
   bob: {
+    user: string;
+    deviceId: number;
     identityPrivateKey: string;
     identityPublicKey: string;
     signedPreKeyId: number;
@@ -88,7 +91,10 @@ interface PqxdhCase {
   kemCipherText: string;
   kemSharedSecret: string;
   keyMaterial: string;
+  identityBinding: string;
+  info: string;
   sharedSecret: string;
+  misboundResponder: { identityBinding: string; sharedSecret: string };
   associatedData: string;
   tamperedKemCipherText: { kemCipherText: string; kemSharedSecret: string; sharedSecret: string };
 }
@@ -160,13 +166,49 @@ interface PrimitivesFile extends VectorFile {
   x25519LowOrder: (Named & { u: string; canonical: boolean })[];
   x25519NonCanonical: (Named & { u: string })[];
   ed25519: (Named & { secretKey: string; publicKey: string; message: string; signature: string })[];
+  ed25519SmallOrder: (Named & { key: string })[];
+  ed25519NonCanonical: (Named & { key: string })[];
+  ed25519Forgery: string;
+  ed25519BadSignatures: (Named & { publicKey: string; message: string; signature: string })[];
   hkdfSha256: (Named & { ikm: string; salt: string; info: string; length: number; okm: string })[];
   hmacSha256: (Named & { key: string; data: string; mac: string })[];
   sha512: (Named & { message: string; digest: string })[];
   aes256Gcm: (Named & { key: string; nonce: string; plaintext: string; aad: string; ciphertext: string; tag: string })[];
 }
 
+interface IdentityFile extends VectorFile {
+  labels: Record<'deviceCertificate' | 'deviceList' | 'deviceProof' | 'signedPreKey' | 'pqPreKey', Label>;
+  certificate: {
+    user: string;
+    deviceId: number;
+    masterSeed: string;
+    masterKey: string;
+    signingSeed: string;
+    signingKey: string;
+    identityPrivateKey: string;
+    identityKey: string;
+    encoded: string;
+  };
+  deviceList: {
+    user: string;
+    masterSeed: string;
+    masterKey: string;
+    version: number;
+    issuedAt: number;
+    devices: { deviceId: number; signingSeed: string; signingKey: string; identityKey: string; fileKey: string | null; proof: string }[];
+    encoded: string;
+  };
+  prekeys: {
+    user: string;
+    deviceId: number;
+    signingKey: string;
+    signedPreKey: { id: number; publicKey: string; signature: string };
+    pqPreKey: { id: number; lastResort: boolean; publicKey: string; signature: string };
+  };
+}
+
 const kdfChain = load<KdfChainFile>('kdf-chain.json');
+const identity = load<IdentityFile>('identity.json');
 const rootStep = load<RootStepFile>('root-step.json');
 const pqxdh = load<PqxdhFile>('pqxdh.json');
 const padding = load<PaddingFile>('padding.json');
@@ -210,8 +252,8 @@ function withFixedRandom(p: Primitives, values: string[]): Primitives & { left()
  */
 function bundleFor(c: PqxdhCase, overrides: Partial<Record<'identityKey' | 'signedPreKey' | 'oneTimePreKey', Uint8Array>> = {}): P.PreKeyBundle {
   const base = {
-    user: 'bob',
-    deviceId: 1,
+    user: c.bob.user,
+    deviceId: c.bob.deviceId,
     signingKey: new Uint8Array(32),
     identityKey: overrides.identityKey ?? h(c.bob.identityPublicKey),
     signedPreKey: { id: c.bob.signedPreKeyId, publicKey: overrides.signedPreKey ?? h(c.bob.signedPreKeyPublicKey), signature: new Uint8Array(64) },
@@ -229,6 +271,9 @@ function responderKeys(p: Primitives, c: PqxdhCase): P.PqxdhResponderKeys {
     pqPreKeyPrivate: p.mlkem768KeyPair(h(c.bob.pqPreKeySeed)).privateKey,
   };
 }
+
+/** The case's identity binding (PQXDH §4.10, docs/PROTOCOL.md §7): alice's device, then bob's. */
+const bindingOf = (c: PqxdhCase) => P.identityBinding({ user: c.alice.user, deviceId: c.alice.deviceId }, { user: c.bob.user, deviceId: c.bob.deviceId });
 
 function caseNamed(name: string): PqxdhCase {
   const c = pqxdh.cases.find((x) => x.name === name);
@@ -266,6 +311,10 @@ describe('test vector files', () => {
     expect(primitives.x25519LowOrder.filter((v) => v.canonical)).toHaveLength(5);
     expect(primitives.x25519NonCanonical).toHaveLength(9);
     expect(primitives.ed25519).toHaveLength(3);
+    expect(primitives.ed25519SmallOrder).toHaveLength(8);
+    expect(primitives.ed25519NonCanonical).toHaveLength(5);
+    expect(primitives.ed25519BadSignatures).toHaveLength(2);
+    expect(identity.deviceList.devices).toHaveLength(2);
     expect(primitives.hkdfSha256).toHaveLength(3);
     expect(primitives.hmacSha256).toHaveLength(2);
     expect(primitives.sha512).toHaveLength(2);
@@ -276,6 +325,7 @@ describe('test vector files', () => {
     expect(hx(P.MESSAGE_KEYS_INFO)).toBe(kdfChain.constants.messageKeysInfo.hex);
     expect(hx(P.KDF_RK_INFO)).toBe(rootStep.constants.info.hex);
     expect(hx(P.PQXDH_INFO)).toBe(pqxdh.constants.info.hex);
+    for (const [key, label] of Object.entries(identity.labels)) expect(SIGNATURE_LABELS[key as keyof typeof identity.labels], key).toBe(label.ascii);
   });
 
   it('chain consecutive steps', () => {
@@ -365,12 +415,18 @@ describe.each(allPrimitives.map((p) => [p.name, p] as const))('known-answer vect
         expect(hx(await P.dh(p, h(c.alice.ephemeralPrivateKey), h(c.bob.oneTimePreKeyPublicKey)))).toBe(c.dh4);
       }
       const dhs = [c.dh1, c.dh2, c.dh3, ...(c.dh4 === null ? [] : [c.dh4])].map(h);
-      expect(hx(await P.pqxdhKdf(p, dhs, h(c.kemSharedSecret)))).toBe(c.sharedSecret);
+      expect(hx(bindingOf(c))).toBe(c.identityBinding);
+      expect(hx(P.pqxdhInfo(bindingOf(c)))).toBe(c.info);
+      expect(hx(await P.pqxdhKdf(p, dhs, h(c.kemSharedSecret), bindingOf(c)))).toBe(c.sharedSecret);
+      // The same inputs bound to a responder named "mallory" (a relabelled bundle, M1): another SK.
+      const misbound = P.identityBinding({ user: c.alice.user, deviceId: c.alice.deviceId }, { user: 'mallory', deviceId: c.bob.deviceId });
+      expect(hx(misbound)).toBe(c.misboundResponder.identityBinding);
+      expect(hx(await P.pqxdhKdf(p, dhs, h(c.kemSharedSecret), misbound))).toBe(c.misboundResponder.sharedSecret);
       expect(hx(P.pqxdhAssociatedData(h(c.alice.identityPublicKey), h(c.bob.identityPublicKey)))).toBe(c.associatedData);
     });
 
     it.each(pqxdh.cases.map((c) => [c.name, c] as const))('%s: pqxdhInitiate and pqxdhRespond agree with the reference', async (_n, c) => {
-      const init = await P.pqxdhInitiate(p, pair(c.alice.identityPrivateKey, c.alice.identityPublicKey), bundleFor(c), {
+      const init = await P.pqxdhInitiate(p, pair(c.alice.identityPrivateKey, c.alice.identityPublicKey), bundleFor(c), bindingOf(c), {
         ephemeral: pair(c.alice.ephemeralPrivateKey, c.alice.ephemeralPublicKey),
         kemRandomness: h(c.kemRandomness),
       });
@@ -380,14 +436,14 @@ describe.each(allPrimitives.map((p) => [p.name, p] as const))('known-answer vect
       expect(init.signedPreKeyId).toBe(c.bob.signedPreKeyId);
       expect(init.oneTimePreKeyId).toBe(c.bob.oneTimePreKeyId ?? undefined);
       expect(init.pqPreKeyId).toBe(c.bob.pqPreKeyId);
-      const sk = await P.pqxdhRespond(p, responderKeys(p, c), h(c.alice.identityPublicKey), h(c.alice.ephemeralPublicKey), h(c.kemCipherText));
+      const sk = await P.pqxdhRespond(p, responderKeys(p, c), h(c.alice.identityPublicKey), h(c.alice.ephemeralPublicKey), h(c.kemCipherText), bindingOf(c));
       expect(hx(sk)).toBe(c.sharedSecret);
     });
 
     it.each(pqxdh.cases.map((c) => [c.name, c] as const))('%s: a tampered KEM ciphertext yields the implicit-rejection SK', async (_n, c) => {
       const t = c.tamperedKemCipherText;
       expect(hx(p.mlkem768Decapsulate(h(t.kemCipherText), responderKeys(p, c).pqPreKeyPrivate))).toBe(t.kemSharedSecret);
-      const sk = await P.pqxdhRespond(p, responderKeys(p, c), h(c.alice.identityPublicKey), h(c.alice.ephemeralPublicKey), h(t.kemCipherText));
+      const sk = await P.pqxdhRespond(p, responderKeys(p, c), h(c.alice.identityPublicKey), h(c.alice.ephemeralPublicKey), h(t.kemCipherText), bindingOf(c));
       expect(hx(sk)).toBe(t.sharedSecret);
       expect(hx(sk)).not.toBe(c.sharedSecret);
     });
@@ -395,13 +451,27 @@ describe.each(allPrimitives.map((p) => [p.name, p] as const))('known-answer vect
     it('a flipped bit in any KDF input changes SK', async () => {
       const c = caseNamed('with-one-time-prekey');
       const dhs = [c.dh1, c.dh2, c.dh3, c.dh4 ?? ''].map(h);
-      expect(hx(await P.pqxdhKdf(p, dhs, flip(h(c.kemSharedSecret))))).not.toBe(c.sharedSecret);
+      const binding = bindingOf(c);
+      expect(hx(await P.pqxdhKdf(p, dhs, h(c.kemSharedSecret), binding))).toBe(c.sharedSecret);
+      expect(hx(await P.pqxdhKdf(p, dhs, flip(h(c.kemSharedSecret)), binding))).not.toBe(c.sharedSecret);
       for (let i = 0; i < dhs.length; i++) {
         const changed = dhs.map((d, j) => (j === i ? flip(d, 5) : d));
-        expect(hx(await P.pqxdhKdf(p, changed, h(c.kemSharedSecret)))).not.toBe(c.sharedSecret);
+        expect(hx(await P.pqxdhKdf(p, changed, h(c.kemSharedSecret), binding))).not.toBe(c.sharedSecret);
       }
       // Leaving out DH4 is not the same as the no-OPK case of the same keys.
-      expect(hx(await P.pqxdhKdf(p, dhs.slice(0, 3), h(c.kemSharedSecret)))).not.toBe(c.sharedSecret);
+      expect(hx(await P.pqxdhKdf(p, dhs.slice(0, 3), h(c.kemSharedSecret), binding))).not.toBe(c.sharedSecret);
+      // Any other party in the binding (either user, either device id, or the roles swapped).
+      const a = { user: c.alice.user, deviceId: c.alice.deviceId };
+      const b = { user: c.bob.user, deviceId: c.bob.deviceId };
+      for (const other of [
+        P.identityBinding(b, a),
+        P.identityBinding({ ...a, user: 'alicf' }, b),
+        P.identityBinding({ ...a, deviceId: a.deviceId + 1 }, b),
+        P.identityBinding(a, { ...b, user: 'boc' }),
+        P.identityBinding(a, { ...b, deviceId: b.deviceId + 1 }),
+      ]) {
+        expect(hx(await P.pqxdhKdf(p, dhs, h(c.kemSharedSecret), other))).not.toBe(c.sharedSecret);
+      }
     });
 
     it.each(pqxdh.failures.map((f) => [f.name, f] as const))('failure: %s', async (_n, f) => {
@@ -409,7 +479,7 @@ describe.each(allPrimitives.map((p) => [p.name, p] as const))('known-answer vect
       const value = h(f.value);
       const run =
         f.role === 'initiator'
-          ? P.pqxdhInitiate(p, pair(c.alice.identityPrivateKey, c.alice.identityPublicKey), bundleFor(c, { [f.field]: value }), {
+          ? P.pqxdhInitiate(p, pair(c.alice.identityPrivateKey, c.alice.identityPublicKey), bundleFor(c, { [f.field]: value }), bindingOf(c), {
               ephemeral: pair(c.alice.ephemeralPrivateKey, c.alice.ephemeralPublicKey),
               kemRandomness: h(c.kemRandomness),
             })
@@ -419,6 +489,7 @@ describe.each(allPrimitives.map((p) => [p.name, p] as const))('known-answer vect
               f.field === 'initiatorIdentity' ? value : h(c.alice.identityPublicKey),
               f.field === 'ephemeralPublicKey' ? value : h(c.alice.ephemeralPublicKey),
               f.field === 'kemCipherText' ? value : h(c.kemCipherText),
+              bindingOf(c),
             );
       await expect(run).rejects.toBeInstanceOf(f.expect === 'InvalidKeyError' ? P.InvalidKeyError : P.DecryptError);
     });
@@ -442,7 +513,7 @@ describe.each(allPrimitives.map((p) => [p.name, p] as const))('known-answer vect
 
       // §3.3 RatchetInitBob, from the SK our pqxdhRespond derives (the state acceptPreKeyMessage builds
       // after checking the sender's certificate, which is outside these vectors).
-      const sk = await P.pqxdhRespond(p, responderKeys(p, c), h(c.alice.identityPublicKey), h(c.alice.ephemeralPublicKey), h(c.kemCipherText));
+      const sk = await P.pqxdhRespond(p, responderKeys(p, c), h(c.alice.identityPublicKey), h(c.alice.ephemeralPublicKey), h(c.kemCipherText), bindingOf(c));
       expect(hx(sk)).toBe(c.sharedSecret);
       let bob: P.SessionState = {
         localIdentity: h(c.bob.identityPublicKey),
@@ -462,7 +533,7 @@ describe.each(allPrimitives.map((p) => [p.name, p] as const))('known-answer vect
         const fromAlice = m.from === 'alice';
         const sent = await P.encryptMessage(fromAlice ? pa : pb, fromAlice ? alice : bob, h(m.plaintext));
         expect(hx(sent.message)).toBe(m.wire);
-        expect(P.messageType(sent.message)).toBe(m.wire.startsWith('0102') ? P.MESSAGE_TYPE_PREKEY : P.MESSAGE_TYPE_RATCHET);
+        expect(P.messageType(sent.message)).toBe(m.wire.startsWith('0202') ? P.MESSAGE_TYPE_PREKEY : P.MESSAGE_TYPE_RATCHET);
         if (fromAlice) alice = sent.state;
         else bob = sent.state;
 
@@ -483,6 +554,63 @@ describe.each(allPrimitives.map((p) => [p.name, p] as const))('known-answer vect
       }
       expect(pa.left()).toBe(0);
       expect(pb.left()).toBe(0);
+    });
+  });
+
+  // -------------------------------------------------------------------------------------------
+  describe('identity.json (docs/PROTOCOL.md §3–§5)', () => {
+    const c = identity.certificate;
+    const l = identity.deviceList;
+    const k = identity.prekeys;
+    const master = (seed: string, publicKey: string) => ({ seed: h(seed), publicKey: h(publicKey) });
+
+    it('certificate format 2: decodes, verifies, and issueDeviceCertificate writes the same bytes', async () => {
+      const cert = await P.verifyDeviceCertificate(p, h(c.encoded), { user: c.user, masterKey: h(c.masterKey) });
+      expect([cert.user, cert.deviceId, hx(cert.signingKey), hx(cert.identityKey)]).toEqual([c.user, c.deviceId, c.signingKey, c.identityKey]);
+      const device = { deviceId: c.deviceId, signing: master(c.signingSeed, c.signingKey), identity: pair(c.identityPrivateKey, c.identityKey) };
+      expect(hx(await P.issueDeviceCertificate(p, c.user, master(c.masterSeed, c.masterKey), device))).toBe(c.encoded);
+      await expect(
+        P.verifyDeviceCertificate(p, flip(h(c.encoded), h(c.encoded).length - 1), { user: c.user, masterKey: h(c.masterKey) }),
+      ).rejects.toBeInstanceOf(P.SignatureError);
+    });
+
+    it('device list format 3: verifies at its issue time, proofs included; signDeviceList writes the same bytes', async () => {
+      const trusted = { user: l.user, masterKey: h(l.masterKey) };
+      const list = await P.verifyDeviceList(p, h(l.encoded), trusted, { now: l.issuedAt });
+      expect(list.version).toBe(l.version);
+      expect(list.issuedAt).toBe(l.issuedAt);
+      expect(list.devices.map((d) => [d.deviceId, hx(d.proof as Uint8Array)])).toEqual(l.devices.map((d) => [d.deviceId, d.proof]));
+      const entries = await Promise.all(
+        l.devices.map((d) => {
+          const entry = { deviceId: d.deviceId, signingKey: h(d.signingKey), identityKey: h(d.identityKey), ...(d.fileKey ? { fileKey: h(d.fileKey) } : {}) };
+          return P.proveDeviceEntry(p, l.user, h(l.masterKey), entry, h(d.signingSeed));
+        }),
+      );
+      expect(entries.map((e) => hx(e.proof as Uint8Array))).toEqual(l.devices.map((d) => d.proof));
+      expect(hx(await P.signDeviceList(p, l.user, master(l.masterSeed, l.masterKey), { version: l.version, issuedAt: l.issuedAt }, entries))).toBe(l.encoded);
+      // The bound, both ways; and a proof is not another user's.
+      await expect(P.verifyDeviceList(p, h(l.encoded), trusted, { now: l.issuedAt + P.DEVICE_LIST_MAX_AGE_MS + 1 })).rejects.toBeInstanceOf(
+        P.StaleDeviceListError,
+      );
+      await expect(P.verifyDeviceList(p, h(l.encoded), trusted, { now: l.issuedAt - P.DEVICE_LIST_MAX_SKEW_MS - 1 })).rejects.toBeInstanceOf(
+        P.StaleDeviceListError,
+      );
+      await expect(P.verifyDeviceProof(p, 'mallory', h(l.masterKey), entries[0] as P.DeviceEntry)).rejects.toBeInstanceOf(P.SignatureError);
+    });
+
+    it('prekey signatures bound to (user, device): verify for their owner only', async () => {
+      const owner = { user: k.user, deviceId: k.deviceId, signingKey: h(k.signingKey) };
+      const spk = { id: k.signedPreKey.id, publicKey: h(k.signedPreKey.publicKey), signature: h(k.signedPreKey.signature) };
+      const pq = { id: k.pqPreKey.id, lastResort: k.pqPreKey.lastResort, publicKey: h(k.pqPreKey.publicKey), signature: h(k.pqPreKey.signature) };
+      await P.verifySignedPreKey(p, owner, spk);
+      await P.verifyPqPreKey(p, owner, pq);
+      for (const other of [
+        { ...owner, user: 'mallory' },
+        { ...owner, deviceId: owner.deviceId + 1 },
+      ]) {
+        await expect(P.verifySignedPreKey(p, other, spk)).rejects.toBeInstanceOf(P.SignatureError);
+        await expect(P.verifyPqPreKey(p, other, pq)).rejects.toBeInstanceOf(P.SignatureError);
+      }
     });
   });
 
@@ -575,6 +703,20 @@ describe.each(allPrimitives.map((p) => [p.name, p] as const))('known-answer vect
         expect(await p.ed25519Verify(h(v.publicKey), h(v.message), flip(h(v.signature), 0)), v.name).toBe(false);
         expect(await p.ed25519Verify(h(v.publicKey), h(v.message), flip(h(v.signature), 40)), v.name).toBe(false);
         expect(await p.ed25519Verify(flip(h(v.publicKey), 1), h(v.message), h(v.signature)), v.name).toBe(false);
+      }
+    });
+
+    it('Ed25519: small-order and non-canonical keys, and non-canonical signatures, are refused alike (L1)', async () => {
+      const message = P.utf8('any message at all');
+      for (const v of [...primitives.ed25519SmallOrder, ...primitives.ed25519NonCanonical]) {
+        expect(P.isValidEd25519PublicKey(h(v.key)), v.name).toBe(false);
+        expect(await p.ed25519Verify(h(v.key), message, h(primitives.ed25519Forgery)), v.name).toBe(false);
+      }
+      for (const v of primitives.ed25519BadSignatures) expect(await p.ed25519Verify(h(v.publicKey), h(v.message), h(v.signature)), v.name).toBe(false);
+      // The control: the RFC keys are valid and their signatures verify.
+      for (const v of primitives.ed25519) {
+        expect(P.isValidEd25519PublicKey(h(v.publicKey)), v.name).toBe(true);
+        expect(await p.ed25519Verify(h(v.publicKey), h(v.message), h(v.signature)), v.name).toBe(true);
       }
     });
 

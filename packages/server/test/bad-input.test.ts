@@ -9,6 +9,7 @@ import { ageHeader, createFile, putPayload } from './file-helpers.js';
 import {
   account,
   b64,
+  entryOf,
   login,
   newDevice,
   newUser,
@@ -222,7 +223,8 @@ function expectError(c: Case, r: Response) {
   expect(ERROR_CODES.has(r.body.code), ctx).toBe(true);
   if (c.code) expect(r.body.code, ctx).toBe(c.code);
   expect(typeof r.body.message, ctx).toBe('string');
-  for (const k of Object.keys(r.body)) expect(['code', 'message', 'missing', 'stale', 'devices', 'quotaBytes', 'usedBytes', 'received', 'serverTime', 'mark', 'signature'], ctx).toContain(k);
+  for (const k of Object.keys(r.body))
+    expect(['code', 'message', 'missing', 'stale', 'devices', 'quotaBytes', 'usedBytes', 'received', 'serverTime', 'mark', 'signature'], ctx).toContain(k);
   expect(r.text, ctx).not.toContain(CANARY);
   expect(r.text, ctx).not.toContain('AAAAAAAAAAAAAAAAAAAA'); // no echo of oversized fields
 }
@@ -430,20 +432,20 @@ describe('bad input against every endpoint', () => {
     const c2 = await challenge();
     const badSpk = prekeyJson(alice.d, { opks: false, pqs: false, lastResort: false });
     badSpk.signedPreKey!.signature = b64(new Uint8Array(64).fill(1));
-    const foreignSpk = await P.generateSignedPreKey(p, bob.d.keys, 9);
+    const foreignSpk = await P.generateSignedPreKey(p, 'bob', bob.d.keys, 9);
     const zeroKey = b64(new Uint8Array(32));
     const badPq = prekeyJson(alice.d, { spk: false, opks: false, lastResort: false });
     badPq.pqPreKeys![0]!.id += 1; // signature was over another id
     const lrAsOneTime = prekeyJson(alice.d, { spk: false, opks: false, pqs: false });
     const lr = lrAsOneTime.lastResortPqPreKey!;
     const tooManyOpks = await P.generateOneTimePreKeys(p, 10_000, 200);
-    const carolListForBob = await P.signDeviceList(p, 'bob', carol.master, 2, []);
+    const carolListForBob = await P.signDeviceList(p, 'bob', carol.master, { version: 2, issuedAt: Date.now() }, []);
     const aliceNext = await P.signDeviceList(
       p,
       'alice',
       alice.u.master,
-      alice.u.version + 1,
-      alice.u.devices.map((d) => ({ deviceId: d.keys.deviceId, signingKey: d.keys.signing.publicKey, identityKey: d.keys.identity.publicKey })),
+      { version: alice.u.version + 1, issuedAt: Date.now() },
+      await Promise.all(alice.u.devices.map((d) => entryOf(d, 'alice', alice.u.master))),
     );
 
     const cases: Case[] = [
@@ -508,7 +510,9 @@ describe('bad input against every endpoint', () => {
         name: 'registration: empty list',
         method: 'POST',
         path: '/v1/accounts',
-        opts: { body: { ...registrationBody(carol), deviceList: b64(await P.signDeviceList(p, 'carol', carol.master, 1, [])) } },
+        opts: {
+          body: { ...registrationBody(carol), deviceList: b64(await P.signDeviceList(p, 'carol', carol.master, { version: 1, issuedAt: Date.now() }, [])) },
+        },
         status: 400,
       },
       { name: 'prekeys: bad signed prekey signature', method: 'POST', path: '/v1/prekeys', opts: { token: alice.token, body: badSpk }, status: 400 },

@@ -165,6 +165,8 @@ export class Api {
 }
 
 export interface TestDevice {
+  /** The user its prekeys are signed for (PROTOCOL.md §3: prekey signatures name user and device). */
+  user: string;
   keys: P.DeviceKeys;
   spk: P.SignedPreKeyRecord;
   opks: P.OneTimePreKeyRecord[];
@@ -180,35 +182,59 @@ export interface TestUser {
   list: Uint8Array;
 }
 
-export async function newDevice(opts: { deviceId?: number; opks?: number; pqs?: number; firstOpkId?: number } = {}): Promise<TestDevice> {
-  const keys = await P.generateDeviceKeys(p, opts.deviceId);
+/** Signed prekeys of `d` for `user`: new signed and ML-KEM prekeys (same ids), one-time X25519 kept. */
+async function signPrekeysFor(d: { keys: P.DeviceKeys }, user: string, pqCount: number, pqIds?: number[]) {
   const pqs: P.PqPreKeyRecord[] = [];
-  for (let i = 0; i < (opts.pqs ?? 3); i++) pqs.push(await P.generatePqPreKey(p, keys, 10 + i, false));
+  for (let i = 0; i < pqCount; i++) pqs.push(await P.generatePqPreKey(p, user, d.keys, pqIds?.[i] ?? 10 + i, false));
+  return { user, spk: await P.generateSignedPreKey(p, user, d.keys, 1), pqs, lastResort: await P.generatePqPreKey(p, user, d.keys, 2, true) };
+}
+
+/**
+ * A device with prekeys. Its prekeys are signed for `opts.user` (default: a placeholder); adding
+ * it to a user's list (`newUser`, `nextList`) signs new ones for that user.
+ */
+export async function newDevice(opts: { deviceId?: number; opks?: number; pqs?: number; firstOpkId?: number; user?: string } = {}): Promise<TestDevice> {
+  const keys = await P.generateDeviceKeys(p, opts.deviceId);
   return {
     keys,
-    spk: await P.generateSignedPreKey(p, keys, 1),
     opks: await P.generateOneTimePreKeys(p, opts.firstOpkId ?? 100, opts.opks ?? 5),
-    pqs,
-    lastResort: await P.generatePqPreKey(p, keys, 2, true),
+    ...(await signPrekeysFor({ keys }, opts.user ?? 'unbound', opts.pqs ?? 3)),
   };
 }
 
-export const entryOf = (d: TestDevice): P.DeviceEntry => ({
-  deviceId: d.keys.deviceId,
-  signingKey: d.keys.signing.publicKey,
-  identityKey: d.keys.identity.publicKey,
-});
+/** Make `d`'s signed prekeys `user`'s (PROTOCOL.md §3), if they are not yet. */
+export async function bindDevice(d: TestDevice, user: string): Promise<void> {
+  if (d.user === user) return;
+  Object.assign(
+    d,
+    await signPrekeysFor(
+      d,
+      user,
+      d.pqs.length,
+      d.pqs.map((k) => k.id),
+    ),
+  );
+}
+
+/** The issue time of lists signed here: "now", as the test relay's clock (Date.now() plus its offset) starts. */
+export const listTime = () => Date.now();
+
+/** The device's list entry with its proof of possession as a device of `user` under `master`. */
+export const entryOf = (d: TestDevice, user: string = d.user, master?: P.SigningKeyPair): Promise<P.DeviceEntry> | P.DeviceEntry =>
+  master ? P.proveDeviceEntry(p, user, master.publicKey, P.deviceEntryOf(d.keys), d.keys.signing.seed) : P.deviceEntryOf(d.keys);
 
 export async function newUser(user: string, opts: Parameters<typeof newDevice>[0] = {}): Promise<TestUser> {
   const master = await P.generateMasterKey(p);
-  const device = await newDevice(opts);
-  const list = await P.signDeviceList(p, user, master, 1, [entryOf(device)]);
+  const device = await newDevice({ ...opts, user });
+  const list = await P.signDeviceList(p, user, master, { version: 1, issuedAt: listTime() }, [await entryOf(device, user, master)]);
   return { user, master, devices: [device], version: 1, list };
 }
 
-/** Sign the next list version with these devices and make it the user's current list locally. */
+/** Sign the next list version with these devices (each proving its keys) and make it the user's current list locally. */
 export async function nextList(u: TestUser, devices: TestDevice[], version = u.version + 1): Promise<Uint8Array> {
-  const list = await P.signDeviceList(p, u.user, u.master, version, devices.map(entryOf));
+  for (const d of devices) await bindDevice(d, u.user);
+  const entries = await Promise.all(devices.map((d) => entryOf(d, u.user, u.master)));
+  const list = await P.signDeviceList(p, u.user, u.master, { version, issuedAt: listTime() }, entries);
   u.devices = devices;
   u.version = version;
   u.list = list;

@@ -5,6 +5,7 @@ import {
   account,
   ackFrame,
   b64,
+  entryOf,
   login,
   metricsText,
   newDevice,
@@ -120,7 +121,7 @@ describe('accounts and directory', () => {
     expect(r.status).toBe(200);
     expect(r.body.user).toBe('alice');
     expect(unb64(r.body.masterKey)).toEqual(u.master.publicKey);
-    const list = await P.verifyDeviceList(p, unb64(r.body.deviceList), { user: 'alice', masterKey: u.master.publicKey });
+    const list = await P.verifyDeviceList(p, unb64(r.body.deviceList), { user: 'alice', masterKey: u.master.publicKey }, { now: Date.now() });
     expect(list.devices.map((d) => d.deviceId)).toEqual([u.devices[0]?.keys.deviceId]);
     expect((await t.api.req('GET', '/v1/users/nobody', { token })).status).toBe(404);
   });
@@ -135,10 +136,10 @@ describe('accounts and directory', () => {
 
   it('refuses a registration list with more than one device', async () => {
     const u = await newUser('carol');
-    const second = await newDevice();
-    const list = await P.signDeviceList(p, 'carol', u.master, 1, [
-      { deviceId: u.devices[0]!.keys.deviceId, signingKey: u.devices[0]!.keys.signing.publicKey, identityKey: u.devices[0]!.keys.identity.publicKey },
-      { deviceId: second.keys.deviceId, signingKey: second.keys.signing.publicKey, identityKey: second.keys.identity.publicKey },
+    const second = await newDevice({ user: 'carol' });
+    const list = await P.signDeviceList(p, 'carol', u.master, { version: 1, issuedAt: Date.now() }, [
+      await entryOf(u.devices[0]!, 'carol', u.master),
+      await entryOf(second, 'carol', u.master),
     ]);
     const r = await t.api.req('POST', '/v1/accounts', { body: { ...registrationBody(u), deviceList: b64(list) } });
     expect(r.status).toBe(400);
@@ -163,14 +164,14 @@ describe('accounts and directory', () => {
       p,
       'alice',
       u.master,
-      1,
-      u.devices.map((d) => ({ deviceId: d.keys.deviceId, signingKey: d.keys.signing.publicKey, identityKey: d.keys.identity.publicKey })),
+      { version: 1, issuedAt: Date.now() },
+      await Promise.all(u.devices.map((d) => entryOf(d, 'alice', u.master))),
     );
     const old = await t.api.req('PUT', '/v1/users/alice/device-list', { body: { deviceList: b64(v1again) } });
     expect(old.status).toBe(409);
     // Signed by someone else's master key: 403.
     const mallory = await P.generateMasterKey(p);
-    const forged = await P.signDeviceList(p, 'alice', mallory, 9, []);
+    const forged = await P.signDeviceList(p, 'alice', mallory, { version: 9, issuedAt: Date.now() }, []);
     const f = await t.api.req('PUT', '/v1/users/alice/device-list', { body: { deviceList: b64(forged) } });
     expect(f.status).toBe(403);
     expect(f.body.code).toBe('forbidden');
@@ -233,7 +234,7 @@ describe('device authentication', () => {
 
 describe('prekeys and bundles', () => {
   it('uploads prekeys, reports status, refuses duplicate ids', async () => {
-    const { d, token } = await account(t.api, 'alice', { opks: 2, pqs: 1 });
+    const { u, d, token } = await account(t.api, 'alice', { opks: 2, pqs: 1 });
     expect((await t.api.req('GET', '/v1/prekeys/status', { token })).body).toEqual({
       oneTimePreKeys: 2,
       pqPreKeys: 1,
@@ -241,7 +242,7 @@ describe('prekeys and bundles', () => {
       lastResortPqPreKeyId: 2,
     });
     const more = await P.generateOneTimePreKeys(p, 500, 3);
-    const spk2 = await P.generateSignedPreKey(p, d.keys, 7);
+    const spk2 = await P.generateSignedPreKey(p, u.user, d.keys, 7);
     const up = await t.api.req('POST', '/v1/prekeys', {
       token,
       body: {
@@ -270,7 +271,7 @@ describe('prekeys and bundles', () => {
       expect(r.body.unavailable).toEqual([]);
       expect(r.body.bundles).toHaveLength(1);
       const bundle = P.decodePreKeyBundle(unb64(r.body.bundles[0].bundle));
-      const entry = (await P.verifyDeviceList(p, bob.u.list, { user: 'bob', masterKey: bob.u.master.publicKey })).devices[0]!;
+      const entry = (await P.verifyDeviceList(p, bob.u.list, { user: 'bob', masterKey: bob.u.master.publicKey }, { now: Date.now() })).devices[0]!;
       await P.verifyPreKeyBundle(p, bundle, entry, 'bob');
       seen.push({ ...(bundle.oneTimePreKey ? { opk: bundle.oneTimePreKey.id } : {}), pq: bundle.pqPreKey.id, lastResort: bundle.pqPreKey.lastResort });
     }

@@ -54,10 +54,11 @@ describe.skipIf(!available)('PostgreSQL storage: several instances on one databa
       { version: 4, name: 'request_signatures', applied_at: '1000' },
       { version: 5, name: 'rate_buckets', applied_at: '1000' },
       { version: 6, name: 'file_seals', applied_at: '1000' },
+      { version: 7, name: 'prekeys_v2', applied_at: '1000' },
     ]);
     // A restart applies nothing new.
     await open(2000);
-    expect(await query('SELECT count(*)::int AS n FROM schema_migrations')).toEqual([{ n: 6 }]);
+    expect(await query('SELECT count(*)::int AS n FROM schema_migrations')).toEqual([{ n: 7 }]);
   });
 
   it('refuses a database from a newer schema', async () => {

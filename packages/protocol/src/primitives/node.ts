@@ -19,6 +19,8 @@ import {
   sign,
   verify,
 } from 'node:crypto';
+import { onWipe } from '../bytes.js';
+import { ed25519InputsAcceptable } from '../ed25519.js';
 import { nobleArgon2id } from './argon2.js';
 import { mlkem768Decapsulate, mlkem768Encapsulate, mlkem768KeyPair, nativeMlkem768 } from './mlkem-node.js';
 import type { Argon2Params, PrimitiveProviders, Primitives, ScryptParams } from './types.js';
@@ -91,16 +93,34 @@ const [importPrivate, importPublic]: [Importer, Importer] =
  * A small LRU of imported keys. Ratchet and identity keys are used several times in a row (key
  * generation, then one or two DH operations), and a peer's identity and signed prekey recur, so a
  * hit saves the import. Entries hold key material the caller's session state already holds; the
- * cache is bounded and per-process.
+ * cache is bounded (64 entries) and per primitives instance.
+ *
+ * Private keys are found by an HMAC-SHA-256 of the raw key under a random per-process key
+ * (PRIVATE_ID_KEY), never by the key itself: a JavaScript string cannot be wiped, and a cache
+ * keyed by `latin1(d)` kept every private key in the heap as an immutable string until collected
+ * (review finding L6). Public keys are keyed by their bytes. `wipe()` of an array a private key
+ * was imported from drops that entry (a WeakMap from the array to its id; the KeyObject is freed
+ * by the collector, OpenSSL clearing the key). What stays: a private key in use (identity, signed
+ * prekey, current ratchet key) remains cached until evicted, as the session state holds it anyway;
+ * a key imported from one array and wiped through a different copy of its bytes stays until
+ * evicted. One-shot keys (PQXDH's EK) never enter the cache (`x25519OneShot`).
  */
+const PRIVATE_ID_KEY = randomFillSync(new Uint8Array(32));
+const privateId = (crv: Curve, raw: Uint8Array) => crv[0] + createHmac('sha256', PRIVATE_ID_KEY).update(raw).digest('base64');
+const publicId = (crv: Curve, raw: Uint8Array) => crv[0] + buf(raw).toString('latin1');
+
 class KeyCache {
-  private readonly map = new Map<string, KeyObject>();
+  readonly map = new Map<string, KeyObject>();
+  /** The id each array was imported under (private keys: to forget it on `wipe`). */
+  private readonly sources = new WeakMap<Uint8Array, string>();
   constructor(
     private readonly max: number,
     private readonly load: Importer,
+    private readonly idOf: (crv: Curve, raw: Uint8Array) => string,
+    private readonly trackSources: boolean,
   ) {}
   get(crv: Curve, raw: Uint8Array): KeyObject {
-    const id = crv[0] + buf(raw).toString('latin1');
+    const id = this.idOf(crv, raw);
     let key = this.map.get(id);
     if (key) {
       this.map.delete(id);
@@ -109,9 +129,43 @@ class KeyCache {
       if (this.map.size >= this.max) this.map.delete(this.map.keys().next().value as string);
     }
     this.map.set(id, key);
+    if (this.trackSources) this.sources.set(raw, id);
     return key;
   }
+  /** Drop the key imported from `raw` (this very array), if cached. */
+  forget(raw: Uint8Array): void {
+    const id = this.sources.get(raw);
+    if (id === undefined) return;
+    this.sources.delete(raw);
+    this.map.delete(id);
+  }
+  has(crv: Curve, raw: Uint8Array): boolean {
+    return this.map.has(this.idOf(crv, raw));
+  }
 }
+
+/** The private-key caches of live primitives instances, told of every `wipe()`. */
+const privateCaches = new Set<WeakRef<KeyCache>>();
+onWipe((secret) => {
+  for (const ref of privateCaches) {
+    const cache = ref.deref();
+    if (cache) cache.forget(secret);
+    else privateCaches.delete(ref);
+  }
+});
+
+/** Test-only view of an instance's caches (test/attacks/l6-key-cache.test.ts). */
+const instanceCaches = new WeakMap<Primitives, { privateKeys: KeyCache; publicKeys: KeyCache }>();
+export const keyCacheInspection = {
+  /** The ids of the cached private keys (what the cache holds besides KeyObjects). */
+  privateIds(p: Primitives): string[] {
+    return [...(instanceCaches.get(p)?.privateKeys.map.keys() ?? [])];
+  },
+  /** Whether the private key `raw` of curve `crv` is cached. */
+  hasPrivate(p: Primitives, crv: Curve, raw: Uint8Array): boolean {
+    return instanceCaches.get(p)?.privateKeys.has(crv, raw) ?? false;
+  },
+};
 
 /**
  * A fresh Uint8Array (not a pooled Buffer view) holding `b`'s bytes. The copy constructor keeps
@@ -183,9 +237,10 @@ export interface NodePrimitiveOptions {
 
 export function createNodePrimitives(options: NodePrimitiveOptions = {}): Primitives {
   const randomBytes = options.randomBytes ?? ((n: number) => randomFillSync(new Uint8Array(n)));
-  const keys = new KeyCache(64, importPrivate);
-  const publicKeys = new KeyCache(64, importPublic);
-  return {
+  const keys = new KeyCache(64, importPrivate, privateId, true);
+  const publicKeys = new KeyCache(64, importPublic, publicId, false);
+  privateCaches.add(new WeakRef(keys));
+  const primitives: Primitives = {
     name: 'node',
     async providers() {
       return PROVIDERS;
@@ -273,6 +328,12 @@ export function createNodePrimitives(options: NodePrimitiveOptions = {}): Primit
     async x25519(privateKey, peer) {
       return own(diffieHellman({ privateKey: keys.get('X25519', privateKey), publicKey: publicKeys.get('X25519', peer) }));
     },
+    async x25519OneShot(privateKey, peers) {
+      // Imported once, used for every agreement, never cached: dropped with this call.
+      const key = importPrivate('X25519', privateKey);
+      const shared = peers.map((peer) => own(diffieHellman({ privateKey: key, publicKey: publicKeys.get('X25519', peer) })));
+      return { publicKey: rawPublic(key), shared };
+    },
     async ed25519PublicKey(seed) {
       return rawPublic(keys.get('Ed25519', seed));
     },
@@ -280,7 +341,8 @@ export function createNodePrimitives(options: NodePrimitiveOptions = {}): Primit
       return own(sign(null, message, keys.get('Ed25519', seed)));
     },
     async ed25519Verify(publicKey, message, signature) {
-      if (publicKey.length !== 32 || signature.length !== 64) return false;
+      // One rule on every implementation (ed25519.ts): OpenSSL 3.0 alone would accept a small-order key.
+      if (!ed25519InputsAcceptable(publicKey, signature)) return false;
       try {
         return verify(null, message, publicKeys.get('Ed25519', publicKey), signature);
       } catch {
@@ -291,4 +353,6 @@ export function createNodePrimitives(options: NodePrimitiveOptions = {}): Primit
     mlkem768Encapsulate,
     mlkem768Decapsulate,
   };
+  instanceCaches.set(primitives, { privateKeys: keys, publicKeys });
+  return primitives;
 }

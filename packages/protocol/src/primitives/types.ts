@@ -91,10 +91,20 @@ export interface Primitives {
   x25519PublicKey(privateKey: Uint8Array): Promise<Uint8Array>;
   /** X25519 function; the caller validates the peer key and the all-zero output (x25519.ts). */
   x25519(privateKey: Uint8Array, publicKey: Uint8Array): Promise<Uint8Array>;
+  /**
+   * A one-shot key's public key and its X25519 with each of `peers`, in order, the private key
+   * kept nowhere after the call (no key cache): PQXDH's ephemeral key (§3.3). The caller
+   * validates the peer keys and the outputs, as for `x25519`.
+   */
+  x25519OneShot(privateKey: Uint8Array, peers: readonly Uint8Array[]): Promise<{ publicKey: Uint8Array; shared: Uint8Array[] }>;
 
   /** Ed25519 public key for a 32-byte seed (RFC 8032 §5.1.5). */
   ed25519PublicKey(seed: Uint8Array): Promise<Uint8Array>;
   ed25519Sign(seed: Uint8Array, message: Uint8Array): Promise<Uint8Array>;
+  /**
+   * RFC 8032 §5.1.7 verification, after the same input rule on every implementation (ed25519.ts:
+   * canonical A and R, A not of small order, S < L): false for anything else.
+   */
   ed25519Verify(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): Promise<boolean>;
 
   /** ML-KEM-768 (FIPS 203): key pair from a 64-byte seed (d || z). */

@@ -8,6 +8,7 @@ import { chacha20poly1305 } from '@noble/ciphers/chacha.js';
 import { ed25519, x25519 } from '@noble/curves/ed25519.js';
 import { scryptAsync } from '@noble/hashes/scrypt.js';
 import { concat } from '../bytes.js';
+import { ed25519InputsAcceptable } from '../ed25519.js';
 import { nobleArgon2id } from './argon2.js';
 import { mlkem768Decapsulate, mlkem768Encapsulate, mlkem768KeyPair } from './mlkem.js';
 import type { Primitives } from './types.js';
@@ -171,6 +172,19 @@ export function createWebPrimitives(options: WebPrimitiveOptions = {}): Primitiv
       // WebCrypto rejects an all-zero result (low-order peer key) by throwing; callers check too.
       return new Uint8Array(await subtle.deriveBits({ name: 'X25519', public: pub } as EcdhKeyDeriveParams, priv, 256));
     },
+    async x25519OneShot(privateKey, peers) {
+      if (!(await hasX25519())) return { publicKey: x25519.getPublicKey(privateKey), shared: peers.map((peer) => x25519.getSharedSecret(privateKey, peer)) };
+      // One import (extractable, to read the public key) serves every agreement; nothing is kept.
+      const priv = await subtle.importKey('pkcs8', pkcs8(X25519_PKCS8_PREFIX, privateKey), { name: 'X25519' }, true, ['deriveBits']);
+      const jwk = await subtle.exportKey('jwk', priv);
+      if (typeof jwk.x !== 'string') throw new Error('WebCrypto did not export a public key');
+      const shared: Uint8Array[] = [];
+      for (const peer of peers) {
+        const pub = await subtle.importKey('raw', b(peer), { name: 'X25519' }, false, []);
+        shared.push(new Uint8Array(await subtle.deriveBits({ name: 'X25519', public: pub } as EcdhKeyDeriveParams, priv, 256)));
+      }
+      return { publicKey: fromBase64Url(jwk.x), shared };
+    },
     async ed25519PublicKey(seed) {
       if (!(await hasEd25519())) return ed25519.getPublicKey(seed);
       return publicFromJwk('Ed25519', ED25519_PKCS8_PREFIX, seed, ['sign']);
@@ -181,7 +195,8 @@ export function createWebPrimitives(options: WebPrimitiveOptions = {}): Primitiv
       return new Uint8Array(await subtle.sign('Ed25519', k, b(message)));
     },
     async ed25519Verify(publicKey, message, signature) {
-      if (publicKey.length !== 32 || signature.length !== 64) return false;
+      // One rule on every implementation (ed25519.ts): WebCrypto on OpenSSL 3.0 would accept a small-order key.
+      if (!ed25519InputsAcceptable(publicKey, signature)) return false;
       try {
         if (!(await hasEd25519())) return ed25519.verify(signature, message, publicKey, { zip215: false });
         const k = await subtle.importKey('raw', b(publicKey), { name: 'Ed25519' }, false, ['verify']);

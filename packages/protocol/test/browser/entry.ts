@@ -104,6 +104,12 @@ export interface BrowserApi {
   /** The party's session state as bytes (hex), after a serialise/deserialise round trip in the page. */
   exportSession(handle: string): Promise<string>;
   safetyNumber(handle: string, peer: PeerKey): Promise<string>;
+  /**
+   * Ed25519 verification of `signatureHex` over `messageHex` under each key (review finding L1):
+   * through the web and web+noble primitives, and — for comparison — through the browser's
+   * WebCrypto directly, without the primitives' input rule (null where WebCrypto refused the key).
+   */
+  ed25519Verify(keysHex: string[], messageHex: string, signatureHex: string): Promise<{ web: boolean[]; noble: boolean[]; platform: (boolean | null)[] }>;
 }
 
 export type BlindrelayWindow = Window & { blindrelay: BrowserApi; blindrelayReady: boolean };
@@ -127,13 +133,12 @@ async function makeUser(p: P.Primitives, user: string): Promise<User> {
   const master = await P.generateMasterKey(p);
   const device = await P.generateDeviceKeys(p);
   const certificate = await P.issueDeviceCertificate(p, user, master, device);
-  const deviceList = await P.signDeviceList(p, user, master, 1, [
-    { deviceId: device.deviceId, signingKey: device.signing.publicKey, identityKey: device.identity.publicKey },
-  ]);
-  const spk = await P.generateSignedPreKey(p, device, 1);
+  const entry = await P.proveDeviceEntry(p, user, master.publicKey, P.deviceEntryOf(device), device.signing.seed);
+  const deviceList = await P.signDeviceList(p, user, master, { version: 1, issuedAt: Date.now() }, [entry]);
+  const spk = await P.generateSignedPreKey(p, user, device, 1);
   const opks = await P.generateOneTimePreKeys(p, 100, 3);
-  const pq = await P.generatePqPreKey(p, device, 1, false);
-  const pqLastResort = await P.generatePqPreKey(p, device, 2, true);
+  const pq = await P.generatePqPreKey(p, user, device, 1, false);
+  const pqLastResort = await P.generatePqPreKey(p, user, device, 2, true);
   return { user, master, device, certificate, deviceList, spk, opks, pq, pqLastResort };
 }
 
@@ -152,7 +157,7 @@ async function verifiedBundle(
   p: P.Primitives,
   peer: { user: string; masterKey: Uint8Array; deviceList: Uint8Array; bundle: Uint8Array },
 ): Promise<P.PreKeyBundle> {
-  const list = await P.verifyDeviceList(p, peer.deviceList, { user: peer.user, masterKey: peer.masterKey });
+  const list = await P.verifyDeviceList(p, peer.deviceList, { user: peer.user, masterKey: peer.masterKey }, { now: Date.now() });
   const bundle = P.decodePreKeyBundle(peer.bundle);
   const device = list.devices.find((d) => d.deviceId === bundle.deviceId);
   if (!device) throw new Error(`bundle device ${bundle.deviceId} is not in ${peer.user}'s device list`);
@@ -275,7 +280,7 @@ async function roundTrip(options: RoundTripOptions = {}): Promise<RoundTripSumma
   check(P.messageType(first.message) === P.MESSAGE_TYPE_PREKEY, 'first message is a PreKeyMessage');
   const accepted = await P.acceptPreKeyMessage(
     p,
-    { identity: bob.device.identity, preKeys: lookupOf(bob) },
+    { identity: bob.device.identity, certificate: bob.certificate, preKeys: lookupOf(bob) },
     { user: 'alice', masterKey: alice.master.publicKey },
     first.message,
   );
@@ -372,7 +377,7 @@ async function tamper(): Promise<TamperSummary> {
   const bundle = await verifiedBundle(p, { user: 'bob', masterKey: bob.master.publicKey, deviceList: bob.deviceList, bundle: bundleBytes(bob) });
   const a0 = await P.initiateSession(p, { identity: alice.device.identity, certificate: alice.certificate }, bundle);
   const first = await P.encryptMessage(p, a0, P.utf8('hello'));
-  const local = { identity: bob.device.identity, preKeys: lookupOf(bob) };
+  const local = { identity: bob.device.identity, certificate: bob.certificate, preKeys: lookupOf(bob) };
   const trust = { user: 'alice', masterKey: alice.master.publicKey };
   const cases: TamperCase[] = [];
 
@@ -475,7 +480,7 @@ const api: BrowserApi = {
     const x = party(handle);
     const r = await P.acceptPreKeyMessage(
       x.p,
-      { identity: x.me.device.identity, preKeys: lookupOf(x.me) },
+      { identity: x.me.device.identity, certificate: x.me.certificate, preKeys: lookupOf(x.me) },
       { user: sender.user, masterKey: P.fromHex(sender.masterKey) },
       P.fromHex(messageHex),
       x.session,
@@ -511,6 +516,25 @@ const api: BrowserApi = {
     const x = party(handle);
     const sn = await P.safetyNumber(x.p, { user: x.me.user, masterKey: x.me.master.publicKey }, { user: peer.user, masterKey: P.fromHex(peer.masterKey) });
     return sn.digits;
+  },
+  async ed25519Verify(keysHex, messageHex, signatureHex) {
+    const web = createWebPrimitives();
+    const noble = createWebPrimitives({ forceNobleCurves: true });
+    const message = P.fromHex(messageHex);
+    const signature = P.fromHex(signatureHex);
+    const out = { web: [] as boolean[], noble: [] as boolean[], platform: [] as (boolean | null)[] };
+    for (const keyHex of keysHex) {
+      const key = P.fromHex(keyHex);
+      out.web.push(await web.ed25519Verify(key, message, signature));
+      out.noble.push(await noble.ed25519Verify(key, message, signature));
+      try {
+        const k = await crypto.subtle.importKey('raw', key as Uint8Array<ArrayBuffer>, { name: 'Ed25519' }, false, ['verify']);
+        out.platform.push(await crypto.subtle.verify('Ed25519', k, signature as Uint8Array<ArrayBuffer>, message as Uint8Array<ArrayBuffer>));
+      } catch {
+        out.platform.push(null);
+      }
+    }
+    return out;
   },
 };
 

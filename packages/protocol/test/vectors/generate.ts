@@ -16,11 +16,17 @@
  *            RatchetEncrypt/Decrypt, DHRatchet) and §5.2 recommended KDF_RK / KDF_CK / ENCRYPT.
  * - [PURBs]  Nikitin et al., "Reducing Metadata Leakage from Encrypted Files and Communication with
  *            PURBs", PETS 2019, §4 (Padmé).
+ * - [PQXDH] §4.10 identity binding, applied as docs/PROTOCOL.md §7 specifies: both parties' user
+ *            names and device ids appended to the KDF info.
+ * - docs/PROTOCOL.md §3–§6 for the signed identity structures of identity.json (certificate
+ *            format 2, device list format 3 with proofs of possession and an issue time, prekey
+ *            signatures bound to their user and device), signed with @noble/curves' Ed25519.
  * - RFC 7748, RFC 8032, RFC 5869, RFC 4231, FIPS 180-2, McGrew & Viega "The Galois/Counter Mode of
  *   Operation (GCM)" (rev. 2005, Appendix B), libsodium's X25519 small-order blocklist.
  * Project labels and wire formats are copied (as strings and layouts, not code) from the doc comments
- * and constants of src/pqxdh.ts, src/ratchet.ts, src/message.ts, src/encoding.ts, src/padding.ts and
- * src/safety-number.ts; each is cited where it is used.
+ * and constants of src/pqxdh.ts, src/ratchet.ts, src/message.ts, src/encoding.ts, src/padding.ts,
+ * src/safety-number.ts, src/signature.ts, src/device-certificate.ts, src/device-list.ts and
+ * src/prekeys.ts; each is cited where it is used.
  */
 import { createCipheriv } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
@@ -172,8 +178,8 @@ const CHAIN_KEY_CONSTANT = Uint8Array.of(0x02);
 /** src/encoding.ts: EncodeEC type byte ([PQXDH] §2.1) and the Ed25519 key type used by safety numbers. */
 const KEY_TYPE_X25519 = 0x05;
 const KEY_TYPE_ED25519 = 0x0e;
-/** src/message.ts: PROTOCOL_VERSION, MESSAGE_TYPE_RATCHET, MESSAGE_TYPE_PREKEY. */
-const PROTOCOL_VERSION = 1;
+/** src/message.ts: PROTOCOL_VERSION (2: identity-bound sessions), MESSAGE_TYPE_RATCHET, MESSAGE_TYPE_PREKEY. */
+const PROTOCOL_VERSION = 2;
 const MESSAGE_TYPE_RATCHET = 1;
 const MESSAGE_TYPE_PREKEY = 2;
 /** src/safety-number.ts: SAFETY_NUMBER_ITERATIONS, FINGERPRINT_VERSION, QR_VERSION. */
@@ -297,10 +303,27 @@ function rootStepVectors() {
 // PQXDH, [PQXDH] §2.2 and §3.3, and the first messages of a session
 // ---------------------------------------------------------------------------------------------
 
-/** [PQXDH] §2.2: KDF(KM) = HKDF(F || KM, salt = 0^32, info), F = 32 0xFF bytes for curve25519, 32 bytes out. */
-function pqxdhKdf(km: Uint8Array): Uint8Array {
-  return hkdf(sha256, cat(new Uint8Array(32).fill(0xff), km), new Uint8Array(32), utf8(PQXDH_INFO), 32);
+/** docs/PROTOCOL.md §2: user = u8 length || UTF-8 bytes. */
+const userField = (user: string) => cat(Uint8Array.of(utf8(user).length), utf8(user));
+
+/** A session end: a user and one of its devices ([PQXDH] §4.10 identity binding, docs/PROTOCOL.md §7). */
+interface Party {
+  user: string;
+  deviceId: number;
 }
+/** binding = user_A || u32 deviceId_A || user_B || u32 deviceId_B, initiator first (src/pqxdh.ts identityBinding). */
+const identityBinding = (a: Party, b: Party) => cat(userField(a.user), u32be(a.deviceId), userField(b.user), u32be(b.deviceId));
+/** The KDF info: PQXDH_INFO || 0x00 || binding (src/pqxdh.ts pqxdhInfo). */
+const pqxdhInfo = (binding: Uint8Array) => cat(utf8(PQXDH_INFO), Uint8Array.of(0), binding);
+
+/** [PQXDH] §2.2: KDF(KM) = HKDF(F || KM, salt = 0^32, info), F = 32 0xFF bytes for curve25519, 32 bytes out. */
+function pqxdhKdf(km: Uint8Array, binding: Uint8Array): Uint8Array {
+  return hkdf(sha256, cat(new Uint8Array(32).fill(0xff), km), new Uint8Array(32), pqxdhInfo(binding), 32);
+}
+
+/** The parties of the PQXDH cases: alice's device 7 starts a session with bob's device 9. */
+const ALICE: Party = { user: 'alice', deviceId: 7 };
+const BOB: Party = { user: 'bob', deviceId: 9 };
 const encodeEC = (pub: Uint8Array) => cat(Uint8Array.of(KEY_TYPE_X25519), pub);
 
 /** Padmé ([PURBs] §4): E = ⌊log2 L⌋, S = ⌊log2 E⌋ + 1, lastBits = E − S, mask = 2^lastBits − 1, (L + mask) & ~mask. */
@@ -367,9 +390,14 @@ function pqxdhCase({ name, withOneTimePreKey }: PqxdhCaseInput) {
   check(sameBytes(dh2, dh(ikB.privateKey, ekA.publicKey)), 'DH2 responder');
   check(sameBytes(dh3, dh(spkB.privateKey, ekA.publicKey)), 'DH3 responder');
   if (opkB && dh4) check(sameBytes(dh4, dh(opkB.privateKey, ekA.publicKey)), 'DH4 responder');
-  // §3.3: SK = KDF(DH1 || DH2 || DH3 [|| DH4] || SS)
+  // §3.3: SK = KDF(DH1 || DH2 || DH3 [|| DH4] || SS), bound to both (user, device) pairs (§4.10).
   const km = cat(dh1, dh2, dh3, ...(dh4 ? [dh4] : []), enc.sharedSecret);
-  const sk = pqxdhKdf(km);
+  const binding = identityBinding(ALICE, BOB);
+  const sk = pqxdhKdf(km, binding);
+  // The same key material bound to another responder (a relay presenting bob's keys as mallory's,
+  // review finding M1): the initiator's SK differs from the one bob derives.
+  const misbound = pqxdhKdf(km, identityBinding(ALICE, { user: 'mallory', deviceId: BOB.deviceId }));
+  check(!sameBytes(misbound, sk), 'another responder gives another SK');
   // §3.3: AD = EncodeEC(IK_A) || EncodeEC(IK_B)
   const ad = cat(encodeEC(ikA.publicKey), encodeEC(ikB.publicKey));
 
@@ -379,7 +407,7 @@ function pqxdhCase({ name, withOneTimePreKey }: PqxdhCaseInput) {
   tamperedCt[0] = (tamperedCt[0] as number) ^ 0x01;
   const rejectedSecret = ml_kem768.decapsulate(tamperedCt, kem.secretKey);
   check(!sameBytes(rejectedSecret, enc.sharedSecret), 'implicit rejection gives another secret');
-  const skTampered = pqxdhKdf(cat(dh1, dh2, dh3, ...(dh4 ? [dh4] : []), rejectedSecret));
+  const skTampered = pqxdhKdf(cat(dh1, dh2, dh3, ...(dh4 ? [dh4] : []), rejectedSecret), binding);
 
   return {
     keys: { ikA, ekA, ikB, spkB, opkB, kem, kemSeed, kemRandomness },
@@ -388,12 +416,16 @@ function pqxdhCase({ name, withOneTimePreKey }: PqxdhCaseInput) {
     json: {
       name,
       alice: {
+        user: ALICE.user,
+        deviceId: ALICE.deviceId,
         identityPrivateKey: hex(ikA.privateKey),
         identityPublicKey: hex(ikA.publicKey),
         ephemeralPrivateKey: hex(ekA.privateKey),
         ephemeralPublicKey: hex(ekA.publicKey),
       },
       bob: {
+        user: BOB.user,
+        deviceId: BOB.deviceId,
         identityPrivateKey: hex(ikB.privateKey),
         identityPublicKey: hex(ikB.publicKey),
         signedPreKeyId: 1,
@@ -415,7 +447,14 @@ function pqxdhCase({ name, withOneTimePreKey }: PqxdhCaseInput) {
       kemCipherText: hex(enc.cipherText),
       kemSharedSecret: hex(enc.sharedSecret),
       keyMaterial: hex(cat(new Uint8Array(32).fill(0xff), km)),
+      identityBinding: hex(binding),
+      info: hex(pqxdhInfo(binding)),
       sharedSecret: hex(sk),
+      misboundResponder: {
+        note: "the same DH outputs and KEM secret with the binding naming responder 'mallory' (device 9): what an initiator derives for a bundle relabelled by a relay",
+        identityBinding: hex(identityBinding(ALICE, { user: 'mallory', deviceId: BOB.deviceId })),
+        sharedSecret: hex(misbound),
+      },
       associatedData: hex(ad),
       tamperedKemCipherText: {
         note: 'kemCipherText with bit 0 of byte 0 flipped: decapsulation succeeds with the implicit-rejection secret, so the responder derives this different SK',
@@ -513,7 +552,8 @@ const snapshot = (s: RatchetParty) => ({
 function sessionVector(name: string, c: PqxdhCase, script: { from: 'alice' | 'bob'; text: string }[]) {
   const { ikA, ekA, ikB, spkB, opkB } = c.keys;
   const a0 = x25519KeyPair(`session/${name}/alice-ratchet-0`);
-  const certificate = cat(seed64(`session/${name}/certificate`), seed32(`session/${name}/certificate`));
+  // Alice's device certificate (identity.json's construction): it names the initiator's user and device.
+  const certificate = deviceCertificate(`session/${name}`, ALICE, ikA.publicKey).encoded;
   // src/message.ts PreKeyMessage prefix: version | type=2 | certificate (u16 length) | baseKey[32] |
   // kemCipherText[1088] | spkId u32 | hasOneTime u8 | opkId u32 (if hasOneTime) | pqId u32
   const prefix = cat(
@@ -599,9 +639,10 @@ function pqxdhVectors() {
   const lowOrder = '0100000000000000000000000000000000000000000000000000000000000000';
   writeJson('pqxdh.json', {
     description:
-      'PQXDH with fixed keys, then the first messages of the session over the Double Ratchet: public keys, the DH outputs, the ML-KEM-768 ciphertext and secret, SK, AD, and the exact wire bytes. Private keys are X25519 scalars as stored (clamped inside X25519). The KEM key pair is ML-KEM-768 KeyGen from the 64-byte seed d || z, encapsulation uses the 32-byte message m. In sessions, ratchetKeysGenerated lists the ratchet private keys each party generates (in order) when it performs a DH ratchet step.',
+      'PQXDH with fixed keys, then the first messages of the session over the Double Ratchet: public keys, the DH outputs, the ML-KEM-768 ciphertext and secret, the identity binding and KDF info, SK (and the SK of the same inputs bound to another responder), AD, and the exact wire bytes. Alice is device 7 of user alice, Bob device 9 of user bob; each session certificate is a genuine format-2 certificate of the device of Alice (construction as in identity.json). Private keys are X25519 scalars as stored (clamped inside X25519). The KEM key pair is ML-KEM-768 KeyGen from the 64-byte seed d || z, encapsulation uses the 32-byte message m. In sessions, ratchetKeysGenerated lists the ratchet private keys each party generates (in order) when it performs a DH ratchet step.',
     source: [
       'PQXDH rev. 2 §2.1 (curve25519, SHA-256, ML-KEM-768, info) and §2.2 KDF(KM) = HKDF(F || KM, salt = 0^32, info), F = 32 bytes 0xFF',
+      'PQXDH rev. 2 §4.10 identity binding, as docs/PROTOCOL.md §7 applies it: the KDF info is PQXDH_INFO || 0x00 || user_A || u32 deviceId_A || user_B || u32 deviceId_B (users as u8 length || UTF-8), initiator first; layout copied from src/pqxdh.ts identityBinding',
       'PQXDH rev. 2 §3.3: DH1 = DH(IK_A, SPK_B), DH2 = DH(EK_A, IK_B), DH3 = DH(EK_A, SPK_B), DH4 = DH(EK_A, OPK_B), (CT, SS) = PQKEM-ENC(PQPK_B), SK = KDF(DH1 || DH2 || DH3 [|| DH4] || SS), AD = EncodeEC(IK_A) || EncodeEC(IK_B)',
       'PQXDH rev. 2 §3.4 (responder side, computed and checked in the reference)',
       'FIPS 203 ML-KEM-768 (via @noble/post-quantum), implicit rejection for the tampered ciphertext',
@@ -726,6 +767,171 @@ function safetyNumberVectors() {
     ],
     generator: GENERATOR,
     vectors,
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// identity.json: certificates, device lists with proofs of possession, bound prekey signatures
+// ---------------------------------------------------------------------------------------------
+
+/** src/signature.ts SIGNATURE_LABELS: every signature is Ed25519 over label || 0x00 || body. */
+const LABELS = {
+  deviceCertificate: 'Blindrelay_DeviceCertificate_v2',
+  deviceList: 'Blindrelay_DeviceList_v2',
+  deviceProof: 'Blindrelay_DeviceProof_v1',
+  signedPreKey: 'Blindrelay_SignedPreKey_v2',
+  pqPreKey: 'Blindrelay_PqPreKey_v2',
+} as const;
+const KEY_TYPE_MLKEM768 = 0x08;
+const labelled = (label: string, body: Uint8Array) => cat(utf8(label), Uint8Array.of(0), body);
+const edSign = (seed: Uint8Array, label: string, body: Uint8Array) => ed25519.sign(labelled(label, body), seed);
+function u64be(v: number): Uint8Array {
+  const out = new Uint8Array(8);
+  let x = BigInt(v);
+  for (let i = 7; i >= 0; i--) {
+    out[i] = Number(x & 0xffn);
+    x >>= 8n;
+  }
+  return out;
+}
+function edKeyPair(label: string) {
+  const seed = seed32(label);
+  return { seed, publicKey: ed25519.getPublicKey(seed) };
+}
+
+/** docs/PROTOCOL.md §4: 0x02 | user | masterKey | u32 deviceId | signingKey | identityKey | signature (label deviceCertificate). */
+function deviceCertificate(prefix: string, party: Party, identityKey: Uint8Array) {
+  const master = edKeyPair(`${prefix}/${party.user}-master`);
+  const signing = edKeyPair(`${prefix}/${party.user}-${party.deviceId}-signing`);
+  const body = cat(Uint8Array.of(2), userField(party.user), master.publicKey, u32be(party.deviceId), signing.publicKey, identityKey);
+  const signature = edSign(master.seed, LABELS.deviceCertificate, body);
+  check(ed25519.verify(signature, labelled(LABELS.deviceCertificate, body), master.publicKey), 'certificate verifies');
+  return { master, signing, body, signature, encoded: cat(body, signature) };
+}
+
+interface ListDevice {
+  deviceId: number;
+  signing: { seed: Uint8Array; publicKey: Uint8Array };
+  identityKey: Uint8Array;
+  fileKey: Uint8Array | null;
+}
+/** docs/PROTOCOL.md §5: proof body = user | u32 deviceId | masterKey | signingKey | identityKey | hasFileKey u8 | fileKey?. */
+const proofBody = (user: string, masterKey: Uint8Array, d: ListDevice) =>
+  cat(userField(user), u32be(d.deviceId), masterKey, d.signing.publicKey, d.identityKey, d.fileKey ? cat(Uint8Array.of(1), d.fileKey) : Uint8Array.of(0));
+
+function identityVectors() {
+  const certificate = deviceCertificate('identity', ALICE, x25519KeyPair('identity/alice-7-identity').publicKey);
+
+  // A format-3 list of alice's with two devices: device 7 with a file key, device 12 without one.
+  const master = certificate.master;
+  const devices: ListDevice[] = [
+    {
+      deviceId: 7,
+      signing: certificate.signing,
+      identityKey: x25519KeyPair('identity/alice-7-identity').publicKey,
+      fileKey: x25519KeyPair('identity/alice-7-file').publicKey,
+    },
+    { deviceId: 12, signing: edKeyPair('identity/alice-12-signing'), identityKey: x25519KeyPair('identity/alice-12-identity').publicKey, fileKey: null },
+  ];
+  const proofs = devices.map((d) => {
+    const body = proofBody('alice', master.publicKey, d);
+    const proof = edSign(d.signing.seed, LABELS.deviceProof, body);
+    check(ed25519.verify(proof, labelled(LABELS.deviceProof, body), d.signing.publicKey), 'proof verifies');
+    // The same device's proof does not verify for another user (the M1 relabelling).
+    check(!ed25519.verify(proof, labelled(LABELS.deviceProof, proofBody('mallory', master.publicKey, d)), d.signing.publicKey), 'proof bound to its user');
+    return { deviceId: d.deviceId, body: hex(body), proof: hex(proof), proofBytes: proof };
+  });
+  const version = 3;
+  const issuedAt = Date.UTC(2026, 11, 3); // 2026-12-03T00:00:00Z
+  const listBody = cat(
+    Uint8Array.of(3),
+    userField('alice'),
+    master.publicKey,
+    u64be(version),
+    u64be(issuedAt),
+    u16be(devices.length),
+    ...devices.map((d, i) =>
+      cat(
+        u32be(d.deviceId),
+        d.signing.publicKey,
+        d.identityKey,
+        d.fileKey ? cat(Uint8Array.of(1), d.fileKey) : Uint8Array.of(0),
+        Uint8Array.of(1),
+        proofs[i]?.proofBytes as Uint8Array,
+      ),
+    ),
+  );
+  const listSignature = edSign(master.seed, LABELS.deviceList, listBody);
+
+  // Bob's device 9 prekeys, signed bound to (bob, 9): docs/PROTOCOL.md §3.
+  const bobSigning = edKeyPair('identity/bob-9-signing');
+  const spk = x25519KeyPair('identity/bob-9-signed-prekey');
+  const spkBody = cat(userField(BOB.user), u32be(BOB.deviceId), u32be(1), encodeEC(spk.publicKey));
+  const pq = ml_kem768.keygen(seed64('identity/bob-9-pq-prekey'));
+  const pqBody = cat(userField(BOB.user), u32be(BOB.deviceId), Uint8Array.of(0), u32be(5), Uint8Array.of(KEY_TYPE_MLKEM768), pq.publicKey);
+  const spkSignature = edSign(bobSigning.seed, LABELS.signedPreKey, spkBody);
+  const pqSignature = edSign(bobSigning.seed, LABELS.pqPreKey, pqBody);
+  // The same signed prekey presented as mallory's device 9 does not verify.
+  const asMallory = cat(userField('mallory'), u32be(BOB.deviceId), u32be(1), encodeEC(spk.publicKey));
+  check(!ed25519.verify(spkSignature, labelled(LABELS.signedPreKey, asMallory), bobSigning.publicKey), 'spk bound to its user');
+
+  writeJson('identity.json', {
+    description:
+      'Signed identity structures, signed with fixed Ed25519 seeds (RFC 8032 signatures are deterministic, so the bytes are exact): a format-2 device certificate, a format-3 device list whose two entries carry proofs of possession and which has an issue time (ms since the epoch), and a signed prekey and an ML-KEM prekey signed bound to their user and device. Every signature is Ed25519 over label || 0x00 || body. X25519 keys are computed with the RFC 7748 ladder and noble; the ML-KEM key pair from the 64-byte seed (FIPS 203 KeyGen_internal(d, z)).',
+    source: [
+      'docs/PROTOCOL.md §3 (labels, prekey signature bodies), §4 (certificate format 2), §5 (device list format 3, proofs of possession, issuedAt)',
+      'labels copied from src/signature.ts SIGNATURE_LABELS; layouts from the doc comments of src/device-certificate.ts, src/device-list.ts, src/prekeys.ts',
+      'RFC 8032 §5.1.6 Ed25519 signing (via @noble/curves), RFC 7748 X25519, FIPS 203 ML-KEM-768 (via @noble/post-quantum)',
+    ],
+    generator: GENERATOR,
+    labels: Object.fromEntries(Object.entries(LABELS).map(([k, v]) => [k, labelHex(v)])),
+    certificate: {
+      user: ALICE.user,
+      deviceId: ALICE.deviceId,
+      masterSeed: hex(certificate.master.seed),
+      masterKey: hex(certificate.master.publicKey),
+      signingSeed: hex(certificate.signing.seed),
+      signingKey: hex(certificate.signing.publicKey),
+      identityPrivateKey: hex(x25519KeyPair('identity/alice-7-identity').privateKey),
+      identityKey: hex(x25519KeyPair('identity/alice-7-identity').publicKey),
+      body: hex(certificate.body),
+      signature: hex(certificate.signature),
+      encoded: hex(certificate.encoded),
+    },
+    deviceList: {
+      user: 'alice',
+      masterSeed: hex(master.seed),
+      masterKey: hex(master.publicKey),
+      version,
+      issuedAt,
+      devices: devices.map((d, i) => ({
+        deviceId: d.deviceId,
+        signingSeed: hex(d.signing.seed),
+        signingKey: hex(d.signing.publicKey),
+        identityKey: hex(d.identityKey),
+        fileKey: d.fileKey ? hex(d.fileKey) : null,
+        proofBody: proofs[i]?.body,
+        proof: proofs[i]?.proof,
+      })),
+      body: hex(listBody),
+      signature: hex(listSignature),
+      encoded: hex(cat(listBody, listSignature)),
+    },
+    prekeys: {
+      user: BOB.user,
+      deviceId: BOB.deviceId,
+      signingSeed: hex(bobSigning.seed),
+      signingKey: hex(bobSigning.publicKey),
+      signedPreKey: { id: 1, privateKey: hex(spk.privateKey), publicKey: hex(spk.publicKey), body: hex(spkBody), signature: hex(spkSignature) },
+      pqPreKey: {
+        id: 5,
+        lastResort: false,
+        seed: hex(seed64('identity/bob-9-pq-prekey')),
+        publicKey: hex(pq.publicKey),
+        body: hex(pqBody),
+        signature: hex(pqSignature),
+      },
+    },
   });
 }
 
@@ -865,6 +1071,51 @@ function primitivesVectors() {
     check(ed25519.verify(unhex(v.signature), unhex(v.message), unhex(v.publicKey)), `${v.name} verify`);
   }
 
+  // Ed25519 public keys every implementation must refuse (docs/PROTOCOL.md §3; review finding L1):
+  // the eight points of the torsion subgroup, as the multiples of an order-8 point computed by noble,
+  // and encodings RFC 8032 §5.1.3 does not allow (y >= p; x = 0 with the sign bit set), which noble's
+  // strict decoding refuses. With each, the "signature" R = identity, S = 0 is the universal forgery.
+  const Point = ed25519.Point;
+  const order8 = Point.fromHex('26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05');
+  check(!order8.multiply(4n).is0() && order8.multiply(8n).is0(), 'a point of order 8');
+  const smallOrder: { name: string; key: string }[] = [];
+  let q = Point.ZERO;
+  for (let i = 0; i < 8; i++) {
+    check(q.isSmallOrder(), `torsion multiple ${i} is of small order`);
+    smallOrder.push({ name: `${i} × the order-8 point`, key: hex(q.toBytes()) });
+    q = q.add(order8);
+  }
+  check(new Set(smallOrder.map((v) => v.key)).size === 8, 'eight distinct torsion points');
+  const nonCanonicalKeys = [
+    { name: 'y = p (the encoding of y = 0 plus p)', key: `ed${REPEAT('ff', 30)}7f` },
+    { name: 'y = p + 1 (the identity plus p)', key: `ee${REPEAT('ff', 30)}7f` },
+    { name: 'y = 2^255 - 1', key: `${REPEAT('ff', 31)}7f` },
+    { name: 'the identity (x = 0) with the sign bit set', key: `01${REPEAT('00', 30)}80` },
+    { name: 'y = p - 1 (x = 0) with the sign bit set', key: `ec${REPEAT('ff', 31)}` },
+  ];
+  for (const v of nonCanonicalKeys) {
+    let decoded = true;
+    try {
+      Point.fromBytes(unhex(v.key), false);
+    } catch {
+      decoded = false;
+    }
+    check(!decoded, `${v.name}: refused by strict decoding`);
+  }
+  const forgery = `01${REPEAT('00', 63)}`; // R = identity, S = 0
+  for (const v of [...smallOrder, ...nonCanonicalKeys])
+    check(!ed25519.verify(unhex(forgery), utf8('any message'), unhex(v.key), { zip215: false }), `${v.name}: no forgery`);
+  // Signatures RFC 8032 §5.1.7 refuses under a valid key: S >= L (S + L of a genuine one), R not canonical.
+  const t1 = ed25519Vectors[0] as (typeof ed25519Vectors)[number];
+  const L = (1n << 252n) + 27742317777372353535851937790883648493n;
+  const sPlusL = (BigInt(`0x${Buffer.from(unhex(t1.signature).slice(32)).reverse().toString('hex')}`) + L).toString(16).padStart(64, '0');
+  const sPlusLe = hex(unhex(sPlusL).reverse());
+  const badSignatures = [
+    { name: 'RFC 8032 TEST 1 with S + L (non-canonical S)', publicKey: t1.publicKey, message: t1.message, signature: t1.signature.slice(0, 64) + sPlusLe },
+    { name: 'RFC 8032 TEST 1 with R = y >= p', publicKey: t1.publicKey, message: t1.message, signature: `ed${REPEAT('ff', 30)}7f${t1.signature.slice(64)}` },
+  ];
+  for (const v of badSignatures) check(!ed25519.verify(unhex(v.signature), unhex(v.message), unhex(v.publicKey), { zip215: false }), `${v.name}: refused`);
+
   const hkdfVectors = [
     {
       name: 'RFC 5869 A.1 (test case 1)',
@@ -978,7 +1229,7 @@ function primitivesVectors() {
       'Published test vectors for the primitives interface (src/primitives/types.ts), copied from the cited documents and checked by the generator against @noble/* and node:crypto. Hex strings; X25519 and Ed25519 keys little-endian as in the RFCs. x25519LowOrder and x25519NonCanonical list peer keys that src/x25519.ts must refuse (isValidX25519PublicKey false, dh() throws InvalidKeyError); canonical marks whether the encoding is the unique one for its u (below p, bit 255 clear).',
     source: [
       'RFC 7748 §5.2 (X25519 test vectors, iterated case) and §6.1 (Diffie-Hellman example)',
-      'RFC 8032 §7.1 (Ed25519 TEST 1, TEST 2, TEST 3)',
+      'RFC 8032 §7.1 (Ed25519 TEST 1, TEST 2, TEST 3); §5.1.3 (canonical point decoding) and §5.1.7 (S < L) for ed25519NonCanonical and ed25519BadSignatures; the torsion points of ed25519SmallOrder computed with @noble/curves (multiples of an order-8 point, each checked of small order), refused with the forgery R = identity, S = 0 (review finding L1)',
       'RFC 5869 Appendix A.1–A.3 (HKDF-SHA-256 test cases 1–3)',
       'RFC 4231 §4.2–§4.3 (HMAC-SHA-256 test cases 1 and 2)',
       'FIPS 180-2 Appendix C.1 and C.2 (SHA-512 examples)',
@@ -992,6 +1243,10 @@ function primitivesVectors() {
     x25519LowOrder: [...canonicalLowOrder.map((v) => ({ ...v, canonical: true })), ...nonCanonicalLowOrder.map((v) => ({ ...v, canonical: false }))],
     x25519NonCanonical: [...nonCanonicalOther, ...badLengths].map((v) => ({ ...v, canonical: false })),
     ed25519: ed25519Vectors,
+    ed25519SmallOrder: smallOrder,
+    ed25519NonCanonical: nonCanonicalKeys,
+    ed25519Forgery: forgery,
+    ed25519BadSignatures: badSignatures,
     hkdfSha256: hkdfVectors,
     hmacSha256: hmacVectors,
     sha512: sha512Vectors,
@@ -1004,4 +1259,5 @@ rootStepVectors();
 pqxdhVectors();
 paddingVectors();
 safetyNumberVectors();
+identityVectors();
 primitivesVectors();

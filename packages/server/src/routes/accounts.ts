@@ -1,5 +1,6 @@
 /** docs/API.md §1: account registration. */
 
+import { isValidEd25519PublicKey } from '@blindrelay/protocol';
 import type { Static } from '@sinclair/typebox';
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
@@ -33,11 +34,13 @@ export function registerAccountRoutes(app: FastifyInstance, ctx: AppContext): vo
       await ctx.rateLimiter.takeShared([{ action: 'accountsPerIp', subject: clientKey(request) }]);
       const { user } = request.body;
       const masterKey = decodeField(request.body.masterKey, 'masterKey', { exact: 32 });
+      // PROTOCOL.md §3: canonical and not of small order (review finding L1).
+      if (!isValidEd25519PublicKey(masterKey)) throw badRequest('masterKey: not a valid Ed25519 public key');
       const listBytes = decodeField(request.body.deviceList, 'deviceList');
-      const list = await checkDeviceList(ctx.primitives, listBytes, user, masterKey, false);
+      const list = await checkDeviceList(ctx.primitives, listBytes, user, masterKey, undefined, ctx.now());
       const device = list.devices[0];
       if (list.devices.length !== 1 || !device) throw badRequest('deviceList: must contain exactly one device at registration');
-      const prekeys = await checkPrekeyUpload(ctx.primitives, device.signingKey, request.body.prekeys ?? {});
+      const prekeys = await checkPrekeyUpload(ctx.primitives, { user, deviceId: device.deviceId, signingKey: device.signingKey }, request.body.prekeys ?? {});
       const created = await ctx.storage.accounts.create(
         {
           user,

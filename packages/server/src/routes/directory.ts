@@ -70,7 +70,7 @@ export function registerDirectoryRoutes(app: FastifyInstance, ctx: AppContext): 
       const account = await ctx.storage.accounts.get(user);
       if (!account) throw notFound('unknown user');
       const bytes = decodeField(request.body.deviceList, 'deviceList');
-      const list = await checkDeviceList(ctx.primitives, bytes, user, account.masterKey, true);
+      const list = await checkDeviceList(ctx.primitives, bytes, user, account.masterKey, account, ctx.now());
       if (list.version <= account.listVersion) throw conflict('device list version must be higher than the stored one');
       // Charged only for validly signed lists, so nobody but the master-key holder can use up
       // (and so block) a user's updates; invalid attempts are paid for per client address.
@@ -85,7 +85,9 @@ export function registerDirectoryRoutes(app: FastifyInstance, ctx: AppContext): 
         if (old && sameBytes(old.signingKey, entry.signingKey) && sameBytes(old.identityKey, entry.identityKey)) {
           throw badRequest('newDevice: already in the previous device list');
         }
-        newDevice = { deviceId, prekeys: await checkPrekeyUpload(ctx.primitives, entry.signingKey, request.body.newDevice.prekeys, 'newDevice.prekeys') };
+        if (!entry.proof) throw badRequest('newDevice: has no proof of possession in the device list');
+        const owner = { user, deviceId, signingKey: entry.signingKey };
+        newDevice = { deviceId, prekeys: await checkPrekeyUpload(ctx.primitives, owner, request.body.newDevice.prekeys, 'newDevice.prekeys') };
       }
 
       const result = await ctx.storage.accounts.replaceDeviceList(

@@ -51,7 +51,7 @@ export function registerPrekeyRoutes(app: FastifyInstance, ctx: AppContext): voi
         if (stored.oneTimePreKeys + adding.x25519 > max || stored.pqPreKeys + adding.pq > max)
           throw conflict(`at most ${max} one-time prekeys of each kind may be stored`);
       }
-      const batch = await checkPrekeyUpload(ctx.primitives, device.signingKey, request.body, 'body');
+      const batch = await checkPrekeyUpload(ctx.primitives, { user: me.user, deviceId: me.deviceId, signingKey: device.signingKey }, request.body, 'body');
       const r = await ctx.storage.prekeys.upload(me.user, me.deviceId, batch, { maxStoredOneTime: ctx.limits.maxStoredOneTimePreKeys }, device.signingKey);
       if (r.status === 'duplicate_id') throw conflict('a one-time prekey with this id is already stored');
       if (r.status === 'too_many') throw conflict(`at most ${ctx.limits.maxStoredOneTimePreKeys} one-time prekeys of each kind may be stored`);

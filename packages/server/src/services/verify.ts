@@ -6,8 +6,13 @@
  */
 import {
   BlindrelayError,
+  DEVICE_LIST_FORMAT,
+  DEVICE_LIST_MAX_AGE_MS,
+  DEVICE_LIST_MAX_SKEW_MS,
   type DeviceList,
+  decodeDeviceList,
   isValidX25519PublicKey,
+  type PreKeyOwner,
   type Primitives,
   SignatureError,
   UnknownSignerError,
@@ -17,29 +22,65 @@ import {
 } from '@blindrelay/protocol';
 import type { Static } from '@sinclair/typebox';
 import { decodeField } from '../http/base64url.js';
-import { ApiError, badRequest, forbidden } from '../http/errors.js';
+import { ApiError, badRequest, conflict, forbidden } from '../http/errors.js';
 import type { PrekeyUpload } from '../http/schemas.js';
-import type { PqPreKeyRow, PrekeyBatch } from '../storage/types.js';
+import type { AccountRecord, PqPreKeyRow, PrekeyBatch } from '../storage/types.js';
 
 export type PrekeyUploadBody = Static<typeof PrekeyUpload>;
 
 const MLKEM768_PUBLIC_KEY_BYTES = 1184;
 
+const sameBytes = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every((x, i) => x === b[i]);
+
 /**
- * Verify a signed device list for `user` under `masterKey`. At registration every failure is a
- * 400; for an update (`update: true`) a list not signed by the stored master key is a 403.
+ * Verify a signed device list for `user` under `masterKey` (docs/API.md §3, PROTOCOL.md §5):
+ * the master signature and every proof of possession it carries. `stored` is the account's
+ * current record (absent at registration). At registration every failure is a 400; for an update
+ * a list not signed by the stored master key is a 403. Format 3 (issue time, proofs):
+ * - `issuedAt` at most DEVICE_LIST_MAX_SKEW_MS ahead of the relay's clock and at most
+ *   DEVICE_LIST_MAX_AGE_MS behind it (400), and not older than the stored list's (409);
+ * - an entry without a proof only for a device the relay already holds with the same keys (one
+ *   listed before format 3, PROTOCOL.md §5.3); a device new to the relay must prove its keys.
+ * Formats 1 and 2 (no issue time, no proofs) only while the account has never had a format-3
+ * list: clients from before them still register and update; current clients refuse such lists.
  */
-export async function checkDeviceList(p: Primitives, bytes: Uint8Array, user: string, masterKey: Uint8Array, update: boolean): Promise<DeviceList> {
+export async function checkDeviceList(
+  p: Primitives,
+  bytes: Uint8Array,
+  user: string,
+  masterKey: Uint8Array,
+  stored: AccountRecord | undefined,
+  now: number,
+): Promise<DeviceList> {
+  const update = stored !== undefined;
+  let list: DeviceList;
   try {
-    return await verifyDeviceList(p, bytes, { user, masterKey });
+    list = await verifyDeviceList(p, bytes, { user, masterKey }, { now: null, migration: true });
   } catch (err) {
     if (err instanceof UnknownSignerError) {
       throw update ? forbidden("deviceList: not signed by the user's master key") : badRequest('deviceList: not signed by masterKey');
     }
-    if (err instanceof SignatureError) throw update ? forbidden('deviceList: bad signature') : badRequest('deviceList: bad signature');
+    if (err instanceof SignatureError)
+      throw update ? forbidden('deviceList: bad signature') : badRequest('deviceList: bad signature, or a bad proof of possession');
     if (err instanceof BlindrelayError) throw badRequest('deviceList: malformed, or issued for another user');
     throw badRequest('deviceList: could not be verified');
   }
+  const previous = stored ? decodeDeviceList(stored.deviceList) : undefined;
+  if (list.format !== DEVICE_LIST_FORMAT) {
+    if (previous && previous.format === DEVICE_LIST_FORMAT) throw badRequest(`deviceList: format ${DEVICE_LIST_FORMAT} required`);
+    return list;
+  }
+  if (list.issuedAt > now + DEVICE_LIST_MAX_SKEW_MS) throw badRequest('deviceList: issuedAt is in the future');
+  if (list.issuedAt < now - DEVICE_LIST_MAX_AGE_MS) throw badRequest('deviceList: issuedAt is older than the freshness bound');
+  if (previous && list.issuedAt < previous.issuedAt) throw conflict('deviceList: issued before the stored list');
+  for (const d of list.devices) {
+    if (d.proof) continue;
+    const held = stored?.devices.find((s) => s.deviceId === d.deviceId);
+    if (!held || !sameBytes(held.signingKey, d.signingKey) || !sameBytes(held.identityKey, d.identityKey)) {
+      throw badRequest('deviceList: a device new to the relay must carry its proof of possession');
+    }
+  }
+  return list;
 }
 
 async function verifyOrReject(what: string, check: () => Promise<void>): Promise<void> {
@@ -55,8 +96,8 @@ function assertUniqueIds(ids: readonly number[], what: string): void {
   if (new Set(ids).size !== ids.length) throw badRequest(`${what}: duplicate prekey id`);
 }
 
-/** Decode and verify an upload under the device's signing key; returns what storage keeps. */
-export async function checkPrekeyUpload(p: Primitives, signingKey: Uint8Array, upload: PrekeyUploadBody, field = 'prekeys'): Promise<PrekeyBatch> {
+/** Decode and verify an upload under the signing key of the device (user, device id) it is for; returns what storage keeps. */
+export async function checkPrekeyUpload(p: Primitives, owner: PreKeyOwner, upload: PrekeyUploadBody, field = 'prekeys'): Promise<PrekeyBatch> {
   const batch: {
     signedPreKey?: PrekeyBatch['signedPreKey'];
     oneTimePreKeys?: PrekeyBatch['oneTimePreKeys'];
@@ -82,7 +123,7 @@ export async function checkPrekeyUpload(p: Primitives, signingKey: Uint8Array, u
     if (!isValidX25519PublicKey(publicKey)) throw badRequest(`${f}.publicKey: not a valid X25519 public key`);
     const signature = decodeField(upload.signedPreKey.signature, `${f}.signature`, { exact: 64 });
     const spk = { id: upload.signedPreKey.id, publicKey, signature };
-    checks.push(verifyOrReject(f, () => verifySignedPreKey(p, signingKey, spk)));
+    checks.push(verifyOrReject(f, () => verifySignedPreKey(p, owner, spk)));
     batch.signedPreKey = spk;
   }
 
@@ -101,7 +142,7 @@ export async function checkPrekeyUpload(p: Primitives, signingKey: Uint8Array, u
       publicKey: decodeField(k.publicKey, `${f}.publicKey`, { exact: MLKEM768_PUBLIC_KEY_BYTES }),
       signature: decodeField(k.signature, `${f}.signature`, { exact: 64 }),
     };
-    checks.push(verifyOrReject(f, () => verifyPqPreKey(p, signingKey, { ...row, lastResort })));
+    checks.push(verifyOrReject(f, () => verifyPqPreKey(p, owner, { ...row, lastResort })));
     return row;
   };
   if (upload.pqPreKeys) {
