@@ -21,10 +21,15 @@ import { startRelay, type TestRelay } from './relay-fixture.js';
 let dir: string;
 let server: TestRelay;
 let url: string;
+/**
+ * Some tests drain a device's one-time prekeys on purpose, as a greedy sender would; the relay's
+ * default limits stop exactly that (test/attacks/l3-prekey-drain.test.ts), so these relays allow it.
+ */
+const drainable = { rateLimits: { bundlesPerPair: false, oneTimePrekeysPerTarget: false } } as const;
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'br-relay-'));
-  server = await startRelay({ host: '127.0.0.1', port: 0, dataDir: join(dir, 'data'), logLevel: 'silent', processMetrics: false });
+  server = await startRelay({ host: '127.0.0.1', port: 0, dataDir: join(dir, 'data'), logLevel: 'silent', processMetrics: false, ...drainable });
   url = server.url;
 });
 afterAll(async () => {
@@ -272,7 +277,7 @@ describe('SDK against the relay', () => {
 
   it('listens on the WebSocket, reconnects after the relay restarts, and answers prekeys-low pushes', async () => {
     const dataDir = join(dir, 'restart');
-    let relay = await startRelay({ host: '127.0.0.1', port: 0, dataDir, logLevel: 'silent', processMetrics: false });
+    let relay = await startRelay({ host: '127.0.0.1', port: 0, dataDir, logLevel: 'silent', processMetrics: false, ...drainable });
     const port = relay.port;
     const alice = await newUser(unique('alice'), relay.url);
     const bob = await newUser(unique('bob'), relay.url);
@@ -295,7 +300,7 @@ describe('SDK against the relay', () => {
     await until(() => got.includes('pushed'));
     await relay.close();
     await until(() => statuses.includes('closed'));
-    relay = await startRelay({ host: '127.0.0.1', port, dataDir, logLevel: 'silent', processMetrics: false });
+    relay = await startRelay({ host: '127.0.0.1', port, dataDir, logLevel: 'silent', processMetrics: false, ...drainable });
     await alice.client.send(bob.client.user, 'after restart');
     await until(() => got.includes('after restart'));
     // Draining bob's one-time prekeys makes the relay push `prekeys-low`; the listener tops them up.
@@ -484,7 +489,7 @@ describe('SDK against the relay: prekey rotation, replay cache, parked messages,
   let own: TestRelay;
   let url: string;
   beforeAll(async () => {
-    own = await startRelay({ host: '127.0.0.1', port: 0, dataDir: join(dir, 'hardening'), logLevel: 'silent', processMetrics: false });
+    own = await startRelay({ host: '127.0.0.1', port: 0, dataDir: join(dir, 'hardening'), logLevel: 'silent', processMetrics: false, ...drainable });
     url = own.url;
   });
   afterAll(async () => {
