@@ -18,14 +18,7 @@
  * - Envelopes are checked field by field (`parseEnvelope`): one the relay cannot have sent honestly
  *   comes back marked with a `fault` and is never decrypted or parked (review L7).
  */
-import {
-  isValidDeviceId,
-  isValidUserName,
-  type OneTimePreKeyPublic,
-  type PqPreKeyPublic,
-  type SignedPreKeyPublic,
-  utf8,
-} from '@blindrelay/protocol';
+import { isValidDeviceId, isValidUserName, type OneTimePreKeyPublic, type PqPreKeyPublic, type SignedPreKeyPublic, utf8 } from '@blindrelay/protocol';
 import { fromBase64url, toBase64url } from './base64url.js';
 import {
   InsecureTransportError,

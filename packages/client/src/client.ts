@@ -196,7 +196,8 @@ function credentials(p: Primitives, a: AccountRecord): DeviceCredentials {
     user: a.user,
     deviceId: a.deviceId,
     signChallenge: (c) => signAuthChallenge(p, a.signingSeed, c, a.user, a.deviceId),
-    signRequest: (method, path, body, timestamp) => signatureHeader(p, { user: a.user, deviceId: a.deviceId, signingSeed: a.signingSeed }, method, path, body, timestamp),
+    signRequest: (method, path, body, timestamp) =>
+      signatureHeader(p, { user: a.user, deviceId: a.deviceId, signingSeed: a.signingSeed }, method, path, body, timestamp),
   };
 }
 
@@ -204,7 +205,6 @@ function credentials(p: Primitives, a: AccountRecord): DeviceCredentials {
 function linkSas(p: Primitives, channelId: string, publicKey: Uint8Array): Promise<string> {
   return provisioningSas(p, fromBase64url(channelId), publicKey);
 }
-
 
 const transport = (env: ClientEnvironment) => ({
   allowInsecureHttp: env.allowInsecureHttp ?? false,

@@ -20,7 +20,14 @@ export function formatSignatureHeader(timestamp: number, nonce: Uint8Array, sign
 }
 
 /** The header value for one request; sign every attempt afresh (the relay refuses a nonce twice). */
-export async function signatureHeader(p: Primitives, signer: RequestSigner, method: string, path: string, body: Uint8Array, timestamp: number): Promise<string> {
+export async function signatureHeader(
+  p: Primitives,
+  signer: RequestSigner,
+  method: string,
+  path: string,
+  body: Uint8Array,
+  timestamp: number,
+): Promise<string> {
   const nonce = p.randomBytes(16);
   const bodyHash = await requestBodyHash(p, body);
   const ts = Math.round(timestamp);

@@ -55,8 +55,10 @@ export function encodeSignedRequest(r: SignedRequest): Uint8Array {
   if (!Number.isSafeInteger(r.timestamp) || r.timestamp < 0) throw new InvalidArgumentError('signed request: timestamp out of range');
   if (!(r.nonce instanceof Uint8Array) || r.nonce.length !== REQUEST_NONCE_BYTES) throw new InvalidArgumentError('signed request: nonce must be 16 bytes');
   if (!METHOD.test(r.method)) throw new InvalidArgumentError('signed request: method must be 1-16 upper-case letters');
-  if (r.path.length > MAX_SIGNED_PATH_BYTES || !PATH.test(r.path)) throw new InvalidArgumentError('signed request: path must be printable ASCII starting with /');
-  if (!(r.bodyHash instanceof Uint8Array) || r.bodyHash.length !== REQUEST_BODY_HASH_BYTES) throw new InvalidArgumentError('signed request: body hash must be 64 bytes');
+  if (r.path.length > MAX_SIGNED_PATH_BYTES || !PATH.test(r.path))
+    throw new InvalidArgumentError('signed request: path must be printable ASCII starting with /');
+  if (!(r.bodyHash instanceof Uint8Array) || r.bodyHash.length !== REQUEST_BODY_HASH_BYTES)
+    throw new InvalidArgumentError('signed request: body hash must be 64 bytes');
   const w = new Writer(160 + r.path.length).u8(VERSION);
   writeUser(w, r.user);
   w.u32(r.deviceId).u64(r.timestamp).fixed(r.nonce, REQUEST_NONCE_BYTES);

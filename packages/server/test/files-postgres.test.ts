@@ -59,14 +59,19 @@ describe.skipIf(!available)('files API on PostgreSQL storage', () => {
     expect(Buffer.from(part.bytes).equals(Buffer.from(payload.subarray(1048570)))).toBe(true);
 
     // Share: header replaced, chunks untouched.
-    const put = await t2.api.req('PUT', `/v1/files/${id}/header`, { token: alice.token, sign: { user: alice.u }, body: { expectedRevision: 1, header: b64(await ageHeader()) } });
+    const put = await t2.api.req('PUT', `/v1/files/${id}/header`, {
+      token: alice.token,
+      sign: { user: alice.u },
+      body: { expectedRevision: 1, header: b64(await ageHeader()) },
+    });
     expect(put.body).toEqual({ revision: 2 });
     expect(await chunks(id)).toEqual([{ version: '1', n: 4 }]);
 
     // Revoke bob: gone for him at once; carol reads v1 until v2 completes; then v1's chunks are gone.
     const payload2 = p.randomBytes(5000);
     const v2 = await t.api.req('POST', `/v1/files/${id}/versions`, {
-      token: alice.token, sign: { user: alice.u },
+      token: alice.token,
+      sign: { user: alice.u },
       body: { expectedRevision: 2, header: b64(await ageHeader()), meta: randomMeta(), payloadSize: payload2.length, readers: ['carol'] },
     });
     expect(v2.body).toEqual({ version: 2, revision: 3 });

@@ -83,13 +83,20 @@ describe('files: the whole life of a file', () => {
     // Share with carol: new header, readers; the payload is untouched.
     const shared = await ageHeader(alice.d.keys.identity.publicKey, bob.d.keys.identity.publicKey, carol.d.keys.identity.publicKey);
     const put = await t.api.req('PUT', `/v1/files/${id}/header`, {
-      token: alice.token, sign: { user: alice.u },
+      token: alice.token,
+      sign: { user: alice.u },
       body: { expectedRevision: 1, header: b64(shared), readers: ['bob', 'carol'] },
     });
     expect(put.status).toBe(200);
     expect(put.body).toEqual({ revision: 2 });
-    expect((await t.api.req('PUT', `/v1/files/${id}/header`, { token: alice.token, sign: { user: alice.u }, body: { expectedRevision: 1, header: b64(shared) } })).status).toBe(409);
-    expect((await t.api.req('PUT', `/v1/files/${id}/header`, { token: bob.token, sign: { user: bob.u }, body: { expectedRevision: 2, header: b64(shared) } })).status).toBe(404);
+    expect(
+      (await t.api.req('PUT', `/v1/files/${id}/header`, { token: alice.token, sign: { user: alice.u }, body: { expectedRevision: 1, header: b64(shared) } }))
+        .status,
+    ).toBe(409);
+    expect(
+      (await t.api.req('PUT', `/v1/files/${id}/header`, { token: bob.token, sign: { user: bob.u }, body: { expectedRevision: 2, header: b64(shared) } }))
+        .status,
+    ).toBe(404);
     expect(readFileSync(blobPath(id, 1))).toEqual(Buffer.from(payload));
     expect((await t.api.req('GET', `/v1/files/${id}`, { token: carol.token })).body).toMatchObject({ header: b64(shared), revision: 2 });
     expect((await t.api.req('GET', '/v1/files', { token: carol.token })).body.files.map((f: { id: string }) => f.id)).toEqual([id]);
@@ -98,7 +105,8 @@ describe('files: the whole life of a file', () => {
     // version until the new one completes, then the old blob is gone from disk.
     const payload2 = p.randomBytes(100_000);
     const v2 = await t.api.req('POST', `/v1/files/${id}/versions`, {
-      token: alice.token, sign: { user: alice.u },
+      token: alice.token,
+      sign: { user: alice.u },
       body: {
         expectedRevision: 2,
         header: b64(await ageHeader(carol.d.keys.identity.publicKey)),
@@ -120,7 +128,8 @@ describe('files: the whole life of a file', () => {
     await putPayload(t.api, alice.token, id, 2, 0, payload2.subarray(0, 1000));
     expect(existsSync(blobPath(id, 2))).toBe(true);
     const v3 = await t.api.req('POST', `/v1/files/${id}/versions`, {
-      token: alice.token, sign: { user: alice.u },
+      token: alice.token,
+      sign: { user: alice.u },
       body: { expectedRevision: 3, header: b64(await ageHeader()), meta: randomMeta(), payloadSize: payload2.length, readers: ['carol'] },
     });
     expect(v3.body).toEqual({ version: 3, revision: 4 });
@@ -224,7 +233,8 @@ describe('files: seals, client-chosen ids, pending revocations (review L2, L8, K
     const pendingHeader = await ageHeader();
     const pendingMeta = randomMeta();
     const v2 = await t.api.req('POST', `/v1/files/${id}/versions`, {
-      token: alice.token, sign: { user: alice.u },
+      token: alice.token,
+      sign: { user: alice.u },
       body: { expectedRevision: 1, header: b64(pendingHeader), meta: pendingMeta, payloadSize: 100, readers: ['carol'] },
     });
     expect(v2.body).toEqual({ version: 2, revision: 2 });
@@ -233,7 +243,8 @@ describe('files: seals, client-chosen ids, pending revocations (review L2, L8, K
     expect((await t.api.req('GET', `/v1/files/${id}`, { token: (await account(t.api, 'dave')).token })).status).toBe(404);
     expect((await t.api.req('GET', `/v1/files/${id}`, { token: bob.token })).status).toBe(404);
     const share = await t.api.req('PUT', `/v1/files/${id}/header`, {
-      token: alice.token, sign: { user: alice.u },
+      token: alice.token,
+      sign: { user: alice.u },
       body: { expectedRevision: 2, header: b64(await ageHeader()), readers: ['bob', 'carol'] },
     });
     expect(share.status).toBe(409);
@@ -241,7 +252,11 @@ describe('files: seals, client-chosen ids, pending revocations (review L2, L8, K
     expect((await t.api.req('GET', `/v1/files/${id}`, { token: alice.token })).body).toMatchObject({ readers: ['carol'], revision: 2 });
     expect((await t.api.req('GET', `/v1/files/${id}`, { token: bob.token })).status).toBe(404);
     await uploadAll(t.api, alice.token, id, 2, p.randomBytes(100));
-    const after = await t.api.req('PUT', `/v1/files/${id}/header`, { token: alice.token, sign: { user: alice.u }, body: { expectedRevision: 3, header: b64(await ageHeader()) } });
+    const after = await t.api.req('PUT', `/v1/files/${id}/header`, {
+      token: alice.token,
+      sign: { user: alice.u },
+      body: { expectedRevision: 3, header: b64(await ageHeader()) },
+    });
     expect(after.body).toEqual({ revision: 4 });
   });
 });
@@ -327,7 +342,8 @@ describe('files: validation, access and limits', () => {
     const header = b64(await ageHeader());
     const v2 = (size: number) =>
       t.api.req('POST', `/v1/files/${a.body.id}/versions`, {
-        token: alice.token, sign: { user: alice.u },
+        token: alice.token,
+        sign: { user: alice.u },
         body: { expectedRevision: 1, header, meta: randomMeta(), payloadSize: size, readers: [] },
       });
     const over2 = await v2(300);

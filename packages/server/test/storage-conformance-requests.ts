@@ -23,9 +23,12 @@ export function requestGuardsConformance(store: () => Storage): void {
   }
   /** Replace alice's list with `devices` (version + 1): absent or re-keyed devices are revoked. */
   async function relist(name: string, version: number, devices: DeviceRecord[]) {
-    const r = await s().accounts.replaceDeviceList({ user: name, expectedVersion: version, listVersion: version + 1, deviceList: bytes(100), devices, updatedAt: T0 }, {
-      maxStoredOneTime: 100,
-    });
+    const r = await s().accounts.replaceDeviceList(
+      { user: name, expectedVersion: version, listVersion: version + 1, deviceList: bytes(100), devices, updatedAt: T0 },
+      {
+        maxStoredOneTime: 100,
+      },
+    );
     expect(r.status).toBe('updated');
   }
   const mark = (n: number, digest = bytes(32)): SendMarkRecord => ({ mark: n, signature: bytes(64), digest });

@@ -75,7 +75,8 @@ export async function checkRequestSignature(
   request: { method: string; path: string; bodyHash: Uint8Array; header: string | string[] | undefined },
 ): Promise<void> {
   const { header } = request;
-  if (header === undefined) throw refuse('signature_required', 'this request deletes data: it needs a Blindrelay-Signature by the device key (docs/API.md §2a)');
+  if (header === undefined)
+    throw refuse('signature_required', 'this request deletes data: it needs a Blindrelay-Signature by the device key (docs/API.md §2a)');
   const m = typeof header === 'string' ? HEADER_PATTERN.exec(header) : null;
   const nonce = m ? tryDecodeBase64url(m[2] as string) : undefined;
   const signature = m ? tryDecodeBase64url(m[3] as string) : undefined;
@@ -120,7 +121,12 @@ export function requireSignature(deps: RequestSignatureDeps, request: FastifyReq
  * socket, so it is signed as `POST /v1/messages/ack` with the body `{"ids":[...]}` (the ids as
  * in the frame, JSON without spaces: canonical, since message ids are base64url).
  */
-export function checkAckFrameSignature(deps: RequestSignatureDeps, device: Pick<AuthenticatedDevice, 'user' | 'deviceId'>, ids: readonly string[], header: string | undefined): Promise<void> {
+export function checkAckFrameSignature(
+  deps: RequestSignatureDeps,
+  device: Pick<AuthenticatedDevice, 'user' | 'deviceId'>,
+  ids: readonly string[],
+  header: string | undefined,
+): Promise<void> {
   const bodyHash = new Uint8Array(createHash('sha512').update(JSON.stringify({ ids })).digest());
   return checkRequestSignature(deps, device, { method: 'POST', path: ACK_PATH, bodyHash, header });
 }

@@ -57,10 +57,15 @@ export async function raiseSendMark(ctx: AppContext, me: AuthenticatedDevice, bo
   const r = await ctx.storage.sendMarks.raise(me.user, me.deviceId, { mark, signature, digest: sendDigest(body) }, device.signingKey);
   if (r.status === 'unknown_device') throw new ApiError(401, 'unauthorized', 'the sending device is not in its device list');
   if (r.status === 'stale') {
-    throw new ApiError(409, 'send_mark_stale', 'this send mark is not above the one this device already sent with: the profile was restored from an older copy', {
-      mark: r.current.mark,
-      signature: encodeBase64url(r.current.signature),
-    });
+    throw new ApiError(
+      409,
+      'send_mark_stale',
+      'this send mark is not above the one this device already sent with: the profile was restored from an older copy',
+      {
+        mark: r.current.mark,
+        signature: encodeBase64url(r.current.signature),
+      },
+    );
   }
 }
 

@@ -10,8 +10,8 @@ import { decodeField, encodeBase64url } from '../http/base64url.js';
 import { clientKey } from '../http/client-address.js';
 import { ApiError, badRequest, conflict, notFound } from '../http/errors.js';
 import { hashBody, requireSignature } from '../http/request-signature.js';
-import { raiseSendMark, SendMarkField } from '../http/send-mark.js';
 import { BEARER, DeviceId, EmptyQuery, errors, MessageBody, MessageEnvelope, MessageId, Millis, NoContent, Obj, User } from '../http/schemas.js';
+import { raiseSendMark, SendMarkField } from '../http/send-mark.js';
 import { envelopeJson } from '../ws/hub.js';
 
 const SendBody = Obj({

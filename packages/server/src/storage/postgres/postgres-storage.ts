@@ -57,9 +57,9 @@ import type {
   PrekeyUploadResult,
   ProvisioningRepository,
   PutEnvelopeResult,
+  RateLimitRepository,
   RequestNonceRepository,
   SendMarkRepository,
-  RateLimitRepository,
   Storage,
   StoredMessage,
   TakeEnvelopeResult,
@@ -67,8 +67,8 @@ import type {
 } from '../types.js';
 import { migratePostgres } from './migrate.js';
 import { PostgresFiles } from './postgres-files.js';
-import { PostgresRequestNonces, PostgresSendMarks } from './postgres-request-guards.js';
 import { PgRateLimits, PRUNE_RATE_BUCKETS_SQL } from './postgres-rate-limits.js';
+import { PostgresRequestNonces, PostgresSendMarks } from './postgres-request-guards.js';
 
 export interface PostgresStorageOptions {
   /** `postgres://user@host:port/database` (anything node-postgres accepts). */
