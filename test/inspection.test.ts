@@ -160,6 +160,8 @@ afterAll(async () => {
 describe('adversarial inspection: server artifacts hold nothing readable', () => {
   const canaries = new Map<string, Uint8Array>();
   const secrets = new Map<string, Uint8Array>();
+  /** The owner's seals of the stored versions (public: PROTOCOL.md §15.4), to check they are stored and scanned. */
+  const seals: Uint8Array[] = [];
   const devices: Record<string, Device> = {};
 
   it('runs two users with three devices through the relay, every message carrying a canary', async () => {
@@ -274,7 +276,16 @@ describe('adversarial inspection: server artifacts hold nothing readable', () =>
     expect(revoked.file.readers).toEqual([]);
     await bob2.client.removeFile(second.file.id);
 
-    secrets.set('file key after revocation', await P.unwrapFileKey(p, (await api.getFile(put.file.id)).header, [identity]));
+    const afterRevocation = await api.getFile(put.file.id);
+    const keyAfter = await P.unwrapFileKey(p, afterRevocation.header, [identity]);
+    secrets.set('file key after revocation', keyAfter);
+    // The signatures are public, but what they are bound to is derived from the file key: the
+    // bindings never reach the relay (with the reader-list one, it could test guessed file names).
+    for (const label of ['Blindrelay_FileAccess_v2', 'Blindrelay_FileContent_v1']) {
+      secrets.set(`${label} binding`, await p.hkdfSha256(keyAfter, new Uint8Array(0), P.utf8(label), 32));
+    }
+    expect(afterRevocation.seal).toBeDefined();
+    seals.push(afterRevocation.seal as Uint8Array);
     for (const [name, d] of Object.entries(devices)) {
       const account = await (await Profile.open(d.storage, p)).read('account');
       secrets.set(`${name} file private key`, account.filePrivate as Uint8Array);
@@ -312,6 +323,9 @@ describe('adversarial inspection: server artifacts hold nothing readable', () =>
       expect(files.some((f) => f.endsWith('relay.db'))).toBe(true);
       // The stored file's payload (alice's re-encrypted version) is among what is scanned.
       expect(files.some((f) => f.startsWith(join(dataDir, 'blobs')))).toBe(true);
+      // So is its owner's seal (stored with the version's metadata).
+      const stored = await Promise.all(files.map(async (f) => ((await stat(f)).isFile() ? readFile(f) : Buffer.alloc(0))));
+      for (const seal of seals) expect(stored.some((b) => b.includes(Buffer.from(seal))), when).toBe(true);
       for (const file of files) {
         if (!(await stat(file)).isFile()) continue;
         const bytes = await readFile(file);

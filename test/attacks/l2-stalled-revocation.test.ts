@@ -12,7 +12,7 @@
  * pending, another device of the owner shares the file, re-wraps it, or revokes another reader —
  * also a device that is not told about the pending version.
  *
- * What stops them now (docs/PROTOCOL.md §15.4, docs/API.md §8): the owner's next action on the
+ * What stops them now (docs/PROTOCOL.md §15.5, docs/API.md §8): the owner's next action on the
  * file (revoke, share, re-wrap, `resumeRevocations` / `blindrelay file resume`) finishes the
  * unfinished revocation, restarting it under a fresh key when its new version is gone; the relay
  * refuses a header change while a pending version exists (409 `revocation_pending`), the SDK

@@ -1,7 +1,7 @@
 /**
  * `blindrelay file …`: encrypted files in the age v1 format (packages/client/src/files.ts).
- * put / get / ls / share / revoke / rewrap / rm / export; every one with --json. Progress bars on a
- * terminal (stderr) for the commands that move payload bytes.
+ * put / get / ls / share / revoke / rewrap / rekey / resume / rm / export; every one with --json.
+ * Progress bars on a terminal (stderr) for the commands that move payload bytes.
  */
 import type { BlindrelayClient, FileSummary } from '@blindrelay/client';
 import { exportFileToPath, fileSource, removePartialFiles, saveFile } from '@blindrelay/client/node';
@@ -31,6 +31,9 @@ function sizeText(n: number | null): string {
   return `${v.toFixed(1)} ${units[u]}`;
 }
 
+/** What `contents: 'unsigned'` means, in --json and on a terminal. */
+const UNSIGNED_NOTE = 'unsigned, stored before 2026-12-03: its owner did not sign its contents';
+
 function fileJson(f: FileSummary) {
   return {
     id: f.id,
@@ -41,6 +44,8 @@ function fileJson(f: FileSummary) {
     version: f.version,
     complete: f.complete,
     access: f.access,
+    contents: f.contents,
+    ...(f.contents === 'unsigned' ? { note: UNSIGNED_NOTE } : {}),
     createdAt: f.createdAt,
     updatedAt: f.updatedAt,
     ...(f.upload ? { upload: f.upload } : {}),
@@ -93,11 +98,12 @@ export function registerFileCommands(program: Command, c: FileCommandContext): v
 
   file
     .command('get')
-    .description('download and decrypt a file (written only once every byte verified)')
+    .description("download and decrypt a file (written only once every byte verified and matched its owner's signature)")
     .argument('<id>', 'the file id')
     .option('-o, --output <path>', 'where to write it (a directory: the stored name in it; default: the stored name here)')
     .option('--force', 'replace an existing file')
-    .action(async (id: string, opts: { output?: string; force?: boolean }, cmd: Command) => {
+    .option('--allow-unsigned', 'accept a file stored before 2026-12-03, whose owner did not sign its contents')
+    .action(async (id: string, opts: { output?: string; force?: boolean; allowUnsigned?: boolean }, cmd: Command) => {
       const out = c.output(cmd);
       const client = await c.open(cmd);
       const progress = bar(cmd, `download ${id}`);
@@ -105,10 +111,12 @@ export function registerFileCommands(program: Command, c: FileCommandContext): v
         saveFile(client, id, {
           ...(opts.output !== undefined ? { output: opts.output } : {}),
           overwrite: opts.force ?? false,
+          allowUnsigned: opts.allowUnsigned ?? false,
           onProgress: (d, t) => progress.update(d, t),
         }),
       );
       progress.finish();
+      if (r.file.contents === 'unsigned' && !out.json) out.note(`warning: ${UNSIGNED_NOTE}`);
       out.result({ ...fileJson(r.file), path: r.path }, `wrote ${c.displayText(r.path)} (${sizeText(r.file.size)}, from ${r.file.owner})`);
     });
 
@@ -123,14 +131,15 @@ export function registerFileCommands(program: Command, c: FileCommandContext): v
       const lines = files.map((f) => {
         const name = f.name === null ? '(no key for this device: ask the owner to run `blindrelay file rewrap`)' : c.displayText(f.name);
         const state = f.upload ? `  [upload ${Math.floor((100 * f.upload.received) / Math.max(1, f.upload.payloadSize))}%]` : '';
+        const unsigned = f.contents === 'unsigned' ? '  [unsigned: stored before 2026-12-03]' : '';
         const who = f.owner === client.user ? (f.readers.length ? `shared with ${f.readers.join(', ')}` : 'only you') : `from ${f.owner}`;
-        return `${f.id}  ${sizeText(f.size).padStart(10)}  ${name}  (${who})${state}`;
+        return `${f.id}  ${sizeText(f.size).padStart(10)}  ${name}  (${who})${state}${unsigned}`;
       });
       for (const u of pending) {
         lines.push(
           u.kind === 'new'
             ? `unfinished upload ${u.fileId} of ${c.displayText(u.source)}: run \`blindrelay file put\` on it again to resume`
-            : `unfinished revocation of ${u.fileId}: run \`blindrelay file revoke ${u.fileId} USER\` again to finish it`,
+            : `unfinished revocation of ${u.fileId}: run \`blindrelay file resume\` to finish it (the file is still stored under the old key)`,
         );
       }
       out.result(
@@ -155,7 +164,9 @@ export function registerFileCommands(program: Command, c: FileCommandContext): v
 
   file
     .command('revoke')
-    .description("take USER's access away: re-encrypts the file under a new key and deletes the old copy on the relay")
+    .description(
+      "take USER's access away: re-encrypts the file under a new key and deletes the old copy on the relay (an unfinished revocation of the file is finished first)",
+    )
     .argument('<id>', 'the file id')
     .argument('<user>', 'the reader to remove')
     .action(async (id: string, user: string, _opts: unknown, cmd: Command) => {
@@ -184,6 +195,34 @@ export function registerFileCommands(program: Command, c: FileCommandContext): v
     });
 
   file
+    .command('rekey')
+    .description('re-encrypt a file you own under a new key for its current readers (signs a file stored before 2026-12-03)')
+    .argument('<id>', 'the file id')
+    .action(async (id: string, _opts: unknown, cmd: Command) => {
+      const out = c.output(cmd);
+      const client = await c.open(cmd);
+      const progress = bar(cmd, `re-encrypt ${id}`);
+      const r = await client.rekeyFile(id, { onProgress: (d, t) => progress.update(d, t) });
+      progress.finish();
+      skippedNote(out, r.skipped);
+      out.result(fileJson(r.file), `re-encrypted ${id} (version ${r.file.version}, contents signed)`);
+    });
+
+  file
+    .command('resume')
+    .description(
+      'finish the revocations this device left unfinished (interrupted, or their new version dropped by the relay): resumed, or restarted under a fresh key',
+    )
+    .action(async (_opts: unknown, cmd: Command) => {
+      const out = c.output(cmd);
+      const client = await c.open(cmd);
+      const progress = bar(cmd, 're-encrypt');
+      const done = await client.resumeRevocations((d, t) => progress.update(d, t));
+      progress.finish();
+      out.result({ finished: done }, done.length ? done.map((id) => `finished the revocation of ${id}`) : ['(no unfinished revocation)']);
+    });
+
+  file
     .command('rm')
     .description('delete a file you own (every version, on the relay)')
     .argument('<id>', 'the file id')
@@ -196,12 +235,15 @@ export function registerFileCommands(program: Command, c: FileCommandContext): v
 
   file
     .command('export')
-    .description('write a standard age file and an identity (AGE-SECRET-KEY-1…) that decrypts it: `age -d -i KEYFILE FILE.age`')
+    .description(
+      "write a standard age file and an identity (AGE-SECRET-KEY-1…) that decrypts it: `age -d -i KEYFILE FILE.age` (checked against its owner's signature first; the age file itself carries none)",
+    )
     .argument('<id>', 'the file id')
     .requiredOption('-o, --output <file.age>', 'the age file to write')
     .requiredOption('--identity-out <keyfile>', 'where to write the identity (a SECRET, written 0600)')
     .option('--force', 'replace existing files')
-    .action(async (id: string, opts: { output: string; identityOut: string; force?: boolean }, cmd: Command) => {
+    .option('--allow-unsigned', 'accept a file stored before 2026-12-03, whose owner did not sign its contents')
+    .action(async (id: string, opts: { output: string; identityOut: string; force?: boolean; allowUnsigned?: boolean }, cmd: Command) => {
       const out = c.output(cmd);
       const client = await c.open(cmd);
       const progress = bar(cmd, `export ${id}`);
@@ -210,6 +252,7 @@ export function registerFileCommands(program: Command, c: FileCommandContext): v
           output: opts.output,
           identityOutput: opts.identityOut,
           overwrite: opts.force ?? false,
+          allowUnsigned: opts.allowUnsigned ?? false,
           onProgress: (d, t) => progress.update(d, t),
         }),
       );

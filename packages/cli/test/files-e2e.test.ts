@@ -73,7 +73,7 @@ describe('blindrelay file … end to end', () => {
 
     const out = await mkdtemp(join(tmp, 'bob-'));
     const got = await brJson('bob', 'file', 'get', id, '-o', out);
-    expect(got).toMatchObject({ id, name: 'q3 report.pdf', size: 300_000, owner: 'alice', path: join(out, 'q3 report.pdf') });
+    expect(got).toMatchObject({ id, name: 'q3 report.pdf', size: 300_000, owner: 'alice', contents: 'signed', path: join(out, 'q3 report.pdf') });
     expect(Buffer.compare(await readFile(join(out, 'q3 report.pdf')), content)).toBe(0);
     expect((await stat(join(out, 'q3 report.pdf'))).mode & 0o777).toBe(0o600);
 
@@ -103,6 +103,17 @@ describe('blindrelay file … end to end', () => {
     const out = await mkdtemp(join(tmp, 'carol2-'));
     await brJson('carol', 'file', 'get', id, '-o', out);
     expect(Buffer.compare(await readFile(join(out, 'q3 report.pdf')), content)).toBe(0);
+  });
+
+  it('rekey re-encrypts for the same readers; resume has nothing to finish', async () => {
+    const r = await brJson('alice', 'file', 'rekey', id);
+    expect(r).toMatchObject({ id, readers: ['carol'], version: 3, contents: 'signed' });
+    expect(await brJson('alice', 'file', 'resume')).toEqual({ finished: [] });
+    expect((await br('alice', 'file', 'resume')).stdout).toContain('(no unfinished revocation)');
+    const out = await mkdtemp(join(tmp, 'carol3-'));
+    await brJson('carol', 'file', 'get', id, '-o', out);
+    expect(Buffer.compare(await readFile(join(out, 'q3 report.pdf')), content)).toBe(0);
+    await expectFailure('carol', 'ERR_FILE_NOT_OWNER', 'file', 'rekey', id);
   });
 
   it('export writes an age file and a 0600 identity that the age tool uses; it warns that the identity is secret', async () => {
