@@ -17,7 +17,16 @@ export interface TestRelay {
 }
 
 /** What the SDK tests set; all of it crosses a process boundary as JSON. */
-export type TestRelayOptions = Pick<ServerOptions, 'host' | 'port' | 'dataDir' | 'logLevel' | 'processMetrics' | 'rateLimits'>;
+export type TestRelayOptions = Pick<ServerOptions, 'host' | 'port' | 'dataDir' | 'logLevel' | 'processMetrics' | 'rateLimits'> & {
+  /** The relay's clock runs this far ahead of the machine's (negative: behind). */
+  clockOffsetMs?: number;
+};
+
+/** The server options of a test relay (here or in the child process). */
+export function relayOptions(options: TestRelayOptions): ServerOptions {
+  const { clockOffsetMs, ...rest } = options;
+  return clockOffsetMs ? { ...rest, now: () => Date.now() + clockOffsetMs } : rest;
+}
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const CHILD = fileURLToPath(new URL('./relay-process.ts', import.meta.url));
@@ -25,7 +34,7 @@ const CHILD = fileURLToPath(new URL('./relay-process.ts', import.meta.url));
 export async function startRelay(options: TestRelayOptions): Promise<TestRelay> {
   if (canRunRelay()) {
     const { startServer } = await import('@blindrelay/server');
-    return startServer(options);
+    return startServer(relayOptions(options));
   }
   const child = spawn(relayNode(), ['--import', 'tsx', CHILD, JSON.stringify(options)], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
