@@ -1,7 +1,7 @@
 /** Entry point of the `blindrelay` command (bin/blindrelay.mjs loads this through tsx). */
 import { type CliIo, runCli } from './cli.js';
 
-const io: CliIo = { stdout: process.stdout, stderr: process.stderr, env: process.env };
+const io: CliIo = { stdout: process.stdout, stderr: process.stderr, env: process.env, stdin: process.stdin };
 const code = await runCli(process.argv.slice(2), io);
 if (!io.keepAlive) {
   // Flush stdout (pipes are asynchronous), then exit even if keep-alive sockets linger.
