@@ -11,6 +11,7 @@ import { nodeSocketFactory } from '../src/node.js';
 import { Profile } from '../src/profile.js';
 import { signatureHeader } from '../src/request-signing.js';
 import { MemoryStorage } from '../src/storage/memory.js';
+import type { ProfileStorage } from '../src/storage/types.js';
 
 export const p = createNodePrimitives();
 
@@ -19,14 +20,14 @@ export type FetchHook = (url: string, init: RequestInit | undefined, next: () =>
 export interface Device {
   client: BlindrelayClient;
   env: ClientEnvironment;
-  storage: MemoryStorage;
+  storage: ProfileStorage;
   /** Replace to intercept this device's HTTP calls. */
   hook: { fn: FetchHook | null };
   /** Added to this device's clock (`env.now`). */
   clock: { offset: number };
 }
 
-export function environment(storage = new MemoryStorage()) {
+export function environment(storage: ProfileStorage = new MemoryStorage()) {
   const hook: Device['hook'] = { fn: null };
   const clock = { offset: 0 };
   const wrapped: typeof fetch = (input, init) => {
