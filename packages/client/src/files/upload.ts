@@ -130,7 +130,8 @@ async function uploadFrom(
       ? await signFileSeal(ctx.p, ctx.account.masterSeed, up.fileKey, { fileId, version: up.version, payloadSize: up.payloadSize }, sealed as Uint8Array)
       : undefined;
     const put = ctx.api.putPayload(up.fileId, up.version, at, body, seal).then((r) => {
-      if (r.received > sent.acked && r.received <= up.payloadSize) {
+      // Only what was sent can be acknowledged (the digest moves with it).
+      if (r.received > sent.acked && r.received <= at + body.length) {
         sent.acked = r.received;
         const chunk = chunkIndexOfPayloadOffset(Math.min(r.received, up.payloadSize - 1));
         const state = states.get(chunk);
