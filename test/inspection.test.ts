@@ -162,6 +162,8 @@ describe('adversarial inspection: server artifacts hold nothing readable', () =>
   const secrets = new Map<string, Uint8Array>();
   /** The owner's seals of the stored versions (public: PROTOCOL.md §15.4), to check they are stored and scanned. */
   const seals: Uint8Array[] = [];
+  /** The send-mark signatures the relay keeps (public: API.md §5a), likewise. */
+  const sendMarks: Uint8Array[] = [];
   const devices: Record<string, Device> = {};
 
   it('runs two users with three devices through the relay, every message carrying a canary', async () => {
@@ -286,6 +288,10 @@ describe('adversarial inspection: server artifacts hold nothing readable', () =>
     }
     expect(afterRevocation.seal).toBeDefined();
     seals.push(afterRevocation.seal as Uint8Array);
+    // Alice's send mark as the relay holds it (her last send was before the files).
+    const held = await api.sendMark();
+    expect(held.mark).toBeGreaterThan(0);
+    sendMarks.push(held.signature as Uint8Array);
     for (const [name, d] of Object.entries(devices)) {
       const account = await (await Profile.open(d.storage, p)).read('account');
       secrets.set(`${name} file private key`, account.filePrivate as Uint8Array);
@@ -326,6 +332,8 @@ describe('adversarial inspection: server artifacts hold nothing readable', () =>
       // So is its owner's seal (stored with the version's metadata).
       const stored = await Promise.all(files.map(async (f) => ((await stat(f)).isFile() ? readFile(f) : Buffer.alloc(0))));
       for (const seal of seals) expect(stored.some((b) => b.includes(Buffer.from(seal))), when).toBe(true);
+      // And the send marks and request nonces (their tables are in relay.db, scanned whole below).
+      for (const mark of sendMarks) expect(stored.some((b) => b.includes(Buffer.from(mark))), when).toBe(true);
       for (const file of files) {
         if (!(await stat(file)).isFile()) continue;
         const bytes = await readFile(file);
