@@ -331,9 +331,17 @@ describe('adversarial inspection: server artifacts hold nothing readable', () =>
       expect(files.some((f) => f.startsWith(join(dataDir, 'blobs')))).toBe(true);
       // So is its owner's seal (stored with the version's metadata).
       const stored = await Promise.all(files.map(async (f) => ((await stat(f)).isFile() ? readFile(f) : Buffer.alloc(0))));
-      for (const seal of seals) expect(stored.some((b) => b.includes(Buffer.from(seal))), when).toBe(true);
+      for (const seal of seals)
+        expect(
+          stored.some((b) => b.includes(Buffer.from(seal))),
+          when,
+        ).toBe(true);
       // And the send marks and request nonces (their tables are in relay.db, scanned whole below).
-      for (const mark of sendMarks) expect(stored.some((b) => b.includes(Buffer.from(mark))), when).toBe(true);
+      for (const mark of sendMarks)
+        expect(
+          stored.some((b) => b.includes(Buffer.from(mark))),
+          when,
+        ).toBe(true);
       for (const file of files) {
         if (!(await stat(file)).isFile()) continue;
         const bytes = await readFile(file);
