@@ -12,6 +12,7 @@
 import {
   type DeviceList,
   decodeDeviceList,
+  deviceEntryOf,
   formatSafetyNumber,
   generateDeviceKeys,
   generateMasterKey,
@@ -25,7 +26,6 @@ import {
   safetyNumberMatches,
   sealProvisioning,
   signAuthChallenge,
-  signDeviceList,
   verifyDeviceList,
 } from '@blindrelay/protocol';
 import { type DeviceCredentials, parseServerList, RelayApi, type Token, type TokenCache } from './api.js';
@@ -46,8 +46,9 @@ import {
 import type { FileMeta } from './file-meta.js';
 import type { DownloadOptions, ExportResult, FileSink, FileSource, FileSummary, ProgressListener, PutOptions, PutResult } from './files.js';
 import * as files from './files.js';
-import { decodeLinkState, encodeLinkState, entryOf, formatLinkCode, parseLinkCode } from './linking.js';
+import { decodeLinkState, encodeLinkState, formatLinkCode, parseLinkCode } from './linking.js';
 import { type ListenOptions, listen } from './listen.js';
+import { refreshOwnList, signOwnList } from './own-list.js';
 import {
   addPreKeys,
   deviceKeysOf,
@@ -60,6 +61,7 @@ import {
   rotatePreKeys,
 } from './prekeys.js';
 import { type AccountRecord, type Contact, type ContactsRecord, type PendingUpload, Profile, type ReceivedMessage } from './profile.js';
+import { migrateProfile } from './profile-migration.js';
 import { type BatchResult, contactState, processEnvelopes, type ReceiveFailure } from './receive.js';
 import { signatureHeader } from './request-signing.js';
 import { type SendOptions, type SendResult, sendText } from './send.js';
@@ -221,6 +223,10 @@ export class BlindrelayClient {
   readonly #pumpLock = new Mutex();
   /** When prekey rotation is next due (ctx.now() ms; 0: check the profile). In memory. */
   #rotationDueAt = 0;
+  /** When our own device list is next due for re-signing (own-list.ts; 0: check). In memory. */
+  #ownListDueAt = 0;
+  /** The profile was migrated to protocol 2 when opened: its one-time ML-KEM prekeys must be uploaded again. */
+  #topUpAfterMigration = false;
 
   private constructor(env: ClientEnvironment, profile: Profile, account: AccountRecord) {
     this.#env = env;
@@ -253,7 +259,11 @@ export class BlindrelayClient {
         return next;
       });
     }
-    return new BlindrelayClient(env, profile, account);
+    // A profile from before protocol 2 (identity-bound sessions): profile-migration.ts.
+    const migration = await migrateProfile(env.primitives, profile, (env.now ?? Date.now)());
+    const client = new BlindrelayClient(env, profile, migration.account);
+    client.#topUpAfterMigration = migration.migrated;
+    return client;
   }
 
   /**
@@ -269,10 +279,10 @@ export class BlindrelayClient {
     if (await env.storage.exists()) throw new ProfileExistsError(`a profile already exists at ${env.storage.location}`);
     const master = await generateMasterKey(p);
     const device = await generateDeviceKeys(p);
-    const list = await signDeviceList(p, options.user, master, 1, [entryOf(device)]);
     const certificate = await issueDeviceCertificate(p, options.user, master, device);
-    const prekeys = await initialPreKeys(p, device, now);
+    const prekeys = await initialPreKeys(p, options.user, device, now);
     const account = accountRecord(options, servers, master, device, certificate, now);
+    const list = await signOwnList({ p, now: () => now }, account, null, [deviceEntryOf(device)]);
     const contacts: ContactsRecord = { contacts: new Map([[options.user, ownContact(master.publicKey, list, now)]]) };
     return BlindrelayClient.#provision(env, account, prekeys.record, contacts, async (api) => {
       try {
@@ -315,14 +325,15 @@ export class BlindrelayClient {
     const user = payload.user;
     const state = decodeLinkState(payload.state);
     const master = { seed: payload.masterSeed, publicKey: await p.ed25519PublicKey(payload.masterSeed) };
-    const current = await verifyDeviceList(p, state.deviceList, { user, masterKey: master.publicKey });
+    // Our own list as the approving device holds it (it may still be migrating: §5.3).
+    const current = await verifyDeviceList(p, state.deviceList, { user, masterKey: master.publicKey }, { now: null, migration: true });
     let device = await generateDeviceKeys(p);
     while (current.devices.some((d) => d.deviceId === device.deviceId)) device = await generateDeviceKeys(p);
-    const list = await signDeviceList(p, user, master, current.version + 1, [...current.devices, entryOf(device)]);
     const certificate = await issueDeviceCertificate(p, user, master, device);
     const now = (env.now ?? Date.now)();
-    const prekeys = await initialPreKeys(p, device, now);
+    const prekeys = await initialPreKeys(p, user, device, now);
     const account = accountRecord(options, servers, master, device, certificate, now);
+    const list = await signOwnList({ p, now: () => now }, account, current, [...current.devices, deviceEntryOf(device)]);
     const contacts: ContactsRecord = { contacts: new Map(state.contacts) };
     contacts.contacts.delete(user);
     contacts.contacts.set(user, ownContact(master.publicKey, list, now));
@@ -443,6 +454,8 @@ export class BlindrelayClient {
   /** Send `text` to every device of `to`, and a sync copy to our other devices. */
   async send(to: string, text: string, options: SendOptions = {}): Promise<SendResult> {
     checkUser(to);
+    // Best effort: peers refuse our list once stale (own-list.ts); a failure is retried next time.
+    await this.#maintainOwnList().catch(() => undefined);
     const result = await sendText(this.#ctx, to, text, options).catch(async (e) => {
       throw await explainSendRefusal(this.#ctx, e);
     });
@@ -458,6 +471,7 @@ export class BlindrelayClient {
   async receive(options: ReceiveOptions): Promise<{ received: number; failed: number }> {
     // Before fetching: a first message built on a replaced prekey still decrypts (grace period).
     await this.rotatePreKeys().catch((e) => options.onError?.(e as Error));
+    await this.#maintainOwnList().catch((e) => options.onError?.(e as Error));
     let received = await this.#deliver(options.onMessage);
     let failed = await this.#retryParked(options);
     received += await this.#deliver(options.onMessage);
@@ -483,6 +497,7 @@ export class BlindrelayClient {
     const socket = this.#env.socket;
     if (!socket) throw new InvalidArgumentError('listening needs a WebSocket factory in the client environment');
     await this.rotatePreKeys().catch((e) => options.onError?.(e as Error));
+    await this.#maintainOwnList().catch((e) => options.onError?.(e as Error));
     await this.#retryParked(options);
     await this.#deliver(options.onMessage);
     await listen(
@@ -491,6 +506,7 @@ export class BlindrelayClient {
         socket,
         process: async (envelopes): Promise<BatchResult> => {
           await this.rotatePreKeys().catch((e) => options.onError?.(e as Error));
+          await this.#maintainOwnList().catch((e) => options.onError?.(e as Error));
           const r = await processEnvelopes(this.#ctx, envelopes);
           await this.#deliver(options.onMessage);
           return r;
@@ -567,6 +583,22 @@ export class BlindrelayClient {
   }
 
   /**
+   * Keep our own device list fresh and migrated (own-list.ts: re-signed once older than
+   * DEVICE_LIST_REFRESH_MS, or in format 3 with this device's proof if it is not yet); after a
+   * profile migration, also upload new one-time ML-KEM prekeys once. Cheap when nothing is due.
+   */
+  async #maintainOwnList(): Promise<void> {
+    const ctx = this.#ctx;
+    if (this.#topUpAfterMigration) {
+      await this.rotatePreKeys();
+      await this.replenishPreKeys();
+      this.#topUpAfterMigration = false;
+    }
+    if (ctx.now() < this.#ownListDueAt) return;
+    this.#ownListDueAt = (await refreshOwnList(ctx)).dueAt;
+  }
+
+  /**
    * Rotate the signed prekey and the last-resort ML-KEM prekey when older than 7 days (uploaded to
    * the relay), and delete replaced ones 14 days after their replacement, with the base-key replay
    * cache entries accepted with them (prekeys.ts). Called by send, receive and listen; cheap when
@@ -577,7 +609,7 @@ export class BlindrelayClient {
     if (ctx.now() < this.#rotationDueAt) return false;
     const rotation = await ctx.profile.transact(async (tx) => {
       const record = await tx.get('prekeys');
-      const r = await rotatePreKeys(ctx.p, deviceKeysOf(ctx.account), record, ctx.now());
+      const r = await rotatePreKeys(ctx.p, ctx.account.user, deviceKeysOf(ctx.account), record, ctx.now());
       if (r.changed) tx.set('prekeys', record);
       const basekeys = await tx.get('basekeys');
       if (pruneBaseKeys(basekeys, record)) tx.set('basekeys', basekeys);
@@ -609,7 +641,7 @@ export class BlindrelayClient {
     if (oneTime === 0 && pq === 0) return { oneTime, pq };
     const upload = await this.#ctx.profile.transact(async (tx) => {
       const record = await tx.get('prekeys');
-      const u = await addPreKeys(this.#ctx.p, deviceKeysOf(this.#ctx.account), record, oneTime, pq);
+      const u = await addPreKeys(this.#ctx.p, this.#ctx.account.user, deviceKeysOf(this.#ctx.account), record, oneTime, pq);
       tx.set('prekeys', record);
       return u;
     });
@@ -768,11 +800,10 @@ export class BlindrelayClient {
     const list = await this.#ctx.profile.transact(async (tx) => {
       const own = await resolveUser(this.#ctx, tx, this.user, { mode: 'lookup' });
       if (!own.list.devices.some((d) => d.deviceId === deviceId)) throw new InvalidArgumentError(`device ${deviceId} is not in the device list`);
-      const signed = await signDeviceList(
-        this.#ctx.p,
-        a.user,
-        { seed: a.masterSeed, publicKey: a.masterKey },
-        own.list.version + 1,
+      const signed = await signOwnList(
+        this.#ctx,
+        a,
+        own.list,
         own.list.devices.filter((d) => d.deviceId !== deviceId),
       );
       await this.#ctx.api.putDeviceList(a.user, signed);

@@ -11,12 +11,28 @@
  *   the pinned key again.
  * Our own user is checked the same way against our own master key.
  *
+ * Another user's list must also be fresh and fully proven (docs/PROTOCOL.md §5): issued less than
+ * DEVICE_LIST_MAX_AGE_MS ago (StaleDeviceListError) and every device with its proof of possession
+ * (UnprovenDeviceError), also when a list held is reused without fetching. Our own list is
+ * verified in migration mode (older formats, entries not yet proved): this device re-signs it
+ * (own-list.ts).
+ *
  * Sending uses the list verified by the last fetch (`listForSend`) while that fetch is younger than
  * `directoryMaxAgeMs` and the contact is unchanged since; otherwise it fetches and verifies again.
  * The relay's 409 `mismatched_devices` (send.ts) also forces a fetch, so a device set that changed
  * is corrected at once; a new master key is noticed at the next fetch (README, "Trust").
  */
-import { DecodeError, type DeviceEntry, type DeviceList, decodeDeviceList, equal, verifyDeviceList } from '@blindrelay/protocol';
+import {
+  assertDeviceListFresh,
+  DecodeError,
+  type DeviceEntry,
+  type DeviceList,
+  type DeviceListCheck,
+  decodeDeviceList,
+  equal,
+  UnprovenDeviceError,
+  verifyDeviceList,
+} from '@blindrelay/protocol';
 import type { Context } from './context.js';
 import { KeyChangedError, RevokedError, UntrustedDeviceError } from './errors.js';
 import type { Contact, Transaction } from './profile.js';
@@ -51,6 +67,16 @@ export function deviceListOf(bytes: Uint8Array): DeviceList {
   return list;
 }
 
+/** Within the freshness bound (§5.1) and fully proven: usable without fetching again. */
+function isFresh(list: DeviceList, now: number): boolean {
+  try {
+    assertDeviceListFresh(list, now);
+    return list.devices.every((d) => d.proof !== undefined);
+  } catch {
+    return false;
+  }
+}
+
 export interface Resolved {
   /** The device list to use: verified against the trusted master key, newest held. */
   readonly list: DeviceList;
@@ -69,6 +95,11 @@ export type ResolveMode =
 
 export interface ResolveOptions {
   mode: ResolveMode;
+  /**
+   * Only the user's master key is wanted (a file owner's signature, a safety number): their list
+   * is verified but need not be fresh or fully proven, as no device of it is used.
+   */
+  keyOnly?: boolean;
   /** Pin a changed master key without verifying it (`--accept-new-key`). */
   acceptNewKey?: boolean;
 }
@@ -86,16 +117,28 @@ export async function resolveUser(ctx: Context, tx: Transaction, user: string, o
   const existing = contacts.contacts.get(user);
   const previous = existing?.deviceList ? deviceListOf(existing.deviceList) : undefined;
   const fetched = ctx.directory.get(user);
+  const own = user === account.user;
+  const strict = !own && !options.keyOnly && options.mode !== 'lookup';
+  /** Another user's list to use: fresh and fully proven; ours (this device may have to migrate it), or one looked at only: verified as signed. */
+  const rules = (previousList?: DeviceList): DeviceListCheck =>
+    strict ? { previous: previousList, now } : { previous: previousList, now: null, migration: true };
 
   /**
-   * verifyDeviceList against `masterKey` and the stored list; skipped when the served bytes are the
-   * stored list and were verified against this same key by an earlier fetch of this process.
+   * verifyDeviceList against `masterKey` and the stored list; the signatures are not checked again
+   * when the served bytes are the stored list and were verified against this same key by an
+   * earlier fetch of this process (its freshness is, as time passes).
    */
-  const verify = (masterKey: Uint8Array): Promise<DeviceList> => {
+  const verify = async (masterKey: Uint8Array): Promise<DeviceList> => {
     if (previous && fetched && equal(fetched.masterKey, masterKey) && equal(fetched.list, served.deviceList) && equal(previous.encoded, served.deviceList)) {
-      return Promise.resolve(previous);
+      if (strict) {
+        // Verified earlier, perhaps only as a lookup: fresh and fully proven are checked again.
+        assertDeviceListFresh(previous, now);
+        const unproven = previous.devices.find((d) => !d.proof);
+        if (unproven) throw new UnprovenDeviceError(`device list of ${user}: device ${unproven.deviceId} has not proved possession of its keys`);
+      }
+      return previous;
     }
-    return verifyDeviceList(p, served.deviceList, { user, masterKey }, previous);
+    return verifyDeviceList(p, served.deviceList, { user, masterKey }, rules(previous));
   };
 
   const adopt = async (list: DeviceList, verified: Contact, pinned: boolean): Promise<Resolved> => {
@@ -111,7 +154,7 @@ export async function resolveUser(ctx: Context, tx: Transaction, user: string, o
     return { list, contact, pinned };
   };
 
-  if (user === account.user) {
+  if (own) {
     const list = await verify(account.masterKey);
     if (!list.devices.some((d) => d.deviceId === account.deviceId)) throw new RevokedError();
     const newest = previous && previous.version >= list.version ? previous : list;
@@ -121,7 +164,7 @@ export async function resolveUser(ctx: Context, tx: Transaction, user: string, o
   }
 
   if (!existing) {
-    const list = await verifyDeviceList(p, served.deviceList, { user, masterKey: decoded.masterKey });
+    const list = await verifyDeviceList(p, served.deviceList, { user, masterKey: decoded.masterKey }, rules());
     return adopt(list, { masterKey: decoded.masterKey, verified: false, pinnedAt: now, deviceList: list.encoded, keyChange: null }, true);
   }
 
@@ -137,7 +180,7 @@ export async function resolveUser(ctx: Context, tx: Transaction, user: string, o
 
   // The relay serves another master key. Check it is at least self-consistent before recording it.
   ctx.directory.delete(user);
-  const list = await verifyDeviceList(p, served.deviceList, { user, masterKey: decoded.masterKey });
+  const list = await verifyDeviceList(p, served.deviceList, { user, masterKey: decoded.masterKey }, rules());
   if (options.acceptNewKey) {
     return adopt(list, { masterKey: decoded.masterKey, verified: false, pinnedAt: now, deviceList: list.encoded, keyChange: null }, true);
   }
@@ -196,7 +239,8 @@ export async function listForSend(
   if (last && !options.acceptNewKey && age >= 0 && age < ctx.directoryMaxAgeMs) {
     const contact = (await tx.get('contacts')).contacts.get(user);
     if (contact?.deviceList && !contact.keyChange && equal(contact.masterKey, last.masterKey) && equal(contact.deviceList, last.list)) {
-      return { list: deviceListOf(contact.deviceList), fetched: false };
+      const list = deviceListOf(contact.deviceList);
+      if (user === ctx.account.user || isFresh(list, ctx.now())) return { list, fetched: false };
     }
   }
   const r = await resolveUser(ctx, tx, user, { mode: 'send', acceptNewKey: options.acceptNewKey ?? false });
@@ -215,7 +259,11 @@ export async function senderDevice(ctx: Context, tx: Transaction, user: string, 
   let entry = known?.deviceList ? deviceListOf(known.deviceList).devices.find((d) => d.deviceId === deviceId) : undefined;
   let contact = known;
   const age = ctx.now() - (known?.listCheckedAt ?? Number.NEGATIVE_INFINITY);
-  const fresh = age >= 0 && age < SENDER_LIST_MAX_AGE_MS;
+  const ownUser = user === ctx.account.user;
+  const fresh =
+    age >= 0 &&
+    age < SENDER_LIST_MAX_AGE_MS &&
+    (ownUser || (known?.deviceList !== null && known?.deviceList !== undefined && isFresh(deviceListOf(known.deviceList), ctx.now())));
   if (!entry || !contact || !fresh) {
     const r = await resolveUser(ctx, tx, user, { mode: 'receive' });
     contact = r.contact;

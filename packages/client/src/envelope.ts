@@ -3,20 +3,28 @@
  * sees opaque plaintext bytes). Documented in packages/client/README.md, "Message envelope".
  *
  * UTF-8 JSON, one object, at most MAX_ENVELOPE_BYTES:
- *   {"v":1,"type":"message","id":"<22 chars>","sentAt":<ms>,"text":"..."}
- *   {"v":1,"type":"sync","id":"<22 chars>","sentAt":<ms>,"text":"...","to":"<user>"}
- * - `v`      format version; anything else is rejected (a newer client must bump it).
+ *   {"v":2,"type":"message","id":"<22 chars>","sentAt":<ms>,"text":"...","recipient":"<user>","listVersion":<n>}
+ *   {"v":2,"type":"sync","id":"<22 chars>","sentAt":<ms>,"text":"...","to":"<user>","recipient":"<our user>","listVersion":<n>}
+ * - `v`      format version; anything else is rejected (a newer client must bump it). 2 added
+ *            `recipient` and `listVersion`; version 1 is refused.
  * - `type`   `message`: a message to the recipient user; `sync`: a copy of a message this user
  *            sent from another of their devices, to `to` (Sesame own-device fan-out).
  * - `id`     16 random bytes, base64url: chosen by the sender, the same on every copy, used by
  *            receivers to drop duplicates (delivery is at least once).
  * - `sentAt` the sender's clock, ms since the epoch (informational: not authenticated time).
+ * - `recipient` the user the sender encrypted this for (for a sync copy: our own user). A
+ *            receiver refuses a message whose recipient is not itself: a relay cannot deliver a
+ *            message meant for one user to another (review finding M1; the session keys bind
+ *            both users too, PROTOCOL.md §7).
+ * - `listVersion` the version of the sender's own signed device list the sender holds. A
+ *            receiver holding an older list of the sender fetches it again, and flags the message
+ *            if the relay still serves an older one (review finding M2, receive.ts).
  * Unknown extra members are ignored, so later versions can add optional fields.
  */
 import { fromUtf8, isValidUserName, utf8 } from '@blindrelay/protocol';
 import { EnvelopeError } from './errors.js';
 
-export const ENVELOPE_VERSION = 1;
+export const ENVELOPE_VERSION = 2;
 /** The whole encoded envelope; well under the protocol's 1 MiB plaintext limit. */
 export const MAX_ENVELOPE_BYTES = 512 * 1024;
 /** Text of one message, in UTF-8 bytes. */
@@ -27,6 +35,10 @@ interface EnvelopeBase {
   readonly id: string;
   readonly sentAt: number;
   readonly text: string;
+  /** The user this copy was encrypted for. */
+  readonly recipient: string;
+  /** The version of the sender's own device list, as the sender holds it. */
+  readonly listVersion: number;
 }
 export interface MessageEnvelope extends EnvelopeBase {
   readonly type: 'message';
@@ -43,6 +55,8 @@ function check(e: Envelope): void {
   if (!Number.isSafeInteger(e.sentAt) || e.sentAt < 0) throw new EnvelopeError('envelope: bad sentAt');
   if (typeof e.text !== 'string') throw new EnvelopeError('envelope: text must be a string');
   if (utf8(e.text).length > MAX_TEXT_BYTES) throw new EnvelopeError(`envelope: text longer than ${MAX_TEXT_BYTES} bytes`);
+  if (!isValidUserName(e.recipient)) throw new EnvelopeError('envelope: bad recipient');
+  if (!Number.isSafeInteger(e.listVersion) || e.listVersion < 1) throw new EnvelopeError('envelope: bad listVersion');
   if (e.type === 'sync') {
     if (!isValidUserName(e.to)) throw new EnvelopeError('envelope: bad conversation partner');
   } else if (e.type !== 'message') {
@@ -52,10 +66,9 @@ function check(e: Envelope): void {
 
 export function encodeEnvelope(e: Envelope): Uint8Array {
   check(e);
-  const obj =
-    e.type === 'sync'
-      ? { v: ENVELOPE_VERSION, type: e.type, id: e.id, sentAt: e.sentAt, text: e.text, to: e.to }
-      : { v: ENVELOPE_VERSION, type: e.type, id: e.id, sentAt: e.sentAt, text: e.text };
+  const base = { v: ENVELOPE_VERSION, type: e.type, id: e.id, sentAt: e.sentAt, text: e.text };
+  const tail = { recipient: e.recipient, listVersion: e.listVersion };
+  const obj = e.type === 'sync' ? { ...base, to: e.to, ...tail } : { ...base, ...tail };
   return utf8(JSON.stringify(obj));
 }
 
@@ -72,7 +85,13 @@ export function decodeEnvelope(bytes: Uint8Array): Envelope {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new EnvelopeError('envelope: not an object');
   const o = value as Record<string, unknown>;
   if (o.v !== ENVELOPE_VERSION) throw new EnvelopeError('envelope: unsupported version');
-  const base = { id: o.id as string, sentAt: o.sentAt as number, text: o.text as string };
+  const base = {
+    id: o.id as string,
+    sentAt: o.sentAt as number,
+    text: o.text as string,
+    recipient: o.recipient as string,
+    listVersion: o.listVersion as number,
+  };
   let e: Envelope;
   if (o.type === 'message') e = { type: 'message', ...base };
   else if (o.type === 'sync') e = { type: 'sync', ...base, to: o.to as string };

@@ -27,8 +27,8 @@ export function deviceKeysOf(a: AccountRecord): DeviceKeys {
 }
 
 /** A fresh set: signed prekey, 100 one-time X25519, 100 one-time ML-KEM, 1 last-resort ML-KEM. */
-export async function initialPreKeys(p: Primitives, device: DeviceKeys, now: number): Promise<{ record: PreKeysRecord; upload: PreKeyUpload }> {
-  const spk = await generateSignedPreKey(p, device, 1);
+export async function initialPreKeys(p: Primitives, user: string, device: DeviceKeys, now: number): Promise<{ record: PreKeysRecord; upload: PreKeyUpload }> {
+  const spk = await generateSignedPreKey(p, user, device, 1);
   const record: PreKeysRecord = {
     signed: [{ ...spk, createdAt: now }],
     oneTime: [],
@@ -37,8 +37,8 @@ export async function initialPreKeys(p: Primitives, device: DeviceKeys, now: num
     nextOneTimeId: 1,
     nextPqId: 1,
   };
-  const more = await addPreKeys(p, device, record, ONE_TIME_PREKEY_TARGET, ONE_TIME_PREKEY_TARGET);
-  const lastResort = await generatePqPreKey(p, device, record.nextPqId++, true);
+  const more = await addPreKeys(p, user, device, record, ONE_TIME_PREKEY_TARGET, ONE_TIME_PREKEY_TARGET);
+  const lastResort = await generatePqPreKey(p, user, device, record.nextPqId++, true);
   record.pq.push({ ...lastResort, createdAt: now });
   return {
     record,
@@ -51,12 +51,12 @@ export async function initialPreKeys(p: Primitives, device: DeviceKeys, now: num
 }
 
 /** Generate `oneTime` X25519 and `pq` ML-KEM one-time prekeys into `record`; returns their upload. */
-export async function addPreKeys(p: Primitives, device: DeviceKeys, record: PreKeysRecord, oneTime: number, pq: number): Promise<PreKeyUpload> {
+export async function addPreKeys(p: Primitives, user: string, device: DeviceKeys, record: PreKeysRecord, oneTime: number, pq: number): Promise<PreKeyUpload> {
   const otks = await generateOneTimePreKeys(p, record.nextOneTimeId, oneTime);
   record.nextOneTimeId += oneTime;
   record.oneTime.push(...otks.map((k) => ({ id: k.id, publicKey: k.publicKey, privateKey: k.privateKey })));
   const pqs = [];
-  for (let i = 0; i < pq; i++) pqs.push(await generatePqPreKey(p, device, record.nextPqId++, false));
+  for (let i = 0; i < pq; i++) pqs.push(await generatePqPreKey(p, user, device, record.nextPqId++, false));
   record.pq.push(...pqs.map((k) => ({ ...k })));
   trim(record);
   return {
@@ -101,6 +101,20 @@ export function deleteUsedPreKeys(record: PreKeysRecord, oneTimeId: number | und
   return changed;
 }
 
+/**
+ * A profile from before prekey signatures named their user and device (labels *_v2, PROTOCOL.md
+ * §3): its signed and ML-KEM prekeys no longer verify for anyone, and the relay dropped them
+ * (migration 007). New signed and last-resort keys are generated as `pending` (uploaded by the
+ * next rotation), the old ones and the one-time ML-KEM keys are deleted (new one-time keys are
+ * uploaded by the next top-up). One-time X25519 keys are unsigned and stay. Id counters go on.
+ */
+export async function migratePreKeys(p: Primitives, user: string, device: DeviceKeys, record: PreKeysRecord, now: number): Promise<void> {
+  const spk = await generateSignedPreKey(p, user, device, record.nextSignedId++);
+  const lastResort = await generatePqPreKey(p, user, device, record.nextPqId++, true);
+  record.signed = [{ ...spk, createdAt: now, pending: true }];
+  record.pq = [{ ...lastResort, createdAt: now, pending: true }];
+}
+
 // ---- rotation ----------------------------------------------------------------------------------
 
 /** The newest published (not pending, not replaced) key of a list. */
@@ -123,7 +137,7 @@ export interface Rotation {
  * (`publishedPreKeys`); keys replaced more than PREKEY_GRACE_MS ago are deleted. A pending key
  * from an earlier, failed upload is uploaded again rather than replaced.
  */
-export async function rotatePreKeys(p: Primitives, device: DeviceKeys, record: PreKeysRecord, now: number): Promise<Rotation> {
+export async function rotatePreKeys(p: Primitives, user: string, device: DeviceKeys, record: PreKeysRecord, now: number): Promise<Rotation> {
   let changed = false;
   const upload: { signedPreKey?: PreKeyUpload['signedPreKey']; lastResortPqPreKey?: PreKeyUpload['lastResortPqPreKey'] } = {};
   const before = record.signed.length + record.pq.length;
@@ -134,7 +148,7 @@ export async function rotatePreKeys(p: Primitives, device: DeviceKeys, record: P
   let spk = record.signed.find((k) => k.pending);
   const spkNow = current(record.signed);
   if (!spk && (!spkNow || !(now - spkNow.createdAt < PREKEY_ROTATION_MS))) {
-    const k = await generateSignedPreKey(p, device, record.nextSignedId++);
+    const k = await generateSignedPreKey(p, user, device, record.nextSignedId++);
     spk = { ...k, createdAt: now, pending: true };
     record.signed.push(spk);
     changed = true;
@@ -145,7 +159,7 @@ export async function rotatePreKeys(p: Primitives, device: DeviceKeys, record: P
   let lr = lastResort.find((k) => k.pending);
   const lrNow = current(lastResort);
   if (!lr && (!lrNow || !(now - (lrNow.createdAt ?? 0) < PREKEY_ROTATION_MS))) {
-    const k = await generatePqPreKey(p, device, record.nextPqId++, true);
+    const k = await generatePqPreKey(p, user, device, record.nextPqId++, true);
     lr = { ...k, createdAt: now, pending: true };
     record.pq.push(lr);
     changed = true;

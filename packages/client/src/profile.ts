@@ -210,6 +210,13 @@ export interface ReceivedMessage {
   /** The relay's id and timestamp of the ciphertext. */
   readonly serverId: string;
   readonly serverSentAt: number;
+  /**
+   * Set when the sender said it holds version `claimed` of its own device list while the relay,
+   * asked again, served only version `held`: the relay may be withholding a change of the
+   * sender's devices (a revoked device could still be in the list we use). The message itself is
+   * authentic; sending to the user still uses the list `held` until the relay serves the newer.
+   */
+  readonly staleSenderList?: { readonly claimed: number; readonly held: number };
 }
 export interface RecentRecord {
   /** The random id of the `seen` record these digests are newer than (zeros before the first). */

@@ -10,11 +10,16 @@
  *   that starts a new session);
  * - RatchetMessage: decrypt with the current session of that device, else with a previous one
  *   (which then becomes current);
- * - decode the envelope; drop duplicate message ids; put the message in the profile's inbox.
+ * - decode the envelope; refuse it unless it names our user as its recipient (envelope.ts); if it
+ *   says the sender's own device list is newer than the one we hold, fetch the sender's list again
+ *   and flag the message (`staleSenderList`) if the relay still serves an older one;
+ * - drop duplicate message ids; put the message in the profile's inbox.
  * The batch's new sessions, seen ids and inbox are written before the relay ids are acked.
  * A message that fails is reported and acked; its failure changes no session. A message refused
  * because the sender's master key changed (KeyChangedError) or its device is not (yet) in the
- * verified list (UntrustedDeviceError) is not lost: it is parked (record `parked`, bounded), its
+ * verified list (UntrustedDeviceError), or whose sender's list cannot be used yet (stale:
+ * StaleDeviceListError, or naming a device without its proof of possession: UnprovenDeviceError)
+ * is not lost: it is parked (record `parked`, bounded), its
  * digests are NOT marked seen, it is acked on the relay and reported with code ERR_MESSAGE_PARKED;
  * it is processed again once the sender's contact changed (a verified or accepted key, a new list).
  */
@@ -26,14 +31,17 @@ import {
   equal,
   MESSAGE_TYPE_PREKEY,
   messageType,
+  PROTOCOL_VERSION,
   peekPreKeyMessage,
   type SessionState,
+  StaleDeviceListError,
+  UnprovenDeviceError,
 } from '@blindrelay/protocol';
 import { RELAY_ENVELOPE_FAULT, type RelayEnvelope } from './api.js';
 import { toBase64url } from './base64url.js';
 import type { Context } from './context.js';
-import { deviceListOf, senderDevice } from './directory.js';
-import { decodeEnvelope } from './envelope.js';
+import { deviceListOf, resolveUser, senderDevice } from './directory.js';
+import { decodeEnvelope, type Envelope } from './envelope.js';
 import {
   EnvelopeError,
   errorInfo,
@@ -120,6 +128,8 @@ export function processEnvelopes(ctx: Context, envelopes: readonly RelayEnvelope
     const result: BatchResult = { ack: [], received: [], failures: [], usedPreKeys: false };
     let usedPreKeys = false;
     let deferred: Error | undefined;
+    /** Senders whose list this batch fetched again because a message said it is newer (once each). */
+    const refetched = new Set<string>();
     const unpark = async (env: RelayEnvelope) => {
       const parked = await tx.get('parked');
       const kept = parked.messages.filter((m) => m.serverId !== env.id && !equal(m.body, env.body));
@@ -144,7 +154,7 @@ export function processEnvelopes(ctx: Context, envelopes: readonly RelayEnvelope
         continue;
       }
       try {
-        const out = await decryptOne(ctx, tx, env);
+        const out = await decryptOne(ctx, tx, env, refetched);
         usedPreKeys ||= out.usedPreKeys;
         if (out.message) {
           const messageId = await labelledDigest(ctx.p, 'message', dedupKey(out.message));
@@ -164,7 +174,7 @@ export function processEnvelopes(ctx: Context, envelopes: readonly RelayEnvelope
         }
         const info = errorInfo(e);
         const self = env.from === ctx.account.user && env.fromDevice === ctx.account.deviceId;
-        if ((e instanceof KeyChangedError || e instanceof UntrustedDeviceError) && !self) {
+        if (parkable(e) && !self) {
           // Not lost, not seen: kept locally to retry once the user resolved the sender's key or list.
           const parked = await tx.get('parked');
           const again = parked.messages.some((m) => m.serverId === env.id || equal(m.body, env.body));
@@ -210,6 +220,10 @@ export function processEnvelopes(ctx: Context, envelopes: readonly RelayEnvelope
 
 const dedupKey = (m: ReceivedMessage) => `${m.from}:${m.id}`;
 
+/** Refusals that say nothing against the message, only that its sender cannot be trusted yet: park it. */
+const parkable = (e: unknown) =>
+  e instanceof KeyChangedError || e instanceof UntrustedDeviceError || e instanceof StaleDeviceListError || e instanceof UnprovenDeviceError;
+
 /** acceptPreKeyMessage consults prekeys only for a new session; an existing one never gets here. */
 const NO_PREKEYS = { signedPreKey: () => undefined, oneTimePreKey: () => undefined, pqPreKey: () => undefined };
 
@@ -220,8 +234,12 @@ interface Decrypted {
   usedPreKeys: boolean;
 }
 
-async function decryptOne(ctx: Context, tx: Transaction, env: RelayEnvelope): Promise<Decrypted> {
+async function decryptOne(ctx: Context, tx: Transaction, env: RelayEnvelope, refetched: Set<string>): Promise<Decrypted> {
   const { p, account } = ctx;
+  if (env.body[0] !== undefined && env.body[0] < PROTOCOL_VERSION) {
+    // Sessions of protocol 1 were not bound to users and devices (docs/DECISIONS.md, 2026-12-03).
+    throw new EnvelopeError(`a message of protocol version ${env.body[0]}, from a client older than this one: the sender must update and send it again`);
+  }
   const type = messageType(env.body);
   if (env.from === account.user && env.fromDevice === account.deviceId) throw new UntrustedDeviceError('a message claiming to come from this very device');
   const { masterKey, entry } = await senderDevice(ctx, tx, env.from, env.fromDevice);
@@ -251,7 +269,11 @@ async function decryptOne(ctx: Context, tx: Transaction, env: RelayEnvelope): Pr
     }
     const accepted = await acceptPreKeyMessage(
       p,
-      { identity: { privateKey: account.identityPrivate, publicKey: account.identityPublic }, preKeys: fresh ? preKeyLookup(fresh.prekeys) : NO_PREKEYS },
+      {
+        identity: { privateKey: account.identityPrivate, publicKey: account.identityPublic },
+        certificate: account.certificate,
+        preKeys: fresh ? preKeyLookup(fresh.prekeys) : NO_PREKEYS,
+      },
       { user: env.from, masterKey },
       env.body,
       existing,
@@ -287,6 +309,14 @@ async function decryptOne(ctx: Context, tx: Transaction, env: RelayEnvelope): Pr
   try {
     const e = decodeEnvelope(plaintext);
     if (e.type === 'sync' && env.from !== account.user) throw new EnvelopeError(`a sync message from another user (${env.from})`);
+    // M1 stop-gap: the session keys already bind both users; the envelope says it in clear text too.
+    if (e.recipient !== account.user) throw new EnvelopeError(`a message from ${env.from} meant for ${e.recipient}, not for us`);
+    const stale = await senderListView(ctx, tx, env.from, e, refetched);
+    const listed = (await tx.get('contacts')).contacts.get(env.from)?.deviceList;
+    if (listed && !deviceListOf(listed).devices.some((d) => d.deviceId === env.fromDevice)) {
+      // The list fetched again no longer has the sending device: it was revoked meanwhile.
+      throw new UntrustedDeviceError(`device ${env.fromDevice} of ${env.from} has left their device list`);
+    }
     const message: ReceivedMessage = {
       id: e.id,
       from: env.from,
@@ -297,9 +327,41 @@ async function decryptOne(ctx: Context, tx: Transaction, env: RelayEnvelope): Pr
       sync: e.type === 'sync',
       serverId: env.id,
       serverSentAt: env.sentAt,
+      ...(stale ? { staleSenderList: stale } : {}),
     };
     return { message, usedPreKeys };
   } catch (e) {
     return { error: e as Error, usedPreKeys };
   }
+}
+
+/**
+ * Review finding M2: the sender tells which version of its own device list it holds. If ours is
+ * older, fetch it again (once per sender and batch); if the relay still serves an older one, it is
+ * holding back the sender's update (a frozen list: a revoked device of the sender may still be in
+ * it), and the message is flagged with both versions. A fetch that fails also leaves the flag.
+ */
+async function senderListView(
+  ctx: Context,
+  tx: Transaction,
+  user: string,
+  e: Envelope,
+  refetched: Set<string>,
+): Promise<{ claimed: number; held: number } | undefined> {
+  const heldVersion = async () => {
+    const held = (await tx.get('contacts')).contacts.get(user)?.deviceList;
+    return held ? deviceListOf(held).version : 0;
+  };
+  let held = await heldVersion();
+  if (e.listVersion <= held) return undefined;
+  if (!refetched.has(user)) {
+    refetched.add(user);
+    try {
+      await resolveUser(ctx, tx, user, { mode: 'receive' });
+    } catch {
+      // Unreachable relay, a refused list...: the message stays flagged; the next fetch decides.
+    }
+    held = await heldVersion();
+  }
+  return e.listVersion > held ? { claimed: e.listVersion, held } : undefined;
 }

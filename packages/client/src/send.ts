@@ -15,7 +15,7 @@
 import { type DeviceList, decodePreKeyBundle, encryptMessage, initiateSession, type SessionState, verifyPreKeyBundle } from '@blindrelay/protocol';
 import { toBase64url } from './base64url.js';
 import type { Context } from './context.js';
-import { listForSend, ownLinkPending, resolveUser } from './directory.js';
+import { deviceListOf, listForSend, ownLinkPending, resolveUser } from './directory.js';
 import { encodeEnvelope } from './envelope.js';
 import { DeviceUnavailableError, MismatchedDevicesError, SendFailedError, UntrustedDeviceError } from './errors.js';
 import type { Transaction } from './profile.js';
@@ -46,15 +46,17 @@ export async function sendText(ctx: Context, to: string, text: string, options: 
   const id = toBase64url(ctx.p.randomBytes(16));
   const sentAt = ctx.now();
   const self = ctx.account.user;
-  const message = encodeEnvelope({ type: 'message', id, sentAt, text });
   return ctx.profile.transact(async (tx) => {
     const target = to === self ? await ownList(ctx, tx) : (await listForSend(ctx, tx, to, { acceptNewKey: options.acceptNewKey ?? false })).list;
+    // The envelope names its recipient and the version of our own list we hold (envelope.ts).
+    const message = encodeEnvelope({ type: 'message', id, sentAt, text, recipient: to, listVersion: await ownListVersion(ctx, tx) });
     const devices = await deliver(ctx, tx, to, target, message);
     if (to === self) return { id, to, sentAt, devices, ownDevices: devices };
     try {
       const own = await ownList(ctx, tx);
       if (!hasOtherDevice(ctx, own)) return { id, to, sentAt, devices, ownDevices: 0 };
-      const ownDevices = await deliver(ctx, tx, self, own, encodeEnvelope({ type: 'sync', id, sentAt, text, to }));
+      const sync = encodeEnvelope({ type: 'sync', id, sentAt, text, to, recipient: self, listVersion: await ownListVersion(ctx, tx) });
+      const ownDevices = await deliver(ctx, tx, self, own, sync);
       return { id, to, sentAt, devices, ownDevices };
     } catch (e) {
       return { id, to, sentAt, devices, ownDevices: 0, syncError: e as Error };
@@ -63,6 +65,12 @@ export async function sendText(ctx: Context, to: string, text: string, options: 
 }
 
 const hasOtherDevice = (ctx: Context, list: DeviceList) => list.devices.some((d) => d.deviceId !== ctx.account.deviceId);
+
+/** The version of our own device list this device holds (1 if it holds none yet). */
+async function ownListVersion(ctx: Context, tx: Transaction): Promise<number> {
+  const held = (await tx.get('contacts')).contacts.get(ctx.account.user)?.deviceList;
+  return held ? deviceListOf(held).version : 1;
+}
 
 /**
  * Our own device list for sending. When the list held has no other device there is no sync POST,

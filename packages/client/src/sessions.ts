@@ -68,3 +68,10 @@ export async function pruneSessions(tx: Transaction, user: string, keep: Readonl
   }
   return dropped;
 }
+
+/** Drop every stored session (a profile whose sessions predate identity-bound ones, profile-migration.ts). */
+export async function dropAllSessions(tx: Transaction): Promise<number> {
+  const keys = await tx.sessionKeys();
+  for (const key of keys) tx.setSession(key, undefined);
+  return keys.length;
+}

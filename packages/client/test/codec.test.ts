@@ -22,28 +22,28 @@ describe('base64url', () => {
   });
 });
 
-const message: Envelope = { type: 'message', id: 'VEVNds0iToC0Mn9FyHB2Iw', sentAt: 1_700_000_000_000, text: 'hello ✓' };
-const sync: Envelope = { type: 'sync', id: 'VEVNds0iToC0Mn9FyHB2Iw', sentAt: 1_700_000_000_000, text: 'hi', to: 'alice' };
+const message: Envelope = { type: 'message', id: 'VEVNds0iToC0Mn9FyHB2Iw', sentAt: 1_700_000_000_000, text: 'hello ✓', recipient: 'bob', listVersion: 3 };
+const sync: Envelope = { type: 'sync', id: 'VEVNds0iToC0Mn9FyHB2Iw', sentAt: 1_700_000_000_000, text: 'hi', to: 'alice', recipient: 'carol', listVersion: 1 };
 const json = (o: unknown) => utf8(JSON.stringify(o));
 
 describe('message envelope', () => {
   it('round-trips both types', () => {
     expect(decodeEnvelope(encodeEnvelope(message))).toEqual(message);
     expect(decodeEnvelope(encodeEnvelope(sync))).toEqual(sync);
-    expect(JSON.parse(new TextDecoder().decode(encodeEnvelope(sync)))).toEqual({ v: 1, ...sync });
+    expect(JSON.parse(new TextDecoder().decode(encodeEnvelope(sync)))).toEqual({ v: 2, ...sync });
   });
 
   it('round-trips any text', () => {
     fc.assert(
       fc.property(fc.string({ unit: 'grapheme', maxLength: 300 }), fc.nat({ max: 2 ** 50 }), (text, sentAt) => {
-        const e: Envelope = { type: 'message', id: 'abcdefghijklmnopqrstuv', sentAt, text };
+        const e: Envelope = { type: 'message', id: 'abcdefghijklmnopqrstuv', sentAt, text, recipient: 'bob', listVersion: 1 };
         expect(decodeEnvelope(encodeEnvelope(e))).toEqual(e);
       }),
     );
   });
 
   it('ignores unknown members (forward compatibility)', () => {
-    expect(decodeEnvelope(json({ v: 1, ...message, replyTo: 'x', extra: [1] }))).toEqual(message);
+    expect(decodeEnvelope(json({ v: 2, ...message, replyTo: 'x', extra: [1] }))).toEqual(message);
   });
 
   const bad: [string, Uint8Array][] = [
@@ -54,22 +54,30 @@ describe('message envelope', () => {
     ['array', json([1, 2])],
     ['string', json('x')],
     ['no version', json({ ...message })],
-    ['version 2', json({ v: 2, ...message })],
-    ['version "1"', json({ ...message, v: '1' })],
-    ['unknown type', json({ v: 1, ...message, type: 'receipt' })],
-    ['no type', json({ v: 1, id: message.id, sentAt: 1, text: 'x' })],
-    ['short id', json({ v: 1, ...message, id: 'abc' })],
-    ['id with bad characters', json({ v: 1, ...message, id: 'abc+/abc+/abc+/abc+/ab' })],
-    ['numeric id', json({ v: 1, ...message, id: 1234567890123456 })],
-    ['negative sentAt', json({ v: 1, ...message, sentAt: -1 })],
-    ['fractional sentAt', json({ v: 1, ...message, sentAt: 1.5 })],
-    ['string sentAt', json({ v: 1, ...message, sentAt: '1' })],
-    ['huge sentAt', json({ v: 1, ...message, sentAt: 2 ** 60 })],
-    ['missing text', json({ v: 1, type: 'message', id: message.id, sentAt: 1 })],
-    ['numeric text', json({ v: 1, ...message, text: 5 })],
-    ['sync without partner', json({ v: 1, ...message, type: 'sync' })],
-    ['sync with bad partner', json({ v: 1, ...sync, to: 'Alice!' })],
-    ['text too long', json({ v: 1, ...message, text: 'x'.repeat(MAX_TEXT_BYTES + 1) })],
+    ['version 1 (no recipient or list version)', json({ v: 1, type: 'message', id: message.id, sentAt: 1, text: 'x' })],
+    ['version 1 with the new members', json({ v: 1, ...message })],
+    ['version 3', json({ v: 3, ...message })],
+    ['version "2"', json({ ...message, v: '2' })],
+    ['no recipient', json({ v: 2, type: 'message', id: message.id, sentAt: 1, text: 'x', listVersion: 1 })],
+    ['bad recipient', json({ v: 2, ...message, recipient: 'Bob!' })],
+    ['no listVersion', json({ v: 2, type: 'message', id: message.id, sentAt: 1, text: 'x', recipient: 'bob' })],
+    ['listVersion 0', json({ v: 2, ...message, listVersion: 0 })],
+    ['fractional listVersion', json({ v: 2, ...message, listVersion: 1.5 })],
+    ['string listVersion', json({ v: 2, ...message, listVersion: '3' })],
+    ['unknown type', json({ v: 2, ...message, type: 'receipt' })],
+    ['no type', json({ v: 2, id: message.id, sentAt: 1, text: 'x' })],
+    ['short id', json({ v: 2, ...message, id: 'abc' })],
+    ['id with bad characters', json({ v: 2, ...message, id: 'abc+/abc+/abc+/abc+/ab' })],
+    ['numeric id', json({ v: 2, ...message, id: 1234567890123456 })],
+    ['negative sentAt', json({ v: 2, ...message, sentAt: -1 })],
+    ['fractional sentAt', json({ v: 2, ...message, sentAt: 1.5 })],
+    ['string sentAt', json({ v: 2, ...message, sentAt: '1' })],
+    ['huge sentAt', json({ v: 2, ...message, sentAt: 2 ** 60 })],
+    ['missing text', json({ v: 2, type: 'message', id: message.id, sentAt: 1 })],
+    ['numeric text', json({ v: 2, ...message, text: 5 })],
+    ['sync without partner', json({ v: 2, ...message, type: 'sync' })],
+    ['sync with bad partner', json({ v: 2, ...sync, to: 'Alice!' })],
+    ['text too long', json({ v: 2, ...message, text: 'x'.repeat(MAX_TEXT_BYTES + 1) })],
     ['too large', new Uint8Array(MAX_ENVELOPE_BYTES + 1).fill(0x20)],
   ];
   it.each(bad)('rejects %s with EnvelopeError', (_name, bytes) => {
@@ -84,6 +92,8 @@ describe('message envelope', () => {
   it('refuses to encode an invalid envelope', () => {
     expect(() => encodeEnvelope({ ...message, id: 'x' })).toThrow(EnvelopeError);
     expect(() => encodeEnvelope({ ...sync, to: '' })).toThrow(EnvelopeError);
+    expect(() => encodeEnvelope({ ...message, recipient: '' })).toThrow(EnvelopeError);
+    expect(() => encodeEnvelope({ ...message, listVersion: 0 })).toThrow(EnvelopeError);
   });
 });
 

@@ -72,3 +72,19 @@ export async function deviceApi(d: Pick<Device, 'storage'>, server: string): Pro
     },
   });
 }
+
+/**
+ * A device list of `user` signed by `master` listing `devices`, each with its proof of possession
+ * (docs/PROTOCOL.md §5), issued at `issuedAt` (default now): what an attacker holding `master`
+ * (or a test playing the relay) can make.
+ */
+export async function provenList(
+  user: string,
+  master: P.SigningKeyPair,
+  version: number,
+  devices: readonly P.DeviceKeys[],
+  issuedAt = Date.now(),
+): Promise<Uint8Array> {
+  const entries = await Promise.all(devices.map((d) => P.proveDeviceEntry(p, user, master.publicKey, P.deviceEntryOf(d), d.signing.seed)));
+  return P.signDeviceList(p, user, master, { version, issuedAt }, entries);
+}

@@ -490,8 +490,14 @@ describe('encrypted files through the relay', () => {
     });
     profile.close();
     const list = (await alice.client.devices()).version;
-    const entry = { deviceId: old.deviceId, signingKey: old.signingKey, identityKey: old.identityPublic };
-    const bare = await P.signDeviceList(p, old.user, { seed: old.masterSeed, publicKey: old.masterKey }, list + 1, [entry]);
+    const entry = await P.proveDeviceEntry(
+      p,
+      old.user,
+      old.masterKey,
+      { deviceId: old.deviceId, signingKey: old.signingKey, identityKey: old.identityPublic },
+      old.signingSeed,
+    );
+    const bare = await P.signDeviceList(p, old.user, { seed: old.masterSeed, publicKey: old.masterKey }, { version: list + 1, issuedAt: Date.now() }, [entry]);
     await new RelayApi({ servers: [url] }).putDeviceList(old.user, bare);
     alice.client.close();
     const reopened = await BlindrelayClient.open(alice.env);

@@ -7,22 +7,12 @@
  * master-signed device list, taken only from lists verified by directory.ts (never from an
  * unsigned server answer). Devices without a file key are reported in `skipped`.
  */
-import {
-  AgeNoMatchError,
-  decodeDeviceList,
-  equal,
-  isValidUserName,
-  signDeviceList,
-  unwrapFileKey,
-  X25519Identity,
-  X25519Recipient,
-} from '@blindrelay/protocol';
+import { AgeNoMatchError, equal, isValidUserName, unwrapFileKey, X25519Identity, X25519Recipient } from '@blindrelay/protocol';
 import type { RelayFile } from '../api.js';
 import type { Context } from '../context.js';
 import { listForSend, resolveUser } from '../directory.js';
 import { FileAccessError, FileCorruptError, InvalidArgumentError } from '../errors.js';
-import type { Contact } from '../profile.js';
-import { pruneSessions } from '../sessions.js';
+import { publishOwnList } from '../own-list.js';
 
 async function ownIdentity(ctx: Context): Promise<X25519Identity> {
   const key = ctx.account.filePrivate;
@@ -42,15 +32,9 @@ export async function publishOwnFileKey(ctx: Context): Promise<void> {
     const own = await resolveUser(ctx, tx, a.user, { mode: 'lookup' });
     const entry = own.list.devices.find((d) => d.deviceId === a.deviceId);
     if (!entry || (entry.fileKey && equal(entry.fileKey, filePublic))) return;
+    // The new entry is proved afresh (its proof of possession covers the file key).
     const devices = own.list.devices.map((d) => (d.deviceId === a.deviceId ? { ...d, fileKey: filePublic } : d));
-    const signed = await signDeviceList(ctx.p, a.user, { seed: a.masterSeed, publicKey: a.masterKey }, own.list.version + 1, devices);
-    await ctx.api.putDeviceList(a.user, signed);
-    const next = decodeDeviceList(signed);
-    const contacts = await tx.get('contacts');
-    contacts.contacts.set(a.user, { ...(contacts.contacts.get(a.user) as Contact), deviceList: signed, listCheckedAt: ctx.now() });
-    tx.set('contacts', contacts);
-    await pruneSessions(tx, a.user, new Map(next.devices.map((d) => [d.deviceId, d.identityKey] as const)));
-    ctx.directory.set(a.user, { at: ctx.now(), masterKey: a.masterKey, list: signed });
+    await publishOwnList(ctx, tx, own.list, devices);
   });
 }
 
@@ -105,7 +89,7 @@ export async function ownerMasterKey(ctx: Context, owner: string, cache?: Map<st
   if (owner === ctx.account.user) return ctx.account.masterKey;
   const known = cache?.get(owner);
   if (known) return known;
-  const key = await ctx.profile.transact(async (tx) => (await resolveUser(ctx, tx, owner, { mode: 'receive' })).contact.masterKey);
+  const key = await ctx.profile.transact(async (tx) => (await resolveUser(ctx, tx, owner, { mode: 'receive', keyOnly: true })).contact.masterKey);
   cache?.set(owner, key);
   return key;
 }
