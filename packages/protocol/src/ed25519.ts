@@ -51,8 +51,12 @@ function isCanonicalPoint(e: Uint8Array): boolean {
 }
 
 /** A public key every implementation treats alike: canonical and not of small order. */
+/** First bytes of the small-order encodings: keys starting otherwise skip the comparisons. */
+const SMALL_ORDER_FIRST = new Set(SMALL_ORDER.map((k) => k[0] as number));
+
 export function isValidEd25519PublicKey(key: Uint8Array): boolean {
   if (!(key instanceof Uint8Array) || !isCanonicalPoint(key)) return false;
+  if (!SMALL_ORDER_FIRST.has(key[0] as number)) return true;
   for (const bad of SMALL_ORDER) if (equal(key, bad)) return false;
   return true;
 }

@@ -76,12 +76,17 @@ function ownerPrefix(w: Writer, user: string, deviceId: number): Writer {
   writeUser(w, user);
   return w.u32(deviceId);
 }
+/** Bytes of the owner prefix: u8 length, the user name (ASCII, PROTOCOL.md §2), u32 device id. */
+const ownerBytes = (user: string) => 1 + user.length + 4;
 /** Signed prekey body: user | deviceId u32 | id u32 | EncodeEC(SPK). */
 const spkBody = (user: string, deviceId: number, id: number, pub: Uint8Array) =>
-  ownerPrefix(new Writer(112), user, deviceId).u32(id).rest(encodeEC(pub)).finish();
+  ownerPrefix(new Writer(ownerBytes(user) + 4 + 1 + pub.length), user, deviceId)
+    .u32(id)
+    .rest(encodeEC(pub))
+    .finish();
 /** PQ prekey body: user | deviceId u32 | lastResort u8 | id u32 | EncodeKEM(PQPK). */
 const pqBody = (user: string, deviceId: number, id: number, lastResort: boolean, pub: Uint8Array) =>
-  ownerPrefix(new Writer(pub.length + 80), user, deviceId)
+  ownerPrefix(new Writer(ownerBytes(user) + 1 + 4 + 1 + pub.length), user, deviceId)
     .u8(lastResort ? 1 : 0)
     .u32(id)
     .rest(encodeKEM(pub))
