@@ -23,7 +23,7 @@ let server: TestRelay;
 let url: string;
 /**
  * Some tests drain a device's one-time prekeys on purpose, as a greedy sender would; the relay's
- * default limits stop exactly that (test/attacks/l3-prekey-drain.test.ts), so these relays allow it.
+ * default limits stop exactly that (test/attacks/relay/l3-prekey-drain.test.ts), so these relays allow it.
  */
 const drainable = { rateLimits: { bundlesPerPair: false, oneTimePrekeysPerTarget: false } } as const;
 

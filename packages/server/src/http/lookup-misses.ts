@@ -1,8 +1,9 @@
 /**
  * The budget of "no such user" answers (docs/API.md, "Rate limits"; review finding L4). A client
  * that knows whom it wants rarely asks for a name that does not exist; enumerating the directory
- * is mostly that. So a 404 for an unknown user — from GET /v1/users/:user, bundles or a send —
- * is charged to `lookupMissesPerDevice` and `lookupMissesPerIp` (shared buckets).
+ * is mostly that. So a 404 for an unknown user (from GET /v1/users/:user, bundles or a send,
+ * or a file naming a reader that is not an account: routes/files.ts) is charged to
+ * `lookupMissesPerDevice` and `lookupMissesPerIp` (shared buckets).
  *
  * Once a miss is refused, the device or address is blocked for the Retry-After, and during the
  * block every look-up of these routes answers 429, found or not: were only misses refused, a 429

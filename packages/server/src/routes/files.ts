@@ -6,11 +6,12 @@
 import { type AgeHeader, FILE_SEAL_BYTES, parseHeader } from '@blindrelay/protocol';
 import type { Static } from '@sinclair/typebox';
 import { Type } from '@sinclair/typebox';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { LIMITS } from '../config.js';
 import type { AppContext } from '../context.js';
 import { authenticate, deviceOf } from '../http/auth.js';
 import { decodeField, encodeBase64url } from '../http/base64url.js';
+import { clientKey } from '../http/client-address.js';
 import { ApiError, badRequest, conflict, forbidden, notFound } from '../http/errors.js';
 import { hashBody, requireSignature } from '../http/request-signature.js';
 import {
@@ -158,6 +159,13 @@ export function registerFileRoutes(app: FastifyInstance, ctx: AppContext): void 
     if (n > ctx.limits.maxFileBytes) throw new ApiError(413, 'payload_too_large', `payloadSize: at most ${ctx.limits.maxFileBytes} bytes`);
     return n;
   };
+  // Naming readers probes the directory (an unknown one answers 404): the same "no such user"
+  // budget as look-ups (review L4, http/lookup-misses.ts), checked before and charged per miss.
+  const checkReaderProbe = (request: FastifyRequest) => ctx.lookupMisses.check(deviceOf(request), clientKey(request));
+  const unknownReader = async (request: FastifyRequest): Promise<ApiError> => {
+    await ctx.lookupMisses.miss(deviceOf(request), clientKey(request));
+    return notFound('a reader is not an account');
+  };
   const limits = () => ({ maxFilesPerUser: ctx.limits.maxFilesPerUser, userQuotaBytes: ctx.limits.userQuotaBytes });
 
   app.post<{ Body: Static<typeof CreateBody> }>(
@@ -177,6 +185,7 @@ export function registerFileRoutes(app: FastifyInstance, ctx: AppContext): void 
       const me = deviceOf(request);
       writeLimit(me.user, me.deviceId);
       const b = request.body;
+      checkReaderProbe(request);
       const file = {
         id: b.id === undefined ? ctx.primitives.randomBytes(16) : fileId(b.id),
         owner: me.user,
@@ -187,7 +196,7 @@ export function registerFileRoutes(app: FastifyInstance, ctx: AppContext): void 
         createdAt: ctx.now(),
       };
       const r = await ctx.storage.files.create(file, limits());
-      if (r.status === 'unknown_reader') throw notFound('a reader is not an account');
+      if (r.status === 'unknown_reader') throw await unknownReader(request);
       if (r.status === 'too_many_files') throw new ApiError(413, 'quota_exceeded', `at most ${ctx.limits.maxFilesPerUser} files per user`);
       if (r.status === 'id_taken') throw conflict('a file with this id exists');
       if (r.status === 'quota_exceeded') throw errs.quotaExceeded(r);
@@ -259,6 +268,7 @@ export function registerFileRoutes(app: FastifyInstance, ctx: AppContext): void 
       // Destroys data for good (old stanzas, the payload): a bearer token alone is not enough (docs/API.md §2a).
       await requireSignature(ctx, request);
       const b = request.body;
+      if (b.readers !== undefined) checkReaderProbe(request);
       const r = await ctx.storage.files.replaceHeader({
         id: fileId(request.params.id),
         owner: me.user,
@@ -273,7 +283,7 @@ export function registerFileRoutes(app: FastifyInstance, ctx: AppContext): void 
       if (r.status === 'incomplete') throw conflict('the current version is not completely uploaded');
       if (r.status === 'pending')
         throw new ApiError(409, 'revocation_pending', 'a revocation is in progress: its new version must complete (or be replaced) before the header changes');
-      if (r.status === 'unknown_reader') throw notFound('a reader is not an account');
+      if (r.status === 'unknown_reader') throw await unknownReader(request);
       return { revision: r.revision };
     },
   );
@@ -299,6 +309,7 @@ export function registerFileRoutes(app: FastifyInstance, ctx: AppContext): void 
       // Destroys data for good (old stanzas, the payload): a bearer token alone is not enough (docs/API.md §2a).
       await requireSignature(ctx, request);
       const b = request.body;
+      checkReaderProbe(request);
       const id = fileId(request.params.id);
       const r = await ctx.storage.files.createVersion(
         {
@@ -316,7 +327,7 @@ export function registerFileRoutes(app: FastifyInstance, ctx: AppContext): void 
       if (r.status === 'not_found') throw notFound('no such file of yours');
       if (r.status === 'stale') throw conflict('the file changed: revision is not expectedRevision');
       if (r.status === 'incomplete') throw conflict('the current version is not completely uploaded');
-      if (r.status === 'unknown_reader') throw notFound('a reader is not an account');
+      if (r.status === 'unknown_reader') throw await unknownReader(request);
       if (r.status === 'quota_exceeded') throw errs.quotaExceeded(r);
       if (r.dropped !== undefined) await ctx.storage.blobs.delete({ fileId: id, version: r.dropped });
       return reply.code(201).send({ version: r.version, revision: r.revision });

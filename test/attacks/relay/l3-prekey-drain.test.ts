@@ -16,8 +16,8 @@
  */
 import * as P from '@blindrelay/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEFAULT_RATE_LIMITS } from '../../packages/server/src/config.js';
-import { account, sendMessage, startTestServer, type TestServer, unb64 } from '../../packages/server/test/helpers.js';
+import { DEFAULT_RATE_LIMITS } from '../../../packages/server/src/config.js';
+import { account, sendMessage, startTestServer, type TestServer, unb64 } from '../../../packages/server/test/helpers.js';
 
 const STOCK = 100;
 const PAIR = DEFAULT_RATE_LIMITS.bundlesPerPair as { capacity: number };

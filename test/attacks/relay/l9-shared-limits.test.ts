@@ -20,11 +20,11 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createDatabase, dropDatabase, NATS_URL, type Relay, spawnRelay, stopRelay } from '../../bench/cluster/relays.js';
-import { DEFAULT_RATE_LIMITS } from '../../packages/server/src/config.js';
-import { Api, login, newUser, registrationBody, type TestUser } from '../../packages/server/test/helpers.js';
-import { requireNats } from '../../packages/server/test/nats-service.js';
-import { requirePostgres } from '../../packages/server/test/postgres-service.js';
+import { createDatabase, dropDatabase, NATS_URL, type Relay, spawnRelay, stopRelay } from '../../../bench/cluster/relays.js';
+import { DEFAULT_RATE_LIMITS } from '../../../packages/server/src/config.js';
+import { Api, login, newUser, registrationBody, type TestUser } from '../../../packages/server/test/helpers.js';
+import { requireNats } from '../../../packages/server/test/nats-service.js';
+import { requirePostgres } from '../../../packages/server/test/postgres-service.js';
 
 const available = (await requirePostgres('L9 shared limits')) && (await requireNats('L9 shared limits'));
 

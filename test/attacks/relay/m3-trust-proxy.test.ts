@@ -33,11 +33,11 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { resolveServerOptions } from '../../packages/server/src/config.js';
-import { type RunningServer, startServer } from '../../packages/server/src/server.js';
-import { REQUIRED } from '../../packages/server/test/postgres-service.js';
+import { resolveServerOptions } from '../../../packages/server/src/config.js';
+import { type RunningServer, startServer } from '../../../packages/server/src/server.js';
+import { REQUIRED } from '../../../packages/server/test/postgres-service.js';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const NGINX = '/usr/sbin/nginx';
 const PROXY = '127.0.0.2'; // stands in for nginx's address
 const run = promisify(execFile);

@@ -3,18 +3,19 @@
  * users at full speed — GET /v1/users/:user had no rate limit, and 404 says "no such user".
  *
  * The attack, against a real relay with its default limits: an account tries name after name
- * (GET /v1/users/:user, then the same through bundles and sends), a few sock-puppet accounts from
+ * (GET /v1/users/:user, then the same through bundles, sends and a file's readers), a few sock-puppet accounts from
  * the same address join in, and one account polls a known user to watch its device list.
  *
  * What stops it now (docs/API.md §3, "Rate limits"): "no such user" answers are scarce —
  * `lookupMissesPerDevice` (30, then 30 an hour) and `lookupMissesPerIp` (100, then 100 an hour),
- * counted together for the directory, bundles and sends — and once they are spent every look-up
+ * counted together for the directory, bundles, sends and file readers — and once they are spent every look-up
  * of that device or address answers 429 with Retry-After, found or not, so the 429 is no oracle.
  * Look-ups of one user by one device are limited too (`directoryPerPair`: 100, then 15 a minute).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEFAULT_RATE_LIMITS } from '../../packages/server/src/config.js';
-import { account, sendMessage, startTestServer, type TestServer } from '../../packages/server/test/helpers.js';
+import { DEFAULT_RATE_LIMITS } from '../../../packages/server/src/config.js';
+import { createFile } from '../../../packages/server/test/file-helpers.js';
+import { account, sendMessage, startTestServer, type TestServer } from '../../../packages/server/test/helpers.js';
 
 const MISSES = DEFAULT_RATE_LIMITS.lookupMissesPerDevice as { capacity: number; refillPerSecond: number };
 const MISSES_IP = DEFAULT_RATE_LIMITS.lookupMissesPerIp as { capacity: number };
@@ -85,5 +86,18 @@ describe('L4: directory enumeration', () => {
     expect(statuses.slice(PAIR.capacity).every((s) => s === 429)).toBe(true);
     // Other users remain visible to the same device.
     expect((await lookup(watcher.token, 'alice')).status).toBe(200);
+  });
+
+  it('counts a file naming an unknown reader as a miss (file readers are no side door)', async () => {
+    t.clock.advance(24 * 3_600_000); // every bucket full again
+    await account(t.api, 'reader');
+    const prober = await account(t.api, 'prober');
+    const statuses: number[] = [];
+    for (let i = 0; i < MISSES.capacity + 5; i++) statuses.push((await createFile(t.api, prober.token, { size: 16, readers: [`probe${i}`] })).status);
+    expect(statuses.slice(0, MISSES.capacity).every((s) => s === 404)).toBe(true);
+    expect(statuses.slice(MISSES.capacity).every((s) => s === 429)).toBe(true);
+    // Blocked for a known reader and for the directory too: the 429 says nothing about the name.
+    expect((await createFile(t.api, prober.token, { size: 16, readers: ['reader'] })).status).toBe(429);
+    expect((await lookup(prober.token, 'reader')).status).toBe(429);
   });
 });
