@@ -129,7 +129,14 @@ describe('profile store: permissions and atomic writes', () => {
       for (let i = 0; ; i++) await s.write('data.bin', new Uint8Array(512 * 1024).fill(i % 256));
     `;
     const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { stdio: 'ignore' });
-    await new Promise((r) => setTimeout(r, 1500));
+    // Kill it mid-way through its writes: once the first is there (the start-up of tsx takes from
+    // 0.3 to several seconds on a loaded machine), after a few more.
+    const started = Date.now();
+    while ((await storage.read('data.bin')) === null) {
+      if (Date.now() - started > 45_000) throw new Error('the writer never wrote');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    await new Promise((r) => setTimeout(r, 300));
     child.kill('SIGKILL');
     await new Promise((r) => child.once('exit', r));
     const b = (await storage.read('data.bin')) as Uint8Array;
