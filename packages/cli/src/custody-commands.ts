@@ -1,0 +1,42 @@
+/**
+ * Custody commands (docs/PROTOCOL.md §16, packages/cli/README.md "Devices"): what only concerns the
+ * primary / companion split. Registered from cli.ts with one line.
+ *
+ *   device demote              on a device linked before custody: erase its copy of the master key
+ *                              (it then is a companion); see custody.ts for the checks
+ */
+import type { BlindrelayClient } from '@blindrelay/client';
+import type { Command } from 'commander';
+import type { Output } from './output.js';
+
+interface CustodyCommandContext {
+  output(cmd: Command): Output;
+  open(cmd: Command): Promise<BlindrelayClient>;
+}
+
+const sub = (program: Command, name: string): Command => {
+  const found = program.commands.find((c) => c.name() === name);
+  if (!found) throw new Error(`no ${name} command to extend`);
+  return found;
+};
+
+export function registerCustodyCommands(program: Command, ctx: CustodyCommandContext): void {
+  sub(program, 'device')
+    .command('demote')
+    .description('on a device linked before custody: erase its copy of the master key once the device list lists it (it becomes a companion)')
+    .action(async (_opts: unknown, cmd: Command) => {
+      const out = ctx.output(cmd);
+      const client = await ctx.open(cmd);
+      const { user, deviceId } = client.whoami();
+      const changed = await client.demoteToCompanion();
+      out.result(
+        { user, deviceId, demoted: changed, primary: false },
+        changed
+          ? [
+              `device ${deviceId} no longer holds the master key of ${user}: it is a companion`,
+              'copies of the key made before (backups, other devices linked before custody) stay valid until you run on the primary: blindrelay account rotate-master-key',
+            ]
+          : `device ${deviceId} is already a companion: nothing to do`,
+      );
+    });
+}
