@@ -4,6 +4,9 @@
  *
  *   device demote              on a device linked before custody: erase its copy of the master key
  *                              (it then is a companion); see custody.ts for the checks
+ *   account rotate-master-key  on the primary: a new master key, new certificates for the devices it
+ *                              carries over, a new device list and a rotation statement signed by
+ *                              both keys (master-key-rotation.ts); contacts must verify again
  */
 import type { BlindrelayClient } from '@blindrelay/client';
 import type { Command } from 'commander';
@@ -21,6 +24,21 @@ const sub = (program: Command, name: string): Command => {
 };
 
 export function registerCustodyCommands(program: Command, ctx: CustodyCommandContext): void {
+  sub(program, 'account')
+    .command('rotate-master-key')
+    .description('on the primary device: replace the master key (your contacts see a new safety number and must verify it again)')
+    .action(async (_opts: unknown, cmd: Command) => {
+      const out = ctx.output(cmd);
+      const client = await ctx.open(cmd);
+      const r = await client.rotateMasterKey();
+      const lines = [
+        `rotated the master key of ${client.user}; device list is now version ${r.version} (devices ${r.kept.join(', ')})`,
+        'your contacts now see a new safety number: their messages to you are refused until they verify it again (blindrelay safety-number, blindrelay verify)',
+      ];
+      if (r.dropped.length > 0) lines.push(`warning: device(s) ${r.dropped.join(', ')} could not be carried over (linked before custody): link them again`);
+      out.result({ user: client.user, rotated: true, version: r.version, kept: r.kept, dropped: r.dropped }, lines);
+    });
+
   sub(program, 'device')
     .command('demote')
     .description('on a device linked before custody: erase its copy of the master key once the device list lists it (it becomes a companion)')

@@ -54,6 +54,7 @@ import type { DownloadOptions, ExportResult, FileSink, FileSource, FileSummary, 
 import * as files from './files.js';
 import { decodeLinkState, encodeLinkState, formatLinkCode, type LinkedDevice, parseLinkCode } from './linking.js';
 import { type ListenOptions, listen } from './listen.js';
+import { type RotationResult, rotateMasterKey } from './master-key-rotation.js';
 import { refreshOwnList, signOwnList } from './own-list.js';
 import {
   addPreKeys,
@@ -841,13 +842,38 @@ export class BlindrelayClient {
       },
     });
     try {
+      // Kept first: the companion's signing seed proves its entry under a new master key (master-key-rotation.ts).
+      await this.#keepCompanionSeed(device.deviceId, device.signing.seed.slice());
       const envelope = await sealProvisioning(p, publicKey, { user: this.user, masterKey: master.publicKey, state });
       await this.#ctx.api.putChannel(channelId, envelope);
     } finally {
-      // The companion's keys leave this device only sealed to it.
+      // The companion's other keys leave this device only sealed to it.
       wipe(device.signing.seed, device.identity.privateKey, file.privateKey, state);
     }
     return { channelId, sas, deviceId: device.deviceId };
+  }
+
+  /** Primary: remember (`seed`) or forget (null) a companion's signing seed (AccountRecord.companionSeeds). */
+  async #keepCompanionSeed(deviceId: number, seed: Uint8Array | null): Promise<void> {
+    const account = await this.#ctx.profile.transact(async (tx) => {
+      const stored = await tx.get('account');
+      const companionSeeds = (stored.companionSeeds ?? []).filter((c) => c.deviceId !== deviceId);
+      if (seed) companionSeeds.push({ deviceId, signingSeed: seed });
+      const next = { ...stored, companionSeeds };
+      tx.set('account', next);
+      return next;
+    });
+    (this.#ctx as { account: AccountRecord }).account = account;
+  }
+
+  /**
+   * Rotate the master key (primary only: NotPrimaryError): a new key, new certificates for the
+   * devices it can carry over, a new device list and a rotation statement signed by both keys
+   * (master-key-rotation.ts, PROTOCOL.md §16.4). Other users see a changed safety number: their
+   * sends to us are refused until they verify it again.
+   */
+  rotateMasterKey(): Promise<RotationResult> {
+    return rotateMasterKey(this.#ctx);
   }
 
   /**
@@ -900,6 +926,7 @@ export class BlindrelayClient {
       this.#ctx.directory.set(a.user, { at: this.#ctx.now(), masterKey: a.masterKey, list: signed });
       return next;
     });
+    await this.#keepCompanionSeed(deviceId, null);
     const r =
       options.rekeyFiles === false ? { rekeyed: [], rekeyFailed: [] } : await rekeyOwnFiles(this.#ctx, revokedKey ? [revokedKey] : [], options.onProgress);
     return { ...this.#deviceInfo(list), ...r };

@@ -35,6 +35,7 @@ import {
 } from '@blindrelay/protocol';
 import type { Context } from './context.js';
 import { KeyChangedError, RevokedError, UntrustedDeviceError } from './errors.js';
+import { followRotation } from './master-key-rotation.js';
 import type { Contact, Transaction } from './profile.js';
 import { pruneSessions } from './sessions.js';
 
@@ -108,7 +109,8 @@ const toKeep = (list: DeviceList) => new Map(list.devices.map((d) => [d.deviceId
 
 /** Fetch the user's directory entry and check it as above; updates contacts and prunes sessions. */
 export async function resolveUser(ctx: Context, tx: Transaction, user: string, options: ResolveOptions): Promise<Resolved> {
-  const { p, account } = ctx;
+  const { p } = ctx;
+  let account = ctx.account;
   const served = await ctx.api.getUser(user);
   const decoded = decodeDeviceList(served.deviceList);
   if (decoded.user !== user) throw new DecodeError('device list: issued for another user');
@@ -155,6 +157,8 @@ export async function resolveUser(ctx: Context, tx: Transaction, user: string, o
   };
 
   if (own) {
+    // Our master key was rotated by our primary: follow it (master-key-rotation.ts, PROTOCOL.md §16.4).
+    if (!equal(decoded.masterKey, account.masterKey) && served.rotation) account = await followRotation(ctx, tx, served.rotation, decoded.masterKey);
     const list = await verify(account.masterKey);
     if (!list.devices.some((d) => d.deviceId === account.deviceId)) throw new RevokedError();
     const newest = previous && previous.version >= list.version ? previous : list;

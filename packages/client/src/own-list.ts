@@ -25,7 +25,7 @@ import {
 } from '@blindrelay/protocol';
 import type { Context } from './context.js';
 import { isPrimary, masterSigner } from './custody.js';
-import { resolveUser } from './directory.js';
+import { resolveUser, SENDER_LIST_MAX_AGE_MS } from './directory.js';
 import { ConflictError } from './errors.js';
 import type { AccountRecord, Contact, Transaction } from './profile.js';
 import { pruneSessions } from './sessions.js';
@@ -88,8 +88,12 @@ function dueAt(list: DeviceList, account: AccountRecord, now: number): number {
  */
 export async function refreshOwnList(ctx: Context): Promise<{ published: boolean; dueAt: number }> {
   const a = ctx.account;
-  // Custody (§16): only the primary signs our list; a companion relies on it (checked again later).
-  if (!isPrimary(a)) return { published: false, dueAt: ctx.now() + DEVICE_LIST_REFRESH_MS };
+  // Custody (§16): only the primary signs our list. A companion looks at it (a rotation to follow,
+  // its own revocation) at most every SENDER_LIST_MAX_AGE_MS.
+  if (!isPrimary(a)) {
+    await ctx.profile.transact((tx) => resolveUser(ctx, tx, a.user, { mode: 'lookup' }));
+    return { published: false, dueAt: ctx.now() + SENDER_LIST_MAX_AGE_MS };
+  }
   for (let attempt = 0; ; attempt++) {
     try {
       return await ctx.profile.transact(async (tx) => {

@@ -82,6 +82,13 @@ export interface AccountRecord {
   /** This device's certificate from the master key (sent in every PreKeyMessage). */
   readonly certificate: Uint8Array;
   readonly createdAt: number;
+  /**
+   * Primary only (custody.ts, master-key-rotation.ts): the signing seeds of the companions it
+   * made, kept to prove their entries under a new master key when it rotates (dropped on revoke).
+   */
+  readonly companionSeeds?: readonly { readonly deviceId: number; readonly signingSeed: Uint8Array }[];
+  /** Primary only: a new master seed written before a rotation is published (crash safety). */
+  readonly pendingMasterSeed?: Uint8Array;
 }
 
 export interface StoredSignedPreKey {
