@@ -91,7 +91,8 @@ export async function refreshOwnList(ctx: Context): Promise<{ published: boolean
   // Custody (§16): only the primary signs our list. A companion looks at it (a rotation to follow,
   // its own revocation) at most every SENDER_LIST_MAX_AGE_MS.
   if (!isPrimary(a)) {
-    await ctx.profile.transact((tx) => resolveUser(ctx, tx, a.user, { mode: 'lookup' }));
+    // Best effort and silent: what fails here (revoked, unreachable) fails the operation itself next.
+    await ctx.profile.transact((tx) => resolveUser(ctx, tx, a.user, { mode: 'lookup' })).catch(() => undefined);
     return { published: false, dueAt: ctx.now() + SENDER_LIST_MAX_AGE_MS };
   }
   for (let attempt = 0; ; attempt++) {
