@@ -100,6 +100,8 @@ describe('custody: master-key rotation', () => {
     const wrongOld = await api.putDeviceList(user, forgedList, undefined, selfSigned).catch((e: unknown) => e);
     expect(wrongOld).toBeInstanceOf(RelayError);
     expect((wrongOld as RelayError).status).toBe(403);
+    const garbage = await api.putDeviceList(user, forgedList, undefined, new Uint8Array(50)).catch((e: unknown) => e);
+    expect((garbage as RelayError).status).toBe(400);
     expect((await api.getUser(user)).masterKey).toEqual(served.masterKey);
 
     // The primary rotates: the companion is carried over with a new certificate.
