@@ -322,7 +322,11 @@ export function buildProgram(io: CliIo = defaultIo()): Command {
       const r = await client.revoke(deviceId, { rekeyFiles: opts.rekey });
       const lines = [`revoked device ${deviceId}; device list is now version ${r.version}`];
       if (opts.rekey) lines.push(`re-keyed ${r.rekeyed.length} file${r.rekeyed.length === 1 ? '' : 's'} without it`);
-      for (const f of r.rekeyFailed) lines.push(`warning: file ${f.id} was not re-keyed (${f.code}: ${f.message}): run blindrelay file rekey ${f.id}`);
+      for (const f of r.rekeyFailed) {
+        lines.push(
+          `warning: file ${f.id} was not re-keyed (${f.code}: ${f.message}): try blindrelay file rekey ${f.id}; if device ${deviceId} signed its current version, that version no longer verifies: store the file again from a copy`,
+        );
+      }
       out.result({ revoked: deviceId, version: r.version, devices: r.devices, rekeyed: r.rekeyed, rekeyFailed: r.rekeyFailed }, lines);
     });
   registerCustodyCommands(program, { output, open });
