@@ -15,6 +15,8 @@
  *    the user (new file key, no stanza for it), new files have no stanza for it either, and a file
  *    it had written (signed by its device key) is re-signed by the primary, while its own
  *    signatures stop verifying once it left the list.
+ * Files other users own and shared with this user: the owner's SDK marks a reader whose verified
+ * list lost a device, and `rekeyForRemovedReaderDevices` (CLI `file rekey-readers`) re-keys them.
  * Each step fails if custody is reverted (a companion holding the master seed re-lists itself).
  */
 import * as P from '@blindrelay/protocol';
@@ -127,6 +129,29 @@ describe('K4: a revoked, hostile companion device', () => {
     // The file it wrote is re-signed by the primary: bob still reads it, verified.
     expect((await download(world, bob, companionFile.id)).bytes).toEqual(f2.bytes);
     expect((await bob.client.statFile(companionFile.id)).contents).toBe('signed');
+  });
+
+  it("another owner's file: the owner's SDK notices the reader's list lost the device and re-keys the file without it", async () => {
+    const alice = await world.newUser('alice');
+    const bob = await world.newUser('bob');
+    const companion = await linkDevice(alice);
+    const f = await world.plainFile('bob.txt', 4000);
+    const { file } = await bob.client.putFile(await fileSource(f.path), { to: [alice.client.user] });
+    expect((await download(world, companion, file.id)).bytes).toEqual(f.bytes);
+    const stolen = copyOf(companion.storage as MemoryStorage);
+    const oldKey = await fileKeyFor({ storage: stolen } as never, (await relayFile(world, bob, file.id)).header);
+    await alice.client.revoke(companion.client.deviceId);
+    // Nothing to do until bob's SDK has seen alice's new list: the stanza is still there.
+    expect(await fileKeyFor({ storage: stolen } as never, (await relayFile(world, bob, file.id)).header)).toEqual(oldKey);
+    bob.clock.offset = 11 * 60_000; // past the directory cache: the next send fetches alice's list
+    await bob.client.send(alice.client.user, 'hi');
+    const r = await bob.client.rekeyForRemovedReaderDevices();
+    expect(r).toMatchObject({ readers: [alice.client.user], rekeyed: [file.id], rekeyFailed: [] });
+    await expect(fileKeyFor({ storage: stolen } as never, (await relayFile(world, bob, file.id)).header)).rejects.toBeInstanceOf(P.BlindrelayError);
+    expect(await opensWith(oldKey, await rawPayload(world, bob, file.id))).toBe(false);
+    expect((await download(world, alice, file.id)).bytes).toEqual(f.bytes);
+    // Done once: the mark is cleared.
+    expect(await bob.client.rekeyForRemovedReaderDevices()).toMatchObject({ readers: [], rekeyed: [] });
   });
 
   it("a reader list or seal signed by a device that left the owner's list no longer verifies", async () => {

@@ -329,7 +329,6 @@ export function buildProgram(io: CliIo = defaultIo()): Command {
       }
       out.result({ revoked: deviceId, version: r.version, devices: r.devices, rekeyed: r.rekeyed, rekeyFailed: r.rekeyFailed }, lines);
     });
-  registerCustodyCommands(program, { output, open });
 
   // ---- messages ----------------------------------------------------------------------------------
   program
@@ -389,6 +388,7 @@ export function buildProgram(io: CliIo = defaultIo()): Command {
     });
 
   registerFileCommands(program, { io, output, open, displayText });
+  registerCustodyCommands(program, { output, open });
 
   // ---- trust -------------------------------------------------------------------------------------
   program

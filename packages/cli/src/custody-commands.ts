@@ -7,6 +7,7 @@
  *   account rotate-master-key  on the primary: a new master key, new certificates for the devices it
  *                              carries over, a new device list and a rotation statement signed by
  *                              both keys (master-key-rotation.ts); contacts must verify again
+ *   file rekey-readers         re-key your files shared with users whose device list lost a device
  */
 import type { BlindrelayClient } from '@blindrelay/client';
 import type { Command } from 'commander';
@@ -24,6 +25,21 @@ const sub = (program: Command, name: string): Command => {
 };
 
 export function registerCustodyCommands(program: Command, ctx: CustodyCommandContext): void {
+  sub(program, 'file')
+    .command('rekey-readers')
+    .description('re-encrypt your files shared with users whose device list lost a device (revoked) since, without it')
+    .action(async (_opts: unknown, cmd: Command) => {
+      const out = ctx.output(cmd);
+      const client = await ctx.open(cmd);
+      const r = await client.rekeyForRemovedReaderDevices();
+      const lines =
+        r.readers.length === 0
+          ? ['no reader of your files lost a device since the last re-key']
+          : [`readers that lost a device: ${r.readers.join(', ')}; re-keyed ${r.rekeyed.length} file${r.rekeyed.length === 1 ? '' : 's'}`];
+      for (const f of r.rekeyFailed) lines.push(`warning: file ${f.id} was not re-keyed (${f.code}: ${f.message}); run this again`);
+      out.result({ readers: r.readers, rekeyed: r.rekeyed, rekeyFailed: r.rekeyFailed }, lines);
+    });
+
   sub(program, 'account')
     .command('rotate-master-key')
     .description('on the primary device: replace the master key (your contacts see a new safety number and must verify it again)')

@@ -36,7 +36,7 @@ import {
 import { type DeviceCredentials, parseServerList, RelayApi, type Token, type TokenCache } from './api.js';
 import { fromBase64url } from './base64url.js';
 import type { Context } from './context.js';
-import { demoteToCompanion, isPrimary, masterSigner, rekeyOwnFiles, requirePrimary } from './custody.js';
+import { demoteToCompanion, isPrimary, masterSigner, rekeyForRemovedReaderDevices, rekeyOwnFiles, requirePrimary } from './custody.js';
 import { DIRECTORY_MAX_AGE_MS, resolveUser } from './directory.js';
 import {
   ConflictError,
@@ -124,7 +124,7 @@ export interface LinkOptions extends CreateAccountOptions {
 
 /** What the approving device shows before it seals the account to a new device. */
 export interface LinkApproval {
-  /** Our user: approving gives the new device FULL control of it. */
+  /** Our user: the approved companion reads and sends as it (it does not get the master key).  */
   readonly user: string;
   /** The comparison code (6 digits) of the link code: the new device must show the same. */
   readonly sas: string;
@@ -486,6 +486,15 @@ export class BlindrelayClient {
   }
   pendingUploads(): Promise<PendingUpload[]> {
     return files.pendingUploads(this.#ctx);
+  }
+  /**
+   * Re-key the files we own that are shared with users whose device list lost a device since
+   * (custody.ts `rekeyForRemovedReaderDevices`, PROTOCOL.md §16.3): the removed device's stanza is
+   * dropped. Which readers lost a device is noticed when their list is fetched (send, receive,
+   * file operations).
+   */
+  rekeyForRemovedReaderDevices(onProgress?: ProgressListener) {
+    return rekeyForRemovedReaderDevices(this.#ctx, onProgress);
   }
   /** Finish this device's unfinished revocations (restarting under a fresh key those that cannot be resumed). */
   resumeRevocations(onProgress?: ProgressListener): Promise<string[]> {

@@ -97,3 +97,50 @@ export async function rekeyOwnFiles(
   }
   return { rekeyed, rekeyFailed };
 }
+
+/**
+ * Files we own that are shared with a user whose device list lost a device (Contact
+ * `devicesRemovedAt`, set by directory.ts when a verified list of theirs drops one): re-encrypt
+ * each under a new file key for the reader's current devices (files rekey), so the removed device's
+ * stanza is gone and the copy it could open is replaced (PROTOCOL.md §16.3). A reader's mark is
+ * cleared once every file shared with them was re-keyed. Any device of ours may run it.
+ */
+export async function rekeyForRemovedReaderDevices(
+  ctx: Context,
+  onProgress?: ProgressListener,
+): Promise<{ readers: string[]; rekeyed: string[]; rekeyFailed: { id: string; code: string; message: string }[] }> {
+  const marked = new Map<string, number>();
+  for (const [user, c] of (await ctx.profile.read('contacts')).contacts)
+    if (user !== ctx.account.user && c.devicesRemovedAt !== undefined) marked.set(user, c.devicesRemovedAt);
+  const rekeyed: string[] = [];
+  const rekeyFailed: { id: string; code: string; message: string }[] = [];
+  if (marked.size === 0) return { readers: [], rekeyed, rekeyFailed };
+  const failedReaders = new Set<string>();
+  for (const f of await ctx.api.listFiles()) {
+    if (f.owner !== ctx.account.user || !f.complete) continue;
+    const affected = f.readers.filter((r) => marked.has(r));
+    if (affected.length === 0) continue;
+    try {
+      await rekeyFile(ctx, f.id, onProgress ? { onProgress } : {});
+      rekeyed.push(f.id);
+    } catch (e) {
+      const info = errorInfo(e);
+      rekeyFailed.push({ id: f.id, code: info.code, message: info.message });
+      for (const r of affected) failedReaders.add(r);
+    }
+  }
+  const cleared = [...marked.keys()].filter((r) => !failedReaders.has(r));
+  await ctx.profile.transact(async (tx) => {
+    const contacts = await tx.get('contacts');
+    for (const r of cleared) {
+      const c = contacts.contacts.get(r);
+      // Only the mark we acted on: a newer removal seen meanwhile stays.
+      if (c && c.devicesRemovedAt === marked.get(r)) {
+        const { devicesRemovedAt: _done, ...rest } = c;
+        contacts.contacts.set(r, rest);
+      }
+    }
+    tx.set('contacts', contacts);
+  });
+  return { readers: [...marked.keys()], rekeyed, rekeyFailed };
+}

@@ -145,6 +145,8 @@ export async function resolveUser(ctx: Context, tx: Transaction, user: string, o
 
   const adopt = async (list: DeviceList, verified: Contact, pinned: boolean): Promise<Resolved> => {
     const contact: Contact = { ...verified, listCheckedAt: now };
+    // Another user's list lost a device (revoked): our files shared with them still name it (custody.ts).
+    if (!own && previous && equal(previous.masterKey, list.masterKey) && lostDevice(previous, list)) contact.devicesRemovedAt ??= now;
     if (!existing || !sameContact(existing, contact)) {
       contacts.contacts.set(user, contact);
       tx.set('contacts', contacts);
@@ -196,6 +198,15 @@ export async function resolveUser(ctx: Context, tx: Transaction, user: string, o
   throw new KeyChangedError(user);
 }
 
+/** True if `next` lacks a device of `prev`, or lists it with other keys. */
+function lostDevice(prev: DeviceList, next: DeviceList): boolean {
+  const same = (a?: Uint8Array, b?: Uint8Array) => (a && b ? equal(a, b) : a === b);
+  return prev.devices.some((d) => {
+    const n = next.devices.find((x) => x.deviceId === d.deviceId);
+    return !n || !equal(n.identityKey, d.identityKey) || !same(n.fileKey, d.fileKey);
+  });
+}
+
 function sameContact(a: Contact, b: Contact): boolean {
   const sameList = a.deviceList === null || b.deviceList === null ? a.deviceList === b.deviceList : equal(a.deviceList, b.deviceList);
   return (
@@ -205,7 +216,8 @@ function sameContact(a: Contact, b: Contact): boolean {
     sameList &&
     a.keyChange === b.keyChange &&
     a.listCheckedAt === b.listCheckedAt &&
-    a.linkApprovedAt === b.linkApprovedAt
+    a.linkApprovedAt === b.linkApprovedAt &&
+    a.devicesRemovedAt === b.devicesRemovedAt
   );
 }
 

@@ -146,6 +146,12 @@ export interface Contact {
   listCheckedAt?: number;
   /** Our own user only: when this profile last approved a new device (ms; directory.ts). */
   linkApprovedAt?: number;
+  /**
+   * Another user only: when a verified list of theirs first lacked a device (or its keys) that the
+   * list held before had (ms; directory.ts). Files we own and share with them still carry a stanza
+   * for that device until re-keyed (custody.ts `rekeyForRemovedReaderDevices`, which clears it).
+   */
+  devicesRemovedAt?: number;
 }
 /**
  * A file upload not yet complete on the relay (files.ts): what is needed to produce the same
