@@ -67,7 +67,7 @@ describe('K3: file contents are signed by their owner', () => {
   it('a payload a reader encrypted under the file key is refused before any plaintext reaches the output', async () => {
     const { alice, bob, carol, f, id, fileKey, forged } = await setup();
     const original = await relayFile(world, carol, id);
-    const bobSeed = (await (await Profile.open(bob.storage, p)).read('account')).masterSeed;
+    const bobSeed = (await (await Profile.open(bob.storage, p)).read('account')).masterSeed as Uint8Array;
     const bobSeal = await P.signFileSeal(
       p,
       bobSeed,
@@ -172,7 +172,7 @@ async function legacyFile(owner: Device, reader: Device, name: string, bytes: Ui
   }
   const fileKey = P.generateFileKey(p);
   const header = await P.rewrapHeader(p, fileKey, recipients);
-  const access = await P.signLegacyFileAccess(p, account.masterSeed, fileKey, owner.client.user, [reader.client.user]);
+  const access = await P.signLegacyFileAccess(p, account.masterSeed as Uint8Array, fileKey, owner.client.user, [reader.client.user]);
   const meta = await sealFileMeta(p, fileKey, { name, size: bytes.length, mtimeMs: 1_700_000_000_000 }, access, 1);
   const payload = await P.encryptPayload(p, fileKey, bytes);
   const api = await deviceApi(owner, world.url);

@@ -166,7 +166,7 @@ describe('M1: through the SDK against a real relay that relabels', () => {
   it("Bob's send to 'mallory' over Alice's device keys is refused; Alice receives nothing", async () => {
     const a = await accountOf(alice);
     const m = await accountOf(mallory);
-    const masterM = { seed: m.masterSeed, publicKey: m.masterKey };
+    const masterM = { seed: m.masterSeed as Uint8Array, publicKey: m.masterKey };
     const aliceKeys = { deviceId: a.deviceId, signingKey: a.signingKey, identityKey: a.identityPublic };
     // Without a proof for Alice's keys.
     relabellingRelay(await P.signDeviceList(p, m.user, masterM, { version: 9, issuedAt: Date.now() }, [aliceKeys]), m.masterKey);
@@ -191,10 +191,13 @@ describe('M1: through the SDK against a real relay that relabels', () => {
     const m = await accountOf(mallory);
     const held = await mallory.client.devices();
     const own = P.decodeDeviceList((await Profile.open(mallory.storage, p).then((pr) => pr.read('contacts'))).contacts.get(m.user)?.deviceList as Uint8Array);
-    const list = await P.signDeviceList(p, m.user, { seed: m.masterSeed, publicKey: m.masterKey }, { version: held.version + 1, issuedAt: Date.now() }, [
-      ...own.devices,
-      { deviceId: a.deviceId === m.deviceId ? a.deviceId + 1 : a.deviceId, signingKey: a.signingKey, identityKey: a.identityPublic },
-    ]);
+    const list = await P.signDeviceList(
+      p,
+      m.user,
+      { seed: m.masterSeed as Uint8Array, publicKey: m.masterKey },
+      { version: held.version + 1, issuedAt: Date.now() },
+      [...own.devices, { deviceId: a.deviceId === m.deviceId ? a.deviceId + 1 : a.deviceId, signingKey: a.signingKey, identityKey: a.identityPublic }],
+    );
     const r = await fetch(`${relay.url}/v1/users/${m.user}/device-list`, {
       method: 'PUT',
       headers: { 'content-type': 'application/json' },

@@ -77,7 +77,7 @@ describe('M2: stale and frozen device lists', () => {
     // Bob's master key once signed this list, naming his device and a laptop stolen since.
     const stolen = await P.generateDeviceKeys(p);
     const stolenEntry = await P.proveDeviceEntry(p, b.user, b.masterKey, P.deviceEntryOf(stolen), stolen.signing.seed);
-    const master = { seed: b.masterSeed, publicKey: b.masterKey };
+    const master = { seed: b.masterSeed as Uint8Array, publicKey: b.masterKey };
     const old = await P.signDeviceList(p, b.user, master, { version: current.version, issuedAt: Date.now() - 20 * DAY }, [...current.devices, stolenEntry]);
     serveList(alice, b.user, b.masterKey, () => old);
     await expect(alice.client.send(b.user, 'to the stolen laptop?')).rejects.toMatchObject({ code: 'ERR_STALE_DEVICE_LIST' });

@@ -12,6 +12,7 @@ import {
   errorInfo,
   InvalidArgumentError,
   LinkNotConfirmedError,
+  NotPrimaryError,
   parseLinkCode,
   type ReceivedMessage,
 } from '@blindrelay/client';
@@ -19,6 +20,7 @@ import { nodeEnvironment } from '@blindrelay/client/node';
 import { DEFAULT_RATE_LIMITS, formatRateLimit, RATE_LIMIT_FLAGS, type RateLimitFlag, rateLimitEnv } from '@blindrelay/server/config';
 import { Command, CommanderError, InvalidArgumentError as CommanderInvalidArgument } from 'commander';
 import qrcode from 'qrcode-terminal';
+import { registerCustodyCommands } from './custody-commands.js';
 import { registerFileCommands } from './file-commands.js';
 import { createOutput, displayText, type Output, reportError } from './output.js';
 
@@ -178,7 +180,16 @@ export function buildProgram(io: CliIo = defaultIo()): Command {
         : `BLINDRELAY_PASSPHRASE is not set: the private keys in ${env.profileDir} are NOT encrypted, only protected by file permissions (0600, directory 0700)`;
       if (warning) out.note(`warning: ${warning}`);
       out.result(
-        { user: w.user, deviceId: w.deviceId, deviceName: w.deviceName, server: w.server, servers: w.servers, profile: env.profileDir, encrypted: w.encrypted },
+        {
+          user: w.user,
+          deviceId: w.deviceId,
+          deviceName: w.deviceName,
+          server: w.server,
+          servers: w.servers,
+          profile: env.profileDir,
+          encrypted: w.encrypted,
+          primary: w.primary,
+        },
         [
           `created ${w.user}, device ${w.deviceId} (${w.deviceName}) on ${w.servers.join(', ')}`,
           `profile: ${env.profileDir} (${w.encrypted ? 'encrypted with BLINDRELAY_PASSPHRASE' : 'NOT encrypted'})`,
@@ -215,25 +226,36 @@ export function buildProgram(io: CliIo = defaultIo()): Command {
       const w = client.whoami();
       if (!client.encrypted) out.note(`warning: BLINDRELAY_PASSPHRASE is not set: the private keys in ${env.profileDir} are NOT encrypted`);
       out.result(
-        { user: w.user, deviceId: w.deviceId, deviceName: w.deviceName, server: w.server, servers: w.servers, profile: env.profileDir, encrypted: w.encrypted },
-        `linked: this is device ${w.deviceId} (${w.deviceName}) of ${w.user}`,
+        {
+          user: w.user,
+          deviceId: w.deviceId,
+          deviceName: w.deviceName,
+          server: w.server,
+          servers: w.servers,
+          profile: env.profileDir,
+          encrypted: w.encrypted,
+          primary: w.primary,
+        },
+        `linked: this is device ${w.deviceId} (${w.deviceName}) of ${w.user}, a companion (approve and revoke devices on the primary)`,
       );
     });
 
   device
     .command('approve')
-    .description('approve a new device of your user, given the code it shows (it gets FULL control of your user)')
+    .description('on the primary device: approve a new companion device of your user, given the code it shows (it can read and send as your user)')
     .argument('<code>', 'the BR1.… code')
     .option('--sas <digits>', 'the comparison code the new device shows (instead of confirming on the terminal)')
     .action(async (code: string, opts: { sas?: string }, cmd: Command) => {
       const out = output(cmd);
       parseLinkCode(code);
       const client = await open(cmd);
+      // Custody: refused on a companion before anything else (PROTOCOL.md §16).
+      if (!client.primary) throw new NotPrimaryError('approving a new device');
       const stdin = io.stdin;
       const interactive = opts.sas === undefined && !out.json && stdin?.isTTY === true;
       if (opts.sas === undefined && !interactive) {
         throw new LinkNotConfirmedError(
-          `approving gives the new device FULL control of ${client.user}: pass --sas with the comparison code the new device shows (or run this on a terminal to confirm it). Nothing was sent`,
+          `approving lets the new device read and send as ${client.user}: pass --sas with the comparison code the new device shows (or run this on a terminal to confirm it). Nothing was sent`,
         );
       }
       const r = await client.approve(code, {
@@ -242,7 +264,7 @@ export function buildProgram(io: CliIo = defaultIo()): Command {
           ? {
               confirm: async ({ user, sas }) => {
                 io.stderr.write(
-                  `This gives the new device FULL control of ${user}: it receives the master key and can read new messages, add and remove devices, and act as ${user}.\nCompare: the new device must show the comparison code  ${formatSas(sas)}\nIf you did not start this link yourself, or the codes differ, answer no.\n`,
+                  `This makes the new device a companion of ${user}: it can read new messages and files and act as ${user} (it does not get the master key: only this device adds and removes devices).\nCompare: the new device must show the comparison code  ${formatSas(sas)}\nIf you did not start this link yourself, or the codes differ, answer no.\n`,
                 );
                 const rl = createInterface({ input: stdin as NodeJS.ReadableStream, output: io.stderr });
                 try {
@@ -255,8 +277,8 @@ export function buildProgram(io: CliIo = defaultIo()): Command {
           : {}),
       });
       out.result(
-        { approved: true, user: client.user, channelId: r.channelId, sas: r.sas },
-        `approved: the new device now adds itself to ${client.user}'s device list`,
+        { approved: true, user: client.user, channelId: r.channelId, sas: r.sas, deviceId: r.deviceId },
+        `approved: the new device ${r.deviceId} now publishes the device list that adds it to ${client.user}`,
       );
     });
 
@@ -290,14 +312,22 @@ export function buildProgram(io: CliIo = defaultIo()): Command {
 
   device
     .command('revoke')
-    .description('remove another device from your device list')
+    .description('on the primary device: remove another device from your device list and re-key your files without it')
     .argument('<deviceId>', 'the device id (see device list)')
-    .action(async (id: string, _opts: unknown, cmd: Command) => {
+    .option('--no-rekey', 'do not re-encrypt your files (the revoked device may still open copies of their current versions)')
+    .action(async (id: string, opts: { rekey: boolean }, cmd: Command) => {
       const out = output(cmd);
       const deviceId = parseDeviceId(id);
       const client = await open(cmd);
-      const r = await client.revoke(deviceId);
-      out.result({ revoked: deviceId, version: r.version, devices: r.devices }, `revoked device ${deviceId}; device list is now version ${r.version}`);
+      const r = await client.revoke(deviceId, { rekeyFiles: opts.rekey });
+      const lines = [`revoked device ${deviceId}; device list is now version ${r.version}`];
+      if (opts.rekey) lines.push(`re-keyed ${r.rekeyed.length} file${r.rekeyed.length === 1 ? '' : 's'} without it`);
+      for (const f of r.rekeyFailed) {
+        lines.push(
+          `warning: file ${f.id} was not re-keyed (${f.code}: ${f.message}): try blindrelay file rekey ${f.id}; if device ${deviceId} signed its current version, that version no longer verifies: store the file again from a copy`,
+        );
+      }
+      out.result({ revoked: deviceId, version: r.version, devices: r.devices, rekeyed: r.rekeyed, rekeyFailed: r.rekeyFailed }, lines);
     });
 
   // ---- messages ----------------------------------------------------------------------------------
@@ -358,6 +388,7 @@ export function buildProgram(io: CliIo = defaultIo()): Command {
     });
 
   registerFileCommands(program, { io, output, open, displayText });
+  registerCustodyCommands(program, { output, open });
 
   // ---- trust -------------------------------------------------------------------------------------
   program
@@ -405,8 +436,17 @@ export function buildProgram(io: CliIo = defaultIo()): Command {
       const client = await BlindrelayClient.open(env);
       const w = client.whoami();
       out.result(
-        { user: w.user, deviceId: w.deviceId, deviceName: w.deviceName, server: w.server, servers: w.servers, profile: env.profileDir, encrypted: w.encrypted },
-        `${w.user}, device ${w.deviceId} (${w.deviceName}) on ${w.servers.join(', ')}`,
+        {
+          user: w.user,
+          deviceId: w.deviceId,
+          deviceName: w.deviceName,
+          server: w.server,
+          servers: w.servers,
+          profile: env.profileDir,
+          encrypted: w.encrypted,
+          primary: w.primary,
+        },
+        `${w.user}, device ${w.deviceId} (${w.deviceName}, ${w.primary ? 'primary: holds the master key' : 'companion'}) on ${w.servers.join(', ')}`,
       );
     });
 

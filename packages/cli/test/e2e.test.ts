@@ -113,7 +113,7 @@ describe('blindrelay CLI end to end', () => {
     // The comparison code must be confirmed (review L5): without it, or with another one, nothing is sent.
     const unconfirmed = await br('bob', 'device', 'approve', code);
     expect(unconfirmed.code).toBe(1);
-    expect(unconfirmed.stderr).toMatch(/FULL control of bob.*--sas/);
+    expect(unconfirmed.stderr).toMatch(/read and send as bob.*--sas/);
     const wrong = String((Number(sas) + 1) % 1_000_000).padStart(6, '0');
     await expectFailure('bob', 'ERR_LINK_NOT_CONFIRMED', 'device', 'approve', code, '--sas', wrong);
     const approved = await brJson('bob', 'device', 'approve', code, '--sas', `${sas.slice(0, 3)} ${sas.slice(3)}`);

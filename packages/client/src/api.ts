@@ -579,15 +579,18 @@ export class RelayApi {
 
   // ---- §3 directory ------------------------------------------------------------------------------
 
-  async getUser(user: string): Promise<{ user: string; masterKey: Uint8Array; deviceList: Uint8Array }> {
+  /** `rotation`: the newest master-key rotation statement, when the user's key ever rotated (PROTOCOL.md §16.4). */
+  async getUser(user: string): Promise<{ user: string; masterKey: Uint8Array; deviceList: Uint8Array; rotation?: Uint8Array }> {
     const d = await this.#json('GET', `/v1/users/${encodeURIComponent(user)}`, { auth: true });
     if (typeof d.user !== 'string') throw badResponse('user');
-    return { user: d.user, masterKey: bytesField(d, 'masterKey'), deviceList: bytesField(d, 'deviceList') };
+    const base = { user: d.user, masterKey: bytesField(d, 'masterKey'), deviceList: bytesField(d, 'deviceList') };
+    return d.rotation === undefined ? base : { ...base, rotation: bytesField(d, 'rotation') };
   }
 
-  async putDeviceList(user: string, deviceList: Uint8Array, newDevice?: { deviceId: number; prekeys: PreKeyUpload }): Promise<void> {
+  async putDeviceList(user: string, deviceList: Uint8Array, newDevice?: { deviceId: number; prekeys: PreKeyUpload }, rotation?: Uint8Array): Promise<void> {
     const body: Record<string, unknown> = { deviceList: b64(deviceList) };
     if (newDevice) body.newDevice = { deviceId: newDevice.deviceId, prekeys: uploadJson(newDevice.prekeys) };
+    if (rotation) body.rotation = b64(rotation);
     await this.#call('PUT', `/v1/users/${encodeURIComponent(user)}/device-list`, { body });
   }
 

@@ -10,9 +10,11 @@
  * ciphertext and public keys only.
  */
 import {
+  type DeviceKeys,
   type DeviceList,
   decodeDeviceList,
   deviceEntryOf,
+  equal,
   formatSafetyNumber,
   generateDeviceKeys,
   generateMasterKey,
@@ -21,16 +23,20 @@ import {
   isValidUserName,
   openProvisioning,
   type Primitives,
+  proveDeviceEntry,
   provisioningSas,
   safetyNumber,
   safetyNumberMatches,
   sealProvisioning,
   signAuthChallenge,
+  verifyDeviceCertificate,
   verifyDeviceList,
+  wipe,
 } from '@blindrelay/protocol';
 import { type DeviceCredentials, parseServerList, RelayApi, type Token, type TokenCache } from './api.js';
 import { fromBase64url } from './base64url.js';
 import type { Context } from './context.js';
+import { demoteToCompanion, isPrimary, masterSigner, rekeyForRemovedReaderDevices, rekeyOwnFiles, requirePrimary } from './custody.js';
 import { DIRECTORY_MAX_AGE_MS, resolveUser } from './directory.js';
 import {
   ConflictError,
@@ -46,8 +52,9 @@ import {
 import type { FileMeta } from './file-meta.js';
 import type { DownloadOptions, ExportResult, FileSink, FileSource, FileSummary, ProgressListener, PutOptions, PutResult } from './files.js';
 import * as files from './files.js';
-import { decodeLinkState, encodeLinkState, formatLinkCode, parseLinkCode } from './linking.js';
+import { decodeLinkState, encodeLinkState, formatLinkCode, type LinkedDevice, parseLinkCode } from './linking.js';
 import { type ListenOptions, listen } from './listen.js';
+import { type RotationResult, rotateMasterKey } from './master-key-rotation.js';
 import { refreshOwnList, signOwnList } from './own-list.js';
 import {
   addPreKeys,
@@ -117,7 +124,7 @@ export interface LinkOptions extends CreateAccountOptions {
 
 /** What the approving device shows before it seals the account to a new device. */
 export interface LinkApproval {
-  /** Our user: approving gives the new device FULL control of it. */
+  /** Our user: the approved companion reads and sends as it (it does not get the master key).  */
   readonly user: string;
   /** The comparison code (6 digits) of the link code: the new device must show the same. */
   readonly sas: string;
@@ -323,22 +330,34 @@ export class BlindrelayClient {
     const payload = await openProvisioning(p, ephemeral, sealed);
     if (payload.user !== options.user) throw new InvalidArgumentError(`the approving device belongs to ${payload.user}, not ${options.user}`);
     const user = payload.user;
+    const masterKey = payload.masterKey;
     const state = decodeLinkState(payload.state);
-    const master = { seed: payload.masterSeed, publicKey: await p.ed25519PublicKey(payload.masterSeed) };
-    // Our own list as the approving device holds it (it may still be migrating: §5.3).
-    const current = await verifyDeviceList(p, state.deviceList, { user, masterKey: master.publicKey }, { now: null, migration: true });
-    let device = await generateDeviceKeys(p);
-    while (current.devices.some((d) => d.deviceId === device.deviceId)) device = await generateDeviceKeys(p);
-    const certificate = await issueDeviceCertificate(p, user, master, device);
     const now = (env.now ?? Date.now)();
+    // Custody (PROTOCOL.md §16): the primary made our keys, certified them and signed the list
+    // adding us; we check all of it against the master key before keeping anything.
+    const device = await linkedDeviceKeys(p, state.device);
+    const list = await verifyDeviceList(p, state.deviceList, { user, masterKey }, { now: null, migration: true });
+    const entry = list.devices.find((d) => d.deviceId === device.deviceId);
+    const cert = await verifyDeviceCertificate(p, state.device.certificate, { user, masterKey });
+    if (
+      !entry?.proof ||
+      !equal(entry.signingKey, device.signing.publicKey) ||
+      !equal(entry.identityKey, device.identity.publicKey) ||
+      !entry.fileKey ||
+      !equal(entry.fileKey, device.file.publicKey) ||
+      cert.deviceId !== device.deviceId ||
+      !equal(cert.signingKey, device.signing.publicKey) ||
+      !equal(cert.identityKey, device.identity.publicKey)
+    ) {
+      throw new InvalidArgumentError('the approving device sent a device list or certificate that does not match the keys it sent: nothing was kept');
+    }
     const prekeys = await initialPreKeys(p, user, device, now);
-    const account = accountRecord(options, servers, master, device, certificate, now);
-    const list = await signOwnList({ p, now: () => now }, account, current, [...current.devices, deviceEntryOf(device)]);
+    const account = accountRecord(options, servers, { publicKey: masterKey }, device, state.device.certificate, now);
     const contacts: ContactsRecord = { contacts: new Map(state.contacts) };
     contacts.contacts.delete(user);
-    contacts.contacts.set(user, ownContact(master.publicKey, list, now));
+    contacts.contacts.set(user, ownContact(masterKey, list.encoded, now));
     return BlindrelayClient.#provision(env, account, prekeys.record, contacts, (relay) =>
-      relay.putDeviceList(user, list, { deviceId: device.deviceId, prekeys: prekeys.upload }),
+      relay.putDeviceList(user, list.encoded, { deviceId: device.deviceId, prekeys: prekeys.upload }),
     );
   }
 
@@ -392,9 +411,33 @@ export class BlindrelayClient {
     return this.#ctx.profile.storage.location;
   }
 
-  whoami(): { user: string; deviceId: number; deviceName: string; server: string; servers: readonly string[]; encrypted: boolean } {
+  /** True on the user's primary device (it holds the master key: custody.ts). */
+  get primary(): boolean {
+    return isPrimary(this.#ctx.account);
+  }
+
+  whoami(): { user: string; deviceId: number; deviceName: string; server: string; servers: readonly string[]; encrypted: boolean; primary: boolean } {
     const a = this.#ctx.account;
-    return { user: a.user, deviceId: a.deviceId, deviceName: a.deviceName, server: a.servers[0] as string, servers: a.servers, encrypted: this.encrypted };
+    return {
+      user: a.user,
+      deviceId: a.deviceId,
+      deviceName: a.deviceName,
+      server: a.servers[0] as string,
+      servers: a.servers,
+      encrypted: this.encrypted,
+      primary: this.primary,
+    };
+  }
+
+  /**
+   * Migration of a device linked before custody (custody.ts): erase the master seed from this
+   * profile once our verified device list lists this device with its proof. The client is closed
+   * afterwards (open the profile again). Returns false on a companion (nothing to do).
+   */
+  async demoteToCompanion(): Promise<boolean> {
+    const r = await demoteToCompanion(this.#ctx);
+    if (r.changed) this.close();
+    return r.changed;
   }
 
   // ---- files (files.ts) ---------------------------------------------------------------------------
@@ -443,6 +486,15 @@ export class BlindrelayClient {
   }
   pendingUploads(): Promise<PendingUpload[]> {
     return files.pendingUploads(this.#ctx);
+  }
+  /**
+   * Re-key the files we own that are shared with users whose device list lost a device since
+   * (custody.ts `rekeyForRemovedReaderDevices`, PROTOCOL.md §16.3): the removed device's stanza is
+   * dropped. Which readers lost a device is noticed when their list is fetched (send, receive,
+   * file operations).
+   */
+  rekeyForRemovedReaderDevices(onProgress?: ProgressListener) {
+    return rekeyForRemovedReaderDevices(this.#ctx, onProgress);
   }
   /** Finish this device's unfinished revocations (restarting under a fresh key those that cannot be resumed). */
   resumeRevocations(onProgress?: ProgressListener): Promise<string[]> {
@@ -746,19 +798,23 @@ export class BlindrelayClient {
   }
 
   /**
-   * Approve a new device that shows `code`: seal the master seed and account state to it. This
-   * gives the new device FULL control of our user, so it happens only once the user confirmed the
-   * comparison code: `options.confirm` is shown it and must resolve true, or `options.sas` (what
-   * the new device shows) must match. A code the new device did not make (a phishing link: the
-   * attacker's code has another comparison code) is refused with LinkNotConfirmedError and
-   * nothing is sent or changed (review L5).
+   * Approve a new device that shows `code` (primary only: NotPrimaryError on a companion, before
+   * anything else). The primary makes the new companion's device keys, certifies them, signs the
+   * list that adds it (version + 1, with the companion's proof of possession) and seals these with
+   * the master PUBLIC key and our contacts to it; the companion publishes the list (custody.ts).
+   * The companion can then read our messages and files and send as us, but never gets the master
+   * key. It happens only once the user confirmed the comparison code: `options.confirm` is shown
+   * it and must resolve true, or `options.sas` (what the new device shows) must match. A code the
+   * new device did not make (a phishing link: the attacker's code has another comparison code) is
+   * refused with LinkNotConfirmedError and nothing is sent or changed (review L5).
    */
-  async approve(code: string, options: ApproveOptions = {}): Promise<{ channelId: string; sas: string }> {
+  async approve(code: string, options: ApproveOptions = {}): Promise<{ channelId: string; sas: string; deviceId: number }> {
+    const master = masterSigner(this.#ctx.account, 'approving a new device');
     const { channelId, publicKey } = parseLinkCode(code);
     const sas = await linkSas(this.#ctx.p, channelId, publicKey);
     if (!options.confirm && options.sas === undefined) {
       throw new LinkNotConfirmedError(
-        `approving gives the new device FULL control of ${this.user}: give the comparison code the new device shows (sas), or confirm it (confirm)`,
+        `approving lets the new device read and send as ${this.user}: give the comparison code the new device shows (sas), or confirm it (confirm)`,
       );
     }
     if (options.sas !== undefined && options.sas.replace(/\s+/g, '') !== sas) {
@@ -767,6 +823,7 @@ export class BlindrelayClient {
       );
     }
     if (options.confirm && !(await options.confirm({ user: this.user, sas }))) throw new LinkNotConfirmedError('not confirmed: nothing was sent');
+    const p = this.#ctx.p;
     const { list, contacts } = await this.#ctx.profile.transact(async (tx) => {
       const own = await resolveUser(this.#ctx, tx, this.user, { mode: 'lookup' });
       // Until the new device has published its list, our sends fetch ours (directory.ts ownLinkPending).
@@ -776,10 +833,56 @@ export class BlindrelayClient {
       return { list: own.list, contacts: new Map(record.contacts) };
     });
     contacts.delete(this.user);
-    const state = encodeLinkState({ deviceList: list.encoded, contacts });
-    const envelope = await sealProvisioning(this.#ctx.p, publicKey, { user: this.user, masterSeed: this.#ctx.account.masterSeed, state });
-    await this.#ctx.api.putChannel(channelId, envelope);
-    return { channelId, sas };
+    let device = await generateDeviceKeys(p);
+    while (list.devices.some((d) => d.deviceId === device.deviceId)) device = await generateDeviceKeys(p);
+    const file = device.file as NonNullable<typeof device.file>;
+    const certificate = await issueDeviceCertificate(p, this.user, master, device);
+    const entry = await proveDeviceEntry(p, this.user, master.publicKey, deviceEntryOf(device), device.signing.seed);
+    const next = await signOwnList(this.#ctx, this.#ctx.account, list, [...list.devices, entry]);
+    const state = encodeLinkState({
+      deviceList: next,
+      contacts,
+      device: {
+        deviceId: device.deviceId,
+        signingSeed: device.signing.seed,
+        identityPrivate: device.identity.privateKey,
+        filePrivate: file.privateKey,
+        certificate,
+      },
+    });
+    try {
+      // Kept first: the companion's signing seed proves its entry under a new master key (master-key-rotation.ts).
+      await this.#keepCompanionSeed(device.deviceId, device.signing.seed.slice());
+      const envelope = await sealProvisioning(p, publicKey, { user: this.user, masterKey: master.publicKey, state });
+      await this.#ctx.api.putChannel(channelId, envelope);
+    } finally {
+      // The companion's other keys leave this device only sealed to it.
+      wipe(device.signing.seed, device.identity.privateKey, file.privateKey, state);
+    }
+    return { channelId, sas, deviceId: device.deviceId };
+  }
+
+  /** Primary: remember (`seed`) or forget (null) a companion's signing seed (AccountRecord.companionSeeds). */
+  async #keepCompanionSeed(deviceId: number, seed: Uint8Array | null): Promise<void> {
+    const account = await this.#ctx.profile.transact(async (tx) => {
+      const stored = await tx.get('account');
+      const companionSeeds = (stored.companionSeeds ?? []).filter((c) => c.deviceId !== deviceId);
+      if (seed) companionSeeds.push({ deviceId, signingSeed: seed });
+      const next = { ...stored, companionSeeds };
+      tx.set('account', next);
+      return next;
+    });
+    (this.#ctx as { account: AccountRecord }).account = account;
+  }
+
+  /**
+   * Rotate the master key (primary only: NotPrimaryError): a new key, new certificates for the
+   * devices it can carry over, a new device list and a rotation statement signed by both keys
+   * (master-key-rotation.ts, PROTOCOL.md §16.4). Other users see a changed safety number: their
+   * sends to us are refused until they verify it again.
+   */
+  rotateMasterKey(): Promise<RotationResult> {
+    return rotateMasterKey(this.#ctx);
   }
 
   /**
@@ -792,14 +895,31 @@ export class BlindrelayClient {
     return recoverFromRollback(this.#ctx);
   }
 
-  /** Remove another device of ours: a new list without it (version + 1), signed with the master seed. */
-  async revoke(deviceId: number): Promise<{ version: number; devices: DeviceInfo[] }> {
+  /**
+   * Remove another device of ours (primary only: NotPrimaryError on a companion): a new list
+   * without it (version + 1), signed with the master key; the relay then drops the device's
+   * tokens, queue and prekeys and refuses its logins. Peers' signatures checks stop accepting its
+   * signatures on files (their reader lists and seals are signed by devices: PROTOCOL.md §16.2).
+   * Then, unless `options.rekeyFiles` is false (files it signed last then stay unverifiable),
+   * every file we own is re-encrypted under a new file key for the remaining devices and readers
+   * (files rekey), so the revoked device cannot open what it could before from a copy of the
+   * payload and versions written from now on (custody.ts, PROTOCOL.md §16.3). Files whose re-key
+   * failed are listed in `rekeyFailed` (run `file rekey ID` again).
+   */
+  async revoke(
+    deviceId: number,
+    options: { rekeyFiles?: boolean; onProgress?: ProgressListener } = {},
+  ): Promise<{ version: number; devices: DeviceInfo[]; rekeyed: string[]; rekeyFailed: { id: string; code: string; message: string }[] }> {
+    requirePrimary(this.#ctx.account, 'revoking a device');
     if (!Number.isInteger(deviceId) || deviceId < 1 || deviceId > 0xffffffff) throw new InvalidArgumentError('not a device id');
-    if (deviceId === this.deviceId) throw new InvalidArgumentError('this is the current device: revoke it from another device of yours');
+    if (deviceId === this.deviceId)
+      throw new InvalidArgumentError('this is the primary device: it cannot revoke itself (restore from the recovery backup on a new device)');
     const a = this.#ctx.account;
+    let revokedKey: Uint8Array | undefined;
     const list = await this.#ctx.profile.transact(async (tx) => {
       const own = await resolveUser(this.#ctx, tx, this.user, { mode: 'lookup' });
-      if (!own.list.devices.some((d) => d.deviceId === deviceId)) throw new InvalidArgumentError(`device ${deviceId} is not in the device list`);
+      revokedKey = own.list.devices.find((d) => d.deviceId === deviceId)?.signingKey;
+      if (!revokedKey) throw new InvalidArgumentError(`device ${deviceId} is not in the device list`);
       const signed = await signOwnList(
         this.#ctx,
         a,
@@ -809,20 +929,24 @@ export class BlindrelayClient {
       await this.#ctx.api.putDeviceList(a.user, signed);
       const next = decodeDeviceList(signed);
       const contacts = await tx.get('contacts');
-      contacts.contacts.set(a.user, { ...(contacts.contacts.get(a.user) as Contact), deviceList: signed });
+      contacts.contacts.set(a.user, { ...(contacts.contacts.get(a.user) as Contact), deviceList: signed, listCheckedAt: this.#ctx.now() });
       tx.set('contacts', contacts);
       await pruneSessions(tx, a.user, new Map(next.devices.map((d) => [d.deviceId, d.identityKey] as const)));
+      this.#ctx.directory.set(a.user, { at: this.#ctx.now(), masterKey: a.masterKey, list: signed });
       return next;
     });
-    return this.#deviceInfo(list);
+    await this.#keepCompanionSeed(deviceId, null);
+    const r =
+      options.rekeyFiles === false ? { rekeyed: [], rekeyFailed: [] } : await rekeyOwnFiles(this.#ctx, revokedKey ? [revokedKey] : [], options.onProgress);
+    return { ...this.#deviceInfo(list), ...r };
   }
 }
 
 function accountRecord(
   options: CreateAccountOptions,
   servers: string[],
-  master: { seed: Uint8Array; publicKey: Uint8Array },
-  device: Awaited<ReturnType<typeof generateDeviceKeys>>,
+  master: { seed?: Uint8Array; publicKey: Uint8Array },
+  device: DeviceKeys,
   certificate: Uint8Array,
   now: number,
 ): AccountRecord {
@@ -831,7 +955,8 @@ function accountRecord(
     deviceId: device.deviceId,
     deviceName: options.deviceName ?? `device-${device.deviceId}`,
     servers,
-    masterSeed: master.seed,
+    // Custody: only the primary (the account's creator) keeps the seed.
+    ...(master.seed ? { masterSeed: master.seed } : {}),
     masterKey: master.publicKey,
     signingSeed: device.signing.seed,
     signingKey: device.signing.publicKey,
@@ -840,6 +965,16 @@ function accountRecord(
     ...(device.file ? { filePrivate: device.file.privateKey, filePublic: device.file.publicKey } : {}),
     certificate,
     createdAt: now,
+  };
+}
+
+/** The companion's key pairs from the secrets the primary sealed to it (public keys derived here). */
+async function linkedDeviceKeys(p: Primitives, d: LinkedDevice): Promise<DeviceKeys & { file: NonNullable<DeviceKeys['file']> }> {
+  return {
+    deviceId: d.deviceId,
+    signing: { seed: d.signingSeed, publicKey: await p.ed25519PublicKey(d.signingSeed) },
+    identity: { privateKey: d.identityPrivate, publicKey: await p.x25519PublicKey(d.identityPrivate) },
+    file: { privateKey: d.filePrivate, publicKey: await p.x25519PublicKey(d.filePrivate) },
   };
 }
 

@@ -14,4 +14,9 @@ export interface Context {
   readonly directory: Map<string, DirectoryFetch>;
   /** Send with a list fetched this recently without fetching again (0: fetch on every send). */
   readonly directoryMaxAgeMs: number;
+  /**
+   * Signing keys of our own devices revoked by this operation, still trusted for our own files'
+   * signatures while the revocation re-keys them (custody.ts rekeyOwnFiles); never otherwise.
+   */
+  readonly formerOwnSigners?: readonly Uint8Array[];
 }

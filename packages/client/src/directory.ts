@@ -35,6 +35,7 @@ import {
 } from '@blindrelay/protocol';
 import type { Context } from './context.js';
 import { KeyChangedError, RevokedError, UntrustedDeviceError } from './errors.js';
+import { followRotation } from './master-key-rotation.js';
 import type { Contact, Transaction } from './profile.js';
 import { pruneSessions } from './sessions.js';
 
@@ -108,7 +109,8 @@ const toKeep = (list: DeviceList) => new Map(list.devices.map((d) => [d.deviceId
 
 /** Fetch the user's directory entry and check it as above; updates contacts and prunes sessions. */
 export async function resolveUser(ctx: Context, tx: Transaction, user: string, options: ResolveOptions): Promise<Resolved> {
-  const { p, account } = ctx;
+  const { p } = ctx;
+  let account = ctx.account;
   const served = await ctx.api.getUser(user);
   const decoded = decodeDeviceList(served.deviceList);
   if (decoded.user !== user) throw new DecodeError('device list: issued for another user');
@@ -143,6 +145,8 @@ export async function resolveUser(ctx: Context, tx: Transaction, user: string, o
 
   const adopt = async (list: DeviceList, verified: Contact, pinned: boolean): Promise<Resolved> => {
     const contact: Contact = { ...verified, listCheckedAt: now };
+    // Another user's list lost a device (revoked): our files shared with them still name it (custody.ts).
+    if (!own && previous && equal(previous.masterKey, list.masterKey) && lostDevice(previous, list)) contact.devicesRemovedAt ??= now;
     if (!existing || !sameContact(existing, contact)) {
       contacts.contacts.set(user, contact);
       tx.set('contacts', contacts);
@@ -155,6 +159,8 @@ export async function resolveUser(ctx: Context, tx: Transaction, user: string, o
   };
 
   if (own) {
+    // Our master key was rotated by our primary: follow it (master-key-rotation.ts, PROTOCOL.md §16.4).
+    if (!equal(decoded.masterKey, account.masterKey) && served.rotation) account = await followRotation(ctx, tx, served.rotation, decoded.masterKey);
     const list = await verify(account.masterKey);
     if (!list.devices.some((d) => d.deviceId === account.deviceId)) throw new RevokedError();
     const newest = previous && previous.version >= list.version ? previous : list;
@@ -192,6 +198,15 @@ export async function resolveUser(ctx: Context, tx: Transaction, user: string, o
   throw new KeyChangedError(user);
 }
 
+/** True if `next` lacks a device of `prev`, or lists it with other keys. */
+function lostDevice(prev: DeviceList, next: DeviceList): boolean {
+  const same = (a?: Uint8Array, b?: Uint8Array) => (a && b ? equal(a, b) : a === b);
+  return prev.devices.some((d) => {
+    const n = next.devices.find((x) => x.deviceId === d.deviceId);
+    return !n || !equal(n.identityKey, d.identityKey) || !same(n.fileKey, d.fileKey);
+  });
+}
+
 function sameContact(a: Contact, b: Contact): boolean {
   const sameList = a.deviceList === null || b.deviceList === null ? a.deviceList === b.deviceList : equal(a.deviceList, b.deviceList);
   return (
@@ -201,7 +216,8 @@ function sameContact(a: Contact, b: Contact): boolean {
     sameList &&
     a.keyChange === b.keyChange &&
     a.listCheckedAt === b.listCheckedAt &&
-    a.linkApprovedAt === b.linkApprovedAt
+    a.linkApprovedAt === b.linkApprovedAt &&
+    a.devicesRemovedAt === b.devicesRemovedAt
   );
 }
 

@@ -40,6 +40,8 @@ export type ClientErrorCode =
   | 'ERR_FILE_UNSIGNED'
   | 'ERR_FILE_REVOCATION_PENDING'
   | 'ERR_FILE_UPLOAD_LOST'
+  | 'ERR_NOT_PRIMARY'
+  | 'ERR_LINK_VERSION'
   | RelayErrorCode;
 
 /** Every SDK error: a BlindrelayError (the protocol's base class) with an SDK code. */
@@ -203,6 +205,24 @@ export class UserTakenError extends ClientError {
 export class NotRegisteredError extends ClientError {
   constructor(user: string, deviceId: number) {
     super('ERR_NOT_REGISTERED', `device ${deviceId} of ${user} is not registered on the relay (revoked?)`);
+  }
+}
+/**
+ * Only the user's primary device (the one holding the master key) approves links, revokes devices,
+ * signs device lists and rotates the master key (custody.ts, docs/PROTOCOL.md §16).
+ */
+export class NotPrimaryError extends ClientError {
+  constructor(what: string) {
+    super(
+      'ERR_NOT_PRIMARY',
+      `${what} needs the primary device (the one holding the master key); this device is a companion without it: run the command on your primary device`,
+    );
+  }
+}
+/** The approving device runs a version from before custody: it would hand over the master key. */
+export class ProvisioningFormatError extends ClientError {
+  constructor() {
+    super('ERR_LINK_VERSION', 'the approving device runs an older version that hands over the master key (link format 1): update it first; nothing was kept');
   }
 }
 export class RevokedError extends ClientError {

@@ -58,8 +58,11 @@ export function checkFileName(name: string): string {
 export interface SealedMeta {
   readonly meta: FileMeta;
   readonly access: FileAccess;
-  /** 2: the reader list signs the file id, header and metadata too; 1: a file stored before 2026-12-03. */
-  readonly format: 1 | 2;
+  /**
+   * 3: as 2, signed by a device of the owner (custody, PROTOCOL.md §16.2); 2: the reader list signs
+   * the file id, header and metadata too (master key); 1: a file stored before 2026-12-03.
+   */
+  readonly format: 1 | 2 | 3;
 }
 
 /** The metadata as it is stored and signed: a whole, non-negative modification time or none. */
@@ -74,7 +77,7 @@ export function normalizeMeta(meta: FileMeta): FileMeta {
  * Seal `meta` (normalized: normalizeMeta) with its reader list. `format` 2 unless the file was
  * stored before 2026-12-03 and keeps its format-1 list (a share or re-wrap of such a file).
  */
-export async function sealFileMeta(p: Primitives, fileKey: Uint8Array, meta: FileMeta, access: FileAccess, format: 1 | 2 = 2): Promise<Uint8Array> {
+export async function sealFileMeta(p: Primitives, fileKey: Uint8Array, meta: FileMeta, access: FileAccess, format: 1 | 2 | 3 = 3): Promise<Uint8Array> {
   const m = normalizeMeta(meta);
   const json = utf8(
     JSON.stringify({
@@ -109,10 +112,10 @@ export async function openFileMeta(p: Primitives, fileKey: Uint8Array, bytes: Ui
   } catch {
     throw new FileCorruptError('file metadata is not readable');
   }
-  if ((o.v !== 1 && o.v !== 2) || typeof o.name !== 'string' || !Number.isSafeInteger(o.size) || (o.size as number) < 0)
+  if ((o.v !== 1 && o.v !== 2 && o.v !== 3) || typeof o.name !== 'string' || !Number.isSafeInteger(o.size) || (o.size as number) < 0)
     throw new FileCorruptError('file metadata is not readable');
   // Format 2 stores only whole, non-negative times (they are signed as a u64).
-  if (o.v === 2 && o.mtimeMs !== undefined && !(Number.isSafeInteger(o.mtimeMs) && (o.mtimeMs as number) >= 0))
+  if (o.v !== 1 && o.mtimeMs !== undefined && !(Number.isSafeInteger(o.mtimeMs) && (o.mtimeMs as number) >= 0))
     throw new FileCorruptError('file metadata is not readable');
   try {
     checkFileName(o.name);

@@ -11,6 +11,7 @@ export * from './file-meta.js';
 export type { DownloadOptions, ExportResult, FileSink, FileSource, FileSummary, ProgressListener, PutOptions, PutResult } from './files.js';
 export * from './linking.js';
 export type { ListenOptions } from './listen.js';
+export type { RotationResult } from './master-key-rotation.js';
 export * from './prekeys.js';
 export * from './profile.js';
 export type { BatchResult, ReceiveFailure } from './receive.js';

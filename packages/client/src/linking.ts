@@ -1,16 +1,18 @@
 /**
- * Devices of our own user (docs/API.md §3, §7): linking a new device, approving it from an
- * existing one, listing and revoking devices. Every change is a new device list signed with the
- * master seed (version + 1), which every device of the user holds.
+ * Devices of our own user (docs/API.md §3, §7): linking a new device, approving it from the
+ * primary, listing and revoking devices. Every change is a new device list signed with the
+ * master seed (version + 1), which only the primary device holds (custody.ts, PROTOCOL.md §16).
  *
  * Link code: `BR1.<channelId>.<ephemeral X25519 public key>` (both base64url). The new device
- * shows it; the existing device seals the master seed and account state (our own device list,
- * contacts with their pins and verified flags) to that key (sealProvisioning, PROTOCOL.md §12)
- * and hands the envelope to the relay, which only sees ciphertext.
+ * shows it; the primary generates the new companion's device keys, certifies them, signs the
+ * device list that adds it (with the companion's proof of possession) and seals those, the
+ * master PUBLIC key and account state (contacts with their pins and verified flags) to that key
+ * (sealProvisioning, PROTOCOL.md §12; LinkState format 2 below) and hands the envelope to the
+ * relay, which only sees ciphertext. The companion publishes that list with its prekeys.
  */
 import { type DeviceEntry, type DeviceList, fromUtf8, isValidX25519PublicKey, utf8 } from '@blindrelay/protocol';
 import { fromBase64url, toBase64url } from './base64url.js';
-import { InvalidLinkCodeError, ProfileCorruptError } from './errors.js';
+import { InvalidLinkCodeError, ProfileCorruptError, ProvisioningFormatError } from './errors.js';
 import type { Contact } from './profile.js';
 
 export const LINK_CODE_PREFIX = 'BR1';
@@ -35,12 +37,28 @@ export function parseLinkCode(code: string): { channelId: string; publicKey: Uin
   return { channelId, publicKey };
 }
 
-/** The account state sealed into the provisioning envelope (opaque to the protocol). */
+/** The companion's device keys and certificate, made by the primary (LinkState format 2). */
+export interface LinkedDevice {
+  readonly deviceId: number;
+  readonly signingSeed: Uint8Array;
+  readonly identityPrivate: Uint8Array;
+  readonly filePrivate: Uint8Array;
+  /** Its certificate from the master key (device-certificate.ts). */
+  readonly certificate: Uint8Array;
+}
+
+/**
+ * The account state sealed into the provisioning envelope (opaque to the protocol). Format 2
+ * (custody): `deviceList` is the NEW list, signed by the primary, that adds `device` (with its
+ * proof of possession); the companion publishes it. Format 1 (the current list, the master seed
+ * beside it in the envelope) is refused.
+ */
 export interface LinkState {
-  /** Our newest device list, as the approving device verified it. */
   readonly deviceList: Uint8Array;
   readonly contacts: Map<string, Contact>;
+  readonly device: LinkedDevice;
 }
+export const LINK_STATE_FORMAT = 2;
 
 export function encodeLinkState(s: LinkState): Uint8Array {
   const contacts = [...s.contacts].map(([user, c]) => ({
@@ -50,13 +68,41 @@ export function encodeLinkState(s: LinkState): Uint8Array {
     pinnedAt: c.pinnedAt,
     deviceList: c.deviceList ? toBase64url(c.deviceList) : null,
   }));
-  return utf8(JSON.stringify({ v: 1, deviceList: toBase64url(s.deviceList), contacts }));
+  const d = s.device;
+  const device = {
+    deviceId: d.deviceId,
+    signingSeed: toBase64url(d.signingSeed),
+    identityPrivate: toBase64url(d.identityPrivate),
+    filePrivate: toBase64url(d.filePrivate),
+    certificate: toBase64url(d.certificate),
+  };
+  return utf8(JSON.stringify({ v: LINK_STATE_FORMAT, deviceList: toBase64url(s.deviceList), contacts, device }));
 }
 
 export function decodeLinkState(bytes: Uint8Array): LinkState {
+  let o: { v: number; deviceList: string; contacts: unknown[]; device: Record<string, unknown> };
   try {
-    const o = JSON.parse(fromUtf8(bytes)) as { v: number; deviceList: string; contacts: unknown[] };
-    if (o.v !== 1 || !Array.isArray(o.contacts)) throw new Error('bad');
+    o = JSON.parse(fromUtf8(bytes)) as { v: number; deviceList: string; contacts: unknown[]; device: Record<string, unknown> };
+  } catch {
+    throw new ProfileCorruptError('the approving device sent account state this version cannot read');
+  }
+  if (o?.v === 1) throw new ProvisioningFormatError();
+  try {
+    if (o.v !== LINK_STATE_FORMAT || !Array.isArray(o.contacts) || typeof o.device !== 'object' || o.device === null) throw new Error('bad');
+    const dv = o.device;
+    if (!Number.isInteger(dv.deviceId)) throw new Error('bad');
+    const bytes32 = (v: unknown) => {
+      const b = fromBase64url(String(v));
+      if (b.length !== 32) throw new Error('bad');
+      return b;
+    };
+    const device: LinkedDevice = {
+      deviceId: dv.deviceId as number,
+      signingSeed: bytes32(dv.signingSeed),
+      identityPrivate: bytes32(dv.identityPrivate),
+      filePrivate: bytes32(dv.filePrivate),
+      certificate: fromBase64url(String(dv.certificate)),
+    };
     const contacts = new Map<string, Contact>();
     for (const raw of o.contacts) {
       const c = raw as { user: string; masterKey: string; verified: boolean; pinnedAt: number; deviceList: string | null };
@@ -69,7 +115,7 @@ export function decodeLinkState(bytes: Uint8Array): LinkState {
         keyChange: null,
       });
     }
-    return { deviceList: fromBase64url(o.deviceList), contacts };
+    return { deviceList: fromBase64url(o.deviceList), contacts, device };
   } catch {
     throw new ProfileCorruptError('the approving device sent account state this version cannot read');
   }

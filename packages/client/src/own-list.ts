@@ -1,6 +1,7 @@
 /**
  * Our own user's signed device list (docs/PROTOCOL.md §5): every change this device makes, and
- * keeping it fresh.
+ * keeping it fresh. Only the primary device signs it (custody.ts, §16): on a companion signing
+ * throws NotPrimaryError and refreshing does nothing (the primary keeps the list fresh).
  *
  * - Every list we sign carries this device's proof of possession of its keys (re-made for the
  *   entry as it will be signed, file key included) and the other devices' entries as the current
@@ -23,7 +24,8 @@ import {
   signDeviceList,
 } from '@blindrelay/protocol';
 import type { Context } from './context.js';
-import { resolveUser } from './directory.js';
+import { isPrimary, masterSigner } from './custody.js';
+import { resolveUser, SENDER_LIST_MAX_AGE_MS } from './directory.js';
 import { ConflictError } from './errors.js';
 import type { AccountRecord, Contact, Transaction } from './profile.js';
 import { pruneSessions } from './sessions.js';
@@ -39,11 +41,12 @@ export async function signOwnList(
   devices: readonly DeviceEntry[],
 ): Promise<Uint8Array> {
   const p = ctx.p;
+  const master = masterSigner(account, 'signing the device list');
   const entries = await Promise.all(
     devices.map((d) => (d.deviceId === account.deviceId ? proveDeviceEntry(p, account.user, account.masterKey, d, account.signingSeed) : d)),
   );
   const version = (current?.version ?? 0) + 1;
-  return signDeviceList(p, account.user, { seed: account.masterSeed, publicKey: account.masterKey }, { version, issuedAt: ctx.now() }, entries);
+  return signDeviceList(p, account.user, master, { version, issuedAt: ctx.now() }, entries);
 }
 
 /**
@@ -85,6 +88,13 @@ function dueAt(list: DeviceList, account: AccountRecord, now: number): number {
  */
 export async function refreshOwnList(ctx: Context): Promise<{ published: boolean; dueAt: number }> {
   const a = ctx.account;
+  // Custody (§16): only the primary signs our list. A companion looks at it (a rotation to follow,
+  // its own revocation) at most every SENDER_LIST_MAX_AGE_MS.
+  if (!isPrimary(a)) {
+    // Best effort and silent: what fails here (revoked, unreachable) fails the operation itself next.
+    await ctx.profile.transact((tx) => resolveUser(ctx, tx, a.user, { mode: 'lookup' })).catch(() => undefined);
+    return { published: false, dueAt: ctx.now() + SENDER_LIST_MAX_AGE_MS };
+  }
   for (let attempt = 0; ; attempt++) {
     try {
       return await ctx.profile.transact(async (tx) => {

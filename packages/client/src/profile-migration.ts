@@ -2,7 +2,8 @@
  * Opening a profile written before sessions were bound to users and devices (protocol 2,
  * docs/PROTOCOL.md §4, §6, §7; docs/DECISIONS.md 2026-12-03). Recognised by its device
  * certificate of format 1. In one transaction, locally:
- * - the certificate is issued again in format 2 (the profile holds the master seed);
+ * - the certificate is issued again in format 2 (profiles of protocol 1 all hold the master seed:
+ *   companions without it only exist since custody, with format-2 certificates);
  * - every session is dropped: its keys were derived without the identity binding, and a peer
  *   that updated has dropped its side too; the next message starts a bound session;
  * - the signed and ML-KEM prekeys, signed under the v1 labels, are replaced (prekeys.ts
@@ -12,6 +13,7 @@
  * (own-list.ts).
  */
 import { DEVICE_CERTIFICATE_VERSION, issueDeviceCertificate, type Primitives } from '@blindrelay/protocol';
+import { masterSigner } from './custody.js';
 import { deviceKeysOf, migratePreKeys, pruneBaseKeys } from './prekeys.js';
 import type { AccountRecord, Profile } from './profile.js';
 import { dropAllSessions } from './sessions.js';
@@ -25,7 +27,7 @@ export async function migrateProfile(p: Primitives, profile: Profile, now: numbe
     const a = await tx.get('account');
     if (!needsMigration(a)) return { account: a, migrated: false };
     const device = deviceKeysOf(a);
-    const certificate = await issueDeviceCertificate(p, a.user, { seed: a.masterSeed, publicKey: a.masterKey }, device);
+    const certificate = await issueDeviceCertificate(p, a.user, masterSigner(a, 'migrating a protocol-1 profile'), device);
     const account = { ...a, certificate };
     tx.set('account', account);
     await dropAllSessions(tx);

@@ -3,7 +3,7 @@
  *
  *   profile.json   header (always plain JSON): format version, creation time, and, when a
  *                  passphrase is set, the Argon2id parameters, salt and key check value (vault.ts)
- *   account        user, device id and name, server URLs, master seed, device keys, certificate
+ *   account        user, device id and name, server URLs, master seed (primary only), device keys, certificate
  *   prekeys        private prekey records: signed X25519, one-time X25519, one-time + last-resort ML-KEM
  *   contacts       per user: pinned master key, verified flag, newest verified device list, a
  *                  pending key change
@@ -63,7 +63,11 @@ export interface AccountRecord {
   readonly deviceId: number;
   readonly deviceName: string;
   readonly servers: readonly string[];
-  readonly masterSeed: Uint8Array;
+  /**
+   * The master key's seed: only on the user's primary device (custody.ts). Absent on a companion,
+   * which holds a master-signed certificate for its own keys instead.
+   */
+  readonly masterSeed?: Uint8Array;
   readonly masterKey: Uint8Array;
   readonly signingSeed: Uint8Array;
   readonly signingKey: Uint8Array;
@@ -78,6 +82,13 @@ export interface AccountRecord {
   /** This device's certificate from the master key (sent in every PreKeyMessage). */
   readonly certificate: Uint8Array;
   readonly createdAt: number;
+  /**
+   * Primary only (custody.ts, master-key-rotation.ts): the signing seeds of the companions it
+   * made, kept to prove their entries under a new master key when it rotates (dropped on revoke).
+   */
+  readonly companionSeeds?: readonly { readonly deviceId: number; readonly signingSeed: Uint8Array }[];
+  /** Primary only: a new master seed written before a rotation is published (crash safety). */
+  readonly pendingMasterSeed?: Uint8Array;
 }
 
 export interface StoredSignedPreKey {
@@ -135,6 +146,12 @@ export interface Contact {
   listCheckedAt?: number;
   /** Our own user only: when this profile last approved a new device (ms; directory.ts). */
   linkApprovedAt?: number;
+  /**
+   * Another user only: when a verified list of theirs first lacked a device (or its keys) that the
+   * list held before had (ms; directory.ts). Files we own and share with them still carry a stanza
+   * for that device until re-keyed (custody.ts `rekeyForRemovedReaderDevices`, which clears it).
+   */
+  devicesRemovedAt?: number;
 }
 /**
  * A file upload not yet complete on the relay (files.ts): what is needed to produce the same
@@ -348,7 +365,14 @@ function checkMessage(m: unknown): m is ReceivedMessage {
 }
 
 const CODECS: { readonly [K in RecordName]: Codec<Records[K]> } = {
-  account: jsonCodec((o) => typeof o.user === 'string' && Number.isInteger(o.deviceId) && Array.isArray(o.servers) && o.masterSeed instanceof Uint8Array),
+  account: jsonCodec(
+    (o) =>
+      typeof o.user === 'string' &&
+      Number.isInteger(o.deviceId) &&
+      Array.isArray(o.servers) &&
+      (o.masterSeed === undefined || o.masterSeed instanceof Uint8Array) &&
+      o.masterKey instanceof Uint8Array,
+  ),
   prekeys: jsonCodec((o) => Array.isArray(o.signed) && Array.isArray(o.oneTime) && Array.isArray(o.pq)),
   contacts: jsonCodec(
     (o) => o.contacts instanceof Map,

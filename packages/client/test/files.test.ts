@@ -497,7 +497,13 @@ describe('encrypted files through the relay', () => {
       { deviceId: old.deviceId, signingKey: old.signingKey, identityKey: old.identityPublic },
       old.signingSeed,
     );
-    const bare = await P.signDeviceList(p, old.user, { seed: old.masterSeed, publicKey: old.masterKey }, { version: list + 1, issuedAt: Date.now() }, [entry]);
+    const bare = await P.signDeviceList(
+      p,
+      old.user,
+      { seed: old.masterSeed as Uint8Array, publicKey: old.masterKey },
+      { version: list + 1, issuedAt: Date.now() },
+      [entry],
+    );
     await new RelayApi({ servers: [url] }).putDeviceList(old.user, bare);
     alice.client.close();
     const reopened = await BlindrelayClient.open(alice.env);

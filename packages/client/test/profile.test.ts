@@ -187,7 +187,7 @@ describe('profile store: encryption at rest', () => {
     const raw = await readFile(join(storage.location, 'account.bin'));
     expect(raw.subarray(0, 4).toString()).toBe('BRV1');
     const text = raw.toString('latin1');
-    for (const secret of [a.masterSeed, a.signingSeed, a.identityPrivate]) {
+    for (const secret of [a.masterSeed as Uint8Array, a.signingSeed, a.identityPrivate]) {
       expect(text).not.toContain(toBase64url(secret));
       expect(raw.includes(Buffer.from(secret))).toBe(false);
     }

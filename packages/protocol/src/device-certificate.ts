@@ -39,7 +39,13 @@ function body(c: Omit<DeviceCertificate, 'signature'>): Uint8Array {
   return w.fixed(c.masterKey, 32).u32(c.deviceId).fixed(c.signingKey, 32).fixed(c.identityKey, 32).finish();
 }
 
-export async function issueDeviceCertificate(p: Primitives, user: string, master: SigningKeyPair, device: DeviceKeys): Promise<Uint8Array> {
+/** Only the device's public keys are certified (a primary re-certifies its companions on rotation from their list entries). */
+export type CertifiedKeys = Pick<DeviceKeys, 'deviceId'> & {
+  readonly signing: { readonly publicKey: Uint8Array };
+  readonly identity: { readonly publicKey: Uint8Array };
+};
+
+export async function issueDeviceCertificate(p: Primitives, user: string, master: SigningKeyPair, device: CertifiedKeys): Promise<Uint8Array> {
   assertUserName(user);
   const unsigned = {
     user,

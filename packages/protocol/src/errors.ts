@@ -15,7 +15,8 @@ export type ErrorCode =
   | 'ERR_DECRYPT'
   | 'ERR_UNTRUSTED_IDENTITY'
   | 'ERR_STALE_DEVICE_LIST'
-  | 'ERR_UNPROVEN_DEVICE';
+  | 'ERR_UNPROVEN_DEVICE'
+  | 'ERR_LINK_VERSION';
 
 /**
  * The base of every Blindrelay error, here and in the packages built on this one (the SDK derives
@@ -105,5 +106,15 @@ const DECRYPT_MESSAGE = 'message could not be decrypted';
 export class DecryptError extends BlindrelayError {
   constructor() {
     super('ERR_DECRYPT', DECRYPT_MESSAGE);
+  }
+}
+
+/**
+ * A device-linking envelope of a format this code refuses: format 1 carried the master seed to the
+ * new device (custody, PROTOCOL.md §16). Only raised after the envelope authenticated.
+ */
+export class ProvisioningVersionError extends BlindrelayError {
+  constructor(message: string) {
+    super('ERR_LINK_VERSION', message);
   }
 }

@@ -23,6 +23,11 @@
  *     body      = binding[32] | owner | u16 n | n × reader
  *     signature = Ed25519(owner's master key, "Blindrelay_FileAccess_v1" ‖ 0x00 ‖ body)
  *
+ * Format 3 (custody, since 2026-12-04; PROTOCOL.md §16.2): the body of format 2 with
+ * "Blindrelay_FileAccess_v3" in place of the v2 label (in the binding and the signature), signed by
+ * a device of the owner instead of the master key; it verifies only under a device of the owner's
+ * current verified device list.
+ *
  * The binding ties the list to one file-key epoch: a list signed for another file (or for this
  * file before a revocation changed its key) does not verify. The version number is signed in the
  * version's content seal (file-seal.ts), made when the version is complete, with the same file key.
@@ -34,7 +39,7 @@ import { InvalidArgumentError } from './errors.js';
 import { FILE_ID_BYTES } from './file-seal.js';
 import { writeUser } from './identity-codec.js';
 import type { Primitives } from './primitives/types.js';
-import { SIGNATURE_LABELS, signWithLabel, verifyWithLabel } from './signature.js';
+import { SIGNATURE_LABELS, type SignatureLabel, signWithLabel, verifyByAnyOf, verifyWithLabel } from './signature.js';
 
 /** At most this many readers per file (the relay's limit). */
 export const MAX_FILE_READERS = 100;
@@ -86,13 +91,20 @@ async function bodyV1(p: Primitives, fileKey: Uint8Array, owner: string, readers
   return w.finish();
 }
 
-async function bodyV2(p: Primitives, fileKey: Uint8Array, owner: string, readers: readonly string[], bound: FileAccessBinding): Promise<Uint8Array> {
+async function bodyV2(
+  p: Primitives,
+  fileKey: Uint8Array,
+  owner: string,
+  readers: readonly string[],
+  bound: FileAccessBinding,
+  label: SignatureLabel = SIGNATURE_LABELS.fileAccessV2,
+): Promise<Uint8Array> {
   const name = utf8(bound.name);
   if (name.length === 0 || name.length > MAX_NAME_BYTES) throw new InvalidArgumentError(`a file name is 1 to ${MAX_NAME_BYTES} bytes`);
   if (!Number.isSafeInteger(bound.size) || bound.size < 0) throw new InvalidArgumentError('file size out of range');
   const mtime = bound.mtimeMs;
   if (mtime !== undefined && (!Number.isSafeInteger(mtime) || mtime < 0)) throw new InvalidArgumentError('modification time out of range');
-  const binding = await p.hkdfSha256(fileKey, new Uint8Array(0), utf8(SIGNATURE_LABELS.fileAccessV2), 32);
+  const binding = await p.hkdfSha256(fileKey, new Uint8Array(0), utf8(label), 32);
   const w = new Writer(128 + readers.length * 65 + name.length).fixed(binding, 32).fixed(bound.fileId, FILE_ID_BYTES);
   writeReaders(w, owner, readers);
   w.fixed(bound.headerMac, 32).u64(bound.size);
@@ -140,6 +152,45 @@ export async function verifyFileAccess(
     access.signature,
     'file reader list',
   );
+}
+
+/**
+ * Sign a format-3 reader list (custody, docs/PROTOCOL.md §16.2): the body of format 2 under the
+ * label Blindrelay_FileAccess_v3 (binding included), signed by the signing key of one of the
+ * owner's devices, so a companion without the master key can write files. Readers verify it
+ * against the devices of the owner's current verified device list (verifyDeviceFileAccess).
+ */
+export async function signDeviceFileAccess(
+  p: Primitives,
+  deviceSigningSeed: Uint8Array,
+  fileKey: Uint8Array,
+  owner: string,
+  readers: readonly string[],
+  bound: FileAccessBinding,
+): Promise<FileAccess> {
+  assertUserName(owner);
+  const canonical = canonicalReaders(owner, readers);
+  const body = await bodyV2(p, fileKey, owner, canonical, bound, SIGNATURE_LABELS.fileAccessV3);
+  const signature = await signWithLabel(p, deviceSigningSeed, SIGNATURE_LABELS.fileAccessV3, body);
+  return { owner, readers: canonical, signature };
+}
+
+/**
+ * Verify a format-3 reader list against the signing keys of the owner's current devices (from the
+ * owner's device list, verified by the caller under the owner's trusted master key): it holds if
+ * one of them made it. Returns the index of that key. SignatureError if none did (a device no
+ * longer listed, e.g. revoked, signs nothing that verifies), InvalidArgumentError if not canonical.
+ */
+export async function verifyDeviceFileAccess(
+  p: Primitives,
+  ownerDeviceKeys: readonly Uint8Array[],
+  fileKey: Uint8Array,
+  access: FileAccess,
+  bound: FileAccessBinding,
+): Promise<number> {
+  const canonical = checkCanonical(access);
+  const body = await bodyV2(p, fileKey, access.owner, canonical, bound, SIGNATURE_LABELS.fileAccessV3);
+  return verifyByAnyOf(p, ownerDeviceKeys, SIGNATURE_LABELS.fileAccessV3, body, access.signature, 'file reader list');
 }
 
 /** Sign a format-1 reader list: only for a file stored before format 2 (it keeps its format until re-encrypted). */

@@ -12,6 +12,7 @@ export * from './file-access.js';
 export * from './file-seal.js';
 export * from './keys.js';
 export * from './limits.js';
+export * from './master-key-rotation.js';
 export * from './message.js';
 export * from './padding.js';
 export * from './payload-digest.js';

@@ -6,7 +6,12 @@
  *   E = fresh X25519 key pair; shared = X25519(E, R)
  *   key ‖ nonce = HKDF(ikm = shared, salt = E.pub ‖ R, info = PROVISIONING_INFO, 44)
  *   envelope = 0x01 | E.pub[32] | AES-256-GCM(key, nonce, payload, ad = 0x01 ‖ E.pub ‖ R)
- * Payload: 0x01 | user | masterSeed[32] | state (u32 length, ≤ 1 MiB; opaque to the protocol).
+ * Payload (version 2, custody: PROTOCOL.md §12, §16): 0x02 | user | masterKey[32] | state (u32
+ * length, ≤ 1 MiB; opaque to the protocol). The user's master key travels as its PUBLIC key only:
+ * the approving (primary) device keeps the seed; the state carries what the new companion device
+ * needs instead (its keys, its certificate and the list that adds it, signed by the primary).
+ * Version 1 (0x01 | user | masterSeed[32] | state) carried the master seed; it is refused
+ * (ProvisioningVersionError) so a new device never receives or keeps a master seed.
  *
  * Comparison code (PROTOCOL.md §12.1): both devices derive a 6-digit short authentication string
  * from the link code's channel id and R, the new device shows it, and the approving device shows
@@ -14,8 +19,9 @@
  */
 import { concat, utf8, wipe } from './bytes.js';
 import { decodeWith, Writer } from './codec.js';
+import { isValidEd25519PublicKey } from './ed25519.js';
 import { assertUserName } from './encoding.js';
-import { DecryptError, InvalidArgumentError } from './errors.js';
+import { DecodeError, DecryptError, InvalidArgumentError, ProvisioningVersionError } from './errors.js';
 import { readUser, writeUser } from './identity-codec.js';
 import type { Primitives } from './primitives/types.js';
 import { assertX25519PublicKey, dh, generateX25519 } from './x25519.js';
@@ -26,12 +32,15 @@ export const PROVISIONING_SAS_DIGITS = 6;
 /** Longest channel id a link code may carry (the relay's are 16 bytes). */
 export const MAX_CHANNEL_ID_BYTES = 64;
 const VERSION = 1;
+/** The payload format (custody): 2 carries the master PUBLIC key; 1 carried the master seed. */
+export const PROVISIONING_PAYLOAD_VERSION = 2;
+const LEGACY_PAYLOAD_VERSION = 1;
 const MAX_STATE_BYTES = 1024 * 1024;
 
 export interface ProvisioningPayload {
   readonly user: string;
-  /** The user's master key seed: the new device becomes able to sign device lists. */
-  readonly masterSeed: Uint8Array;
+  /** The user's master PUBLIC key (never the seed: the approving primary keeps it). */
+  readonly masterKey: Uint8Array;
   /** Account state the SDK wants on the new device (e.g. verified contacts), opaque here. */
   readonly state: Uint8Array;
 }
@@ -43,9 +52,10 @@ async function keys(p: Primitives, shared: Uint8Array, ephemeral: Uint8Array, re
 
 export async function sealProvisioning(p: Primitives, recipient: Uint8Array, payload: ProvisioningPayload): Promise<Uint8Array> {
   assertUserName(payload.user);
-  const plain = new Writer(128 + payload.state.length).u8(VERSION);
+  if (!isValidEd25519PublicKey(payload.masterKey)) throw new InvalidArgumentError('provisioning: masterKey is not a valid Ed25519 public key');
+  const plain = new Writer(128 + payload.state.length).u8(PROVISIONING_PAYLOAD_VERSION);
   writeUser(plain, payload.user);
-  const body = plain.fixed(payload.masterSeed, 32).bytes32(payload.state).finish();
+  const body = plain.fixed(payload.masterKey, 32).bytes32(payload.state).finish();
   const e = await generateX25519(p);
   const shared = await dh(p, e.privateKey, recipient);
   const k = await keys(p, shared, e.publicKey, recipient);
@@ -62,6 +72,7 @@ export async function openProvisioning(
   recipient: { privateKey: Uint8Array; publicKey: Uint8Array },
   envelope: Uint8Array,
 ): Promise<ProvisioningPayload> {
+  let legacy = false;
   try {
     const { ephemeral, sealed } = decodeWith(envelope, 'provisioning envelope', (r) => {
       r.version(VERSION);
@@ -72,12 +83,24 @@ export async function openProvisioning(
     wipe(shared);
     const body = await p.aesGcmOpen(k.key, k.nonce, sealed, k.ad);
     if (!body) throw new DecryptError();
+    if (body[0] === LEGACY_PAYLOAD_VERSION) {
+      wipe(body);
+      legacy = true;
+      throw new DecryptError();
+    }
     return decodeWith(body, 'provisioning payload', (r) => {
-      r.version(VERSION);
+      r.version(PROVISIONING_PAYLOAD_VERSION);
       const user = readUser(r, 'provisioning payload');
-      return { user, masterSeed: r.fixed(32).slice(), state: r.bytes32(MAX_STATE_BYTES).slice() };
+      const masterKey = r.fixed(32).slice();
+      if (!isValidEd25519PublicKey(masterKey)) throw new DecodeError('provisioning payload: bad master key');
+      return { user, masterKey, state: r.bytes32(MAX_STATE_BYTES).slice() };
     });
   } catch {
+    if (legacy) {
+      throw new ProvisioningVersionError(
+        'the approving device sent the master key itself (link format 1): update it, so that it links this device as a companion without the master key',
+      );
+    }
     throw new DecryptError();
   }
 }

@@ -22,6 +22,11 @@ export const SIGNATURE_LABELS = {
   fileAccess: 'Blindrelay_FileAccess_v1',
   fileAccessV2: 'Blindrelay_FileAccess_v2',
   fileContent: 'Blindrelay_FileContent_v1',
+  /** Custody (§16.2): reader list format 3 and seal format 2, signed by a device of the owner's current list. */
+  fileAccessV3: 'Blindrelay_FileAccess_v3',
+  fileContentV2: 'Blindrelay_FileContent_v2',
+  /** A master-key rotation statement, signed by the old and the new master key (§16.4). */
+  masterKeyRotation: 'Blindrelay_MasterKeyRotation_v1',
   /** Destructive relay requests (request-signature.ts, docs/API.md §2a). */
   request: 'Blindrelay_Request_v1',
   /** A device's send high-water mark (send-mark.ts, docs/API.md §5a). */
@@ -46,4 +51,24 @@ export async function verifyWithLabel(
   if (!(await p.ed25519Verify(publicKey, signedMessage(label, body), signature))) {
     throw new SignatureError(`${what}: bad signature`);
   }
+}
+
+/** The index of the first key under which `signature` verifies; SignatureError if none. */
+export async function verifyByAnyOf(
+  p: Primitives,
+  keys: readonly Uint8Array[],
+  label: SignatureLabel,
+  body: Uint8Array,
+  signature: Uint8Array,
+  what: string,
+): Promise<number> {
+  for (let i = 0; i < keys.length; i++) {
+    try {
+      await verifyWithLabel(p, keys[i] as Uint8Array, label, body, signature, what);
+      return i;
+    } catch (e) {
+      if (!(e instanceof SignatureError)) throw e;
+    }
+  }
+  throw new SignatureError(`${what}: not signed by any current device of the owner`);
 }

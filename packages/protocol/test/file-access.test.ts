@@ -52,6 +52,26 @@ describe('file access lists', () => {
     await expect(P.signFileAccess(p, owner.seed, fileKey, 'alice', [], { ...bound, fileId: p.randomBytes(15) })).rejects.toThrow();
   });
 
+  it("format 3 (custody §16.2): signed by a device, verifies only under the signing keys of the owner's current devices and for what it was bound to", async () => {
+    const master = await P.generateMasterKey(p);
+    const companion = await P.generateDeviceKeys(p);
+    const primary = await P.generateDeviceKeys(p);
+    const fileKey = P.generateFileKey(p);
+    const bound: P.FileAccessBinding = { fileId: p.randomBytes(16), headerMac: p.randomBytes(32), name: 'a.txt', size: 5 };
+    const access = await P.signDeviceFileAccess(p, companion.signing.seed, fileKey, 'alice', ['bob'], bound);
+    const current = [primary.signing.publicKey, companion.signing.publicKey];
+    expect(await P.verifyDeviceFileAccess(p, current, fileKey, access, bound)).toBe(1);
+    // Revoked: the companion is no longer in the list, its lists stop verifying.
+    await expect(P.verifyDeviceFileAccess(p, [primary.signing.publicKey], fileKey, access, bound)).rejects.toBeInstanceOf(P.SignatureError);
+    await expect(P.verifyDeviceFileAccess(p, current, fileKey, { ...access, readers: ['bob', 'mallory'] }, bound)).rejects.toBeInstanceOf(P.SignatureError);
+    await expect(P.verifyDeviceFileAccess(p, current, fileKey, access, { ...bound, size: 6 })).rejects.toBeInstanceOf(P.SignatureError);
+    await expect(P.verifyDeviceFileAccess(p, current, P.generateFileKey(p), access, bound)).rejects.toBeInstanceOf(P.SignatureError);
+    // Not interchangeable with format 2 (the master key's), in either direction.
+    await expect(P.verifyFileAccess(p, companion.signing.publicKey, fileKey, access, bound)).rejects.toBeInstanceOf(P.SignatureError);
+    const v2 = await P.signFileAccess(p, master.seed, fileKey, 'alice', ['bob'], bound);
+    await expect(P.verifyDeviceFileAccess(p, [master.publicKey], fileKey, v2, bound)).rejects.toBeInstanceOf(P.SignatureError);
+  });
+
   it('format 1 (files stored before 2026-12-03) still verifies for the owner, the file key and the exact reader set', async () => {
     const owner = await P.generateMasterKey(p);
     const other = await P.generateMasterKey(p);

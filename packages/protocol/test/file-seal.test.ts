@@ -123,7 +123,31 @@ describe('file seal', () => {
     await refused("a reader's own seal", ref, await P.signFileSeal(node, other.seed, fileKey, ref, digest));
   });
 
-  it('decodes exactly 0x01 | digest[32] | signature[64] and nothing else', async () => {
+  it("format 2 (custody §16.2): verifies only under a key of the owner's current devices, never as a master seal, and not under the v1 label", async () => {
+    const master = await P.generateMasterKey(node);
+    const device = await P.generateDeviceKeys(node);
+    const other = await P.generateDeviceKeys(node);
+    const fileKey = P.generateFileKey(node);
+    const ref = { fileId: node.randomBytes(16), version: 3, payloadSize: 99 };
+    const digest = node.randomBytes(32);
+    const seal = await P.signDeviceFileSeal(node, device.signing.seed, fileKey, ref, digest);
+    expect(seal.length).toBe(P.FILE_SEAL_BYTES);
+    expect(seal[0]).toBe(2);
+    const owner = { masterKey: master.publicKey, deviceKeys: [other.signing.publicKey, device.signing.publicKey] };
+    expect(await P.verifyAnyFileSeal(node, owner, fileKey, ref, seal)).toEqual(digest);
+    // The device left the list (revoked): its seal no longer verifies.
+    await expect(P.verifyAnyFileSeal(node, { ...owner, deviceKeys: [other.signing.publicKey] }, fileKey, ref, seal)).rejects.toBeInstanceOf(P.SignatureError);
+    await expect(P.verifyAnyFileSeal(node, owner, fileKey, { ...ref, version: 4 }, seal)).rejects.toBeInstanceOf(P.SignatureError);
+    await expect(P.verifyFileSeal(node, device.signing.publicKey, fileKey, ref, seal)).rejects.toBeInstanceOf(P.SignatureError);
+    // A master seal still verifies through the same entry point; relabelled as format 2 it does not.
+    const masterSeal = await P.signFileSeal(node, master.seed, fileKey, ref, digest);
+    expect(await P.verifyAnyFileSeal(node, owner, fileKey, ref, masterSeal)).toEqual(digest);
+    const relabelled = masterSeal.slice();
+    relabelled[0] = 2;
+    await expect(P.verifyAnyFileSeal(node, { ...owner, deviceKeys: [master.publicKey] }, fileKey, ref, relabelled)).rejects.toBeInstanceOf(P.SignatureError);
+  });
+
+  it('decodes exactly (0x01 | 0x02) | digest[32] | signature[64] and nothing else', async () => {
     const owner = await P.generateMasterKey(node);
     const seal = await P.signFileSeal(
       node,
@@ -136,8 +160,8 @@ describe('file seal', () => {
     expect(P.encodeFileSeal(decoded)).toEqual(seal);
     for (let n = 0; n < seal.length; n++) expect(() => P.decodeFileSeal(seal.subarray(0, n)), `truncated to ${n}`).toThrow(P.DecodeError);
     expect(() => P.decodeFileSeal(P.concat(seal, new Uint8Array(1)))).toThrow(P.DecodeError);
-    const v2 = seal.slice();
-    v2[0] = 2;
-    expect(() => P.decodeFileSeal(v2)).toThrow(P.DecodeError);
+    const v3 = seal.slice();
+    v3[0] = 3;
+    expect(() => P.decodeFileSeal(v3)).toThrow(P.DecodeError);
   });
 });

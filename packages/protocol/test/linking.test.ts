@@ -7,10 +7,12 @@ describe.each(allPrimitives.map((p) => [p.name, p] as const))('device linking an
     const newDevice = await P.generateX25519(p);
     const master = await P.generateMasterKey(p);
     const state = P.utf8('{"contacts":[]}');
-    const envelope = await P.sealProvisioning(p, newDevice.publicKey, { user: 'alice', masterSeed: master.seed, state });
+    const envelope = await P.sealProvisioning(p, newDevice.publicKey, { user: 'alice', masterKey: master.publicKey, state });
     const opened = await P.openProvisioning(p, newDevice, envelope);
     expect(opened.user).toBe('alice');
-    expect(opened.masterSeed).toEqual(master.seed);
+    expect(opened.masterKey).toEqual(master.publicKey);
+    // Custody (§16): the envelope carries the master PUBLIC key, never the seed.
+    expect(Object.keys(opened).sort()).toEqual(['masterKey', 'state', 'user']);
     expect(opened.state).toEqual(state);
     const other = await P.generateX25519(p);
     await expect(P.openProvisioning(p, other, envelope)).rejects.toBeInstanceOf(P.DecryptError);
@@ -18,7 +20,11 @@ describe.each(allPrimitives.map((p) => [p.name, p] as const))('device linking an
 
   it('rejects every single-bit change of an envelope and any truncation', async () => {
     const newDevice = await P.generateX25519(p);
-    const envelope = await P.sealProvisioning(p, newDevice.publicKey, { user: 'alice', masterSeed: new Uint8Array(32).fill(9), state: new Uint8Array(0) });
+    const envelope = await P.sealProvisioning(p, newDevice.publicKey, {
+      user: 'alice',
+      masterKey: (await P.generateMasterKey(p)).publicKey,
+      state: new Uint8Array(0),
+    });
     for (let bit = 0; bit < envelope.length * 8; bit += p.name === 'node' ? 1 : 7) {
       const bad = envelope.slice();
       bad[bit >> 3] = (bad[bit >> 3] as number) ^ (1 << (bit & 7));
@@ -29,10 +35,23 @@ describe.each(allPrimitives.map((p) => [p.name, p] as const))('device linking an
     }
   });
 
+  it('refuses an envelope of format 1 (it carried the master seed) with ProvisioningVersionError, after it authenticated', async () => {
+    // Built as the code before custody sealed it: payload 0x01 | user | masterSeed[32] | state.
+    const newDevice = await P.generateX25519(p);
+    const e = await P.generateX25519(p);
+    const shared = await p.x25519(e.privateKey, newDevice.publicKey);
+    const okm = await p.hkdfSha256(shared, P.concat(e.publicKey, newDevice.publicKey), P.PROVISIONING_INFO, 44);
+    const body = P.concat(Uint8Array.of(1, 5), P.utf8('alice'), new Uint8Array(32).fill(7), Uint8Array.of(0, 0, 0, 0));
+    const sealed = await p.aesGcmSeal(okm.subarray(0, 32), okm.subarray(32, 44), body, P.concat(Uint8Array.of(1), e.publicKey, newDevice.publicKey), 33);
+    sealed[0] = 1;
+    sealed.set(e.publicKey, 1);
+    await expect(P.openProvisioning(p, newDevice, sealed)).rejects.toBeInstanceOf(P.ProvisioningVersionError);
+  });
+
   it('refuses to seal to a low-order key', async () => {
-    await expect(P.sealProvisioning(p, new Uint8Array(32), { user: 'alice', masterSeed: new Uint8Array(32), state: new Uint8Array(0) })).rejects.toBeInstanceOf(
-      P.InvalidKeyError,
-    );
+    await expect(
+      P.sealProvisioning(p, new Uint8Array(32), { user: 'alice', masterKey: (await P.generateMasterKey(p)).publicKey, state: new Uint8Array(0) }),
+    ).rejects.toBeInstanceOf(P.InvalidKeyError);
   });
 
   it('signs auth challenges bound to the user and device', async () => {

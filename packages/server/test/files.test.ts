@@ -205,9 +205,10 @@ describe('files: seals, client-chosen ids, pending revocations (review L2, L8, K
       });
     // A seal on a request that does not complete the version, or not a seal: 400, nothing stored.
     expect((await put(0, payload.subarray(0, 500), b64(seal))).status).toBe(400);
-    const v2seal = seal.slice();
-    v2seal[0] = 2;
-    for (const bad of [b64(v2seal), b64(seal.subarray(1)), `${b64(seal)}A`]) expect((await put(0, payload, bad)).status).toBe(400);
+    // Formats 1 (master key) and 2 (a device, custody §16.2) are seals; 3 is not.
+    const v3seal = seal.slice();
+    v3seal[0] = 3;
+    for (const bad of [b64(v3seal), b64(seal.subarray(1)), `${b64(seal)}A`]) expect((await put(0, payload, bad)).status).toBe(400);
     expect((await t.api.req('GET', `/v1/files/${id}`, { token: alice.token })).body.received).toBe(0);
     expect((await put(0, payload.subarray(0, 500))).status).toBe(200);
     const done = await put(500, payload.subarray(500), b64(seal));

@@ -203,6 +203,33 @@ export function storageConformance(open: () => Promise<StorageFixture>): void {
       ).toEqual({ status: 'not_found' });
     });
 
+    it('a rotation (custody, migration 008) replaces the master key and stores the statement with the list, keeping the devices', async () => {
+      const { devices } = await setup('alice', [device(2)]);
+      const before = await s.accounts.get('alice');
+      expect(before?.rotation).toBeUndefined();
+      const masterKey = bytes(32).map((b) => b ^ 0x5a);
+      const statement = bytes(300);
+      const r = await s.accounts.replaceDeviceList(
+        { user: 'alice', expectedVersion: 2, listVersion: 3, deviceList: bytes(120), devices, rotation: { masterKey, statement }, updatedAt: T0 },
+        LIMITS,
+      );
+      expect(r).toEqual({ status: 'updated', revoked: [] });
+      const after = await s.accounts.get('alice');
+      expect(after?.masterKey).toEqual(masterKey);
+      expect(after?.rotation).toEqual(statement);
+      expect(after?.listVersion).toBe(3);
+      expect(after?.devices.map((d) => d.deviceId)).toEqual([1, 2]);
+      // A later update without a rotation keeps the key and the newest statement.
+      expect(
+        await s.accounts.replaceDeviceList({ user: 'alice', expectedVersion: 3, listVersion: 4, deviceList: bytes(100), devices, updatedAt: T0 }, LIMITS),
+      ).toEqual({
+        status: 'updated',
+        revoked: [],
+      });
+      expect((await s.accounts.get('alice'))?.rotation).toEqual(statement);
+      expect((await s.accounts.get('alice'))?.masterKey).toEqual(masterKey);
+    });
+
     it('lets exactly one of several concurrent updates from the same version win', async () => {
       const { devices } = await setup('alice');
       const results = await Promise.all(

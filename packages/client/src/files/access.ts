@@ -84,6 +84,24 @@ export async function fileKeyOf(ctx: Context, file: RelayFile): Promise<Uint8Arr
   }
 }
 
+/**
+ * The signing keys of the owner's current devices, from the owner's device list verified under
+ * the owner's trusted master key (ours, or the pinned key: directory.ts): who may sign format-3
+ * reader lists and format-2 seals (custody, PROTOCOL.md §16.2).
+ */
+export async function ownerDeviceKeys(ctx: Context, owner: string, cache?: Map<string, Uint8Array[]>): Promise<Uint8Array[]> {
+  const known = cache?.get(owner);
+  if (known) return known;
+  const own = owner === ctx.account.user;
+  const keys = await ctx.profile.transact(async (tx) =>
+    (await resolveUser(ctx, tx, owner, { mode: own ? 'lookup' : 'receive' })).list.devices.map((d) => d.signingKey),
+  );
+  // While a revocation re-keys our files, what the revoked device signed before it still counts.
+  if (own && ctx.formerOwnSigners) keys.push(...ctx.formerOwnSigners);
+  cache?.set(owner, keys);
+  return keys;
+}
+
 /** The trusted master key of a file's owner (ours, or the owner's pinned key: directory.ts). */
 export async function ownerMasterKey(ctx: Context, owner: string, cache?: Map<string, Uint8Array>): Promise<Uint8Array> {
   if (owner === ctx.account.user) return ctx.account.masterKey;

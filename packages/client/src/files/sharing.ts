@@ -15,9 +15,10 @@
  * here), and a revocation from another device builds on the reader list the pending version's owner
  * signed, so no device gives a revoked reader access again.
  */
-import { generateFileKey, PAYLOAD_NONCE_BYTES, payloadSize, rewrapHeader, signFileAccess, signLegacyFileAccess, wipe } from '@blindrelay/protocol';
+import { generateFileKey, PAYLOAD_NONCE_BYTES, payloadSize, rewrapHeader, signDeviceFileAccess, signLegacyFileAccess, wipe } from '@blindrelay/protocol';
 import type { RelayFile } from '../api.js';
 import type { Context } from '../context.js';
+import { masterSigner } from '../custody.js';
 import {
   ConflictError,
   FileOwnerOnlyError,
@@ -95,12 +96,20 @@ async function rewrapTo(
     const { recipients, skipped } = await recipientsOf(ctx, readers, options.acceptNewKey ?? false);
     const header = await rewrapHeader(ctx.p, fileKey, recipients);
     const meta = normalizeMeta(verified.meta);
-    // A file stored before 2026-12-03 keeps its format until it is re-encrypted (it has no seal).
+    // A file stored before 2026-12-03 keeps its format until it is re-encrypted (it has no seal):
+    // its list is signed by the master key (primary only). Others are signed by this device
+    // (format 3, custody PROTOCOL.md §16.2).
     const access =
-      verified.format === 2
-        ? await signFileAccess(ctx.p, ctx.account.masterSeed, fileKey, ctx.account.user, readers, accessBinding(id, header, meta))
-        : await signLegacyFileAccess(ctx.p, ctx.account.masterSeed, fileKey, ctx.account.user, readers);
-    const sealedMeta = await sealFileMeta(ctx.p, fileKey, meta, access, verified.format);
+      verified.format === 1
+        ? await signLegacyFileAccess(
+            ctx.p,
+            masterSigner(ctx.account, 'sharing or re-wrapping a file stored before 2026-12-03 (re-key it first)').seed,
+            fileKey,
+            ctx.account.user,
+            readers,
+          )
+        : await signDeviceFileAccess(ctx.p, ctx.account.signingSeed, fileKey, ctx.account.user, readers, accessBinding(id, header, meta));
+    const sealedMeta = await sealFileMeta(ctx.p, fileKey, meta, access, verified.format === 1 ? 1 : 3);
     try {
       await ctx.api.replaceFileHeader(file.id, { expectedRevision: file.revision, header, meta: sealedMeta, readers: access.readers });
     } catch (e) {
@@ -204,7 +213,7 @@ async function reencrypt(ctx: Context, id: string, o: ReencryptOptions & { remov
   const nonce = ctx.p.randomBytes(PAYLOAD_NONCE_BYTES);
   const header = await rewrapHeader(ctx.p, fileKey, recipients);
   const meta = normalizeMeta(verified.meta);
-  const access = await signFileAccess(ctx.p, ctx.account.masterSeed, fileKey, ctx.account.user, base, accessBinding(id, header, meta));
+  const access = await signDeviceFileAccess(ctx.p, ctx.account.signingSeed, fileKey, ctx.account.user, base, accessBinding(id, header, meta));
   const newMeta = await sealFileMeta(ctx.p, fileKey, meta, access);
   const size = payloadSize(meta.size);
   const created = await ctx.api.createFileVersion(id, { expectedRevision: file.revision, header, meta: newMeta, payloadSize: size, readers: access.readers });

@@ -26,8 +26,8 @@ import {
   payloadOffsetOfChunk,
   payloadSize,
   rewrapHeader,
-  signFileAccess,
-  signFileSeal,
+  signDeviceFileAccess,
+  signDeviceFileSeal,
 } from '@blindrelay/protocol';
 import { fromBase64url, toBase64url } from '../base64url.js';
 import type { Context } from '../context.js';
@@ -127,7 +127,7 @@ async function uploadFrom(
     const completes = at + body.length === up.payloadSize;
     if (completes && !sealed) throw new SourceChangedError('the payload digest is not complete at its end');
     const seal = completes
-      ? await signFileSeal(ctx.p, ctx.account.masterSeed, up.fileKey, { fileId, version: up.version, payloadSize: up.payloadSize }, sealed as Uint8Array)
+      ? await signDeviceFileSeal(ctx.p, ctx.account.signingSeed, up.fileKey, { fileId, version: up.version, payloadSize: up.payloadSize }, sealed as Uint8Array)
       : undefined;
     const put = ctx.api.putPayload(up.fileId, up.version, at, body, seal).then((r) => {
       // Only what was sent can be acknowledged (the digest moves with it).
@@ -365,7 +365,7 @@ export async function putFile(ctx: Context, source: FileSource, options: PutOpti
   const id = toBase64url(ctx.p.randomBytes(16));
   const header = await rewrapHeader(ctx.p, fileKey, recipients);
   const plainMeta = normalizeMeta({ name: source.name, size: source.size, mtimeMs: source.mtimeMs });
-  const access = await signFileAccess(ctx.p, ctx.account.masterSeed, fileKey, ctx.account.user, readers, accessBinding(id, header, plainMeta));
+  const access = await signDeviceFileAccess(ctx.p, ctx.account.signingSeed, fileKey, ctx.account.user, readers, accessBinding(id, header, plainMeta));
   const meta = await sealFileMeta(ctx.p, fileKey, plainMeta, access);
   const size = payloadSize(source.size);
   const created = await ctx.api.createFile({ id, header, meta, payloadSize: size, readers: access.readers });

@@ -12,8 +12,9 @@ import {
   type FileAccessBinding,
   parseHeader,
   SignatureError,
+  verifyAnyFileSeal,
+  verifyDeviceFileAccess,
   verifyFileAccess,
-  verifyFileSeal,
   verifyLegacyFileAccess,
   wipe,
 } from '@blindrelay/protocol';
@@ -22,7 +23,7 @@ import { fromBase64url } from '../base64url.js';
 import type { Context } from '../context.js';
 import { FileAccessError, FileCorruptError, FileSignatureError, KeyChangedError } from '../errors.js';
 import { type FileMeta, openFileMeta, type SealedMeta } from '../file-meta.js';
-import { fileKeyOf, ownerMasterKey } from './access.js';
+import { fileKeyOf, ownerDeviceKeys, ownerMasterKey } from './access.js';
 import type { FileSummary } from './types.js';
 
 /** A file's verified metadata and reader list, and the payload digest its owner sealed. */
@@ -52,12 +53,14 @@ async function openSigned(ctx: Context, file: RelayFile, header: Uint8Array, met
     throw new FileCorruptError(`file ${file.id}: its metadata names another owner than the relay does`);
   }
   const masterKey = await ownerMasterKey(ctx, file.owner, cache);
+  const deviceKeys = () => ownerDeviceKeys(ctx, file.owner);
   try {
-    if (sealed.format === 2) await verifyFileAccess(ctx.p, masterKey, fileKey, sealed.access, accessBinding(file.id, header, sealed.meta));
+    if (sealed.format === 3) await verifyDeviceFileAccess(ctx.p, await deviceKeys(), fileKey, sealed.access, accessBinding(file.id, header, sealed.meta));
+    else if (sealed.format === 2) await verifyFileAccess(ctx.p, masterKey, fileKey, sealed.access, accessBinding(file.id, header, sealed.meta));
     else await verifyLegacyFileAccess(ctx.p, masterKey, fileKey, sealed.access);
   } catch (e) {
     throw new FileSignatureError(
-      `file ${file.id}: its metadata and reader list are not what ${file.owner} signed for this file (moved from another file, or re-sealed by a reader)`,
+      `file ${file.id}: its metadata and reader list are not what ${file.owner} signed for this file (moved from another file, re-sealed by a reader, or signed by a device ${file.owner} no longer lists)`,
       { cause: e },
     );
   }
@@ -66,19 +69,19 @@ async function openSigned(ctx: Context, file: RelayFile, header: Uint8Array, met
   if (file.owner !== ctx.account.user && !sealed.access.readers.includes(ctx.account.user)) {
     throw new FileSignatureError(`file ${file.id}: ${file.owner} did not share it with you`);
   }
-  return { sealed, masterKey };
+  return { sealed, masterKey, deviceKeys };
 }
 
 /** The file's current version: its metadata and reader list verified, and its owner's seal (format 2, once complete). */
 export async function openVerified(ctx: Context, file: RelayFile, fileKey: Uint8Array, cache?: Map<string, Uint8Array>): Promise<Verified> {
-  const { sealed, masterKey } = await openSigned(ctx, file, file.header, file.meta, fileKey, cache);
+  const { sealed, masterKey, deviceKeys } = await openSigned(ctx, file, file.header, file.meta, fileKey, cache);
   if (sealed.format === 1 || !file.complete) return { ...sealed, digest: null };
   // Signed metadata promises a sealed payload: a version without its seal is refused, never shown as unsigned.
   if (!file.seal) throw new FileSignatureError(`file ${file.id}: the relay serves it without its owner's seal`);
   try {
-    const digest = await verifyFileSeal(
+    const digest = await verifyAnyFileSeal(
       ctx.p,
-      masterKey,
+      { masterKey, deviceKeys: file.seal[0] === 1 ? [] : await deviceKeys() },
       fileKey,
       { fileId: fromBase64url(file.id), version: file.version, payloadSize: file.payloadSize },
       file.seal,
@@ -102,7 +105,7 @@ export async function pendingReaders(ctx: Context, file: RelayFile): Promise<rea
   const fileKey = await fileKeyOf(ctx, { ...file, header: pending.header });
   try {
     const { sealed } = await openSigned(ctx, file, pending.header, pending.meta, fileKey);
-    if (sealed.format !== 2) throw new FileSignatureError(`file ${file.id}: the new version a revocation is uploading has an unsigned reader list`);
+    if (sealed.format === 1) throw new FileSignatureError(`file ${file.id}: the new version a revocation is uploading has an unsigned reader list`);
     return sealed.access.readers;
   } finally {
     wipe(fileKey);

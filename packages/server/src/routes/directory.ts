@@ -8,13 +8,16 @@ import { authenticate, deviceOf } from '../http/auth.js';
 import { decodeField, encodeBase64url } from '../http/base64url.js';
 import { clientKey } from '../http/client-address.js';
 import { badRequest, conflict, notFound } from '../http/errors.js';
-import { BEARER, DeviceId, DeviceList, Ed25519Key, EmptyQuery, errors, NoContent, Obj, PrekeyUpload, User } from '../http/schemas.js';
-import { checkDeviceList, checkPrekeyUpload } from '../services/verify.js';
+import { B64Range, BEARER, DeviceId, DeviceList, Ed25519Key, EmptyQuery, errors, NoContent, Obj, PrekeyUpload, User } from '../http/schemas.js';
+import { checkDeviceList, checkPrekeyUpload, checkRotation } from '../services/verify.js';
 
 const UserParams = Obj({ user: User });
+/** A master-key rotation statement (docs/PROTOCOL.md §16.4): ≤ 100 certificates of ≤ 512 bytes. */
+const Rotation = B64Range(1, 64 * 1024, 'master-key rotation statement signed by the old and the new master key, PROTOCOL.md §16.4');
 const ListBody = Obj({
   deviceList: DeviceList,
   newDevice: Type.Optional(Obj({ deviceId: DeviceId, prekeys: PrekeyUpload })),
+  rotation: Type.Optional(Rotation),
 });
 
 const sameBytes = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every((x, i) => x === b[i]);
@@ -30,7 +33,7 @@ export function registerDirectoryRoutes(app: FastifyInstance, ctx: AppContext): 
         security: BEARER,
         params: UserParams,
         querystring: EmptyQuery,
-        response: { 200: Obj({ user: User, masterKey: Ed25519Key, deviceList: DeviceList }), ...errors(401, 404, 429) },
+        response: { 200: Obj({ user: User, masterKey: Ed25519Key, deviceList: DeviceList, rotation: Type.Optional(Rotation) }), ...errors(401, 404, 429) },
       },
     },
     async (request) => {
@@ -48,7 +51,12 @@ export function registerDirectoryRoutes(app: FastifyInstance, ctx: AppContext): 
         await ctx.lookupMisses.miss(me, address);
         throw notFound('unknown user');
       }
-      return { user: account.user, masterKey: encodeBase64url(account.masterKey), deviceList: encodeBase64url(account.deviceList) };
+      return {
+        user: account.user,
+        masterKey: encodeBase64url(account.masterKey),
+        deviceList: encodeBase64url(account.deviceList),
+        ...(account.rotation ? { rotation: encodeBase64url(account.rotation) } : {}),
+      };
     },
   );
 
@@ -56,7 +64,8 @@ export function registerDirectoryRoutes(app: FastifyInstance, ctx: AppContext): 
     '/v1/users/:user/device-list',
     {
       schema: {
-        summary: 'Publish a newer signed device list (authorised by the master-key signature); revokes removed devices',
+        summary:
+          'Publish a newer signed device list (authorised by the master-key signature; under a new master key only with a rotation statement signed by the stored one); revokes removed devices',
         tags: ['directory'],
         params: UserParams,
         querystring: EmptyQuery,
@@ -70,7 +79,12 @@ export function registerDirectoryRoutes(app: FastifyInstance, ctx: AppContext): 
       const account = await ctx.storage.accounts.get(user);
       if (!account) throw notFound('unknown user');
       const bytes = decodeField(request.body.deviceList, 'deviceList');
-      const list = await checkDeviceList(ctx.primitives, bytes, user, account.masterKey, account, ctx.now());
+      // A new master key only with a statement from the stored one (PROTOCOL.md §16.4).
+      const rotation =
+        request.body.rotation === undefined
+          ? undefined
+          : await checkRotation(ctx.primitives, decodeField(request.body.rotation, 'rotation'), user, account.masterKey);
+      const list = await checkDeviceList(ctx.primitives, bytes, user, rotation?.masterKey ?? account.masterKey, account, ctx.now());
       if (list.version <= account.listVersion) throw conflict('device list version must be higher than the stored one');
       // Charged only for validly signed lists, so nobody but the master-key holder can use up
       // (and so block) a user's updates; invalid attempts are paid for per client address.
@@ -98,6 +112,7 @@ export function registerDirectoryRoutes(app: FastifyInstance, ctx: AppContext): 
           deviceList: list.encoded,
           devices: list.devices.map((d) => ({ deviceId: d.deviceId, signingKey: d.signingKey, identityKey: d.identityKey })),
           ...(newDevice ? { newDevice } : {}),
+          ...(rotation ? { rotation } : {}),
           updatedAt: ctx.now(),
         },
         { maxStoredOneTime: ctx.limits.maxStoredOneTimePreKeys },

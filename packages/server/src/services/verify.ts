@@ -17,6 +17,7 @@ import {
   SignatureError,
   UnknownSignerError,
   verifyDeviceList,
+  verifyMasterKeyRotation,
   verifyPqPreKey,
   verifySignedPreKey,
 } from '@blindrelay/protocol';
@@ -81,6 +82,26 @@ export async function checkDeviceList(
     }
   }
   return list;
+}
+
+/**
+ * Verify a master-key rotation statement (docs/PROTOCOL.md §16.4) against the account's stored
+ * master key: signed by it and by the new key. 403 when the stored key did not sign it (or it is
+ * for another user), 400 when malformed. Returns the new key and the statement to store.
+ */
+export async function checkRotation(
+  p: Primitives,
+  statement: Uint8Array,
+  user: string,
+  storedMasterKey: Uint8Array,
+): Promise<{ masterKey: Uint8Array; statement: Uint8Array }> {
+  try {
+    const r = await verifyMasterKeyRotation(p, statement, { user, masterKey: storedMasterKey });
+    return { masterKey: r.newMasterKey, statement: r.encoded };
+  } catch (err) {
+    if (err instanceof UnknownSignerError || err instanceof SignatureError) throw forbidden("rotation: not signed by the user's master key and the new key");
+    throw badRequest('rotation: malformed, or issued for another user');
+  }
 }
 
 async function verifyOrReject(what: string, check: () => Promise<void>): Promise<void> {

@@ -36,6 +36,8 @@ export interface AccountRecord {
   readonly deviceList: Uint8Array;
   /** The devices of that list, ascending id. */
   readonly devices: readonly DeviceRecord[];
+  /** The newest master-key rotation statement (docs/PROTOCOL.md §16.4), if the key ever rotated. */
+  readonly rotation?: Uint8Array;
 }
 
 export interface SignedPreKeyRow {
@@ -125,6 +127,8 @@ export interface DeviceListUpdate {
   readonly devices: readonly DeviceRecord[];
   /** First prekeys of a device that joined in this list. */
   readonly newDevice?: { readonly deviceId: number; readonly prekeys: PrekeyBatch };
+  /** A master-key rotation (verified by the caller): the account's new master key and the statement. */
+  readonly rotation?: { readonly masterKey: Uint8Array; readonly statement: Uint8Array };
   readonly updatedAt: number;
 }
 

@@ -507,11 +507,12 @@ class PgAccounts implements AccountRepository {
       master_key: Buffer;
       list_version: string;
       device_list: Buffer;
+      rotation: Buffer | null;
       device_id: string | null;
       signing_key: Buffer | null;
       identity_key: Buffer | null;
     }>(
-      `SELECT a.master_key, a.list_version, a.device_list, d.device_id, d.signing_key, d.identity_key
+      `SELECT a.master_key, a.list_version, a.device_list, a.rotation, d.device_id, d.signing_key, d.identity_key
          FROM accounts a LEFT JOIN devices d ON d.user_name = a.user_name
         WHERE a.user_name = $1 ORDER BY d.device_id`,
       [user],
@@ -520,7 +521,8 @@ class PgAccounts implements AccountRepository {
     const first = r.rows[0];
     if (!first) return undefined;
     const devices = r.rows.filter((row) => row.device_id !== null).map((row) => toDevice(row as DeviceRow));
-    return { user, masterKey: u8(first.master_key), listVersion: num(first.list_version), deviceList: u8(first.device_list), devices };
+    const base = { user, masterKey: u8(first.master_key), listVersion: num(first.list_version), deviceList: u8(first.device_list), devices };
+    return first.rotation ? { ...base, rotation: u8(first.rotation) } : base;
   }
 
   async getDevice(user: string, deviceId: number): Promise<DeviceRecord | undefined> {
@@ -563,6 +565,9 @@ class PgAccounts implements AccountRepository {
         u.updatedAt,
         u.user,
       ]);
+      if (u.rotation) {
+        await c.query('UPDATE accounts SET master_key = $1, rotation = $2 WHERE user_name = $3', [u.rotation.masterKey, u.rotation.statement, u.user]);
+      }
       if (u.newDevice) {
         if (!next.has(u.newDevice.deviceId)) throw new Error('device-list update: newDevice is not a device added by this list');
         const r = await this.prekeys.write(c, u.user, u.newDevice.deviceId, u.newDevice.prekeys, limits);

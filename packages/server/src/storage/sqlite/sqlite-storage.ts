@@ -344,7 +344,7 @@ class SqliteAccounts implements AccountRepository {
     private readonly prekeys: SqlitePrekeys,
   ) {
     this.s = {
-      account: db.prepare('SELECT user, master_key, list_version, device_list FROM accounts WHERE user = ?'),
+      account: db.prepare('SELECT user, master_key, list_version, device_list, rotation FROM accounts WHERE user = ?'),
       version: new Pluck<number>(db, 'SELECT list_version FROM accounts WHERE user = ?'),
       devices: db.prepare('SELECT device_id, signing_key, identity_key FROM devices WHERE user = +? ORDER BY device_id'),
       device: db.prepare('SELECT device_id, signing_key, identity_key FROM devices WHERE user = ? AND device_id = ?'),
@@ -354,6 +354,7 @@ class SqliteAccounts implements AccountRepository {
       insertDevice: db.prepare('INSERT INTO devices (user, device_id, signing_key, identity_key) VALUES (?, ?, ?, ?)'),
       deleteDevice: db.prepare('DELETE FROM devices WHERE user = ? AND device_id = ?'),
       updateList: db.prepare('UPDATE accounts SET list_version = ?, device_list = ?, updated_at = ? WHERE user = ?'),
+      rotate: db.prepare('UPDATE accounts SET master_key = ?, rotation = ? WHERE user = ?'),
     };
   }
 
@@ -369,10 +370,13 @@ class SqliteAccounts implements AccountRepository {
 
   async get(user: string): Promise<AccountRecord | undefined> {
     return this.read(() => {
-      const row = this.s.account.get(user) as { user: string; master_key: Uint8Array; list_version: number; device_list: Uint8Array } | undefined;
+      const row = this.s.account.get(user) as
+        | { user: string; master_key: Uint8Array; list_version: number; device_list: Uint8Array; rotation: Uint8Array | null }
+        | undefined;
       if (!row) return undefined;
       const devices = (this.s.devices.all(user) as DeviceRow[]).map(toDevice);
-      return { user: row.user, masterKey: row.master_key, listVersion: row.list_version, deviceList: row.device_list, devices };
+      const base = { user: row.user, masterKey: row.master_key, listVersion: row.list_version, deviceList: row.device_list, devices };
+      return row.rotation ? { ...base, rotation: row.rotation } : base;
     });
   }
 
@@ -402,6 +406,7 @@ class SqliteAccounts implements AccountRepository {
         }
         for (const d of next.values()) this.s.insertDevice.run(u.user, d.deviceId, d.signingKey, d.identityKey);
         this.s.updateList.run(u.listVersion, u.deviceList, u.updatedAt, u.user);
+        if (u.rotation) this.s.rotate.run(u.rotation.masterKey, u.rotation.statement, u.user);
         if (u.newDevice) {
           if (!next.has(u.newDevice.deviceId)) throw new Error('device-list update: newDevice is not a device added by this list');
           const r = this.prekeys.write(u.user, u.newDevice.deviceId, u.newDevice.prekeys, limits);
@@ -409,7 +414,7 @@ class SqliteAccounts implements AccountRepository {
         }
         return { status: 'updated', revoked };
       },
-      u.deviceList.length + (u.newDevice ? prekeyBytes(u.newDevice.prekeys) : 0),
+      u.deviceList.length + (u.newDevice ? prekeyBytes(u.newDevice.prekeys) : 0) + (u.rotation?.statement.length ?? 0),
     );
   }
 }
