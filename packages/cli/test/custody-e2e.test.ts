@@ -116,8 +116,9 @@ describe('custody end to end', () => {
     await expectFailure('alice2', 'ERR_NOT_PRIMARY', 'device', 'approve', pendingCode, '--sas', '000000');
     expect((await br('bob', 'send', 'alice', 'after revoke')).code).toBe(0);
     expect(await texts('alice')).toEqual(['after revoke']);
-    // Its send fails; a copy it still pushed to the primary (sealed sender: delivery tokens it
-    // learned) is refused there, kept as from an unlisted device, never shown as a message.
+    // Its send fails (nothing leaves: the relay no longer knows the device). The sync copy of its
+    // earlier message, still queued for the primary, arrives after the revocation and is refused
+    // there as from an unlisted device, never shown as a message.
     expect((await br('alice2', 'send', 'bob', 'still here?')).code).toBe(1);
     const lines = await receiveLines('alice');
     expect(lines.filter((l) => l.text !== undefined)).toEqual([]);
