@@ -138,6 +138,19 @@ export type DeviceListUpdateResult =
   | { readonly status: 'stale' }
   | { readonly status: 'not_found' };
 
+export interface AccountDeletionRequest {
+  readonly user: string;
+  /** Compare-and-set: deleted only if the stored device-list version is still this one (the list the deletion statement names). */
+  readonly expectedListVersion: number;
+}
+
+export type AccountDeletionResult =
+  /** `devices`: the account's devices at deletion (their sockets are to be closed). */
+  | { readonly status: 'deleted'; readonly devices: readonly number[] }
+  /** The device list changed since the caller checked the statement against it; nothing changed. */
+  | { readonly status: 'stale' }
+  | { readonly status: 'not_found' };
+
 export interface AccountRepository {
   /** Creates the account, its single device and that device's prekeys, or reports the name taken. */
   create(account: NewAccount, limits: PrekeyLimits): Promise<'created' | 'exists'>;
@@ -145,6 +158,20 @@ export interface AccountRepository {
   /** A device of the user's current list. */
   getDevice(user: string, deviceId: number): Promise<DeviceRecord | undefined>;
   replaceDeviceList(update: DeviceListUpdate, limits: PrekeyLimits): Promise<DeviceListUpdateResult>;
+  /**
+   * Account deletion (docs/API.md §1a): in ONE transaction, deletes every row keyed by the user —
+   * the account, its devices and through them their prekeys, queues, tokens, challenges, request
+   * nonces, send marks and queue counters; the files it owns (readers, versions, and their payload
+   * blobs); its name in other owners' reader lists; and the messages it sent that still wait in
+   * other users' queues. Then deletes the payload blobs and makes sure no deleted byte survives
+   * in the store's files: SQLite checkpoints the WAL, rebuilds the database (VACUUM: no freelist
+   * page, no stale b-tree divider key) and truncates the WAL; PostgreSQL leaves no row (dead tuple
+   * space is PostgreSQL's own to reclaim). Resolves once all of that is done and durable.
+   *
+   * Tables added later that hold anything keyed by a user name MUST be added to both
+   * implementations here (and to test/storage-conformance-deletion.ts).
+   */
+  delete(request: AccountDeletionRequest): Promise<AccountDeletionResult>;
 }
 
 export interface PrekeyRepository {

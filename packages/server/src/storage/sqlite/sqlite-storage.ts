@@ -45,6 +45,8 @@ import type { BlobStore } from '../../blobs/types.js';
 import { pruneFiles } from '../files-prune.js';
 import { MemoryRateLimits } from '../memory-rate-limits.js';
 import type {
+  AccountDeletionRequest,
+  AccountDeletionResult,
   AccountRecord,
   AccountRepository,
   AuthRepository,
@@ -77,6 +79,7 @@ import { GroupCommit, type GroupCommitOptions } from './group-commit.js';
 import { migrate } from './migrate.js';
 import { loadNodeSqlite } from './node-sqlite.js';
 import { Pluck } from './pluck.js';
+import { SqliteAccountDeletion } from './sqlite-account-deletion.js';
 import { SqliteFiles } from './sqlite-files.js';
 import { SqliteRequestNonces, SqliteSendMarks } from './sqlite-request-guards.js';
 
@@ -185,7 +188,7 @@ class SqliteStorage implements Storage {
   ) {
     const read = readTransaction(db);
     const prekeys = new SqlitePrekeys(db, writer, read);
-    this.accounts = new SqliteAccounts(db, writer, read, prekeys);
+    this.accounts = new SqliteAccounts(db, writer, read, prekeys, new SqliteAccountDeletion(db, writer, blobs));
     this.prekeys = prekeys;
     this.mailboxes = new SqliteMailboxes(db, writer);
     this.auth = new SqliteAuth(db, writer);
@@ -342,6 +345,7 @@ class SqliteAccounts implements AccountRepository {
     private readonly w: GroupCommit,
     private readonly read: Read,
     private readonly prekeys: SqlitePrekeys,
+    private readonly deletion: SqliteAccountDeletion,
   ) {
     this.s = {
       account: db.prepare('SELECT user, master_key, list_version, device_list FROM accounts WHERE user = ?'),
@@ -379,6 +383,10 @@ class SqliteAccounts implements AccountRepository {
   async getDevice(user: string, deviceId: number): Promise<DeviceRecord | undefined> {
     const row = this.s.device.get(user, deviceId) as DeviceRow | undefined;
     return row ? toDevice(row) : undefined;
+  }
+
+  delete(request: AccountDeletionRequest): Promise<AccountDeletionResult> {
+    return this.deletion.delete(request);
   }
 
   async replaceDeviceList(u: DeviceListUpdate, limits: PrekeyLimits): Promise<DeviceListUpdateResult> {
