@@ -586,4 +586,6 @@ export interface RateLimitRepository {
   take(charges: readonly BucketCharge[], now: number): Promise<BucketOutcome[]>;
   /** Gives tokens back (capped at capacity): undoes charges of a request refused by another limit. */
   refund(charges: readonly BucketCharge[], now: number): Promise<void>;
+  /** Deletes these buckets (by name) if they exist: the buckets of a deleted account (docs/API.md §1a). */
+  forget(buckets: readonly string[]): Promise<void>;
 }
