@@ -34,6 +34,7 @@ function scenario(backend: 'sqlite' | 'postgres') {
   const home = (name: string) => join(tmp, name);
   const dataDir = () => join(tmp, 'relay-data');
   const br = (who: string, ...args: string[]): Promise<Result> => finish(start(['--home', home(who), ...args]));
+  let bobsFile = '';
   const traces: { user: string; deviceIds: number[]; keys: Map<string, Uint8Array> } = { user: ZEBRA, deviceIds: [], keys: new Map() };
 
   async function ok(who: string, ...args: string[]): Promise<Record<string, unknown>> {
@@ -146,7 +147,7 @@ function scenario(backend: 'sqlite' | 'postgres') {
     await writeFile(join(tmp, 'z.txt'), randomBytes(5000));
     await writeFile(join(tmp, 'b.txt'), randomBytes(5000));
     await ok('zebra', 'file', 'put', join(tmp, 'z.txt'), '--to', 'bob');
-    await ok('bob', 'file', 'put', join(tmp, 'b.txt'), '--to', ZEBRA, '--to', 'carol');
+    bobsFile = (await ok('bob', 'file', 'put', join(tmp, 'b.txt'), '--to', ZEBRA, '--to', 'carol')).id as string;
     // Positive control: the scan finds every trace now.
     const before = await scan();
     const expected =
@@ -183,6 +184,11 @@ function scenario(backend: 'sqlite' | 'postgres') {
       .filter(Boolean)
       .map((l) => JSON.parse(l).from);
     expect(froms).toEqual(['bob']);
+    // bob's file: the signed reader list still names zebra until bob revokes it, which needs none of zebra's keys.
+    expect((await ok('bob', 'file', 'ls')).files).toBeDefined();
+    await ok('bob', 'file', 'revoke', bobsFile, ZEBRA);
+    const got = await ok('carol', 'file', 'get', bobsFile, '-o', await mkdtemp(join(tmp, 'carol-')));
+    expect(got).toMatchObject({ owner: 'bob' });
     // The companion's credentials are dead.
     const companion = await br('zebra2', 'receive', '--json');
     expect(companion.code).toBe(1);

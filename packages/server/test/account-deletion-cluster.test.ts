@@ -49,7 +49,8 @@ describe.skipIf(!available)('account deletion in a cluster (PostgreSQL + NATS)',
           [schema, table_name],
         );
         for (const { column_name } of cols.rows) {
-          if ((await c.query(`SELECT 1 FROM "${table_name}" WHERE ${column_name} = ANY($1::bigint[])`, [deviceIds])).rowCount) found.push(`${table_name}.${column_name}`);
+          if ((await c.query(`SELECT 1 FROM "${table_name}" WHERE ${column_name} = ANY($1::bigint[])`, [deviceIds])).rowCount)
+            found.push(`${table_name}.${column_name}`);
         }
       }
       return found;
@@ -64,13 +65,23 @@ describe.skipIf(!available)('account deletion in a cluster (PostgreSQL + NATS)',
     const companion = await newDevice();
     const list = await nextList(z.u, [z.d, companion]);
     expect(
-      (await c.api.req('PUT', '/v1/users/zebracanary7q/device-list', { body: { deviceList: b64(list), newDevice: { deviceId: companion.keys.deviceId, prekeys: prekeyJson(companion) } } }))
-        .status,
+      (
+        await c.api.req('PUT', '/v1/users/zebracanary7q/device-list', {
+          body: { deviceList: b64(list), newDevice: { deviceId: companion.keys.deviceId, prekeys: prekeyJson(companion) } },
+        })
+      ).status,
     ).toBe(204);
     const companionToken = await login(b.api, z.u, companion);
     const bob = await account(a.api, 'bob');
     // Traffic both ways, so the name is in queues, rate buckets and send marks.
-    expect((await sendMessage(a.api, bob.token, 'zebracanary7q', [{ deviceId: z.d.keys.deviceId, body: randomBytes(40) }, { deviceId: companion.keys.deviceId, body: randomBytes(40) }])).status).toBe(200);
+    expect(
+      (
+        await sendMessage(a.api, bob.token, 'zebracanary7q', [
+          { deviceId: z.d.keys.deviceId, body: randomBytes(40) },
+          { deviceId: companion.keys.deviceId, body: randomBytes(40) },
+        ])
+      ).status,
+    ).toBe(200);
     expect((await sendMessage(b.api, companionToken, 'bob', [{ deviceId: bob.d.keys.deviceId, body: randomBytes(40) }])).status).toBe(200);
 
     const wsA = await openWs(a.url, { token: z.token });
@@ -86,7 +97,12 @@ describe.skipIf(!available)('account deletion in a cluster (PostgreSQL + NATS)',
     expect((await rowsMentioning(needles, ids)).length).toBeGreaterThan(5); // positive control
 
     const d = { user: 'zebracanary7q', timestamp: c.clock.now(), nonce: p.randomBytes(16), listDigest: await P.deviceListDigest(p, z.u.list) };
-    const body = { timestamp: d.timestamp, nonce: b64(d.nonce), listDigest: b64(d.listDigest), signature: b64(await P.signAccountDeletion(p, z.u.master.seed, d)) };
+    const body = {
+      timestamp: d.timestamp,
+      nonce: b64(d.nonce),
+      listDigest: b64(d.listDigest),
+      signature: b64(await P.signAccountDeletion(p, z.u.master.seed, d)),
+    };
     const token = await login(c.api, z.u);
     const r = await c.api.req('POST', '/v1/accounts/deletion', { token, body, sign: { user: z.u, timestamp: c.clock.now() } });
     expect(r.status, r.text).toBe(204);
