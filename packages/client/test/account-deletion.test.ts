@@ -58,7 +58,7 @@ describe('deleteAccount', () => {
     const zebra = await newUserAt(unique('zebra'), server.url);
     zebra.clock.offset = 10 * 60_000;
     const seen: number[] = [];
-    zebra.hook.fn = async (url, init, next) => {
+    zebra.hook.fn = async (url, _init, next) => {
       const res = await next();
       if (url.endsWith('/v1/accounts/deletion')) seen.push(res.status);
       return res;
