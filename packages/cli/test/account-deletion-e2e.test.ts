@@ -35,6 +35,8 @@ function scenario(backend: 'sqlite' | 'postgres') {
   const dataDir = () => join(tmp, 'relay-data');
   const br = (who: string, ...args: string[]): Promise<Result> => finish(start(['--home', home(who), ...args]));
   let bobsFile = '';
+  /** Everything the relay wrote (debug level), across restarts. */
+  const logs: Buffer[] = [];
   const traces: { user: string; deviceIds: number[]; keys: Map<string, Uint8Array> } = { user: ZEBRA, deviceIds: [], keys: new Map() };
 
   async function ok(who: string, ...args: string[]): Promise<Record<string, unknown>> {
@@ -56,9 +58,8 @@ function scenario(backend: 'sqlite' | 'postgres') {
     const args = ['server', '--port', url ? new URL(url).port : '0', '--data', dataDir(), '--log-level', 'debug'];
     if (backend === 'postgres') args.push('--database', databaseUrl);
     relay = start(args);
-    relay.stderr?.resume();
+    for (const s of [relay.stdout, relay.stderr]) s?.on('data', (b: Buffer) => logs.push(b));
     url = (await waitForLine(relay.stdout as NodeJS.ReadableStream, /^listening on /)).replace('listening on ', '').trim();
-    relay.stdout?.resume();
   }
   async function stopRelay(): Promise<void> {
     if (relay && relay.exitCode === null) {
@@ -198,6 +199,15 @@ function scenario(backend: 'sqlite' | 'postgres') {
     expect(await scan()).toEqual([]);
     await startRelay();
   }, 120_000);
+
+  it('never logged the name, a device id or a key (debug level)', () => {
+    const all = Buffer.concat(logs);
+    expect(all.length).toBeGreaterThan(1000);
+    const found = [...traceBytes(traces)].filter(([what, n]) => !what.includes('device id') && all.includes(n)).map(([what]) => what);
+    expect(found).toEqual([]);
+    // Device ids as the decimal numbers a JSON log line would carry.
+    expect(traces.deviceIds.filter((id) => all.includes(Buffer.from(String(id))))).toEqual([]);
+  });
 
   it('lets the name be registered again; a peer that pinned the old key refuses the new one', async () => {
     await ok('zebra-new', 'account', 'create', '--server', url, '--user', ZEBRA);
