@@ -29,6 +29,8 @@ type Deleted = { readonly status: 'deleted'; readonly devices: number[]; readonl
 
 export class SqliteAccountDeletion {
   private readonly s;
+  /** A scrub that failed (the deletion itself committed): retried by `retryScrub` (storage housekeeping). */
+  private scrubPending = false;
 
   constructor(
     private readonly db: DatabaseSync,
@@ -90,9 +92,16 @@ export class SqliteAccountDeletion {
    */
   private scrub(): void {
     if (!this.db.isOpen) return;
+    this.scrubPending = true;
     this.w.drain();
     this.db.exec('PRAGMA wal_checkpoint(TRUNCATE)');
     this.db.exec('VACUUM');
     this.db.exec('PRAGMA wal_checkpoint(TRUNCATE)');
+    this.scrubPending = false;
+  }
+
+  /** Runs the scrub again if the last one failed (a deletion answered with an error after its rows were gone). */
+  retryScrub(): void {
+    if (this.scrubPending) this.scrub();
   }
 }

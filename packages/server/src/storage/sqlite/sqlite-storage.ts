@@ -180,6 +180,7 @@ class SqliteStorage implements Storage {
   readonly rateLimits: RateLimitRepository & { sweep(now: number): void } = new MemoryRateLimits();
   private closed = false;
   private readonly pruneStatements;
+  private readonly deletion: SqliteAccountDeletion;
 
   constructor(
     private readonly db: DatabaseSync,
@@ -188,7 +189,8 @@ class SqliteStorage implements Storage {
   ) {
     const read = readTransaction(db);
     const prekeys = new SqlitePrekeys(db, writer, read);
-    this.accounts = new SqliteAccounts(db, writer, read, prekeys, new SqliteAccountDeletion(db, writer, blobs));
+    this.deletion = new SqliteAccountDeletion(db, writer, blobs);
+    this.accounts = new SqliteAccounts(db, writer, read, prekeys, this.deletion);
     this.prekeys = prekeys;
     this.mailboxes = new SqliteMailboxes(db, writer);
     this.auth = new SqliteAuth(db, writer);
@@ -210,6 +212,7 @@ class SqliteStorage implements Storage {
     });
     this.rateLimits.sweep(now);
     await pruneFiles(this.files, this.blobs, now, { sweepOrphans: true });
+    this.deletion.retryScrub();
   }
 
   async close(): Promise<void> {
