@@ -39,8 +39,8 @@ export class SqliteAccountDeletion {
   ) {
     this.s = {
       version: new Pluck<number>(db, 'SELECT list_version FROM accounts WHERE user = ?'),
-      devices: db.prepare('SELECT device_id FROM devices WHERE user = ? ORDER BY device_id'),
-      blobs: db.prepare('SELECT v.file_id, v.version FROM files f JOIN file_versions v ON v.file_id = f.id WHERE f.owner = ?'),
+      devices: db.prepare('SELECT device_id FROM devices WHERE user = +? ORDER BY device_id'),
+      blobs: db.prepare('SELECT v.file_id, v.version FROM files f JOIN file_versions v ON v.file_id = f.id WHERE f.owner = +?'),
       // Every table keyed by a user name (migrations 001-007). Children before parents, so the
       // result does not depend on the cascades (which remove the same rows).
       rows: [
