@@ -298,6 +298,39 @@ describe('adversarial inspection: server artifacts hold nothing readable', () =>
     }
   }, 120_000);
 
+  it('a user who deletes its account leaves no trace, and its deletion request carries no secret', async () => {
+    const user = 'zebracanary7q';
+    const storage = new MemoryStorage();
+    const zebra: Device = { client: await BlindrelayClient.createAccount(environment(storage), { servers: proxyUrl, user }), storage };
+    const alice = devices.alice as Device;
+    const text = `CANARY-zebra-${randomBytes(12).toString('hex')}`;
+    canaries.set(text, P.utf8(text));
+    await zebra.client.send('alice', text);
+    await alice.client.send(user, `CANARY-to-zebra-${randomBytes(4).toString('hex')}`);
+    // That send raised alice's send mark: the relay now holds its new signature.
+    const held = await new RelayApi({ servers: [proxyUrl], credentials: await credentialsOf(alice) }).sendMark();
+    sendMarks.splice(0, sendMarks.length, held.signature as Uint8Array);
+    // Its seeds and keys join the secrets: the traffic scan below shows the deletion sent none of them.
+    await secretsOf('zebra', zebra, secrets);
+    const account = await (await Profile.open(storage, p)).read('account');
+    const traces = new Map<string, Uint8Array>([
+      ['name', P.utf8(user)],
+      ['master public key', account.masterKey],
+      ['signing key', account.signingKey],
+      ['identity key', account.identityPublic],
+    ]);
+    expect((await zebra.client.deleteAccount()).deletedOnRelay).toBe(true);
+    expect(storage.files.size).toBe(0);
+    for (const file of await filesUnder(join(dir, 'data'))) {
+      if (!(await stat(file)).isFile()) continue;
+      const bytes = await readFile(file);
+      expect(
+        [...traces].filter(([, t]) => bytes.includes(Buffer.from(t))).map(([what]) => what),
+        file,
+      ).toEqual([]);
+    }
+  }, 60_000);
+
   it('the scanner finds what it looks for (positive control)', async () => {
     // A canary leaked raw, or inside a base64/hex-encoded blob at any byte offset, is found.
     const [name, canary] = [...canaries][0] as [string, Uint8Array];
@@ -358,5 +391,6 @@ describe('adversarial inspection: server artifacts hold nothing readable', () =>
     expect(findIn(logBytes, canaries)).toEqual([]);
     expect(findIn(logBytes, secrets)).toEqual([]);
     for (const user of ['alice', 'bob']) expect(logs.includes(`"${user}"`), `user name ${user} in logs`).toBe(false);
+    expect(logs.includes('zebracanary7q'), 'the deleted user in logs').toBe(false);
   }, 60_000);
 });

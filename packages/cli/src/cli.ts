@@ -20,6 +20,7 @@ import { nodeEnvironment } from '@blindrelay/client/node';
 import { DEFAULT_RATE_LIMITS, formatRateLimit, RATE_LIMIT_FLAGS, type RateLimitFlag, rateLimitEnv } from '@blindrelay/server/config';
 import { Command, CommanderError, InvalidArgumentError as CommanderInvalidArgument } from 'commander';
 import qrcode from 'qrcode-terminal';
+import { registerAccountCommands } from './account-commands.js';
 import { registerCustodyCommands } from './custody-commands.js';
 import { registerFileCommands } from './file-commands.js';
 import { createOutput, displayText, type Output, reportError } from './output.js';
@@ -196,6 +197,8 @@ export function buildProgram(io: CliIo = defaultIo()): Command {
         ],
       );
     });
+
+  registerAccountCommands(account, { output, open });
 
   // ---- device ------------------------------------------------------------------------------------
   const device = program.command('device').description('link, approve, list and revoke devices');

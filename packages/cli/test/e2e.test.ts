@@ -290,7 +290,7 @@ describe('blindrelay CLI end to end', () => {
 
   it('reports errors as one line (or JSON with --json), with the right exit codes', async () => {
     await expectFailure('nobody', 'ERR_NO_PROFILE', 'whoami');
-    await expectFailure('bob', 'ERR_RELAY_NOT_FOUND', 'send', 'no-such-user', 'hello?');
+    await expectFailure('bob', 'ERR_NO_SUCH_USER', 'send', 'no-such-user', 'hello?');
     await expectFailure('bob', 'ERR_INVALID_LINK_CODE', 'device', 'approve', 'BR1.nope');
     const wrong = await finish(start(['--home', home('alice'), 'whoami', '--json'], { BLINDRELAY_PASSPHRASE: 'wrong' }));
     expect(wrong.code).toBe(1);

@@ -135,7 +135,7 @@ describe('blindrelay file … end to end', () => {
     await expectFailure('alice', 'ERR_INVALID_ARGUMENT', 'file', 'put', join(tmp, 'missing.bin'));
     await expectFailure('alice', 'ERR_RELAY_NOT_FOUND', 'file', 'get', 'AAAAAAAAAAAAAAAAAAAAAA', '-o', tmp);
     await expectFailure('alice', 'ERR_RELAY_BAD_REQUEST', 'file', 'get', 'not-an-id', '-o', tmp);
-    await expectFailure('alice', 'ERR_RELAY_NOT_FOUND', 'file', 'share', id, 'nobody-here');
+    await expectFailure('alice', 'ERR_NO_SUCH_USER', 'file', 'share', id, 'nobody-here');
     await expectFailure('alice', 'ERR_INVALID_ARGUMENT', 'file', 'revoke', id, 'bob');
   });
 

@@ -587,6 +587,15 @@ export class RelayApi {
     return d.rotation === undefined ? base : { ...base, rotation: bytesField(d, 'rotation') };
   }
 
+  /**
+   * Delete our account (docs/API.md §1a): the master key's deletion statement (PROTOCOL.md §17),
+   * in a request signed with the device key (§2a).
+   */
+  async deleteAccount(statement: { timestamp: number; nonce: Uint8Array; listDigest: Uint8Array; signature: Uint8Array }): Promise<void> {
+    const body = { timestamp: statement.timestamp, nonce: b64(statement.nonce), listDigest: b64(statement.listDigest), signature: b64(statement.signature) };
+    await this.#call('POST', '/v1/accounts/deletion', { body, signed: true });
+  }
+
   async putDeviceList(user: string, deviceList: Uint8Array, newDevice?: { deviceId: number; prekeys: PreKeyUpload }, rotation?: Uint8Array): Promise<void> {
     const body: Record<string, unknown> = { deviceList: b64(deviceList) };
     if (newDevice) body.newDevice = { deviceId: newDevice.deviceId, prekeys: uploadJson(newDevice.prekeys) };

@@ -33,6 +33,7 @@ import {
   verifyDeviceList,
   wipe,
 } from '@blindrelay/protocol';
+import { type AccountDeletionResult, deleteAccount } from './account-deletion.js';
 import { type DeviceCredentials, parseServerList, RelayApi, type Token, type TokenCache } from './api.js';
 import { fromBase64url } from './base64url.js';
 import type { Context } from './context.js';
@@ -390,6 +391,14 @@ export class BlindrelayClient {
 
   close(): void {
     this.#ctx.profile.close();
+  }
+
+  /**
+   * Delete this account everywhere (primary device only: NotPrimaryError on a companion),
+   * then erase this profile; the client is closed. docs/API.md §1a, account-deletion.ts.
+   */
+  deleteAccount(): Promise<AccountDeletionResult> {
+    return deleteAccount(this.#ctx, this.#env.storage);
   }
 
   // ---- identity ----------------------------------------------------------------------------------

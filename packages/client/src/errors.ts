@@ -30,6 +30,8 @@ export type ClientErrorCode =
   | 'ERR_USER_TAKEN'
   | 'ERR_NOT_REGISTERED'
   | 'ERR_REVOKED'
+  | 'ERR_ACCOUNT_DELETED'
+  | 'ERR_CONFIRMATION_REQUIRED'
   | 'ERR_UNREACHABLE'
   | 'ERR_FILE_NO_ACCESS'
   | 'ERR_FILE_NOT_OWNER'
@@ -225,6 +227,18 @@ export class ProvisioningFormatError extends ClientError {
     super('ERR_LINK_VERSION', 'the approving device runs an older version that hands over the master key (link format 1): update it first; nothing was kept');
   }
 }
+/** An irreversible operation was asked for without its explicit confirmation (e.g. `account delete` without --yes); nothing was done. */
+export class ConfirmationRequiredError extends ClientError {
+  constructor(message: string) {
+    super('ERR_CONFIRMATION_REQUIRED', message);
+  }
+}
+/** The account was deleted (by its primary device): this profile can no longer reach the relay. */
+export class AccountDeletedError extends ClientError {
+  constructor() {
+    super('ERR_ACCOUNT_DELETED', 'this account was deleted');
+  }
+}
 export class RevokedError extends ClientError {
   constructor() {
     super('ERR_REVOKED', 'this device was removed from its device list');
@@ -315,6 +329,7 @@ export type RelayErrorCode =
   | 'ERR_RELAY_UNAUTHORIZED'
   | 'ERR_RELAY_FORBIDDEN'
   | 'ERR_RELAY_NOT_FOUND'
+  | 'ERR_NO_SUCH_USER'
   | 'ERR_RELAY_CONFLICT'
   | 'ERR_RELAY_MISMATCHED_DEVICES'
   | 'ERR_RELAY_PAYLOAD_TOO_LARGE'
@@ -342,6 +357,8 @@ export class BadRequestError extends RelayError {}
 export class UnauthorizedError extends RelayError {}
 export class ForbiddenError extends RelayError {}
 export class NotFoundError extends RelayError {}
+/** A user name that is not (or no longer: a deleted account) an account on the relay (404 `no_such_user`). */
+export class NoSuchUserError extends NotFoundError {}
 export class ConflictError extends RelayError {}
 export class PayloadTooLargeError extends RelayError {}
 /** 429 `rate_limited`, or `queue_full` (QueueFullError): retry after `retryAfterSeconds`. */
@@ -428,6 +445,8 @@ export function relayError(status: number, body: unknown): RelayError {
       return new NotFoundError('ERR_RELAY_NOT_FOUND', status, relayCode, message);
     case 'conflict':
       return new ConflictError('ERR_RELAY_CONFLICT', status, relayCode, message);
+    case 'no_such_user':
+      return new NoSuchUserError('ERR_NO_SUCH_USER', status, relayCode, message);
     case 'mismatched_devices':
       return new MismatchedDevicesError(status, message, isDeviceIdArray(o.missing) ? o.missing : [], isDeviceIdArray(o.stale) ? o.stale : []);
     case 'payload_too_large':

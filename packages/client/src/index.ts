@@ -2,6 +2,7 @@
  * @blindrelay/client: the SDK. Accounts, devices, sessions, fan-out; all cryptography on the device.
  * Platform-neutral; Node defaults (file storage, `ws`, home directory) are in `@blindrelay/client/node`.
  */
+export type { AccountDeletionResult } from './account-deletion.js';
 export * from './api.js';
 export * from './base64url.js';
 export * from './client.js';

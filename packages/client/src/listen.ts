@@ -5,12 +5,13 @@
  * batches by the same pipeline as fetched messages (receive.ts) and acked over the socket once
  * their outcome is on disk. A dropped connection is retried with exponential backoff (with
  * jitter) from `minDelayMs` up to `maxDelayMs`; an expired token (close 4002) is renewed; a
- * revocation (frame `revoked` or close 4001) ends listening with RevokedError.
+ * revocation (frame `revoked` or close 4001) ends listening with RevokedError, an account deletion
+ * (frame `account-deleted` or close 4003) with AccountDeletedError.
  */
 import { parseEnvelope, type RelayApi, type RelayEnvelope } from './api.js';
-import { RevokedError, UnreachableError } from './errors.js';
+import { AccountDeletedError, RevokedError, UnreachableError } from './errors.js';
 import type { BatchResult, ReceiveFailure } from './receive.js';
-import { CLOSE_REVOKED, CLOSE_TOKEN_EXPIRED, type RelaySocket, type SocketFactory, webSocketUrl } from './socket.js';
+import { CLOSE_ACCOUNT_DELETED, CLOSE_REVOKED, CLOSE_TOKEN_EXPIRED, type RelaySocket, type SocketFactory, webSocketUrl } from './socket.js';
 
 export interface ListenOptions {
   /** Stop listening when aborted (the current batch is finished first). */
@@ -53,6 +54,7 @@ export async function listen(deps: ListenDeps, options: ListenOptions = {}): Pro
       const outcome = await connection(deps, session, options, report, () => {
         delay = minDelay;
       });
+      if (outcome.deleted) throw new AccountDeletedError();
       if (outcome.revoked) throw new RevokedError();
       if (outcome.code === CLOSE_TOKEN_EXPIRED || !outcome.opened) await deps.api.forgetToken(session.server);
       options.onStatus?.({ state: 'closed', server: session.server, code: outcome.code, retryInMs: signal?.aborted ? 0 : delay });
@@ -68,6 +70,7 @@ interface Outcome {
   code: number;
   opened: boolean;
   revoked: boolean;
+  deleted: boolean;
 }
 
 function connection(
@@ -83,6 +86,7 @@ function connection(
     let open = false;
     let opened = false;
     let revoked = false;
+    let deleted = false;
     let socket: RelaySocket | undefined;
 
     const drain = (): Promise<void> => {
@@ -143,6 +147,8 @@ function connection(
           deps.onPreKeysLow().catch(report);
         } else if (f.type === 'revoked') {
           revoked = true;
+        } else if (f.type === 'account-deleted') {
+          deleted = true;
         }
       },
       close(code) {
@@ -150,7 +156,7 @@ function connection(
         options.signal?.removeEventListener('abort', onAbort);
         void (async () => {
           await (draining ?? Promise.resolve());
-          resolve({ code, opened, revoked: revoked || code === CLOSE_REVOKED });
+          resolve({ code, opened, revoked: revoked || code === CLOSE_REVOKED, deleted: deleted || code === CLOSE_ACCOUNT_DELETED });
         })();
       },
       error(e) {

@@ -40,3 +40,4 @@ export const browserSocketFactory: SocketFactory = (url, token, h) => {
 /** Close codes of API.md §6. */
 export const CLOSE_REVOKED = 4001;
 export const CLOSE_TOKEN_EXPIRED = 4002;
+export const CLOSE_ACCOUNT_DELETED = 4003;

@@ -1,5 +1,6 @@
 /** @blindrelay/protocol: pure protocol core. No I/O; randomness comes from the primitives. */
 
+export * from './account-deletion.js';
 export * from './age/index.js';
 export * from './auth-challenge.js';
 export * from './bytes.js';

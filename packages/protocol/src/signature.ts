@@ -31,6 +31,8 @@ export const SIGNATURE_LABELS = {
   request: 'Blindrelay_Request_v1',
   /** A device's send high-water mark (send-mark.ts, docs/API.md §5a). */
   sendMark: 'Blindrelay_SendMark_v1',
+  /** The master key's authorisation to delete the account (account-deletion.ts, §17). */
+  accountDeletion: 'Blindrelay_AccountDeletion_v1',
 } as const;
 export type SignatureLabel = (typeof SIGNATURE_LABELS)[keyof typeof SIGNATURE_LABELS];
 

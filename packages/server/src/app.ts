@@ -10,6 +10,7 @@ import type { AppContext } from './context.js';
 import { API_SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX } from './http/auth.js';
 import { ApiError, codeForStatus } from './http/errors.js';
 import { typeboxValidatorCompiler } from './http/validation.js';
+import { registerAccountDeletionRoutes } from './routes/account-deletion.js';
 import { registerAccountRoutes } from './routes/accounts.js';
 import { registerAuthRoutes } from './routes/auth.js';
 import { registerDirectoryRoutes } from './routes/directory.js';
@@ -153,6 +154,7 @@ export async function buildApp(ctx: AppContext, options: AppOptions = {}): Promi
 
   registerSystemRoutes(app, ctx);
   registerAccountRoutes(app, ctx);
+  registerAccountDeletionRoutes(app, ctx);
   registerAuthRoutes(app, ctx);
   registerDirectoryRoutes(app, ctx);
   registerPrekeyRoutes(app, ctx);

@@ -37,6 +37,7 @@ const ERROR_CODES = new Set([
   'unauthorized',
   'forbidden',
   'not_found',
+  'no_such_user',
   'conflict',
   'mismatched_devices',
   'payload_too_large',
@@ -114,6 +115,13 @@ async function routes() {
       required: ['to', 'messages'],
     },
     { method: 'POST', path: '/v1/messages/ack', auth: true, body: { ids: [b64(new Uint8Array(16))] }, required: ['ids'] },
+    {
+      method: 'POST',
+      path: '/v1/accounts/deletion',
+      auth: true,
+      body: { timestamp: Date.now(), nonce: b64(new Uint8Array(16)), listDigest: b64(new Uint8Array(32)), signature: b64(new Uint8Array(64)) },
+      required: ['timestamp', 'nonce', 'listDigest', 'signature'],
+    },
     { method: 'POST', path: '/v1/provisioning', auth: false, body: {}, required: [] },
     { method: 'PUT', path: `/v1/provisioning/${channelId}`, auth: true, body: { envelope: 'AAAA' }, required: ['envelope'] },
     {
@@ -244,7 +252,7 @@ describe('bad input against every endpoint', () => {
     for (const r of await routes()) {
       const token = r.auth ? alice.token : undefined;
       // Routes that destroy data take a request signature (docs/API.md §2a): sign, so the body's own checks answer.
-      const signed = r.method !== 'GET' && /^\/v1\/(messages\/ack|files\/[^/]+\/(header|versions))$/.test(r.path);
+      const signed = r.method !== 'GET' && /^\/v1\/(messages\/ack|accounts\/deletion|files\/[^/]+\/(header|versions))$/.test(r.path);
       const base = { ...(token ? { token } : {}), ...(signed ? { sign: { user: alice.u } } : {}) };
       const add = (name: string, opts: RequestOptions, status?: number | number[], code?: string) =>
         cases.push({ name, method: r.method, path: r.path, opts: { ...base, ...opts }, ...(status ? { status } : {}), ...(code ? { code } : {}) });

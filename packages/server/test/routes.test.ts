@@ -51,6 +51,7 @@ describe('system routes', () => {
         'GET /healthz',
         'GET /openapi.json',
         'POST /v1/accounts',
+        'POST /v1/accounts/deletion',
         'POST /v1/auth/challenge',
         'POST /v1/auth/token',
         'GET /v1/users/{user}',

@@ -103,6 +103,31 @@ export class FileStorage implements ProfileStorage {
     await fs.rmdir(this.location).catch(() => undefined);
   }
 
+  /** Every regular file of the directory (the profile's records, temporary files, the lock) zeroed, fsynced and unlinked; then the directory. */
+  async erase(): Promise<void> {
+    const entries = await fs.readdir(this.location, { withFileTypes: true }).catch((e: NodeJS.ErrnoException) => {
+      if (e.code === 'ENOENT') return [];
+      throw e;
+    });
+    for (const entry of entries) {
+      const path = join(this.location, entry.name);
+      if (!entry.isFile()) continue;
+      const fh = await fs.open(path, 'r+');
+      try {
+        const { size } = await fh.stat();
+        const zeros = new Uint8Array(Math.min(size, 1 << 20));
+        for (let at = 0; at < size; at += zeros.length) await fh.write(zeros, 0, Math.min(zeros.length, size - at), at);
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      await fs.rm(path, { force: true });
+    }
+    this.#written.clear();
+    await syncDir(this.location).catch(() => undefined);
+    await fs.rmdir(this.location).catch(() => undefined);
+  }
+
   withLock<T>(fn: () => Promise<T>): Promise<T> {
     return this.#mutex.run(async () => {
       const release = await this.#acquire();

@@ -28,6 +28,10 @@ export class MemoryStorage implements ProfileStorage {
     checkName(name);
     this.files.delete(name);
   }
+  async erase(): Promise<void> {
+    for (const data of this.files.values()) data.fill(0);
+    await this.destroy();
+  }
   async destroy(): Promise<void> {
     this.files.clear();
     this.#created = false;

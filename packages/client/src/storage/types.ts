@@ -18,6 +18,12 @@ export interface ProfileStorage {
   /** Delete what this instance wrote, and the container if then empty (account creation failed half way). */
   destroy(): Promise<void>;
   /**
+   * Erase the whole profile (account deletion): overwrite every file of the container with zeros,
+   * delete it, then the container. Best effort against recovery from the medium: journaling,
+   * copy-on-write and flash wear levelling may keep older blocks (README, "Account deletion").
+   */
+  erase(): Promise<void>;
+  /**
    * Run `fn` holding the profile's exclusive lock (across processes sharing the profile, and within
    * this one). Not re-entrant.
    */

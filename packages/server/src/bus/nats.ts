@@ -54,6 +54,7 @@ function parseEvent(data: Uint8Array): BusEvent | undefined {
   switch (e.type) {
     case 'message':
     case 'revoked':
+    case 'account-deleted':
     case 'envelope':
       return { type: e.type };
     case 'prekeys-low': {

@@ -13,6 +13,8 @@ export type DeviceEvent =
   | { readonly type: 'message' }
   /** The device left its user's list: tell it and close its sockets. */
   | { readonly type: 'revoked' }
+  /** The device's account was deleted (docs/API.md §1a): tell it and close its sockets. */
+  | { readonly type: 'account-deleted' }
   /** Its one-time prekeys dropped below the threshold after a bundle fetch. */
   | { readonly type: 'prekeys-low'; readonly oneTimePreKeys: number; readonly pqPreKeys: number };
 

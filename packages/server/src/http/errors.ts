@@ -8,6 +8,7 @@ export type ErrorCode =
   | 'unauthorized'
   | 'forbidden'
   | 'not_found'
+  | 'no_such_user'
   | 'conflict'
   | 'mismatched_devices'
   | 'payload_too_large'
@@ -47,6 +48,8 @@ export const badRequest = (message: string) => new ApiError(400, 'bad_request', 
 export const unauthorized = (message = 'authentication required') => new ApiError(401, 'unauthorized', message);
 export const forbidden = (message: string) => new ApiError(403, 'forbidden', message);
 export const notFound = (message: string) => new ApiError(404, 'not_found', message);
+/** 404 for a user name that is not (or no longer: a deleted account, docs/API.md §1a) an account. */
+export const noSuchUser = (message: string) => new ApiError(404, 'no_such_user', message);
 export const conflict = (message: string) => new ApiError(409, 'conflict', message);
 
 /** Default codes for statuses raised by Fastify itself. */

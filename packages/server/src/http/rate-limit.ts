@@ -129,6 +129,16 @@ export class RateLimiter {
     return out;
   }
 
+  /**
+   * Deletes the buckets of these (action, subject) pairs, shared and this instance's: a deleted
+   * account's per-user and per-device counters (routes/account-deletion.ts).
+   */
+  async forget(subjects: readonly { readonly action: keyof RateLimits; readonly subject: string }[]): Promise<void> {
+    const names = subjects.map((s) => `${s.action}\u0000${s.subject}`);
+    await this.local.forget(names);
+    if (this.shared !== this.local) await this.shared.forget(names);
+  }
+
   /** Drops this instance's buckets that have refilled completely (the shared ones: storage.pruneExpired). */
   sweep(): void {
     this.local.sweep(this.now());

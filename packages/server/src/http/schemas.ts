@@ -93,7 +93,7 @@ const ERROR_DESCRIPTIONS: Record<number, string> = {
   400: 'bad_request: schema, JSON or decoding error',
   401: 'unauthorized; signature_required, bad_signature, stale_signature, replayed_signature (signed requests, §2a)',
   403: 'forbidden',
-  404: 'not_found',
+  404: 'not_found; no_such_user (a user name that is not, or no longer, an account)',
   409: 'conflict, offset_mismatch (files), version_changed (files), send_mark_stale (messages, §5a)',
   413: 'payload_too_large, quota_exceeded (files)',
   415: 'unsupported_media_type',

@@ -7,7 +7,7 @@ import type { AppContext } from '../context.js';
 import { authenticate, deviceOf } from '../http/auth.js';
 import { decodeField, encodeBase64url } from '../http/base64url.js';
 import { clientKey } from '../http/client-address.js';
-import { badRequest, conflict, notFound } from '../http/errors.js';
+import { badRequest, conflict, noSuchUser, notFound } from '../http/errors.js';
 import { B64Range, BEARER, DeviceId, DeviceList, Ed25519Key, EmptyQuery, errors, NoContent, Obj, PrekeyUpload, User } from '../http/schemas.js';
 import { checkDeviceList, checkPrekeyUpload, checkRotation } from '../services/verify.js';
 
@@ -49,7 +49,7 @@ export function registerDirectoryRoutes(app: FastifyInstance, ctx: AppContext): 
       const account = await ctx.storage.accounts.get(request.params.user);
       if (!account) {
         await ctx.lookupMisses.miss(me, address);
-        throw notFound('unknown user');
+        throw noSuchUser('unknown user');
       }
       return {
         user: account.user,

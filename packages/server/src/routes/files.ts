@@ -12,7 +12,7 @@ import type { AppContext } from '../context.js';
 import { authenticate, deviceOf } from '../http/auth.js';
 import { decodeField, encodeBase64url } from '../http/base64url.js';
 import { clientKey } from '../http/client-address.js';
-import { ApiError, badRequest, conflict, forbidden, notFound } from '../http/errors.js';
+import { ApiError, badRequest, conflict, forbidden, noSuchUser, notFound } from '../http/errors.js';
 import { hashBody, requireSignature } from '../http/request-signature.js';
 import {
   B64Fixed,
@@ -164,7 +164,7 @@ export function registerFileRoutes(app: FastifyInstance, ctx: AppContext): void 
   const checkReaderProbe = (request: FastifyRequest) => ctx.lookupMisses.check(deviceOf(request), clientKey(request));
   const unknownReader = async (request: FastifyRequest): Promise<ApiError> => {
     await ctx.lookupMisses.miss(deviceOf(request), clientKey(request));
-    return notFound('a reader is not an account');
+    return noSuchUser('a reader is not an account');
   };
   const limits = () => ({ maxFilesPerUser: ctx.limits.maxFilesPerUser, userQuotaBytes: ctx.limits.userQuotaBytes });
 

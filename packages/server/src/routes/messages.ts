@@ -8,7 +8,7 @@ import type { AppContext } from '../context.js';
 import { authenticate, deviceOf } from '../http/auth.js';
 import { decodeField, encodeBase64url } from '../http/base64url.js';
 import { clientKey } from '../http/client-address.js';
-import { ApiError, badRequest, conflict, notFound } from '../http/errors.js';
+import { ApiError, badRequest, conflict, noSuchUser } from '../http/errors.js';
 import { hashBody, requireSignature } from '../http/request-signature.js';
 import { BEARER, DeviceId, EmptyQuery, errors, MessageBody, MessageEnvelope, MessageId, Millis, NoContent, Obj, User } from '../http/schemas.js';
 import { raiseSendMark, SendMarkField } from '../http/send-mark.js';
@@ -62,7 +62,7 @@ export function registerMessageRoutes(app: FastifyInstance, ctx: AppContext): vo
         const account = await ctx.storage.accounts.get(to);
         if (!account) {
           await ctx.lookupMisses.miss(me, address);
-          throw notFound('unknown recipient');
+          throw noSuchUser('unknown recipient');
         }
         // Sesame: exactly the recipient's current devices, minus the sender's own device.
         const expected = account.devices.map((d) => d.deviceId).filter((id) => !(to === me.user && id === me.deviceId));

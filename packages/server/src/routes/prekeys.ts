@@ -9,7 +9,7 @@ import type { AppContext } from '../context.js';
 import { authenticate, deviceOf } from '../http/auth.js';
 import { encodeBase64url } from '../http/base64url.js';
 import { clientKey } from '../http/client-address.js';
-import { conflict, notFound, unauthorized } from '../http/errors.js';
+import { conflict, noSuchUser, unauthorized } from '../http/errors.js';
 import { B64Range, BEARER, DeviceId, EmptyQuery, errors, NoContent, Obj, PrekeyId, PrekeyUpload, User } from '../http/schemas.js';
 import { checkPrekeyUpload } from '../services/verify.js';
 
@@ -116,7 +116,7 @@ export function registerPrekeyRoutes(app: FastifyInstance, ctx: AppContext): voi
       const account = await ctx.storage.accounts.get(user);
       if (!account) {
         await ctx.lookupMisses.miss(me, address);
-        throw notFound('unknown user');
+        throw noSuchUser('unknown user');
       }
       const current = new Set(account.devices.map((d) => d.deviceId));
       // By default every current device except the requester itself (own-device sync).

@@ -58,6 +58,10 @@ export class MemoryRateLimits implements RateLimitRepository {
     this.refundNow(charges, now);
   }
 
+  async forget(buckets: readonly string[]): Promise<void> {
+    for (const b of buckets) this.buckets.delete(b);
+  }
+
   /** Forgets buckets that have refilled completely (they hold no state worth keeping). */
   sweep(now: number): void {
     for (const [key, b] of this.buckets) if (level(b, now) >= b.capacity) this.buckets.delete(key);

@@ -142,6 +142,19 @@ export type DeviceListUpdateResult =
   | { readonly status: 'stale' }
   | { readonly status: 'not_found' };
 
+export interface AccountDeletionRequest {
+  readonly user: string;
+  /** Compare-and-set: deleted only if the stored device-list version is still this one (the list the deletion statement names). */
+  readonly expectedListVersion: number;
+}
+
+export type AccountDeletionResult =
+  /** `devices`: the account's devices at deletion (their sockets are to be closed). */
+  | { readonly status: 'deleted'; readonly devices: readonly number[] }
+  /** The device list changed since the caller checked the statement against it; nothing changed. */
+  | { readonly status: 'stale' }
+  | { readonly status: 'not_found' };
+
 export interface AccountRepository {
   /** Creates the account, its single device and that device's prekeys, or reports the name taken. */
   create(account: NewAccount, limits: PrekeyLimits): Promise<'created' | 'exists'>;
@@ -149,6 +162,20 @@ export interface AccountRepository {
   /** A device of the user's current list. */
   getDevice(user: string, deviceId: number): Promise<DeviceRecord | undefined>;
   replaceDeviceList(update: DeviceListUpdate, limits: PrekeyLimits): Promise<DeviceListUpdateResult>;
+  /**
+   * Account deletion (docs/API.md §1a): in ONE transaction, deletes every row keyed by the user —
+   * the account, its devices and through them their prekeys, queues, tokens, challenges, request
+   * nonces, send marks and queue counters; the files it owns (readers, versions, and their payload
+   * blobs); its name in other owners' reader lists; and the messages it sent that still wait in
+   * other users' queues. Then deletes the payload blobs and makes sure no deleted byte survives
+   * in the store's files: SQLite checkpoints the WAL, rebuilds the database (VACUUM: no freelist
+   * page, no stale b-tree divider key) and truncates the WAL; PostgreSQL leaves no row (dead tuple
+   * space is PostgreSQL's own to reclaim). Resolves once all of that is done and durable.
+   *
+   * Tables added later that hold anything keyed by a user name MUST be added to both
+   * implementations here (and to test/storage-conformance-deletion.ts).
+   */
+  delete(request: AccountDeletionRequest): Promise<AccountDeletionResult>;
 }
 
 export interface PrekeyRepository {
@@ -563,4 +590,6 @@ export interface RateLimitRepository {
   take(charges: readonly BucketCharge[], now: number): Promise<BucketOutcome[]>;
   /** Gives tokens back (capped at capacity): undoes charges of a request refused by another limit. */
   refund(charges: readonly BucketCharge[], now: number): Promise<void>;
+  /** Deletes these buckets (by name) if they exist: the buckets of a deleted account (docs/API.md §1a). */
+  forget(buckets: readonly string[]): Promise<void>;
 }

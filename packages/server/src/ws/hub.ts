@@ -8,7 +8,8 @@
  * the queue sequence number). Sends await the socket's write callback, so a client that stops
  * reading holds at most one batch in memory.
  *
- * Close codes: 4001 revoked (after a `{"type":"revoked"}` frame), 4002 token expired,
+ * Close codes: 4001 revoked (after a `{"type":"revoked"}` frame), 4002 token expired, 4003 account
+ * deleted (after a `{"type":"account-deleted"}` frame),
  * 1001 server shutting down, 1008 too many malformed frames.
  */
 import type { Primitives } from '@blindrelay/protocol';
@@ -29,6 +30,7 @@ import type { Storage, StoredMessage } from '../storage/types.js';
 
 export const CLOSE_REVOKED = 4001;
 export const CLOSE_TOKEN_EXPIRED = 4002;
+export const CLOSE_ACCOUNT_DELETED = 4003;
 export const CLOSE_GOING_AWAY = 1001;
 export const CLOSE_POLICY = 1008;
 
@@ -178,6 +180,11 @@ export class WebSocketHub {
           conn.closed = true;
           this.sendFrame(conn.socket, { type: 'revoked' });
           this.close(conn, CLOSE_REVOKED, 'device revoked');
+          break;
+        case 'account-deleted':
+          conn.closed = true;
+          this.sendFrame(conn.socket, { type: 'account-deleted' });
+          this.close(conn, CLOSE_ACCOUNT_DELETED, 'account deleted');
           break;
         case 'prekeys-low':
           this.sendFrame(conn.socket, { type: 'prekeys-low', oneTimePreKeys: event.oneTimePreKeys, pqPreKeys: event.pqPreKeys });

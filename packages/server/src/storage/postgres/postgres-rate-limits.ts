@@ -86,6 +86,11 @@ export class PgRateLimits implements RateLimitRepository {
     });
   }
 
+  async forget(buckets: readonly string[]): Promise<void> {
+    if (buckets.length === 0) return;
+    await this.db.write('rate_forget', 'DELETE FROM rate_buckets WHERE bucket = ANY($1::bytea[])', [buckets.map(bucketDigest)], true);
+  }
+
   async refund(charges: readonly BucketCharge[], _now: number): Promise<void> {
     if (charges.length === 0) return;
     await this.db.write('rate_refund', REFUND_SQL, [charges.map((c) => bucketDigest(c.bucket)), charges.map((c) => Math.min(c.cost, c.capacity))]);

@@ -37,6 +37,8 @@ import type { BlobStore } from '../../blobs/types.js';
 import { StorageUnavailableError } from '../errors.js';
 import { pruneFiles } from '../files-prune.js';
 import type {
+  AccountDeletionRequest,
+  AccountDeletionResult,
   AccountRecord,
   AccountRepository,
   AuthRepository,
@@ -66,6 +68,7 @@ import type {
   TokenRecord,
 } from '../types.js';
 import { migratePostgres } from './migrate.js';
+import { deleteAccount } from './postgres-account-deletion.js';
 import { PostgresFiles } from './postgres-files.js';
 import { PgRateLimits, PRUNE_RATE_BUCKETS_SQL } from './postgres-rate-limits.js';
 import { PostgresRequestNonces, PostgresSendMarks } from './postgres-request-guards.js';
@@ -532,6 +535,10 @@ class PgAccounts implements AccountRepository {
     ]);
     const row = r.rows[0];
     return row ? toDevice(row) : undefined;
+  }
+
+  delete(request: AccountDeletionRequest): Promise<AccountDeletionResult> {
+    return deleteAccount(this.db, request);
   }
 
   async replaceDeviceList(u: DeviceListUpdate, limits: PrekeyLimits): Promise<DeviceListUpdateResult> {

@@ -45,6 +45,8 @@ import type { BlobStore } from '../../blobs/types.js';
 import { pruneFiles } from '../files-prune.js';
 import { MemoryRateLimits } from '../memory-rate-limits.js';
 import type {
+  AccountDeletionRequest,
+  AccountDeletionResult,
   AccountRecord,
   AccountRepository,
   AuthRepository,
@@ -77,6 +79,7 @@ import { GroupCommit, type GroupCommitOptions } from './group-commit.js';
 import { migrate } from './migrate.js';
 import { loadNodeSqlite } from './node-sqlite.js';
 import { Pluck } from './pluck.js';
+import { SqliteAccountDeletion } from './sqlite-account-deletion.js';
 import { SqliteFiles } from './sqlite-files.js';
 import { SqliteRequestNonces, SqliteSendMarks } from './sqlite-request-guards.js';
 
@@ -177,6 +180,7 @@ class SqliteStorage implements Storage {
   readonly rateLimits: RateLimitRepository & { sweep(now: number): void } = new MemoryRateLimits();
   private closed = false;
   private readonly pruneStatements;
+  private readonly deletion: SqliteAccountDeletion;
 
   constructor(
     private readonly db: DatabaseSync,
@@ -185,7 +189,8 @@ class SqliteStorage implements Storage {
   ) {
     const read = readTransaction(db);
     const prekeys = new SqlitePrekeys(db, writer, read);
-    this.accounts = new SqliteAccounts(db, writer, read, prekeys);
+    this.deletion = new SqliteAccountDeletion(db, writer, blobs);
+    this.accounts = new SqliteAccounts(db, writer, read, prekeys, this.deletion);
     this.prekeys = prekeys;
     this.mailboxes = new SqliteMailboxes(db, writer);
     this.auth = new SqliteAuth(db, writer);
@@ -207,6 +212,7 @@ class SqliteStorage implements Storage {
     });
     this.rateLimits.sweep(now);
     await pruneFiles(this.files, this.blobs, now, { sweepOrphans: true });
+    this.deletion.retryScrub();
   }
 
   async close(): Promise<void> {
@@ -342,6 +348,7 @@ class SqliteAccounts implements AccountRepository {
     private readonly w: GroupCommit,
     private readonly read: Read,
     private readonly prekeys: SqlitePrekeys,
+    private readonly deletion: SqliteAccountDeletion,
   ) {
     this.s = {
       account: db.prepare('SELECT user, master_key, list_version, device_list, rotation FROM accounts WHERE user = ?'),
@@ -383,6 +390,10 @@ class SqliteAccounts implements AccountRepository {
   async getDevice(user: string, deviceId: number): Promise<DeviceRecord | undefined> {
     const row = this.s.device.get(user, deviceId) as DeviceRow | undefined;
     return row ? toDevice(row) : undefined;
+  }
+
+  delete(request: AccountDeletionRequest): Promise<AccountDeletionResult> {
+    return this.deletion.delete(request);
   }
 
   async replaceDeviceList(u: DeviceListUpdate, limits: PrekeyLimits): Promise<DeviceListUpdateResult> {
