@@ -19,6 +19,7 @@ import { nodeEnvironment } from '@blindrelay/client/node';
 import { DEFAULT_RATE_LIMITS, formatRateLimit, RATE_LIMIT_FLAGS, type RateLimitFlag, rateLimitEnv } from '@blindrelay/server/config';
 import { Command, CommanderError, InvalidArgumentError as CommanderInvalidArgument } from 'commander';
 import qrcode from 'qrcode-terminal';
+import { registerBackupCommands } from './backup-commands.js';
 import { registerFileCommands } from './file-commands.js';
 import { createOutput, displayText, type Output, reportError } from './output.js';
 
@@ -358,6 +359,7 @@ export function buildProgram(io: CliIo = defaultIo()): Command {
     });
 
   registerFileCommands(program, { io, output, open, displayText });
+  registerBackupCommands(program, { io, output, open, environment });
 
   // ---- trust -------------------------------------------------------------------------------------
   program

@@ -12,6 +12,7 @@ import { ApiError, codeForStatus } from './http/errors.js';
 import { typeboxValidatorCompiler } from './http/validation.js';
 import { registerAccountRoutes } from './routes/accounts.js';
 import { registerAuthRoutes } from './routes/auth.js';
+import { registerBackupRoutes } from './routes/backups.js';
 import { registerDirectoryRoutes } from './routes/directory.js';
 import { registerFilePayloadRoutes } from './routes/file-payload.js';
 import { registerFileRoutes } from './routes/files.js';
@@ -162,5 +163,6 @@ export async function buildApp(ctx: AppContext, options: AppOptions = {}): Promi
   registerProvisioningRoutes(app, ctx);
   registerFileRoutes(app, ctx);
   registerFilePayloadRoutes(app, ctx);
+  registerBackupRoutes(app, ctx);
   return app;
 }
