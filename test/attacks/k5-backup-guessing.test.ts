@@ -22,9 +22,9 @@ import * as opaque from '@serenity-kit/opaque';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RelayApi } from '../../packages/client/src/api.js';
-import { toBase64url } from '../../packages/client/src/base64url.js';
 import { openBackup, unwrapBackupKey } from '../../packages/client/src/backup/backup-format.js';
 import { generateRecoveryCode } from '../../packages/client/src/backup/recovery-code.js';
+import { toBase64url } from '../../packages/client/src/base64url.js';
 import { BlindrelayClient } from '../../packages/client/src/client.js';
 import { environment, newUserAt, p } from '../../packages/client/test/devices.js';
 import { startRelay, type TestRelay } from '../../packages/client/test/relay-fixture.js';
@@ -32,7 +32,15 @@ import { DATABASE_URL, dropSchema, randomSchema, requirePostgres } from '../../p
 
 const available = await requirePostgres('k5-backup-guessing');
 
-type BackupRow = { user_name: string; kind: number; blob: Buffer; wrapped_key: Buffer; code_hash: Buffer | null; opaque_record: string | null; failed_attempts: number };
+type BackupRow = {
+  user_name: string;
+  kind: number;
+  blob: Buffer;
+  wrapped_key: Buffer;
+  code_hash: Buffer | null;
+  opaque_record: string | null;
+  failed_attempts: number;
+};
 
 const contains = (hay: Uint8Array | string, needle: Uint8Array | string): boolean => Buffer.from(hay).includes(Buffer.from(needle));
 
@@ -84,7 +92,9 @@ describe.skipIf(!available)('K5: guessing a backup secret', () => {
     const urls = relays.map((r) => r.url);
     for (let i = 0; i < 10; i++) {
       const e = environment();
-      await expect(BlindrelayClient.restore(e.env, { servers: urls[i % 2] as string, user: alice, passphrase: `guess number ${i} here` })).rejects.toMatchObject({
+      await expect(
+        BlindrelayClient.restore(e.env, { servers: urls[i % 2] as string, user: alice, passphrase: `guess number ${i} here` }),
+      ).rejects.toMatchObject({
         code: 'ERR_BACKUP_WRONG_SECRET',
       });
     }
@@ -106,7 +116,10 @@ describe.skipIf(!available)('K5: guessing a backup secret', () => {
       await api.request('POST', `/v1/backups/${bob.client.user}/login`, { startLoginRequest });
     }
     const { startLoginRequest } = opaque.client.startLogin({ password: 'bob has a passphrase too' });
-    await expect(api.request('POST', `/v1/backups/${bob.client.user}/login`, { startLoginRequest })).rejects.toMatchObject({ status: 423, relayCode: 'backup_locked' });
+    await expect(api.request('POST', `/v1/backups/${bob.client.user}/login`, { startLoginRequest })).rejects.toMatchObject({
+      status: 423,
+      relayCode: 'backup_locked',
+    });
   });
 
   it('offline: the dump holds no secret, and nothing stored opens the backup', async () => {
@@ -120,9 +133,19 @@ describe.skipIf(!available)('K5: guessing a backup secret', () => {
       expect(contains(s, toBase64url(masterSeed))).toBe(false);
     }
     // Every stored byte string tried as the wrap key, or hashed into one: the wrapped key stays shut.
-    const candidates = [row.blob.subarray(0, 32), new Uint8Array(createHash('sha256').update(row.opaque_record as string).digest()), new Uint8Array(createHash('sha256').update(setup).digest())];
+    const candidates = [
+      row.blob.subarray(0, 32),
+      new Uint8Array(
+        createHash('sha256')
+          .update(row.opaque_record as string)
+          .digest(),
+      ),
+      new Uint8Array(createHash('sha256').update(setup).digest()),
+    ];
     for (const k of candidates) {
-      await expect(unwrapBackupKey(p, new Uint8Array(k), 'passphrase', alice, new Uint8Array(row.wrapped_key))).rejects.toMatchObject({ code: 'ERR_BACKUP_WRONG_SECRET' });
+      await expect(unwrapBackupKey(p, new Uint8Array(k), 'passphrase', alice, new Uint8Array(row.wrapped_key))).rejects.toMatchObject({
+        code: 'ERR_BACKUP_WRONG_SECRET',
+      });
       await expect(openBackup(p, new Uint8Array(k), alice, new Uint8Array(row.blob))).rejects.toMatchObject({ code: 'ERR_BACKUP_CORRUPT' });
     }
   });
@@ -133,8 +156,16 @@ describe.skipIf(!available)('K5: guessing a backup secret', () => {
     /** One offline guess, the whole exchange run by the attacker against the dumped record. */
     const guess = (password: string): boolean => {
       const c = opaque.client.startLogin({ password });
-      const s = opaque.server.startLogin({ serverSetup: setup, userIdentifier: alice, registrationRecord: row.opaque_record, startLoginRequest: c.startLoginRequest });
-      return opaque.client.finishLogin({ clientLoginState: c.clientLoginState, loginResponse: s.loginResponse, password, keyStretching: 'memory-constrained' }) !== undefined;
+      const s = opaque.server.startLogin({
+        serverSetup: setup,
+        userIdentifier: alice,
+        registrationRecord: row.opaque_record,
+        startLoginRequest: c.startLoginRequest,
+      });
+      return (
+        opaque.client.finishLogin({ clientLoginState: c.clientLoginState, loginResponse: s.loginResponse, password, keyStretching: 'memory-constrained' }) !==
+        undefined
+      );
     };
     const t0 = performance.now();
     const wrong = ['password', 'letmein123', 'k5-canary passphrase'];
