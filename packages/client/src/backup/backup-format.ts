@@ -1,5 +1,5 @@
 /**
- * The encrypted key backup's formats and key derivations (docs/PROTOCOL.md §17, docs/RECOVERY.md).
+ * The encrypted key backup's formats and key derivations (docs/PROTOCOL.md §16, docs/RECOVERY.md).
  *
  *   backup key  32 random bytes, made on the device, kept in its profile (so it can re-encrypt
  *               the backup whenever keys change, without the code or passphrase)
@@ -9,7 +9,7 @@
  *               ad = "BRK1" ‖ kind ‖ 0x00 ‖ user)          kind 1: recovery code, 2: passphrase
  *   contents    JSON (below), version BACKUP_CONTENTS_VERSION
  *
- * Wrap keys (§17.2):
+ * Wrap keys (§16.2):
  *   recovery code  ikm = the 28 canonical symbols (ASCII), salt = BACKUP_SALT
  *                  access secret = HKDF(ikm, salt, "blindrelay backup access v1" ‖ 0x00 ‖ user, 32)
  *                  wrap key      = HKDF(ikm, salt, "blindrelay backup wrap code v1" ‖ 0x00 ‖ user, 32)
@@ -27,7 +27,7 @@ export const WRAPPED_KEY_MAGIC = utf8('BRK1');
 export const BACKUP_KEY_BYTES = 32;
 export const WRAPPED_KEY_BYTES = 4 + 1 + 12 + BACKUP_KEY_BYTES + 16;
 const NONCE_BYTES = 12;
-/** §17.2: HKDF salt of every backup derivation. */
+/** §16.2: HKDF salt of every backup derivation. */
 export const BACKUP_SALT = utf8('blindrelay backup v1');
 export const LABEL_ACCESS = 'blindrelay backup access v1';
 export const LABEL_WRAP_CODE = 'blindrelay backup wrap code v1';
@@ -67,7 +67,7 @@ export interface BackupContents {
 
 const label = (name: string, user: string) => concat(utf8(name), Uint8Array.of(0), utf8(user));
 
-/** §17.2: the access secret (sent to the relay, stored there only as SHA-256) and the wrap key of a recovery code. */
+/** §16.2: the access secret (sent to the relay, stored there only as SHA-256) and the wrap key of a recovery code. */
 export async function codeSecrets(p: Primitives, canonicalCode: string, user: string): Promise<{ accessSecret: Uint8Array; wrapKey: Uint8Array }> {
   const ikm = utf8(canonicalCode);
   try {
@@ -80,7 +80,7 @@ export async function codeSecrets(p: Primitives, canonicalCode: string, user: st
   }
 }
 
-/** §17.2: the wrap key of a passphrase backup, from the OPAQUE export key. */
+/** §16.2: the wrap key of a passphrase backup, from the OPAQUE export key. */
 export function passphraseWrapKey(p: Primitives, exportKey: Uint8Array, user: string): Promise<Uint8Array> {
   return p.hkdfSha256(exportKey, BACKUP_SALT, label(LABEL_WRAP_PASSPHRASE, user), 32);
 }

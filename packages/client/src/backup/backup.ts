@@ -1,5 +1,5 @@
 /**
- * The encrypted key backup of a device (docs/RECOVERY.md, docs/PROTOCOL.md §17).
+ * The encrypted key backup of a device (docs/RECOVERY.md, docs/PROTOCOL.md §16).
  *
  * `create` makes a random backup key, encrypts the backup contents under it (backup-format.ts),
  * wraps the key under a new recovery code (shown once) or a passphrase (through OPAQUE), and

@@ -1,5 +1,5 @@
 /**
- * The recovery code (docs/RECOVERY.md, docs/PROTOCOL.md §17.1): 26 random symbols of Crockford's
+ * The recovery code (docs/RECOVERY.md, docs/PROTOCOL.md §16.1): 26 random symbols of Crockford's
  * base32 (130 bits) and 2 check symbols, shown once in 7 groups of 4 to be read aloud or written
  * down:
  *

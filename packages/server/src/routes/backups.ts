@@ -23,7 +23,7 @@ import type { AppContext } from '../context.js';
 import { authenticate, deviceOf, sha256 } from '../http/auth.js';
 import { decodeField, encodeBase64url } from '../http/base64url.js';
 import { clientKey } from '../http/client-address.js';
-import { ApiError, forbidden, notFound } from '../http/errors.js';
+import { ApiError, conflict, forbidden, notFound } from '../http/errors.js';
 import { B64Fixed, B64Range, BEARER, DeviceList, Ed25519Key, EmptyQuery, errors, Millis, Obj, User } from '../http/schemas.js';
 import type { BackupAccess, BackupRecord } from '../storage/types.js';
 
@@ -33,30 +33,34 @@ export const BACKUP_MAX_ATTEMPTS = 10;
 export const BACKUP_LOGIN_TTL_MS = 60_000;
 /** Largest encrypted backup blob (decoded bytes). */
 export const MAX_BACKUP_BYTES = 1024 * 1024;
-/** The wrapped backup key: "BRK1" ‖ kind ‖ nonce[12] ‖ AES-256-GCM(32-byte key) (docs/PROTOCOL.md §17). */
+/** The wrapped backup key: "BRK1" ‖ kind ‖ nonce[12] ‖ AES-256-GCM(32-byte key) (docs/PROTOCOL.md §16). */
 export const WRAPPED_KEY_BYTES = 4 + 1 + 12 + 32 + 16;
 
-const OpaqueMessage = (description: string) =>
-  Type.String({ minLength: 1, maxLength: 1024, pattern: '^[A-Za-z0-9_-]+$', description: `${description} (base64url)` });
-const Blob = B64Range(1, MAX_BACKUP_BYTES, 'encrypted backup (docs/PROTOCOL.md §17)');
-const WrappedKey = B64Fixed(WRAPPED_KEY_BYTES, 'wrapped backup key (docs/PROTOCOL.md §17)');
+/** OPAQUE messages of ristretto255 / 3DH / SHA-512 (RFC 9807 §4, `@serenity-kit/opaque`): exact sizes, canonical base64url. */
+const OPAQUE_BYTES = { registrationRequest: 32, registrationResponse: 64, registrationRecord: 192, ke1: 96, ke2: 320, ke3: 64 } as const;
+const opaqueField = (text: string, field: string, bytes: number): string => {
+  decodeField(text, field, { exact: bytes });
+  return text;
+};
+const Blob = B64Range(1, MAX_BACKUP_BYTES, 'encrypted backup (docs/PROTOCOL.md §16)');
+const WrappedKey = B64Fixed(WRAPPED_KEY_BYTES, 'wrapped backup key (docs/PROTOCOL.md §16)');
 const Generation = Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER, description: 'backup generation' });
 const Kind = Type.Union([Type.Literal('code'), Type.Literal('passphrase')]);
 
 const UserParams = Obj({ user: User });
-const RegistrationBody = Obj({ registrationRequest: OpaqueMessage('OPAQUE registration request') });
+const RegistrationBody = Obj({ registrationRequest: B64Fixed(OPAQUE_BYTES.registrationRequest, 'OPAQUE registration request') });
 const PutBody = Obj({
   kind: Kind,
   wrappedKey: WrappedKey,
   codeHash: Type.Optional(B64Fixed(32, 'SHA-256 of the access secret derived from the recovery code')),
-  registrationRecord: Type.Optional(OpaqueMessage('OPAQUE registration record')),
+  registrationRecord: Type.Optional(B64Fixed(OPAQUE_BYTES.registrationRecord, 'OPAQUE registration record')),
   blob: Blob,
   expectedGeneration: Type.Optional(Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description: '0: no backup yet' })),
 });
 const BlobBody = Obj({ blob: Blob, expectedGeneration: Generation });
 const CodeBody = Obj({ accessSecret: B64Fixed(32, 'access secret derived from the recovery code') });
-const LoginBody = Obj({ startLoginRequest: OpaqueMessage('OPAQUE KE1') });
-const FinishBody = Obj({ loginId: B64Fixed(32, 'login id'), finishLoginRequest: OpaqueMessage('OPAQUE KE3') });
+const LoginBody = Obj({ startLoginRequest: B64Fixed(OPAQUE_BYTES.ke1, 'OPAQUE KE1') });
+const FinishBody = Obj({ loginId: B64Fixed(32, 'login id'), finishLoginRequest: B64Fixed(OPAQUE_BYTES.ke3, 'OPAQUE KE3') });
 const Released = Obj({
   kind: Kind,
   wrappedKey: WrappedKey,
@@ -149,7 +153,7 @@ export function registerBackupRoutes(app: FastifyInstance, ctx: AppContext): voi
         security: BEARER,
         querystring: EmptyQuery,
         body: RegistrationBody,
-        response: { 200: Obj({ registrationResponse: OpaqueMessage('OPAQUE registration response') }), ...errors(400, 401, 429) },
+        response: { 200: Obj({ registrationResponse: B64Fixed(OPAQUE_BYTES.registrationResponse, 'OPAQUE registration response') }), ...errors(400, 401, 429) },
       },
     },
     async (request) => {
@@ -160,7 +164,7 @@ export function registerBackupRoutes(app: FastifyInstance, ctx: AppContext): voi
         const { registrationResponse } = opaque.server.createRegistrationResponse({
           serverSetup: serverSetupText,
           userIdentifier: me.user,
-          registrationRequest: request.body.registrationRequest,
+          registrationRequest: opaqueField(request.body.registrationRequest, 'registrationRequest', OPAQUE_BYTES.registrationRequest),
         });
         return { registrationResponse };
       } catch {
@@ -197,11 +201,11 @@ export function registerBackupRoutes(app: FastifyInstance, ctx: AppContext): voi
         if (b.registrationRecord === undefined || b.codeHash !== undefined) {
           throw new ApiError(400, 'bad_request', 'a passphrase backup has registrationRecord and no codeHash');
         }
-        access = { kind: 2, wrappedKey, opaqueRecord: b.registrationRecord };
+        access = { kind: 2, wrappedKey, opaqueRecord: opaqueField(b.registrationRecord, 'registrationRecord', OPAQUE_BYTES.registrationRecord) };
       }
       const r = await ctx.storage.backups.put(me.user, access, blob, ctx.now(), b.expectedGeneration);
       if (r.status === 'not_found') throw notFound('unknown user');
-      if (r.status === 'stale') throw new ApiError(409, 'conflict', 'the backup changed meanwhile', { generation: r.generation });
+      if (r.status === 'stale') throw conflict('the backup changed meanwhile (GET /v1/backup has its generation)');
       return { generation: r.generation };
     },
   );
@@ -225,7 +229,7 @@ export function registerBackupRoutes(app: FastifyInstance, ctx: AppContext): voi
       const blob = decodeField(request.body.blob, 'blob', { min: 1, max: MAX_BACKUP_BYTES });
       const r = await ctx.storage.backups.replaceBlob(me.user, blob, request.body.expectedGeneration, ctx.now());
       if (r.status === 'not_found') throw notFound('no backup');
-      if (r.status === 'stale') throw new ApiError(409, 'conflict', 'the backup changed meanwhile', { generation: r.generation });
+      if (r.status === 'stale') throw conflict('the backup changed meanwhile (GET /v1/backup has its generation)');
       return { generation: r.generation };
     },
   );
@@ -265,7 +269,7 @@ export function registerBackupRoutes(app: FastifyInstance, ctx: AppContext): voi
         params: UserParams,
         querystring: EmptyQuery,
         body: LoginBody,
-        response: { 200: Obj({ loginId: B64Fixed(32, 'login id'), loginResponse: OpaqueMessage('OPAQUE KE2') }), ...errors(400, 423, 429) },
+        response: { 200: Obj({ loginId: B64Fixed(32, 'login id'), loginResponse: B64Fixed(OPAQUE_BYTES.ke2, 'OPAQUE KE2') }), ...errors(400, 423, 429) },
       },
     },
     async (request) => {
@@ -281,7 +285,7 @@ export function registerBackupRoutes(app: FastifyInstance, ctx: AppContext): voi
           serverSetup: serverSetupText,
           userIdentifier: user,
           registrationRecord: record,
-          startLoginRequest: request.body.startLoginRequest,
+          startLoginRequest: opaqueField(request.body.startLoginRequest, 'startLoginRequest', OPAQUE_BYTES.ke1),
         });
       } catch {
         throw new ApiError(400, 'bad_request', 'startLoginRequest: not an OPAQUE KE1 message');
@@ -317,10 +321,11 @@ export function registerBackupRoutes(app: FastifyInstance, ctx: AppContext): voi
     async (request) => {
       const { user } = request.params;
       const loginHash = sha256(decodeField(request.body.loginId, 'loginId', { exact: 32 }));
+      const finishLoginRequest = opaqueField(request.body.finishLoginRequest, 'finishLoginRequest', OPAQUE_BYTES.ke3);
       const state = await ctx.storage.backups.takeLogin(user, loginHash, ctx.now());
       if (state === undefined) throw forbidden(WRONG);
       try {
-        opaque.server.finishLogin({ serverLoginState: state, finishLoginRequest: request.body.finishLoginRequest });
+        opaque.server.finishLogin({ serverLoginState: state, finishLoginRequest });
       } catch {
         throw forbidden(WRONG);
       }
