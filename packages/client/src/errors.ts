@@ -44,6 +44,7 @@ export type ClientErrorCode =
   | 'ERR_BACKUP_WRONG_SECRET'
   | 'ERR_BACKUP_LOCKED'
   | 'ERR_BACKUP_CORRUPT'
+  | 'ERR_BACKUP_TOO_LARGE'
   | 'ERR_NO_BACKUP'
   | RelayErrorCode;
 
@@ -246,6 +247,12 @@ export class BackupLockedError extends ClientError {
 export class BackupCorruptError extends ClientError {
   constructor(message: string) {
     super('ERR_BACKUP_CORRUPT', message);
+  }
+}
+/** The encrypted backup would be larger than the relay stores (docs/RECOVERY.md, "Limits"). */
+export class BackupTooLargeError extends ClientError {
+  constructor(message: string) {
+    super('ERR_BACKUP_TOO_LARGE', message);
   }
 }
 /** This device keeps no backup (run `backup create`). */

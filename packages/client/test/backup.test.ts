@@ -96,6 +96,11 @@ describe('backup format', () => {
     expect(blob.length - 32).toBeGreaterThanOrEqual(encodeContents(contents).length + 1);
   });
 
+  it('refuses to seal a backup larger than the relay stores (1 MiB)', async () => {
+    const files = Array.from({ length: 15_000 }, (_, i) => ({ id: `file-${i}`.padEnd(22, 'A'), version: 1, key: p.randomBytes(16) }));
+    await expect(sealBackup(p, p.randomBytes(32), { ...contents, files })).rejects.toMatchObject({ code: 'ERR_BACKUP_TOO_LARGE' });
+  });
+
   it('decodes strictly (unknown version, bad sizes)', () => {
     const good = JSON.parse(new TextDecoder().decode(encodeContents(contents)));
     const enc = (o: unknown) => new TextEncoder().encode(JSON.stringify(o));

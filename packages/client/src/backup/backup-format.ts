@@ -20,7 +20,7 @@
  */
 import { concat, type Primitives, pad, unpad, utf8 } from '@blindrelay/protocol';
 import { fromBase64url, toBase64url } from '../base64url.js';
-import { BackupCorruptError, WrongBackupSecretError } from '../errors.js';
+import { BackupCorruptError, BackupTooLargeError, WrongBackupSecretError } from '../errors.js';
 
 export const BACKUP_BLOB_MAGIC = utf8('BRB1');
 export const WRAPPED_KEY_MAGIC = utf8('BRK1');
@@ -112,8 +112,11 @@ export async function sealBackup(p: Primitives, backupKey: Uint8Array, contents:
   try {
     const sealed = await p.aesGcmSeal(backupKey, nonce, plain, label('BRB1', contents.user), prefix.length);
     sealed.set(prefix, 0);
-    if (sealed.length > MAX_BACKUP_BYTES)
-      throw new BackupCorruptError(`the backup is ${sealed.length} bytes, more than the relay stores (${MAX_BACKUP_BYTES})`);
+    if (sealed.length > MAX_BACKUP_BYTES) {
+      throw new BackupTooLargeError(
+        `the backup is ${sealed.length} bytes encrypted, more than the relay stores (${MAX_BACKUP_BYTES}): about 13,000 file keys fit`,
+      );
+    }
     return sealed;
   } finally {
     plain.fill(0);
