@@ -15,7 +15,6 @@
  * wrong secret (403; for OPAQUE a fake login response), so the routes do not tell who has one.
  */
 import { timingSafeEqual } from 'node:crypto';
-import * as opaque from '@serenity-kit/opaque';
 import type { Static } from '@sinclair/typebox';
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
@@ -79,6 +78,15 @@ const Status = Obj({
   locked: Type.Boolean(),
 });
 
+type Opaque = typeof import('@serenity-kit/opaque');
+let loadingOpaque: Promise<Opaque> | undefined;
+/** OPAQUE's WebAssembly (~435 KB), loaded on the first backup request rather than at start-up. */
+const loadOpaque = (): Promise<Opaque> =>
+  (loadingOpaque ??= import('@serenity-kit/opaque').then(async (m) => {
+    await m.ready;
+    return m;
+  }));
+
 const kindName = (r: BackupRecord) => (r.access.kind === 1 ? 'code' : 'passphrase');
 const WRONG = 'no backup for this user, or the wrong secret';
 
@@ -86,8 +94,8 @@ export function registerBackupRoutes(app: FastifyInstance, ctx: AppContext): voi
   let setup: Promise<string> | undefined;
   /** The relay's OPAQUE server setup, shared through the database by every relay of a cluster. */
   const serverSetup = (): Promise<string> => {
-    setup ??= opaque.ready
-      .then(() => ctx.storage.backups.serverSetup(opaque.server.createSetup()))
+    setup ??= loadOpaque()
+      .then((opaque) => ctx.storage.backups.serverSetup(opaque.server.createSetup()))
       .catch((e) => {
         setup = undefined;
         throw e;
@@ -160,6 +168,7 @@ export function registerBackupRoutes(app: FastifyInstance, ctx: AppContext): voi
       const me = deviceOf(request);
       await ctx.rateLimiter.takeShared([{ action: 'backupWritesPerDevice', subject: `${me.user}\u0000${me.deviceId}` }]);
       const serverSetupText = await serverSetup();
+      const opaque = await loadOpaque();
       try {
         const { registrationResponse } = opaque.server.createRegistrationResponse({
           serverSetup: serverSetupText,
@@ -276,6 +285,7 @@ export function registerBackupRoutes(app: FastifyInstance, ctx: AppContext): voi
       await restoreCharge(request, clientKey(request));
       const { user } = request.params;
       const serverSetupText = await serverSetup();
+      const opaque = await loadOpaque();
       const r = await ctx.storage.backups.get(user);
       const record = r?.access.kind === 2 ? r.access.opaqueRecord : null;
       let started: { serverLoginState: string; loginResponse: string };
@@ -324,6 +334,7 @@ export function registerBackupRoutes(app: FastifyInstance, ctx: AppContext): voi
       const finishLoginRequest = opaqueField(request.body.finishLoginRequest, 'finishLoginRequest', OPAQUE_BYTES.ke3);
       const state = await ctx.storage.backups.takeLogin(user, loginHash, ctx.now());
       if (state === undefined) throw forbidden(WRONG);
+      const opaque = await loadOpaque();
       try {
         opaque.server.finishLogin({ serverLoginState: state, finishLoginRequest });
       } catch {
