@@ -81,11 +81,13 @@ const Status = Obj({
 type Opaque = typeof import('@serenity-kit/opaque');
 let loadingOpaque: Promise<Opaque> | undefined;
 /** OPAQUE's WebAssembly (~435 KB), loaded on the first backup request rather than at start-up. */
-const loadOpaque = (): Promise<Opaque> =>
-  (loadingOpaque ??= import('@serenity-kit/opaque').then(async (m) => {
+function loadOpaque(): Promise<Opaque> {
+  loadingOpaque ??= import('@serenity-kit/opaque').then(async (m) => {
     await m.ready;
     return m;
-  }));
+  });
+  return loadingOpaque;
+}
 
 const kindName = (r: BackupRecord) => (r.access.kind === 1 ? 'code' : 'passphrase');
 const WRONG = 'no backup for this user, or the wrong secret';
