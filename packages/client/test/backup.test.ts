@@ -230,14 +230,36 @@ describe('backup and restore through a relay', () => {
     console.info(`restore with code: ${restoreMs.toFixed(0)} ms, backup ${created.size} bytes`);
   });
 
-  it('re-encrypts the backup by itself when a new file becomes readable', async () => {
+  it('re-encrypts the backup by itself when a file is stored, a contact verified, or (hourly, on receive) a file shared with us', async () => {
     const alice = await newUserAt(unique('alice'), url);
+    const bob = await newUserAt(unique('bob'), url);
     await alice.client.createBackup();
-    const g0 = (await alice.client.backupInfo()).relay?.generation as number;
+    const generation = async () => (await alice.client.backupInfo()).relay?.generation as number;
+    const g0 = await generation();
     await storeFile(alice.client, []);
-    const g1 = (await alice.client.backupInfo()).relay?.generation as number;
-    expect(g1).toBe(g0 + 1);
+    expect(await generation()).toBe(g0 + 1);
     expect(await alice.client.syncBackup()).toMatchObject({ uploaded: false });
+    await alice.client.verify(bob.client.user, (await alice.client.safetyNumber(bob.client.user)).safetyNumber);
+    expect(await generation()).toBe(g0 + 2);
+    // Bob shares a file with alice: her device learns of it at the next receive once an hour passed.
+    await storeFile(bob.client, [alice.client.user]);
+    await alice.client.receive({ onMessage: () => {} });
+    expect(await generation()).toBe(g0 + 2);
+    alice.clock.offset += 61 * 60_000;
+    await alice.client.receive({ onMessage: () => {} });
+    expect(await generation()).toBe(g0 + 3);
+  });
+
+  it('a new backup replaces the old one: the old code no longer restores', async () => {
+    const alice = await newUserAt(unique('alice'), url);
+    const first = (await alice.client.createBackup()).recoveryCode as string;
+    const second = (await alice.client.createBackup()).recoveryCode as string;
+    expect(second).not.toBe(first);
+    await expect(BlindrelayClient.restore(environment().env, { servers: url, user: alice.client.user, code: first })).rejects.toMatchObject({
+      code: 'ERR_BACKUP_WRONG_SECRET',
+    });
+    const r = await BlindrelayClient.restore(environment().env, { servers: url, user: alice.client.user, code: second });
+    expect(r.client.user).toBe(alice.client.user);
   });
 
   it('passphrase: OPAQUE login restores; ten wrong passphrases lock the backup, even for the right one', async () => {

@@ -1,9 +1,10 @@
 /** The SQLite store: layout, permissions, migrations, hashed secrets, revocation cascade. */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { constants, DatabaseSync } from 'node:sqlite';
+import { pathToFileURL } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openSqliteStorage } from '../src/index.js';
 import { loadMigrations } from '../src/storage/sqlite/migrate.js';
@@ -183,5 +184,25 @@ describe('what the database holds', () => {
     expect(Object.values(count()).every((n) => n > 0)).toBe(true);
     await t.api.req('PUT', '/v1/users/bob/device-list', { body: { deviceList: b64(await nextList(bob.u, [bob.d])) } });
     expect(Object.values(count()).every((n) => n === 0)).toBe(true);
+  });
+});
+
+describe('migration numbering', () => {
+  it('accepts ascending numbers with gaps (parts of a release reserve theirs), refuses repeats', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'br-migrations-'));
+    try {
+      writeFileSync(join(dir, '001_first.sql'), 'CREATE TABLE a (x INTEGER) STRICT;');
+      writeFileSync(join(dir, '009_later.sql'), 'CREATE TABLE b (x INTEGER) STRICT;');
+      writeFileSync(join(dir, 'README'), 'not a migration');
+      const url = pathToFileURL(`${dir}/`);
+      expect(loadMigrations(url).map((m) => [m.version, m.name])).toEqual([
+        [1, 'first'],
+        [9, 'later'],
+      ]);
+      writeFileSync(join(dir, '009_again.sql'), 'SELECT 1;');
+      expect(() => loadMigrations(url)).toThrow(/ascending order without repeats/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
