@@ -64,6 +64,20 @@ describe('benchmarks, --quick --json', () => {
     checkShape(await quick('relay'), 'relay', /^ws@\d+\.\d+\.\d+$/);
   });
 
+  it('backup: OPAQUE key stretching and node:crypto Argon2id; create and restore through a relay', { timeout: TIMEOUT }, async () => {
+    const r = await quick('backup');
+    checkShape(r, 'backup', /^node:crypto argon2id@/);
+    expect(r.rows.map((x) => x.metric)).toEqual([
+      'opaque_registration_ms',
+      'backup_bytes_100_files',
+      'backup_bytes_1000_files',
+      'create_code_ms_3_files',
+      'restore_code_ms_3_files',
+      'create_passphrase_ms_3_files',
+      'restore_passphrase_ms_3_files',
+    ]);
+  });
+
   it.skipIf(!existsSync('/usr/bin/age') && process.env.BLINDRELAY_REQUIRE_SERVICES !== '1')('files: ours and the age CLI', { timeout: TIMEOUT }, async () => {
     const r = await quick('files');
     checkShape(r, 'files', /^age@/);

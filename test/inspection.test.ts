@@ -5,7 +5,8 @@
  * HTTP and WebSocket traffic. Two users with three devices (one linked through the provisioning
  * channel) exchange messages both ways, each carrying a unique canary, with own-device sync and
  * live WebSocket push, then store, share, download, revoke and delete encrypted files whose names
- * and contents carry canaries. Afterwards every server artifact — the SQLite database, its WAL and shared
+ * and contents carry canaries, and back up and restore keys with a recovery code and a passphrase
+ * (both canaries). Afterwards every server artifact — the SQLite database, its WAL and shared
  * memory files, the blob directory, the logs, and the captured traffic — is searched for every
  * canary and for every private key, seed, session secret and bearer token the clients hold, in raw,
  * hex, base64 and base64url form. A positive control shows the scanner finds what it looks for.
@@ -296,6 +297,35 @@ describe('adversarial inspection: server artifacts hold nothing readable', () =>
       const account = await (await Profile.open(d.storage, p)).read('account');
       secrets.set(`${name} file private key`, account.filePrivate as Uint8Array);
     }
+  }, 120_000);
+
+  it('backs up with a recovery code and a passphrase, and restores both on new devices', async () => {
+    const { alice, bob } = devices as Record<'alice' | 'bob', Device>;
+    const backup = await alice.client.createBackup();
+    const code = backup.recoveryCode as string;
+    const canonical = code.replaceAll('-', '');
+    canaries.set('recovery code', P.utf8(code));
+    canaries.set('recovery code (canonical)', P.utf8(canonical));
+    const passphrase = `CANARY-backup-passphrase-${randomBytes(12).toString('hex')}`;
+    canaries.set(passphrase, P.utf8(passphrase));
+    await bob.client.createBackup({ passphrase });
+    // The backup keys, the code's wrap key, and the code's access secret (sent to the relay as the
+    // proof of the code, so excluded from the traffic scan like the bearer tokens: the relay keeps
+    // only its SHA-256).
+    for (const [name, d] of [['alice', alice] as const, ['bob', bob] as const]) {
+      secrets.set(`${name} backup key`, (await (await Profile.open(d.storage, p)).read('backup')).key as Uint8Array);
+    }
+    const label = (l: string, user: string) => P.concat(P.utf8(l), Uint8Array.of(0), P.utf8(user));
+    const salt = P.utf8('blindrelay backup v1');
+    secrets.set('alice backup code wrap key', await p.hkdfSha256(P.utf8(canonical), salt, label('blindrelay backup wrap code v1', 'alice'), 32));
+    secrets.set('alice backup access token (code)', await p.hkdfSha256(P.utf8(canonical), salt, label('blindrelay backup access v1', 'alice'), 32));
+    const restoredAlice = new MemoryStorage();
+    const ra = await BlindrelayClient.restore(environment(restoredAlice), { servers: proxyUrl, user: 'alice', code });
+    const restoredBob = new MemoryStorage();
+    const rb = await BlindrelayClient.restore(environment(restoredBob), { servers: proxyUrl, user: 'bob', passphrase });
+    expect(ra.fileKeys + rb.fileKeys).toBeGreaterThan(0);
+    await secretsOf('alice restored', { client: ra.client, storage: restoredAlice }, secrets);
+    await secretsOf('bob restored', { client: rb.client, storage: restoredBob }, secrets);
   }, 120_000);
 
   it('a user who deletes its account leaves no trace, and its deletion request carries no secret', async () => {

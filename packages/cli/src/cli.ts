@@ -21,6 +21,7 @@ import { DEFAULT_RATE_LIMITS, formatRateLimit, RATE_LIMIT_FLAGS, type RateLimitF
 import { Command, CommanderError, InvalidArgumentError as CommanderInvalidArgument } from 'commander';
 import qrcode from 'qrcode-terminal';
 import { registerAccountCommands } from './account-commands.js';
+import { registerBackupCommands } from './backup-commands.js';
 import { registerCustodyCommands } from './custody-commands.js';
 import { registerFileCommands } from './file-commands.js';
 import { createOutput, displayText, type Output, reportError } from './output.js';
@@ -392,6 +393,7 @@ export function buildProgram(io: CliIo = defaultIo()): Command {
 
   registerFileCommands(program, { io, output, open, displayText });
   registerCustodyCommands(program, { output, open });
+  registerBackupCommands(program, { io, output, open, environment });
 
   // ---- trust -------------------------------------------------------------------------------------
   program

@@ -533,6 +533,11 @@ export class RelayApi {
     return r.data;
   }
 
+  /** One JSON call with failover, for feature modules with their own routes (backup/backup-api.ts); `auth`: with this device's token. */
+  request(method: 'GET' | 'POST' | 'PUT', path: string, body?: unknown, auth = false): Promise<Record<string, unknown>> {
+    return this.#json(method, path, { ...(body === undefined ? {} : { body }), auth });
+  }
+
   // ---- §1 accounts -------------------------------------------------------------------------------
 
   async createAccount(req: {

@@ -35,6 +35,18 @@ import {
 } from '@blindrelay/protocol';
 import { type AccountDeletionResult, deleteAccount } from './account-deletion.js';
 import { type DeviceCredentials, parseServerList, RelayApi, type Token, type TokenCache } from './api.js';
+import {
+  BACKUP_CHECK_INTERVAL_MS,
+  type BackupInfo,
+  backupInfo,
+  type CreateBackupOptions,
+  type CreateBackupResult,
+  createBackup,
+  maybeSyncBackup,
+  type SyncResult,
+  syncBackup,
+} from './backup/backup.js';
+import { type OpenedBackup, openRemoteBackup, type RestoreSecret } from './backup/restore.js';
 import { fromBase64url } from './base64url.js';
 import type { Context } from './context.js';
 import { demoteToCompanion, isPrimary, masterSigner, rekeyForRemovedReaderDevices, rekeyOwnFiles, requirePrimary } from './custody.js';
@@ -121,6 +133,23 @@ export interface LinkOptions extends CreateAccountOptions {
    */
   readonly onCode: (code: string, sas: string) => void;
   readonly signal?: AbortSignal;
+}
+
+export interface RestoreOptions extends CreateAccountOptions, RestoreSecret {
+  /** Remove every other device of the user from its list (the lost ones) in the same signed list. */
+  readonly revokeOthers?: boolean;
+}
+
+export interface RestoreResult {
+  readonly client: BlindrelayClient;
+  /** Devices removed from the list (`revokeOthers`). */
+  readonly revoked: readonly number[];
+  /** File keys the backup carried, and the user's own files re-wrapped for this device. */
+  readonly fileKeys: number;
+  readonly rewrapped: readonly string[];
+  /** Own files that could not be re-wrapped now (id and reason); they stay readable through the restored keys. */
+  readonly rewrapFailed: readonly { readonly id: string; readonly reason: string }[];
+  readonly contacts: number;
 }
 
 /** What the approving device shows before it seals the account to a new device. */
@@ -369,6 +398,7 @@ export class BlindrelayClient {
     prekeys: Awaited<ReturnType<typeof initialPreKeys>>['record'],
     contacts: ContactsRecord,
     register: (api: RelayApi) => Promise<void>,
+    more?: (profile: Profile) => Promise<void>,
   ): Promise<BlindrelayClient> {
     const { profile, commitNew } = await Profile.create(env.storage, env.primitives, {
       passphrase: env.passphrase,
@@ -378,6 +408,7 @@ export class BlindrelayClient {
       await profile.write('account', account);
       await profile.write('prekeys', prekeys);
       await profile.write('contacts', contacts);
+      await more?.(profile);
       const client = new BlindrelayClient(env, profile, account);
       await register(client.#ctx.api);
       await commitNew();
@@ -387,6 +418,81 @@ export class BlindrelayClient {
       await env.storage.destroy();
       throw e;
     }
+  }
+
+  /**
+   * Restore the account from its encrypted backup onto this (new) device, with nothing else
+   * (docs/RECOVERY.md): the recovery code (a typo is refused locally, by its checksum) or the
+   * passphrase (an OPAQUE login the relay counts) releases the backup; its master key signs a new
+   * device list with this device added (and, with `revokeOthers`, every other device removed),
+   * exactly as linking does; contacts and their verification come back, file keys are kept for the
+   * files the new device has no stanza in, and the user's own files are re-wrapped for it.
+   * Messages are not restored. Nothing is left behind if anything fails before registration.
+   */
+  static async restore(env: ClientEnvironment, options: RestoreOptions): Promise<RestoreResult> {
+    checkUser(options.user);
+    const servers = parseServerList(options.servers, transport(env));
+    const p = env.primitives;
+    if (await env.storage.exists()) throw new ProfileExistsError(`a profile already exists at ${env.storage.location}`);
+    const api = new RelayApi({ servers, ...(env.fetch ? { fetch: env.fetch } : {}), ...transport(env) });
+    const opened: OpenedBackup = await openRemoteBackup(p, api, options.user, options);
+    const { contents, currentList: current, master } = opened;
+    let device = await generateDeviceKeys(p);
+    while (current.devices.some((d) => d.deviceId === device.deviceId)) device = await generateDeviceKeys(p);
+    const certificate = await issueDeviceCertificate(p, options.user, master, device);
+    const now = (env.now ?? Date.now)();
+    const prekeys = await initialPreKeys(p, options.user, device, now);
+    const account = accountRecord(options, servers, master, device, certificate, now);
+    const keep = options.revokeOthers ? [] : current.devices;
+    const list = await signOwnList({ p, now: () => now }, account, current, [...keep, deviceEntryOf(device)]);
+    const contacts: ContactsRecord = {
+      contacts: new Map(
+        contents.contacts
+          .filter((c) => c.user !== options.user)
+          .map((c) => [c.user, { masterKey: c.masterKey, verified: c.verified, pinnedAt: c.pinnedAt, deviceList: null, keyChange: null }] as const),
+      ),
+    };
+    contacts.contacts.set(options.user, ownContact(master.publicKey, list, now));
+    const client = await BlindrelayClient.#provision(
+      env,
+      account,
+      prekeys.record,
+      contacts,
+      (relay) => relay.putDeviceList(options.user, list, { deviceId: device.deviceId, prekeys: prekeys.upload }),
+      (profile) =>
+        profile.write('backup', {
+          key: opened.backupKey,
+          kind: opened.kind,
+          generation: opened.generation,
+          digest: null,
+          checkedAt: 0,
+          recovered: new Map(contents.files.map((f) => [f.id, { version: f.version, key: f.key }] as const)),
+        }),
+    );
+    const rewrapped: string[] = [];
+    const rewrapFailed: { id: string; reason: string }[] = [];
+    try {
+      for (const f of await client.#ctx.api.listFiles()) {
+        if (f.owner !== options.user || !f.complete || f.pending) continue;
+        try {
+          await files.rewrapFile(client.#ctx, f.id);
+          rewrapped.push(f.id);
+        } catch (e) {
+          rewrapFailed.push({ id: f.id, reason: (e as Error).message });
+        }
+      }
+      await syncBackup(client.#ctx, { force: true });
+    } catch (e) {
+      client.#warn(`restored, but the files could not be listed or the backup not refreshed yet: ${(e as Error).message}`);
+    }
+    return {
+      client,
+      revoked: current.devices.filter((d) => !keep.includes(d)).map((d) => d.deviceId),
+      fileKeys: contents.files.length,
+      rewrapped,
+      rewrapFailed,
+      contacts: contents.contacts.length,
+    };
   }
 
   close(): void {
@@ -399,6 +505,35 @@ export class BlindrelayClient {
    */
   deleteAccount(): Promise<AccountDeletionResult> {
     return deleteAccount(this.#ctx, this.#env.storage);
+  }
+
+  #warn(message: string): void {
+    (this.#env.onWarning ?? ((m: string) => console.warn(m)))(message);
+  }
+
+  // ---- key backup (backup/) ----------------------------------------------------------------------
+
+  /**
+   * Make a new encrypted key backup (docs/RECOVERY.md): a new recovery code (returned once), or
+   * `passphrase` (OPAQUE, Argon2id). Replaces the earlier backup and its code or passphrase.
+   * This device then keeps the backup up to date as keys change.
+   */
+  createBackup(options: CreateBackupOptions = {}): Promise<CreateBackupResult> {
+    return createBackup(this.#ctx, options);
+  }
+  /** Encrypt the backup again now if what it holds changed (`force`: in any case). */
+  syncBackup(options: { force?: boolean } = {}): Promise<SyncResult> {
+    return syncBackup(this.#ctx, options);
+  }
+  backupInfo(): Promise<BackupInfo> {
+    return backupInfo(this.#ctx);
+  }
+
+  /** After `operation` (one that changes what the backup holds), keep the backup up to date; a failure is a warning. */
+  async #keysChanged<T>(operation: Promise<T>, maxAgeMs = 0): Promise<T> {
+    const result = await operation;
+    await maybeSyncBackup(this.#ctx, maxAgeMs).catch((e) => this.#warn(`warning: the encrypted backup could not be updated: ${(e as Error).message}`));
+    return result;
   }
 
   // ---- identity ----------------------------------------------------------------------------------
@@ -453,7 +588,7 @@ export class BlindrelayClient {
 
   /** Encrypt and store a file for our devices and `options.to`'s; resumes an interrupted upload of the same source. */
   putFile(source: FileSource, options: PutOptions = {}): Promise<PutResult> {
-    return files.putFile(this.#ctx, source, options);
+    return this.#keysChanged(files.putFile(this.#ctx, source, options));
   }
   /**
    * Download and decrypt a file into the sink `open` returns once the metadata is known. It fails
@@ -475,17 +610,17 @@ export class BlindrelayClient {
     return files.statFile(this.#ctx, id);
   }
   shareFile(id: string, user: string, options: { acceptNewKey?: boolean } = {}) {
-    return files.shareFile(this.#ctx, id, user, options);
+    return this.#keysChanged(files.shareFile(this.#ctx, id, user, options));
   }
   rewrapFile(id: string, options: { acceptNewKey?: boolean } = {}) {
     return files.rewrapFile(this.#ctx, id, options);
   }
   revokeFile(id: string, user: string, options: { onProgress?: ProgressListener; acceptNewKey?: boolean; signal?: AbortSignal } = {}) {
-    return files.revokeFile(this.#ctx, id, user, options);
+    return this.#keysChanged(files.revokeFile(this.#ctx, id, user, options));
   }
   /** Re-encrypt a file under a new key for its current readers (signs a file stored before 2026-12-03). */
   rekeyFile(id: string, options: { onProgress?: ProgressListener; acceptNewKey?: boolean; signal?: AbortSignal } = {}) {
-    return files.rekeyFile(this.#ctx, id, options);
+    return this.#keysChanged(files.rekeyFile(this.#ctx, id, options));
   }
   removeFile(id: string): Promise<void> {
     return files.removeFile(this.#ctx, id);
@@ -550,6 +685,8 @@ export class BlindrelayClient {
       if (envelopes.length < 100 || r.ack.length === 0) break;
     }
     if (usedPreKeys) await this.replenishPreKeys().catch((e) => options.onError?.(e as Error));
+    // Files shared with us since the last check go into the encrypted backup (hourly at most).
+    await maybeSyncBackup(this.#ctx, BACKUP_CHECK_INTERVAL_MS).catch((e) => options.onError?.(e as Error));
     return { received, failed };
   }
 
@@ -756,7 +893,7 @@ export class BlindrelayClient {
     // Messages parked while the key was in doubt are read now; they reach the application through
     // the next `receive` / `listen` (they wait in the inbox).
     await this.#retryParked({}, user).catch(() => undefined);
-    return this.#numbers(user, c);
+    return this.#keysChanged(this.#numbers(user, c));
   }
 
   /** The contact for `user`, refreshed from the relay when it answers (pinning on first contact). */

@@ -44,6 +44,12 @@ export type ClientErrorCode =
   | 'ERR_FILE_UPLOAD_LOST'
   | 'ERR_NOT_PRIMARY'
   | 'ERR_LINK_VERSION'
+  | 'ERR_RECOVERY_CODE_INVALID'
+  | 'ERR_BACKUP_WRONG_SECRET'
+  | 'ERR_BACKUP_LOCKED'
+  | 'ERR_BACKUP_CORRUPT'
+  | 'ERR_BACKUP_TOO_LARGE'
+  | 'ERR_NO_BACKUP'
   | RelayErrorCode;
 
 /** Every SDK error: a BlindrelayError (the protocol's base class) with an SDK code. */
@@ -248,6 +254,45 @@ export class RevokedError extends ClientError {
 export class UnreachableError extends ClientError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('ERR_UNREACHABLE', message, options);
+  }
+}
+
+// ---- key backup (backup/) ------------------------------------------------------------------------
+
+/** A recovery code that is malformed or fails its checksum (a typo): refused before anything is sent. */
+export class RecoveryCodeError extends ClientError {
+  constructor(message: string) {
+    super('ERR_RECOVERY_CODE_INVALID', message);
+  }
+}
+/** The relay refused the code or passphrase (or the user has no backup of that kind). Nothing changed. */
+export class WrongBackupSecretError extends ClientError {
+  constructor(message: string) {
+    super('ERR_BACKUP_WRONG_SECRET', message);
+  }
+}
+/** The passphrase backup is locked after too many attempts without success (docs/RECOVERY.md). */
+export class BackupLockedError extends ClientError {
+  constructor(message: string) {
+    super('ERR_BACKUP_LOCKED', message);
+  }
+}
+/** A backup blob or wrapped key that does not open or decode. */
+export class BackupCorruptError extends ClientError {
+  constructor(message: string) {
+    super('ERR_BACKUP_CORRUPT', message);
+  }
+}
+/** The encrypted backup would be larger than the relay stores (docs/RECOVERY.md, "Limits"). */
+export class BackupTooLargeError extends ClientError {
+  constructor(message: string) {
+    super('ERR_BACKUP_TOO_LARGE', message);
+  }
+}
+/** This device keeps no backup (run `backup create`). */
+export class NoBackupError extends ClientError {
+  constructor(message: string) {
+    super('ERR_NO_BACKUP', message);
   }
 }
 

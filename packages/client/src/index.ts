@@ -4,6 +4,11 @@
  */
 export type { AccountDeletionResult } from './account-deletion.js';
 export * from './api.js';
+export type { BackupInfo, CreateBackupOptions, CreateBackupResult, SyncResult } from './backup/backup.js';
+export { BACKUP_CHECK_INTERVAL_MS, MIN_BACKUP_PASSPHRASE } from './backup/backup.js';
+export { OPAQUE_ARGON2ID } from './backup/backup-api.js';
+export type { BackupContents, BackupKind } from './backup/backup-format.js';
+export { formatRecoveryCode, generateRecoveryCode, parseRecoveryCode, RECOVERY_CODE_BITS } from './backup/recovery-code.js';
 export * from './base64url.js';
 export * from './client.js';
 export * from './envelope.js';

@@ -16,6 +16,8 @@
  *   basekeys       digests of PQXDH base keys of sessions this device accepted, per prekey pair (replay defence)
  *   parked         messages from a changed key or an unlisted device, kept to retry once resolved
  *   sendmark       this device's send mark: + 1 before every send, written ahead of it (send-mark.ts)
+ *   backup         the encrypted key backup this device keeps up to date (backup/backup.ts): the
+ *                  random backup key, the relay's generation, and file keys recovered from a backup
  * Each record is a file `NAME.json` (plain JSON), `NAME.dat` (plain binary) or `NAME.bin` (sealed);
  * the encodings are in profile-codec.ts. Changes happen in transactions under the profile lock
  * (`transact`), so several processes can share a profile safely.
@@ -281,6 +283,21 @@ export interface SendMarkRecord {
   mark: number;
 }
 
+/** The encrypted key backup as this device keeps it (backup/backup.ts, docs/RECOVERY.md). */
+export interface BackupStateRecord {
+  /** The random key the blob is encrypted under (the code or passphrase only unwraps it); null: no backup. */
+  key: Uint8Array | null;
+  kind: 'code' | 'passphrase' | null;
+  /** The relay's generation of the blob last uploaded (compare-and-set). */
+  generation: number;
+  /** SHA-256 of the contents last uploaded (an unchanged backup is not uploaded again). */
+  digest: Uint8Array | null;
+  /** When the contents were last compared with the uploaded ones (ms). */
+  checkedAt: number;
+  /** File keys restored from a backup (file id → version and key), for versions with no stanza for this device. */
+  recovered: Map<string, { version: number; key: Uint8Array }>;
+}
+
 export interface Records {
   account: AccountRecord;
   prekeys: PreKeysRecord;
@@ -293,6 +310,7 @@ export interface Records {
   parked: ParkedRecord;
   uploads: UploadsRecord;
   sendmark: SendMarkRecord;
+  backup: BackupStateRecord;
 }
 export type RecordName = keyof Records;
 /**
@@ -306,7 +324,7 @@ export type RecordName = keyof Records;
  * (a mark ahead of the sessions only skips a number; sessions ahead of the mark were never sent).
  */
 const WRITE_ORDER_BEFORE_SESSIONS: readonly RecordName[] = ['account', 'sendmark', 'contacts', 'seen', 'recent', 'parked'];
-const WRITE_ORDER_AFTER_SESSIONS: readonly RecordName[] = ['basekeys', 'prekeys', 'tokens', 'uploads'];
+const WRITE_ORDER_AFTER_SESSIONS: readonly RecordName[] = ['basekeys', 'prekeys', 'tokens', 'uploads', 'backup'];
 
 export const sessionKey = (user: string, deviceId: number) => `${user}/${deviceId}`;
 
@@ -422,6 +440,10 @@ const CODECS: { readonly [K in RecordName]: Codec<Records[K]> } = {
   sendmark: jsonCodec(
     (o) => Number.isSafeInteger(o.mark) && (o.mark as number) >= 0,
     () => ({ mark: 0 }),
+  ),
+  backup: jsonCodec(
+    (o) => (o.key === null || o.key instanceof Uint8Array) && Number.isSafeInteger(o.generation) && o.recovered instanceof Map,
+    () => ({ key: null, kind: null, generation: 0, digest: null, checkedAt: 0, recovered: new Map() }),
   ),
 };
 

@@ -17,7 +17,10 @@ export interface TestRelay {
 }
 
 /** What the SDK tests set; all of it crosses a process boundary as JSON. */
-export type TestRelayOptions = Pick<ServerOptions, 'host' | 'port' | 'dataDir' | 'logLevel' | 'processMetrics' | 'rateLimits'> & {
+export type TestRelayOptions = Pick<
+  ServerOptions,
+  'host' | 'port' | 'dataDir' | 'logLevel' | 'processMetrics' | 'rateLimits' | 'databaseUrl' | 'databaseSchema'
+> & {
   /** The relay's clock runs this far ahead of the machine's (negative: behind). */
   clockOffsetMs?: number;
 };

@@ -13,6 +13,7 @@ import { typeboxValidatorCompiler } from './http/validation.js';
 import { registerAccountDeletionRoutes } from './routes/account-deletion.js';
 import { registerAccountRoutes } from './routes/accounts.js';
 import { registerAuthRoutes } from './routes/auth.js';
+import { registerBackupRoutes } from './routes/backups.js';
 import { registerDirectoryRoutes } from './routes/directory.js';
 import { registerFilePayloadRoutes } from './routes/file-payload.js';
 import { registerFileRoutes } from './routes/files.js';
@@ -164,5 +165,6 @@ export async function buildApp(ctx: AppContext, options: AppOptions = {}): Promi
   registerProvisioningRoutes(app, ctx);
   registerFileRoutes(app, ctx);
   registerFilePayloadRoutes(app, ctx);
+  registerBackupRoutes(app, ctx);
   return app;
 }

@@ -62,6 +62,12 @@ export interface RateLimits {
   readonly lookupMissesPerIp: RateLimitRule | false;
   /** POST /v1/messages, per (sending user, recipient user); sends to one's own devices are not counted. */
   readonly messagesPerPair: RateLimitRule | false;
+  /** Backup restore attempts (POST /v1/backups/:user/code and …/login, docs/API.md §9), per client address. */
+  readonly backupRestorePerIp: RateLimitRule | false;
+  /** The same, per user named (on top of the stored lockout after BACKUP_MAX_ATTEMPTS wrong passphrases). */
+  readonly backupRestorePerUser: RateLimitRule | false;
+  /** Backup uploads and OPAQUE registrations (PUT /v1/backup…, POST /v1/backup/registration), per device. */
+  readonly backupWritesPerDevice: RateLimitRule | false;
 }
 
 const perHour = (n: number) => n / 3600;
@@ -100,6 +106,11 @@ export const DEFAULT_RATE_LIMITS: RateLimits = {
   lookupMissesPerIp: { capacity: 100, refillPerSecond: perHour(100) },
   // Mailbox flooding: one sender fills no queue (10 000) quickly; others keep their own budget.
   messagesPerPair: { capacity: 1000, refillPerSecond: 1 },
+  // Restores are rare: a lost device, once. The passphrase path is also locked after ten failures.
+  backupRestorePerIp: { capacity: 30, refillPerSecond: perHour(30) },
+  backupRestorePerUser: { capacity: 20, refillPerSecond: perHour(10) },
+  // The device re-uploads its backup when keys change (a new file, a verified contact).
+  backupWritesPerDevice: { capacity: 60, refillPerSecond: perMinute(10) },
 };
 
 /**
@@ -131,6 +142,9 @@ export const RATE_LIMIT_FLAGS = {
   lookupMissesPerDevice: 'lookup-misses-per-device',
   lookupMissesPerIp: 'lookup-misses-per-ip',
   messagesPerPair: 'messages-per-pair',
+  backupRestorePerIp: 'backup-restore-per-ip',
+  backupRestorePerUser: 'backup-restore-per-user',
+  backupWritesPerDevice: 'backup-writes-per-device',
 } as const satisfies Record<keyof RateLimits, string>;
 
 export type RateLimitFlag = keyof typeof RATE_LIMIT_FLAGS;

@@ -145,6 +145,25 @@ async function routes() {
       body: { expectedRevision: 1, header: fileHeader, meta: 'AAAA', payloadSize: 100, readers: ['bob'] },
       required: ['expectedRevision', 'header', 'meta', 'payloadSize', 'readers'],
     },
+    // docs/API.md §9: key backups.
+    { method: 'POST', path: '/v1/backup/registration', auth: true, body: { registrationRequest: b64(p.randomBytes(32)) }, required: ['registrationRequest'] },
+    {
+      method: 'PUT',
+      path: '/v1/backup',
+      auth: true,
+      body: { kind: 'code', wrappedKey: b64(p.randomBytes(65)), codeHash: b64(p.randomBytes(32)), blob: 'AAAA' },
+      required: ['kind', 'wrappedKey', 'blob'],
+    },
+    { method: 'PUT', path: '/v1/backup/blob', auth: true, body: { blob: 'AAAA', expectedGeneration: 1 }, required: ['blob', 'expectedGeneration'] },
+    { method: 'POST', path: '/v1/backups/alice/code', auth: false, body: { accessSecret: b64(p.randomBytes(32)) }, required: ['accessSecret'] },
+    { method: 'POST', path: '/v1/backups/alice/login', auth: false, body: { startLoginRequest: b64(p.randomBytes(96)) }, required: ['startLoginRequest'] },
+    {
+      method: 'POST',
+      path: '/v1/backups/alice/login/finish',
+      auth: false,
+      body: { loginId: b64(p.randomBytes(32)), finishLoginRequest: b64(p.randomBytes(64)) },
+      required: ['loginId', 'finishLoginRequest'],
+    },
   ];
 }
 
@@ -157,6 +176,7 @@ const GET_ROUTES = [
   { path: '/v1/files', auth: true },
   { path: () => `/v1/files/${fileId}`, auth: true },
   { path: () => `/v1/files/${fileId}/versions/1/payload`, auth: true },
+  { path: '/v1/backup', auth: true },
   { path: '/healthz', auth: false },
   { path: '/openapi.json', auth: false },
 ];
@@ -192,7 +212,7 @@ function mutations(body: Record<string, unknown>, required: string[]): { name: s
     if (typeof leaf.value === 'string') {
       out.push({ name: `${where}: number instead of string`, body: withLeaf(body, leaf.path, 12345) });
       // Longer than the field's maximum (the big fields, ciphertext and envelopes, allow 1.75 M characters).
-      const big = where.endsWith('body') || where === 'envelope' ? 1_800_000 : 100_000;
+      const big = where.endsWith('body') || where === 'envelope' || where === 'blob' ? 1_800_000 : 100_000;
       out.push({ name: `${where}: oversized`, body: withLeaf(body, leaf.path, 'A'.repeat(big)) });
       out.push({ name: `${where}: forbidden characters`, body: withLeaf(body, leaf.path, `${CANARY}*+/=`.padEnd((leaf.value as string).length, '=')) });
       out.push({ name: `${where}: null`, body: withLeaf(body, leaf.path, null) });

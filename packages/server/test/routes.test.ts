@@ -75,6 +75,13 @@ describe('system routes', () => {
         'DELETE /v1/files/{id}',
         'PUT /v1/files/{id}/versions/{version}/payload',
         'GET /v1/files/{id}/versions/{version}/payload',
+        'GET /v1/backup',
+        'POST /v1/backup/registration',
+        'PUT /v1/backup',
+        'PUT /v1/backup/blob',
+        'POST /v1/backups/{user}/code',
+        'POST /v1/backups/{user}/login',
+        'POST /v1/backups/{user}/login/finish',
       ].sort(),
     );
     // Every operation documents its request schema and error shape.

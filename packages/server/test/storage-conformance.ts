@@ -11,6 +11,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { DeviceRecord, NewAccount, PrekeyBatch, PrekeyLimits, Storage, StoredMessage } from '../src/storage/types.js';
+import { backupsConformance } from './storage-conformance-backups.js';
 import { accountDeletionConformance } from './storage-conformance-deletion.js';
 import { filesConformance } from './storage-conformance-files.js';
 import { rateLimitsConformance } from './storage-conformance-rate-limits.js';
@@ -737,6 +738,7 @@ export function storageConformance(open: () => Promise<StorageFixture>): void {
   accountDeletionConformance(() => s);
   requestGuardsConformance(() => s);
   rateLimitsConformance(() => s);
+  backupsConformance(() => s);
 
   describe('lifecycle', () => {
     it('rejects writes after close, and closing twice is harmless', async () => {

@@ -1,11 +1,13 @@
 /** The SQLite store: layout, permissions, migrations, hashed secrets, revocation cascade. */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { constants, DatabaseSync } from 'node:sqlite';
+import { pathToFileURL } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openSqliteStorage } from '../src/index.js';
+import { loadMigrations } from '../src/storage/sqlite/migrate.js';
 import { account, b64, login, newDevice, nextList, prekeyJson, sendMessage, startTestServer, type TestServer, unb64 } from './helpers.js';
 
 describe('SQLite storage', () => {
@@ -26,16 +28,17 @@ describe('SQLite storage', () => {
     expect(statSync(join(dataDir, 'relay.db-wal')).mode & 0o777).toBe(0o600);
     const db = new DatabaseSync(join(dataDir, 'relay.db'), { readOnly: true });
     expect(db.prepare('PRAGMA journal_mode').get()?.journal_mode).toBe('wal');
-    expect(db.prepare('SELECT version, name, applied_at FROM schema_migrations ORDER BY version').all()).toEqual([
-      { version: 1, name: 'initial', applied_at: 1000 },
-      { version: 2, name: 'queue_sizes', applied_at: 1000 },
-      { version: 3, name: 'challenge_requester', applied_at: 1000 },
-      { version: 4, name: 'files', applied_at: 1000 },
-      { version: 5, name: 'request_signatures', applied_at: 1000 },
-      { version: 6, name: 'file_seals', applied_at: 1000 },
-      { version: 7, name: 'prekeys_v2', applied_at: 1000 },
-      { version: 8, name: 'master_key_rotation', applied_at: 1000 },
-    ]);
+    // Every migration this build ships, in order (numbers may have gaps: features reserve theirs).
+    const applied = db.prepare('SELECT version, name, applied_at FROM schema_migrations ORDER BY version').all();
+    expect(applied).toEqual(loadMigrations().map((m) => ({ version: m.version, name: m.name, applied_at: 1000 })));
+    expect(applied).toEqual(
+      expect.arrayContaining([
+        { version: 1, name: 'initial', applied_at: 1000 },
+        { version: 7, name: 'prekeys_v2', applied_at: 1000 },
+        { version: 8, name: 'master_key_rotation', applied_at: 1000 },
+        { version: 9, name: 'backups', applied_at: 1000 },
+      ]),
+    );
     db.close();
     await s.close();
     // Closing checkpoints the WAL back into the main file.
@@ -44,7 +47,7 @@ describe('SQLite storage', () => {
     const again = openSqliteStorage({ dataDir, now: () => 2000 });
     await again.close();
     const db2 = new DatabaseSync(join(dataDir, 'relay.db'), { readOnly: true });
-    expect(db2.prepare('SELECT count(*) AS n FROM schema_migrations').get()).toEqual({ n: 8 });
+    expect(db2.prepare('SELECT count(*) AS n FROM schema_migrations').get()).toEqual({ n: loadMigrations().length });
     db2.close();
   });
 
@@ -182,5 +185,25 @@ describe('what the database holds', () => {
     expect(Object.values(count()).every((n) => n > 0)).toBe(true);
     await t.api.req('PUT', '/v1/users/bob/device-list', { body: { deviceList: b64(await nextList(bob.u, [bob.d])) } });
     expect(Object.values(count()).every((n) => n === 0)).toBe(true);
+  });
+});
+
+describe('migration numbering', () => {
+  it('accepts ascending numbers with gaps (parts of a release reserve theirs), refuses repeats', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'br-migrations-'));
+    try {
+      writeFileSync(join(dir, '001_first.sql'), 'CREATE TABLE a (x INTEGER) STRICT;');
+      writeFileSync(join(dir, '009_later.sql'), 'CREATE TABLE b (x INTEGER) STRICT;');
+      writeFileSync(join(dir, 'README'), 'not a migration');
+      const url = pathToFileURL(`${dir}/`);
+      expect(loadMigrations(url).map((m) => [m.version, m.name])).toEqual([
+        [1, 'first'],
+        [9, 'later'],
+      ]);
+      writeFileSync(join(dir, '009_again.sql'), 'SELECT 1;');
+      expect(() => loadMigrations(url)).toThrow(/ascending order without repeats/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

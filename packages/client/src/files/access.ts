@@ -7,7 +7,7 @@
  * master-signed device list, taken only from lists verified by directory.ts (never from an
  * unsigned server answer). Devices without a file key are reported in `skipped`.
  */
-import { AgeNoMatchError, equal, isValidUserName, unwrapFileKey, X25519Identity, X25519Recipient } from '@blindrelay/protocol';
+import { AgeNoMatchError, equal, isValidUserName, parseHeader, unwrapFileKey, verifyHeaderMac, X25519Identity, X25519Recipient } from '@blindrelay/protocol';
 import type { RelayFile } from '../api.js';
 import type { Context } from '../context.js';
 import { listForSend, resolveUser } from '../directory.js';
@@ -67,12 +67,18 @@ export function checkUsers(users: readonly string[], self: string): string[] {
   return out;
 }
 
-/** The file key of `file` for this device: FileAccessError if no stanza opens, FileCorruptError for a bad header. */
+/**
+ * The file key of `file` for this device: FileAccessError if no stanza opens, FileCorruptError for a bad header.
+ * A device restored from a backup also holds the file keys the backup carried (backup/backup.ts):
+ * one of those opens the version it was saved for, once the header's MAC verifies under it.
+ */
 export async function fileKeyOf(ctx: Context, file: RelayFile): Promise<Uint8Array> {
   try {
     return await unwrapFileKey(ctx.p, file.header, [await ownIdentity(ctx)]);
   } catch (e) {
     if (e instanceof AgeNoMatchError) {
+      const recovered = await recoveredFileKey(ctx, file);
+      if (recovered) return recovered;
       throw new FileAccessError(
         file.owner === ctx.account.user
           ? `file ${file.id} has no key for this device yet: run \`blindrelay file rewrap ${file.id}\` on a device that has one`
@@ -100,6 +106,20 @@ export async function ownerDeviceKeys(ctx: Context, owner: string, cache?: Map<s
   if (own && ctx.formerOwnSigners) keys.push(...ctx.formerOwnSigners);
   cache?.set(owner, keys);
   return keys;
+}
+
+/** A file key restored from a backup for this version of `file`, if its header verifies under it. */
+async function recoveredFileKey(ctx: Context, file: RelayFile): Promise<Uint8Array | undefined> {
+  const entry = (await ctx.profile.read('backup')).recovered.get(file.id);
+  if (!entry || entry.version !== file.version) return undefined;
+  try {
+    const header = parseHeader(file.header);
+    if (header.length !== file.header.length) return undefined;
+    await verifyHeaderMac(ctx.p, header, entry.key);
+    return entry.key.slice();
+  } catch {
+    return undefined;
+  }
 }
 
 /** The trusted master key of a file's owner (ours, or the owner's pinned key: directory.ts). */

@@ -26,6 +26,7 @@ export type ErrorCode =
   | 'stale_signature'
   | 'replayed_signature'
   | 'send_mark_stale'
+  | 'backup_locked'
   | 'internal'
   | 'unavailable';
 

@@ -33,6 +33,9 @@ export const SHARED_ACTIONS = [
   'directoryPerIp',
   'lookupMissesPerDevice',
   'lookupMissesPerIp',
+  'backupRestorePerIp',
+  'backupRestorePerUser',
+  'backupWritesPerDevice',
 ] as const satisfies readonly (keyof RateLimits)[];
 
 export type SharedAction = (typeof SHARED_ACTIONS)[number];

@@ -18,6 +18,9 @@
  */
 
 import type { BlobStore } from '../blobs/types.js';
+import type { BackupRepository } from './backup-types.js';
+
+export type * from './backup-types.js';
 
 export interface DeviceRecord {
   readonly deviceId: number;
@@ -548,6 +551,8 @@ export interface Storage {
   readonly sendMarks: SendMarkRepository;
   /** Token buckets of the rate limits shared by every relay of a cluster (in memory with SQLite). */
   readonly rateLimits: RateLimitRepository;
+  /** Encrypted key backups and their guess-limited access (./backup-types.ts). */
+  readonly backups: BackupRepository;
   /** Payload bytes of files: `<data>/blobs/` with SQLite, a table of chunks with PostgreSQL. */
   readonly blobs: BlobStore;
   /**

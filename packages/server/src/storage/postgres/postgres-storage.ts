@@ -42,6 +42,7 @@ import type {
   AccountRecord,
   AccountRepository,
   AuthRepository,
+  BackupRepository,
   ClaimOptions,
   ClaimResult,
   DeviceListUpdate,
@@ -69,6 +70,7 @@ import type {
 } from '../types.js';
 import { migratePostgres } from './migrate.js';
 import { deleteAccount } from './postgres-account-deletion.js';
+import { PostgresBackups } from './postgres-backups.js';
 import { PostgresFiles } from './postgres-files.js';
 import { PgRateLimits, PRUNE_RATE_BUCKETS_SQL } from './postgres-rate-limits.js';
 import { PostgresRequestNonces, PostgresSendMarks } from './postgres-request-guards.js';
@@ -175,6 +177,7 @@ class PostgresStorage implements Storage {
   readonly requestNonces: RequestNonceRepository;
   readonly sendMarks: SendMarkRepository;
   readonly rateLimits: RateLimitRepository;
+  readonly backups: BackupRepository;
   readonly blobs: BlobStore;
   private closing: Promise<void> | undefined;
   private readonly db: Pool;
@@ -191,6 +194,7 @@ class PostgresStorage implements Storage {
     this.requestNonces = new PostgresRequestNonces(this.db);
     this.sendMarks = new PostgresSendMarks(this.db);
     this.rateLimits = new PgRateLimits(this.db);
+    this.backups = new PostgresBackups(this.db);
     this.blobs = new PostgresBlobStore(this.db);
   }
 
@@ -200,6 +204,7 @@ class PostgresStorage implements Storage {
       await c.query('DELETE FROM auth_tokens WHERE expires_at <= $1', [now]);
       await c.query('DELETE FROM provisioning_channels WHERE expires_at <= $1', [now]);
       await c.query('DELETE FROM request_nonces WHERE expires_at <= $1', [now]);
+      await c.query('DELETE FROM backup_logins WHERE expires_at <= $1', [now]);
       await c.query(PRUNE_RATE_BUCKETS_SQL, [now]);
     });
     // Chunks cascade with their version's metadata: no orphan blobs to sweep.

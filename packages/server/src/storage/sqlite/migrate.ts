@@ -22,8 +22,12 @@ export function loadMigrations(dir: URL = MIGRATIONS_DIR): Migration[] {
     if (!m) continue;
     out.push({ version: Number(m[1]), name: m[2] as string, sql: readFileSync(new URL(file, dir), 'utf8') });
   }
+  // Ascending and unique; a gap is allowed (features developed in parallel reserve their numbers,
+  // e.g. 009 may ship before 008: each migration is independent of the numbers it skips).
   out.forEach((mig, i) => {
-    if (mig.version !== i + 1) throw new Error(`migrations must be numbered 001, 002, ... without gaps (found ${mig.version} at position ${i + 1})`);
+    const previous = i === 0 ? 0 : (out[i - 1] as Migration).version;
+    if (mig.version <= previous)
+      throw new Error(`migrations must be numbered 001, 002, ... in ascending order without repeats (found ${mig.version} after ${previous})`);
   });
   return out;
 }

@@ -50,6 +50,7 @@ import type {
   AccountRecord,
   AccountRepository,
   AuthRepository,
+  BackupRepository,
   ClaimOptions,
   ClaimResult,
   DeviceListUpdate,
@@ -80,6 +81,7 @@ import { migrate } from './migrate.js';
 import { loadNodeSqlite } from './node-sqlite.js';
 import { Pluck } from './pluck.js';
 import { SqliteAccountDeletion } from './sqlite-account-deletion.js';
+import { SqliteBackups } from './sqlite-backups.js';
 import { SqliteFiles } from './sqlite-files.js';
 import { SqliteRequestNonces, SqliteSendMarks } from './sqlite-request-guards.js';
 
@@ -176,6 +178,7 @@ class SqliteStorage implements Storage {
   readonly files: FileRepository;
   readonly requestNonces: RequestNonceRepository;
   readonly sendMarks: SendMarkRepository;
+  readonly backups: BackupRepository;
   /** In memory: the embedded relay is one process (memory-rate-limits.ts). */
   readonly rateLimits: RateLimitRepository & { sweep(now: number): void } = new MemoryRateLimits();
   private closed = false;
@@ -198,11 +201,13 @@ class SqliteStorage implements Storage {
     this.files = new SqliteFiles(db, writer);
     this.requestNonces = new SqliteRequestNonces(db, writer);
     this.sendMarks = new SqliteSendMarks(db, writer);
+    this.backups = new SqliteBackups(db, writer);
     this.pruneStatements = [
       db.prepare('DELETE FROM auth_challenges WHERE expires_at <= ?'),
       db.prepare('DELETE FROM auth_tokens WHERE expires_at <= ?'),
       db.prepare('DELETE FROM provisioning_channels WHERE expires_at <= ?'),
       db.prepare('DELETE FROM request_nonces WHERE expires_at <= ?'),
+      db.prepare('DELETE FROM backup_logins WHERE expires_at <= ?'),
     ];
   }
 
