@@ -100,7 +100,9 @@ export function registerBackupCommands(program: Command, c: BackupCommandContext
       });
       const w = r.client.whoami();
       for (const f of r.rewrapFailed)
-        out.note(`warning: file ${f.id} was not re-wrapped for this device (${f.reason}); it stays readable here through the restored key`);
+        out.note(
+          `warning: file ${f.id} was not ${r.revoked.length > 0 ? 're-keyed' : 're-wrapped for this device'} (${f.reason}); it stays readable here through the restored key`,
+        );
       out.result(
         {
           user: w.user,
@@ -116,7 +118,7 @@ export function registerBackupCommands(program: Command, c: BackupCommandContext
         },
         [
           `restored ${w.user}: this is device ${w.deviceId} (${w.deviceName})${r.revoked.length > 0 ? `; revoked device(s) ${r.revoked.join(', ')}` : ''}`,
-          `${r.contacts} contact(s), ${r.fileKeys} file key(s) restored; ${r.rewrapped.length} of your own file(s) re-wrapped for this device`,
+          `${r.contacts} contact(s), ${r.fileKeys} file key(s) restored; ${r.rewrapped.length} of your own file(s) ${r.revoked.length > 0 ? 're-keyed (the revoked devices could open them)' : 're-wrapped for this device'}`,
           'Message history is not restored. Consider `blindrelay backup create` for a new recovery code.',
         ],
       );

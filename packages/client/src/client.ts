@@ -144,10 +144,14 @@ export interface RestoreResult {
   readonly client: BlindrelayClient;
   /** Devices removed from the list (`revokeOthers`). */
   readonly revoked: readonly number[];
-  /** File keys the backup carried, and the user's own files re-wrapped for this device. */
+  /**
+   * File keys the backup carried, and the user's own files made readable for this device: re-wrapped
+   * (same file key), or with `revokeOthers` re-keyed (a new file key and version signed by this
+   * device: the revoked devices could open the old one, and their signatures no longer verify).
+   */
   readonly fileKeys: number;
   readonly rewrapped: readonly string[];
-  /** Own files that could not be re-wrapped now (id and reason); they stay readable through the restored keys. */
+  /** Own files that could not be re-wrapped or re-keyed now (id and reason); they stay readable through the restored keys. */
   readonly rewrapFailed: readonly { readonly id: string; readonly reason: string }[];
   readonly contacts: number;
 }
@@ -472,13 +476,23 @@ export class BlindrelayClient {
     const rewrapped: string[] = [];
     const rewrapFailed: { id: string; reason: string }[] = [];
     try {
-      for (const f of await client.#ctx.api.listFiles()) {
-        if (f.owner !== options.user || !f.complete || f.pending) continue;
-        try {
-          await files.rewrapFile(client.#ctx, f.id);
-          rewrapped.push(f.id);
-        } catch (e) {
-          rewrapFailed.push({ id: f.id, reason: (e as Error).message });
+      if (options.revokeOthers) {
+        // The revoked devices signed the current versions (custody: file signatures are checked
+        // against the current list, PROTOCOL.md §16.2) and could open them: re-key every own file as
+        // a revocation does (§16.3), trusting the signers the recovered master key listed until now.
+        const former = current.devices.map((d) => d.signingKey);
+        const r = await rekeyOwnFiles(client.#ctx, former);
+        rewrapped.push(...r.rekeyed);
+        rewrapFailed.push(...r.rekeyFailed.map((f) => ({ id: f.id, reason: f.message })));
+      } else {
+        for (const f of await client.#ctx.api.listFiles()) {
+          if (f.owner !== options.user || !f.complete || f.pending) continue;
+          try {
+            await files.rewrapFile(client.#ctx, f.id);
+            rewrapped.push(f.id);
+          } catch (e) {
+            rewrapFailed.push({ id: f.id, reason: (e as Error).message });
+          }
         }
       }
       await syncBackup(client.#ctx, { force: true });
