@@ -125,7 +125,7 @@ function scenario(backend: 'sqlite' | 'postgres') {
     await rm(tmp, { recursive: true, force: true });
   });
 
-  it('sets up a user with two devices, messages to and from it, files shared both ways', async () => {
+  it('sets up a user with two devices, messages to and from it, files shared both ways, a key backup', async () => {
     for (const user of ['bob', 'carol']) await ok(user, 'account', 'create', '--server', url, '--user', user);
     await ok('zebra', 'account', 'create', '--server', url, '--user', ZEBRA);
     // A companion device (linked: device link / approve).
@@ -149,6 +149,8 @@ function scenario(backend: 'sqlite' | 'postgres') {
     await writeFile(join(tmp, 'b.txt'), randomBytes(5000));
     await ok('zebra', 'file', 'put', join(tmp, 'z.txt'), '--to', 'bob');
     bobsFile = (await ok('bob', 'file', 'put', join(tmp, 'b.txt'), '--to', ZEBRA, '--to', 'carol')).id as string;
+    // A key backup on the relay (its row names the user; docs/RECOVERY.md).
+    expect(await ok('zebra', 'backup', 'create')).toHaveProperty('recoveryCode');
     // Positive control: the scan finds every trace now.
     const before = await scan();
     const expected =

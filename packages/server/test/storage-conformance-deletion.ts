@@ -107,6 +107,12 @@ export function accountDeletionConformance(store: () => Storage): void {
       const shared = newFile('bob', ['carol', 'zebra']);
       await storeFile(own);
       await storeFile(shared);
+      // Its key backup with a login in progress (and bob's, the control).
+      const backup = { kind: 2, wrappedKey: bytes(65), opaqueRecord: 'record-zebra' } as const;
+      expect((await s().backups.put('zebra', backup, bytes(50), T0)).status).toBe('stored');
+      expect((await s().backups.put('bob', { ...backup, opaqueRecord: 'record-bob' }, bytes(50), T0)).status).toBe('stored');
+      const login = bytes(32);
+      expect((await s().backups.startLogin('zebra', login, 'state', T0 + 60_000, 10, T0)).status).toBe('started');
       const before = await s().mailboxes.countAll();
       expect(before).toBe(5);
 
@@ -130,6 +136,10 @@ export function accountDeletionConformance(store: () => Storage): void {
       expect((await s().files.get(shared.id))?.readers).toEqual(['carol']);
       expect(await hasBlob(shared.id)).toBe(true);
       expect((await s().files.list('zebra', { limit: 10 })).length).toBe(0);
+      // Its backup and login state are gone; bob's backup stays.
+      expect(await s().backups.get('zebra')).toBeUndefined();
+      expect(await s().backups.takeLogin('zebra', login, T0)).toBeUndefined();
+      expect(await s().backups.get('bob')).toBeDefined();
       // bob and carol are untouched.
       expect((await s().accounts.get('bob'))?.listVersion).toBe(bv);
       expect(await s().prekeys.status('bob', 1)).toMatchObject({ oneTimePreKeys: 1, signedPreKeyId: 1 });

@@ -38,6 +38,8 @@ const ROWS_SQL = [
   'DELETE FROM auth_tokens WHERE user_name = $1',
   'DELETE FROM request_nonces WHERE user_name = $1',
   'DELETE FROM send_marks WHERE user_name = $1',
+  'DELETE FROM backup_logins WHERE user_name = $1',
+  'DELETE FROM backups WHERE user_name = $1',
   'DELETE FROM devices WHERE user_name = $1',
   'DELETE FROM accounts WHERE user_name = $1',
 ];

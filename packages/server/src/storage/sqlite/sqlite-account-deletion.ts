@@ -41,7 +41,7 @@ export class SqliteAccountDeletion {
       version: new Pluck<number>(db, 'SELECT list_version FROM accounts WHERE user = ?'),
       devices: db.prepare('SELECT device_id FROM devices WHERE user = +? ORDER BY device_id'),
       blobs: db.prepare('SELECT v.file_id, v.version FROM files f JOIN file_versions v ON v.file_id = f.id WHERE f.owner = +?'),
-      // Every table keyed by a user name (migrations 001-007). Children before parents, so the
+      // Every table keyed by a user name (migrations 001-009; 008 added a column to accounts). Children before parents, so the
       // result does not depend on the cascades (which remove the same rows).
       rows: [
         // What others hold that names the user.
@@ -62,6 +62,9 @@ export class SqliteAccountDeletion {
         'DELETE FROM auth_tokens WHERE user = ?',
         'DELETE FROM request_nonces WHERE user = ?',
         'DELETE FROM send_marks WHERE user = ?',
+        // Its key backup (009).
+        'DELETE FROM backup_logins WHERE user = ?',
+        'DELETE FROM backups WHERE user = ?',
         'DELETE FROM devices WHERE user = ?',
         'DELETE FROM accounts WHERE user = ?',
       ].map((sql) => db.prepare(sql)),
