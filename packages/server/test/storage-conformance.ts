@@ -13,6 +13,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { DeviceRecord, NewAccount, PrekeyBatch, PrekeyLimits, Storage, StoredMessage } from '../src/storage/types.js';
 import { filesConformance } from './storage-conformance-files.js';
 import { rateLimitsConformance } from './storage-conformance-rate-limits.js';
+import { recordsConformance } from './storage-conformance-records.js';
 import { requestGuardsConformance } from './storage-conformance-requests.js';
 
 export interface StorageFixture {
@@ -706,6 +707,7 @@ export function storageConformance(open: () => Promise<StorageFixture>): void {
   });
 
   filesConformance(() => s);
+  recordsConformance(() => s);
   requestGuardsConformance(() => s);
   rateLimitsConformance(() => s);
 

@@ -34,6 +34,7 @@ describe('SQLite storage', () => {
       { version: 5, name: 'request_signatures', applied_at: 1000 },
       { version: 6, name: 'file_seals', applied_at: 1000 },
       { version: 7, name: 'prekeys_v2', applied_at: 1000 },
+      { version: 11, name: 'records', applied_at: 1000 },
     ]);
     db.close();
     await s.close();
@@ -43,7 +44,7 @@ describe('SQLite storage', () => {
     const again = openSqliteStorage({ dataDir, now: () => 2000 });
     await again.close();
     const db2 = new DatabaseSync(join(dataDir, 'relay.db'), { readOnly: true });
-    expect(db2.prepare('SELECT count(*) AS n FROM schema_migrations').get()).toEqual({ n: 7 });
+    expect(db2.prepare('SELECT count(*) AS n FROM schema_migrations').get()).toEqual({ n: 8 });
     db2.close();
   });
 

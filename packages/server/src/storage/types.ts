@@ -18,6 +18,7 @@
  */
 
 import type { BlobStore } from '../blobs/types.js';
+import type { RecordRepository } from './records-types.js';
 
 export interface DeviceRecord {
   readonly deviceId: number;
@@ -511,6 +512,8 @@ export interface Storage {
   readonly auth: AuthRepository;
   readonly provisioning: ProvisioningRepository;
   readonly files: FileRepository;
+  /** Encrypted records and blind-index postings (records-types.ts). */
+  readonly records: RecordRepository;
   /** Nonces of signed requests (replay defence). */
   readonly requestNonces: RequestNonceRepository;
   /** Devices' send high-water marks (profile rollback detection). */

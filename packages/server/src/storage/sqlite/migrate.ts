@@ -22,8 +22,12 @@ export function loadMigrations(dir: URL = MIGRATIONS_DIR): Migration[] {
     if (!m) continue;
     out.push({ version: Number(m[1]), name: m[2] as string, sql: readFileSync(new URL(file, dir), 'utf8') });
   }
+  // Numbers only grow and never repeat. Gaps are allowed: numbers are reserved per feature branch
+  // (008-010 and 011 were taken in parallel), and a database records each version it applied.
   out.forEach((mig, i) => {
-    if (mig.version !== i + 1) throw new Error(`migrations must be numbered 001, 002, ... without gaps (found ${mig.version} at position ${i + 1})`);
+    const previous = out[i - 1];
+    if (mig.version < 1 || (previous && mig.version <= previous.version))
+      throw new Error(`migration numbers must be unique and ascending (found ${mig.version} at position ${i + 1})`);
   });
   return out;
 }
