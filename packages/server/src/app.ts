@@ -18,6 +18,7 @@ import { registerFileRoutes } from './routes/files.js';
 import { registerMessageRoutes } from './routes/messages.js';
 import { registerPrekeyRoutes } from './routes/prekeys.js';
 import { registerProvisioningRoutes } from './routes/provisioning.js';
+import { registerRecordRoutes } from './routes/records.js';
 import { registerSendMarkRoutes } from './routes/send-mark.js';
 import { registerSystemRoutes } from './routes/system.js';
 import { registerWebSocketRoute } from './routes/ws.js';
@@ -162,5 +163,6 @@ export async function buildApp(ctx: AppContext, options: AppOptions = {}): Promi
   registerProvisioningRoutes(app, ctx);
   registerFileRoutes(app, ctx);
   registerFilePayloadRoutes(app, ctx);
+  registerRecordRoutes(app, ctx);
   return app;
 }

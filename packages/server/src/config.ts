@@ -62,6 +62,10 @@ export interface RateLimits {
   readonly lookupMissesPerIp: RateLimitRule | false;
   /** POST /v1/messages, per (sending user, recipient user); sends to one's own devices are not counted. */
   readonly messagesPerPair: RateLimitRule | false;
+  /** Writes to collections and records (docs/API.md §10), per device. */
+  readonly recordWritesPerDevice: RateLimitRule | false;
+  /** Record reads and token queries (docs/API.md §10), per device. */
+  readonly recordReadsPerDevice: RateLimitRule | false;
 }
 
 const perHour = (n: number) => n / 3600;
@@ -100,6 +104,9 @@ export const DEFAULT_RATE_LIMITS: RateLimits = {
   lookupMissesPerIp: { capacity: 100, refillPerSecond: perHour(100) },
   // Mailbox flooding: one sender fills no queue (10 000) quickly; others keep their own budget.
   messagesPerPair: { capacity: 1000, refillPerSecond: 1 },
+  // Bulk imports write thousands of records; queries come in bursts of a few per search.
+  recordWritesPerDevice: { capacity: 5000, refillPerSecond: 500 },
+  recordReadsPerDevice: { capacity: 2000, refillPerSecond: 200 },
 };
 
 /**
@@ -131,6 +138,8 @@ export const RATE_LIMIT_FLAGS = {
   lookupMissesPerDevice: 'lookup-misses-per-device',
   lookupMissesPerIp: 'lookup-misses-per-ip',
   messagesPerPair: 'messages-per-pair',
+  recordWritesPerDevice: 'record-writes-per-device',
+  recordReadsPerDevice: 'record-reads-per-device',
 } as const satisfies Record<keyof RateLimits, string>;
 
 export type RateLimitFlag = keyof typeof RATE_LIMIT_FLAGS;

@@ -36,6 +36,8 @@ export const NO_RATE_LIMITS: ServerOptions['rateLimits'] = {
   lookupMissesPerDevice: false,
   lookupMissesPerIp: false,
   messagesPerPair: false,
+  recordWritesPerDevice: false,
+  recordReadsPerDevice: false,
 };
 
 /** The Prometheus text of a test server (its metrics listener; metricsPort 0 by default). */

@@ -74,6 +74,17 @@ describe('system routes', () => {
         'DELETE /v1/files/{id}',
         'PUT /v1/files/{id}/versions/{version}/payload',
         'GET /v1/files/{id}/versions/{version}/payload',
+        'POST /v1/collections',
+        'GET /v1/collections',
+        'GET /v1/collections/{id}',
+        'PUT /v1/collections/{id}',
+        'DELETE /v1/collections/{id}',
+        'POST /v1/collections/{id}/members',
+        'PUT /v1/collections/{id}/records/{record}',
+        'GET /v1/collections/{id}/records/{record}',
+        'DELETE /v1/collections/{id}/records/{record}',
+        'GET /v1/collections/{id}/records',
+        'POST /v1/collections/{id}/query',
       ].sort(),
     );
     // Every operation documents its request schema and error shape.
