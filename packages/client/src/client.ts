@@ -19,6 +19,7 @@ import {
   generateX25519,
   issueDeviceCertificate,
   isValidUserName,
+  type JsonRecord,
   openProvisioning,
   type Primitives,
   provisioningSas,
@@ -63,6 +64,7 @@ import {
 import { type AccountRecord, type Contact, type ContactsRecord, type PendingUpload, Profile, type ReceivedMessage } from './profile.js';
 import { migrateProfile } from './profile-migration.js';
 import { type BatchResult, contactState, processEnvelopes, type ReceiveFailure } from './receive.js';
+import * as records from './records/collections.js';
 import { signatureHeader } from './request-signing.js';
 import { type SendOptions, type SendResult, sendText } from './send.js';
 import { explainSendRefusal, type RollbackRecovery, recoverFromRollback } from './send-mark.js';
@@ -395,6 +397,44 @@ export class BlindrelayClient {
   whoami(): { user: string; deviceId: number; deviceName: string; server: string; servers: readonly string[]; encrypted: boolean } {
     const a = this.#ctx.account;
     return { user: a.user, deviceId: a.deviceId, deviceName: a.deviceName, server: a.servers[0] as string, servers: a.servers, encrypted: this.encrypted };
+  }
+
+  // ---- encrypted records and search (records/collections.ts, docs/SEARCH.md) ---------------------
+
+  /** A new collection of encrypted records with its blind indexes; its key goes to our other devices and `members`. */
+  createCollection(name: string, options?: records.CreateCollectionOptions): Promise<records.CollectionSummary> {
+    return records.createCollection(this.#ctx, name, options);
+  }
+  /** Collections this device holds keys of and may use. */
+  listCollections(): Promise<records.CollectionSummary[]> {
+    return records.listCollections(this.#ctx);
+  }
+  describeCollection(collection: string): Promise<records.CollectionSummary> {
+    return records.describeCollection(this.#ctx, collection);
+  }
+  /** Seal and store a record; returns its id. */
+  putRecord(collection: string, record: JsonRecord, options?: { id?: string }): Promise<string> {
+    return records.putRecord(this.#ctx, collection, record, options);
+  }
+  getRecord(collection: string, id: string): Promise<JsonRecord> {
+    return records.getRecord(this.#ctx, collection, id);
+  }
+  /** Records matching every condition (exact, compound and word indexes); false positives are dropped here. */
+  findRecords(collection: string, conditions: readonly records.Condition[]): Promise<records.FindResult> {
+    return records.findRecords(this.#ctx, collection, conditions);
+  }
+  removeRecord(collection: string, id: string): Promise<void> {
+    return records.removeRecord(this.#ctx, collection, id);
+  }
+  shareCollection(collection: string, user: string): Promise<records.CollectionSummary> {
+    return records.shareCollection(this.#ctx, collection, user);
+  }
+  /** Remove a member and re-key the collection for later writes. */
+  unshareCollection(collection: string, user: string): Promise<records.CollectionSummary> {
+    return records.unshareCollection(this.#ctx, collection, user);
+  }
+  addIndexes(collection: string, indexes: readonly records.IndexDeclaration[]): Promise<records.CollectionSummary> {
+    return records.addIndexes(this.#ctx, collection, indexes);
   }
 
   // ---- files (files.ts) ---------------------------------------------------------------------------

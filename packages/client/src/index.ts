@@ -14,6 +14,14 @@ export type { ListenOptions } from './listen.js';
 export * from './prekeys.js';
 export * from './profile.js';
 export type { BatchResult, ReceiveFailure } from './receive.js';
+export type {
+  CollectionSummary,
+  Condition,
+  CreateCollectionOptions,
+  FindResult,
+  FoundRecord,
+  IndexDeclaration,
+} from './records/collections.js';
 export type { SendOptions, SendResult } from './send.js';
 export type { RollbackRecovery } from './send-mark.js';
 export * from './socket.js';

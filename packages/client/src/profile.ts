@@ -264,6 +264,23 @@ export interface SendMarkRecord {
   mark: number;
 }
 
+/** One collection key epoch (docs/PROTOCOL.md §17.1). */
+export interface CollectionKeyEpoch {
+  readonly epoch: number;
+  readonly key: Uint8Array;
+}
+/** A collection this device holds keys of (records/keys.ts). */
+export interface CollectionEntry {
+  readonly owner: string;
+  /** The owner's name for it. */
+  readonly name: string;
+  readonly keys: readonly CollectionKeyEpoch[];
+}
+export interface CollectionsRecord {
+  /** Collection id (base64url) → its keys. */
+  collections: Map<string, CollectionEntry>;
+}
+
 export interface Records {
   account: AccountRecord;
   prekeys: PreKeysRecord;
@@ -276,6 +293,7 @@ export interface Records {
   parked: ParkedRecord;
   uploads: UploadsRecord;
   sendmark: SendMarkRecord;
+  collections: CollectionsRecord;
 }
 export type RecordName = keyof Records;
 /**
@@ -288,7 +306,7 @@ export type RecordName = keyof Records;
  * `sendmark` is written with the sessions, before the POST: either order between the two is safe
  * (a mark ahead of the sessions only skips a number; sessions ahead of the mark were never sent).
  */
-const WRITE_ORDER_BEFORE_SESSIONS: readonly RecordName[] = ['account', 'sendmark', 'contacts', 'seen', 'recent', 'parked'];
+const WRITE_ORDER_BEFORE_SESSIONS: readonly RecordName[] = ['account', 'sendmark', 'contacts', 'collections', 'seen', 'recent', 'parked'];
 const WRITE_ORDER_AFTER_SESSIONS: readonly RecordName[] = ['basekeys', 'prekeys', 'tokens', 'uploads'];
 
 export const sessionKey = (user: string, deviceId: number) => `${user}/${deviceId}`;
@@ -398,6 +416,19 @@ const CODECS: { readonly [K in RecordName]: Codec<Records[K]> } = {
   sendmark: jsonCodec(
     (o) => Number.isSafeInteger(o.mark) && (o.mark as number) >= 0,
     () => ({ mark: 0 }),
+  ),
+  collections: jsonCodec(
+    (o) =>
+      o.collections instanceof Map &&
+      [...o.collections.values()].every(
+        (c) =>
+          isObject(c) &&
+          typeof c.owner === 'string' &&
+          typeof c.name === 'string' &&
+          Array.isArray(c.keys) &&
+          c.keys.every((k) => isObject(k) && Number.isInteger(k.epoch) && k.key instanceof Uint8Array),
+      ),
+    () => ({ collections: new Map() }),
   ),
 };
 
