@@ -21,6 +21,7 @@ import { Command, CommanderError, InvalidArgumentError as CommanderInvalidArgume
 import qrcode from 'qrcode-terminal';
 import { registerFileCommands } from './file-commands.js';
 import { createOutput, displayText, type Output, reportError } from './output.js';
+import { registerRecordsCommands } from './records-commands.js';
 
 export { displayText };
 
@@ -95,6 +96,7 @@ export function buildProgram(io: CliIo = defaultIo()): Command {
       ...nodeEnvironment({ home: g.home, profile: g.profile, env: io.env }),
       allowInsecureHttp: Boolean(g.insecureHttp) || envFlag(io.env.BLINDRELAY_INSECURE_HTTP),
       onWarning: (message: string) => io.stderr.write(`${message}\n`),
+      historySearch: true,
     };
   };
   const open = (cmd: Command) => BlindrelayClient.open(environment(cmd));
@@ -358,6 +360,7 @@ export function buildProgram(io: CliIo = defaultIo()): Command {
     });
 
   registerFileCommands(program, { io, output, open, displayText });
+  registerRecordsCommands(program, { io, output, open, displayText });
 
   // ---- trust -------------------------------------------------------------------------------------
   program

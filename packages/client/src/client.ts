@@ -65,6 +65,7 @@ import { type AccountRecord, type Contact, type ContactsRecord, type PendingUplo
 import { migrateProfile } from './profile-migration.js';
 import { type BatchResult, contactState, processEnvelopes, type ReceiveFailure } from './receive.js';
 import * as records from './records/collections.js';
+import * as history from './records/history.js';
 import { signatureHeader } from './request-signing.js';
 import { type SendOptions, type SendResult, sendText } from './send.js';
 import { explainSendRefusal, type RollbackRecovery, recoverFromRollback } from './send-mark.js';
@@ -98,6 +99,11 @@ export interface ClientEnvironment {
   readonly allowInsecureHttp?: boolean;
   /** Warnings for the user (default: console.warn, i.e. stderr on Node). */
   readonly onWarning?: (message: string) => void;
+  /**
+   * Seal every message sent and received into the user's private `.history` collection, so
+   * `searchHistory` finds it from any of the user's devices (records/history.ts). Default off.
+   */
+  readonly historySearch?: boolean;
 }
 
 export interface CreateAccountOptions {
@@ -401,6 +407,16 @@ export class BlindrelayClient {
 
   // ---- encrypted records and search (records/collections.ts, docs/SEARCH.md) ---------------------
 
+  #warn(message: string): void {
+    if (this.#env.onWarning) this.#env.onWarning(message);
+    else console.warn(message);
+  }
+
+  /** Messages sent or received (by any device of ours with history search on) whose text has every word. */
+  searchHistory(words: string): Promise<history.HistoryMessage[]> {
+    return history.searchHistory(this.#ctx, words);
+  }
+
   /** A new collection of encrypted records with its blind indexes; its key goes to our other devices and `members`. */
   createCollection(name: string, options?: records.CreateCollectionOptions): Promise<records.CollectionSummary> {
     return records.createCollection(this.#ctx, name, options);
@@ -499,6 +515,11 @@ export class BlindrelayClient {
     const result = await sendText(this.#ctx, to, text, options).catch(async (e) => {
       throw await explainSendRefusal(this.#ctx, e);
     });
+    if (this.#env.historySearch) {
+      await history
+        .indexHistory(this.#ctx, [{ id: result.id, from: this.user, to, text, sentAt: result.sentAt }])
+        .catch((e) => this.#warn(`message history: this message was not indexed (${(e as Error).message})`));
+    }
     // Best effort: a failure is retried at the next send or receive.
     await this.rotatePreKeys().catch(() => undefined);
     return result;
@@ -567,6 +588,15 @@ export class BlindrelayClient {
       if (inbox.length === 0) return 0;
       const delivered = new Set<string>();
       try {
+        if (this.#env.historySearch) {
+          // Before the inbox lets go of them: indexed at least once (the record id makes it idempotent).
+          await history
+            .indexHistory(
+              this.#ctx,
+              inbox.map((m) => ({ id: m.id, from: m.from, to: m.to, text: m.text, sentAt: m.sentAt })),
+            )
+            .catch((e) => this.#warn(`message history: received messages were not indexed (${(e as Error).message})`));
+        }
         for (const m of inbox) {
           await onMessage(m);
           delivered.add(m.serverId);

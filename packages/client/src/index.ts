@@ -22,6 +22,7 @@ export type {
   FoundRecord,
   IndexDeclaration,
 } from './records/collections.js';
+export type { HistoryMessage } from './records/history.js';
 export type { SendOptions, SendResult } from './send.js';
 export type { RollbackRecovery } from './send-mark.js';
 export * from './socket.js';
