@@ -26,6 +26,7 @@ const BENCHES: Record<string, () => Promise<{ run: (o: BenchOptions) => Promise<
   relay: () => import('./relay.js'),
   files: () => import('./files.js'),
   cluster: () => import('./cluster.js'),
+  search: () => import('./search.js'),
 };
 
 function fmt(x: number | null): string {
