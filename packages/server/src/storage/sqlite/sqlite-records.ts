@@ -54,12 +54,12 @@ export class SqliteRecords implements RecordRepository {
   ) {
     this.s = {
       byId: db.prepare('SELECT seq, id, owner, epoch, revision, meta, record_count, created_at, updated_at FROM collections WHERE id = ?'),
-      members: new Pluck<string>(db, 'SELECT user FROM collection_members WHERE coll = ? ORDER BY user'),
+      members: new Pluck<string>(db, 'SELECT user FROM collection_members WHERE coll = +? ORDER BY user'),
       isMember: new Pluck<number>(db, 'SELECT 1 FROM collection_members WHERE coll = ? AND user = ?'),
       mine: new Pluck<Uint8Array>(
         db,
-        `SELECT id FROM collections WHERE owner = ?1
-         UNION SELECT c.id FROM collection_members m JOIN collections c ON c.seq = m.coll WHERE m.user = ?1
+        `SELECT id FROM collections WHERE owner = +?1
+         UNION SELECT c.id FROM collection_members m JOIN collections c ON c.seq = m.coll WHERE m.user = +?1
          ORDER BY 1`,
       ),
       account: new Pluck<number>(db, 'SELECT 1 FROM accounts WHERE user = ?'),
@@ -82,7 +82,7 @@ export class SqliteRecords implements RecordRepository {
       deleteRecord: db.prepare('DELETE FROM records WHERE coll = ? AND record_id = ?'),
       insertPosting: db.prepare('INSERT OR IGNORE INTO record_postings (coll, idx, token, record_id) VALUES (?, ?, ?, ?)'),
       deletePosting: db.prepare('DELETE FROM record_postings WHERE coll = ? AND idx = ? AND token = ? AND record_id = ?'),
-      list: db.prepare('SELECT record_id, epoch, body, updated_at FROM records WHERE coll = ? AND record_id > ? ORDER BY record_id LIMIT ?'),
+      list: db.prepare('SELECT record_id, epoch, body, updated_at FROM records WHERE coll = +? AND record_id > ? ORDER BY record_id LIMIT +?'),
     };
   }
 
@@ -240,13 +240,13 @@ export class SqliteRecords implements RecordRepository {
       const joins = Array.from(
         { length: n - 1 },
         (_, i) =>
-          `JOIN record_postings p${i + 1} ON p${i + 1}.coll = p0.coll AND p${i + 1}.idx = ? AND p${i + 1}.token = ? AND p${i + 1}.record_id = p0.record_id`,
+          `JOIN record_postings p${i + 1} ON p${i + 1}.coll = p0.coll AND p${i + 1}.idx = +? AND p${i + 1}.token = +? AND p${i + 1}.record_id = p0.record_id`,
       );
       st = this.db.prepare(
         `SELECT r.record_id, r.epoch, r.body, r.updated_at FROM record_postings p0 ${joins.join(' ')}
            JOIN records r ON r.coll = p0.coll AND r.record_id = p0.record_id
-          WHERE p0.coll = ? AND p0.idx = ? AND p0.token = ? AND p0.record_id > ?
-          ORDER BY p0.record_id LIMIT ?`,
+          WHERE p0.coll = +? AND p0.idx = +? AND p0.token = +? AND p0.record_id > ?
+          ORDER BY p0.record_id LIMIT +?`,
       );
       this.queries.set(n, st);
     }
