@@ -72,6 +72,7 @@ const collectionJson = (c: CollectionSummary) => ({
   epoch: c.epoch,
   records: c.recordCount,
   plannedRecords: c.plannedRecords,
+  outgrown: c.outgrown,
   indexes: c.indexes.map((i) => ({ name: i.name, kind: i.kind, fields: i.parts.map((p) => p.field), transforms: i.parts[0]?.transforms ?? [], bits: i.bits })),
 });
 
@@ -116,6 +117,12 @@ export function registerRecordsCommands(program: Command, c: RecordsCommandConte
       }
       const id = await client.putRecord(collection, record as never, opts.id === undefined ? {} : { id: opts.id });
       out.result({ id, collection }, id);
+      const now = await client.describeCollection(collection);
+      if (now.outgrown && now.owner === client.user && !out.json) {
+        out.note(
+          `note: ${collection} holds more records than its token widths were planned for (${now.plannedRecords}): run \`blindrelay records replan ${collection}\``,
+        );
+      }
     });
 
   records
@@ -178,6 +185,23 @@ export function registerRecordsCommands(program: Command, c: RecordsCommandConte
       const client = await c.open(cmd);
       const s = await client.unshareCollection(collection, user);
       out.result(collectionJson(s), `removed ${user} from ${c.displayText(s.name)}; re-keyed (epoch ${s.epoch})`);
+    });
+
+  records
+    .command('replan')
+    .description('re-plan the token widths (default: for twice the records held) and re-index every record (owner only)')
+    .argument('<collection>', 'your collection')
+    .option('--planned <n>', 'records to plan for')
+    .action(async (collection: string, opts: { planned?: string }, cmd: Command) => {
+      const out = c.output(cmd);
+      const planned = opts.planned === undefined ? undefined : Number(opts.planned);
+      if (planned !== undefined && (!Number.isSafeInteger(planned) || planned < 1)) throw new InvalidArgumentError('--planned: a positive integer');
+      const client = await c.open(cmd);
+      const s = await client.replanCollection(collection, planned);
+      out.result(
+        collectionJson(s),
+        `re-planned ${c.displayText(s.name)} for ${s.plannedRecords} records: ${s.indexes.map((i) => `${i.name} ${i.bits} bits`).join(', ')}`,
+      );
     });
 
   records

@@ -196,4 +196,25 @@ describe('records', () => {
     expect((await alice.client.findRecords('late', [{ field: 'city', value: 'PARIS' }])).records.map((r) => r.id)).toEqual([id]);
     expect((await alice.client.findRecords('late', [{ field: 'text', value: 'World' }])).records.map((r) => r.id)).toEqual([id]);
   });
+
+  it('says when a collection outgrew its plan, and re-plans the widths with every record re-indexed', async () => {
+    const alice = await newUser('alice');
+    const c = await alice.client.createCollection('small', { plannedRecords: 4, indexes: [{ kind: 'exact', fields: ['k'] }] });
+    expect(c.indexes[0]?.bits).toBe(1);
+    const ids: string[] = [];
+    for (let i = 0; i < 6; i++) ids.push(await alice.client.putRecord('small', { k: `v${i}` }));
+    const before = await alice.client.describeCollection('small');
+    expect(before).toMatchObject({ outgrown: true, plannedRecords: 4, recordCount: 6 });
+    const after = await alice.client.replanCollection('small', 1000);
+    expect(after).toMatchObject({ outgrown: false, plannedRecords: 1000 });
+    expect(after.indexes[0]?.bits).toBe(8);
+    for (let i = 0; i < 6; i++) {
+      const r = await alice.client.findRecords('small', [{ field: 'k', value: `v${i}` }]);
+      expect(r.records.map((x) => x.id)).toEqual([ids[i]]);
+    }
+    const bob = await newUser('bob');
+    await alice.client.shareCollection('small', bob.client.user);
+    await drain(bob);
+    await expect(bob.client.replanCollection(`${alice.client.user}/small`)).rejects.toBeInstanceOf(CollectionOwnerOnlyError);
+  });
 });

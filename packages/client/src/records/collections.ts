@@ -18,6 +18,7 @@ import {
   type IndexSpec,
   indexableText,
   type JsonRecord,
+  outgrown,
   planWidth,
   RecordCipher,
   type Transform,
@@ -68,6 +69,8 @@ export interface CollectionSummary {
   readonly recordCount: number;
   readonly plannedRecords: number;
   readonly indexes: readonly IndexSpec[];
+  /** More records than the widths were planned for (planner.ts `outgrown`): the owner should `replan`. */
+  readonly outgrown: boolean;
 }
 
 export interface FoundRecord {
@@ -244,6 +247,7 @@ const summary = (o: Opened): CollectionSummary => ({
   recordCount: o.recordCount,
   plannedRecords: o.meta.plannedRecords,
   indexes: o.meta.indexes,
+  outgrown: outgrown(o.meta.plannedRecords, o.recordCount),
 });
 
 /** Send every key of `entry` (or only `epochs`) to `user`'s devices (ours: our other devices). */
@@ -525,18 +529,52 @@ export async function addIndexes(ctx: Context, nameOrId: string, decls: readonly
     { expectedRevision: o.revision, epoch: current.epoch, meta: toBase64url(await current.cipher.sealMeta(meta)) },
     true,
   );
-  const reopened = await open(ctx, o.id, true);
+  await reindex(ctx, o.id);
+  return summary(await open(ctx, o.id, true));
+}
+
+/** Read, decrypt and write again every record (new tokens under the current metadata and epoch). */
+async function reindex(ctx: Context, id: string): Promise<void> {
+  const reopened = await open(ctx, id, true);
   let after: string | null = null;
   do {
-    const page = (await ctx.api.collections('GET', `/v1/collections/${o.id}/records?limit=${PAGE}${after ? `&after=${after}` : ''}`)) as {
+    const page = (await ctx.api.collections('GET', `/v1/collections/${id}/records?limit=${PAGE}${after ? `&after=${after}` : ''}`)) as {
       records: { id: string; epoch: number; body: string }[];
       next: string | null;
     };
     for (const rec of page.records) {
       const record = await openBody(reopened, rec);
-      if (record) await putRecord(ctx, o.id, record, { id: rec.id });
+      if (record) await putRecord(ctx, id, record, { id: rec.id });
     }
     after = page.next;
   } while (after);
+}
+
+/**
+ * Owner only: re-plan every index's width for `plannedRecords` (default: twice the records held)
+ * and re-index every record. Until it finishes, queries may miss records still carrying tokens of
+ * the old width.
+ */
+export async function replanCollection(ctx: Context, nameOrId: string, plannedRecords?: number): Promise<CollectionSummary> {
+  const o = await open(ctx, nameOrId, true);
+  if (o.owner !== ctx.account.user) throw new CollectionOwnerOnlyError(`only ${o.owner} can re-plan ${nameOrId}`);
+  const planned = plannedRecords ?? Math.max(2 * o.recordCount, o.meta.plannedRecords);
+  if (!Number.isSafeInteger(planned) || planned < 1) throw new InvalidArgumentError('planned records must be a positive integer');
+  const words = o.meta.wordsPerRecord ?? DEFAULT_WORDS;
+  const decls: IndexDeclaration[] = o.meta.indexes.map((ix) => ({
+    name: ix.name,
+    kind: ix.kind,
+    fields: ix.parts.map((pt) => pt.field),
+    transforms: [...(ix.parts[0]?.transforms ?? [])],
+  }));
+  const meta: Meta = { ...o.meta, plannedRecords: planned, indexes: planIndexes(decls, planned, words) };
+  const current = o.epochs[o.epochs.length - 1] as Epoch;
+  await ctx.api.collections(
+    'PUT',
+    `/v1/collections/${o.id}`,
+    { expectedRevision: o.revision, epoch: current.epoch, meta: toBase64url(await current.cipher.sealMeta(meta)) },
+    true,
+  );
+  await reindex(ctx, o.id);
   return summary(await open(ctx, o.id, true));
 }
