@@ -205,6 +205,16 @@ export function registerRecordsCommands(program: Command, c: RecordsCommandConte
     });
 
   records
+    .command('sync-keys')
+    .description('send every collection key this device holds to your other devices (e.g. one linked since)')
+    .action(async (_opts: unknown, cmd: Command) => {
+      const out = c.output(cmd);
+      const client = await c.open(cmd);
+      const n = await client.resendCollectionKeys();
+      out.result({ collections: n }, `sent the keys of ${n} collection(s) to your other devices`);
+    });
+
+  records
     .command('ls')
     .description('collections this device holds keys of')
     .action(async (_opts: unknown, cmd: Command) => {

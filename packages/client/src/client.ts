@@ -452,6 +452,10 @@ export class BlindrelayClient {
   addIndexes(collection: string, indexes: readonly records.IndexDeclaration[]): Promise<records.CollectionSummary> {
     return records.addIndexes(this.#ctx, collection, indexes);
   }
+  /** Send every collection key this device holds to our other devices (e.g. one linked since); returns the number of collections. */
+  resendCollectionKeys(): Promise<number> {
+    return records.resendCollectionKeys(this.#ctx);
+  }
   /** Re-plan token widths (default: for twice the records held) and re-index; see `CollectionSummary.outgrown`. */
   replanCollection(collection: string, plannedRecords?: number): Promise<records.CollectionSummary> {
     return records.replanCollection(this.#ctx, collection, plannedRecords);

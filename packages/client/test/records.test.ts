@@ -184,6 +184,18 @@ describe('records', () => {
     expect(bobKeys).toEqual([]);
   });
 
+  it('a device linked after the collection was created gets its keys when another device re-sends them', async () => {
+    const alice = await newUser('alice');
+    await alice.client.createCollection('early', { indexes: [{ kind: 'exact', fields: ['k'] }] });
+    const id = await alice.client.putRecord('early', { k: 'x' });
+    const later = await linkDevice(alice);
+    await drain(later);
+    await expect(later.client.getRecord('early', id)).rejects.toBeInstanceOf(CollectionUnknownError);
+    expect(await alice.client.resendCollectionKeys()).toBe(1);
+    await drain(later);
+    expect(await later.client.getRecord('early', id)).toEqual({ k: 'x' });
+  });
+
   it('adds an index later and indexes the stored records', async () => {
     const alice = await newUser('alice');
     await alice.client.createCollection('late');

@@ -578,3 +578,13 @@ export async function replanCollection(ctx: Context, nameOrId: string, plannedRe
   await reindex(ctx, o.id);
   return summary(await open(ctx, o.id, true));
 }
+
+/**
+ * Send every collection key this device holds to our own other devices (a device linked after
+ * the collections were created, or one that missed a key). Returns the number of collections.
+ */
+export async function resendCollectionKeys(ctx: Context): Promise<number> {
+  const held = await ctx.profile.transact(async (tx) => [...(await tx.get('collections')).collections.entries()]);
+  for (const [id, entry] of held) await sendKeys(ctx, id, entry, ctx.account.user);
+  return held.length;
+}
