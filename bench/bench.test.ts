@@ -85,6 +85,17 @@ describe('benchmarks, --quick --json', () => {
     for (const m of ['encrypt_mib_per_s', 'decrypt_mib_per_s', 'encrypt_worst_round_ratio', 'decrypt_worst_round_ratio', 'peak_rss_mb'])
       expect(metrics).toContain(m);
   });
+
+  it('search: ours and ciphersweet-js computing the same blind indexes', { timeout: TIMEOUT }, async () => {
+    const r = await quick('search');
+    checkShape(r, 'search', /^ciphersweet-js@\d+\.\d+\.\d+$/);
+    expect(r.rows.map((x) => x.metric)).toEqual(['index_records_per_s', 'server_query_p99_ms', 'e2e_query_p50_ms', 'false_positive_ratio', 'records']);
+    // The run checks recall itself (it throws on a missed record); the measured false-positive
+    // rate is within a factor of 2 of the planner's prediction even on the small corpus.
+    const fpr = r.rows.find((x) => x.metric === 'false_positive_ratio')?.ours as number;
+    expect(fpr).toBeGreaterThan(0.5);
+    expect(fpr).toBeLessThan(2);
+  });
 });
 
 if ((await requirePostgres('cluster benchmark')) && (await requireNats('cluster benchmark'))) {

@@ -27,6 +27,7 @@ const BENCHES: Record<string, () => Promise<{ run: (o: BenchOptions) => Promise<
   files: () => import('./files.js'),
   cluster: () => import('./cluster.js'),
   backup: () => import('./backup.js'),
+  search: () => import('./search.js'),
 };
 
 function fmt(x: number | null): string {

@@ -299,6 +299,83 @@ describe('adversarial inspection: server artifacts hold nothing readable', () =>
     }
   }, 120_000);
 
+  it('stores, finds, shares and unshares encrypted records and searches message history, canaries in names, fields and words', async () => {
+    const { alice, bob } = devices as Record<'alice' | 'bob', Device>;
+    const canary = (label: string) => {
+      const text = `CANARY-${label}-${randomBytes(12).toString('hex')}`;
+      canaries.set(text, P.utf8(text));
+      return text;
+    };
+    // Word canaries are single words (lower case, as the word index folds them): the relay must
+    // see neither the word nor its full HMAC.
+    const word = (label: string) => {
+      const text = `canary${label}${randomBytes(10).toString('hex')}`;
+      canaries.set(text, P.utf8(text));
+      return text;
+    };
+    const name = canary('collection-name');
+    const field = canary('field-name');
+    const value = canary('field-value');
+    const w = word('recordword');
+    await alice.client.createCollection(name, {
+      plannedRecords: 1000,
+      indexes: [
+        { kind: 'exact', fields: [field], transforms: ['lower'] },
+        { kind: 'word', fields: ['note'] },
+        { kind: 'compound', fields: [field, 'city'], transforms: ['lower'] },
+      ],
+    });
+    const city = canary('city');
+    const id = await alice.client.putRecord(name, { [field]: value, note: `some text with ${w} inside`, city });
+    for (let i = 0; i < 20; i++) await alice.client.putRecord(name, { [field]: canary(`other-${i}`), note: word(`note${i}`), city });
+    expect((await alice.client.findRecords(name, [{ field, value }])).records.map((r) => r.id)).toEqual([id]);
+    expect((await alice.client.findRecords(name, [{ field: 'note', value: w.toUpperCase() }])).records.map((r) => r.id)).toEqual([id]);
+    expect(
+      (
+        await alice.client.findRecords(name, [
+          { field, value },
+          { field: 'city', value: city },
+        ])
+      ).records.map((r) => r.id),
+    ).toEqual([id]);
+    await alice.client.shareCollection(name, 'bob');
+    await bob.client.receive({ onMessage: () => {} });
+    expect((await bob.client.getRecord(`alice/${name}`, id))[field]).toBe(value);
+    await alice.client.unshareCollection(name, 'bob');
+    await alice.client.putRecord(name, { [field]: canary('after-rekey'), note: word('afterrekey') });
+
+    // Message history, with history search on (as the CLI runs).
+    const withHistory = (d: Device) => BlindrelayClient.open({ ...environment(d.storage as MemoryStorage), historySearch: true });
+    const aliceH = await withHistory(alice);
+    const bobH = await withHistory(bob);
+    const secret = word('historyword');
+    await aliceH.send('bob', `meeting about ${secret} tomorrow`);
+    await bobH.receive({ onMessage: () => {} });
+    expect((await bobH.searchHistory(secret)).map((m) => m.from)).toEqual(['alice']);
+    expect((await aliceH.searchHistory(secret.toUpperCase())).map((m) => m.to)).toEqual(['bob']);
+
+    // Every collection key, data key and index key the devices hold is a secret, and so is the
+    // full HMAC of each canary word (only its truncation may reach the relay).
+    for (const [who, d] of Object.entries(devices)) {
+      const held = await (await Profile.open(d.storage, p)).read('collections');
+      for (const [cid, c] of held.collections) {
+        const idBytes = Buffer.from(cid, 'base64url');
+        for (const k of c.keys) {
+          secrets.set(`${who} collection ${cid} key ${k.epoch}`, k.key);
+          secrets.set(`${who} collection ${cid} data key ${k.epoch}`, await P.deriveDataKey(p, k.key, idBytes));
+          const words: P.IndexSpec = { name: 'text:word', kind: 'word', parts: [{ field: 'text', transforms: [] }], bits: 23 };
+          const indexKey = await P.deriveIndexKey(p, k.key, idBytes, words);
+          secrets.set(`${who} collection ${cid} history index key ${k.epoch}`, indexKey);
+          secrets.set(`${who} HMAC of the history canary under ${cid}/${k.epoch}`, await p.hmacSha256(indexKey, P.utf8(secret)));
+        }
+      }
+    }
+    expect([...secrets.keys()].filter((k) => k.includes('collection')).length).toBeGreaterThanOrEqual(6);
+    // Alice sent again: the relay now holds her newer send mark (the older one is replaced).
+    const api = new RelayApi({ servers: [proxyUrl], credentials: await credentialsOf(alice) });
+    sendMarks.splice(0, sendMarks.length, (await api.sendMark()).signature as Uint8Array);
+  }, 120_000);
+
   it('backs up with a recovery code and a passphrase, and restores both on new devices', async () => {
     const { alice, bob } = devices as Record<'alice' | 'bob', Device>;
     const backup = await alice.client.createBackup();

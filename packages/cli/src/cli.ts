@@ -25,6 +25,7 @@ import { registerBackupCommands } from './backup-commands.js';
 import { registerCustodyCommands } from './custody-commands.js';
 import { registerFileCommands } from './file-commands.js';
 import { createOutput, displayText, type Output, reportError } from './output.js';
+import { registerRecordsCommands } from './records-commands.js';
 
 export { displayText };
 
@@ -99,6 +100,7 @@ export function buildProgram(io: CliIo = defaultIo()): Command {
       ...nodeEnvironment({ home: g.home, profile: g.profile, env: io.env }),
       allowInsecureHttp: Boolean(g.insecureHttp) || envFlag(io.env.BLINDRELAY_INSECURE_HTTP),
       onWarning: (message: string) => io.stderr.write(`${message}\n`),
+      historySearch: true,
     };
   };
   const open = (cmd: Command) => BlindrelayClient.open(environment(cmd));
@@ -394,6 +396,7 @@ export function buildProgram(io: CliIo = defaultIo()): Command {
   registerFileCommands(program, { io, output, open, displayText });
   registerCustodyCommands(program, { output, open });
   registerBackupCommands(program, { io, output, open, environment });
+  registerRecordsCommands(program, { io, output, open, displayText });
 
   // ---- trust -------------------------------------------------------------------------------------
   program

@@ -682,6 +682,19 @@ export class RelayApi {
 
   // ---- §8 files ----------------------------------------------------------------------------------
 
+  /**
+   * docs/API.md §10 (records/): one JSON call under /v1/collections with this device's token
+   * (signed when `signed`), the relay's errors mapped as for every other call. Returns the JSON
+   * body, or undefined for 204.
+   */
+  async collections(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, body?: unknown, signed = false): Promise<Record<string, unknown> | undefined> {
+    if (!path.startsWith('/v1/collections')) throw new InvalidArgumentError('not a collections path');
+    const r = await this.#call(method, path, { auth: true, ...(body === undefined ? {} : { body }), ...(signed ? { signed: true } : {}) });
+    if (r.status === 204) return undefined;
+    if (!isObject(r.data)) throw badResponse(path);
+    return r.data;
+  }
+
   async createFile(req: {
     /** The new file's id (16 random bytes, base64url), chosen by the client: the owner signs it (docs/PROTOCOL.md §15.3). */
     id?: string;

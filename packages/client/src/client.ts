@@ -21,6 +21,7 @@ import {
   generateX25519,
   issueDeviceCertificate,
   isValidUserName,
+  type JsonRecord,
   openProvisioning,
   type Primitives,
   proveDeviceEntry,
@@ -83,6 +84,8 @@ import {
 import { type AccountRecord, type Contact, type ContactsRecord, type PendingUpload, Profile, type ReceivedMessage } from './profile.js';
 import { migrateProfile } from './profile-migration.js';
 import { type BatchResult, contactState, processEnvelopes, type ReceiveFailure } from './receive.js';
+import * as records from './records/collections.js';
+import * as history from './records/history.js';
 import { signatureHeader } from './request-signing.js';
 import { type SendOptions, type SendResult, sendText } from './send.js';
 import { explainSendRefusal, type RollbackRecovery, recoverFromRollback } from './send-mark.js';
@@ -116,6 +119,11 @@ export interface ClientEnvironment {
   readonly allowInsecureHttp?: boolean;
   /** Warnings for the user (default: console.warn, i.e. stderr on Node). */
   readonly onWarning?: (message: string) => void;
+  /**
+   * Seal every message sent and received into the user's private `.history` collection, so
+   * `searchHistory` finds it from any of the user's devices (records/history.ts). Default off.
+   */
+  readonly historySearch?: boolean;
 }
 
 export interface CreateAccountOptions {
@@ -598,6 +606,57 @@ export class BlindrelayClient {
     return r.changed;
   }
 
+  // ---- encrypted records and search (records/collections.ts, docs/SEARCH.md) ---------------------
+
+  /** Messages sent or received (by any device of ours with history search on) whose text has every word. */
+  searchHistory(words: string): Promise<history.HistoryMessage[]> {
+    return history.searchHistory(this.#ctx, words);
+  }
+
+  /** A new collection of encrypted records with its blind indexes; its key goes to our other devices and `members`. */
+  createCollection(name: string, options?: records.CreateCollectionOptions): Promise<records.CollectionSummary> {
+    return records.createCollection(this.#ctx, name, options);
+  }
+  /** Collections this device holds keys of and may use. */
+  listCollections(): Promise<records.CollectionSummary[]> {
+    return records.listCollections(this.#ctx);
+  }
+  describeCollection(collection: string): Promise<records.CollectionSummary> {
+    return records.describeCollection(this.#ctx, collection);
+  }
+  /** Seal and store a record; returns its id. */
+  putRecord(collection: string, record: JsonRecord, options?: { id?: string }): Promise<string> {
+    return records.putRecord(this.#ctx, collection, record, options);
+  }
+  getRecord(collection: string, id: string): Promise<JsonRecord> {
+    return records.getRecord(this.#ctx, collection, id);
+  }
+  /** Records matching every condition (exact, compound and word indexes); false positives are dropped here. */
+  findRecords(collection: string, conditions: readonly records.Condition[]): Promise<records.FindResult> {
+    return records.findRecords(this.#ctx, collection, conditions);
+  }
+  removeRecord(collection: string, id: string): Promise<void> {
+    return records.removeRecord(this.#ctx, collection, id);
+  }
+  shareCollection(collection: string, user: string): Promise<records.CollectionSummary> {
+    return records.shareCollection(this.#ctx, collection, user);
+  }
+  /** Remove a member and re-key the collection for later writes. */
+  unshareCollection(collection: string, user: string): Promise<records.CollectionSummary> {
+    return records.unshareCollection(this.#ctx, collection, user);
+  }
+  addIndexes(collection: string, indexes: readonly records.IndexDeclaration[]): Promise<records.CollectionSummary> {
+    return records.addIndexes(this.#ctx, collection, indexes);
+  }
+  /** Send every collection key this device holds to our other devices (e.g. one linked since); returns the number of collections. */
+  resendCollectionKeys(): Promise<number> {
+    return records.resendCollectionKeys(this.#ctx);
+  }
+  /** Re-plan token widths (default: for twice the records held) and re-index; see `CollectionSummary.outgrown`. */
+  replanCollection(collection: string, plannedRecords?: number): Promise<records.CollectionSummary> {
+    return records.replanCollection(this.#ctx, collection, plannedRecords);
+  }
+
   // ---- files (files.ts) ---------------------------------------------------------------------------
 
   /** Encrypt and store a file for our devices and `options.to`'s; resumes an interrupted upload of the same source. */
@@ -669,6 +728,11 @@ export class BlindrelayClient {
     const result = await sendText(this.#ctx, to, text, options).catch(async (e) => {
       throw await explainSendRefusal(this.#ctx, e);
     });
+    if (this.#env.historySearch) {
+      await history
+        .indexHistory(this.#ctx, [{ id: result.id, from: this.user, to, text, sentAt: result.sentAt }])
+        .catch((e) => this.#warn(`message history: this message was not indexed (${(e as Error).message})`));
+    }
     // Best effort: a failure is retried at the next send or receive.
     await this.rotatePreKeys().catch(() => undefined);
     return result;
@@ -739,6 +803,15 @@ export class BlindrelayClient {
       if (inbox.length === 0) return 0;
       const delivered = new Set<string>();
       try {
+        if (this.#env.historySearch) {
+          // Before the inbox lets go of them: indexed at least once (the record id makes it idempotent).
+          await history
+            .indexHistory(
+              this.#ctx,
+              inbox.map((m) => ({ id: m.id, from: m.from, to: m.to, text: m.text, sentAt: m.sentAt })),
+            )
+            .catch((e) => this.#warn(`message history: received messages were not indexed (${(e as Error).message})`));
+        }
         for (const m of inbox) {
           await onMessage(m);
           delivered.add(m.serverId);

@@ -48,7 +48,24 @@ export interface SyncEnvelope extends EnvelopeBase {
   /** The conversation partner: the user the original message was sent to. */
   readonly to: string;
 }
-export type Envelope = MessageEnvelope | SyncEnvelope;
+/**
+ * A collection key (docs/PROTOCOL.md §19.1, packages/client/src/records/): sent by a collection's
+ * owner to its members' devices and by any device to its own user's other devices. `text` is "".
+ */
+export interface CollectionKeyEnvelope extends EnvelopeBase {
+  readonly type: 'collection-key';
+  /** The collection id, 16 bytes base64url. */
+  readonly collection: string;
+  readonly owner: string;
+  /** The owner's name for the collection (1 to 128 characters). */
+  readonly name: string;
+  readonly epoch: number;
+  /** The 32-byte collection key of that epoch, base64url. */
+  readonly key: string;
+}
+export type Envelope = MessageEnvelope | SyncEnvelope | CollectionKeyEnvelope;
+const COLLECTION_ID = /^[A-Za-z0-9_-]{21}[AQgw]$/;
+const COLLECTION_KEY = /^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$/;
 
 function check(e: Envelope): void {
   if (typeof e.id !== 'string' || !ID_PATTERN.test(e.id)) throw new EnvelopeError('envelope: bad id');
@@ -59,6 +76,12 @@ function check(e: Envelope): void {
   if (!Number.isSafeInteger(e.listVersion) || e.listVersion < 1) throw new EnvelopeError('envelope: bad listVersion');
   if (e.type === 'sync') {
     if (!isValidUserName(e.to)) throw new EnvelopeError('envelope: bad conversation partner');
+  } else if (e.type === 'collection-key') {
+    if (typeof e.collection !== 'string' || !COLLECTION_ID.test(e.collection)) throw new EnvelopeError('envelope: bad collection id');
+    if (!isValidUserName(e.owner)) throw new EnvelopeError('envelope: bad collection owner');
+    if (typeof e.name !== 'string' || e.name.length === 0 || e.name.length > 128) throw new EnvelopeError('envelope: bad collection name');
+    if (!Number.isInteger(e.epoch) || e.epoch < 0 || e.epoch > 0xffffffff) throw new EnvelopeError('envelope: bad collection epoch');
+    if (typeof e.key !== 'string' || !COLLECTION_KEY.test(e.key)) throw new EnvelopeError('envelope: bad collection key');
   } else if (e.type !== 'message') {
     throw new EnvelopeError('envelope: unknown type');
   }
@@ -68,7 +91,12 @@ export function encodeEnvelope(e: Envelope): Uint8Array {
   check(e);
   const base = { v: ENVELOPE_VERSION, type: e.type, id: e.id, sentAt: e.sentAt, text: e.text };
   const tail = { recipient: e.recipient, listVersion: e.listVersion };
-  const obj = e.type === 'sync' ? { ...base, to: e.to, ...tail } : { ...base, ...tail };
+  const obj =
+    e.type === 'sync'
+      ? { ...base, to: e.to, ...tail }
+      : e.type === 'collection-key'
+        ? { ...base, collection: e.collection, owner: e.owner, name: e.name, epoch: e.epoch, key: e.key, ...tail }
+        : { ...base, ...tail };
   return utf8(JSON.stringify(obj));
 }
 
@@ -95,6 +123,16 @@ export function decodeEnvelope(bytes: Uint8Array): Envelope {
   let e: Envelope;
   if (o.type === 'message') e = { type: 'message', ...base };
   else if (o.type === 'sync') e = { type: 'sync', ...base, to: o.to as string };
+  else if (o.type === 'collection-key')
+    e = {
+      type: 'collection-key',
+      ...base,
+      collection: o.collection as string,
+      owner: o.owner as string,
+      name: o.name as string,
+      epoch: o.epoch as number,
+      key: o.key as string,
+    };
   else throw new EnvelopeError('envelope: unknown type');
   check(e);
   return e;

@@ -50,6 +50,11 @@ export type ClientErrorCode =
   | 'ERR_BACKUP_CORRUPT'
   | 'ERR_BACKUP_TOO_LARGE'
   | 'ERR_NO_BACKUP'
+  | 'ERR_COLLECTION_UNKNOWN'
+  | 'ERR_COLLECTION_KEY_MISSING'
+  | 'ERR_COLLECTION_NOT_OWNER'
+  | 'ERR_RECORD_NOT_FOUND'
+  | 'ERR_NO_INDEX'
   | RelayErrorCode;
 
 /** Every SDK error: a BlindrelayError (the protocol's base class) with an SDK code. */
@@ -539,4 +544,38 @@ export function errorInfo(e: unknown): { code: string; message: string; expected
   if (e instanceof BlindrelayError) return { code: e.code, message: e.message, expected: true };
   if (e instanceof Error) return { code: 'ERR_INTERNAL', message: e.message, expected: false };
   return { code: 'ERR_INTERNAL', message: String(e), expected: false };
+}
+
+/** No collection of that name or id that this device holds keys of, or the relay does not let us use it (removed member). */
+export class CollectionUnknownError extends ClientError {
+  constructor(message: string) {
+    super('ERR_COLLECTION_UNKNOWN', message);
+  }
+}
+
+/** The collection's current key epoch has not reached this device yet (receive messages first). */
+export class CollectionKeyMissingError extends ClientError {
+  constructor(message: string) {
+    super('ERR_COLLECTION_KEY_MISSING', message);
+  }
+}
+
+/** Sharing, unsharing, re-indexing: the collection's owner only. */
+export class CollectionOwnerOnlyError extends ClientError {
+  constructor(message: string) {
+    super('ERR_COLLECTION_NOT_OWNER', message);
+  }
+}
+
+export class RecordNotFoundError extends ClientError {
+  constructor(message: string) {
+    super('ERR_RECORD_NOT_FOUND', message);
+  }
+}
+
+/** A query on a field no index of the collection covers. */
+export class NoIndexError extends ClientError {
+  constructor(message: string) {
+    super('ERR_NO_INDEX', message);
+  }
 }

@@ -21,6 +21,15 @@ export type { RotationResult } from './master-key-rotation.js';
 export * from './prekeys.js';
 export * from './profile.js';
 export type { BatchResult, ReceiveFailure } from './receive.js';
+export type {
+  CollectionSummary,
+  Condition,
+  CreateCollectionOptions,
+  FindResult,
+  FoundRecord,
+  IndexDeclaration,
+} from './records/collections.js';
+export type { HistoryMessage } from './records/history.js';
 export type { SendOptions, SendResult } from './send.js';
 export type { RollbackRecovery } from './send-mark.js';
 export * from './socket.js';

@@ -297,6 +297,22 @@ export interface BackupStateRecord {
   /** File keys restored from a backup (file id → version and key), for versions with no stanza for this device. */
   recovered: Map<string, { version: number; key: Uint8Array }>;
 }
+/** One collection key epoch (docs/PROTOCOL.md §19.1). */
+export interface CollectionKeyEpoch {
+  readonly epoch: number;
+  readonly key: Uint8Array;
+}
+/** A collection this device holds keys of (records/keys.ts). */
+export interface CollectionEntry {
+  readonly owner: string;
+  /** The owner's name for it. */
+  readonly name: string;
+  readonly keys: readonly CollectionKeyEpoch[];
+}
+export interface CollectionsRecord {
+  /** Collection id (base64url) → its keys. */
+  collections: Map<string, CollectionEntry>;
+}
 
 export interface Records {
   account: AccountRecord;
@@ -311,6 +327,7 @@ export interface Records {
   uploads: UploadsRecord;
   sendmark: SendMarkRecord;
   backup: BackupStateRecord;
+  collections: CollectionsRecord;
 }
 export type RecordName = keyof Records;
 /**
@@ -323,7 +340,7 @@ export type RecordName = keyof Records;
  * `sendmark` is written with the sessions, before the POST: either order between the two is safe
  * (a mark ahead of the sessions only skips a number; sessions ahead of the mark were never sent).
  */
-const WRITE_ORDER_BEFORE_SESSIONS: readonly RecordName[] = ['account', 'sendmark', 'contacts', 'seen', 'recent', 'parked'];
+const WRITE_ORDER_BEFORE_SESSIONS: readonly RecordName[] = ['account', 'sendmark', 'contacts', 'collections', 'seen', 'recent', 'parked'];
 const WRITE_ORDER_AFTER_SESSIONS: readonly RecordName[] = ['basekeys', 'prekeys', 'tokens', 'uploads', 'backup'];
 
 export const sessionKey = (user: string, deviceId: number) => `${user}/${deviceId}`;
@@ -444,6 +461,19 @@ const CODECS: { readonly [K in RecordName]: Codec<Records[K]> } = {
   backup: jsonCodec(
     (o) => (o.key === null || o.key instanceof Uint8Array) && Number.isSafeInteger(o.generation) && o.recovered instanceof Map,
     () => ({ key: null, kind: null, generation: 0, digest: null, checkedAt: 0, recovered: new Map() }),
+  ),
+  collections: jsonCodec(
+    (o) =>
+      o.collections instanceof Map &&
+      [...o.collections.values()].every(
+        (c) =>
+          isObject(c) &&
+          typeof c.owner === 'string' &&
+          typeof c.name === 'string' &&
+          Array.isArray(c.keys) &&
+          c.keys.every((k) => isObject(k) && Number.isInteger(k.epoch) && k.key instanceof Uint8Array),
+      ),
+    () => ({ collections: new Map() }),
   ),
 };
 

@@ -56,6 +56,7 @@ import {
 } from './errors.js';
 import { addBaseKey, deleteUsedPreKeys, hasBaseKey, preKeyLookup } from './prekeys.js';
 import { LIMITS, type ParkedMessage, type PreKeysRecord, pushBounded, type ReceivedMessage, type Transaction } from './profile.js';
+import { acceptCollectionKey } from './records/keys.js';
 import { bodyDigest, labelledDigest, SeenSet } from './seen.js';
 import { putSession, sessionsOf } from './sessions.js';
 
@@ -316,6 +317,11 @@ async function decryptOne(ctx: Context, tx: Transaction, env: RelayEnvelope, ref
     if (listed && !deviceListOf(listed).devices.some((d) => d.deviceId === env.fromDevice)) {
       // The list fetched again no longer has the sending device: it was revoked meanwhile.
       throw new UntrustedDeviceError(`device ${env.fromDevice} of ${env.from} has left their device list`);
+    }
+    if (e.type === 'collection-key') {
+      // A collection key (records/keys.ts): kept in the profile, never shown as a message.
+      await acceptCollectionKey(tx, account.user, env.from, e);
+      return { usedPreKeys };
     }
     const message: ReceivedMessage = {
       id: e.id,

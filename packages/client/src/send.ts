@@ -16,7 +16,7 @@ import { type DeviceList, decodePreKeyBundle, encryptMessage, initiateSession, t
 import { toBase64url } from './base64url.js';
 import type { Context } from './context.js';
 import { deviceListOf, listForSend, ownLinkPending, resolveUser } from './directory.js';
-import { encodeEnvelope } from './envelope.js';
+import { type Envelope, encodeEnvelope } from './envelope.js';
 import { DeviceUnavailableError, MismatchedDevicesError, SendFailedError, UntrustedDeviceError } from './errors.js';
 import type { Transaction } from './profile.js';
 import { nextSendMark } from './send-mark.js';
@@ -141,4 +141,18 @@ async function deliver(ctx: Context, tx: Transaction, user: string, initial: Dev
       list = (await resolveUser(ctx, tx, user, { mode: 'send' })).list;
     }
   }
+}
+
+/**
+ * Send a control envelope (not a text message: a collection key, records/keys.ts) to every current
+ * device of `to` but this one, built for the recipient user and our list version. Returns the
+ * number of devices it went to. Nothing goes into anyone's inbox.
+ */
+export async function sendControl(ctx: Context, to: string, build: (recipient: string, listVersion: number) => Envelope): Promise<number> {
+  const self = ctx.account.user;
+  return ctx.profile.transact(async (tx) => {
+    const target = to === self ? await ownList(ctx, tx) : (await listForSend(ctx, tx, to, { acceptNewKey: false })).list;
+    if (to === self && !hasOtherDevice(ctx, target)) return 0;
+    return deliver(ctx, tx, to, target, encodeEnvelope(build(to, await ownListVersion(ctx, tx))));
+  });
 }

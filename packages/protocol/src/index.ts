@@ -22,6 +22,7 @@ export * from './prekeys.js';
 export type { KemEncapsulation, KeyPair, Primitives } from './primitives/types.js';
 export * from './provisioning.js';
 export * from './ratchet.js';
+export * from './records/index.js';
 export * from './request-signature.js';
 export * from './safety-number.js';
 export * from './send-mark.js';

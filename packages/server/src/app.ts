@@ -20,6 +20,7 @@ import { registerFileRoutes } from './routes/files.js';
 import { registerMessageRoutes } from './routes/messages.js';
 import { registerPrekeyRoutes } from './routes/prekeys.js';
 import { registerProvisioningRoutes } from './routes/provisioning.js';
+import { registerRecordRoutes } from './routes/records.js';
 import { registerSendMarkRoutes } from './routes/send-mark.js';
 import { registerSystemRoutes } from './routes/system.js';
 import { registerWebSocketRoute } from './routes/ws.js';
@@ -166,5 +167,6 @@ export async function buildApp(ctx: AppContext, options: AppOptions = {}): Promi
   registerFileRoutes(app, ctx);
   registerFilePayloadRoutes(app, ctx);
   registerBackupRoutes(app, ctx);
+  registerRecordRoutes(app, ctx);
   return app;
 }

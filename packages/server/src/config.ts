@@ -68,6 +68,10 @@ export interface RateLimits {
   readonly backupRestorePerUser: RateLimitRule | false;
   /** Backup uploads and OPAQUE registrations (PUT /v1/backup…, POST /v1/backup/registration), per device. */
   readonly backupWritesPerDevice: RateLimitRule | false;
+  /** Writes to collections and records (docs/API.md §10), per device. */
+  readonly recordWritesPerDevice: RateLimitRule | false;
+  /** Record reads and token queries (docs/API.md §10), per device. */
+  readonly recordReadsPerDevice: RateLimitRule | false;
 }
 
 const perHour = (n: number) => n / 3600;
@@ -111,6 +115,9 @@ export const DEFAULT_RATE_LIMITS: RateLimits = {
   backupRestorePerUser: { capacity: 20, refillPerSecond: perHour(10) },
   // The device re-uploads its backup when keys change (a new file, a verified contact).
   backupWritesPerDevice: { capacity: 60, refillPerSecond: perMinute(10) },
+  // Bulk imports write thousands of records; queries come in bursts of a few per search.
+  recordWritesPerDevice: { capacity: 5000, refillPerSecond: 500 },
+  recordReadsPerDevice: { capacity: 2000, refillPerSecond: 200 },
 };
 
 /**
@@ -145,6 +152,8 @@ export const RATE_LIMIT_FLAGS = {
   backupRestorePerIp: 'backup-restore-per-ip',
   backupRestorePerUser: 'backup-restore-per-user',
   backupWritesPerDevice: 'backup-writes-per-device',
+  recordWritesPerDevice: 'record-writes-per-device',
+  recordReadsPerDevice: 'record-reads-per-device',
 } as const satisfies Record<keyof RateLimits, string>;
 
 export type RateLimitFlag = keyof typeof RATE_LIMIT_FLAGS;

@@ -67,6 +67,8 @@ let revokedToken: string;
 let channelId: string;
 let fileId: string;
 let fileHeader: string;
+let collectionId: string;
+const recordId = b64(new Uint8Array(16).fill(7));
 
 beforeAll(async () => {
   // Below 2^32 so an "above u32" payloadSize is refused (413) rather than accepted.
@@ -84,6 +86,10 @@ beforeAll(async () => {
   fileHeader = b64(await ageHeader(alice.d.keys.identity.publicKey));
   fileId = (await createFile(t.api, alice.token, { size: 100, readers: ['bob'] })).body.id;
   expect((await putPayload(t.api, alice.token, fileId, 1, 0, new Uint8Array(100))).status).toBe(200);
+  collectionId = b64(p.randomBytes(16));
+  expect((await t.api.req('POST', '/v1/collections', { token: alice.token, body: { id: collectionId, meta: 'AAAA' } })).status).toBe(201);
+  const record = { epoch: 0, body: 'AAAA', postings: [[0, 1]] };
+  expect((await t.api.req('PUT', `/v1/collections/${collectionId}/records/${recordId}`, { token: alice.token, body: record })).status).toBe(200);
 });
 
 afterAll(async () => {
@@ -164,6 +170,36 @@ async function routes() {
       body: { loginId: b64(p.randomBytes(32)), finishLoginRequest: b64(p.randomBytes(64)) },
       required: ['loginId', 'finishLoginRequest'],
     },
+    // Records (docs/API.md §10). The query route is not here: a token is any integer below 2^48, so
+    // the table's "above u32" mutation is a valid query (its bad input is in records.test.ts).
+    {
+      method: 'POST',
+      path: '/v1/collections',
+      auth: true,
+      body: { id: b64(p.randomBytes(16)), epoch: 0, meta: 'AAAA', members: ['bob'] },
+      required: ['id', 'meta'],
+    },
+    {
+      method: 'PUT',
+      path: `/v1/collections/${collectionId}`,
+      auth: true,
+      body: { expectedRevision: 1, epoch: 0, meta: 'AAAA' },
+      required: ['expectedRevision', 'epoch', 'meta'],
+    },
+    {
+      method: 'POST',
+      path: `/v1/collections/${collectionId}/members`,
+      auth: true,
+      body: { expectedRevision: 1, user: 'bob', add: true },
+      required: ['expectedRevision', 'user', 'add'],
+    },
+    {
+      method: 'PUT',
+      path: `/v1/collections/${collectionId}/records/${recordId}`,
+      auth: true,
+      body: { epoch: 0, body: 'AAAA', postings: [] },
+      required: ['epoch', 'body', 'postings'],
+    },
   ];
 }
 
@@ -179,6 +215,10 @@ const GET_ROUTES = [
   { path: '/v1/backup', auth: true },
   { path: '/healthz', auth: false },
   { path: '/openapi.json', auth: false },
+  { path: '/v1/collections', auth: true },
+  { path: () => `/v1/collections/${collectionId}`, auth: true },
+  { path: () => `/v1/collections/${collectionId}/records`, auth: true },
+  { path: () => `/v1/collections/${collectionId}/records/${recordId}`, auth: true },
 ];
 
 /** Every leaf of a JSON value with its path. */
@@ -252,7 +292,10 @@ function expectError(c: Case, r: Response) {
   if (c.code) expect(r.body.code, ctx).toBe(c.code);
   expect(typeof r.body.message, ctx).toBe('string');
   for (const k of Object.keys(r.body))
-    expect(['code', 'message', 'missing', 'stale', 'devices', 'quotaBytes', 'usedBytes', 'received', 'serverTime', 'mark', 'signature'], ctx).toContain(k);
+    expect(
+      ['code', 'message', 'missing', 'stale', 'devices', 'quotaBytes', 'usedBytes', 'received', 'serverTime', 'mark', 'signature', 'epoch', 'revision'],
+      ctx,
+    ).toContain(k);
   expect(r.text, ctx).not.toContain(CANARY);
   expect(r.text, ctx).not.toContain('AAAAAAAAAAAAAAAAAAAA'); // no echo of oversized fields
 }
@@ -272,7 +315,9 @@ describe('bad input against every endpoint', () => {
     for (const r of await routes()) {
       const token = r.auth ? alice.token : undefined;
       // Routes that destroy data take a request signature (docs/API.md §2a): sign, so the body's own checks answer.
-      const signed = r.method !== 'GET' && /^\/v1\/(messages\/ack|accounts\/deletion|files\/[^/]+\/(header|versions))$/.test(r.path);
+      const signed =
+        r.method !== 'GET' &&
+        (/^\/v1\/(messages\/ack|accounts\/deletion|files\/[^/]+\/(header|versions))$/.test(r.path) || /^\/v1\/collections\/[^/]+(\/members)?$/.test(r.path));
       const base = { ...(token ? { token } : {}), ...(signed ? { sign: { user: alice.u } } : {}) };
       const add = (name: string, opts: RequestOptions, status?: number | number[], code?: string) =>
         cases.push({ name, method: r.method, path: r.path, opts: { ...base, ...opts }, ...(status ? { status } : {}), ...(code ? { code } : {}) });

@@ -39,6 +39,8 @@ export const NO_RATE_LIMITS: ServerOptions['rateLimits'] = {
   backupRestorePerIp: false,
   backupRestorePerUser: false,
   backupWritesPerDevice: false,
+  recordWritesPerDevice: false,
+  recordReadsPerDevice: false,
 };
 
 /** The Prometheus text of a test server (its metrics listener; metricsPort 0 by default). */

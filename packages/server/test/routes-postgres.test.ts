@@ -68,4 +68,47 @@ describe.skipIf(!available)('HTTP routes on PostgreSQL storage', () => {
     const fetched = await t.api.req('GET', '/v1/messages', { token: bob.token });
     expect(fetched.body.messages).toHaveLength(1);
   });
+
+  it('records: two relays on one database share collections, postings and access decisions', async () => {
+    const t2 = await startTestServer({ databaseUrl: DATABASE_URL, databaseSchema: schema });
+    extra.push(t2);
+    const alice = await account(t.api, 'alice');
+    const bob = await account(t2.api, 'bob');
+    const coll = b64(new Uint8Array(16).fill(3));
+    expect((await t.api.req('POST', '/v1/collections', { token: alice.token, body: { id: coll, meta: 'AAAA', members: ['bob'] } })).status).toBe(201);
+    const rec = b64(new Uint8Array(16).fill(4));
+    const put = await t2.api.req('PUT', `/v1/collections/${coll}/records/${rec}`, {
+      token: bob.token,
+      body: {
+        epoch: 0,
+        body: 'AAAA',
+        postings: [
+          [0, 2 ** 40 + 5],
+          [1, 7],
+        ],
+      },
+    });
+    expect(put.body).toEqual({ created: true });
+    const q = (api: typeof t.api, token: string) =>
+      api.req('POST', `/v1/collections/${coll}/query`, {
+        token,
+        body: {
+          any: [
+            [
+              [0, 2 ** 40 + 5],
+              [1, 7],
+            ],
+          ],
+        },
+      });
+    expect((await q(t.api, alice.token)).body.records.map((r: { id: string }) => r.id)).toEqual([rec]);
+    const removed = await t.api.req('POST', `/v1/collections/${coll}/members`, {
+      token: alice.token,
+      body: { expectedRevision: 1, user: 'bob', add: false },
+      sign: { user: alice.u },
+    });
+    expect(removed.body).toEqual({ revision: 2 });
+    expect((await q(t2.api, bob.token)).status).toBe(404);
+    expect((await q(t2.api, alice.token)).body.records).toHaveLength(1);
+  });
 });

@@ -82,6 +82,17 @@ describe('system routes', () => {
         'POST /v1/backups/{user}/code',
         'POST /v1/backups/{user}/login',
         'POST /v1/backups/{user}/login/finish',
+        'POST /v1/collections',
+        'GET /v1/collections',
+        'GET /v1/collections/{id}',
+        'PUT /v1/collections/{id}',
+        'DELETE /v1/collections/{id}',
+        'POST /v1/collections/{id}/members',
+        'PUT /v1/collections/{id}/records/{record}',
+        'GET /v1/collections/{id}/records/{record}',
+        'DELETE /v1/collections/{id}/records/{record}',
+        'GET /v1/collections/{id}/records',
+        'POST /v1/collections/{id}/query',
       ].sort(),
     );
     // Every operation documents its request schema and error shape.

@@ -113,6 +113,18 @@ export function accountDeletionConformance(store: () => Storage): void {
       expect((await s().backups.put('bob', { ...backup, opaqueRecord: 'record-bob' }, bytes(50), T0)).status).toBe('stored');
       const login = bytes(32);
       expect((await s().backups.startLogin('zebra', login, 'state', T0 + 60_000, 10, T0)).status).toBe('started');
+      // Encrypted records: zebra's collection (bob a member) with a record, and bob's with zebra a member.
+      const RECORD_LIMITS = { maxCollectionsPerUser: 10, maxRecordsPerCollection: 100, maxCollectionMembers: 10 };
+      const zColl = bytes(16);
+      const bColl = bytes(16);
+      expect(
+        await s().records.createCollection({ id: zColl, owner: 'zebra', epoch: 0, meta: bytes(50), members: ['bob'], createdAt: T0 }, RECORD_LIMITS),
+      ).toEqual({ status: 'created' });
+      expect(
+        await s().records.createCollection({ id: bColl, owner: 'bob', epoch: 0, meta: bytes(50), members: ['zebra'], createdAt: T0 }, RECORD_LIMITS),
+      ).toEqual({ status: 'created' });
+      const rec = { id: bytes(16), epoch: 0, body: bytes(60), postings: [{ index: 0, token: 42 }] };
+      expect((await s().records.putRecord(zColl, 'zebra', rec, RECORD_LIMITS, T0)).status).toBe('stored');
       const before = await s().mailboxes.countAll();
       expect(before).toBe(5);
 
@@ -136,6 +148,10 @@ export function accountDeletionConformance(store: () => Storage): void {
       expect((await s().files.get(shared.id))?.readers).toEqual(['carol']);
       expect(await hasBlob(shared.id)).toBe(true);
       expect((await s().files.list('zebra', { limit: 10 })).length).toBe(0);
+      // Its collections and records are gone; it is no longer a member of bob's.
+      expect(await s().records.getCollection(zColl, 'bob')).toBeUndefined();
+      expect(await s().records.listCollections('zebra')).toEqual([]);
+      expect((await s().records.getCollection(bColl, 'bob'))?.members).toEqual([]);
       // Its backup and login state are gone; bob's backup stays.
       expect(await s().backups.get('zebra')).toBeUndefined();
       expect(await s().backups.takeLogin('zebra', login, T0)).toBeUndefined();

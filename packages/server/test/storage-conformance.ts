@@ -15,6 +15,7 @@ import { backupsConformance } from './storage-conformance-backups.js';
 import { accountDeletionConformance } from './storage-conformance-deletion.js';
 import { filesConformance } from './storage-conformance-files.js';
 import { rateLimitsConformance } from './storage-conformance-rate-limits.js';
+import { recordsConformance } from './storage-conformance-records.js';
 import { requestGuardsConformance } from './storage-conformance-requests.js';
 
 export interface StorageFixture {
@@ -736,6 +737,7 @@ export function storageConformance(open: () => Promise<StorageFixture>): void {
 
   filesConformance(() => s);
   accountDeletionConformance(() => s);
+  recordsConformance(() => s);
   requestGuardsConformance(() => s);
   rateLimitsConformance(() => s);
   backupsConformance(() => s);

@@ -56,6 +56,7 @@ describe.skipIf(!available)('PostgreSQL storage: several instances on one databa
         { version: 7, name: 'prekeys_v2', applied_at: '1000' },
         { version: 8, name: 'master_key_rotation', applied_at: '1000' },
         { version: 9, name: 'backups', applied_at: '1000' },
+        { version: 11, name: 'records', applied_at: '1000' },
       ]),
     );
     // A restart applies nothing new.

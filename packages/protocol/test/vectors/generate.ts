@@ -1254,6 +1254,182 @@ function primitivesVectors() {
   });
 }
 
+// ---------------------------------------------------------------------------------------------
+// records.json: encrypted records and blind indexes, docs/PROTOCOL.md §19
+// ---------------------------------------------------------------------------------------------
+
+/** src/records/blind-index.ts BLIND_INDEX_LABEL and src/records/record-seal.ts RECORD_DATA_LABEL (§19.2, §19.3). */
+const BLIND_INDEX_LABEL = 'Blindrelay_BlindIndex_v1';
+const RECORD_DATA_LABEL = 'Blindrelay_RecordData_v1';
+/** §19.3: index kind codes. */
+const INDEX_KIND = { exact: 1, compound: 2, word: 3 } as const;
+
+/** bytes16 / bytes32 of §2: a big-endian length, then the bytes. */
+const lp16 = (b: Uint8Array) => cat(u16be(b.length), b);
+const lp32 = (b: Uint8Array) => cat(u32be(b.length), b);
+
+/**
+ * §19.3 transformations, re-stated from the table: every one starts from NFKC; "lower" is NFKC,
+ * toLowerCase, NFKC; "digits" keeps 0-9; "last4" is the last four digits left-padded with "0";
+ * "first" the first code point of the lowered string; "trim" trims and collapses white space.
+ */
+function referenceTransform(value: string, transforms: readonly string[]): string {
+  let v = value;
+  if (transforms.length === 0) return v.normalize('NFKC');
+  for (const t of transforms) {
+    const n = v.normalize('NFKC');
+    const lowered = n.toLowerCase().normalize('NFKC');
+    const digitsOnly = [...n].filter((c) => c >= '0' && c <= '9').join('');
+    if (t === 'nfkc') v = n;
+    else if (t === 'lower') v = lowered;
+    else if (t === 'trim')
+      v = n
+        .trim()
+        .split(/\s+/u)
+        .filter((x) => x !== '')
+        .join(' ');
+    else if (t === 'digits') v = digitsOnly;
+    else if (t === 'last4') v = `0000${digitsOnly}`.slice(-4);
+    else if (t === 'first') v = [...lowered][0] ?? '';
+    else throw new Error(`unknown transform ${t}`);
+  }
+  return v;
+}
+
+/** §19.3 words: lowercase (as "lower"), maximal runs of \p{L}\p{M}\p{N}, first occurrence kept. */
+function referenceWords(text: string): string[] {
+  const lowered = text.normalize('NFKC').toLowerCase().normalize('NFKC');
+  const out: string[] = [];
+  let current = '';
+  for (const c of lowered) {
+    if (/^[\p{L}\p{M}\p{N}]$/u.test(c)) current += c;
+    else {
+      if (current !== '' && !out.includes(current)) out.push(current);
+      current = '';
+    }
+  }
+  if (current !== '' && !out.includes(current)) out.push(current);
+  return out;
+}
+
+interface RefIndex {
+  name: string;
+  kind: keyof typeof INDEX_KIND;
+  parts: { field: string; transforms: string[] }[];
+  bits: number;
+}
+
+function referenceSpec(ix: RefIndex): Uint8Array {
+  const parts = ix.parts.map((pt) => cat(lp16(utf8(pt.field)), Uint8Array.of(pt.transforms.length), ...pt.transforms.map((t) => lp16(utf8(t)))));
+  return cat(Uint8Array.of(INDEX_KIND[ix.kind]), lp16(utf8(ix.name)), Uint8Array.of(ix.parts.length), ...parts);
+}
+
+/** §19.3 token: the first 48 bits of the HMAC, big-endian, keeping the top `bits` (BigInt, independent of the Number arithmetic in src). */
+function referenceToken(mac: Uint8Array, bits: number): number {
+  let v = 0n;
+  for (let i = 0; i < 6; i++) v = (v << 8n) | BigInt(mac[i] as number);
+  return Number(v >> BigInt(48 - bits));
+}
+
+function recordsVectors() {
+  const collectionKey = seed32('records/collection key');
+  const collectionId = seed32('records/collection id').slice(0, 16);
+  const recordId = seed32('records/record id').slice(0, 16);
+  const epoch = 3;
+  const record = { name: 'Ünïcode Ｓｍｉｔｈ', ssn: '０１２-34-5678', city: 'Paris', note: 'Hello, wörld! The QUICK brown fox; the end.', amount: 1250.5 };
+
+  const indexes: RefIndex[] = [
+    { name: 'name_lower', kind: 'exact', parts: [{ field: 'name', transforms: ['lower'] }], bits: 18 },
+    { name: 'ssn_last4', kind: 'exact', parts: [{ field: 'ssn', transforms: ['last4'] }], bits: 13 },
+    {
+      name: 'initial_city',
+      kind: 'compound',
+      parts: [
+        { field: 'name', transforms: ['first'] },
+        { field: 'city', transforms: ['lower'] },
+      ],
+      bits: 16,
+    },
+    { name: 'note_words', kind: 'word', parts: [{ field: 'note', transforms: [] }], bits: 24 },
+    { name: 'amount', kind: 'exact', parts: [{ field: 'amount', transforms: [] }], bits: 48 },
+  ];
+  const indexVectors = indexes.map((ix) => {
+    const spec = referenceSpec(ix);
+    const key = hkdf(sha256, collectionKey, new Uint8Array(0), cat(utf8(BLIND_INDEX_LABEL), collectionId, spec), 32);
+    let inputs: { text: string[]; bytes: Uint8Array }[];
+    if (ix.kind === 'word') {
+      inputs = referenceWords(String(record[ix.parts[0]?.field as keyof typeof record])).map((w) => ({ text: [w], bytes: utf8(w) }));
+    } else {
+      const texts = ix.parts.map((pt) => referenceTransform(String(record[pt.field as keyof typeof record]), pt.transforms));
+      inputs = [{ text: texts, bytes: cat(...texts.map((t) => lp32(utf8(t)))) }];
+    }
+    const tokens = inputs.map(({ text, bytes }) => {
+      const mac = hmac(sha256, key, bytes);
+      return { transformed: text, input: hex(bytes), mac: hex(mac), token: referenceToken(mac, ix.bits) };
+    });
+    return { ...ix, spec: hex(spec), indexKey: hex(key), tokens };
+  });
+
+  // §19.2: the sealed record, nonces from fixed labels.
+  const dataKey = hkdf(sha256, collectionKey, new Uint8Array(0), cat(utf8(RECORD_DATA_LABEL), collectionId), 32);
+  const ad = (kind: number, name: string) => cat(utf8(RECORD_DATA_LABEL), Uint8Array.of(kind), collectionId, recordId, u32be(epoch), lp16(utf8(name)));
+  const names = Object.keys(record);
+  const nonce = (i: number) => seed32(`records/nonce ${i}`).slice(0, 12);
+  const sealOne = (i: number, kind: number, name: string, plain: Uint8Array) => cat(nonce(i), aesGcmSeal(dataKey, nonce(i), pad(plain), ad(kind, name)));
+  const header = cat(u16be(names.length), ...names.map((n) => lp16(utf8(n))));
+  const seals = [sealOne(0, 0, '', header), ...names.map((n, i) => sealOne(i + 1, 1, n, utf8(JSON.stringify(record[n as keyof typeof record]))))];
+  const sealed = cat(Uint8Array.of(0x01), u32be(epoch), ...seals.map(lp32));
+  const meta = { plannedRecords: 1000 };
+  const metaSealed = cat(
+    Uint8Array.of(0x01),
+    u32be(epoch),
+    nonce(99),
+    aesGcmSeal(
+      dataKey,
+      nonce(99),
+      pad(utf8(JSON.stringify(meta))),
+      cat(utf8(RECORD_DATA_LABEL), Uint8Array.of(2), collectionId, new Uint8Array(16), u32be(epoch), lp16(new Uint8Array(0))),
+    ),
+  );
+
+  // Transformations and words on their own (the table of §19.3).
+  const transformCases: [string, string[]][] = [
+    ['Ａｂｃ ＤＥＦ', ['nfkc']],
+    ['ÉCOLE Straße', ['lower']],
+    ['  two   spaced\twords  ', ['trim']],
+    ['+33 (0)1-２３-45', ['digits']],
+    ['4111 1111 1111 1234', ['last4']],
+    ['12', ['last4']],
+    ['Ωmega', ['first']],
+    ['', ['first']],
+    ['ﬁne Ǆ', ['lower']],
+  ];
+  const wordCases = ['Hello, wörld! hello again', 'e-mail: ALICE@example.com', 'Ｆｕｌｌｗｉｄｔｈ　text１２', 'naïve café 東京 2026'];
+
+  writeJson('records.json', {
+    description:
+      'Encrypted records and blind indexes (docs/PROTOCOL.md §19): index keys, tokens at their widths, a sealed record and sealed metadata with fixed nonces, transformations and words',
+    source: [
+      'docs/PROTOCOL.md §19.2 (record and metadata seal: HKDF-SHA-256 data key, AD layout, Padmé padding, AES-256-GCM) and §19.3 (index spec encoding, HKDF index key, HMAC-SHA-256 token truncated from the first 48 bits, transformations, words)',
+      'RFC 5869 (HKDF), RFC 2104 / FIPS 198-1 (HMAC), UAX #15 (NFKC), ECMA-262 String.prototype.normalize / toLowerCase (Unicode default case conversion)',
+    ],
+    generator: GENERATOR,
+    constants: { blindIndexLabel: labelHex(BLIND_INDEX_LABEL), recordDataLabel: labelHex(RECORD_DATA_LABEL) },
+    collectionKey: hex(collectionKey),
+    collectionId: hex(collectionId),
+    recordId: hex(recordId),
+    epoch,
+    record,
+    indexes: indexVectors,
+    dataKey: hex(dataKey),
+    sealedRecord: hex(sealed),
+    meta,
+    sealedMeta: hex(metaSealed),
+    transforms: transformCases.map(([input, transforms]) => ({ input, transforms, output: referenceTransform(input, transforms) })),
+    words: wordCases.map((text) => ({ text, words: referenceWords(text) })),
+  });
+}
+
 kdfChainVectors();
 rootStepVectors();
 pqxdhVectors();
@@ -1261,3 +1437,4 @@ paddingVectors();
 safetyNumberVectors();
 identityVectors();
 primitivesVectors();
+recordsVectors();

@@ -85,6 +85,8 @@ export const ErrorBody = Obj(
     serverTime: Type.Optional(Type.Integer({ description: "stale_signature: the relay's clock (ms), to sign again with" })),
     mark: Type.Optional(Type.Integer({ description: 'send_mark_stale: the send mark the relay holds for this device' })),
     signature: Type.Optional(Type.String({ description: "send_mark_stale: the device's signature over that mark (base64url)" })),
+    epoch: Type.Optional(Type.Integer({ description: "conflict (records, §10): the collection's current key epoch" })),
+    revision: Type.Optional(Type.Integer({ description: "conflict (records, §10): the collection's current revision" })),
   },
   { description: 'error' },
 );

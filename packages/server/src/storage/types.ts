@@ -22,6 +22,8 @@ import type { BackupRepository } from './backup-types.js';
 
 export type * from './backup-types.js';
 
+import type { RecordRepository } from './records-types.js';
+
 export interface DeviceRecord {
   readonly deviceId: number;
   /** Ed25519 public key from the signed device list. */
@@ -545,6 +547,8 @@ export interface Storage {
   readonly auth: AuthRepository;
   readonly provisioning: ProvisioningRepository;
   readonly files: FileRepository;
+  /** Encrypted records and blind-index postings (records-types.ts). */
+  readonly records: RecordRepository;
   /** Nonces of signed requests (replay defence). */
   readonly requestNonces: RequestNonceRepository;
   /** Devices' send high-water marks (profile rollback detection). */

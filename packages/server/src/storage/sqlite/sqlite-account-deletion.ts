@@ -41,7 +41,7 @@ export class SqliteAccountDeletion {
       version: new Pluck<number>(db, 'SELECT list_version FROM accounts WHERE user = ?'),
       devices: db.prepare('SELECT device_id FROM devices WHERE user = +? ORDER BY device_id'),
       blobs: db.prepare('SELECT v.file_id, v.version FROM files f JOIN file_versions v ON v.file_id = f.id WHERE f.owner = +?'),
-      // Every table keyed by a user name (migrations 001-009; 008 added a column to accounts). Children before parents, so the
+      // Every table keyed by a user name (migrations 001-011; 008 added a column to accounts). Children before parents, so the
       // result does not depend on the cascades (which remove the same rows).
       rows: [
         // What others hold that names the user.
@@ -51,6 +51,12 @@ export class SqliteAccountDeletion {
         'DELETE FROM file_readers WHERE file_id IN (SELECT id FROM files WHERE owner = ?)',
         'DELETE FROM file_versions WHERE file_id IN (SELECT id FROM files WHERE owner = ?)',
         'DELETE FROM files WHERE owner = ?',
+        // Encrypted records (011): membership in others' collections, then the user's collections.
+        'DELETE FROM collection_members WHERE user = ?',
+        'DELETE FROM record_postings WHERE coll IN (SELECT seq FROM collections WHERE owner = ?)',
+        'DELETE FROM records WHERE coll IN (SELECT seq FROM collections WHERE owner = ?)',
+        'DELETE FROM collection_members WHERE coll IN (SELECT seq FROM collections WHERE owner = ?)',
+        'DELETE FROM collections WHERE owner = ?',
         // Per device.
         'DELETE FROM messages WHERE user = ?',
         'DELETE FROM queue_sizes WHERE user = ?',

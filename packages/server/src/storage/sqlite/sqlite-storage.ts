@@ -44,6 +44,7 @@ import { FsBlobStore } from '../../blobs/fs-blob-store.js';
 import type { BlobStore } from '../../blobs/types.js';
 import { pruneFiles } from '../files-prune.js';
 import { MemoryRateLimits } from '../memory-rate-limits.js';
+import type { RecordRepository } from '../records-types.js';
 import type {
   AccountDeletionRequest,
   AccountDeletionResult,
@@ -83,6 +84,7 @@ import { Pluck } from './pluck.js';
 import { SqliteAccountDeletion } from './sqlite-account-deletion.js';
 import { SqliteBackups } from './sqlite-backups.js';
 import { SqliteFiles } from './sqlite-files.js';
+import { SqliteRecords } from './sqlite-records.js';
 import { SqliteRequestNonces, SqliteSendMarks } from './sqlite-request-guards.js';
 
 export const DATABASE_FILE = 'relay.db';
@@ -176,6 +178,7 @@ class SqliteStorage implements Storage {
   readonly auth: AuthRepository;
   readonly provisioning: ProvisioningRepository;
   readonly files: FileRepository;
+  readonly records: RecordRepository;
   readonly requestNonces: RequestNonceRepository;
   readonly sendMarks: SendMarkRepository;
   readonly backups: BackupRepository;
@@ -199,6 +202,7 @@ class SqliteStorage implements Storage {
     this.auth = new SqliteAuth(db, writer);
     this.provisioning = new SqliteProvisioning(db, writer);
     this.files = new SqliteFiles(db, writer);
+    this.records = new SqliteRecords(db, writer);
     this.requestNonces = new SqliteRequestNonces(db, writer);
     this.sendMarks = new SqliteSendMarks(db, writer);
     this.backups = new SqliteBackups(db, writer);
