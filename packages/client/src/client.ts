@@ -66,7 +66,7 @@ import {
 import type { FileMeta } from './file-meta.js';
 import type { DownloadOptions, ExportResult, FileSink, FileSource, FileSummary, ProgressListener, PutOptions, PutResult } from './files.js';
 import * as files from './files.js';
-import { decodeLinkState, encodeLinkState, formatLinkCode, type LinkedDevice, parseLinkCode } from './linking.js';
+import { decodeLinkState, encodeLinkState, formatLinkCode, LINK_STATE_COLLECTIONS_BUDGET, type LinkedDevice, parseLinkCode } from './linking.js';
 import { type ListenOptions, listen } from './listen.js';
 import { type RotationResult, rotateMasterKey } from './master-key-rotation.js';
 import { refreshOwnList, signOwnList } from './own-list.js';
@@ -398,8 +398,16 @@ export class BlindrelayClient {
     const contacts: ContactsRecord = { contacts: new Map(state.contacts) };
     contacts.contacts.delete(user);
     contacts.contacts.set(user, ownContact(masterKey, list.encoded, now));
-    return BlindrelayClient.#provision(env, account, prekeys.record, contacts, (relay) =>
-      relay.putDeviceList(user, list.encoded, { deviceId: device.deviceId, prekeys: prekeys.upload }),
+    const collections = state.collections ?? new Map();
+    return BlindrelayClient.#provision(
+      env,
+      account,
+      prekeys.record,
+      contacts,
+      (relay) => relay.putDeviceList(user, list.encoded, { deviceId: device.deviceId, prekeys: prekeys.upload }),
+      async (profile) => {
+        if (collections.size > 0) await profile.write('collections', { collections });
+      },
     );
   }
 
@@ -1057,13 +1065,15 @@ export class BlindrelayClient {
     }
     if (options.confirm && !(await options.confirm({ user: this.user, sas }))) throw new LinkNotConfirmedError('not confirmed: nothing was sent');
     const p = this.#ctx.p;
-    const { list, contacts } = await this.#ctx.profile.transact(async (tx) => {
+    const { list, contacts, collections } = await this.#ctx.profile.transact(async (tx) => {
       const own = await resolveUser(this.#ctx, tx, this.user, { mode: 'lookup' });
+      // Every collection key we hold goes with the new device's state (PROTOCOL.md §19.1).
+      const collections = new Map((await tx.get('collections')).collections);
       // Until the new device has published its list, our sends fetch ours (directory.ts ownLinkPending).
       const record = await tx.get('contacts');
       record.contacts.set(this.user, { ...own.contact, linkApprovedAt: this.#ctx.now() });
       tx.set('contacts', record);
-      return { list: own.list, contacts: new Map(record.contacts) };
+      return { list: own.list, contacts: new Map(record.contacts), collections };
     });
     contacts.delete(this.user);
     let device = await generateDeviceKeys(p);
@@ -1072,17 +1082,26 @@ export class BlindrelayClient {
     const certificate = await issueDeviceCertificate(p, this.user, master, device);
     const entry = await proveDeviceEntry(p, this.user, master.publicKey, deviceEntryOf(device), device.signing.seed);
     const next = await signOwnList(this.#ctx, this.#ctx.account, list, [...list.devices, entry]);
-    const state = encodeLinkState({
-      deviceList: next,
-      contacts,
-      device: {
-        deviceId: device.deviceId,
-        signingSeed: device.signing.seed,
-        identityPrivate: device.identity.privateKey,
-        filePrivate: file.privateKey,
-        certificate,
-      },
-    });
+    const linkState = (withCollections: boolean) =>
+      encodeLinkState({
+        deviceList: next,
+        contacts,
+        ...(withCollections ? { collections } : {}),
+        device: {
+          deviceId: device.deviceId,
+          signingSeed: device.signing.seed,
+          identityPrivate: device.identity.privateKey,
+          filePrivate: file.privateKey,
+          certificate,
+        },
+      });
+    // Collection keys ride along unless they would crowd the envelope (PROTOCOL.md §12: state ≤ 1 MiB);
+    // then the new device gets them from `records sync-keys` on an older device.
+    let state = linkState(true);
+    if (state.length > LINK_STATE_COLLECTIONS_BUDGET) {
+      wipe(state);
+      state = linkState(false);
+    }
     try {
       // Kept first: the companion's signing seed proves its entry under a new master key (master-key-rotation.ts).
       await this.#keepCompanionSeed(device.deviceId, device.signing.seed.slice());

@@ -184,16 +184,20 @@ describe('records', () => {
     expect(bobKeys).toEqual([]);
   });
 
-  it('a device linked after the collection was created gets its keys when another device re-sends them', async () => {
+  it('a device linked after the collection was created gets its keys with the approval, and re-sent ones are harmless', async () => {
     const alice = await newUser('alice');
     await alice.client.createCollection('early', { indexes: [{ kind: 'exact', fields: ['k'] }] });
     const id = await alice.client.putRecord('early', { k: 'x' });
     const later = await linkDevice(alice);
-    await drain(later);
-    await expect(later.client.getRecord('early', id)).rejects.toBeInstanceOf(CollectionUnknownError);
+    // No message needed: the keys came inside the sealed provisioning envelope (PROTOCOL.md §19.1).
+    expect(await later.client.getRecord('early', id)).toEqual({ k: 'x' });
+    expect((await later.client.findRecords('early', [{ field: 'k', value: 'x' }])).records.map((r) => r.id)).toEqual([id]);
+    const id2 = await later.client.putRecord('early', { k: 'y' });
+    expect(await alice.client.getRecord('early', id2)).toEqual({ k: 'y' });
+    // An older device's re-send (`records sync-keys`) changes nothing for it.
     expect(await alice.client.resendCollectionKeys()).toBe(1);
     await drain(later);
-    expect(await later.client.getRecord('early', id)).toEqual({ k: 'x' });
+    expect((await later.client.listCollections()).map((c) => c.name)).toEqual(['early']);
   });
 
   it('adds an index later and indexes the stored records', async () => {
