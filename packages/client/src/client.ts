@@ -9,6 +9,7 @@
  * factory (node.ts has the Node defaults). All cryptography happens here; the relay sees
  * ciphertext and public keys only.
  */
+
 import {
   type DeviceKeys,
   type DeviceList,
@@ -51,6 +52,7 @@ import { type OpenedBackup, openRemoteBackup, type RestoreSecret } from './backu
 import { fromBase64url } from './base64url.js';
 import type { Context } from './context.js';
 import { demoteToCompanion, isPrimary, masterSigner, rekeyForRemovedReaderDevices, rekeyOwnFiles, requirePrimary } from './custody.js';
+import * as delivery from './delivery.js';
 import { DIRECTORY_MAX_AGE_MS, resolveUser } from './directory.js';
 import {
   ConflictError,
@@ -111,6 +113,11 @@ export interface ClientEnvironment {
    * 409 `mismatched_devices` always forces a fetch. See README, "Trust".
    */
   readonly directoryMaxAgeMs?: number;
+  /**
+   * Sealed sender (docs/PROTOCOL.md §20): sends to another user go sealed when a delivery token of
+   * each of their devices is known (default true). false: always the authenticated path.
+   */
+  readonly sealedSends?: boolean;
   /**
    * Allow plain http:// to a relay that is not on this machine (127.0.0.0/8, ::1, localhost).
    * Off by default: such URLs throw InsecureTransportError before anything is sent. When on, each
@@ -288,7 +295,16 @@ export class BlindrelayClient {
     });
     const maxAge = env.directoryMaxAgeMs ?? DIRECTORY_MAX_AGE_MS;
     if (!(maxAge >= 0)) throw new InvalidArgumentError('directoryMaxAgeMs must be a number of milliseconds, 0 or more');
-    this.#ctx = { p: env.primitives, profile, api, account, now: env.now ?? Date.now, directory: new Map(), directoryMaxAgeMs: maxAge };
+    this.#ctx = {
+      p: env.primitives,
+      profile,
+      api,
+      account,
+      now: env.now ?? Date.now,
+      directory: new Map(),
+      directoryMaxAgeMs: maxAge,
+      ...(env.sealedSends === false ? { sealedSends: false } : {}),
+    };
   }
 
   // ---- lifecycle ---------------------------------------------------------------------------------
@@ -727,6 +743,23 @@ export class BlindrelayClient {
   }
 
   // ---- messages ----------------------------------------------------------------------------------
+
+  /**
+   * A new delivery token for this device (sealed sender, docs/PROTOCOL.md §20.1). `revoke`: every
+   * previous token stops working now; otherwise they stay valid for the relay's grace period.
+   */
+  rotateDeliveryToken(options: { revoke?: boolean } = {}): Promise<void> {
+    return delivery.rotateDeliveryToken(this.#ctx, options);
+  }
+  /** Block `user`: revoke our delivery token (they never get the new one) and drop their messages. */
+  blockUser(user: string): Promise<void> {
+    checkUser(user);
+    return delivery.blockUser(this.#ctx, user);
+  }
+  unblockUser(user: string): Promise<void> {
+    checkUser(user);
+    return delivery.unblockUser(this.#ctx, user);
+  }
 
   /** Send `text` to every device of `to`, and a sync copy to our other devices. */
   async send(to: string, text: string, options: SendOptions = {}): Promise<SendResult> {

@@ -21,6 +21,7 @@ import { registerMessageRoutes } from './routes/messages.js';
 import { registerPrekeyRoutes } from './routes/prekeys.js';
 import { registerProvisioningRoutes } from './routes/provisioning.js';
 import { registerRecordRoutes } from './routes/records.js';
+import { registerSealedRoutes } from './routes/sealed.js';
 import { registerSendMarkRoutes } from './routes/send-mark.js';
 import { registerSystemRoutes } from './routes/system.js';
 import { registerWebSocketRoute } from './routes/ws.js';
@@ -161,6 +162,7 @@ export async function buildApp(ctx: AppContext, options: AppOptions = {}): Promi
   registerDirectoryRoutes(app, ctx);
   registerPrekeyRoutes(app, ctx);
   registerMessageRoutes(app, ctx);
+  registerSealedRoutes(app, ctx);
   registerSendMarkRoutes(app, ctx);
   registerWebSocketRoute(app, ctx);
   registerProvisioningRoutes(app, ctx);

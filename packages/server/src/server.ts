@@ -31,6 +31,8 @@ export interface RunningServer {
   readonly metricsUrl: string | undefined;
   /** The Fastify instance (tests, embedding). */
   readonly app: FastifyInstance;
+  /** The relay's storage (tests: what is really stored, e.g. after a refused request). */
+  readonly storage: Storage;
   /**
    * Graceful shutdown: stop accepting connections, end long polls, close WebSockets (1001),
    * let in-flight requests finish, checkpoint and close SQLite (or end the PostgreSQL pool), flush
@@ -152,7 +154,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     };
     log.info({ port }, 'listening');
     const metricsUrl = metricsListener ? `${urlFor(o.host, metricsListener.port)}/metrics` : undefined;
-    return { url: urlFor(o.host, port), host: o.host, port, dataDir: o.dataDir, metricsUrl, app: fastify, close };
+    return { url: urlFor(o.host, port), host: o.host, port, dataDir: o.dataDir, metricsUrl, app: fastify, storage: storage as Storage, close };
   } catch (err) {
     await metricsServer?.close().catch(() => {});
     await app?.close().catch(() => {});

@@ -27,6 +27,8 @@ export type ErrorCode =
   | 'replayed_signature'
   | 'send_mark_stale'
   | 'backup_locked'
+  | 'invalid_delivery_token'
+  | 'replayed'
   | 'internal'
   | 'unavailable';
 

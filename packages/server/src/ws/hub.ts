@@ -26,6 +26,7 @@ import type { RateLimiter } from '../http/rate-limit.js';
 import { checkAckFrameSignature } from '../http/request-signature.js';
 import { MessageId, Obj } from '../http/schemas.js';
 import type { Metrics } from '../metrics.js';
+import { SEALED_FROM_USER } from '../storage/sealed-types.js';
 import type { Storage, StoredMessage } from '../storage/types.js';
 
 export const CLOSE_REVOKED = 4001;
@@ -80,7 +81,9 @@ export interface HubDeps {
   readonly rateLimiter?: RateLimiter;
 }
 
+/** A queued message as the API shows it; a sealed one (no sender stored) has `sealed: true` and no `from`/`fromDevice` (docs/API.md §11). */
 export function envelopeJson(m: StoredMessage) {
+  if (m.fromUser === SEALED_FROM_USER) return { id: encodeBase64url(m.id), sealed: true, body: encodeBase64url(m.body), sentAt: m.sentAt };
   return { id: encodeBase64url(m.id), from: m.fromUser, fromDevice: m.fromDevice, body: encodeBase64url(m.body), sentAt: m.sentAt };
 }
 

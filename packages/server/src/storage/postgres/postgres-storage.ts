@@ -63,6 +63,7 @@ import type {
   PutEnvelopeResult,
   RateLimitRepository,
   RequestNonceRepository,
+  SealedRepository,
   SendMarkRepository,
   Storage,
   StoredMessage,
@@ -76,6 +77,7 @@ import { PostgresFiles } from './postgres-files.js';
 import { PgRateLimits, PRUNE_RATE_BUCKETS_SQL } from './postgres-rate-limits.js';
 import { PostgresRecords } from './postgres-records.js';
 import { PostgresRequestNonces, PostgresSendMarks } from './postgres-request-guards.js';
+import { PostgresSealed } from './postgres-sealed.js';
 
 export interface PostgresStorageOptions {
   /** `postgres://user@host:port/database` (anything node-postgres accepts). */
@@ -178,6 +180,7 @@ class PostgresStorage implements Storage {
   readonly files: FileRepository;
   readonly records: RecordRepository;
   readonly requestNonces: RequestNonceRepository;
+  readonly sealed: SealedRepository;
   readonly sendMarks: SendMarkRepository;
   readonly rateLimits: RateLimitRepository;
   readonly backups: BackupRepository;
@@ -196,6 +199,7 @@ class PostgresStorage implements Storage {
     this.files = new PostgresFiles(this.db);
     this.records = new PostgresRecords(this.db);
     this.requestNonces = new PostgresRequestNonces(this.db);
+    this.sealed = new PostgresSealed(this.db);
     this.sendMarks = new PostgresSendMarks(this.db);
     this.rateLimits = new PgRateLimits(this.db);
     this.backups = new PostgresBackups(this.db);
@@ -209,6 +213,8 @@ class PostgresStorage implements Storage {
       await c.query('DELETE FROM provisioning_channels WHERE expires_at <= $1', [now]);
       await c.query('DELETE FROM request_nonces WHERE expires_at <= $1', [now]);
       await c.query('DELETE FROM backup_logins WHERE expires_at <= $1', [now]);
+      await c.query('DELETE FROM delivery_tokens WHERE expires_at <= $1', [now]);
+      await c.query('DELETE FROM sealed_digests WHERE expires_at <= $1', [now]);
       await c.query(PRUNE_RATE_BUCKETS_SQL, [now]);
     });
     // Chunks cascade with their version's metadata: no orphan blobs to sweep.

@@ -71,6 +71,7 @@ import type {
   PutEnvelopeResult,
   RateLimitRepository,
   RequestNonceRepository,
+  SealedRepository,
   SendMarkRepository,
   Storage,
   StoredMessage,
@@ -86,6 +87,7 @@ import { SqliteBackups } from './sqlite-backups.js';
 import { SqliteFiles } from './sqlite-files.js';
 import { SqliteRecords } from './sqlite-records.js';
 import { SqliteRequestNonces, SqliteSendMarks } from './sqlite-request-guards.js';
+import { SqliteSealed } from './sqlite-sealed.js';
 
 export const DATABASE_FILE = 'relay.db';
 export const BLOBS_DIR = 'blobs';
@@ -180,6 +182,7 @@ class SqliteStorage implements Storage {
   readonly files: FileRepository;
   readonly records: RecordRepository;
   readonly requestNonces: RequestNonceRepository;
+  readonly sealed: SealedRepository;
   readonly sendMarks: SendMarkRepository;
   readonly backups: BackupRepository;
   /** In memory: the embedded relay is one process (memory-rate-limits.ts). */
@@ -204,6 +207,7 @@ class SqliteStorage implements Storage {
     this.files = new SqliteFiles(db, writer);
     this.records = new SqliteRecords(db, writer);
     this.requestNonces = new SqliteRequestNonces(db, writer);
+    this.sealed = new SqliteSealed(db, writer);
     this.sendMarks = new SqliteSendMarks(db, writer);
     this.backups = new SqliteBackups(db, writer);
     this.pruneStatements = [
@@ -212,6 +216,8 @@ class SqliteStorage implements Storage {
       db.prepare('DELETE FROM provisioning_channels WHERE expires_at <= ?'),
       db.prepare('DELETE FROM request_nonces WHERE expires_at <= ?'),
       db.prepare('DELETE FROM backup_logins WHERE expires_at <= ?'),
+      db.prepare('DELETE FROM delivery_tokens WHERE expires_at <= ?'),
+      db.prepare('DELETE FROM sealed_digests WHERE expires_at <= ?'),
     ];
   }
 
