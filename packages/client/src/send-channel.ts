@@ -82,7 +82,10 @@ export class SendChannel {
     if (!p) return;
     this.#pending.delete(frame.id);
     const error = parseError(frame.error);
-    if (error) return p.resolve({ error });
+    if (error) {
+      p.resolve({ error });
+      return;
+    }
     const results = Array.isArray(frame.results) ? frame.results.map(parseItem) : [];
     if (results.length !== p.items || results.some((r) => r === undefined)) {
       p.reject(new UnreachableError('relay: a malformed answer to a send frame (the sends may or may not have been stored)'));

@@ -47,7 +47,9 @@ describe('batched sends over the WebSocket', () => {
     const alice2 = await linkDevice(alice);
     const bob = await newUserAt(unique('bob'), server.url);
     const controller = new AbortController();
-    const [atBob, atAlice, atAlice2]: ReceivedMessage[][] = [[], [], []];
+    const atBob: ReceivedMessage[] = [];
+    const atAlice: ReceivedMessage[] = [];
+    const atAlice2: ReceivedMessage[] = [];
     const loops = [await listening(bob, atBob, controller), await listening(alice, atAlice, controller), await listening(alice2, atAlice2, controller)];
     // First message: no session yet, the one-by-one path (prekey bundles) sets them up.
     await alice.client.send(bob.client.user, 'first');
@@ -78,7 +80,9 @@ describe('batched sends over the WebSocket', () => {
     const alice = await newUserAt(unique('alice'), server.url);
     const bob = await newUserAt(unique('bob'), server.url);
     const controller = new AbortController();
-    const [atBob, atAlice, atBob2]: ReceivedMessage[][] = [[], [], []];
+    const atBob: ReceivedMessage[] = [];
+    const atAlice: ReceivedMessage[] = [];
+    const atBob2: ReceivedMessage[] = [];
     const loops = [await listening(bob, atBob, controller), await listening(alice, atAlice, controller)];
     await alice.client.send(bob.client.user, 'first');
     await until(() => atBob.length === 1);
