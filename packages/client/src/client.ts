@@ -90,6 +90,8 @@ import * as records from './records/collections.js';
 import * as history from './records/history.js';
 import { signatureHeader } from './request-signing.js';
 import { type SendOptions, type SendResult, sendText } from './send.js';
+import { SendChannel } from './send-channel.js';
+import { SendCoalescer } from './send-coalescer.js';
 import { explainSendRefusal, type RollbackRecovery, recoverFromRollback } from './send-mark.js';
 import { pruneSessions } from './sessions.js';
 import type { SocketFactory } from './socket.js';
@@ -283,6 +285,9 @@ export class BlindrelayClient {
   #ownListDueAt = 0;
   /** The profile was migrated to protocol 2 when opened: its one-time ML-KEM prekeys must be uploaded again. */
   #topUpAfterMigration = false;
+  /** The listening WebSocket, lent for sends (docs/API.md §12), and the batcher that uses it. */
+  readonly #channel = new SendChannel();
+  readonly #coalescer: SendCoalescer;
 
   private constructor(env: ClientEnvironment, profile: Profile, account: AccountRecord) {
     this.#env = env;
@@ -305,6 +310,7 @@ export class BlindrelayClient {
       directoryMaxAgeMs: maxAge,
       ...(env.sealedSends === false ? { sealedSends: false } : {}),
     };
+    this.#coalescer = new SendCoalescer(this.#ctx, this.#channel);
   }
 
   // ---- lifecycle ---------------------------------------------------------------------------------
@@ -761,12 +767,19 @@ export class BlindrelayClient {
     return delivery.unblockUser(this.#ctx, user);
   }
 
-  /** Send `text` to every device of `to`, and a sync copy to our other devices. */
+  /**
+   * Send `text` to every device of `to`, and a sync copy to our other devices. While `listen` is
+   * connected to the home relay, concurrent sends are batched: one profile write and one
+   * WebSocket frame for many (send-coalescer.ts); otherwise, and for sealed sends (an unauthenticated
+   * POST per recipient, docs/PROTOCOL.md §20), one HTTP request each.
+   */
   async send(to: string, text: string, options: SendOptions = {}): Promise<SendResult> {
     checkUser(to);
     // Best effort: peers refuse our list once stale (own-list.ts); a failure is retried next time.
     await this.#maintainOwnList().catch(() => undefined);
-    const result = await sendText(this.#ctx, to, text, options).catch(async (e) => {
+    const batched = this.#channel.server !== undefined && this.#channel.server === this.#ctx.api.server;
+    const sending = batched ? this.#coalescer.send(to, text, options) : sendText(this.#ctx, to, text, options);
+    const result = await sending.catch(async (e) => {
       throw await explainSendRefusal(this.#ctx, e);
     });
     if (this.#env.historySearch) {
@@ -831,6 +844,7 @@ export class BlindrelayClient {
         onPreKeysLow: async () => {
           await this.replenishPreKeys();
         },
+        channel: this.#channel,
       },
       options,
     );

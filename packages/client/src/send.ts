@@ -84,10 +84,10 @@ export async function sendText(ctx: Context, to: string, text: string, options: 
   });
 }
 
-const hasOtherDevice = (ctx: Context, list: DeviceList) => list.devices.some((d) => d.deviceId !== ctx.account.deviceId);
+export const hasOtherDevice = (ctx: Context, list: DeviceList) => list.devices.some((d) => d.deviceId !== ctx.account.deviceId);
 
 /** The version of our own device list this device holds (1 if it holds none yet). */
-async function ownListVersion(ctx: Context, tx: Transaction): Promise<number> {
+export async function ownListVersion(ctx: Context, tx: Transaction): Promise<number> {
   const held = (await tx.get('contacts')).contacts.get(ctx.account.user)?.deviceList;
   return held ? deviceListOf(held).version : 1;
 }
@@ -97,7 +97,7 @@ async function ownListVersion(ctx: Context, tx: Transaction): Promise<number> {
  * hence no 409 to tell us of a device linked since; only our devices can approve one, so it is
  * fetched while an approval by this profile is recent (directory.ts `ownLinkPending`).
  */
-async function ownList(ctx: Context, tx: Transaction): Promise<DeviceList> {
+export async function ownList(ctx: Context, tx: Transaction): Promise<DeviceList> {
   const own = await listForSend(ctx, tx, ctx.account.user);
   if (own.fetched || hasOtherDevice(ctx, own.list) || !(await ownLinkPending(ctx, tx))) return own.list;
   return (await resolveUser(ctx, tx, ctx.account.user, { mode: 'send' })).list;

@@ -7,7 +7,7 @@ import swagger from '@fastify/swagger';
 import websocket from '@fastify/websocket';
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, LogController } from 'fastify';
 import type { AppContext } from './context.js';
-import { API_SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX } from './http/auth.js';
+import { API_SUBPROTOCOL, BATCH_SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX } from './http/auth.js';
 import { ApiError, codeForStatus } from './http/errors.js';
 import { typeboxValidatorCompiler } from './http/validation.js';
 import { registerAccountDeletionRoutes } from './routes/account-deletion.js';
@@ -120,6 +120,7 @@ export async function buildApp(ctx: AppContext, options: AppOptions = {}): Promi
       // Browsers require the server to select one of the offered subprotocols. Prefer
       // `blindrelay.v1` so the token is not echoed back; fall back to the token protocol.
       handleProtocols: (protocols: Set<string>) => {
+        if (protocols.has(BATCH_SUBPROTOCOL)) return BATCH_SUBPROTOCOL;
         if (protocols.has(API_SUBPROTOCOL)) return API_SUBPROTOCOL;
         for (const p of protocols) if (p.startsWith(TOKEN_SUBPROTOCOL_PREFIX)) return p;
         return false;
