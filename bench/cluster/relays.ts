@@ -30,7 +30,10 @@ export function spawnRelay(args: string[], options: { defaultLimits?: boolean; n
   const limits = options.defaultLimits ? [] : LOAD_LIMITS_OFF;
   const argv = [relayNode(), CLI, 'server', '--port', '0', '--log-level', 'warn', ...limits, ...args];
   if (options.netns) argv.unshift('ip', 'netns', 'exec', options.netns);
-  const child = spawn(argv[0] as string, argv.slice(1), { stdio: ['ignore', 'pipe', 'inherit'] });
+  // BLINDRELAY_RELAY_NODE_OPTIONS: Node flags for the relays only (profiling: `--cpu-prof --cpu-prof-dir=DIR`).
+  const nodeOptions = process.env.BLINDRELAY_RELAY_NODE_OPTIONS;
+  const env = nodeOptions ? { ...process.env, NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} ${nodeOptions}`.trim() } : process.env;
+  const child = spawn(argv[0] as string, argv.slice(1), { stdio: ['ignore', 'pipe', 'inherit'], env });
   return new Promise((resolve, reject) => {
     let out = '';
     child.stdout?.on('data', (b: Buffer) => {
