@@ -11,8 +11,4 @@ export type GroupErrorCode =
   /** The operation names a member or group that does not exist here. */
   | 'ERR_GROUP_NOT_FOUND';
 
-export class GroupError extends BlindrelayError<GroupErrorCode> {
-  constructor(code: GroupErrorCode, message: string, options?: { cause?: unknown }) {
-    super(code, message, options);
-  }
-}
+export class GroupError extends BlindrelayError<GroupErrorCode> {}
