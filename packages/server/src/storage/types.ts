@@ -22,6 +22,7 @@ import type { BackupRepository } from './backup-types.js';
 
 export type * from './backup-types.js';
 
+import type { GroupRepository } from './groups-types.js';
 import type { RecordRepository } from './records-types.js';
 
 export interface DeviceRecord {
@@ -549,6 +550,8 @@ export interface Storage {
   readonly files: FileRepository;
   /** Encrypted records and blind-index postings (records-types.ts). */
   readonly records: RecordRepository;
+  /** The MLS delivery service: groups, KeyPackages, group message queues (groups-types.ts). */
+  readonly groups: GroupRepository;
   /** Nonces of signed requests (replay defence). */
   readonly requestNonces: RequestNonceRepository;
   /** Devices' send high-water marks (profile rollback detection). */

@@ -36,6 +36,7 @@ import { PostgresBlobStore } from '../../blobs/postgres-blob-store.js';
 import type { BlobStore } from '../../blobs/types.js';
 import { StorageUnavailableError } from '../errors.js';
 import { pruneFiles } from '../files-prune.js';
+import type { GroupRepository } from '../groups-types.js';
 import type { RecordRepository } from '../records-types.js';
 import type {
   AccountDeletionRequest,
@@ -73,6 +74,7 @@ import { migratePostgres } from './migrate.js';
 import { deleteAccount } from './postgres-account-deletion.js';
 import { PostgresBackups } from './postgres-backups.js';
 import { PostgresFiles } from './postgres-files.js';
+import { PostgresGroups } from './postgres-groups.js';
 import { PgRateLimits, PRUNE_RATE_BUCKETS_SQL } from './postgres-rate-limits.js';
 import { PostgresRecords } from './postgres-records.js';
 import { PostgresRequestNonces, PostgresSendMarks } from './postgres-request-guards.js';
@@ -177,6 +179,7 @@ class PostgresStorage implements Storage {
   readonly provisioning: ProvisioningRepository;
   readonly files: FileRepository;
   readonly records: RecordRepository;
+  readonly groups: GroupRepository;
   readonly requestNonces: RequestNonceRepository;
   readonly sendMarks: SendMarkRepository;
   readonly rateLimits: RateLimitRepository;
@@ -195,6 +198,7 @@ class PostgresStorage implements Storage {
     this.provisioning = new PgProvisioning(this.db);
     this.files = new PostgresFiles(this.db);
     this.records = new PostgresRecords(this.db);
+    this.groups = new PostgresGroups(this.db);
     this.requestNonces = new PostgresRequestNonces(this.db);
     this.sendMarks = new PostgresSendMarks(this.db);
     this.rateLimits = new PgRateLimits(this.db);

@@ -43,6 +43,7 @@ import type { DatabaseSync } from 'node:sqlite';
 import { FsBlobStore } from '../../blobs/fs-blob-store.js';
 import type { BlobStore } from '../../blobs/types.js';
 import { pruneFiles } from '../files-prune.js';
+import type { GroupRepository } from '../groups-types.js';
 import { MemoryRateLimits } from '../memory-rate-limits.js';
 import type { RecordRepository } from '../records-types.js';
 import type {
@@ -84,6 +85,7 @@ import { Pluck } from './pluck.js';
 import { SqliteAccountDeletion } from './sqlite-account-deletion.js';
 import { SqliteBackups } from './sqlite-backups.js';
 import { SqliteFiles } from './sqlite-files.js';
+import { SqliteGroups } from './sqlite-groups.js';
 import { SqliteRecords } from './sqlite-records.js';
 import { SqliteRequestNonces, SqliteSendMarks } from './sqlite-request-guards.js';
 
@@ -179,6 +181,7 @@ class SqliteStorage implements Storage {
   readonly provisioning: ProvisioningRepository;
   readonly files: FileRepository;
   readonly records: RecordRepository;
+  readonly groups: GroupRepository;
   readonly requestNonces: RequestNonceRepository;
   readonly sendMarks: SendMarkRepository;
   readonly backups: BackupRepository;
@@ -203,6 +206,7 @@ class SqliteStorage implements Storage {
     this.provisioning = new SqliteProvisioning(db, writer);
     this.files = new SqliteFiles(db, writer);
     this.records = new SqliteRecords(db, writer);
+    this.groups = new SqliteGroups(db, writer);
     this.requestNonces = new SqliteRequestNonces(db, writer);
     this.sendMarks = new SqliteSendMarks(db, writer);
     this.backups = new SqliteBackups(db, writer);
