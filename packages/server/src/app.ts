@@ -17,6 +17,7 @@ import { registerBackupRoutes } from './routes/backups.js';
 import { registerDirectoryRoutes } from './routes/directory.js';
 import { registerFilePayloadRoutes } from './routes/file-payload.js';
 import { registerFileRoutes } from './routes/files.js';
+import { registerGroupRoutes } from './routes/groups.js';
 import { registerMessageRoutes } from './routes/messages.js';
 import { registerPrekeyRoutes } from './routes/prekeys.js';
 import { registerProvisioningRoutes } from './routes/provisioning.js';
@@ -171,5 +172,6 @@ export async function buildApp(ctx: AppContext, options: AppOptions = {}): Promi
   registerFilePayloadRoutes(app, ctx);
   registerBackupRoutes(app, ctx);
   registerRecordRoutes(app, ctx);
+  registerGroupRoutes(app, ctx);
   return app;
 }

@@ -26,6 +26,7 @@ export type ErrorCode =
   | 'stale_signature'
   | 'replayed_signature'
   | 'send_mark_stale'
+  | 'stale_epoch'
   | 'backup_locked'
   | 'invalid_delivery_token'
   | 'replayed'

@@ -22,6 +22,7 @@ import type { BackupRepository } from './backup-types.js';
 
 export type * from './backup-types.js';
 
+import type { GroupRepository } from './groups-types.js';
 import type { RecordRepository } from './records-types.js';
 import type { SealedRepository } from './sealed-types.js';
 
@@ -552,6 +553,8 @@ export interface Storage {
   readonly files: FileRepository;
   /** Encrypted records and blind-index postings (records-types.ts). */
   readonly records: RecordRepository;
+  /** The MLS delivery service: groups, KeyPackages, group message queues (groups-types.ts). */
+  readonly groups: GroupRepository;
   /** Nonces of signed requests (replay defence). */
   readonly requestNonces: RequestNonceRepository;
   /** Delivery-token verifiers and sealed-envelope digests (./sealed-types.ts). */

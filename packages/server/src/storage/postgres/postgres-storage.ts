@@ -36,6 +36,7 @@ import { PostgresBlobStore } from '../../blobs/postgres-blob-store.js';
 import type { BlobStore } from '../../blobs/types.js';
 import { StorageUnavailableError } from '../errors.js';
 import { pruneFiles } from '../files-prune.js';
+import type { GroupRepository } from '../groups-types.js';
 import type { RecordRepository } from '../records-types.js';
 import type {
   AccountDeletionRequest,
@@ -74,6 +75,7 @@ import { migratePostgres } from './migrate.js';
 import { deleteAccount } from './postgres-account-deletion.js';
 import { PostgresBackups } from './postgres-backups.js';
 import { PostgresFiles } from './postgres-files.js';
+import { PostgresGroups } from './postgres-groups.js';
 import { PgRateLimits, PRUNE_RATE_BUCKETS_SQL } from './postgres-rate-limits.js';
 import { PostgresRecords } from './postgres-records.js';
 import { PostgresRequestNonces, PostgresSendMarks } from './postgres-request-guards.js';
@@ -179,6 +181,7 @@ class PostgresStorage implements Storage {
   readonly provisioning: ProvisioningRepository;
   readonly files: FileRepository;
   readonly records: RecordRepository;
+  readonly groups: GroupRepository;
   readonly requestNonces: RequestNonceRepository;
   readonly sealed: SealedRepository;
   readonly sendMarks: SendMarkRepository;
@@ -198,6 +201,7 @@ class PostgresStorage implements Storage {
     this.provisioning = new PgProvisioning(this.db);
     this.files = new PostgresFiles(this.db);
     this.records = new PostgresRecords(this.db);
+    this.groups = new PostgresGroups(this.db);
     this.requestNonces = new PostgresRequestNonces(this.db);
     this.sealed = new PostgresSealed(this.db);
     this.sendMarks = new PostgresSendMarks(this.db);

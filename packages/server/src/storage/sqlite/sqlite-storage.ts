@@ -43,6 +43,7 @@ import type { DatabaseSync } from 'node:sqlite';
 import { FsBlobStore } from '../../blobs/fs-blob-store.js';
 import type { BlobStore } from '../../blobs/types.js';
 import { pruneFiles } from '../files-prune.js';
+import type { GroupRepository } from '../groups-types.js';
 import { MemoryRateLimits } from '../memory-rate-limits.js';
 import type { RecordRepository } from '../records-types.js';
 import type {
@@ -85,6 +86,7 @@ import { Pluck } from './pluck.js';
 import { SqliteAccountDeletion } from './sqlite-account-deletion.js';
 import { SqliteBackups } from './sqlite-backups.js';
 import { SqliteFiles } from './sqlite-files.js';
+import { SqliteGroups } from './sqlite-groups.js';
 import { SqliteRecords } from './sqlite-records.js';
 import { SqliteRequestNonces, SqliteSendMarks } from './sqlite-request-guards.js';
 import { SqliteSealed } from './sqlite-sealed.js';
@@ -181,6 +183,7 @@ class SqliteStorage implements Storage {
   readonly provisioning: ProvisioningRepository;
   readonly files: FileRepository;
   readonly records: RecordRepository;
+  readonly groups: GroupRepository;
   readonly requestNonces: RequestNonceRepository;
   readonly sealed: SealedRepository;
   readonly sendMarks: SendMarkRepository;
@@ -206,6 +209,7 @@ class SqliteStorage implements Storage {
     this.provisioning = new SqliteProvisioning(db, writer);
     this.files = new SqliteFiles(db, writer);
     this.records = new SqliteRecords(db, writer);
+    this.groups = new SqliteGroups(db, writer);
     this.requestNonces = new SqliteRequestNonces(db, writer);
     this.sealed = new SqliteSealed(db, writer);
     this.sendMarks = new SqliteSendMarks(db, writer);
