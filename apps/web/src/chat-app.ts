@@ -95,7 +95,7 @@ export class ChatApp {
       ),
       this.#messages,
       this.#progress,
-      h('div', { class: 'row composer' }, this.#message, this.#send, h('label', { class: 'attach' }, '📎', this.#fileInput)),
+      h('div', { class: 'row composer' }, this.#message, this.#send, h('label', { class: 'attach' }, 'Attach ', this.#fileInput)),
       h('p', { class: 'hint' }, 'Drop a file here to send it encrypted.'),
     );
     drop.addEventListener('dragover', (ev) => {
@@ -163,7 +163,7 @@ export class ChatApp {
     const body: (Node | string)[] = [];
     if (e.file) {
       const f = e.file;
-      body.push(`📎 ${f.name} (${formatBytes(f.size)}) `);
+      body.push(`File: ${f.name} (${formatBytes(f.size)}) `);
       if (!e.mine) body.push(h('button', { class: 'secondary', testid: `download-${f.id}`, on: { click: () => void this.#download(f) } }, 'Download'));
     } else {
       body.push(e.text);
