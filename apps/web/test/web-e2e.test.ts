@@ -7,6 +7,7 @@
  * the three, the relay's Content-Security-Policy, and no console error in any page. Screenshots of
  * each screen go to test-results/web/ (path printed).
  */
+import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -15,7 +16,7 @@ import { type Browser, type BrowserContext, chromium, type Page } from 'playwrig
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureWebBuild } from './build.js';
 import { CHROMIUM_ARGS, findChromium } from './chromium.js';
-import { cli, startWebRelay, type WebRelay } from './relay.js';
+import { BIN, cli, startWebRelay, type WebRelay } from './relay.js';
 
 const chromiumPath = findChromium();
 const required = process.env.BLINDRELAY_REQUIRE_SERVICES === '1';
@@ -100,7 +101,10 @@ describe.skipIf(!chromiumPath)('web app in headless Chromium, with a CLI user, t
     expect(csp).toContain("script-src 'self'");
     expect(csp).toContain("default-src 'none'");
     expect(csp).not.toMatch(/unsafe-inline|unsafe-eval|https?:\/\/(?!127\.0\.0\.1)/);
-    expect(await page0.text()).not.toMatch(/<script>(?!<\/script>)|<script(?![^>]*\bsrc=)/);
+    const html = await page0.text();
+    expect(html).not.toMatch(/<script(?![^>]*\bsrc=)/);
+    // Subresource Integrity on the app's script (apps/web/sri.ts): the page would not run if it were wrong.
+    expect(html).toMatch(/<script[^>]+src="\/assets\/[^"]+\.js" integrity="sha384-[A-Za-z0-9+/=]{64}"/);
 
     const carol = cli(home, ['account', 'create', '--server', relay.url, '--user', 'carol', '--device-name', 'laptop']);
     const alice = await open('alice');
@@ -184,10 +188,35 @@ describe.skipIf(!chromiumPath)('web app in headless Chromium, with a CLI user, t
     await linked.getByTestId('revoked').waitFor({ timeout: 20_000 });
     await shot(linked, '07-revoked');
 
-    // Alice's devices screen: her own signed list.
+    // Alice's browser is a primary: a CLI device links to alice, alice approves it in her Devices
+    // tab, then revokes it there.
+    const aliceCli = join(dir, 'alice-cli');
+    const linking = spawn(process.execPath, [BIN, '--json', 'device', 'link', '--server', relay.url, '--user', 'alice', '--device-name', 'terminal'], {
+      env: { ...process.env, BLINDRELAY_HOME: aliceCli, BLINDRELAY_PROFILE: '', BLINDRELAY_PASSPHRASE: '' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let linkOut = '';
+    const linkDone = new Promise<number | null>((resolve) => linking.on('close', resolve));
+    const offer = await new Promise<{ code: string; sas: string }>((resolve, reject) => {
+      linking.stdout?.on('data', (d) => {
+        linkOut += d;
+        const line = linkOut.split('\n').find((l) => l.includes('"code"'));
+        if (line) resolve(JSON.parse(line));
+      });
+      linking.on('close', () => reject(new Error(`device link ended: ${linkOut}`)));
+    });
     await alice.getByTestId('tab-devices').click();
-    await alice.locator('[data-testid="devices"] li', { hasText: 'this browser' }).waitFor({ timeout: 10_000 });
+    await alice.getByTestId('approve-code').fill(offer.code);
+    await alice.getByTestId('approve-sas').fill(offer.sas);
+    await alice.getByTestId('approve').click();
+    expect(await linkDone).toBe(0);
+    const terminalId = (JSON.parse(linkOut.trim().split('\n').at(-1) as string) as { deviceId: number }).deviceId;
+    await alice.getByTestId('refresh-devices').click();
+    await alice.getByTestId(`revoke-${terminalId}`).waitFor({ timeout: 10_000 });
     await shot(alice, '08-devices-primary');
+    await alice.getByTestId(`revoke-${terminalId}`).click();
+    await alice.getByTestId('status').getByText(`Device ${terminalId} was revoked.`).waitFor({ timeout: 15_000 });
+    await alice.locator(`[data-testid="device-${terminalId}"]`).waitFor({ state: 'detached', timeout: 10_000 });
 
     console.info(`web app screenshots: ${SHOTS}`);
     expect(consoleErrors).toEqual([]);
