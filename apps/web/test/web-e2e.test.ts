@@ -220,5 +220,5 @@ describe.skipIf(!chromiumPath)('web app in headless Chromium, with a CLI user, t
 
     console.info(`web app screenshots: ${SHOTS}`);
     expect(consoleErrors).toEqual([]);
-  }, 90_000);
+  }, 150_000);
 });
