@@ -27,6 +27,7 @@ import { registerSendMarkRoutes } from './routes/send-mark.js';
 import { registerSystemRoutes } from './routes/system.js';
 import { registerWebSocketRoute } from './routes/ws.js';
 import { StorageUnavailableError } from './storage/errors.js';
+import { registerWebApp } from './web-app.js';
 
 const METHODS = new Set(['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'HEAD', 'OPTIONS']);
 export const API_VERSION = '1.0.0';
@@ -72,6 +73,8 @@ function toErrorReply(err: FastifyError | Error): ErrorReply {
 export interface AppOptions {
   /** Fastify's `trustProxy` (ServerOptions.trustProxy); default false. */
   readonly trustProxy?: boolean | number | string[];
+  /** The web app's build directory served at `/` (web-app.ts); false: none. Default apps/web/dist. */
+  readonly webRoot?: string | false;
 }
 
 const trustHops = (hops: number) => (_address: string, hop: number) => hop < hops;
@@ -173,5 +176,6 @@ export async function buildApp(ctx: AppContext, options: AppOptions = {}): Promi
   registerBackupRoutes(app, ctx);
   registerRecordRoutes(app, ctx);
   registerGroupRoutes(app, ctx);
+  registerWebApp(app, options.webRoot === undefined ? {} : { root: options.webRoot });
   return app;
 }

@@ -350,6 +350,8 @@ export interface ServerOptions {
   maxFileSize?: number;
   /** Payload bytes one user may store over all its files and versions; default 20 GiB. Overrides `limits.userQuotaBytes`. */
   userQuota?: number;
+  /** The web app's build directory, served at `/` (web-app.ts); false: no web app. Default apps/web/dist (env BLINDRELAY_WEB_ROOT, `off`). */
+  webRoot?: string | false;
 }
 
 export type TrustProxy = boolean | number | string | readonly string[];
@@ -569,5 +571,7 @@ export function resolveServerOptions(flags: ServerFlags = {}, env: Record<string
     if (given) rateLimits[key] = parseRateLimit(String(given.value), given.source === 'flag' ? `--${RATE_LIMIT_FLAGS[key]}` : given.source);
   }
   if (Object.keys(rateLimits).length > 0) out.rateLimits = rateLimits;
+  const webRoot = env.BLINDRELAY_WEB_ROOT;
+  if (webRoot) out.webRoot = webRoot === 'off' ? false : webRoot;
   return out;
 }

@@ -116,7 +116,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       waiters: new Set(),
       closing: false,
     };
-    app = await buildApp(ctx, { trustProxy: o.trustProxy });
+    app = await buildApp(ctx, { trustProxy: o.trustProxy, ...(options.webRoot === undefined ? {} : { webRoot: options.webRoot }) });
     const fastify = app;
     await fastify.listen({ host: o.host, port: o.port });
     const address = fastify.server.address();
