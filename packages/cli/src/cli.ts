@@ -24,10 +24,12 @@ import { registerAccountCommands } from './account-commands.js';
 import { registerBackupCommands } from './backup-commands.js';
 import { registerCustodyCommands } from './custody-commands.js';
 import { registerFileCommands } from './file-commands.js';
-import { createOutput, displayText, type Output, reportError } from './output.js';
+import { readMessageText } from './message-input.js';
+import { createOutput, displayMessage, displayText, type Output, reportError } from './output.js';
+import { checkNewProfilePassphrase, openProfile, PASSPHRASE_HELP } from './passphrase.js';
 import { registerRecordsCommands } from './records-commands.js';
 
-export { displayText };
+export { displayMessage, displayText };
 
 interface GlobalOptions {
   home?: string;
@@ -76,8 +78,8 @@ function messageJson(m: ReceivedMessage) {
 }
 function messageLine(m: ReceivedMessage): string {
   return m.sync
-    ? `[${formatTime(m.sentAt)}] you (device ${m.fromDevice}) -> ${m.to}: ${displayText(m.text)}`
-    : `[${formatTime(m.sentAt)}] ${m.from} (device ${m.fromDevice}): ${displayText(m.text)}`;
+    ? `[${formatTime(m.sentAt)}] you (device ${m.fromDevice}) -> ${m.to}: ${displayMessage(m.text)}`
+    : `[${formatTime(m.sentAt)}] ${m.from} (device ${m.fromDevice}): ${displayMessage(m.text)}`;
 }
 
 export function buildProgram(io: CliIo = defaultIo()): Command {
@@ -103,7 +105,7 @@ export function buildProgram(io: CliIo = defaultIo()): Command {
       historySearch: true,
     };
   };
-  const open = (cmd: Command) => BlindrelayClient.open(environment(cmd));
+  const open = (cmd: Command) => openProfile(environment(cmd), (text) => io.stderr.write(`${text}\n`));
 
   // ---- server ------------------------------------------------------------------------------------
   const server = program
@@ -177,6 +179,7 @@ export function buildProgram(io: CliIo = defaultIo()): Command {
     .action(async (opts: { server: string; user: string; deviceName: string }, cmd: Command) => {
       const out = output(cmd);
       const env = environment(cmd);
+      checkNewProfilePassphrase(env.passphrase);
       const client = await BlindrelayClient.createAccount(env, { servers: opts.server, user: opts.user, deviceName: opts.deviceName });
       const w = client.whoami();
       const warning = client.encrypted
@@ -214,6 +217,7 @@ export function buildProgram(io: CliIo = defaultIo()): Command {
     .action(async (opts: { server: string; user: string; deviceName: string }, cmd: Command) => {
       const out = output(cmd);
       const env = environment(cmd);
+      checkNewProfilePassphrase(env.passphrase);
       const client = await BlindrelayClient.link(env, {
         servers: opts.server,
         user: opts.user,
@@ -339,18 +343,36 @@ export function buildProgram(io: CliIo = defaultIo()): Command {
   // ---- messages ----------------------------------------------------------------------------------
   program
     .command('send')
-    .description('send an end-to-end encrypted message')
+    .description('send an end-to-end encrypted message (text up to 1 MB: larger content with file put)')
     .argument('<user>', 'recipient user')
-    .argument('<text>', 'message text')
+    .argument('[text]', 'message text; "-" (or none, with --file) reads it from --file or standard input')
+    .option('--file <path>', 'read the message text from this file (UTF-8)')
     .option('--accept-new-key', "send even though the recipient's master key changed (pins the new key unverified)")
-    .action(async (user: string, text: string, opts: { acceptNewKey?: boolean }, cmd: Command) => {
+    .addHelpText(
+      'after',
+      `
+Message text: at most 1,000,000 bytes of UTF-8 (1 MB), and 1 MiB once encoded (a newline or quote
+counts 2 bytes, another control character 6). A shell argument is limited to 128 KiB: for longer
+text use "-" (standard input) or --file. From standard input or a file, one trailing newline is
+dropped. Larger content: blindrelay file put PATH --to USER.`,
+    )
+    .action(async (user: string, textArg: string | undefined, opts: { acceptNewKey?: boolean; file?: string }, cmd: Command) => {
       const out = output(cmd);
+      const text = await readMessageText(textArg, opts.file, io.stdin);
       const client = await open(cmd);
       const r = await client.send(user, text, { acceptNewKey: opts.acceptNewKey ?? false });
+      // A note to self goes to our other devices only: with none, nothing was posted (review ux-2026-12 F10).
+      if (r.to === client.user && r.devices === 0) {
+        throw new InvalidArgumentError(
+          `nothing was sent: a message to yourself (${client.user}) goes to your other devices, and this is your only device (link one with: blindrelay device link)`,
+        );
+      }
       if (r.syncError) out.note(`warning: sent, but your other devices did not get a copy: ${errorInfo(r.syncError).message}`);
       out.result(
         { id: r.id, to: r.to, sentAt: r.sentAt, devices: r.devices, ownDevices: r.ownDevices },
-        `sent to ${r.to} (${r.devices} device${r.devices === 1 ? '' : 's'})${r.ownDevices ? `, synced to ${r.ownDevices} other device${r.ownDevices === 1 ? '' : 's'} of yours` : ''}`,
+        r.to === client.user
+          ? `sent to your other device${r.devices === 1 ? '' : 's'} (${r.devices})`
+          : `sent to ${r.to} (${r.devices} device${r.devices === 1 ? '' : 's'})${r.ownDevices ? `, synced to ${r.ownDevices} other device${r.ownDevices === 1 ? '' : 's'} of yours` : ''}`,
       );
     });
 
@@ -441,7 +463,7 @@ export function buildProgram(io: CliIo = defaultIo()): Command {
     .action(async (_opts: unknown, cmd: Command) => {
       const out = output(cmd);
       const env = environment(cmd);
-      const client = await BlindrelayClient.open(env);
+      const client = await openProfile(env, (text) => io.stderr.write(`${text}\n`));
       const w = client.whoami();
       out.result(
         {

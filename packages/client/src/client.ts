@@ -263,7 +263,13 @@ const transport = (env: ClientEnvironment) => ({
 });
 
 function checkUser(user: string): void {
-  if (!isValidUserName(user)) throw new InvalidArgumentError('user name must match [a-z0-9][a-z0-9._-]{0,63}');
+  if (isValidUserName(user)) return;
+  // In words, with the likely intended name (review ux-2026-12 F14).
+  const lower = typeof user === 'string' ? user.toLowerCase().trim() : '';
+  const hint = lower !== user && isValidUserName(lower) ? `; did you mean ${lower}?` : '';
+  throw new InvalidArgumentError(
+    `not a user name: ${JSON.stringify(user)} (1 to 64 lowercase letters, digits, ".", "_" or "-", starting with a letter or digit${hint})`,
+  );
 }
 
 export class BlindrelayClient {

@@ -17,6 +17,7 @@ export type ClientErrorCode =
   | 'ERR_WRONG_PASSPHRASE'
   | 'ERR_INVALID_ARGUMENT'
   | 'ERR_BAD_ENVELOPE'
+  | 'ERR_MESSAGE_TOO_LARGE'
   | 'ERR_KEY_CHANGED'
   | 'ERR_SAFETY_NUMBER_MISMATCH'
   | 'ERR_UNTRUSTED_DEVICE'
@@ -107,6 +108,15 @@ export class WrongPassphraseError extends ClientError {
 export class InvalidArgumentError extends ClientError {
   constructor(message: string) {
     super('ERR_INVALID_ARGUMENT', message);
+  }
+}
+/**
+ * A message to send is larger than one message carries (envelope.ts: 1,000,000 bytes of text, 1 MiB
+ * encoded). Nothing was encrypted or sent; larger content goes in a file (`file put`).
+ */
+export class MessageTooLargeError extends ClientError {
+  constructor(message: string) {
+    super('ERR_MESSAGE_TOO_LARGE', `${message}: nothing was sent (send larger content as a file: blindrelay file put PATH --to USER)`);
   }
 }
 /** A decrypted plaintext that is not a valid message envelope (envelope.ts). */
