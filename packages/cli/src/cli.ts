@@ -12,6 +12,7 @@ import {
   errorInfo,
   InvalidArgumentError,
   LinkNotConfirmedError,
+  LinkWrongUserError,
   NotPrimaryError,
   parseLinkCode,
   type ReceivedMessage,
@@ -92,6 +93,7 @@ export function buildProgram(io: CliIo = defaultIo()): Command {
     .option('--json', 'print JSON (one object; JSON lines for receive)')
     .option('--insecure-http', 'allow plain http:// to a relay on another machine (env BLINDRELAY_INSECURE_HTTP=1; tokens then cross the network in clear)')
     .showHelpAfterError('(run with --help for usage)')
+    .configureHelp({ showGlobalOptions: true })
     .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) });
 
   const globals = (cmd: Command): GlobalOptions => cmd.optsWithGlobals() as GlobalOptions;
@@ -255,17 +257,30 @@ export function buildProgram(io: CliIo = defaultIo()): Command {
     .description('on the primary device: approve a new companion device of your user, given the code it shows (it can read and send as your user)')
     .argument('<code>', 'the BR1.… code')
     .option('--sas <digits>', 'the comparison code the new device shows (instead of confirming on the terminal)')
-    .action(async (code: string, opts: { sas?: string }, cmd: Command) => {
+    .option('--yes', 'do not ask (scripts): needs --sas, the comparison code, which is the confirmation')
+    .addHelpText(
+      'after',
+      `
+It shows the user the new device asks to join and the name it gave, and refuses a code for another
+user (ERR_LINK_WRONG_USER). On a terminal it asks you to confirm that the new device shows the same
+comparison code; in scripts, --sas DIGITS is that confirmation (--yes alone is refused: it would
+approve a code sent by anyone, not only the device in your hand).`,
+    )
+    .action(async (code: string, opts: { sas?: string; yes?: boolean }, cmd: Command) => {
       const out = output(cmd);
-      parseLinkCode(code);
+      const { request } = parseLinkCode(code);
       const client = await open(cmd);
       // Custody: refused on a companion before anything else (PROTOCOL.md §16).
       if (!client.primary) throw new NotPrimaryError('approving a new device');
+      if (request && request.user !== client.user) throw new LinkWrongUserError(request.user, client.user);
+      const asking = request
+        ? `the new device "${displayText(request.deviceName)}" asks to join ${request.user}`
+        : 'the new device (an older version: its code does not say its name)';
       const stdin = io.stdin;
-      const interactive = opts.sas === undefined && !out.json && stdin?.isTTY === true;
+      const interactive = opts.sas === undefined && !opts.yes && !out.json && stdin?.isTTY === true;
       if (opts.sas === undefined && !interactive) {
         throw new LinkNotConfirmedError(
-          `approving lets the new device read and send as ${client.user}: pass --sas with the comparison code the new device shows (or run this on a terminal to confirm it). Nothing was sent`,
+          `${asking}; approving lets it read and send as ${client.user}: pass --sas with the comparison code it shows${opts.yes ? ' (--yes does not replace it)' : ' (or run this on a terminal to confirm it)'}. Nothing was sent`,
         );
       }
       const r = await client.approve(code, {
@@ -273,6 +288,7 @@ export function buildProgram(io: CliIo = defaultIo()): Command {
         ...(interactive
           ? {
               confirm: async ({ user, sas }) => {
+                io.stderr.write(`${asking[0]?.toUpperCase()}${asking.slice(1)}.\n`);
                 io.stderr.write(
                   `This makes the new device a companion of ${user}: it can read new messages and files and act as ${user} (it does not get the master key: only this device adds and removes devices).\nCompare: the new device must show the comparison code  ${formatSas(sas)}\nIf you did not start this link yourself, or the codes differ, answer no.\n`,
                 );
@@ -286,9 +302,10 @@ export function buildProgram(io: CliIo = defaultIo()): Command {
             }
           : {}),
       });
+      const named = request ? ` ("${displayText(request.deviceName)}")` : '';
       out.result(
-        { approved: true, user: client.user, channelId: r.channelId, sas: r.sas, deviceId: r.deviceId },
-        `approved: the new device ${r.deviceId} now publishes the device list that adds it to ${client.user}`,
+        { approved: true, user: client.user, channelId: r.channelId, sas: r.sas, deviceId: r.deviceId, ...(request ? { deviceName: request.deviceName } : {}) },
+        `approved: the new device ${r.deviceId}${named} now publishes the device list that adds it to ${client.user}`,
       );
     });
 
@@ -301,7 +318,11 @@ export function buildProgram(io: CliIo = defaultIo()): Command {
       const r = await client.devices();
       out.result({ user: client.user, version: r.version, devices: r.devices }, [
         `devices of ${client.user} (device list version ${r.version}):`,
-        ...r.devices.map((d) => `  ${d.deviceId}${d.current ? `  (this device${d.name ? `: ${d.name}` : ''})` : ''}`),
+        ...r.devices.map((d) =>
+          d.current
+            ? `  ${d.deviceId}  ${displayText(d.name ?? '')}  (this device)`
+            : `  ${d.deviceId}  ${d.name === undefined ? '(name not known on this device: linked after it)' : displayText(d.name)}`,
+        ),
       ]);
     });
 
@@ -345,7 +366,7 @@ export function buildProgram(io: CliIo = defaultIo()): Command {
     .command('send')
     .description('send an end-to-end encrypted message (text up to 1 MB: larger content with file put)')
     .argument('<user>', 'recipient user')
-    .argument('[text]', 'message text; "-" (or none, with --file) reads it from --file or standard input')
+    .argument('[text]', 'message text; "-" reads it from standard input (leave it out with --file)')
     .option('--file <path>', 'read the message text from this file (UTF-8)')
     .option('--accept-new-key', "send even though the recipient's master key changed (pins the new key unverified)")
     .addHelpText(
@@ -480,7 +501,24 @@ dropped. Larger content: blindrelay file put PATH --to USER.`,
       );
     });
 
+  // Every subcommand's help lists the global options (--home, --profile, --json, --insecure-http)
+  // and, where a profile is opened or made, the passphrase variable (review ux-2026-12 F18, F9).
+  const withPassphraseHelp = (cmd: Command) => {
+    for (const sub of cmd.commands) {
+      if (sub.name() === 'server') continue;
+      if (sub.commands.length > 0) withPassphraseHelp(sub);
+      else sub.addHelpText('after', PASSPHRASE_HELP);
+    }
+  };
+  withPassphraseHelp(program);
   return program;
+}
+
+/** `help file put` shows the help of `file put`, not of `file` (commander's help command goes one level only). */
+function helpArguments(argv: readonly string[]): readonly string[] {
+  const i = argv.findIndex((a) => !a.startsWith('-'));
+  if (i < 0 || argv[i] !== 'help' || argv.length - i < 3) return argv;
+  return [...argv.slice(0, i), ...argv.slice(i + 1), '--help'];
 }
 
 function showQr(io: CliIo, code: string): void {
@@ -500,7 +538,7 @@ export async function runCli(argv: readonly string[], io: CliIo = defaultIo()): 
   };
   applyToAll(program);
   try {
-    await program.parseAsync([...argv], { from: 'user' });
+    await program.parseAsync([...helpArguments(argv)], { from: 'user' });
     return 0;
   } catch (e) {
     if (e instanceof CommanderError) {

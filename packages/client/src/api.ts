@@ -200,6 +200,9 @@ const namingUser =
       throw new NoSuchUserError('ERR_NO_SUCH_USER', e.status, e.relayCode, `unknown user: ${user} (no account of that name on the relay)`);
     throw e;
   };
+const rethrow = (e: unknown): never => {
+  throw e;
+};
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 function uploadJson(u: PreKeyUpload): Record<string, unknown> {
@@ -874,8 +877,9 @@ export class RelayApi {
 
   // ---- §7 provisioning ---------------------------------------------------------------------------
 
-  async createChannel(): Promise<{ channelId: string; expiresAt: number }> {
-    const d = await this.#json('POST', '/v1/provisioning', { body: {} });
+  /** `user`: the user to join; the relay answers NoSuchUserError at once when there is none (docs/API.md §7). */
+  async createChannel(user?: string): Promise<{ channelId: string; expiresAt: number }> {
+    const d = await this.#json('POST', '/v1/provisioning', { body: user === undefined ? {} : { user } }).catch(user === undefined ? rethrow : namingUser(user));
     if (typeof d.channelId !== 'string' || typeof d.expiresAt !== 'number') throw badResponse('channel');
     bytesField(d, 'channelId');
     return { channelId: d.channelId, expiresAt: d.expiresAt };
