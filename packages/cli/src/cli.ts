@@ -516,8 +516,9 @@ dropped. Larger content: blindrelay file put PATH --to USER.`,
 
 /** `help file put` shows the help of `file put`, not of `file` (commander's help command goes one level only). */
 function helpArguments(argv: readonly string[]): readonly string[] {
-  const i = argv.findIndex((a) => !a.startsWith('-'));
-  if (i < 0 || argv[i] !== 'help' || argv.length - i < 3) return argv;
+  const i = argv.indexOf('help');
+  const valueOf = i > 0 && ['--home', '--profile'].includes(argv[i - 1] as string);
+  if (i < 0 || valueOf || argv.length - i < 3 || argv.slice(i + 1).some((a) => a.startsWith('-'))) return argv;
   return [...argv.slice(0, i), ...argv.slice(i + 1), '--help'];
 }
 
