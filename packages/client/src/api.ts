@@ -23,6 +23,7 @@ import { fromBase64url, toBase64url } from './base64url.js';
 import {
   InsecureTransportError,
   InvalidArgumentError,
+  NoSuchUserError,
   NotFoundError,
   NotRegisteredError,
   RateLimitedError,
@@ -163,7 +164,9 @@ export function normalizeServerUrl(url: string, options: TransportOptions = {}):
   try {
     u = new URL(url.trim());
   } catch {
-    throw new InvalidArgumentError(`not a server URL: ${url}`);
+    // "127.0.0.1:8787" parses as nothing useful: suggest the scheme (review ux-2026-12 F15).
+    const hint = /^[a-z0-9.-]+(:\d+)?(\/.*)?$/i.test(url.trim()) ? ` (did you mean http://${url.trim()} or https://${url.trim()}?)` : '';
+    throw new InvalidArgumentError(`not a server URL: ${url}${hint}`);
   }
   if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new InvalidArgumentError(`server URL must be http or https: ${url}`);
   if (u.search || u.hash || u.username || u.password) throw new InvalidArgumentError(`server URL must not have credentials, a query or a fragment: ${url}`);
@@ -194,6 +197,17 @@ function bytesField(o: Record<string, unknown>, key: string): Uint8Array {
 function badResponse(what: string): RelayError {
   return new RelayError('ERR_RELAY', 200, 'bad_response', `relay: malformed response (${what})`);
 }
+/** The relay's "unknown user" answer, with the user named (review ux-2026-12 F8): same type and code. */
+const namingUser =
+  (user: string) =>
+  (e: unknown): never => {
+    if (e instanceof NoSuchUserError)
+      throw new NoSuchUserError('ERR_NO_SUCH_USER', e.status, e.relayCode, `unknown user: ${user} (no account of that name on the relay)`);
+    throw e;
+  };
+const rethrow = (e: unknown): never => {
+  throw e;
+};
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 function uploadJson(u: PreKeyUpload): Record<string, unknown> {
@@ -593,7 +607,7 @@ export class RelayApi {
 
   /** `rotation`: the newest master-key rotation statement, when the user's key ever rotated (PROTOCOL.md §16.4). */
   async getUser(user: string): Promise<{ user: string; masterKey: Uint8Array; deviceList: Uint8Array; rotation?: Uint8Array }> {
-    const d = await this.#json('GET', `/v1/users/${encodeURIComponent(user)}`, { auth: true });
+    const d = await this.#json('GET', `/v1/users/${encodeURIComponent(user)}`, { auth: true }).catch(namingUser(user));
     if (typeof d.user !== 'string') throw badResponse('user');
     const base = { user: d.user, masterKey: bytesField(d, 'masterKey'), deviceList: bytesField(d, 'deviceList') };
     return d.rotation === undefined ? base : { ...base, rotation: bytesField(d, 'rotation') };
@@ -634,7 +648,9 @@ export class RelayApi {
     user: string,
     deviceIds?: readonly number[],
   ): Promise<{ deviceListVersion: number; bundles: { deviceId: number; bundle: Uint8Array }[]; unavailable: number[] }> {
-    const d = await this.#json('POST', `/v1/users/${encodeURIComponent(user)}/bundles`, { body: deviceIds ? { deviceIds } : {}, auth: true });
+    const d = await this.#json('POST', `/v1/users/${encodeURIComponent(user)}/bundles`, { body: deviceIds ? { deviceIds } : {}, auth: true }).catch(
+      namingUser(user),
+    );
     if (!Array.isArray(d.bundles)) throw badResponse('bundles');
     const bundles = d.bundles.map((b) => {
       if (!isObject(b) || !Number.isInteger(b.deviceId)) throw badResponse('bundle');
@@ -884,8 +900,9 @@ export class RelayApi {
 
   // ---- §7 provisioning ---------------------------------------------------------------------------
 
-  async createChannel(): Promise<{ channelId: string; expiresAt: number }> {
-    const d = await this.#json('POST', '/v1/provisioning', { body: {} });
+  /** `user`: the user to join; the relay answers NoSuchUserError at once when there is none (docs/API.md §7). */
+  async createChannel(user?: string): Promise<{ channelId: string; expiresAt: number }> {
+    const d = await this.#json('POST', '/v1/provisioning', { body: user === undefined ? {} : { user } }).catch(user === undefined ? rethrow : namingUser(user));
     if (typeof d.channelId !== 'string' || typeof d.expiresAt !== 'number') throw badResponse('channel');
     bytesField(d, 'channelId');
     return { channelId: d.channelId, expiresAt: d.expiresAt };

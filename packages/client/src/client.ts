@@ -57,8 +57,11 @@ import { DIRECTORY_MAX_AGE_MS, resolveUser } from './directory.js';
 import {
   ConflictError,
   InvalidArgumentError,
+  InvalidLinkCodeError,
   LinkNotConfirmedError,
   LinkTimeoutError,
+  LinkWrongUserError,
+  NotFoundError,
   ProfileExistsError,
   RelayError,
   SafetyNumberMismatchError,
@@ -179,6 +182,9 @@ export interface LinkApproval {
   readonly user: string;
   /** The comparison code (6 digits) of the link code: the new device must show the same. */
   readonly sas: string;
+  /** The user the new device asks to join (always `user`: another is refused) and the name it gave; absent in codes from before 2026-12-03. */
+  readonly requestedUser?: string;
+  readonly deviceName?: string;
 }
 
 export interface ApproveOptions {
@@ -272,7 +278,13 @@ const transport = (env: ClientEnvironment) => ({
 });
 
 function checkUser(user: string): void {
-  if (!isValidUserName(user)) throw new InvalidArgumentError('user name must match [a-z0-9][a-z0-9._-]{0,63}');
+  if (isValidUserName(user)) return;
+  // In words, with the likely intended name (review ux-2026-12 F14).
+  const lower = typeof user === 'string' ? user.toLowerCase().trim() : '';
+  const hint = lower !== user && isValidUserName(lower) ? `; did you mean ${lower}?` : '';
+  throw new InvalidArgumentError(
+    `not a user name: ${JSON.stringify(user)} (1 to 64 lowercase letters, digits, ".", "_" or "-", starting with a letter or digit${hint})`,
+  );
 }
 
 export class BlindrelayClient {
@@ -347,7 +359,10 @@ export class BlindrelayClient {
     const servers = parseServerList(options.servers, transport(env));
     const p = env.primitives;
     const now = (env.now ?? Date.now)();
-    if (await env.storage.exists()) throw new ProfileExistsError(`a profile already exists at ${env.storage.location}`);
+    if (await env.storage.exists())
+      throw new ProfileExistsError(
+        `a profile already exists at ${env.storage.location} (choose another with --profile NAME, or delete that directory to start over)`,
+      );
     const master = await generateMasterKey(p);
     const device = await generateDeviceKeys(p);
     const certificate = await issueDeviceCertificate(p, options.user, master, device);
@@ -374,11 +389,19 @@ export class BlindrelayClient {
     checkUser(options.user);
     const servers = parseServerList(options.servers, transport(env));
     const p = env.primitives;
-    if (await env.storage.exists()) throw new ProfileExistsError(`a profile already exists at ${env.storage.location}`);
+    if (await env.storage.exists())
+      throw new ProfileExistsError(
+        `a profile already exists at ${env.storage.location} (choose another with --profile NAME, or delete that directory to start over)`,
+      );
     const api = new RelayApi({ servers, ...(env.fetch ? { fetch: env.fetch } : {}), ...transport(env) });
     const ephemeral = await generateX25519(p);
-    const channel = await api.createChannel();
-    options.onCode(formatLinkCode(channel.channelId, ephemeral.publicKey), await linkSas(p, channel.channelId, ephemeral.publicKey));
+    // Naming the user lets the relay refuse an unknown one at once (review ux-2026-12 F12).
+    const channel = await api.createChannel(options.user);
+    const deviceName = options.deviceName ?? 'new device';
+    options.onCode(
+      formatLinkCode(channel.channelId, ephemeral.publicKey, { user: options.user, deviceName }),
+      await linkSas(p, channel.channelId, ephemeral.publicKey),
+    );
     let sealed: Uint8Array | null = null;
     const deadline = Math.min(channel.expiresAt, Date.now() + 10 * 60_000);
     while (!sealed) {
@@ -416,7 +439,11 @@ export class BlindrelayClient {
       throw new InvalidArgumentError('the approving device sent a device list or certificate that does not match the keys it sent: nothing was kept');
     }
     const prekeys = await initialPreKeys(p, user, device, now);
-    const account = accountRecord(options, servers, { publicKey: masterKey }, device, state.device.certificate, now);
+    const names = (state.deviceNames ?? []).filter((d) => d.deviceId !== device.deviceId && list.devices.some((e) => e.deviceId === d.deviceId));
+    const account = {
+      ...accountRecord(options, servers, { publicKey: masterKey }, device, state.device.certificate, now),
+      ...(names.length ? { deviceNames: names } : {}),
+    };
     const contacts: ContactsRecord = { contacts: new Map(state.contacts) };
     contacts.contacts.delete(user);
     contacts.contacts.set(user, ownContact(masterKey, list.encoded, now));
@@ -475,7 +502,10 @@ export class BlindrelayClient {
     checkUser(options.user);
     const servers = parseServerList(options.servers, transport(env));
     const p = env.primitives;
-    if (await env.storage.exists()) throw new ProfileExistsError(`a profile already exists at ${env.storage.location}`);
+    if (await env.storage.exists())
+      throw new ProfileExistsError(
+        `a profile already exists at ${env.storage.location} (choose another with --profile NAME, or delete that directory to start over)`,
+      );
     const api = new RelayApi({ servers, ...(env.fetch ? { fetch: env.fetch } : {}), ...transport(env) });
     const opened: OpenedBackup = await openRemoteBackup(p, api, options.user, options);
     const { contents, currentList: current, master } = opened;
@@ -1076,11 +1106,17 @@ export class BlindrelayClient {
     return this.#deviceInfo(list);
   }
 
+  /** Another device of ours, with its name when this device knows it (AccountRecord.deviceNames). */
+  #otherDevice(deviceId: number): DeviceInfo {
+    const name = this.#ctx.account.deviceNames?.find((d) => d.deviceId === deviceId)?.name;
+    return name === undefined ? { deviceId, current: false } : { deviceId, current: false, name };
+  }
+
   #deviceInfo(list: DeviceList): { version: number; devices: DeviceInfo[] } {
     return {
       version: list.version,
       devices: list.devices.map((d) =>
-        d.deviceId === this.deviceId ? { deviceId: d.deviceId, current: true, name: this.#ctx.account.deviceName } : { deviceId: d.deviceId, current: false },
+        d.deviceId === this.deviceId ? { deviceId: d.deviceId, current: true, name: this.#ctx.account.deviceName } : this.#otherDevice(d.deviceId),
       ),
     };
   }
@@ -1098,7 +1134,9 @@ export class BlindrelayClient {
    */
   async approve(code: string, options: ApproveOptions = {}): Promise<{ channelId: string; sas: string; deviceId: number }> {
     const master = masterSigner(this.#ctx.account, 'approving a new device');
-    const { channelId, publicKey } = parseLinkCode(code);
+    const { channelId, publicKey, request } = parseLinkCode(code);
+    // A request to join another user is refused before anything (review ux-2026-12 F5).
+    if (request && request.user !== this.user) throw new LinkWrongUserError(request.user, this.user);
     const sas = await linkSas(this.#ctx.p, channelId, publicKey);
     if (!options.confirm && options.sas === undefined) {
       throw new LinkNotConfirmedError(
@@ -1110,7 +1148,8 @@ export class BlindrelayClient {
         'the comparison code does not match this link code: the code was not made by the device you are looking at (someone else may have sent it to you). Nothing was sent',
       );
     }
-    if (options.confirm && !(await options.confirm({ user: this.user, sas }))) throw new LinkNotConfirmedError('not confirmed: nothing was sent');
+    const approval: LinkApproval = request ? { user: this.user, sas, requestedUser: request.user, deviceName: request.deviceName } : { user: this.user, sas };
+    if (options.confirm && !(await options.confirm(approval))) throw new LinkNotConfirmedError('not confirmed: nothing was sent');
     const p = this.#ctx.p;
     const { list, contacts, collections } = await this.#ctx.profile.transact(async (tx) => {
       const own = await resolveUser(this.#ctx, tx, this.user, { mode: 'lookup' });
@@ -1129,10 +1168,12 @@ export class BlindrelayClient {
     const certificate = await issueDeviceCertificate(p, this.user, master, device);
     const entry = await proveDeviceEntry(p, this.user, master.publicKey, deviceEntryOf(device), device.signing.seed);
     const next = await signOwnList(this.#ctx, this.#ctx.account, list, [...list.devices, entry]);
+    const known = (this.#ctx.account.deviceNames ?? []).filter((d) => list.devices.some((e) => e.deviceId === d.deviceId));
     const linkState = (withCollections: boolean) =>
       encodeLinkState({
         deviceList: next,
         contacts,
+        deviceNames: [{ deviceId: this.deviceId, name: this.#ctx.account.deviceName }, ...known],
         ...(withCollections ? { collections } : {}),
         device: {
           deviceId: device.deviceId,
@@ -1151,9 +1192,16 @@ export class BlindrelayClient {
     }
     try {
       // Kept first: the companion's signing seed proves its entry under a new master key (master-key-rotation.ts).
-      await this.#keepCompanionSeed(device.deviceId, device.signing.seed.slice());
+      await this.#keepCompanionSeed(device.deviceId, device.signing.seed.slice(), request?.deviceName);
       const envelope = await sealProvisioning(p, publicKey, { user: this.user, masterKey: master.publicKey, state });
-      await this.#ctx.api.putChannel(channelId, envelope);
+      await this.#ctx.api.putChannel(channelId, envelope).catch((e: unknown) => {
+        // In words (review ux-2026-12 F13): 409 = the channel already got an envelope, 404 = expired or unknown.
+        if (e instanceof ConflictError)
+          throw new InvalidLinkCodeError('this link code was already used: on the new device, run device link again for a new code');
+        if (e instanceof NotFoundError)
+          throw new InvalidLinkCodeError('this link code expired (after 10 minutes) or was made on another relay: on the new device, run device link again');
+        throw e;
+      });
     } finally {
       // The companion's other keys leave this device only sealed to it.
       wipe(device.signing.seed, device.identity.privateKey, file.privateKey, state);
@@ -1162,12 +1210,15 @@ export class BlindrelayClient {
   }
 
   /** Primary: remember (`seed`) or forget (null) a companion's signing seed (AccountRecord.companionSeeds). */
-  async #keepCompanionSeed(deviceId: number, seed: Uint8Array | null): Promise<void> {
+  async #keepCompanionSeed(deviceId: number, seed: Uint8Array | null, name?: string): Promise<void> {
     const account = await this.#ctx.profile.transact(async (tx) => {
       const stored = await tx.get('account');
       const companionSeeds = (stored.companionSeeds ?? []).filter((c) => c.deviceId !== deviceId);
       if (seed) companionSeeds.push({ deviceId, signingSeed: seed });
-      const next = { ...stored, companionSeeds };
+      // The name the new device gave in its link code (shown by device list), forgotten on revoke.
+      const deviceNames = (stored.deviceNames ?? []).filter((d) => d.deviceId !== deviceId);
+      if (seed && name !== undefined) deviceNames.push({ deviceId, name });
+      const next = { ...stored, companionSeeds, ...(deviceNames.length || stored.deviceNames ? { deviceNames } : {}) };
       tx.set('account', next);
       return next;
     });

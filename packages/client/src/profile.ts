@@ -89,6 +89,11 @@ export interface AccountRecord {
    * made, kept to prove their entries under a new master key when it rotates (dropped on revoke).
    */
   readonly companionSeeds?: readonly { readonly deviceId: number; readonly signingSeed: Uint8Array }[];
+  /**
+   * Names of the user's other devices this device knows (review ux-2026-12 F7): the primary learns
+   * them from the link codes it approves, a companion from the primary when it is linked. Local only.
+   */
+  readonly deviceNames?: readonly { readonly deviceId: number; readonly name: string }[];
   /** Primary only: a new master seed written before a rotation is published (crash safety). */
   readonly pendingMasterSeed?: Uint8Array;
 }

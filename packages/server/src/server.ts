@@ -122,7 +122,9 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     const address = fastify.server.address();
     const port = typeof address === 'object' && address ? address.port : o.port;
     if (o.metricsPort !== undefined) {
-      metricsServer = await startMetricsServer(metrics, o.host, o.metricsPort, (err) => log.warn({ err }, 'metrics collection failed'));
+      metricsServer = await startMetricsServer(metrics, o.host, o.metricsPort, (err) => log.warn({ err }, 'metrics collection failed')).catch((err) => {
+        throw new Error(`metrics listener (--metrics-port ${o.metricsPort}): ${err instanceof Error ? err.message : String(err)}`);
+      });
     }
     const metricsListener = metricsServer;
 
@@ -152,8 +154,20 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       })();
       return closing;
     };
-    log.info({ port }, 'listening');
     const metricsUrl = metricsListener ? `${urlFor(o.host, metricsListener.port)}/metrics` : undefined;
+    // One start-up line: where the API and the metrics listen, and what stores and carries the data.
+    log.info(
+      {
+        address: urlFor(o.host, port),
+        port,
+        ...(metricsUrl ? { metrics: metricsUrl } : {}),
+        storage: o.databaseUrl ? 'postgresql' : 'sqlite',
+        bus: o.natsUrl ? 'nats' : 'memory',
+      },
+      'listening',
+    );
+    if (!isLoopbackBind(o.host))
+      log.warn({ host: o.host }, 'listening on a network interface over plain HTTP: put a TLS-terminating proxy in front (docs/DEPLOY.md)');
     return { url: urlFor(o.host, port), host: o.host, port, dataDir: o.dataDir, metricsUrl, app: fastify, storage: storage as Storage, close };
   } catch (err) {
     await metricsServer?.close().catch(() => {});
@@ -163,4 +177,9 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     await logs.close();
     throw err;
   }
+}
+
+/** A bind address only this machine can reach. */
+function isLoopbackBind(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\./.test(host);
 }

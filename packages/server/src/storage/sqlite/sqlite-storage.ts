@@ -37,7 +37,7 @@
  * Integers come back as numbers (every stored integer — ids, counts, sizes, millisecond times —
  * is far below 2^53; node:sqlite throws rather than round one that is not).
  */
-import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DatabaseSync } from 'node:sqlite';
 import { FsBlobStore } from '../../blobs/fs-blob-store.js';
@@ -79,6 +79,7 @@ import type {
   TakeEnvelopeResult,
   TokenRecord,
 } from '../types.js';
+import { ensureDirectory } from './data-dir.js';
 import { GroupCommit, type GroupCommitOptions } from './group-commit.js';
 import { migrate } from './migrate.js';
 import { loadNodeSqlite } from './node-sqlite.js';
@@ -126,8 +127,8 @@ function ensurePrivateFile(path: string): void {
 /** Throws SqliteUnavailableError (./node-sqlite.ts) on a Node without node:sqlite, before touching the disk. */
 export function openSqliteStorage(options: SqliteStorageOptions): Storage {
   const { DatabaseSync } = loadNodeSqlite();
-  mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
-  mkdirSync(join(options.dataDir, BLOBS_DIR), { recursive: true, mode: 0o700 });
+  ensureDirectory(options.dataDir);
+  ensureDirectory(join(options.dataDir, BLOBS_DIR));
   const path = join(options.dataDir, DATABASE_FILE);
   ensurePrivateFile(path);
   // Defensive mode (no SQL that can corrupt the file on purpose) and no double-quoted string
