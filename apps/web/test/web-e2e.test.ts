@@ -187,6 +187,10 @@ describe.skipIf(!chromiumPath)('web app in headless Chromium, with a CLI user, t
     expect(revoked.code, revoked.stderr).toBe(0);
     await linked.getByTestId('revoked').waitFor({ timeout: 20_000 });
     await shot(linked, '07-revoked');
+    // Forgetting erases this browser's profile (its IndexedDB database): back to the start screen.
+    await linked.getByTestId('forget').click();
+    await linked.getByTestId('create-account').waitFor({ timeout: 10_000 });
+    expect(await linked.evaluate(async () => (await indexedDB.databases()).map((d) => d.name))).not.toContain('blindrelay:default');
 
     // Alice's browser is a primary: a CLI device links to alice, alice approves it in her Devices
     // tab, then revokes it there.
