@@ -187,6 +187,25 @@ describe.skipIf(!chromiumPath)('web app in headless Chromium, with a CLI user, t
     expect(revoked.code, revoked.stderr).toBe(0);
     await linked.getByTestId('revoked').waitFor({ timeout: 20_000 });
     await shot(linked, '07-revoked');
+    // Forgetting erases this browser's profile (its IndexedDB database): back to the start screen.
+    await linked.getByTestId('forget').click();
+    await linked.getByTestId('create-account').waitFor({ timeout: 10_000 });
+    // (The start screen opened the database again to look for a profile: it is empty, key included.)
+    const left = await linked.evaluate(async () => {
+      const db = await new Promise<IDBDatabase>((resolve, reject) => {
+        const r = indexedDB.open('blindrelay:default');
+        r.onsuccess = () => resolve(r.result);
+        r.onerror = () => reject(r.error);
+      });
+      const count = (store: string) =>
+        new Promise<number>((resolve, reject) => {
+          const r = db.transaction(store).objectStore(store).count();
+          r.onsuccess = () => resolve(r.result);
+          r.onerror = () => reject(r.error);
+        });
+      return { files: await count('files'), keys: await count('keys') };
+    });
+    expect(left).toEqual({ files: 0, keys: 0 });
 
     // Alice's browser is a primary: a CLI device links to alice, alice approves it in her Devices
     // tab, then revokes it there.

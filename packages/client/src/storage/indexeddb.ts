@@ -83,7 +83,16 @@ export class IndexedDbStorage implements ProfileStorage {
         r.result.createObjectStore(FILES);
         r.result.createObjectStore(KEYS);
       };
-      r.onsuccess = () => resolve(r.result);
+      r.onsuccess = () => {
+        // Another instance (or tab) deletes the database: let it (a held connection would block
+        // the deletion forever); this instance opens it again on its next call.
+        r.result.onversionchange = () => {
+          r.result.close();
+          this.#db = undefined;
+          this.#key = undefined;
+        };
+        resolve(r.result);
+      };
       r.onerror = () => reject(r.error ?? new Error('IndexedDB open failed'));
     }).catch((e) => {
       this.#db = undefined;
