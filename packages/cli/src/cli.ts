@@ -26,6 +26,7 @@ import { registerCustodyCommands } from './custody-commands.js';
 import { registerFileCommands } from './file-commands.js';
 import { createOutput, displayText, type Output, reportError } from './output.js';
 import { registerRecordsCommands } from './records-commands.js';
+import { registerSealedCommands } from './sealed-commands.js';
 
 export { displayText };
 
@@ -397,6 +398,7 @@ export function buildProgram(io: CliIo = defaultIo()): Command {
   registerCustodyCommands(program, { output, open });
   registerBackupCommands(program, { io, output, open, environment });
   registerRecordsCommands(program, { io, output, open, displayText });
+  registerSealedCommands(program, { output, open });
 
   // ---- trust -------------------------------------------------------------------------------------
   program
