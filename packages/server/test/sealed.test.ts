@@ -216,3 +216,45 @@ suite(
   },
   () => dropSchema(schema),
 );
+
+describe('sealed sends: limits (SQLite)', () => {
+  let t: TestServer;
+  afterEach(async () => {
+    await t.close();
+  });
+
+  it('a stranger exceeding the first-contact limit (authenticated sends to another user, per pair) is refused, nothing stored', async () => {
+    t = await startTestServer({ rateLimits: { messagesPerPair: { capacity: 3, refillPerSecond: 1 / 3600 } } });
+    const bob = await account(t.api, 'bob');
+    const stranger = await account(t.api, 'stranger');
+    const send = () =>
+      t.api.req('POST', '/v1/messages', {
+        token: stranger.token,
+        body: { to: 'bob', messages: [{ deviceId: bob.d.keys.deviceId, body: b64(p.randomBytes(64)) }] },
+      });
+    for (let i = 0; i < 3; i++) expect((await send()).status).toBe(200);
+    const before = await t.server.storage.mailboxes.fetch('bob', bob.d.keys.deviceId, { limit: 100 });
+    const refused = await send();
+    expect(refused.status).toBe(429);
+    expect(refused.body.code).toBe('rate_limited');
+    expect(await t.server.storage.mailboxes.fetch('bob', bob.d.keys.deviceId, { limit: 100 })).toEqual(before);
+  });
+
+  it('sealed sends are limited per recipient device and per address: refused, nothing stored', async () => {
+    t = await startTestServer({ rateLimits: { sealedPerRecipient: { capacity: 2, refillPerSecond: 1 / 3600 } } });
+    const bob = await account(t.api, 'bob');
+    const token = P.newDeliveryToken(p);
+    const body = { verifier: b64(await P.deliveryTokenVerifier(p, token)), mode: 'rotate' };
+    expect((await t.api.req('PUT', '/v1/sealed/token', { token: bob.token, body, sign: { user: bob.u } })).status).toBe(204);
+    const send = () =>
+      t.api.req('POST', '/v1/sealed/messages', {
+        body: { to: 'bob', messages: [{ deviceId: bob.d.keys.deviceId, token: b64(token), body: b64(envelope()) }] },
+      });
+    expect((await send()).status).toBe(200);
+    expect((await send()).status).toBe(200);
+    const refused = await send();
+    expect(refused.status).toBe(429);
+    expect(await t.server.storage.mailboxes.fetch('bob', bob.d.keys.deviceId, { limit: 100 })).toHaveLength(2);
+    expect(await t.server.storage.sealed.countDigests()).toBe(2);
+  });
+});
