@@ -104,6 +104,21 @@ function suite(name: string, enabled: boolean, options: () => ServerOptions, aft
       expect((await to(t3)).status).toBe(200);
     });
 
+    it('the directory for a token holder, unauthenticated; a wrong token and an unknown user look the same (403)', async () => {
+      const bob = await account(t.api, 'bob');
+      const token = P.newDeliveryToken(p);
+      await setToken(bob, token);
+      const look = (user: string, tok: Uint8Array) =>
+        t.api.req('POST', '/v1/sealed/directory', { body: { user, deviceId: bob.d.keys.deviceId, token: b64(tok) } });
+      const ok = await look('bob', token);
+      expect(ok.status).toBe(200);
+      expect(ok.body).toMatchObject({ user: 'bob', deviceList: b64(bob.u.list), masterKey: b64(bob.u.master.publicKey) });
+      for (const r of [await look('bob', P.newDeliveryToken(p)), await look('nobody', token)]) {
+        expect(r.status).toBe(403);
+        expect(r.body.code).toBe('invalid_delivery_token');
+      }
+    });
+
     it('setting a token needs a signed request', async () => {
       const bob = await account(t.api, 'bob');
       const r = await t.api.req('PUT', '/v1/sealed/token', {
