@@ -42,10 +42,7 @@ export async function run(o: BenchOptions): Promise<BenchResult> {
   const a = await ours(ms);
   o.log(`sealed: ${peerName}, ${ms} ms`);
   const b = await sealedSenderOuter(PLAINTEXT, ms);
-  const ratio = (x: number, y: number) => Math.round((x / y) * 100) / 100;
-  const rows: Row[] = [
-    { metric: 'seal_open_per_s', unit: 'envelopes/s', ours: Math.round(a.perSecond), peer: Math.round(b.perSecond), ratio: ratio(a.perSecond, b.perSecond) },
-    { metric: 'sealed_bytes', unit: 'bytes', ours: a.bytes, peer: b.bytes, ratio: ratio(a.bytes, b.bytes) },
-  ];
+  const row = (metric: string, unit: string, ours: number, peer: number): Row => ({ metric, unit, ours, peer, ratio: ours / peer });
+  const rows: Row[] = [row('seal_open_per_s', 'envelopes/s', Math.round(a.perSecond), Math.round(b.perSecond)), row('sealed_bytes', 'bytes', a.bytes, b.bytes)];
   return { bench: 'sealed', peer: peerName, rows };
 }
