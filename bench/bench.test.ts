@@ -101,7 +101,7 @@ describe('benchmarks, --quick --json', () => {
     const r = await quick('sealed');
     checkShape(r, 'sealed', /^@signalapp\/libsignal-client@\d+\.\d+\.\d+$/);
     expect(r.rows.map((x) => x.metric)).toEqual(['seal_open_per_s', 'sealed_bytes']);
-    for (const row of r.rows) expect(row.ours > 0 && (row.peer as number) > 0).toBe(true);
+    for (const row of r.rows) expect((row.ours as number) > 0 && (row.peer as number) > 0).toBe(true);
   });
 });
 
