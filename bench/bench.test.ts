@@ -110,6 +110,13 @@ describe('benchmarks, --quick --json', () => {
       expect(loaded).toBeLessThan(r.rows[1]?.ours as number);
     },
   );
+
+  it('sealed: ours and libsignal sealed sender, outer layer around one ratchet message', { timeout: TIMEOUT }, async () => {
+    const r = await quick('sealed');
+    checkShape(r, 'sealed', /^@signalapp\/libsignal-client@\d+\.\d+\.\d+$/);
+    expect(r.rows.map((x) => x.metric)).toEqual(['seal_open_per_s', 'sealed_bytes']);
+    for (const row of r.rows) expect((row.ours as number) > 0 && (row.peer as number) > 0).toBe(true);
+  });
 });
 
 if ((await requirePostgres('cluster benchmark')) && (await requireNats('cluster benchmark'))) {

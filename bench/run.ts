@@ -29,6 +29,7 @@ const BENCHES: Record<string, () => Promise<{ run: (o: BenchOptions) => Promise<
   backup: () => import('./backup.js'),
   search: () => import('./search.js'),
   web: () => import('./web.js'),
+  sealed: () => import('./sealed.js'),
 };
 
 function fmt(x: number | null): string {

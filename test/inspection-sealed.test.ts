@@ -338,7 +338,8 @@ describe('the NDSS 2021 linkage attack against the relay view', () => {
    */
   async function conversations(options: { sealed: boolean; autoReceipts: boolean }) {
     const tag = randomBytes(3).toString('hex');
-    const env = options.sealed ? {} : { sealedSends: false };
+    // directoryMaxAgeMs 0: every send looks the recipient up again, so the lookups are in the view too.
+    const env = { directoryMaxAgeMs: 0, ...(options.sealed ? {} : { sealedSends: false }) };
     const [alice, bob, carol, dave] = await Promise.all(['alice', 'bob', 'carol', 'dave'].map((n) => make(`${n}${tag}`, env)));
     const all = [alice, bob, carol, dave] as Device[];
     const pairs: [Device, Device][] = [
@@ -378,13 +379,17 @@ describe('the NDSS 2021 linkage attack against the relay view', () => {
     return { view, truth, users: all.map((d) => d.client.user) };
   }
 
-  /** Pairs the adversary derives from the stored rows: authenticated sends name both ends. */
+  /**
+   * Pairs the adversary derives from requests naming both ends: authenticated sends (stored with
+   * their sender), and authenticated directory lookups and bundle fetches of another user.
+   */
   function pairsFromRows(view: Seen[]): Set<string> {
     const out = new Set<string>();
     for (const s of view) {
-      if (s.method !== 'POST' || s.path !== '/v1/messages' || !s.device) continue;
-      const to = (JSON.parse(s.body) as { to: string }).to;
-      if (to !== s.device) out.add(`${s.device}->${to}`);
+      if (!s.device) continue;
+      const looked = /^\/v1\/users\/([^/]+)/.exec(s.path)?.[1];
+      const to = s.method === 'POST' && s.path === '/v1/messages' ? (JSON.parse(s.body) as { to: string }).to : looked;
+      if (to && to !== s.device) out.add(`${s.device}->${to}`);
     }
     return out;
   }
@@ -416,6 +421,8 @@ describe('the NDSS 2021 linkage attack against the relay view', () => {
     expect(sealed.length).toBe(ROUNDS * 4); // per round: 2 messages + 2 replies
     expect(sealed.every((s) => s.device === null)).toBe(true);
     expect(pairsFromRows(view)).toEqual(new Set());
+    // The recipients' lists were looked up at every send, without authentication (a delivery token).
+    expect(view.filter((s) => s.path === '/v1/sealed/directory').length).toBeGreaterThanOrEqual(ROUNDS * 4);
     expect(pairsFromTiming(view, WINDOW_MS)).toEqual(new Set());
     // Receiving sent nothing: every POST of a message in the view is one the test asked for.
     expect(view.filter((s) => s.method === 'POST' && s.path.endsWith('/messages')).length).toBe(ROUNDS * 4);

@@ -194,3 +194,12 @@ export async function wireBytesPerMessage(plaintextBytes: number): Promise<numbe
   check(await bob.decrypt('peer', message), pt, true);
   return message.length;
 }
+
+/** One real ratchet message (a RatchetMessage of an established session) of `plaintextBytes` (the sealed bench's payload). */
+export async function ratchetMessage(plaintextBytes: number): Promise<Uint8Array> {
+  const { alice, bob } = await establish();
+  const pt = new Uint8Array(randomBytes(plaintextBytes));
+  const message = await alice.encrypt('peer', pt);
+  check(await bob.decrypt('peer', message), pt, true);
+  return message;
+}

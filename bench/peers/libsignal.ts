@@ -22,14 +22,19 @@ import {
   ProtocolAddress,
   PublicKey,
   processPreKeyBundle,
+  SenderCertificate,
+  ServerCertificate,
   SessionRecord,
   SessionStore,
   SignalMessage,
   SignedPreKeyRecord,
   SignedPreKeyStore,
+  sealedSenderDecryptToUsmc,
+  sealedSenderEncrypt,
   signalDecrypt,
   signalDecryptPreKey,
   signalEncrypt,
+  UnidentifiedSenderMessageContent,
 } from '@signalapp/libsignal-client';
 import { rate } from './timing.js';
 
@@ -292,6 +297,37 @@ export async function wireBytesPerMessage(plaintextBytes: number): Promise<numbe
   const wire = ct.serialize();
   check(await bob.decrypt(aliceAddr, bobAddr, wire), pt, true);
   return wire.length;
+}
+
+/**
+ * libsignal's sealed sender (v1, one recipient): the outer layer alone, around one Whisper message
+ * of an established session with a sender certificate (server certificate under a trust root).
+ * `sealedSenderEncrypt` + `sealedSenderDecryptToUsmc` per iteration; also the sealed size.
+ */
+export async function sealedSenderOuter(plaintextBytes: number, durationMs: number): Promise<{ perSecond: number; bytes: number }> {
+  const { alice, bob, aliceAddr, bobAddr } = await establish();
+  const trustRoot = PrivateKey.generate();
+  const serverKey = PrivateKey.generate();
+  const serverCert = ServerCertificate.new(1, serverKey.getPublicKey(), trustRoot);
+  const senderCert = SenderCertificate.new(
+    '9d0652a3-dcc3-4d11-975f-74d61598733f',
+    null,
+    1,
+    alice.identity.pair.publicKey,
+    Date.now() + 86_400_000,
+    serverCert,
+    serverKey,
+  );
+  const ct = await alice.encrypt(bobAddr, aliceAddr, new Uint8Array(randomBytes(plaintextBytes)));
+  const usmc = UnidentifiedSenderMessageContent.new(ct, senderCert, 0, null);
+  let bytes = 0;
+  const perSecond = await rate(durationMs, async () => {
+    const sealed = await sealedSenderEncrypt(usmc, bobAddr, alice.identity);
+    bytes = sealed.length;
+    const opened = await sealedSenderDecryptToUsmc(sealed, bob.identity);
+    if (opened.contents().length !== ct.serialize().length) throw new Error('libsignal peer: sealed sender round trip mismatch');
+  });
+  return { perSecond, bytes };
 }
 
 // ---------------------------------------------------------------- self-check

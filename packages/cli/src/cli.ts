@@ -29,6 +29,7 @@ import { readMessageText } from './message-input.js';
 import { createOutput, displayMessage, displayText, type Output, reportError } from './output.js';
 import { checkNewProfilePassphrase, openProfile, PASSPHRASE_HELP } from './passphrase.js';
 import { registerRecordsCommands } from './records-commands.js';
+import { registerSealedCommands } from './sealed-commands.js';
 
 export { displayMessage, displayText };
 
@@ -440,6 +441,7 @@ dropped. Larger content: blindrelay file put PATH --to USER.`,
   registerCustodyCommands(program, { output, open });
   registerBackupCommands(program, { io, output, open, environment });
   registerRecordsCommands(program, { io, output, open, displayText });
+  registerSealedCommands(program, { output, open });
 
   // ---- trust -------------------------------------------------------------------------------------
   program

@@ -613,6 +613,18 @@ export class RelayApi {
     return d.rotation === undefined ? base : { ...base, rotation: bytesField(d, 'rotation') };
   }
 
+  /** The same as getUser, not authenticated: the lookup is authorised by a delivery token of one of the user's devices (docs/API.md §11). */
+  async getUserSealed(
+    user: string,
+    deviceId: number,
+    token: Uint8Array,
+  ): Promise<{ user: string; masterKey: Uint8Array; deviceList: Uint8Array; rotation?: Uint8Array }> {
+    const d = await this.#json('POST', '/v1/sealed/directory', { body: { user, deviceId, token: b64(token) } });
+    if (typeof d.user !== 'string') throw badResponse('user');
+    const base = { user: d.user, masterKey: bytesField(d, 'masterKey'), deviceList: bytesField(d, 'deviceList') };
+    return d.rotation === undefined ? base : { ...base, rotation: bytesField(d, 'rotation') };
+  }
+
   /**
    * Delete our account (docs/API.md §1a): the master key's deletion statement (PROTOCOL.md §17),
    * in a request signed with the device key (§2a).

@@ -70,6 +70,17 @@ export async function tokensFor(tx: Transaction, user: string, deviceIds: readon
   return out;
 }
 
+/** A token we hold for any device of `user`, if one. */
+export async function anyToken(tx: Transaction, user: string): Promise<{ deviceId: number; token: Uint8Array } | undefined> {
+  const d = await tx.get('delivery');
+  for (const [key, token] of d.known) {
+    if (!key.startsWith(`${user}/`)) continue;
+    const deviceId = Number(key.slice(user.length + 1));
+    if (Number.isSafeInteger(deviceId)) return { deviceId, token };
+  }
+  return undefined;
+}
+
 /** Forget every token of `user` (the relay refused one: rotated out or revoked). */
 export async function forgetTokens(tx: Transaction, user: string): Promise<void> {
   const d = await tx.get('delivery');

@@ -34,7 +34,8 @@ import {
   verifyDeviceList,
 } from '@blindrelay/protocol';
 import type { Context } from './context.js';
-import { KeyChangedError, RevokedError, UntrustedDeviceError } from './errors.js';
+import { anyToken, forgetTokens } from './delivery.js';
+import { InvalidDeliveryTokenError, KeyChangedError, RevokedError, UntrustedDeviceError } from './errors.js';
 import { followRotation } from './master-key-rotation.js';
 import type { Contact, Transaction } from './profile.js';
 import { pruneSessions } from './sessions.js';
@@ -107,11 +108,32 @@ export interface ResolveOptions {
 
 const toKeep = (list: DeviceList) => new Map(list.devices.map((d) => [d.deviceId, d.identityKey] as const));
 
+/**
+ * The directory entry as served. For another user one of whose devices' delivery tokens we hold
+ * (and sealed sends on), the lookup is unauthenticated, authorised by that token (docs/API.md
+ * §11): an authenticated lookup would tell the relay who is about to write to whom. A refused token
+ * is forgotten and the lookup made authenticated.
+ */
+async function lookUp(ctx: Context, tx: Transaction, user: string) {
+  if (user !== ctx.account.user && ctx.sealedSends !== false) {
+    const held = await anyToken(tx, user);
+    if (held) {
+      try {
+        return await ctx.api.getUserSealed(user, held.deviceId, held.token);
+      } catch (e) {
+        if (!(e instanceof InvalidDeliveryTokenError)) throw e;
+        await forgetTokens(tx, user);
+      }
+    }
+  }
+  return ctx.api.getUser(user);
+}
+
 /** Fetch the user's directory entry and check it as above; updates contacts and prunes sessions. */
 export async function resolveUser(ctx: Context, tx: Transaction, user: string, options: ResolveOptions): Promise<Resolved> {
   const { p } = ctx;
   let account = ctx.account;
-  const served = await ctx.api.getUser(user);
+  const served = await lookUp(ctx, tx, user);
   const decoded = decodeDeviceList(served.deviceList);
   if (decoded.user !== user) throw new DecodeError('device list: issued for another user');
   const contacts = await tx.get('contacts');

@@ -83,6 +83,37 @@ describe('sealed sender in the SDK', () => {
     ]);
   });
 
+  it('a sealed message pushed over the WebSocket arrives with the verified sender', async () => {
+    const alice = await newUserAt(unique('alice'), server.url);
+    const bob = await newUserAt(unique('bob'), server.url);
+    await alice.client.send(bob.client.user, 'first');
+    await inbox(bob);
+    await bob.client.send(alice.client.user, 'token inside');
+    await inbox(alice);
+    const got: ReceivedMessage[] = [];
+    const statuses: string[] = [];
+    const controller = new AbortController();
+    const listening = bob.client.listen({
+      signal: controller.signal,
+      minDelayMs: 50,
+      maxDelayMs: 200,
+      onMessage: (m) => void got.push(m),
+      onStatus: (st) => void statuses.push(st.state),
+    });
+    const until = async (cond: () => boolean) => {
+      for (let i = 0; i < 400 && !cond(); i++) await new Promise((r) => setTimeout(r, 25));
+      expect(cond()).toBe(true);
+    };
+    await until(() => statuses.includes('open'));
+    const aSends = watchSends(alice);
+    await alice.client.send(bob.client.user, 'pushed sealed');
+    expect(aSends.map((x) => x.path)).toEqual(['/v1/sealed/messages']);
+    await until(() => got.length > 0);
+    controller.abort();
+    await listening;
+    expect(got.map((m) => [m.from, m.fromDevice, m.text])).toEqual([[alice.client.user, alice.client.deviceId, 'pushed sealed']]);
+  });
+
   it('a revoked token: the relay refuses it, the SDK falls back to the authenticated path (and learns the new token)', async () => {
     const alice = await newUserAt(unique('alice'), server.url);
     const bob = await newUserAt(unique('bob'), server.url);

@@ -123,6 +123,21 @@ async function routes() {
     { method: 'POST', path: '/v1/messages/ack', auth: true, body: { ids: [b64(new Uint8Array(16))] }, required: ['ids'] },
     {
       method: 'POST',
+      path: '/v1/sealed/messages',
+      auth: false,
+      body: { to: 'bob', messages: [{ deviceId: bob.d.keys.deviceId, token: b64(new Uint8Array(32)), body: b64(new Uint8Array(80).fill(1)) }] },
+      required: ['to', 'messages'],
+    },
+    {
+      method: 'POST',
+      path: '/v1/sealed/directory',
+      auth: false,
+      body: { user: 'bob', deviceId: bob.d.keys.deviceId, token: b64(new Uint8Array(32)) },
+      required: ['user', 'deviceId', 'token'],
+    },
+    { method: 'PUT', path: '/v1/sealed/token', auth: true, body: { verifier: b64(new Uint8Array(32)), mode: 'rotate' }, required: ['verifier', 'mode'] },
+    {
+      method: 'POST',
       path: '/v1/accounts/deletion',
       auth: true,
       body: { timestamp: Date.now(), nonce: b64(new Uint8Array(16)), listDigest: b64(new Uint8Array(32)), signature: b64(new Uint8Array(64)) },
@@ -317,7 +332,8 @@ describe('bad input against every endpoint', () => {
       // Routes that destroy data take a request signature (docs/API.md §2a): sign, so the body's own checks answer.
       const signed =
         r.method !== 'GET' &&
-        (/^\/v1\/(messages\/ack|accounts\/deletion|files\/[^/]+\/(header|versions))$/.test(r.path) || /^\/v1\/collections\/[^/]+(\/members)?$/.test(r.path));
+        (/^\/v1\/(messages\/ack|accounts\/deletion|sealed\/token|files\/[^/]+\/(header|versions))$/.test(r.path) ||
+          /^\/v1\/collections\/[^/]+(\/members)?$/.test(r.path));
       const base = { ...(token ? { token } : {}), ...(signed ? { sign: { user: alice.u } } : {}) };
       const add = (name: string, opts: RequestOptions, status?: number | number[], code?: string) =>
         cases.push({ name, method: r.method, path: r.path, opts: { ...base, ...opts }, ...(status ? { status } : {}), ...(code ? { code } : {}) });

@@ -104,6 +104,21 @@ function suite(name: string, enabled: boolean, options: () => ServerOptions, aft
       expect((await to(t3)).status).toBe(200);
     });
 
+    it('the directory for a token holder, unauthenticated; a wrong token and an unknown user look the same (403)', async () => {
+      const bob = await account(t.api, 'bob');
+      const token = P.newDeliveryToken(p);
+      await setToken(bob, token);
+      const look = (user: string, tok: Uint8Array) =>
+        t.api.req('POST', '/v1/sealed/directory', { body: { user, deviceId: bob.d.keys.deviceId, token: b64(tok) } });
+      const ok = await look('bob', token);
+      expect(ok.status).toBe(200);
+      expect(ok.body).toMatchObject({ user: 'bob', deviceList: b64(bob.u.list), masterKey: b64(bob.u.master.publicKey) });
+      for (const r of [await look('bob', P.newDeliveryToken(p)), await look('nobody', token)]) {
+        expect(r.status).toBe(403);
+        expect(r.body.code).toBe('invalid_delivery_token');
+      }
+    });
+
     it('setting a token needs a signed request', async () => {
       const bob = await account(t.api, 'bob');
       const r = await t.api.req('PUT', '/v1/sealed/token', {
@@ -216,3 +231,45 @@ suite(
   },
   () => dropSchema(schema),
 );
+
+describe('sealed sends: limits (SQLite)', () => {
+  let t: TestServer;
+  afterEach(async () => {
+    await t.close();
+  });
+
+  it('a stranger exceeding the first-contact limit (authenticated sends to another user, per pair) is refused, nothing stored', async () => {
+    t = await startTestServer({ rateLimits: { messagesPerPair: { capacity: 3, refillPerSecond: 1 / 3600 } } });
+    const bob = await account(t.api, 'bob');
+    const stranger = await account(t.api, 'stranger');
+    const send = () =>
+      t.api.req('POST', '/v1/messages', {
+        token: stranger.token,
+        body: { to: 'bob', messages: [{ deviceId: bob.d.keys.deviceId, body: b64(p.randomBytes(64)) }] },
+      });
+    for (let i = 0; i < 3; i++) expect((await send()).status).toBe(200);
+    const before = await t.server.storage.mailboxes.fetch('bob', bob.d.keys.deviceId, { limit: 100 });
+    const refused = await send();
+    expect(refused.status).toBe(429);
+    expect(refused.body.code).toBe('rate_limited');
+    expect(await t.server.storage.mailboxes.fetch('bob', bob.d.keys.deviceId, { limit: 100 })).toEqual(before);
+  });
+
+  it('sealed sends are limited per recipient device and per address: refused, nothing stored', async () => {
+    t = await startTestServer({ rateLimits: { sealedPerRecipient: { capacity: 2, refillPerSecond: 1 / 3600 } } });
+    const bob = await account(t.api, 'bob');
+    const token = P.newDeliveryToken(p);
+    const body = { verifier: b64(await P.deliveryTokenVerifier(p, token)), mode: 'rotate' };
+    expect((await t.api.req('PUT', '/v1/sealed/token', { token: bob.token, body, sign: { user: bob.u } })).status).toBe(204);
+    const send = () =>
+      t.api.req('POST', '/v1/sealed/messages', {
+        body: { to: 'bob', messages: [{ deviceId: bob.d.keys.deviceId, token: b64(token), body: b64(envelope()) }] },
+      });
+    expect((await send()).status).toBe(200);
+    expect((await send()).status).toBe(200);
+    const refused = await send();
+    expect(refused.status).toBe(429);
+    expect(await t.server.storage.mailboxes.fetch('bob', bob.d.keys.deviceId, { limit: 100 })).toHaveLength(2);
+    expect(await t.server.storage.sealed.countDigests()).toBe(2);
+  });
+});

@@ -1,4 +1,6 @@
 /** docs/API.md §11: sealed sends (no sender on the relay) and delivery tokens. */
+
+import { deliveryTokenVerifier } from '@blindrelay/protocol';
 import type { Static } from '@sinclair/typebox';
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
@@ -9,8 +11,23 @@ import { decodeField, encodeBase64url } from '../http/base64url.js';
 import { clientKey } from '../http/client-address.js';
 import { ApiError } from '../http/errors.js';
 import { hashBody, requireSignature } from '../http/request-signature.js';
-import { B64Fixed, BEARER, DeviceId, EmptyQuery, errors, MessageBody, MessageId, Millis, NoContent, Obj, User } from '../http/schemas.js';
-import { DELIVERY_TOKEN_GRACE_MS, deliverSealed, MAX_DELIVERY_TOKENS_PER_DEVICE } from '../services/sealed-delivery.js';
+import {
+  B64Fixed,
+  B64Range,
+  BEARER,
+  DeviceId,
+  DeviceList,
+  Ed25519Key,
+  EmptyQuery,
+  errors,
+  MessageBody,
+  MessageId,
+  Millis,
+  NoContent,
+  Obj,
+  User,
+} from '../http/schemas.js';
+import { DELIVERY_TOKEN_GRACE_MS, deliverSealed, invalidToken, MAX_DELIVERY_TOKENS_PER_DEVICE } from '../services/sealed-delivery.js';
 
 const SealedSendBody = Obj({
   to: User,
@@ -30,7 +47,41 @@ const TokenBody = Obj({
   }),
 });
 
+const DirectoryBody = Obj({
+  user: User,
+  deviceId: DeviceId,
+  token: B64Fixed(32, "a delivery token of one of the user's devices"),
+});
+const Rotation = B64Range(1, 64 * 1024, 'master-key rotation statement (PROTOCOL.md §16.4)');
+
 export function registerSealedRoutes(app: FastifyInstance, ctx: AppContext): void {
+  app.post<{ Body: Static<typeof DirectoryBody> }>(
+    '/v1/sealed/directory',
+    {
+      schema: {
+        summary: "A user's master key and device list for a holder of one of its devices' delivery tokens; no authentication (the lookup names no requester)",
+        tags: ['sealed'],
+        querystring: EmptyQuery,
+        body: DirectoryBody,
+        response: { 200: Obj({ user: User, masterKey: Ed25519Key, deviceList: DeviceList, rotation: Type.Optional(Rotation) }), ...errors(400, 403, 429) },
+      },
+    },
+    async (request) => {
+      const { user, deviceId } = request.body;
+      ctx.rateLimiter.takeLocal([{ action: 'sealedPerIp', subject: clientKey(request) }]);
+      const verifier = await deliveryTokenVerifier(ctx.primitives, decodeField(request.body.token, 'token', { exact: 32 }));
+      const account = await ctx.storage.accounts.get(user);
+      // An unknown user and a wrong token look the same: the lookup is no directory oracle.
+      if (!account || (await ctx.storage.sealed.invalidTokens(user, [{ deviceId, verifier }], ctx.now())).length > 0) throw invalidToken();
+      return {
+        user: account.user,
+        masterKey: encodeBase64url(account.masterKey),
+        deviceList: encodeBase64url(account.deviceList),
+        ...(account.rotation ? { rotation: encodeBase64url(account.rotation) } : {}),
+      };
+    },
+  );
+
   app.post<{ Body: Static<typeof SealedSendBody> }>(
     '/v1/sealed/messages',
     {
