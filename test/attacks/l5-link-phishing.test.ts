@@ -99,7 +99,8 @@ describe('L5: phishing a device-link code', () => {
         },
       }),
     ).rejects.toBeInstanceOf(LinkNotConfirmedError);
-    expect(seen).toEqual([{ user, sas: mal.sas }]);
+    // It also names the user the code asks to join and the name the new device gave (review ux-2026-12 F5).
+    expect(seen).toEqual([{ user, sas: mal.sas, requestedUser: user, deviceName: expect.any(String) }]);
     // 4. The CLI, non-interactively with the code from her screen: refused, exit 1.
     const cliRun = await new Promise<{ code: number | null; stdout: string }>((resolve) => {
       const child = spawn(process.execPath, [BIN, '--home', home, 'device', 'approve', mal.code, '--sas', own.sas, '--json'], {

@@ -7,5 +7,9 @@ import { register } from 'tsx/esm/api';
 // heap, which file and message buffers are (docs/DECISIONS.md, "V8 external memory").
 if (Number.parseInt(process.versions.node, 10) >= 24) setFlagsFromString('--external-memory-accounted-in-global-limit');
 
+// The parent process at launch, before the sources load: `blindrelay server` under npm shuts down
+// when it is gone (packages/server/src/main.ts, review ux-2026-12 F3), also if npm died meanwhile.
+globalThis[Symbol.for('blindrelay.launchPpid')] = process.ppid;
+
 register();
 await import('../src/main.ts');

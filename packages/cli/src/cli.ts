@@ -12,6 +12,7 @@ import {
   errorInfo,
   InvalidArgumentError,
   LinkNotConfirmedError,
+  LinkWrongUserError,
   NotPrimaryError,
   parseLinkCode,
   type ReceivedMessage,
@@ -24,10 +25,12 @@ import { registerAccountCommands } from './account-commands.js';
 import { registerBackupCommands } from './backup-commands.js';
 import { registerCustodyCommands } from './custody-commands.js';
 import { registerFileCommands } from './file-commands.js';
-import { createOutput, displayText, type Output, reportError } from './output.js';
+import { readMessageText } from './message-input.js';
+import { createOutput, displayMessage, displayText, type Output, reportError } from './output.js';
+import { checkNewProfilePassphrase, openProfile, PASSPHRASE_HELP } from './passphrase.js';
 import { registerRecordsCommands } from './records-commands.js';
 
-export { displayText };
+export { displayMessage, displayText };
 
 interface GlobalOptions {
   home?: string;
@@ -76,8 +79,8 @@ function messageJson(m: ReceivedMessage) {
 }
 function messageLine(m: ReceivedMessage): string {
   return m.sync
-    ? `[${formatTime(m.sentAt)}] you (device ${m.fromDevice}) -> ${m.to}: ${displayText(m.text)}`
-    : `[${formatTime(m.sentAt)}] ${m.from} (device ${m.fromDevice}): ${displayText(m.text)}`;
+    ? `[${formatTime(m.sentAt)}] you (device ${m.fromDevice}) -> ${m.to}: ${displayMessage(m.text)}`
+    : `[${formatTime(m.sentAt)}] ${m.from} (device ${m.fromDevice}): ${displayMessage(m.text)}`;
 }
 
 export function buildProgram(io: CliIo = defaultIo()): Command {
@@ -90,6 +93,7 @@ export function buildProgram(io: CliIo = defaultIo()): Command {
     .option('--json', 'print JSON (one object; JSON lines for receive)')
     .option('--insecure-http', 'allow plain http:// to a relay on another machine (env BLINDRELAY_INSECURE_HTTP=1; tokens then cross the network in clear)')
     .showHelpAfterError('(run with --help for usage)')
+    .configureHelp({ showGlobalOptions: true })
     .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) });
 
   const globals = (cmd: Command): GlobalOptions => cmd.optsWithGlobals() as GlobalOptions;
@@ -103,7 +107,7 @@ export function buildProgram(io: CliIo = defaultIo()): Command {
       historySearch: true,
     };
   };
-  const open = (cmd: Command) => BlindrelayClient.open(environment(cmd));
+  const open = (cmd: Command) => openProfile(environment(cmd), (text) => io.stderr.write(`${text}\n`));
 
   // ---- server ------------------------------------------------------------------------------------
   const server = program
@@ -177,6 +181,7 @@ export function buildProgram(io: CliIo = defaultIo()): Command {
     .action(async (opts: { server: string; user: string; deviceName: string }, cmd: Command) => {
       const out = output(cmd);
       const env = environment(cmd);
+      checkNewProfilePassphrase(env.passphrase);
       const client = await BlindrelayClient.createAccount(env, { servers: opts.server, user: opts.user, deviceName: opts.deviceName });
       const w = client.whoami();
       const warning = client.encrypted
@@ -214,6 +219,7 @@ export function buildProgram(io: CliIo = defaultIo()): Command {
     .action(async (opts: { server: string; user: string; deviceName: string }, cmd: Command) => {
       const out = output(cmd);
       const env = environment(cmd);
+      checkNewProfilePassphrase(env.passphrase);
       const client = await BlindrelayClient.link(env, {
         servers: opts.server,
         user: opts.user,
@@ -251,17 +257,30 @@ export function buildProgram(io: CliIo = defaultIo()): Command {
     .description('on the primary device: approve a new companion device of your user, given the code it shows (it can read and send as your user)')
     .argument('<code>', 'the BR1.… code')
     .option('--sas <digits>', 'the comparison code the new device shows (instead of confirming on the terminal)')
-    .action(async (code: string, opts: { sas?: string }, cmd: Command) => {
+    .option('--yes', 'do not ask (scripts): needs --sas, the comparison code, which is the confirmation')
+    .addHelpText(
+      'after',
+      `
+It shows the user the new device asks to join and the name it gave, and refuses a code for another
+user (ERR_LINK_WRONG_USER). On a terminal it asks you to confirm that the new device shows the same
+comparison code; in scripts, --sas DIGITS is that confirmation (--yes alone is refused: it would
+approve a code sent by anyone, not only the device in your hand).`,
+    )
+    .action(async (code: string, opts: { sas?: string; yes?: boolean }, cmd: Command) => {
       const out = output(cmd);
-      parseLinkCode(code);
+      const { request } = parseLinkCode(code);
       const client = await open(cmd);
       // Custody: refused on a companion before anything else (PROTOCOL.md §16).
       if (!client.primary) throw new NotPrimaryError('approving a new device');
+      if (request && request.user !== client.user) throw new LinkWrongUserError(request.user, client.user);
+      const asking = request
+        ? `the new device "${displayText(request.deviceName)}" asks to join ${request.user}`
+        : 'the new device (an older version: its code does not say its name)';
       const stdin = io.stdin;
-      const interactive = opts.sas === undefined && !out.json && stdin?.isTTY === true;
+      const interactive = opts.sas === undefined && !opts.yes && !out.json && stdin?.isTTY === true;
       if (opts.sas === undefined && !interactive) {
         throw new LinkNotConfirmedError(
-          `approving lets the new device read and send as ${client.user}: pass --sas with the comparison code the new device shows (or run this on a terminal to confirm it). Nothing was sent`,
+          `${asking}; approving lets it read and send as ${client.user}: pass --sas with the comparison code it shows${opts.yes ? ' (--yes does not replace it)' : ' (or run this on a terminal to confirm it)'}. Nothing was sent`,
         );
       }
       const r = await client.approve(code, {
@@ -269,6 +288,7 @@ export function buildProgram(io: CliIo = defaultIo()): Command {
         ...(interactive
           ? {
               confirm: async ({ user, sas }) => {
+                io.stderr.write(`${asking[0]?.toUpperCase()}${asking.slice(1)}.\n`);
                 io.stderr.write(
                   `This makes the new device a companion of ${user}: it can read new messages and files and act as ${user} (it does not get the master key: only this device adds and removes devices).\nCompare: the new device must show the comparison code  ${formatSas(sas)}\nIf you did not start this link yourself, or the codes differ, answer no.\n`,
                 );
@@ -282,9 +302,10 @@ export function buildProgram(io: CliIo = defaultIo()): Command {
             }
           : {}),
       });
+      const named = request ? ` ("${displayText(request.deviceName)}")` : '';
       out.result(
-        { approved: true, user: client.user, channelId: r.channelId, sas: r.sas, deviceId: r.deviceId },
-        `approved: the new device ${r.deviceId} now publishes the device list that adds it to ${client.user}`,
+        { approved: true, user: client.user, channelId: r.channelId, sas: r.sas, deviceId: r.deviceId, ...(request ? { deviceName: request.deviceName } : {}) },
+        `approved: the new device ${r.deviceId}${named} now publishes the device list that adds it to ${client.user}`,
       );
     });
 
@@ -297,7 +318,11 @@ export function buildProgram(io: CliIo = defaultIo()): Command {
       const r = await client.devices();
       out.result({ user: client.user, version: r.version, devices: r.devices }, [
         `devices of ${client.user} (device list version ${r.version}):`,
-        ...r.devices.map((d) => `  ${d.deviceId}${d.current ? `  (this device${d.name ? `: ${d.name}` : ''})` : ''}`),
+        ...r.devices.map((d) =>
+          d.current
+            ? `  ${d.deviceId}  ${displayText(d.name ?? '')}  (this device)`
+            : `  ${d.deviceId}  ${d.name === undefined ? '(name not known on this device: linked after it)' : displayText(d.name)}`,
+        ),
       ]);
     });
 
@@ -339,18 +364,36 @@ export function buildProgram(io: CliIo = defaultIo()): Command {
   // ---- messages ----------------------------------------------------------------------------------
   program
     .command('send')
-    .description('send an end-to-end encrypted message')
+    .description('send an end-to-end encrypted message (text up to 1 MB: larger content with file put)')
     .argument('<user>', 'recipient user')
-    .argument('<text>', 'message text')
+    .argument('[text]', 'message text; "-" reads it from standard input (leave it out with --file)')
+    .option('--file <path>', 'read the message text from this file (UTF-8)')
     .option('--accept-new-key', "send even though the recipient's master key changed (pins the new key unverified)")
-    .action(async (user: string, text: string, opts: { acceptNewKey?: boolean }, cmd: Command) => {
+    .addHelpText(
+      'after',
+      `
+Message text: at most 1,000,000 bytes of UTF-8 (1 MB), and 1 MiB once encoded (a newline or quote
+counts 2 bytes, another control character 6). A shell argument is limited to 128 KiB: for longer
+text use "-" (standard input) or --file. From standard input or a file, one trailing newline is
+dropped. Larger content: blindrelay file put PATH --to USER.`,
+    )
+    .action(async (user: string, textArg: string | undefined, opts: { acceptNewKey?: boolean; file?: string }, cmd: Command) => {
       const out = output(cmd);
+      const text = await readMessageText(textArg, opts.file, io.stdin);
       const client = await open(cmd);
       const r = await client.send(user, text, { acceptNewKey: opts.acceptNewKey ?? false });
+      // A note to self goes to our other devices only: with none, nothing was posted (review ux-2026-12 F10).
+      if (r.to === client.user && r.devices === 0) {
+        throw new InvalidArgumentError(
+          `nothing was sent: a message to yourself (${client.user}) goes to your other devices, and this is your only device (link one with: blindrelay device link)`,
+        );
+      }
       if (r.syncError) out.note(`warning: sent, but your other devices did not get a copy: ${errorInfo(r.syncError).message}`);
       out.result(
         { id: r.id, to: r.to, sentAt: r.sentAt, devices: r.devices, ownDevices: r.ownDevices },
-        `sent to ${r.to} (${r.devices} device${r.devices === 1 ? '' : 's'})${r.ownDevices ? `, synced to ${r.ownDevices} other device${r.ownDevices === 1 ? '' : 's'} of yours` : ''}`,
+        r.to === client.user
+          ? `sent to your other device${r.devices === 1 ? '' : 's'} (${r.devices})`
+          : `sent to ${r.to} (${r.devices} device${r.devices === 1 ? '' : 's'})${r.ownDevices ? `, synced to ${r.ownDevices} other device${r.ownDevices === 1 ? '' : 's'} of yours` : ''}`,
       );
     });
 
@@ -441,7 +484,7 @@ export function buildProgram(io: CliIo = defaultIo()): Command {
     .action(async (_opts: unknown, cmd: Command) => {
       const out = output(cmd);
       const env = environment(cmd);
-      const client = await BlindrelayClient.open(env);
+      const client = await openProfile(env, (text) => io.stderr.write(`${text}\n`));
       const w = client.whoami();
       out.result(
         {
@@ -458,7 +501,25 @@ export function buildProgram(io: CliIo = defaultIo()): Command {
       );
     });
 
+  // Every subcommand's help lists the global options (--home, --profile, --json, --insecure-http)
+  // and, where a profile is opened or made, the passphrase variable (review ux-2026-12 F18, F9).
+  const withPassphraseHelp = (cmd: Command) => {
+    for (const sub of cmd.commands) {
+      if (sub.name() === 'server') continue;
+      if (sub.commands.length > 0) withPassphraseHelp(sub);
+      else sub.addHelpText('after', PASSPHRASE_HELP);
+    }
+  };
+  withPassphraseHelp(program);
   return program;
+}
+
+/** `help file put` shows the help of `file put`, not of `file` (commander's help command goes one level only). */
+function helpArguments(argv: readonly string[]): readonly string[] {
+  const i = argv.indexOf('help');
+  const valueOf = i > 0 && ['--home', '--profile'].includes(argv[i - 1] as string);
+  if (i < 0 || valueOf || argv.length - i < 3 || argv.slice(i + 1).some((a) => a.startsWith('-'))) return argv;
+  return [...argv.slice(0, i), ...argv.slice(i + 1), '--help'];
 }
 
 function showQr(io: CliIo, code: string): void {
@@ -478,7 +539,7 @@ export async function runCli(argv: readonly string[], io: CliIo = defaultIo()): 
   };
   applyToAll(program);
   try {
-    await program.parseAsync([...argv], { from: 'user' });
+    await program.parseAsync([...helpArguments(argv)], { from: 'user' });
     return 0;
   } catch (e) {
     if (e instanceof CommanderError) {

@@ -3,11 +3,22 @@
  * put / get / ls / share / revoke / rewrap / rekey / resume / rm / export; every one with --json.
  * Progress bars on a terminal (stderr) for the commands that move payload bytes.
  */
-import type { BlindrelayClient, FileSummary } from '@blindrelay/client';
+import { type BlindrelayClient, type FileSummary, InvalidArgumentError } from '@blindrelay/client';
 import { exportFileToPath, fileSource, removePartialFiles, saveFile } from '@blindrelay/client/node';
 import type { Command } from 'commander';
 import type { CliIo } from './cli.js';
 import type { Output } from './output.js';
+
+/** A file id: 16 bytes, base64url (22 characters), as file put and file ls print it; checked here so a typo is named, not a relay schema error (review ux-2026-12 F6). */
+const FILE_ID = /^[A-Za-z0-9_-]{21}[AQgw]$/;
+export function parseFileId(value: string): string {
+  if (!FILE_ID.test(value)) {
+    const shown = JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
+    throw new InvalidArgumentError(`not a file id: ${shown} (a file id is 22 letters, digits, "-" or "_", as file put and file ls print it)`);
+  }
+  return value;
+}
+
 import { progressBar } from './progress.js';
 
 interface FileCommandContext {
@@ -99,7 +110,7 @@ export function registerFileCommands(program: Command, c: FileCommandContext): v
   file
     .command('get')
     .description("download and decrypt a file (written only once every byte verified and matched its owner's signature)")
-    .argument('<id>', 'the file id')
+    .argument('<id>', 'the file id (as file put and file ls print it)', parseFileId)
     .option('-o, --output <path>', 'where to write it (a directory: the stored name in it; default: the stored name here)')
     .option('--force', 'replace an existing file')
     .option('--allow-unsigned', 'accept a file stored before 2026-12-03, whose owner did not sign its contents')
@@ -151,7 +162,7 @@ export function registerFileCommands(program: Command, c: FileCommandContext): v
   file
     .command('share')
     .description('give USER (all their devices) access to a file you own; the payload is not re-encrypted')
-    .argument('<id>', 'the file id')
+    .argument('<id>', 'the file id (as file put and file ls print it)', parseFileId)
     .argument('<user>', 'the user to share with')
     .option('--accept-new-key', "share even though the user's master key changed (pins the new key unverified)")
     .action(async (id: string, user: string, opts: { acceptNewKey?: boolean }, cmd: Command) => {
@@ -167,7 +178,7 @@ export function registerFileCommands(program: Command, c: FileCommandContext): v
     .description(
       "take USER's access away: re-encrypts the file under a new key and deletes the old copy on the relay (an unfinished revocation of the file is finished first)",
     )
-    .argument('<id>', 'the file id')
+    .argument('<id>', 'the file id (as file put and file ls print it)', parseFileId)
     .argument('<user>', 'the reader to remove')
     .action(async (id: string, user: string, _opts: unknown, cmd: Command) => {
       const out = c.output(cmd);
@@ -185,7 +196,7 @@ export function registerFileCommands(program: Command, c: FileCommandContext): v
   file
     .command('rewrap')
     .description('give the current devices of the owner and every reader access (devices linked since the file was stored)')
-    .argument('<id>', 'the file id')
+    .argument('<id>', 'the file id (as file put and file ls print it)', parseFileId)
     .action(async (id: string, _opts: unknown, cmd: Command) => {
       const out = c.output(cmd);
       const client = await c.open(cmd);
@@ -197,7 +208,7 @@ export function registerFileCommands(program: Command, c: FileCommandContext): v
   file
     .command('rekey')
     .description('re-encrypt a file you own under a new key for its current readers (signs a file stored before 2026-12-03)')
-    .argument('<id>', 'the file id')
+    .argument('<id>', 'the file id (as file put and file ls print it)', parseFileId)
     .action(async (id: string, _opts: unknown, cmd: Command) => {
       const out = c.output(cmd);
       const client = await c.open(cmd);
@@ -225,7 +236,7 @@ export function registerFileCommands(program: Command, c: FileCommandContext): v
   file
     .command('rm')
     .description('delete a file you own (every version, on the relay)')
-    .argument('<id>', 'the file id')
+    .argument('<id>', 'the file id (as file put and file ls print it)', parseFileId)
     .action(async (id: string, _opts: unknown, cmd: Command) => {
       const out = c.output(cmd);
       const client = await c.open(cmd);
@@ -238,7 +249,7 @@ export function registerFileCommands(program: Command, c: FileCommandContext): v
     .description(
       "write a standard age file and an identity (AGE-SECRET-KEY-1…) that decrypts it: `age -d -i KEYFILE FILE.age` (checked against its owner's signature first; the age file itself carries none)",
     )
-    .argument('<id>', 'the file id')
+    .argument('<id>', 'the file id (as file put and file ls print it)', parseFileId)
     .requiredOption('-o, --output <file.age>', 'the age file to write')
     .requiredOption('--identity-out <keyfile>', 'where to write the identity (a SECRET, written 0600)')
     .option('--force', 'replace existing files')

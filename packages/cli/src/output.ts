@@ -33,16 +33,31 @@ export function createOutput(json: boolean, out: NodeJS.WritableStream = process
 }
 
 /**
- * Message text as one inert terminal line: control characters (C0 incl. newlines, DEL, C1 — so
- * no ANSI/OSC escape sequences), line and paragraph separators and bidi controls are shown as
- * \u{…} escapes, so a sender cannot forge extra lines or rewrite the screen.
+ * Text as one inert terminal line: control characters (C0 incl. newlines, DEL, C1 — so no ANSI/OSC
+ * escape sequences), line and paragraph separators, bidi controls and invisible format characters
+ * are shown as \u{…} escapes, so a sender cannot forge extra lines or rewrite the screen. Left as
+ * they are (review ux-2026-12 F20): the zero-width joiner and non-joiner, which join emoji
+ * sequences (👨‍👩‍👧) and shape scripts, and tag characters inside a flag sequence (🏴 + tags + cancel tag,
+ * Unicode TS #51 §2.8); tag characters anywhere else are escaped.
  */
 export function displayText(text: string): string {
   return text.replace(
     // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
-    /[\u0000-\u001f\u007f-\u009f\u00ad\u061c\u200b-\u200f\u2028\u2029\u202a-\u202e\u2060-\u2069\ufeff\u{e0000}-\u{e007f}]/gu,
-    (c) => `\\u{${(c.codePointAt(0) as number).toString(16)}}`,
+    /\u{1f3f4}[\u{e0020}-\u{e007e}]{1,32}\u{e007f}|[\u0000-\u001f\u007f-\u009f\u00ad\u061c\u200b\u200e\u200f\u2028\u2029\u202a-\u202e\u2060-\u2069\ufeff\u{e0000}-\u{e007f}]/gu,
+    (c) => (c.length > 2 ? c : `\\u{${(c.codePointAt(0) as number).toString(16)}}`),
   );
+}
+
+/**
+ * Message text for a terminal: like displayText, but a multi-line message prints on several lines,
+ * each line after the first indented by `indent` (so no line of a message can pass for a line of
+ * its own: those start at the first column). CR and every other control stay escaped.
+ */
+export function displayMessage(text: string, indent = '    '): string {
+  return text
+    .split('\n')
+    .map((line) => displayText(line))
+    .join(`\n${indent}`);
 }
 
 /** Print an error the way the contract says; returns the exit code. */

@@ -129,7 +129,7 @@ describe('blindrelay CLI end to end', () => {
     expect(list).toMatchObject({ user: 'bob', version: 2 });
     expect((list.devices as { deviceId: number }[]).map((d) => d.deviceId).sort()).toEqual([ids.bob1, ids.bob2].sort());
     // A code is single use.
-    await expectFailure('bob', 'ERR_RELAY_CONFLICT', 'device', 'approve', code, '--sas', sas);
+    await expectFailure('bob', 'ERR_INVALID_LINK_CODE', 'device', 'approve', code, '--sas', sas);
   });
 
   it('sends both ways, to every device of bob, with own-device sync', async () => {

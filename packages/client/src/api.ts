@@ -23,6 +23,7 @@ import { fromBase64url, toBase64url } from './base64url.js';
 import {
   InsecureTransportError,
   InvalidArgumentError,
+  NoSuchUserError,
   NotFoundError,
   NotRegisteredError,
   RateLimitedError,
@@ -78,6 +79,11 @@ export interface RelayEnvelope {
   readonly fromDevice: number;
   readonly body: Uint8Array;
   readonly sentAt: number;
+  /**
+   * A sealed message (docs/API.md §11): the relay holds no sender (`from` '' and `fromDevice` 0
+   * here) and `body` is a sealed envelope; receive.ts opens it and takes the sender from inside.
+   */
+  readonly sealed?: boolean;
   /**
    * Set when a field is not one the relay can have sent honestly (a user name, device id, message
    * id, time or body out of range): the envelope is reported and acknowledged, never decrypted or
@@ -158,7 +164,9 @@ export function normalizeServerUrl(url: string, options: TransportOptions = {}):
   try {
     u = new URL(url.trim());
   } catch {
-    throw new InvalidArgumentError(`not a server URL: ${url}`);
+    // "127.0.0.1:8787" parses as nothing useful: suggest the scheme (review ux-2026-12 F15).
+    const hint = /^[a-z0-9.-]+(:\d+)?(\/.*)?$/i.test(url.trim()) ? ` (did you mean http://${url.trim()} or https://${url.trim()}?)` : '';
+    throw new InvalidArgumentError(`not a server URL: ${url}${hint}`);
   }
   if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new InvalidArgumentError(`server URL must be http or https: ${url}`);
   if (u.search || u.hash || u.username || u.password) throw new InvalidArgumentError(`server URL must not have credentials, a query or a fragment: ${url}`);
@@ -189,6 +197,17 @@ function bytesField(o: Record<string, unknown>, key: string): Uint8Array {
 function badResponse(what: string): RelayError {
   return new RelayError('ERR_RELAY', 200, 'bad_response', `relay: malformed response (${what})`);
 }
+/** The relay's "unknown user" answer, with the user named (review ux-2026-12 F8): same type and code. */
+const namingUser =
+  (user: string) =>
+  (e: unknown): never => {
+    if (e instanceof NoSuchUserError)
+      throw new NoSuchUserError('ERR_NO_SUCH_USER', e.status, e.relayCode, `unknown user: ${user} (no account of that name on the relay)`);
+    throw e;
+  };
+const rethrow = (e: unknown): never => {
+  throw e;
+};
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 function uploadJson(u: PreKeyUpload): Record<string, unknown> {
@@ -217,6 +236,7 @@ export function parseEnvelope(v: unknown): RelayEnvelope {
   const { id, from, fromDevice, sentAt, body } = o;
   const bad: string[] = [];
   if (!isObject(v)) bad.push('not an object');
+  const sealed = o.sealed === true && from === undefined && fromDevice === undefined;
   const okId = typeof id === 'string' && MESSAGE_ID.test(id);
   const okFrom = typeof from === 'string' && isValidUserName(from);
   const okDevice = typeof fromDevice === 'number' && isValidDeviceId(fromDevice);
@@ -229,8 +249,8 @@ export function parseEnvelope(v: unknown): RelayEnvelope {
   }
   if (isObject(v)) {
     if (!okId) bad.push('id');
-    if (!okFrom) bad.push('from');
-    if (!okDevice) bad.push('fromDevice');
+    if (!okFrom && !sealed) bad.push('from');
+    if (!okDevice && !sealed) bad.push('fromDevice');
     if (!okSentAt) bad.push('sentAt');
     if (!bytes || bytes.length === 0) bad.push('body');
   }
@@ -240,6 +260,7 @@ export function parseEnvelope(v: unknown): RelayEnvelope {
     fromDevice: okDevice ? fromDevice : 0,
     sentAt: okSentAt ? sentAt : 0,
     body: bytes ?? new Uint8Array(0),
+    ...(sealed ? { sealed: true } : {}),
   };
   return bad.length === 0 ? envelope : { ...envelope, fault: `the relay sent a malformed envelope (${bad.join(', ')}); dropped` };
 }
@@ -586,7 +607,7 @@ export class RelayApi {
 
   /** `rotation`: the newest master-key rotation statement, when the user's key ever rotated (PROTOCOL.md §16.4). */
   async getUser(user: string): Promise<{ user: string; masterKey: Uint8Array; deviceList: Uint8Array; rotation?: Uint8Array }> {
-    const d = await this.#json('GET', `/v1/users/${encodeURIComponent(user)}`, { auth: true });
+    const d = await this.#json('GET', `/v1/users/${encodeURIComponent(user)}`, { auth: true }).catch(namingUser(user));
     if (typeof d.user !== 'string') throw badResponse('user');
     const base = { user: d.user, masterKey: bytesField(d, 'masterKey'), deviceList: bytesField(d, 'deviceList') };
     return d.rotation === undefined ? base : { ...base, rotation: bytesField(d, 'rotation') };
@@ -627,7 +648,9 @@ export class RelayApi {
     user: string,
     deviceIds?: readonly number[],
   ): Promise<{ deviceListVersion: number; bundles: { deviceId: number; bundle: Uint8Array }[]; unavailable: number[] }> {
-    const d = await this.#json('POST', `/v1/users/${encodeURIComponent(user)}/bundles`, { body: deviceIds ? { deviceIds } : {}, auth: true });
+    const d = await this.#json('POST', `/v1/users/${encodeURIComponent(user)}/bundles`, { body: deviceIds ? { deviceIds } : {}, auth: true }).catch(
+      namingUser(user),
+    );
     if (!Array.isArray(d.bundles)) throw badResponse('bundles');
     const bundles = d.bundles.map((b) => {
       if (!isObject(b) || !Number.isInteger(b.deviceId)) throw badResponse('bundle');
@@ -650,6 +673,22 @@ export class RelayApi {
     const d = await this.#json('POST', '/v1/messages', { body, auth: true });
     if (!Array.isArray(d.ids)) throw badResponse('send');
     return { ids: d.ids as string[], sentAt: typeof d.sentAt === 'number' ? d.sentAt : Date.now() };
+  }
+
+  /**
+   * A sealed send (docs/API.md §11): NOT authenticated, no bearer token, no signature, nothing of
+   * this device in the request; each entry carries the recipient device's delivery token.
+   */
+  async sendSealed(to: string, messages: readonly { deviceId: number; token: Uint8Array; body: Uint8Array }[]): Promise<{ ids: string[]; sentAt: number }> {
+    const body = { to, messages: messages.map((m) => ({ deviceId: m.deviceId, token: b64(m.token), body: b64(m.body) })) };
+    const d = await this.#json('POST', '/v1/sealed/messages', { body });
+    if (!Array.isArray(d.ids)) throw badResponse('sealed send');
+    return { ids: d.ids as string[], sentAt: typeof d.sentAt === 'number' ? d.sentAt : Date.now() };
+  }
+
+  /** Set this device's current delivery token on the relay by its verifier (signed request): `rotate` keeps the previous ones for a grace period, `revoke` ends them now. */
+  async setDeliveryToken(verifier: Uint8Array, mode: 'rotate' | 'revoke'): Promise<void> {
+    await this.#call('PUT', '/v1/sealed/token', { body: { verifier: b64(verifier), mode }, signed: true });
   }
 
   /** Queued envelopes, oldest first; each checked by parseEnvelope (a malformed one has `fault` set). */
@@ -861,8 +900,9 @@ export class RelayApi {
 
   // ---- §7 provisioning ---------------------------------------------------------------------------
 
-  async createChannel(): Promise<{ channelId: string; expiresAt: number }> {
-    const d = await this.#json('POST', '/v1/provisioning', { body: {} });
+  /** `user`: the user to join; the relay answers NoSuchUserError at once when there is none (docs/API.md §7). */
+  async createChannel(user?: string): Promise<{ channelId: string; expiresAt: number }> {
+    const d = await this.#json('POST', '/v1/provisioning', { body: user === undefined ? {} : { user } }).catch(user === undefined ? rethrow : namingUser(user));
     if (typeof d.channelId !== 'string' || typeof d.expiresAt !== 'number') throw badResponse('channel');
     bytesField(d, 'channelId');
     return { channelId: d.channelId, expiresAt: d.expiresAt };

@@ -9,6 +9,7 @@
  * factory (node.ts has the Node defaults). All cryptography happens here; the relay sees
  * ciphertext and public keys only.
  */
+
 import {
   type DeviceKeys,
   type DeviceList,
@@ -51,12 +52,16 @@ import { type OpenedBackup, openRemoteBackup, type RestoreSecret } from './backu
 import { fromBase64url } from './base64url.js';
 import type { Context } from './context.js';
 import { demoteToCompanion, isPrimary, masterSigner, rekeyForRemovedReaderDevices, rekeyOwnFiles, requirePrimary } from './custody.js';
+import * as delivery from './delivery.js';
 import { DIRECTORY_MAX_AGE_MS, resolveUser } from './directory.js';
 import {
   ConflictError,
   InvalidArgumentError,
+  InvalidLinkCodeError,
   LinkNotConfirmedError,
   LinkTimeoutError,
+  LinkWrongUserError,
+  NotFoundError,
   ProfileExistsError,
   RelayError,
   SafetyNumberMismatchError,
@@ -66,7 +71,7 @@ import {
 import type { FileMeta } from './file-meta.js';
 import type { DownloadOptions, ExportResult, FileSink, FileSource, FileSummary, ProgressListener, PutOptions, PutResult } from './files.js';
 import * as files from './files.js';
-import { decodeLinkState, encodeLinkState, formatLinkCode, type LinkedDevice, parseLinkCode } from './linking.js';
+import { decodeLinkState, encodeLinkState, formatLinkCode, LINK_STATE_COLLECTIONS_BUDGET, type LinkedDevice, parseLinkCode } from './linking.js';
 import { type ListenOptions, listen } from './listen.js';
 import { type RotationResult, rotateMasterKey } from './master-key-rotation.js';
 import { refreshOwnList, signOwnList } from './own-list.js';
@@ -88,6 +93,8 @@ import * as records from './records/collections.js';
 import * as history from './records/history.js';
 import { signatureHeader } from './request-signing.js';
 import { type SendOptions, type SendResult, sendText } from './send.js';
+import { SendChannel } from './send-channel.js';
+import { SendCoalescer } from './send-coalescer.js';
 import { explainSendRefusal, type RollbackRecovery, recoverFromRollback } from './send-mark.js';
 import { pruneSessions } from './sessions.js';
 import type { SocketFactory } from './socket.js';
@@ -111,6 +118,11 @@ export interface ClientEnvironment {
    * 409 `mismatched_devices` always forces a fetch. See README, "Trust".
    */
   readonly directoryMaxAgeMs?: number;
+  /**
+   * Sealed sender (docs/PROTOCOL.md §20): sends to another user go sealed when a delivery token of
+   * each of their devices is known (default true). false: always the authenticated path.
+   */
+  readonly sealedSends?: boolean;
   /**
    * Allow plain http:// to a relay that is not on this machine (127.0.0.0/8, ::1, localhost).
    * Off by default: such URLs throw InsecureTransportError before anything is sent. When on, each
@@ -170,6 +182,9 @@ export interface LinkApproval {
   readonly user: string;
   /** The comparison code (6 digits) of the link code: the new device must show the same. */
   readonly sas: string;
+  /** The user the new device asks to join (always `user`: another is refused) and the name it gave; absent in codes from before 2026-12-03. */
+  readonly requestedUser?: string;
+  readonly deviceName?: string;
 }
 
 export interface ApproveOptions {
@@ -263,7 +278,13 @@ const transport = (env: ClientEnvironment) => ({
 });
 
 function checkUser(user: string): void {
-  if (!isValidUserName(user)) throw new InvalidArgumentError('user name must match [a-z0-9][a-z0-9._-]{0,63}');
+  if (isValidUserName(user)) return;
+  // In words, with the likely intended name (review ux-2026-12 F14).
+  const lower = typeof user === 'string' ? user.toLowerCase().trim() : '';
+  const hint = lower !== user && isValidUserName(lower) ? `; did you mean ${lower}?` : '';
+  throw new InvalidArgumentError(
+    `not a user name: ${JSON.stringify(user)} (1 to 64 lowercase letters, digits, ".", "_" or "-", starting with a letter or digit${hint})`,
+  );
 }
 
 export class BlindrelayClient {
@@ -276,6 +297,9 @@ export class BlindrelayClient {
   #ownListDueAt = 0;
   /** The profile was migrated to protocol 2 when opened: its one-time ML-KEM prekeys must be uploaded again. */
   #topUpAfterMigration = false;
+  /** The listening WebSocket, lent for sends (docs/API.md §12), and the batcher that uses it. */
+  readonly #channel = new SendChannel();
+  readonly #coalescer: SendCoalescer;
 
   private constructor(env: ClientEnvironment, profile: Profile, account: AccountRecord) {
     this.#env = env;
@@ -288,7 +312,17 @@ export class BlindrelayClient {
     });
     const maxAge = env.directoryMaxAgeMs ?? DIRECTORY_MAX_AGE_MS;
     if (!(maxAge >= 0)) throw new InvalidArgumentError('directoryMaxAgeMs must be a number of milliseconds, 0 or more');
-    this.#ctx = { p: env.primitives, profile, api, account, now: env.now ?? Date.now, directory: new Map(), directoryMaxAgeMs: maxAge };
+    this.#ctx = {
+      p: env.primitives,
+      profile,
+      api,
+      account,
+      now: env.now ?? Date.now,
+      directory: new Map(),
+      directoryMaxAgeMs: maxAge,
+      ...(env.sealedSends === false ? { sealedSends: false } : {}),
+    };
+    this.#coalescer = new SendCoalescer(this.#ctx, this.#channel);
   }
 
   // ---- lifecycle ---------------------------------------------------------------------------------
@@ -325,7 +359,10 @@ export class BlindrelayClient {
     const servers = parseServerList(options.servers, transport(env));
     const p = env.primitives;
     const now = (env.now ?? Date.now)();
-    if (await env.storage.exists()) throw new ProfileExistsError(`a profile already exists at ${env.storage.location}`);
+    if (await env.storage.exists())
+      throw new ProfileExistsError(
+        `a profile already exists at ${env.storage.location} (choose another with --profile NAME, or delete that directory to start over)`,
+      );
     const master = await generateMasterKey(p);
     const device = await generateDeviceKeys(p);
     const certificate = await issueDeviceCertificate(p, options.user, master, device);
@@ -352,11 +389,19 @@ export class BlindrelayClient {
     checkUser(options.user);
     const servers = parseServerList(options.servers, transport(env));
     const p = env.primitives;
-    if (await env.storage.exists()) throw new ProfileExistsError(`a profile already exists at ${env.storage.location}`);
+    if (await env.storage.exists())
+      throw new ProfileExistsError(
+        `a profile already exists at ${env.storage.location} (choose another with --profile NAME, or delete that directory to start over)`,
+      );
     const api = new RelayApi({ servers, ...(env.fetch ? { fetch: env.fetch } : {}), ...transport(env) });
     const ephemeral = await generateX25519(p);
-    const channel = await api.createChannel();
-    options.onCode(formatLinkCode(channel.channelId, ephemeral.publicKey), await linkSas(p, channel.channelId, ephemeral.publicKey));
+    // Naming the user lets the relay refuse an unknown one at once (review ux-2026-12 F12).
+    const channel = await api.createChannel(options.user);
+    const deviceName = options.deviceName ?? 'new device';
+    options.onCode(
+      formatLinkCode(channel.channelId, ephemeral.publicKey, { user: options.user, deviceName }),
+      await linkSas(p, channel.channelId, ephemeral.publicKey),
+    );
     let sealed: Uint8Array | null = null;
     const deadline = Math.min(channel.expiresAt, Date.now() + 10 * 60_000);
     while (!sealed) {
@@ -394,12 +439,24 @@ export class BlindrelayClient {
       throw new InvalidArgumentError('the approving device sent a device list or certificate that does not match the keys it sent: nothing was kept');
     }
     const prekeys = await initialPreKeys(p, user, device, now);
-    const account = accountRecord(options, servers, { publicKey: masterKey }, device, state.device.certificate, now);
+    const names = (state.deviceNames ?? []).filter((d) => d.deviceId !== device.deviceId && list.devices.some((e) => e.deviceId === d.deviceId));
+    const account = {
+      ...accountRecord(options, servers, { publicKey: masterKey }, device, state.device.certificate, now),
+      ...(names.length ? { deviceNames: names } : {}),
+    };
     const contacts: ContactsRecord = { contacts: new Map(state.contacts) };
     contacts.contacts.delete(user);
     contacts.contacts.set(user, ownContact(masterKey, list.encoded, now));
-    return BlindrelayClient.#provision(env, account, prekeys.record, contacts, (relay) =>
-      relay.putDeviceList(user, list.encoded, { deviceId: device.deviceId, prekeys: prekeys.upload }),
+    const collections = state.collections ?? new Map();
+    return BlindrelayClient.#provision(
+      env,
+      account,
+      prekeys.record,
+      contacts,
+      (relay) => relay.putDeviceList(user, list.encoded, { deviceId: device.deviceId, prekeys: prekeys.upload }),
+      async (profile) => {
+        if (collections.size > 0) await profile.write('collections', { collections });
+      },
     );
   }
 
@@ -445,7 +502,10 @@ export class BlindrelayClient {
     checkUser(options.user);
     const servers = parseServerList(options.servers, transport(env));
     const p = env.primitives;
-    if (await env.storage.exists()) throw new ProfileExistsError(`a profile already exists at ${env.storage.location}`);
+    if (await env.storage.exists())
+      throw new ProfileExistsError(
+        `a profile already exists at ${env.storage.location} (choose another with --profile NAME, or delete that directory to start over)`,
+      );
     const api = new RelayApi({ servers, ...(env.fetch ? { fetch: env.fetch } : {}), ...transport(env) });
     const opened: OpenedBackup = await openRemoteBackup(p, api, options.user, options);
     const { contents, currentList: current, master } = opened;
@@ -720,12 +780,36 @@ export class BlindrelayClient {
 
   // ---- messages ----------------------------------------------------------------------------------
 
-  /** Send `text` to every device of `to`, and a sync copy to our other devices. */
+  /**
+   * A new delivery token for this device (sealed sender, docs/PROTOCOL.md §20.1). `revoke`: every
+   * previous token stops working now; otherwise they stay valid for the relay's grace period.
+   */
+  rotateDeliveryToken(options: { revoke?: boolean } = {}): Promise<void> {
+    return delivery.rotateDeliveryToken(this.#ctx, options);
+  }
+  /** Block `user`: revoke our delivery token (they never get the new one) and drop their messages. */
+  blockUser(user: string): Promise<void> {
+    checkUser(user);
+    return delivery.blockUser(this.#ctx, user);
+  }
+  unblockUser(user: string): Promise<void> {
+    checkUser(user);
+    return delivery.unblockUser(this.#ctx, user);
+  }
+
+  /**
+   * Send `text` to every device of `to`, and a sync copy to our other devices. While `listen` is
+   * connected to the home relay, concurrent sends are batched: one profile write and one
+   * WebSocket frame for many (send-coalescer.ts); otherwise, and for sealed sends (an unauthenticated
+   * POST per recipient, docs/PROTOCOL.md §20), one HTTP request each.
+   */
   async send(to: string, text: string, options: SendOptions = {}): Promise<SendResult> {
     checkUser(to);
     // Best effort: peers refuse our list once stale (own-list.ts); a failure is retried next time.
     await this.#maintainOwnList().catch(() => undefined);
-    const result = await sendText(this.#ctx, to, text, options).catch(async (e) => {
+    const batched = this.#channel.server !== undefined && this.#channel.server === this.#ctx.api.server;
+    const sending = batched ? this.#coalescer.send(to, text, options) : sendText(this.#ctx, to, text, options);
+    const result = await sending.catch(async (e) => {
       throw await explainSendRefusal(this.#ctx, e);
     });
     if (this.#env.historySearch) {
@@ -790,6 +874,7 @@ export class BlindrelayClient {
         onPreKeysLow: async () => {
           await this.replenishPreKeys();
         },
+        channel: this.#channel,
       },
       options,
     );
@@ -1021,11 +1106,17 @@ export class BlindrelayClient {
     return this.#deviceInfo(list);
   }
 
+  /** Another device of ours, with its name when this device knows it (AccountRecord.deviceNames). */
+  #otherDevice(deviceId: number): DeviceInfo {
+    const name = this.#ctx.account.deviceNames?.find((d) => d.deviceId === deviceId)?.name;
+    return name === undefined ? { deviceId, current: false } : { deviceId, current: false, name };
+  }
+
   #deviceInfo(list: DeviceList): { version: number; devices: DeviceInfo[] } {
     return {
       version: list.version,
       devices: list.devices.map((d) =>
-        d.deviceId === this.deviceId ? { deviceId: d.deviceId, current: true, name: this.#ctx.account.deviceName } : { deviceId: d.deviceId, current: false },
+        d.deviceId === this.deviceId ? { deviceId: d.deviceId, current: true, name: this.#ctx.account.deviceName } : this.#otherDevice(d.deviceId),
       ),
     };
   }
@@ -1043,7 +1134,9 @@ export class BlindrelayClient {
    */
   async approve(code: string, options: ApproveOptions = {}): Promise<{ channelId: string; sas: string; deviceId: number }> {
     const master = masterSigner(this.#ctx.account, 'approving a new device');
-    const { channelId, publicKey } = parseLinkCode(code);
+    const { channelId, publicKey, request } = parseLinkCode(code);
+    // A request to join another user is refused before anything (review ux-2026-12 F5).
+    if (request && request.user !== this.user) throw new LinkWrongUserError(request.user, this.user);
     const sas = await linkSas(this.#ctx.p, channelId, publicKey);
     if (!options.confirm && options.sas === undefined) {
       throw new LinkNotConfirmedError(
@@ -1055,15 +1148,18 @@ export class BlindrelayClient {
         'the comparison code does not match this link code: the code was not made by the device you are looking at (someone else may have sent it to you). Nothing was sent',
       );
     }
-    if (options.confirm && !(await options.confirm({ user: this.user, sas }))) throw new LinkNotConfirmedError('not confirmed: nothing was sent');
+    const approval: LinkApproval = request ? { user: this.user, sas, requestedUser: request.user, deviceName: request.deviceName } : { user: this.user, sas };
+    if (options.confirm && !(await options.confirm(approval))) throw new LinkNotConfirmedError('not confirmed: nothing was sent');
     const p = this.#ctx.p;
-    const { list, contacts } = await this.#ctx.profile.transact(async (tx) => {
+    const { list, contacts, collections } = await this.#ctx.profile.transact(async (tx) => {
       const own = await resolveUser(this.#ctx, tx, this.user, { mode: 'lookup' });
+      // Every collection key we hold goes with the new device's state (PROTOCOL.md §19.1).
+      const collections = new Map((await tx.get('collections')).collections);
       // Until the new device has published its list, our sends fetch ours (directory.ts ownLinkPending).
       const record = await tx.get('contacts');
       record.contacts.set(this.user, { ...own.contact, linkApprovedAt: this.#ctx.now() });
       tx.set('contacts', record);
-      return { list: own.list, contacts: new Map(record.contacts) };
+      return { list: own.list, contacts: new Map(record.contacts), collections };
     });
     contacts.delete(this.user);
     let device = await generateDeviceKeys(p);
@@ -1072,22 +1168,40 @@ export class BlindrelayClient {
     const certificate = await issueDeviceCertificate(p, this.user, master, device);
     const entry = await proveDeviceEntry(p, this.user, master.publicKey, deviceEntryOf(device), device.signing.seed);
     const next = await signOwnList(this.#ctx, this.#ctx.account, list, [...list.devices, entry]);
-    const state = encodeLinkState({
-      deviceList: next,
-      contacts,
-      device: {
-        deviceId: device.deviceId,
-        signingSeed: device.signing.seed,
-        identityPrivate: device.identity.privateKey,
-        filePrivate: file.privateKey,
-        certificate,
-      },
-    });
+    const known = (this.#ctx.account.deviceNames ?? []).filter((d) => list.devices.some((e) => e.deviceId === d.deviceId));
+    const linkState = (withCollections: boolean) =>
+      encodeLinkState({
+        deviceList: next,
+        contacts,
+        deviceNames: [{ deviceId: this.deviceId, name: this.#ctx.account.deviceName }, ...known],
+        ...(withCollections ? { collections } : {}),
+        device: {
+          deviceId: device.deviceId,
+          signingSeed: device.signing.seed,
+          identityPrivate: device.identity.privateKey,
+          filePrivate: file.privateKey,
+          certificate,
+        },
+      });
+    // Collection keys ride along unless they would crowd the envelope (PROTOCOL.md §12: state ≤ 1 MiB);
+    // then the new device gets them from `records sync-keys` on an older device.
+    let state = linkState(true);
+    if (state.length > LINK_STATE_COLLECTIONS_BUDGET) {
+      wipe(state);
+      state = linkState(false);
+    }
     try {
       // Kept first: the companion's signing seed proves its entry under a new master key (master-key-rotation.ts).
-      await this.#keepCompanionSeed(device.deviceId, device.signing.seed.slice());
+      await this.#keepCompanionSeed(device.deviceId, device.signing.seed.slice(), request?.deviceName);
       const envelope = await sealProvisioning(p, publicKey, { user: this.user, masterKey: master.publicKey, state });
-      await this.#ctx.api.putChannel(channelId, envelope);
+      await this.#ctx.api.putChannel(channelId, envelope).catch((e: unknown) => {
+        // In words (review ux-2026-12 F13): 409 = the channel already got an envelope, 404 = expired or unknown.
+        if (e instanceof ConflictError)
+          throw new InvalidLinkCodeError('this link code was already used: on the new device, run device link again for a new code');
+        if (e instanceof NotFoundError)
+          throw new InvalidLinkCodeError('this link code expired (after 10 minutes) or was made on another relay: on the new device, run device link again');
+        throw e;
+      });
     } finally {
       // The companion's other keys leave this device only sealed to it.
       wipe(device.signing.seed, device.identity.privateKey, file.privateKey, state);
@@ -1096,12 +1210,15 @@ export class BlindrelayClient {
   }
 
   /** Primary: remember (`seed`) or forget (null) a companion's signing seed (AccountRecord.companionSeeds). */
-  async #keepCompanionSeed(deviceId: number, seed: Uint8Array | null): Promise<void> {
+  async #keepCompanionSeed(deviceId: number, seed: Uint8Array | null, name?: string): Promise<void> {
     const account = await this.#ctx.profile.transact(async (tx) => {
       const stored = await tx.get('account');
       const companionSeeds = (stored.companionSeeds ?? []).filter((c) => c.deviceId !== deviceId);
       if (seed) companionSeeds.push({ deviceId, signingSeed: seed });
-      const next = { ...stored, companionSeeds };
+      // The name the new device gave in its link code (shown by device list), forgotten on revoke.
+      const deviceNames = (stored.deviceNames ?? []).filter((d) => d.deviceId !== deviceId);
+      if (seed && name !== undefined) deviceNames.push({ deviceId, name });
+      const next = { ...stored, companionSeeds, ...(deviceNames.length || stored.deviceNames ? { deviceNames } : {}) };
       tx.set('account', next);
       return next;
     });

@@ -19,16 +19,25 @@
  * - `listVersion` the version of the sender's own signed device list the sender holds. A
  *            receiver holding an older list of the sender fetches it again, and flags the message
  *            if the relay still serves an older one (review finding M2, receive.ts).
+ * - `deliveryToken` (optional, `message` only) the sending device's delivery token, 32 bytes
+ *            base64url (docs/PROTOCOL.md §20.1): the receiver may seal its sends to that device.
  * Unknown extra members are ignored, so later versions can add optional fields.
  */
-import { fromUtf8, isValidUserName, utf8 } from '@blindrelay/protocol';
-import { EnvelopeError } from './errors.js';
+import { fromUtf8, isValidUserName, MAX_PLAINTEXT_BYTES, utf8 } from '@blindrelay/protocol';
+import { EnvelopeError, MessageTooLargeError } from './errors.js';
 
 export const ENVELOPE_VERSION = 2;
-/** The whole encoded envelope; well under the protocol's 1 MiB plaintext limit. */
-export const MAX_ENVELOPE_BYTES = 512 * 1024;
-/** Text of one message, in UTF-8 bytes. */
-export const MAX_TEXT_BYTES = 256 * 1024;
+/**
+ * The whole encoded envelope: the protocol's plaintext limit (1 MiB, limits.ts), so a message of
+ * 1,000,000 bytes of text fits (docs/DECISIONS.md, "Messages up to 1 MB"; until 2026-12-03 this
+ * was 512 KiB, text 256 KiB: an older receiver refuses larger messages as `ERR_BAD_ENVELOPE`).
+ */
+export const MAX_ENVELOPE_BYTES = MAX_PLAINTEXT_BYTES;
+/**
+ * Text of one message, in UTF-8 bytes (1 MB). JSON escaping (2 bytes for a newline or quote, 6
+ * for another control character) and the other fields must also fit in MAX_ENVELOPE_BYTES.
+ */
+export const MAX_TEXT_BYTES = 1_000_000;
 const ID_PATTERN = /^[A-Za-z0-9_-]{16,64}$/;
 
 interface EnvelopeBase {
@@ -39,6 +48,8 @@ interface EnvelopeBase {
   readonly recipient: string;
   /** The version of the sender's own device list, as the sender holds it. */
   readonly listVersion: number;
+  /** The sending device's delivery token (base64url, 32 bytes), for sealed replies. */
+  readonly deliveryToken?: string;
 }
 export interface MessageEnvelope extends EnvelopeBase {
   readonly type: 'message';
@@ -67,13 +78,18 @@ export type Envelope = MessageEnvelope | SyncEnvelope | CollectionKeyEnvelope;
 const COLLECTION_ID = /^[A-Za-z0-9_-]{21}[AQgw]$/;
 const COLLECTION_KEY = /^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$/;
 
-function check(e: Envelope): void {
+function check(e: Envelope, sending = false): void {
   if (typeof e.id !== 'string' || !ID_PATTERN.test(e.id)) throw new EnvelopeError('envelope: bad id');
   if (!Number.isSafeInteger(e.sentAt) || e.sentAt < 0) throw new EnvelopeError('envelope: bad sentAt');
   if (typeof e.text !== 'string') throw new EnvelopeError('envelope: text must be a string');
+  if (typeof e.text === 'string' && sending && utf8(e.text).length > MAX_TEXT_BYTES) {
+    throw new MessageTooLargeError(`the message is too large: ${utf8(e.text).length} bytes of text, at most ${MAX_TEXT_BYTES} (1 MB)`);
+  }
   if (utf8(e.text).length > MAX_TEXT_BYTES) throw new EnvelopeError(`envelope: text longer than ${MAX_TEXT_BYTES} bytes`);
   if (!isValidUserName(e.recipient)) throw new EnvelopeError('envelope: bad recipient');
   if (!Number.isSafeInteger(e.listVersion) || e.listVersion < 1) throw new EnvelopeError('envelope: bad listVersion');
+  if (e.deliveryToken !== undefined && (typeof e.deliveryToken !== 'string' || !COLLECTION_KEY.test(e.deliveryToken)))
+    throw new EnvelopeError('envelope: bad delivery token');
   if (e.type === 'sync') {
     if (!isValidUserName(e.to)) throw new EnvelopeError('envelope: bad conversation partner');
   } else if (e.type === 'collection-key') {
@@ -88,16 +104,20 @@ function check(e: Envelope): void {
 }
 
 export function encodeEnvelope(e: Envelope): Uint8Array {
-  check(e);
+  check(e, true);
   const base = { v: ENVELOPE_VERSION, type: e.type, id: e.id, sentAt: e.sentAt, text: e.text };
-  const tail = { recipient: e.recipient, listVersion: e.listVersion };
+  const tail = { recipient: e.recipient, listVersion: e.listVersion, ...(e.deliveryToken !== undefined ? { deliveryToken: e.deliveryToken } : {}) };
   const obj =
     e.type === 'sync'
       ? { ...base, to: e.to, ...tail }
       : e.type === 'collection-key'
         ? { ...base, collection: e.collection, owner: e.owner, name: e.name, epoch: e.epoch, key: e.key, ...tail }
         : { ...base, ...tail };
-  return utf8(JSON.stringify(obj));
+  const bytes = utf8(JSON.stringify(obj));
+  // Checked here (by size, with sizes in the message) so a sender hears it before anything is encrypted.
+  if (bytes.length > MAX_ENVELOPE_BYTES)
+    throw new MessageTooLargeError(`the message is too large: ${bytes.length} bytes once encoded, at most ${MAX_ENVELOPE_BYTES}`);
+  return bytes;
 }
 
 /** Decode and validate; throws EnvelopeError on anything else. */
@@ -119,6 +139,7 @@ export function decodeEnvelope(bytes: Uint8Array): Envelope {
     text: o.text as string,
     recipient: o.recipient as string,
     listVersion: o.listVersion as number,
+    ...(o.deliveryToken !== undefined ? { deliveryToken: o.deliveryToken as string } : {}),
   };
   let e: Envelope;
   if (o.type === 'message') e = { type: 'message', ...base };

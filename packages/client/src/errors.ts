@@ -17,6 +17,7 @@ export type ClientErrorCode =
   | 'ERR_WRONG_PASSPHRASE'
   | 'ERR_INVALID_ARGUMENT'
   | 'ERR_BAD_ENVELOPE'
+  | 'ERR_MESSAGE_TOO_LARGE'
   | 'ERR_KEY_CHANGED'
   | 'ERR_SAFETY_NUMBER_MISMATCH'
   | 'ERR_UNTRUSTED_DEVICE'
@@ -24,6 +25,7 @@ export type ClientErrorCode =
   | 'ERR_SEND_FAILED'
   | 'ERR_INVALID_LINK_CODE'
   | 'ERR_LINK_NOT_CONFIRMED'
+  | 'ERR_LINK_WRONG_USER'
   | 'ERR_INSECURE_TRANSPORT'
   | 'ERR_PROFILE_ROLLED_BACK'
   | 'ERR_LINK_TIMEOUT'
@@ -109,6 +111,15 @@ export class InvalidArgumentError extends ClientError {
     super('ERR_INVALID_ARGUMENT', message);
   }
 }
+/**
+ * A message to send is larger than one message carries (envelope.ts: 1,000,000 bytes of text, 1 MiB
+ * encoded). Nothing was encrypted or sent; larger content goes in a file (`file put`).
+ */
+export class MessageTooLargeError extends ClientError {
+  constructor(message: string) {
+    super('ERR_MESSAGE_TOO_LARGE', `${message}: nothing was sent (send larger content as a file: blindrelay file put PATH --to USER)`);
+  }
+}
 /** A decrypted plaintext that is not a valid message envelope (envelope.ts). */
 export class EnvelopeError extends ClientError {
   constructor(message: string) {
@@ -175,6 +186,16 @@ export class LinkNotConfirmedError extends ClientError {
   }
 }
 
+/** The link code asks to join another user than this device's (review ux-2026-12 F5). Nothing was sent. */
+export class LinkWrongUserError extends ClientError {
+  constructor(requested: string, user: string) {
+    super(
+      'ERR_LINK_WRONG_USER',
+      `this link code asks to join ${requested}, but this device belongs to ${user}: nothing was sent (approve it on a device of ${requested}, or run device link --user ${user} on the new device)`,
+    );
+  }
+}
+
 // ---- transport and profile state ----------------------------------------------------------------
 
 /** A plain `http://` relay URL for a host that is not this machine, without the explicit opt-in. Nothing was sent. */
@@ -217,7 +238,10 @@ export class UserTakenError extends ClientError {
 /** The relay does not know this device: it was revoked, or the account was never registered. */
 export class NotRegisteredError extends ClientError {
   constructor(user: string, deviceId: number) {
-    super('ERR_NOT_REGISTERED', `device ${deviceId} of ${user} is not registered on the relay (revoked?)`);
+    super(
+      'ERR_NOT_REGISTERED',
+      `device ${deviceId} of ${user} is not registered on the relay (revoked?): to use this machine again, link it anew in another profile (--profile NAME device link …) or after deleting this profile's directory`,
+    );
   }
 }
 /**
@@ -390,6 +414,8 @@ export type RelayErrorCode =
   | 'ERR_RELAY_VERSION_CHANGED'
   | 'ERR_RELAY_SIGNATURE'
   | 'ERR_RELAY_SEND_MARK_STALE'
+  | 'ERR_RELAY_INVALID_DELIVERY_TOKEN'
+  | 'ERR_RELAY_REPLAYED'
   | 'ERR_RELAY';
 
 /** An error answer `{code, message}` from the relay. */
@@ -406,6 +432,18 @@ export class RelayError extends ClientError {
 export class BadRequestError extends RelayError {}
 export class UnauthorizedError extends RelayError {}
 export class ForbiddenError extends RelayError {}
+/** 403 `invalid_delivery_token` (docs/API.md §11): a sealed send's token is unknown, rotated out or revoked; nothing stored. */
+export class InvalidDeliveryTokenError extends ForbiddenError {
+  constructor(status: number, message: string) {
+    super('ERR_RELAY_INVALID_DELIVERY_TOKEN', status, 'invalid_delivery_token', message);
+  }
+}
+/** 409 `replayed` (docs/API.md §11): this sealed envelope was already accepted; nothing stored. */
+export class ReplayedEnvelopeError extends RelayError {
+  constructor(status: number, message: string) {
+    super('ERR_RELAY_REPLAYED', status, 'replayed', message);
+  }
+}
 export class NotFoundError extends RelayError {}
 /** A user name that is not (or no longer: a deleted account) an account on the relay (404 `no_such_user`). */
 export class NoSuchUserError extends NotFoundError {}
@@ -491,6 +529,10 @@ export function relayError(status: number, body: unknown): RelayError {
       return new UnauthorizedError('ERR_RELAY_UNAUTHORIZED', status, relayCode, message);
     case 'forbidden':
       return new ForbiddenError('ERR_RELAY_FORBIDDEN', status, relayCode, message);
+    case 'invalid_delivery_token':
+      return new InvalidDeliveryTokenError(status, message);
+    case 'replayed':
+      return new ReplayedEnvelopeError(status, message);
     case 'not_found':
       return new NotFoundError('ERR_RELAY_NOT_FOUND', status, relayCode, message);
     case 'conflict':

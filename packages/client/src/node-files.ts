@@ -256,6 +256,15 @@ async function outputPath(output: string | undefined, name: string): Promise<str
   };
   if (output === undefined) return resolve(stored());
   const full = resolve(output);
+  // "DIR/" names a directory: write into it, or refuse when there is none (review ux-2026-12 F11).
+  if (/[/\\]$/.test(output)) {
+    const dir = await stat(full).then(
+      (s) => s.isDirectory(),
+      () => false,
+    );
+    if (!dir) throw new InvalidArgumentError(`no such directory: ${output} (create it first, or give a file name without the trailing "/")`);
+    return join(full, stored());
+  }
   const isDirectory = await stat(full).then(
     (s) => s.isDirectory(),
     () => false, // not there yet: a file path

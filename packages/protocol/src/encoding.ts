@@ -18,7 +18,11 @@ export function isValidUserName(user: string): boolean {
 }
 
 export function assertUserName(user: string): void {
-  if (!isValidUserName(user)) throw new InvalidArgumentError('user name must match [a-z0-9][a-z0-9._-]{0,63}');
+  if (!isValidUserName(user)) {
+    throw new InvalidArgumentError(
+      `not a user name: ${JSON.stringify(user)} (1 to 64 lowercase letters, digits, ".", "_" or "-", starting with a letter or digit)`,
+    );
+  }
 }
 
 export function isValidDeviceId(id: number): boolean {

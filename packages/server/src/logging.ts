@@ -46,6 +46,15 @@ function safeError(err: unknown) {
   return { type: err.name, code: (err as { code?: unknown }).code, message: err.message, stack: err.stack };
 }
 
+/**
+ * Lines a person can read and jq can still parse (review ux-2026-12 F19): the level as its name
+ * ("info", not 30) and the time as ISO 8601 UTC ("2026-12-03T14:05:00.123Z", not epoch ms).
+ */
+const READABLE = {
+  formatters: { level: (label: string) => ({ level: label }) },
+  timestamp: pino.stdTimeFunctions.isoTime,
+};
+
 export interface ServerLogger {
   readonly logger: Logger;
   /**
@@ -76,6 +85,14 @@ export function createLogger(level: string, destination: DestinationStream | str
   }
   const logger = pino(
     {
+      ...READABLE,
+      // Fastify's own "Server listening at …" line (one per address): server.ts logs one line with the URL instead.
+      hooks: {
+        logMethod(args, method) {
+          if (typeof args[0] === 'string' && args[0].startsWith('Server listening at ')) return;
+          method.apply(this, args);
+        },
+      },
       level,
       base: { service: 'blindrelay-server' },
       redact: { paths: REDACT_PATHS, censor: '[redacted]' },
@@ -83,7 +100,7 @@ export function createLogger(level: string, destination: DestinationStream | str
     },
     dest,
   );
-  const access = pino({ level, base: { service: 'blindrelay-server' } }, dest);
+  const access = pino({ ...READABLE, level, base: { service: 'blindrelay-server' } }, dest);
   return {
     logger,
     access,

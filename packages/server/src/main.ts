@@ -16,6 +16,9 @@ import {
 } from './config.js';
 import { type RunningServer, startServer } from './server.js';
 
+/** How often a relay under npm checks that npm is still there. */
+const PARENT_POLL_MS = 200;
+
 const USAGE = `usage: blindrelay server [--host HOST] [--port PORT] [--data DIR] [--database URL] [--nats URL] [--log-level LEVEL]
                          [--nats-prefix PREFIX] [--trust-proxy true|false|HOPS|CIDR,...] [--metrics-port PORT]
                          [--max-file-size BYTES] [--user-quota BYTES] [--<rate limit> off|CAPACITY,COUNT/UNIT]
@@ -94,20 +97,42 @@ export async function runServerMain(
   const stdout = io.stdout ?? process.stdout;
   const stderr = io.stderr ?? process.stderr;
   const exit = io.exit ?? ((code: number) => process.exit(code));
-  let server: RunningServer;
+  let server: RunningServer | undefined;
+  // Under `npm start` or `npx blindrelay server`, npm (and its `sh -c`) exit on SIGTERM without
+  // passing it on, which left the relay running as an orphan holding the port (review ux-2026-12
+  // F3). There, the relay also shuts down when its parent is gone (watched from the start, so also
+  // during start-up). Only under npm: a relay started with `nohup … &` must outlive its shell.
+  let orphaned = false;
+  let parentWatch: ReturnType<typeof setInterval> | undefined;
+  if (env.npm_execpath !== undefined || env.npm_lifecycle_event !== undefined) {
+    // The parent when the command was launched (bin/blindrelay.mjs records it before loading anything).
+    const launched = (globalThis as Record<symbol, unknown>)[Symbol.for('blindrelay.launchPpid')];
+    const parent = typeof launched === 'number' ? launched : process.ppid;
+    orphaned = process.ppid !== parent;
+    parentWatch = setInterval(() => {
+      if (process.ppid === parent || orphaned) return;
+      orphaned = true;
+      if (server) shutDown('parent process (npm) exited');
+    }, PARENT_POLL_MS);
+    parentWatch.unref();
+  }
   try {
     const flags = Array.isArray(argv) ? parseServerArgs(argv as readonly string[]) : (argv as ServerFlags);
     server = await startServer({ ...resolveServerOptions(flags, env), ...io.options });
   } catch (err) {
+    if (parentWatch) clearInterval(parentWatch);
     stderr.write(`blindrelay server: ${err instanceof Error ? err.message : String(err)}\n`);
     exit(err instanceof ConfigError ? 2 : 1);
     return undefined;
   }
-  const onSignal = (signal: NodeJS.Signals) => {
+  const running = server;
+  const shutDown = (reason: string) => {
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);
-    stderr.write(`blindrelay server: ${signal}, shutting down\n`);
-    server.close().then(
+    if (parentWatch) clearInterval(parentWatch);
+    // Through the logger, so stderr stays JSON lines (review ux-2026-12 F19).
+    running.app.log.info({ reason }, 'shutting down');
+    running.close().then(
       () => exit(0),
       (err) => {
         stderr.write(`blindrelay server: shutdown failed: ${err instanceof Error ? err.message : String(err)}\n`);
@@ -115,8 +140,10 @@ export async function runServerMain(
       },
     );
   };
+  const onSignal = (signal: NodeJS.Signals) => shutDown(signal);
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
-  stdout.write(`listening on ${server.url}\n`);
-  return server;
+  if (orphaned) shutDown('parent process (npm) exited');
+  stdout.write(`listening on ${running.url}\n`);
+  return running;
 }

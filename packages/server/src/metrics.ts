@@ -25,7 +25,7 @@ export interface Metrics {
 
 export function createMetrics(options: { processMetrics: boolean; queued: () => Promise<number> }): Metrics {
   const registry = new Registry();
-  if (options.processMetrics) collectDefaultMetrics({ register: registry, prefix: 'blindrelay_process_' });
+  if (options.processMetrics) collectDefaultMetrics({ register: registry, prefix: 'blindrelay_' }); // blindrelay_process_…, blindrelay_nodejs_…
   const registers = [registry];
   const queued = options.queued;
   new Gauge({

@@ -31,6 +31,8 @@ export interface RunningServer {
   readonly metricsUrl: string | undefined;
   /** The Fastify instance (tests, embedding). */
   readonly app: FastifyInstance;
+  /** The relay's storage (tests: what is really stored, e.g. after a refused request). */
+  readonly storage: Storage;
   /**
    * Graceful shutdown: stop accepting connections, end long polls, close WebSockets (1001),
    * let in-flight requests finish, checkpoint and close SQLite (or end the PostgreSQL pool), flush
@@ -114,13 +116,15 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       waiters: new Set(),
       closing: false,
     };
-    app = await buildApp(ctx, { trustProxy: o.trustProxy });
+    app = await buildApp(ctx, { trustProxy: o.trustProxy, ...(options.webRoot === undefined ? {} : { webRoot: options.webRoot }) });
     const fastify = app;
     await fastify.listen({ host: o.host, port: o.port });
     const address = fastify.server.address();
     const port = typeof address === 'object' && address ? address.port : o.port;
     if (o.metricsPort !== undefined) {
-      metricsServer = await startMetricsServer(metrics, o.host, o.metricsPort, (err) => log.warn({ err }, 'metrics collection failed'));
+      metricsServer = await startMetricsServer(metrics, o.host, o.metricsPort, (err) => log.warn({ err }, 'metrics collection failed')).catch((err) => {
+        throw new Error(`metrics listener (--metrics-port ${o.metricsPort}): ${err instanceof Error ? err.message : String(err)}`);
+      });
     }
     const metricsListener = metricsServer;
 
@@ -150,9 +154,21 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       })();
       return closing;
     };
-    log.info({ port }, 'listening');
     const metricsUrl = metricsListener ? `${urlFor(o.host, metricsListener.port)}/metrics` : undefined;
-    return { url: urlFor(o.host, port), host: o.host, port, dataDir: o.dataDir, metricsUrl, app: fastify, close };
+    // One start-up line: where the API and the metrics listen, and what stores and carries the data.
+    log.info(
+      {
+        address: urlFor(o.host, port),
+        port,
+        ...(metricsUrl ? { metrics: metricsUrl } : {}),
+        storage: o.databaseUrl ? 'postgresql' : 'sqlite',
+        bus: o.natsUrl ? 'nats' : 'memory',
+      },
+      'listening',
+    );
+    if (!isLoopbackBind(o.host))
+      log.warn({ host: o.host }, 'listening on a network interface over plain HTTP: put a TLS-terminating proxy in front (docs/DEPLOY.md)');
+    return { url: urlFor(o.host, port), host: o.host, port, dataDir: o.dataDir, metricsUrl, app: fastify, storage: storage as Storage, close };
   } catch (err) {
     await metricsServer?.close().catch(() => {});
     await app?.close().catch(() => {});
@@ -161,4 +177,9 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     await logs.close();
     throw err;
   }
+}
+
+/** A bind address only this machine can reach. */
+function isLoopbackBind(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\./.test(host);
 }

@@ -9,30 +9,39 @@ import type { AppContext } from '../context.js';
 import { authenticate, deviceOf, sha256 } from '../http/auth.js';
 import { decodeField, encodeBase64url } from '../http/base64url.js';
 import { clientKey } from '../http/client-address.js';
-import { ApiError, conflict, notFound } from '../http/errors.js';
-import { BEARER, ChannelId, EmptyBody, EmptyQuery, errors, Millis, NoContent, Obj, SealedEnvelope } from '../http/schemas.js';
+import { ApiError, conflict, noSuchUser, notFound } from '../http/errors.js';
+import { BEARER, ChannelId, EmptyQuery, errors, Millis, NoContent, Obj, SealedEnvelope, User } from '../http/schemas.js';
 
 const ChannelParams = Obj({ channelId: ChannelId });
 const PutBody = Obj({ envelope: SealedEnvelope });
+/**
+ * Optionally the user the new device wants to join: an unknown name is answered at once (404
+ * `no_such_user`) instead of after a 10-minute wait (review ux-2026-12 F12). Whether a name is
+ * taken is already public (POST /v1/accounts answers 409), and this route is rate limited per
+ * address (docs/DECISIONS.md, "device link checks the user").
+ */
+const CreateBody = Obj({ user: Type.Optional(User) }, { description: 'empty object (or no body), or the user to join' });
 const WaitQuery = Obj({ wait: Type.Optional(Type.Integer({ minimum: 0, maximum: 30, default: 0, description: 'long-poll seconds' })) });
 
 export function registerProvisioningRoutes(app: FastifyInstance, ctx: AppContext): void {
   const channelHash = (channelId: string) => sha256(decodeField(channelId, 'channelId', { exact: 16 }));
 
-  app.post(
+  app.post<{ Body: Static<typeof CreateBody> | undefined }>(
     '/v1/provisioning',
     {
       schema: {
         summary: 'Open a provisioning channel (10 minutes) for a new device',
         tags: ['provisioning'],
         querystring: EmptyQuery,
-        body: EmptyBody,
-        response: { 200: Obj({ channelId: ChannelId, expiresAt: Millis }), ...errors(429) },
+        body: CreateBody,
+        response: { 200: Obj({ channelId: ChannelId, expiresAt: Millis }), ...errors(404, 429) },
       },
     },
     async (request) => {
       const address = clientKey(request);
       await ctx.rateLimiter.takeShared([{ action: 'provisioningCreatePerIp', subject: address }]);
+      const user = request.body?.user;
+      if (user !== undefined && !(await ctx.storage.accounts.get(user))) throw noSuchUser('unknown user');
       if (ctx.openChannels.count(address) >= ctx.limits.maxOpenProvisioningChannelsPerAddress) {
         throw new ApiError(429, 'rate_limited', 'too many open provisioning channels from this address; retry later', undefined, { 'retry-after': '60' });
       }

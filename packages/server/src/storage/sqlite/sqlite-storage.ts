@@ -37,12 +37,13 @@
  * Integers come back as numbers (every stored integer — ids, counts, sizes, millisecond times —
  * is far below 2^53; node:sqlite throws rather than round one that is not).
  */
-import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DatabaseSync } from 'node:sqlite';
 import { FsBlobStore } from '../../blobs/fs-blob-store.js';
 import type { BlobStore } from '../../blobs/types.js';
 import { pruneFiles } from '../files-prune.js';
+import type { GroupRepository } from '../groups-types.js';
 import { MemoryRateLimits } from '../memory-rate-limits.js';
 import type { RecordRepository } from '../records-types.js';
 import type {
@@ -71,12 +72,14 @@ import type {
   PutEnvelopeResult,
   RateLimitRepository,
   RequestNonceRepository,
+  SealedRepository,
   SendMarkRepository,
   Storage,
   StoredMessage,
   TakeEnvelopeResult,
   TokenRecord,
 } from '../types.js';
+import { ensureDirectory } from './data-dir.js';
 import { GroupCommit, type GroupCommitOptions } from './group-commit.js';
 import { migrate } from './migrate.js';
 import { loadNodeSqlite } from './node-sqlite.js';
@@ -84,8 +87,10 @@ import { Pluck } from './pluck.js';
 import { SqliteAccountDeletion } from './sqlite-account-deletion.js';
 import { SqliteBackups } from './sqlite-backups.js';
 import { SqliteFiles } from './sqlite-files.js';
+import { SqliteGroups } from './sqlite-groups.js';
 import { SqliteRecords } from './sqlite-records.js';
 import { SqliteRequestNonces, SqliteSendMarks } from './sqlite-request-guards.js';
+import { SqliteSealed } from './sqlite-sealed.js';
 
 export const DATABASE_FILE = 'relay.db';
 export const BLOBS_DIR = 'blobs';
@@ -122,8 +127,8 @@ function ensurePrivateFile(path: string): void {
 /** Throws SqliteUnavailableError (./node-sqlite.ts) on a Node without node:sqlite, before touching the disk. */
 export function openSqliteStorage(options: SqliteStorageOptions): Storage {
   const { DatabaseSync } = loadNodeSqlite();
-  mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
-  mkdirSync(join(options.dataDir, BLOBS_DIR), { recursive: true, mode: 0o700 });
+  ensureDirectory(options.dataDir);
+  ensureDirectory(join(options.dataDir, BLOBS_DIR));
   const path = join(options.dataDir, DATABASE_FILE);
   ensurePrivateFile(path);
   // Defensive mode (no SQL that can corrupt the file on purpose) and no double-quoted string
@@ -179,7 +184,9 @@ class SqliteStorage implements Storage {
   readonly provisioning: ProvisioningRepository;
   readonly files: FileRepository;
   readonly records: RecordRepository;
+  readonly groups: GroupRepository;
   readonly requestNonces: RequestNonceRepository;
+  readonly sealed: SealedRepository;
   readonly sendMarks: SendMarkRepository;
   readonly backups: BackupRepository;
   /** In memory: the embedded relay is one process (memory-rate-limits.ts). */
@@ -203,7 +210,9 @@ class SqliteStorage implements Storage {
     this.provisioning = new SqliteProvisioning(db, writer);
     this.files = new SqliteFiles(db, writer);
     this.records = new SqliteRecords(db, writer);
+    this.groups = new SqliteGroups(db, writer);
     this.requestNonces = new SqliteRequestNonces(db, writer);
+    this.sealed = new SqliteSealed(db, writer);
     this.sendMarks = new SqliteSendMarks(db, writer);
     this.backups = new SqliteBackups(db, writer);
     this.pruneStatements = [
@@ -212,6 +221,8 @@ class SqliteStorage implements Storage {
       db.prepare('DELETE FROM provisioning_channels WHERE expires_at <= ?'),
       db.prepare('DELETE FROM request_nonces WHERE expires_at <= ?'),
       db.prepare('DELETE FROM backup_logins WHERE expires_at <= ?'),
+      db.prepare('DELETE FROM delivery_tokens WHERE expires_at <= ?'),
+      db.prepare('DELETE FROM sealed_digests WHERE expires_at <= ?'),
     ];
   }
 
