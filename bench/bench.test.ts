@@ -122,7 +122,16 @@ describe('benchmarks, --quick --json', () => {
 if ((await requirePostgres('cluster benchmark')) && (await requireNats('cluster benchmark'))) {
   describe('benchmarks, --quick --json (services)', () => {
     it('cluster: SQLite vs PostgreSQL + NATS', { timeout: TIMEOUT }, async () => {
-      checkShape(await quick('cluster'), 'cluster', /^blindrelay-single-instance@/);
+      const r = await quick('cluster');
+      checkShape(r, 'cluster', /^blindrelay-single-instance@/);
+      // Scale-out efficiency: relay CPU per message, three relays against one (ratio = three / one).
+      const cpu = r.rows.filter((x) => String(x.metric).startsWith('relay_cpu_us_per_msg_'));
+      expect(cpu.map((x) => [x.metric, x.peer === null])).toEqual([
+        ['relay_cpu_us_per_msg_1', true],
+        ['relay_cpu_us_per_msg_3', false],
+      ]);
+      expect(cpu[1]?.peer).toBe(cpu[0]?.ours);
+      for (const x of cpu) expect(x.ours as number).toBeGreaterThan(0);
     });
   });
 }

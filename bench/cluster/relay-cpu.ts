@@ -4,7 +4,8 @@
 // the rest of the bench). After an unmeasured closed-loop warm-up of each, rounds alternate
 // between them (1, 3, then 3, 1, ...) at the same fixed offered rate; each phase charges the CPU
 // time of that cluster's relay processes (every thread, from /proc) to the messages its receivers
-// got. Interleaving puts both under the same background load on these shared cores, which moves
+// got (BLINDRELAY_CLUSTER_CPU_RATE, _ROUNDS, _WARMUP override rate, rounds, warm-up seconds).
+// Interleaving puts both under the same background load on these shared cores, which moves
 // absolute figures by ±30 % from minute to minute; the figure per cluster is the median over rounds.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -52,9 +53,12 @@ async function stopCluster(c: Cluster): Promise<void> {
 
 export async function measureRelayCpu(opts: BenchOptions, driver: typeof sdkPairs, pairs: number): Promise<RelayCpu> {
   const rate = Number(process.env.BLINDRELAY_CLUSTER_CPU_RATE) || 150;
-  const seconds = opts.quick ? 2 : 5;
+  const seconds = opts.quick ? 1 : 5;
   const rounds = opts.quick ? 1 : Number(process.env.BLINDRELAY_CLUSTER_CPU_ROUNDS) || 4;
-  const warmup = opts.quick ? 1 : Number(process.env.BLINDRELAY_CLUSTER_WARMUP) || 5;
+  // Steady state is what scale-out efficiency is about. Each relay process warms its own JIT and
+  // heap, and each of three sees a third of the calls, so it takes them three times as long: at
+  // 5 s the three relays still spent ~1.30× one relay's CPU per message, at 15 s ~1.19× (BENCHMARKS.md).
+  const warmup = opts.quick ? 1 : Number(process.env.BLINDRELAY_CLUSTER_CPU_WARMUP) || 15;
   const dir = await mkdtemp(join(tmpdir(), 'br-bench-cpu-'));
   const clusters: Cluster[] = [];
   try {
