@@ -140,6 +140,9 @@ describe('new-user frictions (review ux-2026-12), through real processes', () =>
     const port = url.replace(/^http:\/\//, '');
     await expectFailure('carol', ['account', 'create', '--server', port, '--user', 'carol'], 'ERR_INVALID_ARGUMENT', new RegExp(`did you mean http://${port}`));
     expect(existsSync(home('carol'))).toBe(false);
+    // F23: a create that fails at the relay leaves no empty --home behind.
+    await expectFailure('carol', ['account', 'create', '--server', 'http://127.0.0.1:1', '--user', 'carol'], 'ERR_UNREACHABLE', /no relay server answered/);
+    expect(existsSync(home('carol'))).toBe(false);
   });
 
   it('F10: a message to yourself with no other device is refused, not "sent to alice (0 devices)"', async () => {
