@@ -96,6 +96,20 @@ describe('benchmarks, --quick --json', () => {
     expect(fpr).toBeGreaterThan(0.5);
     expect(fpr).toBeLessThan(2);
   });
+
+  it.skipIf(!existsSync(process.env.BLINDRELAY_CHROMIUM || '/usr/bin/chromium') && process.env.BLINDRELAY_REQUIRE_SERVICES !== '1')(
+    'web: the app in headless Chromium, and @matrix-org/matrix-sdk-crypto-wasm for scale',
+    { timeout: TIMEOUT },
+    async () => {
+      const r = await quick('web');
+      checkShape(r, 'web', /^@matrix-org\/matrix-sdk-crypto-wasm@\d+\.\d+\.\d+$/);
+      expect(r.rows.map((x) => x.metric)).toEqual(['bundle_kb_gz', 'build_js_kb_gz', 'cold_start_to_first_message_ms', 'cli_start_ms']);
+      // The app loaded some JavaScript, and less than all it built (the backup's OPAQUE chunk loads on demand).
+      const loaded = r.rows[0]?.ours as number;
+      expect(loaded).toBeGreaterThan(20);
+      expect(loaded).toBeLessThan(r.rows[1]?.ours as number);
+    },
+  );
 });
 
 if ((await requirePostgres('cluster benchmark')) && (await requireNats('cluster benchmark'))) {

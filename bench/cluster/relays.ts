@@ -23,13 +23,17 @@ export const LOAD_LIMITS_OFF = ['--accounts-per-ip', 'off', '--messages-per-pair
 
 /**
  * Starts `blindrelay server` with `args` and resolves once it prints its address. Unless
- * `defaultLimits` (attack tests), with LOAD_LIMITS_OFF.
+ * `defaultLimits` (attack tests), with LOAD_LIMITS_OFF. With `netns`, inside that network
+ * namespace (`ip netns exec`, which execs the relay: the child's pid is the relay's).
  */
-export function spawnRelay(args: string[], options: { defaultLimits?: boolean } = {}): Promise<Relay> {
+export function spawnRelay(args: string[], options: { defaultLimits?: boolean; netns?: string } = {}): Promise<Relay> {
   const limits = options.defaultLimits ? [] : LOAD_LIMITS_OFF;
-  const child = spawn(relayNode(), [CLI, 'server', '--port', '0', '--log-level', 'warn', ...limits, ...args], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  const argv = [relayNode(), CLI, 'server', '--port', '0', '--log-level', 'warn', ...limits, ...args];
+  if (options.netns) argv.unshift('ip', 'netns', 'exec', options.netns);
+  // BLINDRELAY_RELAY_NODE_OPTIONS: Node flags for the relays only (profiling: `--cpu-prof --cpu-prof-dir=DIR`).
+  const nodeOptions = process.env.BLINDRELAY_RELAY_NODE_OPTIONS;
+  const env = nodeOptions ? { ...process.env, NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} ${nodeOptions}`.trim() } : process.env;
+  const child = spawn(argv[0] as string, argv.slice(1), { stdio: ['ignore', 'pipe', 'inherit'], env });
   return new Promise((resolve, reject) => {
     let out = '';
     child.stdout?.on('data', (b: Buffer) => {

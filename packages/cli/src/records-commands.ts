@@ -117,10 +117,11 @@ export function registerRecordsCommands(program: Command, c: RecordsCommandConte
       }
       const id = await client.putRecord(collection, record as never, opts.id === undefined ? {} : { id: opts.id });
       out.result({ id, collection }, id);
+      // The owner's put re-plans by itself (SDK putRecord); a member's cannot: the owner's next put will.
       const now = await client.describeCollection(collection);
-      if (now.outgrown && now.owner === client.user && !out.json) {
+      if (now.outgrown && now.owner !== client.user && !out.json) {
         out.note(
-          `note: ${collection} holds more records than its token widths were planned for (${now.plannedRecords}): run \`blindrelay records replan ${collection}\``,
+          `note: ${collection} holds more records than its token widths were planned for (${now.plannedRecords}); ${now.owner}'s next write re-plans it`,
         );
       }
     });
@@ -189,7 +190,9 @@ export function registerRecordsCommands(program: Command, c: RecordsCommandConte
 
   records
     .command('replan')
-    .description('re-plan the token widths (default: for twice the records held) and re-index every record (owner only)')
+    .description(
+      "re-plan the token widths now (default: for twice the records held) and re-index every record (owner only; the owner's puts also re-plan by themselves once the collection outgrows its plan)",
+    )
     .argument('<collection>', 'your collection')
     .option('--planned <n>', 'records to plan for')
     .action(async (collection: string, opts: { planned?: string }, cmd: Command) => {

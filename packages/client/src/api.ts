@@ -80,6 +80,11 @@ export interface RelayEnvelope {
   readonly body: Uint8Array;
   readonly sentAt: number;
   /**
+   * A sealed message (docs/API.md §11): the relay holds no sender (`from` '' and `fromDevice` 0
+   * here) and `body` is a sealed envelope; receive.ts opens it and takes the sender from inside.
+   */
+  readonly sealed?: boolean;
+  /**
    * Set when a field is not one the relay can have sent honestly (a user name, device id, message
    * id, time or body out of range): the envelope is reported and acknowledged, never decrypted or
    * parked. The faulty fields are blanked ('' / 0 / empty).
@@ -231,6 +236,7 @@ export function parseEnvelope(v: unknown): RelayEnvelope {
   const { id, from, fromDevice, sentAt, body } = o;
   const bad: string[] = [];
   if (!isObject(v)) bad.push('not an object');
+  const sealed = o.sealed === true && from === undefined && fromDevice === undefined;
   const okId = typeof id === 'string' && MESSAGE_ID.test(id);
   const okFrom = typeof from === 'string' && isValidUserName(from);
   const okDevice = typeof fromDevice === 'number' && isValidDeviceId(fromDevice);
@@ -243,8 +249,8 @@ export function parseEnvelope(v: unknown): RelayEnvelope {
   }
   if (isObject(v)) {
     if (!okId) bad.push('id');
-    if (!okFrom) bad.push('from');
-    if (!okDevice) bad.push('fromDevice');
+    if (!okFrom && !sealed) bad.push('from');
+    if (!okDevice && !sealed) bad.push('fromDevice');
     if (!okSentAt) bad.push('sentAt');
     if (!bytes || bytes.length === 0) bad.push('body');
   }
@@ -254,6 +260,7 @@ export function parseEnvelope(v: unknown): RelayEnvelope {
     fromDevice: okDevice ? fromDevice : 0,
     sentAt: okSentAt ? sentAt : 0,
     body: bytes ?? new Uint8Array(0),
+    ...(sealed ? { sealed: true } : {}),
   };
   return bad.length === 0 ? envelope : { ...envelope, fault: `the relay sent a malformed envelope (${bad.join(', ')}); dropped` };
 }
@@ -666,6 +673,22 @@ export class RelayApi {
     const d = await this.#json('POST', '/v1/messages', { body, auth: true });
     if (!Array.isArray(d.ids)) throw badResponse('send');
     return { ids: d.ids as string[], sentAt: typeof d.sentAt === 'number' ? d.sentAt : Date.now() };
+  }
+
+  /**
+   * A sealed send (docs/API.md §11): NOT authenticated, no bearer token, no signature, nothing of
+   * this device in the request; each entry carries the recipient device's delivery token.
+   */
+  async sendSealed(to: string, messages: readonly { deviceId: number; token: Uint8Array; body: Uint8Array }[]): Promise<{ ids: string[]; sentAt: number }> {
+    const body = { to, messages: messages.map((m) => ({ deviceId: m.deviceId, token: b64(m.token), body: b64(m.body) })) };
+    const d = await this.#json('POST', '/v1/sealed/messages', { body });
+    if (!Array.isArray(d.ids)) throw badResponse('sealed send');
+    return { ids: d.ids as string[], sentAt: typeof d.sentAt === 'number' ? d.sentAt : Date.now() };
+  }
+
+  /** Set this device's current delivery token on the relay by its verifier (signed request): `rotate` keeps the previous ones for a grace period, `revoke` ends them now. */
+  async setDeliveryToken(verifier: Uint8Array, mode: 'rotate' | 'revoke'): Promise<void> {
+    await this.#call('PUT', '/v1/sealed/token', { body: { verifier: b64(verifier), mode }, signed: true });
   }
 
   /** Queued envelopes, oldest first; each checked by parseEnvelope (a malformed one has `fault` set). */

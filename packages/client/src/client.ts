@@ -9,6 +9,7 @@
  * factory (node.ts has the Node defaults). All cryptography happens here; the relay sees
  * ciphertext and public keys only.
  */
+
 import {
   type DeviceKeys,
   type DeviceList,
@@ -51,6 +52,7 @@ import { type OpenedBackup, openRemoteBackup, type RestoreSecret } from './backu
 import { fromBase64url } from './base64url.js';
 import type { Context } from './context.js';
 import { demoteToCompanion, isPrimary, masterSigner, rekeyForRemovedReaderDevices, rekeyOwnFiles, requirePrimary } from './custody.js';
+import * as delivery from './delivery.js';
 import { DIRECTORY_MAX_AGE_MS, resolveUser } from './directory.js';
 import {
   ConflictError,
@@ -69,7 +71,7 @@ import {
 import type { FileMeta } from './file-meta.js';
 import type { DownloadOptions, ExportResult, FileSink, FileSource, FileSummary, ProgressListener, PutOptions, PutResult } from './files.js';
 import * as files from './files.js';
-import { decodeLinkState, encodeLinkState, formatLinkCode, type LinkedDevice, parseLinkCode } from './linking.js';
+import { decodeLinkState, encodeLinkState, formatLinkCode, LINK_STATE_COLLECTIONS_BUDGET, type LinkedDevice, parseLinkCode } from './linking.js';
 import { type ListenOptions, listen } from './listen.js';
 import { type RotationResult, rotateMasterKey } from './master-key-rotation.js';
 import { refreshOwnList, signOwnList } from './own-list.js';
@@ -91,6 +93,8 @@ import * as records from './records/collections.js';
 import * as history from './records/history.js';
 import { signatureHeader } from './request-signing.js';
 import { type SendOptions, type SendResult, sendText } from './send.js';
+import { SendChannel } from './send-channel.js';
+import { SendCoalescer } from './send-coalescer.js';
 import { explainSendRefusal, type RollbackRecovery, recoverFromRollback } from './send-mark.js';
 import { pruneSessions } from './sessions.js';
 import type { SocketFactory } from './socket.js';
@@ -114,6 +118,11 @@ export interface ClientEnvironment {
    * 409 `mismatched_devices` always forces a fetch. See README, "Trust".
    */
   readonly directoryMaxAgeMs?: number;
+  /**
+   * Sealed sender (docs/PROTOCOL.md §20): sends to another user go sealed when a delivery token of
+   * each of their devices is known (default true). false: always the authenticated path.
+   */
+  readonly sealedSends?: boolean;
   /**
    * Allow plain http:// to a relay that is not on this machine (127.0.0.0/8, ::1, localhost).
    * Off by default: such URLs throw InsecureTransportError before anything is sent. When on, each
@@ -288,6 +297,9 @@ export class BlindrelayClient {
   #ownListDueAt = 0;
   /** The profile was migrated to protocol 2 when opened: its one-time ML-KEM prekeys must be uploaded again. */
   #topUpAfterMigration = false;
+  /** The listening WebSocket, lent for sends (docs/API.md §12), and the batcher that uses it. */
+  readonly #channel = new SendChannel();
+  readonly #coalescer: SendCoalescer;
 
   private constructor(env: ClientEnvironment, profile: Profile, account: AccountRecord) {
     this.#env = env;
@@ -300,7 +312,17 @@ export class BlindrelayClient {
     });
     const maxAge = env.directoryMaxAgeMs ?? DIRECTORY_MAX_AGE_MS;
     if (!(maxAge >= 0)) throw new InvalidArgumentError('directoryMaxAgeMs must be a number of milliseconds, 0 or more');
-    this.#ctx = { p: env.primitives, profile, api, account, now: env.now ?? Date.now, directory: new Map(), directoryMaxAgeMs: maxAge };
+    this.#ctx = {
+      p: env.primitives,
+      profile,
+      api,
+      account,
+      now: env.now ?? Date.now,
+      directory: new Map(),
+      directoryMaxAgeMs: maxAge,
+      ...(env.sealedSends === false ? { sealedSends: false } : {}),
+    };
+    this.#coalescer = new SendCoalescer(this.#ctx, this.#channel);
   }
 
   // ---- lifecycle ---------------------------------------------------------------------------------
@@ -425,8 +447,16 @@ export class BlindrelayClient {
     const contacts: ContactsRecord = { contacts: new Map(state.contacts) };
     contacts.contacts.delete(user);
     contacts.contacts.set(user, ownContact(masterKey, list.encoded, now));
-    return BlindrelayClient.#provision(env, account, prekeys.record, contacts, (relay) =>
-      relay.putDeviceList(user, list.encoded, { deviceId: device.deviceId, prekeys: prekeys.upload }),
+    const collections = state.collections ?? new Map();
+    return BlindrelayClient.#provision(
+      env,
+      account,
+      prekeys.record,
+      contacts,
+      (relay) => relay.putDeviceList(user, list.encoded, { deviceId: device.deviceId, prekeys: prekeys.upload }),
+      async (profile) => {
+        if (collections.size > 0) await profile.write('collections', { collections });
+      },
     );
   }
 
@@ -750,12 +780,36 @@ export class BlindrelayClient {
 
   // ---- messages ----------------------------------------------------------------------------------
 
-  /** Send `text` to every device of `to`, and a sync copy to our other devices. */
+  /**
+   * A new delivery token for this device (sealed sender, docs/PROTOCOL.md §20.1). `revoke`: every
+   * previous token stops working now; otherwise they stay valid for the relay's grace period.
+   */
+  rotateDeliveryToken(options: { revoke?: boolean } = {}): Promise<void> {
+    return delivery.rotateDeliveryToken(this.#ctx, options);
+  }
+  /** Block `user`: revoke our delivery token (they never get the new one) and drop their messages. */
+  blockUser(user: string): Promise<void> {
+    checkUser(user);
+    return delivery.blockUser(this.#ctx, user);
+  }
+  unblockUser(user: string): Promise<void> {
+    checkUser(user);
+    return delivery.unblockUser(this.#ctx, user);
+  }
+
+  /**
+   * Send `text` to every device of `to`, and a sync copy to our other devices. While `listen` is
+   * connected to the home relay, concurrent sends are batched: one profile write and one
+   * WebSocket frame for many (send-coalescer.ts); otherwise, and for sealed sends (an unauthenticated
+   * POST per recipient, docs/PROTOCOL.md §20), one HTTP request each.
+   */
   async send(to: string, text: string, options: SendOptions = {}): Promise<SendResult> {
     checkUser(to);
     // Best effort: peers refuse our list once stale (own-list.ts); a failure is retried next time.
     await this.#maintainOwnList().catch(() => undefined);
-    const result = await sendText(this.#ctx, to, text, options).catch(async (e) => {
+    const batched = this.#channel.server !== undefined && this.#channel.server === this.#ctx.api.server;
+    const sending = batched ? this.#coalescer.send(to, text, options) : sendText(this.#ctx, to, text, options);
+    const result = await sending.catch(async (e) => {
       throw await explainSendRefusal(this.#ctx, e);
     });
     if (this.#env.historySearch) {
@@ -820,6 +874,7 @@ export class BlindrelayClient {
         onPreKeysLow: async () => {
           await this.replenishPreKeys();
         },
+        channel: this.#channel,
       },
       options,
     );
@@ -1096,13 +1151,15 @@ export class BlindrelayClient {
     const approval: LinkApproval = request ? { user: this.user, sas, requestedUser: request.user, deviceName: request.deviceName } : { user: this.user, sas };
     if (options.confirm && !(await options.confirm(approval))) throw new LinkNotConfirmedError('not confirmed: nothing was sent');
     const p = this.#ctx.p;
-    const { list, contacts } = await this.#ctx.profile.transact(async (tx) => {
+    const { list, contacts, collections } = await this.#ctx.profile.transact(async (tx) => {
       const own = await resolveUser(this.#ctx, tx, this.user, { mode: 'lookup' });
+      // Every collection key we hold goes with the new device's state (PROTOCOL.md §19.1).
+      const collections = new Map((await tx.get('collections')).collections);
       // Until the new device has published its list, our sends fetch ours (directory.ts ownLinkPending).
       const record = await tx.get('contacts');
       record.contacts.set(this.user, { ...own.contact, linkApprovedAt: this.#ctx.now() });
       tx.set('contacts', record);
-      return { list: own.list, contacts: new Map(record.contacts) };
+      return { list: own.list, contacts: new Map(record.contacts), collections };
     });
     contacts.delete(this.user);
     let device = await generateDeviceKeys(p);
@@ -1112,18 +1169,27 @@ export class BlindrelayClient {
     const entry = await proveDeviceEntry(p, this.user, master.publicKey, deviceEntryOf(device), device.signing.seed);
     const next = await signOwnList(this.#ctx, this.#ctx.account, list, [...list.devices, entry]);
     const known = (this.#ctx.account.deviceNames ?? []).filter((d) => list.devices.some((e) => e.deviceId === d.deviceId));
-    const state = encodeLinkState({
-      deviceList: next,
-      contacts,
-      deviceNames: [{ deviceId: this.deviceId, name: this.#ctx.account.deviceName }, ...known],
-      device: {
-        deviceId: device.deviceId,
-        signingSeed: device.signing.seed,
-        identityPrivate: device.identity.privateKey,
-        filePrivate: file.privateKey,
-        certificate,
-      },
-    });
+    const linkState = (withCollections: boolean) =>
+      encodeLinkState({
+        deviceList: next,
+        contacts,
+        ...(withCollections ? { collections } : {}),
+        deviceNames: [{ deviceId: this.deviceId, name: this.#ctx.account.deviceName }, ...known],
+        device: {
+          deviceId: device.deviceId,
+          signingSeed: device.signing.seed,
+          identityPrivate: device.identity.privateKey,
+          filePrivate: file.privateKey,
+          certificate,
+        },
+      });
+    // Collection keys ride along unless they would crowd the envelope (PROTOCOL.md §12: state ≤ 1 MiB);
+    // then the new device gets them from `records sync-keys` on an older device.
+    let state = linkState(true);
+    if (state.length > LINK_STATE_COLLECTIONS_BUDGET) {
+      wipe(state);
+      state = linkState(false);
+    }
     try {
       // Kept first: the companion's signing seed proves its entry under a new master key (master-key-rotation.ts).
       await this.#keepCompanionSeed(device.deviceId, device.signing.seed.slice(), request?.deviceName);

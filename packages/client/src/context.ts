@@ -19,4 +19,6 @@ export interface Context {
    * signatures while the revocation re-keys them (custody.ts rekeyOwnFiles); never otherwise.
    */
   readonly formerOwnSigners?: readonly Uint8Array[];
+  /** Seal sends to other users when their devices' delivery tokens are known (default true; false: always the authenticated path). */
+  readonly sealedSends?: boolean;
 }

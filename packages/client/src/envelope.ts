@@ -19,6 +19,8 @@
  * - `listVersion` the version of the sender's own signed device list the sender holds. A
  *            receiver holding an older list of the sender fetches it again, and flags the message
  *            if the relay still serves an older one (review finding M2, receive.ts).
+ * - `deliveryToken` (optional, `message` only) the sending device's delivery token, 32 bytes
+ *            base64url (docs/PROTOCOL.md §20.1): the receiver may seal its sends to that device.
  * Unknown extra members are ignored, so later versions can add optional fields.
  */
 import { fromUtf8, isValidUserName, MAX_PLAINTEXT_BYTES, utf8 } from '@blindrelay/protocol';
@@ -46,6 +48,8 @@ interface EnvelopeBase {
   readonly recipient: string;
   /** The version of the sender's own device list, as the sender holds it. */
   readonly listVersion: number;
+  /** The sending device's delivery token (base64url, 32 bytes), for sealed replies. */
+  readonly deliveryToken?: string;
 }
 export interface MessageEnvelope extends EnvelopeBase {
   readonly type: 'message';
@@ -84,6 +88,8 @@ function check(e: Envelope, sending = false): void {
   if (utf8(e.text).length > MAX_TEXT_BYTES) throw new EnvelopeError(`envelope: text longer than ${MAX_TEXT_BYTES} bytes`);
   if (!isValidUserName(e.recipient)) throw new EnvelopeError('envelope: bad recipient');
   if (!Number.isSafeInteger(e.listVersion) || e.listVersion < 1) throw new EnvelopeError('envelope: bad listVersion');
+  if (e.deliveryToken !== undefined && (typeof e.deliveryToken !== 'string' || !COLLECTION_KEY.test(e.deliveryToken)))
+    throw new EnvelopeError('envelope: bad delivery token');
   if (e.type === 'sync') {
     if (!isValidUserName(e.to)) throw new EnvelopeError('envelope: bad conversation partner');
   } else if (e.type === 'collection-key') {
@@ -100,7 +106,7 @@ function check(e: Envelope, sending = false): void {
 export function encodeEnvelope(e: Envelope): Uint8Array {
   check(e, true);
   const base = { v: ENVELOPE_VERSION, type: e.type, id: e.id, sentAt: e.sentAt, text: e.text };
-  const tail = { recipient: e.recipient, listVersion: e.listVersion };
+  const tail = { recipient: e.recipient, listVersion: e.listVersion, ...(e.deliveryToken !== undefined ? { deliveryToken: e.deliveryToken } : {}) };
   const obj =
     e.type === 'sync'
       ? { ...base, to: e.to, ...tail }
@@ -133,6 +139,7 @@ export function decodeEnvelope(bytes: Uint8Array): Envelope {
     text: o.text as string,
     recipient: o.recipient as string,
     listVersion: o.listVersion as number,
+    ...(o.deliveryToken !== undefined ? { deliveryToken: o.deliveryToken as string } : {}),
   };
   let e: Envelope;
   if (o.type === 'message') e = { type: 'message', ...base };

@@ -414,6 +414,8 @@ export type RelayErrorCode =
   | 'ERR_RELAY_VERSION_CHANGED'
   | 'ERR_RELAY_SIGNATURE'
   | 'ERR_RELAY_SEND_MARK_STALE'
+  | 'ERR_RELAY_INVALID_DELIVERY_TOKEN'
+  | 'ERR_RELAY_REPLAYED'
   | 'ERR_RELAY';
 
 /** An error answer `{code, message}` from the relay. */
@@ -430,6 +432,18 @@ export class RelayError extends ClientError {
 export class BadRequestError extends RelayError {}
 export class UnauthorizedError extends RelayError {}
 export class ForbiddenError extends RelayError {}
+/** 403 `invalid_delivery_token` (docs/API.md §11): a sealed send's token is unknown, rotated out or revoked; nothing stored. */
+export class InvalidDeliveryTokenError extends ForbiddenError {
+  constructor(status: number, message: string) {
+    super('ERR_RELAY_INVALID_DELIVERY_TOKEN', status, 'invalid_delivery_token', message);
+  }
+}
+/** 409 `replayed` (docs/API.md §11): this sealed envelope was already accepted; nothing stored. */
+export class ReplayedEnvelopeError extends RelayError {
+  constructor(status: number, message: string) {
+    super('ERR_RELAY_REPLAYED', status, 'replayed', message);
+  }
+}
 export class NotFoundError extends RelayError {}
 /** A user name that is not (or no longer: a deleted account) an account on the relay (404 `no_such_user`). */
 export class NoSuchUserError extends NotFoundError {}
@@ -515,6 +529,10 @@ export function relayError(status: number, body: unknown): RelayError {
       return new UnauthorizedError('ERR_RELAY_UNAUTHORIZED', status, relayCode, message);
     case 'forbidden':
       return new ForbiddenError('ERR_RELAY_FORBIDDEN', status, relayCode, message);
+    case 'invalid_delivery_token':
+      return new InvalidDeliveryTokenError(status, message);
+    case 'replayed':
+      return new ReplayedEnvelopeError(status, message);
     case 'not_found':
       return new NotFoundError('ERR_RELAY_NOT_FOUND', status, relayCode, message);
     case 'conflict':

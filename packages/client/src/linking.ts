@@ -13,7 +13,7 @@
 import { type DeviceEntry, type DeviceList, fromUtf8, isValidUserName, isValidX25519PublicKey, utf8 } from '@blindrelay/protocol';
 import { fromBase64url, toBase64url } from './base64url.js';
 import { InvalidLinkCodeError, ProfileCorruptError, ProvisioningFormatError } from './errors.js';
-import type { Contact } from './profile.js';
+import type { CollectionEntry, Contact } from './profile.js';
 
 export const LINK_CODE_PREFIX = 'BR1';
 
@@ -83,6 +83,13 @@ export interface LinkState {
   readonly deviceList: Uint8Array;
   readonly contacts: Map<string, Contact>;
   readonly device: LinkedDevice;
+  /**
+   * The collection keys the approving device holds (id → owner, name, key epochs: PROTOCOL.md
+   * §19.1), so the new device reads the user's records and message history at once. Optional in
+   * format 2: an older approver sends none, and the new device then gets them by `records
+   * sync-keys` on another device.
+   */
+  readonly collections?: Map<string, CollectionEntry>;
   /** The names of the user's devices the primary knows (optional: added 2026-12-03, F7). */
   readonly deviceNames?: readonly DeviceName[];
 }
@@ -92,6 +99,8 @@ export interface DeviceName {
   readonly name: string;
 }
 export const LINK_STATE_FORMAT = 2;
+/** Above this many bytes the approver leaves the collection keys out of the state (the envelope carries at most 1 MiB). */
+export const LINK_STATE_COLLECTIONS_BUDGET = 512 * 1024;
 
 export function encodeLinkState(s: LinkState): Uint8Array {
   const contacts = [...s.contacts].map(([user, c]) => ({
@@ -109,12 +118,18 @@ export function encodeLinkState(s: LinkState): Uint8Array {
     filePrivate: toBase64url(d.filePrivate),
     certificate: toBase64url(d.certificate),
   };
+  const collections = [...(s.collections ?? [])].map(([id, c]) => ({
+    id,
+    owner: c.owner,
+    name: c.name,
+    keys: c.keys.map((k) => ({ epoch: k.epoch, key: toBase64url(k.key) })),
+  }));
   const names = s.deviceNames ? { deviceNames: s.deviceNames.map((d) => ({ deviceId: d.deviceId, name: d.name })) } : {};
-  return utf8(JSON.stringify({ v: LINK_STATE_FORMAT, deviceList: toBase64url(s.deviceList), contacts, device, ...names }));
+  return utf8(JSON.stringify({ v: LINK_STATE_FORMAT, deviceList: toBase64url(s.deviceList), contacts, device, collections, ...names }));
 }
 
 export function decodeLinkState(bytes: Uint8Array): LinkState {
-  let o: { v: number; deviceList: string; contacts: unknown[]; device: Record<string, unknown>; deviceNames?: unknown };
+  let o: { v: number; deviceList: string; contacts: unknown[]; device: Record<string, unknown>; collections?: unknown; deviceNames?: unknown };
   try {
     o = JSON.parse(fromUtf8(bytes)) as typeof o;
   } catch {
@@ -157,10 +172,27 @@ export function decodeLinkState(bytes: Uint8Array): LinkState {
           deviceNames.push({ deviceId: d.deviceId as number, name: d.name });
       }
     }
-    return { deviceList: fromBase64url(o.deviceList), contacts, device, deviceNames };
+    return { deviceList: fromBase64url(o.deviceList), contacts, device, collections: decodeCollections(o.collections), deviceNames };
   } catch {
     throw new ProfileCorruptError('the approving device sent account state this version cannot read');
   }
+}
+
+/** The `collections` of a LinkState (absent from an older approver's: none). Throws on a malformed one. */
+function decodeCollections(raw: unknown): Map<string, CollectionEntry> {
+  const out = new Map<string, CollectionEntry>();
+  if (raw === undefined) return out;
+  if (!Array.isArray(raw)) throw new Error('bad');
+  for (const c of raw as { id: unknown; owner: unknown; name: unknown; keys: unknown }[]) {
+    if (typeof c?.id !== 'string' || typeof c.owner !== 'string' || typeof c.name !== 'string' || !Array.isArray(c.keys)) throw new Error('bad');
+    const keys = (c.keys as { epoch: unknown; key: unknown }[]).map((k) => {
+      const key = fromBase64url(String(k?.key));
+      if (!Number.isSafeInteger(k?.epoch) || key.length !== 32) throw new Error('bad');
+      return { epoch: k.epoch as number, key };
+    });
+    out.set(c.id, { owner: c.owner, name: c.name, keys });
+  }
+  return out;
 }
 
 /** A device id not in `list` (random, 31 bits, as generateDeviceKeys picks them). */

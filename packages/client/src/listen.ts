@@ -11,7 +11,8 @@
 import { parseEnvelope, type RelayApi, type RelayEnvelope } from './api.js';
 import { AccountDeletedError, RevokedError, UnreachableError } from './errors.js';
 import type { BatchResult, ReceiveFailure } from './receive.js';
-import { CLOSE_ACCOUNT_DELETED, CLOSE_REVOKED, CLOSE_TOKEN_EXPIRED, type RelaySocket, type SocketFactory, webSocketUrl } from './socket.js';
+import type { SendChannel } from './send-channel.js';
+import { BATCH_SUBPROTOCOL, CLOSE_ACCOUNT_DELETED, CLOSE_REVOKED, CLOSE_TOKEN_EXPIRED, type RelaySocket, type SocketFactory, webSocketUrl } from './socket.js';
 
 export interface ListenOptions {
   /** Stop listening when aborted (the current batch is finished first). */
@@ -30,6 +31,8 @@ export interface ListenDeps {
   /** Decrypt and persist a batch (receive.ts), then hand new inbox messages to the application. */
   process(envelopes: RelayEnvelope[]): Promise<BatchResult>;
   onPreKeysLow(): Promise<void>;
+  /** Lent the open connection for sends (send-channel.ts) when the relay speaks `blindrelay.v2`. */
+  readonly channel?: SendChannel;
 }
 
 const BATCH = 100;
@@ -122,8 +125,9 @@ function connection(
 
     const onAbort = () => socket?.close(1000, 'done');
     socket = deps.socket(webSocketUrl(session.server), session.token, {
-      open() {
+      open(protocol) {
         open = opened = true;
+        if (protocol === BATCH_SUBPROTOCOL && socket) deps.channel?.attach(session.server, socket);
         onOpen();
         options.onStatus?.({ state: 'open', server: session.server });
       },
@@ -134,8 +138,20 @@ function connection(
         } catch {
           return;
         }
-        const f = frame as { type?: unknown; message?: unknown };
-        if (f.type === 'message') {
+        const f = frame as { type?: unknown; message?: unknown; messages?: unknown };
+        if (f.type === 'messages' && Array.isArray(f.messages)) {
+          // blindrelay.v2: a pushed batch (API.md §12).
+          for (const m of f.messages) {
+            try {
+              queue.push(parseEnvelope(m));
+            } catch (e) {
+              report(e);
+            }
+          }
+          void drain();
+        } else if (f.type === 'sent') {
+          deps.channel?.answer(frame as Record<string, unknown>);
+        } else if (f.type === 'message') {
           try {
             queue.push(parseEnvelope(f.message));
           } catch (e) {
@@ -153,6 +169,7 @@ function connection(
       },
       close(code) {
         open = false;
+        if (socket) deps.channel?.detach(socket);
         options.signal?.removeEventListener('abort', onAbort);
         void (async () => {
           await (draining ?? Promise.resolve());

@@ -10,7 +10,7 @@ import { createNodePrimitives } from '@blindrelay/protocol/node';
 import WebSocket from 'ws';
 import type { ClientEnvironment } from './client.js';
 import { InvalidArgumentError } from './errors.js';
-import type { SocketFactory } from './socket.js';
+import { BATCH_SUBPROTOCOL, type SocketFactory } from './socket.js';
 import { FileStorage } from './storage/fs.js';
 
 export { atomicFile, exportFileToPath, fileSource, removePartialFiles, saveFile } from './node-files.js';
@@ -35,8 +35,8 @@ export function resolveProfileDir(options: NodeProfileOptions = {}): string {
 
 /** The `ws` package, authenticating with the Authorization header. */
 export const nodeSocketFactory: SocketFactory = (url, token, h) => {
-  const ws = new WebSocket(url, { headers: { authorization: `Bearer ${token}` }, handshakeTimeout: 15_000 });
-  ws.on('open', () => h.open());
+  const ws = new WebSocket(url, [BATCH_SUBPROTOCOL, 'blindrelay.v1'], { headers: { authorization: `Bearer ${token}` }, handshakeTimeout: 15_000 });
+  ws.on('open', () => h.open(ws.protocol));
   ws.on('message', (data, isBinary) => {
     if (!isBinary) h.message(data.toString());
   });

@@ -319,6 +319,16 @@ export interface CollectionsRecord {
   collections: Map<string, CollectionEntry>;
 }
 
+/** Sealed sender (delivery.ts, docs/PROTOCOL.md §20.1): our delivery token and our contacts' devices' tokens. */
+export interface DeliveryRecord {
+  /** This device's current delivery token; `registered`: the relay holds its verifier. */
+  own: { token: Uint8Array; registered: boolean } | null;
+  /** Tokens contacts' devices handed us, by sessionKey(user, deviceId). */
+  known: Map<string, Uint8Array>;
+  /** Users whose messages are dropped (blocked: our token was revoked and not handed to them again). */
+  blocked: string[];
+}
+
 export interface Records {
   account: AccountRecord;
   prekeys: PreKeysRecord;
@@ -333,6 +343,7 @@ export interface Records {
   sendmark: SendMarkRecord;
   backup: BackupStateRecord;
   collections: CollectionsRecord;
+  delivery: DeliveryRecord;
 }
 export type RecordName = keyof Records;
 /**
@@ -346,7 +357,7 @@ export type RecordName = keyof Records;
  * (a mark ahead of the sessions only skips a number; sessions ahead of the mark were never sent).
  */
 const WRITE_ORDER_BEFORE_SESSIONS: readonly RecordName[] = ['account', 'sendmark', 'contacts', 'collections', 'seen', 'recent', 'parked'];
-const WRITE_ORDER_AFTER_SESSIONS: readonly RecordName[] = ['basekeys', 'prekeys', 'tokens', 'uploads', 'backup'];
+const WRITE_ORDER_AFTER_SESSIONS: readonly RecordName[] = ['basekeys', 'prekeys', 'tokens', 'uploads', 'backup', 'delivery'];
 
 export const sessionKey = (user: string, deviceId: number) => `${user}/${deviceId}`;
 
@@ -479,6 +490,15 @@ const CODECS: { readonly [K in RecordName]: Codec<Records[K]> } = {
           c.keys.every((k) => isObject(k) && Number.isInteger(k.epoch) && k.key instanceof Uint8Array),
       ),
     () => ({ collections: new Map() }),
+  ),
+  delivery: jsonCodec(
+    (o) =>
+      (o.own === null || (isObject(o.own) && o.own.token instanceof Uint8Array && typeof o.own.registered === 'boolean')) &&
+      o.known instanceof Map &&
+      [...o.known.values()].every((v) => v instanceof Uint8Array) &&
+      Array.isArray(o.blocked) &&
+      o.blocked.every((u) => typeof u === 'string'),
+    () => ({ own: null, known: new Map(), blocked: [] }),
   ),
 };
 

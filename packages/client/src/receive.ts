@@ -31,15 +31,18 @@ import {
   equal,
   MESSAGE_TYPE_PREKEY,
   messageType,
+  openEnvelope,
   PROTOCOL_VERSION,
   peekPreKeyMessage,
   type SessionState,
   StaleDeviceListError,
   UnprovenDeviceError,
+  verifyDeviceCertificate,
 } from '@blindrelay/protocol';
 import { RELAY_ENVELOPE_FAULT, type RelayEnvelope } from './api.js';
 import { toBase64url } from './base64url.js';
 import type { Context } from './context.js';
+import { isBlocked, rememberToken } from './delivery.js';
 import { deviceListOf, resolveUser, senderDevice } from './directory.js';
 import { decodeEnvelope, type Envelope } from './envelope.js';
 import {
@@ -138,7 +141,28 @@ export function processEnvelopes(ctx: Context, envelopes: readonly RelayEnvelope
       parked.messages = kept;
       tx.set('parked', parked);
     };
-    for (const env of envelopes) {
+    for (const relayEnv of envelopes) {
+      let env = relayEnv;
+      /** The certificate inside a sealed envelope: checked against the sender's verified list (decryptOne). */
+      let sealedCertificate: Uint8Array | undefined;
+      if (env.sealed && !env.fault) {
+        // Sealed sender (PROTOCOL.md §20.2): the sender is inside. Opened here, then processed like
+        // any message from that device; the ratchet message must decrypt under its session.
+        try {
+          const opened = await openEnvelope(
+            ctx.p,
+            { user: ctx.account.user, deviceId: ctx.account.deviceId, identityKey: ctx.account.identityPublic, identityPrivate: ctx.account.identityPrivate },
+            env.body,
+          );
+          env = { id: env.id, from: opened.certificate.user, fromDevice: opened.certificate.deviceId, body: opened.message, sentAt: env.sentAt };
+          sealedCertificate = opened.certificateBytes;
+        } catch (e) {
+          const info = errorInfo(e);
+          result.failures.push({ serverId: env.id, from: '', fromDevice: 0, code: info.code, message: `a sealed message: ${info.message}` });
+          result.ack.push(env.id);
+          continue;
+        }
+      }
       if (env.fault) {
         // A field the relay cannot have sent honestly (api.ts parseEnvelope, review L7): counted and
         // dropped (acked when its id is well-formed), never decrypted, never parked.
@@ -155,7 +179,7 @@ export function processEnvelopes(ctx: Context, envelopes: readonly RelayEnvelope
         continue;
       }
       try {
-        const out = await decryptOne(ctx, tx, env, refetched);
+        const out = await decryptOne(ctx, tx, env, refetched, sealedCertificate);
         usedPreKeys ||= out.usedPreKeys;
         if (out.message) {
           const messageId = await labelledDigest(ctx.p, 'message', dedupKey(out.message));
@@ -235,7 +259,7 @@ interface Decrypted {
   usedPreKeys: boolean;
 }
 
-async function decryptOne(ctx: Context, tx: Transaction, env: RelayEnvelope, refetched: Set<string>): Promise<Decrypted> {
+async function decryptOne(ctx: Context, tx: Transaction, env: RelayEnvelope, refetched: Set<string>, sealedCertificate?: Uint8Array): Promise<Decrypted> {
   const { p, account } = ctx;
   if (env.body[0] !== undefined && env.body[0] < PROTOCOL_VERSION) {
     // Sessions of protocol 1 were not bound to users and devices (docs/DECISIONS.md, 2026-12-03).
@@ -244,6 +268,14 @@ async function decryptOne(ctx: Context, tx: Transaction, env: RelayEnvelope, ref
   const type = messageType(env.body);
   if (env.from === account.user && env.fromDevice === account.deviceId) throw new UntrustedDeviceError('a message claiming to come from this very device');
   const { masterKey, entry } = await senderDevice(ctx, tx, env.from, env.fromDevice);
+  if (sealedCertificate) {
+    // The sealed envelope's certificate: signed by the sender's pinned master key and naming the
+    // keys their verified list holds for that device (PROTOCOL.md §20.3).
+    const cert = await verifyDeviceCertificate(p, sealedCertificate, { user: env.from, masterKey }).catch(() => undefined);
+    if (!cert || cert.deviceId !== env.fromDevice || !equal(cert.signingKey, entry.signingKey) || !equal(cert.identityKey, entry.identityKey)) {
+      throw new UntrustedDeviceError(`the certificate in a sealed message from ${env.from} (device ${env.fromDevice}) does not match their device list`);
+    }
+  }
   const candidates = await sessionsOf(tx, env.from, env.fromDevice);
   let session: SessionState;
   let plaintext: Uint8Array;
@@ -318,6 +350,8 @@ async function decryptOne(ctx: Context, tx: Transaction, env: RelayEnvelope, ref
       // The list fetched again no longer has the sending device: it was revoked meanwhile.
       throw new UntrustedDeviceError(`device ${env.fromDevice} of ${env.from} has left their device list`);
     }
+    if (e.type === 'message' && e.deliveryToken) await rememberToken(tx, env.from, env.fromDevice, e.deliveryToken);
+    if (env.from !== account.user && (await isBlocked(tx, env.from))) return { usedPreKeys }; // blocked: dropped (delivery.ts)
     if (e.type === 'collection-key') {
       // A collection key (records/keys.ts): kept in the profile, never shown as a message.
       await acceptCollectionKey(tx, account.user, env.from, e);

@@ -12,12 +12,22 @@
  * list is also fetched when the one held has no other device and this profile approved a new
  * device recently (directory.ts `ownLinkPending`): there is no sync POST to answer 409.
  */
-import { type DeviceList, decodePreKeyBundle, encryptMessage, initiateSession, type SessionState, verifyPreKeyBundle } from '@blindrelay/protocol';
+import {
+  type DeviceEntry,
+  type DeviceList,
+  decodePreKeyBundle,
+  encryptMessage,
+  initiateSession,
+  type SessionState,
+  sealEnvelope,
+  verifyPreKeyBundle,
+} from '@blindrelay/protocol';
 import { toBase64url } from './base64url.js';
 import type { Context } from './context.js';
+import { forgetTokens, tokenFor, tokensFor } from './delivery.js';
 import { deviceListOf, listForSend, ownLinkPending, resolveUser } from './directory.js';
 import { type Envelope, encodeEnvelope } from './envelope.js';
-import { DeviceUnavailableError, MismatchedDevicesError, SendFailedError, UntrustedDeviceError } from './errors.js';
+import { DeviceUnavailableError, InvalidDeliveryTokenError, MismatchedDevicesError, SendFailedError, UntrustedDeviceError } from './errors.js';
 import type { Transaction } from './profile.js';
 import { nextSendMark } from './send-mark.js';
 import { currentSession, putSession } from './sessions.js';
@@ -49,7 +59,17 @@ export async function sendText(ctx: Context, to: string, text: string, options: 
   return ctx.profile.transact(async (tx) => {
     const target = to === self ? await ownList(ctx, tx) : (await listForSend(ctx, tx, to, { acceptNewKey: options.acceptNewKey ?? false })).list;
     // The envelope names its recipient and the version of our own list we hold (envelope.ts).
-    const message = encodeEnvelope({ type: 'message', id, sentAt, text, recipient: to, listVersion: await ownListVersion(ctx, tx) });
+    // Our delivery token rides along (inside the encryption) so the recipient can seal its replies.
+    const deliveryToken = await tokenFor(ctx, tx, to);
+    const message = encodeEnvelope({
+      type: 'message',
+      id,
+      sentAt,
+      text,
+      recipient: to,
+      listVersion: await ownListVersion(ctx, tx),
+      ...(deliveryToken ? { deliveryToken } : {}),
+    });
     const devices = await deliver(ctx, tx, to, target, message);
     if (to === self) return { id, to, sentAt, devices, ownDevices: devices };
     try {
@@ -64,10 +84,10 @@ export async function sendText(ctx: Context, to: string, text: string, options: 
   });
 }
 
-const hasOtherDevice = (ctx: Context, list: DeviceList) => list.devices.some((d) => d.deviceId !== ctx.account.deviceId);
+export const hasOtherDevice = (ctx: Context, list: DeviceList) => list.devices.some((d) => d.deviceId !== ctx.account.deviceId);
 
 /** The version of our own device list this device holds (1 if it holds none yet). */
-async function ownListVersion(ctx: Context, tx: Transaction): Promise<number> {
+export async function ownListVersion(ctx: Context, tx: Transaction): Promise<number> {
   const held = (await tx.get('contacts')).contacts.get(ctx.account.user)?.deviceList;
   return held ? deviceListOf(held).version : 1;
 }
@@ -77,7 +97,7 @@ async function ownListVersion(ctx: Context, tx: Transaction): Promise<number> {
  * hence no 409 to tell us of a device linked since; only our devices can approve one, so it is
  * fetched while an approval by this profile is recent (directory.ts `ownLinkPending`).
  */
-async function ownList(ctx: Context, tx: Transaction): Promise<DeviceList> {
+export async function ownList(ctx: Context, tx: Transaction): Promise<DeviceList> {
   const own = await listForSend(ctx, tx, ctx.account.user);
   if (own.fetched || hasOtherDevice(ctx, own.list) || !(await ownLinkPending(ctx, tx))) return own.list;
   return (await resolveUser(ctx, tx, ctx.account.user, { mode: 'send' })).list;
@@ -129,8 +149,30 @@ async function deliver(ctx: Context, tx: Transaction, user: string, initial: Dev
     // Write-ahead: the advanced sessions, and the send mark that refuses an older copy of them
     // (send-mark.ts), are on disk before the ciphertext leaves.
     const mark = await nextSendMark(ctx, tx);
+    // Sealed when we hold a delivery token of every target device (never to our own devices).
+    const tokens =
+      user === account.user || ctx.sealedSends === false
+        ? undefined
+        : await tokensFor(
+            tx,
+            user,
+            messages.map((m) => m.deviceId),
+          );
+    const sealed = tokens ? await sealAll(ctx, user, targets, messages, tokens) : undefined;
     await tx.flush();
     try {
+      if (sealed) {
+        try {
+          await ctx.api.sendSealed(user, sealed);
+          return targets.length;
+        } catch (e) {
+          // A token rotated out or revoked: forget them all and send these same ratchet messages
+          // on the authenticated path (the first-contact path: docs/API.md §11).
+          if (!(e instanceof InvalidDeliveryTokenError)) throw e;
+          await forgetTokens(tx, user);
+          await tx.flush();
+        }
+      }
       await ctx.api.sendMessages(user, messages, mark);
       return targets.length;
     } catch (e) {
@@ -141,6 +183,23 @@ async function deliver(ctx: Context, tx: Transaction, user: string, initial: Dev
       list = (await resolveUser(ctx, tx, user, { mode: 'send' })).list;
     }
   }
+}
+
+/** One sealed envelope per target device around its ratchet message (docs/PROTOCOL.md §20.2). */
+async function sealAll(
+  ctx: Context,
+  user: string,
+  targets: readonly DeviceEntry[],
+  messages: readonly { deviceId: number; body: Uint8Array }[],
+  tokens: Map<number, Uint8Array>,
+): Promise<{ deviceId: number; token: Uint8Array; body: Uint8Array }[]> {
+  const out: { deviceId: number; token: Uint8Array; body: Uint8Array }[] = [];
+  for (const m of messages) {
+    const entry = targets.find((d) => d.deviceId === m.deviceId) as DeviceEntry;
+    const body = await sealEnvelope(ctx.p, { user, deviceId: m.deviceId, identityKey: entry.identityKey }, ctx.account.certificate, m.body);
+    out.push({ deviceId: m.deviceId, token: tokens.get(m.deviceId) as Uint8Array, body });
+  }
+  return out;
 }
 
 /**

@@ -3,7 +3,8 @@
  * (the built-in WebSocket with the `blindrelay.token.<token>` subprotocol) plug in the same way.
  */
 export interface SocketHandlers {
-  open(): void;
+  /** `protocol`: the subprotocol the relay selected (`blindrelay.v2`: batches and send frames, API.md §12). */
+  open(protocol?: string): void;
   /** A text frame. */
   message(text: string): void;
   close(code: number, reason: string): void;
@@ -18,6 +19,9 @@ export interface RelaySocket {
 /** Open an authenticated WebSocket to `url` (ws: or wss:) with the bearer token. */
 export type SocketFactory = (url: string, token: string, handlers: SocketHandlers) => RelaySocket;
 
+/** Offered first: the relay selects it if it pushes batches and takes send frames (API.md §12). */
+export const BATCH_SUBPROTOCOL = 'blindrelay.v2';
+
 export function webSocketUrl(server: string): string {
   return `${server.replace(/^http/, 'ws')}/v1/ws`;
 }
@@ -27,8 +31,8 @@ export function webSocketUrl(server: string): string {
  * `blindrelay.v1` for the relay to select so the token is not echoed back (API.md §6).
  */
 export const browserSocketFactory: SocketFactory = (url, token, h) => {
-  const ws = new WebSocket(url, ['blindrelay.v1', `blindrelay.token.${token}`]);
-  ws.onopen = () => h.open();
+  const ws = new WebSocket(url, [BATCH_SUBPROTOCOL, 'blindrelay.v1', `blindrelay.token.${token}`]);
+  ws.onopen = () => h.open(ws.protocol);
   ws.onmessage = (ev) => {
     if (typeof ev.data === 'string') h.message(ev.data);
   };

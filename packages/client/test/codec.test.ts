@@ -3,7 +3,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { fromBase64url, toBase64url } from '../src/base64url.js';
 import { decodeEnvelope, type Envelope, encodeEnvelope, MAX_ENVELOPE_BYTES, MAX_TEXT_BYTES } from '../src/envelope.js';
-import { EnvelopeError } from '../src/errors.js';
+import { EnvelopeError, ProfileCorruptError } from '../src/errors.js';
+import { decodeLinkState, encodeLinkState } from '../src/linking.js';
 
 describe('base64url', () => {
   it('round-trips any bytes and matches Node', () => {
@@ -106,5 +107,47 @@ describe('error classes', () => {
     expect(e).toBeInstanceOf(BlindrelayError);
     expect(e.code).toBe('ERR_KEY_CHANGED');
     expect(e.name).toBe('KeyChangedError');
+  });
+});
+
+describe('link state (provisioning, PROTOCOL.md §12, §19.1)', () => {
+  const device = {
+    deviceId: 7,
+    signingSeed: new Uint8Array(32).fill(1),
+    identityPrivate: new Uint8Array(32).fill(2),
+    filePrivate: new Uint8Array(32).fill(3),
+    certificate: new Uint8Array([9, 9]),
+  };
+  const collections = new Map([
+    [
+      'Q29sbGVjdGlvbklkMDAwMA',
+      {
+        owner: 'alice',
+        name: '.history',
+        keys: [
+          { epoch: 0, key: new Uint8Array(32).fill(4) },
+          { epoch: 1, key: new Uint8Array(32).fill(5) },
+        ],
+      },
+    ],
+  ]);
+  const state = { deviceList: new Uint8Array([1, 2, 3]), contacts: new Map(), device, collections };
+
+  it('carries the collection keys; a state without them (an older approver) decodes with none', () => {
+    expect(decodeLinkState(encodeLinkState(state)).collections).toEqual(collections);
+    const old = JSON.parse(new TextDecoder().decode(encodeLinkState(state)));
+    delete old.collections;
+    expect(decodeLinkState(json(old)).collections).toEqual(new Map());
+  });
+
+  it.each([
+    ['not a list', 'x'],
+    ['a key of the wrong length', [{ id: 'a', owner: 'alice', name: 'n', keys: [{ epoch: 0, key: 'AAAA' }] }]],
+    ['a negative epoch', [{ id: 'a', owner: 'alice', name: 'n', keys: [{ epoch: -1.5, key: toBase64url(new Uint8Array(32)) }] }]],
+    ['no owner', [{ id: 'a', name: 'n', keys: [] }]],
+  ])('refuses collections with %s', (_, bad) => {
+    const o = JSON.parse(new TextDecoder().decode(encodeLinkState(state)));
+    o.collections = bad;
+    expect(() => decodeLinkState(json(o))).toThrow(ProfileCorruptError);
   });
 });

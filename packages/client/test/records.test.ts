@@ -184,16 +184,20 @@ describe('records', () => {
     expect(bobKeys).toEqual([]);
   });
 
-  it('a device linked after the collection was created gets its keys when another device re-sends them', async () => {
+  it('a device linked after the collection was created gets its keys with the approval, and re-sent ones are harmless', async () => {
     const alice = await newUser('alice');
     await alice.client.createCollection('early', { indexes: [{ kind: 'exact', fields: ['k'] }] });
     const id = await alice.client.putRecord('early', { k: 'x' });
     const later = await linkDevice(alice);
-    await drain(later);
-    await expect(later.client.getRecord('early', id)).rejects.toBeInstanceOf(CollectionUnknownError);
+    // No message needed: the keys came inside the sealed provisioning envelope (PROTOCOL.md §19.1).
+    expect(await later.client.getRecord('early', id)).toEqual({ k: 'x' });
+    expect((await later.client.findRecords('early', [{ field: 'k', value: 'x' }])).records.map((r) => r.id)).toEqual([id]);
+    const id2 = await later.client.putRecord('early', { k: 'y' });
+    expect(await alice.client.getRecord('early', id2)).toEqual({ k: 'y' });
+    // An older device's re-send (`records sync-keys`) changes nothing for it.
     expect(await alice.client.resendCollectionKeys()).toBe(1);
     await drain(later);
-    expect(await later.client.getRecord('early', id)).toEqual({ k: 'x' });
+    expect((await later.client.listCollections()).map((c) => c.name)).toEqual(['early']);
   });
 
   it('adds an index later and indexes the stored records', async () => {
@@ -209,14 +213,16 @@ describe('records', () => {
     expect((await alice.client.findRecords('late', [{ field: 'text', value: 'World' }])).records.map((r) => r.id)).toEqual([id]);
   });
 
-  it('says when a collection outgrew its plan, and re-plans the widths with every record re-indexed', async () => {
+  it('re-plans by itself when the owner outgrows the plan, and an explicit re-plan widens further; only the owner re-plans', async () => {
     const alice = await newUser('alice');
     const c = await alice.client.createCollection('small', { plannedRecords: 4, indexes: [{ kind: 'exact', fields: ['k'] }] });
     expect(c.indexes[0]?.bits).toBe(1);
     const ids: string[] = [];
     for (let i = 0; i < 6; i++) ids.push(await alice.client.putRecord('small', { k: `v${i}` }));
-    const before = await alice.client.describeCollection('small');
-    expect(before).toMatchObject({ outgrown: true, plannedRecords: 4, recordCount: 6 });
+    // The fifth put went past 4: the owner's SDK re-planned for twice the records then held.
+    const grown = await alice.client.describeCollection('small');
+    expect(grown).toMatchObject({ outgrown: false, plannedRecords: 10, recordCount: 6 });
+    expect(grown.indexes[0]?.bits).toBeGreaterThan(1);
     const after = await alice.client.replanCollection('small', 1000);
     expect(after).toMatchObject({ outgrown: false, plannedRecords: 1000 });
     expect(after.indexes[0]?.bits).toBe(8);
@@ -228,5 +234,40 @@ describe('records', () => {
     await alice.client.shareCollection('small', bob.client.user);
     await drain(bob);
     await expect(bob.client.replanCollection(`${alice.client.user}/small`)).rejects.toBeInstanceOf(CollectionOwnerOnlyError);
+  });
+
+  it('an interrupted re-plan misses no record: queries ask both widths until the next put finishes it', async () => {
+    const alice = await newUser('alice');
+    await alice.client.createCollection('mid', {
+      plannedRecords: 100,
+      indexes: [
+        { kind: 'exact', fields: ['k'] },
+        { kind: 'word', fields: ['t'] },
+      ],
+    });
+    const ids: string[] = [];
+    for (let i = 0; i < 8; i++) ids.push(await alice.client.putRecord('mid', { k: `v${i}`, t: `word${i} common` }));
+    // The process "dies" after re-indexing three records: later record writes fail.
+    let writes = 0;
+    alice.hook.fn = async (url, init, next) => {
+      if (init?.method === 'PUT' && /\/records\//.test(url) && ++writes > 3) throw new Error('killed');
+      return next();
+    };
+    await expect(alice.client.replanCollection('mid', 100_000)).rejects.toThrow();
+    alice.hook.fn = null;
+    const half = await alice.client.describeCollection('mid');
+    expect(half.plannedRecords).toBe(100_000);
+    // Some records carry old-width tokens, some new: every query still finds exactly its records.
+    for (let i = 0; i < 8; i++) {
+      expect((await alice.client.findRecords('mid', [{ field: 'k', value: `v${i}` }])).records.map((x) => x.id)).toEqual([ids[i]]);
+    }
+    expect((await alice.client.findRecords('mid', [{ field: 't', value: 'common' }])).records.map((x) => x.id).sort()).toEqual([...ids].sort());
+    // The owner's next put finishes the re-plan (every record re-indexed, old widths dropped).
+    const late = await alice.client.putRecord('mid', { k: 'v8', t: 'common' });
+    for (let i = 0; i < 8; i++) {
+      expect((await alice.client.findRecords('mid', [{ field: 'k', value: `v${i}` }])).records.map((x) => x.id)).toEqual([ids[i]]);
+    }
+    const all = await alice.client.findRecords('mid', [{ field: 't', value: 'common' }]);
+    expect(all.records.map((x) => x.id).sort()).toEqual([...ids, late].sort());
   });
 });

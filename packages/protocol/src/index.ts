@@ -25,6 +25,7 @@ export * from './ratchet.js';
 export * from './records/index.js';
 export * from './request-signature.js';
 export * from './safety-number.js';
+export * from './sealed/index.js';
 export * from './send-mark.js';
 export * from './session.js';
 export * from './session-state.js';

@@ -7,7 +7,7 @@ import swagger from '@fastify/swagger';
 import websocket from '@fastify/websocket';
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, LogController } from 'fastify';
 import type { AppContext } from './context.js';
-import { API_SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX } from './http/auth.js';
+import { API_SUBPROTOCOL, BATCH_SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX } from './http/auth.js';
 import { ApiError, codeForStatus } from './http/errors.js';
 import { typeboxValidatorCompiler } from './http/validation.js';
 import { registerAccountDeletionRoutes } from './routes/account-deletion.js';
@@ -17,14 +17,17 @@ import { registerBackupRoutes } from './routes/backups.js';
 import { registerDirectoryRoutes } from './routes/directory.js';
 import { registerFilePayloadRoutes } from './routes/file-payload.js';
 import { registerFileRoutes } from './routes/files.js';
+import { registerGroupRoutes } from './routes/groups.js';
 import { registerMessageRoutes } from './routes/messages.js';
 import { registerPrekeyRoutes } from './routes/prekeys.js';
 import { registerProvisioningRoutes } from './routes/provisioning.js';
 import { registerRecordRoutes } from './routes/records.js';
+import { registerSealedRoutes } from './routes/sealed.js';
 import { registerSendMarkRoutes } from './routes/send-mark.js';
 import { registerSystemRoutes } from './routes/system.js';
 import { registerWebSocketRoute } from './routes/ws.js';
 import { StorageUnavailableError } from './storage/errors.js';
+import { registerWebApp } from './web-app.js';
 
 const METHODS = new Set(['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'HEAD', 'OPTIONS']);
 export const API_VERSION = '1.0.0';
@@ -70,6 +73,8 @@ function toErrorReply(err: FastifyError | Error): ErrorReply {
 export interface AppOptions {
   /** Fastify's `trustProxy` (ServerOptions.trustProxy); default false. */
   readonly trustProxy?: boolean | number | string[];
+  /** The web app's build directory served at `/` (web-app.ts); false: none. Default apps/web/dist. */
+  readonly webRoot?: string | false;
 }
 
 const trustHops = (hops: number) => (_address: string, hop: number) => hop < hops;
@@ -119,6 +124,7 @@ export async function buildApp(ctx: AppContext, options: AppOptions = {}): Promi
       // Browsers require the server to select one of the offered subprotocols. Prefer
       // `blindrelay.v1` so the token is not echoed back; fall back to the token protocol.
       handleProtocols: (protocols: Set<string>) => {
+        if (protocols.has(BATCH_SUBPROTOCOL)) return BATCH_SUBPROTOCOL;
         if (protocols.has(API_SUBPROTOCOL)) return API_SUBPROTOCOL;
         for (const p of protocols) if (p.startsWith(TOKEN_SUBPROTOCOL_PREFIX)) return p;
         return false;
@@ -161,6 +167,7 @@ export async function buildApp(ctx: AppContext, options: AppOptions = {}): Promi
   registerDirectoryRoutes(app, ctx);
   registerPrekeyRoutes(app, ctx);
   registerMessageRoutes(app, ctx);
+  registerSealedRoutes(app, ctx);
   registerSendMarkRoutes(app, ctx);
   registerWebSocketRoute(app, ctx);
   registerProvisioningRoutes(app, ctx);
@@ -168,5 +175,7 @@ export async function buildApp(ctx: AppContext, options: AppOptions = {}): Promi
   registerFilePayloadRoutes(app, ctx);
   registerBackupRoutes(app, ctx);
   registerRecordRoutes(app, ctx);
+  registerGroupRoutes(app, ctx);
+  registerWebApp(app, options.webRoot === undefined ? {} : { root: options.webRoot });
   return app;
 }

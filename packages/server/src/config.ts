@@ -72,6 +72,12 @@ export interface RateLimits {
   readonly recordWritesPerDevice: RateLimitRule | false;
   /** Record reads and token queries (docs/API.md §10), per device. */
   readonly recordReadsPerDevice: RateLimitRule | false;
+  /** POST /v1/sealed/messages (docs/API.md §11, not authenticated), per client address. */
+  readonly sealedPerIp: RateLimitRule | false;
+  /** The same, per recipient device (every sender with its token together). */
+  readonly sealedPerRecipient: RateLimitRule | false;
+  /** PUT /v1/sealed/token (rotation, revocation), per device. */
+  readonly deliveryTokensPerDevice: RateLimitRule | false;
 }
 
 const perHour = (n: number) => n / 3600;
@@ -118,6 +124,12 @@ export const DEFAULT_RATE_LIMITS: RateLimits = {
   // Bulk imports write thousands of records; queries come in bursts of a few per search.
   recordWritesPerDevice: { capacity: 5000, refillPerSecond: 500 },
   recordReadsPerDevice: { capacity: 2000, refillPerSecond: 200 },
+  // Sealed sends carry no sender to charge: the address and the recipient device are the budgets.
+  // A recipient device takes as much as an authenticated sender may send; an address as much as
+  // one busy client (a NAT of several is limited together: docs/API.md §11).
+  sealedPerIp: { capacity: 2000, refillPerSecond: 200 },
+  sealedPerRecipient: { capacity: 2000, refillPerSecond: 100 },
+  deliveryTokensPerDevice: { capacity: 20, refillPerSecond: perHour(20) },
 };
 
 /**
@@ -154,6 +166,9 @@ export const RATE_LIMIT_FLAGS = {
   backupWritesPerDevice: 'backup-writes-per-device',
   recordWritesPerDevice: 'record-writes-per-device',
   recordReadsPerDevice: 'record-reads-per-device',
+  sealedPerIp: 'sealed-per-ip',
+  sealedPerRecipient: 'sealed-per-recipient',
+  deliveryTokensPerDevice: 'delivery-tokens-per-device',
 } as const satisfies Record<keyof RateLimits, string>;
 
 export type RateLimitFlag = keyof typeof RATE_LIMIT_FLAGS;
@@ -335,6 +350,8 @@ export interface ServerOptions {
   maxFileSize?: number;
   /** Payload bytes one user may store over all its files and versions; default 20 GiB. Overrides `limits.userQuotaBytes`. */
   userQuota?: number;
+  /** The web app's build directory, served at `/` (web-app.ts); false: no web app. Default apps/web/dist (env BLINDRELAY_WEB_ROOT, `off`). */
+  webRoot?: string | false;
 }
 
 export type TrustProxy = boolean | number | string | readonly string[];
@@ -554,5 +571,7 @@ export function resolveServerOptions(flags: ServerFlags = {}, env: Record<string
     if (given) rateLimits[key] = parseRateLimit(String(given.value), given.source === 'flag' ? `--${RATE_LIMIT_FLAGS[key]}` : given.source);
   }
   if (Object.keys(rateLimits).length > 0) out.rateLimits = rateLimits;
+  const webRoot = env.BLINDRELAY_WEB_ROOT;
+  if (webRoot) out.webRoot = webRoot === 'off' ? false : webRoot;
   return out;
 }

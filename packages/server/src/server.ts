@@ -31,6 +31,8 @@ export interface RunningServer {
   readonly metricsUrl: string | undefined;
   /** The Fastify instance (tests, embedding). */
   readonly app: FastifyInstance;
+  /** The relay's storage (tests: what is really stored, e.g. after a refused request). */
+  readonly storage: Storage;
   /**
    * Graceful shutdown: stop accepting connections, end long polls, close WebSockets (1001),
    * let in-flight requests finish, checkpoint and close SQLite (or end the PostgreSQL pool), flush
@@ -114,7 +116,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       waiters: new Set(),
       closing: false,
     };
-    app = await buildApp(ctx, { trustProxy: o.trustProxy });
+    app = await buildApp(ctx, { trustProxy: o.trustProxy, ...(options.webRoot === undefined ? {} : { webRoot: options.webRoot }) });
     const fastify = app;
     await fastify.listen({ host: o.host, port: o.port });
     const address = fastify.server.address();
@@ -166,7 +168,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     );
     if (!isLoopbackBind(o.host))
       log.warn({ host: o.host }, 'listening on a network interface over plain HTTP: put a TLS-terminating proxy in front (docs/DEPLOY.md)');
-    return { url: urlFor(o.host, port), host: o.host, port, dataDir: o.dataDir, metricsUrl, app: fastify, close };
+    return { url: urlFor(o.host, port), host: o.host, port, dataDir: o.dataDir, metricsUrl, app: fastify, storage: storage as Storage, close };
   } catch (err) {
     await metricsServer?.close().catch(() => {});
     await app?.close().catch(() => {});

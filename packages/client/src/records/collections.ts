@@ -98,12 +98,19 @@ interface Meta {
   readonly plannedRecords: number;
   readonly wordsPerRecord: number;
   readonly indexes: IndexSpec[];
+  /**
+   * While a re-plan runs: the widths before it. Records not yet re-indexed carry tokens of these
+   * widths, so queries ask both plans until the re-plan clears this (PROTOCOL.md §19.4).
+   */
+  readonly previous?: IndexSpec[];
 }
 
 interface Epoch {
   readonly epoch: number;
   readonly cipher: RecordCipher;
   readonly indexers: BlindIndexer[];
+  /** For `Meta.previous` (a re-plan in progress), else empty. */
+  readonly previousIndexers: BlindIndexer[];
 }
 
 interface Opened {
@@ -123,6 +130,8 @@ const DEFAULT_PLANNED = 10_000;
 const DEFAULT_WORDS = 20;
 const PAGE = 1000;
 const MAX_QUERY_POSTINGS = 16;
+/** The relay's limit on a query's alternatives (API.md §10). */
+const MAX_QUERY_ALTERNATIVES = 32;
 /** Input entropy of low-entropy transformations, for the planner (CipherSweet does the same). */
 const INPUT_BITS: Partial<Record<Transform, number>> = { last4: Math.log2(10_000), first: 5 };
 
@@ -133,8 +142,10 @@ function isMeta(v: unknown): v is Meta {
   if (typeof v !== 'object' || v === null) return false;
   const m = v as Record<string, unknown>;
   if (m.v !== 1 || typeof m.name !== 'string' || !Number.isSafeInteger(m.plannedRecords) || !Array.isArray(m.indexes)) return false;
+  if (m.previous !== undefined && (!Array.isArray(m.previous) || m.previous.length !== m.indexes.length)) return false;
   try {
     for (const ix of m.indexes as IndexSpec[]) validateIndexSpec(ix);
+    for (const ix of (m.previous ?? []) as IndexSpec[]) validateIndexSpec(ix);
   } catch {
     return false;
   }
@@ -221,7 +232,8 @@ async function open(ctx: Context, nameOrId: string, fresh = false): Promise<Open
   for (const k of entry.keys.filter((x) => x.epoch <= epoch)) {
     const cipher = k.epoch === epoch ? current : await RecordCipher.create(ctx.p, { collectionId: idBytes, epoch: k.epoch, key: k.key });
     const indexers = await Promise.all(meta.indexes.map((spec, i) => BlindIndexer.create(ctx.p, k.key, idBytes, spec, i)));
-    epochs.push({ epoch: k.epoch, cipher, indexers });
+    const previousIndexers = await Promise.all((meta.previous ?? []).map((spec, i) => BlindIndexer.create(ctx.p, k.key, idBytes, spec, i)));
+    epochs.push({ epoch: k.epoch, cipher, indexers, previousIndexers });
   }
   const opened: Opened = {
     id,
@@ -333,8 +345,21 @@ function checkRecordId(id: string): Uint8Array {
   return bytes;
 }
 
-/** Seal and store a record (replacing one with the same id); returns its id. */
+/**
+ * Seal and store a record (replacing one with the same id); returns its id. On the owner's device,
+ * a put that takes the collection past its plan (or finds a re-plan unfinished) re-plans it before
+ * returning (`replanCollection`): the widths follow the collection's size without anyone asking.
+ */
 export async function putRecord(ctx: Context, nameOrId: string, record: JsonRecord, options: { id?: string } = {}): Promise<string> {
+  const { id, opened } = await writeRecord(ctx, nameOrId, record, options);
+  if (opened.owner === ctx.account.user && (opened.meta.previous || outgrown(opened.meta.plannedRecords, opened.recordCount + 1))) {
+    await replanCollection(ctx, opened.id);
+  }
+  return id;
+}
+
+/** Seal and store one record under the current epoch and widths (no re-plan). */
+async function writeRecord(ctx: Context, nameOrId: string, record: JsonRecord, options: { id?: string }): Promise<{ id: string; opened: Opened }> {
   if (typeof record !== 'object' || record === null || Array.isArray(record)) throw new InvalidArgumentError('a record is a JSON object');
   const idBytes = options.id === undefined ? ctx.p.randomBytes(16) : checkRecordId(options.id);
   const id = toBase64url(idBytes);
@@ -348,7 +373,7 @@ export async function putRecord(ctx: Context, nameOrId: string, record: JsonReco
         body: toBase64url(body),
         postings: await postingsOf(current, record),
       });
-      return id;
+      return { id, opened: o };
     } catch (e) {
       // Re-keyed meanwhile: load the new epoch (its key must have arrived) and seal again.
       if (e instanceof ConflictError && attempt < 2) continue;
@@ -448,11 +473,16 @@ export async function findRecords(ctx: Context, nameOrId: string, conditions: re
   const o = await open(ctx, nameOrId);
   const plans = planQuery(o.meta.indexes, conditions);
   const any: [number, number][][] = [];
-  for (const e of o.epochs) {
+  const alternative = async (indexers: readonly BlindIndexer[]) => {
     const tokens: BlindToken[] = [];
-    for (const plan of plans) tokens.push(...(await (e.indexers[plan.index] as BlindIndexer).queryTokens(plan.values)));
+    for (const plan of plans) tokens.push(...(await (indexers[plan.index] as BlindIndexer).queryTokens(plan.values)));
     // The relay ANDs at most 16 postings; the filter below makes a shorter AND exact.
-    any.push(tokens.slice(0, MAX_QUERY_POSTINGS).map((t) => [t.index, t.token]));
+    return tokens.slice(0, MAX_QUERY_POSTINGS).map((t): [number, number] => [t.index, t.token]);
+  };
+  for (const e of o.epochs) any.push(await alternative(e.indexers));
+  // Mid re-plan, records not yet re-indexed answer to the old widths (newest epochs first, within the relay's limit).
+  for (const e of [...o.epochs].reverse()) {
+    if (e.previousIndexers.length > 0 && any.length < MAX_QUERY_ALTERNATIVES) any.push(await alternative(e.previousIndexers));
   }
   const records: FoundRecord[] = [];
   let candidates = 0;
@@ -516,8 +546,9 @@ export async function unshareCollection(ctx: Context, nameOrId: string, user: st
  * record for them (each is read, decrypted and written again under the current epoch).
  */
 export async function addIndexes(ctx: Context, nameOrId: string, decls: readonly IndexDeclaration[]): Promise<CollectionSummary> {
-  const o = await open(ctx, nameOrId, true);
+  let o = await open(ctx, nameOrId, true);
   if (o.owner !== ctx.account.user) throw new CollectionOwnerOnlyError(`only ${o.owner} can add indexes to ${nameOrId}`);
+  if (o.meta.previous) o = await finishReplan(ctx, o);
   const fresh = planIndexes(decls, o.meta.plannedRecords, o.meta.wordsPerRecord ?? DEFAULT_WORDS).filter((d) => !o.meta.indexes.some((x) => x.name === d.name));
   if (fresh.length === 0) return summary(o);
   const meta: Meta = { ...o.meta, indexes: [...o.meta.indexes, ...fresh] };
@@ -544,7 +575,7 @@ async function reindex(ctx: Context, id: string): Promise<void> {
     };
     for (const rec of page.records) {
       const record = await openBody(reopened, rec);
-      if (record) await putRecord(ctx, id, record, { id: rec.id });
+      if (record) await writeRecord(ctx, id, record, { id: rec.id });
     }
     after = page.next;
   } while (after);
@@ -552,14 +583,17 @@ async function reindex(ctx: Context, id: string): Promise<void> {
 
 /**
  * Owner only: re-plan every index's width for `plannedRecords` (default: twice the records held)
- * and re-index every record. Until it finishes, queries may miss records still carrying tokens of
- * the old width.
+ * and re-index every record. While it runs the metadata keeps the old widths as `previous`, so
+ * queries ask both and miss nothing; the last step clears them. A re-plan that was interrupted
+ * (the process died) is finished first, with its own widths, by the next call or the owner's next put.
  */
 export async function replanCollection(ctx: Context, nameOrId: string, plannedRecords?: number): Promise<CollectionSummary> {
-  const o = await open(ctx, nameOrId, true);
+  let o = await open(ctx, nameOrId, true);
   if (o.owner !== ctx.account.user) throw new CollectionOwnerOnlyError(`only ${o.owner} can re-plan ${nameOrId}`);
+  if (plannedRecords !== undefined && (!Number.isSafeInteger(plannedRecords) || plannedRecords < 1))
+    throw new InvalidArgumentError('planned records must be a positive integer');
+  if (o.meta.previous) o = await finishReplan(ctx, o);
   const planned = plannedRecords ?? Math.max(2 * o.recordCount, o.meta.plannedRecords);
-  if (!Number.isSafeInteger(planned) || planned < 1) throw new InvalidArgumentError('planned records must be a positive integer');
   const words = o.meta.wordsPerRecord ?? DEFAULT_WORDS;
   const decls: IndexDeclaration[] = o.meta.indexes.map((ix) => ({
     name: ix.name,
@@ -567,7 +601,20 @@ export async function replanCollection(ctx: Context, nameOrId: string, plannedRe
     fields: ix.parts.map((pt) => pt.field),
     transforms: [...(ix.parts[0]?.transforms ?? [])],
   }));
-  const meta: Meta = { ...o.meta, plannedRecords: planned, indexes: planIndexes(decls, planned, words) };
+  await putMeta(ctx, o, { ...o.meta, plannedRecords: planned, indexes: planIndexes(decls, planned, words), previous: o.meta.indexes });
+  return summary(await finishReplan(ctx, await open(ctx, o.id, true)));
+}
+
+/** Re-index every record under the current widths, then drop `previous` from the metadata. */
+async function finishReplan(ctx: Context, o: Opened): Promise<Opened> {
+  await reindex(ctx, o.id);
+  const now = await open(ctx, o.id, true);
+  const { previous: _, ...meta } = now.meta;
+  await putMeta(ctx, now, meta);
+  return open(ctx, o.id, true);
+}
+
+async function putMeta(ctx: Context, o: Opened, meta: Meta): Promise<void> {
   const current = o.epochs[o.epochs.length - 1] as Epoch;
   await ctx.api.collections(
     'PUT',
@@ -575,8 +622,6 @@ export async function replanCollection(ctx: Context, nameOrId: string, plannedRe
     { expectedRevision: o.revision, epoch: current.epoch, meta: toBase64url(await current.cipher.sealMeta(meta)) },
     true,
   );
-  await reindex(ctx, o.id);
-  return summary(await open(ctx, o.id, true));
 }
 
 /**

@@ -14,7 +14,7 @@ import { InvalidArgumentError } from '../errors.js';
 import { createCollection, findRecords, putRecord } from './collections.js';
 
 export const HISTORY_COLLECTION = '.history';
-/** Token widths are planned for this many messages; the history collection is not re-planned automatically (docs/SEARCH.md). */
+/** Token widths are planned for this many messages; past it, the put that overflows re-plans (collections.ts putRecord: once, for twice the size). */
 export const HISTORY_PLANNED_MESSAGES = 100_000;
 
 export interface HistoryMessage {

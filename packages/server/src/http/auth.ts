@@ -15,6 +15,8 @@ export const TOKEN_BYTES = 32;
 export const TOKEN_SUBPROTOCOL_PREFIX = 'blindrelay.token.';
 /** Offered next to the token subprotocol so the server can select it instead of echoing the token. */
 export const API_SUBPROTOCOL = 'blindrelay.v1';
+/** Selected when offered: pushes come in batches (`messages` frames, docs/API.md §12). */
+export const BATCH_SUBPROTOCOL = 'blindrelay.v2';
 
 export function sha256(data: Uint8Array): Uint8Array {
   return new Uint8Array(createHash('sha256').update(data).digest());

@@ -26,7 +26,10 @@ export type ErrorCode =
   | 'stale_signature'
   | 'replayed_signature'
   | 'send_mark_stale'
+  | 'stale_epoch'
   | 'backup_locked'
+  | 'invalid_delivery_token'
+  | 'replayed'
   | 'internal'
   | 'unavailable';
 

@@ -66,8 +66,9 @@ export const PrekeyUpload = Obj(
 
 export const MessageEnvelope = Obj({
   id: MessageId,
-  from: User,
-  fromDevice: DeviceId,
+  from: Type.Optional(User),
+  fromDevice: Type.Optional(DeviceId),
+  sealed: Type.Optional(Type.Literal(true, { description: 'a sealed message (docs/API.md §11): no from/fromDevice; the sender is inside the body' })),
   body: Type.String({ description: 'ciphertext (base64url)' }),
   sentAt: Millis,
 });

@@ -1,9 +1,11 @@
 /** docs/API.md §6: the WebSocket push channel. */
 import type { FastifyInstance } from 'fastify';
 import type { AppContext } from '../context.js';
-import { authenticate, deviceOf } from '../http/auth.js';
+import { authenticate, BATCH_SUBPROTOCOL, deviceOf } from '../http/auth.js';
+import { clientKey } from '../http/client-address.js';
 import { ApiError } from '../http/errors.js';
 import { BEARER, EmptyQuery, errors } from '../http/schemas.js';
+import { sendFrameHandler } from '../ws/send-frames.js';
 
 export function registerWebSocketRoute(app: FastifyInstance, ctx: AppContext): void {
   app.route({
@@ -20,8 +22,8 @@ export function registerWebSocketRoute(app: FastifyInstance, ctx: AppContext): v
     },
     schema: {
       summary:
-        'WebSocket upgrade (Authorization header, or subprotocols `blindrelay.token.<token>` and `blindrelay.v1`). ' +
-        'Server frames: message, prekeys-low, revoked, error. Client frames: ack. A plain GET answers 426.',
+        'WebSocket upgrade (Authorization header, or subprotocols `blindrelay.token.<token>` and `blindrelay.v1` or `blindrelay.v2`). ' +
+        'Server frames: message (v1) or messages (v2, batches), sent, prekeys-low, revoked, error. Client frames: ack, send. A plain GET answers 426.',
       tags: ['messages'],
       security: BEARER,
       querystring: EmptyQuery,
@@ -31,7 +33,8 @@ export function registerWebSocketRoute(app: FastifyInstance, ctx: AppContext): v
       throw new ApiError(426, 'upgrade_required', 'this endpoint only accepts WebSocket upgrades');
     },
     wsHandler: (socket, request) => {
-      ctx.hub.attach(socket, deviceOf(request));
+      const me = deviceOf(request);
+      ctx.hub.attach(socket, me, { batched: socket.protocol === BATCH_SUBPROTOCOL, onSend: sendFrameHandler(ctx, me, clientKey(request)) });
     },
   });
 }

@@ -22,7 +22,11 @@ import type { BackupRepository } from './backup-types.js';
 
 export type * from './backup-types.js';
 
+import type { GroupRepository } from './groups-types.js';
 import type { RecordRepository } from './records-types.js';
+import type { SealedRepository } from './sealed-types.js';
+
+export type * from './sealed-types.js';
 
 export interface DeviceRecord {
   readonly deviceId: number;
@@ -549,8 +553,12 @@ export interface Storage {
   readonly files: FileRepository;
   /** Encrypted records and blind-index postings (records-types.ts). */
   readonly records: RecordRepository;
+  /** The MLS delivery service: groups, KeyPackages, group message queues (groups-types.ts). */
+  readonly groups: GroupRepository;
   /** Nonces of signed requests (replay defence). */
   readonly requestNonces: RequestNonceRepository;
+  /** Delivery-token verifiers and sealed-envelope digests (./sealed-types.ts). */
+  readonly sealed: SealedRepository;
   /** Devices' send high-water marks (profile rollback detection). */
   readonly sendMarks: SendMarkRepository;
   /** Token buckets of the rate limits shared by every relay of a cluster (in memory with SQLite). */
@@ -560,7 +568,7 @@ export interface Storage {
   /** Payload bytes of files: `<data>/blobs/` with SQLite, a table of chunks with PostgreSQL. */
   readonly blobs: BlobStore;
   /**
-   * Deletes expired challenges, tokens, provisioning channels and request nonces and full rate-limit buckets; prunes stale file uploads
+   * Deletes expired challenges, tokens, delivery-token verifiers, sealed-envelope digests, provisioning channels and request nonces and full rate-limit buckets; prunes stale file uploads
    * (untouched for `FILE_UPLOAD_TTL_MS`, 24 h: ./files-prune.ts) and their blobs, and blobs whose metadata is gone.
    */
   pruneExpired(now: number): Promise<void>;

@@ -26,7 +26,9 @@ import type { RateLimiter } from '../http/rate-limit.js';
 import { checkAckFrameSignature } from '../http/request-signature.js';
 import { MessageId, Obj } from '../http/schemas.js';
 import type { Metrics } from '../metrics.js';
+import { SEALED_FROM_USER } from '../storage/sealed-types.js';
 import type { Storage, StoredMessage } from '../storage/types.js';
+import { isSendFrame, type SendFrameHandler } from './send-frames.js';
 
 export const CLOSE_REVOKED = 4001;
 export const CLOSE_TOKEN_EXPIRED = 4002;
@@ -38,6 +40,8 @@ const PUSH_BATCH = 100;
 const PUSH_BATCH_BYTES = 4 * 1024 * 1024;
 const MAX_BAD_FRAMES = 20;
 const PING_INTERVAL_MS = 30_000;
+/** Send frames of one connection being processed at once; more are refused with 429 (docs/API.md §12). */
+export const MAX_SENDS_IN_FLIGHT = 16;
 const CLOSE_GRACE_MS = 1_000;
 
 const AckFrame = Obj({
@@ -60,6 +64,18 @@ interface Connection {
   alive: boolean;
   badFrames: number;
   expiry?: NodeJS.Timeout;
+  /** `blindrelay.v2`: pushes go out as `messages` frames carrying a batch (docs/API.md §12). */
+  readonly batched: boolean;
+  /** Handles `send` frames (docs/API.md §12); absent: send frames are refused as malformed. */
+  readonly onSend: SendFrameHandler | undefined;
+  sendsInFlight: number;
+}
+
+/** How a connection was opened (routes/ws.ts). */
+export interface AttachOptions {
+  /** Push batches (`messages` frames) instead of one `message` frame per message. */
+  readonly batched?: boolean;
+  readonly onSend?: SendFrameHandler;
 }
 
 interface DeviceEntry {
@@ -80,7 +96,9 @@ export interface HubDeps {
   readonly rateLimiter?: RateLimiter;
 }
 
+/** A queued message as the API shows it; a sealed one (no sender stored) has `sealed: true` and no `from`/`fromDevice` (docs/API.md §11). */
 export function envelopeJson(m: StoredMessage) {
+  if (m.fromUser === SEALED_FROM_USER) return { id: encodeBase64url(m.id), sealed: true, body: encodeBase64url(m.body), sentAt: m.sentAt };
   return { id: encodeBase64url(m.id), from: m.fromUser, fromDevice: m.fromDevice, body: encodeBase64url(m.body), sentAt: m.sentAt };
 }
 
@@ -104,7 +122,7 @@ export class WebSocketHub {
     return this.all.size;
   }
 
-  attach(socket: WebSocket, device: AuthenticatedDevice): void {
+  attach(socket: WebSocket, device: AuthenticatedDevice, options: AttachOptions = {}): void {
     const topic = deviceTopic(device.user, device.deviceId);
     const conn: Connection = {
       socket,
@@ -117,6 +135,9 @@ export class WebSocketHub {
       closed: false,
       alive: true,
       badFrames: 0,
+      batched: options.batched ?? false,
+      onSend: options.onSend,
+      sendsInFlight: 0,
     };
     // Handlers first (synchronously), so no frame is missed while we do async work.
     socket.on('message', (data, isBinary) => void this.onFrame(conn, data, isBinary));
@@ -234,12 +255,21 @@ export class WebSocketHub {
           });
           if (batch.length === 0) break;
           let bytes = 0;
-          for (const m of batch) {
+          if (conn.batched) {
+            // One frame per batch read from storage (docs/API.md §12).
             if (conn.closed) return;
-            await this.send(conn, { type: 'message', message: envelopeJson(m) });
-            conn.lastSeq = m.seq;
-            bytes += m.body.length;
-            this.deps.metrics.messagesDelivered.inc({ via: 'websocket' });
+            await this.send(conn, { type: 'messages', messages: batch.map(envelopeJson) });
+            conn.lastSeq = (batch[batch.length - 1] as StoredMessage).seq;
+            for (const m of batch) bytes += m.body.length;
+            this.deps.metrics.messagesDelivered.inc({ via: 'websocket' }, batch.length);
+          } else {
+            for (const m of batch) {
+              if (conn.closed) return;
+              await this.send(conn, { type: 'message', message: envelopeJson(m) });
+              conn.lastSeq = m.seq;
+              bytes += m.body.length;
+              this.deps.metrics.messagesDelivered.inc({ via: 'websocket' });
+            }
           }
           // Cut short by neither limit: the queue held nothing more when it was read, and whatever
           // was stored since has its own wake-up (published after its commit), which set `again`
@@ -296,6 +326,7 @@ export class WebSocketHub {
     } catch {
       return this.error(conn, 'malformed JSON');
     }
+    if ((frame as { type?: unknown } | null)?.type === 'send') return this.onSendFrame(conn, frame);
     if (!checkAck.Check(frame)) return this.error(conn, 'expected {"type":"ack","ids":[...]}');
     const ids: Uint8Array[] = [];
     for (const id of frame.ids) {
@@ -326,6 +357,26 @@ export class WebSocketHub {
       this.deps.metrics.messagesAcked.inc(n);
     } catch (err) {
       this.deps.log.warn({ err }, 'websocket ack failed');
+    }
+  }
+
+  private async onSendFrame(conn: Connection, frame: unknown): Promise<void> {
+    if (!conn.onSend) return this.error(conn, 'this connection does not accept send frames');
+    if (!isSendFrame(frame)) return this.error(conn, 'malformed send frame (docs/API.md §12)');
+    if (conn.sendsInFlight >= MAX_SENDS_IN_FLIGHT) {
+      const error = { status: 429, code: 'rate_limited', message: 'too many send frames in flight on this connection; wait for their answers' };
+      this.sendFrame(conn.socket, { type: 'sent', id: frame.id, error });
+      return;
+    }
+    conn.sendsInFlight++;
+    try {
+      const reply = await conn.onSend(frame);
+      this.sendFrame(conn.socket, reply);
+    } catch (err) {
+      this.deps.log.warn({ err }, 'websocket send failed');
+      this.sendFrame(conn.socket, { type: 'sent', id: frame.id, error: { status: 500, code: 'internal', message: 'internal error' } });
+    } finally {
+      conn.sendsInFlight--;
     }
   }
 

@@ -36,6 +36,7 @@ import { PostgresBlobStore } from '../../blobs/postgres-blob-store.js';
 import type { BlobStore } from '../../blobs/types.js';
 import { StorageUnavailableError } from '../errors.js';
 import { pruneFiles } from '../files-prune.js';
+import type { GroupRepository } from '../groups-types.js';
 import type { RecordRepository } from '../records-types.js';
 import type {
   AccountDeletionRequest,
@@ -63,6 +64,7 @@ import type {
   PutEnvelopeResult,
   RateLimitRepository,
   RequestNonceRepository,
+  SealedRepository,
   SendMarkRepository,
   Storage,
   StoredMessage,
@@ -73,9 +75,11 @@ import { migratePostgres } from './migrate.js';
 import { deleteAccount } from './postgres-account-deletion.js';
 import { PostgresBackups } from './postgres-backups.js';
 import { PostgresFiles } from './postgres-files.js';
+import { PostgresGroups } from './postgres-groups.js';
 import { PgRateLimits, PRUNE_RATE_BUCKETS_SQL } from './postgres-rate-limits.js';
 import { PostgresRecords } from './postgres-records.js';
 import { PostgresRequestNonces, PostgresSendMarks } from './postgres-request-guards.js';
+import { PostgresSealed } from './postgres-sealed.js';
 
 export interface PostgresStorageOptions {
   /** `postgres://user@host:port/database` (anything node-postgres accepts). */
@@ -177,7 +181,9 @@ class PostgresStorage implements Storage {
   readonly provisioning: ProvisioningRepository;
   readonly files: FileRepository;
   readonly records: RecordRepository;
+  readonly groups: GroupRepository;
   readonly requestNonces: RequestNonceRepository;
+  readonly sealed: SealedRepository;
   readonly sendMarks: SendMarkRepository;
   readonly rateLimits: RateLimitRepository;
   readonly backups: BackupRepository;
@@ -195,7 +201,9 @@ class PostgresStorage implements Storage {
     this.provisioning = new PgProvisioning(this.db);
     this.files = new PostgresFiles(this.db);
     this.records = new PostgresRecords(this.db);
+    this.groups = new PostgresGroups(this.db);
     this.requestNonces = new PostgresRequestNonces(this.db);
+    this.sealed = new PostgresSealed(this.db);
     this.sendMarks = new PostgresSendMarks(this.db);
     this.rateLimits = new PgRateLimits(this.db);
     this.backups = new PostgresBackups(this.db);
@@ -209,6 +217,8 @@ class PostgresStorage implements Storage {
       await c.query('DELETE FROM provisioning_channels WHERE expires_at <= $1', [now]);
       await c.query('DELETE FROM request_nonces WHERE expires_at <= $1', [now]);
       await c.query('DELETE FROM backup_logins WHERE expires_at <= $1', [now]);
+      await c.query('DELETE FROM delivery_tokens WHERE expires_at <= $1', [now]);
+      await c.query('DELETE FROM sealed_digests WHERE expires_at <= $1', [now]);
       await c.query(PRUNE_RATE_BUCKETS_SQL, [now]);
     });
     // Chunks cascade with their version's metadata: no orphan blobs to sweep.

@@ -43,6 +43,7 @@ import type { DatabaseSync } from 'node:sqlite';
 import { FsBlobStore } from '../../blobs/fs-blob-store.js';
 import type { BlobStore } from '../../blobs/types.js';
 import { pruneFiles } from '../files-prune.js';
+import type { GroupRepository } from '../groups-types.js';
 import { MemoryRateLimits } from '../memory-rate-limits.js';
 import type { RecordRepository } from '../records-types.js';
 import type {
@@ -71,6 +72,7 @@ import type {
   PutEnvelopeResult,
   RateLimitRepository,
   RequestNonceRepository,
+  SealedRepository,
   SendMarkRepository,
   Storage,
   StoredMessage,
@@ -85,8 +87,10 @@ import { Pluck } from './pluck.js';
 import { SqliteAccountDeletion } from './sqlite-account-deletion.js';
 import { SqliteBackups } from './sqlite-backups.js';
 import { SqliteFiles } from './sqlite-files.js';
+import { SqliteGroups } from './sqlite-groups.js';
 import { SqliteRecords } from './sqlite-records.js';
 import { SqliteRequestNonces, SqliteSendMarks } from './sqlite-request-guards.js';
+import { SqliteSealed } from './sqlite-sealed.js';
 
 export const DATABASE_FILE = 'relay.db';
 export const BLOBS_DIR = 'blobs';
@@ -180,7 +184,9 @@ class SqliteStorage implements Storage {
   readonly provisioning: ProvisioningRepository;
   readonly files: FileRepository;
   readonly records: RecordRepository;
+  readonly groups: GroupRepository;
   readonly requestNonces: RequestNonceRepository;
+  readonly sealed: SealedRepository;
   readonly sendMarks: SendMarkRepository;
   readonly backups: BackupRepository;
   /** In memory: the embedded relay is one process (memory-rate-limits.ts). */
@@ -204,7 +210,9 @@ class SqliteStorage implements Storage {
     this.provisioning = new SqliteProvisioning(db, writer);
     this.files = new SqliteFiles(db, writer);
     this.records = new SqliteRecords(db, writer);
+    this.groups = new SqliteGroups(db, writer);
     this.requestNonces = new SqliteRequestNonces(db, writer);
+    this.sealed = new SqliteSealed(db, writer);
     this.sendMarks = new SqliteSendMarks(db, writer);
     this.backups = new SqliteBackups(db, writer);
     this.pruneStatements = [
@@ -213,6 +221,8 @@ class SqliteStorage implements Storage {
       db.prepare('DELETE FROM provisioning_channels WHERE expires_at <= ?'),
       db.prepare('DELETE FROM request_nonces WHERE expires_at <= ?'),
       db.prepare('DELETE FROM backup_logins WHERE expires_at <= ?'),
+      db.prepare('DELETE FROM delivery_tokens WHERE expires_at <= ?'),
+      db.prepare('DELETE FROM sealed_digests WHERE expires_at <= ?'),
     ];
   }
 

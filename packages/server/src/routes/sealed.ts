@@ -1,0 +1,92 @@
+/** docs/API.md §11: sealed sends (no sender on the relay) and delivery tokens. */
+import type { Static } from '@sinclair/typebox';
+import { Type } from '@sinclair/typebox';
+import type { FastifyInstance } from 'fastify';
+import { LIMITS } from '../config.js';
+import type { AppContext } from '../context.js';
+import { authenticate, deviceOf } from '../http/auth.js';
+import { decodeField, encodeBase64url } from '../http/base64url.js';
+import { clientKey } from '../http/client-address.js';
+import { ApiError } from '../http/errors.js';
+import { hashBody, requireSignature } from '../http/request-signature.js';
+import { B64Fixed, BEARER, DeviceId, EmptyQuery, errors, MessageBody, MessageId, Millis, NoContent, Obj, User } from '../http/schemas.js';
+import { DELIVERY_TOKEN_GRACE_MS, deliverSealed, MAX_DELIVERY_TOKENS_PER_DEVICE } from '../services/sealed-delivery.js';
+
+const SealedSendBody = Obj({
+  to: User,
+  messages: Type.Array(
+    Obj({
+      deviceId: DeviceId,
+      token: B64Fixed(32, "the recipient device's delivery token"),
+      body: MessageBody,
+    }),
+    { minItems: 1, maxItems: LIMITS.maxRecipients, description: 'one sealed envelope per current device of the recipient' },
+  ),
+});
+const TokenBody = Obj({
+  verifier: B64Fixed(32, 'SHA-256("blindrelay/delivery-token/v1" || token) of the new current token'),
+  mode: Type.Union([Type.Literal('rotate'), Type.Literal('revoke')], {
+    description: 'rotate: the previous tokens stay valid for 7 days; revoke: they stop now',
+  }),
+});
+
+export function registerSealedRoutes(app: FastifyInstance, ctx: AppContext): void {
+  app.post<{ Body: Static<typeof SealedSendBody> }>(
+    '/v1/sealed/messages',
+    {
+      schema: {
+        summary: "Sealed send: one sealed envelope per current device of the recipient, each with that device's delivery token; no authentication",
+        tags: ['sealed'],
+        querystring: EmptyQuery,
+        body: SealedSendBody,
+        response: { 200: Obj({ ids: Type.Array(MessageId), sentAt: Millis }), ...errors(400, 403, 409, 429) },
+      },
+    },
+    async (request) => {
+      const messages = request.body.messages.map((m, i) => ({
+        deviceId: m.deviceId,
+        token: decodeField(m.token, `messages[${i}].token`, { exact: 32 }),
+        body: decodeField(m.body, `messages[${i}].body`, { min: 1, max: ctx.limits.maxMessageBytes }),
+      }));
+      const r = await deliverSealed(ctx, { to: request.body.to, messages }, clientKey(request));
+      return { ids: r.ids.map(encodeBase64url), sentAt: r.sentAt };
+    },
+  );
+
+  app.put<{ Body: Static<typeof TokenBody> }>(
+    '/v1/sealed/token',
+    {
+      onRequest: authenticate(ctx),
+      preParsing: hashBody,
+      schema: {
+        summary: "Set the authenticated device's current delivery token (its verifier): rotate, or revoke the others (signed request, §2a)",
+        tags: ['sealed'],
+        security: BEARER,
+        querystring: EmptyQuery,
+        body: TokenBody,
+        response: { 204: NoContent, ...errors(400, 401, 429) },
+      },
+    },
+    async (request, reply) => {
+      const me = deviceOf(request);
+      ctx.rateLimiter.take('deliveryTokensPerDevice', `${me.user}\u0000${me.deviceId}`);
+      const verifier = decodeField(request.body.verifier, 'verifier', { exact: 32 });
+      await requireSignature(ctx, request);
+      const device = await ctx.storage.accounts.getDevice(me.user, me.deviceId);
+      const now = ctx.now();
+      const ok =
+        device !== undefined &&
+        (await ctx.storage.sealed.setToken({
+          user: me.user,
+          deviceId: me.deviceId,
+          verifier,
+          createdAt: now,
+          ...(request.body.mode === 'rotate' ? { previousValidUntil: now + DELIVERY_TOKEN_GRACE_MS } : {}),
+          signingKey: device.signingKey,
+          maxPerDevice: MAX_DELIVERY_TOKENS_PER_DEVICE,
+        }));
+      if (!ok) throw new ApiError(401, 'unauthorized', 'the device is not in its device list');
+      return reply.code(204).send();
+    },
+  );
+}

@@ -1,0 +1,87 @@
+/**
+ * Storing one send (docs/API.md §5): one ciphertext per current device of the recipient. The
+ * rules every transport applies the same way — `POST /v1/messages` (routes/messages.ts) and the
+ * WebSocket `send` frame (ws/send-frames.ts, docs/API.md §12): rate limits, duplicate devices,
+ * size limits, the send mark (§5a), Sesame coverage (409 `mismatched_devices`), the queue cap
+ * (429 `queue_full`), then the wake-up of each recipient device. Throws ApiError; stores nothing
+ * on a refusal.
+ */
+import type { Static } from '@sinclair/typebox';
+import { deviceTopic } from '../bus/types.js';
+import type { AppContext, AuthenticatedDevice } from '../context.js';
+import { decodeField, encodeBase64url } from '../http/base64url.js';
+import { ApiError, badRequest, conflict, noSuchUser } from '../http/errors.js';
+import { raiseSendMark, type SendMarkField } from '../http/send-mark.js';
+
+export interface SendRequest {
+  readonly to: string;
+  readonly messages: readonly { readonly deviceId: number; readonly body: string }[];
+  readonly sendMark?: Static<typeof SendMarkField> | undefined;
+}
+
+export interface SendOutcome {
+  readonly ids: string[];
+  readonly sentAt: number;
+}
+
+/** Attempts when the recipient's device list changes between the coverage check and the store. */
+const MAX_ATTEMPTS = 3;
+
+/** Check and store one send of device `me` (connecting from `address`, for the lookup-miss budget). */
+export async function sendMessages(ctx: AppContext, me: AuthenticatedDevice, address: string, send: SendRequest): Promise<SendOutcome> {
+  const { to } = send;
+  ctx.lookupMisses.check(me, address);
+  // Mailbox flooding: each sender has its own budget per recipient (own-device sync is free),
+  // so one flooder is refused long before the queue cap while other senders get through.
+  ctx.rateLimiter.takeLocal([
+    { action: 'messagesPerDevice', subject: `${me.user}\u0000${me.deviceId}` },
+    ...(to === me.user ? [] : [{ action: 'messagesPerPair' as const, subject: `${me.user}\u0000${to}` }]),
+  ]);
+  const given = send.messages.map((m) => m.deviceId);
+  if (new Set(given).size !== given.length) throw badRequest('messages: duplicate deviceId');
+  const bodies = send.messages.map((m, i) => decodeField(m.body, `messages[${i}].body`, { min: 1, max: ctx.limits.maxMessageBytes }));
+  // Before anything is stored: a send from an older copy of the profile is refused (§5a).
+  if (send.sendMark) await raiseSendMark(ctx, me, { to, messages: send.messages, sendMark: send.sendMark });
+
+  for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+    const account = await ctx.storage.accounts.get(to);
+    if (!account) {
+      await ctx.lookupMisses.miss(me, address);
+      throw noSuchUser('unknown recipient');
+    }
+    // Sesame: exactly the recipient's current devices, minus the sender's own device.
+    const expected = account.devices.map((d) => d.deviceId).filter((id) => !(to === me.user && id === me.deviceId));
+    const givenSet = new Set(given);
+    const expectedSet = new Set(expected);
+    const missing = expected.filter((id) => !givenSet.has(id));
+    const stale = given.filter((id) => !expectedSet.has(id)).sort((a, b) => a - b);
+    if (missing.length > 0 || stale.length > 0) {
+      throw new ApiError(409, 'mismatched_devices', "the messages do not cover exactly the recipient's current devices", { missing, stale });
+    }
+    const ids = given.map(() => ctx.primitives.randomBytes(16));
+    const sentAt = ctx.now();
+    const result = await ctx.storage.mailboxes.enqueue({
+      to,
+      expectedListVersion: account.listVersion,
+      fromUser: me.user,
+      fromDevice: me.deviceId,
+      sentAt,
+      messages: given.map((deviceId, i) => ({ id: ids[i] as Uint8Array, deviceId, body: bodies[i] as Uint8Array })),
+      maxQueued: ctx.limits.maxQueuedPerDevice,
+    });
+    if (result.status === 'stale_list') continue;
+    if (result.status === 'queue_full') {
+      throw new ApiError(
+        429,
+        'queue_full',
+        "a recipient device's queue is full; retry later",
+        { devices: [...result.deviceIds].sort((a, b) => a - b) },
+        { 'retry-after': '60' },
+      );
+    }
+    ctx.metrics.messagesStored.inc(given.length);
+    for (const deviceId of given) await ctx.bus.publish(deviceTopic(to, deviceId), { type: 'message' });
+    return { ids: ids.map(encodeBase64url), sentAt };
+  }
+  throw conflict("the recipient's device list kept changing; retry");
+}
