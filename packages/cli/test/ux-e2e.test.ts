@@ -93,11 +93,12 @@ beforeAll(async () => {
   relay.stderr?.on('data', (d) => {
     relayLog += d;
   });
-  url = (await waitForLine(relay.stdout as NodeJS.ReadableStream, /^listening on /)).replace('listening on ', '').trim();
+  // A generous wait: on a loaded 2-core machine the relay's start-up alone can take 20 s.
+  url = (await waitForLine(relay.stdout as NodeJS.ReadableStream, /^listening on /, 60_000)).replace('listening on ', '').trim();
   // alice: one device, unencrypted; bob: primary "laptop" (a phone is linked below).
   await brJson('alice', ['account', 'create', '--server', url, '--user', 'alice', '--device-name', 'desk']);
   await brJson('bob', ['account', 'create', '--server', url, '--user', 'bob', '--device-name', 'laptop']);
-});
+}, 120_000);
 
 afterAll(async () => {
   if (relay && relay.exitCode === null) {
