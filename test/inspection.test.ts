@@ -168,17 +168,27 @@ describe('adversarial inspection: server artifacts hold nothing readable', () =>
   const devices: Record<string, Device> = {};
 
   it('runs two users with three devices through the relay, every message carrying a canary', async () => {
-    const make = async (user: string) => {
+    // Device names travel only end to end (the link code out of band, the sealed link state): canaries too.
+    const nameCanary = (label: string) => {
+      const name = `CANARY-${label}-${randomBytes(12).toString('hex')}`;
+      canaries.set(name, P.utf8(name));
+      return name;
+    };
+    const make = async (user: string, deviceName?: string) => {
       const storage = new MemoryStorage();
-      return { client: await BlindrelayClient.createAccount(environment(storage), { servers: proxyUrl, user }), storage };
+      return {
+        client: await BlindrelayClient.createAccount(environment(storage), { servers: proxyUrl, user, ...(deviceName ? { deviceName } : {}) }),
+        storage,
+      };
     };
     devices.alice = await make('alice');
-    devices.bob = await make('bob');
+    devices.bob = await make('bob', nameCanary('device-name-bob'));
     const bob2Storage = new MemoryStorage();
     let approval: Promise<unknown> = Promise.resolve();
     const bob2 = await BlindrelayClient.link(environment(bob2Storage), {
       servers: proxyUrl,
       user: 'bob',
+      deviceName: nameCanary('device-name-bob2'),
       onCode: (code, sas) => {
         approval = (devices.bob as Device).client.approve(code, { sas });
       },

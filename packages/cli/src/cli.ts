@@ -519,8 +519,8 @@ dropped. Larger content: blindrelay file put PATH --to USER.`,
 /** `help file put` shows the help of `file put`, not of `file` (commander's help command goes one level only). */
 function helpArguments(argv: readonly string[]): readonly string[] {
   const i = argv.indexOf('help');
-  const valueOf = i > 0 && ['--home', '--profile'].includes(argv[i - 1] as string);
-  if (i < 0 || valueOf || argv.length - i < 3 || argv.slice(i + 1).some((a) => a.startsWith('-'))) return argv;
+  const isOptionValue = i > 0 && ['--home', '--profile'].includes(argv[i - 1] as string);
+  if (i < 0 || isOptionValue || argv.length - i < 3 || argv.slice(i + 1).some((a) => a.startsWith('-'))) return argv;
   return [...argv.slice(0, i), ...argv.slice(i + 1), '--help'];
 }
 

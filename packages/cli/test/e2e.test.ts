@@ -108,7 +108,9 @@ describe('blindrelay CLI end to end', () => {
     const done = finish(link);
     const first = await waitForLine(link.stdout as NodeJS.ReadableStream, /^\{/);
     const { code, sas } = JSON.parse(first);
-    expect(code).toMatch(/^BR1\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]{43}$/);
+    // The fourth part names the user and device asking (base64url JSON, review ux-2026-12 F5).
+    expect(code).toMatch(/^BR1\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]{43}\.[A-Za-z0-9_-]+$/);
+    expect(JSON.parse(Buffer.from(code.split('.')[3], 'base64url').toString())).toEqual({ u: 'bob', n: 'tablet' });
     expect(sas).toMatch(/^\d{6}$/);
     // The comparison code must be confirmed (review L5): without it, or with another one, nothing is sent.
     const unconfirmed = await br('bob', 'device', 'approve', code);

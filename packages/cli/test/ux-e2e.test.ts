@@ -93,11 +93,12 @@ beforeAll(async () => {
   relay.stderr?.on('data', (d) => {
     relayLog += d;
   });
-  url = (await waitForLine(relay.stdout as NodeJS.ReadableStream, /^listening on /)).replace('listening on ', '').trim();
+  // A generous wait: on a loaded 2-core machine the relay's start-up alone can take 20 s.
+  url = (await waitForLine(relay.stdout as NodeJS.ReadableStream, /^listening on /, 60_000)).replace('listening on ', '').trim();
   // alice: one device, unencrypted; bob: primary "laptop" (a phone is linked below).
   await brJson('alice', ['account', 'create', '--server', url, '--user', 'alice', '--device-name', 'desk']);
   await brJson('bob', ['account', 'create', '--server', url, '--user', 'bob', '--device-name', 'laptop']);
-});
+}, 120_000);
 
 afterAll(async () => {
   if (relay && relay.exitCode === null) {
@@ -139,6 +140,9 @@ describe('new-user frictions (review ux-2026-12), through real processes', () =>
     await expectFailure('alice', ['send', 'Bob', 'hi'], 'ERR_INVALID_ARGUMENT', /not a user name: "Bob" \(1 to 64 lowercase letters.*did you mean bob\?/);
     const port = url.replace(/^http:\/\//, '');
     await expectFailure('carol', ['account', 'create', '--server', port, '--user', 'carol'], 'ERR_INVALID_ARGUMENT', new RegExp(`did you mean http://${port}`));
+    expect(existsSync(home('carol'))).toBe(false);
+    // F23: a create that fails at the relay leaves no empty --home behind.
+    await expectFailure('carol', ['account', 'create', '--server', 'http://127.0.0.1:1', '--user', 'carol'], 'ERR_UNREACHABLE', /no relay server answered/);
     expect(existsSync(home('carol'))).toBe(false);
   });
 

@@ -7,7 +7,7 @@
  * the owner's pid; a lock whose owner is no longer alive is taken over.
  */
 import { constants, promises as fs } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { InvalidArgumentError, ProfileExistsError, ProfileLockedError } from '../errors.js';
 import { FILE_NAME, Mutex, type ProfileStorage } from './types.js';
 
@@ -27,6 +27,8 @@ export class FileStorage implements ProfileStorage {
   readonly #mutex = new Mutex();
   /** Files written through this instance: all `destroy` may delete. */
   readonly #written = new Set<string>();
+
+  #madeFrom: string | undefined;
 
   constructor(dir: string, options: FileStorageOptions = {}) {
     this.location = dir;
@@ -50,7 +52,8 @@ export class FileStorage implements ProfileStorage {
       throw e;
     });
     if (entries.length > 0) throw new ProfileExistsError(`${this.location} is not empty: choose another profile or remove it`);
-    await fs.mkdir(this.location, { recursive: true, mode: DIR_MODE });
+    // The first directory mkdir made (the --home itself, when new): destroy() removes it again if empty.
+    this.#madeFrom = await fs.mkdir(this.location, { recursive: true, mode: DIR_MODE });
     // mkdir's mode is subject to the umask and ignored for existing directories: set it.
     await fs.chmod(this.location, DIR_MODE);
   }
@@ -101,6 +104,20 @@ export class FileStorage implements ProfileStorage {
     for (const name of this.#written) await fs.rm(join(this.location, name), { force: true });
     this.#written.clear();
     await fs.rmdir(this.location).catch(() => undefined);
+    // A failed create leaves no empty --home behind either (review ux-2026-12 F23); never a directory with anything in it.
+    const top = this.#madeFrom;
+    this.#madeFrom = undefined;
+    if (top === undefined) return;
+    for (let dir = dirname(this.location); dir.length >= top.length && dir.startsWith(top); dir = dirname(dir)) {
+      if (
+        !(await fs.rmdir(dir).then(
+          () => true,
+          () => false,
+        ))
+      )
+        break;
+      if (dir === top) break;
+    }
   }
 
   /** Every regular file of the directory (the profile's records, temporary files, the lock) zeroed, fsynced and unlinked; then the directory. */
@@ -126,6 +143,20 @@ export class FileStorage implements ProfileStorage {
     this.#written.clear();
     await syncDir(this.location).catch(() => undefined);
     await fs.rmdir(this.location).catch(() => undefined);
+    // A failed create leaves no empty --home behind either (review ux-2026-12 F23); never a directory with anything in it.
+    const top = this.#madeFrom;
+    this.#madeFrom = undefined;
+    if (top === undefined) return;
+    for (let dir = dirname(this.location); dir.length >= top.length && dir.startsWith(top); dir = dirname(dir)) {
+      if (
+        !(await fs.rmdir(dir).then(
+          () => true,
+          () => false,
+        ))
+      )
+        break;
+      if (dir === top) break;
+    }
   }
 
   withLock<T>(fn: () => Promise<T>): Promise<T> {
