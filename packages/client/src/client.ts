@@ -1175,7 +1175,6 @@ export class BlindrelayClient {
         contacts,
         deviceNames: [{ deviceId: this.deviceId, name: this.#ctx.account.deviceName }, ...known],
         ...(withCollections ? { collections } : {}),
-        deviceNames: [{ deviceId: this.deviceId, name: this.#ctx.account.deviceName }, ...known],
         device: {
           deviceId: device.deviceId,
           signingSeed: device.signing.seed,
