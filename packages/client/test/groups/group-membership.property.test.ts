@@ -10,14 +10,7 @@ import type { CiphersuiteImpl, ClientState } from 'ts-mls';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { groupSuite } from '../../src/groups/ciphersuite.js';
 import { GroupError } from '../../src/groups/errors.js';
-import {
-  commit,
-  createGroupState,
-  encryptApplication,
-  groupMembers,
-  joinFromWelcome,
-  processGroupMessage,
-} from '../../src/groups/group-state.js';
+import { commit, createGroupState, encryptApplication, groupMembers, joinFromWelcome, processGroupMessage } from '../../src/groups/group-state.js';
 import { Directory, key, keyPackageOf, type TestDevice } from './harness.js';
 
 let cs: CiphersuiteImpl;
@@ -90,7 +83,12 @@ describe('group membership (property)', () => {
           }
           // Every member sees the same membership.
           const expected = [...members].map((i) => key((devices[i] as TestDevice).keys)).sort();
-          for (const i of members) expect(groupMembers((devices[i] as TestDevice).state as ClientState).map(key).sort()).toEqual(expected);
+          for (const i of members)
+            expect(
+              groupMembers((devices[i] as TestDevice).state as ClientState)
+                .map(key)
+                .sort(),
+            ).toEqual(expected);
         }
       }),
       { numRuns: 6 },
