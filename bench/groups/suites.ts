@@ -7,7 +7,6 @@
  * group of `members` devices), remove, encrypt and decrypt of 1 KiB, and the commit/Welcome sizes.
  */
 import { ed25519 } from '@noble/curves/ed25519.js';
-import type { CiphersuiteName } from 'ts-mls';
 import { suiteByName } from '../../packages/client/src/groups/ciphersuite.js';
 import {
   commit,
@@ -33,7 +32,7 @@ async function time<T>(f: () => Promise<T>): Promise<[number, T]> {
   return [performance.now() - t, r];
 }
 
-async function run(name: CiphersuiteName) {
+async function run(name: Parameters<typeof suiteByName>[0]) {
   const cs = await suiteByName(name);
   const creator = device(0);
   const [createMs, created] = await time(async () =>
