@@ -28,6 +28,7 @@ const BENCHES: Record<string, () => Promise<{ run: (o: BenchOptions) => Promise<
   cluster: () => import('./cluster.js'),
   backup: () => import('./backup.js'),
   search: () => import('./search.js'),
+  groups: () => import('./groups.js'),
 };
 
 function fmt(x: number | null): string {
