@@ -60,6 +60,12 @@ describe('benchmarks, --quick --json', () => {
     expect(r.rows.map((x) => x.metric)).toEqual(['setup_per_s', 'oneway_100b_per_s', 'pingpong_100b_per_s', 'oneway_64k_mb_per_s', 'wire_bytes_100b']);
   });
 
+  it('groups: one MLS group vs pairwise fan-out to the same devices', { timeout: TIMEOUT }, async () => {
+    const r = await quick('groups');
+    checkShape(r, 'groups', /^pairwise@\d+$/);
+    expect(r.rows.map((x) => x.metric)).toEqual(['send_8_ms', 'commit_add_ms_8', 'commit_remove_ms_8', 'wire_bytes_per_msg_8']);
+  });
+
   it('relay: ours and a plain WebSocket relay', { timeout: TIMEOUT }, async () => {
     checkShape(await quick('relay'), 'relay', /^ws@\d+\.\d+\.\d+$/);
   });

@@ -30,6 +30,7 @@ const BENCHES: Record<string, () => Promise<{ run: (o: BenchOptions) => Promise<
   search: () => import('./search.js'),
   web: () => import('./web.js'),
   sealed: () => import('./sealed.js'),
+  groups: () => import('./groups.js'),
 };
 
 function fmt(x: number | null): string {

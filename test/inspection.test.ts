@@ -386,6 +386,35 @@ describe('adversarial inspection: server artifacts hold nothing readable', () =>
     sendMarks.splice(0, sendMarks.length, (await api.sendMark()).signature as Uint8Array);
   }, 120_000);
 
+  it('runs an MLS group (issue 14): canaries in the group name and texts, KeyPackage private keys held', async () => {
+    const { alice, bob, bob2 } = devices as Record<'alice' | 'bob' | 'bob2', Device>;
+    const canary = (label: string) => {
+      const text = `CANARY-${label}-${randomBytes(12).toString('hex')}`;
+      canaries.set(text, P.utf8(text));
+      return text;
+    };
+    for (const d of [alice, bob, bob2]) await d.client.publishGroupKeyPackages();
+    const name = canary('group-name');
+    const id = await alice.client.createGroup(name, ['bob']);
+    const texts = [canary('group-text-alice'), canary('group-text-bob2')];
+    await alice.client.sendGroupMessage(id, texts[0] as string);
+    await bob2.client.sendGroupMessage(id, texts[1] as string);
+    expect((await bob.client.receiveGroupMessages()).map((m) => m.text)).toEqual(texts);
+    expect((await bob.client.listGroups()).map((g) => g.name)).toEqual([name]);
+    await alice.client.removeGroupMember(id, 'bob');
+    const after = canary('group-text-after-removal');
+    await alice.client.sendGroupMessage(id, after);
+    expect(await bob.client.receiveGroupMessages()).toEqual([]);
+    // The private halves of every KeyPackage and the group states' secrets stay on the devices.
+    for (const [who, d] of Object.entries({ alice, bob, bob2 })) {
+      const groups = await (await Profile.open(d.storage, p)).read('groups');
+      for (const [ref, k] of groups.keyPackages) {
+        secrets.set(`${who} KeyPackage ${ref} init key`, k.initPrivate);
+        secrets.set(`${who} KeyPackage ${ref} leaf key`, k.hpkePrivate);
+      }
+    }
+  }, 120_000);
+
   it('backs up with a recovery code and a passphrase, and restores both on new devices', async () => {
     const { alice, bob } = devices as Record<'alice' | 'bob', Device>;
     const backup = await alice.client.createBackup();

@@ -60,7 +60,7 @@ function check(got: Uint8Array, want: Uint8Array, full: boolean): void {
 }
 
 /** A session store holding serialized state: load → operate → save on every call. */
-class SessionStore {
+export class SessionStore {
   private readonly sessions = new Map<string, Uint8Array>();
   save(peer: string, state: P.SessionState): void {
     this.sessions.set(peer, P.serializeSession(state));
@@ -112,12 +112,13 @@ async function setupOnce(
   check(accepted.plaintext, pt, full);
 }
 
-interface Session {
+export interface Session {
   alice: SessionStore;
   bob: SessionStore;
 }
 
-async function establish(): Promise<Session> {
+/** One established session (alice → bob), for the groups bench's pairwise fan-out. */
+export async function establish(): Promise<Session> {
   const alice = await device('alice');
   const bob = await device('bob');
   const bobPreKeys = new PreKeyStore();

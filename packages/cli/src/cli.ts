@@ -25,6 +25,7 @@ import { registerAccountCommands } from './account-commands.js';
 import { registerBackupCommands } from './backup-commands.js';
 import { registerCustodyCommands } from './custody-commands.js';
 import { registerFileCommands } from './file-commands.js';
+import { registerGroupCommands } from './group-commands.js';
 import { readMessageText } from './message-input.js';
 import { createOutput, displayMessage, displayText, type Output, reportError } from './output.js';
 import { checkNewProfilePassphrase, openProfile, PASSPHRASE_HELP } from './passphrase.js';
@@ -418,6 +419,15 @@ dropped. Larger content: blindrelay file put PATH --to USER.`,
         onError: (e: Error) => out.note(`warning: ${errorInfo(e).message}`),
       };
       await client.receive(handlers);
+      // Group messages (MLS, docs/PROTOCOL.md §22): the group inbox, applied in relay order.
+      await client.publishGroupKeyPackages();
+      for (const g of await client.receiveGroupMessages()) {
+        count++;
+        out.line(
+          { group: g.group, from: g.from, fromDevice: g.deviceId, text: g.text, sentAt: g.sentAt },
+          `[${formatTime(g.sentAt)}] ${g.from} (device ${g.deviceId}) in group ${g.group}: ${displayText(g.text)}`,
+        );
+      }
       if (opts.wait && opts.wait > 0) {
         const controller = new AbortController();
         const timer = setTimeout(() => controller.abort(), opts.wait * 1000);
@@ -442,6 +452,7 @@ dropped. Larger content: blindrelay file put PATH --to USER.`,
   registerBackupCommands(program, { io, output, open, environment });
   registerRecordsCommands(program, { io, output, open, displayText });
   registerSealedCommands(program, { output, open });
+  registerGroupCommands(program, { output, open, displayText });
 
   // ---- trust -------------------------------------------------------------------------------------
   program

@@ -746,6 +746,19 @@ export class RelayApi {
     return r.data;
   }
 
+  /**
+   * docs/API.md §13 (groups/): one JSON call under /v1/groups with this device's token (signed
+   * when `signed`), the relay's errors mapped as for every other call. Returns the JSON body, or
+   * undefined for 204.
+   */
+  async groups(method: 'GET' | 'POST' | 'PUT', path: string, body?: unknown, signed = false): Promise<Record<string, unknown> | undefined> {
+    if (!path.startsWith('/v1/groups')) throw new InvalidArgumentError('not a groups path');
+    const r = await this.#call(method, path, { auth: true, ...(body === undefined ? {} : { body }), ...(signed ? { signed: true } : {}) });
+    if (r.status === 204) return undefined;
+    if (!isObject(r.data)) throw badResponse(path);
+    return r.data;
+  }
+
   async createFile(req: {
     /** The new file's id (16 random bytes, base64url), chosen by the client: the owner signs it (docs/PROTOCOL.md §15.3). */
     id?: string;

@@ -71,6 +71,7 @@ import {
 import type { FileMeta } from './file-meta.js';
 import type { DownloadOptions, ExportResult, FileSink, FileSource, FileSummary, ProgressListener, PutOptions, PutResult } from './files.js';
 import * as files from './files.js';
+import * as groups from './groups/groups.js';
 import { decodeLinkState, encodeLinkState, formatLinkCode, LINK_STATE_COLLECTIONS_BUDGET, type LinkedDevice, parseLinkCode } from './linking.js';
 import { type ListenOptions, listen } from './listen.js';
 import { type RotationResult, rotateMasterKey } from './master-key-rotation.js';
@@ -671,6 +672,40 @@ export class BlindrelayClient {
   /** Messages sent or received (by any device of ours with history search on) whose text has every word. */
   searchHistory(words: string): Promise<history.HistoryMessage[]> {
     return history.searchHistory(this.#ctx, words);
+  }
+
+  // ---- group conversations on MLS (groups/groups.ts, docs/PROTOCOL.md §22) ------------------------
+
+  /** Keeps this device's MLS KeyPackages on the relay topped up (others add us to groups with them). */
+  publishGroupKeyPackages(): Promise<number> {
+    return groups.publishGroupKeyPackages(this.#ctx);
+  }
+  /** A new group (its name is seen by members only) with our other devices and `members`' devices; returns its id. */
+  createGroup(name: string, members: readonly string[] = []): Promise<string> {
+    return groups.createGroup(this.#ctx, name, members);
+  }
+  addGroupMember(id: string, user: string): Promise<void> {
+    return groups.addGroupMember(this.#ctx, id, user);
+  }
+  /** Removes every device of `user`: they cannot read anything sent afterwards. */
+  removeGroupMember(id: string, user: string): Promise<void> {
+    return groups.removeGroupMember(this.#ctx, id, user);
+  }
+  leaveGroup(id: string): Promise<void> {
+    return groups.leaveGroup(this.#ctx, id);
+  }
+  sendGroupMessage(id: string, text: string): Promise<void> {
+    return groups.sendGroupMessage(this.#ctx, id, text);
+  }
+  /** Applies the group inbox and returns the group messages decrypted since the last call. */
+  receiveGroupMessages(): Promise<groups.GroupMessage[]> {
+    return groups.receiveGroupMessages(this.#ctx);
+  }
+  listGroups(): Promise<groups.GroupSummary[]> {
+    return groups.listGroups(this.#ctx);
+  }
+  listGroupMembers(id: string): Promise<groups.GroupMemberDevice[]> {
+    return groups.listGroupMembers(this.#ctx, id);
   }
 
   /** A new collection of encrypted records with its blind indexes; its key goes to our other devices and `members`. */

@@ -328,6 +328,33 @@ export interface DeliveryRecord {
   /** Users whose messages are dropped (blocked: our token was revoked and not handed to them again). */
   blocked: string[];
 }
+/** One MLS group this device is a member of (groups/groups.ts, docs/PROTOCOL.md §22). */
+export interface GroupEntry {
+  /** The MLS group state (ts-mls encoding; its private keys: keep the profile sealed). */
+  readonly state: Uint8Array;
+}
+/** A KeyPackage this device published and has not used yet: its private init and leaf keys. */
+export interface GroupKeyPackageEntry {
+  readonly keyPackage: Uint8Array;
+  readonly initPrivate: Uint8Array;
+  readonly hpkePrivate: Uint8Array;
+  readonly lastResort: boolean;
+}
+/** A group message decrypted by a sync and not yet handed to the application (`receive`). */
+export interface GroupReceived {
+  readonly group: string;
+  readonly from: string;
+  readonly deviceId: number;
+  readonly body: Uint8Array;
+  readonly sentAt: number;
+}
+export interface GroupsRecord {
+  /** Group id (base64url) → its state. */
+  groups: Map<string, GroupEntry>;
+  inbox: GroupReceived[];
+  /** KeyPackageRef (base64url) → private parts. */
+  keyPackages: Map<string, GroupKeyPackageEntry>;
+}
 
 export interface Records {
   account: AccountRecord;
@@ -344,6 +371,7 @@ export interface Records {
   backup: BackupStateRecord;
   collections: CollectionsRecord;
   delivery: DeliveryRecord;
+  groups: GroupsRecord;
 }
 export type RecordName = keyof Records;
 /**
@@ -356,7 +384,7 @@ export type RecordName = keyof Records;
  * `sendmark` is written with the sessions, before the POST: either order between the two is safe
  * (a mark ahead of the sessions only skips a number; sessions ahead of the mark were never sent).
  */
-const WRITE_ORDER_BEFORE_SESSIONS: readonly RecordName[] = ['account', 'sendmark', 'contacts', 'collections', 'seen', 'recent', 'parked'];
+const WRITE_ORDER_BEFORE_SESSIONS: readonly RecordName[] = ['account', 'sendmark', 'contacts', 'collections', 'groups', 'seen', 'recent', 'parked'];
 const WRITE_ORDER_AFTER_SESSIONS: readonly RecordName[] = ['basekeys', 'prekeys', 'tokens', 'uploads', 'backup', 'delivery'];
 
 export const sessionKey = (user: string, deviceId: number) => `${user}/${deviceId}`;
@@ -499,6 +527,17 @@ const CODECS: { readonly [K in RecordName]: Codec<Records[K]> } = {
       Array.isArray(o.blocked) &&
       o.blocked.every((u) => typeof u === 'string'),
     () => ({ own: null, known: new Map(), blocked: [] }),
+  ),
+  groups: jsonCodec(
+    (o) =>
+      o.groups instanceof Map &&
+      [...o.groups.values()].every((g) => isObject(g) && g.state instanceof Uint8Array) &&
+      Array.isArray(o.inbox) &&
+      o.keyPackages instanceof Map &&
+      [...o.keyPackages.values()].every(
+        (k) => isObject(k) && k.keyPackage instanceof Uint8Array && k.initPrivate instanceof Uint8Array && k.hpkePrivate instanceof Uint8Array,
+      ),
+    () => ({ groups: new Map(), inbox: [], keyPackages: new Map() }),
   ),
 };
 

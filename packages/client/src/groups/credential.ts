@@ -35,7 +35,7 @@ export function deviceOfCredential(credential: Credential): DeviceRef {
   }
   const parts = text.split('\u0000');
   const [prefix, user, id] = parts;
-  if (parts.length !== 3 || prefix !== PREFIX || !user || !USER_PATTERN.test(user) || !id || !/^[1-9][0-9]{0,8}$/.test(id))
+  if (parts.length !== 3 || prefix !== PREFIX || !user || !USER_PATTERN.test(user) || !id || !/^[1-9][0-9]{0,9}$/.test(id) || Number(id) > 0xffffffff)
     throw new GroupError('ERR_GROUP_UNTRUSTED_MEMBER', 'group member: not a device credential');
   return { user, deviceId: Number(id) };
 }

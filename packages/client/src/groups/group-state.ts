@@ -19,6 +19,7 @@ import {
   createApplicationMessage,
   createCommit,
   createGroup,
+  createProposal,
   decodeGroupState,
   decodeMlsMessage,
   defaultCapabilities,
@@ -38,6 +39,7 @@ import {
   type Proposal,
   processPrivateMessage,
 } from 'ts-mls';
+import { makeKeyPackageRef } from 'ts-mls/keyPackage.js';
 import { unprotectPrivateMessage } from 'ts-mls/messageProtection.js';
 import { type DeviceRef, type DeviceVerifier, deviceAuthService, deviceCredential, deviceOfCredential } from './credential.js';
 import { GroupError } from './errors.js';
@@ -281,4 +283,37 @@ export function decodeState(bytes: Uint8Array, verify: DeviceVerifier): ClientSt
   }
   if (!decoded || decoded[1] !== bytes.length) throw new DecodeError('group state: does not decode');
   return { ...decoded[0], clientConfig: clientConfig(verify) };
+}
+
+/** KeyPackageRef (RFC 9420 §5.2): what a Welcome names its recipients by. */
+export function keyPackageRef(kp: KeyPackage, cs: CiphersuiteImpl): Promise<Uint8Array> {
+  return makeKeyPackageRef(kp, cs.hash);
+}
+
+/** The KeyPackageRefs a Welcome has secrets for (§12.4.3.1 EncryptedGroupSecrets.new_member). */
+export function welcomeRecipients(bytes: Uint8Array): Uint8Array[] {
+  const m = decodeOne(bytes);
+  if (m.wireformat !== 'mls_welcome') throw bad('group: not a Welcome');
+  return m.welcome.secrets.map((s) => s.newMember);
+}
+
+/** Remove proposals (§12.1.3) for `leaves`, one PrivateMessage each (leaving: our own leaves). */
+export async function proposeRemovals(
+  state: ClientState,
+  leaves: readonly number[],
+  cs: CiphersuiteImpl,
+): Promise<{ state: ClientState; messages: Uint8Array[] }> {
+  let s = state;
+  const messages: Uint8Array[] = [];
+  for (const removed of leaves) {
+    const r = await guarded('propose', () => createProposal(s, false, { proposalType: 'remove', remove: { removed } }, cs));
+    s = r.newState;
+    messages.push(encodeMlsMessage(r.message));
+  }
+  return { state: s, messages };
+}
+
+/** Proposals received and not yet committed (a commit by this device would include them, §12.4). */
+export function pendingProposals(state: ClientState): number {
+  return Object.keys(state.unappliedProposals).length;
 }

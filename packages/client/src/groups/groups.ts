@@ -1,0 +1,354 @@
+/**
+ * Group conversations for the SDK (docs/PROTOCOL.md §22, docs/API.md §13): MLS groups whose
+ * leaves are devices, the relay as delivery service. Every operation first syncs (applies the
+ * group inbox in relay order), then commits or sends for the current epoch; a 409 `stale_epoch`
+ * means another member's commit landed first: sync again and retry. A local state is written
+ * only after the relay accepted what was made from it, so a refused commit changes nothing here.
+ */
+import { equal } from '@blindrelay/protocol';
+import type { CiphersuiteImpl, ClientState } from 'ts-mls';
+import { fromBase64url, toBase64url } from '../base64url.js';
+import type { Context } from '../context.js';
+import { resolveUser } from '../directory.js';
+import { InvalidArgumentError, RelayError } from '../errors.js';
+import type { GroupReceived, GroupsRecord } from '../profile.js';
+import { groupSuite } from './ciphersuite.js';
+import { type DeviceRef, type DeviceVerifier, deviceOfCredential } from './credential.js';
+import { GroupError } from './errors.js';
+import {
+  commit,
+  createGroupState,
+  type DeviceKeys,
+  decodeKeyPackage,
+  decodeState,
+  encodeState,
+  encryptApplication,
+  groupEpoch,
+  groupMembers,
+  groupName,
+  joinFromWelcome,
+  keyPackageRef,
+  newKeyPackage,
+  pendingProposals,
+  processGroupMessage,
+  proposeRemovals,
+  welcomeRecipients,
+} from './group-state.js';
+
+/** One-time KeyPackages kept on the relay per device. */
+export const KEY_PACKAGE_TARGET = 10;
+const MAX_ATTEMPTS = 4;
+
+export interface GroupSummary {
+  readonly id: string;
+  readonly name: string;
+  readonly epoch: number;
+  /** Member users, sorted. */
+  readonly members: readonly string[];
+}
+export interface GroupMemberDevice {
+  readonly user: string;
+  readonly deviceId: number;
+}
+export interface GroupMessage {
+  readonly group: string;
+  readonly from: string;
+  readonly deviceId: number;
+  readonly text: string;
+  readonly sentAt: number;
+}
+type Item = { seq: number; group: string; kind: string; epoch: number; message: string; sentAt: number };
+
+const keys = (ctx: Context): DeviceKeys => ({
+  user: ctx.account.user,
+  deviceId: ctx.account.deviceId,
+  signingSeed: ctx.account.signingSeed,
+  signingKey: ctx.account.signingKey,
+});
+const isStale = (e: unknown) => e instanceof RelayError && e.relayCode === 'stale_epoch';
+const notMember = () => new GroupError('ERR_GROUP_NOT_MEMBER', 'not a member of that group (or no such group)');
+
+/** A leaf is trusted when its user's verified device list holds that device with that signing key. */
+function verifier(ctx: Context): DeviceVerifier {
+  const lists = new Map<string, Promise<readonly { deviceId: number; signingKey: Uint8Array }[]>>();
+  return async (device, signingKey) => {
+    let list = lists.get(device.user);
+    if (!list) {
+      list = ctx.profile.transact(async (tx) => (await resolveUser(ctx, tx, device.user, { mode: 'receive' })).list.devices);
+      lists.set(device.user, list);
+    }
+    const entry = (await list).find((d) => d.deviceId === device.deviceId);
+    return entry !== undefined && equal(entry.signingKey, signingKey);
+  };
+}
+
+class Groups {
+  readonly verify: DeviceVerifier;
+  private constructor(
+    readonly ctx: Context,
+    readonly cs: CiphersuiteImpl,
+  ) {
+    this.verify = verifier(ctx);
+  }
+  static async open(ctx: Context): Promise<Groups> {
+    return new Groups(ctx, await groupSuite());
+  }
+  record(): Promise<GroupsRecord> {
+    return this.ctx.profile.transact(async (tx) => tx.get('groups'));
+  }
+  update(f: (r: GroupsRecord) => void): Promise<void> {
+    return this.ctx.profile.transact(async (tx) => {
+      const r = await tx.get('groups');
+      f(r);
+      tx.set('groups', r);
+    });
+  }
+  async state(id: string): Promise<ClientState> {
+    const entry = (await this.record()).groups.get(id);
+    if (!entry) throw notMember();
+    return decodeState(entry.state, this.verify);
+  }
+  save(id: string, state: ClientState | undefined): Promise<void> {
+    return this.update((r) => {
+      if (state) r.groups.set(id, { state: encodeState(state) });
+      else r.groups.delete(id);
+    });
+  }
+  api(method: 'GET' | 'POST' | 'PUT', path: string, body?: unknown, signed = false) {
+    return this.ctx.api.groups(method, path, body, signed) as Promise<Record<string, unknown>>;
+  }
+
+  /** Tops up this device's one-time KeyPackages on the relay, and its last-resort one. */
+  async publishKeyPackages(): Promise<number> {
+    const held = (await this.api('PUT', '/v1/groups/key-packages', { keyPackages: [] })).oneTime as number;
+    const rec = await this.record();
+    const needLast = ![...rec.keyPackages.values()].some((k) => k.lastResort);
+    const n = Math.max(0, KEY_PACKAGE_TARGET - held);
+    if (n === 0 && !needLast) return held;
+    const made: Awaited<ReturnType<typeof newKeyPackage>>[] = [];
+    for (let i = 0; i < n + (needLast ? 1 : 0); i++) made.push(await newKeyPackage(keys(this.ctx), this.cs));
+    const refs = await Promise.all(made.map((k) => keyPackageRef(k.publicPackage, this.cs)));
+    // Private parts on disk before the relay can hand the public ones out.
+    await this.update((r) => {
+      for (const [i, k] of made.entries())
+        r.keyPackages.set(toBase64url(refs[i] as Uint8Array), {
+          keyPackage: k.message,
+          initPrivate: k.privatePackage.initPrivateKey,
+          hpkePrivate: k.privatePackage.hpkePrivateKey,
+          lastResort: needLast && i === n,
+        });
+    });
+    const oneTime = made.slice(0, n).map((k) => toBase64url(k.message));
+    const last = needLast ? made[n] : undefined;
+    const r = await this.api('PUT', '/v1/groups/key-packages', { keyPackages: oneTime, ...(last ? { lastResort: toBase64url(last.message) } : {}) });
+    return r.oneTime as number;
+  }
+
+  /** Applies the group inbox in relay order; decrypted messages are kept for `receive`. Returns how many were skipped. */
+  async sync(): Promise<number> {
+    let skipped = 0;
+    for (;;) {
+      const page = ((await this.api('GET', '/v1/groups/inbox?limit=100')).messages ?? []) as Item[];
+      if (page.length === 0) break;
+      for (const item of page) if (!(await this.apply(item))) skipped++;
+      await this.api('POST', '/v1/groups/inbox/ack', { upTo: page[page.length - 1]?.seq }, true);
+      if (page.length < 100) break;
+    }
+    // Proposals (members leaving) are committed by whoever syncs next.
+    for (const [id, entry] of (await this.record()).groups) {
+      const state = decodeState(entry.state, this.verify);
+      if (pendingProposals(state) > 0) await this.commitChange(id, {}).catch(() => undefined);
+    }
+    return skipped;
+  }
+
+  private async apply(item: Item): Promise<boolean> {
+    const bytes = fromBase64url(item.message);
+    try {
+      if (item.kind === 'welcome') return await this.join(item.group, bytes);
+      const rec = await this.record();
+      const entry = rec.groups.get(item.group);
+      if (!entry) return false;
+      const r = await processGroupMessage(decodeState(entry.state, this.verify), bytes, this.cs);
+      if (r.kind === 'commit' && r.removedSelf) {
+        await this.save(item.group, undefined);
+        return true;
+      }
+      const received: GroupReceived | undefined =
+        r.kind === 'application' ? { group: item.group, from: r.sender.user, deviceId: r.sender.deviceId, body: r.plaintext, sentAt: item.sentAt } : undefined;
+      await this.update((rr) => {
+        rr.groups.set(item.group, { state: encodeState(r.state) });
+        if (received) rr.inbox.push(received);
+      });
+      return true;
+    } catch (e) {
+      if (e instanceof GroupError) return false;
+      throw e;
+    }
+  }
+
+  private async join(id: string, welcome: Uint8Array): Promise<boolean> {
+    const rec = await this.record();
+    for (const ref of welcomeRecipients(welcome)) {
+      const name = toBase64url(ref);
+      const kp = rec.keyPackages.get(name);
+      if (!kp) continue;
+      const state = await joinFromWelcome(
+        welcome,
+        {
+          publicPackage: decodeKeyPackage(kp.keyPackage),
+          privatePackage: { initPrivateKey: kp.initPrivate, hpkePrivateKey: kp.hpkePrivate, signaturePrivateKey: this.ctx.account.signingSeed },
+        },
+        this.verify,
+        this.cs,
+      );
+      if (toBase64url(state.groupContext.groupId) !== id) return false;
+      await this.update((r) => {
+        if (!kp.lastResort) r.keyPackages.delete(name);
+        r.groups.set(id, { state: encodeState(state) });
+      });
+      return true;
+    }
+    return false;
+  }
+
+  /** One commit for the current epoch (after a sync), retried on 409 stale_epoch. */
+  async commitChange(id: string, change: { addUsers?: readonly string[]; removeUser?: string }): Promise<number> {
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      if (attempt > 0) await this.sync();
+      const state = await this.state(id);
+      const current = groupMembers(state);
+      const has = (d: DeviceRef) => current.some((m) => m.user === d.user && m.deviceId === d.deviceId);
+      const add: ReturnType<typeof decodeKeyPackage>[] = [];
+      for (const user of change.addUsers ?? []) {
+        const claimed = ((await this.api('POST', '/v1/groups/key-packages/claim', { user })).keyPackages ?? []) as { deviceId: number; keyPackage: string }[];
+        for (const c of claimed) {
+          const kp = decodeKeyPackage(fromBase64url(c.keyPackage));
+          const device = deviceOfCredential(kp.leafNode.credential);
+          if (device.user !== user || device.deviceId !== c.deviceId || has(device)) continue;
+          add.push(kp);
+        }
+      }
+      const remove = change.removeUser ? current.filter((m) => m.user === change.removeUser).map((m) => m.leafIndex) : [];
+      if (change.removeUser && remove.length === 0) throw new GroupError('ERR_GROUP_NOT_FOUND', `${change.removeUser} is not a member of that group`);
+      if ((change.addUsers || change.removeUser) && add.length === 0 && remove.length === 0) return Number(groupEpoch(state));
+      const out = await commit(state, { add, remove }, this.cs);
+      const added = add.map((kp) => deviceOfCredential(kp.leafNode.credential));
+      const members = groupMembers(out.state).map((m) => ({ user: m.user, deviceId: m.deviceId }));
+      try {
+        const r = await this.api('POST', `/v1/groups/${id}/commits`, {
+          commit: toBase64url(out.commit),
+          ...(out.welcome ? { welcome: toBase64url(out.welcome) } : {}),
+          members,
+          added,
+        });
+        await this.save(id, out.state);
+        return r.epoch as number;
+      } catch (e) {
+        if (!isStale(e)) throw e;
+      }
+    }
+    throw new GroupError('ERR_GROUP_BAD_MESSAGE', 'the group kept changing; try again');
+  }
+
+  async send(id: string, text: string): Promise<void> {
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      await this.sync();
+      const sent = await encryptApplication(await this.state(id), new TextEncoder().encode(text), this.cs);
+      try {
+        await this.api('POST', `/v1/groups/${id}/messages`, { message: toBase64url(sent.message) });
+        await this.save(id, sent.state);
+        return;
+      } catch (e) {
+        if (!isStale(e)) throw e;
+      }
+    }
+    throw new GroupError('ERR_GROUP_BAD_MESSAGE', 'the group kept changing; try again');
+  }
+}
+
+const GROUP_ID = /^[A-Za-z0-9_-]{22}$/;
+function checkId(id: string): void {
+  if (!GROUP_ID.test(id)) throw new InvalidArgumentError('group id: 16 bytes, base64url');
+}
+
+export async function publishGroupKeyPackages(ctx: Context): Promise<number> {
+  return (await Groups.open(ctx)).publishKeyPackages();
+}
+
+/** A new group named `name` (seen by members only) with our other devices and `members`' devices. */
+export async function createGroup(ctx: Context, name: string, members: readonly string[] = []): Promise<string> {
+  const g = await Groups.open(ctx);
+  const own = await newKeyPackage(keys(ctx), g.cs);
+  const idBytes = ctx.p.randomBytes(16);
+  const id = toBase64url(idBytes);
+  const state = await createGroupState(keys(ctx), own, idBytes, name, g.verify, g.cs);
+  await g.api('POST', '/v1/groups', { id });
+  await g.save(id, state);
+  await g.commitChange(id, { addUsers: [ctx.account.user, ...members.filter((m) => m !== ctx.account.user)] });
+  return id;
+}
+
+export async function addGroupMember(ctx: Context, id: string, user: string): Promise<void> {
+  checkId(id);
+  const g = await Groups.open(ctx);
+  await g.sync();
+  await g.commitChange(id, { addUsers: [user] });
+}
+
+export async function removeGroupMember(ctx: Context, id: string, user: string): Promise<void> {
+  checkId(id);
+  if (user === ctx.account.user) throw new InvalidArgumentError('to leave a group, use leaveGroup');
+  const g = await Groups.open(ctx);
+  await g.sync();
+  await g.commitChange(id, { removeUser: user });
+}
+
+/** Leaves: Remove proposals for all of our devices' leaves (another member commits them); local state dropped. */
+export async function leaveGroup(ctx: Context, id: string): Promise<void> {
+  checkId(id);
+  const g = await Groups.open(ctx);
+  await g.sync();
+  const state = await g.state(id);
+  const ours = groupMembers(state)
+    .filter((m) => m.user === ctx.account.user)
+    .map((m) => m.leafIndex);
+  const { messages } = await proposeRemovals(state, ours, g.cs);
+  for (const [i, m] of messages.entries())
+    await g.api('POST', `/v1/groups/${id}/messages`, { message: toBase64url(m), ...(i === messages.length - 1 ? { leave: true } : {}) });
+  await g.save(id, undefined);
+}
+
+export async function sendGroupMessage(ctx: Context, id: string, text: string): Promise<void> {
+  checkId(id);
+  await (await Groups.open(ctx)).send(id, text);
+}
+
+/** Syncs, then hands out (and forgets) every group message decrypted so far. */
+export async function receiveGroupMessages(ctx: Context): Promise<GroupMessage[]> {
+  const g = await Groups.open(ctx);
+  await g.sync();
+  let out: GroupReceived[] = [];
+  await g.update((r) => {
+    out = r.inbox.splice(0);
+  });
+  return out.map((m) => ({ group: m.group, from: m.from, deviceId: m.deviceId, text: new TextDecoder().decode(m.body), sentAt: m.sentAt }));
+}
+
+export async function listGroups(ctx: Context): Promise<GroupSummary[]> {
+  const g = await Groups.open(ctx);
+  await g.sync();
+  const out: GroupSummary[] = [];
+  for (const [id, entry] of (await g.record()).groups) {
+    const s = decodeState(entry.state, g.verify);
+    out.push({ id, name: groupName(s), epoch: Number(groupEpoch(s)), members: [...new Set(groupMembers(s).map((m) => m.user))].sort() });
+  }
+  return out.sort((a, b) => a.name.localeCompare(b.name) || a.id.localeCompare(b.id));
+}
+
+export async function listGroupMembers(ctx: Context, id: string): Promise<GroupMemberDevice[]> {
+  checkId(id);
+  const g = await Groups.open(ctx);
+  await g.sync();
+  return groupMembers(await g.state(id)).map((m) => ({ user: m.user, deviceId: m.deviceId }));
+}
