@@ -34,13 +34,7 @@ type AccountLookup = (user: string) => ReturnType<AppContext['storage']['account
  * `lookup`: the first read of the recipient's account (a batch shares one per recipient); a list
  * that changed before the store (`stale_list`) is read again from storage.
  */
-export async function sendMessages(
-  ctx: AppContext,
-  me: AuthenticatedDevice,
-  address: string,
-  send: SendRequest,
-  lookup?: AccountLookup,
-): Promise<SendOutcome> {
+export async function sendMessages(ctx: AppContext, me: AuthenticatedDevice, address: string, send: SendRequest, lookup?: AccountLookup): Promise<SendOutcome> {
   const { to } = send;
   ctx.lookupMisses.check(me, address);
   // Mailbox flooding: each sender has its own budget per recipient (own-device sync is free),
