@@ -67,6 +67,7 @@ describe('benchmarks, --quick --json', () => {
       'relay_capacity_per_s',
       'relay_p99_ms_at_capacity',
       'e2e_delivered_per_s',
+      'e2e_http_one_by_one_per_s',
       'protocol_oneway_per_s',
       'p50_ms_at_1000_per_s',
       'p99_ms_at_1000_per_s',

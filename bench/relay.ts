@@ -103,6 +103,17 @@ export async function run(opts: BenchOptions): Promise<BenchResult> {
     nats = await loadgen('nats', NATS_URL, seconds);
   }
 
+  log('  end to end, before (A/B): 10 SDK senders not listening (one HTTP POST and profile write per send) and 10 receivers');
+  const http = await withRelay(async (url) => {
+    const pairs = await sdkPairs(10, () => [url], log);
+    try {
+      const max = await windowed(pairs.senders, pairs.tracker, seconds, 64, () => undefined);
+      return max.delivered / max.seconds;
+    } finally {
+      await pairs.stop();
+    }
+  });
+
   log('  end to end: 10 SDK senders (listening, so sends go over the WebSocket) and 10 receivers');
   const e2e = await withRelay(async (url) => {
     const pairs = await sdkPairs(10, () => [url], log, { listenSenders: true });
@@ -133,6 +144,7 @@ export async function run(opts: BenchOptions): Promise<BenchResult> {
       { metric: 'relay_capacity_per_s', unit: 'msg/s', ours: capacity, peer: natsCapacity, ratio: ratio(capacity, natsCapacity) },
       { metric: 'relay_p99_ms_at_capacity', unit: 'ms', ours: ours.p99, peer: nats?.p99 ?? null, ratio: ratio(ours.p99, nats?.p99 ?? null) },
       { metric: 'e2e_delivered_per_s', unit: 'msg/s', ours: e2e.perSecond, peer: oneway, ratio: e2e.perSecond / oneway },
+      { metric: 'e2e_http_one_by_one_per_s', unit: 'msg/s', ours: http, peer: oneway, ratio: http / oneway },
       { metric: 'protocol_oneway_per_s', unit: 'msg/s', ours: oneway, peer: null, ratio: null },
       { metric: 'p50_ms_at_1000_per_s', unit: 'ms', ours: e2e.p50, peer: null, ratio: null },
       { metric: 'p99_ms_at_1000_per_s', unit: 'ms', ours: e2e.p99, peer: null, ratio: null },
