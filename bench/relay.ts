@@ -89,6 +89,8 @@ async function loadgen(mode: 'ours' | 'nats', url: string, seconds: number): Pro
 export async function run(opts: BenchOptions): Promise<BenchResult> {
   const { log } = opts;
   const seconds = opts.quick ? 1 : 8;
+  /** SDK sender → receiver pairs end to end (3 in the --quick smoke test: account set-up dominates it). */
+  const pairCount = opts.quick ? 3 : 10;
 
   log('  protocol: one-way encrypt + decrypt, 100 bytes, one process');
   const oneway = await onewayPerSecond(100, opts.quick ? 300 : 3000);
@@ -103,9 +105,9 @@ export async function run(opts: BenchOptions): Promise<BenchResult> {
     nats = await loadgen('nats', NATS_URL, seconds);
   }
 
-  log('  end to end, before (A/B): 10 SDK senders not listening (one HTTP POST and profile write per send) and 10 receivers');
+  log(`  end to end, before (A/B): ${pairCount} SDK senders not listening (one HTTP POST and profile write per send) and ${pairCount} receivers`);
   const http = await withRelay(async (url) => {
-    const pairs = await sdkPairs(10, () => [url], log);
+    const pairs = await sdkPairs(pairCount, () => [url], log);
     try {
       const max = await windowed(pairs.senders, pairs.tracker, seconds, 64, () => undefined);
       return max.delivered / max.seconds;
@@ -114,9 +116,9 @@ export async function run(opts: BenchOptions): Promise<BenchResult> {
     }
   });
 
-  log('  end to end: 10 SDK senders (listening, so sends go over the WebSocket) and 10 receivers');
+  log(`  end to end: ${pairCount} SDK senders (listening, so sends go over the WebSocket) and ${pairCount} receivers`);
   const e2e = await withRelay(async (url) => {
-    const pairs = await sdkPairs(10, () => [url], log, { listenSenders: true });
+    const pairs = await sdkPairs(pairCount, () => [url], log, { listenSenders: true });
     try {
       const errors: string[] = [];
       const onError = (e: Error) => errors.length < 5 && errors.push(e.message);
