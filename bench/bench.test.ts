@@ -68,6 +68,20 @@ describe('benchmarks, --quick --json', () => {
 
   it('relay: ours and a plain WebSocket relay', { timeout: TIMEOUT }, async () => {
     checkShape(await quick('relay'), 'relay', /^ws@\d+\.\d+\.\d+$/);
+
+  it('relay: capacity against NATS JetStream, end to end against the protocol alone', { timeout: TIMEOUT }, async () => {
+    const r = await quick('relay');
+    checkShape(r, 'relay', /^nats-server@(\d+\.\d+\.\d+|unreachable)$/);
+    expect(r.rows.map((x) => x.metric)).toEqual([
+      'relay_capacity_per_s',
+      'relay_p99_ms_at_capacity',
+      'e2e_delivered_per_s',
+      'e2e_http_one_by_one_per_s',
+      'protocol_oneway_per_s',
+      'p50_ms_at_1000_per_s',
+      'p99_ms_at_1000_per_s',
+    ]);
+    for (const row of r.rows) expect(row.ours as number, row.metric as string).toBeGreaterThan(0);
   });
 
   it('backup: OPAQUE key stretching and node:crypto Argon2id; create and restore through a relay', { timeout: TIMEOUT }, async () => {

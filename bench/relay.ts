@@ -1,24 +1,48 @@
-// `npm run bench -- relay`: end-to-end delivery through our relay — encrypt, send, persist, push,
-// decrypt, ack — against a plain WebSocket relay with no crypto and no persistence, in one run.
-// Each relay runs as its own process; the clients (N senders, N receivers, each its own device)
-// run in this process. Messages carry 100 bytes of text.
-import { type ChildProcess, spawn } from 'node:child_process';
+// `npm run bench -- relay` (issue 12), in one run:
+// - relay_capacity_per_s: the relay process alone, driven by a separate load-generator process
+//   (bench/relay/loadgen.ts): 200-byte bodies made beforehand to 10 mailboxes, each stored, pushed
+//   to a connected receiver and acknowledged; against NATS JetStream (the server at
+//   127.0.0.1:4222, BLINDRELAY_TEST_NATS_URL) doing the same with a file-storage stream, publish
+//   with ack and one durable consumer per mailbox with explicit acks, same sizes and window.
+// - e2e_delivered_per_s: SDK senders and receivers (this process) doing all the cryptography over
+//   WebSockets to a relay process, against protocol_oneway_per_s, the protocol's one-way
+//   encrypt + decrypt rate measured in the same run (bench/peers/blindrelay.ts).
+// - p99_ms_at_1000_per_s (and p50): end to end, 1,000 messages/s offered, send call to onMessage.
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import WebSocket from 'ws';
+import { promisify } from 'node:util';
+import { connect } from 'nats';
 import { relayNode } from '../test/runtime.js';
 import { LOAD_LIMITS_OFF } from './cluster/relays.js';
-import { fixedRate, type LoadResult, maxThroughput, percentile, type Sender, Tracker } from './relay/load.js';
-import { sdkPairs, textFor } from './relay/sdk-pairs.js';
+import { onewayPerSecond } from './peers/blindrelay.js';
+import { fixedRate, percentile, windowed } from './relay/load.js';
+import { sdkPairs } from './relay/sdk-pairs.js';
 import type { BenchOptions, BenchResult } from './run.js';
 
 const CLI = fileURLToPath(new URL('../packages/cli/bin/blindrelay.mjs', import.meta.url));
-const PLAIN = fileURLToPath(new URL('./relay/plain-relay.ts', import.meta.url));
+const LOADGEN = fileURLToPath(new URL('./relay/loadgen.ts', import.meta.url));
 const TSX = fileURLToPath(new URL('../node_modules/tsx/dist/cli.mjs', import.meta.url));
+const NATS_URL = process.env.BLINDRELAY_TEST_NATS_URL || 'nats://127.0.0.1:4222';
+/** A load test, not an abuse test: the per-device and per-pair message budgets are off. */
+const BENCH_LIMITS = [...LOAD_LIMITS_OFF, '--messages-per-device', 'off', '--acks-per-device', 'off'];
 
-function spawnListening(args: string[]): Promise<{ child: ChildProcess; url: string }> {
+/** Undefined when NATS answers (connect + flush within 2 s), else why not. */
+async function natsUnreachable(url: string): Promise<string | undefined> {
+  try {
+    const nc = await connect({ servers: url, timeout: 2000, reconnect: false });
+    await nc.flush();
+    await nc.close();
+    return undefined;
+  } catch (e) {
+    return (e as Error).message;
+  }
+}
+
+function spawnRelay(dir: string): Promise<{ child: ChildProcess; url: string }> {
+  const args = [CLI, 'server', '--port', '0', '--data', join(dir, 'data'), '--log-level', 'warn', ...BENCH_LIMITS];
   const child = spawn(relayNode(), args, { stdio: ['ignore', 'pipe', 'inherit'] });
   return new Promise((resolve, reject) => {
     let out = '';
@@ -38,119 +62,94 @@ const stop = (child: ChildProcess) =>
     child.kill('SIGTERM');
   });
 
-interface Side {
-  senders: Sender[];
-  tracker: Tracker;
-  close(): Promise<void>;
-}
-
-async function oursSide(pairs: number, log: (l: string) => void): Promise<Side> {
+async function withRelay<T>(fn: (url: string) => Promise<T>): Promise<T> {
   const dir = await mkdtemp(join(tmpdir(), 'br-bench-relay-'));
-  const { child, url } = await spawnListening([CLI, 'server', '--port', '0', '--data', join(dir, 'data'), '--log-level', 'warn', ...LOAD_LIMITS_OFF]);
-  log(`  ours: ${pairs} senders and ${pairs} receivers on ${url}`);
-  const clients = await sdkPairs(pairs, () => [url], log);
-  return {
-    senders: clients.senders,
-    tracker: clients.tracker,
-    close: async () => {
-      await clients.stop();
-      await stop(child);
-      await rm(dir, { recursive: true, force: true });
-    },
-  };
-}
-
-async function plainSide(pairs: number): Promise<Side> {
-  const { child, url } = await spawnListening([TSX, PLAIN]);
-  const tracker = new Tracker();
-  const sockets: WebSocket[] = [];
-  const connect = (id: string) =>
-    new Promise<WebSocket>((resolve, reject) => {
-      const ws = new WebSocket(`${url.replace('http', 'ws')}/?id=${id}`);
-      ws.once('open', () => resolve(ws));
-      ws.once('error', reject);
-      sockets.push(ws);
-    });
-  const senders: Sender[] = [];
-  for (let i = 0; i < pairs; i++) {
-    const from = await connect(`s${i}`);
-    const to = await connect(`r${i}`);
-    to.on('message', (data: Buffer) => tracker.delivered((JSON.parse(data.toString()) as { id: string }).id));
-    senders.push({
-      send: (id) =>
-        new Promise<void>((resolve, reject) => from.send(JSON.stringify({ to: `r${i}`, id, text: textFor(id) }), (e) => (e ? reject(e) : resolve()))),
-    });
+  const { child, url } = await spawnRelay(dir);
+  try {
+    return await fn(url);
+  } finally {
+    await stop(child);
+    await rm(dir, { recursive: true, force: true });
   }
-  return {
-    senders,
-    tracker,
-    close: async () => {
-      for (const ws of sockets) ws.terminate();
-      await stop(child);
-    },
-  };
 }
 
-interface Measured {
-  perSecond: number;
+interface LoadgenResult {
+  delivered: number;
+  seconds: number;
   p50: number;
   p99: number;
-  p99At500: number;
-  delivered1000: number;
-  expected1000: number;
+  peer?: string;
 }
 
-async function measure(side: Side, opts: BenchOptions, name: string): Promise<Measured> {
-  const seconds = opts.quick ? 2 : 8;
-  opts.log(`  ${name}: max throughput for ${seconds} s`);
-  const max: LoadResult = await maxThroughput(side.senders, side.tracker, seconds, 16);
-  opts.log(`  ${name}: 1,000 messages/s for ${seconds} s`);
-  const fixed = await fixedRate(side.senders, side.tracker, seconds, 1000);
-  const sorted = [...fixed.latenciesMs].sort((a, b) => a - b);
-  opts.log(`  ${name}: 500 messages/s for ${seconds} s`);
-  const half = await fixedRate(side.senders, side.tracker, seconds, 500);
-  const sortedHalf = [...half.latenciesMs].sort((a, b) => a - b);
-  return {
-    perSecond: max.delivered / max.seconds,
-    p50: percentile(sorted, 50),
-    p99: percentile(sorted, 99),
-    p99At500: percentile(sortedHalf, 99),
-    delivered1000: fixed.delivered,
-    expected1000: Math.round(1000 * seconds),
-  };
+async function loadgen(mode: 'ours' | 'nats', url: string, seconds: number): Promise<LoadgenResult> {
+  const { stdout } = await promisify(execFile)(relayNode(), [TSX, LOADGEN, mode, url, String(seconds)], { maxBuffer: 1 << 20, timeout: 300_000 });
+  return JSON.parse(stdout.trim().split('\n').pop() as string) as LoadgenResult;
 }
 
 export async function run(opts: BenchOptions): Promise<BenchResult> {
-  const pairs = 10;
-  const oursSideRun = await oursSide(pairs, opts.log);
-  let ours: Measured;
-  try {
-    ours = await measure(oursSideRun, opts, 'ours');
-  } finally {
-    await oursSideRun.close();
+  const { log } = opts;
+  const seconds = opts.quick ? 1 : 8;
+  /** SDK sender → receiver pairs end to end (3 in the --quick smoke test: account set-up dominates it). */
+  const pairCount = opts.quick ? 3 : 10;
+
+  log('  protocol: one-way encrypt + decrypt, 100 bytes, one process');
+  const oneway = await onewayPerSecond(100, opts.quick ? 300 : 3000);
+
+  log(`  relay capacity, ours: load generator process, 10 mailboxes, ${seconds} s`);
+  const ours = await withRelay((url) => loadgen('ours', url, seconds));
+  let nats: LoadgenResult | undefined;
+  const why = await natsUnreachable(NATS_URL);
+  if (why) log(`  warning: NATS at ${NATS_URL} unreachable (${why}): no peer figure for relay_capacity_per_s`);
+  else {
+    log(`  relay capacity, NATS JetStream at ${NATS_URL}: the same load, ${seconds} s`);
+    nats = await loadgen('nats', NATS_URL, seconds);
   }
-  const plain = await plainSide(pairs);
-  let peer: Measured;
-  try {
-    peer = await measure(plain, opts, 'plain relay');
-  } finally {
-    await plain.close();
-  }
-  for (const [name, m] of [
-    ['ours', ours],
-    ['plain relay', peer],
-  ] as const) {
-    if (m.delivered1000 !== m.expected1000) opts.log(`  warning: ${name} delivered ${m.delivered1000} of ${m.expected1000} messages at 1,000/s`);
-  }
+
+  log(`  end to end, before (A/B): ${pairCount} SDK senders not listening (one HTTP POST and profile write per send) and ${pairCount} receivers`);
+  const http = await withRelay(async (url) => {
+    const pairs = await sdkPairs(pairCount, () => [url], log);
+    try {
+      const max = await windowed(pairs.senders, pairs.tracker, seconds, 64, () => undefined);
+      return max.delivered / max.seconds;
+    } finally {
+      await pairs.stop();
+    }
+  });
+
+  log(`  end to end: ${pairCount} SDK senders (listening, so sends go over the WebSocket) and ${pairCount} receivers`);
+  const e2e = await withRelay(async (url) => {
+    const pairs = await sdkPairs(pairCount, () => [url], log, { listenSenders: true });
+    try {
+      const errors: string[] = [];
+      const onError = (e: Error) => errors.length < 5 && errors.push(e.message);
+      log(`  end to end: closed loop, 64 in flight per sender, ${seconds} s`);
+      const max = await windowed(pairs.senders, pairs.tracker, seconds, 64, onError);
+      log(`  end to end: 1,000 messages/s offered for ${seconds} s`);
+      const fixed = await fixedRate(pairs.senders, pairs.tracker, seconds, 1000);
+      if (errors.length > 0) log(`  send errors: ${errors.join('; ')}`);
+      const expected = Math.round(1000 * seconds);
+      if (fixed.delivered !== expected) log(`  warning: delivered ${fixed.delivered} of ${expected} messages at 1,000/s`);
+      const sorted = [...fixed.latenciesMs].sort((a, b) => a - b);
+      return { perSecond: max.delivered / max.seconds, p50: percentile(sorted, 50), p99: percentile(sorted, 99) };
+    } finally {
+      await pairs.stop();
+    }
+  });
+
+  const capacity = ours.delivered / ours.seconds;
+  const natsCapacity = nats ? nats.delivered / nats.seconds : null;
+  const ratio = (a: number, b: number | null) => (b === null ? null : a / b);
   return {
     bench: 'relay',
-    // name@version: a plain relay on the `ws` package (no crypto, no persistence; bench/relay/plain-relay.ts).
-    peer: `ws@${(await import('ws/package.json', { with: { type: 'json' } })).default.version}`,
+    peer: nats?.peer ?? 'nats-server@unreachable',
     rows: [
-      { metric: 'delivered_per_s', unit: 'msg/s', ours: ours.perSecond, peer: peer.perSecond, ratio: ours.perSecond / peer.perSecond },
-      { metric: 'p50_ms', unit: 'ms at 1,000 msg/s', ours: ours.p50, peer: peer.p50, ratio: ours.p50 / peer.p50 },
-      { metric: 'p99_ms_at_1000_per_s', unit: 'ms', ours: ours.p99, peer: peer.p99, ratio: ours.p99 / peer.p99 },
-      { metric: 'p99_ms_at_500_per_s', unit: 'ms', ours: ours.p99At500, peer: peer.p99At500, ratio: ours.p99At500 / peer.p99At500 },
+      { metric: 'relay_capacity_per_s', unit: 'msg/s', ours: capacity, peer: natsCapacity, ratio: ratio(capacity, natsCapacity) },
+      { metric: 'relay_p99_ms_at_capacity', unit: 'ms', ours: ours.p99, peer: nats?.p99 ?? null, ratio: ratio(ours.p99, nats?.p99 ?? null) },
+      { metric: 'e2e_delivered_per_s', unit: 'msg/s', ours: e2e.perSecond, peer: oneway, ratio: e2e.perSecond / oneway },
+      { metric: 'e2e_http_one_by_one_per_s', unit: 'msg/s', ours: http, peer: oneway, ratio: http / oneway },
+      { metric: 'protocol_oneway_per_s', unit: 'msg/s', ours: oneway, peer: null, ratio: null },
+      { metric: 'p50_ms_at_1000_per_s', unit: 'ms', ours: e2e.p50, peer: null, ratio: null },
+      { metric: 'p99_ms_at_1000_per_s', unit: 'ms', ours: e2e.p99, peer: null, ratio: null },
     ],
   };
 }

@@ -230,6 +230,12 @@ describe('adversarial inspection: server artifacts hold nothing readable', () =>
     const fromBob2 = canary('bob2-to-alice');
     await bob2.send('alice', fromBob2);
     sent.push(fromBob2);
+    // With the sessions in place, bob2's concurrent sends leave batched in WebSocket send frames
+    // (docs/API.md §12), sync copies to bob included.
+    const batch = [0, 1, 2].map((i) => canary(`bob2-to-alice-batch-${i}`));
+    const results = await Promise.all(batch.map((t) => bob2.send('alice', t)));
+    for (const r of results) expect(r).toMatchObject({ devices: 1, ownDevices: 1 });
+    sent.push(...batch);
 
     const received = async (d: Device) => {
       const texts: string[] = [];

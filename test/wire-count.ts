@@ -1,5 +1,5 @@
 /**
- * For the cluster fault tests: a socket factory that counts the message frames each receiver gets
+ * For the cluster fault tests: a socket factory that counts the pushed envelopes each receiver gets
  * on the wire, and how many of them repeat a body it already saw (duplicates the SDK must drop
  * before the application; at-least-once delivery plus dedup is exactly once).
  */
@@ -23,11 +23,14 @@ export function wireCount(): WireCount {
         nodeSocketFactory(url, token, {
           ...h,
           message: (text) => {
-            const f = JSON.parse(text) as { type?: string; message?: { body?: string } };
-            if (f.type === 'message' && f.message?.body) {
+            const f = JSON.parse(text) as { type?: string; message?: { body?: string }; messages?: { body?: string }[] };
+            // One `message` frame per envelope (blindrelay.v1), or a batch of them (v2, docs/API.md §12).
+            const bodies = f.type === 'message' ? [f.message?.body] : f.type === 'messages' ? (f.messages ?? []).map((m) => m.body) : [];
+            for (const body of bodies) {
+              if (!body) continue;
               count.frames++;
-              if (seen.has(f.message.body)) count.duplicates++;
-              else seen.add(f.message.body);
+              if (seen.has(body)) count.duplicates++;
+              else seen.add(body);
             }
             h.message(text);
           },

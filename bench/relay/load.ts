@@ -94,3 +94,36 @@ export async function fixedRate(senders: Sender[], tracker: Tracker, seconds: nu
   for (let i = 0; i < 100 && tracker.inFlight > 0; i++) await tracker.drained(50);
   return { delivered: tracker.latencies.length - before, seconds: (performance.now() - start) / 1000, latenciesMs: tracker.latencies.slice(before) };
 }
+
+/**
+ * Closed loop for `seconds` without waiting for each send: at most `window` messages per sender in
+ * flight (sent, not yet delivered), sends started as soon as there is room, so a client that
+ * batches concurrent sends (send-coalescer.ts) can.
+ */
+export async function windowed(senders: Sender[], tracker: Tracker, seconds: number, window: number, onError: (e: Error) => void): Promise<LoadResult> {
+  const start = performance.now();
+  const end = start + seconds * 1000;
+  let seq = 0;
+  const before = tracker.latencies.length;
+  const pending = new Set<Promise<void>>();
+  while (performance.now() < end) {
+    if (tracker.inFlight >= window * senders.length) {
+      await tracker.drained(50);
+      continue;
+    }
+    for (const [i, s] of senders.entries()) {
+      const id = `w${i}-${seq++}`;
+      tracker.sent(id);
+      const p: Promise<void> = s
+        .send(id)
+        .catch((e: Error) => onError(e))
+        .finally(() => pending.delete(p));
+      pending.add(p);
+    }
+    // Let the clients batch what was started and the deliveries come in.
+    await new Promise((r) => setImmediate(r));
+  }
+  await Promise.all(pending);
+  for (let i = 0; i < 100 && tracker.inFlight > 0; i++) await tracker.drained(50);
+  return { delivered: tracker.latencies.length - before, seconds: (performance.now() - start) / 1000, latenciesMs: tracker.latencies.slice(before) };
+}

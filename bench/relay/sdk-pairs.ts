@@ -22,7 +22,12 @@ export interface SdkPairs {
  * `servers(i, 'sender' | 'receiver')` gives the URL list device i of that role uses (first = home).
  * User names get a random suffix so runs never collide.
  */
-export async function sdkPairs(pairs: number, servers: (i: number, role: 'sender' | 'receiver') => string[], log: (l: string) => void): Promise<SdkPairs> {
+export async function sdkPairs(
+  pairs: number,
+  servers: (i: number, role: 'sender' | 'receiver') => string[],
+  log: (l: string) => void,
+  options: { listenSenders?: boolean } = {},
+): Promise<SdkPairs> {
   const p = createNodePrimitives();
   const tracker = new Tracker();
   const env = () => ({ primitives: p, storage: new MemoryStorage(), socket: nodeSocketFactory });
@@ -47,6 +52,22 @@ export async function sdkPairs(pairs: number, servers: (i: number, role: 'sender
       }),
     );
     await opened;
+    if (options.listenSenders) {
+      // A listening sender sends over its WebSocket, batched (docs/API.md §12).
+      let up!: () => void;
+      const ready = new Promise<void>((r) => {
+        up = r;
+      });
+      listeners.push(
+        from.listen({
+          signal: controller.signal,
+          onMessage: () => undefined,
+          onStatus: (s) => s.state === 'open' && up(),
+          onError: (e) => log(`  sender error: ${e.message}`),
+        }),
+      );
+      await ready;
+    }
     senders.push({ send: async (id) => void (await from.send(to.user, textFor(id))) });
   }
   // First messages set up the sessions (PQXDH); not measured.

@@ -121,7 +121,7 @@ describe('L7: malformed envelope fields from the relay', () => {
     const failures: ReceiveFailure[] = [];
     const got: string[] = [];
     const controller = new AbortController();
-    // The relay's push frames, rewritten: one malformed copy before each genuine message.
+    // The relay's push frames, rewritten: three malformed copies before each genuine message.
     const socket = alice.env.socket;
     if (!socket) throw new Error('no socket factory');
     const env = {
@@ -130,11 +130,16 @@ describe('L7: malformed envelope fields from the relay', () => {
         socket(url, token, {
           ...h,
           message(text: string) {
-            const f = JSON.parse(text) as { type: string; message?: Record<string, unknown> };
+            const f = JSON.parse(text) as { type: string; message?: Record<string, unknown>; messages?: Record<string, unknown>[] };
+            const bads = (m: Record<string, unknown>) =>
+              [{ fromDevice: 0 }, { from: 'EVE' }, { fromDevice: 2 ** 40 }].map((bad) => ({ ...m, id: b64(p.randomBytes(16)), ...bad }));
             if (f.type === 'message' && f.message) {
-              for (const bad of [{ fromDevice: 0 }, { from: 'EVE' }, { fromDevice: 2 ** 40 }]) {
-                h.message(JSON.stringify({ type: 'message', message: { ...f.message, id: b64(p.randomBytes(16)), ...bad } }));
-              }
+              for (const bad of bads(f.message)) h.message(JSON.stringify({ type: 'message', message: bad }));
+            }
+            if (f.type === 'messages' && f.messages) {
+              // blindrelay.v2 batches (docs/API.md §12): the malformed copies go into the same frame.
+              h.message(JSON.stringify({ type: 'messages', messages: f.messages.flatMap((m) => [...bads(m), m]) }));
+              return;
             }
             h.message(text);
           },

@@ -15,6 +15,8 @@ export const DIR_MODE = 0o700;
 export const FILE_MODE = 0o600;
 const HEADER = 'profile.json';
 const LOCK = '.lock';
+/** An empty lock file this old was left by a process killed while taking the lock. */
+const EMPTY_LOCK_GRACE_MS = 5_000;
 
 export interface FileStorageOptions {
   /** Give up waiting for another process's lock after this long (default 30 s). */
@@ -191,8 +193,15 @@ export class FileStorage implements ProfileStorage {
       }
       const held = await fs.readFile(path, 'utf8').catch(() => '');
       const pid = Number.parseInt(held.split(' ')[0] ?? '', 10);
-      // An empty file is a lock being written right now; only a dead owner is taken over.
-      if (Number.isInteger(pid) && pid > 0 && !alive(pid)) {
+      // An empty file is a lock being written right now; only a dead owner is taken over, and an
+      // empty lock older than EMPTY_LOCK_GRACE_MS: its creator was killed (kill -9) between
+      // creating it and writing its name (found by packages/client/test/crash-batched.test.ts).
+      let stale = Number.isInteger(pid) && pid > 0 && !alive(pid);
+      if (!stale && held === '') {
+        const st = await fs.stat(path).catch(() => null);
+        stale = st !== null && Date.now() - st.mtimeMs > EMPTY_LOCK_GRACE_MS;
+      }
+      if (stale) {
         // Take over atomically: move the lock aside, and only discard it if it is still the dead
         // owner's. Removing it by name could delete a lock another process has just created.
         const aside = `${path}.${token.replace(' ', '-')}`;

@@ -46,10 +46,20 @@ export async function sendBatch(ctx: AppContext, me: AuthenticatedDevice, addres
     const all = batch.items.flatMap((item) => item.messages.map((m) => ({ deviceId: m.deviceId, body: `${item.to}:${m.body}` })));
     await raiseSendMark(ctx, me, { to: batch.items.map((i) => i.to).join(','), messages: all, sendMark: batch.sendMark });
   }
+  // One read of each recipient's account for the whole batch.
+  const accounts = new Map<string, ReturnType<AppContext['storage']['accounts']['get']>>();
+  const lookup = (user: string) => {
+    let a = accounts.get(user);
+    if (!a) {
+      a = ctx.storage.accounts.get(user);
+      accounts.set(user, a);
+    }
+    return a;
+  };
   return Promise.all(
     batch.items.map(async (item): Promise<SendItemResult> => {
       try {
-        return { ok: true, ...(await sendMessages(ctx, me, address, item)) };
+        return { ok: true, ...(await sendMessages(ctx, me, address, item, lookup)) };
       } catch (err) {
         if (!(err instanceof ApiError)) ctx.log.warn({ err }, 'websocket send item failed');
         return { ok: false, ...itemError(err) };

@@ -27,8 +27,14 @@ export interface SendOutcome {
 /** Attempts when the recipient's device list changes between the coverage check and the store. */
 const MAX_ATTEMPTS = 3;
 
-/** Check and store one send of device `me` (connecting from `address`, for the lookup-miss budget). */
-export async function sendMessages(ctx: AppContext, me: AuthenticatedDevice, address: string, send: SendRequest): Promise<SendOutcome> {
+type AccountLookup = (user: string) => ReturnType<AppContext['storage']['accounts']['get']>;
+
+/**
+ * Check and store one send of device `me` (connecting from `address`, for the lookup-miss budget).
+ * `lookup`: the first read of the recipient's account (a batch shares one per recipient); a list
+ * that changed before the store (`stale_list`) is read again from storage.
+ */
+export async function sendMessages(ctx: AppContext, me: AuthenticatedDevice, address: string, send: SendRequest, lookup?: AccountLookup): Promise<SendOutcome> {
   const { to } = send;
   ctx.lookupMisses.check(me, address);
   // Mailbox flooding: each sender has its own budget per recipient (own-device sync is free),
@@ -44,7 +50,7 @@ export async function sendMessages(ctx: AppContext, me: AuthenticatedDevice, add
   if (send.sendMark) await raiseSendMark(ctx, me, { to, messages: send.messages, sendMark: send.sendMark });
 
   for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-    const account = await ctx.storage.accounts.get(to);
+    const account = attempt === 0 && lookup ? await lookup(to) : await ctx.storage.accounts.get(to);
     if (!account) {
       await ctx.lookupMisses.miss(me, address);
       throw noSuchUser('unknown recipient');
