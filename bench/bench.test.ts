@@ -66,9 +66,6 @@ describe('benchmarks, --quick --json', () => {
     expect(r.rows.map((x) => x.metric)).toEqual(['send_8_ms', 'commit_add_ms_8', 'commit_remove_ms_8', 'wire_bytes_per_msg_8']);
   });
 
-  it('relay: ours and a plain WebSocket relay', { timeout: TIMEOUT }, async () => {
-    checkShape(await quick('relay'), 'relay', /^ws@\d+\.\d+\.\d+$/);
-
   it('relay: capacity against NATS JetStream, end to end against the protocol alone', { timeout: TIMEOUT }, async () => {
     const r = await quick('relay');
     checkShape(r, 'relay', /^nats-server@(\d+\.\d+\.\d+|unreachable)$/);
