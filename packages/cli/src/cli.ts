@@ -6,26 +6,18 @@
  */
 import { hostname } from 'node:os';
 import { createInterface } from 'node:readline/promises';
-import {
-  BlindrelayClient,
-  type ClientEnvironment,
-  errorInfo,
-  InvalidArgumentError,
-  LinkNotConfirmedError,
-  NotPrimaryError,
-  parseLinkCode,
-  type ReceivedMessage,
-} from '@blindrelay/client';
-import { nodeEnvironment } from '@blindrelay/client/node';
+import type { ClientEnvironment, ReceivedMessage } from '@blindrelay/client';
+import { errorInfo, InvalidArgumentError, LinkNotConfirmedError, NotPrimaryError } from '@blindrelay/client/errors';
 import { DEFAULT_RATE_LIMITS, formatRateLimit, RATE_LIMIT_FLAGS, type RateLimitFlag, rateLimitEnv } from '@blindrelay/server/config';
 import { Command, CommanderError, InvalidArgumentError as CommanderInvalidArgument } from 'commander';
-import qrcode from 'qrcode-terminal';
 import { registerAccountCommands } from './account-commands.js';
 import { registerBackupCommands } from './backup-commands.js';
 import { registerCustodyCommands } from './custody-commands.js';
 import { registerFileCommands } from './file-commands.js';
 import { createOutput, displayText, type Output, reportError } from './output.js';
 import { registerRecordsCommands } from './records-commands.js';
+import { loadClient, loadNode } from './sdk.js';
+import { VERSION } from './version.js';
 
 export { displayText };
 
@@ -85,6 +77,7 @@ export function buildProgram(io: CliIo = defaultIo()): Command {
   program
     .name('blindrelay')
     .description('Blindrelay: end-to-end encrypted messaging through a blind relay')
+    .version(VERSION, '-V, --version', 'print the version (also: blindrelay version)')
     .option('--home <dir>', 'directory holding profiles (env BLINDRELAY_HOME, default ~/.blindrelay)')
     .option('--profile <name>', 'profile to use (env BLINDRELAY_PROFILE, default "default")')
     .option('--json', 'print JSON (one object; JSON lines for receive)')
@@ -94,8 +87,9 @@ export function buildProgram(io: CliIo = defaultIo()): Command {
 
   const globals = (cmd: Command): GlobalOptions => cmd.optsWithGlobals() as GlobalOptions;
   const output = (cmd: Command): Output => createOutput(Boolean(globals(cmd).json), io.stdout, io.stderr);
-  const environment = (cmd: Command): ClientEnvironment & { profileDir: string } => {
+  const environment = async (cmd: Command): Promise<ClientEnvironment & { profileDir: string }> => {
     const g = globals(cmd);
+    const { nodeEnvironment } = await loadNode();
     return {
       ...nodeEnvironment({ home: g.home, profile: g.profile, env: io.env }),
       allowInsecureHttp: Boolean(g.insecureHttp) || envFlag(io.env.BLINDRELAY_INSECURE_HTTP),
@@ -103,7 +97,12 @@ export function buildProgram(io: CliIo = defaultIo()): Command {
       historySearch: true,
     };
   };
-  const open = (cmd: Command) => BlindrelayClient.open(environment(cmd));
+  const open = async (cmd: Command) => (await loadClient()).BlindrelayClient.open(await environment(cmd));
+
+  program
+    .command('version')
+    .description('print the version of this command')
+    .action((_opts: unknown, cmd: Command) => output(cmd).result({ version: VERSION }, VERSION));
 
   // ---- server ------------------------------------------------------------------------------------
   const server = program
@@ -176,7 +175,8 @@ export function buildProgram(io: CliIo = defaultIo()): Command {
     .option('--device-name <name>', 'a name for this device (local only)', hostname())
     .action(async (opts: { server: string; user: string; deviceName: string }, cmd: Command) => {
       const out = output(cmd);
-      const env = environment(cmd);
+      const env = await environment(cmd);
+      const { BlindrelayClient } = await loadClient();
       const client = await BlindrelayClient.createAccount(env, { servers: opts.server, user: opts.user, deviceName: opts.deviceName });
       const w = client.whoami();
       const warning = client.encrypted
@@ -213,14 +213,16 @@ export function buildProgram(io: CliIo = defaultIo()): Command {
     .option('--device-name <name>', 'a name for this device (local only)', hostname())
     .action(async (opts: { server: string; user: string; deviceName: string }, cmd: Command) => {
       const out = output(cmd);
-      const env = environment(cmd);
+      const env = await environment(cmd);
+      const { BlindrelayClient } = await loadClient();
+      const qrcode = !out.json && io.stdout.isTTY ? (await import('qrcode-terminal')).default : undefined;
       const client = await BlindrelayClient.link(env, {
         servers: opts.server,
         user: opts.user,
         deviceName: opts.deviceName,
         onCode: (code, sas) => {
           out.line({ code, sas }, code);
-          if (!out.json && io.stdout.isTTY) showQr(io, code);
+          if (qrcode) qrcode.generate(code, { small: true }, (qr) => io.stdout.write(`${qr}\n`));
           if (!out.json) {
             io.stdout.write(`comparison code: ${formatSas(sas)}\n`);
             io.stdout.write(
@@ -253,7 +255,7 @@ export function buildProgram(io: CliIo = defaultIo()): Command {
     .option('--sas <digits>', 'the comparison code the new device shows (instead of confirming on the terminal)')
     .action(async (code: string, opts: { sas?: string }, cmd: Command) => {
       const out = output(cmd);
-      parseLinkCode(code);
+      (await loadClient()).parseLinkCode(code);
       const client = await open(cmd);
       // Custody: refused on a companion before anything else (PROTOCOL.md §16).
       if (!client.primary) throw new NotPrimaryError('approving a new device');
@@ -440,8 +442,8 @@ export function buildProgram(io: CliIo = defaultIo()): Command {
     .description('show the user, device and relay of this profile')
     .action(async (_opts: unknown, cmd: Command) => {
       const out = output(cmd);
-      const env = environment(cmd);
-      const client = await BlindrelayClient.open(env);
+      const env = await environment(cmd);
+      const client = await (await loadClient()).BlindrelayClient.open(env);
       const w = client.whoami();
       out.result(
         {
@@ -459,10 +461,6 @@ export function buildProgram(io: CliIo = defaultIo()): Command {
     });
 
   return program;
-}
-
-function showQr(io: CliIo, code: string): void {
-  qrcode.generate(code, { small: true }, (qr) => io.stdout.write(`${qr}\n`));
 }
 
 /** Run the command line; resolves to the exit code (0 ok, 1 error, 2 usage). */

@@ -5,7 +5,7 @@
  * @blindrelay/protocol, codes `ERR_DECODE`, `ERR_DECRYPT`, ...) pass through unchanged; `errorInfo`
  * turns either kind into `{code, message}` for display.
  */
-import { BlindrelayError } from '@blindrelay/protocol';
+import { BlindrelayError } from '@blindrelay/protocol/errors';
 
 export type ClientErrorCode =
   | 'ERR_NO_PROFILE'
