@@ -8,7 +8,7 @@
 //
 //   node scripts/build.mjs                  JavaScript and types of every package
 //   node scripts/build.mjs --js             JavaScript only (what `npm start` needs: the root `prepare`)
-//   node scripts/build.mjs --package NAME   JavaScript, and the types of NAME and of what it imports
+//   node scripts/build.mjs --package NAME   the JavaScript of NAME, and the types of NAME and of what it imports
 //                                           (each package's `prepack`, so `npm pack` ships a build)
 //
 // Runs on any Node npm runs on (the system Node 20 during `npm ci`): esbuild and tsc are
@@ -86,11 +86,11 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   if (only !== undefined && !PACKAGES.includes(only)) throw new Error(`build: --package is one of ${PACKAGES.join(', ')}`);
   const typed = jsOnly ? [] : only ? PACKAGES.filter((p) => p === only || NEEDS[only].includes(p)) : PACKAGES;
   const t0 = performance.now();
-  await Promise.all(PACKAGES.map(buildJs));
+  await Promise.all((only ? [only] : PACKAGES).map(buildJs));
   const t1 = performance.now();
   if (typed.length) buildTypes(only ? [only] : typed);
   const t2 = performance.now();
   process.stderr.write(
-    `build: JavaScript of ${PACKAGES.join(', ')} in ${Math.round(t1 - t0)} ms${typed.length ? `; types of ${typed.join(', ')} in ${Math.round(t2 - t1)} ms` : ''}\n`,
+    `build: JavaScript of ${only ?? PACKAGES.join(', ')} in ${Math.round(t1 - t0)} ms${typed.length ? `; types of ${typed.join(', ')} in ${Math.round(t2 - t1)} ms` : ''}\n`,
   );
 }
