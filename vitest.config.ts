@@ -10,8 +10,9 @@ if (!process.env.NODE_OPTIONS?.includes(`--conditions=${SOURCE}`)) {
 }
 
 export default defineConfig({
-  resolve: { conditions: [SOURCE, 'module', 'node', 'import', 'default'] },
-  ssr: { resolve: { conditions: [SOURCE, 'module', 'node', 'import', 'default'], externalConditions: [SOURCE] } },
+  // Vite's own defaults (module, node, development|production) after ours.
+  resolve: { conditions: [SOURCE, 'module', 'node', 'development|production'] },
+  ssr: { resolve: { conditions: [SOURCE, 'module', 'node', 'development|production'] } },
   test: {
     include: ['packages/*/test/**/*.test.ts', 'bench/**/*.test.ts', 'test/**/*.test.ts'],
     reporters: ['default', './scripts/tally-reporter.ts'],
