@@ -7,7 +7,8 @@
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createNodePrimitives } from '@blindrelay/protocol/node';
-import WebSocket from 'ws';
+import { createRequire } from 'node:module';
+import type WebSocketType from 'ws';
 import type { ClientEnvironment } from './client.js';
 import { InvalidArgumentError } from './errors.js';
 import type { SocketFactory } from './socket.js';
@@ -33,8 +34,19 @@ export function resolveProfileDir(options: NodeProfileOptions = {}): string {
   return join(resolve(home), profile);
 }
 
+/**
+ * `ws` (and through it node:http, https, tls, zlib) is loaded when the first socket opens, not with
+ * this module: commands that never listen start without it (docs/BENCHMARKS.md, "CLI start").
+ */
+let loadedWs: typeof WebSocketType | undefined;
+function webSocketClass(): typeof WebSocketType {
+  loadedWs ??= createRequire(import.meta.url)('ws') as typeof WebSocketType;
+  return loadedWs;
+}
+
 /** The `ws` package, authenticating with the Authorization header. */
 export const nodeSocketFactory: SocketFactory = (url, token, h) => {
+  const WebSocket = webSocketClass();
   const ws = new WebSocket(url, { headers: { authorization: `Bearer ${token}` }, handshakeTimeout: 15_000 });
   ws.on('open', () => h.open());
   ws.on('message', (data, isBinary) => {
