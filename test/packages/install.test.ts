@@ -82,6 +82,19 @@ describe('installable packages', () => {
     expect(readdirSync(join(app, 'server', 'dist', 'storage', 'sqlite', 'migrations')).length).toBeGreaterThan(0);
   });
 
+  it('exports: node and browser conditions pick the primitives; light entry points resolve to JavaScript', async () => {
+    const app = join(dir, 'app');
+    const resolve = async (specifier: string, conditions: string[] = []) => {
+      const script = `process.stdout.write(import.meta.resolve(${JSON.stringify(specifier)}))`;
+      const args = [...conditions.map((c) => `--conditions=${c}`), '--input-type=module', '-e', script];
+      return (await run(relayNode(), args, { cwd: app, env })).stdout.replace(/.*node_modules\//, '');
+    };
+    expect(await resolve('@blindrelay/protocol/platform')).toBe('@blindrelay/protocol/dist/primitives/platform-node.js');
+    expect(await resolve('@blindrelay/protocol/platform', ['browser'])).toBe('@blindrelay/protocol/dist/primitives/platform-web.js');
+    expect(await resolve('@blindrelay/protocol/wire')).toBe('@blindrelay/protocol/dist/wire/index.js');
+    expect(await resolve('@blindrelay/client/errors')).toBe('@blindrelay/client/dist/errors.js');
+  });
+
   it('npx blindrelay --version prints the version', async () => {
     const { stdout } = await timed('npx --version', () => run('npx', ['--no-install', 'blindrelay', '--version'], { cwd: join(dir, 'app'), env }));
     expect(stdout.trim()).toBe(VERSION);
