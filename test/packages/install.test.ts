@@ -6,8 +6,11 @@
  * and a Node script importing the installed `@blindrelay/client` exchanges messages through it.
  * No TypeScript loader and no development condition: NODE_OPTIONS is cleared for every child.
  *
- * The slow part is the first `npm install` on a machine (the registry); after it npm's cache makes
- * it ~10 s. Also runnable alone: `npx vitest run test/packages/install.test.ts`.
+ * It takes 45–100 s on these loaded 2-core machines (the types build of `npm pack` on a fresh clone,
+ * `npm install` from npm's cache: the timings are printed), too long for `npm test`'s budget, so
+ * it runs only with BLINDRELAY_PACKAGE_TEST=1: `npm run test:packages`. `npm test` runs the lean
+ * test/packages/manifest.test.ts (the manifests that make this work) and warns that this one was
+ * skipped.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -28,7 +31,11 @@ const VERSION = (JSON.parse(readFileSync(join(ROOT, 'packages/cli/package.json')
 const NODE_DIR = dirname(relayNode());
 const env = { ...process.env, NODE_OPTIONS: '', PATH: `${NODE_DIR}:${process.env.PATH}`, npm_config_audit: 'false', npm_config_fund: 'false' };
 
-describe('installable packages', () => {
+const ENABLED = process.env.BLINDRELAY_PACKAGE_TEST === '1';
+if (!ENABLED)
+  console.warn('test/packages/install.test.ts: skipped (npm pack + npm install take about a minute): run npm run test:packages (BLINDRELAY_PACKAGE_TEST=1)');
+
+describe.skipIf(!ENABLED)('installable packages', () => {
   let dir: string;
   let relay: ChildProcess | undefined;
   const timings: Record<string, number> = {};
