@@ -4,10 +4,11 @@
  * Home: `options.home`, else $BLINDRELAY_HOME, else ~/.blindrelay. Profile: `options.profile`, else
  * $BLINDRELAY_PROFILE, else `default`. Passphrase: `options.passphrase`, else $BLINDRELAY_PASSPHRASE.
  */
+
+import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createNodePrimitives } from '@blindrelay/protocol/node';
-import { createRequire } from 'node:module';
 import type WebSocketType from 'ws';
 import type { ClientEnvironment } from './client.js';
 import { InvalidArgumentError } from './errors.js';
