@@ -1,6 +1,18 @@
 import { defineConfig } from 'vitest/config';
 
+// Tests run the TypeScript sources, not dist/: the packages' `exports` send the
+// `@blindrelay/source` condition to src/ (docs/DECISIONS.md, "Built packages"). Vite resolves the
+// test files' imports under it; the processes the tests start (the CLI, relays, `--import tsx`
+// children) inherit it through NODE_OPTIONS.
+const SOURCE = '@blindrelay/source';
+if (!process.env.NODE_OPTIONS?.includes(`--conditions=${SOURCE}`)) {
+  process.env.NODE_OPTIONS = [process.env.NODE_OPTIONS, `--conditions=${SOURCE}`].filter(Boolean).join(' ');
+}
+
 export default defineConfig({
+  // Vite's own defaults (module, node, development|production) after ours.
+  resolve: { conditions: [SOURCE, 'module', 'node', 'development|production'] },
+  ssr: { resolve: { conditions: [SOURCE, 'module', 'node', 'development|production'] } },
   test: {
     include: ['packages/*/test/**/*.test.ts', 'apps/*/test/**/*.test.ts', 'bench/**/*.test.ts', 'test/**/*.test.ts'],
     reporters: ['default', './scripts/tally-reporter.ts'],

@@ -17,11 +17,13 @@ import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promise
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BlindrelayClient, type ClientEnvironment, MemoryStorage, Profile, RelayApi } from '@blindrelay/client';
+import { BlindrelayClient, type ClientEnvironment, MemoryStorage } from '@blindrelay/client';
 import { fileSource, nodeSocketFactory, saveFile } from '@blindrelay/client/node';
-import * as P from '@blindrelay/protocol';
 import { createNodePrimitives } from '@blindrelay/protocol/node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RelayApi } from '../packages/client/src/api.js';
+import { Profile } from '../packages/client/src/profile.js';
+import * as P from '../packages/protocol/test/internals.js';
 
 const BIN = new URL('../packages/cli/bin/blindrelay.mjs', import.meta.url).pathname;
 const p = createNodePrimitives();

@@ -2,8 +2,8 @@
 // (peers/libsignal.ts): sessions are persisted as serialized bytes after every call and
 // deserialized before the next, prekeys are looked up from a store, bundles arrive as bytes.
 import { randomBytes } from 'node:crypto';
-import * as P from '@blindrelay/protocol';
 import { createNodePrimitives } from '@blindrelay/protocol/node';
+import * as P from '../../packages/protocol/test/internals.js';
 import { rate } from './timing.js';
 
 const p = createNodePrimitives();

@@ -21,13 +21,13 @@
 import { cp, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import * as P from '@blindrelay/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BlindrelayClient } from '../../packages/client/src/client.js';
 import { ProfileRolledBackError, RelayError } from '../../packages/client/src/errors.js';
 import { FileStorage } from '../../packages/client/src/storage/fs.js';
 import { type Device, environment, newUserAt } from '../../packages/client/test/devices.js';
 import { startRelay, type TestRelay } from '../../packages/client/test/relay-fixture.js';
+import * as P from '../../packages/protocol/test/internals.js';
 
 let dir: string;
 let relay: TestRelay;

@@ -16,8 +16,8 @@
  * goes through `x25519OneShot`, imported once for its agreements and never cached.
  */
 import { describe, expect, it } from 'vitest';
-import * as P from '../../packages/protocol/src/index.js';
 import { createNodePrimitives, keyCacheInspection } from '../../packages/protocol/src/primitives/node.js';
+import * as P from '../../packages/protocol/test/internals.js';
 
 /** Every spelling of `key` a cache key string could hold. */
 function spellings(key: Uint8Array): string[] {

@@ -4,7 +4,8 @@
  * changes nothing. On success the relay holds nothing of the user any more and this profile
  * directory (keys, sessions, messages) is erased.
  */
-import { type AccountDeletionResult, type BlindrelayClient, ConfirmationRequiredError } from '@blindrelay/client';
+import type { AccountDeletionResult, BlindrelayClient } from '@blindrelay/client';
+import { ConfirmationRequiredError } from '@blindrelay/client/errors';
 import type { Command } from 'commander';
 import type { Output } from './output.js';
 

@@ -11,16 +11,18 @@
 import { hostname } from 'node:os';
 import { createInterface } from 'node:readline/promises';
 import { Writable } from 'node:stream';
-import { BlindrelayClient, type ClientEnvironment, InvalidArgumentError, MIN_BACKUP_PASSPHRASE } from '@blindrelay/client';
+import type { BlindrelayClient, ClientEnvironment } from '@blindrelay/client';
+import { InvalidArgumentError } from '@blindrelay/client/errors';
 import type { Command } from 'commander';
 import type { CliIo } from './cli.js';
 import type { Output } from './output.js';
+import { loadClient } from './sdk.js';
 
 interface BackupCommandContext {
   io: CliIo;
   output(cmd: Command): Output;
   open(cmd: Command): Promise<BlindrelayClient>;
-  environment(cmd: Command): ClientEnvironment & { profileDir: string };
+  environment(cmd: Command): Promise<ClientEnvironment & { profileDir: string }>;
 }
 
 export const BACKUP_PASSPHRASE_ENV = 'BLINDRELAY_BACKUP_PASSPHRASE';
@@ -43,6 +45,7 @@ async function promptHidden(io: CliIo, question: string): Promise<string> {
 async function backupPassphrase(io: CliIo, confirm: boolean): Promise<string> {
   const fromEnv = io.env[BACKUP_PASSPHRASE_ENV];
   if (fromEnv !== undefined && fromEnv !== '') return fromEnv;
+  const { MIN_BACKUP_PASSPHRASE } = await loadClient();
   const first = await promptHidden(io, `backup passphrase (at least ${MIN_BACKUP_PASSPHRASE} characters): `);
   if (confirm && (await promptHidden(io, 'again: ')) !== first) throw new InvalidArgumentError('the two passphrases differ: nothing was changed');
   return first;
@@ -89,7 +92,8 @@ export function registerBackupCommands(program: Command, c: BackupCommandContext
     .action(async (opts: { server: string; user: string; code?: string; passphrase?: boolean; deviceName: string; revokeOthers?: boolean }, cmd: Command) => {
       const out = c.output(cmd);
       if ((opts.code === undefined) === !opts.passphrase) throw new InvalidArgumentError('give either --code CODE or --passphrase');
-      const env = c.environment(cmd);
+      const env = await c.environment(cmd);
+      const { BlindrelayClient } = await loadClient();
       const secret = opts.code !== undefined ? { code: opts.code } : { passphrase: await backupPassphrase(c.io, false) };
       const r = await BlindrelayClient.restore(env, {
         servers: opts.server,

@@ -6,21 +6,10 @@
  */
 import { hostname } from 'node:os';
 import { createInterface } from 'node:readline/promises';
-import {
-  BlindrelayClient,
-  type ClientEnvironment,
-  errorInfo,
-  InvalidArgumentError,
-  LinkNotConfirmedError,
-  LinkWrongUserError,
-  NotPrimaryError,
-  parseLinkCode,
-  type ReceivedMessage,
-} from '@blindrelay/client';
-import { nodeEnvironment } from '@blindrelay/client/node';
+import type { ClientEnvironment, ReceivedMessage } from '@blindrelay/client';
+import { errorInfo, InvalidArgumentError, LinkNotConfirmedError, LinkWrongUserError, NotPrimaryError } from '@blindrelay/client/errors';
 import { DEFAULT_RATE_LIMITS, formatRateLimit, RATE_LIMIT_FLAGS, type RateLimitFlag, rateLimitEnv } from '@blindrelay/server/config';
 import { Command, CommanderError, InvalidArgumentError as CommanderInvalidArgument } from 'commander';
-import qrcode from 'qrcode-terminal';
 import { registerAccountCommands } from './account-commands.js';
 import { registerBackupCommands } from './backup-commands.js';
 import { registerCustodyCommands } from './custody-commands.js';
@@ -30,7 +19,9 @@ import { readMessageText } from './message-input.js';
 import { createOutput, displayMessage, displayText, type Output, reportError } from './output.js';
 import { checkNewProfilePassphrase, openProfile, PASSPHRASE_HELP } from './passphrase.js';
 import { registerRecordsCommands } from './records-commands.js';
+import { loadClient, loadNode } from './sdk.js';
 import { registerSealedCommands } from './sealed-commands.js';
+import { VERSION } from './version.js';
 
 export { displayMessage, displayText };
 
@@ -90,6 +81,7 @@ export function buildProgram(io: CliIo = defaultIo()): Command {
   program
     .name('blindrelay')
     .description('Blindrelay: end-to-end encrypted messaging through a blind relay')
+    .version(VERSION, '-V, --version', 'print the version (also: blindrelay version)')
     .option('--home <dir>', 'directory holding profiles (env BLINDRELAY_HOME, default ~/.blindrelay)')
     .option('--profile <name>', 'profile to use (env BLINDRELAY_PROFILE, default "default")')
     .option('--json', 'print JSON (one object; JSON lines for receive)')
@@ -100,8 +92,9 @@ export function buildProgram(io: CliIo = defaultIo()): Command {
 
   const globals = (cmd: Command): GlobalOptions => cmd.optsWithGlobals() as GlobalOptions;
   const output = (cmd: Command): Output => createOutput(Boolean(globals(cmd).json), io.stdout, io.stderr);
-  const environment = (cmd: Command): ClientEnvironment & { profileDir: string } => {
+  const environment = async (cmd: Command): Promise<ClientEnvironment & { profileDir: string }> => {
     const g = globals(cmd);
+    const { nodeEnvironment } = await loadNode();
     return {
       ...nodeEnvironment({ home: g.home, profile: g.profile, env: io.env }),
       allowInsecureHttp: Boolean(g.insecureHttp) || envFlag(io.env.BLINDRELAY_INSECURE_HTTP),
@@ -109,7 +102,12 @@ export function buildProgram(io: CliIo = defaultIo()): Command {
       historySearch: true,
     };
   };
-  const open = (cmd: Command) => openProfile(environment(cmd), (text) => io.stderr.write(`${text}\n`));
+  const open = async (cmd: Command) => openProfile(await environment(cmd), (text) => io.stderr.write(`${text}\n`));
+
+  program
+    .command('version')
+    .description('print the version of this command')
+    .action((_opts: unknown, cmd: Command) => output(cmd).result({ version: VERSION }, VERSION));
 
   // ---- server ------------------------------------------------------------------------------------
   const server = program
@@ -182,8 +180,9 @@ export function buildProgram(io: CliIo = defaultIo()): Command {
     .option('--device-name <name>', 'a name for this device (local only)', hostname())
     .action(async (opts: { server: string; user: string; deviceName: string }, cmd: Command) => {
       const out = output(cmd);
-      const env = environment(cmd);
+      const env = await environment(cmd);
       checkNewProfilePassphrase(env.passphrase);
+      const { BlindrelayClient } = await loadClient();
       const client = await BlindrelayClient.createAccount(env, { servers: opts.server, user: opts.user, deviceName: opts.deviceName });
       const w = client.whoami();
       const warning = client.encrypted
@@ -220,15 +219,17 @@ export function buildProgram(io: CliIo = defaultIo()): Command {
     .option('--device-name <name>', 'a name for this device (local only)', hostname())
     .action(async (opts: { server: string; user: string; deviceName: string }, cmd: Command) => {
       const out = output(cmd);
-      const env = environment(cmd);
+      const env = await environment(cmd);
       checkNewProfilePassphrase(env.passphrase);
+      const { BlindrelayClient } = await loadClient();
+      const qrcode = !out.json && io.stdout.isTTY ? (await import('qrcode-terminal')).default : undefined;
       const client = await BlindrelayClient.link(env, {
         servers: opts.server,
         user: opts.user,
         deviceName: opts.deviceName,
         onCode: (code, sas) => {
           out.line({ code, sas }, code);
-          if (!out.json && io.stdout.isTTY) showQr(io, code);
+          if (qrcode) qrcode.generate(code, { small: true }, (qr) => io.stdout.write(`${qr}\n`));
           if (!out.json) {
             io.stdout.write(`comparison code: ${formatSas(sas)}\n`);
             io.stdout.write(
@@ -270,7 +271,7 @@ approve a code sent by anyone, not only the device in your hand).`,
     )
     .action(async (code: string, opts: { sas?: string; yes?: boolean }, cmd: Command) => {
       const out = output(cmd);
-      const { request } = parseLinkCode(code);
+      const { request } = (await loadClient()).parseLinkCode(code);
       const client = await open(cmd);
       // Custody: refused on a companion before anything else (PROTOCOL.md §16).
       if (!client.primary) throw new NotPrimaryError('approving a new device');
@@ -496,7 +497,7 @@ dropped. Larger content: blindrelay file put PATH --to USER.`,
     .description('show the user, device and relay of this profile')
     .action(async (_opts: unknown, cmd: Command) => {
       const out = output(cmd);
-      const env = environment(cmd);
+      const env = await environment(cmd);
       const client = await openProfile(env, (text) => io.stderr.write(`${text}\n`));
       const w = client.whoami();
       out.result(
@@ -533,10 +534,6 @@ function helpArguments(argv: readonly string[]): readonly string[] {
   const isOptionValue = i > 0 && ['--home', '--profile'].includes(argv[i - 1] as string);
   if (i < 0 || isOptionValue || argv.length - i < 3 || argv.slice(i + 1).some((a) => a.startsWith('-'))) return argv;
   return [...argv.slice(0, i), ...argv.slice(i + 1), '--help'];
-}
-
-function showQr(io: CliIo, code: string): void {
-  qrcode.generate(code, { small: true }, (qr) => io.stdout.write(`${qr}\n`));
 }
 
 /** Run the command line; resolves to the exit code (0 ok, 1 error, 2 usage). */

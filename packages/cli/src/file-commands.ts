@@ -3,8 +3,8 @@
  * put / get / ls / share / revoke / rewrap / rekey / resume / rm / export; every one with --json.
  * Progress bars on a terminal (stderr) for the commands that move payload bytes.
  */
-import { type BlindrelayClient, type FileSummary, InvalidArgumentError } from '@blindrelay/client';
-import { exportFileToPath, fileSource, removePartialFiles, saveFile } from '@blindrelay/client/node';
+import type { BlindrelayClient, FileSummary } from '@blindrelay/client';
+import { InvalidArgumentError } from '@blindrelay/client/errors';
 import type { Command } from 'commander';
 import type { CliIo } from './cli.js';
 import type { Output } from './output.js';
@@ -20,6 +20,7 @@ export function parseFileId(value: string): string {
 }
 
 import { progressBar } from './progress.js';
+import { loadNode } from './sdk.js';
 
 interface FileCommandContext {
   io: CliIo;
@@ -65,6 +66,7 @@ function fileJson(f: FileSummary) {
 
 /** Run `fn`; on Ctrl-C or SIGTERM meanwhile, remove the half-written temporary files first, then exit 130. */
 async function removingPartialOnSignal<T>(fn: () => Promise<T>): Promise<T> {
+  const { removePartialFiles } = await loadNode();
   const onSignal = () => {
     removePartialFiles();
     process.exit(130);
@@ -95,7 +97,7 @@ export function registerFileCommands(program: Command, c: FileCommandContext): v
     .action(async (path: string, opts: { to: string[]; acceptNewKey?: boolean }, cmd: Command) => {
       const out = c.output(cmd);
       const client = await c.open(cmd);
-      const source = await fileSource(path);
+      const source = await (await loadNode()).fileSource(path);
       const progress = bar(cmd, `upload ${c.displayText(source.name)}`);
       const r = await client.putFile(source, { to: opts.to, acceptNewKey: opts.acceptNewKey ?? false, onProgress: (d, t) => progress.update(d, t) });
       progress.finish();
@@ -118,6 +120,7 @@ export function registerFileCommands(program: Command, c: FileCommandContext): v
       const out = c.output(cmd);
       const client = await c.open(cmd);
       const progress = bar(cmd, `download ${id}`);
+      const { saveFile } = await loadNode();
       const r = await removingPartialOnSignal(() =>
         saveFile(client, id, {
           ...(opts.output !== undefined ? { output: opts.output } : {}),
@@ -258,6 +261,7 @@ export function registerFileCommands(program: Command, c: FileCommandContext): v
       const out = c.output(cmd);
       const client = await c.open(cmd);
       const progress = bar(cmd, `export ${id}`);
+      const { exportFileToPath } = await loadNode();
       const r = await removingPartialOnSignal(() =>
         exportFileToPath(client, id, {
           output: opts.output,

@@ -5,7 +5,7 @@
  * or file must be UTF-8; one trailing newline is dropped (as the shell's `$(…)` drops it).
  */
 import { open } from 'node:fs/promises';
-import { InvalidArgumentError, MessageTooLargeError } from '@blindrelay/client';
+import { InvalidArgumentError, MessageTooLargeError } from '@blindrelay/client/errors';
 
 /** Read at most this much: a message's text is at most 1,000,000 bytes (plus a trailing CR LF). */
 const READ_LIMIT = 1_000_002;

@@ -4,7 +4,7 @@
  * `{"error": {"code", "message"}}` on stdout with --json; never a stack trace for expected errors
  * (set BLINDRELAY_DEBUG=1 to see one for unexpected ones).
  */
-import { errorInfo } from '@blindrelay/client';
+import { errorInfo } from '@blindrelay/client/errors';
 
 export interface Output {
   readonly json: boolean;

@@ -5,9 +5,12 @@
  * - a new profile is encrypted only with a passphrase of at least MIN_BACKUP_PASSPHRASE (10)
  *   characters, the backup passphrase's minimum: a shorter one is refused before anything is made.
  */
-import { BlindrelayClient, type ClientEnvironment, ClientError, InvalidArgumentError, MIN_BACKUP_PASSPHRASE } from '@blindrelay/client';
+import type { BlindrelayClient, ClientEnvironment } from '@blindrelay/client';
+import { ClientError, InvalidArgumentError } from '@blindrelay/client/errors';
+import { loadClient } from './sdk.js';
 
-export const MIN_PROFILE_PASSPHRASE = MIN_BACKUP_PASSPHRASE;
+/** The backup passphrase's minimum (`MIN_BACKUP_PASSPHRASE` of the SDK; not imported: that loads the SDK for `--help`). */
+export const MIN_PROFILE_PASSPHRASE = 10;
 
 /** Help text shared by every command that opens or creates a profile. */
 export const PASSPHRASE_HELP = `
@@ -29,6 +32,7 @@ export function checkNewProfilePassphrase(passphrase: string | undefined): void 
 
 /** Open the profile; an unencrypted one ignores an exported passphrase (with a note). */
 export async function openProfile(env: ClientEnvironment, note: (text: string) => void): Promise<BlindrelayClient> {
+  const { BlindrelayClient } = await loadClient();
   try {
     return await BlindrelayClient.open(env);
   } catch (e) {

@@ -15,8 +15,9 @@
  * `put` into a new COLLECTION creates it with the given indexes; later --index options add
  * indexes (the owner's client then indexes the stored records).
  */
-import { type BlindrelayClient, type CollectionSummary, type Condition, type IndexDeclaration, InvalidArgumentError } from '@blindrelay/client';
-import { TRANSFORMS, type Transform } from '@blindrelay/protocol';
+import type { BlindrelayClient, CollectionSummary, Condition, IndexDeclaration } from '@blindrelay/client';
+import { InvalidArgumentError } from '@blindrelay/client/errors';
+import type { Transform } from '@blindrelay/protocol';
 import type { Command } from 'commander';
 import type { CliIo } from './cli.js';
 import type { Output } from './output.js';
@@ -31,7 +32,7 @@ interface RecordsCommandContext {
 const KINDS = ['exact', 'word', 'compound'] as const;
 
 /** Parse one --index SPEC (see the header); throws InvalidArgumentError. */
-export function parseIndexSpec(spec: string): IndexDeclaration {
+export function parseIndexSpec(spec: string, TRANSFORMS: readonly Transform[]): IndexDeclaration {
   const [fieldsPart, kindPart, transformPart, ...rest] = spec.split(':');
   if (!fieldsPart || rest.length > 0) throw new InvalidArgumentError(`--index ${spec}: expected FIELD[+FIELD...][:exact|word|compound][:TRANSFORM,...]`);
   const fields = fieldsPart.split('+');
@@ -104,7 +105,8 @@ export function registerRecordsCommands(program: Command, c: RecordsCommandConte
     .action(async (collection: string, json: string, opts: { index: string[]; planned: string; id?: string }, cmd: Command) => {
       const out = c.output(cmd);
       const record = parseRecord(json);
-      const indexes = opts.index.map(parseIndexSpec);
+      const { TRANSFORMS } = await import('@blindrelay/protocol');
+      const indexes = opts.index.map((spec) => parseIndexSpec(spec, TRANSFORMS));
       const planned = Number(opts.planned);
       if (!Number.isSafeInteger(planned) || planned < 1) throw new InvalidArgumentError('--planned: a positive integer');
       const client = await c.open(cmd);

@@ -16,8 +16,8 @@
  */
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Profile } from '@blindrelay/client';
 import { nodeEnvironment } from '@blindrelay/client/node';
+import { Profile } from '../../client/src/profile.js';
 
 export interface AccountTraces {
   readonly user: string;

@@ -5,7 +5,8 @@
  * @blindrelay/protocol, codes `ERR_DECODE`, `ERR_DECRYPT`, ...) pass through unchanged; `errorInfo`
  * turns either kind into `{code, message}` for display.
  */
-import { BlindrelayError } from '@blindrelay/protocol';
+import { BlindrelayError } from '@blindrelay/protocol/errors';
+import { isRelayWireCode, RELAY_ERRORS, type RelaySdkCode } from '@blindrelay/protocol/wire';
 
 export type ClientErrorCode =
   | 'ERR_NO_PROFILE'
@@ -397,26 +398,8 @@ export class FileExistsError extends ClientError {
   }
 }
 
-/** Server error codes of docs/API.md, as `ERR_RELAY_<CODE>`. */
-export type RelayErrorCode =
-  | 'ERR_RELAY_BAD_REQUEST'
-  | 'ERR_RELAY_UNAUTHORIZED'
-  | 'ERR_RELAY_FORBIDDEN'
-  | 'ERR_RELAY_NOT_FOUND'
-  | 'ERR_NO_SUCH_USER'
-  | 'ERR_RELAY_CONFLICT'
-  | 'ERR_RELAY_MISMATCHED_DEVICES'
-  | 'ERR_RELAY_PAYLOAD_TOO_LARGE'
-  | 'ERR_RELAY_RATE_LIMITED'
-  | 'ERR_RELAY_QUEUE_FULL'
-  | 'ERR_RELAY_QUOTA_EXCEEDED'
-  | 'ERR_RELAY_OFFSET_MISMATCH'
-  | 'ERR_RELAY_VERSION_CHANGED'
-  | 'ERR_RELAY_SIGNATURE'
-  | 'ERR_RELAY_SEND_MARK_STALE'
-  | 'ERR_RELAY_INVALID_DELIVERY_TOKEN'
-  | 'ERR_RELAY_REPLAYED'
-  | 'ERR_RELAY';
+/** Server error codes of docs/API.md as the SDK names them (`ERR_RELAY_<CODE>`): the wire contract's table, `@blindrelay/protocol/wire`. */
+export type RelayErrorCode = RelaySdkCode;
 
 /** An error answer `{code, message}` from the relay. */
 export class RelayError extends ClientError {
@@ -522,6 +505,7 @@ export function relayError(status: number, body: unknown): RelayError {
   const relayCode = typeof o.code === 'string' ? o.code : `http_${status}`;
   const text = typeof o.message === 'string' && o.message.length <= 500 ? o.message : `HTTP ${status}`;
   const message = `relay: ${text}`;
+  if (!isRelayWireCode(relayCode)) return unknownCode(status, relayCode, message);
   switch (relayCode) {
     case 'bad_request':
       return new BadRequestError('ERR_RELAY_BAD_REQUEST', status, relayCode, message);
@@ -536,6 +520,7 @@ export function relayError(status: number, body: unknown): RelayError {
     case 'not_found':
       return new NotFoundError('ERR_RELAY_NOT_FOUND', status, relayCode, message);
     case 'conflict':
+    case 'stale_epoch':
       return new ConflictError('ERR_RELAY_CONFLICT', status, relayCode, message);
     case 'no_such_user':
       return new NoSuchUserError('ERR_NO_SUCH_USER', status, relayCode, message);
@@ -573,12 +558,28 @@ export function relayError(status: number, body: unknown): RelayError {
         Number.isSafeInteger(o.mark) && (o.mark as number) >= 0 ? (o.mark as number) : undefined,
         typeof o.signature === 'string' && o.signature.length <= 100 ? o.signature : undefined,
       );
-    default:
-      if (status === 401) return new UnauthorizedError('ERR_RELAY_UNAUTHORIZED', status, relayCode, message);
-      if (status === 404) return new NotFoundError('ERR_RELAY_NOT_FOUND', status, relayCode, message);
-      if (status === 429) return new RateLimitedError('ERR_RELAY_RATE_LIMITED', status, relayCode, message);
-      return new RelayError('ERR_RELAY', status, relayCode, message);
+    case 'unsupported_media_type':
+    case 'range_not_satisfiable':
+    case 'backup_locked':
+    case 'upgrade_required':
+    case 'internal':
+    case 'unavailable':
+      return new RelayError(RELAY_ERRORS[relayCode].sdk, status, relayCode, message);
+    default: {
+      // Every code of the wire contract is handled above: a code added to RELAY_ERRORS without a
+      // case here does not compile.
+      const unhandled: never = relayCode;
+      return unknownCode(status, unhandled, message);
+    }
   }
+}
+
+/** An answer whose code is not in the contract (an older or newer relay, or a proxy): typed by status. */
+function unknownCode(status: number, relayCode: string, message: string): RelayError {
+  if (status === 401) return new UnauthorizedError('ERR_RELAY_UNAUTHORIZED', status, relayCode, message);
+  if (status === 404) return new NotFoundError('ERR_RELAY_NOT_FOUND', status, relayCode, message);
+  if (status === 429) return new RateLimitedError('ERR_RELAY_RATE_LIMITED', status, relayCode, message);
+  return new RelayError('ERR_RELAY', status, relayCode, message);
 }
 
 /** `{code, message}` for any error: SDK and protocol errors keep their code, others are internal. */

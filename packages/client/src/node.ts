@@ -4,10 +4,12 @@
  * Home: `options.home`, else $BLINDRELAY_HOME, else ~/.blindrelay. Profile: `options.profile`, else
  * $BLINDRELAY_PROFILE, else `default`. Passphrase: `options.passphrase`, else $BLINDRELAY_PASSPHRASE.
  */
+
+import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createNodePrimitives } from '@blindrelay/protocol/node';
-import WebSocket from 'ws';
+import type WebSocketType from 'ws';
 import type { ClientEnvironment } from './client.js';
 import { InvalidArgumentError } from './errors.js';
 import { BATCH_SUBPROTOCOL, type SocketFactory } from './socket.js';
@@ -33,8 +35,19 @@ export function resolveProfileDir(options: NodeProfileOptions = {}): string {
   return join(resolve(home), profile);
 }
 
+/**
+ * `ws` (and through it node:http, https, tls, zlib) is loaded when the first socket opens, not with
+ * this module: commands that never listen start without it (docs/BENCHMARKS.md, "CLI start").
+ */
+let loadedWs: typeof WebSocketType | undefined;
+function webSocketClass(): typeof WebSocketType {
+  loadedWs ??= createRequire(import.meta.url)('ws') as typeof WebSocketType;
+  return loadedWs;
+}
+
 /** The `ws` package, authenticating with the Authorization header. */
 export const nodeSocketFactory: SocketFactory = (url, token, h) => {
+  const WebSocket = webSocketClass();
   const ws = new WebSocket(url, [BATCH_SUBPROTOCOL, 'blindrelay.v1'], { headers: { authorization: `Bearer ${token}` }, handshakeTimeout: 15_000 });
   ws.on('open', () => h.open(ws.protocol));
   ws.on('message', (data, isBinary) => {

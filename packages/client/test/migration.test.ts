@@ -11,8 +11,8 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import * as P from '@blindrelay/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import * as P from '../../protocol/test/internals.js';
 import { BlindrelayClient } from '../src/client.js';
 import { type AccountRecord, type PreKeysRecord, Profile, type ReceivedMessage, sessionKey } from '../src/profile.js';
 import { type Device, environment, newUserAt, p } from './devices.js';

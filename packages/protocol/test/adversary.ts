@@ -3,8 +3,9 @@
  * the field it hit), bit flips, forged ratchet messages with chosen header fields, a primitives
  * wrapper that counts calls, and the "rejected and state unchanged" assertion.
  */
-import * as P from '../src/index.js';
+
 import type { Primitives } from '../src/primitives/types.js';
+import * as P from './internals.js';
 
 // ---------------------------------------------------------------------------------------------
 // Bytes

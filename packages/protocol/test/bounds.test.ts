@@ -5,10 +5,10 @@
  */
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
-import * as P from '../src/index.js';
 import type { Primitives } from '../src/primitives/types.js';
 import { countingPrimitives, expectDecryptRejected, forgeRatchetMessage, isDecryptError, minTimeMs, sameBytes, sendMany, skippedCount } from './adversary.js';
 import { bundleOf, establish, makeUser, nodePrimitives, type TestUser, webPrimitives } from './helpers.js';
+import * as P from './internals.js';
 
 /** Well under what deriving even MAX_SKIP keys costs; generous for a busy 2-core machine. */
 const QUICK_MS = 50;

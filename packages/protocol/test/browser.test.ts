@@ -15,9 +15,9 @@ import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import * as P from '../src/index.js';
 import type { BlindrelayWindow, BrowserApi, PublishedUser } from './browser/entry.js';
 import { lookupOf, makeUser, nodePrimitives } from './helpers.js';
+import * as P from './internals.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 

@@ -6,10 +6,10 @@
  */
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
-import * as P from '../src/index.js';
 import type { Primitives } from '../src/primitives/types.js';
 import { expectDecryptRejected, forgeRatchetMessage, isDecryptError, sameBytes, withU32 } from './adversary.js';
 import { bundleOf, establish, lookupOf, makeUser, NOW, nodePrimitives, type TestUser, webPrimitives } from './helpers.js';
+import * as P from './internals.js';
 
 function isDecodeError(e: unknown): boolean {
   return e instanceof P.DecodeError && e instanceof P.BlindrelayError && e.code === 'ERR_DECODE' && e.name === 'DecodeError';

@@ -7,11 +7,11 @@
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Writer } from '../src/codec.js';
-import * as P from '../src/index.js';
 import type { Primitives } from '../src/primitives/types.js';
 import { SIGNATURE_LABELS, type SignatureLabel, signWithLabel } from '../src/signature.js';
 import { caught, flipBit } from './adversary.js';
 import { allPrimitives, bundleOf, lookupOf, makeUser, NOW, nodePrimitives, type TestUser } from './helpers.js';
+import * as P from './internals.js';
 
 type ErrorClass = abstract new (...args: never[]) => P.BlindrelayError;
 

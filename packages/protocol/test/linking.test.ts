@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import * as P from '../src/index.js';
 import { allPrimitives } from './helpers.js';
+import * as P from './internals.js';
 
 describe.each(allPrimitives.map((p) => [p.name, p] as const))('device linking and relay auth with %s primitives', (_name, p) => {
   it('seals the account secrets to the new device, and only it can open them', async () => {

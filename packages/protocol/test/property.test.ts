@@ -13,10 +13,10 @@
  */
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
-import * as P from '../src/index.js';
 import type { Primitives } from '../src/primitives/types.js';
 import { flipBit, isDecryptError, plaintextFor, preKeyMessageLayout, sameBytes, sendMany, skippedCount, u32At, withU32 } from './adversary.js';
 import { bundleOf, establish, lookupOf, makeUser, nodePrimitives, type TestUser, webPrimitives } from './helpers.js';
+import * as P from './internals.js';
 
 type Party = 'A' | 'B';
 const other = (x: Party): Party => (x === 'A' ? 'B' : 'A');

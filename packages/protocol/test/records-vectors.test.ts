@@ -7,9 +7,9 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import * as P from '../src/index.js';
 import type { Primitives } from '../src/primitives/types.js';
 import { allPrimitives } from './helpers.js';
+import * as P from './internals.js';
 
 interface RecordsFile {
   constants: { blindIndexLabel: { ascii: string }; recordDataLabel: { ascii: string } };

@@ -5,8 +5,8 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import * as P from '../src/index.js';
 import { nodePrimitives as p } from './helpers.js';
+import * as P from './internals.js';
 
 const key = p.randomBytes(32);
 const collectionId = p.randomBytes(16);

@@ -5,8 +5,8 @@
  */
 import { createHash, createPublicKey, hkdfSync, verify } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import * as P from '../src/index.js';
 import { allPrimitives, nodePrimitives } from './helpers.js';
+import * as P from './internals.js';
 
 const ED25519_SPKI = Buffer.from('302a300506032b6570032100', 'hex');
 const nodeVerify = (publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array) =>

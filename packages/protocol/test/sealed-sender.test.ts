@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { hpkeKeyScheduleBase } from '../src/age/hpke.js';
-import * as P from '../src/index.js';
+import * as P from './internals.js';
 import type { Primitives } from '../src/primitives/types.js';
 import { allPrimitives, establish, makeUser, nodePrimitives, type TestUser } from './helpers.js';
 

@@ -6,7 +6,6 @@
  * picture instead of the first failure.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import * as P from '../src/index.js';
 import type { Primitives } from '../src/primitives/types.js';
 import {
   bitsOf,
@@ -23,6 +22,7 @@ import {
   sameBytes,
 } from './adversary.js';
 import { bundleOf, establish, lookupOf, makeUser, NOW, nobleWebPrimitives, nodePrimitives, type TestUser, webPrimitives } from './helpers.js';
+import * as P from './internals.js';
 
 type ErrorClass = abstract new (...args: never[]) => P.BlindrelayError;
 

@@ -8,10 +8,10 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import * as P from '../src/index.js';
 import type { KeyPair, Primitives } from '../src/primitives/types.js';
 import { SIGNATURE_LABELS } from '../src/signature.js';
 import { allPrimitives } from './helpers.js';
+import * as P from './internals.js';
 
 // ---------------------------------------------------------------------------------------------
 // Loading (a missing or malformed file fails the whole suite; the counts are asserted below)

@@ -4,8 +4,9 @@
  * through `page.evaluate`. Everything here runs on the Web primitives (WebCrypto, with the
  * @noble fallbacks only where asked for). Bytes cross the page boundary as hex strings.
  */
-import * as P from '../../src/index.js';
+
 import { createWebPrimitives } from '../../src/primitives/web.js';
+import * as P from '../internals.js';
 
 // ---------------------------------------------------------------------------------------------
 // Shapes exchanged with the Node side (JSON only).

@@ -3,35 +3,10 @@
  * Messages are fixed strings written here: they never contain a submitted value.
  */
 
-export type ErrorCode =
-  | 'bad_request'
-  | 'unauthorized'
-  | 'forbidden'
-  | 'not_found'
-  | 'no_such_user'
-  | 'conflict'
-  | 'mismatched_devices'
-  | 'payload_too_large'
-  | 'unsupported_media_type'
-  | 'upgrade_required'
-  | 'rate_limited'
-  | 'queue_full'
-  | 'quota_exceeded'
-  | 'offset_mismatch'
-  | 'version_changed'
-  | 'revocation_pending'
-  | 'range_not_satisfiable'
-  | 'signature_required'
-  | 'bad_signature'
-  | 'stale_signature'
-  | 'replayed_signature'
-  | 'send_mark_stale'
-  | 'stale_epoch'
-  | 'backup_locked'
-  | 'invalid_delivery_token'
-  | 'replayed'
-  | 'internal'
-  | 'unavailable';
+import { RELAY_ERRORS, type RelayWireCode } from '@blindrelay/protocol/wire';
+
+/** The codes of the wire contract (`@blindrelay/protocol/wire`), which the SDK maps from too. */
+export type ErrorCode = RelayWireCode;
 
 export class ApiError extends Error {
   constructor(
@@ -45,6 +20,8 @@ export class ApiError extends Error {
   ) {
     super(message);
     this.name = 'ApiError';
+    // The wire contract fixes each code's status: a mismatch is a bug of this relay, not of the request.
+    if (RELAY_ERRORS[code].status !== statusCode) throw new Error(`ApiError: ${code} is status ${RELAY_ERRORS[code].status}, not ${statusCode}`);
   }
 }
 

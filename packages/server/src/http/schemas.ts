@@ -3,6 +3,7 @@
  * (`additionalProperties: false`), strings have length bounds, binary fields are base64url with
  * exact or bounded lengths. The OpenAPI document is generated from these.
  */
+import { RELAY_ERRORS, RELAY_WIRE_CODES, type RelayWireCode } from '@blindrelay/protocol/wire';
 import { type TObject, type TProperties, type TSchema, Type } from '@sinclair/typebox';
 import { LIMITS } from '../config.js';
 import { encodedLength } from './base64url.js';
@@ -75,7 +76,7 @@ export const MessageEnvelope = Obj({
 
 export const ErrorBody = Obj(
   {
-    code: Type.String({ description: 'stable error code' }),
+    code: Type.String({ description: 'stable error code', enum: RELAY_WIRE_CODES }),
     message: Type.String({ description: 'human-readable; never echoes submitted values' }),
     missing: Type.Optional(Type.Array(DeviceId, { description: 'mismatched_devices: current devices the send did not cover' })),
     stale: Type.Optional(Type.Array(DeviceId, { description: 'mismatched_devices: covered devices that are not current' })),
@@ -92,24 +93,32 @@ export const ErrorBody = Obj(
   { description: 'error' },
 );
 
-const ERROR_DESCRIPTIONS: Record<number, string> = {
-  400: 'bad_request: schema, JSON or decoding error',
-  401: 'unauthorized; signature_required, bad_signature, stale_signature, replayed_signature (signed requests, §2a)',
-  403: 'forbidden',
-  404: 'not_found; no_such_user (a user name that is not, or no longer, an account)',
-  409: 'conflict, offset_mismatch (files), version_changed (files), send_mark_stale (messages, §5a)',
-  413: 'payload_too_large, quota_exceeded (files)',
-  415: 'unsupported_media_type',
-  416: 'range_not_satisfiable',
-  426: 'upgrade_required',
-  429: 'rate_limited (Retry-After header)',
+/** What a code means where its name does not say it all (the codes and statuses: the wire contract). */
+const CODE_NOTES: Partial<Record<RelayWireCode, string>> = {
+  bad_request: 'schema, JSON or decoding error',
+  signature_required: 'signed requests, §2a',
+  bad_signature: 'signed requests, §2a',
+  stale_signature: 'signed requests, §2a',
+  replayed_signature: 'signed requests, §2a',
+  no_such_user: 'a user name that is not, or no longer, an account',
+  offset_mismatch: 'files',
+  version_changed: 'files',
+  send_mark_stale: 'messages, §5a',
+  quota_exceeded: 'files',
+  rate_limited: 'Retry-After header',
 };
+
+/** The codes of one status, from the wire contract (`@blindrelay/protocol/wire`). */
+function errorDescription(status: number): string {
+  const codes = RELAY_WIRE_CODES.filter((c) => RELAY_ERRORS[c].status === status);
+  return codes.length ? codes.map((c) => (CODE_NOTES[c] ? `${c} (${CODE_NOTES[c]})` : c)).join(', ') : 'error';
+}
 
 /** Error responses for the given statuses, plus the ones any route can return. */
 export function errors(...statuses: number[]): Record<number, TSchema> {
   const out: Record<number, TSchema> = {};
   for (const s of [400, 413, 415, ...statuses].sort((a, b) => a - b)) {
-    out[s] = { ...ErrorBody, description: ERROR_DESCRIPTIONS[s] ?? 'error' };
+    out[s] = { ...ErrorBody, description: errorDescription(s) };
   }
   return out;
 }

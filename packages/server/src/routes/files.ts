@@ -65,7 +65,11 @@ export const FileInfo = Obj(
     payloadSize: Bytes,
     received: Bytes,
     complete: Type.Boolean(),
-    seal: Type.Optional({ ...FileSeal, description: "the owner's seal of the current version, once complete (absent for versions stored before seals)" }),
+    // (typed as FileSeal: the spread's inferred type names TypeBox's internal symbols, which its .d.ts cannot)
+    seal: Type.Optional({
+      ...FileSeal,
+      description: "the owner's seal of the current version, once complete (absent for versions stored before seals)",
+    } as typeof FileSeal),
     createdAt: Millis,
     updatedAt: Millis,
     pending: Type.Optional(

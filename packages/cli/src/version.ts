@@ -1,0 +1,4 @@
+/** This package's version: its package.json, one directory above src/ and dist/ alike. */
+import { readFileSync } from 'node:fs';
+
+export const VERSION: string = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;

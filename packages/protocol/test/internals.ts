@@ -1,0 +1,32 @@
+/** Every module of the protocol, public or internal, for the repository's own tests and benchmarks (the package exports a curated subset: src/index.ts). */
+
+export * from '../src/account-deletion.js';
+export * from '../src/age/index.js';
+export * from '../src/auth-challenge.js';
+export * from '../src/bytes.js';
+export * from '../src/device-certificate.js';
+export * from '../src/device-list.js';
+export * from '../src/ed25519.js';
+export * from '../src/encoding.js';
+export * from '../src/errors.js';
+export * from '../src/file-access.js';
+export * from '../src/file-seal.js';
+export * from '../src/keys.js';
+export * from '../src/limits.js';
+export * from '../src/master-key-rotation.js';
+export * from '../src/message.js';
+export * from '../src/padding.js';
+export * from '../src/payload-digest.js';
+export * from '../src/pqxdh.js';
+export * from '../src/prekeys.js';
+export type * from '../src/primitives/types.js';
+export * from '../src/provisioning.js';
+export * from '../src/ratchet.js';
+export * from '../src/records/index.js';
+export * from '../src/request-signature.js';
+export * from '../src/safety-number.js';
+export * from '../src/sealed/index.js';
+export * from '../src/send-mark.js';
+export * from '../src/session.js';
+export * from '../src/session-state.js';
+export * from '../src/x25519.js';

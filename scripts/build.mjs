@@ -1,0 +1,96 @@
+// `npm run build`: each publishable package's src/ to dist/ (packages/*/tsconfig.build.json).
+// JavaScript: esbuild transpiles file by file (no bundling: the module graph stays as written),
+// ESM, with source maps that carry their sources (the tarball holds no src/). Types: tsc emits
+// the .d.ts files in build mode (`tsc -b`: project references in dependency order, each package
+// resolving its siblings through their built types; a package whose sources did not change since
+// its dist/.tsbuildinfo is skipped). Non-TypeScript files under src/ (SQL migrations) are
+// copied beside the JavaScript; files in dist/ whose source is gone are removed.
+//
+//   node scripts/build.mjs                  JavaScript and types of every package
+//   node scripts/build.mjs --js             JavaScript only (what `npm start` needs: the root `prepare`)
+//   node scripts/build.mjs --package NAME   the JavaScript of NAME, and the types of NAME and of what it imports
+//                                           (each package's `prepack`, so `npm pack` ships a build)
+//
+// Runs on any Node npm runs on (the system Node 20 during `npm ci`): esbuild and tsc are
+// JavaScript APIs, nothing here needs the platform Node.
+import { spawnSync } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = fileURLToPath(new URL('../', import.meta.url));
+/** Dependency order: a package's types are built after those of the packages it imports. */
+export const PACKAGES = ['protocol', 'client', 'server', 'cli'];
+/** What each package's types need built first. */
+const NEEDS = { protocol: [], client: ['protocol'], server: ['protocol'], cli: ['protocol', 'client', 'server'] };
+
+function walk(dir) {
+  const out = [];
+  for (const name of readdirSync(dir)) {
+    const path = join(dir, name);
+    if (statSync(path).isDirectory()) out.push(...walk(path));
+    else out.push(path);
+  }
+  return out;
+}
+
+async function buildJs(pkg) {
+  const { build } = await import('esbuild');
+  const dir = join(ROOT, 'packages', pkg);
+  const src = join(dir, 'src');
+  const dist = join(dir, 'dist');
+  const files = walk(src);
+  removeOrphans(src, dist);
+  const ts = files.filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts'));
+  await build({
+    entryPoints: ts,
+    outdir: dist,
+    outbase: src,
+    format: 'esm',
+    platform: 'neutral',
+    target: 'es2022',
+    sourcemap: true,
+    sourcesContent: true,
+    logLevel: 'warning',
+  });
+  for (const f of files.filter((f) => !f.endsWith('.ts'))) {
+    const to = join(dist, relative(src, f));
+    mkdirSync(dirname(to), { recursive: true });
+    cpSync(f, to);
+  }
+}
+
+/** Remove what dist/ holds for a source that no longer exists (a renamed or deleted module). */
+function removeOrphans(src, dist) {
+  if (!existsSync(dist)) return;
+  for (const f of walk(dist)) {
+    const rel = relative(dist, f);
+    const base = rel.replace(/\.(js\.map|js|d\.ts)$/, '');
+    if (rel === '.tsbuildinfo') continue;
+    if (!existsSync(join(src, `${base}.ts`)) && !existsSync(join(src, rel))) rmSync(f);
+  }
+}
+
+/** tsc's build mode: the packages' project references in order, each skipped while up to date. */
+function buildTypes(pkgs) {
+  const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
+  const projects = pkgs.map((pkg) => join(ROOT, 'packages', pkg, 'tsconfig.build.json'));
+  const r = spawnSync(process.execPath, [tsc, '-b', ...projects], { stdio: 'inherit' });
+  if (r.status !== 0) throw new Error(`build: tsc -b failed for ${pkgs.join(', ')}`);
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  const jsOnly = process.argv.includes('--js');
+  const only = process.argv.includes('--package') ? process.argv[process.argv.indexOf('--package') + 1] : undefined;
+  if (only !== undefined && !PACKAGES.includes(only)) throw new Error(`build: --package is one of ${PACKAGES.join(', ')}`);
+  const typed = jsOnly ? [] : only ? PACKAGES.filter((p) => p === only || NEEDS[only].includes(p)) : PACKAGES;
+  const t0 = performance.now();
+  await Promise.all((only ? [only] : PACKAGES).map(buildJs));
+  const t1 = performance.now();
+  if (typed.length) buildTypes(only ? [only] : typed);
+  const t2 = performance.now();
+  process.stderr.write(
+    `build: JavaScript of ${only ?? PACKAGES.join(', ')} in ${Math.round(t1 - t0)} ms${typed.length ? `; types of ${typed.join(', ')} in ${Math.round(t2 - t1)} ms` : ''}\n`,
+  );
+}
