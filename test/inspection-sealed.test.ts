@@ -26,10 +26,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { BlindrelayClient, type ClientEnvironment, MemoryStorage } from '@blindrelay/client';
-import { Profile } from '../packages/client/src/profile.js';
 import * as P from '@blindrelay/protocol';
 import { createNodePrimitives } from '@blindrelay/protocol/node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Profile } from '../packages/client/src/profile.js';
 
 const BIN = new URL('../packages/cli/bin/blindrelay.mjs', import.meta.url).pathname;
 const p = createNodePrimitives();

@@ -43,7 +43,7 @@ const records: JsonRecord[] = Array.from({ length: N }, (_, i) => ({
   date: `2026-${String(1 + Math.floor(rnd() * 12)).padStart(2, '0')}-${String(1 + Math.floor(rnd() * 28)).padStart(2, '0')}`,
   amount: Math.round(rnd() * 100_000) / 100,
   card: `4111-${Math.floor(rnd() * 1e4)}-${String(Math.floor(rnd() * 1e4)).padStart(4, '0')}`,
-  note: Array.from({ length: 6 }, () => pick(VOCAB)).join(' ') + ` ref${i}`,
+  note: `${Array.from({ length: 6 }, () => pick(VOCAB)).join(' ')} ref${i}`,
 }));
 const messages: JsonRecord[] = Array.from({ length: M }, (_, i) => ({
   from: pick(['alice', 'bob', 'carol']),

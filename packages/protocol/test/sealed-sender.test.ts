@@ -6,9 +6,9 @@ import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { hpkeKeyScheduleBase } from '../src/age/hpke.js';
-import * as P from './internals.js';
 import type { Primitives } from '../src/primitives/types.js';
 import { allPrimitives, establish, makeUser, nodePrimitives, type TestUser } from './helpers.js';
+import * as P from './internals.js';
 
 const V = JSON.parse(readFileSync(new URL('./vectors/hpke-rfc9180.json', import.meta.url), 'utf8')) as Record<string, unknown> & {
   encryptions: { pt: string; aad: string; ct: string }[];
