@@ -23,11 +23,14 @@ export function wireCount(): WireCount {
         nodeSocketFactory(url, token, {
           ...h,
           message: (text) => {
-            const f = JSON.parse(text) as { type?: string; message?: { body?: string } };
-            if (f.type === 'message' && f.message?.body) {
+            // v1 pushes one message per frame; blindrelay.v2 pushes batches (`messages`). Counted per message.
+            const f = JSON.parse(text) as { type?: string; message?: { body?: string }; messages?: { body?: string }[] };
+            const bodies = f.type === 'message' ? [f.message?.body] : f.type === 'messages' && Array.isArray(f.messages) ? f.messages.map((m) => m?.body) : [];
+            for (const body of bodies) {
+              if (!body) continue;
               count.frames++;
-              if (seen.has(f.message.body)) count.duplicates++;
-              else seen.add(f.message.body);
+              if (seen.has(body)) count.duplicates++;
+              else seen.add(body);
             }
             h.message(text);
           },
