@@ -23,9 +23,9 @@ export function wireCount(): WireCount {
         nodeSocketFactory(url, token, {
           ...h,
           message: (text) => {
+            // v1 pushes one message per frame; blindrelay.v2 pushes batches (`messages`). Counted per message.
             const f = JSON.parse(text) as { type?: string; message?: { body?: string }; messages?: { body?: string }[] };
-            // One `message` frame per envelope (blindrelay.v1), or a batch of them (v2, docs/API.md §12).
-            const bodies = f.type === 'message' ? [f.message?.body] : f.type === 'messages' ? (f.messages ?? []).map((m) => m.body) : [];
+            const bodies = f.type === 'message' ? [f.message?.body] : f.type === 'messages' && Array.isArray(f.messages) ? f.messages.map((m) => m?.body) : [];
             for (const body of bodies) {
               if (!body) continue;
               count.frames++;
