@@ -45,7 +45,12 @@ function describe(checker: ts.TypeChecker, exported: ts.Symbol, at: ts.Node): st
   const symbol = exported.flags & ts.SymbolFlags.Alias ? checker.getAliasedSymbol(exported) : exported;
   const name = exported.name;
   const lines: string[] = [];
-  const clean = (s: string) => s.replace(/import\("[^"]*\/packages\/([a-z]+)\/src\/[^"]*"\)\./g, '').replace(/\s+/g, ' ');
+  // Our own modules by name; a dependency's by its package path (the checkout's location is not part of the API).
+  const clean = (s: string) =>
+    s
+      .replace(/import\("[^"]*\/packages\/([a-z]+)\/src\/[^"]*"\)\./g, '')
+      .replace(/import\("[^"]*\/node_modules\/([^"]+)"\)/g, 'import("$1")')
+      .replace(/\s+/g, ' ');
   if (symbol.flags & ts.SymbolFlags.Function) {
     const type = checker.getTypeOfSymbolAtLocation(symbol, at);
     for (const sig of type.getCallSignatures()) lines.push(`function ${name}${clean(checker.signatureToString(sig, at, FLAGS))}`);

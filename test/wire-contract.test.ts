@@ -113,11 +113,14 @@ describe.skipIf(!canRunRelay())('wire contract: the relay’s /openapi.json agai
     const get = doc.paths['/v1/messages']?.get;
     const list = get?.responses['200']?.content?.['application/json']?.schema;
     const env = list?.properties?.messages?.items as Schema;
-    expect(Object.keys(env.properties ?? {}).sort()).toEqual(['body', 'from', 'fromDevice', 'id', 'sentAt']);
-    expect([...(env.required ?? [])].sort()).toEqual(['body', 'from', 'fromDevice', 'id', 'sentAt']);
+    // A sealed message (API.md §11) names no sender: `from`/`fromDevice` are optional, `sealed` marks it.
+    expect(Object.keys(env.properties ?? {}).sort()).toEqual(['body', 'from', 'fromDevice', 'id', 'sealed', 'sentAt']);
+    expect([...(env.required ?? [])].sort()).toEqual(['body', 'id', 'sentAt']);
     const p = env.properties as Record<string, Schema>;
     const good = { id: 'A'.repeat(p.id?.minLength ?? 22), from: 'alice', fromDevice: p.fromDevice?.minimum, sentAt: p.sentAt?.minimum, body: 'AAEC' };
     expect(parseEnvelope(good).fault).toBeUndefined();
+    const { from: _f, fromDevice: _d, ...sealed } = good;
+    expect(parseEnvelope({ ...sealed, sealed: true }).fault).toBeUndefined();
     const cases: [string, unknown, boolean][] = [
       ['fromDevice', p.fromDevice?.maximum, true],
       ['fromDevice', (p.fromDevice?.maximum as number) + 1, false],

@@ -134,7 +134,7 @@ describe('blindrelay file … end to end', () => {
   it('bad input: clear typed errors, nothing written', async () => {
     await expectFailure('alice', 'ERR_INVALID_ARGUMENT', 'file', 'put', join(tmp, 'missing.bin'));
     await expectFailure('alice', 'ERR_RELAY_NOT_FOUND', 'file', 'get', 'AAAAAAAAAAAAAAAAAAAAAA', '-o', tmp);
-    await expectFailure('alice', 'ERR_RELAY_BAD_REQUEST', 'file', 'get', 'not-an-id', '-o', tmp);
+    await expectFailure('alice', 'ERR_INVALID_ARGUMENT', 'file', 'get', 'not-an-id', '-o', tmp); // checked before any request (review ux-2026-12 F6)
     await expectFailure('alice', 'ERR_NO_SUCH_USER', 'file', 'share', id, 'nobody-here');
     await expectFailure('alice', 'ERR_INVALID_ARGUMENT', 'file', 'revoke', id, 'bob');
   });

@@ -611,7 +611,8 @@ describe('SDK against the relay: prekey rotation, replay cache, parked messages,
     const eveList = await provenList(alice.client.user, eve, 9, [eveDevice]);
     let fetches = 0;
     bob.hook.fn = async (u, _init, next) => {
-      if (!u.endsWith(`/v1/users/${alice.client.user}`)) return next();
+      // Bob looks alice up by name, or (holding her delivery token) through the sealed directory (API.md §11).
+      if (!u.endsWith(`/v1/users/${alice.client.user}`) && !u.endsWith('/v1/sealed/directory')) return next();
       fetches++;
       return new Response(JSON.stringify({ user: alice.client.user, masterKey: toBase64url(eve.publicKey), deviceList: toBase64url(eveList) }), {
         status: 200,

@@ -31,15 +31,16 @@ export class SqliteGroups implements GroupRepository {
     db: DatabaseSync,
     private readonly w: GroupCommit,
   ) {
+    // `= +?` where a statement sorts: SQLite otherwise re-prepares it each run (sqlite-files.ts).
     this.s = {
       byId: db.prepare('SELECT seq, id, epoch FROM mls_groups WHERE id = ?'),
-      members: db.prepare('SELECT user, device_id FROM mls_group_members WHERE grp = ? ORDER BY user, device_id'),
+      members: db.prepare('SELECT user, device_id FROM mls_group_members WHERE grp = +? ORDER BY user, device_id'),
       isMember: db.prepare('SELECT 1 AS x FROM mls_group_members WHERE grp = ? AND user = ? AND device_id = ?'),
       mine: db.prepare(
-        'SELECT g.seq, g.id, g.epoch FROM mls_group_members m JOIN mls_groups g ON g.seq = m.grp WHERE m.user = ? AND m.device_id = ? ORDER BY g.id',
+        'SELECT g.seq, g.id, g.epoch FROM mls_group_members m JOIN mls_groups g ON g.seq = m.grp WHERE m.user = +? AND m.device_id = +? ORDER BY g.id',
       ),
       device: db.prepare('SELECT 1 AS x FROM devices WHERE user = ? AND device_id = ?'),
-      devicesOf: db.prepare('SELECT device_id FROM devices WHERE user = ? ORDER BY device_id'),
+      devicesOf: db.prepare('SELECT device_id FROM devices WHERE user = +? ORDER BY device_id'),
       insertGroup: db.prepare('INSERT INTO mls_groups (id, epoch, created_at, updated_at) VALUES (?, 0, ?, ?)'),
       setEpoch: db.prepare('UPDATE mls_groups SET epoch = ?, updated_at = ? WHERE seq = ?'),
       insertMember: db.prepare('INSERT OR IGNORE INTO mls_group_members (grp, user, device_id) VALUES (?, ?, ?)'),
@@ -50,14 +51,14 @@ export class SqliteGroups implements GroupRepository {
       inbox: db.prepare(
         `SELECT m.seq, g.id, m.kind, m.epoch, m.body, m.created_at FROM mls_queue q
          JOIN mls_messages m ON m.seq = q.msg JOIN mls_groups g ON g.seq = m.grp
-         WHERE q.user = ? AND q.device_id = ? AND q.msg > ? ORDER BY q.msg LIMIT ?`,
+         WHERE q.user = +? AND q.device_id = +? AND q.msg > +? ORDER BY q.msg LIMIT +?`,
       ),
       ackRefs: db.prepare('DELETE FROM mls_queue WHERE user = ? AND device_id = ? AND msg <= ? RETURNING msg'),
       dropUnreferenced: db.prepare('DELETE FROM mls_messages WHERE seq = ? AND NOT EXISTS (SELECT 1 FROM mls_queue WHERE msg = ?)'),
       countKp: db.prepare('SELECT count(*) AS n FROM mls_key_packages WHERE user = ? AND device_id = ? AND last_resort = 0'),
       insertKp: db.prepare('INSERT INTO mls_key_packages (user, device_id, last_resort, body) VALUES (?, ?, ?, ?)'),
       deleteLastResort: db.prepare('DELETE FROM mls_key_packages WHERE user = ? AND device_id = ? AND last_resort = 1'),
-      takeKp: db.prepare('SELECT seq, last_resort, body FROM mls_key_packages WHERE user = ? AND device_id = ? ORDER BY last_resort, seq LIMIT 1'),
+      takeKp: db.prepare('SELECT seq, last_resort, body FROM mls_key_packages WHERE user = +? AND device_id = +? ORDER BY last_resort, seq LIMIT 1'),
       deleteKp: db.prepare('DELETE FROM mls_key_packages WHERE seq = ?'),
     };
   }
