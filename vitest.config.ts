@@ -16,6 +16,8 @@ export default defineConfig({
   test: {
     include: ['packages/*/test/**/*.test.ts', 'apps/*/test/**/*.test.ts', 'bench/**/*.test.ts', 'test/**/*.test.ts'],
     reporters: ['default', './scripts/tally-reporter.ts'],
+    // The JavaScript build the CLI tests run (scripts/vitest-global-setup.ts).
+    globalSetup: ['./scripts/vitest-global-setup.ts'],
     testTimeout: 60_000,
     hookTimeout: 120_000,
     // Two cores: keep the pool small so timing-sensitive tests are not starved.

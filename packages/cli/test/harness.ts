@@ -17,9 +17,28 @@ export interface Result {
  * tested on every runtime CI runs them on.
  */
 export function start(args: string[], env: Record<string, string> = {}): ChildProcess {
-  const base: NodeJS.ProcessEnv = { ...process.env, BLINDRELAY_HOME: '', BLINDRELAY_PROFILE: '', BLINDRELAY_PASSPHRASE: '', ...env };
+  const base: NodeJS.ProcessEnv = {
+    ...process.env,
+    NODE_OPTIONS: builtOptions(process.env.NODE_OPTIONS),
+    BLINDRELAY_HOME: '',
+    BLINDRELAY_PROFILE: '',
+    BLINDRELAY_PASSPHRASE: '',
+    ...env,
+  };
   const node = args[0] === 'server' ? relayNode() : process.execPath;
   return spawn(node, [BIN, ...args], { env: base, stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+/**
+ * NODE_OPTIONS without the development condition: the command runs its built JavaScript (dist/,
+ * made from the current sources by the tests' global setup, scripts/vitest-global-setup.ts), as an
+ * installed `blindrelay` does, instead of the sources through tsx.
+ */
+export function builtOptions(options: string | undefined): string {
+  return (options ?? '')
+    .split(/\s+/)
+    .filter((o) => o !== '' && o !== '--conditions=@blindrelay/source')
+    .join(' ');
 }
 
 export function finish(child: ChildProcess): Promise<Result> {

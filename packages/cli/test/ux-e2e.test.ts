@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BIN, finish, type Result, start, waitForLine } from './harness.js';
+import { BIN, builtOptions, finish, type Result, start, waitForLine } from './harness.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 
@@ -24,7 +24,14 @@ const home = (name: string) => join(tmp, name);
 
 /** `blindrelay --home <tmp>/<who> ARGS`, with `input` on standard input when given. */
 function br(who: string, args: string[], options: { env?: Record<string, string>; input?: string | Uint8Array } = {}): Promise<Result> {
-  const env: NodeJS.ProcessEnv = { ...process.env, BLINDRELAY_HOME: '', BLINDRELAY_PROFILE: '', BLINDRELAY_PASSPHRASE: '', ...options.env };
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    NODE_OPTIONS: builtOptions(process.env.NODE_OPTIONS),
+    BLINDRELAY_HOME: '',
+    BLINDRELAY_PROFILE: '',
+    BLINDRELAY_PASSPHRASE: '',
+    ...options.env,
+  };
   const child = spawn(process.execPath, [BIN, '--home', home(who), ...args], { env, stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
   if (options.input !== undefined) child.stdin?.end(options.input);
   return finish(child);
