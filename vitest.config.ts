@@ -1,4 +1,5 @@
 import { defineConfig } from 'vitest/config';
+import LongestFirstSequencer from './scripts/vitest-sequencer.js';
 
 // Tests run the TypeScript sources, not dist/: the packages' `exports` send the
 // `@blindrelay/source` condition to src/ (docs/DECISIONS.md, "Built packages"). Vite resolves the
@@ -18,6 +19,8 @@ export default defineConfig({
     reporters: ['default', './scripts/tally-reporter.ts'],
     // The JavaScript build the CLI tests run (scripts/vitest-global-setup.ts).
     globalSetup: ['./scripts/vitest-global-setup.ts'],
+    // Longest files first, from recorded durations (a clean clone has no vitest cache).
+    sequence: { sequencer: LongestFirstSequencer },
     testTimeout: 60_000,
     hookTimeout: 120_000,
     // Two cores: keep the pool small so timing-sensitive tests are not starved.

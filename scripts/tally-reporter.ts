@@ -3,9 +3,11 @@
  * `N passed, N failed` (plus `, N skipped` when any were), counted from the runner's results.
  * A test file that fails to load and an unhandled error each count as one failure. With
  * BLINDRELAY_TALLY_FILE set, the counts are also written there as JSON (scripts/test.mjs adds up
- * the runs of several runtimes).
+ * the runs of several runtimes). With BLINDRELAY_DURATIONS_FILE set, each file's wall time in ms is
+ * merged into that JSON table (scripts/test-durations.json orders the next runs: vitest-sequencer.ts).
  */
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { relative } from 'node:path';
 import type { Reporter, SerializedError, TestModule } from 'vitest/node';
 
 export default class TallyReporter implements Reporter {
@@ -29,6 +31,8 @@ export default class TallyReporter implements Reporter {
     this.tally = `${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`;
     const file = process.env.BLINDRELAY_TALLY_FILE;
     if (file) writeFileSync(file, JSON.stringify({ passed, failed, skipped }));
+    const table = process.env.BLINDRELAY_DURATIONS_FILE;
+    if (table) writeDurations(table, modules);
   }
 
   // The default reporter prints its summary after every reporter's onTestRunEnd; printing here,
@@ -36,4 +40,18 @@ export default class TallyReporter implements Reporter {
   onFinished(): void {
     if (this.tally) process.stdout.write(`\n${this.tally}\n`);
   }
+}
+
+/** Merges each module's wall time (collect + setup + tests) into the JSON table at `path`, sorted by path. */
+function writeDurations(path: string, modules: ReadonlyArray<TestModule>): void {
+  let table: Record<string, number> = {};
+  try {
+    table = JSON.parse(readFileSync(path, 'utf8')) as Record<string, number>;
+  } catch {}
+  for (const m of modules) {
+    const d = m.diagnostic();
+    table[relative(m.project.config.root, m.moduleId)] = Math.round(d.collectDuration + d.setupDuration + d.duration);
+  }
+  const sorted = Object.fromEntries(Object.entries(table).sort(([a], [b]) => a.localeCompare(b)));
+  writeFileSync(path, `${JSON.stringify(sorted, null, 2)}\n`);
 }
