@@ -71,6 +71,7 @@ import {
 import type { FileMeta } from './file-meta.js';
 import type { DownloadOptions, ExportResult, FileSink, FileSource, FileSummary, ProgressListener, PutOptions, PutResult } from './files.js';
 import * as files from './files.js';
+import type { GroupFilesResult } from './groups/group-files.js';
 import * as groups from './groups/groups.js';
 import { decodeLinkState, encodeLinkState, formatLinkCode, LINK_STATE_COLLECTIONS_BUDGET, type LinkedDevice, parseLinkCode } from './linking.js';
 import { type ListenOptions, listen } from './listen.js';
@@ -449,7 +450,7 @@ export class BlindrelayClient {
     contacts.contacts.delete(user);
     contacts.contacts.set(user, ownContact(masterKey, list.encoded, now));
     const collections = state.collections ?? new Map();
-    return BlindrelayClient.#provision(
+    const client = await BlindrelayClient.#provision(
       env,
       account,
       prekeys.record,
@@ -459,6 +460,10 @@ export class BlindrelayClient {
         if (collections.size > 0) await profile.write('collections', { collections });
       },
     );
+    // KeyPackages on the relay at once, so that our other devices add this one to our groups at
+    // their next sync (docs/PROTOCOL.md §22.6). Not fatal: any later group command publishes them.
+    await groups.publishGroupKeyPackages(client.#ctx).catch((e) => client.#warn(`warning: group KeyPackages not published yet: ${(e as Error).message}`));
+    return client;
   }
 
   /** Write a new profile, register it with `register`, and only then mark the profile complete. */
@@ -684,11 +689,15 @@ export class BlindrelayClient {
   createGroup(name: string, members: readonly string[] = []): Promise<string> {
     return groups.createGroup(this.#ctx, name, members);
   }
-  addGroupMember(id: string, user: string): Promise<void> {
+  /** Adds every device of `user`; group files this device put are shared with them (the result says which). */
+  addGroupMember(id: string, user: string): Promise<GroupFilesResult> {
     return groups.addGroupMember(this.#ctx, id, user);
   }
-  /** Removes every device of `user`: they cannot read anything sent afterwards. */
-  removeGroupMember(id: string, user: string): Promise<void> {
+  /**
+   * Removes every device of `user`: they cannot read anything sent afterwards. Group files this
+   * device put are re-keyed without them (the result says which).
+   */
+  removeGroupMember(id: string, user: string): Promise<GroupFilesResult> {
     return groups.removeGroupMember(this.#ctx, id, user);
   }
   leaveGroup(id: string): Promise<void> {
@@ -706,6 +715,23 @@ export class BlindrelayClient {
   }
   listGroupMembers(id: string): Promise<groups.GroupMemberDevice[]> {
     return groups.listGroupMembers(this.#ctx, id);
+  }
+  /**
+   * Encrypt and store a file for the group's current member users, all their current devices
+   * (docs/PROTOCOL.md §22.7); this device then keeps it following the group: re-keyed when a
+   * member or one of their devices goes, shared with members added. ERR_GROUP_NOT_MEMBER if this
+   * device is not a member.
+   */
+  putGroupFile(id: string, source: FileSource, options: Omit<PutOptions, 'to'> = {}): Promise<PutResult> {
+    return this.#keysChanged(groups.putFileForGroup(this.#ctx, id, source, options));
+  }
+  /**
+   * Apply the group inbox, make our groups follow our device list (linked devices added, revoked
+   * ones removed) and the group files this device put follow their groups; `receiveGroupMessages`
+   * does the same.
+   */
+  followGroups(): Promise<GroupFilesResult> {
+    return groups.followGroups(this.#ctx);
   }
 
   /** A new collection of encrypted records with its blind indexes; its key goes to our other devices and `members`. */
@@ -1321,6 +1347,9 @@ export class BlindrelayClient {
       return next;
     });
     await this.#keepCompanionSeed(deviceId, null);
+    // Our groups follow the new list: one commit per group removes the revoked device's leaf
+    // (docs/PROTOCOL.md §22.6). A failure here is retried by the next sync of any of our devices.
+    await groups.followGroups(this.#ctx).catch((e) => this.#warn(`warning: the revoked device is not removed from every group yet: ${(e as Error).message}`));
     const r =
       options.rekeyFiles === false ? { rekeyed: [], rekeyFailed: [] } : await rekeyOwnFiles(this.#ctx, revokedKey ? [revokedKey] : [], options.onProgress);
     return { ...this.#deviceInfo(list), ...r };
