@@ -122,7 +122,7 @@ describe('groups follow device lists', () => {
 
 describe('files shared with a group', () => {
   it('members read it; a removed member loses it (re-keyed by the owner at its next sync); an added member gets it', async () => {
-    const [alice, bob, carol, dave] = await Promise.all(['alice', 'bob', 'carol', 'dave'].map(newUser)) as [Device, Device, Device, Device];
+    const [alice, bob, carol, dave] = (await Promise.all(['alice', 'bob', 'carol', 'dave'].map(newUser))) as [Device, Device, Device, Device];
     const id = await alice.client.createGroup('files', [bob.client.user, carol.client.user]);
     const path = join(dir, `canary-group-file-${counter}.txt`);
     const bytes = p.randomBytes(70_000);
