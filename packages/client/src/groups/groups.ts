@@ -10,7 +10,7 @@ import type { CiphersuiteImpl, ClientState } from 'ts-mls';
 import { fromBase64url, toBase64url } from '../base64url.js';
 import type { Context } from '../context.js';
 import { resolveUser } from '../directory.js';
-import { InvalidArgumentError, RelayError } from '../errors.js';
+import { InvalidArgumentError, NotFoundError, RelayError } from '../errors.js';
 import type { FileSource, PutOptions, PutResult } from '../files/types.js';
 import type { GroupReceived, GroupsRecord } from '../profile.js';
 import { groupSuite } from './ciphersuite.js';
@@ -182,10 +182,11 @@ class Groups {
     // Proposals (members leaving) are committed by whoever syncs next; our own devices follow our
     // device list (§22.6 "Devices follow the device list").
     const rec = await this.record();
-    const own = rec.groups.size > 0 ? await this.lists.get(this.ctx.account.user) : [];
+    // Our list unavailable (unreachable): nothing follows it this time.
+    const own = rec.groups.size > 0 ? await this.lists.get(this.ctx.account.user).catch(() => undefined) : undefined;
     for (const [id, entry] of rec.groups) {
       const state = decodeState(entry.state, this.verify);
-      const follow = this.ownChanges(state, own, rec.waiting);
+      const follow = own ? this.ownChanges(state, own, rec.waiting) : { add: [], remove: [] };
       if (pendingProposals(state) > 0 || follow.add.length > 0 || follow.remove.length > 0) await this.commitChange(id, {}).catch(() => undefined);
     }
     return skipped;
@@ -208,6 +209,7 @@ class Groups {
       })
       .map((d) => d.deviceId);
     const remove = leaves
+      .filter((m) => m.deviceId !== this.ctx.account.deviceId)
       .filter((m) => {
         const listed = own.find((d) => d.deviceId === m.deviceId);
         const key = leafKey(state, m.leafIndex);
@@ -227,9 +229,10 @@ class Groups {
     const delivered = new Set(served.map(deviceKey));
     const out: number[] = [];
     for (const m of groupMembers(state)) {
-      if (delivered.has(deviceKey(m))) continue;
+      if (delivered.has(deviceKey(m)) || (m.user === this.ctx.account.user && m.deviceId === this.ctx.account.deviceId)) continue;
       const key = leafKey(state, m.leafIndex);
-      if (!key || !(await this.lists.holds(m, key))) out.push(m.leafIndex);
+      // Removed only on the verified list's word: a list that cannot be had now keeps the leaf.
+      if (!key || !(await this.lists.holds(m, key).catch(() => true))) out.push(m.leafIndex);
     }
     return out;
   }
@@ -328,13 +331,10 @@ class Groups {
       if (change.removeUser && remove.length === 0) throw new GroupError('ERR_GROUP_NOT_FOUND', `${change.removeUser} is not a member of that group`);
       // Devices follow the device lists (§22.6).
       const rec = await this.record();
-      const follow = this.ownChanges(state, await this.lists.get(this.ctx.account.user), rec.waiting);
-      const missing = follow.add.filter(
-        (d) =>
-          !add.some(
-            (k) => deviceOfCredential(k.leafNode.credential).deviceId === d && deviceOfCredential(k.leafNode.credential).user === this.ctx.account.user,
-          ),
-      );
+      const ownList = await this.lists.get(this.ctx.account.user).catch(() => undefined);
+      const follow = ownList ? this.ownChanges(state, ownList, rec.waiting) : { add: [], remove: [] };
+      const adding = new Set(add.map((k) => deviceKey(deviceOfCredential(k.leafNode.credential))));
+      const missing = follow.add.filter((d) => !adding.has(deviceKey({ user: this.ctx.account.user, deviceId: d })));
       if (missing.length > 0) {
         const got = await claim(this.ctx.account.user, missing);
         const none = missing.filter((d) => !got.includes(d));
@@ -362,6 +362,12 @@ class Groups {
         await this.save(id, out.state);
         return r.epoch as number;
       } catch (e) {
+        // The relay no longer counts this device a member (our user left on another device): the
+        // state is of no use any more.
+        if (e instanceof NotFoundError) {
+          await this.save(id, undefined);
+          throw notMember();
+        }
         if (!isStale(e)) throw e;
       }
     }
