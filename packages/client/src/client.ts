@@ -450,7 +450,7 @@ export class BlindrelayClient {
     contacts.contacts.delete(user);
     contacts.contacts.set(user, ownContact(masterKey, list.encoded, now));
     const collections = state.collections ?? new Map();
-    const client = await BlindrelayClient.#provision(
+    return BlindrelayClient.#provision(
       env,
       account,
       prekeys.record,
@@ -460,10 +460,6 @@ export class BlindrelayClient {
         if (collections.size > 0) await profile.write('collections', { collections });
       },
     );
-    // KeyPackages on the relay at once, so that our other devices add this one to our groups at
-    // their next sync (docs/PROTOCOL.md §22.6). Not fatal: any later group command publishes them.
-    await groups.publishGroupKeyPackages(client.#ctx).catch((e) => client.#warn(`warning: group KeyPackages not published yet: ${(e as Error).message}`));
-    return client;
   }
 
   /** Write a new profile, register it with `register`, and only then mark the profile complete. */

@@ -74,8 +74,9 @@ describe('groups follow device lists', () => {
     const g2 = await bob.client.createGroup('two', [alice.client.user]);
     await alice.client.receiveGroupMessages();
 
-    // Linking publishes the new device's KeyPackages; alice's next sync adds it to both groups.
+    // The new device publishes its KeyPackages (the CLI does at link); alice's next sync adds it to both groups.
     const alice2 = await linkDevice(alice);
+    await alice2.client.publishGroupKeyPackages();
     await bob.client.sendGroupMessage(g1, 'before the link');
     await alice.client.followGroups();
     await bob.client.sendGroupMessage(g1, 'after the link');
@@ -104,6 +105,7 @@ describe('groups follow device lists', () => {
     const bob = await newUser('bob');
     const carol = await newUser('carol');
     const alice2 = await linkDevice(alice);
+    await alice2.client.publishGroupKeyPackages();
     const id = await alice.client.createGroup('g', [bob.client.user]);
     expect(await devicesOf(bob, id)).toEqual([me(alice), me(alice2), me(bob)].sort());
     // The primary's follow-up commit fails (relay unreachable for it): the leaf stays for now.
