@@ -225,7 +225,14 @@ class Groups {
    * list per such user), never every member's list.
    */
   async revokedLeaves(id: string, state: ClientState): Promise<number[]> {
-    const served = ((await this.api('GET', `/v1/groups/${id}`)).members ?? []) as DeviceRef[];
+    let served: DeviceRef[];
+    try {
+      served = ((await this.api('GET', `/v1/groups/${id}`)).members ?? []) as DeviceRef[];
+    } catch (e) {
+      // No longer a member: the commit's POST says so (and drops the state).
+      if (e instanceof NotFoundError) return [];
+      throw e;
+    }
     const delivered = new Set(served.map(deviceKey));
     const out: number[] = [];
     for (const m of groupMembers(state)) {
