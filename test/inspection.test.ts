@@ -394,7 +394,7 @@ describe('adversarial inspection: server artifacts hold nothing readable', () =>
     sendMarks.splice(0, sendMarks.length, (await api.sendMark()).signature as Uint8Array);
   }, 120_000);
 
-  it('runs an MLS group (issue 14): canaries in the group name and texts, KeyPackage private keys held', async () => {
+  it('runs an MLS group (issue 14): canaries in the group name, texts and a group file, KeyPackage private keys held', async () => {
     const { alice, bob, bob2 } = devices as Record<'alice' | 'bob' | 'bob2', Device>;
     const canary = (label: string) => {
       const text = `CANARY-${label}-${randomBytes(12).toString('hex')}`;
@@ -409,7 +409,13 @@ describe('adversarial inspection: server artifacts hold nothing readable', () =>
     await bob2.client.sendGroupMessage(id, texts[1] as string);
     expect((await bob.client.receiveGroupMessages()).map((m) => m.text)).toEqual(texts);
     expect((await bob.client.listGroups()).map((g) => g.name)).toEqual([name]);
-    await alice.client.removeGroupMember(id, 'bob');
+    // A file shared with the group (§22.7): its name and contents are canaries too; removing bob re-keys it.
+    const fileName = `${canary('group-file-name')}.txt`;
+    const groupWork = await mkdtemp(join(dir, 'group-files-'));
+    await writeFile(join(groupWork, fileName), canary('group-file-content'));
+    const shared = await alice.client.putGroupFile(id, await fileSource(join(groupWork, fileName)));
+    expect(shared.file.readers).toEqual(['bob']);
+    expect(await alice.client.removeGroupMember(id, 'bob')).toEqual({ updated: [shared.file.id], failed: [] });
     const after = canary('group-text-after-removal');
     await alice.client.sendGroupMessage(id, after);
     expect(await bob.client.receiveGroupMessages()).toEqual([]);

@@ -238,6 +238,9 @@ export function buildProgram(io: CliIo = defaultIo()): Command {
           }
         },
       });
+      // KeyPackages on the relay at once, so that the user's other devices add this one to their
+      // groups at their next sync (docs/PROTOCOL.md §22.6a). Not fatal: `receive` publishes them too.
+      await client.publishGroupKeyPackages().catch((e: Error) => out.note(`warning: group KeyPackages not published yet: ${e.message}`));
       const w = client.whoami();
       if (!client.encrypted) out.note(`warning: BLINDRELAY_PASSPHRASE is not set: the private keys in ${env.profileDir} are NOT encrypted`);
       out.result(

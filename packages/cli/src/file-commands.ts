@@ -4,7 +4,7 @@
  * Progress bars on a terminal (stderr) for the commands that move payload bytes.
  */
 import type { BlindrelayClient, FileSummary } from '@blindrelay/client';
-import { InvalidArgumentError } from '@blindrelay/client/errors';
+import { InvalidArgumentError, NotFoundError } from '@blindrelay/client/errors';
 import type { Command } from 'commander';
 import type { CliIo } from './cli.js';
 import type { Output } from './output.js';
@@ -93,20 +93,26 @@ export function registerFileCommands(program: Command, c: FileCommandContext): v
     .description('encrypt PATH for your devices (and --to users) and store it; prints the file id. Run again to resume an interrupted upload')
     .argument('<path>', 'the file to store')
     .option('--to <user>', 'also readable by this user (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option(
+      '--group <id>',
+      "readable by the group's members (all their devices); re-keyed when a member is removed, shared with members added (by this device, when it syncs)",
+    )
     .option('--accept-new-key', "encrypt even though a recipient's master key changed (pins the new key unverified)")
-    .action(async (path: string, opts: { to: string[]; acceptNewKey?: boolean }, cmd: Command) => {
+    .action(async (path: string, opts: { to: string[]; group?: string; acceptNewKey?: boolean }, cmd: Command) => {
       const out = c.output(cmd);
+      if (opts.group !== undefined && opts.to.length > 0) throw new InvalidArgumentError('file put: give either --to users or --group ID, not both');
       const client = await c.open(cmd);
       const source = await (await loadNode()).fileSource(path);
       const progress = bar(cmd, `upload ${c.displayText(source.name)}`);
-      const r = await client.putFile(source, { to: opts.to, acceptNewKey: opts.acceptNewKey ?? false, onProgress: (d, t) => progress.update(d, t) });
+      const options = { acceptNewKey: opts.acceptNewKey ?? false, onProgress: (d: number, t: number) => progress.update(d, t) };
+      const r = opts.group !== undefined ? await client.putGroupFile(opts.group, source, options) : await client.putFile(source, { ...options, to: opts.to });
       progress.finish();
       skippedNote(out, r.skipped);
-      out.result({ ...fileJson(r.file), resumed: r.resumed }, r.file.id);
+      out.result({ ...fileJson(r.file), resumed: r.resumed, ...(opts.group !== undefined ? { group: opts.group } : {}) }, r.file.id);
+      const readers =
+        opts.group !== undefined ? `, readable by the members of group ${opts.group}` : opts.to.length ? `, readable by ${opts.to.join(', ')}` : '';
       if (!out.json)
-        out.note(
-          `${r.resumed ? 'resumed and stored' : 'stored'} ${c.displayText(r.file.name ?? source.name)} (${sizeText(r.file.size)})${opts.to.length ? `, readable by ${opts.to.join(', ')}` : ''}`,
-        );
+        out.note(`${r.resumed ? 'resumed and stored' : 'stored'} ${c.displayText(r.file.name ?? source.name)} (${sizeText(r.file.size)})${readers}`);
     });
 
   file
@@ -128,7 +134,17 @@ export function registerFileCommands(program: Command, c: FileCommandContext): v
           allowUnsigned: opts.allowUnsigned ?? false,
           onProgress: (d, t) => progress.update(d, t),
         }),
-      );
+      ).catch((e: unknown) => {
+        // The relay answers the same for a file that does not exist and one not shared with us.
+        if (e instanceof NotFoundError)
+          throw new NotFoundError(
+            'ERR_RELAY_NOT_FOUND',
+            e.status,
+            e.relayCode,
+            `no file ${id} readable by you: it does not exist, or it is not shared with you (a file put with --group is readable by the group's current members only)`,
+          );
+        throw e;
+      });
       progress.finish();
       if (r.file.contents === 'unsigned' && !out.json) out.note(`warning: ${UNSIGNED_NOTE}`);
       out.result({ ...fileJson(r.file), path: r.path }, `wrote ${c.displayText(r.path)} (${sizeText(r.file.size)}, from ${r.file.owner})`);

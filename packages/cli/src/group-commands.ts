@@ -9,6 +9,9 @@
  *   group members ID                        one device per line
  *   group send ID TEXT
  *
+ * Files shared with a group: `file put PATH --group ID` (file-commands.ts). `group add`/`group
+ * remove` report the group files this device re-keyed or shared to follow the change.
+ *
  * Group messages are read with `blindrelay receive` (their --json lines carry "group": ID).
  */
 import type { BlindrelayClient } from '@blindrelay/client';
@@ -30,6 +33,13 @@ async function openGroups(ctx: GroupCommandContext, cmd: Command): Promise<Blind
   return client;
 }
 
+/** Group files (file put --group) this device brought in line with the change, on a terminal. */
+function filesNote(out: Output, files: { updated: readonly string[]; failed: readonly { id: string; message: string }[] }, what: string): void {
+  if (out.json) return;
+  if (files.updated.length > 0) out.note(`group files ${what}: ${files.updated.join(', ')}`);
+  for (const f of files.failed) out.note(`warning: group file ${f.id} not updated yet (tried again at the next receive): ${f.message}`);
+}
+
 export function registerGroupCommands(program: Command, ctx: GroupCommandContext): void {
   const group = program.command('group').description('group conversations (MLS, RFC 9420): every device of every member is a member');
 
@@ -49,8 +59,9 @@ export function registerGroupCommands(program: Command, ctx: GroupCommandContext
     .description('add every device of a user (one MLS commit; they join from the Welcome)')
     .action(async (id: string, user: string, _opts: unknown, cmd: Command) => {
       const out = ctx.output(cmd);
-      await (await openGroups(ctx, cmd)).addGroupMember(id, user);
-      out.result({ id, added: user }, `added ${user}`);
+      const files = await (await openGroups(ctx, cmd)).addGroupMember(id, user);
+      out.result({ id, added: user, files }, `added ${user}`);
+      filesNote(out, files, 'shared with them');
     });
 
   group
@@ -58,8 +69,9 @@ export function registerGroupCommands(program: Command, ctx: GroupCommandContext
     .description('remove every device of a user: they cannot read anything sent afterwards')
     .action(async (id: string, user: string, _opts: unknown, cmd: Command) => {
       const out = ctx.output(cmd);
-      await (await openGroups(ctx, cmd)).removeGroupMember(id, user);
-      out.result({ id, removed: user }, `removed ${user}`);
+      const files = await (await openGroups(ctx, cmd)).removeGroupMember(id, user);
+      out.result({ id, removed: user, files }, `removed ${user}`);
+      filesNote(out, files, 're-keyed without them');
     });
 
   group

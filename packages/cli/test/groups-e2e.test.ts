@@ -4,10 +4,12 @@
  * send, add, remove, re-add, leave; two members committing at once both land (one retries after
  * 409 stale_epoch) with no member stuck; a device offline during four epoch changes catches up;
  * a removed member's later `receive` shows nothing new from the group; nothing readable (group
- * name, texts) is in the relay's files.
+ * name, texts) is in the relay's files. Then files shared with a group (`file put --group`: read by
+ * members, refused to others, re-keyed when a member is removed) and a device linked afterwards
+ * joining its user's groups (it reads what is sent after, and the group file).
  */
 import type { ChildProcess } from 'node:child_process';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -124,4 +126,34 @@ describe('blindrelay group end to end', () => {
       for (const canary of [NAME, 'canary-text']) expect(bytes.includes(Buffer.from(canary)), `${canary} in ${f}`).toBe(false);
     }
   }, 240_000);
+
+  it('file put --group: members read it, a removed member cannot; a linked device joins the groups', async () => {
+    const [{ id }] = (await jsonLines('alice', 'group', 'create', 'CanaryFilesGroup', '--member', 'bob', '--member', 'carol')) as [{ id: string }];
+    const path = join(tmp, 'canary-group-file.txt');
+    await writeFile(path, 'canary-file-contents for the group\n');
+    const [put] = (await jsonLines('alice', 'file', 'put', path, '--group', id)) as [{ id: string; readers: string[]; group: string }];
+    expect(put.readers.sort()).toEqual(['bob', 'carol']);
+    expect(put.group).toBe(id);
+    const get = (who: string) => br(who, 'file', 'get', put.id, '-o', join(tmp, `${who}-got.txt`), '--force', '--json');
+    expect((await get('carol')).code).toBe(0);
+    expect(await readFile(join(tmp, 'carol-got.txt'), 'utf8')).toBe('canary-file-contents for the group\n');
+
+    // A device linked now; alice's next group command adds it to her groups (the device list
+    // followed), then removes carol: the file is re-keyed (a new version) without her, for alice3 too.
+    await link('alice3', 'alice');
+    const [removed] = (await jsonLines('alice', 'group', 'remove', id, 'carol')) as [{ files: { updated: string[] } }];
+    expect(removed.files.updated).toEqual([put.id]);
+    const gone = await get('carol');
+    expect(gone.code).toBe(1);
+    expect(JSON.parse(gone.stdout).error).toMatchObject({ code: 'ERR_RELAY_NOT_FOUND', message: expect.stringContaining('not shared with you') });
+    await ok('bob', 'group', 'send', id, 'canary-text-7 to the new device');
+    expect(await groupTexts('alice3', id)).toEqual(['canary-text-7 to the new device']);
+    expect((await get('alice3')).code).toBe(0);
+
+    for (const f of await filesUnder(join(tmp, 'relay-data'))) {
+      const bytes = await readFile(f);
+      for (const canary of ['CanaryFilesGroup', 'canary-group-file', 'canary-file-contents', 'canary-text-7'])
+        expect(bytes.includes(Buffer.from(canary)), `${canary} in ${f}`).toBe(false);
+    }
+  }, 120_000);
 });

@@ -71,6 +71,7 @@ import {
 import type { FileMeta } from './file-meta.js';
 import type { DownloadOptions, ExportResult, FileSink, FileSource, FileSummary, ProgressListener, PutOptions, PutResult } from './files.js';
 import * as files from './files.js';
+import type { GroupFilesResult } from './groups/group-files.js';
 import * as groups from './groups/groups.js';
 import { decodeLinkState, encodeLinkState, formatLinkCode, LINK_STATE_COLLECTIONS_BUDGET, type LinkedDevice, parseLinkCode } from './linking.js';
 import { type ListenOptions, listen } from './listen.js';
@@ -684,11 +685,15 @@ export class BlindrelayClient {
   createGroup(name: string, members: readonly string[] = []): Promise<string> {
     return groups.createGroup(this.#ctx, name, members);
   }
-  addGroupMember(id: string, user: string): Promise<void> {
+  /** Adds every device of `user`; group files this device put are shared with them (the result says which). */
+  addGroupMember(id: string, user: string): Promise<GroupFilesResult> {
     return groups.addGroupMember(this.#ctx, id, user);
   }
-  /** Removes every device of `user`: they cannot read anything sent afterwards. */
-  removeGroupMember(id: string, user: string): Promise<void> {
+  /**
+   * Removes every device of `user`: they cannot read anything sent afterwards. Group files this
+   * device put are re-keyed without them (the result says which).
+   */
+  removeGroupMember(id: string, user: string): Promise<GroupFilesResult> {
     return groups.removeGroupMember(this.#ctx, id, user);
   }
   leaveGroup(id: string): Promise<void> {
@@ -706,6 +711,23 @@ export class BlindrelayClient {
   }
   listGroupMembers(id: string): Promise<groups.GroupMemberDevice[]> {
     return groups.listGroupMembers(this.#ctx, id);
+  }
+  /**
+   * Encrypt and store a file for the group's current member users, all their current devices
+   * (docs/PROTOCOL.md §22.7); this device then keeps it following the group: re-keyed when a
+   * member or one of their devices goes, shared with members added. ERR_GROUP_NOT_MEMBER if this
+   * device is not a member.
+   */
+  putGroupFile(id: string, source: FileSource, options: Omit<PutOptions, 'to'> = {}): Promise<PutResult> {
+    return this.#keysChanged(groups.putFileForGroup(this.#ctx, id, source, options));
+  }
+  /**
+   * Apply the group inbox, make our groups follow our device list (linked devices added, revoked
+   * ones removed) and the group files this device put follow their groups; `receiveGroupMessages`
+   * does the same.
+   */
+  followGroups(): Promise<GroupFilesResult> {
+    return groups.followGroups(this.#ctx);
   }
 
   /** A new collection of encrypted records with its blind indexes; its key goes to our other devices and `members`. */
@@ -1321,6 +1343,9 @@ export class BlindrelayClient {
       return next;
     });
     await this.#keepCompanionSeed(deviceId, null);
+    // Our groups follow the new list: one commit per group removes the revoked device's leaf
+    // (docs/PROTOCOL.md §22.6). A failure here is retried by the next sync of any of our devices.
+    await groups.followGroups(this.#ctx).catch((e) => this.#warn(`warning: the revoked device is not removed from every group yet: ${(e as Error).message}`));
     const r =
       options.rekeyFiles === false ? { rekeyed: [], rekeyFailed: [] } : await rekeyOwnFiles(this.#ctx, revokedKey ? [revokedKey] : [], options.onProgress);
     return { ...this.#deviceInfo(list), ...r };

@@ -348,12 +348,26 @@ export interface GroupReceived {
   readonly body: Uint8Array;
   readonly sentAt: number;
 }
+/** A file this user owns that is shared with a group (groups/group-files.ts, docs/PROTOCOL.md §22.7). */
+export interface GroupFileEntry {
+  /** The group id (base64url). */
+  readonly group: string;
+  /** The group's member devices (`user/deviceId`) the file was last keyed for. */
+  readonly devices: readonly string[];
+}
 export interface GroupsRecord {
   /** Group id (base64url) → its state. */
   groups: Map<string, GroupEntry>;
   inbox: GroupReceived[];
   /** KeyPackageRef (base64url) → private parts. */
   keyPackages: Map<string, GroupKeyPackageEntry>;
+  /**
+   * Our own devices (id, decimal) that had no KeyPackage on the relay when a device of ours tried
+   * to add them to our groups, and when (ms): not claimed for again before FOLLOW_RETRY_MS.
+   */
+  waiting?: Map<string, number>;
+  /** Files we own shared with a group: file id → group and the devices it was keyed for. */
+  files?: Map<string, GroupFileEntry>;
 }
 
 export interface Records {
@@ -536,7 +550,13 @@ const CODECS: { readonly [K in RecordName]: Codec<Records[K]> } = {
       o.keyPackages instanceof Map &&
       [...o.keyPackages.values()].every(
         (k) => isObject(k) && k.keyPackage instanceof Uint8Array && k.initPrivate instanceof Uint8Array && k.hpkePrivate instanceof Uint8Array,
-      ),
+      ) &&
+      (o.waiting === undefined || (o.waiting instanceof Map && [...o.waiting.values()].every((t) => Number.isSafeInteger(t)))) &&
+      (o.files === undefined ||
+        (o.files instanceof Map &&
+          [...o.files.values()].every(
+            (f) => isObject(f) && typeof f.group === 'string' && Array.isArray(f.devices) && f.devices.every((d) => typeof d === 'string'),
+          ))),
     () => ({ groups: new Map(), inbox: [], keyPackages: new Map() }),
   ),
 };

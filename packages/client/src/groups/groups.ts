@@ -10,11 +10,13 @@ import type { CiphersuiteImpl, ClientState } from 'ts-mls';
 import { fromBase64url, toBase64url } from '../base64url.js';
 import type { Context } from '../context.js';
 import { resolveUser } from '../directory.js';
-import { InvalidArgumentError, RelayError } from '../errors.js';
+import { InvalidArgumentError, NotFoundError, RelayError } from '../errors.js';
+import type { FileSource, PutOptions, PutResult } from '../files/types.js';
 import type { GroupReceived, GroupsRecord } from '../profile.js';
 import { groupSuite } from './ciphersuite.js';
 import { type DeviceRef, type DeviceVerifier, deviceOfCredential } from './credential.js';
 import { GroupError } from './errors.js';
+import { followGroupFiles, type GroupFilesResult, putGroupFile } from './group-files.js';
 import {
   commit,
   createGroupState,
@@ -38,6 +40,8 @@ import {
 /** One-time KeyPackages kept on the relay per device. */
 export const KEY_PACKAGE_TARGET = 10;
 const MAX_ATTEMPTS = 4;
+/** An own device that had no KeyPackage on the relay is not claimed for again before this (ms). */
+export const FOLLOW_RETRY_MS = 10 * 60_000;
 
 export interface GroupSummary {
   readonly id: string;
@@ -58,6 +62,8 @@ export interface GroupMessage {
   readonly sentAt: number;
 }
 type Item = { seq: number; group: string; kind: string; epoch: number; message: string; sentAt: number };
+type Listed = readonly { deviceId: number; signingKey: Uint8Array }[];
+const deviceKey = (d: DeviceRef) => `${d.user}/${d.deviceId}`;
 
 const keys = (ctx: Context): DeviceKeys => ({
   user: ctx.account.user,
@@ -68,27 +74,46 @@ const keys = (ctx: Context): DeviceKeys => ({
 const isStale = (e: unknown) => e instanceof RelayError && e.relayCode === 'stale_epoch';
 const notMember = () => new GroupError('ERR_GROUP_NOT_MEMBER', 'not a member of that group (or no such group)');
 
-/** A leaf is trusted when its user's verified device list holds that device with that signing key. */
-function verifier(ctx: Context): DeviceVerifier {
-  const lists = new Map<string, Promise<readonly { deviceId: number; signingKey: Uint8Array }[]>>();
-  return async (device, signingKey) => {
-    let list = lists.get(device.user);
+/**
+ * Users' verified device lists (directory.ts: fetched and checked against the pinned master key),
+ * each fetched at most once per operation. A leaf is trusted when its user's list holds that device
+ * with that signing key (§22.2).
+ */
+class DeviceLists {
+  readonly #lists = new Map<string, Promise<Listed>>();
+  constructor(readonly ctx: Context) {}
+  get(user: string): Promise<Listed> {
+    let list = this.#lists.get(user);
     if (!list) {
-      list = ctx.profile.transact(async (tx) => (await resolveUser(ctx, tx, device.user, { mode: 'receive' })).list.devices);
-      lists.set(device.user, list);
+      list = this.ctx.profile.transact(async (tx) => (await resolveUser(this.ctx, tx, user, { mode: 'receive' })).list.devices);
+      // A failed lookup is not kept: the next question asks again.
+      list.catch(() => this.#lists.delete(user));
+      this.#lists.set(user, list);
     }
-    const entry = (await list).find((d) => d.deviceId === device.deviceId);
+    return list;
+  }
+  async holds(device: DeviceRef, signingKey: Uint8Array): Promise<boolean> {
+    const entry = (await this.get(device.user)).find((d) => d.deviceId === device.deviceId);
     return entry !== undefined && equal(entry.signingKey, signingKey);
-  };
+  }
+  readonly verify: DeviceVerifier = (device, signingKey) => this.holds(device, signingKey);
+}
+
+/** The leaf's signature key (RFC 9420 §7.2), from the state's ratchet tree. */
+function leafKey(state: ClientState, leafIndex: number): Uint8Array | undefined {
+  const node = state.ratchetTree[leafIndex * 2];
+  return node?.nodeType === 'leaf' ? node.leaf.signaturePublicKey : undefined;
 }
 
 class Groups {
+  readonly lists: DeviceLists;
   readonly verify: DeviceVerifier;
   private constructor(
     readonly ctx: Context,
     readonly cs: CiphersuiteImpl,
   ) {
-    this.verify = verifier(ctx);
+    this.lists = new DeviceLists(ctx);
+    this.verify = this.lists.verify;
   }
   static async open(ctx: Context): Promise<Groups> {
     return new Groups(ctx, await groupSuite());
@@ -154,12 +179,69 @@ class Groups {
       await this.api('POST', '/v1/groups/inbox/ack', { upTo: page[page.length - 1]?.seq }, true);
       if (page.length < 100) break;
     }
-    // Proposals (members leaving) are committed by whoever syncs next.
-    for (const [id, entry] of (await this.record()).groups) {
+    // Proposals (members leaving) are committed by whoever syncs next; our own devices follow our
+    // device list (§22.6 "Devices follow the device list").
+    const rec = await this.record();
+    // Our list unavailable (unreachable): nothing follows it this time.
+    const own = rec.groups.size > 0 ? await this.lists.get(this.ctx.account.user).catch(() => undefined) : undefined;
+    for (const [id, entry] of rec.groups) {
       const state = decodeState(entry.state, this.verify);
-      if (pendingProposals(state) > 0) await this.commitChange(id, {}).catch(() => undefined);
+      const follow = own ? this.ownChanges(state, own, rec.waiting) : { add: [], remove: [] };
+      if (pendingProposals(state) > 0 || follow.add.length > 0 || follow.remove.length > 0) await this.commitChange(id, {}).catch(() => undefined);
     }
     return skipped;
+  }
+
+  /**
+   * What our own verified device list asks of a group: our devices it lists that are not leaves
+   * (to add, unless they had no KeyPackage less than FOLLOW_RETRY_MS ago) and our leaves it no
+   * longer lists with that signing key (revoked: to remove).
+   */
+  ownChanges(state: ClientState, own: Listed, waiting?: ReadonlyMap<string, number>): { add: number[]; remove: number[] } {
+    const user = this.ctx.account.user;
+    const leaves = groupMembers(state).filter((m) => m.user === user);
+    const now = this.ctx.now();
+    const add = own
+      .filter((d) => !leaves.some((m) => m.deviceId === d.deviceId))
+      .filter((d) => {
+        const t = waiting?.get(String(d.deviceId));
+        return t === undefined || now - t >= FOLLOW_RETRY_MS || t > now;
+      })
+      .map((d) => d.deviceId);
+    const remove = leaves
+      .filter((m) => m.deviceId !== this.ctx.account.deviceId)
+      .filter((m) => {
+        const listed = own.find((d) => d.deviceId === m.deviceId);
+        const key = leafKey(state, m.leafIndex);
+        return !listed || !key || !equal(listed.signingKey, key);
+      })
+      .map((m) => m.leafIndex);
+    return { add, remove };
+  }
+
+  /**
+   * Leaves whose device left its user's verified list (revoked, §22.6): the relay dropped them from
+   * the group's delivery list at once, so only those are looked up (one GET of the group, and one
+   * list per such user), never every member's list.
+   */
+  async revokedLeaves(id: string, state: ClientState): Promise<number[]> {
+    let served: DeviceRef[];
+    try {
+      served = ((await this.api('GET', `/v1/groups/${id}`)).members ?? []) as DeviceRef[];
+    } catch (e) {
+      // No longer a member: the commit's POST says so (and drops the state).
+      if (e instanceof NotFoundError) return [];
+      throw e;
+    }
+    const delivered = new Set(served.map(deviceKey));
+    const out: number[] = [];
+    for (const m of groupMembers(state)) {
+      if (delivered.has(deviceKey(m)) || (m.user === this.ctx.account.user && m.deviceId === this.ctx.account.deviceId)) continue;
+      const key = leafKey(state, m.leafIndex);
+      // Removed only on the verified list's word: a list that cannot be had now keeps the leaf.
+      if (!key || !(await this.lists.holds(m, key).catch(() => true))) out.push(m.leafIndex);
+    }
+    return out;
   }
 
   private async apply(item: Item): Promise<boolean> {
@@ -212,7 +294,19 @@ class Groups {
     return false;
   }
 
-  /** One commit for the current epoch (after a sync), retried on 409 stale_epoch. */
+  /** Group files this device put follow their groups' members (group-files.ts). */
+  followFiles(): Promise<GroupFilesResult> {
+    return followGroupFiles(this.ctx, async (group) => {
+      const entry = (await this.record()).groups.get(group);
+      return entry ? groupMembers(decodeState(entry.state, this.verify)) : undefined;
+    });
+  }
+
+  /**
+   * One commit for the current epoch (after a sync), retried on 409 stale_epoch. Every commit also
+   * follows device lists (§22.6): it adds our own listed devices that are not leaves yet and
+   * removes leaves whose device was revoked.
+   */
   async commitChange(id: string, change: { addUsers?: readonly string[]; removeUser?: string }): Promise<number> {
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       if (attempt > 0) await this.sync();
@@ -220,18 +314,48 @@ class Groups {
       const current = groupMembers(state);
       const has = (d: DeviceRef) => current.some((m) => m.user === d.user && m.deviceId === d.deviceId);
       const add: ReturnType<typeof decodeKeyPackage>[] = [];
-      for (const user of change.addUsers ?? []) {
-        const claimed = ((await this.api('POST', '/v1/groups/key-packages/claim', { user })).keyPackages ?? []) as { deviceId: number; keyPackage: string }[];
+      const claim = async (user: string, devices?: readonly number[]) => {
+        const claimed = ((await this.api('POST', '/v1/groups/key-packages/claim', { user, ...(devices ? { devices } : {}) })).keyPackages ?? []) as {
+          deviceId: number;
+          keyPackage: string;
+        }[];
         for (const c of claimed) {
           const kp = decodeKeyPackage(fromBase64url(c.keyPackage));
           const device = deviceOfCredential(kp.leafNode.credential);
-          if (device.user !== user || device.deviceId !== c.deviceId || has(device)) continue;
+          if (
+            device.user !== user ||
+            device.deviceId !== c.deviceId ||
+            has(device) ||
+            add.some((k) => deviceKey(deviceOfCredential(k.leafNode.credential)) === deviceKey(device))
+          )
+            continue;
           add.push(kp);
         }
-      }
+        return claimed.map((c) => c.deviceId);
+      };
+      for (const user of change.addUsers ?? []) await claim(user);
       const remove = change.removeUser ? current.filter((m) => m.user === change.removeUser).map((m) => m.leafIndex) : [];
       if (change.removeUser && remove.length === 0) throw new GroupError('ERR_GROUP_NOT_FOUND', `${change.removeUser} is not a member of that group`);
-      if ((change.addUsers || change.removeUser) && add.length === 0 && remove.length === 0) return Number(groupEpoch(state));
+      // Devices follow the device lists (§22.6).
+      const rec = await this.record();
+      const ownList = await this.lists.get(this.ctx.account.user).catch(() => undefined);
+      const follow = ownList ? this.ownChanges(state, ownList, rec.waiting) : { add: [], remove: [] };
+      const adding = new Set(add.map((k) => deviceKey(deviceOfCredential(k.leafNode.credential))));
+      const missing = follow.add.filter((d) => !adding.has(deviceKey({ user: this.ctx.account.user, deviceId: d })));
+      if (missing.length > 0) {
+        const got = await claim(this.ctx.account.user, missing);
+        const none = missing.filter((d) => !got.includes(d));
+        if (none.length > 0 || (rec.waiting?.size ?? 0) > 0)
+          await this.update((r) => {
+            const waiting = new Map(r.waiting ?? []);
+            for (const d of got) waiting.delete(String(d));
+            for (const d of none) waiting.set(String(d), this.ctx.now());
+            r.waiting = waiting;
+          });
+      }
+      for (const leaf of [...follow.remove, ...(await this.revokedLeaves(id, state))]) if (!remove.includes(leaf)) remove.push(leaf);
+      if (add.length === 0 && remove.length === 0 && ((change.addUsers && change.addUsers.length > 0) || change.removeUser || pendingProposals(state) === 0))
+        return Number(groupEpoch(state));
       const out = await commit(state, { add, remove }, this.cs);
       const added = add.map((kp) => deviceOfCredential(kp.leafNode.credential));
       const members = groupMembers(out.state).map((m) => ({ user: m.user, deviceId: m.deviceId }));
@@ -245,6 +369,12 @@ class Groups {
         await this.save(id, out.state);
         return r.epoch as number;
       } catch (e) {
+        // The relay no longer counts this device a member (our user left on another device): the
+        // state is of no use any more.
+        if (e instanceof NotFoundError) {
+          await this.save(id, undefined);
+          throw notMember();
+        }
         if (!isStale(e)) throw e;
       }
     }
@@ -289,19 +419,43 @@ export async function createGroup(ctx: Context, name: string, members: readonly 
   return id;
 }
 
-export async function addGroupMember(ctx: Context, id: string, user: string): Promise<void> {
+/** Adds every device of `user`; group files this device put are then shared with them. */
+export async function addGroupMember(ctx: Context, id: string, user: string): Promise<GroupFilesResult> {
   checkId(id);
   const g = await Groups.open(ctx);
   await g.sync();
   await g.commitChange(id, { addUsers: [user] });
+  return g.followFiles();
 }
 
-export async function removeGroupMember(ctx: Context, id: string, user: string): Promise<void> {
+/** Removes every device of `user`; group files this device put are then re-keyed without them. */
+export async function removeGroupMember(ctx: Context, id: string, user: string): Promise<GroupFilesResult> {
   checkId(id);
   if (user === ctx.account.user) throw new InvalidArgumentError('to leave a group, use leaveGroup');
   const g = await Groups.open(ctx);
   await g.sync();
   await g.commitChange(id, { removeUser: user });
+  return g.followFiles();
+}
+
+/**
+ * Uploads a file for the group's current member users (all their current devices); this device
+ * then keeps it following the group (group-files.ts): re-keyed when a member or device goes.
+ * ERR_GROUP_NOT_MEMBER when this device is not a member.
+ */
+export async function putFileForGroup(ctx: Context, id: string, source: FileSource, options: Omit<PutOptions, 'to'> = {}): Promise<PutResult> {
+  checkId(id);
+  const g = await Groups.open(ctx);
+  await g.sync();
+  const members = groupMembers(await g.state(id)).map((m) => ({ user: m.user, deviceId: m.deviceId }));
+  return putGroupFile(ctx, members, id, source, options);
+}
+
+/** Syncs the groups, then brings the group files this device put in line with their groups. */
+export async function followGroups(ctx: Context): Promise<GroupFilesResult> {
+  const g = await Groups.open(ctx);
+  await g.sync();
+  return g.followFiles();
 }
 
 /** Leaves: Remove proposals for all of our devices' leaves (another member commits them); local state dropped. */
@@ -328,6 +482,8 @@ export async function sendGroupMessage(ctx: Context, id: string, text: string): 
 export async function receiveGroupMessages(ctx: Context): Promise<GroupMessage[]> {
   const g = await Groups.open(ctx);
   await g.sync();
+  // A failure is kept in the record and tried again at the next sync (group-files.ts).
+  await g.followFiles();
   let out: GroupReceived[] = [];
   await g.update((r) => {
     out = r.inbox.splice(0);
