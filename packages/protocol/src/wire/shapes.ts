@@ -107,29 +107,18 @@ export type WireValue<S> = S extends IntShape
                 >
               : unknown;
 
-const described = <T extends object>(shape: T, description: string | undefined): T => (description === undefined ? shape : { ...shape, description });
-export const int = (min: number, max?: number, description?: string): IntShape =>
-  described(max === undefined ? { kind: 'int', min } : { kind: 'int', min, max }, description);
-export const text = (bounds: { minLength: number; maxLength: number; pattern: string }, description?: string): TextShape =>
-  described({ kind: 'text', minLength: bounds.minLength, maxLength: bounds.maxLength, pattern: bounds.pattern }, description);
-export const bytes = (minBytes: number, maxBytes: number, description?: string): BytesShape => described({ kind: 'bytes', minBytes, maxBytes }, description);
-export const bool = (description?: string): BoolShape => described({ kind: 'bool' }, description);
-export const flag = (description?: string): TrueShape => described({ kind: 'true' }, description);
-export const list = <I extends Shape>(items: I, maxItems?: number, description?: string): ListShape<I> =>
-  described(maxItems === undefined ? { kind: 'list', items } : { kind: 'list', items, maxItems }, description);
+// (No descriptions: the relay adds them to its schemas; they would ride in every browser bundle.)
+export const int = (min: number, max?: number): IntShape => (max === undefined ? { kind: 'int', min } : { kind: 'int', min, max });
+export const text = (bounds: { minLength: number; maxLength: number; pattern: string }): TextShape => ({ kind: 'text', ...bounds });
+export const bytes = (minBytes: number, maxBytes: number): BytesShape => ({ kind: 'bytes', minBytes, maxBytes });
+export const bool = (): BoolShape => ({ kind: 'bool' });
+export const flag = (): TrueShape => ({ kind: 'true' });
+export const list = <I extends Shape>(items: I, maxItems?: number): ListShape<I> =>
+  maxItems === undefined ? { kind: 'list', items } : { kind: 'list', items, maxItems };
 export const nullable = <I extends Shape>(of: I): NullableShape<I> => ({ kind: 'nullable', of });
 export const optional = <I extends Shape>(of: I): OptionalShape<I> => ({ kind: 'optional', of });
-export const record = <P extends Properties>(props: P, description?: string): RecordShape<P> => described({ kind: 'record', props }, description);
+export const record = <P extends Properties>(props: P): RecordShape<P> => ({ kind: 'record', props });
 
-const patterns = new Map<string, RegExp>();
-const regex = (pattern: string): RegExp => {
-  let re = patterns.get(pattern);
-  if (!re) {
-    re = new RegExp(pattern);
-    patterns.set(pattern, re);
-  }
-  return re;
-};
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /**
@@ -142,7 +131,7 @@ export function wireFault(shape: Shape, value: unknown, path = ''): string | und
     case 'int':
       return Number.isSafeInteger(value) && (value as number) >= shape.min && (shape.max === undefined || (value as number) <= shape.max) ? undefined : here;
     case 'text':
-      return typeof value === 'string' && value.length >= shape.minLength && value.length <= shape.maxLength && regex(shape.pattern).test(value)
+      return typeof value === 'string' && value.length >= shape.minLength && value.length <= shape.maxLength && new RegExp(shape.pattern).test(value)
         ? undefined
         : here;
     case 'bytes':
@@ -186,37 +175,37 @@ export const conforms = <S extends Shape>(shape: S, value: unknown): value is Wi
 
 // The fields the relay's routes share (docs/API.md "Conventions"). No descriptions here (they would
 // ride in every browser bundle): the relay adds them to its schemas (server/src/http/schemas.ts).
-export const USER = text(USER_NAME);
-export const DEVICE = int(DEVICE_ID.min, DEVICE_ID.max);
-export const PREKEY = int(PREKEY_ID.min, PREKEY_ID.max);
-export const MILLIS = int(0);
-export const COUNT = int(0);
-export const ED25519_KEY = bytes(KEY_BYTES.ed25519, KEY_BYTES.ed25519);
-export const X25519_KEY = bytes(KEY_BYTES.x25519, KEY_BYTES.x25519);
-export const SIGNATURE = bytes(KEY_BYTES.signature, KEY_BYTES.signature);
-export const MLKEM_KEY = bytes(KEY_BYTES.mlkem768, KEY_BYTES.mlkem768);
-export const MESSAGE_ID = bytes(MESSAGE_ID_BYTES, MESSAGE_ID_BYTES);
-export const FILE_ID = bytes(FILE_ID_BYTES, FILE_ID_BYTES);
-export const MESSAGE_BODY = bytes(1, MAX_MESSAGE_BYTES);
-export const DEVICE_LIST = bytes(1, MAX_DEVICE_LIST_BYTES);
-export const ROTATION = bytes(1, MAX_ROTATION_BYTES);
-export const FILE_HEADER = bytes(1, MAX_FILE_HEADER_BYTES);
-export const FILE_META = bytes(1, MAX_FILE_META_BYTES);
-export const FILE_VERSION = int(1, Number.MAX_SAFE_INTEGER);
-export const REVISION = int(1, Number.MAX_SAFE_INTEGER);
-export const SEALED_FLAG = flag();
-export const PREKEY_BUNDLE = bytes(1, MAX_PREKEY_BUNDLE_BYTES);
-export const FILE_READERS = list(USER, MAX_FILE_READERS);
-export const FILE_SEAL = bytes(FILE_SEAL_BYTES, FILE_SEAL_BYTES);
-export const CURRENT_HEADER = bytes(1, MAX_FILE_HEADER_BYTES);
-export const CURRENT_META = bytes(1, MAX_FILE_META_BYTES);
-export const PENDING_HEADER = bytes(1, MAX_FILE_HEADER_BYTES);
-export const PENDING_META = bytes(1, MAX_FILE_META_BYTES);
-export const SEND_MARK_VALUE = int(0, Number.MAX_SAFE_INTEGER);
-const BYTE_COUNT = int(0, Number.MAX_SAFE_INTEGER);
+export const USER = /* @__PURE__ */ text(USER_NAME);
+export const DEVICE = /* @__PURE__ */ int(DEVICE_ID.min, DEVICE_ID.max);
+export const PREKEY = /* @__PURE__ */ int(PREKEY_ID.min, PREKEY_ID.max);
+export const MILLIS = /* @__PURE__ */ int(0);
+export const COUNT = /* @__PURE__ */ int(0);
+export const ED25519_KEY = /* @__PURE__ */ bytes(KEY_BYTES.ed25519, KEY_BYTES.ed25519);
+export const X25519_KEY = /* @__PURE__ */ bytes(KEY_BYTES.x25519, KEY_BYTES.x25519);
+export const SIGNATURE = /* @__PURE__ */ bytes(KEY_BYTES.signature, KEY_BYTES.signature);
+export const MLKEM_KEY = /* @__PURE__ */ bytes(KEY_BYTES.mlkem768, KEY_BYTES.mlkem768);
+export const MESSAGE_ID = /* @__PURE__ */ bytes(MESSAGE_ID_BYTES, MESSAGE_ID_BYTES);
+export const FILE_ID = /* @__PURE__ */ bytes(FILE_ID_BYTES, FILE_ID_BYTES);
+export const MESSAGE_BODY = /* @__PURE__ */ bytes(1, MAX_MESSAGE_BYTES);
+export const DEVICE_LIST = /* @__PURE__ */ bytes(1, MAX_DEVICE_LIST_BYTES);
+export const ROTATION = /* @__PURE__ */ bytes(1, MAX_ROTATION_BYTES);
+export const FILE_HEADER = /* @__PURE__ */ bytes(1, MAX_FILE_HEADER_BYTES);
+export const FILE_META = /* @__PURE__ */ bytes(1, MAX_FILE_META_BYTES);
+export const FILE_VERSION = /* @__PURE__ */ int(1, Number.MAX_SAFE_INTEGER);
+export const REVISION = /* @__PURE__ */ int(1, Number.MAX_SAFE_INTEGER);
+export const SEALED_FLAG = /* @__PURE__ */ flag();
+export const PREKEY_BUNDLE = /* @__PURE__ */ bytes(1, MAX_PREKEY_BUNDLE_BYTES);
+export const FILE_READERS = /* @__PURE__ */ list(USER, MAX_FILE_READERS);
+export const FILE_SEAL = /* @__PURE__ */ bytes(FILE_SEAL_BYTES, FILE_SEAL_BYTES);
+export const CURRENT_HEADER = /* @__PURE__ */ bytes(1, MAX_FILE_HEADER_BYTES);
+export const CURRENT_META = /* @__PURE__ */ bytes(1, MAX_FILE_META_BYTES);
+export const PENDING_HEADER = /* @__PURE__ */ bytes(1, MAX_FILE_HEADER_BYTES);
+export const PENDING_META = /* @__PURE__ */ bytes(1, MAX_FILE_META_BYTES);
+export const SEND_MARK_VALUE = /* @__PURE__ */ int(0, Number.MAX_SAFE_INTEGER);
+const BYTE_COUNT = /* @__PURE__ */ int(0, Number.MAX_SAFE_INTEGER);
 
 /** GET /v1/messages, each message (docs/API.md §5; a sealed one, §11, names no sender). */
-export const MESSAGE_ENVELOPE = record({
+export const MESSAGE_ENVELOPE = /* @__PURE__ */ record({
   id: MESSAGE_ID,
   from: optional(USER),
   fromDevice: optional(DEVICE),
@@ -225,25 +214,36 @@ export const MESSAGE_ENVELOPE = record({
   sentAt: MILLIS,
 });
 /** POST /v1/messages and POST /v1/sealed/messages: the ids given to the stored envelopes. */
-export const SEND_RESULT = record({ ids: list(MESSAGE_ID), sentAt: MILLIS });
+export const SEND_RESULT = /* @__PURE__ */ record({ ids: list(MESSAGE_ID), sentAt: MILLIS });
 
 /** GET /v1/users/:user (docs/API.md §4), and the sealed directory lookup (§11). */
-export const USER_KEYS = record({ user: USER, masterKey: ED25519_KEY, deviceList: DEVICE_LIST, rotation: optional(ROTATION) });
+export const USER_KEYS = /* @__PURE__ */ record({ user: USER, masterKey: ED25519_KEY, deviceList: DEVICE_LIST, rotation: optional(ROTATION) });
 
 /** POST /v1/users/:user/bundles (docs/API.md §3). */
-export const PREKEY_BUNDLES = record({
+export const PREKEY_BUNDLES = /* @__PURE__ */ record({
   user: USER,
   deviceListVersion: int(1),
   bundles: list(record({ deviceId: DEVICE, bundle: PREKEY_BUNDLE })),
   unavailable: list(DEVICE),
 });
 /** GET /v1/prekeys/status (docs/API.md §3). */
-export const PREKEY_STATUS = record({ oneTimePreKeys: COUNT, pqPreKeys: COUNT, signedPreKeyId: nullable(PREKEY), lastResortPqPreKeyId: nullable(PREKEY) });
+export const PREKEY_STATUS = /* @__PURE__ */ record({
+  oneTimePreKeys: COUNT,
+  pqPreKeys: COUNT,
+  signedPreKeyId: nullable(PREKEY),
+  lastResortPqPreKeyId: nullable(PREKEY),
+});
 
 /** The replacement version being uploaded (owner only). */
-export const PENDING_VERSION = record({ version: FILE_VERSION, payloadSize: BYTE_COUNT, received: BYTE_COUNT, header: PENDING_HEADER, meta: PENDING_META });
+export const PENDING_VERSION = /* @__PURE__ */ record({
+  version: FILE_VERSION,
+  payloadSize: BYTE_COUNT,
+  received: BYTE_COUNT,
+  header: PENDING_HEADER,
+  meta: PENDING_META,
+});
 /** A file as the relay describes it (docs/API.md §8): GET /v1/files/:id and each of GET /v1/files. */
-export const FILE_INFO = record({
+export const FILE_INFO = /* @__PURE__ */ record({
   id: FILE_ID,
   owner: USER,
   readers: FILE_READERS,
@@ -260,16 +260,16 @@ export const FILE_INFO = record({
   pending: optional(PENDING_VERSION),
 });
 /** GET /v1/files: one page of files. */
-export const FILE_PAGE = record({ files: list(FILE_INFO, MAX_FILE_PAGE), next: nullable(FILE_ID) });
+export const FILE_PAGE = /* @__PURE__ */ record({ files: list(FILE_INFO, MAX_FILE_PAGE), next: nullable(FILE_ID) });
 /** GET /v1/messages: at most `limit` (≤ 500) messages. */
-export const MESSAGE_PAGE = record({ messages: list(MESSAGE_ENVELOPE, MAX_FETCH_MESSAGES) });
+export const MESSAGE_PAGE = /* @__PURE__ */ record({ messages: list(MESSAGE_ENVELOPE, MAX_FETCH_MESSAGES) });
 /** GET /v1/send-mark (docs/API.md §5a). */
-export const SEND_MARK = record({ mark: SEND_MARK_VALUE, signature: nullable(SIGNATURE) });
+export const SEND_MARK = /* @__PURE__ */ record({ mark: SEND_MARK_VALUE, signature: nullable(SIGNATURE) });
 /** POST /v1/files (201): the new file. */
-export const FILE_CREATED = record({ id: FILE_ID, version: FILE_VERSION, revision: REVISION });
+export const FILE_CREATED = /* @__PURE__ */ record({ id: FILE_ID, version: FILE_VERSION, revision: REVISION });
 /** POST /v1/files/:id/versions (201): the new version. */
-export const FILE_VERSION_CREATED = record({ version: FILE_VERSION, revision: REVISION });
+export const FILE_VERSION_CREATED = /* @__PURE__ */ record({ version: FILE_VERSION, revision: REVISION });
 /** PUT /v1/files/:id/header: the file's new revision. */
-export const FILE_REVISED = record({ revision: REVISION });
+export const FILE_REVISED = /* @__PURE__ */ record({ revision: REVISION });
 /** PUT …/payload: what the relay holds of the version now. */
-export const PAYLOAD_PROGRESS = record({ received: int(0), complete: bool() });
+export const PAYLOAD_PROGRESS = /* @__PURE__ */ record({ received: int(0), complete: bool() });
