@@ -1,10 +1,15 @@
 // `npm run build`: each publishable package's src/ to dist/ (packages/*/tsconfig.build.json).
 // JavaScript: esbuild transpiles file by file (no bundling: the module graph stays as written),
-// ESM, with source maps that carry their sources (the tarball holds no src/). Types: tsc emits
-// the .d.ts files in build mode (`tsc -b`: project references in dependency order, each package
-// resolving its siblings through their built types; a package whose sources did not change since
-// its dist/.tsbuildinfo is skipped). Non-TypeScript files under src/ (SQL migrations) are
-// copied beside the JavaScript; files in dist/ whose source is gone are removed.
+// ESM, with source maps that carry their sources (the tarball holds no src/); a file whose output
+// is unchanged is not rewritten (a process running dist/ while a build runs, such as the CLI tests
+// during test/packages/install.test.ts's `npm pack`, never sees a half-written file; a changed one
+// is written beside and renamed over). Types: tsc emits the .d.ts files in build mode (`tsc -b`:
+// project references in dependency order, each package resolving its siblings through their built
+// types; a package whose sources did not change since its dist/.tsbuildinfo is skipped), with
+// `--noCheck`: declarations only, no type check (the same .d.ts files, compared byte for byte on
+// 2026-12-03, in half the CPU time: 7.4 s instead of 15.4 s for the four packages); type errors are
+// `npm run typecheck`'s job, which `npm test` runs first. Non-TypeScript files under src/ (SQL
+// migrations) are copied beside the JavaScript; files in dist/ whose source is gone are removed.
 //
 //   node scripts/build.mjs                  JavaScript and types of every package
 //   node scripts/build.mjs --js             JavaScript only (what `npm start` needs: the root `prepare`)
@@ -14,7 +19,7 @@
 // Runs on any Node npm runs on (the system Node 20 during `npm ci`): esbuild and tsc are
 // JavaScript APIs, nothing here needs the platform Node.
 import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -43,7 +48,8 @@ async function buildJs(pkg) {
   const files = walk(src);
   removeOrphans(src, dist);
   const ts = files.filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts'));
-  await build({
+  const { outputFiles } = await build({
+    write: false,
     entryPoints: ts,
     outdir: dist,
     outbase: src,
@@ -54,11 +60,17 @@ async function buildJs(pkg) {
     sourcesContent: true,
     logLevel: 'warning',
   });
-  for (const f of files.filter((f) => !f.endsWith('.ts'))) {
-    const to = join(dist, relative(src, f));
-    mkdirSync(dirname(to), { recursive: true });
-    cpSync(f, to);
-  }
+  for (const out of outputFiles) writeIfChanged(out.path, out.contents);
+  for (const f of files.filter((f) => !f.endsWith('.ts'))) writeIfChanged(join(dist, relative(src, f)), readFileSync(f));
+}
+
+/** Write `path` only when its bytes change, through a temporary file renamed over it (atomic on one file system). */
+function writeIfChanged(path, bytes) {
+  if (existsSync(path) && Buffer.compare(readFileSync(path), bytes) === 0) return;
+  mkdirSync(dirname(path), { recursive: true });
+  const tmp = `${path}.${process.pid}.tmp`;
+  writeFileSync(tmp, bytes);
+  renameSync(tmp, path);
 }
 
 /** Remove what dist/ holds for a source that no longer exists (a renamed or deleted module). */
@@ -76,7 +88,7 @@ function removeOrphans(src, dist) {
 function buildTypes(pkgs) {
   const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
   const projects = pkgs.map((pkg) => join(ROOT, 'packages', pkg, 'tsconfig.build.json'));
-  const r = spawnSync(process.execPath, [tsc, '-b', ...projects], { stdio: 'inherit' });
+  const r = spawnSync(process.execPath, [tsc, '-b', '--noCheck', ...projects], { stdio: 'inherit' });
   if (r.status !== 0) throw new Error(`build: tsc -b failed for ${pkgs.join(', ')}`);
 }
 

@@ -10,17 +10,31 @@
  * - A message envelope built from the relay's schema parses in the SDK without a fault, and each
  *   bound the relay declares (device id range, user name length, time ≥ 0) is one the SDK enforces:
  *   a value just outside it is a fault, just inside is not.
+ * - For each JSON answer the SDK reads on the most-used routes (messages, users and prekey bundles,
+ *   sealed sending, files, send mark), a body built from the relay's documented schema (every
+ *   property, each at its smallest allowed value) goes through the SDK's own RelayApi method (its
+ *   fetch answers with that body) and parses; then each bound the schema declares is broken in
+ *   turn (a number just outside its range, a string one character too short or too long or off
+ *   its pattern, one item too many, a required property missing, a value of another type) and the
+ *   SDK refuses the answer (a bad_response RelayError; for envelopes, a fault). The relay's schemas
+ *   and the SDK's checks are both built from `@blindrelay/protocol/wire` shapes; this reads the
+ *   relay's published document, so it catches the two drifting apart whichever way they are built.
  */
-import { RELAY_ERRORS, RELAY_WIRE_CODES, type RelayWireCode } from '@blindrelay/protocol/wire';
+import { FILE_SEAL_BYTES } from '@blindrelay/protocol';
+import { bounds, RELAY_ERRORS, RELAY_WIRE_CODES, type RelayWireCode } from '@blindrelay/protocol/wire';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseEnvelope } from '../packages/client/src/api.js';
-import { type ClientError, relayError } from '../packages/client/src/errors.js';
+import { parseEnvelope, RelayApi } from '../packages/client/src/api.js';
+import { type ClientError, RelayError, relayError } from '../packages/client/src/errors.js';
 import { startTestServer, type TestServer } from '../packages/server/test/helpers.js';
 import { canRunRelay } from './runtime.js';
 
 interface Schema {
   type?: string;
   enum?: string[];
+  const?: unknown;
+  pattern?: string;
+  maxItems?: number;
+  anyOf?: Schema[];
   properties?: Record<string, Schema>;
   required?: string[];
   items?: Schema;
@@ -136,4 +150,129 @@ describe.skipIf(!canRunRelay())('wire contract: the relay’s /openapi.json agai
       else expect(fault, `${field} = ${String(value).slice(0, 20)}`).toBeDefined();
     }
   });
+
+  it('every JSON answer the SDK reads on the main routes: the relay’s schema parses, each declared bound broken is refused', async () => {
+    // What each route's answer goes through in the SDK: its RelayApi method, fed the body by fetch.
+    const ID = 'A'.repeat(22);
+    const calls: [route: string, status: string, call: (api: RelayApi) => Promise<unknown>][] = [
+      ['GET /v1/messages', '200', async (api) => assertNoFault(await api.fetchMessages(500))],
+      ['POST /v1/messages', '200', (api) => api.sendMessages('bob', [{ deviceId: 1, body: new Uint8Array(1) }])],
+      ['POST /v1/sealed/messages', '200', (api) => api.sendSealed('bob', [{ deviceId: 1, token: new Uint8Array(32), body: new Uint8Array(1) }])],
+      ['GET /v1/users/{user}', '200', (api) => api.getUser('bob')],
+      ['POST /v1/sealed/directory', '200', (api) => api.getUserSealed('bob', 1, new Uint8Array(32))],
+      ['POST /v1/users/{user}/bundles', '200', (api) => api.bundles('bob')],
+      ['GET /v1/prekeys/status', '200', (api) => api.preKeyStatus()],
+      ['GET /v1/send-mark', '200', (api) => api.sendMark()],
+      ['GET /v1/files/{id}', '200', (api) => api.getFile(ID)],
+      ['GET /v1/files', '200', (api) => api.listFiles()],
+      ['POST /v1/files', '201', (api) => api.createFile({ header: new Uint8Array(1), meta: new Uint8Array(1), payloadSize: 16, readers: [] })],
+      ['PUT /v1/files/{id}/header', '200', (api) => api.replaceFileHeader(ID, { expectedRevision: 1, header: new Uint8Array(1) })],
+      [
+        'POST /v1/files/{id}/versions',
+        '200|201',
+        (api) => api.createFileVersion(ID, { expectedRevision: 1, header: new Uint8Array(1), meta: new Uint8Array(1), payloadSize: 16, readers: [] }),
+      ],
+      ['PUT /v1/files/{id}/versions/{version}/payload', '200', (api) => api.putPayload(ID, 1, 0, new Uint8Array(16))],
+    ];
+    let checked = 0;
+    for (const [route, statuses, call] of calls) {
+      const [method, path] = route.split(' ') as [string, string];
+      const responses = doc.paths[path]?.[method.toLowerCase()]?.responses ?? {};
+      const status = statuses.split('|').find((s) => responses[s]) as string;
+      const schema = responses[status]?.content?.['application/json']?.schema;
+      expect(schema, `${route} ${statuses}: documented`).toBeDefined();
+      const good = sampleBody(schema as Schema);
+      // One page of files: no next page (a non-null `next` would page through the same answer again).
+      if (route === 'GET /v1/files') (good as Record<string, unknown>).next = null;
+      const answer = (body: unknown) => apiAnswering(Number(status), body);
+      await expect(call(answer(good)), `${route}: the relay's schema parses`).resolves.toBeDefined();
+      for (const [where, bad] of violations(schema as Schema, good)) {
+        const refused = await call(answer(bad)).then(
+          () => false,
+          (e: unknown) => e instanceof RelayError && e.relayCode === 'bad_response',
+        );
+        expect(refused, `${route}: ${where} is refused`).toBe(true);
+        checked++;
+      }
+    }
+    expect(checked).toBeGreaterThan(150);
+    // The seal's size is the protocol's (file-seal.ts) in the contract.
+    expect(bounds.FILE_SEAL_BYTES).toBe(FILE_SEAL_BYTES);
+  });
 });
+
+/** A RelayApi whose every request is answered with `status` and `body` (a cached token: no login). */
+function apiAnswering(status: number, body: unknown): RelayApi {
+  return new RelayApi({
+    servers: ['http://127.0.0.1:1'],
+    tokens: { get: async () => ({ token: 't', expiresAt: Date.now() + 3_600_000 }), set: async () => undefined },
+    credentials: { user: 'alice', deviceId: 1, signChallenge: async () => new Uint8Array(64), signRequest: async () => 'sig' },
+    fetch: (async () => new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } })) as typeof fetch,
+  });
+}
+
+/** Envelopes come back with a fault rather than an exception: one is a refusal too. */
+function assertNoFault(envelopes: { fault?: string }[]): unknown {
+  const fault = envelopes.find((e) => e.fault)?.fault;
+  if (fault) throw new RelayError('ERR_RELAY', 200, 'bad_response', fault);
+  return envelopes;
+}
+
+const B64 = '^[A-Za-z0-9_-]*$';
+/** The non-null branch of a nullable schema. */
+const branch = (s: Schema): Schema => (s.anyOf ? (s.anyOf.find((b) => b.type !== 'null') as Schema) : s);
+
+/** A body of the schema: every property present, each at its smallest allowed value. */
+function sampleBody(schema: Schema): unknown {
+  const s = branch(schema);
+  if (s.const !== undefined) return s.const;
+  switch (s.type) {
+    case 'object':
+      return Object.fromEntries(Object.entries(s.properties ?? {}).map(([k, v]) => [k, sampleBody(v)]));
+    case 'array':
+      return [sampleBody(s.items as Schema)];
+    case 'integer':
+    case 'number':
+      return s.minimum ?? 0;
+    case 'boolean':
+      return true;
+    case 'string':
+      return (s.pattern === B64 ? 'A' : 'a').repeat(Math.max(s.minLength ?? 1, 1));
+  }
+  throw new Error(`no sample for ${JSON.stringify(s).slice(0, 80)}`);
+}
+
+/** Each bound the schema declares, broken once in `good`: [where, the broken body]. */
+function violations(schema: Schema, good: unknown, where = ''): [string, unknown][] {
+  const s = branch(schema);
+  const out: [string, unknown][] = [];
+  const at = where || '(body)';
+  if (s.type === 'integer' || s.type === 'number') {
+    if (s.minimum !== undefined) out.push([`${at} < ${s.minimum}`, s.minimum - 1]);
+    if (s.maximum !== undefined) out.push([`${at} > ${s.maximum}`, s.maximum + 1]);
+    out.push([`${at} not a number`, String(good)]);
+  } else if (s.type === 'string') {
+    // (a nullable string given null in `good`, such as the last page's `next`: broken from its sample)
+    const g = typeof good === 'string' ? good : (sampleBody(s) as string);
+    if (s.minLength !== undefined && s.minLength > 0) out.push([`${at} shorter than ${s.minLength}`, g.slice(0, s.minLength - 1)]);
+    if (s.maxLength !== undefined) out.push([`${at} longer than ${s.maxLength}`, g[0]?.repeat(s.maxLength + 1)]);
+    if (s.pattern !== undefined) out.push([`${at} off its pattern`, '!'.repeat(g.length)]);
+    out.push([`${at} not a string`, 7]);
+  } else if (s.type === 'boolean' || s.const !== undefined) {
+    out.push([`${at} not a boolean`, 'yes']);
+  } else if (s.type === 'array') {
+    if (s.maxItems !== undefined) out.push([`${at} with more than ${s.maxItems} items`, Array.from({ length: s.maxItems + 1 }, () => (good as unknown[])[0])]);
+    out.push([`${at} not an array`, {}]);
+    for (const [w, bad] of violations(s.items as Schema, (good as unknown[])[0], `${where}[0]`)) out.push([w, [bad]]);
+  } else if (s.type === 'object') {
+    out.push([`${at} not an object`, []]);
+    const o = good as Record<string, unknown>;
+    for (const name of s.required ?? []) {
+      const { [name]: _, ...rest } = o;
+      out.push([`${where ? `${where}.` : ''}${name} missing`, rest]);
+    }
+    for (const [name, p] of Object.entries(s.properties ?? {}))
+      for (const [w, bad] of violations(p, o[name], where ? `${where}.${name}` : name)) out.push([w, { ...o, [name]: bad }]);
+  }
+  return out;
+}

@@ -15,10 +15,14 @@
  * - Requests that destroy data (acks, file deletion and re-keying: docs/API.md §2a) are signed
  *   with the device key on every attempt (fresh timestamp and nonce); a `stale_signature` answer
  *   corrects this server's clock offset and signs once more.
- * - Envelopes are checked field by field (`parseEnvelope`): one the relay cannot have sent honestly
- *   comes back marked with a `fault` and is never decrypted or parked (review L7).
+ * - Every JSON answer is checked against its shape in the wire contract (`@blindrelay/protocol/wire`
+ *   `shapes`, the data the relay's own schemas are built from): a field outside its bounds is a
+ *   bad_response RelayError naming the field. Envelopes are checked field by field (`parseEnvelope`):
+ *   one the relay cannot have sent honestly comes back marked with a `fault` and is never decrypted
+ *   or parked (review L7).
  */
-import { isValidDeviceId, isValidUserName, type OneTimePreKeyPublic, type PqPreKeyPublic, type SignedPreKeyPublic, utf8 } from '@blindrelay/protocol';
+import { type OneTimePreKeyPublic, type PqPreKeyPublic, type SignedPreKeyPublic, utf8 } from '@blindrelay/protocol';
+import { conforms, decodeBytes, type Shape, shapes, type WireValue, wireFault } from '@blindrelay/protocol/wire';
 import { fromBase64url, toBase64url } from './base64url.js';
 import {
   InsecureTransportError,
@@ -197,6 +201,14 @@ function bytesField(o: Record<string, unknown>, key: string): Uint8Array {
 function badResponse(what: string): RelayError {
   return new RelayError('ERR_RELAY', 200, 'bad_response', `relay: malformed response (${what})`);
 }
+/** A JSON answer checked against its wire shape, or a bad_response naming the first faulty field. */
+function answer<S extends Shape>(shape: S, value: unknown, what: string): WireValue<S> {
+  const fault = wireFault(shape, value);
+  if (fault !== undefined) throw badResponse(`${what}: ${fault}`);
+  return value as WireValue<S>;
+}
+/** The bytes of a base64url field `answer` already checked (canonical, within bounds: cannot fail). */
+const bytesOf = (text: string): Uint8Array => fromBase64url(text);
 /** The relay's "unknown user" answer, with the user named (review ux-2026-12 F8): same type and code. */
 const namingUser =
   (user: string) =>
@@ -220,39 +232,33 @@ function uploadJson(u: PreKeyUpload): Record<string, unknown> {
   return out;
 }
 
-/** A message id: 16 bytes, canonical base64url (what the relay's ack route accepts). */
-const MESSAGE_ID = /^[A-Za-z0-9_-]{21}[AQgw]$/;
-/** The relay's largest message body (docs/API.md "Limits": 1.25 MiB decoded), as base64url characters. */
-const MAX_BODY_CHARS = Math.ceil((1280 * 1024 * 4) / 3);
+const ENVELOPE = shapes.MESSAGE_ENVELOPE.props;
 
 /**
- * An envelope as the relay sent it (docs/API.md §5), every field checked as the relay's own
- * schema would: `from` a user name, `fromDevice` in 1 … 2^32−1, a message id, a time, a body of
- * 1 byte … 1.25 MiB. Never throws: an envelope failing any check comes back with `fault` set and
- * the failing fields blanked, so the caller drops it as one counted failure (review L7).
+ * An envelope as the relay sent it (docs/API.md §5), every field checked against the wire
+ * contract's shape (the relay's own schema is built from it): `from` a user name, `fromDevice` in
+ * 1 … 2^32−1, a message id, a time, a body of 1 byte … 1.25 MiB. Never throws: an envelope failing
+ * any check comes back with `fault` set and the failing fields blanked, so the caller drops it as
+ * one counted failure (review L7).
  */
 export function parseEnvelope(v: unknown): RelayEnvelope {
   const o = isObject(v) ? v : {};
-  const { id, from, fromDevice, sentAt, body } = o;
+  const { id, from, fromDevice, sentAt } = o;
   const bad: string[] = [];
   if (!isObject(v)) bad.push('not an object');
   const sealed = o.sealed === true && from === undefined && fromDevice === undefined;
-  const okId = typeof id === 'string' && MESSAGE_ID.test(id);
-  const okFrom = typeof from === 'string' && isValidUserName(from);
-  const okDevice = typeof fromDevice === 'number' && isValidDeviceId(fromDevice);
-  const okSentAt = typeof sentAt === 'number' && Number.isSafeInteger(sentAt) && sentAt >= 0;
-  let bytes: Uint8Array | undefined;
-  if (typeof body === 'string' && body.length > 0 && body.length <= MAX_BODY_CHARS) {
-    try {
-      bytes = fromBase64url(body);
-    } catch {}
-  }
+  const okId = conforms(ENVELOPE.id, id);
+  const okFrom = conforms(ENVELOPE.from.of, from);
+  const okDevice = conforms(ENVELOPE.fromDevice.of, fromDevice);
+  const okSentAt = conforms(ENVELOPE.sentAt, sentAt);
+  const bytes = decodeBytes(ENVELOPE.body, o.body);
   if (isObject(v)) {
     if (!okId) bad.push('id');
     if (!okFrom && !sealed) bad.push('from');
     if (!okDevice && !sealed) bad.push('fromDevice');
     if (!okSentAt) bad.push('sentAt');
-    if (!bytes || bytes.length === 0) bad.push('body');
+    if (!bytes) bad.push('body');
+    if (o.sealed !== undefined && !conforms(ENVELOPE.sealed.of, o.sealed)) bad.push('sealed');
   }
   const envelope: RelayEnvelope = {
     id: okId ? id : '',
@@ -308,43 +314,41 @@ export interface RelayFile {
   };
 }
 
-/** A file id: 16 bytes, base64url. */
-const FILE_ID = /^[A-Za-z0-9_-]{21}[AQgw]$/;
+/** The keys of a user as GET /v1/users/:user (or the sealed lookup) answered them, checked. */
+function userKeys(d: WireValue<typeof shapes.USER_KEYS>): { user: string; masterKey: Uint8Array; deviceList: Uint8Array; rotation?: Uint8Array } {
+  const base = { user: d.user, masterKey: bytesOf(d.masterKey), deviceList: bytesOf(d.deviceList) };
+  return d.rotation === undefined ? base : { ...base, rotation: bytesOf(d.rotation) };
+}
 
+/** A file as the relay described it, checked against the wire contract's FILE_INFO. */
 function parseFile(v: unknown): RelayFile {
-  if (!isObject(v)) throw badResponse('file');
-  const { id, owner, readers, revision, version, payloadSize, received, complete, createdAt, updatedAt, pending, seal } = v;
-  const ints = [revision, version, payloadSize, received, createdAt, updatedAt];
-  // Every string the relay returns here ends up on a terminal or in a request: only well-formed ones pass.
-  if (typeof id !== 'string' || !FILE_ID.test(id) || typeof owner !== 'string' || !isValidUserName(owner)) throw badResponse('file');
-  if (!Array.isArray(readers) || readers.length > 100 || !readers.every((r) => typeof r === 'string' && isValidUserName(r))) throw badResponse('file');
-  if (!ints.every((n) => Number.isSafeInteger(n)) || typeof complete !== 'boolean') throw badResponse('file');
-  const file: RelayFile = {
-    id,
-    owner,
-    readers: readers as string[],
-    revision: revision as number,
-    version: version as number,
-    header: bytesField(v, 'header'),
-    meta: bytesField(v, 'meta'),
-    payloadSize: payloadSize as number,
-    received: received as number,
-    complete,
-    createdAt: createdAt as number,
-    updatedAt: updatedAt as number,
-    ...(seal === undefined || seal === null ? {} : { seal: bytesField(v, 'seal') }),
-  };
-  if (pending === undefined || pending === null) return file;
-  if (!isObject(pending) || ![pending.version, pending.payloadSize, pending.received].every((n) => Number.isSafeInteger(n))) throw badResponse('file');
+  const f = answer(shapes.FILE_INFO, v, 'file');
+  const { pending } = f;
   return {
-    ...file,
-    pending: {
-      version: pending.version as number,
-      payloadSize: pending.payloadSize as number,
-      received: pending.received as number,
-      ...(pending.header === undefined ? {} : { header: bytesField(pending, 'header') }),
-      ...(pending.meta === undefined ? {} : { meta: bytesField(pending, 'meta') }),
-    },
+    id: f.id,
+    owner: f.owner,
+    readers: f.readers,
+    revision: f.revision,
+    version: f.version,
+    header: bytesOf(f.header),
+    meta: bytesOf(f.meta),
+    payloadSize: f.payloadSize,
+    received: f.received,
+    complete: f.complete,
+    createdAt: f.createdAt,
+    updatedAt: f.updatedAt,
+    ...(f.seal === undefined ? {} : { seal: bytesOf(f.seal) }),
+    ...(pending === undefined
+      ? {}
+      : {
+          pending: {
+            version: pending.version,
+            payloadSize: pending.payloadSize,
+            received: pending.received,
+            header: bytesOf(pending.header),
+            meta: bytesOf(pending.meta),
+          },
+        }),
   };
 }
 
@@ -608,9 +612,7 @@ export class RelayApi {
   /** `rotation`: the newest master-key rotation statement, when the user's key ever rotated (PROTOCOL.md §16.4). */
   async getUser(user: string): Promise<{ user: string; masterKey: Uint8Array; deviceList: Uint8Array; rotation?: Uint8Array }> {
     const d = await this.#json('GET', `/v1/users/${encodeURIComponent(user)}`, { auth: true }).catch(namingUser(user));
-    if (typeof d.user !== 'string') throw badResponse('user');
-    const base = { user: d.user, masterKey: bytesField(d, 'masterKey'), deviceList: bytesField(d, 'deviceList') };
-    return d.rotation === undefined ? base : { ...base, rotation: bytesField(d, 'rotation') };
+    return userKeys(answer(shapes.USER_KEYS, d, 'user'));
   }
 
   /** The same as getUser, not authenticated: the lookup is authorised by a delivery token of one of the user's devices (docs/API.md §11). */
@@ -620,9 +622,7 @@ export class RelayApi {
     token: Uint8Array,
   ): Promise<{ user: string; masterKey: Uint8Array; deviceList: Uint8Array; rotation?: Uint8Array }> {
     const d = await this.#json('POST', '/v1/sealed/directory', { body: { user, deviceId, token: b64(token) } });
-    if (typeof d.user !== 'string') throw badResponse('user');
-    const base = { user: d.user, masterKey: bytesField(d, 'masterKey'), deviceList: bytesField(d, 'deviceList') };
-    return d.rotation === undefined ? base : { ...base, rotation: bytesField(d, 'rotation') };
+    return userKeys(answer(shapes.USER_KEYS, d, 'user'));
   }
 
   /**
@@ -647,13 +647,7 @@ export class RelayApi {
 
   async preKeyStatus(): Promise<{ oneTimePreKeys: number; pqPreKeys: number; signedPreKeyId: number | null; lastResortPqPreKeyId: number | null }> {
     const d = await this.#json('GET', '/v1/prekeys/status', { auth: true });
-    if (!Number.isInteger(d.oneTimePreKeys) || !Number.isInteger(d.pqPreKeys)) throw badResponse('prekey status');
-    return {
-      oneTimePreKeys: d.oneTimePreKeys as number,
-      pqPreKeys: d.pqPreKeys as number,
-      signedPreKeyId: Number.isInteger(d.signedPreKeyId) ? (d.signedPreKeyId as number) : null,
-      lastResortPqPreKeyId: Number.isInteger(d.lastResortPqPreKeyId) ? (d.lastResortPqPreKeyId as number) : null,
-    };
+    return answer(shapes.PREKEY_STATUS, d, 'prekey status');
   }
 
   async bundles(
@@ -663,13 +657,12 @@ export class RelayApi {
     const d = await this.#json('POST', `/v1/users/${encodeURIComponent(user)}/bundles`, { body: deviceIds ? { deviceIds } : {}, auth: true }).catch(
       namingUser(user),
     );
-    if (!Array.isArray(d.bundles)) throw badResponse('bundles');
-    const bundles = d.bundles.map((b) => {
-      if (!isObject(b) || !Number.isInteger(b.deviceId)) throw badResponse('bundle');
-      return { deviceId: b.deviceId as number, bundle: bytesField(b, 'bundle') };
-    });
-    const unavailable = Array.isArray(d.unavailable) ? d.unavailable.filter((x): x is number => Number.isInteger(x)) : [];
-    return { deviceListVersion: Number.isInteger(d.deviceListVersion) ? (d.deviceListVersion as number) : 0, bundles, unavailable };
+    const a = answer(shapes.PREKEY_BUNDLES, d, 'bundles');
+    return {
+      deviceListVersion: a.deviceListVersion,
+      bundles: a.bundles.map((b) => ({ deviceId: b.deviceId, bundle: bytesOf(b.bundle) })),
+      unavailable: a.unavailable,
+    };
   }
 
   // ---- §5 messages -------------------------------------------------------------------------------
@@ -683,8 +676,7 @@ export class RelayApi {
     const body: Record<string, unknown> = { to, messages: messages.map((m) => ({ deviceId: m.deviceId, body: b64(m.body) })) };
     if (mark) body.sendMark = { value: mark.value, signature: b64(mark.signature) };
     const d = await this.#json('POST', '/v1/messages', { body, auth: true });
-    if (!Array.isArray(d.ids)) throw badResponse('send');
-    return { ids: d.ids as string[], sentAt: typeof d.sentAt === 'number' ? d.sentAt : Date.now() };
+    return answer(shapes.SEND_RESULT, d, 'send');
   }
 
   /**
@@ -694,8 +686,7 @@ export class RelayApi {
   async sendSealed(to: string, messages: readonly { deviceId: number; token: Uint8Array; body: Uint8Array }[]): Promise<{ ids: string[]; sentAt: number }> {
     const body = { to, messages: messages.map((m) => ({ deviceId: m.deviceId, token: b64(m.token), body: b64(m.body) })) };
     const d = await this.#json('POST', '/v1/sealed/messages', { body });
-    if (!Array.isArray(d.ids)) throw badResponse('sealed send');
-    return { ids: d.ids as string[], sentAt: typeof d.sentAt === 'number' ? d.sentAt : Date.now() };
+    return answer(shapes.SEND_RESULT, d, 'sealed send');
   }
 
   /** Set this device's current delivery token on the relay by its verifier (signed request): `rotate` keeps the previous ones for a grace period, `revoke` ends them now. */
@@ -706,8 +697,10 @@ export class RelayApi {
   /** Queued envelopes, oldest first; each checked by parseEnvelope (a malformed one has `fault` set). */
   async fetchMessages(limit = 100): Promise<RelayEnvelope[]> {
     const d = await this.#json('GET', `/v1/messages?limit=${limit}`, { auth: true });
-    if (!Array.isArray(d.messages) || d.messages.length > limit) throw badResponse('messages');
-    return d.messages.map(parseEnvelope);
+    // The page's own bounds here; each envelope by parseEnvelope (one bad envelope is dropped, not the page).
+    const { messages } = d;
+    if (!Array.isArray(messages) || messages.length > Math.min(limit, shapes.MESSAGE_PAGE.props.messages.maxItems ?? limit)) throw badResponse('messages');
+    return messages.map(parseEnvelope);
   }
 
   /** Delete queued messages (signed: docs/API.md §2a). */
@@ -724,11 +717,10 @@ export class RelayApi {
   /** The send mark the relay holds for this device and the device's signature over it (docs/API.md §5a). */
   async sendMark(): Promise<{ mark: number; signature: Uint8Array | null }> {
     const d = await this.#json('GET', '/v1/send-mark', { auth: true });
-    if (!Number.isSafeInteger(d.mark) || (d.mark as number) < 0) throw badResponse('send mark');
-    if (d.mark === 0) return { mark: 0, signature: null };
-    const signature = bytesField(d, 'signature');
-    if (signature.length !== 64) throw badResponse('send mark');
-    return { mark: d.mark as number, signature };
+    const a = answer(shapes.SEND_MARK, d, 'send mark');
+    if (a.mark === 0) return { mark: 0, signature: null };
+    if (a.signature === null) throw badResponse('send mark: signature');
+    return { mark: a.mark, signature: bytesOf(a.signature) };
   }
 
   // ---- §8 files ----------------------------------------------------------------------------------
@@ -777,15 +769,9 @@ export class RelayApi {
       },
       auth: true,
     });
-    if (
-      typeof d.id !== 'string' ||
-      !FILE_ID.test(d.id) ||
-      (req.id !== undefined && d.id !== req.id) ||
-      !Number.isSafeInteger(d.version) ||
-      !Number.isSafeInteger(d.revision)
-    )
-      throw badResponse('file');
-    return { id: d.id, version: d.version as number, revision: d.revision as number };
+    const a = answer(shapes.FILE_CREATED, d, 'file');
+    if (req.id !== undefined && a.id !== req.id) throw badResponse('file: another id than the one asked for');
+    return { id: a.id, version: a.version, revision: a.revision };
   }
 
   /**
@@ -799,8 +785,7 @@ export class RelayApi {
       auth: true,
       timeoutMs: this.#timeoutMs + 120_000,
     });
-    if (!Number.isSafeInteger(d.received) || typeof d.complete !== 'boolean') throw badResponse('payload');
-    return { received: d.received as number, complete: d.complete };
+    return answer(shapes.PAYLOAD_PROGRESS, d, 'payload');
   }
 
   async getFile(id: string): Promise<RelayFile> {
@@ -821,16 +806,16 @@ export class RelayApi {
     for (;;) {
       const q: string = after ? `&after=${encodeURIComponent(after)}` : '';
       const d = await this.#json('GET', `/v1/files?limit=500${q}`, { auth: true });
-      if (!Array.isArray(d.files) || d.files.length > 500) throw badResponse('files');
-      for (const f of d.files.map(parseFile)) {
+      const page = answer(shapes.FILE_PAGE, d, 'files');
+      for (const f of page.files.map(parseFile)) {
         if (seen.has(f.id)) throw badResponse('files: an id listed twice');
         seen.add(f.id);
         out.push(f);
       }
       if (out.length > MAX_LISTED_FILES) throw badResponse('files: more than the SDK lists');
-      if (typeof d.next !== 'string' || d.files.length === 0) return out;
-      if (d.next === after) throw badResponse('files: paging does not advance');
-      after = d.next;
+      if (page.next === null || page.files.length === 0) return out;
+      if (page.next === after) throw badResponse('files: paging does not advance');
+      after = page.next;
     }
   }
 
@@ -842,8 +827,7 @@ export class RelayApi {
     if (req.meta) body.meta = b64(req.meta);
     if (req.readers) body.readers = req.readers;
     const d = await this.#json('PUT', `/v1/files/${encodeURIComponent(id)}/header`, { body, signed: true });
-    if (!Number.isSafeInteger(d.revision)) throw badResponse('header');
-    return { revision: d.revision as number };
+    return answer(shapes.FILE_REVISED, d, 'header');
   }
 
   async createFileVersion(
@@ -854,8 +838,7 @@ export class RelayApi {
       body: { expectedRevision: req.expectedRevision, header: b64(req.header), meta: b64(req.meta), payloadSize: req.payloadSize, readers: req.readers },
       signed: true,
     });
-    if (!Number.isSafeInteger(d.version) || !Number.isSafeInteger(d.revision)) throw badResponse('version');
-    return { version: d.version as number, revision: d.revision as number };
+    return answer(shapes.FILE_VERSION_CREATED, d, 'version');
   }
 
   async deleteFile(id: string): Promise<void> {

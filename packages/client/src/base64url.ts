@@ -1,51 +1,5 @@
 /**
  * Base64url without padding (RFC 4648 §5), the encoding of every binary field of the relay API
- * (docs/API.md, "Conventions") and of bytes in profile records. Platform-neutral; strict: the
- * decoder rejects padding, foreign characters and non-canonical trailing bits.
+ * and of bytes in profile records: the wire contract's one strict codec (`@blindrelay/protocol/wire`).
  */
-const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
-const CHARS: readonly string[] = [...ALPHABET];
-const c = (i: number) => CHARS[i] as string;
-const LOOKUP = new Int16Array(128).fill(-1);
-for (let i = 0; i < ALPHABET.length; i++) LOOKUP[ALPHABET.charCodeAt(i)] = i;
-
-export function toBase64url(bytes: Uint8Array): string {
-  let out = '';
-  let i = 0;
-  for (; i + 3 <= bytes.length; i += 3) {
-    const n = ((bytes[i] as number) << 16) | ((bytes[i + 1] as number) << 8) | (bytes[i + 2] as number);
-    out += c(n >>> 18) + c((n >>> 12) & 63) + c((n >>> 6) & 63) + c(n & 63);
-  }
-  const rest = bytes.length - i;
-  if (rest === 1) {
-    const n = (bytes[i] as number) << 16;
-    out += c(n >>> 18) + c((n >>> 12) & 63);
-  } else if (rest === 2) {
-    const n = ((bytes[i] as number) << 16) | ((bytes[i + 1] as number) << 8);
-    out += c(n >>> 18) + c((n >>> 12) & 63) + c((n >>> 6) & 63);
-  }
-  return out;
-}
-
-/** Decode; throws TypeError on anything that is not canonical unpadded base64url. */
-export function fromBase64url(text: string): Uint8Array {
-  if (typeof text !== 'string' || text.length % 4 === 1) throw new TypeError('invalid base64url');
-  const out = new Uint8Array(Math.floor((text.length * 3) / 4));
-  let o = 0;
-  let acc = 0;
-  let bits = 0;
-  for (let i = 0; i < text.length; i++) {
-    const code = text.charCodeAt(i);
-    const v = code < 128 ? (LOOKUP[code] as number) : -1;
-    if (v < 0) throw new TypeError('invalid base64url');
-    acc = (acc << 6) | v;
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out[o++] = (acc >>> bits) & 0xff;
-    }
-    acc &= (1 << bits) - 1;
-  }
-  if (acc !== 0) throw new TypeError('invalid base64url: non-zero trailing bits');
-  return out;
-}
+export { fromBase64url, toBase64url } from '@blindrelay/protocol/wire';

@@ -5,6 +5,7 @@
 import { concat } from './bytes.js';
 import { InvalidArgumentError } from './errors.js';
 import { USER_NAME_PATTERN } from './limits.js';
+import { DEVICE_ID } from './wire/bounds.js';
 
 export const KEY_TYPE_X25519 = 0x05;
 export const KEY_TYPE_MLKEM768 = 0x08;
@@ -26,5 +27,5 @@ export function assertUserName(user: string): void {
 }
 
 export function isValidDeviceId(id: number): boolean {
-  return Number.isInteger(id) && id >= 1 && id <= 0xffffffff;
+  return Number.isInteger(id) && id >= DEVICE_ID.min && id <= DEVICE_ID.max;
 }

@@ -1,4 +1,5 @@
 /** Bounds on every length and count the protocol accepts (DESIGN.md, convention 7). */
+import { USER_NAME } from './wire/bounds.js';
 
 /** Double Ratchet rev. 3 §3.2 / §6.4: most message keys skipped in one chain. */
 export const MAX_SKIP = 1000;
@@ -8,8 +9,8 @@ export const MAX_SKIPPED_KEYS = 2000;
 export const MAX_PLAINTEXT_BYTES = 1024 * 1024;
 /** Most devices in one signed device list. */
 export const MAX_DEVICES = 100;
-/** A user name: 1 to 64 bytes of [a-z0-9._-], starting with a letter or digit. */
-export const USER_NAME_PATTERN = /^[a-z0-9][a-z0-9._-]{0,63}$/;
+/** A user name: 1 to 64 bytes of [a-z0-9._-], starting with a letter or digit (the wire contract's bound). */
+export const USER_NAME_PATTERN = new RegExp(USER_NAME.pattern);
 /**
  * Device-list freshness (docs/PROTOCOL.md §5.1): a list whose `issuedAt` is older than this is
  * refused (so a relay can neither serve an old list on first contact nor freeze one for longer).

@@ -2,7 +2,9 @@
  * Server options, their defaults, and how flags and environment variables map onto them.
  * Limits come from docs/API.md ("Conventions: Limits").
  */
+
 import { isIP } from 'node:net';
+import { bounds } from '@blindrelay/protocol/wire';
 import type { DestinationStream } from 'pino';
 
 /** A token bucket: `capacity` requests at once, refilled at `refillPerSecond`. */
@@ -259,19 +261,19 @@ export interface Limits {
 
 export const LIMITS: Limits = {
   bodyLimitBytes: 4 * 1024 * 1024,
-  maxMessageBytes: 1.25 * 1024 * 1024,
+  maxMessageBytes: bounds.MAX_MESSAGE_BYTES,
   maxRecipients: 100,
   maxPrekeysPerUpload: 200,
   maxStoredOneTimePreKeys: 1000,
   maxQueuedPerDevice: 10_000,
-  maxFetch: 500,
+  maxFetch: bounds.MAX_FETCH_MESSAGES,
   defaultFetch: 100,
   maxFetchBytes: 8 * 1024 * 1024,
   maxAckIds: 500,
   // PROTOCOL.md §12: 1 + 32 + AES-GCM(payload) where payload ≤ 1 + 65 + 32 + 4 + 1 MiB.
   maxEnvelopeBytes: 1024 * 1024 + 1024,
   // PROTOCOL.md §5 (format 3): 1 + 65 + 32 + 8 + 8 + 2 + 100 × 166 + 64 = 16,780 bytes at most.
-  maxDeviceListBytes: 17 * 1024,
+  maxDeviceListBytes: bounds.MAX_DEVICE_LIST_BYTES,
   challengeTtlMs: 60_000,
   tokenTtlMs: 3_600_000,
   provisioningTtlMs: 600_000,
@@ -283,16 +285,16 @@ export const LIMITS: Limits = {
   maxWebSocketsPerDevice: 8,
   maxWebSocketFrameBytes: 64 * 1024,
   prekeyLowThreshold: 10,
-  maxFileHeaderBytes: 256 * 1024,
-  maxFileMetaBytes: 4096,
-  maxFileReaders: 100,
+  maxFileHeaderBytes: bounds.MAX_FILE_HEADER_BYTES,
+  maxFileMetaBytes: bounds.MAX_FILE_META_BYTES,
+  maxFileReaders: bounds.MAX_FILE_READERS,
   maxFileBytes: 4 * 1024 ** 3,
   userQuotaBytes: 20 * 1024 ** 3,
   maxFilesPerUser: 10_000,
   maxFileChunkBytes: 16 * 1024 * 1024,
   maxConcurrentUploads: 16,
   maxConcurrentUploadsPerUser: 4,
-  maxFileList: 500,
+  maxFileList: bounds.MAX_FILE_PAGE,
   defaultFileList: 100,
 };
 

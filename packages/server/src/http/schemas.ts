@@ -2,13 +2,27 @@
  * TypeBox schemas shared by the routes (docs/API.md). Objects are closed
  * (`additionalProperties: false`), strings have length bounds, binary fields are base64url with
  * exact or bounded lengths. The OpenAPI document is generated from these.
+ *
+ * The fields and answers the SDK reads are not written here but built from the wire contract's
+ * shapes (`@blindrelay/protocol/wire`, `shapes`; `schemaOf`), the same data the SDK checks the
+ * answers against: one definition of each bound for both ends (structure review, change 1).
  */
-import { RELAY_ERRORS, RELAY_WIRE_CODES, type RelayWireCode } from '@blindrelay/protocol/wire';
-import { type TObject, type TProperties, type TSchema, Type } from '@sinclair/typebox';
+import { BASE64URL_PATTERN, encodedLength, RELAY_ERRORS, RELAY_WIRE_CODES, type RelayWireCode, type Shape, shapes } from '@blindrelay/protocol/wire';
+import {
+  type TArray,
+  type TBoolean,
+  type TInteger,
+  type TLiteral,
+  type TNull,
+  type TObject,
+  type TOptional,
+  type TProperties,
+  type TSchema,
+  type TString,
+  type TUnion,
+  Type,
+} from '@sinclair/typebox';
 import { LIMITS } from '../config.js';
-import { encodedLength } from './base64url.js';
-
-const B64_PATTERN = '^[A-Za-z0-9_-]*$';
 
 /** A closed object: unknown properties are a 400. */
 export const Obj = <T extends TProperties>(properties: T, options: { description?: string } = {}): TObject<T> =>
@@ -17,7 +31,7 @@ export const Obj = <T extends TProperties>(properties: T, options: { description
 /** base64url (no padding) of exactly `bytes` bytes. */
 export const B64Fixed = (bytes: number, description: string) => {
   const n = encodedLength(bytes);
-  return Type.String({ minLength: n, maxLength: n, pattern: B64_PATTERN, description: `${description} (${bytes} bytes, base64url)` });
+  return Type.String({ minLength: n, maxLength: n, pattern: BASE64URL_PATTERN, description: `${description} (${bytes} bytes, base64url)` });
 };
 
 /** base64url (no padding) of `minBytes` … `maxBytes` bytes. */
@@ -25,30 +39,113 @@ export const B64Range = (minBytes: number, maxBytes: number, description: string
   Type.String({
     minLength: encodedLength(minBytes),
     maxLength: encodedLength(maxBytes),
-    pattern: B64_PATTERN,
+    pattern: BASE64URL_PATTERN,
     description: `${description} (${minBytes}…${maxBytes} bytes, base64url)`,
   });
 
-export const User = Type.String({ minLength: 1, maxLength: 64, pattern: '^[a-z0-9][a-z0-9._-]{0,63}$', description: 'user name' });
-export const DeviceId = Type.Integer({ minimum: 1, maximum: 0xffffffff, description: 'device id (u32, nonzero)' });
-export const PrekeyId = Type.Integer({ minimum: 0, maximum: 0xffffffff, description: 'prekey id (u32)' });
-export const Millis = Type.Integer({ minimum: 0, description: 'milliseconds since the Unix epoch' });
+type SchemaProps<P extends shapes.Properties> = {
+  -readonly [K in keyof P]: P[K] extends shapes.OptionalShape<infer I> ? TOptional<SchemaOf<I>> : SchemaOf<P[K]>;
+};
+/** The TypeBox type of a wire shape (so a route's `Static<...>` is what the SDK reads). */
+export type SchemaOf<S> = S extends shapes.IntShape
+  ? TInteger
+  : S extends shapes.TextShape | shapes.BytesShape
+    ? TString
+    : S extends shapes.BoolShape
+      ? TBoolean
+      : S extends shapes.TrueShape
+        ? TLiteral<true>
+        : S extends shapes.ListShape<infer I>
+          ? TArray<SchemaOf<I>>
+          : S extends shapes.NullableShape<infer I>
+            ? TUnion<[SchemaOf<I>, TNull]>
+            : S extends shapes.RecordShape<infer P>
+              ? TObject<SchemaProps<P>>
+              : TSchema;
 
-export const Ed25519Key = B64Fixed(32, 'Ed25519 public key');
-export const X25519Key = B64Fixed(32, 'X25519 public key');
-export const Signature = B64Fixed(64, 'Ed25519 signature');
-export const MlKemKey = B64Fixed(1184, 'ML-KEM-768 public key');
+const opts = (description: string | undefined) => (description === undefined ? {} : { description });
+
+/** What the fields mean, for /openapi.json (kept out of the wire shapes, which the browser bundle carries). */
+const DESCRIPTIONS = new Map<Shape, string>([
+  [shapes.USER, 'user name'],
+  [shapes.DEVICE, 'device id (u32, nonzero)'],
+  [shapes.PREKEY, 'prekey id (u32)'],
+  [shapes.MILLIS, 'milliseconds since the Unix epoch'],
+  [shapes.ED25519_KEY, 'Ed25519 public key'],
+  [shapes.X25519_KEY, 'X25519 public key'],
+  [shapes.SIGNATURE, 'Ed25519 signature'],
+  [shapes.MLKEM_KEY, 'ML-KEM-768 public key'],
+  [shapes.MESSAGE_ID, 'message id'],
+  [shapes.FILE_ID, 'file id'],
+  [shapes.MESSAGE_BODY, 'ciphertext'],
+  [shapes.DEVICE_LIST, 'signed device list, PROTOCOL.md §5'],
+  [shapes.ROTATION, 'master-key rotation statement signed by the old and the new master key, PROTOCOL.md §16.4'],
+  [shapes.FILE_HEADER, 'age v1 header: stanzas and MAC (age.md "Header")'],
+  [shapes.FILE_META, 'encrypted file metadata (opaque)'],
+  [shapes.FILE_VERSION, 'file version'],
+  [shapes.REVISION, 'file revision'],
+  [shapes.SEALED_FLAG, 'a sealed message (docs/API.md §11): no from/fromDevice; the sender is inside the body'],
+  [shapes.PREKEY_BUNDLE, 'PreKeyBundle, PROTOCOL.md §6'],
+  [shapes.FILE_READERS, 'users other than the owner who may read the file'],
+  [shapes.FILE_SEAL, "the owner's seal of the current version (docs/PROTOCOL.md §15.4), once complete (absent for versions stored before seals)"],
+  [shapes.CURRENT_HEADER, 'age header of the current version'],
+  [shapes.CURRENT_META, 'encrypted metadata'],
+  [shapes.PENDING_HEADER, 'age header of the pending version'],
+  [shapes.PENDING_META, 'encrypted metadata of the pending version'],
+  [shapes.PENDING_VERSION, 'the replacement being uploaded (owner only)'],
+  [shapes.FILE_INFO, 'a file and its current version (docs/API.md §8)'],
+  [shapes.SEND_MARK_VALUE, '0: the device never sent with a mark'],
+]);
+/** The relay's schema of a wire shape: the bounds the SDK checks, as JSON Schema (and so in /openapi.json). */
+export function schemaOf<S extends Shape>(shape: S): SchemaOf<S> {
+  return build(shape) as SchemaOf<S>;
+}
+
+function build(s: Shape): TSchema {
+  const description = s.kind === 'nullable' ? undefined : (s.description ?? DESCRIPTIONS.get(s));
+  switch (s.kind) {
+    case 'int':
+      return Type.Integer({ minimum: s.min, ...(s.max === undefined ? {} : { maximum: s.max }), ...opts(description) });
+    case 'text':
+      return Type.String({ minLength: s.minLength, maxLength: s.maxLength, pattern: s.pattern, ...opts(description) });
+    case 'bytes':
+      return s.minBytes === s.maxBytes ? B64Fixed(s.minBytes, description ?? 'bytes') : B64Range(s.minBytes, s.maxBytes, description ?? 'bytes');
+    case 'bool':
+      return Type.Boolean(opts(description));
+    case 'true':
+      return Type.Literal(true, opts(description));
+    case 'list':
+      return Type.Array(build(s.items), { ...(s.maxItems === undefined ? {} : { maxItems: s.maxItems }), ...opts(description) });
+    case 'nullable':
+      return Type.Union([build(s.of), Type.Null()]);
+    case 'record': {
+      const props: TProperties = {};
+      for (const [name, p] of Object.entries(s.props)) props[name] = p.kind === 'optional' ? Type.Optional(build(p.of)) : build(p);
+      return Obj(props, opts(description));
+    }
+  }
+}
+
+export const User = schemaOf(shapes.USER);
+export const DeviceId = schemaOf(shapes.DEVICE);
+export const PrekeyId = schemaOf(shapes.PREKEY);
+export const Millis = schemaOf(shapes.MILLIS);
+
+export const Ed25519Key = schemaOf(shapes.ED25519_KEY);
+export const X25519Key = schemaOf(shapes.X25519_KEY);
+export const Signature = schemaOf(shapes.SIGNATURE);
+export const MlKemKey = schemaOf(shapes.MLKEM_KEY);
 export const Challenge = B64Fixed(32, 'challenge');
 export const Token = B64Fixed(32, 'bearer token');
 export const ChannelId = B64Fixed(16, 'provisioning channel id');
-export const MessageId = B64Fixed(16, 'message id');
-export const DeviceList = B64Range(1, LIMITS.maxDeviceListBytes, 'signed device list, PROTOCOL.md §5');
-export const MessageBody = B64Range(1, LIMITS.maxMessageBytes, 'ciphertext');
-export const FileId = B64Fixed(16, 'file id');
-export const FileHeader = B64Range(1, LIMITS.maxFileHeaderBytes, 'age v1 header: stanzas and MAC (age.md "Header")');
-export const FileMeta = B64Range(1, LIMITS.maxFileMetaBytes, 'encrypted file metadata (opaque)');
-export const FileVersionNumber = Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER, description: 'file version' });
-export const Revision = Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER, description: 'file revision' });
+export const MessageId = schemaOf(shapes.MESSAGE_ID);
+export const DeviceList = schemaOf(shapes.DEVICE_LIST);
+export const MessageBody = schemaOf(shapes.MESSAGE_BODY);
+export const FileId = schemaOf(shapes.FILE_ID);
+export const FileHeader = schemaOf(shapes.FILE_HEADER);
+export const FileMeta = schemaOf(shapes.FILE_META);
+export const FileVersionNumber = schemaOf(shapes.FILE_VERSION);
+export const Revision = schemaOf(shapes.REVISION);
 export const SealedEnvelope = B64Range(1, LIMITS.maxEnvelopeBytes, 'sealed provisioning envelope, PROTOCOL.md §12');
 
 export const SignedPreKey = Obj({ id: PrekeyId, publicKey: X25519Key, signature: Signature });
@@ -65,14 +162,7 @@ export const PrekeyUpload = Obj(
   { description: 'prekeys of one device (docs/API.md §1); signatures per PROTOCOL.md §3' },
 );
 
-export const MessageEnvelope = Obj({
-  id: MessageId,
-  from: Type.Optional(User),
-  fromDevice: Type.Optional(DeviceId),
-  sealed: Type.Optional(Type.Literal(true, { description: 'a sealed message (docs/API.md §11): no from/fromDevice; the sender is inside the body' })),
-  body: Type.String({ description: 'ciphertext (base64url)' }),
-  sentAt: Millis,
-});
+export const MessageEnvelope = schemaOf(shapes.MESSAGE_ENVELOPE);
 
 export const ErrorBody = Obj(
   {

@@ -7,13 +7,15 @@
  * and its SDK can prove to itself that the refusal is real (the relay cannot sign a mark).
  * The same send again (a retry after a lost answer) carries the same mark and is accepted.
  */
+
 import { createHash } from 'node:crypto';
 import { SignatureError, verifySendMark } from '@blindrelay/protocol';
+import { shapes } from '@blindrelay/protocol/wire';
 import { type Static, Type } from '@sinclair/typebox';
 import type { AppContext, AuthenticatedDevice } from '../context.js';
 import { decodeField, encodeBase64url } from './base64url.js';
 import { ApiError } from './errors.js';
-import { Obj, Signature } from './schemas.js';
+import { Obj, Signature, schemaOf } from './schemas.js';
 
 export const SendMarkField = Obj(
   {
@@ -24,10 +26,7 @@ export const SendMarkField = Obj(
 );
 
 /** The mark as answered by GET /v1/send-mark and in a 409 send_mark_stale. */
-export const SendMarkAnswer = Obj({
-  mark: Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description: '0: the device never sent with a mark' }),
-  signature: Type.Union([Signature, Type.Null()]),
-});
+export const SendMarkAnswer = schemaOf(shapes.SEND_MARK);
 
 interface SendBody {
   readonly to: string;

@@ -1,4 +1,5 @@
 /** docs/API.md §3: the directory (master key + signed device list) and device-list updates. */
+import { shapes } from '@blindrelay/protocol/wire';
 import type { Static } from '@sinclair/typebox';
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
@@ -8,12 +9,12 @@ import { authenticate, deviceOf } from '../http/auth.js';
 import { decodeField, encodeBase64url } from '../http/base64url.js';
 import { clientKey } from '../http/client-address.js';
 import { badRequest, conflict, noSuchUser, notFound } from '../http/errors.js';
-import { B64Range, BEARER, DeviceId, DeviceList, Ed25519Key, EmptyQuery, errors, NoContent, Obj, PrekeyUpload, User } from '../http/schemas.js';
+import { BEARER, DeviceId, DeviceList, EmptyQuery, errors, NoContent, Obj, PrekeyUpload, schemaOf, User } from '../http/schemas.js';
 import { checkDeviceList, checkPrekeyUpload, checkRotation } from '../services/verify.js';
 
 const UserParams = Obj({ user: User });
 /** A master-key rotation statement (docs/PROTOCOL.md §16.4): ≤ 100 certificates of ≤ 512 bytes. */
-const Rotation = B64Range(1, 64 * 1024, 'master-key rotation statement signed by the old and the new master key, PROTOCOL.md §16.4');
+const Rotation = schemaOf(shapes.ROTATION);
 const ListBody = Obj({
   deviceList: DeviceList,
   newDevice: Type.Optional(Obj({ deviceId: DeviceId, prekeys: PrekeyUpload })),
@@ -33,7 +34,7 @@ export function registerDirectoryRoutes(app: FastifyInstance, ctx: AppContext): 
         security: BEARER,
         params: UserParams,
         querystring: EmptyQuery,
-        response: { 200: Obj({ user: User, masterKey: Ed25519Key, deviceList: DeviceList, rotation: Type.Optional(Rotation) }), ...errors(401, 404, 429) },
+        response: { 200: schemaOf(shapes.USER_KEYS), ...errors(401, 404, 429) },
       },
     },
     async (request) => {

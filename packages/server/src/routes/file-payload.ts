@@ -5,7 +5,9 @@
  * `application/octet-stream` (a JSON body here is a 415, and everywhere else an octet-stream body
  * is still a 415). Bodies are never logged.
  */
+
 import { decodeFileSeal, FILE_SEAL_BYTES } from '@blindrelay/protocol';
+import { shapes } from '@blindrelay/protocol/wire';
 import type { Static } from '@sinclair/typebox';
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -14,7 +16,7 @@ import type { AppContext } from '../context.js';
 import { authenticate, deviceOf } from '../http/auth.js';
 import { decodeField } from '../http/base64url.js';
 import { ApiError, badRequest, conflict, notFound } from '../http/errors.js';
-import { BEARER, EmptyQuery, errors, FileId, FileVersionNumber, Obj } from '../http/schemas.js';
+import { BEARER, EmptyQuery, errors, FileId, FileVersionNumber, Obj, schemaOf } from '../http/schemas.js';
 import { canRead, FileSeal } from './files.js';
 
 /** How long one upload request may hold a version (the request itself times out at 30 s). */
@@ -91,7 +93,7 @@ export function registerFilePayloadRoutes(app: FastifyInstance, ctx: AppContext)
           params: PayloadParams,
           querystring: UploadQuery,
           response: {
-            200: Obj({ received: Type.Integer({ minimum: 0 }), complete: Type.Boolean() }),
+            200: schemaOf(shapes.PAYLOAD_PROGRESS),
             ...errors(401, 404, 409, 429),
           },
         },

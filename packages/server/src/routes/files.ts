@@ -3,7 +3,9 @@
  * ./file-payload.ts). The server stores the public age header, the opaque encrypted `meta` and
  * the payload ciphertext; it decides access by user name only.
  */
+
 import { type AgeHeader, FILE_SEAL_BYTES, parseHeader } from '@blindrelay/protocol';
+import { shapes } from '@blindrelay/protocol/wire';
 import type { Static } from '@sinclair/typebox';
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
@@ -14,26 +16,12 @@ import { decodeField, encodeBase64url } from '../http/base64url.js';
 import { clientKey } from '../http/client-address.js';
 import { ApiError, badRequest, conflict, forbidden, noSuchUser, notFound } from '../http/errors.js';
 import { hashBody, requireSignature } from '../http/request-signature.js';
-import {
-  B64Fixed,
-  BEARER,
-  EmptyQuery,
-  errors,
-  FileHeader,
-  FileId,
-  FileMeta,
-  FileVersionNumber,
-  Millis,
-  NoContent,
-  Obj,
-  Revision,
-  User,
-} from '../http/schemas.js';
+import { B64Fixed, BEARER, EmptyQuery, errors, FileHeader, FileId, FileMeta, NoContent, Obj, Revision, schemaOf, User } from '../http/schemas.js';
 import type { FileRecord, QuotaExceeded } from '../storage/types.js';
 
 const Readers = Type.Array(User, { maxItems: LIMITS.maxFileReaders, description: 'users other than the owner who may read the file' });
 const PayloadSize = Type.Integer({ minimum: 16, maximum: Number.MAX_SAFE_INTEGER, description: 'age payload bytes (16-byte nonce + STREAM chunks)' });
-const Bytes = Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER });
+const _Bytes = Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER });
 
 /** The owner's seal of a version (docs/PROTOCOL.md §15.4): `0x01 | digest[32] | signature[64]`. */
 export const FileSeal = B64Fixed(FILE_SEAL_BYTES, "the owner's seal of the version (docs/PROTOCOL.md §15.4)");
@@ -53,40 +41,7 @@ const ListQuery = Obj({
 const HeaderBody = Obj({ expectedRevision: Revision, header: FileHeader, meta: Type.Optional(FileMeta), readers: Type.Optional(Readers) });
 const VersionBody = Obj({ expectedRevision: Revision, header: FileHeader, meta: FileMeta, payloadSize: PayloadSize, readers: Readers });
 
-export const FileInfo = Obj(
-  {
-    id: FileId,
-    owner: User,
-    readers: Type.Array(User),
-    revision: Revision,
-    version: FileVersionNumber,
-    header: Type.String({ description: 'age header of the current version (base64url)' }),
-    meta: Type.String({ description: 'encrypted metadata (base64url)' }),
-    payloadSize: Bytes,
-    received: Bytes,
-    complete: Type.Boolean(),
-    // (typed as FileSeal: the spread's inferred type names TypeBox's internal symbols, which its .d.ts cannot)
-    seal: Type.Optional({
-      ...FileSeal,
-      description: "the owner's seal of the current version, once complete (absent for versions stored before seals)",
-    } as typeof FileSeal),
-    createdAt: Millis,
-    updatedAt: Millis,
-    pending: Type.Optional(
-      Obj(
-        {
-          version: FileVersionNumber,
-          payloadSize: Bytes,
-          received: Bytes,
-          header: Type.String({ description: 'age header of the pending version (base64url)' }),
-          meta: Type.String({ description: 'encrypted metadata of the pending version (base64url)' }),
-        },
-        { description: 'the replacement being uploaded (owner only)' },
-      ),
-    ),
-  },
-  { description: 'a file and its current version (docs/API.md §8)' },
-);
+export const FileInfo = schemaOf(shapes.FILE_INFO);
 
 /** Owner, or a reader once the current version is complete. */
 export function canRead(file: FileRecord, user: string): boolean {
@@ -182,7 +137,7 @@ export function registerFileRoutes(app: FastifyInstance, ctx: AppContext): void 
         security: BEARER,
         querystring: EmptyQuery,
         body: CreateBody,
-        response: { 201: Obj({ id: FileId, version: FileVersionNumber, revision: Revision }), ...errors(401, 404, 409, 429) },
+        response: { 201: schemaOf(shapes.FILE_CREATED), ...errors(401, 404, 409, 429) },
       },
     },
     async (request, reply) => {
@@ -217,7 +172,7 @@ export function registerFileRoutes(app: FastifyInstance, ctx: AppContext): void 
         tags: ['files'],
         security: BEARER,
         querystring: ListQuery,
-        response: { 200: Obj({ files: Type.Array(FileInfo), next: Type.Union([FileId, Type.Null()]) }), ...errors(401) },
+        response: { 200: schemaOf(shapes.FILE_PAGE), ...errors(401) },
       },
     },
     async (request) => {
@@ -263,7 +218,7 @@ export function registerFileRoutes(app: FastifyInstance, ctx: AppContext): void 
         params: FileIdParams,
         querystring: EmptyQuery,
         body: HeaderBody,
-        response: { 200: Obj({ revision: Revision }), ...errors(401, 404, 409, 429) },
+        response: { 200: schemaOf(shapes.FILE_REVISED), ...errors(401, 404, 409, 429) },
       },
     },
     async (request) => {
@@ -304,7 +259,7 @@ export function registerFileRoutes(app: FastifyInstance, ctx: AppContext): void 
         params: FileIdParams,
         querystring: EmptyQuery,
         body: VersionBody,
-        response: { 201: Obj({ version: FileVersionNumber, revision: Revision }), ...errors(401, 404, 409, 429) },
+        response: { 201: schemaOf(shapes.FILE_VERSION_CREATED), ...errors(401, 404, 409, 429) },
       },
     },
     async (request, reply) => {

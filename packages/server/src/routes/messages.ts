@@ -1,4 +1,5 @@
 /** docs/API.md §5: store-and-forward mailboxes, one queue per device, at least once. */
+import { shapes } from '@blindrelay/protocol/wire';
 import type { Static } from '@sinclair/typebox';
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
@@ -8,7 +9,7 @@ import { authenticate, deviceOf } from '../http/auth.js';
 import { decodeField } from '../http/base64url.js';
 import { clientKey } from '../http/client-address.js';
 import { hashBody, requireSignature } from '../http/request-signature.js';
-import { BEARER, DeviceId, EmptyQuery, errors, MessageBody, MessageEnvelope, MessageId, Millis, NoContent, Obj, User } from '../http/schemas.js';
+import { BEARER, DeviceId, EmptyQuery, errors, MessageBody, MessageId, NoContent, Obj, schemaOf, User } from '../http/schemas.js';
 import { SendMarkField } from '../http/send-mark.js';
 import { sendMessages } from '../services/send-messages.js';
 import { envelopeJson } from '../ws/hub.js';
@@ -34,7 +35,7 @@ export function registerMessageRoutes(app: FastifyInstance, ctx: AppContext): vo
         security: BEARER,
         querystring: EmptyQuery,
         body: SendBody,
-        response: { 200: Obj({ ids: Type.Array(MessageId), sentAt: Millis }), ...errors(401, 404, 409, 429) },
+        response: { 200: schemaOf(shapes.SEND_RESULT), ...errors(401, 404, 409, 429) },
       },
     },
     async (request) => sendMessages(ctx, deviceOf(request), clientKey(request), request.body),
@@ -49,7 +50,7 @@ export function registerMessageRoutes(app: FastifyInstance, ctx: AppContext): vo
         tags: ['messages'],
         security: BEARER,
         querystring: FetchQuery,
-        response: { 200: Obj({ messages: Type.Array(MessageEnvelope) }), ...errors(401) },
+        response: { 200: schemaOf(shapes.MESSAGE_PAGE), ...errors(401) },
       },
     },
     async (request) => {

@@ -1,5 +1,7 @@
 /** docs/API.md §3: prekey upload and status, and bundle fetch with one-time consumption. */
+
 import { encodePreKeyBundle } from '@blindrelay/protocol';
+import { shapes } from '@blindrelay/protocol/wire';
 import type { Static } from '@sinclair/typebox';
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
@@ -10,7 +12,7 @@ import { authenticate, deviceOf } from '../http/auth.js';
 import { encodeBase64url } from '../http/base64url.js';
 import { clientKey } from '../http/client-address.js';
 import { conflict, noSuchUser, unauthorized } from '../http/errors.js';
-import { B64Range, BEARER, DeviceId, EmptyQuery, errors, NoContent, Obj, PrekeyId, PrekeyUpload, User } from '../http/schemas.js';
+import { BEARER, DeviceId, EmptyQuery, errors, NoContent, Obj, PrekeyUpload, schemaOf, User } from '../http/schemas.js';
 import { checkPrekeyUpload } from '../services/verify.js';
 
 const UserParams = Obj({ user: User });
@@ -19,7 +21,7 @@ const BundlesBody = Obj({
     Type.Array(DeviceId, { maxItems: LIMITS.maxRecipients, uniqueItems: true, description: 'a subset of the current devices; default all' }),
   ),
 });
-const Count = Type.Integer({ minimum: 0 });
+const _Count = Type.Integer({ minimum: 0 });
 
 export function registerPrekeyRoutes(app: FastifyInstance, ctx: AppContext): void {
   const auth = authenticate(ctx);
@@ -70,12 +72,7 @@ export function registerPrekeyRoutes(app: FastifyInstance, ctx: AppContext): voi
         security: BEARER,
         querystring: EmptyQuery,
         response: {
-          200: Obj({
-            oneTimePreKeys: Count,
-            pqPreKeys: Count,
-            signedPreKeyId: Type.Union([PrekeyId, Type.Null()]),
-            lastResortPqPreKeyId: Type.Union([PrekeyId, Type.Null()]),
-          }),
+          200: schemaOf(shapes.PREKEY_STATUS),
           ...errors(401),
         },
       },
@@ -98,12 +95,7 @@ export function registerPrekeyRoutes(app: FastifyInstance, ctx: AppContext): voi
         querystring: EmptyQuery,
         body: BundlesBody,
         response: {
-          200: Obj({
-            user: User,
-            deviceListVersion: Type.Integer({ minimum: 1 }),
-            bundles: Type.Array(Obj({ deviceId: DeviceId, bundle: B64Range(1, 2048, 'PreKeyBundle, PROTOCOL.md §6') })),
-            unavailable: Type.Array(DeviceId),
-          }),
+          200: schemaOf(shapes.PREKEY_BUNDLES),
           ...errors(401, 404, 429),
         },
       },

@@ -1,6 +1,7 @@
 /** docs/API.md §11: sealed sends (no sender on the relay) and delivery tokens. */
 
 import { deliveryTokenVerifier } from '@blindrelay/protocol';
+import { shapes } from '@blindrelay/protocol/wire';
 import type { Static } from '@sinclair/typebox';
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
@@ -11,22 +12,7 @@ import { decodeField, encodeBase64url } from '../http/base64url.js';
 import { clientKey } from '../http/client-address.js';
 import { ApiError } from '../http/errors.js';
 import { hashBody, requireSignature } from '../http/request-signature.js';
-import {
-  B64Fixed,
-  B64Range,
-  BEARER,
-  DeviceId,
-  DeviceList,
-  Ed25519Key,
-  EmptyQuery,
-  errors,
-  MessageBody,
-  MessageId,
-  Millis,
-  NoContent,
-  Obj,
-  User,
-} from '../http/schemas.js';
+import { B64Fixed, B64Range, BEARER, DeviceId, EmptyQuery, errors, MessageBody, NoContent, Obj, schemaOf, User } from '../http/schemas.js';
 import { DELIVERY_TOKEN_GRACE_MS, deliverSealed, invalidToken, MAX_DELIVERY_TOKENS_PER_DEVICE } from '../services/sealed-delivery.js';
 
 const SealedSendBody = Obj({
@@ -52,7 +38,7 @@ const DirectoryBody = Obj({
   deviceId: DeviceId,
   token: B64Fixed(32, "a delivery token of one of the user's devices"),
 });
-const Rotation = B64Range(1, 64 * 1024, 'master-key rotation statement (PROTOCOL.md §16.4)');
+const _Rotation = B64Range(1, 64 * 1024, 'master-key rotation statement (PROTOCOL.md §16.4)');
 
 export function registerSealedRoutes(app: FastifyInstance, ctx: AppContext): void {
   app.post<{ Body: Static<typeof DirectoryBody> }>(
@@ -63,7 +49,7 @@ export function registerSealedRoutes(app: FastifyInstance, ctx: AppContext): voi
         tags: ['sealed'],
         querystring: EmptyQuery,
         body: DirectoryBody,
-        response: { 200: Obj({ user: User, masterKey: Ed25519Key, deviceList: DeviceList, rotation: Type.Optional(Rotation) }), ...errors(400, 403, 429) },
+        response: { 200: schemaOf(shapes.USER_KEYS), ...errors(400, 403, 429) },
       },
     },
     async (request) => {
@@ -90,7 +76,7 @@ export function registerSealedRoutes(app: FastifyInstance, ctx: AppContext): voi
         tags: ['sealed'],
         querystring: EmptyQuery,
         body: SealedSendBody,
-        response: { 200: Obj({ ids: Type.Array(MessageId), sentAt: Millis }), ...errors(400, 403, 409, 429) },
+        response: { 200: schemaOf(shapes.SEND_RESULT), ...errors(400, 403, 409, 429) },
       },
     },
     async (request) => {

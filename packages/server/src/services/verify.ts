@@ -4,6 +4,7 @@
  * themselves (docs/API.md, introduction). Failures become 4xx with fixed messages: the protocol's
  * own messages can contain submitted values (versions, ids), so they are never passed through.
  */
+
 import {
   BlindrelayError,
   DEVICE_LIST_FORMAT,
@@ -21,6 +22,7 @@ import {
   verifyPqPreKey,
   verifySignedPreKey,
 } from '@blindrelay/protocol';
+import { bounds } from '@blindrelay/protocol/wire';
 import type { Static } from '@sinclair/typebox';
 import { decodeField } from '../http/base64url.js';
 import { ApiError, badRequest, conflict, forbidden } from '../http/errors.js';
@@ -29,7 +31,7 @@ import type { AccountRecord, PqPreKeyRow, PrekeyBatch } from '../storage/types.j
 
 export type PrekeyUploadBody = Static<typeof PrekeyUpload>;
 
-const MLKEM768_PUBLIC_KEY_BYTES = 1184;
+const MLKEM768_PUBLIC_KEY_BYTES = bounds.KEY_BYTES.mlkem768;
 
 const sameBytes = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every((x, i) => x === b[i]);
 

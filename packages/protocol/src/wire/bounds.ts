@@ -1,0 +1,39 @@
+/**
+ * The bounds of the relay API (docs/API.md "Conventions" and "Limits") that the relay enforces on
+ * what it accepts and the SDK enforces on what it receives: one table both import
+ * (../shared/reviews/structure-2026-12.md, change 1). Plain numbers and patterns, no dependencies.
+ */
+
+/** A user name: 1 to 64 bytes of [a-z0-9._-], starting with a letter or digit (docs/API.md "Conventions"). */
+export const USER_NAME = { minLength: 1, maxLength: 64, pattern: '^[a-z0-9][a-z0-9._-]{0,63}$' } as const;
+/** A device id: u32, nonzero (docs/PROTOCOL.md §5). */
+export const DEVICE_ID = { min: 1, max: 0xffffffff } as const;
+/** A prekey id: u32 (docs/PROTOCOL.md §3). */
+export const PREKEY_ID = { min: 0, max: 0xffffffff } as const;
+
+/** Key and signature sizes in bytes: RFC 8032 §5.1.5 (Ed25519), RFC 7748 §5 (X25519), FIPS 203 §8 table 3 (ML-KEM-768 encapsulation key). */
+export const KEY_BYTES = { ed25519: 32, x25519: 32, signature: 64, mlkem768: 1184 } as const;
+
+/** Ids the relay hands out: 16 random bytes each. */
+export const MESSAGE_ID_BYTES = 16;
+export const FILE_ID_BYTES = 16;
+
+/** Largest message body (ciphertext) the relay stores: 1.25 MiB (docs/API.md "Limits"). */
+export const MAX_MESSAGE_BYTES = 1.25 * 1024 * 1024;
+/** Largest signed device list: format 3 with 100 devices is 16,780 bytes (docs/PROTOCOL.md §5). */
+export const MAX_DEVICE_LIST_BYTES = 17 * 1024;
+/** Largest prekey bundle (docs/PROTOCOL.md §6). */
+export const MAX_PREKEY_BUNDLE_BYTES = 2048;
+/** Largest master-key rotation statement (docs/PROTOCOL.md §16.4). */
+export const MAX_ROTATION_BYTES = 64 * 1024;
+/** Largest age header of a file (stanzas and MAC; age.md "Header"). */
+export const MAX_FILE_HEADER_BYTES = 256 * 1024;
+/** Largest encrypted file metadata. */
+export const MAX_FILE_META_BYTES = 4096;
+/** Most readers of one file besides its owner. */
+export const MAX_FILE_READERS = 100;
+/** The owner's seal of a file version (docs/PROTOCOL.md §15.4): version byte, payload digest, Ed25519 signature (file-seal.ts). */
+export const FILE_SEAL_BYTES = 1 + 32 + 64;
+/** Most messages one fetch returns, and most files one page lists. */
+export const MAX_FETCH_MESSAGES = 500;
+export const MAX_FILE_PAGE = 500;

@@ -1,0 +1,275 @@
+/**
+ * The shapes of the relay's JSON answers (docs/API.md), written once as plain data: the relay
+ * builds its TypeBox schemas (and so its `/openapi.json`) from them (server/src/http/schemas.ts
+ * `schemaOf`), and the SDK checks every answer against them (`wireFault`, client/src/api.ts).
+ * No TypeBox here: a shape is a small object, the checker a few lines, so the browser bundle pays
+ * for the shapes it uses and nothing else (../shared/reviews/structure-2026-12.md, change 1).
+ *
+ * What a check means: integers are safe integers within their bounds; texts are strings within
+ * their lengths that match their pattern; bytes are canonical unpadded base64url (RFC 4648 §5)
+ * whose decoded length is within bounds; lists are arrays of at most `maxItems`; records are
+ * objects whose declared properties all pass (optional ones may be absent). Properties a record
+ * does not declare are ignored (a newer relay may add some; the relay's own schemas are closed).
+ */
+import { encodedLength, tryFromBase64url } from './base64url.js';
+import {
+  DEVICE_ID,
+  FILE_ID_BYTES,
+  FILE_SEAL_BYTES,
+  KEY_BYTES,
+  MAX_DEVICE_LIST_BYTES,
+  MAX_FETCH_MESSAGES,
+  MAX_FILE_HEADER_BYTES,
+  MAX_FILE_META_BYTES,
+  MAX_FILE_PAGE,
+  MAX_FILE_READERS,
+  MAX_MESSAGE_BYTES,
+  MAX_PREKEY_BUNDLE_BYTES,
+  MAX_ROTATION_BYTES,
+  MESSAGE_ID_BYTES,
+  PREKEY_ID,
+  USER_NAME,
+} from './bounds.js';
+
+export interface IntShape {
+  readonly kind: 'int';
+  readonly min: number;
+  /** Absent: any safe integer from `min` up. */
+  readonly max?: number;
+  readonly description?: string;
+}
+export interface TextShape {
+  readonly kind: 'text';
+  readonly minLength: number;
+  readonly maxLength: number;
+  readonly pattern: string;
+  readonly description?: string;
+}
+/** Binary data as canonical unpadded base64url of `minBytes` … `maxBytes` bytes. */
+export interface BytesShape {
+  readonly kind: 'bytes';
+  readonly minBytes: number;
+  readonly maxBytes: number;
+  readonly description?: string;
+}
+export interface BoolShape {
+  readonly kind: 'bool';
+  readonly description?: string;
+}
+/** The literal `true` (a flag that is present or absent). */
+export interface TrueShape {
+  readonly kind: 'true';
+  readonly description?: string;
+}
+export interface ListShape<I extends Shape = Shape> {
+  readonly kind: 'list';
+  readonly items: I;
+  readonly maxItems?: number;
+  readonly description?: string;
+}
+export interface NullableShape<I extends Shape = Shape> {
+  readonly kind: 'nullable';
+  readonly of: I;
+}
+/** A record property that may be absent. */
+export interface OptionalShape<I extends Shape = Shape> {
+  readonly kind: 'optional';
+  readonly of: I;
+}
+export type Properties = { readonly [name: string]: Shape | OptionalShape };
+export interface RecordShape<P extends Properties = Properties> {
+  readonly kind: 'record';
+  readonly props: P;
+  readonly description?: string;
+}
+export type Shape = IntShape | TextShape | BytesShape | BoolShape | TrueShape | ListShape | NullableShape | RecordShape;
+
+type OptionalKeys<P extends Properties> = { [K in keyof P]: P[K] extends OptionalShape ? K : never }[keyof P];
+type Simplify<T> = { [K in keyof T]: T[K] } & {};
+/** The JSON value a shape describes (bytes as their base64url text). */
+export type WireValue<S> = S extends IntShape
+  ? number
+  : S extends TextShape | BytesShape
+    ? string
+    : S extends BoolShape
+      ? boolean
+      : S extends TrueShape
+        ? true
+        : S extends ListShape<infer I>
+          ? WireValue<I>[]
+          : S extends NullableShape<infer I>
+            ? WireValue<I> | null
+            : S extends RecordShape<infer P>
+              ? Simplify<
+                  { [K in Exclude<keyof P, OptionalKeys<P>>]: WireValue<P[K]> } & {
+                    [K in OptionalKeys<P>]?: P[K] extends OptionalShape<infer I> ? WireValue<I> : never;
+                  }
+                >
+              : unknown;
+
+// (No descriptions: the relay adds them to its schemas; they would ride in every browser bundle.)
+export const int = (min: number, max?: number): IntShape => (max === undefined ? { kind: 'int', min } : { kind: 'int', min, max });
+export const text = (bounds: { minLength: number; maxLength: number; pattern: string }): TextShape => ({ kind: 'text', ...bounds });
+export const bytes = (minBytes: number, maxBytes: number): BytesShape => ({ kind: 'bytes', minBytes, maxBytes });
+export const bool = (): BoolShape => ({ kind: 'bool' });
+export const flag = (): TrueShape => ({ kind: 'true' });
+export const list = <I extends Shape>(items: I, maxItems?: number): ListShape<I> =>
+  maxItems === undefined ? { kind: 'list', items } : { kind: 'list', items, maxItems };
+export const nullable = <I extends Shape>(of: I): NullableShape<I> => ({ kind: 'nullable', of });
+export const optional = <I extends Shape>(of: I): OptionalShape<I> => ({ kind: 'optional', of });
+export const record = <P extends Properties>(props: P): RecordShape<P> => ({ kind: 'record', props });
+
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/**
+ * Where `value` breaks `shape`: the path of the first faulty field (`messages.3.from`; '' for the
+ * value itself), or undefined when it conforms. Never throws; never quotes the value.
+ */
+export function wireFault(shape: Shape, value: unknown, path = ''): string | undefined {
+  const here = path || '(value)';
+  switch (shape.kind) {
+    case 'int':
+      return Number.isSafeInteger(value) && (value as number) >= shape.min && (shape.max === undefined || (value as number) <= shape.max) ? undefined : here;
+    case 'text':
+      return typeof value === 'string' && value.length >= shape.minLength && value.length <= shape.maxLength && new RegExp(shape.pattern).test(value)
+        ? undefined
+        : here;
+    case 'bytes':
+      return decodeBytes(shape, value) ? undefined : here;
+    case 'bool':
+      return typeof value === 'boolean' ? undefined : here;
+    case 'true':
+      return value === true ? undefined : here;
+    case 'nullable':
+      return value === null ? undefined : wireFault(shape.of, value, path);
+    case 'list': {
+      if (!Array.isArray(value) || (shape.maxItems !== undefined && value.length > shape.maxItems)) return here;
+      for (let i = 0; i < value.length; i++) {
+        const fault = wireFault(shape.items, value[i], path ? `${path}.${i}` : String(i));
+        if (fault !== undefined) return fault;
+      }
+      return undefined;
+    }
+    case 'record': {
+      if (!isRecord(value)) return here;
+      for (const [name, prop] of Object.entries(shape.props)) {
+        const v = value[name];
+        const at = path ? `${path}.${name}` : name;
+        const fault = prop.kind === 'optional' ? (v === undefined ? undefined : wireFault(prop.of, v, at)) : wireFault(prop, v, at);
+        if (fault !== undefined) return fault;
+      }
+      return undefined;
+    }
+  }
+}
+
+/** The bytes of a base64url field, or undefined when it is not canonical base64url of `minBytes` … `maxBytes` bytes. */
+export function decodeBytes(shape: BytesShape, value: unknown): Uint8Array | undefined {
+  if (typeof value !== 'string' || value.length > encodedLength(shape.maxBytes)) return undefined;
+  const decoded = tryFromBase64url(value);
+  return decoded && decoded.length >= shape.minBytes && decoded.length <= shape.maxBytes ? decoded : undefined;
+}
+
+/** Whether `value` conforms to `shape` (a type guard: the SDK reads the fields without casts). */
+export const conforms = <S extends Shape>(shape: S, value: unknown): value is WireValue<S> => wireFault(shape, value) === undefined;
+
+// The fields the relay's routes share (docs/API.md "Conventions"). No descriptions here (they would
+// ride in every browser bundle): the relay adds them to its schemas (server/src/http/schemas.ts).
+export const USER = /* @__PURE__ */ text(USER_NAME);
+export const DEVICE = /* @__PURE__ */ int(DEVICE_ID.min, DEVICE_ID.max);
+export const PREKEY = /* @__PURE__ */ int(PREKEY_ID.min, PREKEY_ID.max);
+export const MILLIS = /* @__PURE__ */ int(0);
+export const COUNT = /* @__PURE__ */ int(0);
+export const ED25519_KEY = /* @__PURE__ */ bytes(KEY_BYTES.ed25519, KEY_BYTES.ed25519);
+export const X25519_KEY = /* @__PURE__ */ bytes(KEY_BYTES.x25519, KEY_BYTES.x25519);
+export const SIGNATURE = /* @__PURE__ */ bytes(KEY_BYTES.signature, KEY_BYTES.signature);
+export const MLKEM_KEY = /* @__PURE__ */ bytes(KEY_BYTES.mlkem768, KEY_BYTES.mlkem768);
+export const MESSAGE_ID = /* @__PURE__ */ bytes(MESSAGE_ID_BYTES, MESSAGE_ID_BYTES);
+export const FILE_ID = /* @__PURE__ */ bytes(FILE_ID_BYTES, FILE_ID_BYTES);
+export const MESSAGE_BODY = /* @__PURE__ */ bytes(1, MAX_MESSAGE_BYTES);
+export const DEVICE_LIST = /* @__PURE__ */ bytes(1, MAX_DEVICE_LIST_BYTES);
+export const ROTATION = /* @__PURE__ */ bytes(1, MAX_ROTATION_BYTES);
+export const FILE_HEADER = /* @__PURE__ */ bytes(1, MAX_FILE_HEADER_BYTES);
+export const FILE_META = /* @__PURE__ */ bytes(1, MAX_FILE_META_BYTES);
+export const FILE_VERSION = /* @__PURE__ */ int(1, Number.MAX_SAFE_INTEGER);
+export const REVISION = /* @__PURE__ */ int(1, Number.MAX_SAFE_INTEGER);
+export const SEALED_FLAG = /* @__PURE__ */ flag();
+export const PREKEY_BUNDLE = /* @__PURE__ */ bytes(1, MAX_PREKEY_BUNDLE_BYTES);
+export const FILE_READERS = /* @__PURE__ */ list(USER, MAX_FILE_READERS);
+export const FILE_SEAL = /* @__PURE__ */ bytes(FILE_SEAL_BYTES, FILE_SEAL_BYTES);
+export const CURRENT_HEADER = /* @__PURE__ */ bytes(1, MAX_FILE_HEADER_BYTES);
+export const CURRENT_META = /* @__PURE__ */ bytes(1, MAX_FILE_META_BYTES);
+export const PENDING_HEADER = /* @__PURE__ */ bytes(1, MAX_FILE_HEADER_BYTES);
+export const PENDING_META = /* @__PURE__ */ bytes(1, MAX_FILE_META_BYTES);
+export const SEND_MARK_VALUE = /* @__PURE__ */ int(0, Number.MAX_SAFE_INTEGER);
+const BYTE_COUNT = /* @__PURE__ */ int(0, Number.MAX_SAFE_INTEGER);
+
+/** GET /v1/messages, each message (docs/API.md §5; a sealed one, §11, names no sender). */
+export const MESSAGE_ENVELOPE = /* @__PURE__ */ record({
+  id: MESSAGE_ID,
+  from: optional(USER),
+  fromDevice: optional(DEVICE),
+  sealed: optional(SEALED_FLAG),
+  body: MESSAGE_BODY,
+  sentAt: MILLIS,
+});
+/** POST /v1/messages and POST /v1/sealed/messages: the ids given to the stored envelopes. */
+export const SEND_RESULT = /* @__PURE__ */ record({ ids: list(MESSAGE_ID), sentAt: MILLIS });
+
+/** GET /v1/users/:user (docs/API.md §4), and the sealed directory lookup (§11). */
+export const USER_KEYS = /* @__PURE__ */ record({ user: USER, masterKey: ED25519_KEY, deviceList: DEVICE_LIST, rotation: optional(ROTATION) });
+
+/** POST /v1/users/:user/bundles (docs/API.md §3). */
+export const PREKEY_BUNDLES = /* @__PURE__ */ record({
+  user: USER,
+  deviceListVersion: int(1),
+  bundles: list(record({ deviceId: DEVICE, bundle: PREKEY_BUNDLE })),
+  unavailable: list(DEVICE),
+});
+/** GET /v1/prekeys/status (docs/API.md §3). */
+export const PREKEY_STATUS = /* @__PURE__ */ record({
+  oneTimePreKeys: COUNT,
+  pqPreKeys: COUNT,
+  signedPreKeyId: nullable(PREKEY),
+  lastResortPqPreKeyId: nullable(PREKEY),
+});
+
+/** The replacement version being uploaded (owner only). */
+export const PENDING_VERSION = /* @__PURE__ */ record({
+  version: FILE_VERSION,
+  payloadSize: BYTE_COUNT,
+  received: BYTE_COUNT,
+  header: PENDING_HEADER,
+  meta: PENDING_META,
+});
+/** A file as the relay describes it (docs/API.md §8): GET /v1/files/:id and each of GET /v1/files. */
+export const FILE_INFO = /* @__PURE__ */ record({
+  id: FILE_ID,
+  owner: USER,
+  readers: FILE_READERS,
+  revision: REVISION,
+  version: FILE_VERSION,
+  header: CURRENT_HEADER,
+  meta: CURRENT_META,
+  payloadSize: BYTE_COUNT,
+  received: BYTE_COUNT,
+  complete: bool(),
+  seal: optional(FILE_SEAL),
+  createdAt: MILLIS,
+  updatedAt: MILLIS,
+  pending: optional(PENDING_VERSION),
+});
+/** GET /v1/files: one page of files. */
+export const FILE_PAGE = /* @__PURE__ */ record({ files: list(FILE_INFO, MAX_FILE_PAGE), next: nullable(FILE_ID) });
+/** GET /v1/messages: at most `limit` (≤ 500) messages. */
+export const MESSAGE_PAGE = /* @__PURE__ */ record({ messages: list(MESSAGE_ENVELOPE, MAX_FETCH_MESSAGES) });
+/** GET /v1/send-mark (docs/API.md §5a). */
+export const SEND_MARK = /* @__PURE__ */ record({ mark: SEND_MARK_VALUE, signature: nullable(SIGNATURE) });
+/** POST /v1/files (201): the new file. */
+export const FILE_CREATED = /* @__PURE__ */ record({ id: FILE_ID, version: FILE_VERSION, revision: REVISION });
+/** POST /v1/files/:id/versions (201): the new version. */
+export const FILE_VERSION_CREATED = /* @__PURE__ */ record({ version: FILE_VERSION, revision: REVISION });
+/** PUT /v1/files/:id/header: the file's new revision. */
+export const FILE_REVISED = /* @__PURE__ */ record({ revision: REVISION });
+/** PUT …/payload: what the relay holds of the version now. */
+export const PAYLOAD_PROGRESS = /* @__PURE__ */ record({ received: int(0), complete: bool() });
