@@ -30,29 +30,25 @@ export function xwingDeriveSeed(ikm: Uint8Array): Uint8Array {
 /** Encapsulate (X-Wing §5.3) to a 1216-byte public key with fresh randomness. */
 export function xwingEncapsulate(publicKey: Uint8Array): { enc: Uint8Array; sharedSecret: Uint8Array } {
   if (publicKey.length !== XWING_SIZES.publicKey) throw new InvalidKeyError('X-Wing: bad public key length');
-  if (nativeXWing) {
-    try {
-      return nativeXWing.encapsulate(publicKey);
-    } catch {
-      throw new InvalidKeyError('X-Wing: invalid public key');
-    }
+  try {
+    if (nativeXWing) return nativeXWing.encapsulate(publicKey);
+    const { cipherText, sharedSecret } = ml_kem768_x25519.encapsulate(publicKey);
+    return { enc: cipherText, sharedSecret };
+  } catch {
+    // FIPS 203 §7.2 modulus check, or an X25519 share of small order.
+    throw new InvalidKeyError('X-Wing: invalid public key');
   }
-  const { cipherText, sharedSecret } = ml_kem768_x25519.encapsulate(publicKey);
-  return { enc: cipherText, sharedSecret };
 }
 
 /** Decapsulate (X-Wing §5.4). */
 export function xwingDecapsulate(enc: Uint8Array, seed: Uint8Array): Uint8Array {
   if (enc.length !== XWING_SIZES.enc) throw new InvalidKeyError('X-Wing: bad encapsulation length');
   if (seed.length !== XWING_SIZES.privateKey) throw new InvalidKeyError('X-Wing: bad private key length');
-  if (nativeXWing) {
-    try {
-      return nativeXWing.decapsulate(enc, seed);
-    } catch {
-      throw new InvalidKeyError('X-Wing: invalid encapsulation');
-    }
+  try {
+    return nativeXWing ? nativeXWing.decapsulate(enc, seed) : ml_kem768_x25519.decapsulate(enc, seed);
+  } catch {
+    throw new InvalidKeyError('X-Wing: invalid encapsulation');
   }
-  return ml_kem768_x25519.decapsulate(enc, seed);
 }
 
 /** Which implementation runs X-Wing on this runtime (tests, benchmarks). */
