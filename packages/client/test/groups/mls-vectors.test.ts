@@ -9,6 +9,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { Aes256Gcm, CipherSuite, HkdfSha512 } from '@hpke/core';
 import { type CiphersuiteImpl, type CiphersuiteName, defaultKeyRetentionConfig, getCiphersuiteFromName } from 'ts-mls';
 import { getCiphersuiteNameFromId } from 'ts-mls/crypto/ciphersuite.js';
 import { refhash } from 'ts-mls/crypto/hash.js';
@@ -21,6 +22,7 @@ import { createSecretTree, deriveKey, deriveNonce, ratchetUntil } from 'ts-mls/s
 import { leafWidth, left, nodeWidth, parent, right, root, sibling, toNodeIndex } from 'ts-mls/treemath.js';
 import { describe, expect, it } from 'vitest';
 import { groupSuite, suiteByName } from '../../src/groups/ciphersuite.js';
+import { XWingKem } from '../../src/groups/xwing-kem.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: JSON vectors
 type J = any;
@@ -37,6 +39,20 @@ const suite = (id: number) => {
   }
   return p;
 };
+/**
+ * Suite 5 (SHA-512, HKDF-SHA512, AES-256-GCM) run twice: as ts-mls's default provider makes it and
+ * with the hash and KDF of our suite 0x0053 (ciphersuite.ts: node:crypto / @noble, synchronous),
+ * which has the same hash and KDF, so the published vectors check ours too.
+ */
+const variants = async (id: number): Promise<[string, CiphersuiteImpl][]> => {
+  const cs = await suite(id);
+  if (id !== 5) return [['', cs]];
+  const g = await groupSuite();
+  return [
+    ['', cs],
+    [' (0x0053 hash and KDF)', { ...cs, hash: g.hash, kdf: g.kdf }],
+  ];
+};
 const flip = (b: Uint8Array) => {
   const c = b.slice();
   c[0] = (c[0] as number) ^ 1;
@@ -49,6 +65,16 @@ describe('RFC 9420 vectors: crypto-basics (§5.1, §5.2)', () => {
   for (const v of vectors) {
     it(`suite ${v.cipher_suite}`, async () => {
       const cs = await suite(v.cipher_suite);
+      for (const [, k] of await variants(v.cipher_suite)) {
+        const rh = v.ref_hash;
+        expect(toHex(await refhash(rh.label, hex(rh.value), k.hash))).toBe(rh.out);
+        const ewl = v.expand_with_label;
+        expect(toHex(await expandWithLabel(hex(ewl.secret), ewl.label, hex(ewl.context), ewl.length, k.kdf))).toBe(ewl.out);
+        const ds = v.derive_secret;
+        expect(toHex(await deriveSecret(hex(ds.secret), ds.label, k.kdf))).toBe(ds.out);
+        const dts = v.derive_tree_secret;
+        expect(toHex(await deriveTreeSecret(hex(dts.secret), dts.label, dts.generation, dts.length, k.kdf))).toBe(dts.out);
+      }
       const rh = v.ref_hash;
       expect(toHex(await refhash(rh.label, hex(rh.value), cs.hash))).toBe(rh.out);
       const ewl = v.expand_with_label;
@@ -96,64 +122,70 @@ describe('RFC 9420 vectors: tree-math (Appendix C)', () => {
 describe('RFC 9420 vectors: secret tree (§9) and sender data keys (§6.3.2)', () => {
   for (const v of load('secret-tree')) {
     it(`suite ${v.cipher_suite}, ${v.leaves.length} leaves`, async () => {
-      const cs = await suite(v.cipher_suite);
-      const sd = v.sender_data;
-      const sample = hex(sd.ciphertext).subarray(0, cs.kdf.size);
-      expect(toHex(await expandWithLabel(hex(sd.sender_data_secret), 'key', sample, cs.hpke.keyLength, cs.kdf))).toBe(sd.key);
-      expect(toHex(await expandWithLabel(hex(sd.sender_data_secret), 'nonce', sample, cs.hpke.nonceLength, cs.kdf))).toBe(sd.nonce);
-      const tree = await createSecretTree(v.leaves.length, hex(v.encryption_secret), cs.kdf);
-      const config = { ...defaultKeyRetentionConfig, maximumForwardRatchetSteps: 1 << 20 };
-      for (let leaf = 0; leaf < v.leaves.length; leaf++) {
-        const node = tree[leaf * 2];
-        if (!node) throw new Error('no leaf secret');
-        for (const g of v.leaves[leaf]) {
-          const [app] = await ratchetUntil(node.application, g.generation, config, cs.kdf);
-          const [hs] = await ratchetUntil(node.handshake, g.generation, config, cs.kdf);
-          expect(toHex(await deriveKey(app.secret, g.generation, cs))).toBe(g.application_key);
-          expect(toHex(await deriveNonce(app.secret, g.generation, cs))).toBe(g.application_nonce);
-          expect(toHex(await deriveKey(hs.secret, g.generation, cs))).toBe(g.handshake_key);
-          expect(toHex(await deriveNonce(hs.secret, g.generation, cs))).toBe(g.handshake_nonce);
-        }
-      }
+      for (const [, cs] of await variants(v.cipher_suite)) await secretTreeVector(v, cs);
     });
   }
 });
 
+async function secretTreeVector(v: J, cs: CiphersuiteImpl) {
+  const sd = v.sender_data;
+  const sample = hex(sd.ciphertext).subarray(0, cs.kdf.size);
+  expect(toHex(await expandWithLabel(hex(sd.sender_data_secret), 'key', sample, cs.hpke.keyLength, cs.kdf))).toBe(sd.key);
+  expect(toHex(await expandWithLabel(hex(sd.sender_data_secret), 'nonce', sample, cs.hpke.nonceLength, cs.kdf))).toBe(sd.nonce);
+  const tree = await createSecretTree(v.leaves.length, hex(v.encryption_secret), cs.kdf);
+  const config = { ...defaultKeyRetentionConfig, maximumForwardRatchetSteps: 1 << 20 };
+  for (let leaf = 0; leaf < v.leaves.length; leaf++) {
+    const node = tree[leaf * 2];
+    if (!node) throw new Error('no leaf secret');
+    for (const g of v.leaves[leaf]) {
+      const [app] = await ratchetUntil(node.application, g.generation, config, cs.kdf);
+      const [hs] = await ratchetUntil(node.handshake, g.generation, config, cs.kdf);
+      expect(toHex(await deriveKey(app.secret, g.generation, cs))).toBe(g.application_key);
+      expect(toHex(await deriveNonce(app.secret, g.generation, cs))).toBe(g.application_nonce);
+      expect(toHex(await deriveKey(hs.secret, g.generation, cs))).toBe(g.handshake_key);
+      expect(toHex(await deriveNonce(hs.secret, g.generation, cs))).toBe(g.handshake_nonce);
+    }
+  }
+}
+
 describe('RFC 9420 vectors: key schedule (§8)', () => {
   for (const v of load('key-schedule')) {
     it(`suite ${v.cipher_suite}, ${v.epochs.length} epochs`, async () => {
-      const cs = await suite(v.cipher_suite);
-      let initSecret: Uint8Array = hex(v.initial_init_secret);
-      for (const [i, e] of v.epochs.entries()) {
-        const [gc, read] = decodeGroupContext(hex(e.group_context), 0) ?? [];
-        if (!gc) throw new Error('group context does not decode');
-        expect(read).toBe(hex(e.group_context).length);
-        expect(gc.epoch).toBe(BigInt(i));
-        expect(toHex(gc.groupId)).toBe(v.group_id);
-        expect(toHex(encodeGroupContext(gc))).toBe(e.group_context);
-        const s = await initializeEpoch(initSecret, hex(e.commit_secret), gc, hex(e.psk_secret), cs.kdf);
-        expect(toHex(s.joinerSecret)).toBe(e.joiner_secret);
-        expect(toHex(s.welcomeSecret)).toBe(e.welcome_secret);
-        expect(toHex(s.encryptionSecret)).toBe(e.encryption_secret);
-        const k = s.keySchedule;
-        expect(toHex(k.initSecret)).toBe(e.init_secret);
-        expect(toHex(k.senderDataSecret)).toBe(e.sender_data_secret);
-        expect(toHex(k.exporterSecret)).toBe(e.exporter_secret);
-        expect(toHex(k.epochAuthenticator)).toBe(e.epoch_authenticator);
-        expect(toHex(k.externalSecret)).toBe(e.external_secret);
-        expect(toHex(k.confirmationKey)).toBe(e.confirmation_key);
-        expect(toHex(k.membershipKey)).toBe(e.membership_key);
-        expect(toHex(k.resumptionPsk)).toBe(e.resumption_psk);
-        const external = await cs.hpke.deriveKeyPair(k.externalSecret);
-        expect(toHex(await cs.hpke.exportPublicKey(external.publicKey))).toBe(e.external_pub);
-        // A different commit secret gives a different epoch.
-        const other = await initializeEpoch(initSecret, flip(hex(e.commit_secret)), gc, hex(e.psk_secret), cs.kdf);
-        expect(toHex(other.keySchedule.initSecret)).not.toBe(e.init_secret);
-        initSecret = k.initSecret;
-      }
+      for (const [, cs] of await variants(v.cipher_suite)) await keyScheduleVector(v, cs);
     });
   }
 });
+
+async function keyScheduleVector(v: J, cs: CiphersuiteImpl) {
+  let initSecret: Uint8Array = hex(v.initial_init_secret);
+  for (const [i, e] of v.epochs.entries()) {
+    const [gc, read] = decodeGroupContext(hex(e.group_context), 0) ?? [];
+    if (!gc) throw new Error('group context does not decode');
+    expect(read).toBe(hex(e.group_context).length);
+    expect(gc.epoch).toBe(BigInt(i));
+    expect(toHex(gc.groupId)).toBe(v.group_id);
+    expect(toHex(encodeGroupContext(gc))).toBe(e.group_context);
+    const s = await initializeEpoch(initSecret, hex(e.commit_secret), gc, hex(e.psk_secret), cs.kdf);
+    expect(toHex(s.joinerSecret)).toBe(e.joiner_secret);
+    expect(toHex(s.welcomeSecret)).toBe(e.welcome_secret);
+    expect(toHex(s.encryptionSecret)).toBe(e.encryption_secret);
+    const k = s.keySchedule;
+    expect(toHex(k.initSecret)).toBe(e.init_secret);
+    expect(toHex(k.senderDataSecret)).toBe(e.sender_data_secret);
+    expect(toHex(k.exporterSecret)).toBe(e.exporter_secret);
+    expect(toHex(k.epochAuthenticator)).toBe(e.epoch_authenticator);
+    expect(toHex(k.externalSecret)).toBe(e.external_secret);
+    expect(toHex(k.confirmationKey)).toBe(e.confirmation_key);
+    expect(toHex(k.membershipKey)).toBe(e.membership_key);
+    expect(toHex(k.resumptionPsk)).toBe(e.resumption_psk);
+    const external = await cs.hpke.deriveKeyPair(k.externalSecret);
+    expect(toHex(await cs.hpke.exportPublicKey(external.publicKey))).toBe(e.external_pub);
+    // A different commit secret gives a different epoch.
+    const other = await initializeEpoch(initSecret, flip(hex(e.commit_secret)), gc, hex(e.psk_secret), cs.kdf);
+    expect(toHex(other.keySchedule.initSecret)).not.toBe(e.init_secret);
+    initSecret = k.initSecret;
+  }
+}
 
 describe('suite 0x0053 (X-Wing): the KEM through HPKE', () => {
   it('is the suite groups use, and its HPKE round-trips, rejects tampering, derives deterministically', async () => {
@@ -171,5 +203,24 @@ describe('suite 0x0053 (X-Wing): the KEM through HPKE', () => {
     expect(Array.from(await decryptWithLabel(b.privateKey, 'test', new Uint8Array(3), sealed.enc, sealed.ct, cs.hpke))).toEqual([1, 2, 3]);
     await expect(decryptWithLabel(b.privateKey, 'test', new Uint8Array(3), flip(sealed.enc), sealed.ct, cs.hpke)).rejects.toThrow();
     await expect(decryptWithLabel(b.privateKey, 'other', new Uint8Array(3), sealed.enc, sealed.ct, cs.hpke)).rejects.toThrow();
+  });
+
+  it("its synchronous HPKE key schedule and AEAD interoperate with @hpke/core's own (WebCrypto HKDF-SHA512, AES-256-GCM)", async () => {
+    const cs = await groupSuite();
+    const reference = new CipherSuite({ kem: new XWingKem(), kdf: new HkdfSha512(), aead: new Aes256Gcm() });
+    const kp = await cs.hpke.deriveKeyPair(new Uint8Array(32).fill(9));
+    const info = new Uint8Array([1, 2]);
+    const aad = new Uint8Array([3]);
+    const pt = new Uint8Array(100).fill(5);
+    const ours = await cs.hpke.seal(kp.publicKey, pt, info, aad);
+    const opened = await reference.open(
+      { recipientKey: kp.privateKey, enc: ours.enc.slice().buffer, info: info.slice().buffer },
+      ours.ct.slice().buffer,
+      aad.slice().buffer,
+    );
+    expect(toHex(new Uint8Array(opened))).toBe(toHex(pt));
+    const theirs = await reference.seal({ recipientPublicKey: kp.publicKey, info: info.slice().buffer }, pt.slice().buffer, aad.slice().buffer);
+    expect(toHex(await cs.hpke.open(kp.privateKey, new Uint8Array(theirs.enc), new Uint8Array(theirs.ct), info, aad))).toBe(toHex(pt));
+    await expect(cs.hpke.open(kp.privateKey, new Uint8Array(theirs.enc), flip(new Uint8Array(theirs.ct)), info, aad)).rejects.toThrow();
   });
 });

@@ -1,0 +1,67 @@
+/**
+ * The synchronous MLS primitives (groups/mls-primitives.ts) give the bytes of the reference
+ * implementations: HKDF-SHA512 against @noble/hashes' HKDF (every output length class: one
+ * block, several, the 255-block limit) and RFC 5869's construction, SHA-512 / HMAC against
+ * @noble, AES-256-GCM against WebCrypto (and a flipped bit refused).
+ */
+import { expand, extract } from '@noble/hashes/hkdf.js';
+import { hmac } from '@noble/hashes/hmac.js';
+import { sha512 } from '@noble/hashes/sha2.js';
+import { describe, expect, it } from 'vitest';
+import { mlsAes256Gcm, mlsHkdfExpand, mlsHkdfExtract, mlsHmacSha512, mlsMacEqual, mlsSha512 } from '../src/groups/mls-primitives.js';
+
+const hex = (u: Uint8Array) => Buffer.from(u).toString('hex');
+const bytes = (n: number, seed: number) => Uint8Array.from({ length: n }, (_, i) => (i * 131 + seed * 7) & 0xff);
+
+describe('MLS primitives (SHA-512 suite)', () => {
+  it('HKDF-Extract and HKDF-Expand equal @noble/hashes HKDF-SHA512', () => {
+    for (const [saltLen, ikmLen] of [
+      [0, 64],
+      [64, 64],
+      [64, 0],
+      [13, 200],
+    ] as const) {
+      const salt = bytes(saltLen, 1);
+      const ikm = bytes(ikmLen, 2);
+      expect(hex(mlsHkdfExtract(salt, ikm))).toBe(hex(extract(sha512, ikm, saltLen === 0 ? undefined : salt)));
+    }
+    const prk = bytes(64, 3);
+    for (const len of [0, 1, 32, 63, 64, 65, 128, 200, 255 * 64]) {
+      const info = bytes(len % 50, 4);
+      expect(hex(mlsHkdfExpand(prk, info, len))).toBe(hex(expand(sha512, prk, info, len)));
+    }
+    expect(() => mlsHkdfExpand(prk, new Uint8Array(), 255 * 64 + 1)).toThrow(RangeError);
+  });
+
+  it('SHA-512 and HMAC-SHA512 equal @noble; MACs compare in constant time', () => {
+    const data = bytes(1000, 5);
+    const key = bytes(64, 6);
+    expect(hex(mlsSha512(data))).toBe(hex(sha512(data)));
+    const mac = mlsHmacSha512(key, data);
+    expect(hex(mac)).toBe(hex(hmac(sha512, key, data)));
+    expect(mlsMacEqual(mac, mac.slice())).toBe(true);
+    const bad = mac.slice();
+    bad[0] = (bad[0] as number) ^ 1;
+    expect(mlsMacEqual(mac, bad)).toBe(false);
+    expect(mlsMacEqual(mac, mac.subarray(1))).toBe(false);
+  });
+
+  it('AES-256-GCM equals WebCrypto and refuses a flipped bit', async () => {
+    const gcm = mlsAes256Gcm;
+    if (!gcm) throw new Error('node:crypto AES-GCM missing on Node');
+    const key = bytes(32, 7);
+    const nonce = bytes(12, 8);
+    for (const aad of [new Uint8Array(), bytes(20, 9)]) {
+      const pt = bytes(100, 10);
+      const sealed = gcm.seal(key, nonce, aad, pt);
+      const k = await crypto.subtle.importKey('raw', key, 'AES-GCM', false, ['encrypt']);
+      const ref = new Uint8Array(await crypto.subtle.encrypt({ name: 'AES-GCM', iv: nonce, additionalData: aad }, k, pt));
+      expect(hex(sealed)).toBe(hex(ref));
+      expect(hex(gcm.open(key, nonce, aad, sealed))).toBe(hex(pt));
+      const t = sealed.slice();
+      t[5] = (t[5] as number) ^ 1;
+      expect(() => gcm.open(key, nonce, aad, t)).toThrow();
+    }
+    expect(() => gcm.open(key, nonce, new Uint8Array(), new Uint8Array(15))).toThrow();
+  });
+});
