@@ -7,7 +7,11 @@
  * and NATS, which listen on 127.0.0.1 of the root namespace; they reach them through a forwarder
  * on the bridge's root address (test/netns/delay-proxy.ts, its own process). The 1 ms: `tc netem
  * delay 1ms` on both ends of every veth where the kernel has sch_netem, else the forwarder holds
- * every chunk 1 ms in each direction (this machine's kernel is built without sch_netem). Either
+ * every chunk 1 ms in each direction. This machine's kernel (6.18.44-fc-v1252) is built without
+ * it and cannot load it, checked again 2026-12-03: /proc/config.gz has `# CONFIG_NET_SCH_NETEM is
+ * not set` and `# CONFIG_MODULES is not set` (no modprobe, no /lib/modules), and
+ * `tc qdisc add dev <veth> root netem delay 1ms` answers `Error: Specified qdisc kind is unknown.`
+ * (only htb, tbf and ingress are built in). Either
  * way every path from one relay to another (relay → NATS/PostgreSQL → relay) gains at least 2 ms,
  * and the test measures that it did. Clients run in this process in the root namespace; the
  * bridge is not loopback, so they are told plain HTTP is fine here (allowInsecureHttp).

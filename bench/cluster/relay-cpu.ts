@@ -4,8 +4,8 @@
 // the rest of the bench). After an unmeasured closed-loop warm-up of each, rounds alternate
 // between them (1, 3, then 3, 1, ...) at the same fixed offered rate; each phase charges the CPU
 // time of that cluster's relay processes (every thread, from /proc) to the messages its receivers
-// got (BLINDRELAY_CLUSTER_CPU_RATE, _ROUNDS, _WARMUP override rate, rounds, warm-up seconds).
-// Interleaving puts both under the same background load on these shared cores, which moves
+// got (BLINDRELAY_CLUSTER_CPU_RATE, _ROUNDS, _WARMUP override rate, rounds, warm-up messages per
+// relay). Interleaving puts both under the same background load on these shared cores, which moves
 // absolute figures by ±30 % from minute to minute; the figure per cluster is the median over rounds.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -15,6 +15,10 @@ import type { SdkPairs, sdkPairs } from '../relay/sdk-pairs.js';
 import type { BenchOptions } from '../run.js';
 import { cpuMicros, cpuMicrosByThread } from './cpu.js';
 import { createDatabase, dropDatabase, NATS_URL, type Relay, spawnRelay, stopRelay } from './relays.js';
+
+/** Warm-up messages per relay process (see measureRelayCpu), and the most seconds spent on it per cluster. */
+const WARMUP_PER_RELAY = 1500;
+const WARMUP_CAP_S = 180;
 
 export interface RelayCpu {
   /** Median relay CPU per delivered message, µs, of one relay and of three. */
@@ -55,10 +59,14 @@ export async function measureRelayCpu(opts: BenchOptions, driver: typeof sdkPair
   const rate = Number(process.env.BLINDRELAY_CLUSTER_CPU_RATE) || 150;
   const seconds = opts.quick ? 1 : 5;
   const rounds = opts.quick ? 1 : Number(process.env.BLINDRELAY_CLUSTER_CPU_ROUNDS) || 4;
-  // Steady state is what scale-out efficiency is about. Each relay process warms its own JIT and
-  // heap, and each of three sees a third of the calls, so it takes them three times as long: at
-  // 5 s the three relays still spent ~1.30× one relay's CPU per message, at 15 s ~1.19× (BENCHMARKS.md).
-  const warmup = opts.quick ? 1 : Number(process.env.BLINDRELAY_CLUSTER_CPU_WARMUP) || 15;
+  // Steady state is what scale-out efficiency is about. Each relay process warms its own JIT, heap
+  // and connection pool, and each of three sees a third of the messages. A warm-up of equal time
+  // (15 s before) gave each of three relays a third of one relay's, and on a loaded machine left
+  // them still warming during the rounds (their CPU per message falling round after round,
+  // BENCHMARKS.md). So the warm-up is counted in messages per relay process: each relay of either
+  // cluster has handled `warmup` messages before the first round (one relay `warmup`, three
+  // relays 3 × `warmup`), closed loop, capped at WARMUP_CAP_S per cluster.
+  const warmup = opts.quick ? 20 : Number(process.env.BLINDRELAY_CLUSTER_CPU_WARMUP) || WARMUP_PER_RELAY;
   const dir = await mkdtemp(join(tmpdir(), 'br-bench-cpu-'));
   const clusters: Cluster[] = [];
   try {
@@ -70,8 +78,16 @@ export async function measureRelayCpu(opts: BenchOptions, driver: typeof sdkPair
       c.clients = await driver(pairs, (i, role) => serversFrom(role === 'sender' ? i : i + 1), opts.log);
     }
     const [one, three] = clusters as [Cluster, Cluster];
-    opts.log(`  relay CPU: 1 and 3 relays side by side; warm-up ${warmup} s each at full load`);
-    for (const c of clusters) await maxThroughput(c.clients?.senders ?? [], c.clients?.tracker as SdkPairs['tracker'], warmup, 16);
+    opts.log(`  relay CPU: 1 and 3 relays side by side; warm-up ${warmup} messages per relay at full load`);
+    for (const c of clusters) {
+      const clients = c.clients as SdkPairs;
+      const target = warmup * c.count;
+      const start = performance.now();
+      let warmed = 0;
+      while (warmed < target && performance.now() - start < WARMUP_CAP_S * 1000)
+        warmed += (await maxThroughput(clients.senders, clients.tracker, 2, 16)).delivered;
+      opts.log(`  relay CPU warm-up, ${c.count} relay(s): ${warmed} messages in ${((performance.now() - start) / 1000).toFixed(0)} s`);
+    }
     for (let round = 0; round < rounds; round++) {
       for (const c of round % 2 === 0 ? [one, three] : [three, one]) {
         const clients = c.clients as SdkPairs;
