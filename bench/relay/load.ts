@@ -19,11 +19,12 @@ export class Tracker {
   sent(id: string): void {
     this.started.set(id, performance.now());
   }
-  delivered(id: string): void {
+  /** `at`: when it was delivered (performance.now() time of this process), if not now. */
+  delivered(id: string, at = performance.now()): void {
     const t = this.started.get(id);
     if (t === undefined) return; // duplicate delivery (at-least-once): counted once
     this.started.delete(id);
-    this.latencies.push(performance.now() - t);
+    this.latencies.push(at - t);
     for (const w of this.waiters.splice(0)) w();
   }
   get inFlight(): number {
