@@ -149,6 +149,13 @@ export async function run(opts: BenchOptions): Promise<BenchResult> {
         const expected = Math.round(1000 * seconds);
         if (fixed.delivered !== expected) log(`  warning: delivered ${fixed.delivered} of ${expected} messages at 1,000/s`);
         const sorted = [...fixed.latenciesMs].sort((a, b) => a - b);
+        // Where messages wait: until the relay accepted the send (coalescer, encryption, profile
+        // write, frame, the relay's group commit and fsync, the answer), and the whole way.
+        const accepted = [...(fixed.acceptedMs ?? [])].sort((a, b) => a - b);
+        log(
+          `  at 1,000/s: send call → relay accepted p50 ${percentile(accepted, 50).toFixed(1)} / p99 ${percentile(accepted, 99).toFixed(1)} ms; ` +
+            `send call → onMessage p50 ${percentile(sorted, 50).toFixed(1)} / p99 ${percentile(sorted, 99).toFixed(1)} ms`,
+        );
         const cpuUs = (c.user + c.system + receiverCpu) / max.delivered;
         log(
           `  end to end (receivers ${receivers}): ${Math.round(cpuUs)} µs SDK CPU per delivered message (${Math.round(receiverCpu / max.delivered)} of it in the receivers' process)`,
