@@ -84,6 +84,10 @@ describe('benchmarks, --quick --json', () => {
       'protocol_oneway_per_s',
       'p50_ms_at_1000_per_s',
       'p99_ms_at_1000_per_s',
+      'e2e_sdk_cpu_us_per_msg',
+      'e2e_split_delivered_per_s',
+      'p50_ms_at_1000_per_s_split',
+      'p99_ms_at_1000_per_s_split',
     ]);
     for (const row of r.rows) expect(row.ours as number, row.metric as string).toBeGreaterThan(0);
   });

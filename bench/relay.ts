@@ -8,6 +8,11 @@
 //   WebSockets to a relay process, against protocol_oneway_per_s, the protocol's one-way
 //   encrypt + decrypt rate measured in the same run (bench/peers/blindrelay.ts).
 // - p99_ms_at_1000_per_s (and p50): end to end, 1,000 messages/s offered, send call to onMessage.
+// - e2e_sdk_cpu_us_per_msg: CPU time of the SDK side per delivered message over the closed loop,
+//   against the protocol's CPU time per one-way message (the peer run above).
+// - e2e_split_delivered_per_s, p50/p99_ms_at_1000_per_s_split: the same with the receivers in their
+//   own process (bench/relay/receivers.ts; real senders and receivers are different machines),
+//   still doing all the cryptography; the peer rate stays one thread doing both sides.
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -93,7 +98,12 @@ export async function run(opts: BenchOptions): Promise<BenchResult> {
   const pairCount = opts.quick ? 3 : 10;
 
   log('  protocol: one-way encrypt + decrypt, 100 bytes, one process');
+  const cpu0 = process.cpuUsage();
+  const wall0 = performance.now();
   const oneway = await onewayPerSecond(100, opts.quick ? 300 : 3000);
+  const onewayCpu = process.cpuUsage(cpu0);
+  /** CPU µs per one-way message of the protocol alone (this thread's CPU time over the messages it did). */
+  const protocolCpuUs = (onewayCpu.user + onewayCpu.system) / ((oneway * (performance.now() - wall0)) / 1000);
 
   log(`  relay capacity, ours: load generator process, 10 mailboxes, ${seconds} s`);
   const ours = await withRelay((url) => loadgen('ours', url, seconds));
@@ -116,25 +126,50 @@ export async function run(opts: BenchOptions): Promise<BenchResult> {
     }
   });
 
-  log(`  end to end: ${pairCount} SDK senders (listening, so sends go over the WebSocket) and ${pairCount} receivers`);
-  const e2e = await withRelay(async (url) => {
-    const pairs = await sdkPairs(pairCount, () => [url], log, { listenSenders: true });
-    try {
-      const errors: string[] = [];
-      const onError = (e: Error) => errors.length < 5 && errors.push(e.message);
-      log(`  end to end: closed loop, 64 in flight per sender, ${seconds} s`);
-      const max = await windowed(pairs.senders, pairs.tracker, seconds, 64, onError);
-      log(`  end to end: 1,000 messages/s offered for ${seconds} s`);
-      const fixed = await fixedRate(pairs.senders, pairs.tracker, seconds, 1000);
-      if (errors.length > 0) log(`  send errors: ${errors.join('; ')}`);
-      const expected = Math.round(1000 * seconds);
-      if (fixed.delivered !== expected) log(`  warning: delivered ${fixed.delivered} of ${expected} messages at 1,000/s`);
-      const sorted = [...fixed.latenciesMs].sort((a, b) => a - b);
-      return { perSecond: max.delivered / max.seconds, p50: percentile(sorted, 50), p99: percentile(sorted, 99) };
-    } finally {
-      await pairs.stop();
-    }
-  });
+  /**
+   * Closed loop, then 1,000 messages/s offered, with the receivers in this process or in their own
+   * (`split`). CPU µs per delivered message: of this process (senders, and receivers unless split)
+   * and of the receivers' process, over the closed loop.
+   */
+  const endToEnd = (receivers: 'in-process' | 'process') =>
+    withRelay(async (url) => {
+      const pairs = await sdkPairs(pairCount, () => [url], log, { listenSenders: true, receivers });
+      try {
+        const errors: string[] = [];
+        const onError = (e: Error) => errors.length < 5 && errors.push(e.message);
+        log(`  end to end: closed loop, 64 in flight per sender, ${seconds} s`);
+        const c0 = process.cpuUsage();
+        const r0 = (await pairs.receiverCpuUs?.()) ?? 0;
+        const max = await windowed(pairs.senders, pairs.tracker, seconds, 64, onError);
+        const c = process.cpuUsage(c0);
+        const receiverCpu = ((await pairs.receiverCpuUs?.()) ?? 0) - r0;
+        log(`  end to end: 1,000 messages/s offered for ${seconds} s`);
+        const fixed = await fixedRate(pairs.senders, pairs.tracker, seconds, 1000);
+        if (errors.length > 0) log(`  send errors: ${errors.join('; ')}`);
+        const expected = Math.round(1000 * seconds);
+        if (fixed.delivered !== expected) log(`  warning: delivered ${fixed.delivered} of ${expected} messages at 1,000/s`);
+        const sorted = [...fixed.latenciesMs].sort((a, b) => a - b);
+        // Where messages wait: until the relay accepted the send (coalescer, encryption, profile
+        // write, frame, the relay's group commit and fsync, the answer), and the whole way.
+        const accepted = [...(fixed.acceptedMs ?? [])].sort((a, b) => a - b);
+        log(
+          `  at 1,000/s: send call → relay accepted p50 ${percentile(accepted, 50).toFixed(1)} / p99 ${percentile(accepted, 99).toFixed(1)} ms; ` +
+            `send call → onMessage p50 ${percentile(sorted, 50).toFixed(1)} / p99 ${percentile(sorted, 99).toFixed(1)} ms`,
+        );
+        const cpuUs = (c.user + c.system + receiverCpu) / max.delivered;
+        log(
+          `  end to end (receivers ${receivers}): ${Math.round(cpuUs)} µs SDK CPU per delivered message (${Math.round(receiverCpu / max.delivered)} of it in the receivers' process)`,
+        );
+        return { perSecond: max.delivered / max.seconds, p50: percentile(sorted, 50), p99: percentile(sorted, 99), cpuUs };
+      } finally {
+        await pairs.stop();
+      }
+    });
+
+  log(`  end to end: ${pairCount} SDK senders (listening, so sends go over the WebSocket) and ${pairCount} receivers, one process`);
+  const e2e = await endToEnd('in-process');
+  log(`  end to end, split: the same ${pairCount} senders in this process, the ${pairCount} receivers in their own (bench/relay/receivers.ts)`);
+  const split = await endToEnd('process');
 
   const capacity = ours.delivered / ours.seconds;
   const natsCapacity = nats ? nats.delivered / nats.seconds : null;
@@ -150,6 +185,10 @@ export async function run(opts: BenchOptions): Promise<BenchResult> {
       { metric: 'protocol_oneway_per_s', unit: 'msg/s', ours: oneway, peer: null, ratio: null },
       { metric: 'p50_ms_at_1000_per_s', unit: 'ms', ours: e2e.p50, peer: null, ratio: null },
       { metric: 'p99_ms_at_1000_per_s', unit: 'ms', ours: e2e.p99, peer: null, ratio: null },
+      { metric: 'e2e_sdk_cpu_us_per_msg', unit: 'µs', ours: e2e.cpuUs, peer: protocolCpuUs, ratio: e2e.cpuUs / protocolCpuUs },
+      { metric: 'e2e_split_delivered_per_s', unit: 'msg/s', ours: split.perSecond, peer: oneway, ratio: split.perSecond / oneway },
+      { metric: 'p50_ms_at_1000_per_s_split', unit: 'ms', ours: split.p50, peer: null, ratio: null },
+      { metric: 'p99_ms_at_1000_per_s_split', unit: 'ms', ours: split.p99, peer: null, ratio: null },
     ],
   };
 }

@@ -4,6 +4,8 @@ export interface LoadResult {
   delivered: number;
   seconds: number;
   latenciesMs: number[];
+  /** fixedRate only: per message, from the send call until the relay accepted it (the send resolved). */
+  acceptedMs?: number[];
 }
 
 export function percentile(sorted: number[], p: number): number {
@@ -19,11 +21,12 @@ export class Tracker {
   sent(id: string): void {
     this.started.set(id, performance.now());
   }
-  delivered(id: string): void {
+  /** `at`: when it was delivered (performance.now() time of this process), if not now. */
+  delivered(id: string, at = performance.now()): void {
     const t = this.started.get(id);
     if (t === undefined) return; // duplicate delivery (at-least-once): counted once
     this.started.delete(id);
-    this.latencies.push(performance.now() - t);
+    this.latencies.push(at - t);
     for (const w of this.waiters.splice(0)) w();
   }
   get inFlight(): number {
@@ -81,18 +84,24 @@ export async function fixedRate(senders: Sender[], tracker: Tracker, seconds: nu
   const start = performance.now();
   const total = Math.round(rate * seconds);
   const before = tracker.latencies.length;
-  const pending: Promise<void>[] = [];
+  const pending: Promise<number>[] = [];
   for (let n = 0; n < total; n++) {
     const due = start + (n * 1000) / rate;
     const wait = due - performance.now();
     if (wait > 1) await new Promise((r) => setTimeout(r, wait));
     const id = `r${n}`;
     tracker.sent(id);
-    pending.push((senders[n % senders.length] as Sender).send(id));
+    const t = performance.now();
+    pending.push((senders[n % senders.length] as Sender).send(id).then(() => performance.now() - t));
   }
-  await Promise.all(pending);
+  const acceptedMs = await Promise.all(pending);
   for (let i = 0; i < 100 && tracker.inFlight > 0; i++) await tracker.drained(50);
-  return { delivered: tracker.latencies.length - before, seconds: (performance.now() - start) / 1000, latenciesMs: tracker.latencies.slice(before) };
+  return {
+    delivered: tracker.latencies.length - before,
+    seconds: (performance.now() - start) / 1000,
+    latenciesMs: tracker.latencies.slice(before),
+    acceptedMs,
+  };
 }
 
 /**

@@ -1,7 +1,9 @@
 // N sender → receiver pairs of SDK devices (in-memory profiles), receivers listening on the
 // WebSocket, sessions set up by one unmeasured warm-up message each. Shared by the relay and
 // cluster benches so both drive the relay the same way.
+import { spawn } from 'node:child_process';
 import { setMaxListeners } from 'node:events';
+import { fileURLToPath } from 'node:url';
 import { BlindrelayClient, MemoryStorage } from '@blindrelay/client';
 import { nodeSocketFactory } from '@blindrelay/client/node';
 import { createNodePrimitives } from '@blindrelay/protocol/node';
@@ -14,8 +16,47 @@ const idOf = (text: string) => text.slice(0, text.indexOf(' '));
 export interface SdkPairs {
   senders: Sender[];
   tracker: Tracker;
+  /** CPU time (µs) of the receivers' process so far, when they run in their own (`receivers: 'process'`). */
+  receiverCpuUs?: () => Promise<number>;
   /** Stop the receivers' listeners. */
   stop(): Promise<void>;
+}
+
+const RECEIVERS = fileURLToPath(new URL('./receivers.ts', import.meta.url));
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+/** The receivers in a child process (bench/relay/receivers.ts); deliveries reach `tracker` over IPC. */
+async function receiverProcess(url: string, count: number, run: string, tracker: Tracker) {
+  const child = spawn(process.execPath, ['--import', 'tsx', RECEIVERS, url, String(count), run], { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const cpuWaiters: ((us: number) => void)[] = [];
+  let stopped!: () => void;
+  const done = new Promise<void>((r) => {
+    stopped = r;
+  });
+  const users = await new Promise<string[]>((resolve, reject) => {
+    child.once('exit', (code) => {
+      stopped();
+      reject(new Error(`the receivers' process exited with ${code}`));
+    });
+    child.on('message', (m: { type: string; users?: string[]; d?: [string, number][]; us?: number }) => {
+      if (m.type === 'ready') resolve(m.users as string[]);
+      else if (m.type === 'delivered') for (const [id, at] of m.d ?? []) tracker.delivered(id, at - performance.timeOrigin);
+      else if (m.type === 'cpu') cpuWaiters.shift()?.(m.us as number);
+      else if (m.type === 'stopped') stopped();
+    });
+  });
+  return {
+    users,
+    cpuUs: () =>
+      new Promise<number>((resolve) => {
+        cpuWaiters.push(resolve);
+        child.send({ type: 'cpu' });
+      }),
+    stop: async () => {
+      if (child.connected) child.send({ type: 'stop' });
+      await done;
+    },
+  };
 }
 
 /**
@@ -26,7 +67,7 @@ export async function sdkPairs(
   pairs: number,
   servers: (i: number, role: 'sender' | 'receiver') => string[],
   log: (l: string) => void,
-  options: { listenSenders?: boolean } = {},
+  options: { listenSenders?: boolean; receivers?: 'in-process' | 'process' } = {},
 ): Promise<SdkPairs> {
   const p = createNodePrimitives();
   const tracker = new Tracker();
@@ -36,22 +77,29 @@ export async function sdkPairs(
   setMaxListeners(4 * pairs, controller.signal);
   const listeners: Promise<void>[] = [];
   const senders: Sender[] = [];
+  // Receivers in their own process: all on the first receiver URL list (one relay).
+  const remote = options.receivers === 'process' ? await receiverProcess(servers(0, 'receiver')[0] as string, pairs, run, tracker) : undefined;
   for (let i = 0; i < pairs; i++) {
     const from = await BlindrelayClient.createAccount(env(), { servers: servers(i, 'sender'), user: `s${i}-${run}` });
-    const to = await BlindrelayClient.createAccount(env(), { servers: servers(i, 'receiver'), user: `r${i}-${run}` });
-    let open!: () => void;
-    const opened = new Promise<void>((r) => {
-      open = r;
-    });
-    listeners.push(
-      to.listen({
-        signal: controller.signal,
-        onMessage: (m) => tracker.delivered(idOf(m.text)),
-        onStatus: (s) => s.state === 'open' && open(),
-        onError: (e) => log(`  receiver error: ${e.message}`),
-      }),
-    );
-    await opened;
+    let toUser: string;
+    if (remote) toUser = remote.users[i] as string;
+    else {
+      const to = await BlindrelayClient.createAccount(env(), { servers: servers(i, 'receiver'), user: `r${i}-${run}` });
+      toUser = to.user;
+      let open!: () => void;
+      const opened = new Promise<void>((r) => {
+        open = r;
+      });
+      listeners.push(
+        to.listen({
+          signal: controller.signal,
+          onMessage: (m) => tracker.delivered(idOf(m.text)),
+          onStatus: (s) => s.state === 'open' && open(),
+          onError: (e) => log(`  receiver error: ${e.message}`),
+        }),
+      );
+      await opened;
+    }
     if (options.listenSenders) {
       // A listening sender sends over its WebSocket, batched (docs/API.md §12).
       let up!: () => void;
@@ -68,7 +116,7 @@ export async function sdkPairs(
       );
       await ready;
     }
-    senders.push({ send: async (id) => void (await from.send(to.user, textFor(id))) });
+    senders.push({ send: async (id) => void (await from.send(toUser, textFor(id))) });
   }
   // First messages set up the sessions (PQXDH); not measured.
   await Promise.all(
@@ -82,9 +130,10 @@ export async function sdkPairs(
   return {
     senders,
     tracker,
+    ...(remote ? { receiverCpuUs: remote.cpuUs } : {}),
     stop: async () => {
       controller.abort();
-      await Promise.all(listeners);
+      await Promise.all([...listeners, remote?.stop()]);
     },
   };
 }

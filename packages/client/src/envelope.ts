@@ -82,10 +82,12 @@ function check(e: Envelope, sending = false): void {
   if (typeof e.id !== 'string' || !ID_PATTERN.test(e.id)) throw new EnvelopeError('envelope: bad id');
   if (!Number.isSafeInteger(e.sentAt) || e.sentAt < 0) throw new EnvelopeError('envelope: bad sentAt');
   if (typeof e.text !== 'string') throw new EnvelopeError('envelope: text must be a string');
-  if (typeof e.text === 'string' && sending && utf8(e.text).length > MAX_TEXT_BYTES) {
-    throw new MessageTooLargeError(`the message is too large: ${utf8(e.text).length} bytes of text, at most ${MAX_TEXT_BYTES} (1 MB)`);
+  // UTF-8 takes at most 3 bytes per UTF-16 code unit: only a long text needs encoding to be measured.
+  const textBytes = e.text.length * 3 <= MAX_TEXT_BYTES ? 0 : utf8(e.text).length;
+  if (sending && textBytes > MAX_TEXT_BYTES) {
+    throw new MessageTooLargeError(`the message is too large: ${textBytes} bytes of text, at most ${MAX_TEXT_BYTES} (1 MB)`);
   }
-  if (utf8(e.text).length > MAX_TEXT_BYTES) throw new EnvelopeError(`envelope: text longer than ${MAX_TEXT_BYTES} bytes`);
+  if (textBytes > MAX_TEXT_BYTES) throw new EnvelopeError(`envelope: text longer than ${MAX_TEXT_BYTES} bytes`);
   if (!isValidUserName(e.recipient)) throw new EnvelopeError('envelope: bad recipient');
   if (!Number.isSafeInteger(e.listVersion) || e.listVersion < 1) throw new EnvelopeError('envelope: bad listVersion');
   if (e.deliveryToken !== undefined && (typeof e.deliveryToken !== 'string' || !COLLECTION_KEY.test(e.deliveryToken)))

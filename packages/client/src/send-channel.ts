@@ -21,6 +21,17 @@ export interface SendFrameItem {
 /** The relay refuses frames above its WebSocket frame limit (64 KiB by default): stay below it. */
 export const MAX_SEND_FRAME_CHARS = 60_000;
 
+/**
+ * The length of `JSON.stringify(item)` for an item built as `{ to, messages: [{ deviceId, body }] }`
+ * with base64url bodies (nothing to escape), without building the string.
+ */
+export function itemChars(item: SendFrameItem): number {
+  // {"to":…,"messages":[{"deviceId":N,"body":"…"},…]}
+  let n = 6 + JSON.stringify(item.to).length + 13 + 2 + Math.max(0, item.messages.length - 1);
+  for (const m of item.messages) n += 23 + String(m.deviceId).length + m.body.length;
+  return n;
+}
+
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 function parseError(e: unknown): { status: number; body: Record<string, unknown> } | undefined {

@@ -20,7 +20,7 @@ import { listForSend } from './directory.js';
 import { encodeEnvelope } from './envelope.js';
 import { MismatchedDevicesError, relayError } from './errors.js';
 import { hasOtherDevice, ownList, ownListVersion, type SendOptions, type SendResult, sendText } from './send.js';
-import { MAX_SEND_FRAME_CHARS, type SendChannel, type SendFrameItem, type SentAnswer } from './send-channel.js';
+import { itemChars, MAX_SEND_FRAME_CHARS, type SendChannel, type SendFrameItem, type SentAnswer } from './send-channel.js';
 import { nextSendMark } from './send-mark.js';
 import { currentSession, putSession } from './sessions.js';
 
@@ -89,29 +89,41 @@ export class SendCoalescer {
       const prepared: Prepared[] = [];
       const self = ctx.account.user;
       let own: DeviceList | undefined;
+      let listVersion: number | undefined;
+      /** Per recipient, what every send to them in this batch shares (one transaction: it cannot change). */
+      const recipients = new Map<string, { target: DeviceList; sealed: boolean; deliveryToken: string | undefined }>();
+      const recipient = async (p: Pending) => {
+        const key = `${p.options.acceptNewKey ? 1 : 0}${p.to}`;
+        let r = recipients.get(key);
+        if (!r) {
+          const target = (await listForSend(ctx, tx, p.to, { acceptNewKey: p.options.acceptNewKey ?? false })).list;
+          const sealed =
+            ctx.sealedSends !== false &&
+            (await tokensFor(
+              tx,
+              p.to,
+              target.devices.map((d) => d.deviceId),
+            )) !== undefined;
+          // Our delivery token rides inside the encryption, as on the one-by-one path (delivery.ts).
+          r = { target, sealed, deliveryToken: sealed ? undefined : await tokenFor(ctx, tx, p.to) };
+          recipients.set(key, r);
+        }
+        return r;
+      };
       for (const p of batch) {
         if (p.to === self) {
           slow.push(p);
           continue;
         }
         try {
-          const target = (await listForSend(ctx, tx, p.to, { acceptNewKey: p.options.acceptNewKey ?? false })).list;
+          const { target, sealed, deliveryToken } = await recipient(p);
           // Sealed sender (PROTOCOL.md §20) must not ride this authenticated socket: one by one, sealed.
-          if (
-            ctx.sealedSends !== false &&
-            (await tokensFor(
-              tx,
-              p.to,
-              target.devices.map((d) => d.deviceId),
-            ))
-          ) {
+          if (sealed) {
             slow.push(p);
             continue;
           }
           own ??= await ownList(ctx, tx);
-          const listVersion = await ownListVersion(ctx, tx);
-          // Our delivery token rides inside the encryption, as on the one-by-one path (delivery.ts).
-          const deliveryToken = await tokenFor(ctx, tx, p.to);
+          listVersion ??= await ownListVersion(ctx, tx);
           const id = toBase64url(ctx.p.randomBytes(16));
           const sentAt = ctx.now();
           const parts: { user: string; list: DeviceList; plaintext: Uint8Array; sync: boolean }[] = [
@@ -171,7 +183,7 @@ export class SendCoalescer {
       const frames: Prepared[][] = [[]];
       let chars = 0;
       for (const p of prepared) {
-        const size = p.items.reduce((n, i) => n + JSON.stringify(i.item).length + 1, 0);
+        const size = p.items.reduce((n, i) => n + itemChars(i.item) + 1, 0);
         if (size + 300 > MAX_SEND_FRAME_CHARS) {
           slow.push(p.pending); // too big for a frame: over HTTP (its ciphertexts are dropped unsent)
           continue;

@@ -24,8 +24,20 @@ function stateOf(stored: StoredSession): SessionState {
   return s;
 }
 
+/**
+ * The stored form of `session`. Its bytes are serialized when first read (the profile codec, at
+ * flush): a batch advances a session once per message, and only the last state is written.
+ */
 function store(session: SessionState): StoredSession {
-  const stored: StoredSession = Object.freeze({ baseKey: session.baseKey, remoteIdentity: session.remoteIdentity, bytes: serializeSession(session) });
+  let bytes: Uint8Array | undefined;
+  const stored: StoredSession = Object.freeze({
+    baseKey: session.baseKey,
+    remoteIdentity: session.remoteIdentity,
+    get bytes() {
+      bytes ??= serializeSession(session);
+      return bytes;
+    },
+  });
   states.set(stored, session);
   return stored;
 }

@@ -1,25 +1,57 @@
 import { utf8 } from '@blindrelay/protocol';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { fromBase64url, toBase64url } from '../src/base64url.js';
+import { fromBase64url, fromBase64urlPortable, toBase64url, toBase64urlPortable } from '../src/base64url.js';
 import { decodeEnvelope, type Envelope, encodeEnvelope, MAX_ENVELOPE_BYTES, MAX_TEXT_BYTES } from '../src/envelope.js';
 import { EnvelopeError, ProfileCorruptError } from '../src/errors.js';
 import { decodeLinkState, encodeLinkState } from '../src/linking.js';
+import { itemChars } from '../src/send-channel.js';
 
 describe('base64url', () => {
   it('round-trips any bytes and matches Node', () => {
     fc.assert(
-      fc.property(fc.uint8Array({ maxLength: 200 }), (bytes) => {
+      fc.property(fc.uint8Array({ maxLength: 400 }), (bytes) => {
         const text = toBase64url(bytes);
         expect(text).toBe(Buffer.from(bytes).toString('base64url'));
         expect(fromBase64url(text)).toEqual(bytes);
+        // The portable path (browsers) gives the same, and decodes what the native one encodes.
+        expect(toBase64urlPortable(bytes)).toBe(text);
+        expect(fromBase64urlPortable(text)).toEqual(bytes);
       }),
     );
   });
 
-  it.each(['A', 'AB=', 'AB==', 'A+B/', 'AB C', 'ABé', 'AB\n', 'AF'])('rejects %j', (bad) => {
-    // 'AF' has non-zero trailing bits (non-canonical encoding of one byte)
+  it('encodes a view into a larger buffer as the view only', () => {
+    const big = Uint8Array.from({ length: 40 }, (_, i) => i);
+    const view = big.subarray(5, 12);
+    expect(toBase64url(view)).toBe(Buffer.from(view).toString('base64url'));
+  });
+
+  const long = 'A'.repeat(400); // long enough for the native path
+  it.each([
+    'A',
+    'AB=',
+    'AB==',
+    'A+B/',
+    'AB C',
+    'ABé',
+    'AB\n',
+    'AF',
+    'AAF',
+    'AAAA=',
+    '=',
+    ' AAA',
+    `${long}A`,
+    `${long}AF`,
+    `${long}AAF`,
+    `${long}A+B/`,
+    `${long}AB==`,
+    `${long}AB C`,
+    `${long}ABé`,
+  ])('rejects %j', (bad) => {
+    // 'AF', 'AAF' have non-zero trailing bits (non-canonical encodings of one and two bytes)
     expect(() => fromBase64url(bad)).toThrow(TypeError);
+    expect(() => fromBase64urlPortable(bad)).toThrow(TypeError);
   });
 });
 
@@ -149,5 +181,23 @@ describe('link state (provisioning, PROTOCOL.md §12, §19.1)', () => {
     const o = JSON.parse(new TextDecoder().decode(encodeLinkState(state)));
     o.collections = bad;
     expect(() => decodeLinkState(json(o))).toThrow(ProfileCorruptError);
+  });
+});
+
+describe('send frame item size', () => {
+  it('itemChars is the length of the item as JSON', () => {
+    fc.assert(
+      fc.property(
+        fc.stringMatching(/^[a-z0-9._-]{1,32}$/),
+        fc.array(fc.record({ deviceId: fc.integer({ min: 1, max: 2 ** 31 - 1 }), body: fc.uint8Array({ minLength: 1, maxLength: 300 }) }), {
+          minLength: 1,
+          maxLength: 5,
+        }),
+        (to, messages) => {
+          const item = { to, messages: messages.map((m) => ({ deviceId: m.deviceId, body: toBase64url(m.body) })) };
+          expect(itemChars(item)).toBe(JSON.stringify(item).length);
+        },
+      ),
+    );
   });
 });

@@ -3,6 +3,11 @@
  * (docs/API.md, "Conventions"): one strict codec for both ends of the wire. Platform-neutral;
  * strict: the decoder rejects padding, foreign characters and non-canonical trailing bits (each
  * value has one encoding: `AA` and `AB` are not both one zero byte).
+ *
+ * Where Node's Buffer is present (and speaks base64url) long values are done natively: every
+ * message goes through here several times (frames, pushes, profile records), and the portable loops
+ * cost ~5 % of the SDK's CPU per message in the relay bench (docs/BENCHMARKS.md). Both paths give
+ * the same results (packages/client/test/codec.test.ts checks the portable one against Buffer).
  */
 const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
 const CHARS: readonly string[] = [...ALPHABET];
@@ -16,7 +21,8 @@ export const BASE64URL_PATTERN = '^[A-Za-z0-9_-]*$';
 /** Characters in the unpadded encoding of `bytes` bytes (RFC 4648 §5, no padding: ⌈4n/3⌉). */
 export const encodedLength = (bytes: number): number => Math.ceil((bytes * 4) / 3);
 
-export function toBase64url(bytes: Uint8Array): string {
+/** The portable encoder (any JavaScript platform). */
+export function toBase64urlPortable(bytes: Uint8Array): string {
   let out = '';
   let i = 0;
   for (; i + 3 <= bytes.length; i += 3) {
@@ -34,8 +40,8 @@ export function toBase64url(bytes: Uint8Array): string {
   return out;
 }
 
-/** Decode; throws TypeError on anything that is not canonical unpadded base64url. */
-export function fromBase64url(text: string): Uint8Array {
+/** The portable decoder; throws TypeError on anything that is not canonical unpadded base64url. */
+export function fromBase64urlPortable(text: string): Uint8Array {
   if (typeof text !== 'string' || text.length % 4 === 1) throw new TypeError('invalid base64url');
   const out = new Uint8Array(Math.floor((text.length * 3) / 4));
   let o = 0;
@@ -54,6 +60,52 @@ export function fromBase64url(text: string): Uint8Array {
     acc &= (1 << bits) - 1;
   }
   if (acc !== 0) throw new TypeError('invalid base64url: non-zero trailing bits');
+  return out;
+}
+
+interface NodeBufferLike {
+  toString(encoding: 'base64url'): string;
+  write(text: string, encoding: 'base64url'): number;
+}
+interface NodeBufferClass {
+  from(buffer: ArrayBufferLike, byteOffset?: number, length?: number): NodeBufferLike;
+}
+
+/** Node's Buffer, if present and if it encodes base64url as RFC 4648 §5 says (not a partial polyfill). */
+const NATIVE: NodeBufferClass | undefined = (() => {
+  const B = (globalThis as { Buffer?: NodeBufferClass }).Buffer;
+  try {
+    if (!B) return undefined;
+    const probe = Uint8Array.of(0xfb, 0xff, 0xbf);
+    return B.from(probe.buffer, 0, 3).toString('base64url') === '-_-_' ? B : undefined;
+  } catch {
+    return undefined;
+  }
+})();
+
+const CANONICAL = /^[A-Za-z0-9_-]*$/;
+
+/** Below these sizes the portable loops are faster than a call into Buffer (measured, Node 24). */
+const NATIVE_MIN_BYTES = 24;
+const NATIVE_MIN_CHARS = 256;
+
+export function toBase64url(bytes: Uint8Array): string {
+  if (!NATIVE || bytes.length < NATIVE_MIN_BYTES) return toBase64urlPortable(bytes);
+  return NATIVE.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('base64url');
+}
+
+/** Decode; throws TypeError on anything that is not canonical unpadded base64url. */
+export function fromBase64url(text: string): Uint8Array {
+  if (!NATIVE || typeof text !== 'string' || text.length < NATIVE_MIN_CHARS) return fromBase64urlPortable(text);
+  // Buffer's decoder is lenient (padding, '+', '/', white space): check strictly first.
+  if (typeof text !== 'string' || text.length % 4 === 1 || !CANONICAL.test(text)) throw new TypeError('invalid base64url');
+  const tail = text.length % 4;
+  if (tail !== 0) {
+    const last = LOOKUP[text.charCodeAt(text.length - 1)] as number;
+    if ((last & (tail === 2 ? 0x0f : 0x03)) !== 0) throw new TypeError('invalid base64url: non-zero trailing bits');
+  }
+  const out = new Uint8Array(Math.floor((text.length * 3) / 4));
+  if (NATIVE.from(out.buffer).write(text, 'base64url') !== out.length) throw new TypeError('invalid base64url');
   return out;
 }
 

@@ -1,5 +1,13 @@
 /** `@blindrelay/protocol/wire`: what the relay and the SDK agree on over HTTP, in one place both import. */
-export { BASE64URL_PATTERN, encodedLength, fromBase64url, toBase64url, tryFromBase64url } from './base64url.js';
+export {
+  BASE64URL_PATTERN,
+  encodedLength,
+  fromBase64url,
+  fromBase64urlPortable,
+  toBase64url,
+  toBase64urlPortable,
+  tryFromBase64url,
+} from './base64url.js';
 export * as bounds from './bounds.js';
 export { isRelayWireCode, RELAY_ERRORS, RELAY_WIRE_CODES, type RelaySdkCode, type RelayWireCode } from './errors.js';
 export * as shapes from './shapes.js';
