@@ -1,8 +1,10 @@
 /**
  * The MLS cipher suite of Blindrelay groups (docs/DECISIONS.md, docs/PROTOCOL.md §22):
  * MLS_256_XWING_AES256GCM_SHA512_Ed25519 (0x0053): X-Wing KEM, AES-256-GCM, HKDF-SHA512, SHA-512,
- * Ed25519. ts-mls's default provider is used for hash, KDF, AEAD (WebCrypto through @hpke/core)
- * and signatures (@noble/curves Ed25519); the KEM is ours over @noble/post-quantum (xwing-kem.ts).
+ * Ed25519. Its implementation (xwing-suite.ts) is made from its parts, like ts-mls's default
+ * provider would (hash, KDF, AEAD and signatures through WebCrypto), with the KEM ours over
+ * @noble/post-quantum (xwing-kem.ts), and without that provider: it would bring every other suite's
+ * code into a browser bundle. Other suites (interop vectors, benchmarks) go through the provider.
  */
 import { CipherSuite } from '@hpke/core';
 import {
@@ -18,12 +20,14 @@ import { makeAead } from 'ts-mls/crypto/implementation/default/makeAead.js';
 import { makeKdf } from 'ts-mls/crypto/implementation/default/makeKdfImpl.js';
 import { makeGenericHpke } from 'ts-mls/crypto/implementation/hpke.js';
 import { XWingKem } from './xwing-kem.js';
+import { xwingSuiteImpl } from './xwing-suite.js';
 
 export const GROUP_SUITE_NAME: CiphersuiteName = 'MLS_256_XWING_AES256GCM_SHA512_Ed25519';
 
 /** ts-mls's default provider with X-Wing's KEM replaced by XWingKem. */
 export const groupCryptoProvider: CryptoProvider = {
   async getCiphersuiteImpl(cs: Ciphersuite): Promise<CiphersuiteImpl> {
+    if (cs.name === GROUP_SUITE_NAME) return xwingSuiteImpl(cs);
     if (cs.hpke.kem !== 'X-Wing') return defaultCryptoProvider.getCiphersuiteImpl(cs);
     const base = await defaultCryptoProvider.getCiphersuiteImpl({ ...cs, hpke: { ...cs.hpke, kem: 'DHKEM-X25519-HKDF-SHA256' } });
     const [aead, aeadInterface] = await makeAead(cs.hpke.aead);
@@ -35,7 +39,7 @@ export const groupCryptoProvider: CryptoProvider = {
 let cached: Promise<CiphersuiteImpl> | undefined;
 /** The implementation of GROUP_SUITE_NAME (made once). */
 export function groupSuite(): Promise<CiphersuiteImpl> {
-  cached ??= getCiphersuiteImpl(getCiphersuiteFromName(GROUP_SUITE_NAME), groupCryptoProvider);
+  cached ??= xwingSuiteImpl(getCiphersuiteFromName(GROUP_SUITE_NAME));
   return cached;
 }
 
