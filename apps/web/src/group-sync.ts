@@ -17,7 +17,7 @@ export interface GroupSyncHandlers {
 
 const POLL_MS = 2000;
 /** The group list (new groups we were added to, membership changes) is read every this many polls. */
-const LIST_EVERY = 3;
+const LIST_EVERY = 5;
 /** KeyPackages (so others can add this browser) are published this long after start, off the first screen's path. */
 const PUBLISH_AFTER_MS = 4000;
 

@@ -277,7 +277,13 @@ describe.skipIf(!chromiumPath)('web app in headless Chromium, with a CLI user, t
     await alice.getByTestId(`revoke-${terminalId}`).waitFor({ timeout: 10_000 });
     await shot(alice, '08-devices-primary');
     await alice.getByTestId(`revoke-${terminalId}`).click();
-    await alice.getByTestId('status').getByText(`Device ${terminalId} was revoked.`).waitFor({ timeout: 15_000 });
+    await alice
+      .getByTestId('status')
+      .getByText(`Device ${terminalId} was revoked.`)
+      .waitFor({ timeout: 30_000 })
+      .catch(async (e: Error) => {
+        throw new Error(`${e.message}\nstatus: ${await alice.getByTestId('status').textContent()}`);
+      });
     await alice.locator(`[data-testid="device-${terminalId}"]`).waitFor({ state: 'detached', timeout: 10_000 });
 
     // The history is kept across a reload (sealed in IndexedDB: history-store.ts).
