@@ -1,8 +1,9 @@
 /**
  * Group conversations between the app and the SDK (MLS, docs/PROTOCOL.md §22). The relay keeps a
  * group inbox per device (docs/API.md §13) and its push channel carries 1:1 messages only, so the
- * app reads the group inbox every POLL_MS while it is open, and right after it sends. Every group
- * call goes through one queue: two syncs of the same inbox never run at once.
+ * app reads the group inbox every POLL_MS while it is open and visible (a hidden tab waits until it
+ * is shown again, then reads at once), and right after it sends. Every group call goes through one
+ * queue: two syncs of the same inbox never run at once.
  */
 import type { BlindrelayClient } from '@blindrelay/client';
 
@@ -28,7 +29,11 @@ export class GroupSync {
   #queue: Promise<unknown> = Promise.resolve();
   #polls = 0;
   #timer: ReturnType<typeof setTimeout> | undefined;
+  #publishTimer: ReturnType<typeof setTimeout> | undefined;
   #stopped = false;
+  readonly #onVisible = () => {
+    if (!document.hidden && !this.#stopped) void this.poll();
+  };
 
   constructor(client: BlindrelayClient, handlers: GroupSyncHandlers) {
     this.#client = client;
@@ -43,7 +48,8 @@ export class GroupSync {
   }
 
   start(): void {
-    this.#timer = setTimeout(() => {
+    document.addEventListener('visibilitychange', this.#onVisible);
+    this.#publishTimer = setTimeout(() => {
       void this.run((c) => c.publishGroupKeyPackages())
         .catch((e: Error) => this.#h.onError(e))
         .then(() => this.poll());
@@ -52,12 +58,16 @@ export class GroupSync {
 
   stop(): void {
     this.#stopped = true;
+    document.removeEventListener('visibilitychange', this.#onVisible);
     if (this.#timer) clearTimeout(this.#timer);
+    if (this.#publishTimer) clearTimeout(this.#publishTimer);
   }
 
   /** Read the group inbox now (and the group list when due or when a message names a group not listed yet). */
   async poll(list = false): Promise<void> {
     if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    if (this.#stopped || document.hidden) return;
     try {
       const messages = await this.run((c) => c.receiveGroupMessages());
       const unknown = messages.some((m) => !this.#known.has(m.group));
@@ -66,7 +76,7 @@ export class GroupSync {
     } catch (e) {
       this.#h.onError(e as Error);
     }
-    if (!this.#stopped) this.#timer = setTimeout(() => void this.poll(), POLL_MS);
+    if (!this.#stopped && !this.#timer) this.#timer = setTimeout(() => void this.poll(), POLL_MS);
   }
 
   async refresh(): Promise<GroupSummary[]> {

@@ -59,8 +59,13 @@ export class HistoryStore {
   async load(): Promise<SavedConversation[]> {
     const bytes = await this.#storage.read(FILE);
     if (!bytes) return [];
-    const doc = JSON.parse(new TextDecoder().decode(bytes)) as { format?: unknown; conversations?: unknown };
-    if (doc.format !== FORMAT || !Array.isArray(doc.conversations) || !doc.conversations.every(isConversation))
+    let doc: { format?: unknown; conversations?: unknown } = {};
+    try {
+      doc = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes)) ?? {};
+    } catch {
+      // Reported below like any other file this app cannot read.
+    }
+    if (typeof doc !== 'object' || doc.format !== FORMAT || !Array.isArray(doc.conversations) || !doc.conversations.every(isConversation))
       throw new Error('the saved chat history is not in a format this app reads');
     return doc.conversations.map((c) => ({
       ...c,
