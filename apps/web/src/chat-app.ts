@@ -52,6 +52,9 @@ export class ChatApp {
       onMessages: (ms) => this.#onGroupMessages(ms),
       onGroups: (gs) => this.#onGroups(gs),
       onError: (e) => this.#say(`Groups: ${e.message}`, 'error'),
+      onPublished: () => {
+        this.#connection.dataset.groups = 'ready';
+      },
     });
     this.#send.addEventListener('click', () => void this.#sendText());
     this.#message.addEventListener('keydown', (ev) => {
@@ -327,8 +330,11 @@ export class ChatApp {
       c.members = [this.#client.user, ...members];
       this.#history.changed();
       this.#select(c);
-      this.#say(`Group ${name} created.`);
-      await this.#groups.refresh();
+      const listed = (await this.#groups.refresh()).find((g) => g.id === id)?.members ?? [];
+      // A user none of whose devices has published group keys yet cannot be added (add them later).
+      const missing = members.filter((m) => !listed.includes(m));
+      if (missing.length) this.#say(`Group ${name} created; not added yet (no device of theirs is ready for groups): ${missing.join(', ')}.`, 'error');
+      else this.#say(`Group ${name} created.`);
     } catch (e) {
       this.#say(`The group was not created: ${(e as Error).message}`, 'error');
       throw e;

@@ -14,6 +14,8 @@ export interface GroupSyncHandlers {
   onMessages(messages: GroupMessage[]): void;
   onGroups(groups: GroupSummary[]): void;
   onError(e: Error): void;
+  /** This device's KeyPackages are on the relay: others can add it to groups from now on. */
+  onPublished(): void;
 }
 
 const POLL_MS = 2000;
@@ -51,6 +53,7 @@ export class GroupSync {
     document.addEventListener('visibilitychange', this.#onVisible);
     this.#publishTimer = setTimeout(() => {
       void this.run((c) => c.publishGroupKeyPackages())
+        .then(() => this.#h.onPublished())
         .catch((e: Error) => this.#h.onError(e))
         .then(() => this.poll());
     }, PUBLISH_AFTER_MS);
