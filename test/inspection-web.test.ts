@@ -194,6 +194,8 @@ describe.skipIf(!chromiumPath)('web inspection: what the relay sees of the web a
 
     // A group from the web app: its name and its messages are for members only.
     const groupName = canary('group-name');
+    // Bob can be added once his browser has published its group keys (a few seconds after it opened).
+    await bob.locator('[data-testid="connection"][data-groups="ready"]').waitFor({ timeout: 30_000 });
     await alice.getByTestId('new-group-name').fill(groupName);
     await alice.getByTestId('new-group-members').fill('bob');
     await alice.getByTestId('create-group').click();
