@@ -5,11 +5,13 @@
  * loopback TCP proxy that records every byte of HTTP and WebSocket traffic; the pages are loaded
  * through the proxy, so everything the app sends crosses it. Two browser contexts (alice, bob) in
  * headless Chromium exchange messages both ways, each carrying a unique canary, and alice sends a
- * file whose name and contents carry canaries, which bob downloads. Afterwards the relay's data
+ * file whose name and contents carry canaries, which bob downloads; then alice makes a group (MLS)
+ * with bob whose name is a canary and sends a canary into it. Afterwards the relay's data
  * directory (SQLite database, WAL, shared memory, blobs), its logs and the captured traffic are
  * searched for every canary in raw, hex, base64 and base64url form; every request each page made
  * went to the relay's origin and nowhere else; the browser's own IndexedDB holds the profile only
- * sealed (no canary, no key-file field names) under a key it cannot export. A positive control
+ * sealed (no canary, no key-file field names; the chat history kept for reloads included) under a
+ * key it cannot export. A positive control
  * shows the scanner finds a canary that is there.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -190,6 +192,23 @@ describe.skipIf(!chromiumPath)('web inspection: what the relay sees of the web a
     const [download] = await Promise.all([bob.waitForEvent('download'), entry.getByRole('button', { name: 'Download' }).click()]);
     expect((await readFile((await download.path()) as string, 'utf8')).startsWith(contents)).toBe(true);
 
+    // A group from the web app: its name and its messages are for members only.
+    const groupName = canary('group-name');
+    // Bob can be added once his browser has published its group keys (a few seconds after it opened).
+    await bob.locator('[data-testid="connection"][data-groups="ready"]').waitFor({ timeout: 30_000 });
+    await alice.getByTestId('new-group-name').fill(groupName);
+    await alice.getByTestId('new-group-members').fill('bob');
+    await alice.getByTestId('create-group').click();
+    await alice.getByTestId('group-header').getByText('bob').waitFor({ timeout: 30_000 });
+    const m3 = canary('group-text');
+    await alice.getByTestId('message').fill(m3);
+    await alice.getByTestId('send').click();
+    await alice.locator('[data-testid="messages"] li[data-state="sent"]', { hasText: m3 }).waitFor({ timeout: 20_000 });
+    await sees(bob, m3);
+    await bob.getByTestId('group-header').getByText(groupName).waitFor({ timeout: 15_000 });
+    // The history is written a moment after the last change (history-store.ts).
+    await alice.waitForTimeout(600);
+
     // What this browser keeps: the raw IndexedDB values, and whether its wrap key can be exported.
     idb.alice = await alice.evaluate(async () => {
       const db = await new Promise<IDBDatabase>((resolve, reject) => {
@@ -207,10 +226,10 @@ describe.skipIf(!chromiumPath)('web inspection: what the relay sees of the web a
       const keys = await all<CryptoKey>('keys');
       return { values: files.map((f) => Array.from(f, (x) => String.fromCharCode(x)).join('')), extractable: keys.map((k) => k.extractable) };
     });
-  }, 90_000);
+  }, 120_000);
 
   it('the relay database, WAL, blobs and logs hold no canary', async () => {
-    expect(canaries.size).toBe(4);
+    expect(canaries.size).toBe(6);
     for (const file of await filesUnder(join(dir, 'data'))) {
       expect({ file, found: findIn(await readFile(file), canaries) }).toEqual({ file, found: [] });
     }

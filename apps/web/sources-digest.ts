@@ -25,7 +25,14 @@ export function sourcesDigest(): string {
     }
   };
   for (const d of ['apps/web/src', 'packages/client/src', 'packages/protocol/src']) walk(join(REPO, d));
-  for (const f of ['apps/web/index.html', 'apps/web/vite.config.ts', 'apps/web/sri.ts', 'apps/web/sources-digest.ts', 'package-lock.json'])
+  for (const f of [
+    'apps/web/index.html',
+    'apps/web/vite.config.ts',
+    'apps/web/sri.ts',
+    'apps/web/without-opaque.ts',
+    'apps/web/sources-digest.ts',
+    'package-lock.json',
+  ])
     h.update(readFileSync(join(REPO, f)));
   return h.digest('hex');
 }

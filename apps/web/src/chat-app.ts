@@ -1,14 +1,18 @@
 /**
- * The signed-in app: conversations, the message list and composer (text and files, drag and drop,
- * progress), the safety number of the open conversation, and this account's devices.
+ * The signed-in app: conversations (1:1 and groups), the message list and composer (text and
+ * files, drag and drop, progress), the safety number of the open conversation, and this account's
+ * devices. The history is kept across reloads (history-store.ts).
  */
 import { type BlindrelayClient, type ReceivedMessage, RevokedError } from '@blindrelay/client';
 import { IndexedDbStorage } from '@blindrelay/client/browser';
-import { type Conversation, Conversations, type Entry } from './conversations.js';
+import { type Conversation, Conversations, type Entry, type GroupConversation } from './conversations.js';
 import { devicesView } from './devices-view.js';
 import { formatBytes, h, replace } from './dom.js';
 import { fileMessage, parseFileMessage } from './file-message.js';
 import { browserFile, downloadFile } from './files.js';
+import { type GroupMessage, type GroupSummary, GroupSync } from './group-sync.js';
+import { groupHeader, newGroupForm } from './groups-view.js';
+import { HistoryStore } from './history-store.js';
 import { safetyView } from './safety-view.js';
 
 export class ChatApp {
@@ -16,6 +20,8 @@ export class ChatApp {
   readonly #client: BlindrelayClient;
   readonly #restart: () => void;
   readonly #conversations = new Conversations();
+  readonly #history: HistoryStore;
+  readonly #groups: GroupSync;
   readonly #stop = new AbortController();
   #current: Conversation | null = null;
   #tab: 'chat' | 'devices' = 'chat';
@@ -29,6 +35,7 @@ export class ChatApp {
   readonly #progress = h('progress', { testid: 'progress', class: 'hidden' });
   readonly #status = h('p', { class: 'status', testid: 'status' });
   readonly #side = h('aside', { class: 'side' });
+  readonly #newGroup = newGroupForm((name, members) => this.#createGroup(name, members));
   readonly #main = h('section', { class: 'main' });
   readonly #connection = h('span', { class: 'connection', testid: 'connection' }, 'connecting');
 
@@ -36,6 +43,19 @@ export class ChatApp {
     this.#root = root;
     this.#client = client;
     this.#restart = restart;
+    this.#history = new HistoryStore(
+      new IndexedDbStorage('default'),
+      () => this.#conversations.save(),
+      (e) => this.#say(`The chat history could not be saved: ${e.message}`, 'error'),
+    );
+    this.#groups = new GroupSync(client, {
+      onMessages: (ms) => this.#onGroupMessages(ms),
+      onGroups: (gs) => this.#onGroups(gs),
+      onError: (e) => this.#say(`Groups: ${e.message}`, 'error'),
+      onPublished: () => {
+        this.#connection.dataset.groups = 'ready';
+      },
+    });
     this.#send.addEventListener('click', () => void this.#sendText());
     this.#message.addEventListener('keydown', (ev) => {
       if (ev.key === 'Enter') void this.#sendText();
@@ -50,7 +70,15 @@ export class ChatApp {
     });
   }
 
-  show(): void {
+  /** Shows the app with the history this browser kept, then starts receiving. */
+  async show(): Promise<void> {
+    try {
+      this.#conversations.restore(await this.#history.load());
+      this.#current = this.#conversations.list()[0] ?? null;
+      if (this.#current?.kind === 'direct') this.#recipient.value = this.#current.peer;
+    } catch (e) {
+      this.#say(`The saved chat history could not be read: ${(e as Error).message}`, 'error');
+    }
     const me = this.#client.whoami();
     const tabs = h(
       'nav',
@@ -73,6 +101,7 @@ export class ChatApp {
     );
     this.#showTab('chat');
     void this.#listen();
+    this.#groups.start();
   }
 
   #showTab(tab: 'chat' | 'devices'): void {
@@ -84,6 +113,7 @@ export class ChatApp {
       );
       return;
     }
+    const c = this.#current;
     const drop = h(
       'div',
       { class: 'chat', testid: 'drop-zone' },
@@ -93,6 +123,12 @@ export class ChatApp {
         this.#recipient,
         h('button', { class: 'secondary', testid: 'show-safety', on: { click: () => this.#showSafety() } }, 'Safety number'),
       ),
+      c?.kind === 'group'
+        ? groupHeader(c, this.#client.user, {
+            add: (user) => this.#changeMembers(c, { add: user }),
+            remove: (user) => this.#changeMembers(c, { remove: user }),
+          })
+        : null,
       this.#messages,
       this.#progress,
       h('div', { class: 'row composer' }, this.#message, this.#send, h('label', { class: 'attach' }, 'Attach ', this.#fileInput)),
@@ -121,35 +157,49 @@ export class ChatApp {
 
   // ---- conversations ---------------------------------------------------------------------------
 
+  /** The 1:1 conversation with the user in the "to" field, or else the open group. */
   #openRecipient(): Conversation | null {
     const peer = this.#recipient.value.trim();
-    if (!peer) return null;
-    if (this.#current?.peer !== peer) this.#select(this.#conversations.direct(peer));
+    if (!peer) return this.#current?.kind === 'group' ? this.#current : null;
+    if (this.#current?.kind !== 'direct' || this.#current.peer !== peer) this.#select(this.#conversations.direct(peer));
     return this.#current;
   }
 
   #select(c: Conversation): void {
+    const kindChanged = this.#current?.kind !== c.kind || (c.kind === 'group' && this.#current !== c);
     this.#current = c;
     c.unread = 0;
-    this.#recipient.value = c.peer;
+    this.#recipient.value = c.kind === 'direct' ? c.peer : '';
     if (this.#tab === 'chat') {
-      this.#renderList();
-      this.#renderMessages();
+      if (kindChanged) this.#showTab('chat');
+      else {
+        this.#renderList();
+        this.#renderMessages();
+      }
     }
   }
 
   #renderList(): void {
-    const items = this.#conversations
-      .list()
-      .map((c) =>
-        h(
-          'li',
-          { class: c === this.#current ? 'active' : '', testid: `conversation-${c.peer}`, on: { click: () => this.#select(c) } },
-          c.title,
-          c.unread ? h('span', { class: 'badge' }, String(c.unread)) : null,
-        ),
-      );
-    replace(this.#side, h('h2', {}, 'Conversations'), items.length ? this.#list : h('p', { class: 'hint' }, 'Type a user name above to start.'));
+    const items = this.#conversations.list().map((c) =>
+      h(
+        'li',
+        {
+          class: `${c === this.#current ? 'active' : ''} ${c.kind}`,
+          testid: c.kind === 'direct' ? `conversation-${c.peer}` : `group-${c.group}`,
+          data: { kind: c.kind },
+          on: { click: () => this.#select(c) },
+        },
+        c.kind === 'group' ? h('span', { class: 'kind', title: 'group' }, '#') : null,
+        h('span', { class: 'title' }, c.title),
+        c.unread ? h('span', { class: 'badge' }, String(c.unread)) : null,
+      ),
+    );
+    replace(
+      this.#side,
+      h('h2', {}, 'Conversations'),
+      items.length ? this.#list : h('p', { class: 'hint' }, 'Type a user name above to start.'),
+      this.#newGroup,
+    );
     replace(this.#list, ...items);
   }
 
@@ -179,6 +229,7 @@ export class ChatApp {
 
   #add(c: Conversation, e: Entry): void {
     if (!this.#conversations.add(c, e)) return;
+    this.#history.changed();
     if (c !== this.#current) {
       // An incoming message opens its conversation when nothing else is being written.
       if (!this.#current || (!this.#message.value && !e.mine)) this.#select(c);
@@ -206,13 +257,17 @@ export class ChatApp {
     const entry: Entry = { key: `local:${crypto.randomUUID()}`, from: me, text, at: Date.now(), mine: true, file, state: 'sending' };
     this.#add(c, entry);
     try {
-      await this.#client.send(c.peer, text);
+      if (c.kind === 'group') {
+        await this.#groups.run((client) => client.sendGroupMessage(c.group, text));
+        void this.#groups.poll();
+      } else await this.#client.send(c.peer, text);
       entry.state = 'sent';
       this.#say('');
     } catch (e) {
       entry.state = 'failed';
-      this.#say(`Not sent to ${c.peer}: ${(e as Error).message}`, 'error');
+      this.#say(`Not sent to ${c.title}: ${(e as Error).message}`, 'error');
     }
+    this.#history.changed();
     if (c === this.#current && this.#tab === 'chat') this.#renderMessages();
   }
 
@@ -222,7 +277,9 @@ export class ChatApp {
     this.#showProgress(0, file.size);
     this.#say(`Encrypting and uploading ${file.name}…`);
     try {
-      const put = await this.#client.putFile(browserFile(file), { to: [c.peer], onProgress: (done, total) => this.#showProgress(done, total) });
+      // A group's file is shared with its members' devices (the file itself is no MLS message).
+      const to = c.kind === 'group' ? c.members.filter((m) => m !== this.#client.user) : [c.peer];
+      const put = await this.#client.putFile(browserFile(file), { to, onProgress: (done, total) => this.#showProgress(done, total) });
       this.#progress.classList.add('hidden');
       await this.#deliver(c, fileMessage({ id: put.file.id, name: file.name, size: file.size }), { id: put.file.id, name: file.name, size: file.size });
     } catch (e) {
@@ -253,7 +310,7 @@ export class ChatApp {
 
   #showSafety(): void {
     const c = this.#openRecipient();
-    if (!c) {
+    if (c?.kind !== 'direct') {
       this.#say('Open a conversation first.', 'error');
       return;
     }
@@ -261,6 +318,72 @@ export class ChatApp {
       this.#main,
       safetyView(this.#client, c.peer, () => this.#showTab('chat')),
     );
+  }
+
+  // ---- groups (MLS: group-sync.ts) -------------------------------------------------------------
+
+  async #createGroup(name: string, members: string[]): Promise<void> {
+    this.#say(`Creating ${name}…`);
+    try {
+      const id = await this.#groups.run((client) => client.createGroup(name, members));
+      const c = this.#conversations.group(id, name);
+      c.members = [this.#client.user, ...members];
+      this.#history.changed();
+      this.#select(c);
+      const listed = (await this.#groups.refresh()).find((g) => g.id === id)?.members ?? [];
+      // A user none of whose devices has published group keys yet cannot be added (add them later).
+      const missing = members.filter((m) => !listed.includes(m));
+      if (missing.length) this.#say(`Group ${name} created; not added yet (no device of theirs is ready for groups): ${missing.join(', ')}.`, 'error');
+      else this.#say(`Group ${name} created.`);
+    } catch (e) {
+      this.#say(`The group was not created: ${(e as Error).message}`, 'error');
+      throw e;
+    }
+  }
+
+  async #changeMembers(c: GroupConversation, change: { add?: string; remove?: string }): Promise<void> {
+    try {
+      if (change.add) await this.#groups.run((client) => client.addGroupMember(c.group, change.add as string));
+      if (change.remove) await this.#groups.run((client) => client.removeGroupMember(c.group, change.remove as string));
+      this.#say(change.add ? `${change.add} was added to ${c.title}.` : `${change.remove} was removed from ${c.title}.`);
+      await this.#groups.refresh();
+    } catch (e) {
+      this.#say((e as Error).message, 'error');
+      throw e;
+    }
+  }
+
+  #onGroups(groups: GroupSummary[]): void {
+    let changed = false;
+    for (const g of groups) {
+      const c = this.#conversations.group(g.id, g.name);
+      if (c.title !== g.name || c.members.join() !== g.members.join()) {
+        c.title = g.name;
+        c.members = g.members;
+        changed = true;
+      }
+    }
+    if (!changed) return;
+    this.#history.changed();
+    if (this.#tab !== 'chat') return;
+    // Re-render the header of the open group (its members), keeping what is being typed.
+    if (this.#current?.kind === 'group') this.#showTab('chat');
+    else this.#renderList();
+  }
+
+  #onGroupMessages(messages: GroupMessage[]): void {
+    for (const m of messages) {
+      const c = this.#conversations.group(m.group);
+      this.#add(c, {
+        key: `${m.group}:${m.from}:${m.deviceId}:${m.sentAt}:${m.text.length}`,
+        from: m.from,
+        text: m.text,
+        at: m.sentAt,
+        mine: m.from === this.#client.user,
+        file: parseFileMessage(m.text),
+        state: m.from === this.#client.user ? 'sent' : 'received',
+      });
+    }
   }
 
   // ---- receiving -------------------------------------------------------------------------------
@@ -295,6 +418,8 @@ export class ChatApp {
       });
     } catch (e) {
       if (e instanceof RevokedError) {
+        this.#groups.stop();
+        this.#history.stop();
         this.#client.close();
         replace(
           this.#root,

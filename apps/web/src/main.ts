@@ -22,10 +22,10 @@ export function describe(e: unknown): string {
 async function start(passphrase?: string): Promise<void> {
   try {
     const client = await BlindrelayClient.open(browserEnvironment({ passphrase }));
-    new ChatApp(root, client, () => void start()).show();
+    void new ChatApp(root, client, () => void start()).show();
   } catch (e) {
     if (e instanceof NoProfileError) {
-      replace(root, welcomeView({ server, onReady: (client) => new ChatApp(root, client, () => void start()).show() }));
+      replace(root, welcomeView({ server, onReady: (client) => void new ChatApp(root, client, () => void start()).show() }));
       return;
     }
     if (e instanceof PassphraseRequiredError || e instanceof WrongPassphraseError) {
