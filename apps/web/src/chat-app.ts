@@ -345,8 +345,9 @@ export class ChatApp {
     try {
       if (change.add) await this.#groups.run((client) => client.addGroupMember(c.group, change.add as string));
       if (change.remove) await this.#groups.run((client) => client.removeGroupMember(c.group, change.remove as string));
-      this.#say(change.add ? `${change.add} was added to ${c.title}.` : `${change.remove} was removed from ${c.title}.`);
+      // The member list first, then the status: what the status says is what the page shows.
       await this.#groups.refresh();
+      this.#say(change.add ? `${change.add} was added to ${c.title}.` : `${change.remove} was removed from ${c.title}.`);
     } catch (e) {
       this.#say((e as Error).message, 'error');
       throw e;
