@@ -37,6 +37,7 @@ interface Schema {
   anyOf?: Schema[];
   properties?: Record<string, Schema>;
   required?: string[];
+  additionalProperties?: boolean;
   items?: Schema;
   minimum?: number;
   maximum?: number;
@@ -45,6 +46,7 @@ interface Schema {
   description?: string;
 }
 interface Operation {
+  requestBody?: { content?: Record<string, { schema: Schema }> };
   responses: Record<string, { description?: string; content?: Record<string, { schema: Schema }> }>;
 }
 type OpenApi = { paths: Record<string, Record<string, Operation>> };
@@ -154,7 +156,8 @@ describe.skipIf(!canRunRelay())('wire contract: the relay’s /openapi.json agai
   it('every JSON answer the SDK reads on the main routes: the relay’s schema parses, each declared bound broken is refused', async () => {
     // What each route's answer goes through in the SDK: its RelayApi method, fed the body by fetch.
     const ID = 'A'.repeat(22);
-    const calls: [route: string, status: string, call: (api: RelayApi) => Promise<unknown>][] = [
+    const CHANNEL = 'A'.repeat(22);
+    const calls: [route: string, status: string, call: (api: RelayApi) => Promise<unknown>, login?: true][] = [
       ['GET /v1/messages', '200', async (api) => assertNoFault(await api.fetchMessages(500))],
       ['POST /v1/messages', '200', (api) => api.sendMessages('bob', [{ deviceId: 1, body: new Uint8Array(1) }])],
       ['POST /v1/sealed/messages', '200', (api) => api.sendSealed('bob', [{ deviceId: 1, token: new Uint8Array(32), body: new Uint8Array(1) }])],
@@ -173,9 +176,20 @@ describe.skipIf(!canRunRelay())('wire contract: the relay’s /openapi.json agai
         (api) => api.createFileVersion(ID, { expectedRevision: 1, header: new Uint8Array(1), meta: new Uint8Array(1), payloadSize: 16, readers: [] }),
       ],
       ['PUT /v1/files/{id}/versions/{version}/payload', '200', (api) => api.putPayload(ID, 1, 0, new Uint8Array(16))],
+      ['POST /v1/accounts', '201', (api) => api.createAccount({ user: 'alice', masterKey: new Uint8Array(32), deviceList: new Uint8Array(1), prekeys: {} })],
+      ['POST /v1/provisioning', '200', (api) => api.createChannel()],
+      ['GET /v1/provisioning/{channelId}', '200', (api) => api.waitChannel(CHANNEL, 0)],
+      // The login (API.md §2): a device with no cached token; the other step of the login is answered with its good sample.
+      ['POST /v1/auth/challenge', '200', (api) => api.session(), true],
+      ['POST /v1/auth/token', '200', (api) => api.session(), true],
     ];
+    const goodOf = (route: string) => {
+      const [method, path] = route.split(' ') as [string, string];
+      return sampleBody(doc.paths[path]?.[method.toLowerCase()]?.responses['200']?.content?.['application/json']?.schema as Schema);
+    };
+    const logins = { '/v1/auth/challenge': goodOf('POST /v1/auth/challenge'), '/v1/auth/token': goodOf('POST /v1/auth/token') };
     let checked = 0;
-    for (const [route, statuses, call] of calls) {
+    for (const [route, statuses, call, login] of calls) {
       const [method, path] = route.split(' ') as [string, string];
       const responses = doc.paths[path]?.[method.toLowerCase()]?.responses ?? {};
       const status = statuses.split('|').find((s) => responses[s]) as string;
@@ -184,7 +198,7 @@ describe.skipIf(!canRunRelay())('wire contract: the relay’s /openapi.json agai
       const good = sampleBody(schema as Schema);
       // One page of files: no next page (a non-null `next` would page through the same answer again).
       if (route === 'GET /v1/files') (good as Record<string, unknown>).next = null;
-      const answer = (body: unknown) => apiAnswering(Number(status), body);
+      const answer = (body: unknown) => (login ? apiLoggingIn(path, body, logins) : apiAnswering(Number(status), body));
       await expect(call(answer(good)), `${route}: the relay's schema parses`).resolves.toBeDefined();
       for (const [where, bad] of violations(schema as Schema, good)) {
         const refused = await call(answer(bad)).then(
@@ -199,7 +213,113 @@ describe.skipIf(!canRunRelay())('wire contract: the relay’s /openapi.json agai
     // The seal's size is the protocol's (file-seal.ts) in the contract.
     expect(bounds.FILE_SEAL_BYTES).toBe(FILE_SEAL_BYTES);
   });
+
+  it('the bodies the SDK sends conform to the relay’s served request schemas (and the check refuses one off them)', async () => {
+    const requestSchema = (method: string, path: string) =>
+      doc.paths[path]?.[method.toLowerCase()]?.requestBody?.content?.['application/json']?.schema as Schema;
+    const sent: { method: string; path: string; body: unknown }[] = [];
+    // Each request recorded (its route template found by matching the served paths), answered with `reply`.
+    const recording = (reply: Record<string, unknown>, token?: true) =>
+      new RelayApi({
+        servers: ['http://127.0.0.1:1'],
+        tokens: { get: async () => (token ? { token: 't', expiresAt: Date.now() + 3_600_000 } : undefined), set: async () => undefined },
+        credentials: { user: 'alice', deviceId: 1, signChallenge: async () => new Uint8Array(64), signRequest: async () => 'sig' },
+        fetch: (async (url: string, init?: RequestInit) => {
+          const at = new URL(url).pathname;
+          const method = init?.method ?? 'GET';
+          const path = Object.keys(doc.paths).find((p) => new RegExp(`^${p.replace(/\{[^}]+\}/g, '[^/]+')}$`).test(at) && doc.paths[p]?.[method.toLowerCase()]);
+          sent.push({ method, path: path ?? at, body: init?.body === undefined ? undefined : JSON.parse(String(init.body)) });
+          const answer = reply[at] ?? {};
+          return new Response(JSON.stringify(answer), { status: at === '/v1/accounts' ? 201 : 200, headers: { 'content-type': 'application/json' } });
+        }) as typeof fetch,
+      });
+    const login = {
+      '/v1/auth/challenge': { challenge: 'A'.repeat(43), expiresAt: 1 },
+      '/v1/auth/token': { token: 'A'.repeat(43), expiresAt: Date.now() + 3_600_000 },
+      '/v1/accounts': { user: 'alice', deviceId: 1 },
+      '/v1/provisioning': { channelId: 'A'.repeat(22), expiresAt: 1 },
+    };
+    const api = recording(login);
+    await api.session();
+    await api.createAccount({ user: 'alice', masterKey: new Uint8Array(32), deviceList: new Uint8Array(10), prekeys: {} });
+    await api.createChannel('bob');
+    await api.createChannel();
+    await recording({}, true).putChannel('A'.repeat(22), new Uint8Array(100));
+    await recording({}, true).deleteAccount({ timestamp: 1, nonce: new Uint8Array(16), listDigest: new Uint8Array(32), signature: new Uint8Array(64) });
+    const routes = new Set<string>();
+    for (const { method, path, body } of sent) {
+      const schema = requestSchema(method, path);
+      expect(schema, `${method} ${path}: a request schema is served`).toBeDefined();
+      expect(offSchema(schema, body), `${method} ${path}`).toBeUndefined();
+      routes.add(`${method} ${path}`);
+    }
+    expect([...routes].sort()).toEqual([
+      'POST /v1/accounts',
+      'POST /v1/accounts/deletion',
+      'POST /v1/auth/challenge',
+      'POST /v1/auth/token',
+      'POST /v1/provisioning',
+      'PUT /v1/provisioning/{channelId}',
+    ]);
+    // The check can fail: each of these is off the served schema.
+    const token = requestSchema('POST', '/v1/auth/token');
+    const good = sent.find((r) => r.path === '/v1/auth/token')?.body as Record<string, unknown>;
+    expect(offSchema(token, { ...good, extra: 1 })).toBeDefined();
+    expect(offSchema(token, { ...good, deviceId: 0 })).toBeDefined();
+    expect(offSchema(token, { ...good, challenge: 'A'.repeat(42) })).toBeDefined();
+    const { signature: _s, ...unsigned } = good;
+    expect(offSchema(token, unsigned)).toBeDefined();
+  });
 });
+
+/** Where `value` is off the (served, JSON Schema) `schema`: the path of the first fault, or undefined. */
+function offSchema(schema: Schema, value: unknown, at = '(body)'): string | undefined {
+  if (schema.anyOf) return schema.anyOf.some((b) => offSchema(b, value, at) === undefined) ? undefined : at;
+  if (schema.const !== undefined) return value === schema.const ? undefined : at;
+  switch (schema.type) {
+    case 'integer':
+      return Number.isSafeInteger(value) &&
+        (schema.minimum === undefined || (value as number) >= schema.minimum) &&
+        (schema.maximum === undefined || (value as number) <= schema.maximum)
+        ? undefined
+        : at;
+    case 'boolean':
+      return typeof value === 'boolean' ? undefined : at;
+    case 'null':
+      return value === null ? undefined : at;
+    case 'string':
+      return typeof value === 'string' &&
+        value.length >= (schema.minLength ?? 0) &&
+        value.length <= (schema.maxLength ?? Number.POSITIVE_INFINITY) &&
+        (schema.pattern === undefined || new RegExp(schema.pattern).test(value))
+        ? undefined
+        : at;
+    case 'array': {
+      if (!Array.isArray(value) || value.length > (schema.maxItems ?? Number.POSITIVE_INFINITY)) return at;
+      for (let i = 0; i < value.length; i++) {
+        const f = offSchema(schema.items as Schema, value[i], `${at}[${i}]`);
+        if (f) return f;
+      }
+      return undefined;
+    }
+    case 'object': {
+      if (typeof value !== 'object' || value === null || Array.isArray(value)) return at;
+      const o = value as Record<string, unknown>;
+      for (const name of schema.required ?? []) if (!(name in o)) return `${at}.${name}`;
+      for (const [name, v] of Object.entries(o)) {
+        const p = schema.properties?.[name];
+        if (!p) {
+          if (schema.additionalProperties === false) return `${at}.${name}`;
+          continue;
+        }
+        const f = offSchema(p, v, `${at}.${name}`);
+        if (f) return f;
+      }
+      return undefined;
+    }
+  }
+  throw new Error(`unchecked schema ${JSON.stringify(schema).slice(0, 80)}`);
+}
 
 /** A RelayApi whose every request is answered with `status` and `body` (a cached token: no login). */
 function apiAnswering(status: number, body: unknown): RelayApi {
@@ -208,6 +328,20 @@ function apiAnswering(status: number, body: unknown): RelayApi {
     tokens: { get: async () => ({ token: 't', expiresAt: Date.now() + 3_600_000 }), set: async () => undefined },
     credentials: { user: 'alice', deviceId: 1, signChallenge: async () => new Uint8Array(64), signRequest: async () => 'sig' },
     fetch: (async () => new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } })) as typeof fetch,
+  });
+}
+
+/** A RelayApi with no cached token: the login's steps answered from `logins`, the one at `path` with `body`. */
+function apiLoggingIn(path: string, body: unknown, logins: Record<string, unknown>): RelayApi {
+  return new RelayApi({
+    servers: ['http://127.0.0.1:1'],
+    tokens: { get: async () => undefined, set: async () => undefined },
+    credentials: { user: 'alice', deviceId: 1, signChallenge: async () => new Uint8Array(64) },
+    fetch: (async (url: string) => {
+      const at = new URL(url).pathname;
+      const answer = at === path ? body : logins[at];
+      return new Response(JSON.stringify(answer), { status: 200, headers: { 'content-type': 'application/json' } });
+    }) as typeof fetch,
   });
 }
 

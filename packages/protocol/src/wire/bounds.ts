@@ -37,3 +37,14 @@ export const FILE_SEAL_BYTES = 1 + 32 + 64;
 /** Most messages one fetch returns, and most files one page lists. */
 export const MAX_FETCH_MESSAGES = 500;
 export const MAX_FILE_PAGE = 500;
+
+/** The login challenge and the bearer token the relay hands out: 32 random bytes each (docs/API.md §2). */
+export const CHALLENGE_BYTES = 32;
+export const TOKEN_BYTES = 32;
+/** A provisioning channel id: 16 random bytes (docs/API.md §7). */
+export const CHANNEL_ID_BYTES = 16;
+/** Largest sealed provisioning envelope, PROTOCOL.md §12: 1 + 32 + AES-GCM(payload) where payload ≤ 1 + 65 + 32 + 4 + 1 MiB. */
+export const MAX_PROVISIONING_ENVELOPE_BYTES = 1024 * 1024 + 1024;
+/** The account-deletion statement's nonce and device-list digest (SHA-256), PROTOCOL.md §17. */
+export const DELETION_NONCE_BYTES = 16;
+export const DIGEST_BYTES = 32;

@@ -13,7 +13,11 @@
  */
 import { encodedLength, tryFromBase64url } from './base64url.js';
 import {
+  CHALLENGE_BYTES,
+  CHANNEL_ID_BYTES,
+  DELETION_NONCE_BYTES,
   DEVICE_ID,
+  DIGEST_BYTES,
   FILE_ID_BYTES,
   FILE_SEAL_BYTES,
   KEY_BYTES,
@@ -25,9 +29,11 @@ import {
   MAX_FILE_READERS,
   MAX_MESSAGE_BYTES,
   MAX_PREKEY_BUNDLE_BYTES,
+  MAX_PROVISIONING_ENVELOPE_BYTES,
   MAX_ROTATION_BYTES,
   MESSAGE_ID_BYTES,
   PREKEY_ID,
+  TOKEN_BYTES,
   USER_NAME,
 } from './bounds.js';
 
@@ -273,3 +279,41 @@ export const FILE_VERSION_CREATED = /* @__PURE__ */ record({ version: FILE_VERSI
 export const FILE_REVISED = /* @__PURE__ */ record({ revision: REVISION });
 /** PUT …/payload: what the relay holds of the version now. */
 export const PAYLOAD_PROGRESS = /* @__PURE__ */ record({ received: int(0), complete: bool() });
+
+// ---- accounts, authentication, provisioning (docs/API.md §1, §1a, §2, §7) ----------------------
+export const CHALLENGE = /* @__PURE__ */ bytes(CHALLENGE_BYTES, CHALLENGE_BYTES);
+export const BEARER_TOKEN = /* @__PURE__ */ bytes(TOKEN_BYTES, TOKEN_BYTES);
+export const CHANNEL_ID = /* @__PURE__ */ bytes(CHANNEL_ID_BYTES, CHANNEL_ID_BYTES);
+export const PROVISIONING_ENVELOPE = /* @__PURE__ */ bytes(1, MAX_PROVISIONING_ENVELOPE_BYTES);
+export const DELETION_NONCE = /* @__PURE__ */ bytes(DELETION_NONCE_BYTES, DELETION_NONCE_BYTES);
+export const DEVICE_LIST_DIGEST = /* @__PURE__ */ bytes(DIGEST_BYTES, DIGEST_BYTES);
+
+/** POST /v1/accounts (201): the new account and its first device. */
+export const ACCOUNT_CREATED = /* @__PURE__ */ record({ user: USER, deviceId: DEVICE });
+/** POST /v1/auth/challenge: the challenge to sign, and until when it may be answered. */
+export const AUTH_CHALLENGE = /* @__PURE__ */ record({ challenge: CHALLENGE, expiresAt: MILLIS });
+/** POST /v1/auth/token: the bearer token, and until when it is good. */
+export const AUTH_TOKEN = /* @__PURE__ */ record({ token: BEARER_TOKEN, expiresAt: MILLIS });
+/** POST /v1/provisioning: the new channel, and until when it is open. */
+export const CHANNEL = /* @__PURE__ */ record({ channelId: CHANNEL_ID, expiresAt: MILLIS });
+/** GET /v1/provisioning/:channelId (200): the sealed envelope posted to the channel. */
+export const CHANNEL_ENVELOPE = /* @__PURE__ */ record({ envelope: PROVISIONING_ENVELOPE });
+
+// ---- request bodies: the relay's body schemas are built from these, the SDK's bodies typed by them
+// (`WireValue<typeof shapes.X>`; types only on the SDK side, so none of these ride in the browser bundle).
+
+/** POST /v1/auth/challenge. */
+export const CHALLENGE_REQUEST = /* @__PURE__ */ record({ user: USER, deviceId: DEVICE });
+/** POST /v1/auth/token: the challenge signed with the device key (PROTOCOL.md §2). */
+export const TOKEN_REQUEST = /* @__PURE__ */ record({ user: USER, deviceId: DEVICE, challenge: CHALLENGE, signature: SIGNATURE });
+/** POST /v1/accounts/deletion: the master key's deletion statement (PROTOCOL.md §17). */
+export const ACCOUNT_DELETION_REQUEST = /* @__PURE__ */ record({
+  timestamp: MILLIS,
+  nonce: DELETION_NONCE,
+  listDigest: DEVICE_LIST_DIGEST,
+  signature: SIGNATURE,
+});
+/** POST /v1/provisioning: empty, or the user to join. */
+export const CHANNEL_REQUEST = /* @__PURE__ */ record({ user: optional(USER) });
+/** PUT /v1/provisioning/:channelId. */
+export const CHANNEL_PUT_REQUEST = /* @__PURE__ */ record({ envelope: PROVISIONING_ENVELOPE });

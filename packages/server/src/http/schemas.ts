@@ -95,6 +95,13 @@ const DESCRIPTIONS = new Map<Shape, string>([
   [shapes.PENDING_VERSION, 'the replacement being uploaded (owner only)'],
   [shapes.FILE_INFO, 'a file and its current version (docs/API.md §8)'],
   [shapes.SEND_MARK_VALUE, '0: the device never sent with a mark'],
+  [shapes.CHALLENGE, 'challenge'],
+  [shapes.BEARER_TOKEN, 'bearer token'],
+  [shapes.CHANNEL_ID, 'provisioning channel id'],
+  [shapes.PROVISIONING_ENVELOPE, 'sealed provisioning envelope, PROTOCOL.md §12'],
+  [shapes.DELETION_NONCE, 'random nonce'],
+  [shapes.DEVICE_LIST_DIGEST, 'SHA-256 of the signed device list the relay serves for the user'],
+  [shapes.CHANNEL_REQUEST, 'empty object (or no body), or the user to join'],
 ]);
 /** The relay's schema of a wire shape: the bounds the SDK checks, as JSON Schema (and so in /openapi.json). */
 export function schemaOf<S extends Shape>(shape: S): SchemaOf<S> {
@@ -135,9 +142,9 @@ export const Ed25519Key = schemaOf(shapes.ED25519_KEY);
 export const X25519Key = schemaOf(shapes.X25519_KEY);
 export const Signature = schemaOf(shapes.SIGNATURE);
 export const MlKemKey = schemaOf(shapes.MLKEM_KEY);
-export const Challenge = B64Fixed(32, 'challenge');
-export const Token = B64Fixed(32, 'bearer token');
-export const ChannelId = B64Fixed(16, 'provisioning channel id');
+export const Challenge = schemaOf(shapes.CHALLENGE);
+export const Token = schemaOf(shapes.BEARER_TOKEN);
+export const ChannelId = schemaOf(shapes.CHANNEL_ID);
 export const MessageId = schemaOf(shapes.MESSAGE_ID);
 export const DeviceList = schemaOf(shapes.DEVICE_LIST);
 export const MessageBody = schemaOf(shapes.MESSAGE_BODY);
@@ -146,7 +153,7 @@ export const FileHeader = schemaOf(shapes.FILE_HEADER);
 export const FileMeta = schemaOf(shapes.FILE_META);
 export const FileVersionNumber = schemaOf(shapes.FILE_VERSION);
 export const Revision = schemaOf(shapes.REVISION);
-export const SealedEnvelope = B64Range(1, LIMITS.maxEnvelopeBytes, 'sealed provisioning envelope, PROTOCOL.md §12');
+export const SealedEnvelope = schemaOf(shapes.PROVISIONING_ENVELOPE);
 
 export const SignedPreKey = Obj({ id: PrekeyId, publicKey: X25519Key, signature: Signature });
 export const OneTimePreKey = Obj({ id: PrekeyId, publicKey: X25519Key });
