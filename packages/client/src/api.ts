@@ -193,15 +193,15 @@ function badResponse(what: string): RelayError {
   return new RelayError('ERR_RELAY', 200, 'bad_response', `relay: malformed response (${what})`);
 }
 /** A JSON answer checked against its wire shape, or a bad_response naming the first faulty field. */
-function answer<S extends Shape>(shape: S, value: unknown, what: string): WireValue<S> {
+export function answer<S extends Shape>(shape: S, value: unknown, what: string): WireValue<S> {
   const fault = wireFault(shape, value);
   if (fault !== undefined) throw badResponse(`${what}: ${fault}`);
   return value as WireValue<S>;
 }
 /** A request body as the wire contract's request shape describes it (the relay's body schema is built from the same shape). */
-type Body<S> = WireValue<S>;
+export type Body<S> = WireValue<S>;
 /** The bytes of a base64url field `answer` already checked (canonical, within bounds: cannot fail). */
-const bytesOf = (text: string): Uint8Array => fromBase64url(text);
+export const bytesOf = (text: string): Uint8Array => fromBase64url(text);
 /** The relay's "unknown user" answer, with the user named (review ux-2026-12 F8): same type and code. */
 const namingUser =
   (user: string) =>

@@ -48,3 +48,12 @@ export const MAX_PROVISIONING_ENVELOPE_BYTES = 1024 * 1024 + 1024;
 /** The account-deletion statement's nonce and device-list digest (SHA-256), PROTOCOL.md §17. */
 export const DELETION_NONCE_BYTES = 16;
 export const DIGEST_BYTES = 32;
+
+/** Largest encrypted backup blob, decoded bytes (docs/PROTOCOL.md §18). */
+export const MAX_BACKUP_BYTES = 1024 * 1024;
+/** The wrapped backup key: "BRK1" ‖ kind ‖ nonce[12] ‖ AES-256-GCM(32-byte key) (docs/PROTOCOL.md §18). */
+export const WRAPPED_KEY_BYTES = 4 + 1 + 12 + 32 + 16;
+/** The recovery code's access secret, its SHA-256, and the relay's OPAQUE login id: 32 bytes each. */
+export const BACKUP_SECRET_BYTES = 32;
+/** OPAQUE messages of ristretto255 / 3DH / SHA-512 (RFC 9807 §4, `@serenity-kit/opaque`): exact sizes. */
+export const OPAQUE_BYTES = { registrationRequest: 32, registrationResponse: 64, registrationRecord: 192, ke1: 96, ke2: 320, ke3: 64 } as const;

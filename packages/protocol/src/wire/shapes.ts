@@ -13,6 +13,7 @@
  */
 import { encodedLength, tryFromBase64url } from './base64url.js';
 import {
+  BACKUP_SECRET_BYTES,
   CHALLENGE_BYTES,
   CHANNEL_ID_BYTES,
   DELETION_NONCE_BYTES,
@@ -21,6 +22,7 @@ import {
   FILE_ID_BYTES,
   FILE_SEAL_BYTES,
   KEY_BYTES,
+  MAX_BACKUP_BYTES,
   MAX_DEVICE_LIST_BYTES,
   MAX_FETCH_MESSAGES,
   MAX_FILE_HEADER_BYTES,
@@ -32,9 +34,11 @@ import {
   MAX_PROVISIONING_ENVELOPE_BYTES,
   MAX_ROTATION_BYTES,
   MESSAGE_ID_BYTES,
+  OPAQUE_BYTES,
   PREKEY_ID,
   TOKEN_BYTES,
   USER_NAME,
+  WRAPPED_KEY_BYTES,
 } from './bounds.js';
 
 export interface IntShape {
@@ -67,6 +71,12 @@ export interface TrueShape {
   readonly kind: 'true';
   readonly description?: string;
 }
+/** One of a few fixed texts. */
+export interface ChoiceShape<V extends string = string> {
+  readonly kind: 'choice';
+  readonly values: readonly V[];
+  readonly description?: string;
+}
 export interface ListShape<I extends Shape = Shape> {
   readonly kind: 'list';
   readonly items: I;
@@ -88,7 +98,7 @@ export interface RecordShape<P extends Properties = Properties> {
   readonly props: P;
   readonly description?: string;
 }
-export type Shape = IntShape | TextShape | BytesShape | BoolShape | TrueShape | ListShape | NullableShape | RecordShape;
+export type Shape = IntShape | TextShape | BytesShape | BoolShape | TrueShape | ChoiceShape | ListShape | NullableShape | RecordShape;
 
 type OptionalKeys<P extends Properties> = { [K in keyof P]: P[K] extends OptionalShape ? K : never }[keyof P];
 type Simplify<T> = { [K in keyof T]: T[K] } & {};
@@ -101,17 +111,19 @@ export type WireValue<S> = S extends IntShape
       ? boolean
       : S extends TrueShape
         ? true
-        : S extends ListShape<infer I>
-          ? WireValue<I>[]
-          : S extends NullableShape<infer I>
-            ? WireValue<I> | null
-            : S extends RecordShape<infer P>
-              ? Simplify<
-                  { [K in Exclude<keyof P, OptionalKeys<P>>]: WireValue<P[K]> } & {
-                    [K in OptionalKeys<P>]?: P[K] extends OptionalShape<infer I> ? WireValue<I> : never;
-                  }
-                >
-              : unknown;
+        : S extends ChoiceShape<infer V>
+          ? V
+          : S extends ListShape<infer I>
+            ? WireValue<I>[]
+            : S extends NullableShape<infer I>
+              ? WireValue<I> | null
+              : S extends RecordShape<infer P>
+                ? Simplify<
+                    { [K in Exclude<keyof P, OptionalKeys<P>>]: WireValue<P[K]> } & {
+                      [K in OptionalKeys<P>]?: P[K] extends OptionalShape<infer I> ? WireValue<I> : never;
+                    }
+                  >
+                : unknown;
 
 // (No descriptions: the relay adds them to its schemas; they would ride in every browser bundle.)
 export const int = (min: number, max?: number): IntShape => (max === undefined ? { kind: 'int', min } : { kind: 'int', min, max });
@@ -119,6 +131,7 @@ export const text = (bounds: { minLength: number; maxLength: number; pattern: st
 export const bytes = (minBytes: number, maxBytes: number): BytesShape => ({ kind: 'bytes', minBytes, maxBytes });
 export const bool = (): BoolShape => ({ kind: 'bool' });
 export const flag = (): TrueShape => ({ kind: 'true' });
+export const choice = <const V extends string>(values: readonly V[]): ChoiceShape<V> => ({ kind: 'choice', values });
 export const list = <I extends Shape>(items: I, maxItems?: number): ListShape<I> =>
   maxItems === undefined ? { kind: 'list', items } : { kind: 'list', items, maxItems };
 export const nullable = <I extends Shape>(of: I): NullableShape<I> => ({ kind: 'nullable', of });
@@ -146,6 +159,8 @@ export function wireFault(shape: Shape, value: unknown, path = ''): string | und
       return typeof value === 'boolean' ? undefined : here;
     case 'true':
       return value === true ? undefined : here;
+    case 'choice':
+      return typeof value === 'string' && shape.values.includes(value) ? undefined : here;
     case 'nullable':
       return value === null ? undefined : wireFault(shape.of, value, path);
     case 'list': {
@@ -317,3 +332,65 @@ export const ACCOUNT_DELETION_REQUEST = /* @__PURE__ */ record({
 export const CHANNEL_REQUEST = /* @__PURE__ */ record({ user: optional(USER) });
 /** PUT /v1/provisioning/:channelId. */
 export const CHANNEL_PUT_REQUEST = /* @__PURE__ */ record({ envelope: PROVISIONING_ENVELOPE });
+
+// ---- backups (docs/API.md §9) -------------------------------------------------------------------
+export const BACKUP_KIND = /* @__PURE__ */ choice(['code', 'passphrase']);
+export const BACKUP_BLOB = /* @__PURE__ */ bytes(1, MAX_BACKUP_BYTES);
+export const WRAPPED_BACKUP_KEY = /* @__PURE__ */ bytes(WRAPPED_KEY_BYTES, WRAPPED_KEY_BYTES);
+export const BACKUP_GENERATION = /* @__PURE__ */ int(1, Number.MAX_SAFE_INTEGER);
+export const ACCESS_SECRET = /* @__PURE__ */ bytes(BACKUP_SECRET_BYTES, BACKUP_SECRET_BYTES);
+export const ACCESS_SECRET_HASH = /* @__PURE__ */ bytes(BACKUP_SECRET_BYTES, BACKUP_SECRET_BYTES);
+export const EXPECTED_GENERATION = /* @__PURE__ */ int(0, Number.MAX_SAFE_INTEGER);
+export const OPAQUE_LOGIN_ID = /* @__PURE__ */ bytes(BACKUP_SECRET_BYTES, BACKUP_SECRET_BYTES);
+export const OPAQUE_REGISTRATION_REQUEST = /* @__PURE__ */ bytes(OPAQUE_BYTES.registrationRequest, OPAQUE_BYTES.registrationRequest);
+export const OPAQUE_REGISTRATION_RESPONSE = /* @__PURE__ */ bytes(OPAQUE_BYTES.registrationResponse, OPAQUE_BYTES.registrationResponse);
+export const OPAQUE_REGISTRATION_RECORD = /* @__PURE__ */ bytes(OPAQUE_BYTES.registrationRecord, OPAQUE_BYTES.registrationRecord);
+export const OPAQUE_KE1 = /* @__PURE__ */ bytes(OPAQUE_BYTES.ke1, OPAQUE_BYTES.ke1);
+export const OPAQUE_KE2 = /* @__PURE__ */ bytes(OPAQUE_BYTES.ke2, OPAQUE_BYTES.ke2);
+export const OPAQUE_KE3 = /* @__PURE__ */ bytes(OPAQUE_BYTES.ke3, OPAQUE_BYTES.ke3);
+
+/** GET /v1/backup: the caller's backup, without its contents. */
+export const BACKUP_STATUS = /* @__PURE__ */ record({
+  kind: BACKUP_KIND,
+  generation: BACKUP_GENERATION,
+  size: int(0),
+  updatedAt: MILLIS,
+  failedAttempts: int(0),
+  maxAttempts: int(1),
+  locked: bool(),
+});
+/** POST /v1/backups/:user/code and …/login/finish: the backup, released once the secret is proved. */
+export const BACKUP_RELEASED = /* @__PURE__ */ record({
+  kind: BACKUP_KIND,
+  wrappedKey: WRAPPED_BACKUP_KEY,
+  blob: BACKUP_BLOB,
+  generation: BACKUP_GENERATION,
+  masterKey: ED25519_KEY,
+  deviceList: DEVICE_LIST,
+});
+/** PUT /v1/backup and PUT /v1/backup/blob: the backup's new generation. */
+export const BACKUP_STORED = /* @__PURE__ */ record({ generation: BACKUP_GENERATION });
+/** POST /v1/backup/registration (RFC 9807 §5.2). */
+export const OPAQUE_REGISTRATION = /* @__PURE__ */ record({ registrationResponse: OPAQUE_REGISTRATION_RESPONSE });
+/** POST /v1/backups/:user/login (RFC 9807 §6): KE2, and the id to finish with. */
+export const OPAQUE_LOGIN = /* @__PURE__ */ record({ loginId: OPAQUE_LOGIN_ID, loginResponse: OPAQUE_KE2 });
+
+/** PUT /v1/backup: a code backup carries `codeHash`, a passphrase backup its OPAQUE `registrationRecord`. */
+export const BACKUP_PUT_REQUEST = /* @__PURE__ */ record({
+  kind: BACKUP_KIND,
+  wrappedKey: WRAPPED_BACKUP_KEY,
+  codeHash: optional(ACCESS_SECRET_HASH),
+  registrationRecord: optional(OPAQUE_REGISTRATION_RECORD),
+  blob: BACKUP_BLOB,
+  expectedGeneration: optional(EXPECTED_GENERATION),
+});
+/** PUT /v1/backup/blob: compare-and-set on the generation. */
+export const BACKUP_BLOB_REQUEST = /* @__PURE__ */ record({ blob: BACKUP_BLOB, expectedGeneration: BACKUP_GENERATION });
+/** POST /v1/backups/:user/code. */
+export const BACKUP_CODE_REQUEST = /* @__PURE__ */ record({ accessSecret: ACCESS_SECRET });
+/** POST /v1/backup/registration. */
+export const OPAQUE_REGISTRATION_START = /* @__PURE__ */ record({ registrationRequest: OPAQUE_REGISTRATION_REQUEST });
+/** POST /v1/backups/:user/login. */
+export const OPAQUE_LOGIN_START = /* @__PURE__ */ record({ startLoginRequest: OPAQUE_KE1 });
+/** POST /v1/backups/:user/login/finish. */
+export const OPAQUE_LOGIN_FINISH = /* @__PURE__ */ record({ loginId: OPAQUE_LOGIN_ID, finishLoginRequest: OPAQUE_KE3 });

@@ -55,13 +55,15 @@ export type SchemaOf<S> = S extends shapes.IntShape
       ? TBoolean
       : S extends shapes.TrueShape
         ? TLiteral<true>
-        : S extends shapes.ListShape<infer I>
-          ? TArray<SchemaOf<I>>
-          : S extends shapes.NullableShape<infer I>
-            ? TUnion<[SchemaOf<I>, TNull]>
-            : S extends shapes.RecordShape<infer P>
-              ? TObject<SchemaProps<P>>
-              : TSchema;
+        : S extends shapes.ChoiceShape<infer V>
+          ? TUnion<TLiteral<V>[]>
+          : S extends shapes.ListShape<infer I>
+            ? TArray<SchemaOf<I>>
+            : S extends shapes.NullableShape<infer I>
+              ? TUnion<[SchemaOf<I>, TNull]>
+              : S extends shapes.RecordShape<infer P>
+                ? TObject<SchemaProps<P>>
+                : TSchema;
 
 const opts = (description: string | undefined) => (description === undefined ? {} : { description });
 
@@ -102,6 +104,19 @@ const DESCRIPTIONS = new Map<Shape, string>([
   [shapes.DELETION_NONCE, 'random nonce'],
   [shapes.DEVICE_LIST_DIGEST, 'SHA-256 of the signed device list the relay serves for the user'],
   [shapes.CHANNEL_REQUEST, 'empty object (or no body), or the user to join'],
+  [shapes.BACKUP_BLOB, 'encrypted backup (docs/PROTOCOL.md §18)'],
+  [shapes.WRAPPED_BACKUP_KEY, 'wrapped backup key (docs/PROTOCOL.md §18)'],
+  [shapes.BACKUP_GENERATION, 'backup generation'],
+  [shapes.ACCESS_SECRET, 'access secret derived from the recovery code'],
+  [shapes.ACCESS_SECRET_HASH, 'SHA-256 of the access secret derived from the recovery code'],
+  [shapes.OPAQUE_LOGIN_ID, 'login id'],
+  [shapes.EXPECTED_GENERATION, '0: no backup yet'],
+  [shapes.OPAQUE_REGISTRATION_REQUEST, 'OPAQUE registration request'],
+  [shapes.OPAQUE_REGISTRATION_RESPONSE, 'OPAQUE registration response'],
+  [shapes.OPAQUE_REGISTRATION_RECORD, 'OPAQUE registration record'],
+  [shapes.OPAQUE_KE1, 'OPAQUE KE1'],
+  [shapes.OPAQUE_KE2, 'OPAQUE KE2'],
+  [shapes.OPAQUE_KE3, 'OPAQUE KE3'],
 ]);
 /** The relay's schema of a wire shape: the bounds the SDK checks, as JSON Schema (and so in /openapi.json). */
 export function schemaOf<S extends Shape>(shape: S): SchemaOf<S> {
@@ -121,6 +136,11 @@ function build(s: Shape): TSchema {
       return Type.Boolean(opts(description));
     case 'true':
       return Type.Literal(true, opts(description));
+    case 'choice':
+      return Type.Union(
+        s.values.map((v) => Type.Literal(v)),
+        opts(description),
+      );
     case 'list':
       return Type.Array(build(s.items), { ...(s.maxItems === undefined ? {} : { maxItems: s.maxItems }), ...opts(description) });
     case 'nullable':
