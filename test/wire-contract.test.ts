@@ -33,6 +33,16 @@ import {
   replaceBackupBlob,
 } from '../packages/client/src/backup/backup-api.js';
 import { type ClientError, RelayError, relayError } from '../packages/client/src/errors.js';
+import {
+  collectionInfo,
+  postCollection,
+  queryPage,
+  recordAt,
+  recordPage,
+  setMember,
+  storeRecord,
+  updateCollection,
+} from '../packages/client/src/records/records-api.js';
 import { startTestServer, type TestServer } from '../packages/server/test/helpers.js';
 import { canRunRelay } from './runtime.js';
 
@@ -191,6 +201,14 @@ describe.skipIf(!canRunRelay())('wire contract: the relay’s /openapi.json agai
       ['PUT /v1/backup', '200', (api) => putBackup(api, { kind: 'code', wrappedKey: new Uint8Array(65), codeHash: new Uint8Array(32) }, new Uint8Array(1))],
       ['PUT /v1/backup/blob', '200', (api) => replaceBackupBlob(api, new Uint8Array(1), 1)],
       ['POST /v1/backups/{user}/code', '200', (api) => fetchWithCode(api, 'bob', new Uint8Array(32))],
+      ['POST /v1/collections', '201', (api) => postCollection(api, { id: ID, meta: 'AA' })],
+      ['GET /v1/collections/{id}', '200', (api) => collectionInfo(api, ID)],
+      ['PUT /v1/collections/{id}', '200', (api) => updateCollection(api, ID, { expectedRevision: 1, epoch: 0, meta: 'AA' })],
+      ['POST /v1/collections/{id}/members', '200', (api) => setMember(api, ID, { expectedRevision: 1, user: 'bob', add: true })],
+      ['PUT /v1/collections/{id}/records/{record}', '200', (api) => storeRecord(api, ID, ID, { epoch: 0, body: 'AA', postings: [[0, 1]] })],
+      ['GET /v1/collections/{id}/records/{record}', '200', (api) => recordAt(api, ID, ID)],
+      ['GET /v1/collections/{id}/records', '200', (api) => recordPage(api, ID, 10, null)],
+      ['POST /v1/collections/{id}/query', '200', (api) => queryPage(api, ID, { any: [[[0, 1]]], limit: 10 })],
       // The login (API.md §2): a device with no cached token; the other step of the login is answered with its good sample.
       ['POST /v1/auth/challenge', '200', (api) => api.session(), true],
       ['POST /v1/auth/token', '200', (api) => api.session(), true],
@@ -265,6 +283,14 @@ describe.skipIf(!canRunRelay())('wire contract: the relay’s /openapi.json agai
     await fetchWithCode(backups, 'bob', new Uint8Array(32)).catch(() => undefined);
     await registerPassphrase(backups, 'correct horse').catch(() => undefined);
     await fetchWithPassphrase(backups, 'bob', 'correct horse').catch(() => undefined);
+    const C = 'A'.repeat(22);
+    const records = recording(
+      { '/v1/collections': { id: C, revision: 1 }, [`/v1/collections/${C}`]: { revision: 2 }, [`/v1/collections/${C}/members`]: { revision: 2 } },
+      true,
+    );
+    await postCollection(records, { id: C, epoch: 0, meta: 'AAEC', members: ['bob'] });
+    await updateCollection(records, C, { expectedRevision: 1, epoch: 1, meta: 'AAEC' });
+    await setMember(records, C, { expectedRevision: 1, user: 'bob', add: false });
     const routes = new Set<string>();
     for (const { method, path, body } of sent) {
       const schema = requestSchema(method, path);
@@ -280,9 +306,12 @@ describe.skipIf(!canRunRelay())('wire contract: the relay’s /openapi.json agai
       'POST /v1/backup/registration',
       'POST /v1/backups/{user}/code',
       'POST /v1/backups/{user}/login',
+      'POST /v1/collections',
+      'POST /v1/collections/{id}/members',
       'POST /v1/provisioning',
       'PUT /v1/backup',
       'PUT /v1/backup/blob',
+      'PUT /v1/collections/{id}',
       'PUT /v1/provisioning/{channelId}',
     ]);
     // The check can fail: each of these is off the served schema.

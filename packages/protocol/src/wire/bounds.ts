@@ -57,3 +57,16 @@ export const WRAPPED_KEY_BYTES = 4 + 1 + 12 + 32 + 16;
 export const BACKUP_SECRET_BYTES = 32;
 /** OPAQUE messages of ristretto255 / 3DH / SHA-512 (RFC 9807 §4, `@serenity-kit/opaque`): exact sizes. */
 export const OPAQUE_BYTES = { registrationRequest: 32, registrationResponse: 64, registrationRecord: 192, ke1: 96, ke2: 320, ke3: 64 } as const;
+
+/** Collections and records (docs/API.md §10, PROTOCOL.md §19): ids of 16 random bytes chosen by the client. */
+export const COLLECTION_ID_BYTES = 16;
+export const RECORD_ID_BYTES = 16;
+/** A sealed record: 64 KiB of JSON, padded, plus per-field overhead (PROTOCOL.md §19.2). */
+export const MAX_RECORD_BYTES = 160 * 1024;
+/** Sealed collection metadata (PROTOCOL.md §19.2). */
+export const MAX_COLLECTION_META_BYTES = 64 * 1024;
+/** Key epochs are u32 (PROTOCOL.md §19.1). */
+export const MAX_EPOCH = 0xffffffff;
+/** Most records one page or query answers; most members of a collection besides its owner. */
+export const MAX_RECORD_PAGE = 1000;
+export const MAX_COLLECTION_MEMBERS = 100;

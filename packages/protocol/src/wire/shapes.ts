@@ -16,6 +16,7 @@ import {
   BACKUP_SECRET_BYTES,
   CHALLENGE_BYTES,
   CHANNEL_ID_BYTES,
+  COLLECTION_ID_BYTES,
   DELETION_NONCE_BYTES,
   DEVICE_ID,
   DIGEST_BYTES,
@@ -23,7 +24,10 @@ import {
   FILE_SEAL_BYTES,
   KEY_BYTES,
   MAX_BACKUP_BYTES,
+  MAX_COLLECTION_MEMBERS,
+  MAX_COLLECTION_META_BYTES,
   MAX_DEVICE_LIST_BYTES,
+  MAX_EPOCH,
   MAX_FETCH_MESSAGES,
   MAX_FILE_HEADER_BYTES,
   MAX_FILE_META_BYTES,
@@ -32,10 +36,13 @@ import {
   MAX_MESSAGE_BYTES,
   MAX_PREKEY_BUNDLE_BYTES,
   MAX_PROVISIONING_ENVELOPE_BYTES,
+  MAX_RECORD_BYTES,
+  MAX_RECORD_PAGE,
   MAX_ROTATION_BYTES,
   MESSAGE_ID_BYTES,
   OPAQUE_BYTES,
   PREKEY_ID,
+  RECORD_ID_BYTES,
   TOKEN_BYTES,
   USER_NAME,
   WRAPPED_KEY_BYTES,
@@ -394,3 +401,50 @@ export const OPAQUE_REGISTRATION_START = /* @__PURE__ */ record({ registrationRe
 export const OPAQUE_LOGIN_START = /* @__PURE__ */ record({ startLoginRequest: OPAQUE_KE1 });
 /** POST /v1/backups/:user/login/finish. */
 export const OPAQUE_LOGIN_FINISH = /* @__PURE__ */ record({ loginId: OPAQUE_LOGIN_ID, finishLoginRequest: OPAQUE_KE3 });
+
+// ---- collections and records (docs/API.md §10) -------------------------------------------------
+export const COLLECTION_ID = /* @__PURE__ */ bytes(COLLECTION_ID_BYTES, COLLECTION_ID_BYTES);
+export const RECORD_ID = /* @__PURE__ */ bytes(RECORD_ID_BYTES, RECORD_ID_BYTES);
+export const EPOCH = /* @__PURE__ */ int(0, MAX_EPOCH);
+export const COLLECTION_REVISION = /* @__PURE__ */ int(1, Number.MAX_SAFE_INTEGER);
+export const COLLECTION_META = /* @__PURE__ */ bytes(1, MAX_COLLECTION_META_BYTES);
+export const SEALED_RECORD = /* @__PURE__ */ bytes(1, MAX_RECORD_BYTES);
+export const COLLECTION_MEMBERS = /* @__PURE__ */ list(USER, MAX_COLLECTION_MEMBERS);
+export const MEMBER_ADD = /* @__PURE__ */ bool();
+
+/** GET /v1/collections/:id and each of GET /v1/collections. */
+export const COLLECTION_INFO = /* @__PURE__ */ record({
+  id: COLLECTION_ID,
+  owner: USER,
+  members: COLLECTION_MEMBERS,
+  epoch: EPOCH,
+  revision: COLLECTION_REVISION,
+  meta: COLLECTION_META,
+  recordCount: COUNT,
+  createdAt: MILLIS,
+  updatedAt: MILLIS,
+});
+/** GET /v1/collections. */
+export const COLLECTION_LIST = /* @__PURE__ */ record({ collections: list(COLLECTION_INFO) });
+/** POST /v1/collections (201). */
+export const COLLECTION_CREATED = /* @__PURE__ */ record({ id: COLLECTION_ID, revision: COLLECTION_REVISION });
+/** PUT /v1/collections/:id and POST …/members: the collection's new revision. */
+export const COLLECTION_REVISED = /* @__PURE__ */ record({ revision: COLLECTION_REVISION });
+/** PUT …/records/:record. */
+export const RECORD_STORED = /* @__PURE__ */ record({ created: bool() });
+/** GET …/records/:record, and each record of a page. */
+export const SEALED_RECORD_INFO = /* @__PURE__ */ record({ id: RECORD_ID, epoch: EPOCH, body: SEALED_RECORD, updatedAt: MILLIS });
+/** GET …/records and POST …/query: one page, and where the next starts. */
+export const RECORD_PAGE = /* @__PURE__ */ record({ records: list(SEALED_RECORD_INFO, MAX_RECORD_PAGE), next: nullable(RECORD_ID) });
+
+/** POST /v1/collections. */
+export const COLLECTION_CREATE_REQUEST = /* @__PURE__ */ record({
+  id: COLLECTION_ID,
+  epoch: optional(EPOCH),
+  meta: COLLECTION_META,
+  members: optional(COLLECTION_MEMBERS),
+});
+/** PUT /v1/collections/:id (compare-and-set on the revision). */
+export const COLLECTION_UPDATE_REQUEST = /* @__PURE__ */ record({ expectedRevision: COLLECTION_REVISION, epoch: EPOCH, meta: COLLECTION_META });
+/** POST /v1/collections/:id/members. */
+export const COLLECTION_MEMBER_REQUEST = /* @__PURE__ */ record({ expectedRevision: COLLECTION_REVISION, user: USER, add: MEMBER_ADD });

@@ -117,6 +117,14 @@ const DESCRIPTIONS = new Map<Shape, string>([
   [shapes.OPAQUE_KE1, 'OPAQUE KE1'],
   [shapes.OPAQUE_KE2, 'OPAQUE KE2'],
   [shapes.OPAQUE_KE3, 'OPAQUE KE3'],
+  [shapes.COLLECTION_ID, 'collection id (16 random bytes chosen by its creator)'],
+  [shapes.RECORD_ID, 'record id (16 random bytes chosen by its writer)'],
+  [shapes.EPOCH, 'key epoch (PROTOCOL.md §19.1)'],
+  [shapes.COLLECTION_REVISION, 'collection revision'],
+  [shapes.COLLECTION_META, 'sealed collection metadata (PROTOCOL.md §19.2)'],
+  [shapes.SEALED_RECORD, 'sealed record (PROTOCOL.md §19.2)'],
+  [shapes.COLLECTION_MEMBERS, 'members other than the owner'],
+  [shapes.MEMBER_ADD, 'true: add the member; false: remove (then re-key)'],
 ]);
 /** The relay's schema of a wire shape: the bounds the SDK checks, as JSON Schema (and so in /openapi.json). */
 export function schemaOf<S extends Shape>(shape: S): SchemaOf<S> {
