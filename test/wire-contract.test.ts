@@ -21,6 +21,7 @@
  *   relay's published document, so it catches the two drifting apart whichever way they are built.
  */
 import { FILE_SEAL_BYTES } from '@blindrelay/protocol';
+import { GROUP_ID_BYTES } from '@blindrelay/protocol/groups';
 import { bounds, RELAY_ERRORS, RELAY_WIRE_CODES, type RelayWireCode } from '@blindrelay/protocol/wire';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseEnvelope, RelayApi } from '../packages/client/src/api.js';
@@ -33,6 +34,7 @@ import {
   replaceBackupBlob,
 } from '../packages/client/src/backup/backup-api.js';
 import { type ClientError, RelayError, relayError } from '../packages/client/src/errors.js';
+import { claimKeyPackages, groupInbox, groupInfo, postCommit, postGroup, postGroupMessage, putKeyPackages } from '../packages/client/src/groups/groups-api.js';
 import {
   collectionInfo,
   postCollection,
@@ -209,6 +211,13 @@ describe.skipIf(!canRunRelay())('wire contract: the relay’s /openapi.json agai
       ['GET /v1/collections/{id}/records/{record}', '200', (api) => recordAt(api, ID, ID)],
       ['GET /v1/collections/{id}/records', '200', (api) => recordPage(api, ID, 10, null)],
       ['POST /v1/collections/{id}/query', '200', (api) => queryPage(api, ID, { any: [[[0, 1]]], limit: 10 })],
+      ['PUT /v1/groups/key-packages', '200', (api) => putKeyPackages(api, { keyPackages: [] })],
+      ['POST /v1/groups/key-packages/claim', '200', (api) => claimKeyPackages(api, { user: 'bob' })],
+      ['POST /v1/groups', '201', (api) => postGroup(api, { id: ID })],
+      ['GET /v1/groups/{id}', '200', (api) => groupInfo(api, ID)],
+      ['GET /v1/groups/inbox', '200', (api) => groupInbox(api, 100)],
+      ['POST /v1/groups/{id}/commits', '200', (api) => postCommit(api, ID, { commit: 'AA', members: [], added: [] })],
+      ['POST /v1/groups/{id}/messages', '200', (api) => postGroupMessage(api, ID, { message: 'AA' })],
       // The login (API.md §2): a device with no cached token; the other step of the login is answered with its good sample.
       ['POST /v1/auth/challenge', '200', (api) => api.session(), true],
       ['POST /v1/auth/token', '200', (api) => api.session(), true],
@@ -242,6 +251,7 @@ describe.skipIf(!canRunRelay())('wire contract: the relay’s /openapi.json agai
     expect(checked).toBeGreaterThan(150);
     // The seal's size is the protocol's (file-seal.ts) in the contract.
     expect(bounds.FILE_SEAL_BYTES).toBe(FILE_SEAL_BYTES);
+    expect(bounds.GROUP_ID_BYTES).toBe(GROUP_ID_BYTES);
   });
 
   it('the bodies the SDK sends conform to the relay’s served request schemas (and the check refuses one off them)', async () => {
@@ -291,6 +301,22 @@ describe.skipIf(!canRunRelay())('wire contract: the relay’s /openapi.json agai
     await postCollection(records, { id: C, epoch: 0, meta: 'AAEC', members: ['bob'] });
     await updateCollection(records, C, { expectedRevision: 1, epoch: 1, meta: 'AAEC' });
     await setMember(records, C, { expectedRevision: 1, user: 'bob', add: false });
+    const G = 'A'.repeat(22);
+    const groups = recording(
+      {
+        '/v1/groups/key-packages': { oneTime: 3 },
+        '/v1/groups/key-packages/claim': { keyPackages: [] },
+        '/v1/groups': { id: G, epoch: 0, members: [] },
+        [`/v1/groups/${G}/commits`]: { epoch: 1 },
+        [`/v1/groups/${G}/messages`]: { epoch: 1 },
+      },
+      true,
+    );
+    await putKeyPackages(groups, { keyPackages: ['AAEC'], lastResort: 'AAEC' });
+    await claimKeyPackages(groups, { user: 'bob', devices: [1, 2] });
+    await postGroup(groups, { id: G });
+    await postCommit(groups, G, { commit: 'AAEC', welcome: 'AAEC', members: [{ user: 'alice', deviceId: 1 }], added: [{ user: 'bob', deviceId: 2 }] });
+    await postGroupMessage(groups, G, { message: 'AAEC', leave: true });
     const routes = new Set<string>();
     for (const { method, path, body } of sent) {
       const schema = requestSchema(method, path);
@@ -308,10 +334,15 @@ describe.skipIf(!canRunRelay())('wire contract: the relay’s /openapi.json agai
       'POST /v1/backups/{user}/login',
       'POST /v1/collections',
       'POST /v1/collections/{id}/members',
+      'POST /v1/groups',
+      'POST /v1/groups/key-packages/claim',
+      'POST /v1/groups/{id}/commits',
+      'POST /v1/groups/{id}/messages',
       'POST /v1/provisioning',
       'PUT /v1/backup',
       'PUT /v1/backup/blob',
       'PUT /v1/collections/{id}',
+      'PUT /v1/groups/key-packages',
       'PUT /v1/provisioning/{channelId}',
     ]);
     // The check can fail: each of these is off the served schema.

@@ -70,3 +70,16 @@ export const MAX_EPOCH = 0xffffffff;
 /** Most records one page or query answers; most members of a collection besides its owner. */
 export const MAX_RECORD_PAGE = 1000;
 export const MAX_COLLECTION_MEMBERS = 100;
+
+/** MLS groups (docs/API.md §13): the group id (the MLS group_id, 16 random bytes; groups/mls-framing.ts). */
+export const GROUP_ID_BYTES = 16;
+/** An MLSMessage(KeyPackage) of suite 0x0053 is about 2.7 KB. */
+export const MAX_KEY_PACKAGE_BYTES = 16 * 1024;
+export const MAX_KEY_PACKAGES_PER_UPLOAD = 100;
+/** Member devices of one group. */
+export const MAX_GROUP_MEMBERS = 5000;
+/** A commit with its path, or a Welcome with the ratchet tree (grows with the group). */
+export const MAX_HANDSHAKE_BYTES = 8 * 1024 * 1024;
+/** Most inbox items one fetch returns; most devices one claim names. */
+export const MAX_GROUP_INBOX = 500;
+export const MAX_CLAIM_DEVICES = 1000;

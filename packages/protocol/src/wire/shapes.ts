@@ -22,8 +22,10 @@ import {
   DIGEST_BYTES,
   FILE_ID_BYTES,
   FILE_SEAL_BYTES,
+  GROUP_ID_BYTES,
   KEY_BYTES,
   MAX_BACKUP_BYTES,
+  MAX_CLAIM_DEVICES,
   MAX_COLLECTION_MEMBERS,
   MAX_COLLECTION_META_BYTES,
   MAX_DEVICE_LIST_BYTES,
@@ -33,6 +35,11 @@ import {
   MAX_FILE_META_BYTES,
   MAX_FILE_PAGE,
   MAX_FILE_READERS,
+  MAX_GROUP_INBOX,
+  MAX_GROUP_MEMBERS,
+  MAX_HANDSHAKE_BYTES,
+  MAX_KEY_PACKAGE_BYTES,
+  MAX_KEY_PACKAGES_PER_UPLOAD,
   MAX_MESSAGE_BYTES,
   MAX_PREKEY_BUNDLE_BYTES,
   MAX_PROVISIONING_ENVELOPE_BYTES,
@@ -448,3 +455,50 @@ export const COLLECTION_CREATE_REQUEST = /* @__PURE__ */ record({
 export const COLLECTION_UPDATE_REQUEST = /* @__PURE__ */ record({ expectedRevision: COLLECTION_REVISION, epoch: EPOCH, meta: COLLECTION_META });
 /** POST /v1/collections/:id/members. */
 export const COLLECTION_MEMBER_REQUEST = /* @__PURE__ */ record({ expectedRevision: COLLECTION_REVISION, user: USER, add: MEMBER_ADD });
+
+// ---- MLS groups (docs/API.md §13) --------------------------------------------------------------
+export const GROUP_ID = /* @__PURE__ */ bytes(GROUP_ID_BYTES, GROUP_ID_BYTES);
+export const KEY_PACKAGE = /* @__PURE__ */ bytes(1, MAX_KEY_PACKAGE_BYTES);
+export const GROUP_EPOCH = /* @__PURE__ */ int(0);
+export const WRITTEN_EPOCH = /* @__PURE__ */ int(0);
+export const INBOX_SEQ = /* @__PURE__ */ int(0, Number.MAX_SAFE_INTEGER);
+export const GROUP_ITEM_KIND = /* @__PURE__ */ choice(['application', 'proposal', 'commit', 'welcome']);
+/** An inbox item: an application message or proposal (≤ the message limit) or a commit or Welcome (≤ the handshake limit). */
+export const GROUP_ITEM_MESSAGE = /* @__PURE__ */ bytes(1, MAX_HANDSHAKE_BYTES);
+export const GROUP_COMMIT = /* @__PURE__ */ bytes(1, MAX_HANDSHAKE_BYTES);
+export const GROUP_WELCOME = /* @__PURE__ */ bytes(1, MAX_HANDSHAKE_BYTES);
+export const GROUP_APPLICATION = /* @__PURE__ */ bytes(1, MAX_MESSAGE_BYTES);
+export const LEAVE_FLAG = /* @__PURE__ */ bool();
+export const GROUP_DEVICE = /* @__PURE__ */ record({ user: USER, deviceId: DEVICE });
+export const GROUP_DEVICES = /* @__PURE__ */ list(GROUP_DEVICE, MAX_GROUP_MEMBERS);
+
+/** GET /v1/groups/:id, POST /v1/groups (201) and each of GET /v1/groups. */
+export const GROUP_INFO = /* @__PURE__ */ record({ id: GROUP_ID, epoch: GROUP_EPOCH, members: GROUP_DEVICES });
+/** GET /v1/groups. */
+export const GROUP_LIST = /* @__PURE__ */ record({ groups: list(GROUP_INFO) });
+/** PUT /v1/groups/key-packages: the one-time KeyPackages the relay holds for this device. */
+export const KEY_PACKAGES_HELD = /* @__PURE__ */ record({ oneTime: COUNT });
+/** POST /v1/groups/key-packages/claim. */
+export const KEY_PACKAGES_CLAIMED = /* @__PURE__ */ record({ keyPackages: list(record({ deviceId: DEVICE, keyPackage: KEY_PACKAGE })) });
+/** POST …/commits and …/messages: the group epoch after the write. */
+export const GROUP_WRITTEN = /* @__PURE__ */ record({ epoch: WRITTEN_EPOCH });
+/** GET /v1/groups/inbox. */
+export const GROUP_INBOX = /* @__PURE__ */ record({
+  messages: list(
+    record({ seq: INBOX_SEQ, group: GROUP_ID, kind: GROUP_ITEM_KIND, epoch: GROUP_EPOCH, message: GROUP_ITEM_MESSAGE, sentAt: MILLIS }),
+    MAX_GROUP_INBOX,
+  ),
+});
+
+/** PUT /v1/groups/key-packages. */
+export const KEY_PACKAGES_REQUEST = /* @__PURE__ */ record({ keyPackages: list(KEY_PACKAGE, MAX_KEY_PACKAGES_PER_UPLOAD), lastResort: optional(KEY_PACKAGE) });
+/** POST /v1/groups/key-packages/claim. */
+export const CLAIM_REQUEST = /* @__PURE__ */ record({ user: USER, devices: optional(list(DEVICE, MAX_CLAIM_DEVICES)) });
+/** POST /v1/groups. */
+export const GROUP_CREATE_REQUEST = /* @__PURE__ */ record({ id: GROUP_ID });
+/** POST /v1/groups/:id/commits (RFC 9420 §12.4). */
+export const COMMIT_REQUEST = /* @__PURE__ */ record({ commit: GROUP_COMMIT, welcome: optional(GROUP_WELCOME), members: GROUP_DEVICES, added: GROUP_DEVICES });
+/** POST /v1/groups/:id/messages. */
+export const GROUP_MESSAGE_REQUEST = /* @__PURE__ */ record({ message: GROUP_APPLICATION, leave: optional(LEAVE_FLAG) });
+/** POST /v1/groups/inbox/ack. */
+export const INBOX_ACK_REQUEST = /* @__PURE__ */ record({ upTo: INBOX_SEQ });

@@ -125,6 +125,15 @@ const DESCRIPTIONS = new Map<Shape, string>([
   [shapes.SEALED_RECORD, 'sealed record (PROTOCOL.md §19.2)'],
   [shapes.COLLECTION_MEMBERS, 'members other than the owner'],
   [shapes.MEMBER_ADD, 'true: add the member; false: remove (then re-key)'],
+  [shapes.GROUP_ID, 'group id (16 random bytes chosen by its creator; the MLS group_id)'],
+  [shapes.KEY_PACKAGE, 'MLSMessage(KeyPackage) (RFC 9420 §10)'],
+  [shapes.WRITTEN_EPOCH, 'the group epoch after the write'],
+  [shapes.INBOX_SEQ, 'inbox position'],
+  [shapes.GROUP_ITEM_MESSAGE, 'MLSMessage'],
+  [shapes.GROUP_COMMIT, 'MLSMessage(PrivateMessage) carrying a Commit (RFC 9420 §12.4)'],
+  [shapes.GROUP_WELCOME, 'MLSMessage(Welcome) for the added devices (§12.4.3.1)'],
+  [shapes.GROUP_APPLICATION, 'MLSMessage(PrivateMessage): application data or a proposal'],
+  [shapes.LEAVE_FLAG, "a self-removal proposal: the sender user's devices stop receiving"],
 ]);
 /** The relay's schema of a wire shape: the bounds the SDK checks, as JSON Schema (and so in /openapi.json). */
 export function schemaOf<S extends Shape>(shape: S): SchemaOf<S> {
