@@ -10,8 +10,8 @@
  * - A message envelope built from the relay's schema parses in the SDK without a fault, and each
  *   bound the relay declares (device id range, user name length, time ≥ 0) is one the SDK enforces:
  *   a value just outside it is a fault, just inside is not.
- * - For each JSON answer the SDK reads on the most-used routes (messages, users and prekey bundles,
- *   sealed sending, files, send mark), a body built from the relay's documented schema (every
+ * - For each JSON answer the SDK reads (messages, users and prekey bundles, sealed sending, files,
+ *   send mark, accounts, login, provisioning, backups, collections and records, MLS groups), a body built from the relay's documented schema (every
  *   property, each at its smallest allowed value) goes through the SDK's own RelayApi method (its
  *   fetch answers with that body) and parses; then each bound the schema declares is broken in
  *   turn (a number just outside its range, a string one character too short or too long or off
@@ -19,6 +19,9 @@
  *   SDK refuses the answer (a bad_response RelayError; for envelopes, a fault). The relay's schemas
  *   and the SDK's checks are both built from `@blindrelay/protocol/wire` shapes; this reads the
  *   relay's published document, so it catches the two drifting apart whichever way they are built.
+ * - The request bodies the SDK sends (one call of each route whose body is a wire shape, recorded
+ *   at its `fetch`) conform to the relay's served request schema, read by a small JSON Schema
+ *   checker here that is shown to refuse bodies off the schema.
  */
 import { FILE_SEAL_BYTES } from '@blindrelay/protocol';
 import { GROUP_ID_BYTES } from '@blindrelay/protocol/groups';
