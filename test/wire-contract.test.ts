@@ -320,6 +320,18 @@ describe.skipIf(!canRunRelay())('wire contract: the relay’s /openapi.json agai
     await postGroup(groups, { id: G });
     await postCommit(groups, G, { commit: 'AAEC', welcome: 'AAEC', members: [{ user: 'alice', deviceId: 1 }], added: [{ user: 'bob', deviceId: 2 }] });
     await postGroupMessage(groups, G, { message: 'AAEC', leave: true });
+    const F = 'A'.repeat(22);
+    const files = recording(
+      {
+        '/v1/files': { id: F, version: 1, revision: 1 },
+        [`/v1/files/${F}/header`]: { revision: 2 },
+        [`/v1/files/${F}/versions`]: { version: 2, revision: 2 },
+      },
+      true,
+    );
+    await files.createFile({ id: F, header: new Uint8Array(40), meta: new Uint8Array(20), payloadSize: 16, readers: ['bob'] });
+    await files.replaceFileHeader(F, { expectedRevision: 1, header: new Uint8Array(40), meta: new Uint8Array(20), readers: [] });
+    await files.createFileVersion(F, { expectedRevision: 2, header: new Uint8Array(40), meta: new Uint8Array(20), payloadSize: 32, readers: ['bob'] });
     const routes = new Set<string>();
     for (const { method, path, body } of sent) {
       const schema = requestSchema(method, path);
@@ -337,6 +349,8 @@ describe.skipIf(!canRunRelay())('wire contract: the relay’s /openapi.json agai
       'POST /v1/backups/{user}/login',
       'POST /v1/collections',
       'POST /v1/collections/{id}/members',
+      'POST /v1/files',
+      'POST /v1/files/{id}/versions',
       'POST /v1/groups',
       'POST /v1/groups/key-packages/claim',
       'POST /v1/groups/{id}/commits',
@@ -345,6 +359,7 @@ describe.skipIf(!canRunRelay())('wire contract: the relay’s /openapi.json agai
       'PUT /v1/backup',
       'PUT /v1/backup/blob',
       'PUT /v1/collections/{id}',
+      'PUT /v1/files/{id}/header',
       'PUT /v1/groups/key-packages',
       'PUT /v1/provisioning/{channelId}',
     ]);

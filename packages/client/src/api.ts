@@ -750,16 +750,14 @@ export class RelayApi {
     payloadSize: number;
     readers: readonly string[];
   }): Promise<{ id: string; version: number; revision: number }> {
-    const d = await this.#json('POST', '/v1/files', {
-      body: {
-        ...(req.id === undefined ? {} : { id: req.id }),
-        header: b64(req.header),
-        meta: b64(req.meta),
-        payloadSize: req.payloadSize,
-        readers: req.readers,
-      },
-      auth: true,
-    });
+    const body: Body<typeof shapes.FILE_CREATE_REQUEST> = {
+      ...(req.id === undefined ? {} : { id: req.id }),
+      header: b64(req.header),
+      meta: b64(req.meta),
+      payloadSize: req.payloadSize,
+      readers: [...req.readers],
+    };
+    const d = await this.#json('POST', '/v1/files', { body, auth: true });
     const a = answer(shapes.FILE_CREATED, d, 'file');
     if (req.id !== undefined && a.id !== req.id) throw badResponse('file: another id than the one asked for');
     return { id: a.id, version: a.version, revision: a.revision };
@@ -814,9 +812,12 @@ export class RelayApi {
     id: string,
     req: { expectedRevision: number; header: Uint8Array; meta?: Uint8Array; readers?: readonly string[] },
   ): Promise<{ revision: number }> {
-    const body: Record<string, unknown> = { expectedRevision: req.expectedRevision, header: b64(req.header) };
-    if (req.meta) body.meta = b64(req.meta);
-    if (req.readers) body.readers = req.readers;
+    const body: Body<typeof shapes.FILE_HEADER_REQUEST> = {
+      expectedRevision: req.expectedRevision,
+      header: b64(req.header),
+      ...(req.meta ? { meta: b64(req.meta) } : {}),
+      ...(req.readers ? { readers: [...req.readers] } : {}),
+    };
     const d = await this.#json('PUT', `/v1/files/${encodeURIComponent(id)}/header`, { body, signed: true });
     return answer(shapes.FILE_REVISED, d, 'header');
   }
@@ -826,7 +827,13 @@ export class RelayApi {
     req: { expectedRevision: number; header: Uint8Array; meta: Uint8Array; payloadSize: number; readers: readonly string[] },
   ): Promise<{ version: number; revision: number }> {
     const d = await this.#json('POST', `/v1/files/${encodeURIComponent(id)}/versions`, {
-      body: { expectedRevision: req.expectedRevision, header: b64(req.header), meta: b64(req.meta), payloadSize: req.payloadSize, readers: req.readers },
+      body: {
+        expectedRevision: req.expectedRevision,
+        header: b64(req.header),
+        meta: b64(req.meta),
+        payloadSize: req.payloadSize,
+        readers: [...req.readers],
+      } satisfies Body<typeof shapes.FILE_VERSION_REQUEST>,
       signed: true,
     });
     return answer(shapes.FILE_VERSION_CREATED, d, 'version');

@@ -502,3 +502,32 @@ export const COMMIT_REQUEST = /* @__PURE__ */ record({ commit: GROUP_COMMIT, wel
 export const GROUP_MESSAGE_REQUEST = /* @__PURE__ */ record({ message: GROUP_APPLICATION, leave: optional(LEAVE_FLAG) });
 /** POST /v1/groups/inbox/ack. */
 export const INBOX_ACK_REQUEST = /* @__PURE__ */ record({ upTo: INBOX_SEQ });
+
+// ---- file request bodies (docs/API.md §8) -------------------------------------------------------
+/** The id a client chooses for its new file (the owner signs it, PROTOCOL.md §15.3). */
+export const NEW_FILE_ID = /* @__PURE__ */ bytes(FILE_ID_BYTES, FILE_ID_BYTES);
+/** An age payload: the 16-byte nonce and the STREAM chunks. */
+export const PAYLOAD_SIZE = /* @__PURE__ */ int(16, Number.MAX_SAFE_INTEGER);
+/** POST /v1/files. */
+export const FILE_CREATE_REQUEST = /* @__PURE__ */ record({
+  id: optional(NEW_FILE_ID),
+  header: FILE_HEADER,
+  meta: FILE_META,
+  payloadSize: PAYLOAD_SIZE,
+  readers: FILE_READERS,
+});
+/** PUT /v1/files/:id/header (signed, compare-and-set on the revision). */
+export const FILE_HEADER_REQUEST = /* @__PURE__ */ record({
+  expectedRevision: REVISION,
+  header: FILE_HEADER,
+  meta: optional(FILE_META),
+  readers: optional(FILE_READERS),
+});
+/** POST /v1/files/:id/versions (signed). */
+export const FILE_VERSION_REQUEST = /* @__PURE__ */ record({
+  expectedRevision: REVISION,
+  header: FILE_HEADER,
+  meta: FILE_META,
+  payloadSize: PAYLOAD_SIZE,
+  readers: FILE_READERS,
+});

@@ -133,6 +133,8 @@ const DESCRIPTIONS = new Map<Shape, string>([
   [shapes.GROUP_COMMIT, 'MLSMessage(PrivateMessage) carrying a Commit (RFC 9420 §12.4)'],
   [shapes.GROUP_WELCOME, 'MLSMessage(Welcome) for the added devices (§12.4.3.1)'],
   [shapes.GROUP_APPLICATION, 'MLSMessage(PrivateMessage): application data or a proposal'],
+  [shapes.NEW_FILE_ID, 'the new file id, 16 random bytes chosen by the client (the owner signs it); default: chosen by the relay'],
+  [shapes.PAYLOAD_SIZE, 'age payload bytes (16-byte nonce + STREAM chunks)'],
   [shapes.LEAVE_FLAG, "a self-removal proposal: the sender user's devices stop receiving"],
 ]);
 /** The relay's schema of a wire shape: the bounds the SDK checks, as JSON Schema (and so in /openapi.json). */
