@@ -10,8 +10,8 @@
  * - A message envelope built from the relay's schema parses in the SDK without a fault, and each
  *   bound the relay declares (device id range, user name length, time ≥ 0) is one the SDK enforces:
  *   a value just outside it is a fault, just inside is not.
- * - For each JSON answer the SDK reads on the most-used routes (messages, users and prekey bundles,
- *   sealed sending, files, send mark), a body built from the relay's documented schema (every
+ * - For each JSON answer the SDK reads (messages, users and prekey bundles, sealed sending, files,
+ *   send mark, accounts, login, provisioning, backups, collections and records, MLS groups), a body built from the relay's documented schema (every
  *   property, each at its smallest allowed value) goes through the SDK's own RelayApi method (its
  *   fetch answers with that body) and parses; then each bound the schema declares is broken in
  *   turn (a number just outside its range, a string one character too short or too long or off
@@ -19,12 +19,35 @@
  *   SDK refuses the answer (a bad_response RelayError; for envelopes, a fault). The relay's schemas
  *   and the SDK's checks are both built from `@blindrelay/protocol/wire` shapes; this reads the
  *   relay's published document, so it catches the two drifting apart whichever way they are built.
+ * - The request bodies the SDK sends (one call of each route whose body is a wire shape, recorded
+ *   at its `fetch`) conform to the relay's served request schema, read by a small JSON Schema
+ *   checker here that is shown to refuse bodies off the schema.
  */
 import { FILE_SEAL_BYTES } from '@blindrelay/protocol';
+import { GROUP_ID_BYTES } from '@blindrelay/protocol/groups';
 import { bounds, RELAY_ERRORS, RELAY_WIRE_CODES, type RelayWireCode } from '@blindrelay/protocol/wire';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseEnvelope, RelayApi } from '../packages/client/src/api.js';
+import {
+  backupStatus,
+  fetchWithCode,
+  fetchWithPassphrase,
+  putBackup,
+  registerPassphrase,
+  replaceBackupBlob,
+} from '../packages/client/src/backup/backup-api.js';
 import { type ClientError, RelayError, relayError } from '../packages/client/src/errors.js';
+import { claimKeyPackages, groupInbox, groupInfo, postCommit, postGroup, postGroupMessage, putKeyPackages } from '../packages/client/src/groups/groups-api.js';
+import {
+  collectionInfo,
+  postCollection,
+  queryPage,
+  recordAt,
+  recordPage,
+  setMember,
+  storeRecord,
+  updateCollection,
+} from '../packages/client/src/records/records-api.js';
 import { startTestServer, type TestServer } from '../packages/server/test/helpers.js';
 import { canRunRelay } from './runtime.js';
 
@@ -37,6 +60,7 @@ interface Schema {
   anyOf?: Schema[];
   properties?: Record<string, Schema>;
   required?: string[];
+  additionalProperties?: boolean;
   items?: Schema;
   minimum?: number;
   maximum?: number;
@@ -45,6 +69,7 @@ interface Schema {
   description?: string;
 }
 interface Operation {
+  requestBody?: { content?: Record<string, { schema: Schema }> };
   responses: Record<string, { description?: string; content?: Record<string, { schema: Schema }> }>;
 }
 type OpenApi = { paths: Record<string, Record<string, Operation>> };
@@ -154,7 +179,8 @@ describe.skipIf(!canRunRelay())('wire contract: the relay’s /openapi.json agai
   it('every JSON answer the SDK reads on the main routes: the relay’s schema parses, each declared bound broken is refused', async () => {
     // What each route's answer goes through in the SDK: its RelayApi method, fed the body by fetch.
     const ID = 'A'.repeat(22);
-    const calls: [route: string, status: string, call: (api: RelayApi) => Promise<unknown>][] = [
+    const CHANNEL = 'A'.repeat(22);
+    const calls: [route: string, status: string, call: (api: RelayApi) => Promise<unknown>, login?: true][] = [
       ['GET /v1/messages', '200', async (api) => assertNoFault(await api.fetchMessages(500))],
       ['POST /v1/messages', '200', (api) => api.sendMessages('bob', [{ deviceId: 1, body: new Uint8Array(1) }])],
       ['POST /v1/sealed/messages', '200', (api) => api.sendSealed('bob', [{ deviceId: 1, token: new Uint8Array(32), body: new Uint8Array(1) }])],
@@ -173,9 +199,39 @@ describe.skipIf(!canRunRelay())('wire contract: the relay’s /openapi.json agai
         (api) => api.createFileVersion(ID, { expectedRevision: 1, header: new Uint8Array(1), meta: new Uint8Array(1), payloadSize: 16, readers: [] }),
       ],
       ['PUT /v1/files/{id}/versions/{version}/payload', '200', (api) => api.putPayload(ID, 1, 0, new Uint8Array(16))],
+      ['POST /v1/accounts', '201', (api) => api.createAccount({ user: 'alice', masterKey: new Uint8Array(32), deviceList: new Uint8Array(1), prekeys: {} })],
+      ['POST /v1/provisioning', '200', (api) => api.createChannel()],
+      ['GET /v1/provisioning/{channelId}', '200', (api) => api.waitChannel(CHANNEL, 0)],
+      ['GET /v1/backup', '200', (api) => backupStatus(api)],
+      ['PUT /v1/backup', '200', (api) => putBackup(api, { kind: 'code', wrappedKey: new Uint8Array(65), codeHash: new Uint8Array(32) }, new Uint8Array(1))],
+      ['PUT /v1/backup/blob', '200', (api) => replaceBackupBlob(api, new Uint8Array(1), 1)],
+      ['POST /v1/backups/{user}/code', '200', (api) => fetchWithCode(api, 'bob', new Uint8Array(32))],
+      ['POST /v1/collections', '201', (api) => postCollection(api, { id: ID, meta: 'AA' })],
+      ['GET /v1/collections/{id}', '200', (api) => collectionInfo(api, ID)],
+      ['PUT /v1/collections/{id}', '200', (api) => updateCollection(api, ID, { expectedRevision: 1, epoch: 0, meta: 'AA' })],
+      ['POST /v1/collections/{id}/members', '200', (api) => setMember(api, ID, { expectedRevision: 1, user: 'bob', add: true })],
+      ['PUT /v1/collections/{id}/records/{record}', '200', (api) => storeRecord(api, ID, ID, { epoch: 0, body: 'AA', postings: [[0, 1]] })],
+      ['GET /v1/collections/{id}/records/{record}', '200', (api) => recordAt(api, ID, ID)],
+      ['GET /v1/collections/{id}/records', '200', (api) => recordPage(api, ID, 10, null)],
+      ['POST /v1/collections/{id}/query', '200', (api) => queryPage(api, ID, { any: [[[0, 1]]], limit: 10 })],
+      ['PUT /v1/groups/key-packages', '200', (api) => putKeyPackages(api, { keyPackages: [] })],
+      ['POST /v1/groups/key-packages/claim', '200', (api) => claimKeyPackages(api, { user: 'bob' })],
+      ['POST /v1/groups', '201', (api) => postGroup(api, { id: ID })],
+      ['GET /v1/groups/{id}', '200', (api) => groupInfo(api, ID)],
+      ['GET /v1/groups/inbox', '200', (api) => groupInbox(api, 100)],
+      ['POST /v1/groups/{id}/commits', '200', (api) => postCommit(api, ID, { commit: 'AA', members: [], added: [] })],
+      ['POST /v1/groups/{id}/messages', '200', (api) => postGroupMessage(api, ID, { message: 'AA' })],
+      // The login (API.md §2): a device with no cached token; the other step of the login is answered with its good sample.
+      ['POST /v1/auth/challenge', '200', (api) => api.session(), true],
+      ['POST /v1/auth/token', '200', (api) => api.session(), true],
     ];
+    const goodOf = (route: string) => {
+      const [method, path] = route.split(' ') as [string, string];
+      return sampleBody(doc.paths[path]?.[method.toLowerCase()]?.responses['200']?.content?.['application/json']?.schema as Schema);
+    };
+    const logins = { '/v1/auth/challenge': goodOf('POST /v1/auth/challenge'), '/v1/auth/token': goodOf('POST /v1/auth/token') };
     let checked = 0;
-    for (const [route, statuses, call] of calls) {
+    for (const [route, statuses, call, login] of calls) {
       const [method, path] = route.split(' ') as [string, string];
       const responses = doc.paths[path]?.[method.toLowerCase()]?.responses ?? {};
       const status = statuses.split('|').find((s) => responses[s]) as string;
@@ -184,7 +240,7 @@ describe.skipIf(!canRunRelay())('wire contract: the relay’s /openapi.json agai
       const good = sampleBody(schema as Schema);
       // One page of files: no next page (a non-null `next` would page through the same answer again).
       if (route === 'GET /v1/files') (good as Record<string, unknown>).next = null;
-      const answer = (body: unknown) => apiAnswering(Number(status), body);
+      const answer = (body: unknown) => (login ? apiLoggingIn(path, body, logins) : apiAnswering(Number(status), body));
       await expect(call(answer(good)), `${route}: the relay's schema parses`).resolves.toBeDefined();
       for (const [where, bad] of violations(schema as Schema, good)) {
         const refused = await call(answer(bad)).then(
@@ -198,8 +254,175 @@ describe.skipIf(!canRunRelay())('wire contract: the relay’s /openapi.json agai
     expect(checked).toBeGreaterThan(150);
     // The seal's size is the protocol's (file-seal.ts) in the contract.
     expect(bounds.FILE_SEAL_BYTES).toBe(FILE_SEAL_BYTES);
+    expect(bounds.GROUP_ID_BYTES).toBe(GROUP_ID_BYTES);
+  });
+
+  it('the bodies the SDK sends conform to the relay’s served request schemas (and the check refuses one off them)', async () => {
+    const requestSchema = (method: string, path: string) =>
+      doc.paths[path]?.[method.toLowerCase()]?.requestBody?.content?.['application/json']?.schema as Schema;
+    const sent: { method: string; path: string; body: unknown }[] = [];
+    // Each request recorded (its route template found by matching the served paths), answered with `reply`.
+    const recording = (reply: Record<string, unknown>, token?: true) =>
+      new RelayApi({
+        servers: ['http://127.0.0.1:1'],
+        tokens: { get: async () => (token ? { token: 't', expiresAt: Date.now() + 3_600_000 } : undefined), set: async () => undefined },
+        credentials: { user: 'alice', deviceId: 1, signChallenge: async () => new Uint8Array(64), signRequest: async () => 'sig' },
+        fetch: (async (url: string, init?: RequestInit) => {
+          const at = new URL(url).pathname;
+          const method = init?.method ?? 'GET';
+          const path = Object.keys(doc.paths).find((p) => new RegExp(`^${p.replace(/\{[^}]+\}/g, '[^/]+')}$`).test(at) && doc.paths[p]?.[method.toLowerCase()]);
+          sent.push({ method, path: path ?? at, body: init?.body === undefined ? undefined : JSON.parse(String(init.body)) });
+          const answer = reply[at] ?? {};
+          return new Response(JSON.stringify(answer), { status: at === '/v1/accounts' ? 201 : 200, headers: { 'content-type': 'application/json' } });
+        }) as typeof fetch,
+      });
+    const login = {
+      '/v1/auth/challenge': { challenge: 'A'.repeat(43), expiresAt: 1 },
+      '/v1/auth/token': { token: 'A'.repeat(43), expiresAt: Date.now() + 3_600_000 },
+      '/v1/accounts': { user: 'alice', deviceId: 1 },
+      '/v1/provisioning': { channelId: 'A'.repeat(22), expiresAt: 1 },
+    };
+    const api = recording(login);
+    await api.session();
+    await api.createAccount({ user: 'alice', masterKey: new Uint8Array(32), deviceList: new Uint8Array(10), prekeys: {} });
+    await api.createChannel('bob');
+    await api.createChannel();
+    await recording({}, true).putChannel('A'.repeat(22), new Uint8Array(100));
+    await recording({}, true).deleteAccount({ timestamp: 1, nonce: new Uint8Array(16), listDigest: new Uint8Array(32), signature: new Uint8Array(64) });
+    const backups = recording({ '/v1/backup': { generation: 1 }, '/v1/backup/blob': { generation: 2 } }, true);
+    await putBackup(backups, { kind: 'code', wrappedKey: new Uint8Array(65), codeHash: new Uint8Array(32) }, new Uint8Array(100));
+    await replaceBackupBlob(backups, new Uint8Array(100), 1);
+    // (the answers are not OPAQUE messages or a backup: these fail after sending; only the bodies sent count here)
+    await fetchWithCode(backups, 'bob', new Uint8Array(32)).catch(() => undefined);
+    await registerPassphrase(backups, 'correct horse').catch(() => undefined);
+    await fetchWithPassphrase(backups, 'bob', 'correct horse').catch(() => undefined);
+    const C = 'A'.repeat(22);
+    const records = recording(
+      { '/v1/collections': { id: C, revision: 1 }, [`/v1/collections/${C}`]: { revision: 2 }, [`/v1/collections/${C}/members`]: { revision: 2 } },
+      true,
+    );
+    await postCollection(records, { id: C, epoch: 0, meta: 'AAEC', members: ['bob'] });
+    await updateCollection(records, C, { expectedRevision: 1, epoch: 1, meta: 'AAEC' });
+    await setMember(records, C, { expectedRevision: 1, user: 'bob', add: false });
+    const G = 'A'.repeat(22);
+    const groups = recording(
+      {
+        '/v1/groups/key-packages': { oneTime: 3 },
+        '/v1/groups/key-packages/claim': { keyPackages: [] },
+        '/v1/groups': { id: G, epoch: 0, members: [] },
+        [`/v1/groups/${G}/commits`]: { epoch: 1 },
+        [`/v1/groups/${G}/messages`]: { epoch: 1 },
+      },
+      true,
+    );
+    await putKeyPackages(groups, { keyPackages: ['AAEC'], lastResort: 'AAEC' });
+    await claimKeyPackages(groups, { user: 'bob', devices: [1, 2] });
+    await postGroup(groups, { id: G });
+    await postCommit(groups, G, { commit: 'AAEC', welcome: 'AAEC', members: [{ user: 'alice', deviceId: 1 }], added: [{ user: 'bob', deviceId: 2 }] });
+    await postGroupMessage(groups, G, { message: 'AAEC', leave: true });
+    const F = 'A'.repeat(22);
+    const files = recording(
+      {
+        '/v1/files': { id: F, version: 1, revision: 1 },
+        [`/v1/files/${F}/header`]: { revision: 2 },
+        [`/v1/files/${F}/versions`]: { version: 2, revision: 2 },
+      },
+      true,
+    );
+    await files.createFile({ id: F, header: new Uint8Array(40), meta: new Uint8Array(20), payloadSize: 16, readers: ['bob'] });
+    await files.replaceFileHeader(F, { expectedRevision: 1, header: new Uint8Array(40), meta: new Uint8Array(20), readers: [] });
+    await files.createFileVersion(F, { expectedRevision: 2, header: new Uint8Array(40), meta: new Uint8Array(20), payloadSize: 32, readers: ['bob'] });
+    const routes = new Set<string>();
+    for (const { method, path, body } of sent) {
+      const schema = requestSchema(method, path);
+      expect(schema, `${method} ${path}: a request schema is served`).toBeDefined();
+      expect(offSchema(schema, body), `${method} ${path}`).toBeUndefined();
+      routes.add(`${method} ${path}`);
+    }
+    expect([...routes].sort()).toEqual([
+      'POST /v1/accounts',
+      'POST /v1/accounts/deletion',
+      'POST /v1/auth/challenge',
+      'POST /v1/auth/token',
+      'POST /v1/backup/registration',
+      'POST /v1/backups/{user}/code',
+      'POST /v1/backups/{user}/login',
+      'POST /v1/collections',
+      'POST /v1/collections/{id}/members',
+      'POST /v1/files',
+      'POST /v1/files/{id}/versions',
+      'POST /v1/groups',
+      'POST /v1/groups/key-packages/claim',
+      'POST /v1/groups/{id}/commits',
+      'POST /v1/groups/{id}/messages',
+      'POST /v1/provisioning',
+      'PUT /v1/backup',
+      'PUT /v1/backup/blob',
+      'PUT /v1/collections/{id}',
+      'PUT /v1/files/{id}/header',
+      'PUT /v1/groups/key-packages',
+      'PUT /v1/provisioning/{channelId}',
+    ]);
+    // The check can fail: each of these is off the served schema.
+    const token = requestSchema('POST', '/v1/auth/token');
+    const good = sent.find((r) => r.path === '/v1/auth/token')?.body as Record<string, unknown>;
+    expect(offSchema(token, { ...good, extra: 1 })).toBeDefined();
+    expect(offSchema(token, { ...good, deviceId: 0 })).toBeDefined();
+    expect(offSchema(token, { ...good, challenge: 'A'.repeat(42) })).toBeDefined();
+    const { signature: _s, ...unsigned } = good;
+    expect(offSchema(token, unsigned)).toBeDefined();
   });
 });
+
+/** Where `value` is off the (served, JSON Schema) `schema`: the path of the first fault, or undefined. */
+function offSchema(schema: Schema, value: unknown, at = '(body)'): string | undefined {
+  if (schema.anyOf) return schema.anyOf.some((b) => offSchema(b, value, at) === undefined) ? undefined : at;
+  if (schema.const !== undefined) return value === schema.const ? undefined : at;
+  if (schema.enum) return schema.enum.includes(value as string) ? undefined : at;
+  switch (schema.type) {
+    case 'integer':
+      return Number.isSafeInteger(value) &&
+        (schema.minimum === undefined || (value as number) >= schema.minimum) &&
+        (schema.maximum === undefined || (value as number) <= schema.maximum)
+        ? undefined
+        : at;
+    case 'boolean':
+      return typeof value === 'boolean' ? undefined : at;
+    case 'null':
+      return value === null ? undefined : at;
+    case 'string':
+      return typeof value === 'string' &&
+        value.length >= (schema.minLength ?? 0) &&
+        value.length <= (schema.maxLength ?? Number.POSITIVE_INFINITY) &&
+        (schema.pattern === undefined || new RegExp(schema.pattern).test(value))
+        ? undefined
+        : at;
+    case 'array': {
+      if (!Array.isArray(value) || value.length > (schema.maxItems ?? Number.POSITIVE_INFINITY)) return at;
+      for (let i = 0; i < value.length; i++) {
+        const f = offSchema(schema.items as Schema, value[i], `${at}[${i}]`);
+        if (f) return f;
+      }
+      return undefined;
+    }
+    case 'object': {
+      if (typeof value !== 'object' || value === null || Array.isArray(value)) return at;
+      const o = value as Record<string, unknown>;
+      for (const name of schema.required ?? []) if (!(name in o)) return `${at}.${name}`;
+      for (const [name, v] of Object.entries(o)) {
+        const p = schema.properties?.[name];
+        if (!p) {
+          if (schema.additionalProperties === false) return `${at}.${name}`;
+          continue;
+        }
+        const f = offSchema(p, v, `${at}.${name}`);
+        if (f) return f;
+      }
+      return undefined;
+    }
+  }
+  throw new Error(`unchecked schema ${JSON.stringify(schema).slice(0, 80)}`);
+}
 
 /** A RelayApi whose every request is answered with `status` and `body` (a cached token: no login). */
 function apiAnswering(status: number, body: unknown): RelayApi {
@@ -208,6 +431,20 @@ function apiAnswering(status: number, body: unknown): RelayApi {
     tokens: { get: async () => ({ token: 't', expiresAt: Date.now() + 3_600_000 }), set: async () => undefined },
     credentials: { user: 'alice', deviceId: 1, signChallenge: async () => new Uint8Array(64), signRequest: async () => 'sig' },
     fetch: (async () => new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } })) as typeof fetch,
+  });
+}
+
+/** A RelayApi with no cached token: the login's steps answered from `logins`, the one at `path` with `body`. */
+function apiLoggingIn(path: string, body: unknown, logins: Record<string, unknown>): RelayApi {
+  return new RelayApi({
+    servers: ['http://127.0.0.1:1'],
+    tokens: { get: async () => undefined, set: async () => undefined },
+    credentials: { user: 'alice', deviceId: 1, signChallenge: async () => new Uint8Array(64) },
+    fetch: (async (url: string) => {
+      const at = new URL(url).pathname;
+      const answer = at === path ? body : logins[at];
+      return new Response(JSON.stringify(answer), { status: 200, headers: { 'content-type': 'application/json' } });
+    }) as typeof fetch,
   });
 }
 
@@ -226,6 +463,7 @@ const branch = (s: Schema): Schema => (s.anyOf ? (s.anyOf.find((b) => b.type !==
 function sampleBody(schema: Schema): unknown {
   const s = branch(schema);
   if (s.const !== undefined) return s.const;
+  if (s.enum) return s.enum[0];
   switch (s.type) {
     case 'object':
       return Object.fromEntries(Object.entries(s.properties ?? {}).map(([k, v]) => [k, sampleBody(v)]));
@@ -247,7 +485,9 @@ function violations(schema: Schema, good: unknown, where = ''): [string, unknown
   const s = branch(schema);
   const out: [string, unknown][] = [];
   const at = where || '(body)';
-  if (s.type === 'integer' || s.type === 'number') {
+  if (s.enum) {
+    out.push([`${at} not one of ${s.enum.join('|')}`, `${s.enum[0]}x`]);
+  } else if (s.type === 'integer' || s.type === 'number') {
     if (s.minimum !== undefined) out.push([`${at} < ${s.minimum}`, s.minimum - 1]);
     if (s.maximum !== undefined) out.push([`${at} > ${s.maximum}`, s.maximum + 1]);
     out.push([`${at} not a number`, String(good)]);

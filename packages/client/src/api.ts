@@ -189,26 +189,19 @@ export function parseServerList(list: string | readonly string[], options: Trans
 const warnedInsecure = new Set<string>();
 
 const b64 = toBase64url;
-function bytesField(o: Record<string, unknown>, key: string): Uint8Array {
-  const v = o[key];
-  if (typeof v !== 'string') throw new RelayError('ERR_RELAY', 200, 'bad_response', `relay: malformed response (${key})`);
-  try {
-    return fromBase64url(v);
-  } catch {
-    throw new RelayError('ERR_RELAY', 200, 'bad_response', `relay: malformed response (${key})`);
-  }
-}
 function badResponse(what: string): RelayError {
   return new RelayError('ERR_RELAY', 200, 'bad_response', `relay: malformed response (${what})`);
 }
 /** A JSON answer checked against its wire shape, or a bad_response naming the first faulty field. */
-function answer<S extends Shape>(shape: S, value: unknown, what: string): WireValue<S> {
+export function answer<S extends Shape>(shape: S, value: unknown, what: string): WireValue<S> {
   const fault = wireFault(shape, value);
   if (fault !== undefined) throw badResponse(`${what}: ${fault}`);
   return value as WireValue<S>;
 }
+/** A request body as the wire contract's request shape describes it (the relay's body schema is built from the same shape). */
+export type Body<S> = WireValue<S>;
 /** The bytes of a base64url field `answer` already checked (canonical, within bounds: cannot fail). */
-const bytesOf = (text: string): Uint8Array => fromBase64url(text);
+export const bytesOf = (text: string): Uint8Array => fromBase64url(text);
 /** The relay's "unknown user" answer, with the user named (review ux-2026-12 F8): same type and code. */
 const namingUser =
   (user: string) =>
@@ -456,29 +449,22 @@ export class RelayApi {
     if (!creds) throw new InvalidArgumentError('this call needs a registered device');
     const cached = await this.#tokens.get(server);
     if (cached && cached.expiresAt - TOKEN_MARGIN_MS > Date.now()) return cached.token;
-    const ident = { user: creds.user, deviceId: creds.deviceId };
+    const ident: Body<typeof shapes.CHALLENGE_REQUEST> = { user: creds.user, deviceId: creds.deviceId };
     const ch = await this.#exchange(server, 'POST', '/v1/auth/challenge', ident, undefined, this.#timeoutMs);
     if (!ch.ok) {
       const err = relayError(ch.status, ch.data);
       throw err instanceof NotFoundError ? new NotRegisteredError(creds.user, creds.deviceId) : err;
     }
-    if (!isObject(ch.data)) throw badResponse('challenge');
-    const challenge = bytesField(ch.data, 'challenge');
+    const challenge = bytesOf(answer(shapes.AUTH_CHALLENGE, ch.data, 'challenge').challenge);
     const signature = await creds.signChallenge(challenge);
-    const tk = await this.#exchange(
-      server,
-      'POST',
-      '/v1/auth/token',
-      { ...ident, challenge: b64(challenge), signature: b64(signature) },
-      undefined,
-      this.#timeoutMs,
-    );
+    const proof: Body<typeof shapes.TOKEN_REQUEST> = { ...ident, challenge: b64(challenge), signature: b64(signature) };
+    const tk = await this.#exchange(server, 'POST', '/v1/auth/token', proof, undefined, this.#timeoutMs);
     if (!tk.ok) {
       const err = relayError(tk.status, tk.data);
       throw err instanceof NotFoundError ? new NotRegisteredError(creds.user, creds.deviceId) : err;
     }
-    if (!isObject(tk.data) || typeof tk.data.token !== 'string' || typeof tk.data.expiresAt !== 'number') throw badResponse('token');
-    const token = { token: tk.data.token, expiresAt: tk.data.expiresAt };
+    const a = answer(shapes.AUTH_TOKEN, tk.data, 'token');
+    const token = { token: a.token, expiresAt: a.expiresAt };
     await this.#tokens.set(server, token);
     return token.token;
   }
@@ -574,8 +560,8 @@ export class RelayApi {
     const d = await this.#json('POST', '/v1/accounts', {
       body: { user: req.user, masterKey: b64(req.masterKey), deviceList: b64(req.deviceList), prekeys: uploadJson(req.prekeys) },
     });
-    if (typeof d.user !== 'string' || !Number.isInteger(d.deviceId)) throw badResponse('account');
-    return { user: d.user, deviceId: d.deviceId as number };
+    const a = answer(shapes.ACCOUNT_CREATED, d, 'account');
+    return { user: a.user, deviceId: a.deviceId };
   }
 
   // ---- §2 authentication -------------------------------------------------------------------------
@@ -630,7 +616,12 @@ export class RelayApi {
    * in a request signed with the device key (§2a).
    */
   async deleteAccount(statement: { timestamp: number; nonce: Uint8Array; listDigest: Uint8Array; signature: Uint8Array }): Promise<void> {
-    const body = { timestamp: statement.timestamp, nonce: b64(statement.nonce), listDigest: b64(statement.listDigest), signature: b64(statement.signature) };
+    const body: Body<typeof shapes.ACCOUNT_DELETION_REQUEST> = {
+      timestamp: statement.timestamp,
+      nonce: b64(statement.nonce),
+      listDigest: b64(statement.listDigest),
+      signature: b64(statement.signature),
+    };
     await this.#call('POST', '/v1/accounts/deletion', { body, signed: true });
   }
 
@@ -759,16 +750,14 @@ export class RelayApi {
     payloadSize: number;
     readers: readonly string[];
   }): Promise<{ id: string; version: number; revision: number }> {
-    const d = await this.#json('POST', '/v1/files', {
-      body: {
-        ...(req.id === undefined ? {} : { id: req.id }),
-        header: b64(req.header),
-        meta: b64(req.meta),
-        payloadSize: req.payloadSize,
-        readers: req.readers,
-      },
-      auth: true,
-    });
+    const body: Body<typeof shapes.FILE_CREATE_REQUEST> = {
+      ...(req.id === undefined ? {} : { id: req.id }),
+      header: b64(req.header),
+      meta: b64(req.meta),
+      payloadSize: req.payloadSize,
+      readers: [...req.readers],
+    };
+    const d = await this.#json('POST', '/v1/files', { body, auth: true });
     const a = answer(shapes.FILE_CREATED, d, 'file');
     if (req.id !== undefined && a.id !== req.id) throw badResponse('file: another id than the one asked for');
     return { id: a.id, version: a.version, revision: a.revision };
@@ -823,9 +812,12 @@ export class RelayApi {
     id: string,
     req: { expectedRevision: number; header: Uint8Array; meta?: Uint8Array; readers?: readonly string[] },
   ): Promise<{ revision: number }> {
-    const body: Record<string, unknown> = { expectedRevision: req.expectedRevision, header: b64(req.header) };
-    if (req.meta) body.meta = b64(req.meta);
-    if (req.readers) body.readers = req.readers;
+    const body: Body<typeof shapes.FILE_HEADER_REQUEST> = {
+      expectedRevision: req.expectedRevision,
+      header: b64(req.header),
+      ...(req.meta ? { meta: b64(req.meta) } : {}),
+      ...(req.readers ? { readers: [...req.readers] } : {}),
+    };
     const d = await this.#json('PUT', `/v1/files/${encodeURIComponent(id)}/header`, { body, signed: true });
     return answer(shapes.FILE_REVISED, d, 'header');
   }
@@ -835,7 +827,13 @@ export class RelayApi {
     req: { expectedRevision: number; header: Uint8Array; meta: Uint8Array; payloadSize: number; readers: readonly string[] },
   ): Promise<{ version: number; revision: number }> {
     const d = await this.#json('POST', `/v1/files/${encodeURIComponent(id)}/versions`, {
-      body: { expectedRevision: req.expectedRevision, header: b64(req.header), meta: b64(req.meta), payloadSize: req.payloadSize, readers: req.readers },
+      body: {
+        expectedRevision: req.expectedRevision,
+        header: b64(req.header),
+        meta: b64(req.meta),
+        payloadSize: req.payloadSize,
+        readers: [...req.readers],
+      } satisfies Body<typeof shapes.FILE_VERSION_REQUEST>,
       signed: true,
     });
     return answer(shapes.FILE_VERSION_CREATED, d, 'version');
@@ -910,21 +908,22 @@ export class RelayApi {
 
   /** `user`: the user to join; the relay answers NoSuchUserError at once when there is none (docs/API.md §7). */
   async createChannel(user?: string): Promise<{ channelId: string; expiresAt: number }> {
-    const d = await this.#json('POST', '/v1/provisioning', { body: user === undefined ? {} : { user } }).catch(user === undefined ? rethrow : namingUser(user));
-    if (typeof d.channelId !== 'string' || typeof d.expiresAt !== 'number') throw badResponse('channel');
-    bytesField(d, 'channelId');
-    return { channelId: d.channelId, expiresAt: d.expiresAt };
+    const body: Body<typeof shapes.CHANNEL_REQUEST> = user === undefined ? {} : { user };
+    const d = await this.#json('POST', '/v1/provisioning', { body }).catch(user === undefined ? rethrow : namingUser(user));
+    const a = answer(shapes.CHANNEL, d, 'channel');
+    return { channelId: a.channelId, expiresAt: a.expiresAt };
   }
 
   async putChannel(channelId: string, envelope: Uint8Array): Promise<void> {
-    await this.#call('PUT', `/v1/provisioning/${encodeURIComponent(channelId)}`, { body: { envelope: b64(envelope) }, auth: true });
+    const body: Body<typeof shapes.CHANNEL_PUT_REQUEST> = { envelope: b64(envelope) };
+    await this.#call('PUT', `/v1/provisioning/${encodeURIComponent(channelId)}`, { body, auth: true });
   }
 
   /** Long poll (≤ 30 s): the envelope, or null if none arrived yet. */
   async waitChannel(channelId: string, waitSeconds: number): Promise<Uint8Array | null> {
     const wait = Math.max(0, Math.min(30, Math.floor(waitSeconds)));
     const r = await this.#call('GET', `/v1/provisioning/${encodeURIComponent(channelId)}?wait=${wait}`, { timeoutMs: this.#timeoutMs + wait * 1000 });
-    if (r.status === 204 || !isObject(r.data)) return null;
-    return bytesField(r.data, 'envelope');
+    if (r.status === 204) return null;
+    return bytesOf(answer(shapes.CHANNEL_ENVELOPE, r.data, 'envelope').envelope);
   }
 }

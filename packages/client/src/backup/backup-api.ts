@@ -6,7 +6,8 @@
  * §4's second recommended option; docs/RECOVERY.md), run on the device between the OPRF and the
  * envelope, so every passphrase guess costs that much, on- or offline.
  */
-import type { RelayApi } from '../api.js';
+import { shapes } from '@blindrelay/protocol/wire';
+import { answer, type Body, bytesOf, type RelayApi } from '../api.js';
 import { fromBase64url, toBase64url } from '../base64url.js';
 import { BackupCorruptError, BackupLockedError, ForbiddenError, NotFoundError, RelayError, WrongBackupSecretError } from '../errors.js';
 import type { BackupKind } from './backup-format.js';
@@ -49,28 +50,16 @@ export interface RelayBackupStatus {
 const path = (user: string, rest: string) => `/v1/backups/${encodeURIComponent(user)}/${rest}`;
 const bad = (what: string) => new RelayError('ERR_RELAY', 200, 'bad_response', `relay: malformed response (${what})`);
 
-function field(d: Record<string, unknown>, key: string): Uint8Array {
-  const v = d[key];
-  if (typeof v !== 'string') throw bad(key);
-  try {
-    return fromBase64url(v);
-  } catch {
-    throw bad(key);
-  }
-}
-function kindOf(v: unknown): BackupKind {
-  if (v !== 'code' && v !== 'passphrase') throw bad('kind');
-  return v;
-}
-function released(d: Record<string, unknown>): ReleasedBackup {
-  if (!Number.isSafeInteger(d.generation)) throw bad('generation');
+/** The released backup, checked against the wire contract's BACKUP_RELEASED. */
+function released(v: unknown): ReleasedBackup {
+  const d = answer(shapes.BACKUP_RELEASED, v, 'backup');
   return {
-    kind: kindOf(d.kind),
-    wrappedKey: field(d, 'wrappedKey'),
-    blob: field(d, 'blob'),
-    generation: d.generation as number,
-    masterKey: field(d, 'masterKey'),
-    deviceList: field(d, 'deviceList'),
+    kind: d.kind,
+    wrappedKey: bytesOf(d.wrappedKey),
+    blob: bytesOf(d.blob),
+    generation: d.generation,
+    masterKey: bytesOf(d.masterKey),
+    deviceList: bytesOf(d.deviceList),
   };
 }
 
@@ -90,16 +79,15 @@ export async function backupStatus(api: RelayApi): Promise<RelayBackupStatus | n
     if (e instanceof NotFoundError) return null;
     throw e;
   }
-  const ints = [d.generation, d.size, d.updatedAt, d.failedAttempts, d.maxAttempts];
-  if (!ints.every((n) => Number.isSafeInteger(n)) || typeof d.locked !== 'boolean') throw bad('backup status');
+  const a = answer(shapes.BACKUP_STATUS, d, 'backup status');
   return {
-    kind: kindOf(d.kind),
-    generation: d.generation as number,
-    size: d.size as number,
-    updatedAt: d.updatedAt as number,
-    failedAttempts: d.failedAttempts as number,
-    maxAttempts: d.maxAttempts as number,
-    locked: d.locked,
+    kind: a.kind,
+    generation: a.generation,
+    size: a.size,
+    updatedAt: a.updatedAt,
+    failedAttempts: a.failedAttempts,
+    maxAttempts: a.maxAttempts,
+    locked: a.locked,
   };
 }
 
@@ -108,27 +96,27 @@ export type BackupAccessUpload =
   | { readonly kind: 'passphrase'; readonly wrappedKey: Uint8Array; readonly registrationRecord: string };
 
 export async function putBackup(api: RelayApi, access: BackupAccessUpload, blob: Uint8Array): Promise<number> {
-  const body: Record<string, unknown> = { kind: access.kind, wrappedKey: toBase64url(access.wrappedKey), blob: toBase64url(blob) };
-  if (access.kind === 'code') body.codeHash = toBase64url(access.codeHash);
-  else body.registrationRecord = access.registrationRecord;
-  const d = await api.request('PUT', '/v1/backup', body, true);
-  if (!Number.isSafeInteger(d.generation)) throw bad('generation');
-  return d.generation as number;
+  const body: Body<typeof shapes.BACKUP_PUT_REQUEST> = {
+    kind: access.kind,
+    wrappedKey: toBase64url(access.wrappedKey),
+    blob: toBase64url(blob),
+    ...(access.kind === 'code' ? { codeHash: toBase64url(access.codeHash) } : { registrationRecord: access.registrationRecord }),
+  };
+  return answer(shapes.BACKUP_STORED, await api.request('PUT', '/v1/backup', body, true), 'backup').generation;
 }
 
 /** Replace the blob (compare-and-set); ConflictError if the relay holds another generation. */
 export async function replaceBackupBlob(api: RelayApi, blob: Uint8Array, expectedGeneration: number): Promise<number> {
-  const d = await api.request('PUT', '/v1/backup/blob', { blob: toBase64url(blob), expectedGeneration }, true);
-  if (!Number.isSafeInteger(d.generation)) throw bad('generation');
-  return d.generation as number;
+  const body: Body<typeof shapes.BACKUP_BLOB_REQUEST> = { blob: toBase64url(blob), expectedGeneration };
+  return answer(shapes.BACKUP_STORED, await api.request('PUT', '/v1/backup/blob', body, true), 'backup').generation;
 }
 
 /** OPAQUE registration (RFC 9807 §5.2) of a new passphrase: the record for the relay and the export key. */
 export async function registerPassphrase(api: RelayApi, passphrase: string): Promise<{ registrationRecord: string; exportKey: Uint8Array }> {
   const opaque = await loadOpaque();
   const { clientRegistrationState, registrationRequest } = opaque.client.startRegistration({ password: passphrase });
-  const d = await api.request('POST', '/v1/backup/registration', { registrationRequest }, true);
-  if (typeof d.registrationResponse !== 'string') throw bad('registrationResponse');
+  const start: Body<typeof shapes.OPAQUE_REGISTRATION_START> = { registrationRequest };
+  const d = answer(shapes.OPAQUE_REGISTRATION, await api.request('POST', '/v1/backup/registration', start, true), 'registration');
   let r: { registrationRecord: string; exportKey: string };
   try {
     r = opaque.client.finishRegistration({
@@ -146,7 +134,8 @@ export async function registerPassphrase(api: RelayApi, passphrase: string): Pro
 /** The backup, released for the access secret of a recovery code. */
 export async function fetchWithCode(api: RelayApi, user: string, accessSecret: Uint8Array): Promise<ReleasedBackup> {
   try {
-    return released(await api.request('POST', path(user, 'code'), { accessSecret: toBase64url(accessSecret) }));
+    const body: Body<typeof shapes.BACKUP_CODE_REQUEST> = { accessSecret: toBase64url(accessSecret) };
+    return released(await api.request('POST', path(user, 'code'), body));
   } catch (e) {
     refused(e);
   }
@@ -160,13 +149,13 @@ export async function fetchWithCode(api: RelayApi, user: string, accessSecret: U
 export async function fetchWithPassphrase(api: RelayApi, user: string, passphrase: string): Promise<{ backup: ReleasedBackup; exportKey: Uint8Array }> {
   const opaque = await loadOpaque();
   const { clientLoginState, startLoginRequest } = opaque.client.startLogin({ password: passphrase });
-  let start: Record<string, unknown>;
+  let start: Body<typeof shapes.OPAQUE_LOGIN>;
   try {
-    start = await api.request('POST', path(user, 'login'), { startLoginRequest });
+    const body: Body<typeof shapes.OPAQUE_LOGIN_START> = { startLoginRequest };
+    start = answer(shapes.OPAQUE_LOGIN, await api.request('POST', path(user, 'login'), body), 'login');
   } catch (e) {
     refused(e);
   }
-  if (typeof start.loginId !== 'string' || typeof start.loginResponse !== 'string') throw bad('login');
   let finish: ReturnType<Opaque['client']['finishLogin']>;
   try {
     finish = opaque.client.finishLogin({ clientLoginState, loginResponse: start.loginResponse, password: passphrase, keyStretching: OPAQUE_KEY_STRETCHING });
@@ -177,7 +166,8 @@ export async function fetchWithPassphrase(api: RelayApi, user: string, passphras
     throw new WrongBackupSecretError('wrong passphrase, or no passphrase backup for this user (the attempt was counted). Nothing was changed');
   }
   try {
-    const d = await api.request('POST', path(user, 'login/finish'), { loginId: start.loginId, finishLoginRequest: finish.finishLoginRequest });
+    const body: Body<typeof shapes.OPAQUE_LOGIN_FINISH> = { loginId: start.loginId, finishLoginRequest: finish.finishLoginRequest };
+    const d = await api.request('POST', path(user, 'login/finish'), body);
     return { backup: released(d), exportKey: fromBase64url(finish.exportKey) };
   } catch (e) {
     refused(e);

@@ -5,6 +5,7 @@
  * means another member's commit landed first: sync again and retry. A local state is written
  * only after the relay accepted what was made from it, so a refused commit changes nothing here.
  */
+
 import { equal } from '@blindrelay/protocol';
 import type { CiphersuiteImpl, ClientState } from 'ts-mls';
 import { fromBase64url, toBase64url } from '../base64url.js';
@@ -36,6 +37,17 @@ import {
   proposeRemovals,
   welcomeRecipients,
 } from './group-state.js';
+import {
+  ackGroupInbox,
+  claimKeyPackages,
+  type GroupInboxItem,
+  groupInbox,
+  groupInfo,
+  postCommit,
+  postGroup,
+  postGroupMessage,
+  putKeyPackages,
+} from './groups-api.js';
 
 /** One-time KeyPackages kept on the relay per device. */
 export const KEY_PACKAGE_TARGET = 10;
@@ -61,7 +73,7 @@ export interface GroupMessage {
   readonly text: string;
   readonly sentAt: number;
 }
-type Item = { seq: number; group: string; kind: string; epoch: number; message: string; sentAt: number };
+type Item = GroupInboxItem;
 type Listed = readonly { deviceId: number; signingKey: Uint8Array }[];
 const deviceKey = (d: DeviceRef) => `${d.user}/${d.deviceId}`;
 
@@ -139,13 +151,9 @@ class Groups {
       else r.groups.delete(id);
     });
   }
-  api(method: 'GET' | 'POST' | 'PUT', path: string, body?: unknown, signed = false) {
-    return this.ctx.api.groups(method, path, body, signed) as Promise<Record<string, unknown>>;
-  }
-
   /** Tops up this device's one-time KeyPackages on the relay, and its last-resort one. */
   async publishKeyPackages(): Promise<number> {
-    const held = (await this.api('PUT', '/v1/groups/key-packages', { keyPackages: [] })).oneTime as number;
+    const held = await putKeyPackages(this.ctx.api, { keyPackages: [] });
     const rec = await this.record();
     const needLast = ![...rec.keyPackages.values()].some((k) => k.lastResort);
     const n = Math.max(0, KEY_PACKAGE_TARGET - held);
@@ -165,18 +173,17 @@ class Groups {
     });
     const oneTime = made.slice(0, n).map((k) => toBase64url(k.message));
     const last = needLast ? made[n] : undefined;
-    const r = await this.api('PUT', '/v1/groups/key-packages', { keyPackages: oneTime, ...(last ? { lastResort: toBase64url(last.message) } : {}) });
-    return r.oneTime as number;
+    return putKeyPackages(this.ctx.api, { keyPackages: oneTime, ...(last ? { lastResort: toBase64url(last.message) } : {}) });
   }
 
   /** Applies the group inbox in relay order; decrypted messages are kept for `receive`. Returns how many were skipped. */
   async sync(): Promise<number> {
     let skipped = 0;
     for (;;) {
-      const page = ((await this.api('GET', '/v1/groups/inbox?limit=100')).messages ?? []) as Item[];
+      const page = await groupInbox(this.ctx.api, 100);
       if (page.length === 0) break;
       for (const item of page) if (!(await this.apply(item))) skipped++;
-      await this.api('POST', '/v1/groups/inbox/ack', { upTo: page[page.length - 1]?.seq }, true);
+      await ackGroupInbox(this.ctx.api, { upTo: (page[page.length - 1] as Item).seq });
       if (page.length < 100) break;
     }
     // Proposals (members leaving) are committed by whoever syncs next; our own devices follow our
@@ -227,7 +234,7 @@ class Groups {
   async revokedLeaves(id: string, state: ClientState): Promise<number[]> {
     let served: DeviceRef[];
     try {
-      served = ((await this.api('GET', `/v1/groups/${id}`)).members ?? []) as DeviceRef[];
+      served = (await groupInfo(this.ctx.api, id)).members;
     } catch (e) {
       // No longer a member: the commit's POST says so (and drops the state).
       if (e instanceof NotFoundError) return [];
@@ -315,10 +322,7 @@ class Groups {
       const has = (d: DeviceRef) => current.some((m) => m.user === d.user && m.deviceId === d.deviceId);
       const add: ReturnType<typeof decodeKeyPackage>[] = [];
       const claim = async (user: string, devices?: readonly number[]) => {
-        const claimed = ((await this.api('POST', '/v1/groups/key-packages/claim', { user, ...(devices ? { devices } : {}) })).keyPackages ?? []) as {
-          deviceId: number;
-          keyPackage: string;
-        }[];
+        const claimed = await claimKeyPackages(this.ctx.api, { user, ...(devices ? { devices: [...devices] } : {}) });
         for (const c of claimed) {
           const kp = decodeKeyPackage(fromBase64url(c.keyPackage));
           const device = deviceOfCredential(kp.leafNode.credential);
@@ -360,14 +364,14 @@ class Groups {
       const added = add.map((kp) => deviceOfCredential(kp.leafNode.credential));
       const members = groupMembers(out.state).map((m) => ({ user: m.user, deviceId: m.deviceId }));
       try {
-        const r = await this.api('POST', `/v1/groups/${id}/commits`, {
+        const epoch = await postCommit(this.ctx.api, id, {
           commit: toBase64url(out.commit),
           ...(out.welcome ? { welcome: toBase64url(out.welcome) } : {}),
           members,
           added,
         });
         await this.save(id, out.state);
-        return r.epoch as number;
+        return epoch;
       } catch (e) {
         // The relay no longer counts this device a member (our user left on another device): the
         // state is of no use any more.
@@ -386,7 +390,7 @@ class Groups {
       await this.sync();
       const sent = await encryptApplication(await this.state(id), new TextEncoder().encode(text), this.cs);
       try {
-        await this.api('POST', `/v1/groups/${id}/messages`, { message: toBase64url(sent.message) });
+        await postGroupMessage(this.ctx.api, id, { message: toBase64url(sent.message) });
         await this.save(id, sent.state);
         return;
       } catch (e) {
@@ -413,7 +417,7 @@ export async function createGroup(ctx: Context, name: string, members: readonly 
   const idBytes = ctx.p.randomBytes(16);
   const id = toBase64url(idBytes);
   const state = await createGroupState(keys(ctx), own, idBytes, name, g.verify, g.cs);
-  await g.api('POST', '/v1/groups', { id });
+  await postGroup(ctx.api, { id });
   await g.save(id, state);
   await g.commitChange(id, { addUsers: [ctx.account.user, ...members.filter((m) => m !== ctx.account.user)] });
   return id;
@@ -469,7 +473,7 @@ export async function leaveGroup(ctx: Context, id: string): Promise<void> {
     .map((m) => m.leafIndex);
   const { messages } = await proposeRemovals(state, ours, g.cs);
   for (const [i, m] of messages.entries())
-    await g.api('POST', `/v1/groups/${id}/messages`, { message: toBase64url(m), ...(i === messages.length - 1 ? { leave: true } : {}) });
+    await postGroupMessage(ctx.api, id, { message: toBase64url(m), ...(i === messages.length - 1 ? { leave: true } : {}) });
   await g.save(id, undefined);
 }
 

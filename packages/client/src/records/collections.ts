@@ -40,6 +40,7 @@ import {
 import type { CollectionEntry } from '../profile.js';
 import { sendControl } from '../send.js';
 import { storeCollectionKey } from './keys.js';
+import { collectionInfo, postCollection, queryPage, recordAt, recordPage, setMember, storeRecord, updateCollection } from './records-api.js';
 
 /** An index as the caller declares it; the width is planned. */
 export interface IndexDeclaration {
@@ -200,15 +201,14 @@ async function collectionEntry(ctx: Context, nameOrId: string): Promise<[string,
 /** Load a collection from the relay with this device's keys (cached per revision). */
 async function open(ctx: Context, nameOrId: string, fresh = false): Promise<Opened> {
   const [id, entry] = await collectionEntry(ctx, nameOrId);
-  let info: Record<string, unknown>;
+  let info: Awaited<ReturnType<typeof collectionInfo>>;
   try {
-    info = (await ctx.api.collections('GET', `/v1/collections/${id}`)) as Record<string, unknown>;
+    info = await collectionInfo(ctx.api, id);
   } catch (e) {
     if (e instanceof NotFoundError) throw new CollectionUnknownError(`collection ${nameOrId} is gone, or you are no longer a member`);
     throw e;
   }
-  const epoch = info.epoch as number;
-  const revision = info.revision as number;
+  const { epoch, revision } = info;
   let byId = cache.get(ctx);
   if (!byId) {
     byId = new Map();
@@ -216,7 +216,7 @@ async function open(ctx: Context, nameOrId: string, fresh = false): Promise<Open
   }
   const cached = byId.get(id);
   if (!fresh && cached && cached.revision === revision && cached.entry.keys.length === entry.keys.length) {
-    return { ...cached, recordCount: info.recordCount as number };
+    return { ...cached, recordCount: info.recordCount };
   }
   if (!entry.keys.some((k) => k.epoch === epoch))
     throw new CollectionKeyMissingError(`the key of epoch ${epoch} of ${nameOrId} has not reached this device yet: receive messages`);
@@ -226,7 +226,7 @@ async function open(ctx: Context, nameOrId: string, fresh = false): Promise<Open
     epoch,
     key: (entry.keys.find((k) => k.epoch === epoch) as { key: Uint8Array }).key,
   });
-  const meta = await current.openMeta(fromBase64url(info.meta as string));
+  const meta = await current.openMeta(fromBase64url(info.meta));
   if (!isMeta(meta)) throw new CollectionUnknownError(`collection ${nameOrId}: its metadata is not readable`);
   const epochs: Epoch[] = [];
   for (const k of entry.keys.filter((x) => x.epoch <= epoch)) {
@@ -239,10 +239,10 @@ async function open(ctx: Context, nameOrId: string, fresh = false): Promise<Open
     id,
     idBytes,
     entry,
-    owner: info.owner as string,
-    members: info.members as string[],
+    owner: info.owner,
+    members: info.members,
     revision,
-    recordCount: info.recordCount as number,
+    recordCount: info.recordCount,
     meta,
     epochs,
   };
@@ -302,7 +302,7 @@ export async function createCollection(ctx: Context, name: string, options: Crea
   const entry = await ctx.profile.transact((tx) => storeCollectionKey(tx, id, { owner: ctx.account.user, name }, 0, key));
   const meta: Meta = { v: 1, name, plannedRecords, wordsPerRecord, indexes };
   const cipher = await RecordCipher.create(ctx.p, { collectionId: idBytes, epoch: 0, key });
-  await ctx.api.collections('POST', '/v1/collections', { id, epoch: 0, meta: toBase64url(await cipher.sealMeta(meta)), members });
+  await postCollection(ctx.api, { id, epoch: 0, meta: toBase64url(await cipher.sealMeta(meta)), members });
   await sendKeys(ctx, id, entry, ctx.account.user);
   for (const m of members) await sendKeys(ctx, id, entry, m);
   return summary(await open(ctx, id));
@@ -368,11 +368,7 @@ async function writeRecord(ctx: Context, nameOrId: string, record: JsonRecord, o
     const current = o.epochs[o.epochs.length - 1] as Epoch;
     const body = await current.cipher.sealRecord(idBytes, record);
     try {
-      await ctx.api.collections('PUT', `/v1/collections/${o.id}/records/${id}`, {
-        epoch: current.epoch,
-        body: toBase64url(body),
-        postings: await postingsOf(current, record),
-      });
+      await storeRecord(ctx.api, o.id, id, { epoch: current.epoch, body: toBase64url(body), postings: await postingsOf(current, record) });
       return { id, opened: o };
     } catch (e) {
       // Re-keyed meanwhile: load the new epoch (its key must have arrived) and seal again.
@@ -396,16 +392,15 @@ async function openBody(o: Opened, rec: { id: string; epoch: number; body: strin
 export async function getRecord(ctx: Context, nameOrId: string, id: string): Promise<JsonRecord> {
   checkRecordId(id);
   const o = await open(ctx, nameOrId);
-  let r: Record<string, unknown> | undefined;
+  let r: Awaited<ReturnType<typeof recordAt>>;
   try {
-    r = await ctx.api.collections('GET', `/v1/collections/${o.id}/records/${id}`);
+    r = await recordAt(ctx.api, o.id, id);
   } catch (e) {
     if (e instanceof NotFoundError) throw new RecordNotFoundError(`no record ${id} in ${nameOrId}`);
     throw e;
   }
-  const record = await openBody(o, r as { id: string; epoch: number; body: string });
-  if (!record || (r as { id: string }).id !== id)
-    throw new RecordNotFoundError(`record ${id} of ${nameOrId} does not decrypt (tampered, or sealed under a key this device lacks)`);
+  const record = await openBody(o, r);
+  if (!record || r.id !== id) throw new RecordNotFoundError(`record ${id} of ${nameOrId} does not decrypt (tampered, or sealed under a key this device lacks)`);
   return record;
 }
 
@@ -489,10 +484,7 @@ export async function findRecords(ctx: Context, nameOrId: string, conditions: re
   let dropped = 0;
   let after: string | null = null;
   do {
-    const page = (await ctx.api.collections('POST', `/v1/collections/${o.id}/query`, { any, limit: PAGE, ...(after ? { after } : {}) })) as {
-      records: { id: string; epoch: number; body: string }[];
-      next: string | null;
-    };
+    const page = await queryPage(ctx.api, o.id, { any, limit: PAGE, ...(after ? { after } : {}) });
     for (const rec of page.records) {
       candidates++;
       const record = await openBody(o, rec);
@@ -513,7 +505,7 @@ export async function shareCollection(ctx: Context, nameOrId: string, user: stri
   if (o.owner !== ctx.account.user) throw new CollectionOwnerOnlyError(`only ${o.owner} can share ${nameOrId}`);
   if (user === ctx.account.user) throw new InvalidArgumentError('you own this collection');
   if (!o.members.includes(user)) {
-    await ctx.api.collections('POST', `/v1/collections/${o.id}/members`, { expectedRevision: o.revision, user, add: true }, true);
+    await setMember(ctx.api, o.id, { expectedRevision: o.revision, user, add: true });
   }
   await sendKeys(ctx, o.id, o.entry, user);
   return summary(await open(ctx, o.id, true));
@@ -528,14 +520,12 @@ export async function unshareCollection(ctx: Context, nameOrId: string, user: st
   const o = await open(ctx, nameOrId, true);
   if (o.owner !== ctx.account.user) throw new CollectionOwnerOnlyError(`only ${o.owner} can unshare ${nameOrId}`);
   if (!o.members.includes(user)) throw new InvalidArgumentError(`${user} is not a member of ${nameOrId}`);
-  const r = (await ctx.api.collections('POST', `/v1/collections/${o.id}/members`, { expectedRevision: o.revision, user, add: false }, true)) as {
-    revision: number;
-  };
+  const revision = await setMember(ctx.api, o.id, { expectedRevision: o.revision, user, add: false });
   const epoch = (o.epochs[o.epochs.length - 1] as Epoch).epoch + 1;
   const key = ctx.p.randomBytes(32);
   const entry = await ctx.profile.transact((tx) => storeCollectionKey(tx, o.id, { owner: o.owner, name: o.meta.name }, epoch, key));
   const cipher = await RecordCipher.create(ctx.p, { collectionId: o.idBytes, epoch, key });
-  await ctx.api.collections('PUT', `/v1/collections/${o.id}`, { expectedRevision: r.revision, epoch, meta: toBase64url(await cipher.sealMeta(o.meta)) }, true);
+  await updateCollection(ctx.api, o.id, { expectedRevision: revision, epoch, meta: toBase64url(await cipher.sealMeta(o.meta)) });
   await sendKeys(ctx, o.id, entry, ctx.account.user, [epoch]);
   for (const m of o.members.filter((x) => x !== user)) await sendKeys(ctx, o.id, entry, m, [epoch]);
   return summary(await open(ctx, o.id, true));
@@ -554,12 +544,7 @@ export async function addIndexes(ctx: Context, nameOrId: string, decls: readonly
   const meta: Meta = { ...o.meta, indexes: [...o.meta.indexes, ...fresh] };
   if (meta.indexes.length > 32) throw new InvalidArgumentError('at most 32 indexes per collection');
   const current = o.epochs[o.epochs.length - 1] as Epoch;
-  await ctx.api.collections(
-    'PUT',
-    `/v1/collections/${o.id}`,
-    { expectedRevision: o.revision, epoch: current.epoch, meta: toBase64url(await current.cipher.sealMeta(meta)) },
-    true,
-  );
+  await updateCollection(ctx.api, o.id, { expectedRevision: o.revision, epoch: current.epoch, meta: toBase64url(await current.cipher.sealMeta(meta)) });
   await reindex(ctx, o.id);
   return summary(await open(ctx, o.id, true));
 }
@@ -569,10 +554,7 @@ async function reindex(ctx: Context, id: string): Promise<void> {
   const reopened = await open(ctx, id, true);
   let after: string | null = null;
   do {
-    const page = (await ctx.api.collections('GET', `/v1/collections/${id}/records?limit=${PAGE}${after ? `&after=${after}` : ''}`)) as {
-      records: { id: string; epoch: number; body: string }[];
-      next: string | null;
-    };
+    const page = await recordPage(ctx.api, id, PAGE, after);
     for (const rec of page.records) {
       const record = await openBody(reopened, rec);
       if (record) await writeRecord(ctx, id, record, { id: rec.id });
@@ -616,12 +598,7 @@ async function finishReplan(ctx: Context, o: Opened): Promise<Opened> {
 
 async function putMeta(ctx: Context, o: Opened, meta: Meta): Promise<void> {
   const current = o.epochs[o.epochs.length - 1] as Epoch;
-  await ctx.api.collections(
-    'PUT',
-    `/v1/collections/${o.id}`,
-    { expectedRevision: o.revision, epoch: current.epoch, meta: toBase64url(await current.cipher.sealMeta(meta)) },
-    true,
-  );
+  await updateCollection(ctx.api, o.id, { expectedRevision: o.revision, epoch: current.epoch, meta: toBase64url(await current.cipher.sealMeta(meta)) });
 }
 
 /**

@@ -37,3 +37,49 @@ export const FILE_SEAL_BYTES = 1 + 32 + 64;
 /** Most messages one fetch returns, and most files one page lists. */
 export const MAX_FETCH_MESSAGES = 500;
 export const MAX_FILE_PAGE = 500;
+
+/** The login challenge and the bearer token the relay hands out: 32 random bytes each (docs/API.md §2). */
+export const CHALLENGE_BYTES = 32;
+export const TOKEN_BYTES = 32;
+/** A provisioning channel id: 16 random bytes (docs/API.md §7). */
+export const CHANNEL_ID_BYTES = 16;
+/** Largest sealed provisioning envelope, PROTOCOL.md §12: 1 + 32 + AES-GCM(payload) where payload ≤ 1 + 65 + 32 + 4 + 1 MiB. */
+export const MAX_PROVISIONING_ENVELOPE_BYTES = 1024 * 1024 + 1024;
+/** The account-deletion statement's nonce and device-list digest (SHA-256), PROTOCOL.md §17. */
+export const DELETION_NONCE_BYTES = 16;
+export const DIGEST_BYTES = 32;
+
+/** Largest encrypted backup blob, decoded bytes (docs/PROTOCOL.md §18). */
+export const MAX_BACKUP_BYTES = 1024 * 1024;
+/** The wrapped backup key: "BRK1" ‖ kind ‖ nonce[12] ‖ AES-256-GCM(32-byte key) (docs/PROTOCOL.md §18). */
+export const WRAPPED_KEY_BYTES = 4 + 1 + 12 + 32 + 16;
+/** The recovery code's access secret, its SHA-256, and the relay's OPAQUE login id: 32 bytes each. */
+export const BACKUP_SECRET_BYTES = 32;
+/** OPAQUE messages of ristretto255 / 3DH / SHA-512 (RFC 9807 §4, `@serenity-kit/opaque`): exact sizes. */
+export const OPAQUE_BYTES = { registrationRequest: 32, registrationResponse: 64, registrationRecord: 192, ke1: 96, ke2: 320, ke3: 64 } as const;
+
+/** Collections and records (docs/API.md §10, PROTOCOL.md §19): ids of 16 random bytes chosen by the client. */
+export const COLLECTION_ID_BYTES = 16;
+export const RECORD_ID_BYTES = 16;
+/** A sealed record: 64 KiB of JSON, padded, plus per-field overhead (PROTOCOL.md §19.2). */
+export const MAX_RECORD_BYTES = 160 * 1024;
+/** Sealed collection metadata (PROTOCOL.md §19.2). */
+export const MAX_COLLECTION_META_BYTES = 64 * 1024;
+/** Key epochs are u32 (PROTOCOL.md §19.1). */
+export const MAX_EPOCH = 0xffffffff;
+/** Most records one page or query answers; most members of a collection besides its owner. */
+export const MAX_RECORD_PAGE = 1000;
+export const MAX_COLLECTION_MEMBERS = 100;
+
+/** MLS groups (docs/API.md §13): the group id (the MLS group_id, 16 random bytes; groups/mls-framing.ts). */
+export const GROUP_ID_BYTES = 16;
+/** An MLSMessage(KeyPackage) of suite 0x0053 is about 2.7 KB. */
+export const MAX_KEY_PACKAGE_BYTES = 16 * 1024;
+export const MAX_KEY_PACKAGES_PER_UPLOAD = 100;
+/** Member devices of one group. */
+export const MAX_GROUP_MEMBERS = 5000;
+/** A commit with its path, or a Welcome with the ratchet tree (grows with the group). */
+export const MAX_HANDSHAKE_BYTES = 8 * 1024 * 1024;
+/** Most inbox items one fetch returns; most devices one claim names. */
+export const MAX_GROUP_INBOX = 500;
+export const MAX_CLAIM_DEVICES = 1000;

@@ -14,6 +14,7 @@ export * as shapes from './shapes.js';
 export {
   type BoolShape,
   type BytesShape,
+  type ChoiceShape,
   conforms,
   decodeBytes,
   type IntShape,

@@ -13,22 +13,46 @@
  */
 import { encodedLength, tryFromBase64url } from './base64url.js';
 import {
+  BACKUP_SECRET_BYTES,
+  CHALLENGE_BYTES,
+  CHANNEL_ID_BYTES,
+  COLLECTION_ID_BYTES,
+  DELETION_NONCE_BYTES,
   DEVICE_ID,
+  DIGEST_BYTES,
   FILE_ID_BYTES,
   FILE_SEAL_BYTES,
+  GROUP_ID_BYTES,
   KEY_BYTES,
+  MAX_BACKUP_BYTES,
+  MAX_CLAIM_DEVICES,
+  MAX_COLLECTION_MEMBERS,
+  MAX_COLLECTION_META_BYTES,
   MAX_DEVICE_LIST_BYTES,
+  MAX_EPOCH,
   MAX_FETCH_MESSAGES,
   MAX_FILE_HEADER_BYTES,
   MAX_FILE_META_BYTES,
   MAX_FILE_PAGE,
   MAX_FILE_READERS,
+  MAX_GROUP_INBOX,
+  MAX_GROUP_MEMBERS,
+  MAX_HANDSHAKE_BYTES,
+  MAX_KEY_PACKAGE_BYTES,
+  MAX_KEY_PACKAGES_PER_UPLOAD,
   MAX_MESSAGE_BYTES,
   MAX_PREKEY_BUNDLE_BYTES,
+  MAX_PROVISIONING_ENVELOPE_BYTES,
+  MAX_RECORD_BYTES,
+  MAX_RECORD_PAGE,
   MAX_ROTATION_BYTES,
   MESSAGE_ID_BYTES,
+  OPAQUE_BYTES,
   PREKEY_ID,
+  RECORD_ID_BYTES,
+  TOKEN_BYTES,
   USER_NAME,
+  WRAPPED_KEY_BYTES,
 } from './bounds.js';
 
 export interface IntShape {
@@ -61,6 +85,12 @@ export interface TrueShape {
   readonly kind: 'true';
   readonly description?: string;
 }
+/** One of a few fixed texts. */
+export interface ChoiceShape<V extends string = string> {
+  readonly kind: 'choice';
+  readonly values: readonly V[];
+  readonly description?: string;
+}
 export interface ListShape<I extends Shape = Shape> {
   readonly kind: 'list';
   readonly items: I;
@@ -82,7 +112,7 @@ export interface RecordShape<P extends Properties = Properties> {
   readonly props: P;
   readonly description?: string;
 }
-export type Shape = IntShape | TextShape | BytesShape | BoolShape | TrueShape | ListShape | NullableShape | RecordShape;
+export type Shape = IntShape | TextShape | BytesShape | BoolShape | TrueShape | ChoiceShape | ListShape | NullableShape | RecordShape;
 
 type OptionalKeys<P extends Properties> = { [K in keyof P]: P[K] extends OptionalShape ? K : never }[keyof P];
 type Simplify<T> = { [K in keyof T]: T[K] } & {};
@@ -95,17 +125,19 @@ export type WireValue<S> = S extends IntShape
       ? boolean
       : S extends TrueShape
         ? true
-        : S extends ListShape<infer I>
-          ? WireValue<I>[]
-          : S extends NullableShape<infer I>
-            ? WireValue<I> | null
-            : S extends RecordShape<infer P>
-              ? Simplify<
-                  { [K in Exclude<keyof P, OptionalKeys<P>>]: WireValue<P[K]> } & {
-                    [K in OptionalKeys<P>]?: P[K] extends OptionalShape<infer I> ? WireValue<I> : never;
-                  }
-                >
-              : unknown;
+        : S extends ChoiceShape<infer V>
+          ? V
+          : S extends ListShape<infer I>
+            ? WireValue<I>[]
+            : S extends NullableShape<infer I>
+              ? WireValue<I> | null
+              : S extends RecordShape<infer P>
+                ? Simplify<
+                    { [K in Exclude<keyof P, OptionalKeys<P>>]: WireValue<P[K]> } & {
+                      [K in OptionalKeys<P>]?: P[K] extends OptionalShape<infer I> ? WireValue<I> : never;
+                    }
+                  >
+                : unknown;
 
 // (No descriptions: the relay adds them to its schemas; they would ride in every browser bundle.)
 export const int = (min: number, max?: number): IntShape => (max === undefined ? { kind: 'int', min } : { kind: 'int', min, max });
@@ -113,6 +145,7 @@ export const text = (bounds: { minLength: number; maxLength: number; pattern: st
 export const bytes = (minBytes: number, maxBytes: number): BytesShape => ({ kind: 'bytes', minBytes, maxBytes });
 export const bool = (): BoolShape => ({ kind: 'bool' });
 export const flag = (): TrueShape => ({ kind: 'true' });
+export const choice = <const V extends string>(values: readonly V[]): ChoiceShape<V> => ({ kind: 'choice', values });
 export const list = <I extends Shape>(items: I, maxItems?: number): ListShape<I> =>
   maxItems === undefined ? { kind: 'list', items } : { kind: 'list', items, maxItems };
 export const nullable = <I extends Shape>(of: I): NullableShape<I> => ({ kind: 'nullable', of });
@@ -140,6 +173,8 @@ export function wireFault(shape: Shape, value: unknown, path = ''): string | und
       return typeof value === 'boolean' ? undefined : here;
     case 'true':
       return value === true ? undefined : here;
+    case 'choice':
+      return typeof value === 'string' && shape.values.includes(value) ? undefined : here;
     case 'nullable':
       return value === null ? undefined : wireFault(shape.of, value, path);
     case 'list': {
@@ -273,3 +308,226 @@ export const FILE_VERSION_CREATED = /* @__PURE__ */ record({ version: FILE_VERSI
 export const FILE_REVISED = /* @__PURE__ */ record({ revision: REVISION });
 /** PUT …/payload: what the relay holds of the version now. */
 export const PAYLOAD_PROGRESS = /* @__PURE__ */ record({ received: int(0), complete: bool() });
+
+// ---- accounts, authentication, provisioning (docs/API.md §1, §1a, §2, §7) ----------------------
+export const CHALLENGE = /* @__PURE__ */ bytes(CHALLENGE_BYTES, CHALLENGE_BYTES);
+export const BEARER_TOKEN = /* @__PURE__ */ bytes(TOKEN_BYTES, TOKEN_BYTES);
+export const CHANNEL_ID = /* @__PURE__ */ bytes(CHANNEL_ID_BYTES, CHANNEL_ID_BYTES);
+export const PROVISIONING_ENVELOPE = /* @__PURE__ */ bytes(1, MAX_PROVISIONING_ENVELOPE_BYTES);
+export const DELETION_NONCE = /* @__PURE__ */ bytes(DELETION_NONCE_BYTES, DELETION_NONCE_BYTES);
+export const DEVICE_LIST_DIGEST = /* @__PURE__ */ bytes(DIGEST_BYTES, DIGEST_BYTES);
+
+/** POST /v1/accounts (201): the new account and its first device. */
+export const ACCOUNT_CREATED = /* @__PURE__ */ record({ user: USER, deviceId: DEVICE });
+/** POST /v1/auth/challenge: the challenge to sign, and until when it may be answered. */
+export const AUTH_CHALLENGE = /* @__PURE__ */ record({ challenge: CHALLENGE, expiresAt: MILLIS });
+/** POST /v1/auth/token: the bearer token, and until when it is good. */
+export const AUTH_TOKEN = /* @__PURE__ */ record({ token: BEARER_TOKEN, expiresAt: MILLIS });
+/** POST /v1/provisioning: the new channel, and until when it is open. */
+export const CHANNEL = /* @__PURE__ */ record({ channelId: CHANNEL_ID, expiresAt: MILLIS });
+/** GET /v1/provisioning/:channelId (200): the sealed envelope posted to the channel. */
+export const CHANNEL_ENVELOPE = /* @__PURE__ */ record({ envelope: PROVISIONING_ENVELOPE });
+
+// ---- request bodies: the relay's body schemas are built from these, the SDK's bodies typed by them
+// (`WireValue<typeof shapes.X>`; types only on the SDK side, so none of these ride in the browser bundle).
+
+/** POST /v1/auth/challenge. */
+export const CHALLENGE_REQUEST = /* @__PURE__ */ record({ user: USER, deviceId: DEVICE });
+/** POST /v1/auth/token: the challenge signed with the device key (PROTOCOL.md §2). */
+export const TOKEN_REQUEST = /* @__PURE__ */ record({ user: USER, deviceId: DEVICE, challenge: CHALLENGE, signature: SIGNATURE });
+/** POST /v1/accounts/deletion: the master key's deletion statement (PROTOCOL.md §17). */
+export const ACCOUNT_DELETION_REQUEST = /* @__PURE__ */ record({
+  timestamp: MILLIS,
+  nonce: DELETION_NONCE,
+  listDigest: DEVICE_LIST_DIGEST,
+  signature: SIGNATURE,
+});
+/** POST /v1/provisioning: empty, or the user to join. */
+export const CHANNEL_REQUEST = /* @__PURE__ */ record({ user: optional(USER) });
+/** PUT /v1/provisioning/:channelId. */
+export const CHANNEL_PUT_REQUEST = /* @__PURE__ */ record({ envelope: PROVISIONING_ENVELOPE });
+
+// ---- backups (docs/API.md §9) -------------------------------------------------------------------
+export const BACKUP_KIND = /* @__PURE__ */ choice(['code', 'passphrase']);
+export const BACKUP_BLOB = /* @__PURE__ */ bytes(1, MAX_BACKUP_BYTES);
+export const WRAPPED_BACKUP_KEY = /* @__PURE__ */ bytes(WRAPPED_KEY_BYTES, WRAPPED_KEY_BYTES);
+export const BACKUP_GENERATION = /* @__PURE__ */ int(1, Number.MAX_SAFE_INTEGER);
+export const ACCESS_SECRET = /* @__PURE__ */ bytes(BACKUP_SECRET_BYTES, BACKUP_SECRET_BYTES);
+export const ACCESS_SECRET_HASH = /* @__PURE__ */ bytes(BACKUP_SECRET_BYTES, BACKUP_SECRET_BYTES);
+export const EXPECTED_GENERATION = /* @__PURE__ */ int(0, Number.MAX_SAFE_INTEGER);
+export const OPAQUE_LOGIN_ID = /* @__PURE__ */ bytes(BACKUP_SECRET_BYTES, BACKUP_SECRET_BYTES);
+export const OPAQUE_REGISTRATION_REQUEST = /* @__PURE__ */ bytes(OPAQUE_BYTES.registrationRequest, OPAQUE_BYTES.registrationRequest);
+export const OPAQUE_REGISTRATION_RESPONSE = /* @__PURE__ */ bytes(OPAQUE_BYTES.registrationResponse, OPAQUE_BYTES.registrationResponse);
+export const OPAQUE_REGISTRATION_RECORD = /* @__PURE__ */ bytes(OPAQUE_BYTES.registrationRecord, OPAQUE_BYTES.registrationRecord);
+export const OPAQUE_KE1 = /* @__PURE__ */ bytes(OPAQUE_BYTES.ke1, OPAQUE_BYTES.ke1);
+export const OPAQUE_KE2 = /* @__PURE__ */ bytes(OPAQUE_BYTES.ke2, OPAQUE_BYTES.ke2);
+export const OPAQUE_KE3 = /* @__PURE__ */ bytes(OPAQUE_BYTES.ke3, OPAQUE_BYTES.ke3);
+
+/** GET /v1/backup: the caller's backup, without its contents. */
+export const BACKUP_STATUS = /* @__PURE__ */ record({
+  kind: BACKUP_KIND,
+  generation: BACKUP_GENERATION,
+  size: int(0),
+  updatedAt: MILLIS,
+  failedAttempts: int(0),
+  maxAttempts: int(1),
+  locked: bool(),
+});
+/** POST /v1/backups/:user/code and …/login/finish: the backup, released once the secret is proved. */
+export const BACKUP_RELEASED = /* @__PURE__ */ record({
+  kind: BACKUP_KIND,
+  wrappedKey: WRAPPED_BACKUP_KEY,
+  blob: BACKUP_BLOB,
+  generation: BACKUP_GENERATION,
+  masterKey: ED25519_KEY,
+  deviceList: DEVICE_LIST,
+});
+/** PUT /v1/backup and PUT /v1/backup/blob: the backup's new generation. */
+export const BACKUP_STORED = /* @__PURE__ */ record({ generation: BACKUP_GENERATION });
+/** POST /v1/backup/registration (RFC 9807 §5.2). */
+export const OPAQUE_REGISTRATION = /* @__PURE__ */ record({ registrationResponse: OPAQUE_REGISTRATION_RESPONSE });
+/** POST /v1/backups/:user/login (RFC 9807 §6): KE2, and the id to finish with. */
+export const OPAQUE_LOGIN = /* @__PURE__ */ record({ loginId: OPAQUE_LOGIN_ID, loginResponse: OPAQUE_KE2 });
+
+/** PUT /v1/backup: a code backup carries `codeHash`, a passphrase backup its OPAQUE `registrationRecord`. */
+export const BACKUP_PUT_REQUEST = /* @__PURE__ */ record({
+  kind: BACKUP_KIND,
+  wrappedKey: WRAPPED_BACKUP_KEY,
+  codeHash: optional(ACCESS_SECRET_HASH),
+  registrationRecord: optional(OPAQUE_REGISTRATION_RECORD),
+  blob: BACKUP_BLOB,
+  expectedGeneration: optional(EXPECTED_GENERATION),
+});
+/** PUT /v1/backup/blob: compare-and-set on the generation. */
+export const BACKUP_BLOB_REQUEST = /* @__PURE__ */ record({ blob: BACKUP_BLOB, expectedGeneration: BACKUP_GENERATION });
+/** POST /v1/backups/:user/code. */
+export const BACKUP_CODE_REQUEST = /* @__PURE__ */ record({ accessSecret: ACCESS_SECRET });
+/** POST /v1/backup/registration. */
+export const OPAQUE_REGISTRATION_START = /* @__PURE__ */ record({ registrationRequest: OPAQUE_REGISTRATION_REQUEST });
+/** POST /v1/backups/:user/login. */
+export const OPAQUE_LOGIN_START = /* @__PURE__ */ record({ startLoginRequest: OPAQUE_KE1 });
+/** POST /v1/backups/:user/login/finish. */
+export const OPAQUE_LOGIN_FINISH = /* @__PURE__ */ record({ loginId: OPAQUE_LOGIN_ID, finishLoginRequest: OPAQUE_KE3 });
+
+// ---- collections and records (docs/API.md §10) -------------------------------------------------
+export const COLLECTION_ID = /* @__PURE__ */ bytes(COLLECTION_ID_BYTES, COLLECTION_ID_BYTES);
+export const RECORD_ID = /* @__PURE__ */ bytes(RECORD_ID_BYTES, RECORD_ID_BYTES);
+export const EPOCH = /* @__PURE__ */ int(0, MAX_EPOCH);
+export const COLLECTION_REVISION = /* @__PURE__ */ int(1, Number.MAX_SAFE_INTEGER);
+export const COLLECTION_META = /* @__PURE__ */ bytes(1, MAX_COLLECTION_META_BYTES);
+export const SEALED_RECORD = /* @__PURE__ */ bytes(1, MAX_RECORD_BYTES);
+export const COLLECTION_MEMBERS = /* @__PURE__ */ list(USER, MAX_COLLECTION_MEMBERS);
+export const MEMBER_ADD = /* @__PURE__ */ bool();
+
+/** GET /v1/collections/:id and each of GET /v1/collections. */
+export const COLLECTION_INFO = /* @__PURE__ */ record({
+  id: COLLECTION_ID,
+  owner: USER,
+  members: COLLECTION_MEMBERS,
+  epoch: EPOCH,
+  revision: COLLECTION_REVISION,
+  meta: COLLECTION_META,
+  recordCount: COUNT,
+  createdAt: MILLIS,
+  updatedAt: MILLIS,
+});
+/** GET /v1/collections. */
+export const COLLECTION_LIST = /* @__PURE__ */ record({ collections: list(COLLECTION_INFO) });
+/** POST /v1/collections (201). */
+export const COLLECTION_CREATED = /* @__PURE__ */ record({ id: COLLECTION_ID, revision: COLLECTION_REVISION });
+/** PUT /v1/collections/:id and POST …/members: the collection's new revision. */
+export const COLLECTION_REVISED = /* @__PURE__ */ record({ revision: COLLECTION_REVISION });
+/** PUT …/records/:record. */
+export const RECORD_STORED = /* @__PURE__ */ record({ created: bool() });
+/** GET …/records/:record, and each record of a page. */
+export const SEALED_RECORD_INFO = /* @__PURE__ */ record({ id: RECORD_ID, epoch: EPOCH, body: SEALED_RECORD, updatedAt: MILLIS });
+/** GET …/records and POST …/query: one page, and where the next starts. */
+export const RECORD_PAGE = /* @__PURE__ */ record({ records: list(SEALED_RECORD_INFO, MAX_RECORD_PAGE), next: nullable(RECORD_ID) });
+
+/** POST /v1/collections. */
+export const COLLECTION_CREATE_REQUEST = /* @__PURE__ */ record({
+  id: COLLECTION_ID,
+  epoch: optional(EPOCH),
+  meta: COLLECTION_META,
+  members: optional(COLLECTION_MEMBERS),
+});
+/** PUT /v1/collections/:id (compare-and-set on the revision). */
+export const COLLECTION_UPDATE_REQUEST = /* @__PURE__ */ record({ expectedRevision: COLLECTION_REVISION, epoch: EPOCH, meta: COLLECTION_META });
+/** POST /v1/collections/:id/members. */
+export const COLLECTION_MEMBER_REQUEST = /* @__PURE__ */ record({ expectedRevision: COLLECTION_REVISION, user: USER, add: MEMBER_ADD });
+
+// ---- MLS groups (docs/API.md §13) --------------------------------------------------------------
+export const GROUP_ID = /* @__PURE__ */ bytes(GROUP_ID_BYTES, GROUP_ID_BYTES);
+export const KEY_PACKAGE = /* @__PURE__ */ bytes(1, MAX_KEY_PACKAGE_BYTES);
+export const GROUP_EPOCH = /* @__PURE__ */ int(0);
+export const WRITTEN_EPOCH = /* @__PURE__ */ int(0);
+export const INBOX_SEQ = /* @__PURE__ */ int(0, Number.MAX_SAFE_INTEGER);
+export const GROUP_ITEM_KIND = /* @__PURE__ */ choice(['application', 'proposal', 'commit', 'welcome']);
+/** An inbox item: an application message or proposal (≤ the message limit) or a commit or Welcome (≤ the handshake limit). */
+export const GROUP_ITEM_MESSAGE = /* @__PURE__ */ bytes(1, MAX_HANDSHAKE_BYTES);
+export const GROUP_COMMIT = /* @__PURE__ */ bytes(1, MAX_HANDSHAKE_BYTES);
+export const GROUP_WELCOME = /* @__PURE__ */ bytes(1, MAX_HANDSHAKE_BYTES);
+export const GROUP_APPLICATION = /* @__PURE__ */ bytes(1, MAX_MESSAGE_BYTES);
+export const LEAVE_FLAG = /* @__PURE__ */ bool();
+export const GROUP_DEVICE = /* @__PURE__ */ record({ user: USER, deviceId: DEVICE });
+export const GROUP_DEVICES = /* @__PURE__ */ list(GROUP_DEVICE, MAX_GROUP_MEMBERS);
+
+/** GET /v1/groups/:id, POST /v1/groups (201) and each of GET /v1/groups. */
+export const GROUP_INFO = /* @__PURE__ */ record({ id: GROUP_ID, epoch: GROUP_EPOCH, members: GROUP_DEVICES });
+/** GET /v1/groups. */
+export const GROUP_LIST = /* @__PURE__ */ record({ groups: list(GROUP_INFO) });
+/** PUT /v1/groups/key-packages: the one-time KeyPackages the relay holds for this device. */
+export const KEY_PACKAGES_HELD = /* @__PURE__ */ record({ oneTime: COUNT });
+/** POST /v1/groups/key-packages/claim. */
+export const KEY_PACKAGES_CLAIMED = /* @__PURE__ */ record({ keyPackages: list(record({ deviceId: DEVICE, keyPackage: KEY_PACKAGE })) });
+/** POST …/commits and …/messages: the group epoch after the write. */
+export const GROUP_WRITTEN = /* @__PURE__ */ record({ epoch: WRITTEN_EPOCH });
+/** GET /v1/groups/inbox. */
+export const GROUP_INBOX = /* @__PURE__ */ record({
+  messages: list(
+    record({ seq: INBOX_SEQ, group: GROUP_ID, kind: GROUP_ITEM_KIND, epoch: GROUP_EPOCH, message: GROUP_ITEM_MESSAGE, sentAt: MILLIS }),
+    MAX_GROUP_INBOX,
+  ),
+});
+
+/** PUT /v1/groups/key-packages. */
+export const KEY_PACKAGES_REQUEST = /* @__PURE__ */ record({ keyPackages: list(KEY_PACKAGE, MAX_KEY_PACKAGES_PER_UPLOAD), lastResort: optional(KEY_PACKAGE) });
+/** POST /v1/groups/key-packages/claim. */
+export const CLAIM_REQUEST = /* @__PURE__ */ record({ user: USER, devices: optional(list(DEVICE, MAX_CLAIM_DEVICES)) });
+/** POST /v1/groups. */
+export const GROUP_CREATE_REQUEST = /* @__PURE__ */ record({ id: GROUP_ID });
+/** POST /v1/groups/:id/commits (RFC 9420 §12.4). */
+export const COMMIT_REQUEST = /* @__PURE__ */ record({ commit: GROUP_COMMIT, welcome: optional(GROUP_WELCOME), members: GROUP_DEVICES, added: GROUP_DEVICES });
+/** POST /v1/groups/:id/messages. */
+export const GROUP_MESSAGE_REQUEST = /* @__PURE__ */ record({ message: GROUP_APPLICATION, leave: optional(LEAVE_FLAG) });
+/** POST /v1/groups/inbox/ack. */
+export const INBOX_ACK_REQUEST = /* @__PURE__ */ record({ upTo: INBOX_SEQ });
+
+// ---- file request bodies (docs/API.md §8) -------------------------------------------------------
+/** The id a client chooses for its new file (the owner signs it, PROTOCOL.md §15.3). */
+export const NEW_FILE_ID = /* @__PURE__ */ bytes(FILE_ID_BYTES, FILE_ID_BYTES);
+/** An age payload: the 16-byte nonce and the STREAM chunks. */
+export const PAYLOAD_SIZE = /* @__PURE__ */ int(16, Number.MAX_SAFE_INTEGER);
+/** POST /v1/files. */
+export const FILE_CREATE_REQUEST = /* @__PURE__ */ record({
+  id: optional(NEW_FILE_ID),
+  header: FILE_HEADER,
+  meta: FILE_META,
+  payloadSize: PAYLOAD_SIZE,
+  readers: FILE_READERS,
+});
+/** PUT /v1/files/:id/header (signed, compare-and-set on the revision). */
+export const FILE_HEADER_REQUEST = /* @__PURE__ */ record({
+  expectedRevision: REVISION,
+  header: FILE_HEADER,
+  meta: optional(FILE_META),
+  readers: optional(FILE_READERS),
+});
+/** POST /v1/files/:id/versions (signed). */
+export const FILE_VERSION_REQUEST = /* @__PURE__ */ record({
+  expectedRevision: REVISION,
+  header: FILE_HEADER,
+  meta: FILE_META,
+  payloadSize: PAYLOAD_SIZE,
+  readers: FILE_READERS,
+});

@@ -6,12 +6,13 @@
  * working at once (they are deleted in the revocation transaction too).
  */
 import { createHash } from 'node:crypto';
+import { bounds } from '@blindrelay/protocol/wire';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { AppContext, AuthenticatedDevice } from '../context.js';
 import { tryDecodeBase64url } from './base64url.js';
 import { unauthorized } from './errors.js';
 
-export const TOKEN_BYTES = 32;
+export const TOKEN_BYTES = bounds.TOKEN_BYTES;
 export const TOKEN_SUBPROTOCOL_PREFIX = 'blindrelay.token.';
 /** Offered next to the token subprotocol so the server can select it instead of echoing the token. */
 export const API_SUBPROTOCOL = 'blindrelay.v1';

@@ -55,13 +55,15 @@ export type SchemaOf<S> = S extends shapes.IntShape
       ? TBoolean
       : S extends shapes.TrueShape
         ? TLiteral<true>
-        : S extends shapes.ListShape<infer I>
-          ? TArray<SchemaOf<I>>
-          : S extends shapes.NullableShape<infer I>
-            ? TUnion<[SchemaOf<I>, TNull]>
-            : S extends shapes.RecordShape<infer P>
-              ? TObject<SchemaProps<P>>
-              : TSchema;
+        : S extends shapes.ChoiceShape<infer V>
+          ? TUnion<TLiteral<V>[]>
+          : S extends shapes.ListShape<infer I>
+            ? TArray<SchemaOf<I>>
+            : S extends shapes.NullableShape<infer I>
+              ? TUnion<[SchemaOf<I>, TNull]>
+              : S extends shapes.RecordShape<infer P>
+                ? TObject<SchemaProps<P>>
+                : TSchema;
 
 const opts = (description: string | undefined) => (description === undefined ? {} : { description });
 
@@ -95,6 +97,45 @@ const DESCRIPTIONS = new Map<Shape, string>([
   [shapes.PENDING_VERSION, 'the replacement being uploaded (owner only)'],
   [shapes.FILE_INFO, 'a file and its current version (docs/API.md §8)'],
   [shapes.SEND_MARK_VALUE, '0: the device never sent with a mark'],
+  [shapes.CHALLENGE, 'challenge'],
+  [shapes.BEARER_TOKEN, 'bearer token'],
+  [shapes.CHANNEL_ID, 'provisioning channel id'],
+  [shapes.PROVISIONING_ENVELOPE, 'sealed provisioning envelope, PROTOCOL.md §12'],
+  [shapes.DELETION_NONCE, 'random nonce'],
+  [shapes.DEVICE_LIST_DIGEST, 'SHA-256 of the signed device list the relay serves for the user'],
+  [shapes.CHANNEL_REQUEST, 'empty object (or no body), or the user to join'],
+  [shapes.BACKUP_BLOB, 'encrypted backup (docs/PROTOCOL.md §18)'],
+  [shapes.WRAPPED_BACKUP_KEY, 'wrapped backup key (docs/PROTOCOL.md §18)'],
+  [shapes.BACKUP_GENERATION, 'backup generation'],
+  [shapes.ACCESS_SECRET, 'access secret derived from the recovery code'],
+  [shapes.ACCESS_SECRET_HASH, 'SHA-256 of the access secret derived from the recovery code'],
+  [shapes.OPAQUE_LOGIN_ID, 'login id'],
+  [shapes.EXPECTED_GENERATION, '0: no backup yet'],
+  [shapes.OPAQUE_REGISTRATION_REQUEST, 'OPAQUE registration request'],
+  [shapes.OPAQUE_REGISTRATION_RESPONSE, 'OPAQUE registration response'],
+  [shapes.OPAQUE_REGISTRATION_RECORD, 'OPAQUE registration record'],
+  [shapes.OPAQUE_KE1, 'OPAQUE KE1'],
+  [shapes.OPAQUE_KE2, 'OPAQUE KE2'],
+  [shapes.OPAQUE_KE3, 'OPAQUE KE3'],
+  [shapes.COLLECTION_ID, 'collection id (16 random bytes chosen by its creator)'],
+  [shapes.RECORD_ID, 'record id (16 random bytes chosen by its writer)'],
+  [shapes.EPOCH, 'key epoch (PROTOCOL.md §19.1)'],
+  [shapes.COLLECTION_REVISION, 'collection revision'],
+  [shapes.COLLECTION_META, 'sealed collection metadata (PROTOCOL.md §19.2)'],
+  [shapes.SEALED_RECORD, 'sealed record (PROTOCOL.md §19.2)'],
+  [shapes.COLLECTION_MEMBERS, 'members other than the owner'],
+  [shapes.MEMBER_ADD, 'true: add the member; false: remove (then re-key)'],
+  [shapes.GROUP_ID, 'group id (16 random bytes chosen by its creator; the MLS group_id)'],
+  [shapes.KEY_PACKAGE, 'MLSMessage(KeyPackage) (RFC 9420 §10)'],
+  [shapes.WRITTEN_EPOCH, 'the group epoch after the write'],
+  [shapes.INBOX_SEQ, 'inbox position'],
+  [shapes.GROUP_ITEM_MESSAGE, 'MLSMessage'],
+  [shapes.GROUP_COMMIT, 'MLSMessage(PrivateMessage) carrying a Commit (RFC 9420 §12.4)'],
+  [shapes.GROUP_WELCOME, 'MLSMessage(Welcome) for the added devices (§12.4.3.1)'],
+  [shapes.GROUP_APPLICATION, 'MLSMessage(PrivateMessage): application data or a proposal'],
+  [shapes.NEW_FILE_ID, 'the new file id, 16 random bytes chosen by the client (the owner signs it); default: chosen by the relay'],
+  [shapes.PAYLOAD_SIZE, 'age payload bytes (16-byte nonce + STREAM chunks)'],
+  [shapes.LEAVE_FLAG, "a self-removal proposal: the sender user's devices stop receiving"],
 ]);
 /** The relay's schema of a wire shape: the bounds the SDK checks, as JSON Schema (and so in /openapi.json). */
 export function schemaOf<S extends Shape>(shape: S): SchemaOf<S> {
@@ -114,6 +155,11 @@ function build(s: Shape): TSchema {
       return Type.Boolean(opts(description));
     case 'true':
       return Type.Literal(true, opts(description));
+    case 'choice':
+      return Type.Union(
+        s.values.map((v) => Type.Literal(v)),
+        opts(description),
+      );
     case 'list':
       return Type.Array(build(s.items), { ...(s.maxItems === undefined ? {} : { maxItems: s.maxItems }), ...opts(description) });
     case 'nullable':
@@ -135,9 +181,9 @@ export const Ed25519Key = schemaOf(shapes.ED25519_KEY);
 export const X25519Key = schemaOf(shapes.X25519_KEY);
 export const Signature = schemaOf(shapes.SIGNATURE);
 export const MlKemKey = schemaOf(shapes.MLKEM_KEY);
-export const Challenge = B64Fixed(32, 'challenge');
-export const Token = B64Fixed(32, 'bearer token');
-export const ChannelId = B64Fixed(16, 'provisioning channel id');
+export const Challenge = schemaOf(shapes.CHALLENGE);
+export const Token = schemaOf(shapes.BEARER_TOKEN);
+export const ChannelId = schemaOf(shapes.CHANNEL_ID);
 export const MessageId = schemaOf(shapes.MESSAGE_ID);
 export const DeviceList = schemaOf(shapes.DEVICE_LIST);
 export const MessageBody = schemaOf(shapes.MESSAGE_BODY);
@@ -146,7 +192,7 @@ export const FileHeader = schemaOf(shapes.FILE_HEADER);
 export const FileMeta = schemaOf(shapes.FILE_META);
 export const FileVersionNumber = schemaOf(shapes.FILE_VERSION);
 export const Revision = schemaOf(shapes.REVISION);
-export const SealedEnvelope = B64Range(1, LIMITS.maxEnvelopeBytes, 'sealed provisioning envelope, PROTOCOL.md §12');
+export const SealedEnvelope = schemaOf(shapes.PROVISIONING_ENVELOPE);
 
 export const SignedPreKey = Obj({ id: PrekeyId, publicKey: X25519Key, signature: Signature });
 export const OneTimePreKey = Obj({ id: PrekeyId, publicKey: X25519Key });

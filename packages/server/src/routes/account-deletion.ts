@@ -16,6 +16,7 @@
  * and the per-user and per-device rate-limit buckets are deleted. Nothing is logged but the fact.
  */
 import { SignatureError, verifyAccountDeletion } from '@blindrelay/protocol';
+import { shapes } from '@blindrelay/protocol/wire';
 import type { Static } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import { deviceTopic } from '../bus/types.js';
@@ -25,14 +26,9 @@ import { authenticate, deviceOf } from '../http/auth.js';
 import { decodeField } from '../http/base64url.js';
 import { ApiError, conflict, noSuchUser } from '../http/errors.js';
 import { hashBody, REQUEST_SIGNATURE_WINDOW_MS, requireSignature } from '../http/request-signature.js';
-import { B64Fixed, BEARER, EmptyQuery, errors, Millis, NoContent, Obj, Signature } from '../http/schemas.js';
+import { BEARER, EmptyQuery, errors, NoContent, schemaOf } from '../http/schemas.js';
 
-const Body = Obj({
-  timestamp: Millis,
-  nonce: B64Fixed(16, 'random nonce'),
-  listDigest: B64Fixed(32, 'SHA-256 of the signed device list the relay serves for the user'),
-  signature: Signature,
-});
+const Body = schemaOf(shapes.ACCOUNT_DELETION_REQUEST);
 
 /** The rate-limit buckets named by the user or one of its devices (http/rate-limit.ts subjects). */
 function userBuckets(user: string, devices: readonly number[]): { action: keyof RateLimits; subject: string }[] {

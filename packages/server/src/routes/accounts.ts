@@ -1,6 +1,7 @@
 /** docs/API.md §1: account registration. */
 
 import { isValidEd25519PublicKey } from '@blindrelay/protocol';
+import { shapes } from '@blindrelay/protocol/wire';
 import type { Static } from '@sinclair/typebox';
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
@@ -8,7 +9,7 @@ import type { AppContext } from '../context.js';
 import { decodeField } from '../http/base64url.js';
 import { clientKey } from '../http/client-address.js';
 import { badRequest, conflict } from '../http/errors.js';
-import { DeviceId, DeviceList, Ed25519Key, EmptyQuery, errors, Obj, PrekeyUpload, User } from '../http/schemas.js';
+import { DeviceList, Ed25519Key, EmptyQuery, errors, Obj, PrekeyUpload, schemaOf, User } from '../http/schemas.js';
 import { checkDeviceList, checkPrekeyUpload } from '../services/verify.js';
 
 const Body = Obj({
@@ -27,7 +28,7 @@ export function registerAccountRoutes(app: FastifyInstance, ctx: AppContext): vo
         tags: ['accounts'],
         querystring: EmptyQuery,
         body: Body,
-        response: { 201: Obj({ user: User, deviceId: DeviceId }), ...errors(409, 429) },
+        response: { 201: schemaOf(shapes.ACCOUNT_CREATED), ...errors(409, 429) },
       },
     },
     async (request, reply) => {

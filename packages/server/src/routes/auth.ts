@@ -1,5 +1,6 @@
 /** docs/API.md §2: device authentication by signed challenge; no passwords. */
 import { verifyAuthChallenge } from '@blindrelay/protocol';
+import { shapes } from '@blindrelay/protocol/wire';
 import type { Static } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { AppContext } from '../context.js';
@@ -7,10 +8,10 @@ import { sha256, TOKEN_BYTES } from '../http/auth.js';
 import { decodeField, encodeBase64url } from '../http/base64url.js';
 import { clientKey } from '../http/client-address.js';
 import { notFound, unauthorized } from '../http/errors.js';
-import { Challenge, DeviceId, EmptyQuery, errors, Millis, Obj, Signature, Token, User } from '../http/schemas.js';
+import { EmptyQuery, errors, schemaOf } from '../http/schemas.js';
 
-const ChallengeBody = Obj({ user: User, deviceId: DeviceId });
-const TokenBody = Obj({ user: User, deviceId: DeviceId, challenge: Challenge, signature: Signature });
+const ChallengeBody = schemaOf(shapes.CHALLENGE_REQUEST);
+const TokenBody = schemaOf(shapes.TOKEN_REQUEST);
 
 /** Both outcomes of a challenge request take at least this long, so timing does not add to the 404. */
 const CHALLENGE_MIN_LATENCY_MS = 20;
@@ -31,7 +32,7 @@ export function registerAuthRoutes(app: FastifyInstance, ctx: AppContext): void 
         tags: ['auth'],
         querystring: EmptyQuery,
         body: ChallengeBody,
-        response: { 200: Obj({ challenge: Challenge, expiresAt: Millis }), ...errors(404, 429) },
+        response: { 200: schemaOf(shapes.AUTH_CHALLENGE), ...errors(404, 429) },
       },
     },
     async (request) => {
@@ -70,7 +71,7 @@ export function registerAuthRoutes(app: FastifyInstance, ctx: AppContext): void 
         tags: ['auth'],
         querystring: EmptyQuery,
         body: TokenBody,
-        response: { 200: Obj({ token: Token, expiresAt: Millis }), ...errors(401, 429) },
+        response: { 200: schemaOf(shapes.AUTH_TOKEN), ...errors(401, 429) },
       },
     },
     async (request) => {

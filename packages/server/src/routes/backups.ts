@@ -15,68 +15,41 @@
  * wrong secret (403; for OPAQUE a fake login response), so the routes do not tell who has one.
  */
 import { timingSafeEqual } from 'node:crypto';
+import { bounds, shapes } from '@blindrelay/protocol/wire';
 import type { Static } from '@sinclair/typebox';
-import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { AppContext } from '../context.js';
 import { authenticate, deviceOf, sha256 } from '../http/auth.js';
 import { decodeField, encodeBase64url } from '../http/base64url.js';
 import { clientKey } from '../http/client-address.js';
 import { ApiError, conflict, forbidden, notFound } from '../http/errors.js';
-import { B64Fixed, B64Range, BEARER, DeviceList, Ed25519Key, EmptyQuery, errors, Millis, Obj, User } from '../http/schemas.js';
+import { BEARER, EmptyQuery, errors, Obj, schemaOf, User } from '../http/schemas.js';
 import type { BackupAccess, BackupRecord } from '../storage/types.js';
 
 /** OPAQUE logins started without success before the backup locks (docs/RECOVERY.md). */
 export const BACKUP_MAX_ATTEMPTS = 10;
 /** How long the server keeps an OPAQUE login between its two messages. */
 export const BACKUP_LOGIN_TTL_MS = 60_000;
-/** Largest encrypted backup blob (decoded bytes). */
-export const MAX_BACKUP_BYTES = 1024 * 1024;
-/** The wrapped backup key: "BRK1" ‖ kind ‖ nonce[12] ‖ AES-256-GCM(32-byte key) (docs/PROTOCOL.md §18). */
-export const WRAPPED_KEY_BYTES = 4 + 1 + 12 + 32 + 16;
+/** Largest encrypted backup blob (decoded bytes; the wire contract's bound). */
+export const MAX_BACKUP_BYTES = bounds.MAX_BACKUP_BYTES;
+/** The wrapped backup key (docs/PROTOCOL.md §18; the wire contract's bound). */
+export const WRAPPED_KEY_BYTES = bounds.WRAPPED_KEY_BYTES;
 
 /** OPAQUE messages of ristretto255 / 3DH / SHA-512 (RFC 9807 §4, `@serenity-kit/opaque`): exact sizes, canonical base64url. */
-const OPAQUE_BYTES = { registrationRequest: 32, registrationResponse: 64, registrationRecord: 192, ke1: 96, ke2: 320, ke3: 64 } as const;
+const OPAQUE_BYTES = bounds.OPAQUE_BYTES;
 const opaqueField = (text: string, field: string, bytes: number): string => {
   decodeField(text, field, { exact: bytes });
   return text;
 };
-const Blob = B64Range(1, MAX_BACKUP_BYTES, 'encrypted backup (docs/PROTOCOL.md §18)');
-const WrappedKey = B64Fixed(WRAPPED_KEY_BYTES, 'wrapped backup key (docs/PROTOCOL.md §18)');
-const Generation = Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER, description: 'backup generation' });
-const Kind = Type.Union([Type.Literal('code'), Type.Literal('passphrase')]);
-
 const UserParams = Obj({ user: User });
-const RegistrationBody = Obj({ registrationRequest: B64Fixed(OPAQUE_BYTES.registrationRequest, 'OPAQUE registration request') });
-const PutBody = Obj({
-  kind: Kind,
-  wrappedKey: WrappedKey,
-  codeHash: Type.Optional(B64Fixed(32, 'SHA-256 of the access secret derived from the recovery code')),
-  registrationRecord: Type.Optional(B64Fixed(OPAQUE_BYTES.registrationRecord, 'OPAQUE registration record')),
-  blob: Blob,
-  expectedGeneration: Type.Optional(Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description: '0: no backup yet' })),
-});
-const BlobBody = Obj({ blob: Blob, expectedGeneration: Generation });
-const CodeBody = Obj({ accessSecret: B64Fixed(32, 'access secret derived from the recovery code') });
-const LoginBody = Obj({ startLoginRequest: B64Fixed(OPAQUE_BYTES.ke1, 'OPAQUE KE1') });
-const FinishBody = Obj({ loginId: B64Fixed(32, 'login id'), finishLoginRequest: B64Fixed(OPAQUE_BYTES.ke3, 'OPAQUE KE3') });
-const Released = Obj({
-  kind: Kind,
-  wrappedKey: WrappedKey,
-  blob: Blob,
-  generation: Generation,
-  masterKey: Ed25519Key,
-  deviceList: DeviceList,
-});
-const Status = Obj({
-  kind: Kind,
-  generation: Generation,
-  size: Type.Integer({ minimum: 0 }),
-  updatedAt: Millis,
-  failedAttempts: Type.Integer({ minimum: 0 }),
-  maxAttempts: Type.Integer({ minimum: 1 }),
-  locked: Type.Boolean(),
-});
+const RegistrationBody = schemaOf(shapes.OPAQUE_REGISTRATION_START);
+const PutBody = schemaOf(shapes.BACKUP_PUT_REQUEST);
+const BlobBody = schemaOf(shapes.BACKUP_BLOB_REQUEST);
+const CodeBody = schemaOf(shapes.BACKUP_CODE_REQUEST);
+const LoginBody = schemaOf(shapes.OPAQUE_LOGIN_START);
+const FinishBody = schemaOf(shapes.OPAQUE_LOGIN_FINISH);
+const Released = schemaOf(shapes.BACKUP_RELEASED);
+const Status = schemaOf(shapes.BACKUP_STATUS);
 
 type Opaque = typeof import('@serenity-kit/opaque');
 let loadingOpaque: Promise<Opaque> | undefined;
@@ -163,7 +136,7 @@ export function registerBackupRoutes(app: FastifyInstance, ctx: AppContext): voi
         security: BEARER,
         querystring: EmptyQuery,
         body: RegistrationBody,
-        response: { 200: Obj({ registrationResponse: B64Fixed(OPAQUE_BYTES.registrationResponse, 'OPAQUE registration response') }), ...errors(400, 401, 429) },
+        response: { 200: schemaOf(shapes.OPAQUE_REGISTRATION), ...errors(400, 401, 429) },
       },
     },
     async (request) => {
@@ -194,7 +167,7 @@ export function registerBackupRoutes(app: FastifyInstance, ctx: AppContext): voi
         security: BEARER,
         querystring: EmptyQuery,
         body: PutBody,
-        response: { 200: Obj({ generation: Generation }), ...errors(400, 401, 404, 409, 429) },
+        response: { 200: schemaOf(shapes.BACKUP_STORED), ...errors(400, 401, 404, 409, 429) },
       },
     },
     async (request) => {
@@ -231,7 +204,7 @@ export function registerBackupRoutes(app: FastifyInstance, ctx: AppContext): voi
         security: BEARER,
         querystring: EmptyQuery,
         body: BlobBody,
-        response: { 200: Obj({ generation: Generation }), ...errors(400, 401, 404, 409, 429) },
+        response: { 200: schemaOf(shapes.BACKUP_STORED), ...errors(400, 401, 404, 409, 429) },
       },
     },
     async (request) => {
@@ -280,7 +253,7 @@ export function registerBackupRoutes(app: FastifyInstance, ctx: AppContext): voi
         params: UserParams,
         querystring: EmptyQuery,
         body: LoginBody,
-        response: { 200: Obj({ loginId: B64Fixed(32, 'login id'), loginResponse: B64Fixed(OPAQUE_BYTES.ke2, 'OPAQUE KE2') }), ...errors(400, 423, 429) },
+        response: { 200: schemaOf(shapes.OPAQUE_LOGIN), ...errors(400, 423, 429) },
       },
     },
     async (request) => {

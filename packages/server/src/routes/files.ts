@@ -16,30 +16,22 @@ import { decodeField, encodeBase64url } from '../http/base64url.js';
 import { clientKey } from '../http/client-address.js';
 import { ApiError, badRequest, conflict, forbidden, noSuchUser, notFound } from '../http/errors.js';
 import { hashBody, requireSignature } from '../http/request-signature.js';
-import { B64Fixed, BEARER, EmptyQuery, errors, FileHeader, FileId, FileMeta, NoContent, Obj, Revision, schemaOf, User } from '../http/schemas.js';
+import { B64Fixed, BEARER, EmptyQuery, errors, FileId, NoContent, Obj, schemaOf } from '../http/schemas.js';
 import type { FileRecord, QuotaExceeded } from '../storage/types.js';
 
-const Readers = Type.Array(User, { maxItems: LIMITS.maxFileReaders, description: 'users other than the owner who may read the file' });
-const PayloadSize = Type.Integer({ minimum: 16, maximum: Number.MAX_SAFE_INTEGER, description: 'age payload bytes (16-byte nonce + STREAM chunks)' });
 const _Bytes = Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER });
 
 /** The owner's seal of a version (docs/PROTOCOL.md §15.4): `0x01 | digest[32] | signature[64]`. */
 export const FileSeal = B64Fixed(FILE_SEAL_BYTES, "the owner's seal of the version (docs/PROTOCOL.md §15.4)");
 
 export const FileIdParams = Obj({ id: FileId });
-const CreateBody = Obj({
-  id: Type.Optional({ ...FileId, description: 'the new file id, 16 random bytes chosen by the client (the owner signs it); default: chosen by the relay' }),
-  header: FileHeader,
-  meta: FileMeta,
-  payloadSize: PayloadSize,
-  readers: Readers,
-});
+const CreateBody = schemaOf(shapes.FILE_CREATE_REQUEST);
 const ListQuery = Obj({
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: LIMITS.maxFileList, default: LIMITS.defaultFileList })),
   after: Type.Optional(FileId),
 });
-const HeaderBody = Obj({ expectedRevision: Revision, header: FileHeader, meta: Type.Optional(FileMeta), readers: Type.Optional(Readers) });
-const VersionBody = Obj({ expectedRevision: Revision, header: FileHeader, meta: FileMeta, payloadSize: PayloadSize, readers: Readers });
+const HeaderBody = schemaOf(shapes.FILE_HEADER_REQUEST);
+const VersionBody = schemaOf(shapes.FILE_VERSION_REQUEST);
 
 export const FileInfo = schemaOf(shapes.FILE_INFO);
 

@@ -8,6 +8,7 @@
  * names and content stay inside MLS. A device that is not a member gets 404 as for no group.
  */
 import { CONTENT_TYPE, checkKeyPackageFrame, checkWelcomeFrame, GROUP_ID_BYTES, readPrivateMessageFrame } from '@blindrelay/protocol/groups';
+import { bounds, shapes } from '@blindrelay/protocol/wire';
 import type { Static } from '@sinclair/typebox';
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
@@ -17,59 +18,37 @@ import { authenticate, deviceOf } from '../http/auth.js';
 import { decodeField, encodeBase64url } from '../http/base64url.js';
 import { ApiError, badRequest, conflict, notFound } from '../http/errors.js';
 import { hashBody, requireSignature } from '../http/request-signature.js';
-import { B64Fixed, B64Range, BEARER, DeviceId, EmptyQuery, errors, Millis, NoContent, Obj, User } from '../http/schemas.js';
+import { BEARER, EmptyQuery, errors, NoContent, Obj, schemaOf } from '../http/schemas.js';
 import { deviceDiff, type GroupDevice, type GroupInfo, type GroupWriteResult } from '../storage/groups-types.js';
 
 /** Bounds of this API (docs/API.md §13). */
 export const GROUP_LIMITS = {
   /** An MLSMessage(KeyPackage) of suite 0x0053 is about 2.7 KB. */
-  maxKeyPackageBytes: 16 * 1024,
-  maxKeyPackagesPerUpload: 100,
+  maxKeyPackageBytes: bounds.MAX_KEY_PACKAGE_BYTES,
+  maxKeyPackagesPerUpload: bounds.MAX_KEY_PACKAGES_PER_UPLOAD,
   /** One-time KeyPackages stored per device. */
   maxKeyPackagesPerDevice: 200,
   /** Member devices of one group. */
-  maxMembers: 5000,
+  maxMembers: bounds.MAX_GROUP_MEMBERS,
   /** A commit with its path, or a Welcome with the ratchet tree (grows with the group). */
-  maxHandshakeBytes: 8 * 1024 * 1024,
-  maxInbox: 500,
+  maxHandshakeBytes: bounds.MAX_HANDSHAKE_BYTES,
+  maxInbox: bounds.MAX_GROUP_INBOX,
   defaultInbox: 100,
 } as const;
 
-const GroupId = B64Fixed(GROUP_ID_BYTES, 'group id (16 random bytes chosen by its creator; the MLS group_id)');
-const KeyPackage = B64Range(1, GROUP_LIMITS.maxKeyPackageBytes, 'MLSMessage(KeyPackage) (RFC 9420 §10)');
-const Device = Obj({ user: User, deviceId: DeviceId });
-const Devices = Type.Array(Device, { maxItems: GROUP_LIMITS.maxMembers });
-const Seq = Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description: 'inbox position' });
-const GroupOut = Obj({ id: GroupId, epoch: Type.Integer({ minimum: 0 }), members: Type.Array(Device) });
+const GroupId = schemaOf(shapes.GROUP_ID);
+const Seq = schemaOf(shapes.INBOX_SEQ);
+const GroupOut = schemaOf(shapes.GROUP_INFO);
 const IdParams = Obj({ id: GroupId });
-const PutKeyPackages = Obj({
-  keyPackages: Type.Array(KeyPackage, { maxItems: GROUP_LIMITS.maxKeyPackagesPerUpload }),
-  lastResort: Type.Optional(KeyPackage),
-});
-const ClaimBody = Obj({ user: User, devices: Type.Optional(Type.Array(DeviceId, { maxItems: 1000 })) });
-const CommitBody = Obj({
-  commit: B64Range(1, GROUP_LIMITS.maxHandshakeBytes, 'MLSMessage(PrivateMessage) carrying a Commit (RFC 9420 §12.4)'),
-  welcome: Type.Optional(B64Range(1, GROUP_LIMITS.maxHandshakeBytes, 'MLSMessage(Welcome) for the added devices (§12.4.3.1)')),
-  members: Devices,
-  added: Devices,
-});
-const MessageBody = Obj({
-  message: Type.String({ minLength: 1, description: 'MLSMessage(PrivateMessage): application data or a proposal (base64url)' }),
-  leave: Type.Optional(Type.Boolean({ description: "a self-removal proposal: the sender user's devices stop receiving" })),
-});
+const PutKeyPackages = schemaOf(shapes.KEY_PACKAGES_REQUEST);
+const ClaimBody = schemaOf(shapes.CLAIM_REQUEST);
+const CommitBody = schemaOf(shapes.COMMIT_REQUEST);
+const MessageBody = schemaOf(shapes.GROUP_MESSAGE_REQUEST);
 const InboxQuery = Obj({
   after: Type.Optional(Seq),
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: GROUP_LIMITS.maxInbox, default: GROUP_LIMITS.defaultInbox })),
 });
-const InboxItemOut = Obj({
-  seq: Seq,
-  group: GroupId,
-  kind: Type.Union([Type.Literal('application'), Type.Literal('proposal'), Type.Literal('commit'), Type.Literal('welcome')]),
-  epoch: Type.Integer({ minimum: 0 }),
-  message: Type.String({ description: 'MLSMessage (base64url)' }),
-  sentAt: Millis,
-});
-const Written = Obj({ epoch: Type.Integer({ minimum: 0, description: 'the group epoch after the write' }) });
+const Written = schemaOf(shapes.GROUP_WRITTEN);
 
 const groupOut = (g: GroupInfo): Static<typeof GroupOut> => ({
   id: encodeBase64url(g.id),
@@ -112,7 +91,7 @@ export function registerGroupRoutes(app: FastifyInstance, ctx: AppContext): void
         security: BEARER,
         querystring: EmptyQuery,
         body: PutKeyPackages,
-        response: { 200: Obj({ oneTime: Type.Integer({ minimum: 0 }) }), ...errors(401, 409) },
+        response: { 200: schemaOf(shapes.KEY_PACKAGES_HELD), ...errors(401, 409) },
       },
     },
     async (request) => {
@@ -144,7 +123,7 @@ export function registerGroupRoutes(app: FastifyInstance, ctx: AppContext): void
         security: BEARER,
         querystring: EmptyQuery,
         body: ClaimBody,
-        response: { 200: Obj({ keyPackages: Type.Array(Obj({ deviceId: DeviceId, keyPackage: Type.String() })) }), ...errors(401, 404, 429) },
+        response: { 200: schemaOf(shapes.KEY_PACKAGES_CLAIMED), ...errors(401, 404, 429) },
       },
     },
     async (request) => {
@@ -167,7 +146,7 @@ export function registerGroupRoutes(app: FastifyInstance, ctx: AppContext): void
         tags: ['groups'],
         security: BEARER,
         querystring: EmptyQuery,
-        body: IdParams,
+        body: schemaOf(shapes.GROUP_CREATE_REQUEST),
         response: { 201: GroupOut, ...errors(401, 409) },
       },
     },
@@ -188,7 +167,7 @@ export function registerGroupRoutes(app: FastifyInstance, ctx: AppContext): void
         tags: ['groups'],
         security: BEARER,
         querystring: EmptyQuery,
-        response: { 200: Obj({ groups: Type.Array(GroupOut) }), ...errors(401) },
+        response: { 200: schemaOf(shapes.GROUP_LIST), ...errors(401) },
       },
     },
     async (request) => ({ groups: (await ctx.storage.groups.listFor(deviceOf(request))).map(groupOut) }),
@@ -306,7 +285,7 @@ export function registerGroupRoutes(app: FastifyInstance, ctx: AppContext): void
         tags: ['groups'],
         security: BEARER,
         querystring: InboxQuery,
-        response: { 200: Obj({ messages: Type.Array(InboxItemOut) }), ...errors(401) },
+        response: { 200: schemaOf(shapes.GROUP_INBOX), ...errors(401) },
       },
     },
     async (request) => {
@@ -335,7 +314,7 @@ export function registerGroupRoutes(app: FastifyInstance, ctx: AppContext): void
         tags: ['groups'],
         security: BEARER,
         querystring: EmptyQuery,
-        body: Obj({ upTo: Seq }),
+        body: schemaOf(shapes.INBOX_ACK_REQUEST),
         response: { 204: NoContent, ...errors(401, 429) },
       },
     },

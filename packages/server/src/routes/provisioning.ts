@@ -1,6 +1,7 @@
 /** docs/API.md §7: the device-linking channel. The server only ever relays a sealed envelope. */
 
 import { toHex } from '@blindrelay/protocol';
+import { shapes } from '@blindrelay/protocol/wire';
 import type { Static } from '@sinclair/typebox';
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyReply } from 'fastify';
@@ -10,17 +11,17 @@ import { authenticate, deviceOf, sha256 } from '../http/auth.js';
 import { decodeField, encodeBase64url } from '../http/base64url.js';
 import { clientKey } from '../http/client-address.js';
 import { ApiError, conflict, noSuchUser, notFound } from '../http/errors.js';
-import { BEARER, ChannelId, EmptyQuery, errors, Millis, NoContent, Obj, SealedEnvelope, User } from '../http/schemas.js';
+import { BEARER, ChannelId, EmptyQuery, errors, NoContent, Obj, schemaOf } from '../http/schemas.js';
 
 const ChannelParams = Obj({ channelId: ChannelId });
-const PutBody = Obj({ envelope: SealedEnvelope });
+const PutBody = schemaOf(shapes.CHANNEL_PUT_REQUEST);
 /**
  * Optionally the user the new device wants to join: an unknown name is answered at once (404
  * `no_such_user`) instead of after a 10-minute wait (review ux-2026-12 F12). Whether a name is
  * taken is already public (POST /v1/accounts answers 409), and this route is rate limited per
  * address (docs/DECISIONS.md, "device link checks the user").
  */
-const CreateBody = Obj({ user: Type.Optional(User) }, { description: 'empty object (or no body), or the user to join' });
+const CreateBody = schemaOf(shapes.CHANNEL_REQUEST);
 const WaitQuery = Obj({ wait: Type.Optional(Type.Integer({ minimum: 0, maximum: 30, default: 0, description: 'long-poll seconds' })) });
 
 export function registerProvisioningRoutes(app: FastifyInstance, ctx: AppContext): void {
@@ -34,7 +35,7 @@ export function registerProvisioningRoutes(app: FastifyInstance, ctx: AppContext
         tags: ['provisioning'],
         querystring: EmptyQuery,
         body: CreateBody,
-        response: { 200: Obj({ channelId: ChannelId, expiresAt: Millis }), ...errors(404, 429) },
+        response: { 200: schemaOf(shapes.CHANNEL), ...errors(404, 429) },
       },
     },
     async (request) => {
@@ -98,7 +99,7 @@ export function registerProvisioningRoutes(app: FastifyInstance, ctx: AppContext
         tags: ['provisioning'],
         params: ChannelParams,
         querystring: WaitQuery,
-        response: { 200: Obj({ envelope: SealedEnvelope }), 204: NoContent, ...errors(404, 429) },
+        response: { 200: schemaOf(shapes.CHANNEL_ENVELOPE), 204: NoContent, ...errors(404, 429) },
       },
     },
     async (request, reply) => {

@@ -7,6 +7,7 @@
  * and epochs or deletes the collection. Anyone else gets 404, as for a collection that does not
  * exist. Deletions, membership and re-keying are signed requests (§2a).
  */
+import { bounds, shapes } from '@blindrelay/protocol/wire';
 import type { Static } from '@sinclair/typebox';
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
@@ -16,32 +17,34 @@ import { decodeField, encodeBase64url } from '../http/base64url.js';
 import { clientKey } from '../http/client-address.js';
 import { ApiError, badRequest, conflict, notFound } from '../http/errors.js';
 import { hashBody, requireSignature } from '../http/request-signature.js';
-import { B64Fixed, B64Range, BEARER, EmptyQuery, errors, Millis, NoContent, Obj, User } from '../http/schemas.js';
+import { BEARER, EmptyQuery, errors, NoContent, Obj, schemaOf } from '../http/schemas.js';
 import type { CollectionInfo, CollectionLimits, Posting, StoredRecord } from '../storage/records-types.js';
 
 /** Bounds of this API (docs/API.md §10). */
 export const RECORD_LIMITS = {
   /** A sealed record: 64 KiB of JSON, padded, plus per-field overhead (PROTOCOL.md §19.2). */
-  maxRecordBytes: 160 * 1024,
-  maxMetaBytes: 64 * 1024,
+  maxRecordBytes: bounds.MAX_RECORD_BYTES,
+  maxMetaBytes: bounds.MAX_COLLECTION_META_BYTES,
   /** Postings of one record (word indexes: up to 4096 words a field). */
   maxPostingsPerRecord: 8192,
   /** Index positions 0..31 (PROTOCOL.md §19.3 MAX_INDEXES). */
   maxIndex: 31,
   maxQueryAlternatives: 32,
   maxQueryPostings: 16,
-  maxQueryResults: 1000,
+  maxQueryResults: bounds.MAX_RECORD_PAGE,
   defaultQueryResults: 200,
-  maxEpoch: 0xffffffff,
-  collections: { maxCollectionsPerUser: 1000, maxRecordsPerCollection: 10_000_000, maxCollectionMembers: 100 } satisfies CollectionLimits,
+  maxEpoch: bounds.MAX_EPOCH,
+  collections: {
+    maxCollectionsPerUser: 1000,
+    maxRecordsPerCollection: 10_000_000,
+    maxCollectionMembers: bounds.MAX_COLLECTION_MEMBERS,
+  } satisfies CollectionLimits,
 } as const;
 
-const CollectionId = B64Fixed(16, 'collection id (16 random bytes chosen by its creator)');
-const RecordId = B64Fixed(16, 'record id (16 random bytes chosen by its writer)');
-const Epoch = Type.Integer({ minimum: 0, maximum: RECORD_LIMITS.maxEpoch, description: 'key epoch (PROTOCOL.md §19.1)' });
-const Revision = Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER, description: 'collection revision' });
-const Meta = B64Range(1, RECORD_LIMITS.maxMetaBytes, 'sealed collection metadata (PROTOCOL.md §19.2)');
-const Body = B64Range(1, RECORD_LIMITS.maxRecordBytes, 'sealed record (PROTOCOL.md §19.2)');
+const CollectionId = schemaOf(shapes.COLLECTION_ID);
+const RecordId = schemaOf(shapes.RECORD_ID);
+const Epoch = schemaOf(shapes.EPOCH);
+const Body = schemaOf(shapes.SEALED_RECORD);
 const PostingT = Type.Tuple(
   [
     Type.Integer({ minimum: 0, maximum: RECORD_LIMITS.maxIndex, description: 'index position' }),
@@ -49,13 +52,12 @@ const PostingT = Type.Tuple(
   ],
   { description: '[index, token]' },
 );
-const Members = Type.Array(User, { maxItems: RECORD_LIMITS.collections.maxCollectionMembers, description: 'members other than the owner' });
 
 const IdParams = Obj({ id: CollectionId });
 const RecordParams = Obj({ id: CollectionId, record: RecordId });
-const CreateBody = Obj({ id: CollectionId, epoch: Type.Optional(Epoch), meta: Meta, members: Type.Optional(Members) });
-const UpdateBody = Obj({ expectedRevision: Revision, epoch: Epoch, meta: Meta });
-const MemberBody = Obj({ expectedRevision: Revision, user: User, add: Type.Boolean({ description: 'true: add the member; false: remove (then re-key)' }) });
+const CreateBody = schemaOf(shapes.COLLECTION_CREATE_REQUEST);
+const UpdateBody = schemaOf(shapes.COLLECTION_UPDATE_REQUEST);
+const MemberBody = schemaOf(shapes.COLLECTION_MEMBER_REQUEST);
 const PutBody = Obj({ epoch: Epoch, body: Body, postings: Type.Array(PostingT, { maxItems: RECORD_LIMITS.maxPostingsPerRecord }) });
 const Limit = Type.Integer({ minimum: 1, maximum: RECORD_LIMITS.maxQueryResults, default: RECORD_LIMITS.defaultQueryResults });
 const ListQuery = Obj({ after: Type.Optional(RecordId), limit: Type.Optional(Limit) });
@@ -69,19 +71,9 @@ const QueryBody = Obj({
   limit: Type.Optional(Limit),
 });
 
-const CollectionOut = Obj({
-  id: CollectionId,
-  owner: User,
-  members: Type.Array(User),
-  epoch: Epoch,
-  revision: Revision,
-  meta: Type.String({ description: 'sealed metadata (base64url)' }),
-  recordCount: Type.Integer({ minimum: 0 }),
-  createdAt: Millis,
-  updatedAt: Millis,
-});
-const RecordOut = Obj({ id: RecordId, epoch: Epoch, body: Type.String({ description: 'sealed record (base64url)' }), updatedAt: Millis });
-const RecordPage = Obj({ records: Type.Array(RecordOut), next: Type.Union([RecordId, Type.Null()]) });
+const CollectionOut = schemaOf(shapes.COLLECTION_INFO);
+const RecordOut = schemaOf(shapes.SEALED_RECORD_INFO);
+const RecordPage = schemaOf(shapes.RECORD_PAGE);
 
 const collectionOut = (c: CollectionInfo): Static<typeof CollectionOut> => ({
   id: encodeBase64url(c.id),
@@ -132,7 +124,7 @@ export function registerRecordRoutes(app: FastifyInstance, ctx: AppContext): voi
         security: BEARER,
         querystring: EmptyQuery,
         body: CreateBody,
-        response: { 201: Obj({ id: CollectionId, revision: Revision }), ...errors(401, 404, 409, 429) },
+        response: { 201: schemaOf(shapes.COLLECTION_CREATED), ...errors(401, 404, 409, 429) },
       },
     },
     async (request, reply) => {
@@ -169,7 +161,7 @@ export function registerRecordRoutes(app: FastifyInstance, ctx: AppContext): voi
         tags,
         security: BEARER,
         querystring: EmptyQuery,
-        response: { 200: Obj({ collections: Type.Array(CollectionOut) }), ...errors(401, 429) },
+        response: { 200: schemaOf(shapes.COLLECTION_LIST), ...errors(401, 429) },
       },
     },
     async (request) => {
@@ -213,7 +205,7 @@ export function registerRecordRoutes(app: FastifyInstance, ctx: AppContext): voi
         params: IdParams,
         querystring: EmptyQuery,
         body: UpdateBody,
-        response: { 200: Obj({ revision: Revision }), ...errors(401, 404, 409, 429) },
+        response: { 200: schemaOf(shapes.COLLECTION_REVISED), ...errors(401, 404, 409, 429) },
       },
     },
     async (request) => {
@@ -246,7 +238,7 @@ export function registerRecordRoutes(app: FastifyInstance, ctx: AppContext): voi
         params: IdParams,
         querystring: EmptyQuery,
         body: MemberBody,
-        response: { 200: Obj({ revision: Revision }), ...errors(401, 404, 409, 429) },
+        response: { 200: schemaOf(shapes.COLLECTION_REVISED), ...errors(401, 404, 409, 429) },
       },
     },
     async (request) => {
@@ -308,7 +300,7 @@ export function registerRecordRoutes(app: FastifyInstance, ctx: AppContext): voi
         params: RecordParams,
         querystring: EmptyQuery,
         body: PutBody,
-        response: { 200: Obj({ created: Type.Boolean() }), ...errors(401, 404, 409, 429) },
+        response: { 200: schemaOf(shapes.RECORD_STORED), ...errors(401, 404, 409, 429) },
       },
     },
     async (request) => {
