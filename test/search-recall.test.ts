@@ -192,6 +192,15 @@ describe(`search recall on ${N} records and ${M} messages`, () => {
         reference(messages, (r) => words(r.text).has(lower(w1)) && words(r.text).has(lower(w2))),
       );
     }
+    // The rate needs many queries to mean anything: a false candidate comes from another name whose
+    // token collides with the query's, and brings that name's ~20 records at once, so 60 queries see
+    // only ~9 colliding names (a ratio outside [0.5, 2] about one run in twenty by chance alone).
+    // 2,000 distinct names see ~300: the bound then fails only when the width is really off.
+    for (let q = 0; q < 2000; q++) {
+      const name = `Name${q}`;
+      const byName = await find(recs, [{ field: 'last', value: name }]);
+      checkExactFpr(byName.candidates, byName.matches.length);
+    }
     const measured = falseCandidates / nonMatching;
     const predicted = 2 ** -(recordIndexes[0] as IndexSpec).bits;
     console.log(
