@@ -13,6 +13,7 @@ import { browserFile, downloadFile } from './files.js';
 import { type GroupMessage, type GroupSummary, GroupSync } from './group-sync.js';
 import { groupHeader, newGroupForm } from './groups-view.js';
 import { HistoryStore } from './history-store.js';
+import { type PreKeyTopUp, schedulePreKeyTopUp } from './prekey-top-up.js';
 import { safetyView } from './safety-view.js';
 
 export class ChatApp {
@@ -23,6 +24,7 @@ export class ChatApp {
   readonly #history: HistoryStore;
   readonly #groups: GroupSync;
   readonly #stop = new AbortController();
+  #topUp: PreKeyTopUp | undefined;
   #current: Conversation | null = null;
   #tab: 'chat' | 'devices' = 'chat';
 
@@ -102,6 +104,13 @@ export class ChatApp {
     this.#showTab('chat');
     void this.#listen();
     this.#groups.start();
+    this.#topUp = schedulePreKeyTopUp(
+      this.#client,
+      () => {
+        this.#connection.dataset.prekeys = 'ready';
+      },
+      (e) => this.#say(`One-time prekeys could not be topped up: ${e.message}`, 'error'),
+    );
   }
 
   #showTab(tab: 'chat' | 'devices'): void {
@@ -420,6 +429,7 @@ export class ChatApp {
     } catch (e) {
       if (e instanceof RevokedError) {
         this.#groups.stop();
+        this.#topUp?.stop();
         this.#history.stop();
         this.#client.close();
         replace(

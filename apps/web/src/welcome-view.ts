@@ -1,5 +1,5 @@
 /** First run: create an account here, or link this browser as a companion of an existing account. */
-import { BlindrelayClient } from '@blindrelay/client';
+import { BlindrelayClient, SHORT_ONE_TIME_PREKEY_SUPPLY } from '@blindrelay/client';
 import { browserEnvironment } from '@blindrelay/client/browser';
 import { h, replace } from './dom.js';
 import { qrCanvas } from './qr.js';
@@ -31,7 +31,13 @@ export function welcomeView(o: WelcomeOptions): HTMLElement {
     replace(out, h('p', { class: 'status error', testid: 'status' }, e instanceof Error ? e.message : String(e)));
   };
   const env = () => browserEnvironment({ passphrase: pass.value || undefined });
-  const options = () => ({ servers: o.server, user: user.value.trim(), deviceName: device.value.trim() || 'browser' });
+  // A short one-time prekey supply: the app tops it up once it shows (prekey-top-up.ts).
+  const options = () => ({
+    servers: o.server,
+    user: user.value.trim(),
+    deviceName: device.value.trim() || 'browser',
+    oneTimePreKeys: SHORT_ONE_TIME_PREKEY_SUPPLY,
+  });
 
   create.addEventListener('click', () => {
     busy(true);

@@ -78,15 +78,17 @@ import { type ListenOptions, listen } from './listen.js';
 import { type RotationResult, rotateMasterKey } from './master-key-rotation.js';
 import { refreshOwnList, signOwnList } from './own-list.js';
 import {
-  addPreKeys,
   deviceKeysOf,
+  generatePreKeyBatch,
   initialPreKeys,
   nextRotationAt,
   ONE_TIME_PREKEY_TARGET,
   PREKEY_LOW_WATERMARK,
   pruneBaseKeys,
   publishedPreKeys,
+  reservePreKeyIds,
   rotatePreKeys,
+  storePreKeyBatch,
 } from './prekeys.js';
 import { type AccountRecord, type Contact, type ContactsRecord, type PendingUpload, Profile, type ReceivedMessage } from './profile.js';
 import { migrateProfile } from './profile-migration.js';
@@ -145,6 +147,13 @@ export interface CreateAccountOptions {
   readonly servers: string | readonly string[];
   readonly user: string;
   readonly deviceName?: string;
+  /**
+   * One-time prekeys of each kind (X25519, ML-KEM-768) to publish with the new device, 0 to
+   * ONE_TIME_PREKEY_TARGET (the default). Fewer make the device ready sooner (ML-KEM key generation
+   * is pure JavaScript in browsers); call `replenishPreKeys(true)` afterwards, in the background,
+   * to reach the target. A first contact never waits for them (docs/PROTOCOL.md §5).
+   */
+  readonly oneTimePreKeys?: number;
 }
 
 export interface LinkOptions extends CreateAccountOptions {
@@ -279,6 +288,12 @@ const transport = (env: ClientEnvironment) => ({
   ...(env.onWarning ? { onWarning: env.onWarning } : {}),
 });
 
+function checkOneTimePreKeys(n: number | undefined): number {
+  if (n === undefined) return ONE_TIME_PREKEY_TARGET;
+  if (Number.isInteger(n) && n >= 0 && n <= ONE_TIME_PREKEY_TARGET) return n;
+  throw new InvalidArgumentError(`oneTimePreKeys must be a whole number from 0 to ${ONE_TIME_PREKEY_TARGET}`);
+}
+
 function checkUser(user: string): void {
   if (isValidUserName(user)) return;
   // In words, with the likely intended name (review ux-2026-12 F14).
@@ -293,6 +308,8 @@ export class BlindrelayClient {
   readonly #env: ClientEnvironment;
   readonly #ctx: Context;
   readonly #pumpLock = new Mutex();
+  /** One prekey top-up at a time (replenishPreKeys). */
+  readonly #replenishLock = new Mutex();
   /** When prekey rotation is next due (ctx.now() ms; 0: check the profile). In memory. */
   #rotationDueAt = 0;
   /** When our own device list is next due for re-signing (own-list.ts; 0: check). In memory. */
@@ -358,6 +375,7 @@ export class BlindrelayClient {
    */
   static async createAccount(env: ClientEnvironment, options: CreateAccountOptions): Promise<BlindrelayClient> {
     checkUser(options.user);
+    const oneTime = checkOneTimePreKeys(options.oneTimePreKeys);
     const servers = parseServerList(options.servers, transport(env));
     const p = env.primitives;
     const now = (env.now ?? Date.now)();
@@ -368,7 +386,7 @@ export class BlindrelayClient {
     const master = await generateMasterKey(p);
     const device = await generateDeviceKeys(p);
     const certificate = await issueDeviceCertificate(p, options.user, master, device);
-    const prekeys = await initialPreKeys(p, options.user, device, now);
+    const prekeys = await initialPreKeys(p, options.user, device, now, oneTime);
     const account = accountRecord(options, servers, master, device, certificate, now);
     const list = await signOwnList({ p, now: () => now }, account, null, [deviceEntryOf(device)]);
     const contacts: ContactsRecord = { contacts: new Map([[options.user, ownContact(master.publicKey, list, now)]]) };
@@ -389,6 +407,7 @@ export class BlindrelayClient {
    */
   static async link(env: ClientEnvironment, options: LinkOptions): Promise<BlindrelayClient> {
     checkUser(options.user);
+    const oneTime = checkOneTimePreKeys(options.oneTimePreKeys);
     const servers = parseServerList(options.servers, transport(env));
     const p = env.primitives;
     if (await env.storage.exists())
@@ -440,7 +459,7 @@ export class BlindrelayClient {
     ) {
       throw new InvalidArgumentError('the approving device sent a device list or certificate that does not match the keys it sent: nothing was kept');
     }
-    const prekeys = await initialPreKeys(p, user, device, now);
+    const prekeys = await initialPreKeys(p, user, device, now, oneTime);
     const names = (state.deviceNames ?? []).filter((d) => d.deviceId !== device.deviceId && list.devices.some((e) => e.deviceId === d.deviceId));
     const account = {
       ...accountRecord(options, servers, { publicKey: masterKey }, device, state.device.certificate, now),
@@ -502,6 +521,7 @@ export class BlindrelayClient {
    */
   static async restore(env: ClientEnvironment, options: RestoreOptions): Promise<RestoreResult> {
     checkUser(options.user);
+    const oneTime = checkOneTimePreKeys(options.oneTimePreKeys);
     const servers = parseServerList(options.servers, transport(env));
     const p = env.primitives;
     if (await env.storage.exists())
@@ -515,7 +535,7 @@ export class BlindrelayClient {
     while (current.devices.some((d) => d.deviceId === device.deviceId)) device = await generateDeviceKeys(p);
     const certificate = await issueDeviceCertificate(p, options.user, master, device);
     const now = (env.now ?? Date.now)();
-    const prekeys = await initialPreKeys(p, options.user, device, now);
+    const prekeys = await initialPreKeys(p, options.user, device, now, oneTime);
     const account = accountRecord(options, servers, master, device, certificate, now);
     const keep = options.revokeOthers ? [] : current.devices;
     const list = await signOwnList({ p, now: () => now }, account, current, [...keep, deviceEntryOf(device)]);
@@ -1058,22 +1078,34 @@ export class BlindrelayClient {
 
   /**
    * Top up one-time prekeys on the relay when either kind is below PREKEY_LOW_WATERMARK (or
-   * `force`), back to ONE_TIME_PREKEY_TARGET. Returns how many keys were uploaded.
+   * `force`: below ONE_TIME_PREKEY_TARGET), back to ONE_TIME_PREKEY_TARGET. Returns how many keys
+   * were uploaded. One top-up at a time in this client (a `prekeys-low` push and a scheduled top-up
+   * do not both upload); the keys are generated outside the profile lock (only their ids are
+   * reserved under it), so sends and receives never wait for the key generation.
    */
-  async replenishPreKeys(force = false): Promise<{ oneTime: number; pq: number }> {
-    const status = await this.#ctx.api.preKeyStatus();
-    const low = (n: number) => force || n < PREKEY_LOW_WATERMARK;
-    const oneTime = low(status.oneTimePreKeys) ? Math.max(0, ONE_TIME_PREKEY_TARGET - status.oneTimePreKeys) : 0;
-    const pq = low(status.pqPreKeys) ? Math.max(0, ONE_TIME_PREKEY_TARGET - status.pqPreKeys) : 0;
-    if (oneTime === 0 && pq === 0) return { oneTime, pq };
-    const upload = await this.#ctx.profile.transact(async (tx) => {
-      const record = await tx.get('prekeys');
-      const u = await addPreKeys(this.#ctx.p, this.#ctx.account.user, deviceKeysOf(this.#ctx.account), record, oneTime, pq);
-      tx.set('prekeys', record);
-      return u;
+  replenishPreKeys(force = false): Promise<{ oneTime: number; pq: number }> {
+    return this.#replenishLock.run(async () => {
+      const ctx = this.#ctx;
+      const status = await ctx.api.preKeyStatus();
+      const low = (n: number) => force || n < PREKEY_LOW_WATERMARK;
+      const oneTime = low(status.oneTimePreKeys) ? Math.max(0, ONE_TIME_PREKEY_TARGET - status.oneTimePreKeys) : 0;
+      const pq = low(status.pqPreKeys) ? Math.max(0, ONE_TIME_PREKEY_TARGET - status.pqPreKeys) : 0;
+      if (oneTime === 0 && pq === 0) return { oneTime, pq };
+      const ids = await ctx.profile.transact(async (tx) => {
+        const record = await tx.get('prekeys');
+        const r = reservePreKeyIds(record, oneTime, pq);
+        tx.set('prekeys', record);
+        return r;
+      });
+      const batch = await generatePreKeyBatch(ctx.p, ctx.account.user, deviceKeysOf(ctx.account), ids);
+      await ctx.profile.transact(async (tx) => {
+        const record = await tx.get('prekeys');
+        storePreKeyBatch(record, batch);
+        tx.set('prekeys', record);
+      });
+      await ctx.api.uploadPreKeys(batch.upload);
+      return { oneTime, pq };
     });
-    await this.#ctx.api.uploadPreKeys(upload);
-    return { oneTime, pq };
   }
 
   // ---- trust -------------------------------------------------------------------------------------

@@ -106,6 +106,7 @@ export type { DownloadOptions, ExportResult, FileSink, FileSource, FileSummary, 
 export { LINK_CODE_PREFIX, parseLinkCode } from './linking.js';
 export type { ListenOptions } from './listen.js';
 export type { RotationResult } from './master-key-rotation.js';
+export { ONE_TIME_PREKEY_TARGET, SHORT_ONE_TIME_PREKEY_SUPPLY } from './prekeys.js';
 export type { ReceivedMessage } from './profile.js';
 export type { BatchResult, ReceiveFailure } from './receive.js';
 export type {

@@ -26,8 +26,27 @@ export function deviceKeysOf(a: AccountRecord): DeviceKeys {
   };
 }
 
-/** A fresh set: signed prekey, 100 one-time X25519, 100 one-time ML-KEM, 1 last-resort ML-KEM. */
-export async function initialPreKeys(p: Primitives, user: string, device: DeviceKeys, now: number): Promise<{ record: PreKeysRecord; upload: PreKeyUpload }> {
+/**
+ * One-time prekeys a device made for the first screen publishes at creation when it asks for a
+ * short supply (`CreateAccountOptions.oneTimePreKeys`; the web app does): as many as the low
+ * watermark, so the relay's default threshold does not ask for a top-up the moment the device
+ * connects; `replenishPreKeys(true)` brings both kinds to ONE_TIME_PREKEY_TARGET later, in the
+ * background. A short or empty supply never blocks a first contact: the signed prekey and the
+ * last-resort ML-KEM prekey stand in (PQXDH rev. 2 §3.3: the one-time prekeys are optional).
+ */
+export const SHORT_ONE_TIME_PREKEY_SUPPLY = PREKEY_LOW_WATERMARK;
+
+/**
+ * A fresh set: signed prekey, `oneTime` one-time X25519 and as many one-time ML-KEM prekeys
+ * (default ONE_TIME_PREKEY_TARGET), 1 last-resort ML-KEM.
+ */
+export async function initialPreKeys(
+  p: Primitives,
+  user: string,
+  device: DeviceKeys,
+  now: number,
+  oneTime: number = ONE_TIME_PREKEY_TARGET,
+): Promise<{ record: PreKeysRecord; upload: PreKeyUpload }> {
   const spk = await generateSignedPreKey(p, user, device, 1);
   const record: PreKeysRecord = {
     signed: [{ ...spk, createdAt: now }],
@@ -37,7 +56,7 @@ export async function initialPreKeys(p: Primitives, user: string, device: Device
     nextOneTimeId: 1,
     nextPqId: 1,
   };
-  const more = await addPreKeys(p, user, device, record, ONE_TIME_PREKEY_TARGET, ONE_TIME_PREKEY_TARGET);
+  const more = await addPreKeys(p, user, device, record, oneTime, oneTime);
   const lastResort = await generatePqPreKey(p, user, device, record.nextPqId++, true);
   record.pq.push({ ...lastResort, createdAt: now });
   return {
@@ -52,17 +71,53 @@ export async function initialPreKeys(p: Primitives, user: string, device: Device
 
 /** Generate `oneTime` X25519 and `pq` ML-KEM one-time prekeys into `record`; returns their upload. */
 export async function addPreKeys(p: Primitives, user: string, device: DeviceKeys, record: PreKeysRecord, oneTime: number, pq: number): Promise<PreKeyUpload> {
-  const otks = await generateOneTimePreKeys(p, record.nextOneTimeId, oneTime);
+  const batch = await generatePreKeyBatch(p, user, device, reservePreKeyIds(record, oneTime, pq));
+  storePreKeyBatch(record, batch);
+  return batch.upload;
+}
+
+/** Ids reserved in a prekeys record for a batch generated outside the profile lock. */
+export interface PreKeyIds {
+  readonly firstOneTimeId: number;
+  readonly oneTime: number;
+  readonly firstPqId: number;
+  readonly pq: number;
+}
+
+/** Take the next `oneTime` X25519 and `pq` ML-KEM one-time ids from `record` (ids are never reused, even if the batch is lost). */
+export function reservePreKeyIds(record: PreKeysRecord, oneTime: number, pq: number): PreKeyIds {
+  const ids = { firstOneTimeId: record.nextOneTimeId, oneTime, firstPqId: record.nextPqId, pq };
   record.nextOneTimeId += oneTime;
-  record.oneTime.push(...otks.map((k) => ({ id: k.id, publicKey: k.publicKey, privateKey: k.privateKey })));
+  record.nextPqId += pq;
+  return ids;
+}
+
+export interface PreKeyBatch {
+  readonly oneTime: readonly PreKeysRecord['oneTime'][number][];
+  readonly pq: readonly PreKeysRecord['pq'][number][];
+  readonly upload: PreKeyUpload;
+}
+
+/** Generate the one-time prekeys of reserved `ids` (no profile access: run it outside the lock). */
+export async function generatePreKeyBatch(p: Primitives, user: string, device: DeviceKeys, ids: PreKeyIds): Promise<PreKeyBatch> {
+  const otks = await generateOneTimePreKeys(p, ids.firstOneTimeId, ids.oneTime);
   const pqs = [];
-  for (let i = 0; i < pq; i++) pqs.push(await generatePqPreKey(p, user, device, record.nextPqId++, false));
-  record.pq.push(...pqs.map((k) => ({ ...k })));
-  trim(record);
+  for (let i = 0; i < ids.pq; i++) pqs.push(await generatePqPreKey(p, user, device, ids.firstPqId + i, false));
   return {
-    oneTimePreKeys: otks.map((k) => ({ id: k.id, publicKey: k.publicKey })),
-    pqPreKeys: pqs.map((k) => ({ id: k.id, lastResort: false, publicKey: k.publicKey, signature: k.signature })),
+    oneTime: otks.map((k) => ({ id: k.id, publicKey: k.publicKey, privateKey: k.privateKey })),
+    pq: pqs.map((k) => ({ ...k })),
+    upload: {
+      oneTimePreKeys: otks.map((k) => ({ id: k.id, publicKey: k.publicKey })),
+      pqPreKeys: pqs.map((k) => ({ id: k.id, lastResort: false, publicKey: k.publicKey, signature: k.signature })),
+    },
   };
+}
+
+/** Keep a generated batch's private keys in `record` (before its upload: the relay may hand them out at once). */
+export function storePreKeyBatch(record: PreKeysRecord, batch: PreKeyBatch): void {
+  record.oneTime.push(...batch.oneTime);
+  record.pq.push(...batch.pq);
+  trim(record);
 }
 
 function trim(record: PreKeysRecord): void {
