@@ -10,7 +10,7 @@
 import type { BlindrelayClient } from '@blindrelay/client';
 
 /** The top-up starts this long after the app shows, at the next idle period (at the latest IDLE_TIMEOUT_MS later). */
-const TOP_UP_AFTER_MS = 1500;
+const TOP_UP_AFTER_MS = 3000;
 const IDLE_TIMEOUT_MS = 3000;
 
 export interface PreKeyTopUp {
