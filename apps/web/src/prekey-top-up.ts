@@ -5,7 +5,7 @@
  * creation); this brings both kinds to ONE_TIME_PREKEY_TARGET once the app has shown and the page
  * is idle, and does so at every start (a tab closed before it ran is topped up next time; a full
  * supply costs one status request). Sends never wait for it: the SDK generates the keys outside
- * the profile lock, and a first contact works with no one-time prekey at all (docs/PROTOCOL.md §5).
+ * the profile lock, and a first contact works with no one-time prekey at all (docs/PROTOCOL.md §6.1).
  */
 import type { BlindrelayClient } from '@blindrelay/client';
 

@@ -1,5 +1,5 @@
 /**
- * The web app's short one-time prekey supply (docs/PROTOCOL.md §5, DECISIONS "A short one-time
+ * The web app's short one-time prekey supply (docs/PROTOCOL.md §6.1, DECISIONS "A short one-time
  * prekey supply at creation"): a browser account registers with SHORT_ONE_TIME_PREKEY_SUPPLY
  * one-time prekeys of each kind, sends its first message before its supply is topped up, and
  * receives a first contact; the relay then holds ONE_TIME_PREKEY_TARGET of each kind, topped up in

@@ -151,7 +151,7 @@ export interface CreateAccountOptions {
    * One-time prekeys of each kind (X25519, ML-KEM-768) to publish with the new device, 0 to
    * ONE_TIME_PREKEY_TARGET (the default). Fewer make the device ready sooner (ML-KEM key generation
    * is pure JavaScript in browsers); call `replenishPreKeys(true)` afterwards, in the background,
-   * to reach the target. A first contact never waits for them (docs/PROTOCOL.md §5).
+   * to reach the target. A first contact never waits for them (docs/PROTOCOL.md §6.1).
    */
   readonly oneTimePreKeys?: number;
 }
