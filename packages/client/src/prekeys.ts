@@ -27,11 +27,11 @@ export function deviceKeysOf(a: AccountRecord): DeviceKeys {
 }
 
 /**
- * One-time prekeys a device made for the first screen publishes at creation when it asks for a
- * short supply (`CreateAccountOptions.oneTimePreKeys`; the web app does): as many as the low
- * watermark, so the relay's default threshold does not ask for a top-up the moment the device
- * connects; `replenishPreKeys(true)` brings both kinds to ONE_TIME_PREKEY_TARGET later, in the
- * background. A short or empty supply never blocks a first contact: the signed prekey and the
+ * A short supply of one-time prekeys (of each kind) for a device that must be ready quickly, to
+ * pass as `CreateAccountOptions.oneTimePreKeys` (the web app does; docs/PROTOCOL.md §6.1): as many
+ * as the low watermark, so the relay's default threshold does not ask for a top-up the moment the
+ * device connects; `replenishPreKeys(true)` brings both kinds to ONE_TIME_PREKEY_TARGET later, in
+ * the background. A short or empty supply never blocks a first contact: the signed prekey and the
  * last-resort ML-KEM prekey stand in (PQXDH rev. 2 §3.3: the one-time prekeys are optional).
  */
 export const SHORT_ONE_TIME_PREKEY_SUPPLY = PREKEY_LOW_WATERMARK;
