@@ -13,30 +13,37 @@ import type { BlindrelayClient } from '@blindrelay/client';
 const TOP_UP_AFTER_MS = 3000;
 const IDLE_TIMEOUT_MS = 3000;
 
+/** requestIdleCallback where the browser has it (not every browser does), else the next task. */
+const whenIdle = (fn: () => void): (() => void) => {
+  if (typeof requestIdleCallback === 'function') {
+    const id = requestIdleCallback(fn, { timeout: IDLE_TIMEOUT_MS });
+    return () => cancelIdleCallback(id);
+  }
+  const id = setTimeout(fn, 0);
+  return () => clearTimeout(id);
+};
+
 export interface PreKeyTopUp {
   stop(): void;
 }
 
 export function schedulePreKeyTopUp(client: BlindrelayClient, onDone: (uploaded: number) => void, onError: (e: Error) => void): PreKeyTopUp {
   let stopped = false;
-  let idle: number | undefined;
+  let cancelIdle: (() => void) | undefined;
   const timer = setTimeout(() => {
-    idle = requestIdleCallback(
-      () => {
-        if (stopped) return;
-        client.replenishPreKeys(true).then(
-          (r) => onDone(r.oneTime + r.pq),
-          (e: Error) => onError(e),
-        );
-      },
-      { timeout: IDLE_TIMEOUT_MS },
-    );
+    cancelIdle = whenIdle(() => {
+      if (stopped) return;
+      client.replenishPreKeys(true).then(
+        (r) => onDone(r.oneTime + r.pq),
+        (e: Error) => onError(e),
+      );
+    });
   }, TOP_UP_AFTER_MS);
   return {
     stop() {
       stopped = true;
       clearTimeout(timer);
-      if (idle !== undefined) cancelIdleCallback(idle);
+      cancelIdle?.();
     },
   };
 }
