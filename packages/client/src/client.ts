@@ -642,7 +642,7 @@ export class BlindrelayClient {
   /**
    * A file the application keeps in this device's profile (the web app's chat history): sealed
    * like the SDK's own records, under the passphrase when the profile has one, and erased with the
-   * profile. Never sent anywhere. `name`: 1 to 64 of a-z, 0-9 and -. Null if never written.
+   * profile. Never sent anywhere. `name`: 1 to 36 of a-z, 0-9 and -. Null if never written.
    */
   readAppFile(name: string): Promise<Uint8Array | null> {
     return this.#ctx.profile.readAppFile(name);

@@ -588,12 +588,12 @@ export function decodeRecord(name: string, bytes: Uint8Array): unknown {
 
 // ---- the store ---------------------------------------------------------------------------------
 
-/** Application files: bytes as given, named `app-` + a name of 1–64 of [a-z0-9-] (no clash with the SDK's records). */
+/** Application files: bytes as given, named `app-` + a name of 1–36 of [a-z0-9-] (no clash with the SDK's records; storage/types.ts FILE_NAME). */
 const APP_FILE: Codec<Uint8Array> = { binary: true, encode: (b) => b, decode: (b) => b };
-const APP_FILE_NAME = /^[a-z0-9][a-z0-9-]{0,63}$/;
+const APP_FILE_NAME = /^[a-z0-9][a-z0-9-]{0,35}$/;
 function appFileName(name: string): string {
   if (typeof name !== 'string' || !APP_FILE_NAME.test(name))
-    throw new InvalidArgumentError('app file name: 1 to 64 of a-z, 0-9 and -, starting with a letter or digit');
+    throw new InvalidArgumentError('app file name: 1 to 36 of a-z, 0-9 and -, starting with a letter or digit');
   return `app-${name}`;
 }
 

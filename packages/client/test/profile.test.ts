@@ -210,11 +210,13 @@ describe('profile store: encryption at rest', () => {
     const reopened = await Profile.open(storage, p, { passphrase: 'correct horse' });
     expect(await reopened.readAppFile('web-history')).toEqual(history);
     expect(await reopened.readAppFile('other')).toBeNull();
+    await reopened.writeAppFile('x'.repeat(36), history); // the longest name
+    expect(await reopened.readAppFile('x'.repeat(36))).toEqual(history);
     // The sealed bytes under another name do not open (the file name is the associated data).
     await writeFile(join(storage.location, 'app-other.bin'), raw);
     await expect(reopened.readAppFile('other')).rejects.toMatchObject({ code: 'ERR_PROFILE_CORRUPT' });
     const before = await snapshot(storage.location);
-    for (const bad of ['', 'Web', 'a/b', '../account', '-x', 'x'.repeat(65)])
+    for (const bad of ['', 'Web', 'a/b', '../account', '-x', 'x'.repeat(37)])
       await expect(reopened.writeAppFile(bad, history), bad).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT' });
     expect(await snapshot(storage.location)).toEqual(before);
     // Without a passphrase: the same file, not sealed (the profile store's own protection only).
