@@ -22,6 +22,10 @@
  * - The request bodies the SDK sends (one call of each route whose body is a wire shape, recorded
  *   at its `fetch`) conform to the relay's served request schema, read by a small JSON Schema
  *   checker here that is shown to refuse bodies off the schema.
+ * - Real SDK clients on the real relay (accounts, a send, a sealed reply, a prekey top-up, a device
+ *   link, a record put and query): each of those bodies is accepted and on the served schema; each
+ *   bound that schema declares, broken in the SDK's own body and sent with its credentials, is a
+ *   400 bad_request (the SDK's typed error) and leaves every row of the relay's database as it was.
  */
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
