@@ -22,7 +22,13 @@
  * - The request bodies the SDK sends (one call of each route whose body is a wire shape, recorded
  *   at its `fetch`) conform to the relay's served request schema, read by a small JSON Schema
  *   checker here that is shown to refuse bodies off the schema.
+ * - Real SDK clients on the real relay (accounts, a send, a sealed reply, a prekey top-up, a device
+ *   link, a record put and query): each of those bodies is accepted and on the served schema; each
+ *   bound that schema declares, broken in the SDK's own body and sent with its credentials, is a
+ *   400 bad_request (the SDK's typed error) and leaves every row of the relay's database as it was.
  */
+import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
 import { FILE_SEAL_BYTES } from '@blindrelay/protocol';
 import { GROUP_ID_BYTES } from '@blindrelay/protocol/groups';
 import { bounds, RELAY_ERRORS, RELAY_WIRE_CODES, type RelayWireCode } from '@blindrelay/protocol/wire';
@@ -36,6 +42,7 @@ import {
   registerPassphrase,
   replaceBackupBlob,
 } from '../packages/client/src/backup/backup-api.js';
+import { BlindrelayClient } from '../packages/client/src/client.js';
 import { type ClientError, RelayError, relayError } from '../packages/client/src/errors.js';
 import { claimKeyPackages, groupInbox, groupInfo, postCommit, postGroup, postGroupMessage, putKeyPackages } from '../packages/client/src/groups/groups-api.js';
 import {
@@ -48,6 +55,9 @@ import {
   storeRecord,
   updateCollection,
 } from '../packages/client/src/records/records-api.js';
+import { type Device, environment, type FetchHook } from '../packages/client/test/devices.js';
+import { MAX_INDEXES } from '../packages/protocol/src/records/blind-index.js';
+import { MAX_TOKEN_BITS } from '../packages/protocol/src/records/planner.js';
 import { startTestServer, type TestServer } from '../packages/server/test/helpers.js';
 import { canRunRelay } from './runtime.js';
 
@@ -56,12 +66,15 @@ interface Schema {
   enum?: string[];
   const?: unknown;
   pattern?: string;
+  minItems?: number;
   maxItems?: number;
   anyOf?: Schema[];
   properties?: Record<string, Schema>;
   required?: string[];
   additionalProperties?: boolean;
-  items?: Schema;
+  /** A schema per item: a tuple (JSON Schema draft-07's array form, with `additionalItems: false`). */
+  items?: Schema | Schema[];
+  additionalItems?: boolean;
   minimum?: number;
   maximum?: number;
   minLength?: number;
@@ -77,7 +90,7 @@ type OpenApi = { paths: Record<string, Record<string, Operation>> };
 /** A value of the schema's declared type (inside its bounds). */
 function sample(s: Schema): unknown {
   if (s.type === 'integer' || s.type === 'number') return Math.max(s.minimum ?? 0, 7);
-  if (s.type === 'array') return [sample(s.items ?? { type: 'integer' }), sample(s.items ?? { type: 'integer' })];
+  if (s.type === 'array') return [sample((s.items as Schema) ?? { type: 'integer' }), sample((s.items as Schema) ?? { type: 'integer' })];
   if (s.type === 'boolean') return true;
   return 'c2lnbmF0dXJl';
 }
@@ -298,7 +311,12 @@ describe.skipIf(!canRunRelay())('wire contract: the relay’s /openapi.json agai
     await fetchWithPassphrase(backups, 'bob', 'correct horse').catch(() => undefined);
     const C = 'A'.repeat(22);
     const records = recording(
-      { '/v1/collections': { id: C, revision: 1 }, [`/v1/collections/${C}`]: { revision: 2 }, [`/v1/collections/${C}/members`]: { revision: 2 } },
+      {
+        '/v1/collections': { id: C, revision: 1 },
+        [`/v1/collections/${C}`]: { revision: 2 },
+        [`/v1/collections/${C}/members`]: { revision: 2 },
+        [`/v1/collections/${C}/records/${C}`]: { created: true },
+      },
       true,
     );
     await postCollection(records, { id: C, epoch: 0, meta: 'AAEC', members: ['bob'] });
@@ -332,6 +350,37 @@ describe.skipIf(!canRunRelay())('wire contract: the relay’s /openapi.json agai
     await files.createFile({ id: F, header: new Uint8Array(40), meta: new Uint8Array(20), payloadSize: 16, readers: ['bob'] });
     await files.replaceFileHeader(F, { expectedRevision: 1, header: new Uint8Array(40), meta: new Uint8Array(20), readers: [] });
     await files.createFileVersion(F, { expectedRevision: 2, header: new Uint8Array(40), meta: new Uint8Array(20), payloadSize: 32, readers: ['bob'] });
+    const sends = recording({ '/v1/messages': { ids: [], sentAt: 1 }, '/v1/sealed/messages': { ids: [], sentAt: 1 } }, true);
+    await sends.sendMessages('bob', [{ deviceId: 1, body: new Uint8Array(48) }], { value: 3, signature: new Uint8Array(64) });
+    await sends.sendSealed('bob', [{ deviceId: 2, token: new Uint8Array(32), body: new Uint8Array(48) }]);
+    const key = (n: number) => new Uint8Array(n);
+    const upload = {
+      signedPreKey: { id: 1, publicKey: key(32), signature: key(64) },
+      oneTimePreKeys: [{ id: 2, publicKey: key(32) }],
+      pqPreKeys: [{ id: 3, publicKey: key(1184), signature: key(64), lastResort: false }],
+      lastResortPqPreKey: { id: 4, publicKey: key(1184), signature: key(64), lastResort: true },
+    };
+    await sends.uploadPreKeys(upload);
+    await recording({}).putDeviceList('alice', key(300), { deviceId: 9, prekeys: upload }, key(200));
+    await storeRecord(records, C, C, {
+      epoch: 1,
+      body: 'AAEC',
+      postings: [
+        [0, 1],
+        [31, 2 ** 48 - 1],
+      ],
+    });
+    await queryPage(records, C, {
+      any: [
+        [[0, 1]],
+        [
+          [1, 2],
+          [3, 4],
+        ],
+      ],
+      limit: 10,
+      after: C,
+    }).catch(() => undefined);
     const routes = new Set<string>();
     for (const { method, path, body } of sent) {
       const schema = requestSchema(method, path);
@@ -349,19 +398,25 @@ describe.skipIf(!canRunRelay())('wire contract: the relay’s /openapi.json agai
       'POST /v1/backups/{user}/login',
       'POST /v1/collections',
       'POST /v1/collections/{id}/members',
+      'POST /v1/collections/{id}/query',
       'POST /v1/files',
       'POST /v1/files/{id}/versions',
       'POST /v1/groups',
       'POST /v1/groups/key-packages/claim',
       'POST /v1/groups/{id}/commits',
       'POST /v1/groups/{id}/messages',
+      'POST /v1/messages',
+      'POST /v1/prekeys',
       'POST /v1/provisioning',
+      'POST /v1/sealed/messages',
       'PUT /v1/backup',
       'PUT /v1/backup/blob',
       'PUT /v1/collections/{id}',
+      'PUT /v1/collections/{id}/records/{record}',
       'PUT /v1/files/{id}/header',
       'PUT /v1/groups/key-packages',
       'PUT /v1/provisioning/{channelId}',
+      'PUT /v1/users/{user}/device-list',
     ]);
     // The check can fail: each of these is off the served schema.
     const token = requestSchema('POST', '/v1/auth/token');
@@ -371,6 +426,92 @@ describe.skipIf(!canRunRelay())('wire contract: the relay’s /openapi.json agai
     expect(offSchema(token, { ...good, challenge: 'A'.repeat(42) })).toBeDefined();
     const { signature: _s, ...unsigned } = good;
     expect(offSchema(token, unsigned)).toBeDefined();
+    // … and a posting that is not exactly [index ≤ 31, token < 2^48].
+    const put = requestSchema('PUT', '/v1/collections/{id}/records/{record}');
+    const record = sent.find((r) => r.path === '/v1/collections/{id}/records/{record}')?.body as Record<string, unknown>;
+    expect(offSchema(put, record)).toBeUndefined();
+    for (const bad of [[0], [0, 1, 2], [32, 1], [0, 2 ** 48], [0, -1], ['0', 1]])
+      expect(offSchema(put, { ...record, postings: [bad] }), JSON.stringify(bad)).toBeDefined();
+  });
+
+  it('the bodies the SDK sends in real use are accepted and on the served schema; each bound broken is a typed 400 that changes nothing', async () => {
+    // Real clients on the real relay (accounts, a send, a sealed reply, a prekey top-up, a device
+    // link, a record put and a query), every request recorded at their fetch.
+    const sent: { method: string; path: string; at: string; authorization: string | null; body: string; status: number }[] = [];
+    const recorder: FetchHook = async (url, init, next) => {
+      const method = init?.method ?? 'GET';
+      const res = await next();
+      const at = new URL(url).pathname;
+      const authorization = new Headers(init?.headers).get('authorization');
+      if (typeof init?.body === 'string') sent.push({ method, path: templateOf(doc, method, at), at, authorization, body: init.body, status: res.status });
+      return res;
+    };
+    const newUser = async (name: string): Promise<Device> => {
+      const e = environment();
+      e.hook.fn = recorder;
+      return { client: await BlindrelayClient.createAccount(e.env, { servers: t.url, user: name, deviceName: 'first' }), ...e };
+    };
+    const alice = await newUser('wc-alice');
+    const bob = await newUser('wc-bob');
+    await alice.client.send('wc-bob', 'hello bob'); // first contact: authenticated, with a send mark
+    await bob.client.receive({ onMessage: () => {} });
+    await bob.client.send('wc-alice', 'hi alice'); // sealed: alice's delivery token came inside
+    expect(await bob.client.replenishPreKeys(true)).toEqual({ oneTime: 1, pq: 1 }); // alice's first message took one of each
+    // A second device of alice's: alice's device approves, the new one publishes the list naming it, with its prekeys.
+    const e = environment();
+    e.hook.fn = recorder;
+    let approval: Promise<unknown> = Promise.resolve();
+    await BlindrelayClient.link(e.env, { servers: t.url, user: 'wc-alice', onCode: (code, sas) => void (approval = alice.client.approve(code, { sas })) });
+    await approval;
+    await alice.client.createCollection('wc-people', { indexes: [{ kind: 'exact', fields: ['email'], transforms: ['lower'] }] });
+    await alice.client.putRecord('wc-people', { email: 'Ada@example.com' });
+    expect((await alice.client.findRecords('wc-people', [{ field: 'email', value: 'ada@example.com' }])).records).toHaveLength(1);
+
+    const routes = [
+      'POST /v1/accounts',
+      'POST /v1/messages',
+      'POST /v1/sealed/messages',
+      'POST /v1/prekeys',
+      'PUT /v1/users/{user}/device-list',
+      'PUT /v1/collections/{id}/records/{record}',
+      'POST /v1/collections/{id}/query',
+    ];
+    const requestSchema = (route: string) => {
+      const [method, path] = route.split(' ') as [string, string];
+      return doc.paths[path]?.[method.toLowerCase()]?.requestBody?.content?.['application/json']?.schema as Schema;
+    };
+    let broken = 0;
+    for (const route of routes) {
+      const mine = sent.filter((r) => `${r.method} ${r.path}` === route);
+      expect(mine.length, `${route}: the SDK sent it`).toBeGreaterThan(0);
+      for (const r of mine) {
+        expect(r.status, `${route}: accepted`).toBeLessThan(300);
+        expect(offSchema(requestSchema(route), JSON.parse(r.body)), route).toBeUndefined();
+      }
+      // Each bound of the served schema broken in the SDK's own body: 400 bad_request, the SDK's typed error, nothing stored.
+      const first = mine[0] as (typeof mine)[number];
+      const before = relayState(t.dataDir);
+      for (const [where, bad] of violations(requestSchema(route), JSON.parse(first.body))) {
+        const res = await fetch(`${t.url}${first.at}`, {
+          method: first.method,
+          headers: { 'content-type': 'application/json', ...(first.authorization ? { authorization: first.authorization } : {}) },
+          body: JSON.stringify(bad),
+        });
+        const body = (await res.json()) as { code?: string };
+        expect([res.status, body.code], `${route}: ${where}`).toEqual([400, 'bad_request']);
+        expect(relayError(res.status, body).code, `${route}: ${where}`).toBe(RELAY_ERRORS.bad_request.sdk);
+        broken++;
+      }
+      expect(relayState(t.dataDir), `${route}: the refused bodies changed nothing`).toEqual(before);
+    }
+    expect(broken).toBeGreaterThan(150);
+    // The state read sees what an accepted request stores (so "changed nothing" above can fail).
+    const last = relayState(t.dataDir);
+    await bob.client.send('wc-alice', 'one more');
+    expect(relayState(t.dataDir)).not.toEqual(last);
+    // The posting bounds are the protocol's (PROTOCOL.md §19.3).
+    expect(bounds.MAX_INDEX_POSITION).toBe(MAX_INDEXES - 1);
+    expect(bounds.MAX_POSTING_TOKEN).toBe(2 ** MAX_TOKEN_BITS - 1);
   });
 });
 
@@ -398,9 +539,11 @@ function offSchema(schema: Schema, value: unknown, at = '(body)'): string | unde
         ? undefined
         : at;
     case 'array': {
-      if (!Array.isArray(value) || value.length > (schema.maxItems ?? Number.POSITIVE_INFINITY)) return at;
+      if (!Array.isArray(value) || value.length > (schema.maxItems ?? Number.POSITIVE_INFINITY) || value.length < (schema.minItems ?? 0)) return at;
+      const tuple = Array.isArray(schema.items) ? schema.items : undefined;
+      if (tuple && (schema.additionalItems !== false || value.length !== tuple.length)) return at;
       for (let i = 0; i < value.length; i++) {
-        const f = offSchema(schema.items as Schema, value[i], `${at}[${i}]`);
+        const f = offSchema((tuple ? tuple[i] : schema.items) as Schema, value[i], `${at}[${i}]`);
         if (f) return f;
       }
       return undefined;
@@ -422,6 +565,33 @@ function offSchema(schema: Schema, value: unknown, at = '(body)'): string | unde
     }
   }
   throw new Error(`unchecked schema ${JSON.stringify(schema).slice(0, 80)}`);
+}
+
+/** The served route template (`/v1/users/{user}/device-list`) of a request path. */
+function templateOf(doc: OpenApi, method: string, at: string): string {
+  const found = Object.keys(doc.paths).find((p) => new RegExp(`^${p.replace(/\{[^}]+\}/g, '[^/]+')}$`).test(at) && doc.paths[p]?.[method.toLowerCase()]);
+  return found ?? at;
+}
+
+/** Every row of every table of the relay's database (SQLite, read-only), each table's rows sorted: what a request may have changed. */
+function relayState(dataDir: string): Record<string, string[]> {
+  const db = new DatabaseSync(join(dataDir, 'relay.db'), { readOnly: true });
+  try {
+    const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all() as { name: string }[];
+    const text = (v: unknown) => (v instanceof Uint8Array ? Buffer.from(v).toString('hex') : v);
+    return Object.fromEntries(
+      tables.map(({ name }) => [
+        name,
+        db
+          .prepare(`SELECT * FROM "${name}"`)
+          .all()
+          .map((row) => JSON.stringify(Object.entries(row).map(([k, v]) => [k, text(v)])))
+          .sort(),
+      ]),
+    );
+  } finally {
+    db.close();
+  }
 }
 
 /** A RelayApi whose every request is answered with `status` and `body` (a cached token: no login). */
@@ -468,7 +638,7 @@ function sampleBody(schema: Schema): unknown {
     case 'object':
       return Object.fromEntries(Object.entries(s.properties ?? {}).map(([k, v]) => [k, sampleBody(v)]));
     case 'array':
-      return [sampleBody(s.items as Schema)];
+      return Array.isArray(s.items) ? s.items.map(sampleBody) : [sampleBody(s.items as Schema)];
     case 'integer':
     case 'number':
       return s.minimum ?? 0;
@@ -500,10 +670,19 @@ function violations(schema: Schema, good: unknown, where = ''): [string, unknown
     out.push([`${at} not a string`, 7]);
   } else if (s.type === 'boolean' || s.const !== undefined) {
     out.push([`${at} not a boolean`, 'yes']);
+  } else if (s.type === 'array' && Array.isArray(s.items)) {
+    // A tuple: exactly its items, each of its own schema.
+    const g = good as unknown[];
+    out.push([`${at} not an array`, {}], [`${at} one item short`, g.slice(0, -1)], [`${at} one item too many`, [...g, g[0]]]);
+    s.items.forEach((item, i) => {
+      for (const [w, bad] of violations(item, g[i], `${where}[${i}]`)) out.push([w, g.map((x, j) => (j === i ? bad : x))]);
+    });
   } else if (s.type === 'array') {
-    if (s.maxItems !== undefined) out.push([`${at} with more than ${s.maxItems} items`, Array.from({ length: s.maxItems + 1 }, () => (good as unknown[])[0])]);
+    const g = good as unknown[];
+    if (s.maxItems !== undefined) out.push([`${at} with more than ${s.maxItems} items`, Array.from({ length: s.maxItems + 1 }, () => g[0])]);
+    if (s.minItems !== undefined && s.minItems > 0) out.push([`${at} with fewer than ${s.minItems} items`, g.slice(0, s.minItems - 1)]);
     out.push([`${at} not an array`, {}]);
-    for (const [w, bad] of violations(s.items as Schema, (good as unknown[])[0], `${where}[0]`)) out.push([w, [bad]]);
+    if (g.length > 0) for (const [w, bad] of violations(s.items as Schema, g[0], `${where}[0]`)) out.push([w, [bad]]);
   } else if (s.type === 'object') {
     out.push([`${at} not an object`, []]);
     const o = good as Record<string, unknown>;
@@ -511,8 +690,10 @@ function violations(schema: Schema, good: unknown, where = ''): [string, unknown
       const { [name]: _, ...rest } = o;
       out.push([`${where ? `${where}.` : ''}${name} missing`, rest]);
     }
-    for (const [name, p] of Object.entries(s.properties ?? {}))
+    for (const [name, p] of Object.entries(s.properties ?? {})) {
+      if (o[name] === undefined) continue; // (an optional property the body leaves out)
       for (const [w, bad] of violations(p, o[name], where ? `${where}.${name}` : name)) out.push([w, { ...o, [name]: bad }]);
+    }
   }
   return out;
 }

@@ -46,9 +46,10 @@ export class ChatApp {
     this.#client = client;
     this.#restart = restart;
     this.#history = new HistoryStore(
-      new IndexedDbStorage('default'),
+      { read: (name) => client.readAppFile(name), write: (name, data) => client.writeAppFile(name, data) },
       () => this.#conversations.save(),
       (e) => this.#say(`The chat history could not be saved: ${e.message}`, 'error'),
+      new IndexedDbStorage('default'),
     );
     this.#groups = new GroupSync(client, {
       onMessages: (ms) => this.#onGroupMessages(ms),

@@ -215,8 +215,8 @@ const rethrow = (e: unknown): never => {
 };
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
-function uploadJson(u: PreKeyUpload): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
+function uploadJson(u: PreKeyUpload): Body<typeof shapes.PREKEY_UPLOAD> {
+  const out: Body<typeof shapes.PREKEY_UPLOAD> = {};
   if (u.signedPreKey) out.signedPreKey = { id: u.signedPreKey.id, publicKey: b64(u.signedPreKey.publicKey), signature: b64(u.signedPreKey.signature) };
   if (u.oneTimePreKeys) out.oneTimePreKeys = u.oneTimePreKeys.map((k) => ({ id: k.id, publicKey: b64(k.publicKey) }));
   if (u.pqPreKeys) out.pqPreKeys = u.pqPreKeys.map((k) => ({ id: k.id, publicKey: b64(k.publicKey), signature: b64(k.signature) }));
@@ -557,9 +557,13 @@ export class RelayApi {
     deviceList: Uint8Array;
     prekeys: PreKeyUpload;
   }): Promise<{ user: string; deviceId: number }> {
-    const d = await this.#json('POST', '/v1/accounts', {
-      body: { user: req.user, masterKey: b64(req.masterKey), deviceList: b64(req.deviceList), prekeys: uploadJson(req.prekeys) },
-    });
+    const body: Body<typeof shapes.ACCOUNT_REQUEST> = {
+      user: req.user,
+      masterKey: b64(req.masterKey),
+      deviceList: b64(req.deviceList),
+      prekeys: uploadJson(req.prekeys),
+    };
+    const d = await this.#json('POST', '/v1/accounts', { body });
     const a = answer(shapes.ACCOUNT_CREATED, d, 'account');
     return { user: a.user, deviceId: a.deviceId };
   }
@@ -626,7 +630,7 @@ export class RelayApi {
   }
 
   async putDeviceList(user: string, deviceList: Uint8Array, newDevice?: { deviceId: number; prekeys: PreKeyUpload }, rotation?: Uint8Array): Promise<void> {
-    const body: Record<string, unknown> = { deviceList: b64(deviceList) };
+    const body: Body<typeof shapes.DEVICE_LIST_REQUEST> = { deviceList: b64(deviceList) };
     if (newDevice) body.newDevice = { deviceId: newDevice.deviceId, prekeys: uploadJson(newDevice.prekeys) };
     if (rotation) body.rotation = b64(rotation);
     await this.#call('PUT', `/v1/users/${encodeURIComponent(user)}/device-list`, { body });
@@ -664,7 +668,7 @@ export class RelayApi {
     messages: readonly { deviceId: number; body: Uint8Array }[],
     mark?: SendMarkStamp,
   ): Promise<{ ids: string[]; sentAt: number }> {
-    const body: Record<string, unknown> = { to, messages: messages.map((m) => ({ deviceId: m.deviceId, body: b64(m.body) })) };
+    const body: Body<typeof shapes.MESSAGE_SEND_REQUEST> = { to, messages: messages.map((m) => ({ deviceId: m.deviceId, body: b64(m.body) })) };
     if (mark) body.sendMark = { value: mark.value, signature: b64(mark.signature) };
     const d = await this.#json('POST', '/v1/messages', { body, auth: true });
     return answer(shapes.SEND_RESULT, d, 'send');
@@ -675,7 +679,10 @@ export class RelayApi {
    * this device in the request; each entry carries the recipient device's delivery token.
    */
   async sendSealed(to: string, messages: readonly { deviceId: number; token: Uint8Array; body: Uint8Array }[]): Promise<{ ids: string[]; sentAt: number }> {
-    const body = { to, messages: messages.map((m) => ({ deviceId: m.deviceId, token: b64(m.token), body: b64(m.body) })) };
+    const body: Body<typeof shapes.SEALED_SEND_REQUEST> = {
+      to,
+      messages: messages.map((m) => ({ deviceId: m.deviceId, token: b64(m.token), body: b64(m.body) })),
+    };
     const d = await this.#json('POST', '/v1/sealed/messages', { body });
     return answer(shapes.SEND_RESULT, d, 'sealed send');
   }

@@ -659,6 +659,20 @@ export class BlindrelayClient {
     return this.#ctx.profile.storage.location;
   }
 
+  /**
+   * A file the application keeps in this device's profile (the web app's chat history): sealed
+   * like the SDK's own records, under the passphrase when the profile has one, and erased with the
+   * profile. Never sent anywhere. `name`: 1 to 36 of a-z, 0-9 and -. Null if never written.
+   */
+  readAppFile(name: string): Promise<Uint8Array | null> {
+    return this.#ctx.profile.readAppFile(name);
+  }
+
+  /** Replace an application file (see readAppFile). */
+  writeAppFile(name: string, data: Uint8Array): Promise<void> {
+    return this.#ctx.profile.writeAppFile(name, data);
+  }
+
   /** True on the user's primary device (it holds the master key: custody.ts). */
   get primary(): boolean {
     return isPrimary(this.#ctx.account);

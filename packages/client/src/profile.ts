@@ -33,7 +33,7 @@
 import type { Primitives } from '@blindrelay/protocol';
 import { equal, fromUtf8, utf8 } from '@blindrelay/protocol';
 import { fromBase64url, toBase64url } from './base64url.js';
-import { NoProfileError, PassphraseRequiredError, PassphraseUnexpectedError, ProfileCorruptError } from './errors.js';
+import { InvalidArgumentError, NoProfileError, PassphraseRequiredError, PassphraseUnexpectedError, ProfileCorruptError } from './errors.js';
 import {
   DigestList,
   decodeBaseKeys,
@@ -588,6 +588,15 @@ export function decodeRecord(name: string, bytes: Uint8Array): unknown {
 
 // ---- the store ---------------------------------------------------------------------------------
 
+/** Application files: bytes as given, named `app-` + a name of 1–36 of [a-z0-9-] (no clash with the SDK's records; storage/types.ts FILE_NAME). */
+const APP_FILE: Codec<Uint8Array> = { binary: true, encode: (b) => b, decode: (b) => b };
+const APP_FILE_NAME = /^[a-z0-9][a-z0-9-]{0,35}$/;
+function appFileName(name: string): string {
+  if (typeof name !== 'string' || !APP_FILE_NAME.test(name))
+    throw new InvalidArgumentError('app file name: 1 to 36 of a-z, 0-9 and -, starting with a letter or digit');
+  return `app-${name}`;
+}
+
 interface Header {
   format: string;
   version: number;
@@ -757,6 +766,24 @@ export class Profile {
   async write<K extends RecordName>(name: K, value: Records[K]): Promise<void> {
     const codec = CODECS[name] as Codec<Records[K]>;
     await this.#store(this.#file(name, codec), codec, value);
+  }
+
+  /**
+   * An application's own file in this profile (`app-<name>`; the web app's chat history): sealed
+   * like every record, so under the passphrase when the profile has one (vault.ts: AES-256-GCM,
+   * bound to the file name), and gone with the profile. Null if it was never written.
+   */
+  async readAppFile(name: string): Promise<Uint8Array | null> {
+    const file = this.#file(appFileName(name), APP_FILE);
+    return this.#load(file, APP_FILE, `app file ${name}`, false);
+  }
+
+  /** Replace an application's file (see readAppFile); a bad name is InvalidArgumentError and nothing is written. */
+  async writeAppFile(name: string, data: Uint8Array): Promise<void> {
+    if (!(data instanceof Uint8Array)) throw new InvalidArgumentError('app file: data must be a Uint8Array');
+    const file = this.#file(appFileName(name), APP_FILE);
+    await this.#store(file, APP_FILE, data.slice());
+    this.#cache.delete(file); // (read afresh each time: the application keeps its own copy)
   }
 
   /**

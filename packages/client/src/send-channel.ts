@@ -4,6 +4,8 @@
  * `sent` frame (matched by the frame's id). A connection that closes with frames unanswered fails
  * them with UnreachableError: their fate is unknown, as for an HTTP POST whose answer was lost.
  */
+import type { shapes } from '@blindrelay/protocol/wire';
+import type { Body } from './api.js';
 import { UnreachableError } from './errors.js';
 import type { RelaySocket } from './socket.js';
 
@@ -76,7 +78,7 @@ export class SendChannel {
   }
 
   /** Send one frame (its JSON must stay below MAX_SEND_FRAME_CHARS) and await its answer. */
-  request(items: readonly SendFrameItem[], sendMark?: { value: number; signature: string }): Promise<SentAnswer> {
+  request(items: readonly SendFrameItem[], sendMark?: Body<typeof shapes.SEND_MARK_STAMP>): Promise<SentAnswer> {
     const socket = this.#socket;
     if (!socket) return Promise.reject(new UnreachableError('no open WebSocket to send on'));
     const id = `s${(this.#next++).toString(36)}`;

@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { utf8 } from '@blindrelay/protocol';
 import { createNodePrimitives } from '@blindrelay/protocol/node';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { toBase64url } from '../src/base64url.js';
@@ -196,6 +197,33 @@ describe('profile store: encryption at rest', () => {
     expect(header.encryption).toMatchObject({ algorithm: 'argon2id', m: FAST_KDF.m, t: FAST_KDF.t, p: FAST_KDF.p });
     const reopened = await Profile.open(storage, p, { passphrase: 'correct horse' });
     expect(await reopened.read('account')).toEqual(a);
+  });
+
+  it('application files are sealed under the passphrase, bound to their name; a bad name is a typed error and writes nothing', async () => {
+    const storage = new FileStorage(join(dir, 'p'));
+    const { profile } = await newProfile(storage, 'correct horse');
+    const history = utf8('{"conversations":[{"ref":"bob","text":"canary-history-text"}]}');
+    await profile.writeAppFile('web-history', history);
+    const raw = await readFile(join(storage.location, 'app-web-history.bin'));
+    expect(raw.subarray(0, 4).toString()).toBe('BRV1');
+    expect(raw.toString('latin1')).not.toContain('canary-history-text');
+    const reopened = await Profile.open(storage, p, { passphrase: 'correct horse' });
+    expect(await reopened.readAppFile('web-history')).toEqual(history);
+    expect(await reopened.readAppFile('other')).toBeNull();
+    await reopened.writeAppFile('x'.repeat(36), history); // the longest name
+    expect(await reopened.readAppFile('x'.repeat(36))).toEqual(history);
+    // The sealed bytes under another name do not open (the file name is the associated data).
+    await writeFile(join(storage.location, 'app-other.bin'), raw);
+    await expect(reopened.readAppFile('other')).rejects.toMatchObject({ code: 'ERR_PROFILE_CORRUPT' });
+    const before = await snapshot(storage.location);
+    for (const bad of ['', 'Web', 'a/b', '../account', '-x', 'x'.repeat(37)])
+      await expect(reopened.writeAppFile(bad, history), bad).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT' });
+    expect(await snapshot(storage.location)).toEqual(before);
+    // Without a passphrase: the same file, not sealed (the profile store's own protection only).
+    const plain = new FileStorage(join(dir, 'q'));
+    const { profile: open } = await newProfile(plain);
+    await open.writeAppFile('web-history', history);
+    expect(await readFile(join(plain.location, 'app-web-history.dat'))).toEqual(Buffer.from(history));
   });
 
   it('a wrong passphrase is a typed error and changes nothing', async () => {

@@ -262,8 +262,8 @@ export interface Limits {
 export const LIMITS: Limits = {
   bodyLimitBytes: 4 * 1024 * 1024,
   maxMessageBytes: bounds.MAX_MESSAGE_BYTES,
-  maxRecipients: 100,
-  maxPrekeysPerUpload: 200,
+  maxRecipients: bounds.MAX_RECIPIENTS,
+  maxPrekeysPerUpload: bounds.MAX_PREKEYS_PER_UPLOAD,
   maxStoredOneTimePreKeys: 1000,
   maxQueuedPerDevice: 10_000,
   maxFetch: bounds.MAX_FETCH_MESSAGES,

@@ -10,12 +10,10 @@ import { answer, type Body, type RelayApi } from '../api.js';
 export type SealedRecordAnswer = Body<typeof shapes.SEALED_RECORD_INFO>;
 export type CollectionAnswer = Body<typeof shapes.COLLECTION_INFO>;
 export type RecordPageAnswer = Body<typeof shapes.RECORD_PAGE>;
-/** PUT …/records/:record (the postings: `[index, token]` pairs, not yet a wire shape). */
-export interface RecordPut {
-  readonly epoch: number;
-  readonly body: string;
-  readonly postings: readonly (readonly [number, number])[];
-}
+/** PUT …/records/:record: the sealed record and its `[index, token]` postings. */
+export type RecordPut = Body<typeof shapes.RECORD_PUT_REQUEST>;
+/** POST …/query: alternatives (one per key epoch), each an AND of `[index, token]` postings. */
+export type RecordQuery = Body<typeof shapes.RECORD_QUERY_REQUEST>;
 
 const at = (id: string) => `/v1/collections/${id}`;
 
@@ -52,10 +50,6 @@ export async function recordPage(api: RelayApi, id: string, limit: number, after
 }
 
 /** One page of the records matching any of the alternatives (each an AND of postings). */
-export async function queryPage(
-  api: RelayApi,
-  id: string,
-  query: { readonly any: readonly (readonly (readonly [number, number])[])[]; readonly limit: number; readonly after?: string },
-): Promise<RecordPageAnswer> {
+export async function queryPage(api: RelayApi, id: string, query: RecordQuery): Promise<RecordPageAnswer> {
   return answer(shapes.RECORD_PAGE, await api.collections('POST', `${at(id)}/query`, query), 'records');
 }

@@ -34,6 +34,12 @@ export const MAX_FILE_META_BYTES = 4096;
 export const MAX_FILE_READERS = 100;
 /** The owner's seal of a file version (docs/PROTOCOL.md §15.4): version byte, payload digest, Ed25519 signature (file-seal.ts). */
 export const FILE_SEAL_BYTES = 1 + 32 + 64;
+/** Most recipient devices one send names (one ciphertext each; docs/API.md "Limits"). */
+export const MAX_RECIPIENTS = 100;
+/** A delivery token of sealed sending: 32 random bytes (docs/API.md §11, PROTOCOL.md §20). */
+export const DELIVERY_TOKEN_BYTES = 32;
+/** Most one-time X25519 prekeys, and most ML-KEM prekeys, one upload carries (docs/API.md §3). */
+export const MAX_PREKEYS_PER_UPLOAD = 200;
 /** Most messages one fetch returns, and most files one page lists. */
 export const MAX_FETCH_MESSAGES = 500;
 export const MAX_FILE_PAGE = 500;
@@ -70,6 +76,16 @@ export const MAX_EPOCH = 0xffffffff;
 /** Most records one page or query answers; most members of a collection besides its owner. */
 export const MAX_RECORD_PAGE = 1000;
 export const MAX_COLLECTION_MEMBERS = 100;
+/** Records a query answers when it names no limit. */
+export const DEFAULT_RECORD_QUERY = 200;
+/** Blind-index postings `[index, token]` (PROTOCOL.md §19.3): positions 0 … MAX_INDEXES − 1 (32 indexes), tokens of at most 48 bits. */
+export const MAX_INDEX_POSITION = 31;
+export const MAX_POSTING_TOKEN = 2 ** 48 - 1;
+/** Postings of one record (word indexes: up to 4096 words a field). */
+export const MAX_POSTINGS_PER_RECORD = 8192;
+/** A query: at most 32 alternatives (one per key epoch), each an AND of 1 to 16 postings. */
+export const MAX_QUERY_ALTERNATIVES = 32;
+export const MAX_QUERY_POSTINGS = 16;
 
 /** MLS groups (docs/API.md §13): the group id (the MLS group_id, 16 random bytes; groups/mls-framing.ts). */
 export const GROUP_ID_BYTES = 16;

@@ -26,6 +26,7 @@ export {
   type Shape,
   type TextShape,
   type TrueShape,
+  type TupleShape,
   type WireValue,
   wireFault,
 } from './shapes.js';

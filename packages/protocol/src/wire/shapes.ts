@@ -7,9 +7,10 @@
  *
  * What a check means: integers are safe integers within their bounds; texts are strings within
  * their lengths that match their pattern; bytes are canonical unpadded base64url (RFC 4648 §5)
- * whose decoded length is within bounds; lists are arrays of at most `maxItems`; records are
- * objects whose declared properties all pass (optional ones may be absent). Properties a record
- * does not declare are ignored (a newer relay may add some; the relay's own schemas are closed).
+ * whose decoded length is within bounds; lists are arrays of `minItems` … `maxItems` items;
+ * tuples are arrays of exactly their items, each of its own shape; records are objects whose
+ * declared properties all pass (optional ones may be absent). Properties a record does not
+ * declare are ignored (a newer relay may add some; the relay's own schemas are closed).
  */
 import { encodedLength, tryFromBase64url } from './base64url.js';
 import {
@@ -18,6 +19,7 @@ import {
   CHANNEL_ID_BYTES,
   COLLECTION_ID_BYTES,
   DELETION_NONCE_BYTES,
+  DELIVERY_TOKEN_BYTES,
   DEVICE_ID,
   DIGEST_BYTES,
   FILE_ID_BYTES,
@@ -38,11 +40,18 @@ import {
   MAX_GROUP_INBOX,
   MAX_GROUP_MEMBERS,
   MAX_HANDSHAKE_BYTES,
+  MAX_INDEX_POSITION,
   MAX_KEY_PACKAGE_BYTES,
   MAX_KEY_PACKAGES_PER_UPLOAD,
   MAX_MESSAGE_BYTES,
+  MAX_POSTING_TOKEN,
+  MAX_POSTINGS_PER_RECORD,
   MAX_PREKEY_BUNDLE_BYTES,
+  MAX_PREKEYS_PER_UPLOAD,
   MAX_PROVISIONING_ENVELOPE_BYTES,
+  MAX_QUERY_ALTERNATIVES,
+  MAX_QUERY_POSTINGS,
+  MAX_RECIPIENTS,
   MAX_RECORD_BYTES,
   MAX_RECORD_PAGE,
   MAX_ROTATION_BYTES,
@@ -94,7 +103,15 @@ export interface ChoiceShape<V extends string = string> {
 export interface ListShape<I extends Shape = Shape> {
   readonly kind: 'list';
   readonly items: I;
+  /** Absent: 0. */
+  readonly minItems?: number;
   readonly maxItems?: number;
+  readonly description?: string;
+}
+/** A fixed-length array whose items each have their own shape (`[index, token]`). */
+export interface TupleShape<I extends readonly Shape[] = readonly Shape[]> {
+  readonly kind: 'tuple';
+  readonly items: I;
   readonly description?: string;
 }
 export interface NullableShape<I extends Shape = Shape> {
@@ -112,7 +129,7 @@ export interface RecordShape<P extends Properties = Properties> {
   readonly props: P;
   readonly description?: string;
 }
-export type Shape = IntShape | TextShape | BytesShape | BoolShape | TrueShape | ChoiceShape | ListShape | NullableShape | RecordShape;
+export type Shape = IntShape | TextShape | BytesShape | BoolShape | TrueShape | ChoiceShape | ListShape | TupleShape | NullableShape | RecordShape;
 
 type OptionalKeys<P extends Properties> = { [K in keyof P]: P[K] extends OptionalShape ? K : never }[keyof P];
 type Simplify<T> = { [K in keyof T]: T[K] } & {};
@@ -129,15 +146,17 @@ export type WireValue<S> = S extends IntShape
           ? V
           : S extends ListShape<infer I>
             ? WireValue<I>[]
-            : S extends NullableShape<infer I>
-              ? WireValue<I> | null
-              : S extends RecordShape<infer P>
-                ? Simplify<
-                    { [K in Exclude<keyof P, OptionalKeys<P>>]: WireValue<P[K]> } & {
-                      [K in OptionalKeys<P>]?: P[K] extends OptionalShape<infer I> ? WireValue<I> : never;
-                    }
-                  >
-                : unknown;
+            : S extends TupleShape<infer I>
+              ? { -readonly [K in keyof I]: WireValue<I[K]> }
+              : S extends NullableShape<infer I>
+                ? WireValue<I> | null
+                : S extends RecordShape<infer P>
+                  ? Simplify<
+                      { [K in Exclude<keyof P, OptionalKeys<P>>]: WireValue<P[K]> } & {
+                        [K in OptionalKeys<P>]?: P[K] extends OptionalShape<infer I> ? WireValue<I> : never;
+                      }
+                    >
+                  : unknown;
 
 // (No descriptions: the relay adds them to its schemas; they would ride in every browser bundle.)
 export const int = (min: number, max?: number): IntShape => (max === undefined ? { kind: 'int', min } : { kind: 'int', min, max });
@@ -146,8 +165,14 @@ export const bytes = (minBytes: number, maxBytes: number): BytesShape => ({ kind
 export const bool = (): BoolShape => ({ kind: 'bool' });
 export const flag = (): TrueShape => ({ kind: 'true' });
 export const choice = <const V extends string>(values: readonly V[]): ChoiceShape<V> => ({ kind: 'choice', values });
-export const list = <I extends Shape>(items: I, maxItems?: number): ListShape<I> =>
-  maxItems === undefined ? { kind: 'list', items } : { kind: 'list', items, maxItems };
+/** A list of at most `maxItems` (absent: any number) and at least `minItems` (absent: 0) items. */
+export const list = <I extends Shape>(items: I, maxItems?: number, minItems?: number): ListShape<I> => ({
+  kind: 'list',
+  items,
+  ...(minItems === undefined ? {} : { minItems }),
+  ...(maxItems === undefined ? {} : { maxItems }),
+});
+export const tuple = <const I extends readonly Shape[]>(...items: I): TupleShape<I> => ({ kind: 'tuple', items });
 export const nullable = <I extends Shape>(of: I): NullableShape<I> => ({ kind: 'nullable', of });
 export const optional = <I extends Shape>(of: I): OptionalShape<I> => ({ kind: 'optional', of });
 export const record = <P extends Properties>(props: P): RecordShape<P> => ({ kind: 'record', props });
@@ -178,9 +203,17 @@ export function wireFault(shape: Shape, value: unknown, path = ''): string | und
     case 'nullable':
       return value === null ? undefined : wireFault(shape.of, value, path);
     case 'list': {
-      if (!Array.isArray(value) || (shape.maxItems !== undefined && value.length > shape.maxItems)) return here;
+      if (!Array.isArray(value) || value.length < (shape.minItems ?? 0) || (shape.maxItems !== undefined && value.length > shape.maxItems)) return here;
       for (let i = 0; i < value.length; i++) {
         const fault = wireFault(shape.items, value[i], path ? `${path}.${i}` : String(i));
+        if (fault !== undefined) return fault;
+      }
+      return undefined;
+    }
+    case 'tuple': {
+      if (!Array.isArray(value) || value.length !== shape.items.length) return here;
+      for (let i = 0; i < value.length; i++) {
+        const fault = wireFault(shape.items[i] as Shape, value[i], path ? `${path}.${i}` : String(i));
         if (fault !== undefined) return fault;
       }
       return undefined;
@@ -531,3 +564,56 @@ export const FILE_VERSION_REQUEST = /* @__PURE__ */ record({
   payloadSize: PAYLOAD_SIZE,
   readers: FILE_READERS,
 });
+
+// ---- accounts, directory, prekeys (docs/API.md §1, §3) -----------------------------------------
+/** A signed X25519 prekey (PROTOCOL.md §3: the signature by the device key). */
+export const SIGNED_PREKEY = /* @__PURE__ */ record({ id: PREKEY, publicKey: X25519_KEY, signature: SIGNATURE });
+export const ONE_TIME_PREKEY = /* @__PURE__ */ record({ id: PREKEY, publicKey: X25519_KEY });
+/** A signed ML-KEM-768 prekey (one-time or last resort). */
+export const PQ_PREKEY = /* @__PURE__ */ record({ id: PREKEY, publicKey: MLKEM_KEY, signature: SIGNATURE });
+/** POST /v1/prekeys, and the prekeys of a new account or device: each part optional. */
+export const PREKEY_UPLOAD = /* @__PURE__ */ record({
+  signedPreKey: optional(SIGNED_PREKEY),
+  oneTimePreKeys: optional(list(ONE_TIME_PREKEY, MAX_PREKEYS_PER_UPLOAD)),
+  pqPreKeys: optional(list(PQ_PREKEY, MAX_PREKEYS_PER_UPLOAD)),
+  lastResortPqPreKey: optional(PQ_PREKEY),
+});
+/** POST /v1/accounts: the user, its master key and a signed list of exactly one device. */
+export const ACCOUNT_REQUEST = /* @__PURE__ */ record({ user: USER, masterKey: ED25519_KEY, deviceList: DEVICE_LIST, prekeys: optional(PREKEY_UPLOAD) });
+/** The device a new list adds, with its first prekeys. */
+export const NEW_DEVICE = /* @__PURE__ */ record({ deviceId: DEVICE, prekeys: PREKEY_UPLOAD });
+/** PUT /v1/users/:user/device-list (under a new master key, with the rotation statement: PROTOCOL.md §16.4). */
+export const DEVICE_LIST_REQUEST = /* @__PURE__ */ record({ deviceList: DEVICE_LIST, newDevice: optional(NEW_DEVICE), rotation: optional(ROTATION) });
+
+// ---- message sends (docs/API.md §5, §5a, §11) --------------------------------------------------
+/** A send mark and the device's signature over it (docs/API.md §5a, PROTOCOL.md send-mark). */
+export const NEXT_SEND_MARK = /* @__PURE__ */ int(1, Number.MAX_SAFE_INTEGER);
+export const SEND_MARK_STAMP = /* @__PURE__ */ record({ value: NEXT_SEND_MARK, signature: SIGNATURE });
+/** One ciphertext for one recipient device. */
+export const DEVICE_CIPHERTEXT = /* @__PURE__ */ record({ deviceId: DEVICE, body: MESSAGE_BODY });
+export const DEVICE_CIPHERTEXTS = /* @__PURE__ */ list(DEVICE_CIPHERTEXT, MAX_RECIPIENTS);
+/** POST /v1/messages. */
+export const MESSAGE_SEND_REQUEST = /* @__PURE__ */ record({ to: USER, messages: DEVICE_CIPHERTEXTS, sendMark: optional(SEND_MARK_STAMP) });
+export const DELIVERY_TOKEN = /* @__PURE__ */ bytes(DELIVERY_TOKEN_BYTES, DELIVERY_TOKEN_BYTES);
+/** One sealed envelope, with the recipient device's delivery token. */
+export const SEALED_CIPHERTEXT = /* @__PURE__ */ record({ deviceId: DEVICE, token: DELIVERY_TOKEN, body: MESSAGE_BODY });
+export const SEALED_CIPHERTEXTS = /* @__PURE__ */ list(SEALED_CIPHERTEXT, MAX_RECIPIENTS, 1);
+/** POST /v1/sealed/messages (not authenticated: nothing of the sender). */
+export const SEALED_SEND_REQUEST = /* @__PURE__ */ record({ to: USER, messages: SEALED_CIPHERTEXTS });
+
+// ---- record write and query bodies (docs/API.md §10, PROTOCOL.md §19.3) ------------------------
+export const INDEX_POSITION = /* @__PURE__ */ int(0, MAX_INDEX_POSITION);
+export const POSTING_TOKEN = /* @__PURE__ */ int(0, MAX_POSTING_TOKEN);
+/** A blind-index posting: `[index position, truncated token]`. */
+export const POSTING = /* @__PURE__ */ tuple(INDEX_POSITION, POSTING_TOKEN);
+export const RECORD_POSTINGS = /* @__PURE__ */ list(POSTING, MAX_POSTINGS_PER_RECORD);
+/** PUT /v1/collections/:id/records/:record. */
+export const RECORD_PUT_REQUEST = /* @__PURE__ */ record({ epoch: EPOCH, body: SEALED_RECORD, postings: RECORD_POSTINGS });
+/** An AND of postings. */
+export const QUERY_ALTERNATIVE = /* @__PURE__ */ list(POSTING, MAX_QUERY_POSTINGS, 1);
+/** An OR of alternatives (one per key epoch). */
+export const QUERY_ALTERNATIVES = /* @__PURE__ */ list(QUERY_ALTERNATIVE, MAX_QUERY_ALTERNATIVES, 1);
+/** Most records to answer. */
+export const RECORD_QUERY_LIMIT = /* @__PURE__ */ int(1, MAX_RECORD_PAGE);
+/** POST /v1/collections/:id/query. */
+export const RECORD_QUERY_REQUEST = /* @__PURE__ */ record({ any: QUERY_ALTERNATIVES, after: optional(RECORD_ID), limit: optional(RECORD_QUERY_LIMIT) });

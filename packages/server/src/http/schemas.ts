@@ -7,7 +7,7 @@
  * shapes (`@blindrelay/protocol/wire`, `shapes`; `schemaOf`), the same data the SDK checks the
  * answers against: one definition of each bound for both ends (structure review, change 1).
  */
-import { BASE64URL_PATTERN, encodedLength, RELAY_ERRORS, RELAY_WIRE_CODES, type RelayWireCode, type Shape, shapes } from '@blindrelay/protocol/wire';
+import { BASE64URL_PATTERN, bounds, encodedLength, RELAY_ERRORS, RELAY_WIRE_CODES, type RelayWireCode, type Shape, shapes } from '@blindrelay/protocol/wire';
 import {
   type TArray,
   type TBoolean,
@@ -19,10 +19,10 @@ import {
   type TProperties,
   type TSchema,
   type TString,
+  type TTuple,
   type TUnion,
   Type,
 } from '@sinclair/typebox';
-import { LIMITS } from '../config.js';
 
 /** A closed object: unknown properties are a 400. */
 export const Obj = <T extends TProperties>(properties: T, options: { description?: string } = {}): TObject<T> =>
@@ -59,11 +59,13 @@ export type SchemaOf<S> = S extends shapes.IntShape
           ? TUnion<TLiteral<V>[]>
           : S extends shapes.ListShape<infer I>
             ? TArray<SchemaOf<I>>
-            : S extends shapes.NullableShape<infer I>
-              ? TUnion<[SchemaOf<I>, TNull]>
-              : S extends shapes.RecordShape<infer P>
-                ? TObject<SchemaProps<P>>
-                : TSchema;
+            : S extends shapes.TupleShape<readonly [infer A extends Shape, infer B extends Shape]>
+              ? TTuple<[SchemaOf<A>, SchemaOf<B>]>
+              : S extends shapes.NullableShape<infer I>
+                ? TUnion<[SchemaOf<I>, TNull]>
+                : S extends shapes.RecordShape<infer P>
+                  ? TObject<SchemaProps<P>>
+                  : TSchema;
 
 const opts = (description: string | undefined) => (description === undefined ? {} : { description });
 
@@ -136,7 +138,19 @@ const DESCRIPTIONS = new Map<Shape, string>([
   [shapes.NEW_FILE_ID, 'the new file id, 16 random bytes chosen by the client (the owner signs it); default: chosen by the relay'],
   [shapes.PAYLOAD_SIZE, 'age payload bytes (16-byte nonce + STREAM chunks)'],
   [shapes.LEAVE_FLAG, "a self-removal proposal: the sender user's devices stop receiving"],
+  [shapes.PREKEY_UPLOAD, 'prekeys of one device (docs/API.md §1); signatures per PROTOCOL.md §3'],
+  [shapes.NEXT_SEND_MARK, "the device's next send mark"],
+  [shapes.SEND_MARK_STAMP, 'the send mark of this send, signed by the device (docs/API.md §5a)'],
+  [shapes.DEVICE_CIPHERTEXTS, 'one entry per recipient device'],
+  [shapes.DELIVERY_TOKEN, "the recipient device's delivery token"],
+  [shapes.SEALED_CIPHERTEXTS, 'one sealed envelope per current device of the recipient'],
+  [shapes.INDEX_POSITION, 'index position'],
+  [shapes.POSTING_TOKEN, 'truncated token'],
+  [shapes.POSTING, '[index, token]'],
+  [shapes.QUERY_ALTERNATIVES, 'alternatives (one per key epoch), each an AND of postings'],
 ]);
+/** What the relay assumes when an optional field is absent, for /openapi.json (the routes apply it). */
+const DEFAULTS = new Map<Shape, unknown>([[shapes.RECORD_QUERY_LIMIT, bounds.DEFAULT_RECORD_QUERY]]);
 /** The relay's schema of a wire shape: the bounds the SDK checks, as JSON Schema (and so in /openapi.json). */
 export function schemaOf<S extends Shape>(shape: S): SchemaOf<S> {
   return build(shape) as SchemaOf<S>;
@@ -146,7 +160,12 @@ function build(s: Shape): TSchema {
   const description = s.kind === 'nullable' ? undefined : (s.description ?? DESCRIPTIONS.get(s));
   switch (s.kind) {
     case 'int':
-      return Type.Integer({ minimum: s.min, ...(s.max === undefined ? {} : { maximum: s.max }), ...opts(description) });
+      return Type.Integer({
+        minimum: s.min,
+        ...(s.max === undefined ? {} : { maximum: s.max }),
+        ...(DEFAULTS.has(s) ? { default: DEFAULTS.get(s) } : {}),
+        ...opts(description),
+      });
     case 'text':
       return Type.String({ minLength: s.minLength, maxLength: s.maxLength, pattern: s.pattern, ...opts(description) });
     case 'bytes':
@@ -161,7 +180,15 @@ function build(s: Shape): TSchema {
         opts(description),
       );
     case 'list':
-      return Type.Array(build(s.items), { ...(s.maxItems === undefined ? {} : { maxItems: s.maxItems }), ...opts(description) });
+      return Type.Array(build(s.items), {
+        ...(s.minItems === undefined ? {} : { minItems: s.minItems }),
+        ...(s.maxItems === undefined ? {} : { maxItems: s.maxItems }),
+        ...opts(description),
+      });
+    case 'tuple':
+      // TypeBox's Tuple: JSON Schema draft-07's array form (`items: [...]`, `additionalItems: false`,
+      // minItems = maxItems = its length), which the relay's validator checks (http/validation.ts).
+      return Type.Tuple(s.items.map(build), opts(description));
     case 'nullable':
       return Type.Union([build(s.of), Type.Null()]);
     case 'record': {
@@ -194,19 +221,7 @@ export const FileVersionNumber = schemaOf(shapes.FILE_VERSION);
 export const Revision = schemaOf(shapes.REVISION);
 export const SealedEnvelope = schemaOf(shapes.PROVISIONING_ENVELOPE);
 
-export const SignedPreKey = Obj({ id: PrekeyId, publicKey: X25519Key, signature: Signature });
-export const OneTimePreKey = Obj({ id: PrekeyId, publicKey: X25519Key });
-export const PqPreKey = Obj({ id: PrekeyId, publicKey: MlKemKey, signature: Signature });
-
-export const PrekeyUpload = Obj(
-  {
-    signedPreKey: Type.Optional(SignedPreKey),
-    oneTimePreKeys: Type.Optional(Type.Array(OneTimePreKey, { maxItems: LIMITS.maxPrekeysPerUpload })),
-    pqPreKeys: Type.Optional(Type.Array(PqPreKey, { maxItems: LIMITS.maxPrekeysPerUpload })),
-    lastResortPqPreKey: Type.Optional(PqPreKey),
-  },
-  { description: 'prekeys of one device (docs/API.md §1); signatures per PROTOCOL.md §3' },
-);
+export const PrekeyUpload = schemaOf(shapes.PREKEY_UPLOAD);
 
 export const MessageEnvelope = schemaOf(shapes.MESSAGE_ENVELOPE);
 

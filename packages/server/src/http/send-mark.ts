@@ -11,19 +11,13 @@
 import { createHash } from 'node:crypto';
 import { SignatureError, verifySendMark } from '@blindrelay/protocol';
 import { shapes } from '@blindrelay/protocol/wire';
-import { type Static, Type } from '@sinclair/typebox';
+import type { Static } from '@sinclair/typebox';
 import type { AppContext, AuthenticatedDevice } from '../context.js';
 import { decodeField, encodeBase64url } from './base64url.js';
 import { ApiError } from './errors.js';
-import { Obj, Signature, schemaOf } from './schemas.js';
+import { schemaOf } from './schemas.js';
 
-export const SendMarkField = Obj(
-  {
-    value: Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER, description: "the device's next send mark" }),
-    signature: Signature,
-  },
-  { description: 'the send mark of this send, signed by the device (docs/API.md §5a)' },
-);
+export const SendMarkField = schemaOf(shapes.SEND_MARK_STAMP);
 
 /** The mark as answered by GET /v1/send-mark and in a 409 send_mark_stale. */
 export const SendMarkAnswer = schemaOf(shapes.SEND_MARK);

@@ -3,21 +3,15 @@
 import { isValidEd25519PublicKey } from '@blindrelay/protocol';
 import { shapes } from '@blindrelay/protocol/wire';
 import type { Static } from '@sinclair/typebox';
-import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { AppContext } from '../context.js';
 import { decodeField } from '../http/base64url.js';
 import { clientKey } from '../http/client-address.js';
 import { badRequest, conflict } from '../http/errors.js';
-import { DeviceList, Ed25519Key, EmptyQuery, errors, Obj, PrekeyUpload, schemaOf, User } from '../http/schemas.js';
+import { EmptyQuery, errors, schemaOf } from '../http/schemas.js';
 import { checkDeviceList, checkPrekeyUpload } from '../services/verify.js';
 
-const Body = Obj({
-  user: User,
-  masterKey: Ed25519Key,
-  deviceList: DeviceList,
-  prekeys: Type.Optional(PrekeyUpload),
-});
+const Body = schemaOf(shapes.ACCOUNT_REQUEST);
 
 export function registerAccountRoutes(app: FastifyInstance, ctx: AppContext): void {
   app.post<{ Body: Static<typeof Body> }>(

@@ -1,7 +1,6 @@
 /** docs/API.md §3: the directory (master key + signed device list) and device-list updates. */
 import { shapes } from '@blindrelay/protocol/wire';
 import type { Static } from '@sinclair/typebox';
-import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import { deviceTopic } from '../bus/types.js';
 import type { AppContext } from '../context.js';
@@ -9,17 +8,12 @@ import { authenticate, deviceOf } from '../http/auth.js';
 import { decodeField, encodeBase64url } from '../http/base64url.js';
 import { clientKey } from '../http/client-address.js';
 import { badRequest, conflict, noSuchUser, notFound } from '../http/errors.js';
-import { BEARER, DeviceId, DeviceList, EmptyQuery, errors, NoContent, Obj, PrekeyUpload, schemaOf, User } from '../http/schemas.js';
+import { BEARER, EmptyQuery, errors, NoContent, Obj, schemaOf, User } from '../http/schemas.js';
 import { checkDeviceList, checkPrekeyUpload, checkRotation } from '../services/verify.js';
 
 const UserParams = Obj({ user: User });
-/** A master-key rotation statement (docs/PROTOCOL.md §16.4): ≤ 100 certificates of ≤ 512 bytes. */
-const Rotation = schemaOf(shapes.ROTATION);
-const ListBody = Obj({
-  deviceList: DeviceList,
-  newDevice: Type.Optional(Obj({ deviceId: DeviceId, prekeys: PrekeyUpload })),
-  rotation: Type.Optional(Rotation),
-});
+/** A newer list, the device it adds (with its prekeys), a master-key rotation statement (docs/PROTOCOL.md §16.4). */
+const ListBody = schemaOf(shapes.DEVICE_LIST_REQUEST);
 
 const sameBytes = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every((x, i) => x === b[i]);
 

@@ -9,16 +9,11 @@ import { authenticate, deviceOf } from '../http/auth.js';
 import { decodeField } from '../http/base64url.js';
 import { clientKey } from '../http/client-address.js';
 import { hashBody, requireSignature } from '../http/request-signature.js';
-import { BEARER, DeviceId, EmptyQuery, errors, MessageBody, MessageId, NoContent, Obj, schemaOf, User } from '../http/schemas.js';
-import { SendMarkField } from '../http/send-mark.js';
+import { BEARER, EmptyQuery, errors, MessageId, NoContent, Obj, schemaOf } from '../http/schemas.js';
 import { sendMessages } from '../services/send-messages.js';
 import { envelopeJson } from '../ws/hub.js';
 
-const SendBody = Obj({
-  to: User,
-  messages: Type.Array(Obj({ deviceId: DeviceId, body: MessageBody }), { maxItems: LIMITS.maxRecipients, description: 'one entry per recipient device' }),
-  sendMark: Type.Optional(SendMarkField),
-});
+const SendBody = schemaOf(shapes.MESSAGE_SEND_REQUEST);
 const FetchQuery = Obj({ limit: Type.Optional(Type.Integer({ minimum: 1, maximum: LIMITS.maxFetch, default: LIMITS.defaultFetch })) });
 const AckBody = Obj({ ids: Type.Array(MessageId, { maxItems: LIMITS.maxAckIds }) });
 

@@ -26,13 +26,13 @@ export const RECORD_LIMITS = {
   maxRecordBytes: bounds.MAX_RECORD_BYTES,
   maxMetaBytes: bounds.MAX_COLLECTION_META_BYTES,
   /** Postings of one record (word indexes: up to 4096 words a field). */
-  maxPostingsPerRecord: 8192,
+  maxPostingsPerRecord: bounds.MAX_POSTINGS_PER_RECORD,
   /** Index positions 0..31 (PROTOCOL.md §19.3 MAX_INDEXES). */
-  maxIndex: 31,
-  maxQueryAlternatives: 32,
-  maxQueryPostings: 16,
+  maxIndex: bounds.MAX_INDEX_POSITION,
+  maxQueryAlternatives: bounds.MAX_QUERY_ALTERNATIVES,
+  maxQueryPostings: bounds.MAX_QUERY_POSTINGS,
   maxQueryResults: bounds.MAX_RECORD_PAGE,
-  defaultQueryResults: 200,
+  defaultQueryResults: bounds.DEFAULT_RECORD_QUERY,
   maxEpoch: bounds.MAX_EPOCH,
   collections: {
     maxCollectionsPerUser: 1000,
@@ -43,33 +43,16 @@ export const RECORD_LIMITS = {
 
 const CollectionId = schemaOf(shapes.COLLECTION_ID);
 const RecordId = schemaOf(shapes.RECORD_ID);
-const Epoch = schemaOf(shapes.EPOCH);
-const Body = schemaOf(shapes.SEALED_RECORD);
-const PostingT = Type.Tuple(
-  [
-    Type.Integer({ minimum: 0, maximum: RECORD_LIMITS.maxIndex, description: 'index position' }),
-    Type.Integer({ minimum: 0, maximum: 2 ** 48 - 1, description: 'truncated token' }),
-  ],
-  { description: '[index, token]' },
-);
 
 const IdParams = Obj({ id: CollectionId });
 const RecordParams = Obj({ id: CollectionId, record: RecordId });
 const CreateBody = schemaOf(shapes.COLLECTION_CREATE_REQUEST);
 const UpdateBody = schemaOf(shapes.COLLECTION_UPDATE_REQUEST);
 const MemberBody = schemaOf(shapes.COLLECTION_MEMBER_REQUEST);
-const PutBody = Obj({ epoch: Epoch, body: Body, postings: Type.Array(PostingT, { maxItems: RECORD_LIMITS.maxPostingsPerRecord }) });
-const Limit = Type.Integer({ minimum: 1, maximum: RECORD_LIMITS.maxQueryResults, default: RECORD_LIMITS.defaultQueryResults });
+const PutBody = schemaOf(shapes.RECORD_PUT_REQUEST);
+const Limit = schemaOf(shapes.RECORD_QUERY_LIMIT);
 const ListQuery = Obj({ after: Type.Optional(RecordId), limit: Type.Optional(Limit) });
-const QueryBody = Obj({
-  any: Type.Array(Type.Array(PostingT, { minItems: 1, maxItems: RECORD_LIMITS.maxQueryPostings }), {
-    minItems: 1,
-    maxItems: RECORD_LIMITS.maxQueryAlternatives,
-    description: 'alternatives (one per key epoch), each an AND of postings',
-  }),
-  after: Type.Optional(RecordId),
-  limit: Type.Optional(Limit),
-});
+const QueryBody = schemaOf(shapes.RECORD_QUERY_REQUEST);
 
 const CollectionOut = schemaOf(shapes.COLLECTION_INFO);
 const RecordOut = schemaOf(shapes.SEALED_RECORD_INFO);

@@ -5,27 +5,16 @@ import { shapes } from '@blindrelay/protocol/wire';
 import type { Static } from '@sinclair/typebox';
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
-import { LIMITS } from '../config.js';
 import type { AppContext } from '../context.js';
 import { authenticate, deviceOf } from '../http/auth.js';
 import { decodeField, encodeBase64url } from '../http/base64url.js';
 import { clientKey } from '../http/client-address.js';
 import { ApiError } from '../http/errors.js';
 import { hashBody, requireSignature } from '../http/request-signature.js';
-import { B64Fixed, B64Range, BEARER, DeviceId, EmptyQuery, errors, MessageBody, NoContent, Obj, schemaOf, User } from '../http/schemas.js';
+import { B64Fixed, B64Range, BEARER, DeviceId, EmptyQuery, errors, NoContent, Obj, schemaOf, User } from '../http/schemas.js';
 import { DELIVERY_TOKEN_GRACE_MS, deliverSealed, invalidToken, MAX_DELIVERY_TOKENS_PER_DEVICE } from '../services/sealed-delivery.js';
 
-const SealedSendBody = Obj({
-  to: User,
-  messages: Type.Array(
-    Obj({
-      deviceId: DeviceId,
-      token: B64Fixed(32, "the recipient device's delivery token"),
-      body: MessageBody,
-    }),
-    { minItems: 1, maxItems: LIMITS.maxRecipients, description: 'one sealed envelope per current device of the recipient' },
-  ),
-});
+const SealedSendBody = schemaOf(shapes.SEALED_SEND_REQUEST);
 const TokenBody = Obj({
   verifier: B64Fixed(32, 'SHA-256("blindrelay/delivery-token/v1" || token) of the new current token'),
   mode: Type.Union([Type.Literal('rotate'), Type.Literal('revoke')], {

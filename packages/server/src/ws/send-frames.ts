@@ -9,16 +9,19 @@
  *
  * Parsing and the reply shape are here; the rules are services/send-batch.ts (the same as HTTP).
  */
+import { shapes } from '@blindrelay/protocol/wire';
 import { type Static, Type } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { LIMITS } from '../config.js';
 import type { AppContext, AuthenticatedDevice } from '../context.js';
-import { DeviceId, MessageBody, Obj, User } from '../http/schemas.js';
+import { Obj, schemaOf, User } from '../http/schemas.js';
 import { SendMarkField } from '../http/send-mark.js';
 import { itemError, sendBatch } from '../services/send-batch.js';
 
 /** Items per send frame (each item is one send to one user: up to maxRecipients devices). */
 export const MAX_SEND_ITEMS = 256;
+
+const DeviceCiphertext = schemaOf(shapes.DEVICE_CIPHERTEXT);
 
 export const SendFrame = Obj({
   type: Type.Literal('send'),
@@ -27,7 +30,7 @@ export const SendFrame = Obj({
   items: Type.Array(
     Obj({
       to: User,
-      messages: Type.Array(Obj({ deviceId: DeviceId, body: MessageBody }), { minItems: 1, maxItems: LIMITS.maxRecipients }),
+      messages: Type.Array(DeviceCiphertext, { minItems: 1, maxItems: LIMITS.maxRecipients }),
     }),
     { minItems: 1, maxItems: MAX_SEND_ITEMS },
   ),
