@@ -69,6 +69,8 @@ describe('benchmarks, --quick --json', () => {
       'commit_remove_ms_8',
       'commit_add_ms_8_filled',
       'commit_remove_ms_8_filled',
+      'commit_add_ms_8_filled_in_memory',
+      'commit_remove_ms_8_filled_in_memory',
       'wire_bytes_per_msg_8',
     ]);
   });

@@ -4,11 +4,14 @@
  * class: one block, several, the 255-block limit), SHA-512 / HMAC (node:crypto) against
  * @noble, AES-256-GCM against WebCrypto (and a flipped bit refused).
  */
+import * as nodeCrypto from 'node:crypto';
 import { hkdfSync } from 'node:crypto';
+import { expand, extract } from '@noble/hashes/hkdf.js';
 import { hmac } from '@noble/hashes/hmac.js';
 import { sha512 } from '@noble/hashes/sha2.js';
 import { describe, expect, it } from 'vitest';
 import { mlsAes256Gcm, mlsHkdfExpand, mlsHkdfExtract, mlsHmacSha512, mlsMacEqual, mlsSha512 } from '../src/groups/mls-primitives.js';
+import { nodeSha512 } from '../src/groups/node-sha512.js';
 
 const hex = (u: Uint8Array) => Buffer.from(u).toString('hex');
 const bytes = (n: number, seed: number) => Uint8Array.from({ length: n }, (_, i) => (i * 131 + seed * 7) & 0xff);
@@ -43,6 +46,31 @@ describe('MLS primitives (SHA-512 suite)', () => {
     bad[0] = (bad[0] as number) ^ 1;
     expect(mlsMacEqual(mac, bad)).toBe(false);
     expect(mlsMacEqual(mac, mac.subarray(1))).toBe(false);
+  });
+
+  it("node:crypto SHA-512 in @noble's hash interface gives @noble's bytes: hash, HMAC (long keys hashed), HKDF, copies of a running state", () => {
+    const h = nodeSha512(nodeCrypto);
+    expect([h.outputLen, h.blockLen]).toEqual([sha512.outputLen, sha512.blockLen]);
+    for (const len of [0, 1, 111, 112, 127, 128, 129, 1000]) expect(hex(h(bytes(len, 11)))).toBe(hex(sha512(bytes(len, 11))));
+    for (const keyLen of [0, 64, 128, 129, 300]) {
+      const key = bytes(keyLen, 12);
+      const msg = bytes(77, 13);
+      expect(hex(hmac(h, key, msg))).toBe(hex(hmac(sha512, key, msg)));
+      const prk = extract(h, msg, key);
+      expect(hex(prk)).toBe(hex(extract(sha512, msg, key)));
+      expect(hex(expand(h, prk, key, 64 * 3 + 5))).toBe(hex(expand(sha512, prk, key, 64 * 3 + 5)));
+    }
+    const running = h.create().update(bytes(50, 14));
+    const copy = running._cloneInto();
+    const into = running._cloneInto(h.create().update(bytes(9, 15)));
+    running.update(bytes(1, 16));
+    expect(hex(copy.update(bytes(1, 16)).digest())).toBe(hex(running.digest()));
+    expect(hex(into.digest())).toBe(hex(sha512(bytes(50, 14))));
+    expect(() => running.update(bytes(1, 1))).toThrow();
+    expect(() => into.digestInto(new Uint8Array(63))).toThrow(RangeError);
+    const gone = h.create();
+    gone.destroy();
+    expect(() => gone.update(bytes(1, 1))).toThrow();
   });
 
   it('AES-256-GCM equals WebCrypto and refuses a flipped bit', async () => {

@@ -1,8 +1,9 @@
 /**
  * RFC 9420 interoperability test vectors (IETF mlswg/mls-implementations, vectors/SOURCE.md) run
  * against ts-mls through our crypto provider (groups/ciphersuite.ts): crypto-basics (§5.1-§5.2
- * labeled operations), tree-math (Appendix C), the secret tree (§9) and the key schedule (§8),
- * for every suite of the vectors whose primitives the provider has (1, 2, 5, 7). Tampered inputs
+ * labeled operations), tree-math (Appendix C), the secret tree (§9), the key schedule (§8), and
+ * tree hashes (§7.8: tree-validation, and tree-operations, which changes a tree by a proposal and
+ * checks the hash after: ts-mls is patched to keep node hashes, docs/DECISIONS.md), for every suite of the vectors whose primitives the provider has (1, 2, 5, 7). Tampered inputs
  * must fail. Suite 0x0053 has no published MLS vectors: its X-Wing HPKE KEM is checked here for
  * sizes (X-Wing §5.6), deterministic DeriveKeyPair, round trips and tampering, and the suite end
  * to end in group-state.test.ts.
@@ -11,6 +12,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Aes256Gcm, CipherSuite, HkdfSha512 } from '@hpke/core';
 import { type CiphersuiteImpl, type CiphersuiteName, defaultKeyRetentionConfig, getCiphersuiteFromName } from 'ts-mls';
+import { encode } from 'ts-mls/codec/tlsEncoder.js';
 import { getCiphersuiteNameFromId } from 'ts-mls/crypto/ciphersuite.js';
 import { refhash } from 'ts-mls/crypto/hash.js';
 import { decryptWithLabel, encryptWithLabel } from 'ts-mls/crypto/hpke.js';
@@ -18,8 +20,11 @@ import { deriveSecret, deriveTreeSecret, expandWithLabel } from 'ts-mls/crypto/k
 import { signWithLabel, verifyWithLabel } from 'ts-mls/crypto/signature.js';
 import { decodeGroupContext, encodeGroupContext } from 'ts-mls/groupContext.js';
 import { initializeEpoch } from 'ts-mls/keySchedule.js';
-import { createSecretTree, deriveKey, deriveNonce, ratchetUntil } from 'ts-mls/secretTree.js';
-import { leafWidth, left, nodeWidth, parent, right, root, sibling, toNodeIndex } from 'ts-mls/treemath.js';
+import { decodeProposal } from 'ts-mls/proposal.js';
+import { addLeafNode, decodeRatchetTree, encodeRatchetTree, removeLeafNode, updateLeafNode } from 'ts-mls/ratchetTree.js';
+import { createSecretTree, decodeSecretTree, deriveKey, deriveNonce, leafRatchets, ratchetUntil, secretTreeEncoder } from 'ts-mls/secretTree.js';
+import { treeHash, treeHashRoot } from 'ts-mls/treeHash.js';
+import { leafWidth, left, nodeWidth, parent, right, root, sibling, toLeafIndex, toNodeIndex } from 'ts-mls/treemath.js';
 import { describe, expect, it } from 'vitest';
 import { groupSuite, suiteByName } from '../../src/groups/ciphersuite.js';
 import { XWingKem } from '../../src/groups/xwing-kem.js';
@@ -27,6 +32,7 @@ import { XWingKem } from '../../src/groups/xwing-kem.js';
 // biome-ignore lint/suspicious/noExplicitAny: JSON vectors
 type J = any;
 const load = (name: string): J[] => JSON.parse(readFileSync(fileURLToPath(new URL(`vectors/${name}.json`, import.meta.url)), 'utf8'));
+const encodeSecretTree = (t: Parameters<typeof secretTreeEncoder>[0]) => encode(secretTreeEncoder)(t);
 const hex = (s: string) => Uint8Array.from(Buffer.from(s, 'hex'));
 const toHex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 const SUITES = [1, 2, 5, 7] as const;
@@ -132,11 +138,19 @@ async function secretTreeVector(v: J, cs: CiphersuiteImpl) {
   const sample = hex(sd.ciphertext).subarray(0, cs.kdf.size);
   expect(toHex(await expandWithLabel(hex(sd.sender_data_secret), 'key', sample, cs.hpke.keyLength, cs.kdf))).toBe(sd.key);
   expect(toHex(await expandWithLabel(hex(sd.sender_data_secret), 'nonce', sample, cs.hpke.nonceLength, cs.kdf))).toBe(sd.nonce);
-  const tree = await createSecretTree(v.leaves.length, hex(v.encryption_secret), cs.kdf);
+  // The tree is derived lazily (ts-mls patched, docs/DECISIONS.md): leaves in a shuffled order, so
+  // later leaves are reached through nodes other leaves' derivations left behind.
+  let tree = await createSecretTree(v.leaves.length, hex(v.encryption_secret), cs.kdf);
   const config = { ...defaultKeyRetentionConfig, maximumForwardRatchetSteps: 1 << 20 };
-  for (let leaf = 0; leaf < v.leaves.length; leaf++) {
-    const node = tree[leaf * 2];
-    if (!node) throw new Error('no leaf secret');
+  const order = [...v.leaves.keys()].sort((a, b) => ((a * 7 + 3) % v.leaves.length) - ((b * 7 + 3) % v.leaves.length));
+  for (const leaf of order) {
+    const [node, next] = await leafRatchets(tree, toNodeIndex(leaf * 2), cs.kdf);
+    tree = next;
+    const reached = await leafRatchets(tree, toNodeIndex(leaf * 2), cs.kdf);
+    expect(reached[0]).toBe(node);
+    expect(reached[1]).toBe(tree);
+    // the state codec keeps a partly derived tree as it is
+    expect(toHex(encodeSecretTree(decodeSecretTree(encodeSecretTree(tree), 0)?.[0] ?? []))).toBe(toHex(encodeSecretTree(tree)));
     for (const g of v.leaves[leaf]) {
       const [app] = await ratchetUntil(node.application, g.generation, config, cs.kdf);
       const [hs] = await ratchetUntil(node.handshake, g.generation, config, cs.kdf);
@@ -223,4 +237,44 @@ describe('suite 0x0053 (X-Wing): the KEM through HPKE', () => {
     expect(toHex(await cs.hpke.open(kp.privateKey, new Uint8Array(theirs.enc), new Uint8Array(theirs.ct), info, aad))).toBe(toHex(pt));
     await expect(cs.hpke.open(kp.privateKey, new Uint8Array(theirs.enc), flip(new Uint8Array(theirs.ct)), info, aad)).rejects.toThrow();
   });
+});
+
+const decodedTree = (h: string) => {
+  const d = decodeRatchetTree(hex(h), 0);
+  if (!d) throw new Error('vector: bad ratchet tree');
+  return d[0];
+};
+
+describe('RFC 9420 vectors: tree hashes (§7.8) of every node, recomputed from kept node hashes', () => {
+  for (const [i, v] of load('tree-validation').entries()) {
+    it(`suite ${v.cipher_suite}, tree ${i} (${v.tree_hashes.length} nodes)`, async () => {
+      const cs = await suite(v.cipher_suite);
+      const tree = decodedTree(v.tree);
+      expect(tree.length).toBe(v.tree_hashes.length);
+      for (let round = 0; round < 2; round++)
+        for (let n = 0; n < tree.length; n++) expect(toHex(await treeHash(tree, toNodeIndex(n), cs.hash))).toBe(v.tree_hashes[n]);
+      const got = await treeHashRoot(tree, cs.hash);
+      got.fill(0); // a caller wiping its copy does not change what is kept
+      expect(toHex(await treeHashRoot(tree, cs.hash))).toBe(v.tree_hashes[root(leafWidth(tree.length))]);
+    });
+  }
+});
+
+describe('RFC 9420 vectors: tree-operations (§12.1 proposals applied to a tree, tree hash before and after)', () => {
+  for (const [i, v] of load('tree-operations').entries()) {
+    it(`suite ${v.cipher_suite}, case ${i}`, async () => {
+      const cs = await suite(v.cipher_suite);
+      const before = decodedTree(v.tree_before);
+      expect(toHex(await treeHashRoot(before, cs.hash))).toBe(v.tree_hash_before);
+      const p = decodeProposal(hex(v.proposal), 0)?.[0];
+      let after: typeof before;
+      if (p?.proposalType === 'add') after = addLeafNode(before, p.add.keyPackage.leafNode)[0];
+      else if (p?.proposalType === 'update') after = updateLeafNode(before, p.update.leafNode, toLeafIndex(v.proposal_sender));
+      else if (p?.proposalType === 'remove') after = removeLeafNode(before, toLeafIndex(p.remove.removed));
+      else throw new Error('vector: unexpected proposal');
+      expect(toHex(encodeRatchetTree(after))).toBe(v.tree_after);
+      expect(toHex(await treeHashRoot(after, cs.hash))).toBe(v.tree_hash_after);
+      expect(toHex(await treeHashRoot(before, cs.hash))).toBe(v.tree_hash_before);
+    });
+  }
 });

@@ -8,13 +8,15 @@
  * ratchet tree (§7.8), so at 1,000 members a commit made some 10,000 WebCrypto calls whose per-call
  * overhead, not the hashing, was most of its CPU (docs/DECISIONS.md). Same primitives, same bytes:
  * node:crypto where it exists (reached through `process.getBuiltinModule`, so this module also
- * loads in browsers), @noble/hashes otherwise; HKDF from @noble/hashes everywhere. AES-GCM has no synchronous browser implementation here: `aes`
+ * loads in browsers), @noble/hashes otherwise; HKDF from @noble/hashes everywhere, over node:crypto's
+ * SHA-512 where it exists (node-sha512.ts). AES-GCM has no synchronous browser implementation here: `aes`
  * is null there and the caller keeps WebCrypto.
  */
 import type * as NodeCrypto from 'node:crypto';
 import { expand, extract } from '@noble/hashes/hkdf.js';
 import { hmac } from '@noble/hashes/hmac.js';
 import { sha512 } from '@noble/hashes/sha2.js';
+import { nodeSha512 } from './node-sha512.js';
 
 function nodeCrypto(): typeof NodeCrypto | null {
   const proc = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process;
@@ -27,6 +29,8 @@ function nodeCrypto(): typeof NodeCrypto | null {
 }
 
 const c = nodeCrypto();
+/** The SHA-512 under @noble's HKDF: node:crypto's where it exists, else @noble's own. */
+const kdfHash = c ? nodeSha512(c) : sha512;
 /** A copy that owns its memory (node:crypto may hand out slices of a shared pool). */
 const own = (b: Buffer) => new Uint8Array(b);
 
@@ -51,15 +55,16 @@ export function mlsMacEqual(a: Uint8Array, b: Uint8Array): boolean {
  * HKDF-Extract and HKDF-Expand with SHA-512 (RFC 5869 §2.2, §2.3), from @noble/hashes on every
  * runtime. node:crypto offers HKDF only as Extract-then-Expand (`hkdfSync`) and MLS expands given
  * secrets (RFC 9420 §8 ExpandWithLabel); composing the two steps from node:crypto's HMAC would make
- * HKDF our own code, which the primitive policy (../shared/DESIGN.md) rules out. Measured cost:
- * ~23 µs per Expand against ~8 µs for the HMAC composition (docs/DECISIONS.md).
+ * HKDF our own code, which the primitive policy (../shared/DESIGN.md) rules out. On Node, @noble's
+ * HKDF runs over node:crypto's SHA-512 (node-sha512.ts), which only supplies the hash
+ * (docs/DECISIONS.md, "MLS commit cost at 1,000 members, continued").
  */
 export function mlsHkdfExtract(salt: Uint8Array, ikm: Uint8Array): Uint8Array {
-  return extract(sha512, ikm, salt.length === 0 ? undefined : salt);
+  return extract(kdfHash, ikm, salt.length === 0 ? undefined : salt);
 }
 
 export function mlsHkdfExpand(prk: Uint8Array, info: Uint8Array, length: number): Uint8Array {
-  return expand(sha512, prk, info, length);
+  return expand(kdfHash, prk, info, length);
 }
 
 export interface SyncAesGcm {
