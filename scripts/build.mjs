@@ -89,6 +89,10 @@ async function bundleCli() {
     target: 'node20',
     // The repository's packages from their sources (the same code their dist/ holds).
     conditions: ['@blindrelay/source'],
+    // A dependency's ESM build where it has one: a CommonJS module imported with `import()` would
+    // become a chunk whose only export is `default` (esbuild's splitting), so `m.client` of
+    // @serenity-kit/opaque (CommonJS `main`, ESM `module`) would be undefined.
+    mainFields: ['module', 'main'],
     external: ['@blindrelay/server', '@blindrelay/server/*', 'ws', 'tsx', 'tsx/*'],
     // CommonJS dependencies (commander) require Node's built-ins: give each module a `require`.
     banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" },
