@@ -20,6 +20,8 @@ import type { BenchOptions, BenchResult, Row } from './run.js';
 
 // Twenty accounts: the per-address account limit (accountsPerIp, 20) of a single relay.
 const PAIRS = 10;
+/** The --quick smoke test checks the shape: two pairs still send across relays with three. */
+const QUICK_PAIRS = 2;
 /** Fixed rate for the latency figures: well inside what three relays on two cores sustain. */
 const LATENCY_RATE = 100;
 /**
@@ -73,14 +75,14 @@ async function measureSetup(setup: Setup, opts: BenchOptions): Promise<Measured>
     const urls = relays.map((r) => r.url);
     const serversFrom = (home: number) => urls.map((_, k) => urls[(home + k) % urls.length] as string);
     opts.log(`  ${setup}: ${PAIRS} senders and ${PAIRS} receivers on ${urls.join(' ')}`);
-    clients = await DRIVER(PAIRS, (i, role) => serversFrom(role === 'sender' ? i : i + 1), opts.log);
+    clients = await DRIVER(opts.quick ? QUICK_PAIRS : PAIRS, (i, role) => serversFrom(role === 'sender' ? i : i + 1), opts.log);
     const { senders, tracker } = clients;
 
-    const seconds = Number(process.env.BLINDRELAY_CLUSTER_SECONDS) || (opts.quick ? 3 : 10);
+    const seconds = Number(process.env.BLINDRELAY_CLUSTER_SECONDS) || (opts.quick ? 1 : 10);
     // Unmeasured warm-up at full load: JIT-compiled relay code, prepared statements on every
     // pooled connection, grown pools. Each of three relays sees a third of the traffic, so without
     // it they would spend more of the measured window cold than one relay does.
-    const warmup = Number(process.env.BLINDRELAY_CLUSTER_WARMUP) || (opts.quick ? 1 : 3);
+    const warmup = Number(process.env.BLINDRELAY_CLUSTER_WARMUP) || (opts.quick ? 0.5 : 3);
     opts.log(`  ${setup}: warm-up for ${warmup} s`);
     await maxThroughput(senders, tracker, warmup, 16);
     tracker.latencies.length = 0;

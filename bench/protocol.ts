@@ -23,12 +23,13 @@ const tsx = import.meta.resolve('tsx');
 /** The flag is V8's since Node 24; older Node refuses it. */
 export const NODE_FLAGS = Number.parseInt(process.versions.node, 10) >= 24 ? ['--external-memory-accounted-in-global-limit'] : [];
 
-function measureIn(peer: PeerName, metric: Metric, ms: number): number {
-  const args = [...NODE_FLAGS, '--import', tsx, measureScript, peer, metric, String(ms)];
+/** The values of `metrics` (in order) measured by one process of `peer`. */
+function measureIn(peer: PeerName, metrics: readonly Metric[], ms: number): number[] {
+  const args = [...NODE_FLAGS, '--import', tsx, measureScript, peer, metrics.join(','), String(ms)];
   const out = execFileSync(process.execPath, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
-  const value = Number(out.trim().split('\n').pop());
-  if (!Number.isFinite(value)) throw new Error(`${peer} ${metric}: no result`);
-  return value;
+  const values = out.trim().split('\n').slice(-metrics.length).map(Number);
+  if (values.length !== metrics.length || !values.every(Number.isFinite)) throw new Error(`${peer} ${metrics.join(',')}: no result`);
+  return values;
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
@@ -37,18 +38,24 @@ export async function run(opts: BenchOptions): Promise<BenchResult> {
   const ms = opts.quick ? 300 : 1500;
   const rounds = opts.quick ? 1 : 3;
   const rows: Row[] = [];
+  const row = (metric: Metric, o: number, l: number): Row => ({ metric, unit: UNITS[metric], ours: o, peer: l, ratio: o / l });
+  if (opts.quick) {
+    // The smoke test checks the shape: one process per peer measures every metric in turn.
+    opts.log('  every metric, one process per peer');
+    const ours = measureIn('blindrelay', METRICS, ms);
+    const peer = measureIn('libsignal', METRICS, ms);
+    return { bench: 'protocol', peer: peerName, rows: METRICS.map((m, i) => row(m, ours[i] as number, peer[i] as number)) };
+  }
   for (const metric of METRICS) {
     const ours: number[] = [];
     const peer: number[] = [];
     const n = metric === 'wire_bytes_100b' ? 1 : rounds;
     for (let i = 0; i < n; i++) {
       opts.log(`  ${metric} round ${i + 1}/${n}`);
-      ours.push(measureIn('blindrelay', metric, ms));
-      peer.push(measureIn('libsignal', metric, ms));
+      ours.push(...measureIn('blindrelay', [metric], ms));
+      peer.push(...measureIn('libsignal', [metric], ms));
     }
-    const o = median(ours);
-    const l = median(peer);
-    rows.push({ metric, unit: UNITS[metric], ours: o, peer: l, ratio: o / l });
+    rows.push(row(metric, median(ours), median(peer)));
   }
   return { bench: 'protocol', peer: peerName, rows };
 }

@@ -67,14 +67,25 @@ const stop = (child: ChildProcess) =>
     child.kill('SIGTERM');
   });
 
-async function withRelay<T>(fn: (url: string) => Promise<T>): Promise<T> {
+/** A relay child process on a fresh data directory; `close` stops it and removes the directory. */
+async function startRelay(): Promise<{ url: string; close: () => Promise<void> }> {
   const dir = await mkdtemp(join(tmpdir(), 'br-bench-relay-'));
   const { child, url } = await spawnRelay(dir);
+  return {
+    url,
+    close: async () => {
+      await stop(child);
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function withRelay<T>(fn: (url: string) => Promise<T>): Promise<T> {
+  const relay = await startRelay();
   try {
-    return await fn(url);
+    return await fn(relay.url);
   } finally {
-    await stop(child);
-    await rm(dir, { recursive: true, force: true });
+    await relay.close();
   }
 }
 
@@ -94,8 +105,8 @@ async function loadgen(mode: 'ours' | 'nats', url: string, seconds: number): Pro
 export async function run(opts: BenchOptions): Promise<BenchResult> {
   const { log } = opts;
   const seconds = opts.quick ? 1 : 8;
-  /** SDK sender → receiver pairs end to end (3 in the --quick smoke test: account set-up dominates it). */
-  const pairCount = opts.quick ? 3 : 10;
+  /** SDK sender → receiver pairs end to end (2 in the --quick smoke test: account set-up dominates it). */
+  const pairCount = opts.quick ? 2 : 10;
 
   log('  protocol: one-way encrypt + decrypt, 100 bytes, one process');
   const cpu0 = process.cpuUsage();
@@ -115,62 +126,88 @@ export async function run(opts: BenchOptions): Promise<BenchResult> {
     nats = await loadgen('nats', NATS_URL, seconds);
   }
 
-  log(`  end to end, before (A/B): ${pairCount} SDK senders not listening (one HTTP POST and profile write per send) and ${pairCount} receivers`);
-  const http = await withRelay(async (url) => {
-    const pairs = await sdkPairs(pairCount, () => [url], log);
-    try {
-      const max = await windowed(pairs.senders, pairs.tracker, seconds, 64, () => undefined);
-      return max.delivered / max.seconds;
-    } finally {
-      await pairs.stop();
-    }
-  });
-
-  /**
-   * Closed loop, then 1,000 messages/s offered, with the receivers in this process or in their own
-   * (`split`). CPU µs per delivered message: of this process (senders, and receivers unless split)
-   * and of the receivers' process, over the closed loop.
-   */
-  const endToEnd = (receivers: 'in-process' | 'process') =>
-    withRelay(async (url) => {
-      const pairs = await sdkPairs(pairCount, () => [url], log, { listenSenders: true, receivers });
+  // The --quick smoke test runs the three end-to-end phases (each with its own accounts, 12 in
+  // all, inside the relay's 20 per address) on one relay; a measurement gives each its own.
+  const quickRelay = opts.quick ? await startRelay() : undefined;
+  const onRelay = <T>(fn: (url: string) => Promise<T>): Promise<T> => (quickRelay ? fn(quickRelay.url) : withRelay(fn));
+  try {
+    log(`  end to end, before (A/B): ${pairCount} SDK senders not listening (one HTTP POST and profile write per send) and ${pairCount} receivers`);
+    const http = await onRelay(async (url) => {
+      const pairs = await sdkPairs(pairCount, () => [url], log);
       try {
-        const errors: string[] = [];
-        const onError = (e: Error) => errors.length < 5 && errors.push(e.message);
-        log(`  end to end: closed loop, 64 in flight per sender, ${seconds} s`);
-        const c0 = process.cpuUsage();
-        const r0 = (await pairs.receiverCpuUs?.()) ?? 0;
-        const max = await windowed(pairs.senders, pairs.tracker, seconds, 64, onError);
-        const c = process.cpuUsage(c0);
-        const receiverCpu = ((await pairs.receiverCpuUs?.()) ?? 0) - r0;
-        log(`  end to end: 1,000 messages/s offered for ${seconds} s`);
-        const fixed = await fixedRate(pairs.senders, pairs.tracker, seconds, 1000);
-        if (errors.length > 0) log(`  send errors: ${errors.join('; ')}`);
-        const expected = Math.round(1000 * seconds);
-        if (fixed.delivered !== expected) log(`  warning: delivered ${fixed.delivered} of ${expected} messages at 1,000/s`);
-        const sorted = [...fixed.latenciesMs].sort((a, b) => a - b);
-        // Where messages wait: until the relay accepted the send (coalescer, encryption, profile
-        // write, frame, the relay's group commit and fsync, the answer), and the whole way.
-        const accepted = [...(fixed.acceptedMs ?? [])].sort((a, b) => a - b);
-        log(
-          `  at 1,000/s: send call → relay accepted p50 ${percentile(accepted, 50).toFixed(1)} / p99 ${percentile(accepted, 99).toFixed(1)} ms; ` +
-            `send call → onMessage p50 ${percentile(sorted, 50).toFixed(1)} / p99 ${percentile(sorted, 99).toFixed(1)} ms`,
-        );
-        const cpuUs = (c.user + c.system + receiverCpu) / max.delivered;
-        log(
-          `  end to end (receivers ${receivers}): ${Math.round(cpuUs)} µs SDK CPU per delivered message (${Math.round(receiverCpu / max.delivered)} of it in the receivers' process)`,
-        );
-        return { perSecond: max.delivered / max.seconds, p50: percentile(sorted, 50), p99: percentile(sorted, 99), cpuUs };
+        const max = await windowed(pairs.senders, pairs.tracker, seconds, 64, () => undefined);
+        return max.delivered / max.seconds;
       } finally {
         await pairs.stop();
       }
     });
 
-  log(`  end to end: ${pairCount} SDK senders (listening, so sends go over the WebSocket) and ${pairCount} receivers, one process`);
-  const e2e = await endToEnd('in-process');
-  log(`  end to end, split: the same ${pairCount} senders in this process, the ${pairCount} receivers in their own (bench/relay/receivers.ts)`);
-  const split = await endToEnd('process');
+    /**
+     * Closed loop, then 1,000 messages/s offered, with the receivers in this process or in their own
+     * (`split`). CPU µs per delivered message: of this process (senders, and receivers unless split)
+     * and of the receivers' process, over the closed loop.
+     */
+    const endToEnd = (receivers: 'in-process' | 'process') =>
+      onRelay(async (url) => {
+        const pairs = await sdkPairs(pairCount, () => [url], log, { listenSenders: true, receivers });
+        try {
+          const errors: string[] = [];
+          const onError = (e: Error) => errors.length < 5 && errors.push(e.message);
+          log(`  end to end: closed loop, 64 in flight per sender, ${seconds} s`);
+          const c0 = process.cpuUsage();
+          const r0 = (await pairs.receiverCpuUs?.()) ?? 0;
+          const max = await windowed(pairs.senders, pairs.tracker, seconds, 64, onError);
+          const c = process.cpuUsage(c0);
+          const receiverCpu = ((await pairs.receiverCpuUs?.()) ?? 0) - r0;
+          log(`  end to end: 1,000 messages/s offered for ${seconds} s`);
+          const fixed = await fixedRate(pairs.senders, pairs.tracker, seconds, 1000);
+          if (errors.length > 0) log(`  send errors: ${errors.join('; ')}`);
+          const expected = Math.round(1000 * seconds);
+          if (fixed.delivered !== expected) log(`  warning: delivered ${fixed.delivered} of ${expected} messages at 1,000/s`);
+          const sorted = [...fixed.latenciesMs].sort((a, b) => a - b);
+          // Where messages wait: until the relay accepted the send (coalescer, encryption, profile
+          // write, frame, the relay's group commit and fsync, the answer), and the whole way.
+          const accepted = [...(fixed.acceptedMs ?? [])].sort((a, b) => a - b);
+          log(
+            `  at 1,000/s: send call → relay accepted p50 ${percentile(accepted, 50).toFixed(1)} / p99 ${percentile(accepted, 99).toFixed(1)} ms; ` +
+              `send call → onMessage p50 ${percentile(sorted, 50).toFixed(1)} / p99 ${percentile(sorted, 99).toFixed(1)} ms`,
+          );
+          const cpuUs = (c.user + c.system + receiverCpu) / max.delivered;
+          log(
+            `  end to end (receivers ${receivers}): ${Math.round(cpuUs)} µs SDK CPU per delivered message (${Math.round(receiverCpu / max.delivered)} of it in the receivers' process)`,
+          );
+          return { perSecond: max.delivered / max.seconds, p50: percentile(sorted, 50), p99: percentile(sorted, 99), cpuUs };
+        } finally {
+          await pairs.stop();
+        }
+      });
 
+    log(`  end to end: ${pairCount} SDK senders (listening, so sends go over the WebSocket) and ${pairCount} receivers, one process`);
+    const e2e = await endToEnd('in-process');
+    log(`  end to end, split: the same ${pairCount} senders in this process, the ${pairCount} receivers in their own (bench/relay/receivers.ts)`);
+    const split = await endToEnd('process');
+    return result(ours, nats, oneway, protocolCpuUs, http, e2e, split);
+  } finally {
+    await quickRelay?.close();
+  }
+}
+
+interface EndToEnd {
+  perSecond: number;
+  p50: number;
+  p99: number;
+  cpuUs: number;
+}
+
+function result(
+  ours: LoadgenResult,
+  nats: LoadgenResult | undefined,
+  oneway: number,
+  protocolCpuUs: number,
+  http: number,
+  e2e: EndToEnd,
+  split: EndToEnd,
+): BenchResult {
   const capacity = ours.delivered / ours.seconds;
   const natsCapacity = nats ? nats.delivered / nats.seconds : null;
   const ratio = (a: number, b: number | null) => (b === null ? null : a / b);

@@ -1,6 +1,6 @@
 // `npm run build`: each publishable package's src/ to dist/ (packages/*/tsconfig.build.json).
-// JavaScript: esbuild transpiles file by file (no bundling: the module graph stays as written),
-// ESM, with source maps that carry their sources (the tarball holds no src/); a file whose output
+// JavaScript: esbuild transpiles the libraries file by file (no bundling: the module graph stays
+// as written; the CLI alone is bundled, see bundleCli), ESM, with source maps that carry their sources (the tarball holds no src/); a file whose output
 // is unchanged is not rewritten (a process running dist/ while a build runs, such as the CLI tests
 // during test/packages/install.test.ts's `npm pack`, never sees a half-written file; a changed one
 // is written beside and renamed over). Types: tsc emits the .d.ts files in build mode (`tsc -b`:
@@ -41,6 +41,7 @@ function walk(dir) {
 }
 
 async function buildJs(pkg) {
+  if (pkg === 'cli') return bundleCli();
   const { build } = await import('esbuild');
   const dir = join(ROOT, 'packages', pkg);
   const src = join(dir, 'src');
@@ -62,6 +63,47 @@ async function buildJs(pkg) {
   });
   for (const out of outputFiles) writeIfChanged(out.path, out.contents);
   for (const f of files.filter((f) => !f.endsWith('.ts'))) writeIfChanged(join(dist, relative(src, f)), readFileSync(f));
+}
+
+/**
+ * The CLI is one bundle (dist/main.js, and a chunk per part loaded on demand: the SDK, the QR
+ * code), its dependencies inside: a command loads a few files instead of ~340 modules, each
+ * resolved through package.json lookups (0.75 s of CPU per command before, about half of it
+ * after; docs/BENCHMARKS.md, "CLI start"). The relay stays outside (`blindrelay server` loads the
+ * installed @blindrelay/server, whose SQL migrations live beside its modules), and so do `ws`,
+ * which the SDK requires at run time (a dependency of the CLI package too), and tsx.
+ */
+async function bundleCli() {
+  const { build } = await import('esbuild');
+  const dir = join(ROOT, 'packages', 'cli');
+  const dist = join(dir, 'dist');
+  const { outputFiles } = await build({
+    write: false,
+    entryPoints: { main: join(dir, 'src', 'main.ts') },
+    outdir: dist,
+    bundle: true,
+    splitting: true,
+    chunkNames: 'chunk-[hash]',
+    format: 'esm',
+    platform: 'node',
+    target: 'node20',
+    // The repository's packages from their sources (the same code their dist/ holds).
+    conditions: ['@blindrelay/source'],
+    // A dependency's ESM build where it has one: a CommonJS module imported with `import()` would
+    // become a chunk whose only export is `default` (esbuild's splitting), so `m.client` of
+    // @serenity-kit/opaque (CommonJS `main`, ESM `module`) would be undefined.
+    mainFields: ['module', 'main'],
+    external: ['@blindrelay/server', '@blindrelay/server/*', 'ws', 'tsx', 'tsx/*'],
+    // CommonJS dependencies (commander) require Node's built-ins: give each module a `require`.
+    banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" },
+    sourcemap: true,
+    sourcesContent: true,
+    logLevel: 'warning',
+  });
+  const written = new Set(outputFiles.map((o) => o.path));
+  for (const out of outputFiles) writeIfChanged(out.path, out.contents);
+  // JavaScript of an earlier build (chunks by another hash, per-file modules); types stay.
+  if (existsSync(dist)) for (const f of walk(dist)) if (/\.js(\.map)?$/.test(f) && !written.has(f)) rmSync(f);
 }
 
 /** Write `path` only when its bytes change, through a temporary file renamed over it (atomic on one file system). */

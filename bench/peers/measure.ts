@@ -1,5 +1,6 @@
 // One measurement in a fresh process, so no run inherits another's heap, JIT state or GC debt:
-// `tsx bench/peers/measure.ts PEER METRIC DURATION_MS` prints one number on stdout.
+// `tsx bench/peers/measure.ts PEER METRIC DURATION_MS` prints one number on stdout. The --quick
+// smoke test passes several metrics (`METRIC,METRIC,...`) to one process and gets one line each.
 import * as ours from './blindrelay.js';
 import * as libsignal from './libsignal.js';
 
@@ -25,11 +26,14 @@ export async function measure(impl: Impl, metric: Metric, ms: number): Promise<n
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const [peer, metric, ms] = process.argv.slice(2);
-  if ((peer !== 'blindrelay' && peer !== 'libsignal') || !METRICS.includes(metric as Metric)) {
-    process.stderr.write('usage: measure.ts blindrelay|libsignal METRIC DURATION_MS\n');
+  const [peer, list = '', ms] = process.argv.slice(2);
+  const metrics = list.split(',');
+  if ((peer !== 'blindrelay' && peer !== 'libsignal') || !metrics.every((m) => METRICS.includes(m as Metric))) {
+    process.stderr.write('usage: measure.ts blindrelay|libsignal METRIC[,METRIC...] DURATION_MS\n');
     process.exit(2);
   }
-  const value = await measure(peer === 'blindrelay' ? ours : libsignal, metric as Metric, Number(ms) || 2000);
-  process.stdout.write(`${value}\n`);
+  for (const metric of metrics) {
+    const value = await measure(peer === 'blindrelay' ? ours : libsignal, metric as Metric, Number(ms) || 2000);
+    process.stdout.write(`${value}\n`);
+  }
 }
