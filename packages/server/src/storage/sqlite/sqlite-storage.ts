@@ -482,14 +482,42 @@ class SqliteMailboxes implements MailboxRepository {
   }
 
   async enqueue(q: Enqueue): Promise<EnqueueResult> {
+    return (await this.enqueueMany([q]))[0] as EnqueueResult;
+  }
+
+  /**
+   * One group-commit operation for all the sends: one savepoint, one read of each recipient's list
+   * version and of each queue's length (then counted here as messages go in: the triggers of
+   * migration 002 keep `queue_sizes` equal to it, and nothing else writes inside this operation).
+   */
+  async enqueueMany(requests: readonly Enqueue[]): Promise<EnqueueResult[]> {
     let bytes = 0;
-    for (const m of q.messages) bytes += m.body.length;
-    return this.w.run((): EnqueueResult => {
-      if (this.s.version.get(q.to) !== q.expectedListVersion) return { status: 'stale_list' };
-      const full = q.messages.filter((m) => ((this.s.queued.get(q.to, m.deviceId) as number | undefined) ?? 0) >= q.maxQueued).map((m) => m.deviceId);
-      if (full.length > 0) return { status: 'queue_full', deviceIds: full };
-      for (const m of q.messages) this.s.insert.run(m.id, q.to, m.deviceId, q.fromUser, q.fromDevice, m.body, q.sentAt);
-      return { status: 'stored' };
+    for (const q of requests) for (const m of q.messages) bytes += m.body.length;
+    return this.w.run((): EnqueueResult[] => {
+      const versions = new Map<string, number | undefined>();
+      const queued = new Map<string, number>();
+      const queueKey = (user: string, deviceId: number) => `${deviceId}\u0000${user}`;
+      const length = (user: string, deviceId: number) => {
+        const k = queueKey(user, deviceId);
+        let n = queued.get(k);
+        if (n === undefined) {
+          n = (this.s.queued.get(user, deviceId) as number | undefined) ?? 0;
+          queued.set(k, n);
+        }
+        return n;
+      };
+      return requests.map((q): EnqueueResult => {
+        if (!versions.has(q.to)) versions.set(q.to, this.s.version.get(q.to) as number | undefined);
+        if (versions.get(q.to) !== q.expectedListVersion) return { status: 'stale_list' };
+        const full = q.messages.filter((m) => length(q.to, m.deviceId) >= q.maxQueued).map((m) => m.deviceId);
+        if (full.length > 0) return { status: 'queue_full', deviceIds: full };
+        for (const m of q.messages) {
+          this.s.insert.run(m.id, q.to, m.deviceId, q.fromUser, q.fromDevice, m.body, q.sentAt);
+          const k = queueKey(q.to, m.deviceId);
+          queued.set(k, (queued.get(k) as number) + 1);
+        }
+        return { status: 'stored' };
+      });
     }, bytes);
   }
 
