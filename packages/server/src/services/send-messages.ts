@@ -53,7 +53,7 @@ export function checkSend(ctx: AppContext, me: AuthenticatedDevice, address: str
 /**
  * What to store for one send checked against the recipient's `account` (undefined: no such user,
  * charged to the lookup-miss budget, 404): Sesame coverage (409), then the queue request with
- * fresh message ids. Throws ApiError.
+ * fresh message ids (16 random bytes each, from `newId`). Throws ApiError.
  */
 export async function toEnqueue(
   ctx: AppContext,
@@ -62,6 +62,7 @@ export async function toEnqueue(
   send: SendRequest,
   bodies: readonly Uint8Array[],
   account: Account | undefined,
+  newId: () => Uint8Array = () => ctx.primitives.randomBytes(16),
 ): Promise<{ request: Enqueue; ids: Uint8Array[] }> {
   const { to } = send;
   if (!account) {
@@ -78,7 +79,7 @@ export async function toEnqueue(
   if (missing.length > 0 || stale.length > 0) {
     throw new ApiError(409, 'mismatched_devices', "the messages do not cover exactly the recipient's current devices", { missing, stale });
   }
-  const ids = given.map(() => ctx.primitives.randomBytes(16));
+  const ids = given.map(() => newId());
   const request: Enqueue = {
     to,
     expectedListVersion: account.listVersion,
