@@ -67,6 +67,7 @@ const row = (name: string, r: LoadgenResult) => ({
   name,
   perSecond: Math.round(r.delivered / r.seconds),
   cpuUsPerMsg: r.cpuUs === undefined ? null : +(r.cpuUs / r.delivered).toFixed(1),
+  loadgenCpuUsPerMsg: r.loadgenCpuUs === undefined ? null : +(r.loadgenCpuUs / r.delivered).toFixed(1),
   p50: +r.p50.toFixed(1),
   p99: +r.p99.toFixed(1),
   load1: +(loadavg()[0] as number).toFixed(2),

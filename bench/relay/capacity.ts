@@ -18,6 +18,8 @@ export interface LoadgenResult {
   p50: number;
   p99: number;
   peer?: string;
+  /** The load generator's own CPU time over the counted seconds, µs. */
+  loadgenCpuUs?: number;
   /** CPU time (user + system) of the process under test over the counted seconds, µs; absent if unreadable. */
   cpuUs?: number;
 }

@@ -10,7 +10,8 @@
 // acknowledged by it; at most WINDOW messages per mailbox published and not yet received.
 // Prints `measuring` and `measured` lines when the counted seconds start and end (so the parent can
 // read the CPU time of the process under test over exactly them), then one JSON line:
-// {delivered, seconds, p50, p99, peer?}.
+// {delivered, seconds, p50, p99, loadgenCpuUs, peer?} (loadgenCpuUs: this process's CPU time over
+// the counted seconds).
 import { randomBytes } from 'node:crypto';
 import { AckPolicy, connect, StorageType } from 'nats';
 import WebSocket from 'ws';
@@ -53,16 +54,22 @@ interface Stats {
 function summary(s: Stats, elapsed: number, extra: Record<string, unknown> = {}) {
   const sorted = [...s.latencies].sort((a, b) => a - b);
   const pct = (p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
-  return { delivered: s.delivered, seconds: elapsed, p50: pct(50), p99: pct(99), ...extra };
+  return { delivered: s.delivered, seconds: elapsed, p50: pct(50), p99: pct(99), loadgenCpuUs, ...extra };
 }
+
+/** This process's own CPU time over the counted seconds, µs (is the load generator the bottleneck?). */
+let loadgenCpuUs = 0;
 
 /** The counted seconds, marked on stdout for the parent; resolves with their length in seconds. */
 async function measure(begin: () => void, end: () => void): Promise<number> {
   process.stdout.write('measuring\n');
   begin();
   const start = performance.now();
+  const cpu0 = process.cpuUsage();
   await new Promise((r) => setTimeout(r, seconds * 1000));
   end();
+  const cpu = process.cpuUsage(cpu0);
+  loadgenCpuUs = cpu.user + cpu.system;
   const elapsed = (performance.now() - start) / 1000;
   process.stdout.write('measured\n');
   return elapsed;
