@@ -81,6 +81,7 @@ describe('benchmarks, --quick --json', () => {
     expect(r.rows.map((x) => x.metric)).toEqual([
       'relay_capacity_per_s',
       'relay_p99_ms_at_capacity',
+      'relay_cpu_us_per_msg',
       'e2e_delivered_per_s',
       'e2e_http_one_by_one_per_s',
       'protocol_oneway_per_s',

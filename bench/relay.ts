@@ -4,6 +4,8 @@
 //   to a connected receiver and acknowledged; against NATS JetStream (the server at
 //   127.0.0.1:4222, BLINDRELAY_TEST_NATS_URL) doing the same with a file-storage stream, publish
 //   with ack and one durable consumer per mailbox with explicit acks, same sizes and window.
+// - relay_cpu_us_per_msg: CPU time of the relay process, and of the local nats-server, per message
+//   delivered over those counted seconds (/proc): on a shared machine a steadier figure than the rate.
 // - e2e_delivered_per_s: SDK senders and receivers (this process) doing all the cryptography over
 //   WebSockets to a relay process, against protocol_oneway_per_s, the protocol's one-way
 //   encrypt + decrypt rate measured in the same run (bench/peers/blindrelay.ts).
@@ -13,23 +15,21 @@
 // - e2e_split_delivered_per_s, p50/p99_ms_at_1000_per_s_split: the same with the receivers in their
 //   own process (bench/relay/receivers.ts; real senders and receivers are different machines),
 //   still doing all the cryptography; the peer rate stays one thread doing both sides.
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { connect } from 'nats';
 import { relayNode } from '../test/runtime.js';
 import { LOAD_LIMITS_OFF } from './cluster/relays.js';
 import { onewayPerSecond } from './peers/blindrelay.js';
+import { findProcess, type LoadgenResult, loadgen } from './relay/capacity.js';
 import { fixedRate, percentile, windowed } from './relay/load.js';
 import { sdkPairs } from './relay/sdk-pairs.js';
 import type { BenchOptions, BenchResult } from './run.js';
 
 const CLI = fileURLToPath(new URL('../packages/cli/bin/blindrelay.mjs', import.meta.url));
-const LOADGEN = fileURLToPath(new URL('./relay/loadgen.ts', import.meta.url));
-const TSX = fileURLToPath(new URL('../node_modules/tsx/dist/cli.mjs', import.meta.url));
 const NATS_URL = process.env.BLINDRELAY_TEST_NATS_URL || 'nats://127.0.0.1:4222';
 /** A load test, not an abuse test: the per-device and per-pair message budgets are off. */
 const BENCH_LIMITS = [...LOAD_LIMITS_OFF, '--messages-per-device', 'off', '--acks-per-device', 'off'];
@@ -68,11 +68,12 @@ const stop = (child: ChildProcess) =>
   });
 
 /** A relay child process on a fresh data directory; `close` stops it and removes the directory. */
-async function startRelay(): Promise<{ url: string; close: () => Promise<void> }> {
+async function startRelay(): Promise<{ url: string; pid: number | undefined; close: () => Promise<void> }> {
   const dir = await mkdtemp(join(tmpdir(), 'br-bench-relay-'));
   const { child, url } = await spawnRelay(dir);
   return {
     url,
+    pid: child.pid,
     close: async () => {
       await stop(child);
       await rm(dir, { recursive: true, force: true });
@@ -80,26 +81,13 @@ async function startRelay(): Promise<{ url: string; close: () => Promise<void> }
   };
 }
 
-async function withRelay<T>(fn: (url: string) => Promise<T>): Promise<T> {
+async function withRelay<T>(fn: (url: string, pid: number | undefined) => Promise<T>): Promise<T> {
   const relay = await startRelay();
   try {
-    return await fn(relay.url);
+    return await fn(relay.url, relay.pid);
   } finally {
     await relay.close();
   }
-}
-
-interface LoadgenResult {
-  delivered: number;
-  seconds: number;
-  p50: number;
-  p99: number;
-  peer?: string;
-}
-
-async function loadgen(mode: 'ours' | 'nats', url: string, seconds: number): Promise<LoadgenResult> {
-  const { stdout } = await promisify(execFile)(relayNode(), [TSX, LOADGEN, mode, url, String(seconds)], { maxBuffer: 1 << 20, timeout: 300_000 });
-  return JSON.parse(stdout.trim().split('\n').pop() as string) as LoadgenResult;
 }
 
 export async function run(opts: BenchOptions): Promise<BenchResult> {
@@ -117,13 +105,14 @@ export async function run(opts: BenchOptions): Promise<BenchResult> {
   const protocolCpuUs = (onewayCpu.user + onewayCpu.system) / ((oneway * (performance.now() - wall0)) / 1000);
 
   log(`  relay capacity, ours: load generator process, 10 mailboxes, ${seconds} s`);
-  const ours = await withRelay((url) => loadgen('ours', url, seconds));
+  const ours = await withRelay((url, pid) => loadgen('ours', url, seconds, pid));
   let nats: LoadgenResult | undefined;
   const why = await natsUnreachable(NATS_URL);
   if (why) log(`  warning: NATS at ${NATS_URL} unreachable (${why}): no peer figure for relay_capacity_per_s`);
   else {
     log(`  relay capacity, NATS JetStream at ${NATS_URL}: the same load, ${seconds} s`);
-    nats = await loadgen('nats', NATS_URL, seconds);
+    // Its CPU time is read when it runs on this machine (the usual set-up), else left out.
+    nats = await loadgen('nats', NATS_URL, seconds, findProcess('nats-server'));
   }
 
   // The --quick smoke test runs the three end-to-end phases (each with its own accounts, 12 in
@@ -211,12 +200,21 @@ function result(
   const capacity = ours.delivered / ours.seconds;
   const natsCapacity = nats ? nats.delivered / nats.seconds : null;
   const ratio = (a: number, b: number | null) => (b === null ? null : a / b);
+  /** CPU time of the process under test (relay or nats-server) per delivered message over the counted seconds. */
+  const cpuPerMsg = (r: LoadgenResult | undefined) => (r?.cpuUs === undefined ? null : r.cpuUs / r.delivered);
   return {
     bench: 'relay',
     peer: nats?.peer ?? 'nats-server@unreachable',
     rows: [
       { metric: 'relay_capacity_per_s', unit: 'msg/s', ours: capacity, peer: natsCapacity, ratio: ratio(capacity, natsCapacity) },
       { metric: 'relay_p99_ms_at_capacity', unit: 'ms', ours: ours.p99, peer: nats?.p99 ?? null, ratio: ratio(ours.p99, nats?.p99 ?? null) },
+      {
+        metric: 'relay_cpu_us_per_msg',
+        unit: 'µs',
+        ours: cpuPerMsg(ours) ?? Number.NaN,
+        peer: cpuPerMsg(nats),
+        ratio: ratio(cpuPerMsg(ours) ?? Number.NaN, cpuPerMsg(nats)),
+      },
       { metric: 'e2e_delivered_per_s', unit: 'msg/s', ours: e2e.perSecond, peer: oneway, ratio: e2e.perSecond / oneway },
       { metric: 'e2e_http_one_by_one_per_s', unit: 'msg/s', ours: http, peer: oneway, ratio: http / oneway },
       { metric: 'protocol_oneway_per_s', unit: 'msg/s', ours: oneway, peer: null, ratio: null },

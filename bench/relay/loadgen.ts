@@ -8,7 +8,10 @@
 // before the run (random bytes: to the relay, as to NATS, a ciphertext is opaque bytes of a size);
 // every message published with an acknowledgement of its storage, delivered to the receiver and
 // acknowledged by it; at most WINDOW messages per mailbox published and not yet received.
-// Prints one JSON line: {delivered, seconds, p50, p99, peer?}.
+// Prints `measuring` and `measured` lines when the counted seconds start and end (so the parent can
+// read the CPU time of the process under test over exactly them), then one JSON line:
+// {delivered, seconds, p50, p99, loadgenCpuUs, peer?} (loadgenCpuUs: this process's CPU time over
+// the counted seconds).
 import { randomBytes } from 'node:crypto';
 import { AckPolicy, connect, StorageType } from 'nats';
 import WebSocket from 'ws';
@@ -51,7 +54,25 @@ interface Stats {
 function summary(s: Stats, elapsed: number, extra: Record<string, unknown> = {}) {
   const sorted = [...s.latencies].sort((a, b) => a - b);
   const pct = (p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
-  return { delivered: s.delivered, seconds: elapsed, p50: pct(50), p99: pct(99), ...extra };
+  return { delivered: s.delivered, seconds: elapsed, p50: pct(50), p99: pct(99), loadgenCpuUs, ...extra };
+}
+
+/** This process's own CPU time over the counted seconds, µs (is the load generator the bottleneck?). */
+let loadgenCpuUs = 0;
+
+/** The counted seconds, marked on stdout for the parent; resolves with their length in seconds. */
+async function measure(begin: () => void, end: () => void): Promise<number> {
+  process.stdout.write('measuring\n');
+  begin();
+  const start = performance.now();
+  const cpu0 = process.cpuUsage();
+  await new Promise((r) => setTimeout(r, seconds * 1000));
+  end();
+  const cpu = process.cpuUsage(cpu0);
+  loadgenCpuUs = cpu.user + cpu.system;
+  const elapsed = (performance.now() - start) / 1000;
+  process.stdout.write('measured\n');
+  return elapsed;
 }
 
 async function ours(): Promise<unknown> {
@@ -106,11 +127,14 @@ async function ours(): Promise<unknown> {
   }
   for (const m of mailboxes) pump(m);
   await new Promise((r) => setTimeout(r, 1000)); // warm-up
-  measuring = true;
-  const start = performance.now();
-  await new Promise((r) => setTimeout(r, seconds * 1000));
-  measuring = false;
-  const elapsed = (performance.now() - start) / 1000;
+  const elapsed = await measure(
+    () => {
+      measuring = true;
+    },
+    () => {
+      measuring = false;
+    },
+  );
   stopping = true;
   await new Promise((r) => setTimeout(r, 300));
   await Promise.all(
@@ -182,11 +206,14 @@ async function nats(): Promise<unknown> {
       pump();
     }
     await new Promise((r) => setTimeout(r, 1000)); // warm-up
-    measuring = true;
-    const start = performance.now();
-    await new Promise((r) => setTimeout(r, seconds * 1000));
-    measuring = false;
-    const elapsed = (performance.now() - start) / 1000;
+    const elapsed = await measure(
+      () => {
+        measuring = true;
+      },
+      () => {
+        measuring = false;
+      },
+    );
     stopping = true;
     await new Promise((r) => setTimeout(r, 300));
     return summary(stats, elapsed, { peer: `nats-server@${version}` });

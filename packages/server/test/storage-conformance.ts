@@ -534,6 +534,53 @@ export function storageConformance(open: () => Promise<StorageFixture>): void {
       expect(await s.mailboxes.countAll()).toBe(4);
     });
 
+    it('stores several sends in one call, each on its own: one refused send stores nothing and stops none of the others', async () => {
+      const { version } = await setup('bob', [device(2)]);
+      await setup('carol');
+      const one = (to: string, v: number, deviceIds: number[], maxQueued: number) => ({
+        to,
+        expectedListVersion: v,
+        fromUser: 'alice',
+        fromDevice: 3,
+        sentAt: T0,
+        messages: deviceIds.map((deviceId) => ({ id: bytes(16), deviceId, body: bytes(10) })),
+        maxQueued,
+      });
+      const sends = [
+        one('bob', version, [1, 2], 2),
+        one('bob', version - 1, [1, 2], 2),
+        one('carol', 1, [1], 2),
+        one('bob', version, [1, 2], 2),
+        // Bob's device 1 now holds 2 (the cap): the sends before this one in the same call count.
+        one('bob', version, [1, 2], 2),
+        one('nobody', 1, [1], 2),
+        one('carol', 1, [1], 2),
+      ];
+      expect(await s.mailboxes.enqueueMany([])).toEqual([]);
+      const results = await s.mailboxes.enqueueMany(sends);
+      const stored = { status: 'stored' };
+      const stale = { status: 'stale_list' };
+      // Concurrent stores (one transaction per send) may refuse another of bob's three instead; the
+      // counts are what every store must agree on.
+      expect(results).toHaveLength(7);
+      expect([results[1], results[2], results[5], results[6]]).toEqual([stale, stored, stale, stored]);
+      expect([results[0], results[3], results[4]].filter((r) => r?.status === 'stored')).toHaveLength(2);
+      expect([results[0], results[3], results[4]].filter((r) => r?.status === 'queue_full')).toEqual([{ status: 'queue_full', deviceIds: [1, 2] }]);
+      const bob1 = await s.mailboxes.fetch('bob', 1, { limit: 10 });
+      const bob2 = await s.mailboxes.fetch('bob', 2, { limit: 10 });
+      expect([bob1.length, bob2.length, (await s.mailboxes.fetch('carol', 1, { limit: 10 })).length]).toEqual([2, 2, 2]);
+      // What is queued is exactly the messages of the sends answered `stored`, each on its device.
+      const hex = (id: Uint8Array) => Buffer.from(id).toString('hex');
+      const expected = (to: string, deviceId: number) =>
+        sends
+          .filter((q, i) => q.to === to && results[i]?.status === 'stored')
+          .flatMap((q) => q.messages.filter((m) => m.deviceId === deviceId).map((m) => hex(m.id)))
+          .sort();
+      expect(bob1.map((m) => hex(m.id)).sort()).toEqual(expected('bob', 1));
+      expect(bob2.map((m) => hex(m.id)).sort()).toEqual(expected('bob', 2));
+      expect(await s.mailboxes.countAll()).toBe(6);
+    });
+
     it('never exceeds the queue cap under concurrent sends', async () => {
       const { version } = await setup('bob');
       const results = await Promise.all(range(0, 12).map(() => send('bob', version, [1], { maxQueued: 5 })));

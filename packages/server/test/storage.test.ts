@@ -28,6 +28,10 @@ describe('SQLite storage', () => {
     expect(statSync(join(dataDir, 'relay.db-wal')).mode & 0o777).toBe(0o600);
     const db = new DatabaseSync(join(dataDir, 'relay.db'), { readOnly: true });
     expect(db.prepare('PRAGMA journal_mode').get()?.journal_mode).toBe('wal');
+    // Per connection, so asked of the store's own: savepoint journals in memory (2), not in a file.
+    const own = (s as unknown as { db: DatabaseSync }).db;
+    expect(own.prepare('PRAGMA temp_store').get()?.temp_store).toBe(2);
+    expect(own.prepare('PRAGMA synchronous').get()?.synchronous).toBe(2);
     // Every migration this build ships, in order (numbers may have gaps: features reserve theirs).
     const applied = db.prepare('SELECT version, name, applied_at FROM schema_migrations ORDER BY version').all();
     expect(applied).toEqual(loadMigrations().map((m) => ({ version: m.version, name: m.name, applied_at: 1000 })));

@@ -12,6 +12,7 @@ import type { AppContext, AuthenticatedDevice } from '../context.js';
 import { decodeField, encodeBase64url } from '../http/base64url.js';
 import { ApiError, badRequest, conflict, noSuchUser } from '../http/errors.js';
 import { raiseSendMark, type SendMarkField } from '../http/send-mark.js';
+import type { Enqueue } from '../storage/types.js';
 
 export interface SendRequest {
   readonly to: string;
@@ -25,16 +26,17 @@ export interface SendOutcome {
 }
 
 /** Attempts when the recipient's device list changes between the coverage check and the store. */
-const MAX_ATTEMPTS = 3;
+export const MAX_ATTEMPTS = 3;
 
 type AccountLookup = (user: string) => ReturnType<AppContext['storage']['accounts']['get']>;
+type Account = NonNullable<Awaited<ReturnType<AccountLookup>>>;
 
 /**
- * Check and store one send of device `me` (connecting from `address`, for the lookup-miss budget).
- * `lookup`: the first read of the recipient's account (a batch shares one per recipient); a list
- * that changed before the store (`stale_list`) is read again from storage.
+ * The checks of one send that need no storage, in the order the relay makes them: the lookup-miss
+ * block, the rate limits (charged here), duplicate devices, the bodies' encoding and sizes.
+ * Returns the decoded bodies; throws ApiError.
  */
-export async function sendMessages(ctx: AppContext, me: AuthenticatedDevice, address: string, send: SendRequest, lookup?: AccountLookup): Promise<SendOutcome> {
+export function checkSend(ctx: AppContext, me: AuthenticatedDevice, address: string, send: SendRequest): Uint8Array[] {
   const { to } = send;
   ctx.lookupMisses.check(me, address);
   // Mailbox flooding: each sender has its own budget per recipient (own-device sync is free),
@@ -45,49 +47,97 @@ export async function sendMessages(ctx: AppContext, me: AuthenticatedDevice, add
   ]);
   const given = send.messages.map((m) => m.deviceId);
   if (new Set(given).size !== given.length) throw badRequest('messages: duplicate deviceId');
-  const bodies = send.messages.map((m, i) => decodeField(m.body, `messages[${i}].body`, { min: 1, max: ctx.limits.maxMessageBytes }));
-  // Before anything is stored: a send from an older copy of the profile is refused (§5a).
-  if (send.sendMark) await raiseSendMark(ctx, me, { to, messages: send.messages, sendMark: send.sendMark });
+  return send.messages.map((m, i) => decodeField(m.body, `messages[${i}].body`, { min: 1, max: ctx.limits.maxMessageBytes }));
+}
 
-  for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+/**
+ * What to store for one send checked against the recipient's `account` (undefined: no such user,
+ * charged to the lookup-miss budget, 404): Sesame coverage (409), then the queue request with
+ * fresh message ids (16 random bytes each, from `newId`). Throws ApiError.
+ */
+export async function toEnqueue(
+  ctx: AppContext,
+  me: AuthenticatedDevice,
+  address: string,
+  send: SendRequest,
+  bodies: readonly Uint8Array[],
+  account: Account | undefined,
+  newId: () => Uint8Array = () => ctx.primitives.randomBytes(16),
+): Promise<{ request: Enqueue; ids: Uint8Array[] }> {
+  const { to } = send;
+  if (!account) {
+    await ctx.lookupMisses.miss(me, address);
+    throw noSuchUser('unknown recipient');
+  }
+  // Sesame: exactly the recipient's current devices, minus the sender's own device.
+  const given = send.messages.map((m) => m.deviceId);
+  const expected = account.devices.map((d) => d.deviceId).filter((id) => !(to === me.user && id === me.deviceId));
+  const givenSet = new Set(given);
+  const expectedSet = new Set(expected);
+  const missing = expected.filter((id) => !givenSet.has(id));
+  const stale = given.filter((id) => !expectedSet.has(id)).sort((a, b) => a - b);
+  if (missing.length > 0 || stale.length > 0) {
+    throw new ApiError(409, 'mismatched_devices', "the messages do not cover exactly the recipient's current devices", { missing, stale });
+  }
+  const ids = given.map(() => newId());
+  const request: Enqueue = {
+    to,
+    expectedListVersion: account.listVersion,
+    fromUser: me.user,
+    fromDevice: me.deviceId,
+    sentAt: ctx.now(),
+    messages: given.map((deviceId, i) => ({ id: ids[i] as Uint8Array, deviceId, body: bodies[i] as Uint8Array })),
+    maxQueued: ctx.limits.maxQueuedPerDevice,
+  };
+  return { request, ids };
+}
+
+/** The refusal of a send the store found a full queue for (429). */
+export function queueFull(deviceIds: readonly number[]): ApiError {
+  return new ApiError(
+    429,
+    'queue_full',
+    "a recipient device's queue is full; retry later",
+    { devices: [...deviceIds].sort((a, b) => a - b) },
+    { 'retry-after': '60' },
+  );
+}
+
+/**
+ * Check and store one send of device `me` (connecting from `address`, for the lookup-miss budget).
+ * `lookup`: the first read of the recipient's account (a batch shares one per recipient); a list
+ * that changed before the store (`stale_list`) is read again from storage.
+ */
+export async function sendMessages(ctx: AppContext, me: AuthenticatedDevice, address: string, send: SendRequest, lookup?: AccountLookup): Promise<SendOutcome> {
+  const bodies = checkSend(ctx, me, address, send);
+  // Before anything is stored: a send from an older copy of the profile is refused (§5a).
+  if (send.sendMark) await raiseSendMark(ctx, me, { to: send.to, messages: send.messages, sendMark: send.sendMark });
+  return storeSend(ctx, me, address, send, bodies, MAX_ATTEMPTS, lookup);
+}
+
+/**
+ * The storing part of sendMessages, for a send that passed checkSend (and its send mark): up to
+ * `attempts` reads of the recipient's list and stores, then the wake-up of each recipient device.
+ */
+export async function storeSend(
+  ctx: AppContext,
+  me: AuthenticatedDevice,
+  address: string,
+  send: SendRequest,
+  bodies: readonly Uint8Array[],
+  attempts: number,
+  lookup?: AccountLookup,
+): Promise<SendOutcome> {
+  const { to } = send;
+  for (let attempt = 0; attempt < attempts; attempt++) {
     const account = attempt === 0 && lookup ? await lookup(to) : await ctx.storage.accounts.get(to);
-    if (!account) {
-      await ctx.lookupMisses.miss(me, address);
-      throw noSuchUser('unknown recipient');
-    }
-    // Sesame: exactly the recipient's current devices, minus the sender's own device.
-    const expected = account.devices.map((d) => d.deviceId).filter((id) => !(to === me.user && id === me.deviceId));
-    const givenSet = new Set(given);
-    const expectedSet = new Set(expected);
-    const missing = expected.filter((id) => !givenSet.has(id));
-    const stale = given.filter((id) => !expectedSet.has(id)).sort((a, b) => a - b);
-    if (missing.length > 0 || stale.length > 0) {
-      throw new ApiError(409, 'mismatched_devices', "the messages do not cover exactly the recipient's current devices", { missing, stale });
-    }
-    const ids = given.map(() => ctx.primitives.randomBytes(16));
-    const sentAt = ctx.now();
-    const result = await ctx.storage.mailboxes.enqueue({
-      to,
-      expectedListVersion: account.listVersion,
-      fromUser: me.user,
-      fromDevice: me.deviceId,
-      sentAt,
-      messages: given.map((deviceId, i) => ({ id: ids[i] as Uint8Array, deviceId, body: bodies[i] as Uint8Array })),
-      maxQueued: ctx.limits.maxQueuedPerDevice,
-    });
+    const { request, ids } = await toEnqueue(ctx, me, address, send, bodies, account);
+    const result = await ctx.storage.mailboxes.enqueue(request);
     if (result.status === 'stale_list') continue;
-    if (result.status === 'queue_full') {
-      throw new ApiError(
-        429,
-        'queue_full',
-        "a recipient device's queue is full; retry later",
-        { devices: [...result.deviceIds].sort((a, b) => a - b) },
-        { 'retry-after': '60' },
-      );
-    }
-    ctx.metrics.messagesStored.inc(given.length);
-    for (const deviceId of given) await ctx.bus.publish(deviceTopic(to, deviceId), { type: 'message' });
-    return { ids: ids.map(encodeBase64url), sentAt };
+    if (result.status === 'queue_full') throw queueFull(result.deviceIds);
+    ctx.metrics.messagesStored.inc(ids.length);
+    for (const m of request.messages) await ctx.bus.publish(deviceTopic(to, m.deviceId), { type: 'message' });
+    return { ids: ids.map(encodeBase64url), sentAt: request.sentAt };
   }
   throw conflict("the recipient's device list kept changing; retry");
 }

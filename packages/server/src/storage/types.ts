@@ -243,6 +243,13 @@ export interface MailboxRepository {
   /** Stores every message or none. */
   enqueue(request: Enqueue): Promise<EnqueueResult>;
   /**
+   * Several sends (a WebSocket `send` frame's items), one result each, in order: each send is
+   * checked and stored or refused on its own exactly as by `enqueue` (all of its messages or none);
+   * a refused send does not stop the others. Where the store can, in one write (SQLite: one
+   * group-commit operation, queue caps counting the sends before it); else one `enqueue` each.
+   */
+  enqueueMany(requests: readonly Enqueue[]): Promise<EnqueueResult[]>;
+  /**
    * Queued messages of one device, oldest first, with `seq > afterSeq`: at most `limit`, and no
    * more once the bodies reach `maxBytes` in total (but always the first one).
    */

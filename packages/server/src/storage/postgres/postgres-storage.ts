@@ -686,6 +686,11 @@ class PgMailboxes implements MailboxRepository {
     return { status: 'stored' };
   }
 
+  /** One transaction per send, concurrently (as the items of a send frame were stored before enqueueMany). */
+  enqueueMany(requests: readonly Enqueue[]): Promise<EnqueueResult[]> {
+    return Promise.all(requests.map((q) => this.enqueue(q)));
+  }
+
   /** The same, as a transaction of several statements that first creates missing `queue_sizes` rows. */
   private enqueueCreating(q: Enqueue, perDevice: Map<number, number>, ids: number[]): Promise<EnqueueResult> {
     return this.db.tx(async (c): Promise<EnqueueResult> => {
