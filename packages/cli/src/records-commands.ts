@@ -132,7 +132,7 @@ export function registerRecordsCommands(program: Command, c: RecordsCommandConte
     .command('get')
     .description('fetch and decrypt one record')
     .argument('<collection>', 'collection name, OWNER/NAME or id')
-    .argument('<id>', 'record id')
+    .argument('<id>', 'record id (one that starts with "-" goes after --, as in: get NAME -- -AbC)')
     .action(async (collection: string, id: string, _opts: unknown, cmd: Command) => {
       const out = c.output(cmd);
       const client = await c.open(cmd);
@@ -158,7 +158,7 @@ export function registerRecordsCommands(program: Command, c: RecordsCommandConte
     .command('rm')
     .description('delete a record')
     .argument('<collection>', 'collection name, OWNER/NAME or id')
-    .argument('<id>', 'record id')
+    .argument('<id>', 'record id (one that starts with "-" goes after --, as in: get NAME -- -AbC)')
     .action(async (collection: string, id: string, _opts: unknown, cmd: Command) => {
       const out = c.output(cmd);
       const client = await c.open(cmd);

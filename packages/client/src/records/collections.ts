@@ -281,6 +281,18 @@ async function sendKeys(ctx: Context, id: string, entry: CollectionEntry, user: 
   }
 }
 
+/**
+ * A new collection or record id: 16 random bytes whose base64url does not start with "-" (one id
+ * in 64 did, and a command line reads `-AbC…` as an option: `blindrelay records get NAME -AbC…`
+ * failed). Drawn again when it would; the ids stay uniform over the other 63/64 of the space.
+ */
+export function freshId(p: { randomBytes(n: number): Uint8Array }): Uint8Array {
+  for (;;) {
+    const b = p.randomBytes(16);
+    if ((b[0] as number) >> 2 !== 62) return b;
+  }
+}
+
 function checkName(name: string): void {
   if (typeof name !== 'string' || name.length === 0 || name.length > 128 || name.includes('/'))
     throw new InvalidArgumentError('a collection name is 1 to 128 characters, without "/"');
@@ -294,7 +306,7 @@ export async function createCollection(ctx: Context, name: string, options: Crea
   const indexes = planIndexes(options.indexes ?? [], plannedRecords, wordsPerRecord);
   const existing = await ctx.profile.transact(async (tx) => [...(await tx.get('collections')).collections.values()]);
   if (existing.some((c) => c.owner === ctx.account.user && c.name === name)) throw new InvalidArgumentError(`you already have a collection named ${name}`);
-  const idBytes = ctx.p.randomBytes(16);
+  const idBytes = freshId(ctx.p);
   const id = toBase64url(idBytes);
   const key = ctx.p.randomBytes(32);
   const members = [...new Set(options.members ?? [])];
@@ -361,7 +373,7 @@ export async function putRecord(ctx: Context, nameOrId: string, record: JsonReco
 /** Seal and store one record under the current epoch and widths (no re-plan). */
 async function writeRecord(ctx: Context, nameOrId: string, record: JsonRecord, options: { id?: string }): Promise<{ id: string; opened: Opened }> {
   if (typeof record !== 'object' || record === null || Array.isArray(record)) throw new InvalidArgumentError('a record is a JSON object');
-  const idBytes = options.id === undefined ? ctx.p.randomBytes(16) : checkRecordId(options.id);
+  const idBytes = options.id === undefined ? freshId(ctx.p) : checkRecordId(options.id);
   const id = toBase64url(idBytes);
   for (let attempt = 1; ; attempt++) {
     const o = await open(ctx, nameOrId, attempt > 1);
