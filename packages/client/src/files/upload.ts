@@ -14,6 +14,7 @@
  * already sent, or a revocation's source served differently by the relay than in an earlier run
  * (checked against the old version's seal at its end), makes it start afresh instead.
  */
+
 import {
   chunkIndexOfPayloadOffset,
   concat,
@@ -42,6 +43,7 @@ import {
   UploadLostError,
 } from '../errors.js';
 import { normalizeMeta, sealFileMeta } from '../file-meta.js';
+import { freshId } from '../ids.js';
 import type { PendingUpload, Transaction } from '../profile.js';
 import { checkUsers, recipientsOf } from './access.js';
 import { type FileSource, type ProgressListener, type PutOptions, type PutResult, UPLOAD_PART_BYTES } from './types.js';
@@ -362,7 +364,7 @@ export async function putFile(ctx: Context, source: FileSource, options: PutOpti
   const fileKey = generateFileKey(ctx.p);
   const nonce = ctx.p.randomBytes(PAYLOAD_NONCE_BYTES);
   // The id is ours to choose (16 random bytes), so that the owner can sign it with the metadata.
-  const id = toBase64url(ctx.p.randomBytes(16));
+  const id = toBase64url(freshId(ctx.p));
   const header = await rewrapHeader(ctx.p, fileKey, recipients);
   const plainMeta = normalizeMeta({ name: source.name, size: source.size, mtimeMs: source.mtimeMs });
   const access = await signDeviceFileAccess(ctx.p, ctx.account.signingSeed, fileKey, ctx.account.user, readers, accessBinding(id, header, plainMeta));

@@ -13,6 +13,7 @@ import type { Context } from '../context.js';
 import { resolveUser } from '../directory.js';
 import { InvalidArgumentError, NotFoundError, RelayError } from '../errors.js';
 import type { FileSource, PutOptions, PutResult } from '../files/types.js';
+import { freshId } from '../ids.js';
 import type { GroupReceived, GroupsRecord } from '../profile.js';
 import { groupSuite } from './ciphersuite.js';
 import { type DeviceRef, type DeviceVerifier, deviceOfCredential } from './credential.js';
@@ -414,7 +415,7 @@ export async function publishGroupKeyPackages(ctx: Context): Promise<number> {
 export async function createGroup(ctx: Context, name: string, members: readonly string[] = []): Promise<string> {
   const g = await Groups.open(ctx);
   const own = await newKeyPackage(keys(ctx), g.cs);
-  const idBytes = ctx.p.randomBytes(16);
+  const idBytes = freshId(ctx.p);
   const id = toBase64url(idBytes);
   const state = await createGroupState(keys(ctx), own, idBytes, name, g.verify, g.cs);
   await postGroup(ctx.api, { id });

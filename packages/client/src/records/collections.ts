@@ -10,6 +10,7 @@
  * exact: a false positive never reaches the caller, and every matching record is among the
  * candidates (the tokens of equal normalised values are equal).
  */
+
 import {
   applyTransforms,
   BlindIndexer,
@@ -37,6 +38,7 @@ import {
   NotFoundError,
   RecordNotFoundError,
 } from '../errors.js';
+import { freshId } from '../ids.js';
 import type { CollectionEntry } from '../profile.js';
 import { sendControl } from '../send.js';
 import { storeCollectionKey } from './keys.js';
@@ -278,18 +280,6 @@ async function sendKeys(ctx: Context, id: string, entry: CollectionEntry, user: 
       epoch: k.epoch,
       key: toBase64url(k.key),
     }));
-  }
-}
-
-/**
- * A new collection or record id: 16 random bytes whose base64url does not start with "-" (one id
- * in 64 did, and a command line reads `-AbC…` as an option: `blindrelay records get NAME -AbC…`
- * failed). Drawn again when it would; the ids stay uniform over the other 63/64 of the space.
- */
-export function freshId(p: { randomBytes(n: number): Uint8Array }): Uint8Array {
-  for (;;) {
-    const b = p.randomBytes(16);
-    if ((b[0] as number) >> 2 !== 62) return b;
   }
 }
 

@@ -1,13 +1,13 @@
 /**
- * New collection and record ids never start with "-" in base64url: a command line would read
+ * New file, group, collection and record ids never start with "-" in base64url: a command line would read
  * `-AbC…` as an option (`blindrelay records get NAME -AbC…` failed for one id in 64).
  */
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { toBase64url } from '../src/base64url.js';
-import { freshId } from '../src/records/collections.js';
+import { freshId } from '../src/ids.js';
 
-describe('fresh collection and record ids', () => {
+describe('fresh ids', () => {
   it('draws again when the base64url would start with "-"', () => {
     const dash = new Uint8Array(16).fill(0xfb); // first six bits 111110 = 62, "-"
     const next = new Uint8Array(16).fill(0x07);
