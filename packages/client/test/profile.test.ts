@@ -275,12 +275,15 @@ describe('profile store: encryption at rest', () => {
   it('default Argon2id parameters (m=64 MiB, t=3, p=4) derive a working key', async () => {
     expect(DEFAULT_KDF).toEqual({ algorithm: 'argon2id', m: 65536, t: 3, p: 4 });
     const storage = new FileStorage(join(dir, 'p'));
-    const started = performance.now();
+    const started = process.cpuUsage();
     await newProfile(storage, 'pw', DEFAULT_KDF);
     const reopened = await Profile.open(storage, p, { passphrase: 'pw' });
     expect((await reopened.read('account')).user).toBe('alice');
-    // Two derivations; generous bound for a loaded 2-core machine.
-    expect(performance.now() - started).toBeLessThan(5000);
+    // Two derivations. CPU time of this process (every thread: node:crypto's Argon2id runs its lanes
+    // on the thread pool), not wall time, which other work on a loaded 2-core machine stretched
+    // past any bound (6.8 and 9.7 s seen for a 5 s one); @noble's pure JavaScript on Node 20 is the slow case.
+    const cpu = process.cpuUsage(started);
+    expect((cpu.user + cpu.system) / 1000).toBeLessThan(8000);
   });
 });
 
