@@ -369,6 +369,22 @@ describe('SDK against the relay: the first send', () => {
     // The forged entry was not adopted: alice's own list still verifies against her key.
     expect((await alice.client.send(bob.client.user, 'again')).syncError).toBeUndefined();
   });
+
+  it('the lookups made side by side share one login', async () => {
+    const alice = await newUser(unique('alice'), url3);
+    const bob = await newUser(unique('bob'), url3);
+    alice.client.close();
+    const reopened = await BlindrelayClient.open(alice.env);
+    const logins: string[] = [];
+    alice.hook.fn = async (u, _init, next) => {
+      if (u.includes('/v1/auth/')) logins.push(u.slice(u.indexOf('/v1/auth/')));
+      return next();
+    };
+    await reopened.send(bob.client.user, 'hello');
+    expect(logins).toEqual(['/v1/auth/challenge', '/v1/auth/token']);
+    expect(await texts(bob)).toEqual(['hello']);
+    reopened.close();
+  });
 });
 
 describe('SDK against the relay: device lists held for directoryMaxAgeMs', () => {
