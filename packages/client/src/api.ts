@@ -362,6 +362,8 @@ export class RelayApi {
   readonly #timeoutMs: number;
   /** Per server: its clock minus ours (ms), when they differ enough to matter for signed requests. */
   readonly #clockOffset = new Map<string, number>();
+  /** Logins under way, per server (#login). */
+  readonly #logins = new Map<string, Promise<string>>();
   #preferred = 0;
 
   constructor(options: RelayApiOptions) {
@@ -444,7 +446,29 @@ export class RelayApi {
     return sign(method, path, bodyBytes(body), Date.now() + (this.#clockOffset.get(server) ?? 0));
   }
 
-  async #login(server: string): Promise<string> {
+  /**
+   * A bearer token for `server`. Requests made side by side (a first send's lookups, send.ts) share
+   * one login: one challenge/response per server at a time, not one per request.
+   */
+  #login(server: string): Promise<string> {
+    let pending = this.#logins.get(server);
+    if (!pending) {
+      const started = this.#loginOnce(server).finally(() => {
+        if (this.#logins.get(server) === started) this.#logins.delete(server);
+      });
+      this.#logins.set(server, started);
+      pending = started;
+    }
+    return pending;
+  }
+
+  /** After a 401: the cached token is dropped and a login under way (which may have read it) is not joined. */
+  async #dropToken(server: string): Promise<void> {
+    this.#logins.delete(server);
+    await this.#tokens.set(server, undefined);
+  }
+
+  async #loginOnce(server: string): Promise<string> {
     const creds = this.#credentials;
     if (!creds) throw new InvalidArgumentError('this call needs a registered device');
     const cached = await this.#tokens.get(server);
@@ -507,7 +531,7 @@ export class RelayApi {
           let r = await this.#exchange(server, method, path, body, token, timeout, await signature());
           const code = r.status === 401 && isObject(r.data) && typeof r.data.code === 'string' ? r.data.code : undefined;
           if (r.status === 401 && auth && (code === undefined || code === 'unauthorized')) {
-            await this.#tokens.set(server, undefined);
+            await this.#dropToken(server);
             token = await this.#login(server);
             r = await this.#exchange(server, method, path, body, token, timeout, await signature());
           } else if (code === 'stale_signature' && opts.signed) {
@@ -594,7 +618,7 @@ export class RelayApi {
 
   /** Forget the cached token of a server (after the relay closed a socket for an expired token). */
   async forgetToken(server: string): Promise<void> {
-    await this.#tokens.set(server, undefined);
+    await this.#dropToken(server);
   }
 
   // ---- §3 directory ------------------------------------------------------------------------------
@@ -865,7 +889,7 @@ export class RelayApi {
         let res = await this.#download(server, path, token, start);
         if (res.status === 401) {
           await res.body?.cancel();
-          await this.#tokens.set(server, undefined);
+          await this.#dropToken(server);
           token = await this.#login(server);
           res = await this.#download(server, path, token, start);
         }

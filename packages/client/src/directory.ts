@@ -104,7 +104,15 @@ export interface ResolveOptions {
   keyOnly?: boolean;
   /** Pin a changed master key without verifying it (`--accept-new-key`). */
   acceptNewKey?: boolean;
+  /**
+   * Our own user only: the directory entry as served to a request made earlier in this same
+   * transaction (send.ts asks for it in parallel with the recipient's). Checked exactly as a
+   * response fetched now.
+   */
+  served?: Promise<ServedEntry>;
 }
+
+export type ServedEntry = Awaited<ReturnType<Context['api']['getUser']>>;
 
 const toKeep = (list: DeviceList) => new Map(list.devices.map((d) => [d.deviceId, d.identityKey] as const));
 
@@ -133,7 +141,8 @@ async function lookUp(ctx: Context, tx: Transaction, user: string) {
 export async function resolveUser(ctx: Context, tx: Transaction, user: string, options: ResolveOptions): Promise<Resolved> {
   const { p } = ctx;
   let account = ctx.account;
-  const served = await lookUp(ctx, tx, user);
+  if (options.served && user !== account.user) throw new TypeError('resolveUser: a prefetched entry is for our own user only');
+  const served = await (options.served ?? lookUp(ctx, tx, user));
   const decoded = decodeDeviceList(served.deviceList);
   if (decoded.user !== user) throw new DecodeError('device list: issued for another user');
   const contacts = await tx.get('contacts');
@@ -270,7 +279,7 @@ export async function listForSend(
   ctx: Context,
   tx: Transaction,
   user: string,
-  options: { acceptNewKey?: boolean } = {},
+  options: { acceptNewKey?: boolean; served?: Promise<ServedEntry> } = {},
 ): Promise<{ list: DeviceList; fetched: boolean }> {
   const last = ctx.directory.get(user);
   const age = last ? ctx.now() - last.at : -1;
@@ -281,8 +290,25 @@ export async function listForSend(
       if (user === ctx.account.user || isFresh(list, ctx.now())) return { list, fetched: false };
     }
   }
-  const r = await resolveUser(ctx, tx, user, { mode: 'send', acceptNewKey: options.acceptNewKey ?? false });
+  const r = await resolveUser(ctx, tx, user, {
+    mode: 'send',
+    acceptNewKey: options.acceptNewKey ?? false,
+    ...(options.served ? { served: options.served } : {}),
+  });
   return { list: r.list, fetched: true };
+}
+
+/**
+ * Our own directory entry, requested now when `listForSend` would fetch it (no fetch of this
+ * process younger than ctx.directoryMaxAgeMs); undefined otherwise. A request not used is harmless.
+ */
+export function requestOwnEntry(ctx: Context): Promise<ServedEntry> | undefined {
+  const last = ctx.directory.get(ctx.account.user);
+  const age = last ? ctx.now() - last.at : -1;
+  if (last && age >= 0 && age < ctx.directoryMaxAgeMs) return undefined;
+  const requested = ctx.api.getUser(ctx.account.user);
+  requested.catch(() => undefined); // its error is raised where it is used (resolveUser)
+  return requested;
 }
 
 /**

@@ -19,10 +19,16 @@ import { tokenFor, tokensFor } from './delivery.js';
 import { listForSend } from './directory.js';
 import { encodeEnvelope } from './envelope.js';
 import { MismatchedDevicesError, relayError } from './errors.js';
+import type { Transaction } from './profile.js';
 import { hasOtherDevice, ownList, ownListVersion, type SendOptions, type SendResult, sendText } from './send.js';
 import { itemChars, MAX_SEND_FRAME_CHARS, type SendChannel, type SendFrameItem, type SentAnswer } from './send-channel.js';
 import { nextSendMark } from './send-mark.js';
 import { currentSession, putSession } from './sessions.js';
+
+/** True if this profile holds sessions with some device of `user` (sessionKey `user/deviceId`). */
+async function hasSessionWith(tx: Transaction, user: string): Promise<boolean> {
+  return (await tx.sessionKeys()).some((key) => key.startsWith(`${user}/`));
+}
 
 /** Sends per batch (one transaction). */
 const MAX_BATCH = 256;
@@ -112,6 +118,13 @@ export class SendCoalescer {
       };
       for (const p of batch) {
         if (p.to === self) {
+          slow.push(p);
+          continue;
+        }
+        // No session with any device of the recipient: the batch would find one missing after its
+        // lookups and leave the send to the one-by-one path anyway; it goes there before them
+        // (sendText makes its lookups side by side).
+        if (!(await hasSessionWith(tx, p.to))) {
           slow.push(p);
           continue;
         }

@@ -56,25 +56,41 @@ async function ours(ctx: Context, mark: number, signature: Uint8Array): Promise<
   }
 }
 
+type HeldMark = Awaited<ReturnType<Context['api']['sendMark']>>;
+
 /** The relay's mark for this device, its signature checked (a relay cannot claim a mark we never signed). */
-async function relayMark(ctx: Context): Promise<number> {
-  const held = await ctx.api.sendMark();
+async function relayMark(ctx: Context, requested?: Promise<HeldMark>): Promise<number> {
+  const held = await (requested ?? ctx.api.sendMark());
   if (held.mark === 0) return 0;
   if (!held.signature || !(await ours(ctx, held.mark, held.signature))) throw forged();
   return held.mark;
 }
 
 /**
+ * The relay's answer `nextSendMark` will need, asked now: undefined when the relay's mark was
+ * already compared for this opened profile. A send asks at its start, in parallel with its other
+ * lookups (the comparison itself stays in `nextSendMark`, inside the transaction; DECISIONS.md,
+ * "The first send's requests overlap"). A request that is not used is harmless (a read).
+ */
+export function requestRelayMark(ctx: Context): Promise<HeldMark> | undefined {
+  if (stateOf(ctx).relayChecked) return undefined;
+  const requested = ctx.api.sendMark();
+  requested.catch(() => undefined); // its error is raised where it is used (nextSendMark)
+  return requested;
+}
+
+/**
  * The mark for the send about to leave, inside its transaction (the caller flushes, then posts
  * with it). Throws ProfileRolledBackError — the transaction then writes nothing — if this profile
- * is behind the relay or behind what this process already saw.
+ * is behind the relay or behind what this process already saw. `requested`: the relay's mark asked
+ * earlier in this same transaction (requestRelayMark).
  */
-export async function nextSendMark(ctx: Context, tx: Transaction): Promise<SendMarkStamp> {
+export async function nextSendMark(ctx: Context, tx: Transaction, requested?: Promise<HeldMark>): Promise<SendMarkStamp> {
   const record = await tx.get('sendmark');
   const state = stateOf(ctx);
   if (record.mark < state.highest) throw new ProfileRolledBackError(state.highest, record.mark);
   if (!state.relayChecked) {
-    const held = await relayMark(ctx);
+    const held = await relayMark(ctx, requested);
     if (held > record.mark) throw new ProfileRolledBackError(held, record.mark);
     state.relayChecked = true;
   }

@@ -25,11 +25,11 @@ import {
 import { toBase64url } from './base64url.js';
 import type { Context } from './context.js';
 import { forgetTokens, tokenFor, tokensFor } from './delivery.js';
-import { deviceListOf, listForSend, ownLinkPending, resolveUser } from './directory.js';
+import { deviceListOf, listForSend, ownLinkPending, requestOwnEntry, resolveUser, type ServedEntry } from './directory.js';
 import { type Envelope, encodeEnvelope } from './envelope.js';
 import { DeviceUnavailableError, InvalidDeliveryTokenError, MismatchedDevicesError, SendFailedError, UntrustedDeviceError } from './errors.js';
 import type { Transaction } from './profile.js';
-import { nextSendMark } from './send-mark.js';
+import { nextSendMark, requestRelayMark } from './send-mark.js';
 import { currentSession, putSession } from './sessions.js';
 
 const MAX_ATTEMPTS = 4;
@@ -57,10 +57,21 @@ export async function sendText(ctx: Context, to: string, text: string, options: 
   const sentAt = ctx.now();
   const self = ctx.account.user;
   return ctx.profile.transact(async (tx) => {
-    const target = to === self ? await ownList(ctx, tx) : (await listForSend(ctx, tx, to, { acceptNewKey: options.acceptNewKey ?? false })).list;
+    // The lookups a first send needs go out together (DECISIONS.md, "The first send's requests
+    // overlap"): our own directory entry (for the sync copy) and the relay's send mark are asked
+    // now and checked where they were checked before; the recipient's list and the registration
+    // of our delivery token run side by side. Every check stays, in its place.
+    const ownEntry = requestOwnEntry(ctx);
+    const relayMark = requestRelayMark(ctx);
+    // The two side by side share these records: loaded once first, so both use the same copy.
+    await tx.get('contacts');
+    await tx.get('delivery');
+    const [target, deliveryToken] = await settledPair(
+      to === self ? ownList(ctx, tx, ownEntry) : listForSend(ctx, tx, to, { acceptNewKey: options.acceptNewKey ?? false }).then((r) => r.list),
+      // Our delivery token rides along (inside the encryption) so the recipient can seal its replies.
+      tokenFor(ctx, tx, to),
+    );
     // The envelope names its recipient and the version of our own list we hold (envelope.ts).
-    // Our delivery token rides along (inside the encryption) so the recipient can seal its replies.
-    const deliveryToken = await tokenFor(ctx, tx, to);
     const message = encodeEnvelope({
       type: 'message',
       id,
@@ -70,18 +81,29 @@ export async function sendText(ctx: Context, to: string, text: string, options: 
       listVersion: await ownListVersion(ctx, tx),
       ...(deliveryToken ? { deliveryToken } : {}),
     });
-    const devices = await deliver(ctx, tx, to, target, message);
+    const devices = await deliver(ctx, tx, to, target, message, relayMark);
     if (to === self) return { id, to, sentAt, devices, ownDevices: devices };
     try {
-      const own = await ownList(ctx, tx);
+      const own = await ownList(ctx, tx, ownEntry);
       if (!hasOtherDevice(ctx, own)) return { id, to, sentAt, devices, ownDevices: 0 };
       const sync = encodeEnvelope({ type: 'sync', id, sentAt, text, to, recipient: self, listVersion: await ownListVersion(ctx, tx) });
-      const ownDevices = await deliver(ctx, tx, self, own, sync);
+      const ownDevices = await deliver(ctx, tx, self, own, sync, relayMark);
       return { id, to, sentAt, devices, ownDevices };
     } catch (e) {
       return { id, to, sentAt, devices, ownDevices: 0, syncError: e as Error };
     }
   });
+}
+
+/**
+ * Both results, once both settled (the first error, in argument order, if any): nothing of a
+ * transaction is left running when it ends.
+ */
+async function settledPair<A, B>(a: Promise<A>, b: Promise<B>): Promise<[A, B]> {
+  const [ra, rb] = await Promise.allSettled([a, b]);
+  if (ra.status === 'rejected') throw ra.reason;
+  if (rb.status === 'rejected') throw rb.reason;
+  return [ra.value, rb.value];
 }
 
 export const hasOtherDevice = (ctx: Context, list: DeviceList) => list.devices.some((d) => d.deviceId !== ctx.account.deviceId);
@@ -95,16 +117,24 @@ export async function ownListVersion(ctx: Context, tx: Transaction): Promise<num
 /**
  * Our own device list for sending. When the list held has no other device there is no sync POST,
  * hence no 409 to tell us of a device linked since; only our devices can approve one, so it is
- * fetched while an approval by this profile is recent (directory.ts `ownLinkPending`).
+ * fetched while an approval by this profile is recent (directory.ts `ownLinkPending`). `served`: our
+ * directory entry as requested earlier in this transaction (directory.ts `requestOwnEntry`).
  */
-export async function ownList(ctx: Context, tx: Transaction): Promise<DeviceList> {
-  const own = await listForSend(ctx, tx, ctx.account.user);
+export async function ownList(ctx: Context, tx: Transaction, served?: Promise<ServedEntry>): Promise<DeviceList> {
+  const own = await listForSend(ctx, tx, ctx.account.user, served ? { served } : {});
   if (own.fetched || hasOtherDevice(ctx, own.list) || !(await ownLinkPending(ctx, tx))) return own.list;
   return (await resolveUser(ctx, tx, ctx.account.user, { mode: 'send' })).list;
 }
 
 /** Encrypt `plaintext` to every current device of `user` (but this one) and post it. */
-async function deliver(ctx: Context, tx: Transaction, user: string, initial: DeviceList, plaintext: Uint8Array): Promise<number> {
+async function deliver(
+  ctx: Context,
+  tx: Transaction,
+  user: string,
+  initial: DeviceList,
+  plaintext: Uint8Array,
+  relayMark?: ReturnType<typeof requestRelayMark>,
+): Promise<number> {
   const { p, account } = ctx;
   let list = initial;
   for (let attempt = 1; ; attempt++) {
@@ -148,7 +178,7 @@ async function deliver(ctx: Context, tx: Transaction, user: string, initial: Dev
     }
     // Write-ahead: the advanced sessions, and the send mark that refuses an older copy of them
     // (send-mark.ts), are on disk before the ciphertext leaves.
-    const mark = await nextSendMark(ctx, tx);
+    const mark = await nextSendMark(ctx, tx, relayMark);
     // Sealed when we hold a delivery token of every target device (never to our own devices).
     const tokens =
       user === account.user || ctx.sealedSends === false

@@ -319,6 +319,74 @@ describe('SDK against the relay', () => {
   });
 });
 
+describe('SDK against the relay: the first send', () => {
+  // A relay of its own: account creation is rate limited per IP.
+  let relay3: TestRelay;
+  let url3: string;
+  beforeAll(async () => {
+    relay3 = await startRelay({ host: '127.0.0.1', port: 0, dataDir: join(dir, 'third'), logLevel: 'silent', processMetrics: false });
+    url3 = relay3.url;
+  });
+  afterAll(async () => {
+    await relay3?.close();
+  });
+
+  it("a first send's overlapped lookups keep their checks: a forged list is refused, a forged own entry fails only the sync copy", async () => {
+    const alice = await newUser(unique('alice'), url3);
+    const bob = await newUser(unique('bob'), url3);
+    const posts: string[] = [];
+    const forge = (target: string, forged: (body: { user: string; masterKey: string; deviceList: string }) => Promise<void>) => {
+      alice.hook.fn = async (u, init, next) => {
+        if (u.endsWith('/v1/messages') && init?.method === 'POST') posts.push(u);
+        const res = await next();
+        if (!u.endsWith(`/v1/users/${target}`) || (init?.method ?? 'GET') !== 'GET') return res;
+        const body = (await res.json()) as { user: string; masterKey: string; deviceList: string };
+        await forged(body);
+        return new Response(JSON.stringify(body), { status: 200, headers: { 'content-type': 'application/json' } });
+      };
+    };
+    // Bob's list with its signature broken: refused, though our own entry and the send mark were asked in parallel.
+    forge(bob.client.user, async (body) => {
+      const bytes = fromBase64url(body.deviceList);
+      bytes[bytes.length - 1] = (bytes[bytes.length - 1] as number) ^ 1;
+      body.deviceList = toBase64url(bytes);
+    });
+    await expect(alice.client.send(bob.client.user, 'to a forged list?')).rejects.toThrow();
+    expect(posts).toEqual([]);
+    // Our own entry (asked for at the start) replaced by a list for "alice" signed by another key:
+    // the message to bob goes out, the sync copy is refused as before.
+    const eve = await P.generateMasterKey(p);
+    const eveList = await provenList(alice.client.user, eve, 9, [await P.generateDeviceKeys(p)]);
+    forge(alice.client.user, async (body) => {
+      body.masterKey = toBase64url(eve.publicKey);
+      body.deviceList = toBase64url(eveList);
+    });
+    const r = await alice.client.send(bob.client.user, 'to bob');
+    expect(r).toMatchObject({ devices: 1, ownDevices: 0 });
+    expect(r.syncError).toBeInstanceOf(Error);
+    alice.hook.fn = null;
+    expect(await texts(bob)).toEqual(['to bob']);
+    // The forged entry was not adopted: alice's own list still verifies against her key.
+    expect((await alice.client.send(bob.client.user, 'again')).syncError).toBeUndefined();
+  });
+
+  it('the lookups made side by side share one login', async () => {
+    const alice = await newUser(unique('alice'), url3);
+    const bob = await newUser(unique('bob'), url3);
+    alice.client.close();
+    const reopened = await BlindrelayClient.open(alice.env);
+    const logins: string[] = [];
+    alice.hook.fn = async (u, _init, next) => {
+      if (u.includes('/v1/auth/')) logins.push(u.slice(u.indexOf('/v1/auth/')));
+      return next();
+    };
+    await reopened.send(bob.client.user, 'hello');
+    expect(logins).toEqual(['/v1/auth/challenge', '/v1/auth/token']);
+    expect(await texts(bob)).toEqual(['hello']);
+    reopened.close();
+  });
+});
+
 describe('SDK against the relay: device lists held for directoryMaxAgeMs', () => {
   // A relay of its own: account creation is rate limited per IP.
   let relay2: TestRelay;
@@ -335,14 +403,24 @@ describe('SDK against the relay: device lists held for directoryMaxAgeMs', () =>
     const alice = await newUser(unique('alice'), url2);
     const bob1 = await newUser(unique('bob'), url2);
     const calls: string[] = [];
+    // Requests to the relay in flight at once (the first send's lookups overlap: send.ts).
+    let inFlight = 0;
+    let mostInFlight = 0;
     alice.hook.fn = async (u, init, next) => {
       if (u.includes('/v1/users/') && (init?.method ?? 'GET') === 'GET') calls.push(`GET ${u.slice(u.indexOf('/v1/users/') + 10)}`);
       if (u.endsWith('/v1/messages') && init?.method === 'POST') calls.push('POST');
-      return next();
+      mostInFlight = Math.max(mostInFlight, ++inFlight);
+      try {
+        return await next();
+      } finally {
+        inFlight--;
+      }
     };
     const [bob, me] = [`GET ${bob1.client.user}`, `GET ${alice.client.user}`];
     await alice.client.send(bob1.client.user, 'first');
-    expect(calls).toEqual([bob, 'POST', me]);
+    // Our own entry (for the sync copy) is asked for at the start, with bob's and the relay's send mark.
+    expect(calls).toEqual([me, bob, 'POST']);
+    expect(mostInFlight).toBeGreaterThanOrEqual(3);
     calls.length = 0;
     for (let i = 0; i < 2; i++) await alice.client.send(bob1.client.user, `more ${i}`);
     expect(calls).toEqual(['POST', 'POST']); // no directory fetch, no signature check
@@ -375,7 +453,7 @@ describe('SDK against the relay: device lists held for directoryMaxAgeMs', () =>
     alice.clock.offset += DIRECTORY_MAX_AGE_MS;
     calls.length = 0;
     await alice.client.send(bob1.client.user, 'later');
-    expect(calls).toEqual([bob, 'POST', me, 'POST']);
+    expect(calls).toEqual([me, bob, 'POST', 'POST']);
   });
 
   it('a device linked by another process of the same profile gets sync copies at once', async () => {
