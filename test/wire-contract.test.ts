@@ -461,7 +461,13 @@ describe.skipIf(!canRunRelay())('wire contract: the relay’s /openapi.json agai
     const e = environment();
     e.hook.fn = recorder;
     let approval: Promise<unknown> = Promise.resolve();
-    await BlindrelayClient.link(e.env, { servers: t.url, user: 'wc-alice', onCode: (code, sas) => void (approval = alice.client.approve(code, { sas })) });
+    await BlindrelayClient.link(e.env, {
+      servers: t.url,
+      user: 'wc-alice',
+      onCode: (code, sas) => {
+        approval = alice.client.approve(code, { sas });
+      },
+    });
     await approval;
     await alice.client.createCollection('wc-people', { indexes: [{ kind: 'exact', fields: ['email'], transforms: ['lower'] }] });
     await alice.client.putRecord('wc-people', { email: 'Ada@example.com' });
