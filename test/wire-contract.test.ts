@@ -22,8 +22,9 @@
  * - The request bodies the SDK sends (one call of each route whose body is a wire shape, recorded
  *   at its `fetch`) conform to the relay's served request schema, read by a small JSON Schema
  *   checker here that is shown to refuse bodies off the schema.
- * - Real SDK clients on the real relay (accounts, a send, a sealed reply, a prekey top-up, a device
- *   link, a record put and query): each of those bodies is accepted and on the served schema; each
+ * - Real SDK clients on the real relay (accounts, a delivery token, a bundle fetch, a send, an ack,
+ *   a sealed directory lookup and reply, a prekey top-up, a device link, a record put and query):
+ *   each of those bodies is accepted and on the served schema; each
  *   bound that schema declares, broken in the SDK's own body and sent with its credentials, is a
  *   400 bad_request (the SDK's typed error) and leaves every row of the relay's database as it was.
  */
@@ -31,7 +32,7 @@ import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { FILE_SEAL_BYTES } from '@blindrelay/protocol';
 import { GROUP_ID_BYTES } from '@blindrelay/protocol/groups';
-import { bounds, RELAY_ERRORS, RELAY_WIRE_CODES, type RelayWireCode } from '@blindrelay/protocol/wire';
+import { bounds, RELAY_ERRORS, RELAY_WIRE_CODES, type RelayWireCode, shapes, wireFault } from '@blindrelay/protocol/wire';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseEnvelope, RelayApi } from '../packages/client/src/api.js';
 import {
@@ -68,6 +69,7 @@ interface Schema {
   pattern?: string;
   minItems?: number;
   maxItems?: number;
+  uniqueItems?: boolean;
   anyOf?: Schema[];
   properties?: Record<string, Schema>;
   required?: string[];
@@ -353,6 +355,14 @@ describe.skipIf(!canRunRelay())('wire contract: the relay’s /openapi.json agai
     const sends = recording({ '/v1/messages': { ids: [], sentAt: 1 }, '/v1/sealed/messages': { ids: [], sentAt: 1 } }, true);
     await sends.sendMessages('bob', [{ deviceId: 1, body: new Uint8Array(48) }], { value: 3, signature: new Uint8Array(64) });
     await sends.sendSealed('bob', [{ deviceId: 2, token: new Uint8Array(32), body: new Uint8Array(48) }]);
+    await sends.setDeliveryToken(new Uint8Array(32), 'rotate');
+    await sends.ack(['A'.repeat(22), 'B'.repeat(22)]);
+    // (the answers are not bundles or a user's keys: these fail after sending; only the bodies sent count here)
+    await sends.bundles('bob', [1, 2]).catch(() => undefined);
+    await sends.bundles('bob').catch(() => undefined);
+    await recording({})
+      .getUserSealed('bob', 2, new Uint8Array(32))
+      .catch(() => undefined);
     const key = (n: number) => new Uint8Array(n);
     const upload = {
       signedPreKey: { id: 1, publicKey: key(32), signature: key(64) },
@@ -406,9 +416,12 @@ describe.skipIf(!canRunRelay())('wire contract: the relay’s /openapi.json agai
       'POST /v1/groups/{id}/commits',
       'POST /v1/groups/{id}/messages',
       'POST /v1/messages',
+      'POST /v1/messages/ack',
       'POST /v1/prekeys',
       'POST /v1/provisioning',
+      'POST /v1/sealed/directory',
       'POST /v1/sealed/messages',
+      'POST /v1/users/{user}/bundles',
       'PUT /v1/backup',
       'PUT /v1/backup/blob',
       'PUT /v1/collections/{id}',
@@ -416,6 +429,7 @@ describe.skipIf(!canRunRelay())('wire contract: the relay’s /openapi.json agai
       'PUT /v1/files/{id}/header',
       'PUT /v1/groups/key-packages',
       'PUT /v1/provisioning/{channelId}',
+      'PUT /v1/sealed/token',
       'PUT /v1/users/{user}/device-list',
     ]);
     // The check can fail: each of these is off the served schema.
@@ -432,6 +446,14 @@ describe.skipIf(!canRunRelay())('wire contract: the relay’s /openapi.json agai
     expect(offSchema(put, record)).toBeUndefined();
     for (const bad of [[0], [0, 1, 2], [32, 1], [0, 2 ** 48], [0, -1], ['0', 1]])
       expect(offSchema(put, { ...record, postings: [bad] }), JSON.stringify(bad)).toBeDefined();
+    // … and a bundle request naming a device twice, or more than one send's worth of devices.
+    const bundles = requestSchema('POST', '/v1/users/{user}/bundles');
+    expect(offSchema(bundles, { deviceIds: [1, 2] })).toBeUndefined();
+    expect(offSchema(bundles, { deviceIds: [1, 2, 1] })).toBeDefined();
+    expect(offSchema(bundles, { deviceIds: Array.from({ length: bounds.MAX_RECIPIENTS + 1 }, (_, i) => i + 1) })).toBeDefined();
+    // The shape's own check (wireFault) agrees with the served `uniqueItems`.
+    expect(wireFault(shapes.PREKEY_BUNDLES_REQUEST, { deviceIds: [1, 2] })).toBeUndefined();
+    expect(wireFault(shapes.PREKEY_BUNDLES_REQUEST, { deviceIds: [1, 2, 1] })).toBe('deviceIds');
   });
 
   it('the bodies the SDK sends in real use are accepted and on the served schema; each bound broken is a typed 400 that changes nothing', async () => {
@@ -453,9 +475,10 @@ describe.skipIf(!canRunRelay())('wire contract: the relay’s /openapi.json agai
     };
     const alice = await newUser('wc-alice');
     const bob = await newUser('wc-bob');
-    await alice.client.send('wc-bob', 'hello bob'); // first contact: authenticated, with a send mark
-    await bob.client.receive({ onMessage: () => {} });
+    await alice.client.send('wc-bob', 'hello bob'); // first contact: bob's bundles, alice's delivery token; authenticated, with a send mark
+    await bob.client.receive({ onMessage: () => {} }); // acknowledged
     await bob.client.send('wc-alice', 'hi alice'); // sealed: alice's delivery token came inside
+    await bob.client.safetyNumber('wc-alice'); // a directory lookup authorised by that token (POST /v1/sealed/directory)
     expect(await bob.client.replenishPreKeys(true)).toEqual({ oneTime: 1, pq: 1 }); // alice's first message took one of each
     // A second device of alice's: alice's device approves, the new one publishes the list naming it, with its prekeys.
     const e = environment();
@@ -475,7 +498,11 @@ describe.skipIf(!canRunRelay())('wire contract: the relay’s /openapi.json agai
 
     const routes = [
       'POST /v1/accounts',
+      'PUT /v1/sealed/token',
+      'POST /v1/users/{user}/bundles',
       'POST /v1/messages',
+      'POST /v1/messages/ack',
+      'POST /v1/sealed/directory',
       'POST /v1/sealed/messages',
       'POST /v1/prekeys',
       'PUT /v1/users/{user}/device-list',
@@ -546,6 +573,7 @@ function offSchema(schema: Schema, value: unknown, at = '(body)'): string | unde
         : at;
     case 'array': {
       if (!Array.isArray(value) || value.length > (schema.maxItems ?? Number.POSITIVE_INFINITY) || value.length < (schema.minItems ?? 0)) return at;
+      if (schema.uniqueItems && new Set(value.map((v) => JSON.stringify(v))).size !== value.length) return at;
       const tuple = Array.isArray(schema.items) ? schema.items : undefined;
       if (tuple && (schema.additionalItems !== false || value.length !== tuple.length)) return at;
       for (let i = 0; i < value.length; i++) {
@@ -687,6 +715,7 @@ function violations(schema: Schema, good: unknown, where = ''): [string, unknown
     const g = good as unknown[];
     if (s.maxItems !== undefined) out.push([`${at} with more than ${s.maxItems} items`, Array.from({ length: s.maxItems + 1 }, () => g[0])]);
     if (s.minItems !== undefined && s.minItems > 0) out.push([`${at} with fewer than ${s.minItems} items`, g.slice(0, s.minItems - 1)]);
+    if (s.uniqueItems && g.length > 0) out.push([`${at} with an item twice`, [...g, g[0]]]);
     out.push([`${at} not an array`, {}]);
     if (g.length > 0) for (const [w, bad] of violations(s.items as Schema, g[0], `${where}[0]`)) out.push([w, [bad]]);
   } else if (s.type === 'object') {

@@ -22,7 +22,7 @@
  *   or parked (review L7).
  */
 import { type OneTimePreKeyPublic, type PqPreKeyPublic, type SignedPreKeyPublic, utf8 } from '@blindrelay/protocol';
-import { conforms, decodeBytes, type Shape, shapes, type WireValue, wireFault } from '@blindrelay/protocol/wire';
+import { bounds, conforms, decodeBytes, type Shape, shapes, type WireValue, wireFault } from '@blindrelay/protocol/wire';
 import { fromBase64url, toBase64url } from './base64url.js';
 import {
   InsecureTransportError,
@@ -635,7 +635,8 @@ export class RelayApi {
     deviceId: number,
     token: Uint8Array,
   ): Promise<{ user: string; masterKey: Uint8Array; deviceList: Uint8Array; rotation?: Uint8Array }> {
-    const d = await this.#json('POST', '/v1/sealed/directory', { body: { user, deviceId, token: b64(token) } });
+    const body: Body<typeof shapes.SEALED_DIRECTORY_REQUEST> = { user, deviceId, token: b64(token) };
+    const d = await this.#json('POST', '/v1/sealed/directory', { body });
     return userKeys(answer(shapes.USER_KEYS, d, 'user'));
   }
 
@@ -673,9 +674,8 @@ export class RelayApi {
     user: string,
     deviceIds?: readonly number[],
   ): Promise<{ deviceListVersion: number; bundles: { deviceId: number; bundle: Uint8Array }[]; unavailable: number[] }> {
-    const d = await this.#json('POST', `/v1/users/${encodeURIComponent(user)}/bundles`, { body: deviceIds ? { deviceIds } : {}, auth: true }).catch(
-      namingUser(user),
-    );
+    const body: Body<typeof shapes.PREKEY_BUNDLES_REQUEST> = deviceIds ? { deviceIds: [...deviceIds] } : {};
+    const d = await this.#json('POST', `/v1/users/${encodeURIComponent(user)}/bundles`, { body, auth: true }).catch(namingUser(user));
     const a = answer(shapes.PREKEY_BUNDLES, d, 'bundles');
     return {
       deviceListVersion: a.deviceListVersion,
@@ -713,7 +713,8 @@ export class RelayApi {
 
   /** Set this device's current delivery token on the relay by its verifier (signed request): `rotate` keeps the previous ones for a grace period, `revoke` ends them now. */
   async setDeliveryToken(verifier: Uint8Array, mode: 'rotate' | 'revoke'): Promise<void> {
-    await this.#call('PUT', '/v1/sealed/token', { body: { verifier: b64(verifier), mode }, signed: true });
+    const body: Body<typeof shapes.DELIVERY_TOKEN_REQUEST> = { verifier: b64(verifier), mode };
+    await this.#call('PUT', '/v1/sealed/token', { body, signed: true });
   }
 
   /** Queued envelopes, oldest first; each checked by parseEnvelope (a malformed one has `fault` set). */
@@ -727,12 +728,15 @@ export class RelayApi {
 
   /** Delete queued messages (signed: docs/API.md §2a). */
   async ack(ids: readonly string[]): Promise<void> {
-    for (let i = 0; i < ids.length; i += 500) await this.#call('POST', '/v1/messages/ack', { body: { ids: ids.slice(i, i + 500) }, signed: true });
+    for (let i = 0; i < ids.length; i += bounds.MAX_ACK_IDS) {
+      const body: Body<typeof shapes.MESSAGE_ACK_REQUEST> = { ids: ids.slice(i, i + bounds.MAX_ACK_IDS) };
+      await this.#call('POST', '/v1/messages/ack', { body, signed: true });
+    }
   }
 
   /** A WebSocket ack frame for `server` (docs/API.md §6): the signed HTTP ack, sent over the socket. */
   async ackFrame(server: string, ids: readonly string[]): Promise<string> {
-    const body = { ids: [...ids] };
+    const body: Body<typeof shapes.MESSAGE_ACK_REQUEST> = { ids: [...ids] };
     return JSON.stringify({ type: 'ack', ...body, signature: await this.#signature(server, 'POST', '/v1/messages/ack', body) });
   }
 

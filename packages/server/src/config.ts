@@ -269,7 +269,7 @@ export const LIMITS: Limits = {
   maxFetch: bounds.MAX_FETCH_MESSAGES,
   defaultFetch: 100,
   maxFetchBytes: 8 * 1024 * 1024,
-  maxAckIds: 500,
+  maxAckIds: bounds.MAX_ACK_IDS,
   // PROTOCOL.md §12: 1 + 32 + AES-GCM(payload) where payload ≤ 1 + 65 + 32 + 4 + 1 MiB.
   maxEnvelopeBytes: bounds.MAX_PROVISIONING_ENVELOPE_BYTES,
   // PROTOCOL.md §5 (format 3): 1 + 65 + 32 + 8 + 8 + 2 + 100 × 166 + 64 = 16,780 bytes at most.

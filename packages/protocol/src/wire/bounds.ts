@@ -42,6 +42,8 @@ export const DELIVERY_TOKEN_BYTES = 32;
 export const MAX_PREKEYS_PER_UPLOAD = 200;
 /** Most messages one fetch returns, and most files one page lists. */
 export const MAX_FETCH_MESSAGES = 500;
+/** Most message ids one acknowledgement names (POST /v1/messages/ack, and a WebSocket ack frame). */
+export const MAX_ACK_IDS = 500;
 export const MAX_FILE_PAGE = 500;
 
 /** The login challenge and the bearer token the relay hands out: 32 random bytes each (docs/API.md §2). */

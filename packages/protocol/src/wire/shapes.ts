@@ -7,10 +7,11 @@
  *
  * What a check means: integers are safe integers within their bounds; texts are strings within
  * their lengths that match their pattern; bytes are canonical unpadded base64url (RFC 4648 §5)
- * whose decoded length is within bounds; lists are arrays of `minItems` … `maxItems` items;
- * tuples are arrays of exactly their items, each of its own shape; records are objects whose
- * declared properties all pass (optional ones may be absent). Properties a record does not
- * declare are ignored (a newer relay may add some; the relay's own schemas are closed).
+ * whose decoded length is within bounds; lists are arrays of `minItems` … `maxItems` items
+ * (distinct ones when `unique`: no two of the same JSON text); tuples are arrays of exactly their
+ * items, each of its own shape; records are objects whose declared properties all pass (optional
+ * ones may be absent). Properties a record does not declare are ignored (a newer relay may add
+ * some; the relay's own schemas are closed).
  */
 import { encodedLength, tryFromBase64url } from './base64url.js';
 import {
@@ -26,6 +27,7 @@ import {
   FILE_SEAL_BYTES,
   GROUP_ID_BYTES,
   KEY_BYTES,
+  MAX_ACK_IDS,
   MAX_BACKUP_BYTES,
   MAX_CLAIM_DEVICES,
   MAX_COLLECTION_MEMBERS,
@@ -106,6 +108,8 @@ export interface ListShape<I extends Shape = Shape> {
   /** Absent: 0. */
   readonly minItems?: number;
   readonly maxItems?: number;
+  /** No item twice (JSON Schema `uniqueItems`); items compared by their JSON text. */
+  readonly unique?: boolean;
   readonly description?: string;
 }
 /** A fixed-length array whose items each have their own shape (`[index, token]`). */
@@ -172,6 +176,8 @@ export const list = <I extends Shape>(items: I, maxItems?: number, minItems?: nu
   ...(minItems === undefined ? {} : { minItems }),
   ...(maxItems === undefined ? {} : { maxItems }),
 });
+/** A list of distinct items (no item twice), at most `maxItems`. */
+export const uniqueList = <I extends Shape>(items: I, maxItems?: number): ListShape<I> => ({ ...list(items, maxItems), unique: true });
 export const tuple = <const I extends readonly Shape[]>(...items: I): TupleShape<I> => ({ kind: 'tuple', items });
 export const nullable = <I extends Shape>(of: I): NullableShape<I> => ({ kind: 'nullable', of });
 export const optional = <I extends Shape>(of: I): OptionalShape<I> => ({ kind: 'optional', of });
@@ -204,6 +210,7 @@ export function wireFault(shape: Shape, value: unknown, path = ''): string | und
       return value === null ? undefined : wireFault(shape.of, value, path);
     case 'list': {
       if (!Array.isArray(value) || value.length < (shape.minItems ?? 0) || (shape.maxItems !== undefined && value.length > shape.maxItems)) return here;
+      if (shape.unique && new Set(value.map((v) => JSON.stringify(v))).size !== value.length) return here;
       for (let i = 0; i < value.length; i++) {
         const fault = wireFault(shape.items, value[i], path ? `${path}.${i}` : String(i));
         if (fault !== undefined) return fault;
@@ -584,6 +591,10 @@ export const ACCOUNT_REQUEST = /* @__PURE__ */ record({ user: USER, masterKey: E
 export const NEW_DEVICE = /* @__PURE__ */ record({ deviceId: DEVICE, prekeys: PREKEY_UPLOAD });
 /** PUT /v1/users/:user/device-list (under a new master key, with the rotation statement: PROTOCOL.md §16.4). */
 export const DEVICE_LIST_REQUEST = /* @__PURE__ */ record({ deviceList: DEVICE_LIST, newDevice: optional(NEW_DEVICE), rotation: optional(ROTATION) });
+/** The devices whose bundles to fetch: distinct, at most one send's worth. */
+export const BUNDLE_DEVICES = /* @__PURE__ */ uniqueList(DEVICE, MAX_RECIPIENTS);
+/** POST /v1/users/:user/bundles: absent `deviceIds`, every current device (but the requester). */
+export const PREKEY_BUNDLES_REQUEST = /* @__PURE__ */ record({ deviceIds: optional(BUNDLE_DEVICES) });
 
 // ---- message sends (docs/API.md §5, §5a, §11) --------------------------------------------------
 /** A send mark and the device's signature over it (docs/API.md §5a, PROTOCOL.md send-mark). */
@@ -600,6 +611,19 @@ export const SEALED_CIPHERTEXT = /* @__PURE__ */ record({ deviceId: DEVICE, toke
 export const SEALED_CIPHERTEXTS = /* @__PURE__ */ list(SEALED_CIPHERTEXT, MAX_RECIPIENTS, 1);
 /** POST /v1/sealed/messages (not authenticated: nothing of the sender). */
 export const SEALED_SEND_REQUEST = /* @__PURE__ */ record({ to: USER, messages: SEALED_CIPHERTEXTS });
+/** The ids of queued messages of this device to delete. */
+export const ACKED_IDS = /* @__PURE__ */ list(MESSAGE_ID, MAX_ACK_IDS);
+/** POST /v1/messages/ack (signed, docs/API.md §2a); a WebSocket `ack` frame carries the same `ids` (§6). */
+export const MESSAGE_ACK_REQUEST = /* @__PURE__ */ record({ ids: ACKED_IDS });
+/** The verifier of a delivery token: SHA-256 of its domain-separated token (PROTOCOL.md §20). */
+export const DELIVERY_TOKEN_VERIFIER = /* @__PURE__ */ bytes(DIGEST_BYTES, DIGEST_BYTES);
+export const DELIVERY_TOKEN_MODE = /* @__PURE__ */ choice(['rotate', 'revoke']);
+/** PUT /v1/sealed/token (signed, docs/API.md §2a, §11). */
+export const DELIVERY_TOKEN_REQUEST = /* @__PURE__ */ record({ verifier: DELIVERY_TOKEN_VERIFIER, mode: DELIVERY_TOKEN_MODE });
+/** The delivery token a sealed directory lookup shows (one of the looked-up user's devices'). */
+export const HELD_DELIVERY_TOKEN = /* @__PURE__ */ bytes(DELIVERY_TOKEN_BYTES, DELIVERY_TOKEN_BYTES);
+/** POST /v1/sealed/directory (not authenticated: the token authorises the lookup, docs/API.md §11). */
+export const SEALED_DIRECTORY_REQUEST = /* @__PURE__ */ record({ user: USER, deviceId: DEVICE, token: HELD_DELIVERY_TOKEN });
 
 // ---- record write and query bodies (docs/API.md §10, PROTOCOL.md §19.3) ------------------------
 export const INDEX_POSITION = /* @__PURE__ */ int(0, MAX_INDEX_POSITION);

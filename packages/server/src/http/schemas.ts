@@ -148,6 +148,10 @@ const DESCRIPTIONS = new Map<Shape, string>([
   [shapes.POSTING_TOKEN, 'truncated token'],
   [shapes.POSTING, '[index, token]'],
   [shapes.QUERY_ALTERNATIVES, 'alternatives (one per key epoch), each an AND of postings'],
+  [shapes.BUNDLE_DEVICES, 'a subset of the current devices; default all'],
+  [shapes.DELIVERY_TOKEN_VERIFIER, 'SHA-256("blindrelay/delivery-token/v1" || token) of the new current token'],
+  [shapes.DELIVERY_TOKEN_MODE, 'rotate: the previous tokens stay valid for 7 days; revoke: they stop now'],
+  [shapes.HELD_DELIVERY_TOKEN, "a delivery token of one of the user's devices"],
 ]);
 /** What the relay assumes when an optional field is absent, for /openapi.json (the routes apply it). */
 const DEFAULTS = new Map<Shape, unknown>([[shapes.RECORD_QUERY_LIMIT, bounds.DEFAULT_RECORD_QUERY]]);
@@ -183,6 +187,7 @@ function build(s: Shape): TSchema {
       return Type.Array(build(s.items), {
         ...(s.minItems === undefined ? {} : { minItems: s.minItems }),
         ...(s.maxItems === undefined ? {} : { maxItems: s.maxItems }),
+        ...(s.unique ? { uniqueItems: true } : {}),
         ...opts(description),
       });
     case 'tuple':

@@ -9,13 +9,13 @@ import { authenticate, deviceOf } from '../http/auth.js';
 import { decodeField } from '../http/base64url.js';
 import { clientKey } from '../http/client-address.js';
 import { hashBody, requireSignature } from '../http/request-signature.js';
-import { BEARER, EmptyQuery, errors, MessageId, NoContent, Obj, schemaOf } from '../http/schemas.js';
+import { BEARER, EmptyQuery, errors, NoContent, Obj, schemaOf } from '../http/schemas.js';
 import { sendMessages } from '../services/send-messages.js';
 import { envelopeJson } from '../ws/hub.js';
 
 const SendBody = schemaOf(shapes.MESSAGE_SEND_REQUEST);
 const FetchQuery = Obj({ limit: Type.Optional(Type.Integer({ minimum: 1, maximum: LIMITS.maxFetch, default: LIMITS.defaultFetch })) });
-const AckBody = Obj({ ids: Type.Array(MessageId, { maxItems: LIMITS.maxAckIds }) });
+const AckBody = schemaOf(shapes.MESSAGE_ACK_REQUEST);
 
 export function registerMessageRoutes(app: FastifyInstance, ctx: AppContext): void {
   const auth = authenticate(ctx);

@@ -6,21 +6,16 @@ import type { Static } from '@sinclair/typebox';
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import { deviceTopic } from '../bus/types.js';
-import { LIMITS } from '../config.js';
 import type { AppContext } from '../context.js';
 import { authenticate, deviceOf } from '../http/auth.js';
 import { encodeBase64url } from '../http/base64url.js';
 import { clientKey } from '../http/client-address.js';
 import { conflict, noSuchUser, unauthorized } from '../http/errors.js';
-import { BEARER, DeviceId, EmptyQuery, errors, NoContent, Obj, PrekeyUpload, schemaOf, User } from '../http/schemas.js';
+import { BEARER, EmptyQuery, errors, NoContent, Obj, PrekeyUpload, schemaOf, User } from '../http/schemas.js';
 import { checkPrekeyUpload } from '../services/verify.js';
 
 const UserParams = Obj({ user: User });
-const BundlesBody = Obj({
-  deviceIds: Type.Optional(
-    Type.Array(DeviceId, { maxItems: LIMITS.maxRecipients, uniqueItems: true, description: 'a subset of the current devices; default all' }),
-  ),
-});
+const BundlesBody = schemaOf(shapes.PREKEY_BUNDLES_REQUEST);
 const _Count = Type.Integer({ minimum: 0 });
 
 export function registerPrekeyRoutes(app: FastifyInstance, ctx: AppContext): void {

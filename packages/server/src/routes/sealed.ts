@@ -3,7 +3,6 @@
 import { deliveryTokenVerifier } from '@blindrelay/protocol';
 import { shapes } from '@blindrelay/protocol/wire';
 import type { Static } from '@sinclair/typebox';
-import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { AppContext } from '../context.js';
 import { authenticate, deviceOf } from '../http/auth.js';
@@ -11,23 +10,12 @@ import { decodeField, encodeBase64url } from '../http/base64url.js';
 import { clientKey } from '../http/client-address.js';
 import { ApiError } from '../http/errors.js';
 import { hashBody, requireSignature } from '../http/request-signature.js';
-import { B64Fixed, B64Range, BEARER, DeviceId, EmptyQuery, errors, NoContent, Obj, schemaOf, User } from '../http/schemas.js';
+import { BEARER, EmptyQuery, errors, NoContent, schemaOf } from '../http/schemas.js';
 import { DELIVERY_TOKEN_GRACE_MS, deliverSealed, invalidToken, MAX_DELIVERY_TOKENS_PER_DEVICE } from '../services/sealed-delivery.js';
 
 const SealedSendBody = schemaOf(shapes.SEALED_SEND_REQUEST);
-const TokenBody = Obj({
-  verifier: B64Fixed(32, 'SHA-256("blindrelay/delivery-token/v1" || token) of the new current token'),
-  mode: Type.Union([Type.Literal('rotate'), Type.Literal('revoke')], {
-    description: 'rotate: the previous tokens stay valid for 7 days; revoke: they stop now',
-  }),
-});
-
-const DirectoryBody = Obj({
-  user: User,
-  deviceId: DeviceId,
-  token: B64Fixed(32, "a delivery token of one of the user's devices"),
-});
-const _Rotation = B64Range(1, 64 * 1024, 'master-key rotation statement (PROTOCOL.md §16.4)');
+const TokenBody = schemaOf(shapes.DELIVERY_TOKEN_REQUEST);
+const DirectoryBody = schemaOf(shapes.SEALED_DIRECTORY_REQUEST);
 
 export function registerSealedRoutes(app: FastifyInstance, ctx: AppContext): void {
   app.post<{ Body: Static<typeof DirectoryBody> }>(

@@ -13,18 +13,19 @@
  * 1001 server shutting down, 1008 too many malformed frames.
  */
 import type { Primitives } from '@blindrelay/protocol';
+import { shapes } from '@blindrelay/protocol/wire';
 import { Type } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import type { Logger } from 'pino';
 import type { RawData, WebSocket } from 'ws';
 import { type Bus, type DeviceEvent, deviceTopic, type Unsubscribe } from '../bus/types.js';
-import { LIMITS, type Limits } from '../config.js';
+import type { Limits } from '../config.js';
 import type { AuthenticatedDevice } from '../context.js';
 import { decodeField, encodeBase64url } from '../http/base64url.js';
 import { ApiError } from '../http/errors.js';
 import type { RateLimiter } from '../http/rate-limit.js';
 import { checkAckFrameSignature } from '../http/request-signature.js';
-import { MessageId, Obj } from '../http/schemas.js';
+import { Obj, schemaOf } from '../http/schemas.js';
 import type { Metrics } from '../metrics.js';
 import { SEALED_FROM_USER } from '../storage/sealed-types.js';
 import type { Storage, StoredMessage } from '../storage/types.js';
@@ -44,9 +45,11 @@ const PING_INTERVAL_MS = 30_000;
 export const MAX_SENDS_IN_FLIGHT = 16;
 const CLOSE_GRACE_MS = 1_000;
 
+/** The same ids as the body of `POST /v1/messages/ack` (the wire contract's shape). */
+const AckedIds = schemaOf(shapes.ACKED_IDS);
 const AckFrame = Obj({
   type: Type.Literal('ack'),
-  ids: Type.Array(MessageId, { maxItems: LIMITS.maxAckIds }),
+  ids: AckedIds,
   /** The Blindrelay-Signature of this ack as `POST /v1/messages/ack` (docs/API.md §2a, §6). */
   signature: Type.Optional(Type.String({ maxLength: 256 })),
 });
