@@ -319,21 +319,24 @@ describe('SDK against the relay', () => {
   });
 });
 
-describe('SDK against the relay: the first send', () => {
-  // A relay of its own: account creation is rate limited per IP.
-  let relay3: TestRelay;
-  let url3: string;
+/** A relay of the calling describe block's own (account creation is rate limited per IP); its URL once started. */
+function ownRelay(name: string): () => string {
+  let relay: TestRelay | undefined;
   beforeAll(async () => {
-    relay3 = await startRelay({ host: '127.0.0.1', port: 0, dataDir: join(dir, 'third'), logLevel: 'silent', processMetrics: false });
-    url3 = relay3.url;
+    relay = await startRelay({ host: '127.0.0.1', port: 0, dataDir: join(dir, name), logLevel: 'silent', processMetrics: false });
   });
   afterAll(async () => {
-    await relay3?.close();
+    await relay?.close();
   });
+  return () => (relay as TestRelay).url;
+}
+
+describe('SDK against the relay: the first send', () => {
+  const url3 = ownRelay('third');
 
   it("a first send's overlapped lookups keep their checks: a forged list is refused, a forged own entry fails only the sync copy", async () => {
-    const alice = await newUser(unique('alice'), url3);
-    const bob = await newUser(unique('bob'), url3);
+    const alice = await newUser(unique('alice'), url3());
+    const bob = await newUser(unique('bob'), url3());
     const posts: string[] = [];
     const forge = (target: string, forged: (body: { user: string; masterKey: string; deviceList: string }) => Promise<void>) => {
       alice.hook.fn = async (u, init, next) => {
@@ -371,8 +374,8 @@ describe('SDK against the relay: the first send', () => {
   });
 
   it('the lookups made side by side share one login', async () => {
-    const alice = await newUser(unique('alice'), url3);
-    const bob = await newUser(unique('bob'), url3);
+    const alice = await newUser(unique('alice'), url3());
+    const bob = await newUser(unique('bob'), url3());
     alice.client.close();
     const reopened = await BlindrelayClient.open(alice.env);
     const logins: string[] = [];
@@ -388,20 +391,11 @@ describe('SDK against the relay: the first send', () => {
 });
 
 describe('SDK against the relay: device lists held for directoryMaxAgeMs', () => {
-  // A relay of its own: account creation is rate limited per IP.
-  let relay2: TestRelay;
-  let url2: string;
-  beforeAll(async () => {
-    relay2 = await startRelay({ host: '127.0.0.1', port: 0, dataDir: join(dir, 'second'), logLevel: 'silent', processMetrics: false });
-    url2 = relay2.url;
-  });
-  afterAll(async () => {
-    await relay2?.close();
-  });
+  const url2 = ownRelay('second');
 
   it('sends with the device lists verified in the last directoryMaxAgeMs; a 409 refreshes them at once', async () => {
-    const alice = await newUser(unique('alice'), url2);
-    const bob1 = await newUser(unique('bob'), url2);
+    const alice = await newUser(unique('alice'), url2());
+    const bob1 = await newUser(unique('bob'), url2());
     const calls: string[] = [];
     // Requests to the relay in flight at once (the first send's lookups overlap: send.ts).
     let inFlight = 0;
@@ -457,15 +451,15 @@ describe('SDK against the relay: device lists held for directoryMaxAgeMs', () =>
   });
 
   it('a device linked by another process of the same profile gets sync copies at once', async () => {
-    const alice = await newUser(unique('alice'), url2);
-    const bob = await newUser(unique('bob'), url2);
+    const alice = await newUser(unique('alice'), url2());
+    const bob = await newUser(unique('bob'), url2());
     await alice.client.send(bob.client.user, 'before'); // alice holds her own list: only this device
     // A second client on the same profile (as `blindrelay device approve` next to a running app).
     const other = await BlindrelayClient.open(alice.env);
     const e = environment();
     let approval: Promise<unknown> = Promise.resolve();
     const alice2 = await BlindrelayClient.link(e.env, {
-      servers: url2,
+      servers: url2(),
       user: alice.client.user,
       onCode: (code, sas) => {
         approval = other.approve(code, { sas });
@@ -480,8 +474,8 @@ describe('SDK against the relay: device lists held for directoryMaxAgeMs', () =>
 
   it('directoryMaxAgeMs 0 fetches both lists on every send', async () => {
     const e = environment();
-    const alice = await BlindrelayClient.createAccount({ ...e.env, directoryMaxAgeMs: 0 }, { servers: url2, user: unique('alice') });
-    const bob = await newUser(unique('bob'), url2);
+    const alice = await BlindrelayClient.createAccount({ ...e.env, directoryMaxAgeMs: 0 }, { servers: url2(), user: unique('alice') });
+    const bob = await newUser(unique('bob'), url2());
     let gets = 0;
     e.hook.fn = async (u, init, next) => {
       if (u.includes('/v1/users/') && (init?.method ?? 'GET') === 'GET') gets++;
@@ -493,8 +487,8 @@ describe('SDK against the relay: device lists held for directoryMaxAgeMs', () =>
   });
 
   it('a substituted master key: within directoryMaxAgeMs messages still go to the verified devices only; a 409 or the age limit reveals it', async () => {
-    const alice = await newUser(unique('alice'), url2);
-    const bob = await newUser(unique('bob'), url2);
+    const alice = await newUser(unique('alice'), url2());
+    const bob = await newUser(unique('bob'), url2());
     await bob.client.send(alice.client.user, 'pinning alice');
     const eve = await P.generateMasterKey(p);
     const eveDevice = await P.generateDeviceKeys(p);
@@ -526,7 +520,7 @@ describe('SDK against the relay: device lists held for directoryMaxAgeMs', () =>
     expect(await texts(alice)).toEqual([]);
 
     // Without a 409, the age limit: carol pins alice, then the relay substitutes the key.
-    const carol = await newUser(unique('carol'), url2);
+    const carol = await newUser(unique('carol'), url2());
     await carol.client.send(alice.client.user, 'from carol');
     carol.hook.fn = bob.hook.fn;
     carol.clock.offset += DIRECTORY_MAX_AGE_MS - 1000;
@@ -537,8 +531,8 @@ describe('SDK against the relay: device lists held for directoryMaxAgeMs', () =>
   });
 
   it('a refreshed list that rolls back is refused', async () => {
-    const bob1 = await newUser(unique('bob'), url2);
-    const alice = await newUser(unique('alice'), url2);
+    const bob1 = await newUser(unique('bob'), url2());
+    const alice = await newUser(unique('alice'), url2());
     let stale: string | undefined;
     alice.hook.fn = async (u, _init, next) => {
       const res = await next();
