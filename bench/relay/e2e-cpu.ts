@@ -1,6 +1,6 @@
 // The end-to-end closed loop of `npm run bench -- relay` alone (10 listening SDK senders, 10
 // receivers in this process, one relay process), for profiling the SDK side:
-//   PROFILE=FILE.cpuprofile npx tsx bench/relay/e2e-cpu.ts [SECONDS=8] [RATE]
+//   [SPLIT=1] [PROFILE=FILE.cpuprofile] npx tsx bench/relay/e2e-cpu.ts [SECONDS=8] [RATE]
 // Prints delivered/s and SDK CPU µs per delivered message (process.cpuUsage); with RATE, then
 // RATE messages/s offered for SECONDS and the p50/p99 latency (send call → onMessage).
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -16,6 +16,8 @@ import { sdkPairs } from './sdk-pairs.js';
 
 const seconds = Number(process.argv[2] ?? 8);
 const rate = process.argv[3] ? Number(process.argv[3]) : undefined;
+/** SPLIT=1: the receivers in their own process (bench/relay/receivers.ts), as the bench's `split` rows. */
+const split = process.env.SPLIT === '1';
 const CLI = fileURLToPath(new URL('../../packages/cli/bin/blindrelay.mjs', import.meta.url));
 const dir = await mkdtemp(join(tmpdir(), 'br-e2e-cpu-'));
 const args = [
@@ -43,7 +45,8 @@ const url = await new Promise<string>((resolve) => {
   });
 });
 try {
-  const pairs = await sdkPairs(10, () => [url], console.log, { listenSenders: true });
+  const pairs = await sdkPairs(10, () => [url], console.log, { listenSenders: true, receivers: split ? 'process' : 'in-process' });
+  const r0 = (await pairs.receiverCpuUs?.()) ?? 0;
   // PROFILE=FILE: a CPU profile of the closed loop only (not the set-up), for chrome://inspect or a script.
   const inspector = process.env.PROFILE ? new Session() : undefined;
   if (inspector) {
@@ -55,13 +58,15 @@ try {
   const c0 = process.cpuUsage();
   const r = await windowed(pairs.senders, pairs.tracker, seconds, 64, (e) => console.error(e.message));
   const c = process.cpuUsage(c0);
+  const receiverCpu = ((await pairs.receiverCpuUs?.()) ?? 0) - r0;
   if (inspector) {
     const { profile } = await inspector.post('Profiler.stop');
     await writeFile(process.env.PROFILE as string, JSON.stringify(profile));
   }
   const out: Record<string, number> = {
     delivered_per_s: Math.round(r.delivered / r.seconds),
-    sdk_cpu_us_per_msg: Math.round((c.user + c.system) / r.delivered),
+    sdk_cpu_us_per_msg: Math.round((c.user + c.system + receiverCpu) / r.delivered),
+    receivers_cpu_us_per_msg: Math.round(receiverCpu / r.delivered),
     load1: +(loadavg()[0] as number).toFixed(2),
   };
   if (rate) {
