@@ -10,6 +10,7 @@ import { setMaxListeners } from 'node:events';
 import { BlindrelayClient, MemoryStorage } from '@blindrelay/client';
 import { nodeSocketFactory } from '@blindrelay/client/node';
 import { createNodePrimitives } from '@blindrelay/protocol/node';
+import { REPLY, WARM } from './sdk-pairs.js';
 
 const [url, countArg, run] = process.argv.slice(2) as [string, string, string];
 const count = Number(countArg);
@@ -38,6 +39,8 @@ for (let i = 0; i < count; i++) {
     to.listen({
       signal: controller.signal,
       onMessage: (m) => {
+        // The first message is answered, so the sender's session is acknowledged (sdk-pairs.ts).
+        if (m.text.startsWith(WARM)) void to.send(m.from, REPLY).catch((e: Error) => console.error(`  receiver error: ${e.message}`));
         if (pending.length === 0) setImmediate(flush);
         pending.push([m.text.slice(0, m.text.indexOf(' ')), performance.timeOrigin + performance.now()]);
       },

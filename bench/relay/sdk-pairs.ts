@@ -12,6 +12,9 @@ import { type Sender, Tracker } from './load.js';
 export const TEXT_BYTES = 100;
 export const textFor = (id: string) => `${id} `.padEnd(TEXT_BYTES, 'x');
 const idOf = (text: string) => text.slice(0, text.indexOf(' '));
+/** Ids of the unmeasured first messages; a receiver answers each with `REPLY` (see sdkPairs). */
+export const WARM = 'warm';
+export const REPLY = 'reply';
 
 export interface SdkPairs {
   senders: Sender[];
@@ -77,10 +80,16 @@ export async function sdkPairs(
   setMaxListeners(4 * pairs, controller.signal);
   const listeners: Promise<void>[] = [];
   const senders: Sender[] = [];
+  /** Per sender: resolves once the receiver's answer to the first message arrived. */
+  const replies: Promise<void>[] = [];
+  const pollers: (() => Promise<void>)[] = [];
   // Receivers in their own process: all on the first receiver URL list (one relay).
   const remote = options.receivers === 'process' ? await receiverProcess(servers(0, 'receiver')[0] as string, pairs, run, tracker) : undefined;
   for (let i = 0; i < pairs; i++) {
-    const from = await BlindrelayClient.createAccount(env(), { servers: servers(i, 'sender'), user: `s${i}-${run}` });
+    // The authenticated path: once the receiver's answer brought its delivery token, a sender with
+    // sealed sends on (the default) would send sealed, one HTTP POST each (docs/PROTOCOL.md §20),
+    // which is not the batched path this measures (that is `npm run bench -- sealed`).
+    const from = await BlindrelayClient.createAccount({ ...env(), sealedSends: false }, { servers: servers(i, 'sender'), user: `s${i}-${run}` });
     let toUser: string;
     if (remote) toUser = remote.users[i] as string;
     else {
@@ -93,13 +102,22 @@ export async function sdkPairs(
       listeners.push(
         to.listen({
           signal: controller.signal,
-          onMessage: (m) => tracker.delivered(idOf(m.text)),
+          onMessage: (m) => {
+            tracker.delivered(idOf(m.text));
+            if (m.text.startsWith(WARM)) void to.send(m.from, REPLY).catch((e: Error) => log(`  receiver error: ${e.message}`));
+          },
           onStatus: (s) => s.state === 'open' && open(),
           onError: (e) => log(`  receiver error: ${e.message}`),
         }),
       );
       await opened;
     }
+    let replied!: () => void;
+    replies.push(
+      new Promise<void>((r) => {
+        replied = r;
+      }),
+    );
     if (options.listenSenders) {
       // A listening sender sends over its WebSocket, batched (docs/API.md §12).
       let up!: () => void;
@@ -109,23 +127,45 @@ export async function sdkPairs(
       listeners.push(
         from.listen({
           signal: controller.signal,
-          onMessage: () => undefined,
+          onMessage: (m) => {
+            if (m.text === REPLY) replied();
+          },
           onStatus: (s) => s.state === 'open' && up(),
           onError: (e) => log(`  sender error: ${e.message}`),
         }),
       );
       await ready;
     }
+    // Not listening: it fetches the reply (HTTP) once the receiver sent it.
+    else
+      pollers.push(async () => {
+        for (let t = 0; t < 100; t++) {
+          let got = false;
+          await from.receive({
+            onMessage: (m) => {
+              if (m.text === REPLY) got = true;
+            },
+          });
+          if (got) return replied();
+          await new Promise((r) => setTimeout(r, 50));
+        }
+      });
     senders.push({ send: async (id) => void (await from.send(toUser, textFor(id))) });
   }
-  // First messages set up the sessions (PQXDH); not measured.
+  // First messages set up the sessions (PQXDH); not measured. Each receiver answers its first
+  // message, so the sender's session is acknowledged and what follows are RatchetMessages, the
+  // kind protocol_oneway_per_s measures (bench/peers/blindrelay.ts `establish` does the same
+  // round trip). Without the answer every message would stay a PreKeyMessage, carrying the PQXDH
+  // header (the ML-KEM ciphertext alone is 1,088 bytes) until the recipient writes back.
   await Promise.all(
     senders.map((s, i) => {
-      tracker.sent(`warm${i}`);
-      return s.send(`warm${i}`);
+      tracker.sent(`${WARM}${i}`);
+      return s.send(`${WARM}${i}`);
     }),
   );
   for (let i = 0; i < 100 && tracker.inFlight > 0; i++) await tracker.drained(100);
+  await Promise.all(pollers.map((poll) => poll()));
+  await Promise.race([Promise.all(replies), new Promise((r) => setTimeout(r, 20_000))]);
   tracker.latencies.length = 0;
   return {
     senders,

@@ -36,7 +36,7 @@ import {
   wipe,
 } from '@blindrelay/protocol';
 import { type AccountDeletionResult, deleteAccount } from './account-deletion.js';
-import { type DeviceCredentials, parseServerList, RelayApi, type Token, type TokenCache } from './api.js';
+import { type DeviceCredentials, parseServerList, RelayApi, type RelayEnvelope, type Token, type TokenCache } from './api.js';
 import {
   BACKUP_CHECK_INTERVAL_MS,
   type BackupInfo,
@@ -92,7 +92,7 @@ import {
 } from './prekeys.js';
 import { type AccountRecord, type Contact, type ContactsRecord, type PendingUpload, Profile, type ReceivedMessage } from './profile.js';
 import { migrateProfile } from './profile-migration.js';
-import { type BatchResult, contactState, processEnvelopes, type ReceiveFailure } from './receive.js';
+import { type BatchResult, contactState, dropHanded, processEnvelopes, type ReceiveFailure } from './receive.js';
 import * as records from './records/collections.js';
 import * as history from './records/history.js';
 import { signatureHeader } from './request-signing.js';
@@ -231,6 +231,8 @@ export interface ReceiveOptions {
 }
 
 const LINK_POLL_SECONDS = 25;
+/** `listen`: idle time after which the inbox removal of handed messages is written on its own (#settleInbox). */
+const SETTLE_INBOX_MS = 100;
 
 /** A parked message (receive.ts): kept because its sender's key or device could not be trusted yet. */
 export interface ParkedInfo {
@@ -308,6 +310,15 @@ export class BlindrelayClient {
   readonly #env: ClientEnvironment;
   readonly #ctx: Context;
   readonly #pumpLock = new Mutex();
+  /**
+   * Relay ids of inbox messages handed to `onMessage` whose removal from the stored inbox is not
+   * written yet: it rides with the next batch's transaction (processEnvelopes `handed`), or
+   * #settleInbox writes it (at the end of `receive`, when `listen` ends or has been idle for
+   * SETTLE_INBOX_MS). Until then they stay in the stored inbox, so a crash hands them over again
+   * (at least once, as before: docs/DECISIONS.md, "The inbox removal rides with the next batch").
+   */
+  readonly #handed = new Set<string>();
+  #settleTimer: ReturnType<typeof setTimeout> | undefined;
   /** One prekey top-up at a time (replenishPreKeys). */
   readonly #replenishLock = new Mutex();
   /** When prekey rotation is next due (ctx.now() ms; 0: check the profile). In memory. */
@@ -918,6 +929,14 @@ export class BlindrelayClient {
    * `onMessage` (messages left in the inbox by an interrupted run come first).
    */
   async receive(options: ReceiveOptions): Promise<{ received: number; failed: number }> {
+    try {
+      return await this.#receive(options);
+    } finally {
+      await this.#settleInbox().catch((e) => options.onError?.(e as Error));
+    }
+  }
+
+  async #receive(options: ReceiveOptions): Promise<{ received: number; failed: number }> {
     // Before fetching: a first message built on a replaced prekey still decrypts (grace period).
     await this.rotatePreKeys().catch((e) => options.onError?.(e as Error));
     await this.#maintainOwnList().catch((e) => options.onError?.(e as Error));
@@ -928,7 +947,7 @@ export class BlindrelayClient {
     for (;;) {
       const envelopes = await this.#ctx.api.fetchMessages(100);
       if (envelopes.length === 0) break;
-      const r = await processEnvelopes(this.#ctx, envelopes);
+      const r = await this.#process(envelopes);
       if (r.ack.length > 0) await this.#ctx.api.ack(r.ack);
       for (const f of r.failures) options.onFailure?.(f);
       failed += r.failures.length;
@@ -958,8 +977,9 @@ export class BlindrelayClient {
         process: async (envelopes): Promise<BatchResult> => {
           await this.rotatePreKeys().catch((e) => options.onError?.(e as Error));
           await this.#maintainOwnList().catch((e) => options.onError?.(e as Error));
-          const r = await processEnvelopes(this.#ctx, envelopes);
+          const r = await this.#process(envelopes);
           await this.#deliver(options.onMessage);
+          this.#scheduleSettle(options.onError);
           return r;
         },
         onPreKeysLow: async () => {
@@ -968,40 +988,67 @@ export class BlindrelayClient {
         channel: this.#channel,
       },
       options,
-    );
+    ).finally(async () => {
+      await this.#settleInbox().catch((e) => options.onError?.(e as Error));
+    });
   }
 
-  /** Hand inbox messages to `onMessage`, removing each from the inbox once it returned. */
+  /** processEnvelopes, removing from the inbox in the same transaction what the application already has. */
+  async #process(envelopes: RelayEnvelope[]): Promise<BatchResult> {
+    const handed = new Set(this.#handed);
+    const r = await processEnvelopes(this.#ctx, envelopes, { handed });
+    for (const id of handed) this.#handed.delete(id);
+    return r;
+  }
+
+  /** Write the inbox removal of what was handed over, unless a batch's transaction did already. */
+  async #settleInbox(): Promise<void> {
+    clearTimeout(this.#settleTimer);
+    this.#settleTimer = undefined;
+    if (this.#handed.size === 0) return;
+    const handed = new Set(this.#handed);
+    await this.#ctx.profile.transact(async (tx) => {
+      const recent = await tx.get('recent');
+      if (dropHanded(recent, handed)) tx.set('recent', recent);
+    });
+    for (const id of handed) this.#handed.delete(id);
+  }
+
+  /** `listen`: settle the inbox once no batch came for SETTLE_INBOX_MS (a batch that comes first takes it along). */
+  #scheduleSettle(onError: ((e: Error) => void) | undefined): void {
+    if (this.#handed.size === 0 || this.#settleTimer !== undefined) return;
+    this.#settleTimer = setTimeout(() => {
+      this.#settleTimer = undefined;
+      this.#settleInbox().catch((e) => onError?.(e as Error));
+    }, SETTLE_INBOX_MS);
+    (this.#settleTimer as { unref?: () => void }).unref?.();
+  }
+
+  /**
+   * Hand inbox messages to `onMessage`; each one that returned is marked handed (#handed), and its
+   * removal from the stored inbox is written with the next batch or by #settleInbox.
+   */
   #deliver(onMessage: ReceiveOptions['onMessage']): Promise<number> {
     return this.#pumpLock.run(async () => {
-      // A snapshot: the record is shared with the profile's cache.
-      const inbox = [...(await this.#ctx.profile.read('recent')).inbox];
+      // A copy: the record is shared with the profile's cache.
+      const inbox = (await this.#ctx.profile.read('recent')).inbox.filter((m) => !this.#handed.has(m.serverId));
       if (inbox.length === 0) return 0;
-      const delivered = new Set<string>();
-      try {
-        if (this.#env.historySearch) {
-          // Before the inbox lets go of them: indexed at least once (the record id makes it idempotent).
-          await history
-            .indexHistory(
-              this.#ctx,
-              inbox.map((m) => ({ id: m.id, from: m.from, to: m.to, text: m.text, sentAt: m.sentAt })),
-            )
-            .catch((e) => this.#warn(`message history: received messages were not indexed (${(e as Error).message})`));
-        }
-        for (const m of inbox) {
-          await onMessage(m);
-          delivered.add(m.serverId);
-        }
-      } finally {
-        if (delivered.size > 0) {
-          await this.#ctx.profile.transact(async (tx) => {
-            const recent = await tx.get('recent');
-            recent.inbox = recent.inbox.filter((m) => !delivered.has(m.serverId));
-            tx.set('recent', recent);
-          });
-        }
+      let delivered = 0;
+      if (this.#env.historySearch) {
+        // Before the inbox lets go of them: indexed at least once (the record id makes it idempotent).
+        await history
+          .indexHistory(
+            this.#ctx,
+            inbox.map((m) => ({ id: m.id, from: m.from, to: m.to, text: m.text, sentAt: m.sentAt })),
+          )
+          .catch((e) => this.#warn(`message history: received messages were not indexed (${(e as Error).message})`));
       }
-      return delivered.size;
+      for (const m of inbox) {
+        await onMessage(m);
+        this.#handed.add(m.serverId);
+        delivered++;
+      }
+      return delivered;
     });
   }
 

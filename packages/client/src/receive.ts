@@ -122,6 +122,12 @@ function trimParked(list: ParkedMessage[]): void {
 export interface ProcessOptions {
   /** The envelopes come from the `parked` record (already acked): remove each once it has an outcome. */
   retry?: boolean;
+  /**
+   * Relay ids of inbox messages already handed to the application: removed from the inbox in this
+   * same transaction (client.ts: their removal rides with the next batch instead of a transaction
+   * of its own). Only once it committed may the caller forget them.
+   */
+  handed?: ReadonlySet<string>;
 }
 
 /** Process a batch of envelopes and persist the outcome; the caller acks `ack` afterwards. */
@@ -129,6 +135,7 @@ export function processEnvelopes(ctx: Context, envelopes: readonly RelayEnvelope
   return ctx.profile.transact(async (tx) => {
     const seen = await SeenSet.open(ctx, tx);
     const recent = await tx.get('recent');
+    if (options.handed && options.handed.size > 0) dropHanded(recent, options.handed);
     const result: BatchResult = { ack: [], received: [], failures: [], usedPreKeys: false };
     let usedPreKeys = false;
     let deferred: Error | undefined;
@@ -241,6 +248,14 @@ export function processEnvelopes(ctx: Context, envelopes: readonly RelayEnvelope
     tx.set('recent', recent);
     return { ...result, usedPreKeys, deferred };
   });
+}
+
+/** Remove from the inbox the messages the application already has (by relay id). */
+export function dropHanded(recent: { inbox: ReceivedMessage[] }, handed: ReadonlySet<string>): boolean {
+  const kept = recent.inbox.filter((m) => !handed.has(m.serverId));
+  if (kept.length === recent.inbox.length) return false;
+  recent.inbox = kept;
+  return true;
 }
 
 const dedupKey = (m: ReceivedMessage) => `${m.from}:${m.id}`;

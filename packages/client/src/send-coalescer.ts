@@ -98,6 +98,8 @@ export class SendCoalescer {
       let listVersion: number | undefined;
       /** Per recipient, what every send to them in this batch shares (one transaction: it cannot change). */
       const recipients = new Map<string, { target: DeviceList; sealed: boolean; deliveryToken: string | undefined }>();
+      /** Per recipient: sessions with some device of theirs (hasSessionWith, once per batch: sessions only advance in it). */
+      const withSession = new Map<string, boolean>();
       const recipient = async (p: Pending) => {
         const key = `${p.options.acceptNewKey ? 1 : 0}${p.to}`;
         let r = recipients.get(key);
@@ -124,7 +126,12 @@ export class SendCoalescer {
         // No session with any device of the recipient: the batch would find one missing after its
         // lookups and leave the send to the one-by-one path anyway; it goes there before them
         // (sendText makes its lookups side by side).
-        if (!(await hasSessionWith(tx, p.to))) {
+        let has = withSession.get(p.to);
+        if (has === undefined) {
+          has = await hasSessionWith(tx, p.to);
+          withSession.set(p.to, has);
+        }
+        if (!has) {
           slow.push(p);
           continue;
         }

@@ -13,9 +13,34 @@
 import { deserializeSession, equal, type SessionState, serializeSession } from '@blindrelay/protocol';
 import { LIMITS, type StoredSession, sessionKey, type Transaction } from './profile.js';
 
+/** States deserialized from stored entries read from the profile (those made by `store` carry their own). */
 const states = new WeakMap<StoredSession, SessionState>();
 
+/**
+ * The stored form of a session state made here: its bytes are serialized when first read (the
+ * profile codec, at flush): a batch advances a session once per message, and only the last state
+ * is written. It carries its state, so reading it back costs no lookup (a WeakMap entry per
+ * message was measurable garbage-collector work in the relay bench).
+ */
+class Stored implements StoredSession {
+  readonly baseKey: Uint8Array;
+  readonly remoteIdentity: Uint8Array;
+  readonly state: SessionState;
+  #bytes: Uint8Array | undefined;
+  constructor(state: SessionState) {
+    this.baseKey = state.baseKey;
+    this.remoteIdentity = state.remoteIdentity;
+    this.state = state;
+    Object.freeze(this);
+  }
+  get bytes(): Uint8Array {
+    this.#bytes ??= serializeSession(this.state);
+    return this.#bytes;
+  }
+}
+
 function stateOf(stored: StoredSession): SessionState {
+  if (stored instanceof Stored) return stored.state;
   let s = states.get(stored);
   if (!s) {
     s = deserializeSession(stored.bytes);
@@ -24,23 +49,7 @@ function stateOf(stored: StoredSession): SessionState {
   return s;
 }
 
-/**
- * The stored form of `session`. Its bytes are serialized when first read (the profile codec, at
- * flush): a batch advances a session once per message, and only the last state is written.
- */
-function store(session: SessionState): StoredSession {
-  let bytes: Uint8Array | undefined;
-  const stored: StoredSession = Object.freeze({
-    baseKey: session.baseKey,
-    remoteIdentity: session.remoteIdentity,
-    get bytes() {
-      bytes ??= serializeSession(session);
-      return bytes;
-    },
-  });
-  states.set(stored, session);
-  return stored;
-}
+const store = (session: SessionState): StoredSession => new Stored(session);
 
 export async function sessionsOf(tx: Transaction, user: string, deviceId: number): Promise<SessionState[]> {
   const e = await tx.session(sessionKey(user, deviceId));
