@@ -21,6 +21,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { AuthenticatedDevice } from '../context.js';
 import type { Storage } from '../storage/types.js';
 import { tryDecodeBase64url } from './base64url.js';
+import { withSigningKey } from './device-key.js';
 import { ApiError, badRequest } from './errors.js';
 
 export const SIGNATURE_HEADER = 'blindrelay-signature';
@@ -86,21 +87,23 @@ export async function checkRequestSignature(
   if (!Number.isSafeInteger(timestamp) || Math.abs(now - timestamp) > REQUEST_SIGNATURE_WINDOW_MS) {
     throw new ApiError(401, 'stale_signature', "the signed request's time is too far from the relay's; sign it again with serverTime", { serverTime: now });
   }
-  const entry = await deps.storage.accounts.getDevice(device.user, device.deviceId);
-  if (!entry) throw refuse('bad_signature', 'the signing device is not in its device list');
   const signed = { user: device.user, deviceId: device.deviceId, timestamp, nonce, method: request.method, path: request.path, bodyHash: request.bodyHash };
-  try {
-    await verifyRequest(deps.primitives, entry.signingKey, signed, signature);
-  } catch (e) {
-    // A path the protocol cannot encode (too long, not printable ASCII) cannot have been signed either.
-    if (e instanceof SignatureError || (e as { code?: string }).code === 'ERR_INVALID_ARGUMENT') {
-      throw refuse('bad_signature', "the request signature does not verify under the device's signing key");
+  // The key: remembered per WebSocket connection; the nonce statement confirms it (device-key.ts).
+  await withSigningKey(deps.storage, device, async (signingKey) => {
+    if (!signingKey) throw refuse('bad_signature', 'the signing device is not in its device list');
+    try {
+      await verifyRequest(deps.primitives, signingKey, signed, signature);
+    } catch (e) {
+      // A path the protocol cannot encode (too long, not printable ASCII) cannot have been signed either.
+      if (e instanceof SignatureError || (e as { code?: string }).code === 'ERR_INVALID_ARGUMENT') {
+        throw refuse('bad_signature', "the request signature does not verify under the device's signing key");
+      }
+      throw e;
     }
-    throw e;
-  }
-  const used = await deps.storage.requestNonces.use(device.user, device.deviceId, nonce, timestamp + REQUEST_SIGNATURE_WINDOW_MS + 1, entry.signingKey);
-  if (used === 'replayed') throw refuse('replayed_signature', 'this signed request was already used; sign each request afresh');
-  if (used === 'unknown_device') throw refuse('bad_signature', 'the signing device is not in its device list');
+    const used = await deps.storage.requestNonces.use(device.user, device.deviceId, nonce, timestamp + REQUEST_SIGNATURE_WINDOW_MS + 1, signingKey);
+    if (used === 'replayed') throw refuse('replayed_signature', 'this signed request was already used; sign each request afresh');
+    if (used === 'unknown_device') throw refuse('bad_signature', 'the signing device is not in its device list');
+  });
 }
 
 /** For a route that ran `authenticate` and `hashBody`: the request's signature (docs/API.md §2a). */
