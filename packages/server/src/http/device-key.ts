@@ -1,9 +1,9 @@
 /**
  * The signing key a device's signed requests (docs/API.md §2a: WebSocket ack frames, signed HTTP
- * requests) and send marks (§5a) are checked against: read from the device list once per
- * WebSocket connection instead of once per frame. On the hot path that is one database round trip
- * fewer per send frame and per ack frame (in cluster mode, two of the eight PostgreSQL statements
- * per delivered message; docs/BENCHMARKS.md, "Relay CPU per message").
+ * requests) and send marks (§5a) are checked against: read with the token when the request or
+ * WebSocket connection is authenticated, instead of once per signed request or frame. On the hot
+ * path that is one database round trip fewer per send and per ack (docs/BENCHMARKS.md, "Relay CPU
+ * per message").
  *
  * Reusing the key changes no answer. The key is only where the check starts: what a check accepts
  * (a nonce recorded, a send mark raised) is written by one statement that also requires the
@@ -14,8 +14,8 @@
  * uncached read would have given it, and nothing was written by the refused attempt.
  *
  * Keyed by the object standing for the connection: the WebSocket's authenticated device (one per
- * connection, in a WeakMap, so it goes with the connection). An HTTP request's device object lives
- * for one request: HTTP reads the key each time, as before.
+ * connection, in a WeakMap, so it goes with the connection), or an HTTP request's. Authentication
+ * reads the key with the token (the same statement, http/auth.ts), so neither reads it again.
  */
 import type { AuthenticatedDevice } from '../context.js';
 import type { Storage } from '../storage/types.js';
@@ -24,6 +24,14 @@ import { ApiError } from './errors.js';
 export type DeviceRef = Pick<AuthenticatedDevice, 'user' | 'deviceId'>;
 
 const keys = new WeakMap<DeviceRef, Uint8Array>();
+
+/**
+ * Remember `key` for `device` (the authenticated device object of a request or connection): the
+ * key read with its token (http/auth.ts), which is as fresh as a read of the device list.
+ */
+export function rememberSigningKey(device: DeviceRef, key: Uint8Array): void {
+  keys.set(device, key);
+}
 
 /** A refusal that a stale key would also cause (not listed with this key, or a signature that does not verify): worth one fresh read. */
 const keyRefusal = (err: unknown) => err instanceof ApiError && err.statusCode === 401 && (err.code === 'bad_signature' || err.code === 'unauthorized');

@@ -275,6 +275,8 @@ export interface TokenRecord {
   readonly user: string;
   readonly deviceId: number;
   readonly expiresAt: number;
+  /** The device's signing key as listed, read with the token (what its signed requests are checked against). */
+  readonly signingKey: Uint8Array;
 }
 
 export interface AuthRepository {

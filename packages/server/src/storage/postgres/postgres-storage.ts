@@ -865,15 +865,15 @@ class PgAuth implements AuthRepository {
   }
 
   async findToken(hash: Uint8Array, now: number): Promise<TokenRecord | undefined> {
-    const r = await this.db.query<{ user_name: string; device_id: string; expires_at: string }>(
-      `SELECT t.user_name, t.device_id, t.expires_at FROM auth_tokens t
+    const r = await this.db.query<{ user_name: string; device_id: string; expires_at: string; signing_key: Buffer }>(
+      `SELECT t.user_name, t.device_id, t.expires_at, d.signing_key FROM auth_tokens t
          JOIN devices d ON d.user_name = t.user_name AND d.device_id = t.device_id
         WHERE t.token_hash = $1 AND t.expires_at > $2`,
       [hash, now],
       'find_token',
     );
     const row = r.rows[0];
-    return row ? { user: row.user_name, deviceId: num(row.device_id), expiresAt: num(row.expires_at) } : undefined;
+    return row ? { user: row.user_name, deviceId: num(row.device_id), expiresAt: num(row.expires_at), signingKey: u8(row.signing_key) } : undefined;
   }
 }
 

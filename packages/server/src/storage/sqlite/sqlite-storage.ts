@@ -585,7 +585,7 @@ class SqliteAuth implements AuthRepository {
            (SELECT token_hash FROM auth_tokens WHERE user = +? AND device_id = +? ORDER BY created_at LIMIT +?)`,
       ),
       token: db.prepare(
-        `SELECT t.user, t.device_id, t.expires_at FROM auth_tokens t
+        `SELECT t.user, t.device_id, t.expires_at, d.signing_key FROM auth_tokens t
            JOIN devices d ON d.user = t.user AND d.device_id = t.device_id
          WHERE t.token_hash = +? AND t.expires_at > ?`,
       ),
@@ -631,8 +631,8 @@ class SqliteAuth implements AuthRepository {
   }
 
   async findToken(hash: Uint8Array, now: number): Promise<TokenRecord | undefined> {
-    const row = this.s.token.get(hash, now) as { user: string; device_id: number; expires_at: number } | undefined;
-    return row ? { user: row.user, deviceId: row.device_id, expiresAt: row.expires_at } : undefined;
+    const row = this.s.token.get(hash, now) as { user: string; device_id: number; expires_at: number; signing_key: Uint8Array } | undefined;
+    return row ? { user: row.user, deviceId: row.device_id, expiresAt: row.expires_at, signingKey: row.signing_key } : undefined;
   }
 }
 
