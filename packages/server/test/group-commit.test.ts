@@ -234,7 +234,8 @@ describe('group commit in the SQLite store', () => {
     expect(await goneChallenge).toBe(false);
     expect(await storage.auth.findToken(key(10), 2)).toBeUndefined();
     expect(await storage.auth.createToken({ ...token, signingKey: key(8) }, 5)).toBe(true);
-    expect(await storage.auth.findToken(key(10), 2)).toEqual({ user: 'bob', deviceId: 1, expiresAt: 100 });
+    // With the re-keyed device's signing key, read with the token.
+    expect(await storage.auth.findToken(key(10), 2)).toEqual({ user: 'bob', deviceId: 1, expiresAt: 100, signingKey: key(8) });
     await storage.close();
   });
 

@@ -70,6 +70,58 @@ export function requestGuardsConformance(store: () => Storage): void {
       expect(await s().requestNonces.use('alice', 1, n, T0, rekeyed.signingKey)).toBe('recorded');
     });
 
+    it('a signed ack records its nonce and deletes the ids in one write: both, or neither', async () => {
+      const d1 = device(1);
+      await user('alice', d1);
+      const ids = [bytes(16), bytes(16), bytes(16)];
+      const r = await s().mailboxes.enqueue({
+        to: 'alice',
+        expectedListVersion: 1,
+        fromUser: 'bob',
+        fromDevice: 1,
+        sentAt: T0,
+        messages: ids.map((id) => ({ id, deviceId: 1, body: bytes(10) })),
+        maxQueued: 100,
+      });
+      expect(r.status).toBe('stored');
+      const queued = async () => (await s().mailboxes.fetch('alice', 1, { limit: 10 })).length;
+      const n = bytes(16);
+      // Another key, or an unknown device: nothing recorded, nothing deleted.
+      expect(await s().mailboxes.ackSigned('alice', 1, [ids[0] as Uint8Array], { nonce: n, expiresAt: T0, signingKey: bytes(32) })).toEqual({
+        status: 'unknown_device',
+        acked: 0,
+      });
+      expect(await s().mailboxes.ackSigned('alice', 9, [ids[0] as Uint8Array], { nonce: n, expiresAt: T0, signingKey: d1.signingKey })).toEqual({
+        status: 'unknown_device',
+        acked: 0,
+      });
+      expect(await queued()).toBe(3);
+      // Recorded: deletes those of the ids queued for the device (one unknown id among them).
+      const ok = await s().mailboxes.ackSigned('alice', 1, [ids[0] as Uint8Array, ids[1] as Uint8Array, bytes(16)], {
+        nonce: n,
+        expiresAt: T0,
+        signingKey: d1.signingKey,
+      });
+      expect(ok).toEqual({ status: 'recorded', acked: 2 });
+      expect(await queued()).toBe(1);
+      expect(await s().mailboxes.countAll()).toBe(1);
+      // The same nonce again: replayed, and the remaining message stays.
+      expect(await s().mailboxes.ackSigned('alice', 1, [ids[2] as Uint8Array], { nonce: n, expiresAt: T0, signingKey: d1.signingKey })).toEqual({
+        status: 'replayed',
+        acked: 0,
+      });
+      expect(await s().requestNonces.use('alice', 1, n, T0, d1.signingKey)).toBe('replayed');
+      expect(await queued()).toBe(1);
+      // Of concurrent signed acks with one nonce, exactly one deletes.
+      const m = bytes(16);
+      const all = await Promise.all(
+        Array.from({ length: 6 }, () => s().mailboxes.ackSigned('alice', 1, [ids[2] as Uint8Array], { nonce: m, expiresAt: T0, signingKey: d1.signingKey })),
+      );
+      expect(all.filter((x) => x.status === 'recorded')).toEqual([{ status: 'recorded', acked: 1 }]);
+      expect(await queued()).toBe(0);
+      expect(await s().mailboxes.countAll()).toBe(0);
+    });
+
     it('forgets nonces once expired (pruneExpired), not before', async () => {
       const d1 = device(1);
       await user('alice', d1);

@@ -691,7 +691,10 @@ export function storageConformance(open: () => Promise<StorageFixture>): void {
       await setup('alice');
       const { h, ok } = await token('alice', 1, { expiresAt: T0 + 1000 });
       expect(ok).toBe(true);
-      expect(await s.auth.findToken(h, T0)).toEqual({ user: 'alice', deviceId: 1, expiresAt: T0 + 1000 });
+      const found = await s.auth.findToken(h, T0);
+      expect(found).toEqual({ user: 'alice', deviceId: 1, expiresAt: T0 + 1000, signingKey: expect.any(Uint8Array) });
+      // The device's key as listed, read with the token (the relay checks signed requests against it).
+      expect(found?.signingKey).toEqual((await s.accounts.getDevice('alice', 1))?.signingKey);
       expect(await s.auth.findToken(h, T0 + 999)).toBeDefined();
       expect(await s.auth.findToken(h, T0 + 1000)).toBeUndefined();
       expect(await s.auth.findToken(hash(), T0)).toBeUndefined();

@@ -4,7 +4,7 @@
  * batches in `messages` frames; one ack frame acks many.
  */
 import * as P from '@blindrelay/protocol';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { account, ackFrame, b64, type Frame, newDevice, nextList, openWs, p, prekeyJson, startTestServer, type TestServer } from './helpers.js';
 
 let t: TestServer | undefined;
@@ -157,6 +157,51 @@ describe('WebSocket send frames', () => {
     const sent = await tx.next((f) => f.type === 'sent');
     expect(sent.results.map((r: { ok: boolean; code?: string }) => r.ok || r.code)).toEqual([true, true, 'rate_limited']);
     expect(await queued(bob)).toBe(2);
+    tx.close();
+  });
+
+  it("reads a recipient's list once per connection; a list changed since is read again, and the answers are the uncached ones", async () => {
+    t = await startTestServer();
+    const alice = await account(t.api, 'alice');
+    const bob = await account(t.api, 'bob', { deviceId: 7 });
+    const reads = vi.spyOn(t.server.storage.accounts, 'get');
+    const tx = await openWs(t.url, { token: alice.token });
+    let n = 0;
+    // One send frame to `to`: its result and how many account reads it made.
+    const send = async (deviceIds: number[], to = 'bob') => {
+      const id = `s${++n}`;
+      const before = reads.mock.calls.length;
+      tx.send({ type: 'send', id, items: [{ to, messages: deviceIds.map((deviceId) => ({ deviceId, body: body() })) }] });
+      const result = (await tx.next((f) => f.type === 'sent' && f.id === id)).results[0];
+      return { ...result, reads: reads.mock.calls.length - before };
+    };
+    const setList = async (devices: Awaited<ReturnType<typeof newDevice>>[], added: Awaited<ReturnType<typeof newDevice>>) => {
+      const list = await nextList(bob.u, devices);
+      const r = await t?.api.req('PUT', '/v1/users/bob/device-list', {
+        body: { deviceList: b64(list), newDevice: { deviceId: added.keys.deviceId, prekeys: prekeyJson(added) } },
+      });
+      expect(r?.status).toBe(204);
+    };
+
+    expect(await send([7])).toMatchObject({ ok: true, reads: 1 });
+    expect(await send([7])).toMatchObject({ ok: true, reads: 0 });
+    // Bob links device 8: a send covering both passes (the remembered list said 7 only: read again) ...
+    const d8 = await newDevice({ deviceId: 8, user: 'bob' });
+    await setList([bob.d, d8], d8);
+    expect(await send([7, 8])).toMatchObject({ ok: true, reads: 1 });
+    // ... and one covering 7 only is refused with what is stored now.
+    expect(await send([7])).toMatchObject({ ok: false, status: 409, code: 'mismatched_devices', missing: [8], stale: [], reads: 1 });
+    // Device 8 re-keyed under the same id: the remembered list (7, 8) still covers, the store refuses
+    // its version, and the send goes through against the list read again.
+    const d8b = await newDevice({ deviceId: 8, user: 'bob' });
+    await setList([bob.d, d8b], d8b);
+    const before = await queued(bob);
+    expect(await send([7, 8])).toMatchObject({ ok: true, reads: 1 });
+    expect(await queued(bob)).toBe(before + 1);
+    expect(await send([7, 8])).toMatchObject({ ok: true, reads: 0 });
+    // A name that is no account is read every time, never remembered.
+    expect(await send([1], 'nobody')).toMatchObject({ ok: false, status: 404, reads: 1 });
+    expect(await send([1], 'nobody')).toMatchObject({ ok: false, status: 404, reads: 1 });
     tx.close();
   });
 });

@@ -10,6 +10,7 @@ import { bounds } from '@blindrelay/protocol/wire';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { AppContext, AuthenticatedDevice } from '../context.js';
 import { tryDecodeBase64url } from './base64url.js';
+import { rememberSigningKey } from './device-key.js';
 import { unauthorized } from './errors.js';
 
 export const TOKEN_BYTES = bounds.TOKEN_BYTES;
@@ -60,6 +61,8 @@ export function authenticate(ctx: AppContext) {
     const record = await ctx.storage.auth.findToken(sha256(token), ctx.now());
     if (!record) throw unauthorized('invalid or expired token');
     const device: AuthenticatedDevice = { user: record.user, deviceId: record.deviceId, tokenExpiresAt: record.expiresAt };
+    // Its signed requests and send marks are checked against the key read with the token (device-key.ts).
+    rememberSigningKey(device, record.signingKey);
     request.device = device;
   };
 }

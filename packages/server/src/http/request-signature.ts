@@ -19,8 +19,9 @@ import { Transform } from 'node:stream';
 import { type Primitives, SignatureError, verifyRequest } from '@blindrelay/protocol';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { AuthenticatedDevice } from '../context.js';
-import type { Storage } from '../storage/types.js';
+import type { SignedNonce, Storage, UseNonceResult } from '../storage/types.js';
 import { tryDecodeBase64url } from './base64url.js';
+import { withSigningKey } from './device-key.js';
 import { ApiError, badRequest } from './errors.js';
 
 export const SIGNATURE_HEADER = 'blindrelay-signature';
@@ -42,6 +43,9 @@ declare module 'fastify' {
     bodyHash?: Uint8Array;
   }
 }
+
+/** Records a verified request's nonce, or says why not (nothing written then). */
+export type RecordNonce = (nonce: SignedNonce) => Promise<UseNonceResult>;
 
 const refuse = (code: 'signature_required' | 'bad_signature' | 'replayed_signature', message: string) => new ApiError(401, code, message);
 
@@ -73,6 +77,8 @@ export async function checkRequestSignature(
   deps: RequestSignatureDeps,
   device: Pick<AuthenticatedDevice, 'user' | 'deviceId'>,
   request: { method: string; path: string; bodyHash: Uint8Array; header: string | string[] | undefined },
+  /** Records the verified request's nonce (default: `requestNonces.use`; a WebSocket ack: with the ack itself, `mailboxes.ackSigned`). */
+  record: RecordNonce = (n) => deps.storage.requestNonces.use(device.user, device.deviceId, n.nonce, n.expiresAt, n.signingKey),
 ): Promise<void> {
   const { header } = request;
   if (header === undefined)
@@ -86,21 +92,23 @@ export async function checkRequestSignature(
   if (!Number.isSafeInteger(timestamp) || Math.abs(now - timestamp) > REQUEST_SIGNATURE_WINDOW_MS) {
     throw new ApiError(401, 'stale_signature', "the signed request's time is too far from the relay's; sign it again with serverTime", { serverTime: now });
   }
-  const entry = await deps.storage.accounts.getDevice(device.user, device.deviceId);
-  if (!entry) throw refuse('bad_signature', 'the signing device is not in its device list');
   const signed = { user: device.user, deviceId: device.deviceId, timestamp, nonce, method: request.method, path: request.path, bodyHash: request.bodyHash };
-  try {
-    await verifyRequest(deps.primitives, entry.signingKey, signed, signature);
-  } catch (e) {
-    // A path the protocol cannot encode (too long, not printable ASCII) cannot have been signed either.
-    if (e instanceof SignatureError || (e as { code?: string }).code === 'ERR_INVALID_ARGUMENT') {
-      throw refuse('bad_signature', "the request signature does not verify under the device's signing key");
+  // The key: remembered per WebSocket connection; the nonce statement confirms it (device-key.ts).
+  await withSigningKey(deps.storage, device, async (signingKey) => {
+    if (!signingKey) throw refuse('bad_signature', 'the signing device is not in its device list');
+    try {
+      await verifyRequest(deps.primitives, signingKey, signed, signature);
+    } catch (e) {
+      // A path the protocol cannot encode (too long, not printable ASCII) cannot have been signed either.
+      if (e instanceof SignatureError || (e as { code?: string }).code === 'ERR_INVALID_ARGUMENT') {
+        throw refuse('bad_signature', "the request signature does not verify under the device's signing key");
+      }
+      throw e;
     }
-    throw e;
-  }
-  const used = await deps.storage.requestNonces.use(device.user, device.deviceId, nonce, timestamp + REQUEST_SIGNATURE_WINDOW_MS + 1, entry.signingKey);
-  if (used === 'replayed') throw refuse('replayed_signature', 'this signed request was already used; sign each request afresh');
-  if (used === 'unknown_device') throw refuse('bad_signature', 'the signing device is not in its device list');
+    const used = await record({ nonce, expiresAt: timestamp + REQUEST_SIGNATURE_WINDOW_MS + 1, signingKey });
+    if (used === 'replayed') throw refuse('replayed_signature', 'this signed request was already used; sign each request afresh');
+    if (used === 'unknown_device') throw refuse('bad_signature', 'the signing device is not in its device list');
+  });
 }
 
 /** For a route that ran `authenticate` and `hashBody`: the request's signature (docs/API.md §2a). */
@@ -126,7 +134,8 @@ export function checkAckFrameSignature(
   device: Pick<AuthenticatedDevice, 'user' | 'deviceId'>,
   ids: readonly string[],
   header: string | undefined,
+  record?: RecordNonce,
 ): Promise<void> {
   const bodyHash = new Uint8Array(createHash('sha512').update(JSON.stringify({ ids })).digest());
-  return checkRequestSignature(deps, device, { method: 'POST', path: ACK_PATH, bodyHash, header });
+  return checkRequestSignature(deps, device, { method: 'POST', path: ACK_PATH, bodyHash, header }, record);
 }

@@ -14,6 +14,7 @@ import { shapes } from '@blindrelay/protocol/wire';
 import type { Static } from '@sinclair/typebox';
 import type { AppContext, AuthenticatedDevice } from '../context.js';
 import { decodeField, encodeBase64url } from './base64url.js';
+import { withSigningKey } from './device-key.js';
 import { ApiError } from './errors.js';
 import { schemaOf } from './schemas.js';
 
@@ -39,16 +40,20 @@ function sendDigest(body: SendBody): Uint8Array {
 export async function raiseSendMark(ctx: AppContext, me: AuthenticatedDevice, body: SendBody & { sendMark: Static<typeof SendMarkField> }): Promise<void> {
   const mark = body.sendMark.value;
   const signature = decodeField(body.sendMark.signature, 'sendMark.signature', { exact: 64 });
-  const device = await ctx.storage.accounts.getDevice(me.user, me.deviceId);
-  if (!device) throw new ApiError(401, 'unauthorized', 'the sending device is not in its device list');
-  try {
-    await verifySendMark(ctx.primitives, device.signingKey, { user: me.user, deviceId: me.deviceId, mark }, signature);
-  } catch (e) {
-    if (e instanceof SignatureError) throw new ApiError(401, 'bad_signature', "the send mark's signature does not verify under the device's signing key");
-    throw e;
-  }
-  const r = await ctx.storage.sendMarks.raise(me.user, me.deviceId, { mark, signature, digest: sendDigest(body) }, device.signingKey);
-  if (r.status === 'unknown_device') throw new ApiError(401, 'unauthorized', 'the sending device is not in its device list');
+  const digest = sendDigest(body);
+  // The key: remembered per WebSocket connection; the raise statement confirms it (device-key.ts).
+  const r = await withSigningKey(ctx.storage, me, async (signingKey) => {
+    if (!signingKey) throw new ApiError(401, 'unauthorized', 'the sending device is not in its device list');
+    try {
+      await verifySendMark(ctx.primitives, signingKey, { user: me.user, deviceId: me.deviceId, mark }, signature);
+    } catch (e) {
+      if (e instanceof SignatureError) throw new ApiError(401, 'bad_signature', "the send mark's signature does not verify under the device's signing key");
+      throw e;
+    }
+    const raised = await ctx.storage.sendMarks.raise(me.user, me.deviceId, { mark, signature, digest }, signingKey);
+    if (raised.status === 'unknown_device') throw new ApiError(401, 'unauthorized', 'the sending device is not in its device list');
+    return raised;
+  });
   if (r.status === 'stale') {
     throw new ApiError(
       409,

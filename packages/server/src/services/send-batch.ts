@@ -19,6 +19,7 @@ import { ApiError } from '../http/errors.js';
 import { raiseSendMark, type SendMarkField } from '../http/send-mark.js';
 import { StorageUnavailableError } from '../storage/errors.js';
 import type { Enqueue, EnqueueResult } from '../storage/types.js';
+import { RecipientLists } from './recipient-lists.js';
 import { checkSend, MAX_ATTEMPTS, queueFull, type SendOutcome, type SendRequest, storeSend, toEnqueue } from './send-messages.js';
 
 export interface SendBatch {
@@ -50,16 +51,8 @@ export async function sendBatch(ctx: AppContext, me: AuthenticatedDevice, addres
     const all = batch.items.flatMap((item) => item.messages.map((m) => ({ deviceId: m.deviceId, body: `${item.to}:${m.body}` })));
     await raiseSendMark(ctx, me, { to: batch.items.map((i) => i.to).join(','), messages: all, sendMark: batch.sendMark });
   }
-  // One read of each recipient's account for the whole batch.
-  const accounts = new Map<string, ReturnType<AppContext['storage']['accounts']['get']>>();
-  const lookup = (user: string) => {
-    let a = accounts.get(user);
-    if (!a) {
-      a = ctx.storage.accounts.get(user);
-      accounts.set(user, a);
-    }
-    return a;
-  };
+  // Each recipient's list as this connection last read it (checked again by the store, recipient-lists.ts).
+  const lists = new RecipientLists(ctx.storage, me);
   // Every item checked first (in order, as HTTP would one by one), then the accepted ones stored
   // in ONE storage call (services/send-messages.ts for the rules).
   const results: (SendItemResult | undefined)[] = [];
@@ -70,7 +63,7 @@ export async function sendBatch(ctx: AppContext, me: AuthenticatedDevice, addres
   for (const [index, item] of batch.items.entries()) {
     try {
       const bodies = checkSend(ctx, me, address, item);
-      const { request, ids } = await toEnqueue(ctx, me, address, item, bodies, await lookup(item.to), newId);
+      const { request, ids } = await lists.check(item.to, (list) => toEnqueue(ctx, me, address, item, bodies, list, newId));
       pending.push({ index, bodies, request, ids });
       results.push(undefined);
     } catch (err) {
@@ -99,7 +92,7 @@ export async function sendBatch(ctx: AppContext, me: AuthenticatedDevice, addres
       // The recipient's list changed since it was read: that item alone, as HTTP would retry it.
       const item = batch.items[p.index] as (typeof batch.items)[number];
       retries.push(
-        storeSend(ctx, me, address, item, p.bodies, MAX_ATTEMPTS - 1).then(
+        storeSend(ctx, me, address, item, p.bodies, MAX_ATTEMPTS - 1, (user) => lists.read(user)).then(
           (outcome) => {
             results[p.index] = { ok: true, ...outcome };
           },

@@ -13,6 +13,7 @@ import { decodeField, encodeBase64url } from '../http/base64url.js';
 import { ApiError, badRequest, conflict, noSuchUser } from '../http/errors.js';
 import { raiseSendMark, type SendMarkField } from '../http/send-mark.js';
 import type { Enqueue } from '../storage/types.js';
+import type { RecipientList } from './recipient-lists.js';
 
 export interface SendRequest {
   readonly to: string;
@@ -29,7 +30,6 @@ export interface SendOutcome {
 export const MAX_ATTEMPTS = 3;
 
 type AccountLookup = (user: string) => ReturnType<AppContext['storage']['accounts']['get']>;
-type Account = NonNullable<Awaited<ReturnType<AccountLookup>>>;
 
 /**
  * The checks of one send that need no storage, in the order the relay makes them: the lookup-miss
@@ -61,7 +61,7 @@ export async function toEnqueue(
   address: string,
   send: SendRequest,
   bodies: readonly Uint8Array[],
-  account: Account | undefined,
+  account: RecipientList | undefined,
   newId: () => Uint8Array = () => ctx.primitives.randomBytes(16),
 ): Promise<{ request: Enqueue; ids: Uint8Array[] }> {
   const { to } = send;

@@ -256,6 +256,17 @@ export interface MailboxRepository {
   fetch(user: string, deviceId: number, options: { readonly afterSeq?: number; readonly limit: number; readonly maxBytes?: number }): Promise<StoredMessage[]>;
   /** Deletes those of `ids` queued for this device; returns how many were deleted. */
   ack(user: string, deviceId: number, ids: readonly Uint8Array[]): Promise<number>;
+  /**
+   * A signed ack (docs/API.md §2a) in one write: records the request's nonce exactly as
+   * `RequestNonceRepository.use` does and, only if it was recorded, deletes `ids` as `ack` does;
+   * both or neither. `acked`: how many were deleted (0 unless 'recorded').
+   */
+  ackSigned(
+    user: string,
+    deviceId: number,
+    ids: readonly Uint8Array[],
+    nonce: SignedNonce,
+  ): Promise<{ readonly status: UseNonceResult; readonly acked: number }>;
   /** Messages queued across all devices (the metrics gauge). */
   countAll(): Promise<number>;
 }
@@ -264,6 +275,8 @@ export interface TokenRecord {
   readonly user: string;
   readonly deviceId: number;
   readonly expiresAt: number;
+  /** The device's signing key as listed, read with the token (what its signed requests are checked against). */
+  readonly signingKey: Uint8Array;
 }
 
 export interface AuthRepository {
@@ -329,6 +342,13 @@ export type UseNonceResult =
   | 'replayed'
   /** Not (or no longer) a device of its user's list with the given signing key; nothing stored. */
   | 'unknown_device';
+
+/** A signed request's nonce, kept until `expiresAt`; `signingKey`: the key its signature was checked against. */
+export interface SignedNonce {
+  readonly nonce: Uint8Array;
+  readonly expiresAt: number;
+  readonly signingKey: Uint8Array;
+}
 
 /**
  * Nonces of signed requests (docs/API.md §2a), per device, each kept until `expiresAt` (when its

@@ -348,18 +348,18 @@ export class WebSocketHub {
     }
     try {
       // Deletes messages for good: signed by the device key, like the HTTP ack (docs/API.md §2a).
-      await checkAckFrameSignature(this.deps, conn, frame.ids, frame.signature);
+      // The nonce and the ack are one write (mailboxes.ackSigned: one statement in PostgreSQL).
+      let acked = 0;
+      await checkAckFrameSignature(this.deps, conn, frame.ids, frame.signature, async (nonce) => {
+        const r = await this.deps.storage.mailboxes.ackSigned(conn.user, conn.deviceId, ids, nonce);
+        acked = r.acked;
+        return r.status;
+      });
+      this.deps.metrics.messagesAcked.inc(acked);
     } catch (err) {
       // Not applied, not a malformed frame: the messages stay queued and come back on the next connection.
       if (err instanceof ApiError) this.sendFrame(conn.socket, { type: 'error', code: err.code, message: err.message, ...err.extra });
-      else this.deps.log.warn({ err }, 'websocket ack signature check failed');
-      return;
-    }
-    try {
-      const n = await this.deps.storage.mailboxes.ack(conn.user, conn.deviceId, ids);
-      this.deps.metrics.messagesAcked.inc(n);
-    } catch (err) {
-      this.deps.log.warn({ err }, 'websocket ack failed');
+      else this.deps.log.warn({ err }, 'websocket ack failed');
     }
   }
 

@@ -66,10 +66,12 @@ import type {
   RequestNonceRepository,
   SealedRepository,
   SendMarkRepository,
+  SignedNonce,
   Storage,
   StoredMessage,
   TakeEnvelopeResult,
   TokenRecord,
+  UseNonceResult,
 } from '../types.js';
 import { migratePostgres } from './migrate.js';
 import { deleteAccount } from './postgres-account-deletion.js';
@@ -651,6 +653,28 @@ const ACK_SQL = `WITH del AS (
   )
   SELECT n FROM n`;
 
+/**
+ * A signed ack in one statement: the nonce as USE_NONCE_SQL records it (postgres-request-guards.ts:
+ * the device row locked FOR KEY SHARE and required to hold the verified key), then ACK_SQL's
+ * delete and count, only if the nonce was recorded (`del` reads `ins`, so runs after it). Every
+ * part sees one snapshot and commits together (PostgreSQL 15 §7.8.4). $1 user, $2 device, $3
+ * nonce, $4 its expiry, $5 signing key, $6 message ids.
+ */
+const ACK_SIGNED_SQL = `WITH ok AS MATERIALIZED (
+    SELECT 1 FROM devices WHERE user_name = $1::text AND device_id = $2::bigint AND signing_key = $5::bytea FOR KEY SHARE
+  ), ins AS (
+    INSERT INTO request_nonces (user_name, device_id, nonce, expires_at)
+    SELECT $1, $2, $3::bytea, $4::bigint FROM ok
+    ON CONFLICT DO NOTHING RETURNING 1
+  ), del AS (
+    DELETE FROM messages WHERE user_name = $1 AND device_id = $2 AND id = ANY($6::bytea[]) AND EXISTS (SELECT 1 FROM ins) RETURNING 1
+  ), n AS MATERIALIZED (
+    SELECT count(*) AS n FROM del
+  ), upd AS (
+    UPDATE queue_sizes SET queued = queued - (SELECT n FROM n) WHERE user_name = $1 AND device_id = $2 AND (SELECT n FROM n) > 0
+  )
+  SELECT EXISTS (SELECT 1 FROM ok) AS known, EXISTS (SELECT 1 FROM ins) AS recorded, (SELECT n FROM n) AS n`;
+
 type MessageRow = { seq: string; id: Buffer; from_user: string; from_device: string; body: Buffer; sent_at: string };
 
 class PgMailboxes implements MailboxRepository {
@@ -748,6 +772,21 @@ class PgMailboxes implements MailboxRepository {
     return num((r.rows[0] as { n: string }).n);
   }
 
+  async ackSigned(user: string, deviceId: number, ids: readonly Uint8Array[], n: SignedNonce): Promise<{ status: UseNonceResult; acked: number }> {
+    // Not idempotent: run twice, a recorded nonce would come back 'replayed'.
+    const r = await this.db.write<{ known: boolean; recorded: boolean; n: string }>('ack_signed', ACK_SIGNED_SQL, [
+      user,
+      deviceId,
+      n.nonce,
+      n.expiresAt,
+      n.signingKey,
+      [...ids],
+    ]);
+    const row = r.rows[0] as { known: boolean; recorded: boolean; n: string };
+    if (!row.known) return { status: 'unknown_device', acked: 0 };
+    return row.recorded ? { status: 'recorded', acked: num(row.n) } : { status: 'replayed', acked: 0 };
+  }
+
   async countAll(): Promise<number> {
     const r = await this.db.query<{ n: string }>('SELECT coalesce(sum(queued), 0) AS n FROM queue_sizes');
     return num((r.rows[0] as { n: string }).n);
@@ -826,15 +865,15 @@ class PgAuth implements AuthRepository {
   }
 
   async findToken(hash: Uint8Array, now: number): Promise<TokenRecord | undefined> {
-    const r = await this.db.query<{ user_name: string; device_id: string; expires_at: string }>(
-      `SELECT t.user_name, t.device_id, t.expires_at FROM auth_tokens t
+    const r = await this.db.query<{ user_name: string; device_id: string; expires_at: string; signing_key: Buffer }>(
+      `SELECT t.user_name, t.device_id, t.expires_at, d.signing_key FROM auth_tokens t
          JOIN devices d ON d.user_name = t.user_name AND d.device_id = t.device_id
         WHERE t.token_hash = $1 AND t.expires_at > $2`,
       [hash, now],
       'find_token',
     );
     const row = r.rows[0];
-    return row ? { user: row.user_name, deviceId: num(row.device_id), expiresAt: num(row.expires_at) } : undefined;
+    return row ? { user: row.user_name, deviceId: num(row.device_id), expiresAt: num(row.expires_at), signingKey: u8(row.signing_key) } : undefined;
   }
 }
 

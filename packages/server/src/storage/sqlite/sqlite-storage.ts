@@ -82,10 +82,12 @@ import type {
   RequestNonceRepository,
   SealedRepository,
   SendMarkRepository,
+  SignedNonce,
   Storage,
   StoredMessage,
   TakeEnvelopeResult,
   TokenRecord,
+  UseNonceResult,
 } from '../types.js';
 import { ensureDirectory } from './data-dir.js';
 import { GroupCommit, type GroupCommitOptions } from './group-commit.js';
@@ -477,6 +479,8 @@ class SqliteMailboxes implements MailboxRepository {
         'SELECT seq, id, from_user, from_device, body, sent_at FROM messages WHERE user = +? AND device_id = +? AND seq > ? ORDER BY seq LIMIT +?',
       ),
       ack: db.prepare('DELETE FROM messages WHERE user = ? AND device_id = ? AND id = ?'),
+      signingKey: new Pluck<Uint8Array>(db, 'SELECT signing_key FROM devices WHERE user = ? AND device_id = ?'),
+      insertNonce: db.prepare('INSERT INTO request_nonces (user, device_id, nonce, expires_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING'),
       countAll: new Pluck<number>(db, 'SELECT coalesce(sum(queued), 0) FROM queue_sizes'),
     };
   }
@@ -534,11 +538,23 @@ class SqliteMailboxes implements MailboxRepository {
 
   async ack(user: string, deviceId: number, ids: readonly Uint8Array[]): Promise<number> {
     if (ids.length === 0) return 0;
+    return this.w.run(() => this.deleteAcked(user, deviceId, ids));
+  }
+
+  /** The nonce as SqliteRequestNonces.use records it, then the ack, in one group-commit operation. */
+  async ackSigned(user: string, deviceId: number, ids: readonly Uint8Array[], n: SignedNonce): Promise<{ status: UseNonceResult; acked: number }> {
     return this.w.run(() => {
-      let n = 0;
-      for (const id of ids) n += Number(this.s.ack.run(user, deviceId, id).changes);
-      return n;
+      const key = this.s.signingKey.get(user, deviceId);
+      if (!key || Buffer.compare(key, n.signingKey) !== 0) return { status: 'unknown_device' as const, acked: 0 };
+      if (this.s.insertNonce.run(user, deviceId, n.nonce, n.expiresAt).changes !== 1) return { status: 'replayed' as const, acked: 0 };
+      return { status: 'recorded' as const, acked: this.deleteAcked(user, deviceId, ids) };
     });
+  }
+
+  private deleteAcked(user: string, deviceId: number, ids: readonly Uint8Array[]): number {
+    let n = 0;
+    for (const id of ids) n += Number(this.s.ack.run(user, deviceId, id).changes);
+    return n;
   }
 
   async countAll(): Promise<number> {
@@ -569,7 +585,7 @@ class SqliteAuth implements AuthRepository {
            (SELECT token_hash FROM auth_tokens WHERE user = +? AND device_id = +? ORDER BY created_at LIMIT +?)`,
       ),
       token: db.prepare(
-        `SELECT t.user, t.device_id, t.expires_at FROM auth_tokens t
+        `SELECT t.user, t.device_id, t.expires_at, d.signing_key FROM auth_tokens t
            JOIN devices d ON d.user = t.user AND d.device_id = t.device_id
          WHERE t.token_hash = +? AND t.expires_at > ?`,
       ),
@@ -615,8 +631,8 @@ class SqliteAuth implements AuthRepository {
   }
 
   async findToken(hash: Uint8Array, now: number): Promise<TokenRecord | undefined> {
-    const row = this.s.token.get(hash, now) as { user: string; device_id: number; expires_at: number } | undefined;
-    return row ? { user: row.user, deviceId: row.device_id, expiresAt: row.expires_at } : undefined;
+    const row = this.s.token.get(hash, now) as { user: string; device_id: number; expires_at: number; signing_key: Uint8Array } | undefined;
+    return row ? { user: row.user, deviceId: row.device_id, expiresAt: row.expires_at, signingKey: row.signing_key } : undefined;
   }
 }
 
