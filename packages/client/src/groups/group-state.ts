@@ -164,6 +164,15 @@ export function ownLeafIndex(state: ClientState): number {
   return state.privatePath.leafIndex;
 }
 
+/**
+ * Our leaf still holds the HPKE key of the KeyPackage it was added with (RFC 9420 §7.2
+ * leaf_node_source = key_package): no commit of ours has carried an UpdatePath since we joined.
+ */
+export function leafFromKeyPackage(state: ClientState): boolean {
+  const node = state.ratchetTree[ownLeafIndex(state) * 2];
+  return node?.nodeType === 'leaf' && node.leaf.leafNodeSource === 'key_package';
+}
+
 export interface CommitOutput {
   readonly state: ClientState;
   /** MLSMessage(PrivateMessage commit), for every current member. */

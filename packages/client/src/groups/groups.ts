@@ -14,7 +14,7 @@ import { resolveUser } from '../directory.js';
 import { InvalidArgumentError, NotFoundError, RelayError } from '../errors.js';
 import type { FileSource, PutOptions, PutResult } from '../files/types.js';
 import { freshId } from '../ids.js';
-import type { GroupReceived, GroupsRecord } from '../profile.js';
+import type { GroupEntry, GroupReceived, GroupsRecord } from '../profile.js';
 import { groupSuite } from './ciphersuite.js';
 import { type DeviceRef, type DeviceVerifier, deviceOfCredential } from './credential.js';
 import { GroupError } from './errors.js';
@@ -32,6 +32,7 @@ import {
   groupName,
   joinFromWelcome,
   keyPackageRef,
+  leafFromKeyPackage,
   newKeyPackage,
   pendingProposals,
   processGroupMessage,
@@ -88,6 +89,13 @@ const isStale = (e: unknown) => e instanceof RelayError && e.relayCode === 'stal
 const notMember = () => new GroupError('ERR_GROUP_NOT_MEMBER', 'not a member of that group (or no such group)');
 
 /**
+ * A device that joined from a Welcome owes one commit with an UpdatePath (a self-update, §22.6b)
+ * until one of its commits has carried a path: its leaf still holds the KeyPackage's key, which was
+ * published on the relay, and its direct path holds the secrets the adder chose.
+ */
+const owesUpdate = (entry: GroupEntry, state: ClientState) => !entry.created && leafFromKeyPackage(state);
+
+/**
  * Users' verified device lists (directory.ts: fetched and checked against the pinned master key),
  * each fetched at most once per operation. A leaf is trusted when its user's list holds that device
  * with that signing key (§22.2).
@@ -142,13 +150,19 @@ class Groups {
     });
   }
   async state(id: string): Promise<ClientState> {
+    return (await this.entry(id)).state;
+  }
+  /** The group's state, and whether this device still owes its self-update (§22.6b). */
+  async entry(id: string): Promise<{ state: ClientState; owesUpdate: boolean }> {
     const entry = (await this.record()).groups.get(id);
     if (!entry) throw notMember();
-    return decodeState(entry.state, this.verify);
+    const state = decodeState(entry.state, this.verify);
+    return { state, owesUpdate: owesUpdate(entry, state) };
   }
+  /** Stores the group's next state (keeping what else the entry says), or forgets the group. */
   save(id: string, state: ClientState | undefined): Promise<void> {
     return this.update((r) => {
-      if (state) r.groups.set(id, { state: encodeState(state) });
+      if (state) r.groups.set(id, { ...r.groups.get(id), state: encodeState(state) });
       else r.groups.delete(id);
     });
   }
@@ -192,10 +206,12 @@ class Groups {
     const rec = await this.record();
     // Our list unavailable (unreachable): nothing follows it this time.
     const own = rec.groups.size > 0 ? await this.lists.get(this.ctx.account.user).catch(() => undefined) : undefined;
+    // A device that joined from a Welcome makes its self-update (§22.6b).
     for (const [id, entry] of rec.groups) {
       const state = decodeState(entry.state, this.verify);
       const follow = own ? this.ownChanges(state, own, rec.waiting) : { add: [], remove: [] };
-      if (pendingProposals(state) > 0 || follow.add.length > 0 || follow.remove.length > 0) await this.commitChange(id, {}).catch(() => undefined);
+      if (pendingProposals(state) > 0 || follow.add.length > 0 || follow.remove.length > 0 || owesUpdate(entry, state))
+        await this.commitChange(id, {}).catch(() => undefined);
     }
     return skipped;
   }
@@ -267,7 +283,7 @@ class Groups {
       const received: GroupReceived | undefined =
         r.kind === 'application' ? { group: item.group, from: r.sender.user, deviceId: r.sender.deviceId, body: r.plaintext, sentAt: item.sentAt } : undefined;
       await this.update((rr) => {
-        rr.groups.set(item.group, { state: encodeState(r.state) });
+        rr.groups.set(item.group, { ...rr.groups.get(item.group), state: encodeState(r.state) });
         if (received) rr.inbox.push(received);
       });
       return true;
@@ -318,7 +334,7 @@ class Groups {
   async commitChange(id: string, change: { addUsers?: readonly string[]; removeUser?: string }): Promise<number> {
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       if (attempt > 0) await this.sync();
-      const state = await this.state(id);
+      const { state, owesUpdate: owes } = await this.entry(id);
       const current = groupMembers(state);
       const has = (d: DeviceRef) => current.some((m) => m.user === d.user && m.deviceId === d.deviceId);
       const add: ReturnType<typeof decodeKeyPackage>[] = [];
@@ -359,8 +375,13 @@ class Groups {
           });
       }
       for (const leaf of [...follow.remove, ...(await this.revokedLeaves(id, state))]) if (!remove.includes(leaf)) remove.push(leaf);
-      if (add.length === 0 && remove.length === 0 && ((change.addUsers && change.addUsers.length > 0) || change.removeUser || pendingProposals(state) === 0))
+      if (
+        add.length === 0 &&
+        remove.length === 0 &&
+        ((change.addUsers && change.addUsers.length > 0) || change.removeUser || (pendingProposals(state) === 0 && !owes))
+      )
         return Number(groupEpoch(state));
+      // With nothing to add or remove this is an empty commit: its UpdatePath is the self-update.
       const out = await commit(state, { add, remove }, this.cs);
       const added = add.map((kp) => deviceOfCredential(kp.leafNode.credential));
       const members = groupMembers(out.state).map((m) => ({ user: m.user, deviceId: m.deviceId }));
@@ -419,7 +440,10 @@ export async function createGroup(ctx: Context, name: string, members: readonly 
   const id = toBase64url(idBytes);
   const state = await createGroupState(keys(ctx), own, idBytes, name, g.verify, g.cs);
   await postGroup(ctx.api, { id });
-  await g.save(id, state);
+  // Our leaf's key is from a KeyPackage we never published: no self-update owed (§22.6b).
+  await g.update((r) => {
+    r.groups.set(id, { state: encodeState(state), created: true });
+  });
   await g.commitChange(id, { addUsers: [ctx.account.user, ...members.filter((m) => m !== ctx.account.user)] });
   return id;
 }
