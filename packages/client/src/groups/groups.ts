@@ -24,8 +24,6 @@ import {
   createGroupState,
   type DeviceKeys,
   decodeKeyPackage,
-  decodeState,
-  encodeState,
   encryptApplication,
   groupEpoch,
   groupMembers,
@@ -50,6 +48,7 @@ import {
   postGroupMessage,
   putKeyPackages,
 } from './groups-api.js';
+import { type GroupStateCache, groupStateCache } from './state-cache.js';
 
 /** One-time KeyPackages kept on the relay per device. */
 export const KEY_PACKAGE_TARGET = 10;
@@ -129,12 +128,19 @@ function leafKey(state: ClientState, leafIndex: number): Uint8Array | undefined 
 class Groups {
   readonly lists: DeviceLists;
   readonly verify: DeviceVerifier;
+  /** Decoded states of this profile, kept across operations (state-cache.ts). */
+  readonly states: GroupStateCache;
   private constructor(
     readonly ctx: Context,
     readonly cs: CiphersuiteImpl,
   ) {
     this.lists = new DeviceLists(ctx);
     this.verify = this.lists.verify;
+    this.states = groupStateCache(ctx.profile);
+  }
+  /** The state of group `id` stored as `bytes`, checked with this operation's device lists. */
+  decode(id: string, bytes: Uint8Array): ClientState {
+    return this.states.decode(id, bytes, this.verify);
   }
   static async open(ctx: Context): Promise<Groups> {
     return new Groups(ctx, await groupSuite());
@@ -156,13 +162,15 @@ class Groups {
   async entry(id: string): Promise<{ state: ClientState; owesUpdate: boolean }> {
     const entry = (await this.record()).groups.get(id);
     if (!entry) throw notMember();
-    const state = decodeState(entry.state, this.verify);
+    const state = this.decode(id, entry.state);
     return { state, owesUpdate: owesUpdate(entry, state) };
   }
   /** Stores the group's next state (keeping what else the entry says), or forgets the group. */
   save(id: string, state: ClientState | undefined): Promise<void> {
+    const bytes = state ? this.states.encode(id, state) : undefined;
+    if (!bytes) this.states.forget(id);
     return this.update((r) => {
-      if (state) r.groups.set(id, { ...r.groups.get(id), state: encodeState(state) });
+      if (bytes) r.groups.set(id, { ...r.groups.get(id), state: bytes });
       else r.groups.delete(id);
     });
   }
@@ -208,7 +216,7 @@ class Groups {
     const own = rec.groups.size > 0 ? await this.lists.get(this.ctx.account.user).catch(() => undefined) : undefined;
     // A device that joined from a Welcome makes its self-update (§22.6b).
     for (const [id, entry] of rec.groups) {
-      const state = decodeState(entry.state, this.verify);
+      const state = this.decode(id, entry.state);
       const follow = own ? this.ownChanges(state, own, rec.waiting) : { add: [], remove: [] };
       if (pendingProposals(state) > 0 || follow.add.length > 0 || follow.remove.length > 0 || owesUpdate(entry, state))
         await this.commitChange(id, {}).catch(() => undefined);
@@ -275,15 +283,16 @@ class Groups {
       const rec = await this.record();
       const entry = rec.groups.get(item.group);
       if (!entry) return false;
-      const r = await processGroupMessage(decodeState(entry.state, this.verify), bytes, this.cs);
+      const r = await processGroupMessage(this.decode(item.group, entry.state), bytes, this.cs);
       if (r.kind === 'commit' && r.removedSelf) {
         await this.save(item.group, undefined);
         return true;
       }
       const received: GroupReceived | undefined =
         r.kind === 'application' ? { group: item.group, from: r.sender.user, deviceId: r.sender.deviceId, body: r.plaintext, sentAt: item.sentAt } : undefined;
+      const stored = this.states.encode(item.group, r.state);
       await this.update((rr) => {
-        rr.groups.set(item.group, { ...rr.groups.get(item.group), state: encodeState(r.state) });
+        rr.groups.set(item.group, { ...rr.groups.get(item.group), state: stored });
         if (received) rr.inbox.push(received);
       });
       return true;
@@ -309,9 +318,10 @@ class Groups {
         this.cs,
       );
       if (toBase64url(state.groupContext.groupId) !== id) return false;
+      const stored = this.states.encode(id, state);
       await this.update((r) => {
         if (!kp.lastResort) r.keyPackages.delete(name);
-        r.groups.set(id, { state: encodeState(state) });
+        r.groups.set(id, { state: stored });
       });
       return true;
     }
@@ -322,7 +332,7 @@ class Groups {
   followFiles(): Promise<GroupFilesResult> {
     return followGroupFiles(this.ctx, async (group) => {
       const entry = (await this.record()).groups.get(group);
-      return entry ? groupMembers(decodeState(entry.state, this.verify)) : undefined;
+      return entry ? groupMembers(this.decode(group, entry.state)) : undefined;
     });
   }
 
@@ -441,8 +451,9 @@ export async function createGroup(ctx: Context, name: string, members: readonly 
   const state = await createGroupState(keys(ctx), own, idBytes, name, g.verify, g.cs);
   await postGroup(ctx.api, { id });
   // Our leaf's key is from a KeyPackage we never published: no self-update owed (§22.6b).
+  const stored = g.states.encode(id, state);
   await g.update((r) => {
-    r.groups.set(id, { state: encodeState(state), created: true });
+    r.groups.set(id, { state: stored, created: true });
   });
   await g.commitChange(id, { addUsers: [ctx.account.user, ...members.filter((m) => m !== ctx.account.user)] });
   return id;
@@ -525,7 +536,7 @@ export async function listGroups(ctx: Context): Promise<GroupSummary[]> {
   await g.sync();
   const out: GroupSummary[] = [];
   for (const [id, entry] of (await g.record()).groups) {
-    const s = decodeState(entry.state, g.verify);
+    const s = g.decode(id, entry.state);
     out.push({ id, name: groupName(s), epoch: Number(groupEpoch(s)), members: [...new Set(groupMembers(s).map((m) => m.user))].sort() });
   }
   return out.sort((a, b) => a.name.localeCompare(b.name) || a.id.localeCompare(b.id));

@@ -13,12 +13,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fromBase64url } from '../../src/base64url.js';
+import { BlindrelayClient } from '../../src/client.js';
 import { groupSuite } from '../../src/groups/ciphersuite.js';
 import { GroupError } from '../../src/groups/errors.js';
 import { decodeState, groupEpoch, groupMembers, leafFromKeyPackage, processGroupMessage } from '../../src/groups/group-state.js';
 import { fileSource, saveFile } from '../../src/node.js';
 import { Profile } from '../../src/profile.js';
-import { type Device, deviceApi, linkDevice, newUserAt, p } from '../devices.js';
+import { type Device, deviceApi, environment, linkDevice, newUserAt, p } from '../devices.js';
 import { startRelay, type TestRelay } from '../relay-fixture.js';
 
 let dir: string;
@@ -202,5 +203,16 @@ describe('self-update after a Welcome (docs/PROTOCOL.md §22.6b)', () => {
     expect(await texts(alice, id)).toEqual(['second']);
     expect(groupEpoch(await storedState(alice, id))).toBe(2n);
     expect(groupEpoch(await storedState(bob, id))).toBe(2n);
+
+    // Another client on bob's profile (as another process) applies alice's next commit; bob's first
+    // client, which keeps its decoded state in memory (state-cache.ts), is not served the older one.
+    const carol = await newUser('carol');
+    await alice.client.addGroupMember(id, carol.client.user);
+    const other = await BlindrelayClient.open(environment(bob.storage).env);
+    expect((await other.listGroups()).map((g) => g.epoch)).toEqual([3]);
+    expect((await bob.client.listGroups()).map((g) => g.epoch)).toEqual([3]);
+    await bob.client.sendGroupMessage(id, 'third');
+    expect(await texts(carol, id)).toEqual(['third']);
+    other.close();
   }, 60_000);
 });
