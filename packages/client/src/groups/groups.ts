@@ -125,6 +125,17 @@ function leafKey(state: ClientState, leafIndex: number): Uint8Array | undefined 
   return node?.nodeType === 'leaf' ? node.leaf.signaturePublicKey : undefined;
 }
 
+/** What one page of the group inbox changes, kept in memory until the page is stored. */
+class PageWrites {
+  /** Group id → its state after the page (undefined: removed, forget it). */
+  readonly states = new Map<string, ClientState | undefined>();
+  /** Groups joined from a Welcome in the page. */
+  readonly joined = new Set<string>();
+  readonly received: GroupReceived[] = [];
+  /** One-time KeyPackages used by those Welcomes (refs). */
+  readonly usedKeyPackages: string[] = [];
+}
+
 class Groups {
   readonly lists: DeviceLists;
   readonly verify: DeviceVerifier;
@@ -205,7 +216,10 @@ class Groups {
     for (;;) {
       const page = await groupInbox(this.ctx.api, 100);
       if (page.length === 0) break;
-      for (const item of page) if (!(await this.apply(item))) skipped++;
+      const writes = new PageWrites();
+      for (const item of page) if (!(await this.apply(item, writes))) skipped++;
+      // The page's results are stored before the ack: a crash before it re-applies the page.
+      await this.store(writes);
       await ackGroupInbox(this.ctx.api, { upTo: (page[page.length - 1] as Item).seq });
       if (page.length < 100) break;
     }
@@ -276,25 +290,25 @@ class Groups {
     return out;
   }
 
-  private async apply(item: Item): Promise<boolean> {
+  /** One inbox item applied to the page's states (stored by `store`); false when skipped. */
+  private async apply(item: Item, writes: PageWrites): Promise<boolean> {
     const bytes = fromBase64url(item.message);
     try {
-      if (item.kind === 'welcome') return await this.join(item.group, bytes);
-      const rec = await this.record();
-      const entry = rec.groups.get(item.group);
-      if (!entry) return false;
-      const r = await processGroupMessage(this.decode(item.group, entry.state), bytes, this.cs);
+      if (item.kind === 'welcome') return await this.join(item.group, bytes, writes);
+      let current = writes.states.get(item.group);
+      if (!writes.states.has(item.group)) {
+        const entry = (await this.record()).groups.get(item.group);
+        current = entry ? this.decode(item.group, entry.state) : undefined;
+      }
+      if (!current) return false;
+      const r = await processGroupMessage(current, bytes, this.cs);
       if (r.kind === 'commit' && r.removedSelf) {
-        await this.save(item.group, undefined);
+        writes.states.set(item.group, undefined);
         return true;
       }
-      const received: GroupReceived | undefined =
-        r.kind === 'application' ? { group: item.group, from: r.sender.user, deviceId: r.sender.deviceId, body: r.plaintext, sentAt: item.sentAt } : undefined;
-      const stored = this.states.encode(item.group, r.state);
-      await this.update((rr) => {
-        rr.groups.set(item.group, { ...rr.groups.get(item.group), state: stored });
-        if (received) rr.inbox.push(received);
-      });
+      writes.states.set(item.group, r.state);
+      if (r.kind === 'application')
+        writes.received.push({ group: item.group, from: r.sender.user, deviceId: r.sender.deviceId, body: r.plaintext, sentAt: item.sentAt });
       return true;
     } catch (e) {
       if (e instanceof GroupError) return false;
@@ -302,7 +316,7 @@ class Groups {
     }
   }
 
-  private async join(id: string, welcome: Uint8Array): Promise<boolean> {
+  private async join(id: string, welcome: Uint8Array, writes: PageWrites): Promise<boolean> {
     const rec = await this.record();
     for (const ref of welcomeRecipients(welcome)) {
       const name = toBase64url(ref);
@@ -318,14 +332,31 @@ class Groups {
         this.cs,
       );
       if (toBase64url(state.groupContext.groupId) !== id) return false;
-      const stored = this.states.encode(id, state);
-      await this.update((r) => {
-        if (!kp.lastResort) r.keyPackages.delete(name);
-        r.groups.set(id, { state: stored });
-      });
+      if (!kp.lastResort) writes.usedKeyPackages.push(name);
+      writes.states.set(id, state);
+      writes.joined.add(id);
       return true;
     }
     return false;
+  }
+
+  /** Stores what a page of the inbox changed in one write: each changed group's state encoded once. */
+  private async store(writes: PageWrites): Promise<void> {
+    if (writes.states.size === 0 && writes.received.length === 0 && writes.usedKeyPackages.length === 0) return;
+    const encoded = new Map<string, Uint8Array | undefined>();
+    for (const [id, state] of writes.states) {
+      encoded.set(id, state ? this.states.encode(id, state) : undefined);
+      if (!state) this.states.forget(id);
+    }
+    await this.update((r) => {
+      for (const name of writes.usedKeyPackages) r.keyPackages.delete(name);
+      for (const [id, bytes] of encoded) {
+        // A group joined in this page starts a new entry (not the creator's, §22.6b).
+        if (bytes) r.groups.set(id, { ...(writes.joined.has(id) ? {} : r.groups.get(id)), state: bytes });
+        else r.groups.delete(id);
+      }
+      r.inbox.push(...writes.received);
+    });
   }
 
   /** Group files this device put follow their groups' members (group-files.ts). */
