@@ -123,7 +123,7 @@ export function updateOrder(n: number): number[] {
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
 
 /** Every joiner's self-update in turn (updateOrder), each applied by the creator; CPU ms of each commit and of each application. */
-export async function selfUpdates(
+async function selfUpdates(
   creator: ClientState,
   members: Map<number, NewKeyPackage>,
   cs: Cs,
