@@ -215,4 +215,21 @@ describe('self-update after a Welcome (docs/PROTOCOL.md §22.6b)', () => {
     expect(await texts(carol, id)).toEqual(['third']);
     other.close();
   }, 60_000);
+
+  it('a page of the group inbox is stored in one write, before its ack', async () => {
+    const alice = await newUser('alice');
+    const bob = await newUser('bob');
+    const id = await alice.client.createGroup('paged', [bob.client.user]);
+    expect(await texts(bob, id)).toEqual([]);
+    for (let i = 0; i < 6; i++) await alice.client.sendGroupMessage(id, `m${i}`);
+    const writes = new Map<string, number>();
+    const write = bob.storage.write.bind(bob.storage);
+    bob.storage.write = async (name, data) => {
+      writes.set(name, (writes.get(name) ?? 0) + 1);
+      return write(name, data);
+    };
+    expect(await texts(bob, id)).toEqual(['m0', 'm1', 'm2', 'm3', 'm4', 'm5']);
+    // Six messages: the page's one write and receive's hand-out of the messages, not one per item.
+    expect(Math.max(...writes.values())).toBeLessThanOrEqual(2);
+  }, 60_000);
 });
