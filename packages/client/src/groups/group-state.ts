@@ -68,10 +68,10 @@ function capabilities(): Capabilities {
  * Past epochs whose receiver data (secret tree, ratchet tree, sender-data secret) a state keeps,
  * for messages sent under an epoch this device has already left (RFC 9420 §14). The relay accepts an
  * application message only for the group's current epoch and every member applies its inbox in
- * relay order (docs/PROTOCOL.md §22.5), so a message is normally read in the epoch it was sent in;
- * one past epoch covers a message the relay accepted just before a commit that the receiver applied
- * first from another page. ts-mls keeps 4 by default, each with a whole ratchet tree (2.8 MB at
- * 1,000 filled leaves): fewer is a smaller state, and earlier deletion of old epoch secrets (§14).
+ * relay order (docs/PROTOCOL.md §22.5), so a message is read in the epoch it was sent in; one past
+ * epoch is a margin for a relay whose order placed a message after the commit that ended its epoch.
+ * ts-mls keeps 4 by default, each with a whole ratchet tree (2.8 MB at 1,000 filled leaves): fewer
+ * is a smaller state, and earlier deletion of old epoch secrets (§14). docs/DECISIONS.md.
  */
 export const PAST_EPOCHS_KEPT = 1;
 
