@@ -67,10 +67,13 @@ describe('benchmarks, --quick --json', () => {
       'send_8_ms',
       'commit_add_ms_8',
       'commit_remove_ms_8',
-      'commit_add_ms_8_filled',
-      'commit_remove_ms_8_filled',
-      'commit_add_ms_8_filled_in_memory',
-      'commit_remove_ms_8_filled_in_memory',
+      'commit_add_ms_8_in_memory',
+      'commit_remove_ms_8_in_memory',
+      'commit_add_ms_8_blank_tree',
+      'commit_remove_ms_8_blank_tree',
+      'self_update_ms_8_first',
+      'self_update_ms_8_median',
+      'process_update_ms_8_median',
       'wire_bytes_per_msg_8',
     ]);
   });

@@ -2,7 +2,7 @@
  * `blindrelay group …` end to end with real processes: a relay and the CLI per device. Three users
  * with five devices (alice and bob with two each, carol with one) plus dave for the race: create,
  * send, add, remove, re-add, leave; two members committing at once both land (one retries after
- * 409 stale_epoch) with no member stuck; a device offline during four epoch changes catches up;
+ * 409 stale_epoch) with no member stuck; a device offline during eight epoch changes catches up;
  * a removed member's later `receive` shows nothing new from the group; nothing readable (group
  * name, texts) is in the relay's files. Then files shared with a group (`file put --group`: read by
  * members, refused to others, re-keyed when a member is removed) and a device linked afterwards
@@ -89,13 +89,16 @@ describe('blindrelay group end to end', () => {
     await ok('alice', 'group', 'add', id, 'carol');
     await ok('bob', 'group', 'send', id, 'canary-text-4 welcome back');
     expect(await groupTexts('carol', id)).toEqual(['canary-text-4 welcome back']);
-    // bob2 was offline for four epoch changes (create+add, add, remove, re-add): it catches up.
+    // bob2 was offline for four membership commits (create+add, add, remove, re-add) and the joiners'
+    // self-updates (§22.6b: bob's, alice2's, carol's twice), eight epoch changes: it catches up.
     expect(await groupTexts('bob2', id)).toEqual([
       'canary-text-1 hello',
       'canary-text-2 with carol',
       'canary-text-3 after removal',
       'canary-text-4 welcome back',
     ]);
+    // ... then made its own self-update: everyone is at epoch 9.
+    for (const who of ['bob2', 'alice']) expect((await jsonLines(who, 'group', 'ls')).map((g) => g.epoch)).toEqual([9]);
 
     // Two members commit at once: both changes land, in one order for everyone.
     const [r1, r2] = await Promise.all([br('alice', 'group', 'add', id, 'dave'), br('bob', 'group', 'remove', id, 'carol')]);

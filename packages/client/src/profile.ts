@@ -332,6 +332,11 @@ export interface DeliveryRecord {
 export interface GroupEntry {
   /** The MLS group state (ts-mls encoding; its private keys: keep the profile sealed). */
   readonly state: Uint8Array;
+  /**
+   * This device created the group: its leaf's key came from a KeyPackage it never published, so it
+   * owes no self-update (docs/PROTOCOL.md §22.6b). Absent for a device that joined from a Welcome.
+   */
+  readonly created?: true;
 }
 /** A KeyPackage this device published and has not used yet: its private init and leaf keys. */
 export interface GroupKeyPackageEntry {
@@ -545,7 +550,7 @@ const CODECS: { readonly [K in RecordName]: Codec<Records[K]> } = {
   groups: jsonCodec(
     (o) =>
       o.groups instanceof Map &&
-      [...o.groups.values()].every((g) => isObject(g) && g.state instanceof Uint8Array) &&
+      [...o.groups.values()].every((g) => isObject(g) && g.state instanceof Uint8Array && (g.created === undefined || g.created === true)) &&
       Array.isArray(o.inbox) &&
       o.keyPackages instanceof Map &&
       [...o.keyPackages.values()].every(

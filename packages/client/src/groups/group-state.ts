@@ -64,9 +64,20 @@ function capabilities(): Capabilities {
   return { ...base, extensions: [...base.extensions, GROUP_NAME_EXTENSION] };
 }
 
+/**
+ * Past epochs whose receiver data (secret tree, ratchet tree, sender-data secret) a state keeps,
+ * for messages sent under an epoch this device has already left (RFC 9420 §14). The relay accepts an
+ * application message only for the group's current epoch and every member applies its inbox in
+ * relay order (docs/PROTOCOL.md §22.5), so a message is read in the epoch it was sent in; one past
+ * epoch is a margin for a relay whose order placed a message after the commit that ended its epoch.
+ * ts-mls keeps 4 by default, each with a whole ratchet tree (2.8 MB at 1,000 filled leaves): fewer
+ * is a smaller state, and earlier deletion of old epoch secrets (§14). docs/DECISIONS.md.
+ */
+export const PAST_EPOCHS_KEPT = 1;
+
 export function clientConfig(verify: DeviceVerifier): ClientConfig {
   return {
-    keyRetentionConfig: defaultKeyRetentionConfig,
+    keyRetentionConfig: { ...defaultKeyRetentionConfig, retainKeysForEpochs: PAST_EPOCHS_KEPT },
     lifetimeConfig: defaultLifetimeConfig,
     keyPackageEqualityConfig: defaultKeyPackageEqualityConfig,
     paddingConfig: defaultPaddingConfig,
@@ -162,6 +173,15 @@ export function groupMembers(state: ClientState): GroupMember[] {
 
 export function ownLeafIndex(state: ClientState): number {
   return state.privatePath.leafIndex;
+}
+
+/**
+ * Our leaf still holds the HPKE key of the KeyPackage it was added with (RFC 9420 §7.2
+ * leaf_node_source = key_package): no commit of ours has carried an UpdatePath since we joined.
+ */
+export function leafFromKeyPackage(state: ClientState): boolean {
+  const node = state.ratchetTree[ownLeafIndex(state) * 2];
+  return node?.nodeType === 'leaf' && node.leaf.leafNodeSource === 'key_package';
 }
 
 export interface CommitOutput {

@@ -14,7 +14,7 @@ import { resolveUser } from '../directory.js';
 import { InvalidArgumentError, NotFoundError, RelayError } from '../errors.js';
 import type { FileSource, PutOptions, PutResult } from '../files/types.js';
 import { freshId } from '../ids.js';
-import type { GroupReceived, GroupsRecord } from '../profile.js';
+import type { GroupEntry, GroupReceived, GroupsRecord } from '../profile.js';
 import { groupSuite } from './ciphersuite.js';
 import { type DeviceRef, type DeviceVerifier, deviceOfCredential } from './credential.js';
 import { GroupError } from './errors.js';
@@ -24,14 +24,13 @@ import {
   createGroupState,
   type DeviceKeys,
   decodeKeyPackage,
-  decodeState,
-  encodeState,
   encryptApplication,
   groupEpoch,
   groupMembers,
   groupName,
   joinFromWelcome,
   keyPackageRef,
+  leafFromKeyPackage,
   newKeyPackage,
   pendingProposals,
   processGroupMessage,
@@ -49,6 +48,7 @@ import {
   postGroupMessage,
   putKeyPackages,
 } from './groups-api.js';
+import { type GroupStateCache, groupStateCache } from './state-cache.js';
 
 /** One-time KeyPackages kept on the relay per device. */
 export const KEY_PACKAGE_TARGET = 10;
@@ -88,6 +88,13 @@ const isStale = (e: unknown) => e instanceof RelayError && e.relayCode === 'stal
 const notMember = () => new GroupError('ERR_GROUP_NOT_MEMBER', 'not a member of that group (or no such group)');
 
 /**
+ * A device that joined from a Welcome owes one commit with an UpdatePath (a self-update, §22.6b)
+ * until one of its commits has carried a path: its leaf still holds the KeyPackage's key, which was
+ * published on the relay, and its direct path holds the secrets the adder chose.
+ */
+const owesUpdate = (entry: GroupEntry, state: ClientState) => !entry.created && leafFromKeyPackage(state);
+
+/**
  * Users' verified device lists (directory.ts: fetched and checked against the pinned master key),
  * each fetched at most once per operation. A leaf is trusted when its user's list holds that device
  * with that signing key (§22.2).
@@ -118,15 +125,33 @@ function leafKey(state: ClientState, leafIndex: number): Uint8Array | undefined 
   return node?.nodeType === 'leaf' ? node.leaf.signaturePublicKey : undefined;
 }
 
+/** What one page of the group inbox changes, kept in memory until the page is stored. */
+class PageWrites {
+  /** Group id → its state after the page (undefined: removed, forget it). */
+  readonly states = new Map<string, ClientState | undefined>();
+  /** Groups joined from a Welcome in the page. */
+  readonly joined = new Set<string>();
+  readonly received: GroupReceived[] = [];
+  /** One-time KeyPackages used by those Welcomes (refs). */
+  readonly usedKeyPackages: string[] = [];
+}
+
 class Groups {
   readonly lists: DeviceLists;
   readonly verify: DeviceVerifier;
+  /** Decoded states of this profile, kept across operations (state-cache.ts). */
+  readonly states: GroupStateCache;
   private constructor(
     readonly ctx: Context,
     readonly cs: CiphersuiteImpl,
   ) {
     this.lists = new DeviceLists(ctx);
     this.verify = this.lists.verify;
+    this.states = groupStateCache(ctx.profile);
+  }
+  /** The state of group `id` stored as `bytes`, checked with this operation's device lists. */
+  decode(id: string, bytes: Uint8Array): ClientState {
+    return this.states.decode(id, bytes, this.verify);
   }
   static async open(ctx: Context): Promise<Groups> {
     return new Groups(ctx, await groupSuite());
@@ -142,13 +167,21 @@ class Groups {
     });
   }
   async state(id: string): Promise<ClientState> {
+    return (await this.entry(id)).state;
+  }
+  /** The group's state, and whether this device still owes its self-update (§22.6b). */
+  async entry(id: string): Promise<{ state: ClientState; owesUpdate: boolean }> {
     const entry = (await this.record()).groups.get(id);
     if (!entry) throw notMember();
-    return decodeState(entry.state, this.verify);
+    const state = this.decode(id, entry.state);
+    return { state, owesUpdate: owesUpdate(entry, state) };
   }
+  /** Stores the group's next state (keeping what else the entry says), or forgets the group. */
   save(id: string, state: ClientState | undefined): Promise<void> {
+    const bytes = state ? this.states.encode(id, state) : undefined;
+    if (!bytes) this.states.forget(id);
     return this.update((r) => {
-      if (state) r.groups.set(id, { state: encodeState(state) });
+      if (bytes) r.groups.set(id, { ...r.groups.get(id), state: bytes });
       else r.groups.delete(id);
     });
   }
@@ -183,7 +216,10 @@ class Groups {
     for (;;) {
       const page = await groupInbox(this.ctx.api, 100);
       if (page.length === 0) break;
-      for (const item of page) if (!(await this.apply(item))) skipped++;
+      const writes = new PageWrites();
+      for (const item of page) if (!(await this.apply(item, writes))) skipped++;
+      // The page's results are stored before the ack: a crash before it re-applies the page.
+      await this.store(writes);
       await ackGroupInbox(this.ctx.api, { upTo: (page[page.length - 1] as Item).seq });
       if (page.length < 100) break;
     }
@@ -192,10 +228,12 @@ class Groups {
     const rec = await this.record();
     // Our list unavailable (unreachable): nothing follows it this time.
     const own = rec.groups.size > 0 ? await this.lists.get(this.ctx.account.user).catch(() => undefined) : undefined;
+    // A device that joined from a Welcome makes its self-update (§22.6b).
     for (const [id, entry] of rec.groups) {
-      const state = decodeState(entry.state, this.verify);
+      const state = this.decode(id, entry.state);
       const follow = own ? this.ownChanges(state, own, rec.waiting) : { add: [], remove: [] };
-      if (pendingProposals(state) > 0 || follow.add.length > 0 || follow.remove.length > 0) await this.commitChange(id, {}).catch(() => undefined);
+      if (pendingProposals(state) > 0 || follow.add.length > 0 || follow.remove.length > 0 || owesUpdate(entry, state))
+        await this.commitChange(id, {}).catch(() => undefined);
     }
     return skipped;
   }
@@ -252,24 +290,25 @@ class Groups {
     return out;
   }
 
-  private async apply(item: Item): Promise<boolean> {
+  /** One inbox item applied to the page's states (stored by `store`); false when skipped. */
+  private async apply(item: Item, writes: PageWrites): Promise<boolean> {
     const bytes = fromBase64url(item.message);
     try {
-      if (item.kind === 'welcome') return await this.join(item.group, bytes);
-      const rec = await this.record();
-      const entry = rec.groups.get(item.group);
-      if (!entry) return false;
-      const r = await processGroupMessage(decodeState(entry.state, this.verify), bytes, this.cs);
+      if (item.kind === 'welcome') return await this.join(item.group, bytes, writes);
+      let current = writes.states.get(item.group);
+      if (!writes.states.has(item.group)) {
+        const entry = (await this.record()).groups.get(item.group);
+        current = entry ? this.decode(item.group, entry.state) : undefined;
+      }
+      if (!current) return false;
+      const r = await processGroupMessage(current, bytes, this.cs);
       if (r.kind === 'commit' && r.removedSelf) {
-        await this.save(item.group, undefined);
+        writes.states.set(item.group, undefined);
         return true;
       }
-      const received: GroupReceived | undefined =
-        r.kind === 'application' ? { group: item.group, from: r.sender.user, deviceId: r.sender.deviceId, body: r.plaintext, sentAt: item.sentAt } : undefined;
-      await this.update((rr) => {
-        rr.groups.set(item.group, { state: encodeState(r.state) });
-        if (received) rr.inbox.push(received);
-      });
+      writes.states.set(item.group, r.state);
+      if (r.kind === 'application')
+        writes.received.push({ group: item.group, from: r.sender.user, deviceId: r.sender.deviceId, body: r.plaintext, sentAt: item.sentAt });
       return true;
     } catch (e) {
       if (e instanceof GroupError) return false;
@@ -277,7 +316,7 @@ class Groups {
     }
   }
 
-  private async join(id: string, welcome: Uint8Array): Promise<boolean> {
+  private async join(id: string, welcome: Uint8Array, writes: PageWrites): Promise<boolean> {
     const rec = await this.record();
     for (const ref of welcomeRecipients(welcome)) {
       const name = toBase64url(ref);
@@ -293,20 +332,38 @@ class Groups {
         this.cs,
       );
       if (toBase64url(state.groupContext.groupId) !== id) return false;
-      await this.update((r) => {
-        if (!kp.lastResort) r.keyPackages.delete(name);
-        r.groups.set(id, { state: encodeState(state) });
-      });
+      if (!kp.lastResort) writes.usedKeyPackages.push(name);
+      writes.states.set(id, state);
+      writes.joined.add(id);
       return true;
     }
     return false;
+  }
+
+  /** Stores what a page of the inbox changed in one write: each changed group's state encoded once. */
+  private async store(writes: PageWrites): Promise<void> {
+    if (writes.states.size === 0 && writes.received.length === 0 && writes.usedKeyPackages.length === 0) return;
+    const encoded = new Map<string, Uint8Array | undefined>();
+    for (const [id, state] of writes.states) {
+      encoded.set(id, state ? this.states.encode(id, state) : undefined);
+      if (!state) this.states.forget(id);
+    }
+    await this.update((r) => {
+      for (const name of writes.usedKeyPackages) r.keyPackages.delete(name);
+      for (const [id, bytes] of encoded) {
+        // A group joined in this page starts a new entry (not the creator's, §22.6b).
+        if (bytes) r.groups.set(id, { ...(writes.joined.has(id) ? {} : r.groups.get(id)), state: bytes });
+        else r.groups.delete(id);
+      }
+      r.inbox.push(...writes.received);
+    });
   }
 
   /** Group files this device put follow their groups' members (group-files.ts). */
   followFiles(): Promise<GroupFilesResult> {
     return followGroupFiles(this.ctx, async (group) => {
       const entry = (await this.record()).groups.get(group);
-      return entry ? groupMembers(decodeState(entry.state, this.verify)) : undefined;
+      return entry ? groupMembers(this.decode(group, entry.state)) : undefined;
     });
   }
 
@@ -318,7 +375,7 @@ class Groups {
   async commitChange(id: string, change: { addUsers?: readonly string[]; removeUser?: string }): Promise<number> {
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       if (attempt > 0) await this.sync();
-      const state = await this.state(id);
+      const { state, owesUpdate: owes } = await this.entry(id);
       const current = groupMembers(state);
       const has = (d: DeviceRef) => current.some((m) => m.user === d.user && m.deviceId === d.deviceId);
       const add: ReturnType<typeof decodeKeyPackage>[] = [];
@@ -359,8 +416,13 @@ class Groups {
           });
       }
       for (const leaf of [...follow.remove, ...(await this.revokedLeaves(id, state))]) if (!remove.includes(leaf)) remove.push(leaf);
-      if (add.length === 0 && remove.length === 0 && ((change.addUsers && change.addUsers.length > 0) || change.removeUser || pendingProposals(state) === 0))
+      if (
+        add.length === 0 &&
+        remove.length === 0 &&
+        ((change.addUsers && change.addUsers.length > 0) || change.removeUser || (pendingProposals(state) === 0 && !owes))
+      )
         return Number(groupEpoch(state));
+      // With nothing to add or remove this is an empty commit: its UpdatePath is the self-update.
       const out = await commit(state, { add, remove }, this.cs);
       const added = add.map((kp) => deviceOfCredential(kp.leafNode.credential));
       const members = groupMembers(out.state).map((m) => ({ user: m.user, deviceId: m.deviceId }));
@@ -419,7 +481,11 @@ export async function createGroup(ctx: Context, name: string, members: readonly 
   const id = toBase64url(idBytes);
   const state = await createGroupState(keys(ctx), own, idBytes, name, g.verify, g.cs);
   await postGroup(ctx.api, { id });
-  await g.save(id, state);
+  // Our leaf's key is from a KeyPackage we never published: no self-update owed (§22.6b).
+  const stored = g.states.encode(id, state);
+  await g.update((r) => {
+    r.groups.set(id, { state: stored, created: true });
+  });
   await g.commitChange(id, { addUsers: [ctx.account.user, ...members.filter((m) => m !== ctx.account.user)] });
   return id;
 }
@@ -501,7 +567,7 @@ export async function listGroups(ctx: Context): Promise<GroupSummary[]> {
   await g.sync();
   const out: GroupSummary[] = [];
   for (const [id, entry] of (await g.record()).groups) {
-    const s = decodeState(entry.state, g.verify);
+    const s = g.decode(id, entry.state);
     out.push({ id, name: groupName(s), epoch: Number(groupEpoch(s)), members: [...new Set(groupMembers(s).map((m) => m.user))].sort() });
   }
   return out.sort((a, b) => a.name.localeCompare(b.name) || a.id.localeCompare(b.id));

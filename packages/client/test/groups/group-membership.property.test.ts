@@ -2,7 +2,8 @@
  * Property (fast-check): over random interleavings of adds, removals (including re-adds) and sends
  * among five devices of three users, every device that is a member when a message is sent
  * decrypts it, and every device that is not (never joined, or removed) cannot, with the state it
- * has. Commits are delivered in one order to every member, as the relay orders them.
+ * has. Commits are delivered in one order to every member, as the relay orders them. A device
+ * that joins makes its self-update (an empty commit with an UpdatePath, §22.6b) as the SDK does.
  */
 import { utf8 } from '@blindrelay/protocol';
 import fc from 'fast-check';
@@ -10,7 +11,15 @@ import type { CiphersuiteImpl, ClientState } from 'ts-mls';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { groupSuite } from '../../src/groups/ciphersuite.js';
 import { GroupError } from '../../src/groups/errors.js';
-import { commit, createGroupState, encryptApplication, groupMembers, joinFromWelcome, processGroupMessage } from '../../src/groups/group-state.js';
+import {
+  commit,
+  createGroupState,
+  encryptApplication,
+  groupMembers,
+  joinFromWelcome,
+  leafFromKeyPackage,
+  processGroupMessage,
+} from '../../src/groups/group-state.js';
 import { Directory, key, keyPackageOf, type TestDevice } from './harness.js';
 
 let cs: CiphersuiteImpl;
@@ -76,6 +85,18 @@ describe('group membership (property)', () => {
             target.state = await joinFromWelcome(out.welcome as Uint8Array, kp, dir.verify, cs);
             members.add(o.target);
             former.delete(o.target);
+            // The joiner's self-update, applied by every other member.
+            expect(leafFromKeyPackage(target.state)).toBe(true);
+            const update = await commit(target.state, {}, cs);
+            target.state = update.state;
+            expect(leafFromKeyPackage(target.state)).toBe(false);
+            for (const i of members) {
+              const d = devices[i] as TestDevice;
+              if (d === target) continue;
+              const r = await processGroupMessage(d.state as ClientState, update.commit, cs);
+              expect(r.kind).toBe('commit');
+              d.state = r.state;
+            }
           } else {
             members.delete(o.target);
             former.set(o.target, target.state as ClientState);

@@ -6,18 +6,20 @@
  * commit) and its kept state decrypts nothing sent afterwards; a group file is readable by the
  * members, re-keyed when a member is removed (the removed member cannot fetch it any more, its
  * old key does not open the new version), shared with a member added; a non-member cannot put one.
+ * A device that joined from a Welcome makes one self-update (§22.6b) at its next sync; the creator none.
  */
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fromBase64url } from '../../src/base64url.js';
+import { BlindrelayClient } from '../../src/client.js';
 import { groupSuite } from '../../src/groups/ciphersuite.js';
 import { GroupError } from '../../src/groups/errors.js';
-import { decodeState, processGroupMessage } from '../../src/groups/group-state.js';
+import { decodeState, groupEpoch, groupMembers, leafFromKeyPackage, processGroupMessage } from '../../src/groups/group-state.js';
 import { fileSource, saveFile } from '../../src/node.js';
 import { Profile } from '../../src/profile.js';
-import { type Device, deviceApi, linkDevice, newUserAt, p } from '../devices.js';
+import { type Device, deviceApi, environment, linkDevice, newUserAt, p } from '../devices.js';
 import { startRelay, type TestRelay } from '../relay-fixture.js';
 
 let dir: string;
@@ -165,5 +167,69 @@ describe('files shared with a group', () => {
     const r = await alice.client.addGroupMember(id, dave.client.user);
     expect(r).toEqual({ updated: [file.id], failed: [] });
     expect(await get(dave)).toEqual(bytes);
+  }, 60_000);
+});
+
+describe('self-update after a Welcome (docs/PROTOCOL.md §22.6b)', () => {
+  it('a joiner replaces its KeyPackage leaf key by one commit at its next sync; the creator makes none', async () => {
+    const alice = await newUser('alice');
+    const bob = await newUser('bob');
+    const id = await alice.client.createGroup('healed', [bob.client.user]);
+    const bobLeaf = async (d: Device) => {
+      const s = await storedState(d, id);
+      const leaf = groupMembers(s).find((m) => m.user === bob.client.user)?.leafIndex as number;
+      const node = s.ratchetTree[leaf * 2];
+      if (node?.nodeType !== 'leaf') throw new Error('no leaf');
+      return { epoch: groupEpoch(s), source: node.leaf.leafNodeSource, key: node.leaf.hpkePublicKey };
+    };
+    const added = await bobLeaf(alice);
+    expect(added).toMatchObject({ epoch: 1n, source: 'key_package' });
+
+    // bob's sync: joins from the Welcome, then commits an UpdatePath (epoch 2).
+    await alice.client.sendGroupMessage(id, 'first');
+    expect(await texts(bob, id)).toEqual(['first']);
+    expect(leafFromKeyPackage(await storedState(bob, id))).toBe(false);
+    const updated = await bobLeaf(bob);
+    expect(updated.epoch).toBe(2n);
+    expect(updated.source).toBe('commit');
+    expect(Buffer.from(updated.key).equals(Buffer.from(added.key))).toBe(false);
+
+    // alice applies it and makes no self-update of her own (her leaf key was never published).
+    await alice.client.receiveGroupMessages();
+    expect(await bobLeaf(alice)).toEqual(updated);
+    expect(leafFromKeyPackage(await storedState(alice, id))).toBe(true);
+    // Both synced again: nothing more is committed; messages still flow both ways.
+    await bob.client.sendGroupMessage(id, 'second');
+    expect(await texts(alice, id)).toEqual(['second']);
+    expect(groupEpoch(await storedState(alice, id))).toBe(2n);
+    expect(groupEpoch(await storedState(bob, id))).toBe(2n);
+
+    // Another client on bob's profile (as another process) applies alice's next commit; bob's first
+    // client, which keeps its decoded state in memory (state-cache.ts), is not served the older one.
+    const carol = await newUser('carol');
+    await alice.client.addGroupMember(id, carol.client.user);
+    const other = await BlindrelayClient.open(environment(bob.storage).env);
+    expect((await other.listGroups()).map((g) => g.epoch)).toEqual([3]);
+    expect((await bob.client.listGroups()).map((g) => g.epoch)).toEqual([3]);
+    await bob.client.sendGroupMessage(id, 'third');
+    expect(await texts(carol, id)).toEqual(['third']);
+    other.close();
+  }, 60_000);
+
+  it('a page of the group inbox is stored in one write, before its ack', async () => {
+    const alice = await newUser('alice');
+    const bob = await newUser('bob');
+    const id = await alice.client.createGroup('paged', [bob.client.user]);
+    expect(await texts(bob, id)).toEqual([]);
+    for (let i = 0; i < 6; i++) await alice.client.sendGroupMessage(id, `m${i}`);
+    const writes = new Map<string, number>();
+    const write = bob.storage.write.bind(bob.storage);
+    bob.storage.write = async (name, data) => {
+      writes.set(name, (writes.get(name) ?? 0) + 1);
+      return write(name, data);
+    };
+    expect(await texts(bob, id)).toEqual(['m0', 'm1', 'm2', 'm3', 'm4', 'm5']);
+    // Six messages: the page's one write and receive's hand-out of the messages, not one per item.
+    expect(Math.max(...writes.values())).toBeLessThanOrEqual(2);
   }, 60_000);
 });
