@@ -4,7 +4,8 @@
  * - bundle_kb_gz: all JavaScript and WebAssembly the app can load: every .js/.mjs/.wasm file of
  *   its build (the entry and each chunk loaded on demand; the build emits no chunk the app cannot
  *   load: OPAQUE, for passphrase backups the web app does not offer, is left out of it:
- *   apps/web/without-opaque.ts), each gzipped at level 9, summed. Peer, for scale:
+ *   apps/web/without-opaque.ts; so is scrypt, which no SDK path calls: apps/web/without-scrypt.ts),
+ *   each gzipped at level 9, summed. Peer, for scale:
  *   @matrix-org/matrix-sdk-crypto-wasm (Matrix's end-to-end crypto for browsers, the layer this
  *   compares to), fetched with `npm pack` from the npm registry in this run, the files its browser
  *   entry loads (index.mjs, pkg/matrix_sdk_crypto_wasm_bg.js, pkg/matrix_sdk_crypto_wasm_bg.wasm)

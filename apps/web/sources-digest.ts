@@ -30,6 +30,7 @@ export function sourcesDigest(): string {
     'apps/web/vite.config.ts',
     'apps/web/sri.ts',
     'apps/web/without-opaque.ts',
+    'apps/web/without-scrypt.ts',
     'apps/web/sources-digest.ts',
     'package-lock.json',
   ])
