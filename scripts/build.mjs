@@ -51,6 +51,10 @@ async function buildJs(pkg) {
   const ts = files.filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts'));
   const { outputFiles } = await build({
     write: false,
+    // Paths in the output (source maps, the bundle's module comments) relative to the repository,
+    // not to the caller's directory: `npm pack` runs this from the package's own directory, and a
+    // different output there would replace dist/ under CLI processes started from it meanwhile.
+    absWorkingDir: ROOT,
     entryPoints: ts,
     outdir: dist,
     outbase: src,
@@ -79,6 +83,7 @@ async function bundleCli() {
   const dist = join(dir, 'dist');
   const { outputFiles } = await build({
     write: false,
+    absWorkingDir: ROOT, // as in buildJs: the same bytes whichever directory runs the build
     entryPoints: { main: join(dir, 'src', 'main.ts') },
     outdir: dist,
     bundle: true,
