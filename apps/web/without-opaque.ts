@@ -7,21 +7,24 @@
  */
 import type { Plugin } from 'vite';
 
-const ID = '\0blindrelay-without-opaque';
+/** A Vite plugin that resolves the import `source` to a module whose code is `code`. */
+export function replaceModule(name: string, source: string, code: string): Plugin {
+  const id = `\0${name}`;
+  return {
+    name,
+    enforce: 'pre',
+    resolveId: (s) => (s === source ? id : null),
+    load: (i) => (i === id ? code : null),
+  };
+}
 
 export function withoutOpaque(): Plugin {
-  return {
-    name: 'blindrelay-without-opaque',
-    enforce: 'pre',
-    resolveId(source) {
-      return source === '@serenity-kit/opaque' ? ID : null;
-    },
-    load(id) {
-      if (id !== ID) return null;
-      return [
-        "import { InvalidArgumentError } from '@blindrelay/client/errors';",
-        "throw new InvalidArgumentError('passphrase backups are made and restored with the blindrelay CLI or the Node SDK, not in the web app');",
-      ].join('\n');
-    },
-  };
+  return replaceModule(
+    'blindrelay-without-opaque',
+    '@serenity-kit/opaque',
+    [
+      "import { InvalidArgumentError } from '@blindrelay/client/errors';",
+      "throw new InvalidArgumentError('passphrase backups are made and restored with the blindrelay CLI or the Node SDK, not in the web app');",
+    ].join('\n'),
+  );
 }

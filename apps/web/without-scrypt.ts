@@ -7,24 +7,17 @@
  * can load carries code it never runs (the web bench counts every chunk: bench/web.ts).
  */
 import type { Plugin } from 'vite';
-
-const ID = '\0blindrelay-without-scrypt';
+import { replaceModule } from './without-opaque.js';
 
 export function withoutScrypt(): Plugin {
-  return {
-    name: 'blindrelay-without-scrypt',
-    enforce: 'pre',
-    resolveId(source) {
-      return source === '@noble/hashes/scrypt.js' ? ID : null;
-    },
-    load(id) {
-      if (id !== ID) return null;
-      return [
-        "import { InvalidArgumentError } from '@blindrelay/client/errors';",
-        'export async function scryptAsync() {',
-        "  throw new InvalidArgumentError('age passphrase (scrypt) files are read and written with the blindrelay CLI or the Node SDK, not in the web app');",
-        '}',
-      ].join('\n');
-    },
-  };
+  return replaceModule(
+    'blindrelay-without-scrypt',
+    '@noble/hashes/scrypt.js',
+    [
+      "import { InvalidArgumentError } from '@blindrelay/client/errors';",
+      'export async function scryptAsync() {',
+      "  throw new InvalidArgumentError('age passphrase (scrypt) files are read and written with the blindrelay CLI or the Node SDK, not in the web app');",
+      '}',
+    ].join('\n'),
+  );
 }

@@ -3,14 +3,11 @@
 //   [SPLIT=1] [PROFILE=FILE.cpuprofile] npx tsx bench/relay/e2e-cpu.ts [SECONDS=8] [RATE]
 // Prints delivered/s and SDK CPU µs per delivered message (process.cpuUsage); with RATE, then
 // RATE messages/s offered for SECONDS and the p50/p99 latency (send call → onMessage).
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { Session } from 'node:inspector/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { relayNode } from '../../test/runtime.js';
-import { LOAD_LIMITS_OFF } from '../cluster/relays.js';
+import { spawnRelay, stopRelay } from '../cluster/relays.js';
 import { fixedRate, percentile, windowed } from './load.js';
 import { sdkPairs } from './sdk-pairs.js';
 
@@ -18,32 +15,8 @@ const seconds = Number(process.argv[2] ?? 8);
 const rate = process.argv[3] ? Number(process.argv[3]) : undefined;
 /** SPLIT=1: the receivers in their own process (bench/relay/receivers.ts), as the bench's `split` rows. */
 const split = process.env.SPLIT === '1';
-const CLI = fileURLToPath(new URL('../../packages/cli/bin/blindrelay.mjs', import.meta.url));
 const dir = await mkdtemp(join(tmpdir(), 'br-e2e-cpu-'));
-const args = [
-  CLI,
-  'server',
-  '--port',
-  '0',
-  '--data',
-  join(dir, 'data'),
-  '--log-level',
-  'warn',
-  ...LOAD_LIMITS_OFF,
-  '--messages-per-device',
-  'off',
-  '--acks-per-device',
-  'off',
-];
-const child: ChildProcess = spawn(relayNode(), args, { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, NODE_OPTIONS: '' } });
-const url = await new Promise<string>((resolve) => {
-  let out = '';
-  child.stdout?.on('data', (b: Buffer) => {
-    out += b.toString();
-    const m = /listening on (http:\/\/\S+)/.exec(out);
-    if (m) resolve(m[1] as string);
-  });
-});
+const { child, url } = await spawnRelay(['--data', join(dir, 'data'), '--messages-per-device', 'off', '--acks-per-device', 'off']);
 try {
   const pairs = await sdkPairs(10, () => [url], console.log, { listenSenders: true, receivers: split ? 'process' : 'in-process' });
   const r0 = (await pairs.receiverCpuUs?.()) ?? 0;
@@ -84,6 +57,6 @@ try {
   console.log(JSON.stringify(out));
   await pairs.stop();
 } finally {
-  child.kill('SIGTERM');
+  await stopRelay(child);
   await rm(dir, { recursive: true, force: true });
 }
