@@ -174,8 +174,11 @@ if ((await requirePostgres('cluster benchmark')) && (await requireNats('cluster 
       expect(cpu.map((x) => [x.metric, x.peer === null])).toEqual([
         ['relay_cpu_us_per_msg_1', true],
         ['relay_cpu_us_per_msg_3', false],
+        ['relay_cpu_us_per_msg_http_1', true],
+        ['relay_cpu_us_per_msg_http_3', false],
       ]);
       expect(cpu[1]?.peer).toBe(cpu[0]?.ours);
+      expect(cpu[3]?.peer).toBe(cpu[2]?.ours);
       for (const x of cpu) expect(x.ours as number).toBeGreaterThan(0);
     });
   });

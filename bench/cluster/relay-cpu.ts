@@ -1,12 +1,13 @@
 // Relay CPU per delivered message, one relay against three (`npm run bench -- cluster`, rows
-// relay_cpu_us_per_msg_1 and _3). Both clusters run at once, each on its own fresh PostgreSQL
-// database and NATS subject prefix, each with its own SDK senders and receivers (the same driver as
-// the rest of the bench). After an unmeasured closed-loop warm-up of each, rounds alternate
+// relay_cpu_us_per_msg_1 and _3, and _http_1 and _http_3). Both clusters run at once, each on its
+// own fresh PostgreSQL database and NATS subject prefix, each with its own SDK senders and
+// receivers (the caller's driver: senders on their WebSocket, or over HTTP). After an unmeasured closed-loop warm-up of each, rounds alternate
 // between them (1, 3, then 3, 1, ...) at the same fixed offered rate; each phase charges the CPU
 // time of that cluster's relay processes (every thread, from /proc) to the messages its receivers
 // got (BLINDRELAY_CLUSTER_CPU_RATE, _ROUNDS, _WARMUP override rate, rounds, warm-up messages per
 // relay). Interleaving puts both under the same background load on these shared cores, which moves
-// absolute figures by ±30 % from minute to minute; the figure per cluster is the median over rounds.
+// absolute figures by ±30 % from minute to minute; the figure per cluster is the median over rounds
+// (6: with 4, two runs a few minutes apart gave ratios of 1.14 and 1.47 for the same code).
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -58,7 +59,7 @@ async function stopCluster(c: Cluster): Promise<void> {
 export async function measureRelayCpu(opts: BenchOptions, driver: typeof sdkPairs, pairs: number): Promise<RelayCpu> {
   const rate = Number(process.env.BLINDRELAY_CLUSTER_CPU_RATE) || 150;
   const seconds = opts.quick ? 1 : 5;
-  const rounds = opts.quick ? 1 : Number(process.env.BLINDRELAY_CLUSTER_CPU_ROUNDS) || 4;
+  const rounds = opts.quick ? 1 : Number(process.env.BLINDRELAY_CLUSTER_CPU_ROUNDS) || 6;
   // Steady state is what scale-out efficiency is about. Each relay process warms its own JIT, heap
   // and connection pool, and each of three sees a third of the messages. A warm-up of equal time
   // (15 s before) gave each of three relays a third of one relay's, and on a loaded machine left

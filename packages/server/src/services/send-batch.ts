@@ -16,11 +16,11 @@ import { deviceTopic } from '../bus/types.js';
 import type { AppContext, AuthenticatedDevice } from '../context.js';
 import { encodeBase64url } from '../http/base64url.js';
 import { ApiError } from '../http/errors.js';
-import { raiseSendMark, type SendMarkField } from '../http/send-mark.js';
+import { isMarkRefusal, type MarkedSend, raiseSendMark, type SendMarkField } from '../http/send-mark.js';
 import { StorageUnavailableError } from '../storage/errors.js';
 import type { Enqueue, EnqueueResult } from '../storage/types.js';
 import { RecipientLists } from './recipient-lists.js';
-import { checkSend, MAX_ATTEMPTS, queueFull, type SendOutcome, type SendRequest, storeSend, toEnqueue } from './send-messages.js';
+import { checkSend, MAX_ATTEMPTS, queueFull, type SendOutcome, type SendRequest, storeMarkedSend, storeSend, toEnqueue } from './send-messages.js';
 
 export interface SendBatch {
   readonly items: readonly Omit<SendRequest, 'sendMark'>[];
@@ -46,13 +46,19 @@ export function itemError(err: unknown): SendItemError {
 
 /** Throws ApiError for a refusal of the whole batch (send mark); otherwise one result per item, in order. */
 export async function sendBatch(ctx: AppContext, me: AuthenticatedDevice, address: string, batch: SendBatch): Promise<SendItemResult[]> {
-  if (batch.sendMark) {
-    // The digest that recognises a retry of the same batch covers every item (http/send-mark.ts).
-    const all = batch.items.flatMap((item) => item.messages.map((m) => ({ deviceId: m.deviceId, body: `${item.to}:${m.body}` })));
-    await raiseSendMark(ctx, me, { to: batch.items.map((i) => i.to).join(','), messages: all, sendMark: batch.sendMark });
-  }
+  // The digest that recognises a retry of the same batch covers every item (http/send-mark.ts).
+  const mark = batch.sendMark && {
+    to: batch.items.map((i) => i.to).join(','),
+    messages: batch.items.flatMap((item) => item.messages.map((m) => ({ deviceId: m.deviceId, body: `${item.to}:${m.body}` }))),
+    sendMark: batch.sendMark,
+  };
   // Each recipient's list as this connection last read it (checked again by the store, recipient-lists.ts).
   const lists = new RecipientLists(ctx.storage, me);
+  // One item under a mark, on a store that raises the mark and stores in one write (PostgreSQL):
+  // one round trip for both (send-messages.ts storeMarkedSend). The answers are the same.
+  const only = batch.items.length === 1 ? batch.items[0] : undefined;
+  if (mark && only && ctx.storage.mailboxes.enqueueMarked) return [await sendMarkedItem(ctx, me, address, only, mark, lists)];
+  if (mark) await raiseSendMark(ctx, me, mark);
   // Every item checked first (in order, as HTTP would one by one), then the accepted ones stored
   // in ONE storage call (services/send-messages.ts for the rules).
   const results: (SendItemResult | undefined)[] = [];
@@ -108,6 +114,35 @@ export async function sendBatch(ctx: AppContext, me: AuthenticatedDevice, addres
   for (const topic of wake) await ctx.bus.publish(topic, { type: 'message' });
   await Promise.all(retries);
   return results as SendItemResult[];
+}
+
+/**
+ * A frame's one item under the frame's mark. A refusal of the mark throws (the whole frame), as
+ * when the mark is raised first; a refusal of the item (checkSend, toEnqueue, the store) is its
+ * result, after the mark was raised on its own (storeMarkedSend).
+ */
+async function sendMarkedItem(
+  ctx: AppContext,
+  me: AuthenticatedDevice,
+  address: string,
+  item: SendBatch['items'][number],
+  mark: MarkedSend,
+  lists: RecipientLists,
+): Promise<SendItemResult> {
+  let bodies: Uint8Array[];
+  try {
+    bodies = checkSend(ctx, me, address, item);
+  } catch (err) {
+    await raiseSendMark(ctx, me, mark);
+    return refusal(ctx, err);
+  }
+  const prepare = () => lists.check(item.to, (list) => toEnqueue(ctx, me, address, item, bodies, list));
+  try {
+    return { ok: true, ...(await storeMarkedSend(ctx, me, address, item, bodies, mark, prepare, (user) => lists.read(user))) };
+  } catch (err) {
+    if (isMarkRefusal(err)) throw err;
+    return refusal(ctx, err);
+  }
 }
 
 /**

@@ -11,7 +11,7 @@ import { deviceTopic } from '../bus/types.js';
 import type { AppContext, AuthenticatedDevice } from '../context.js';
 import { decodeField, encodeBase64url } from '../http/base64url.js';
 import { ApiError, badRequest, conflict, noSuchUser } from '../http/errors.js';
-import { raiseSendMark, type SendMarkField } from '../http/send-mark.js';
+import { type MarkedSend, raiseSendMark, type SendMarkField, withSendMark } from '../http/send-mark.js';
 import type { Enqueue } from '../storage/types.js';
 import type { RecipientList } from './recipient-lists.js';
 
@@ -110,9 +110,53 @@ export function queueFull(deviceIds: readonly number[]): ApiError {
  */
 export async function sendMessages(ctx: AppContext, me: AuthenticatedDevice, address: string, send: SendRequest, lookup?: AccountLookup): Promise<SendOutcome> {
   const bodies = checkSend(ctx, me, address, send);
+  const { sendMark } = send;
+  if (sendMark && ctx.storage.mailboxes.enqueueMarked) {
+    const prepare = async () => toEnqueue(ctx, me, address, send, bodies, lookup ? await lookup(send.to) : await ctx.storage.accounts.get(send.to));
+    return storeMarkedSend(ctx, me, address, send, bodies, { to: send.to, messages: send.messages, sendMark }, prepare);
+  }
   // Before anything is stored: a send from an older copy of the profile is refused (§5a).
-  if (send.sendMark) await raiseSendMark(ctx, me, { to: send.to, messages: send.messages, sendMark: send.sendMark });
+  if (sendMark) await raiseSendMark(ctx, me, { to: send.to, messages: send.messages, sendMark });
   return storeSend(ctx, me, address, send, bodies, MAX_ATTEMPTS, lookup);
+}
+
+/**
+ * A send under a send mark where the store raises the mark and stores the send in one write
+ * (`mailboxes.enqueueMarked`: one PostgreSQL statement where raising first took two round trips
+ * and two commits). `mark`: what the mark covers (its digest; a WebSocket frame's covers the whole
+ * frame, send-batch.ts); `prepare`: the recipient's list read and the send checked against it
+ * (toEnqueue). The answers are those of raising first: a stale mark (or a device no longer
+ * listed) refuses the send with nothing stored; a send refused before the store (404, 409
+ * `mismatched_devices`) raises the mark on its own before that refusal is answered, so a stale
+ * mark still wins (only the lookup-miss budget is charged first); a recipient list that changed
+ * after it was read (`stale_list`: the mark raised, nothing stored) is stored by storeSend, its
+ * lists read with `reread` (default: from storage).
+ */
+export async function storeMarkedSend(
+  ctx: AppContext,
+  me: AuthenticatedDevice,
+  address: string,
+  send: SendRequest,
+  bodies: readonly Uint8Array[],
+  mark: MarkedSend,
+  prepare: () => Promise<{ request: Enqueue; ids: Uint8Array[] }>,
+  reread?: AccountLookup,
+): Promise<SendOutcome> {
+  const enqueueMarked = ctx.storage.mailboxes.enqueueMarked?.bind(ctx.storage.mailboxes);
+  if (!enqueueMarked) throw new Error('storeMarkedSend: this store has no enqueueMarked');
+  let prepared: { request: Enqueue; ids: Uint8Array[] };
+  try {
+    prepared = await prepare();
+  } catch (err) {
+    await raiseSendMark(ctx, me, mark);
+    throw err;
+  }
+  const { request, ids } = prepared;
+  const { stored } = await withSendMark(ctx, me, mark, (record, signingKey) => enqueueMarked(request, { record, signingKey }));
+  if (!stored) throw new Error('enqueueMarked accepted the mark but answered no store verdict');
+  if (stored.status === 'stale_list') return storeSend(ctx, me, address, send, bodies, MAX_ATTEMPTS - 1, reread);
+  if (stored.status === 'queue_full') throw queueFull(stored.deviceIds);
+  return wakeRecipients(ctx, request, ids);
 }
 
 /**
@@ -135,9 +179,14 @@ export async function storeSend(
     const result = await ctx.storage.mailboxes.enqueue(request);
     if (result.status === 'stale_list') continue;
     if (result.status === 'queue_full') throw queueFull(result.deviceIds);
-    ctx.metrics.messagesStored.inc(ids.length);
-    for (const m of request.messages) await ctx.bus.publish(deviceTopic(to, m.deviceId), { type: 'message' });
-    return { ids: ids.map(encodeBase64url), sentAt: request.sentAt };
+    return wakeRecipients(ctx, request, ids);
   }
   throw conflict("the recipient's device list kept changing; retry");
+}
+
+/** After a send was stored: counted, each recipient device woken (after the commit), the answer. */
+async function wakeRecipients(ctx: AppContext, request: Enqueue, ids: readonly Uint8Array[]): Promise<SendOutcome> {
+  ctx.metrics.messagesStored.inc(ids.length);
+  for (const m of request.messages) await ctx.bus.publish(deviceTopic(request.to, m.deviceId), { type: 'message' });
+  return { ids: ids.map(encodeBase64url), sentAt: request.sentAt };
 }

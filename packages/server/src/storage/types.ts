@@ -239,6 +239,12 @@ export type EnqueueResult =
   /** These devices' queues are full; nothing was stored. */
   | { readonly status: 'queue_full'; readonly deviceIds: readonly number[] };
 
+/** What MailboxRepository.enqueueMarked did: the mark's verdict, and the store's if the mark was accepted. */
+export interface MarkedEnqueueResult {
+  readonly mark: RaiseSendMarkResult;
+  readonly stored?: EnqueueResult;
+}
+
 export interface MailboxRepository {
   /** Stores every message or none. */
   enqueue(request: Enqueue): Promise<EnqueueResult>;
@@ -249,6 +255,14 @@ export interface MailboxRepository {
    * group-commit operation, queue caps counting the sends before it); else one `enqueue` each.
    */
   enqueueMany(requests: readonly Enqueue[]): Promise<EnqueueResult[]>;
+  /**
+   * A send under a send mark (docs/API.md §5a) in one write where the store can (PostgreSQL: one
+   * statement, so one round trip instead of two): the compare-and-raise of SendMarkRepository.raise
+   * for the sending device (`request.fromUser`, `request.fromDevice`), then, only if the mark was
+   * raised or repeated, `enqueue(request)`. `stored` is absent when the mark was not accepted
+   * (nothing stored then). Absent method: the caller raises, then enqueues.
+   */
+  enqueueMarked?(request: Enqueue, mark: { readonly record: SendMarkRecord; readonly signingKey: Uint8Array }): Promise<MarkedEnqueueResult>;
   /**
    * Queued messages of one device, oldest first, with `seq > afterSeq`: at most `limit`, and no
    * more once the bodies reach `maxBytes` in total (but always the first one).

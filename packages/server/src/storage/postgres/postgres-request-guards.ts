@@ -49,31 +49,63 @@ SELECT EXISTS (SELECT 1 FROM ok) AS known, EXISTS (SELECT 1 FROM ins) AS recorde
  * raise's first mark committed after this statement's snapshot): `mark` comes back null and
  * nothing was written, and the caller runs the transaction, which sees that row.
  */
-const RAISE_SQL = `
-WITH ok AS MATERIALIZED (
-  SELECT 1 FROM devices WHERE user_name = $1::text AND device_id = $2::bigint AND signing_key = $6::bytea FOR KEY SHARE
+export interface MarkParams {
+  readonly user: string;
+  readonly device: string;
+  readonly mark: string;
+  readonly signature: string;
+  readonly digest: string;
+  readonly signingKey: string;
+}
+
+/**
+ * RAISE_SQL's common table expressions, with the statement's parameter references (`$n`) for
+ * each input: `ok`, `held`, `ins`, `raised`. Also the first half of the mailboxes' ENQUEUE_MARKED
+ * statement (postgres-storage.ts), which stores a send only once these accepted its mark.
+ */
+export const markCtes = (p: MarkParams) => `ok AS MATERIALIZED (
+  SELECT 1 FROM devices WHERE user_name = ${p.user}::text AND device_id = ${p.device}::bigint AND signing_key = ${p.signingKey}::bytea FOR KEY SHARE
 ), held AS MATERIALIZED (
   SELECT mark, signature, digest FROM send_marks
-   WHERE user_name = $1 AND device_id = $2 AND EXISTS (SELECT 1 FROM ok) FOR UPDATE
+   WHERE user_name = ${p.user} AND device_id = ${p.device} AND EXISTS (SELECT 1 FROM ok) FOR UPDATE
 ), ins AS (
   INSERT INTO send_marks (user_name, device_id, mark, signature, digest)
-  SELECT $1, $2, $3::bigint, $4::bytea, $5::bytea FROM ok WHERE NOT EXISTS (SELECT 1 FROM held)
+  SELECT ${p.user}, ${p.device}, ${p.mark}::bigint, ${p.signature}::bytea, ${p.digest}::bytea FROM ok WHERE NOT EXISTS (SELECT 1 FROM held)
   ON CONFLICT DO NOTHING RETURNING 1
 ), raised AS (
-  UPDATE send_marks SET mark = $3, signature = $4, digest = $5
-   WHERE user_name = $1 AND device_id = $2 AND mark < $3 AND EXISTS (SELECT 1 FROM held WHERE mark < $3)
+  UPDATE send_marks SET mark = ${p.mark}, signature = ${p.signature}, digest = ${p.digest}
+   WHERE user_name = ${p.user} AND device_id = ${p.device} AND mark < ${p.mark} AND EXISTS (SELECT 1 FROM held WHERE mark < ${p.mark})
   RETURNING 1
-)
+)`;
+
+const RAISE_SQL = `
+WITH ${markCtes({ user: '$1', device: '$2', mark: '$3', signature: '$4', digest: '$5', signingKey: '$6' })}
 SELECT EXISTS (SELECT 1 FROM ok) AS known, (EXISTS (SELECT 1 FROM ins) OR EXISTS (SELECT 1 FROM raised)) AS raised,
        h.mark, h.signature, h.digest
   FROM (SELECT 1) AS one LEFT JOIN held AS h ON true`;
 
-type RaiseRow = { known: boolean; raised: boolean; mark: string | null; signature: Buffer | null; digest: Buffer | null };
+/** What a statement built on markCtes answers about the mark: the device known, the mark written, the row held before. */
+export type RaiseRow = { known: boolean; raised: boolean; mark: string | null; signature: Buffer | null; digest: Buffer | null };
 type MarkRow = { mark: string; signature: Buffer; digest: Buffer };
 
 const u8 = (b: Uint8Array): Uint8Array => new Uint8Array(b);
 const sameBytes = (a: Uint8Array, b: Uint8Array) => Buffer.compare(a, b) === 0;
 const toRecord = (r: MarkRow): SendMarkRecord => ({ mark: Number(r.mark), signature: u8(r.signature), digest: u8(r.digest) });
+
+/**
+ * The verdict on `record` from a markCtes statement's answer; undefined when it is undecided (no
+ * row was visible, yet the insert found one: another raise's first mark committed after the
+ * statement's snapshot), and nothing was written: then the caller runs raiseInTransaction.
+ */
+export function markVerdict(row: RaiseRow, record: SendMarkRecord): RaiseSendMarkResult | undefined {
+  if (!row.known) return { status: 'unknown_device' };
+  if (row.raised) return { status: 'raised' };
+  if (row.mark === null || !row.signature || !row.digest) return undefined;
+  const current = toRecord({ mark: row.mark, signature: row.signature, digest: row.digest });
+  if (record.mark < current.mark) return { status: 'stale', current };
+  if (record.mark === current.mark) return sameBytes(current.digest, record.digest) ? { status: 'repeated' } : { status: 'stale', current };
+  return undefined;
+}
 
 /** True if the device is listed with this signing key; locks its row until the transaction ends. */
 async function deviceHasKey(c: Db, user: string, deviceId: number, signingKey: Uint8Array): Promise<boolean> {
@@ -106,15 +138,7 @@ export class PostgresSendMarks implements SendMarkRepository {
   async raise(user: string, deviceId: number, record: SendMarkRecord, signingKey: Uint8Array): Promise<RaiseSendMarkResult> {
     // Idempotent: run again after it landed, the same mark and digest come back 'repeated' (accepted).
     const r = await this.db.write<RaiseRow>('guard_raise_mark', RAISE_SQL, [user, deviceId, record.mark, record.signature, record.digest, signingKey], true);
-    const row = r.rows[0] as RaiseRow;
-    if (!row.known) return { status: 'unknown_device' };
-    if (row.raised) return { status: 'raised' };
-    if (row.mark !== null && row.signature && row.digest) {
-      const current = toRecord({ mark: row.mark, signature: row.signature, digest: row.digest });
-      if (record.mark < current.mark) return { status: 'stale', current };
-      if (record.mark === current.mark) return sameBytes(current.digest, record.digest) ? { status: 'repeated' } : { status: 'stale', current };
-    }
-    return this.raiseInTransaction(user, deviceId, record, signingKey);
+    return markVerdict(r.rows[0] as RaiseRow, record) ?? this.raiseInTransaction(user, deviceId, record, signingKey);
   }
 
   /** The compare-and-raise over several statements, each seeing what committed before it: for RAISE_SQL's undecided case. */

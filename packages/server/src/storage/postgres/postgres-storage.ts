@@ -54,6 +54,7 @@ import type {
   EnqueueResult,
   FileRepository,
   MailboxRepository,
+  MarkedEnqueueResult,
   NewAccount,
   PrekeyBatch,
   PrekeyLimits,
@@ -65,6 +66,7 @@ import type {
   RateLimitRepository,
   RequestNonceRepository,
   SealedRepository,
+  SendMarkRecord,
   SendMarkRepository,
   SignedNonce,
   Storage,
@@ -80,7 +82,7 @@ import { PostgresFiles } from './postgres-files.js';
 import { PostgresGroups } from './postgres-groups.js';
 import { PgRateLimits, PRUNE_RATE_BUCKETS_SQL } from './postgres-rate-limits.js';
 import { PostgresRecords } from './postgres-records.js';
-import { PostgresRequestNonces, PostgresSendMarks } from './postgres-request-guards.js';
+import { markCtes, markVerdict, PostgresRequestNonces, PostgresSendMarks, type RaiseRow } from './postgres-request-guards.js';
 import { PostgresSealed } from './postgres-sealed.js';
 
 export interface PostgresStorageOptions {
@@ -198,7 +200,9 @@ class PostgresStorage implements Storage {
     const prekeys = new PgPrekeys(this.db);
     this.accounts = new PgAccounts(this.db, prekeys);
     this.prekeys = prekeys;
-    this.mailboxes = new PgMailboxes(this.db);
+    const sendMarks = new PostgresSendMarks(this.db);
+    this.sendMarks = sendMarks;
+    this.mailboxes = new PgMailboxes(this.db, sendMarks);
     this.auth = new PgAuth(this.db);
     this.provisioning = new PgProvisioning(this.db);
     this.files = new PostgresFiles(this.db);
@@ -206,7 +210,6 @@ class PostgresStorage implements Storage {
     this.groups = new PostgresGroups(this.db);
     this.requestNonces = new PostgresRequestNonces(this.db);
     this.sealed = new PostgresSealed(this.db);
-    this.sendMarks = new PostgresSendMarks(this.db);
     this.rateLimits = new PgRateLimits(this.db);
     this.backups = new PostgresBackups(this.db);
     this.blobs = new PostgresBlobStore(this.db);
@@ -615,7 +618,7 @@ class PgAccounts implements AccountRepository {
  *    version matched. A row changed by a concurrent enqueue or ack is re-read once its lock is
  *    ours, so `queued` is current;
  * 3. `verdict`: version matches, every device has its row, and no queue is at the cap;
- * 4. `ins` and `upd` write only if so. Both read `verdict` (an InitPlan evaluated before their
+ * 4. `stored` and `upd` write only if so. Both read `verdict` (an InitPlan evaluated before their
  *    first row), so the locks are held before any message gets its seq: messages to one device
  *    commit in seq order, as the push high-water mark requires.
  * It returns the version and each locked row's size before the update; the caller derives the
@@ -623,25 +626,46 @@ class PgAccounts implements AccountRepository {
  * $1 to, $2 distinct device ids (sorted), $3 expected version, $4 cap, $5 from user,
  * $6 from device, $7 sent at, $8 ids, $9 device per message, $10 bodies, $11 count per $2 device.
  */
-const ENQUEUE_SQL = `WITH acct AS MATERIALIZED (
+const enqueueCtes = (gate: string) => `acct AS MATERIALIZED (
     SELECT list_version FROM accounts WHERE user_name = $1 FOR SHARE
   ), locked AS MATERIALIZED (
     SELECT device_id, queued FROM queue_sizes
-     WHERE user_name = $1 AND device_id = ANY($2::bigint[]) AND EXISTS (SELECT 1 FROM acct WHERE list_version = $3)
+     WHERE ${gate} AND user_name = $1 AND device_id = ANY($2::bigint[]) AND EXISTS (SELECT 1 FROM acct WHERE list_version = $3)
      ORDER BY device_id FOR UPDATE
   ), verdict AS MATERIALIZED (
-    SELECT EXISTS (SELECT 1 FROM acct WHERE list_version = $3)
+    SELECT ${gate} AND EXISTS (SELECT 1 FROM acct WHERE list_version = $3)
        AND (SELECT count(*) FROM locked) = cardinality($2::bigint[])
        AND NOT EXISTS (SELECT 1 FROM locked WHERE queued >= $4) AS ok
-  ), ins AS (
+  ), stored AS (
     INSERT INTO messages (id, user_name, device_id, from_user, from_device, body, sent_at)
     SELECT i, $1, d, $5, $6, b, $7 FROM unnest($8::bytea[], $9::bigint[], $10::bytea[]) WITH ORDINALITY AS t(i, d, b, n)
      WHERE (SELECT ok FROM verdict) ORDER BY n
   ), upd AS (
     UPDATE queue_sizes s SET queued = s.queued + t.n FROM unnest($2::bigint[], $11::bigint[]) AS t(d, n)
      WHERE (SELECT ok FROM verdict) AND s.user_name = $1 AND s.device_id = t.d
-  )
+  )`;
+
+const ENQUEUE_SQL = `WITH ${enqueueCtes('true')}
   SELECT a.list_version, l.device_id, l.queued FROM acct a LEFT JOIN locked l ON true`;
+
+/**
+ * A send under a send mark in one statement (MailboxRepository.enqueueMarked): RAISE_SQL's
+ * compare-and-raise for the sending device ($5, $6; postgres-request-guards.ts markCtes), then
+ * ENQUEUE_SQL gated on its verdict (`accepted`: the mark raised, or the same mark and digest again).
+ * Before, the raise and the enqueue were two statements, two round trips and two commits per send
+ * (docs/BENCHMARKS.md, "Relay CPU per message"). Locks: the sender's device row (KEY SHARE) and mark
+ * row (UPDATE) first, held to the end, then ENQUEUE_SQL's in its order; a deadlock with a
+ * concurrent device-list change is retried as any (Pool.write). Every part sees one snapshot
+ * (PostgreSQL 15 §7.8.4); the enqueue part reads `accepted`, so it runs after the mark's writes.
+ * $1–$11 as ENQUEUE_SQL, $12 mark, $13 its signature, $14 the send's digest, $15 the signing key.
+ */
+const ENQUEUE_MARKED_SQL = `WITH ${markCtes({ user: '$5', device: '$6', mark: '$12', signature: '$13', digest: '$14', signingKey: '$15' })},
+  accepted AS MATERIALIZED (
+    SELECT EXISTS (SELECT 1 FROM ins) OR EXISTS (SELECT 1 FROM raised) AS raised,
+           EXISTS (SELECT 1 FROM held WHERE mark = $12 AND digest = $14) AS repeated
+  ), ${enqueueCtes('(SELECT raised OR repeated FROM accepted)')}
+  SELECT EXISTS (SELECT 1 FROM ok) AS known, m.raised, h.mark, h.signature, h.digest, a.list_version, l.device_id, l.queued
+    FROM accepted m LEFT JOIN held h ON true LEFT JOIN acct a ON true LEFT JOIN locked l ON true`;
 
 /** An ack in one statement: delete the device's messages among the ids, subtract what was deleted. */
 const ACK_SQL = `WITH del AS (
@@ -677,33 +701,75 @@ const ACK_SIGNED_SQL = `WITH ok AS MATERIALIZED (
 
 type MessageRow = { seq: string; id: Buffer; from_user: string; from_device: string; body: Buffer; sent_at: string };
 
+type EnqueueRow = { list_version: string | null; device_id: string | null; queued: string | null };
+
+/** ENQUEUE_SQL's parameters for `q`, and the count per recipient device (ids sorted). */
+function enqueueParams(q: Enqueue) {
+  const perDevice = new Map<number, number>();
+  for (const m of q.messages) perDevice.set(m.deviceId, (perDevice.get(m.deviceId) ?? 0) + 1);
+  const ids = [...perDevice.keys()].sort((a, b) => a - b);
+  const values = [
+    q.to,
+    ids,
+    q.expectedListVersion,
+    q.maxQueued,
+    q.fromUser,
+    q.fromDevice,
+    q.sentAt,
+    q.messages.map((m) => m.id),
+    q.messages.map((m) => m.deviceId),
+    q.messages.map((m) => m.body),
+    ids.map((d) => perDevice.get(d)),
+  ];
+  return { perDevice, ids, values };
+}
+
 class PgMailboxes implements MailboxRepository {
-  constructor(private readonly db: Pool) {}
+  constructor(
+    private readonly db: Pool,
+    private readonly sendMarks: SendMarkRepository,
+  ) {}
 
   /**
    * One statement, one round trip (ENQUEUE_SQL), once the recipient devices have their
    * `queue_sizes` rows; the first message to a device creates its row (enqueueCreating).
    */
   async enqueue(q: Enqueue): Promise<EnqueueResult> {
-    const perDevice = new Map<number, number>();
-    for (const m of q.messages) perDevice.set(m.deviceId, (perDevice.get(m.deviceId) ?? 0) + 1);
-    const ids = [...perDevice.keys()].sort((a, b) => a - b);
-    const r = await this.db.write<{ list_version: string; device_id: string | null; queued: string | null }>('enqueue', ENQUEUE_SQL, [
-      q.to,
-      ids,
-      q.expectedListVersion,
-      q.maxQueued,
-      q.fromUser,
-      q.fromDevice,
-      q.sentAt,
-      q.messages.map((m) => m.id),
-      q.messages.map((m) => m.deviceId),
-      q.messages.map((m) => m.body),
-      ids.map((d) => perDevice.get(d)),
+    const { perDevice, ids, values } = enqueueParams(q);
+    const r = await this.db.write<EnqueueRow>('enqueue', ENQUEUE_SQL, values);
+    return this.enqueueVerdict(q, r.rows, perDevice, ids);
+  }
+
+  /**
+   * The mark and the send in one statement (ENQUEUE_MARKED_SQL). When the mark's verdict is
+   * undecided (RAISE_SQL's race with a concurrent first mark: nothing written), the raise's own
+   * transaction, then `enqueue`.
+   */
+  async enqueueMarked(q: Enqueue, mark: { record: SendMarkRecord; signingKey: Uint8Array }): Promise<MarkedEnqueueResult> {
+    const { perDevice, ids, values } = enqueueParams(q);
+    const { record, signingKey } = mark;
+    // Not idempotent (run twice, the send is stored twice): a lost connection is retried only if the statement never went.
+    const r = await this.db.write<RaiseRow & EnqueueRow>('enqueue_marked', ENQUEUE_MARKED_SQL, [
+      ...values,
+      record.mark,
+      record.signature,
+      record.digest,
+      signingKey,
     ]);
-    const first = r.rows[0];
-    if (!first || num(first.list_version) !== q.expectedListVersion) return { status: 'stale_list' };
-    const queued = new Map(r.rows.filter((row) => row.device_id !== null).map((row) => [num(row.device_id as string), num(row.queued as string)]));
+    const verdict = markVerdict(r.rows[0] as RaiseRow, record);
+    if (!verdict) {
+      const raised = await this.sendMarks.raise(q.fromUser, q.fromDevice, record, signingKey);
+      return raised.status === 'raised' || raised.status === 'repeated' ? { mark: raised, stored: await this.enqueue(q) } : { mark: raised };
+    }
+    if (verdict.status !== 'raised' && verdict.status !== 'repeated') return { mark: verdict };
+    return { mark: verdict, stored: await this.enqueueVerdict(q, r.rows, perDevice, ids) };
+  }
+
+  /** The store's verdict from ENQUEUE_SQL's rows (the version, each locked row's size before the update); rows missing: enqueueCreating. */
+  private enqueueVerdict(q: Enqueue, rows: readonly EnqueueRow[], perDevice: Map<number, number>, ids: number[]): Promise<EnqueueResult> | EnqueueResult {
+    const first = rows[0];
+    if (!first || first.list_version === null || num(first.list_version) !== q.expectedListVersion) return { status: 'stale_list' };
+    const queued = new Map(rows.filter((row) => row.device_id !== null).map((row) => [num(row.device_id as string), num(row.queued as string)]));
     if (queued.size < ids.length) return this.enqueueCreating(q, perDevice, ids);
     const full = q.messages.filter((m) => (queued.get(m.deviceId) ?? 0) >= q.maxQueued).map((m) => m.deviceId);
     if (full.length > 0) return { status: 'queue_full', deviceIds: full };
