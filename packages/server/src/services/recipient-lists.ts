@@ -15,6 +15,11 @@
  * Only the version and the device ids are kept, for at most MAX_REMEMBERED recipients per
  * connection (the one read longest ago goes first), in a WeakMap keyed by the connection's
  * authenticated device: it goes with the connection.
+ *
+ * HTTP sends (`POST /v1/messages`) have no connection to keep them with: their lists are kept per
+ * sending device instead (`ofSender`), for the MAX_HTTP_SENDERS devices that sent over HTTP most
+ * recently, per store (one relay's storage; tests run several relays in one process). The same
+ * rules hold, so reusing them changes no answer either.
  */
 import type { AuthenticatedDevice } from '../context.js';
 import { ApiError } from '../http/errors.js';
@@ -29,23 +34,45 @@ export interface RecipientList {
 /** Recipients remembered per connection. */
 export const MAX_REMEMBERED = 64;
 
+/** Sending devices whose HTTP sends' lists are kept, per store (the least recent sender goes first). */
+export const MAX_HTTP_SENDERS = 1024;
+
 const byConnection = new WeakMap<AuthenticatedDevice, Map<string, RecipientList>>();
+const bySender = new WeakMap<object, Map<string, Map<string, RecipientList>>>();
+
+function memoryOf(map: WeakMap<AuthenticatedDevice, Map<string, RecipientList>>, connection: AuthenticatedDevice): Map<string, RecipientList> {
+  let memory = map.get(connection);
+  if (!memory) {
+    memory = new Map();
+    map.set(connection, memory);
+  }
+  return memory;
+}
 
 const slim = (a: RecipientList): RecipientList => ({ listVersion: a.listVersion, devices: a.devices.map((d) => ({ deviceId: d.deviceId })) });
 
 export class RecipientLists {
-  private readonly memory: Map<string, RecipientList>;
-
+  /** The lists kept for a WebSocket connection (its authenticated device object). */
   constructor(
     private readonly storage: Pick<Storage, 'accounts'>,
     connection: AuthenticatedDevice,
-  ) {
-    let memory = byConnection.get(connection);
-    if (!memory) {
-      memory = new Map();
-      byConnection.set(connection, memory);
+    private readonly memory: Map<string, RecipientList> = memoryOf(byConnection, connection),
+  ) {}
+
+  /** The lists kept for a sending device's HTTP sends (no connection to keep them with). */
+  static ofSender(storage: Pick<Storage, 'accounts'>, device: AuthenticatedDevice): RecipientLists {
+    let senders = bySender.get(storage.accounts);
+    if (!senders) {
+      senders = new Map();
+      bySender.set(storage.accounts, senders);
     }
-    this.memory = memory;
+    const key = `${device.user}\u0000${device.deviceId}`;
+    const memory = senders.get(key) ?? new Map<string, RecipientList>();
+    // Most recent last: re-inserted on every use, the least recent dropped past the cap.
+    senders.delete(key);
+    senders.set(key, memory);
+    if (senders.size > MAX_HTTP_SENDERS) senders.delete(senders.keys().next().value as string);
+    return new RecipientLists(storage, device, memory);
   }
 
   /**

@@ -20,7 +20,7 @@ import { isMarkRefusal, type MarkedSend, raiseSendMark, type SendMarkField } fro
 import { StorageUnavailableError } from '../storage/errors.js';
 import type { Enqueue, EnqueueResult } from '../storage/types.js';
 import { RecipientLists } from './recipient-lists.js';
-import { checkSend, MAX_ATTEMPTS, queueFull, type SendOutcome, type SendRequest, storeMarkedSend, storeSend, toEnqueue } from './send-messages.js';
+import { checkSend, MAX_ATTEMPTS, queueFull, type SendOutcome, type SendRequest, storeChecked, storeSend, toEnqueue } from './send-messages.js';
 
 export interface SendBatch {
   readonly items: readonly Omit<SendRequest, 'sendMark'>[];
@@ -55,7 +55,7 @@ export async function sendBatch(ctx: AppContext, me: AuthenticatedDevice, addres
   // Each recipient's list as this connection last read it (checked again by the store, recipient-lists.ts).
   const lists = new RecipientLists(ctx.storage, me);
   // One item under a mark, on a store that raises the mark and stores in one write (PostgreSQL):
-  // one round trip for both (send-messages.ts storeMarkedSend). The answers are the same.
+  // one round trip for both (send-messages.ts storeChecked). The answers are the same.
   const only = batch.items.length === 1 ? batch.items[0] : undefined;
   if (mark && only && ctx.storage.mailboxes.enqueueMarked) return [await sendMarkedItem(ctx, me, address, only, mark, lists)];
   if (mark) await raiseSendMark(ctx, me, mark);
@@ -119,7 +119,7 @@ export async function sendBatch(ctx: AppContext, me: AuthenticatedDevice, addres
 /**
  * A frame's one item under the frame's mark. A refusal of the mark throws (the whole frame), as
  * when the mark is raised first; a refusal of the item (checkSend, toEnqueue, the store) is its
- * result, after the mark was raised on its own (storeMarkedSend).
+ * result, after the mark was raised on its own (send-messages.ts storeChecked).
  */
 async function sendMarkedItem(
   ctx: AppContext,
@@ -138,7 +138,7 @@ async function sendMarkedItem(
   }
   const prepare = () => lists.check(item.to, (list) => toEnqueue(ctx, me, address, item, bodies, list));
   try {
-    return { ok: true, ...(await storeMarkedSend(ctx, me, address, item, bodies, mark, prepare, (user) => lists.read(user))) };
+    return { ok: true, ...(await storeChecked(ctx, me, address, item, bodies, prepare, (user) => lists.read(user), mark)) };
   } catch (err) {
     if (isMarkRefusal(err)) throw err;
     return refusal(ctx, err);

@@ -12,8 +12,8 @@ import type { AppContext, AuthenticatedDevice } from '../context.js';
 import { decodeField, encodeBase64url } from '../http/base64url.js';
 import { ApiError, badRequest, conflict, noSuchUser } from '../http/errors.js';
 import { type MarkedSend, raiseSendMark, type SendMarkField, withSendMark } from '../http/send-mark.js';
-import type { Enqueue } from '../storage/types.js';
-import type { RecipientList } from './recipient-lists.js';
+import type { Enqueue, EnqueueResult } from '../storage/types.js';
+import { type RecipientList, RecipientLists } from './recipient-lists.js';
 
 export interface SendRequest {
   readonly to: string;
@@ -105,55 +105,60 @@ export function queueFull(deviceIds: readonly number[]): ApiError {
 
 /**
  * Check and store one send of device `me` (connecting from `address`, for the lookup-miss budget).
- * `lookup`: the first read of the recipient's account (a batch shares one per recipient); a list
- * that changed before the store (`stale_list`) is read again from storage.
+ * The recipient's list as this device's HTTP sends last read it (services/recipient-lists.ts);
+ * one that changed before the store (`stale_list`) is read again from storage.
  */
-export async function sendMessages(ctx: AppContext, me: AuthenticatedDevice, address: string, send: SendRequest, lookup?: AccountLookup): Promise<SendOutcome> {
+export async function sendMessages(ctx: AppContext, me: AuthenticatedDevice, address: string, send: SendRequest): Promise<SendOutcome> {
   const bodies = checkSend(ctx, me, address, send);
+  const lists = RecipientLists.ofSender(ctx.storage, me);
   const { sendMark } = send;
-  if (sendMark && ctx.storage.mailboxes.enqueueMarked) {
-    const prepare = async () => toEnqueue(ctx, me, address, send, bodies, lookup ? await lookup(send.to) : await ctx.storage.accounts.get(send.to));
-    return storeMarkedSend(ctx, me, address, send, bodies, { to: send.to, messages: send.messages, sendMark }, prepare);
-  }
-  // Before anything is stored: a send from an older copy of the profile is refused (§5a).
-  if (sendMark) await raiseSendMark(ctx, me, { to: send.to, messages: send.messages, sendMark });
-  return storeSend(ctx, me, address, send, bodies, MAX_ATTEMPTS, lookup);
+  const mark = sendMark && { to: send.to, messages: send.messages, sendMark };
+  // Before anything is stored: a send from an older copy of the profile is refused (§5a); where
+  // the store raises the mark with the send (one write), storeChecked does it.
+  const folded = mark && ctx.storage.mailboxes.enqueueMarked ? mark : undefined;
+  if (mark && !folded) await raiseSendMark(ctx, me, mark);
+  const prepare = () => lists.check(send.to, (list) => toEnqueue(ctx, me, address, send, bodies, list));
+  return storeChecked(ctx, me, address, send, bodies, prepare, (user) => lists.read(user), folded);
 }
 
 /**
- * A send under a send mark where the store raises the mark and stores the send in one write
- * (`mailboxes.enqueueMarked`: one PostgreSQL statement where raising first took two round trips
- * and two commits). `mark`: what the mark covers (its digest; a WebSocket frame's covers the whole
- * frame, send-batch.ts); `prepare`: the recipient's list read and the send checked against it
- * (toEnqueue). The answers are those of raising first: a stale mark (or a device no longer
- * listed) refuses the send with nothing stored; a send refused before the store (404, 409
- * `mismatched_devices`) raises the mark on its own before that refusal is answered, so a stale
- * mark still wins (only the lookup-miss budget is charged first); a recipient list that changed
- * after it was read (`stale_list`: the mark raised, nothing stored) is stored by storeSend, its
- * lists read with `reread` (default: from storage).
+ * One send that passed checkSend: checked against the recipient's list by `prepare` (toEnqueue),
+ * stored, its recipients woken; a list that changed after it was read (`stale_list`: nothing
+ * stored) goes to storeSend, which reads lists with `reread`.
+ *
+ * With `mark`, the store raises the send mark with the send in one write (`mailboxes.enqueueMarked`:
+ * one PostgreSQL statement where raising first took two round trips and two commits); `mark` is what
+ * the mark covers (its digest; a WebSocket frame's covers the whole frame, send-batch.ts). The
+ * answers are those of raising first: a stale mark (or a device no longer listed) refuses the send
+ * with nothing stored; a send refused before the store (404, 409 `mismatched_devices`) raises the
+ * mark on its own before that refusal is answered, so a stale mark still wins (only the
+ * lookup-miss budget is charged first). Without `mark`, the caller has dealt with any mark.
  */
-export async function storeMarkedSend(
+export async function storeChecked(
   ctx: AppContext,
   me: AuthenticatedDevice,
   address: string,
   send: SendRequest,
   bodies: readonly Uint8Array[],
-  mark: MarkedSend,
   prepare: () => Promise<{ request: Enqueue; ids: Uint8Array[] }>,
-  reread?: AccountLookup,
+  reread: AccountLookup,
+  mark?: MarkedSend,
 ): Promise<SendOutcome> {
   const enqueueMarked = ctx.storage.mailboxes.enqueueMarked?.bind(ctx.storage.mailboxes);
-  if (!enqueueMarked) throw new Error('storeMarkedSend: this store has no enqueueMarked');
+  if (mark && !enqueueMarked) throw new Error('storeChecked: this store does not raise send marks with the send');
   let prepared: { request: Enqueue; ids: Uint8Array[] };
   try {
     prepared = await prepare();
   } catch (err) {
-    await raiseSendMark(ctx, me, mark);
+    if (mark) await raiseSendMark(ctx, me, mark);
     throw err;
   }
   const { request, ids } = prepared;
-  const { stored } = await withSendMark(ctx, me, mark, (record, signingKey) => enqueueMarked(request, { record, signingKey }));
-  if (!stored) throw new Error('enqueueMarked accepted the mark but answered no store verdict');
+  let stored: EnqueueResult | undefined;
+  if (mark && enqueueMarked) {
+    stored = (await withSendMark(ctx, me, mark, (record, signingKey) => enqueueMarked(request, { record, signingKey }))).stored;
+    if (!stored) throw new Error('enqueueMarked accepted the mark but answered no store verdict');
+  } else stored = await ctx.storage.mailboxes.enqueue(request);
   if (stored.status === 'stale_list') return storeSend(ctx, me, address, send, bodies, MAX_ATTEMPTS - 1, reread);
   if (stored.status === 'queue_full') throw queueFull(stored.deviceIds);
   return wakeRecipients(ctx, request, ids);
