@@ -40,15 +40,7 @@ WITH ok AS MATERIALIZED (
 )
 SELECT EXISTS (SELECT 1 FROM ok) AS known, EXISTS (SELECT 1 FROM ins) AS recorded`;
 
-/**
- * The compare-and-raise of a send mark in one statement. `held` locks the device's mark row
- * `FOR UPDATE` (read committed: the newest committed version, waiting for a concurrent raise —
- * §13.2.1), then either a first mark is inserted (no row held) or the held one is raised if ours
- * is higher. The result carries the row as held, from which the caller tells 'repeated' from
- * 'stale'. One case is left undecided: no row was visible, yet the insert found one (another
- * raise's first mark committed after this statement's snapshot): `mark` comes back null and
- * nothing was written, and the caller runs the transaction, which sees that row.
- */
+/** Where a statement built on markCtes takes each input: its parameter references (`$1`...), constants of this code, never values. */
 export interface MarkParams {
   readonly user: string;
   readonly device: string;
@@ -78,6 +70,15 @@ export const markCtes = (p: MarkParams) => `ok AS MATERIALIZED (
   RETURNING 1
 )`;
 
+/**
+ * The compare-and-raise of a send mark in one statement. `held` locks the device's mark row
+ * `FOR UPDATE` (read committed: the newest committed version, waiting for a concurrent raise —
+ * §13.2.1), then either a first mark is inserted (no row held) or the held one is raised if ours
+ * is higher. The result carries the row as held, from which the caller tells 'repeated' from
+ * 'stale'. One case is left undecided: no row was visible, yet the insert found one (another
+ * raise's first mark committed after this statement's snapshot): `mark` comes back null and
+ * nothing was written, and the caller runs the transaction, which sees that row.
+ */
 const RAISE_SQL = `
 WITH ${markCtes({ user: '$1', device: '$2', mark: '$3', signature: '$4', digest: '$5', signingKey: '$6' })}
 SELECT EXISTS (SELECT 1 FROM ok) AS known, (EXISTS (SELECT 1 FROM ins) OR EXISTS (SELECT 1 FROM raised)) AS raised,
