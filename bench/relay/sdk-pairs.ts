@@ -70,7 +70,7 @@ export async function sdkPairs(
   pairs: number,
   servers: (i: number, role: 'sender' | 'receiver') => string[],
   log: (l: string) => void,
-  options: { listenSenders?: boolean; receivers?: 'in-process' | 'process' } = {},
+  options: { listenSenders?: boolean; receivers?: 'in-process' | 'process'; sealedSends?: boolean } = {},
 ): Promise<SdkPairs> {
   const p = createNodePrimitives();
   const tracker = new Tracker();
@@ -88,8 +88,12 @@ export async function sdkPairs(
   for (let i = 0; i < pairs; i++) {
     // The authenticated path: once the receiver's answer brought its delivery token, a sender with
     // sealed sends on (the default) would send sealed, one HTTP POST each (docs/PROTOCOL.md §20),
-    // which is not the batched path this measures (that is `npm run bench -- sealed`).
-    const from = await BlindrelayClient.createAccount({ ...env(), sealedSends: false }, { servers: servers(i, 'sender'), user: `s${i}-${run}` });
+    // which is not the batched path this measures (that is `npm run bench -- sealed`). The
+    // `sealedSends` option (e2e-cpu.ts SEALED=1) turns the default on.
+    const from = await BlindrelayClient.createAccount(
+      { ...env(), sealedSends: options.sealedSends ?? false },
+      { servers: servers(i, 'sender'), user: `s${i}-${run}` },
+    );
     let toUser: string;
     if (remote) toUser = remote.users[i] as string;
     else {
