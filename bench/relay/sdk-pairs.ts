@@ -5,7 +5,7 @@ import { spawn } from 'node:child_process';
 import { setMaxListeners } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { BlindrelayClient, MemoryStorage } from '@blindrelay/client';
-import { nodeSocketFactory } from '@blindrelay/client/node';
+import { nodeSealedSocketFactory, nodeSocketFactory } from '@blindrelay/client/node';
 import { createNodePrimitives } from '@blindrelay/protocol/node';
 import { type Sender, Tracker } from './load.js';
 
@@ -74,7 +74,7 @@ export async function sdkPairs(
 ): Promise<SdkPairs> {
   const p = createNodePrimitives();
   const tracker = new Tracker();
-  const env = () => ({ primitives: p, storage: new MemoryStorage(), socket: nodeSocketFactory });
+  const env = () => ({ primitives: p, storage: new MemoryStorage(), socket: nodeSocketFactory, sealedSocket: nodeSealedSocketFactory });
   const run = Math.random().toString(36).slice(2, 8);
   const controller = new AbortController();
   setMaxListeners(4 * pairs, controller.signal);

@@ -125,6 +125,8 @@ export class SealedChannel {
         );
       }),
     ]);
+    // Every item may have gone over HTTP (too long for a frame): the idle close still applies.
+    if (conn) this.#idleLater(conn);
     return out as SealedOutcome[];
   }
 
