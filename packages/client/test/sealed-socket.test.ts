@@ -3,9 +3,12 @@
  * §11a) against a real relay: while listening, sends to a user whose delivery tokens we hold go
  * as `sealed-send` frames on a separate socket (no credentials, no sender name in the frames) and
  * arrive with the verified sender; a relay without the endpoint (404 on the upgrade) means HTTP,
- * silently; a revoked token falls back to the authenticated path with the same ratchet messages.
+ * silently, as does a socket that cannot open; a socket lost before the answer fails the send as
+ * unreachable; sync copies stay on the authenticated frame; a revoked token falls back to the
+ * authenticated path with the same ratchet messages.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
+import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,7 +16,7 @@ import { BlindrelayClient } from '../src/client.js';
 import { nodeSealedSocketFactory } from '../src/node.js';
 import type { ReceivedMessage } from '../src/profile.js';
 import type { SealedSocketFactory } from '../src/socket.js';
-import { type Device, environment } from './devices.js';
+import { type Device, environment, linkDevice } from './devices.js';
 import { startRelay, type TestRelay } from './relay-fixture.js';
 
 let dir: string;
@@ -30,12 +33,12 @@ afterAll(async () => {
 let counter = 0;
 const unique = (name: string) => `${name}-${process.pid}-${++counter}`;
 
-/** The real sealed socket, recording what it is asked to open and every frame sent on it; `path` replaces the endpoint. */
-function recording(path?: string) {
+/** The real sealed socket, recording what it is asked to open and every frame sent on it; `rewrite` changes where it goes. */
+function recording(rewrite?: (url: string) => string) {
   const rec = { urls: [] as string[], frames: [] as string[] };
   const factory: SealedSocketFactory = (url, h) => {
     rec.urls.push(url);
-    const s = nodeSealedSocketFactory(path ? url.replace('/v1/sealed/ws', path) : url, h);
+    const s = nodeSealedSocketFactory(rewrite ? rewrite(url) : url, h);
     return {
       send: (text) => {
         rec.frames.push(text);
@@ -112,7 +115,7 @@ describe('sealed sends over the sealed-send WebSocket', () => {
   });
 
   it('falls back to HTTP, silently, when the relay has no sealed-send socket (404 on the upgrade)', async () => {
-    const a = recording('/v1/sealed/ws-not-here');
+    const a = recording((url) => url.replace('/v1/sealed/ws', '/v1/sealed/ws-not-here'));
     const alice = await user(unique('alice'), a.factory);
     const bob = await user(unique('bob'), recording().factory);
     const controller = new AbortController();
@@ -125,6 +128,75 @@ describe('sealed sends over the sealed-send WebSocket', () => {
     await alice.client.send(bob.client.user, 'h4');
     expect(a.rec.urls).toHaveLength(1);
     expect((await inbox(bob)).map((m) => [m.from, m.text]).sort()).toEqual(['h1', 'h2', 'h3', 'h4'].map((t) => [alice.client.user, t]));
+    controller.abort();
+    await listening.done;
+  });
+
+  it('falls back to HTTP when the socket cannot be opened at all (nothing listening there)', async () => {
+    const dead = createServer();
+    await new Promise<void>((r) => dead.listen(0, '127.0.0.1', () => r()));
+    const port = (dead.address() as AddressInfo).port;
+    await new Promise<void>((r) => dead.close(() => r())); // the port is now closed: connection refused
+    const a = recording(() => `ws://127.0.0.1:${port}/v1/sealed/ws`);
+    const alice = await user(unique('alice'), a.factory);
+    const bob = await user(unique('bob'), recording().factory);
+    const controller = new AbortController();
+    const listening = await pair(alice, bob, controller);
+    const posts = watchPosts(alice);
+    await Promise.all(['f1', 'f2'].map((t) => alice.client.send(bob.client.user, t)));
+    expect(posts).toEqual(['/v1/sealed/messages', '/v1/sealed/messages']);
+    expect((await inbox(bob)).map((m) => m.text).sort()).toEqual(['f1', 'f2']);
+    controller.abort();
+    await listening.done;
+  });
+
+  it('a socket that closes before the answer fails the send as unreachable (its fate unknown), and the next send opens a new one', async () => {
+    const urls: string[] = [];
+    let drop = true;
+    const factory: SealedSocketFactory = (url, h) => {
+      urls.push(url);
+      const s = nodeSealedSocketFactory(url, h);
+      return {
+        send: (text) => {
+          s.send(text);
+          // The connection is lost right after the frame left (the relay may or may not store it).
+          if (drop) s.close(1000, 'gone');
+        },
+        close: (code, reason) => s.close(code, reason),
+      };
+    };
+    const alice = await user(unique('alice'), factory);
+    const bob = await user(unique('bob'), recording().factory);
+    const controller = new AbortController();
+    const listening = await pair(alice, bob, controller);
+    await expect(alice.client.send(bob.client.user, 'lost?')).rejects.toMatchObject({ code: 'ERR_UNREACHABLE' });
+    drop = false;
+    await alice.client.send(bob.client.user, 'after');
+    expect(urls).toHaveLength(2);
+    // The dropped frame may or may not have been stored (that is what unreachable means here).
+    expect((await inbox(bob)).map((m) => m.text)).toContain('after');
+    controller.abort();
+    await listening.done;
+  });
+
+  it('with another device of ours: the recipient gets the sealed copy over the sealed socket, our device its sync copy on the authenticated frame', async () => {
+    const a = recording();
+    const alice = await user(unique('alice'), a.factory);
+    const alice2 = await linkDevice(alice);
+    const bob = await user(unique('bob'), recording().factory);
+    const controller = new AbortController();
+    const listening = await pair(alice, bob, controller);
+    await inbox(alice2);
+    const posts = watchPosts(alice);
+    const r = await alice.client.send(bob.client.user, 'with sync');
+    expect(r).toMatchObject({ devices: 1, ownDevices: 1 });
+    expect(r.syncError).toBeUndefined();
+    expect(posts).toEqual([]);
+    const frames = itemsIn(a.rec.frames);
+    expect(frames.flatMap((f) => f.items.map((i) => (i as { to: string }).to))).toEqual([bob.client.user]);
+    expect((await inbox(bob)).map((m) => [m.from, m.text])).toEqual([[alice.client.user, 'with sync']]);
+    const synced = await inbox(alice2);
+    expect(synced.map((m) => m.text)).toEqual(['with sync']);
     controller.abort();
     await listening.done;
   });
