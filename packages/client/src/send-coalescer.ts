@@ -250,7 +250,7 @@ export class SendCoalescer {
       const sealedItems = prepared.filter((p) => !p.oversized).flatMap((p) => p.items.filter((i) => i.sealed));
       // The sealed frames and the authenticated ones go out side by side (send marks only on the latter, in order).
       await Promise.all([
-        this.#sendSealed(tx, sealedItems),
+        this.#sendSealed(sealedItems),
         (async () => {
           for (const [i, frame] of frames.entries()) {
             const mark = marks[i];
@@ -265,23 +265,29 @@ export class SendCoalescer {
           }
         })(),
       ]);
+      await this.#resendRefused(tx, sealedItems);
       for (const p of prepared) this.#settle(p, slow);
       return slow;
     });
   }
 
-  /**
-   * The sealed items over the sealed channel; an item refused for a delivery token (rotated out,
-   * revoked) is sent again on the authenticated path with the same ratchet messages, under a new
-   * send mark, after forgetting that user's tokens (send.ts does the same).
-   */
-  async #sendSealed(tx: Transaction, items: PreparedItem[]): Promise<void> {
+  /** The sealed items over the sealed channel (its frames, or HTTP); each item's outcome. */
+  async #sendSealed(items: PreparedItem[]): Promise<void> {
     if (items.length === 0) return;
     const outcomes = await this.sealed.send(items.map((i) => i.sealed as SealedItem));
     for (const [k, item] of items.entries()) {
       const o = outcomes[k];
       item.outcome = o?.ok ? { ok: true } : { ok: false, error: o?.error ?? new Error('missing result') };
     }
+  }
+
+  /**
+   * A sealed item refused for a delivery token (rotated out, revoked): that user's tokens are
+   * forgotten and the same ratchet messages go on the authenticated path under a new send mark, as
+   * send.ts does. Only once every frame of the batch was answered: the new mark is above theirs,
+   * and marks must reach the relay in order.
+   */
+  async #resendRefused(tx: Transaction, items: PreparedItem[]): Promise<void> {
     for (const item of items) {
       if (item.outcome?.ok !== false || !(item.outcome.error instanceof InvalidDeliveryTokenError)) continue;
       const to = item.item.to;
