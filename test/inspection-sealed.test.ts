@@ -11,6 +11,10 @@
  * certificate; fan-out, 409 coverage and replay refusal are exercised on the same relay with the
  * storage checked unchanged after each refusal.
  *
+ * The same on the sealed-send WebSocket (docs/API.md §11a): a listening sender's batched sealed
+ * sends go over their own unauthenticated connection; its upgrade request and every frame on it
+ * (unmasked from the recording), the rows and the logs are searched the same way.
+ *
  * Then two conversations run through the relay, once on the authenticated path and once sealed,
  * and an adversary holding the relay's full view tries to pair senders with recipients: from the
  * stored rows (succeeds for authenticated sends, fails for sealed ones), and by the NDSS timing
@@ -26,6 +30,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { BlindrelayClient, type ClientEnvironment, MemoryStorage } from '@blindrelay/client';
+import { nodeSealedSocketFactory, nodeSocketFactory } from '@blindrelay/client/node';
 import * as P from '@blindrelay/protocol';
 import { createNodePrimitives } from '@blindrelay/protocol/node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -325,6 +330,116 @@ describe('sealed sender: the relay learns no sender', () => {
     const all = [...(dump(join(dir, 'data', 'relay.db')).get('accounts') ?? [])].join('\n');
     expect(all.includes(senderName)).toBe(true);
   });
+});
+
+/** The payloads of the client-to-server WebSocket frames after the upgrade request (RFC 6455 §5.2–5.3: client frames are masked). */
+function clientFrames(stream: Buffer): { head: string; payloads: Buffer[] } {
+  const end = stream.indexOf('\r\n\r\n');
+  const head = stream.subarray(0, end).toString('latin1');
+  const payloads: Buffer[] = [];
+  let at = end + 4;
+  while (at + 2 <= stream.length) {
+    const b1 = stream[at + 1] as number;
+    let len = b1 & 0x7f;
+    let off = at + 2;
+    if (len === 126) {
+      len = stream.readUInt16BE(off);
+      off += 2;
+    } else if (len === 127) {
+      len = Number(stream.readBigUInt64BE(off));
+      off += 8;
+    }
+    const masked = (b1 & 0x80) !== 0;
+    const key = masked ? stream.subarray(off, off + 4) : undefined;
+    if (masked) off += 4;
+    if (off + len > stream.length) break;
+    const payload = Buffer.from(stream.subarray(off, off + len));
+    if (key) for (let i = 0; i < payload.length; i++) payload[i] = (payload[i] as number) ^ (key[i % 4] as number);
+    payloads.push(payload);
+    at = off + len;
+  }
+  return { head, payloads };
+}
+
+describe('sealed sender on the sealed-send WebSocket: the relay learns no sender', () => {
+  it("a listening sender's batched sealed sends: the socket's upgrade and frames, the rows and the logs hold nothing of the sender's", async () => {
+    const senderName = `wssndrcanary${randomBytes(6).toString('hex')}`;
+    const recipientName = `wsrcptcanary${randomBytes(6).toString('hex')}`;
+    const sender = await make(senderName, { socket: nodeSocketFactory, sealedSocket: nodeSealedSocketFactory });
+    const rcpt = await make(recipientName);
+    await sender.client.send(recipientName, 'first contact');
+    expect((await receive(rcpt)).map((m) => m.from)).toEqual([senderName]);
+    await rcpt.client.send(senderName, 'token inside');
+    expect((await receive(sender)).map((m) => m.text)).toEqual(['token inside']);
+
+    const controller = new AbortController();
+    let open!: () => void;
+    const opened = new Promise<void>((r) => {
+      open = r;
+    });
+    const listening = sender.client.listen({ signal: controller.signal, onMessage: () => undefined, onStatus: (st) => st.state === 'open' && open() });
+    await opened;
+    const before = dump(join(dir, 'data', 'relay.db'));
+    const logMark = logs.length;
+    const connMark = upstreamBytes.length;
+    const sendsBefore = sender.seen.length;
+    const texts = [0, 1, 2].map((i) => `CANARY-ws-sealed-${i}-${randomBytes(8).toString('hex')}`);
+    await Promise.all(texts.map((t) => sender.client.send(recipientName, t)));
+    const afterSends = dump(join(dir, 'data', 'relay.db'));
+    // None of them over HTTP.
+    expect(sender.seen.slice(sendsBefore).filter((x) => x.method === 'POST' && x.path.includes('messages'))).toEqual([]);
+    expect(await receive(rcpt)).toEqual(texts.map((text) => ({ from: senderName, text })));
+    controller.abort();
+    await listening;
+
+    const account = await (await Profile.open(sender.storage, p)).read('account');
+    const secrets = new Map<string, Uint8Array>([
+      ['sender name', P.utf8(senderName)],
+      ['sender signing key', account.signingKey],
+      ['sender identity key', account.identityPublic],
+      ['sender master key', account.masterKey],
+      ['sender certificate', account.certificate.subarray(0, 48)],
+      ['sender identity private key', account.identityPrivate],
+    ]);
+    // Rows: the queued messages have no sender; nothing the phase wrote names it.
+    const queued = added(before, afterSends).filter((r) => r.table === 'messages');
+    expect(queued.length).toBe(3);
+    for (const r of queued) expect(JSON.parse(r.row)).toMatchObject({ user: recipientName, from_user: '', from_device: 0 });
+    for (const r of added(before, afterSends).filter((x) => x.table === 'messages' || x.table === 'sealed_digests')) {
+      expect(r.row.includes(senderName)).toBe(false);
+      expect(Object.values(JSON.parse(r.row) as Row).includes(account.deviceId)).toBe(false);
+      expect(found(Buffer.from(r.row), secrets), r.table).toEqual([]);
+    }
+    // Logs: never the name; no secret of the sender's in the phase.
+    expect(logs.includes(senderName)).toBe(false);
+    expect(found(Buffer.from(logs.slice(logMark)), secrets)).toEqual([]);
+    // Traffic: one sealed socket, opened without credentials, and its frames.
+    const sockets = upstreamBytes
+      .slice(connMark)
+      .map((chunks) => Buffer.concat(chunks))
+      .filter((b) => b.subarray(0, 20).toString('latin1').startsWith('GET /v1/sealed/ws'));
+    expect(sockets).toHaveLength(1);
+    const { head, payloads } = clientFrames(sockets[0] as Buffer);
+    expect(/^authorization:/im.test(head), 'a bearer token on the sealed socket').toBe(false);
+    expect(head.includes('blindrelay.token.')).toBe(false);
+    expect(/^sec-websocket-protocol: blindrelay\.sealed\.v1\r?$/im.test(head)).toBe(true);
+    expect(head.includes(senderName)).toBe(false);
+    const frames = payloads.map((b) => b.toString('utf8')).filter((t) => t.startsWith('{'));
+    // Positive control of the unmasking: the frames are the JSON sealed sends, to the recipient by name.
+    expect(frames.length).toBeGreaterThan(0);
+    const items = frames.flatMap((f) => (JSON.parse(f) as { type: string; items: { to: string }[] }).items);
+    expect(items.map((i) => i.to)).toEqual([recipientName, recipientName, recipientName]);
+    for (const f of frames) {
+      expect(f.includes(senderName)).toBe(false);
+      expect(hasNumber(f.replaceAll(/"deviceId":\d+/g, ''), account.deviceId)).toBe(false);
+      expect(found(Buffer.from(f), secrets)).toEqual([]);
+      for (const t of texts) expect(f.includes(t)).toBe(false);
+    }
+    // The recipient's device ids are the only ones named in the frames.
+    const rcptAccount = await (await Profile.open(rcpt.storage, p)).read('account');
+    for (const f of frames) for (const m of f.matchAll(/"deviceId":(\d+)/g)) expect(Number(m[1])).toBe(rcptAccount.deviceId);
+    sender.client.close();
+  }, 120_000);
 });
 
 describe('the NDSS 2021 linkage attack against the relay view', () => {

@@ -1,6 +1,6 @@
 // The end-to-end closed loop of `npm run bench -- relay` alone (10 listening SDK senders, 10
 // receivers in this process, one relay process), for profiling the SDK side:
-//   [SPLIT=1] [PROFILE=FILE.cpuprofile] npx tsx bench/relay/e2e-cpu.ts [SECONDS=8] [RATE]
+//   [SPLIT=1] [SEALED=0|1] [PROFILE=FILE.cpuprofile] npx tsx bench/relay/e2e-cpu.ts [SECONDS=8] [RATE]
 // Prints delivered/s and SDK CPU µs per delivered message (process.cpuUsage); with RATE, then
 // RATE messages/s offered for SECONDS and the p50/p99 latency (send call → onMessage).
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -15,10 +15,20 @@ const seconds = Number(process.argv[2] ?? 8);
 const rate = process.argv[3] ? Number(process.argv[3]) : undefined;
 /** SPLIT=1: the receivers in their own process (bench/relay/receivers.ts), as the bench's `split` rows. */
 const split = process.env.SPLIT === '1';
+/** SEALED=1: senders with sealed sends on (the SDK default); otherwise off, as `npm run bench -- relay` runs them. */
+const sealedSends = process.env.SEALED === '1';
 const dir = await mkdtemp(join(tmpdir(), 'br-e2e-cpu-'));
-const { child, url } = await spawnRelay(['--data', join(dir, 'data'), '--messages-per-device', 'off', '--acks-per-device', 'off']);
+// Every sender shares one address and each receiver takes ~1/10 of the load: with sealed sends the
+// per-address and per-recipient sealed budgets are the ones a one-machine load trips (the
+// authenticated path's per-device budgets are off for the same reason).
+const sealedLimits = sealedSends ? ['--sealed-per-ip', 'off', '--sealed-per-recipient', 'off'] : [];
+const { child, url } = await spawnRelay(['--data', join(dir, 'data'), '--messages-per-device', 'off', '--acks-per-device', 'off', ...sealedLimits]);
 try {
-  const pairs = await sdkPairs(10, () => [url], console.log, { listenSenders: true, receivers: split ? 'process' : 'in-process' });
+  const pairs = await sdkPairs(10, () => [url], console.log, {
+    listenSenders: true,
+    receivers: split ? 'process' : 'in-process',
+    sealedSends,
+  });
   const r0 = (await pairs.receiverCpuUs?.()) ?? 0;
   // PROFILE=FILE: a CPU profile of the closed loop only (not the set-up), for chrome://inspect or a script.
   const inspector = process.env.PROFILE ? new Session() : undefined;

@@ -8,7 +8,7 @@
 // {type:'delivered', d:[[id, ms], ...]}, {type:'cpu', us} (this process's CPU time so far), {type:'stopped'}.
 import { setMaxListeners } from 'node:events';
 import { BlindrelayClient, MemoryStorage } from '@blindrelay/client';
-import { nodeSocketFactory } from '@blindrelay/client/node';
+import { nodeSealedSocketFactory, nodeSocketFactory } from '@blindrelay/client/node';
 import { createNodePrimitives } from '@blindrelay/protocol/node';
 import { REPLY, WARM } from './sdk-pairs.js';
 
@@ -28,7 +28,7 @@ const flush = () => {
 };
 for (let i = 0; i < count; i++) {
   const to = await BlindrelayClient.createAccount(
-    { primitives: p, storage: new MemoryStorage(), socket: nodeSocketFactory },
+    { primitives: p, storage: new MemoryStorage(), socket: nodeSocketFactory, sealedSocket: nodeSealedSocketFactory },
     { servers: [url], user: `r${i}-${run}` },
   );
   let open!: () => void;

@@ -5,7 +5,7 @@ import { spawn } from 'node:child_process';
 import { setMaxListeners } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { BlindrelayClient, MemoryStorage } from '@blindrelay/client';
-import { nodeSocketFactory } from '@blindrelay/client/node';
+import { nodeSealedSocketFactory, nodeSocketFactory } from '@blindrelay/client/node';
 import { createNodePrimitives } from '@blindrelay/protocol/node';
 import { type Sender, Tracker } from './load.js';
 
@@ -70,11 +70,11 @@ export async function sdkPairs(
   pairs: number,
   servers: (i: number, role: 'sender' | 'receiver') => string[],
   log: (l: string) => void,
-  options: { listenSenders?: boolean; receivers?: 'in-process' | 'process' } = {},
+  options: { listenSenders?: boolean; receivers?: 'in-process' | 'process'; sealedSends?: boolean } = {},
 ): Promise<SdkPairs> {
   const p = createNodePrimitives();
   const tracker = new Tracker();
-  const env = () => ({ primitives: p, storage: new MemoryStorage(), socket: nodeSocketFactory });
+  const env = () => ({ primitives: p, storage: new MemoryStorage(), socket: nodeSocketFactory, sealedSocket: nodeSealedSocketFactory });
   const run = Math.random().toString(36).slice(2, 8);
   const controller = new AbortController();
   setMaxListeners(4 * pairs, controller.signal);
@@ -88,8 +88,12 @@ export async function sdkPairs(
   for (let i = 0; i < pairs; i++) {
     // The authenticated path: once the receiver's answer brought its delivery token, a sender with
     // sealed sends on (the default) would send sealed, one HTTP POST each (docs/PROTOCOL.md §20),
-    // which is not the batched path this measures (that is `npm run bench -- sealed`).
-    const from = await BlindrelayClient.createAccount({ ...env(), sealedSends: false }, { servers: servers(i, 'sender'), user: `s${i}-${run}` });
+    // which is not the batched path this measures (that is `npm run bench -- sealed`). The
+    // `sealedSends` option (e2e-cpu.ts SEALED=1) turns the default on.
+    const from = await BlindrelayClient.createAccount(
+      { ...env(), sealedSends: options.sealedSends ?? false },
+      { servers: servers(i, 'sender'), user: `s${i}-${run}` },
+    );
     let toUser: string;
     if (remote) toUser = remote.users[i] as string;
     else {

@@ -5,7 +5,7 @@
  */
 import { createWebPrimitives } from '@blindrelay/protocol/web';
 import type { ClientEnvironment } from './client.js';
-import { browserSocketFactory } from './socket.js';
+import { browserSealedSocketFactory, browserSocketFactory } from './socket.js';
 import { IndexedDbStorage } from './storage/indexeddb.js';
 
 export { IndexedDbStorage, type IndexedDbStorageOptions } from './storage/indexeddb.js';
@@ -24,6 +24,7 @@ export function browserEnvironment(options: BrowserProfileOptions = {}): ClientE
     storage: new IndexedDbStorage(options.profile ?? 'default'),
     passphrase: options.passphrase ? options.passphrase : undefined,
     socket: browserSocketFactory,
+    sealedSocket: browserSealedSocketFactory,
     ...(options.onWarning ? { onWarning: options.onWarning } : {}),
   };
 }

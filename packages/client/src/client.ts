@@ -96,12 +96,13 @@ import { type BatchResult, contactState, dropHanded, processEnvelopes, type Rece
 import * as records from './records/collections.js';
 import * as history from './records/history.js';
 import { signatureHeader } from './request-signing.js';
+import { SealedChannel } from './sealed-channel.js';
 import { type SendOptions, type SendResult, sendText } from './send.js';
 import { SendChannel } from './send-channel.js';
 import { SendCoalescer } from './send-coalescer.js';
 import { explainSendRefusal, type RollbackRecovery, recoverFromRollback } from './send-mark.js';
 import { pruneSessions } from './sessions.js';
-import type { SocketFactory } from './socket.js';
+import { browserSealedSocketFactory, type SealedSocketFactory, type SocketFactory } from './socket.js';
 import { Mutex, type ProfileStorage } from './storage/types.js';
 import type { KdfParams } from './vault.js';
 
@@ -113,6 +114,11 @@ export interface ClientEnvironment {
   readonly fetch?: typeof fetch;
   /** Needed by `listen` only. */
   readonly socket?: SocketFactory;
+  /**
+   * The unauthenticated socket batched sealed sends go over while listening (docs/API.md §11a);
+   * default: the built-in WebSocket where there is one. Without it, sealed sends go one HTTP POST each.
+   */
+  readonly sealedSocket?: SealedSocketFactory;
   readonly now?: () => number;
   /** Argon2id parameters for a new profile (default DEFAULT_KDF). */
   readonly kdf?: KdfParams;
@@ -330,6 +336,8 @@ export class BlindrelayClient {
   /** The listening WebSocket, lent for sends (docs/API.md §12), and the batcher that uses it. */
   readonly #channel = new SendChannel();
   readonly #coalescer: SendCoalescer;
+  /** The unauthenticated socket for batched sealed sends (sealed-channel.ts), opened when one happens. */
+  readonly #sealed: SealedChannel;
 
   private constructor(env: ClientEnvironment, profile: Profile, account: AccountRecord) {
     this.#env = env;
@@ -352,7 +360,14 @@ export class BlindrelayClient {
       directoryMaxAgeMs: maxAge,
       ...(env.sealedSends === false ? { sealedSends: false } : {}),
     };
-    this.#coalescer = new SendCoalescer(this.#ctx, this.#channel);
+    const sealedSocket = env.sealedSocket ?? (typeof globalThis.WebSocket === 'function' ? browserSealedSocketFactory : undefined);
+    this.#sealed = new SealedChannel(
+      () => api.server,
+      sealedSocket,
+      (to, messages) => api.sendSealed(to, messages),
+      this.#ctx.now,
+    );
+    this.#coalescer = new SendCoalescer(this.#ctx, this.#channel, this.#sealed);
   }
 
   // ---- lifecycle ---------------------------------------------------------------------------------
@@ -611,6 +626,7 @@ export class BlindrelayClient {
   }
 
   close(): void {
+    this.#sealed.close();
     this.#ctx.profile.close();
   }
 
@@ -902,8 +918,9 @@ export class BlindrelayClient {
   /**
    * Send `text` to every device of `to`, and a sync copy to our other devices. While `listen` is
    * connected to the home relay, concurrent sends are batched: one profile write and one
-   * WebSocket frame for many (send-coalescer.ts); otherwise, and for sealed sends (an unauthenticated
-   * POST per recipient, docs/PROTOCOL.md §20), one HTTP request each.
+   * WebSocket frame for many (send-coalescer.ts), sealed ones on a separate unauthenticated socket
+   * (sealed-channel.ts, docs/API.md §11a); otherwise one HTTP request each (sealed: an
+   * unauthenticated POST per recipient, docs/PROTOCOL.md §20).
    */
   async send(to: string, text: string, options: SendOptions = {}): Promise<SendResult> {
     checkUser(to);

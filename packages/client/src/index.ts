@@ -123,11 +123,13 @@ export type { RollbackRecovery } from './send-mark.js';
 
 // Adapters: where the profile is kept, how the push channel connects, how keys are derived.
 export {
+  browserSealedSocketFactory,
   browserSocketFactory,
   CLOSE_ACCOUNT_DELETED,
   CLOSE_REVOKED,
   CLOSE_TOKEN_EXPIRED,
   type RelaySocket,
+  type SealedSocketFactory,
   type SocketFactory,
   type SocketHandlers,
 } from './socket.js';

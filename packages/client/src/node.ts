@@ -12,7 +12,7 @@ import { createNodePrimitives } from '@blindrelay/protocol/node';
 import type WebSocketType from 'ws';
 import type { ClientEnvironment } from './client.js';
 import { InvalidArgumentError } from './errors.js';
-import { BATCH_SUBPROTOCOL, type SocketFactory } from './socket.js';
+import { BATCH_SUBPROTOCOL, SEALED_SUBPROTOCOL, type SealedSocketFactory, type SocketFactory } from './socket.js';
 import { FileStorage } from './storage/fs.js';
 
 export { atomicFile, exportFileToPath, fileSource, removePartialFiles, saveFile } from './node-files.js';
@@ -66,6 +66,27 @@ export const nodeSocketFactory: SocketFactory = (url, token, h) => {
   };
 };
 
+/** The `ws` package for the sealed-send socket (docs/API.md §11a): no Authorization header, no token subprotocol. */
+export const nodeSealedSocketFactory: SealedSocketFactory = (url, h) => {
+  const WebSocket = webSocketClass();
+  const ws = new WebSocket(url, [SEALED_SUBPROTOCOL], { handshakeTimeout: 15_000 });
+  ws.on('open', () => h.open(ws.protocol));
+  ws.on('message', (data, isBinary) => {
+    if (!isBinary) h.message(data.toString());
+  });
+  ws.on('close', (code, reason) => h.close(code, reason.toString()));
+  ws.on('error', (e) => h.error(e));
+  return {
+    send: (text) => {
+      if (ws.readyState === WebSocket.OPEN) ws.send(text);
+    },
+    close: (code, reason) => {
+      if (ws.readyState === WebSocket.CONNECTING) ws.terminate();
+      else ws.close(code, reason);
+    },
+  };
+};
+
 /** The client environment for a profile directory on this machine. */
 export function nodeEnvironment(options: NodeProfileOptions = {}): ClientEnvironment & { profileDir: string } {
   const env = options.env ?? process.env;
@@ -77,5 +98,6 @@ export function nodeEnvironment(options: NodeProfileOptions = {}): ClientEnviron
     storage: new FileStorage(profileDir),
     passphrase: passphrase ? passphrase : undefined,
     socket: nodeSocketFactory,
+    sealedSocket: nodeSealedSocketFactory,
   };
 }

@@ -216,7 +216,7 @@ async function deliver(
 }
 
 /** One sealed envelope per target device around its ratchet message (docs/PROTOCOL.md §20.2). */
-async function sealAll(
+export async function sealAll(
   ctx: Context,
   user: string,
   targets: readonly DeviceEntry[],

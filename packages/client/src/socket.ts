@@ -41,6 +41,37 @@ export const browserSocketFactory: SocketFactory = (url, token, h) => {
   return { send: (t) => ws.send(t), close: (c, r) => ws.close(c, r) };
 };
 
+/**
+ * Open an UNAUTHENTICATED WebSocket to the relay's sealed-send endpoint (docs/API.md §11a): no
+ * token, no credentials of any kind, subprotocol SEALED_SUBPROTOCOL only. Its own connection,
+ * never the authenticated one (sealed-channel.ts).
+ */
+export type SealedSocketFactory = (url: string, handlers: SocketHandlers) => RelaySocket;
+
+/** The sealed-send socket's subprotocol (API.md §11a). */
+export const SEALED_SUBPROTOCOL = 'blindrelay.sealed.v1';
+
+export function sealedSocketUrl(server: string): string {
+  return `${server.replace(/^http/, 'ws')}/v1/sealed/ws`;
+}
+
+/** The built-in WebSocket (browsers, Node ≥ 22), offering the sealed subprotocol and nothing else. */
+export const browserSealedSocketFactory: SealedSocketFactory = (url, h) => {
+  const ws = new WebSocket(url, [SEALED_SUBPROTOCOL]);
+  ws.onopen = () => h.open(ws.protocol);
+  ws.onmessage = (ev) => {
+    if (typeof ev.data === 'string') h.message(ev.data);
+  };
+  ws.onclose = (ev) => h.close(ev.code, ev.reason);
+  ws.onerror = () => h.error(new Error('websocket error'));
+  return {
+    send: (t) => {
+      if (ws.readyState === WebSocket.OPEN) ws.send(t);
+    },
+    close: (c, r) => ws.close(c, r),
+  };
+};
+
 /** Close codes of API.md §6. */
 export const CLOSE_REVOKED = 4001;
 export const CLOSE_TOKEN_EXPIRED = 4002;

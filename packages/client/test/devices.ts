@@ -7,7 +7,7 @@ import * as P from '@blindrelay/protocol';
 import { createNodePrimitives } from '@blindrelay/protocol/node';
 import { RelayApi } from '../src/api.js';
 import { BlindrelayClient, type ClientEnvironment } from '../src/client.js';
-import { nodeSocketFactory } from '../src/node.js';
+import { nodeSealedSocketFactory, nodeSocketFactory } from '../src/node.js';
 import { Profile } from '../src/profile.js';
 import { signatureHeader } from '../src/request-signing.js';
 import { MemoryStorage } from '../src/storage/memory.js';
@@ -34,7 +34,14 @@ export function environment(storage: ProfileStorage = new MemoryStorage()) {
     const next = () => fetch(input, init);
     return hook.fn ? hook.fn(String(input), init, next) : next();
   };
-  const env: ClientEnvironment = { primitives: p, storage, fetch: wrapped, socket: nodeSocketFactory, now: () => Date.now() + clock.offset };
+  const env: ClientEnvironment = {
+    primitives: p,
+    storage,
+    fetch: wrapped,
+    socket: nodeSocketFactory,
+    sealedSocket: nodeSealedSocketFactory,
+    now: () => Date.now() + clock.offset,
+  };
   return { env, storage, hook, clock };
 }
 

@@ -23,11 +23,13 @@ import { registerPrekeyRoutes } from './routes/prekeys.js';
 import { registerProvisioningRoutes } from './routes/provisioning.js';
 import { registerRecordRoutes } from './routes/records.js';
 import { registerSealedRoutes } from './routes/sealed.js';
+import { registerSealedWebSocketRoute, SEALED_SUBPROTOCOL } from './routes/sealed-ws.js';
 import { registerSendMarkRoutes } from './routes/send-mark.js';
 import { registerSystemRoutes } from './routes/system.js';
 import { registerWebSocketRoute } from './routes/ws.js';
 import { StorageUnavailableError } from './storage/errors.js';
 import { registerWebApp } from './web-app.js';
+import { SealedSockets } from './ws/sealed-sockets.js';
 
 const METHODS = new Set(['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'HEAD', 'OPTIONS']);
 export const API_VERSION = '1.0.0';
@@ -117,6 +119,7 @@ export async function buildApp(ctx: AppContext, options: AppOptions = {}): Promi
     },
   });
 
+  const sealedSockets = new SealedSockets(ctx);
   await app.register(websocket, {
     options: {
       maxPayload: ctx.limits.maxWebSocketFrameBytes,
@@ -124,6 +127,8 @@ export async function buildApp(ctx: AppContext, options: AppOptions = {}): Promi
       // Browsers require the server to select one of the offered subprotocols. Prefer
       // `blindrelay.v1` so the token is not echoed back; fall back to the token protocol.
       handleProtocols: (protocols: Set<string>) => {
+        // The sealed-send socket's own (routes/sealed-ws.ts); offered alone, never with a token.
+        if (protocols.has(SEALED_SUBPROTOCOL)) return SEALED_SUBPROTOCOL;
         if (protocols.has(BATCH_SUBPROTOCOL)) return BATCH_SUBPROTOCOL;
         if (protocols.has(API_SUBPROTOCOL)) return API_SUBPROTOCOL;
         for (const p of protocols) if (p.startsWith(TOKEN_SUBPROTOCOL_PREFIX)) return p;
@@ -134,7 +139,7 @@ export async function buildApp(ctx: AppContext, options: AppOptions = {}): Promi
       socket.terminate();
     },
     preClose: async () => {
-      await ctx.hub.closeAll();
+      await Promise.all([ctx.hub.closeAll(), sealedSockets.closeAll()]);
     },
   });
 
@@ -170,6 +175,7 @@ export async function buildApp(ctx: AppContext, options: AppOptions = {}): Promi
   registerSealedRoutes(app, ctx);
   registerSendMarkRoutes(app, ctx);
   registerWebSocketRoute(app, ctx);
+  registerSealedWebSocketRoute(app, ctx, sealedSockets);
   registerProvisioningRoutes(app, ctx);
   registerFileRoutes(app, ctx);
   registerFilePayloadRoutes(app, ctx);

@@ -223,6 +223,7 @@ const GET_ROUTES = [
   { path: '/v1/prekeys/status', auth: true },
   { path: '/v1/messages', auth: true },
   { path: '/v1/ws', auth: true },
+  { path: '/v1/sealed/ws', auth: false },
   { path: () => `/v1/provisioning/${channelId}`, auth: false },
   { path: '/v1/files', auth: true },
   { path: () => `/v1/files/${fileId}`, auth: true },

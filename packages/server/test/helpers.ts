@@ -335,11 +335,13 @@ export function wsUrl(url: string): string {
 }
 
 /** Opens a WebSocket; resolves with the client, or rejects with the HTTP status of a refused upgrade. */
-export function openWs(url: string, auth: { token?: string; subprotocols?: string[]; headers?: Record<string, string> }): Promise<WsClient> {
+/** `path`: another WebSocket endpoint than /v1/ws (e.g. /v1/sealed/ws). */
+export function openWs(url: string, auth: { token?: string; subprotocols?: string[]; headers?: Record<string, string>; path?: string }): Promise<WsClient> {
   return new Promise((resolve, reject) => {
     const headers: Record<string, string> = { ...auth.headers };
     if (auth.token) headers.authorization = `Bearer ${auth.token}`;
-    const ws = new WebSocket(wsUrl(url), auth.subprotocols ?? [], { headers });
+    const target = auth.path ? `${url.replace(/^http/, 'ws')}${auth.path}` : wsUrl(url);
+    const ws = new WebSocket(target, auth.subprotocols ?? [], { headers });
     const client = new WsClient(ws);
     ws.once('open', () => resolve(client));
     ws.once('unexpected-response', (_req, res) => {

@@ -75,6 +75,7 @@ describe('system routes', () => {
         'POST /v1/sealed/messages',
         'POST /v1/sealed/directory',
         'PUT /v1/sealed/token',
+        'GET /v1/sealed/ws',
         'GET /v1/ws',
         'POST /v1/provisioning',
         'PUT /v1/provisioning/{channelId}',

@@ -204,6 +204,36 @@ function suite(name: string, enabled: boolean, options: () => ServerOptions, aft
       expect(await queued(bob)).toHaveLength(0);
     });
 
+    it('enqueueSealedMany: each item all or nothing and independent; a repeat within the batch is replayed; results in order', async () => {
+      const bob = await account(t.api, 'bob');
+      const token = P.newDeliveryToken(p);
+      await setToken(bob, token);
+      const verifier = await P.deliveryTokenVerifier(p, token);
+      const listVersion = (await t.server.storage.accounts.get('bob'))?.listVersion as number;
+      const now = t.clock.now();
+      const q = async (body: Uint8Array, v = verifier, version = listVersion) => ({
+        to: 'bob',
+        expectedListVersion: version,
+        sentAt: now,
+        messages: [{ id: p.randomBytes(16), deviceId: bob.d.keys.deviceId, body, verifier: v, digest: await p.sha256(body) }],
+        maxQueued: 1000,
+        digestsUntil: now + 3600_000,
+        now,
+      });
+      const a = envelope();
+      const b = envelope();
+      const results = await t.server.storage.sealed.enqueueSealedMany([
+        await q(a),
+        await q(b, await P.deliveryTokenVerifier(p, P.newDeliveryToken(p))),
+        await q(a),
+        await q(b, verifier, listVersion + 1),
+        await q(b),
+      ]);
+      expect(results.map((r) => r.status)).toEqual(['stored', 'bad_token', 'replayed', 'stale_list', 'stored']);
+      expect((await queued(bob)).map((r) => b64(r.body))).toEqual([b64(a), b64(b)]);
+      expect(await t.server.storage.sealed.countDigests()).toBe(2);
+    });
+
     it('revoking the device removes its tokens (a sealed send to it is then 403/409, never stored)', async () => {
       const bob = await account(t.api, 'bob');
       const d2 = await newDevice();

@@ -62,6 +62,12 @@ export interface SealedRepository {
    * queue full; then the messages (without sender) and their digests. All or nothing.
    */
   enqueueSealed(q: SealedEnqueue): Promise<SealedEnqueueResult>;
+  /**
+   * Several enqueueSealed at once (a sealed-send frame, docs/API.md §11a), each all or nothing and
+   * independent of the others, results in order; later items see what earlier ones stored (a
+   * repeated envelope in one frame is `replayed`). SQLite: one group-commit operation for all.
+   */
+  enqueueSealedMany(qs: readonly SealedEnqueue[]): Promise<SealedEnqueueResult[]>;
   /** Digests held for a device (tests, and the inspection test's view). */
   countDigests(): Promise<number>;
 }

@@ -59,6 +59,13 @@ export class PostgresSealed implements SealedRepository {
     return r.rows.map((row) => num(row.d));
   }
 
+  /** One transaction per item, in order (each locks its recipient's list and queues in device order). */
+  async enqueueSealedMany(qs: readonly SealedEnqueue[]): Promise<SealedEnqueueResult[]> {
+    const out: SealedEnqueueResult[] = [];
+    for (const q of qs) out.push(await this.enqueueSealed(q));
+    return out;
+  }
+
   async enqueueSealed(q: SealedEnqueue): Promise<SealedEnqueueResult> {
     const ids = [...new Set(q.messages.map((m) => m.deviceId))].sort((a, b) => a - b);
     return this.db.tx(async (c): Promise<SealedEnqueueResult> => {

@@ -64,22 +64,31 @@ export class SqliteSealed implements SealedRepository {
   }
 
   async enqueueSealed(q: SealedEnqueue): Promise<SealedEnqueueResult> {
+    return (await this.enqueueSealedMany([q]))[0] as SealedEnqueueResult;
+  }
+
+  /** One group-commit operation (one savepoint, one share of an fsync) for all of them. */
+  async enqueueSealedMany(qs: readonly SealedEnqueue[]): Promise<SealedEnqueueResult[]> {
     let bytes = 0;
-    for (const m of q.messages) bytes += m.body.length;
-    return this.w.run((): SealedEnqueueResult => {
-      if (this.s.version.get(q.to) !== q.expectedListVersion) return { status: 'stale_list' };
-      const bad = q.messages.filter((m) => !this.s.valid.get(q.to, m.deviceId, m.verifier, q.now)).map((m) => m.deviceId);
-      if (bad.length > 0) return { status: 'bad_token', deviceIds: bad };
-      const replayed = q.messages.filter((m) => this.s.seen.get(q.to, m.deviceId, m.digest, q.now)).map((m) => m.deviceId);
-      if (replayed.length > 0) return { status: 'replayed', deviceIds: replayed };
-      const full = q.messages.filter((m) => ((this.s.queued.get(q.to, m.deviceId) as number | undefined) ?? 0) >= q.maxQueued).map((m) => m.deviceId);
-      if (full.length > 0) return { status: 'queue_full', deviceIds: full };
-      for (const m of q.messages) {
-        this.s.insertMessage.run(m.id, q.to, m.deviceId, SEALED_FROM_USER, SEALED_FROM_DEVICE, m.body, q.sentAt);
-        this.s.insertDigest.run(q.to, m.deviceId, m.digest, q.digestsUntil);
-      }
-      return { status: 'stored' };
-    }, bytes);
+    for (const q of qs) for (const m of q.messages) bytes += m.body.length;
+    return this.w.run(() => qs.map((q) => this.enqueueOne(q)), bytes);
+  }
+
+  /** Every check before any write: a refused item writes nothing. */
+  private enqueueOne(q: SealedEnqueue): SealedEnqueueResult {
+    if (this.s.version.get(q.to) !== q.expectedListVersion) return { status: 'stale_list' };
+    const bad = q.messages.filter((m) => !this.s.valid.get(q.to, m.deviceId, m.verifier, q.now)).map((m) => m.deviceId);
+    if (bad.length > 0) return { status: 'bad_token', deviceIds: bad };
+    const replayed = q.messages.filter((m) => this.s.seen.get(q.to, m.deviceId, m.digest, q.now)).map((m) => m.deviceId);
+    if (replayed.length > 0) return { status: 'replayed', deviceIds: replayed };
+    // queue_sizes is kept by triggers (migration 002), so it counts what earlier items stored.
+    const full = q.messages.filter((m) => ((this.s.queued.get(q.to, m.deviceId) as number | undefined) ?? 0) >= q.maxQueued).map((m) => m.deviceId);
+    if (full.length > 0) return { status: 'queue_full', deviceIds: full };
+    for (const m of q.messages) {
+      this.s.insertMessage.run(m.id, q.to, m.deviceId, SEALED_FROM_USER, SEALED_FROM_DEVICE, m.body, q.sentAt);
+      this.s.insertDigest.run(q.to, m.deviceId, m.digest, q.digestsUntil);
+    }
+    return { status: 'stored' };
   }
 
   async countDigests(): Promise<number> {
