@@ -12,7 +12,7 @@ import { createNodePrimitives } from '@blindrelay/protocol/node';
 import type WebSocketType from 'ws';
 import type { ClientEnvironment } from './client.js';
 import { InvalidArgumentError } from './errors.js';
-import { BATCH_SUBPROTOCOL, SEALED_SUBPROTOCOL, type SealedSocketFactory, type SocketFactory } from './socket.js';
+import { BATCH_SUBPROTOCOL, type RelaySocket, SEALED_SUBPROTOCOL, type SealedSocketFactory, type SocketFactory, type SocketHandlers } from './socket.js';
 import { FileStorage } from './storage/fs.js';
 
 export { atomicFile, exportFileToPath, fileSource, removePartialFiles, saveFile } from './node-files.js';
@@ -45,10 +45,9 @@ function webSocketClass(): typeof WebSocketType {
   return loadedWs;
 }
 
-/** The `ws` package, authenticating with the Authorization header. */
-export const nodeSocketFactory: SocketFactory = (url, token, h) => {
+/** A `ws` socket as the SDK's socket interface: text frames to `h`, sends only while open, close (terminate while connecting). */
+function adapt(ws: WebSocketType, h: SocketHandlers): RelaySocket {
   const WebSocket = webSocketClass();
-  const ws = new WebSocket(url, [BATCH_SUBPROTOCOL, 'blindrelay.v1'], { headers: { authorization: `Bearer ${token}` }, handshakeTimeout: 15_000 });
   ws.on('open', () => h.open(ws.protocol));
   ws.on('message', (data, isBinary) => {
     if (!isBinary) h.message(data.toString());
@@ -64,27 +63,18 @@ export const nodeSocketFactory: SocketFactory = (url, token, h) => {
       else ws.close(code, reason);
     },
   };
+}
+
+/** The `ws` package, authenticating with the Authorization header. */
+export const nodeSocketFactory: SocketFactory = (url, token, h) => {
+  const WebSocket = webSocketClass();
+  return adapt(new WebSocket(url, [BATCH_SUBPROTOCOL, 'blindrelay.v1'], { headers: { authorization: `Bearer ${token}` }, handshakeTimeout: 15_000 }), h);
 };
 
 /** The `ws` package for the sealed-send socket (docs/API.md §11a): no Authorization header, no token subprotocol. */
 export const nodeSealedSocketFactory: SealedSocketFactory = (url, h) => {
   const WebSocket = webSocketClass();
-  const ws = new WebSocket(url, [SEALED_SUBPROTOCOL], { handshakeTimeout: 15_000 });
-  ws.on('open', () => h.open(ws.protocol));
-  ws.on('message', (data, isBinary) => {
-    if (!isBinary) h.message(data.toString());
-  });
-  ws.on('close', (code, reason) => h.close(code, reason.toString()));
-  ws.on('error', (e) => h.error(e));
-  return {
-    send: (text) => {
-      if (ws.readyState === WebSocket.OPEN) ws.send(text);
-    },
-    close: (code, reason) => {
-      if (ws.readyState === WebSocket.CONNECTING) ws.terminate();
-      else ws.close(code, reason);
-    },
-  };
+  return adapt(new WebSocket(url, [SEALED_SUBPROTOCOL], { handshakeTimeout: 15_000 }), h);
 };
 
 /** The client environment for a profile directory on this machine. */

@@ -29,6 +29,7 @@ import { Obj, schemaOf } from '../http/schemas.js';
 import type { Metrics } from '../metrics.js';
 import { SEALED_FROM_USER } from '../storage/sealed-types.js';
 import type { Storage, StoredMessage } from '../storage/types.js';
+import { closeAllGracefully } from './close-all.js';
 import { isSendFrame, type SendFrameHandler } from './send-frames.js';
 
 export const CLOSE_REVOKED = 4001;
@@ -43,7 +44,6 @@ const MAX_BAD_FRAMES = 20;
 const PING_INTERVAL_MS = 30_000;
 /** Send frames of one connection being processed at once; more are refused with 429 (docs/API.md §12). */
 export const MAX_SENDS_IN_FLIGHT = 16;
-const CLOSE_GRACE_MS = 1_000;
 
 /** The same ids as the body of `POST /v1/messages/ack` (the wire contract's shape). */
 const AckedIds = schemaOf(shapes.ACKED_IDS);
@@ -177,19 +177,7 @@ export class WebSocketHub {
   async closeAll(): Promise<void> {
     this.shuttingDown = true;
     clearInterval(this.pinger);
-    const conns = [...this.all];
-    if (conns.length === 0) return;
-    const closed = Promise.all(
-      conns.map((c) => new Promise<void>((resolve) => (c.socket.readyState === c.socket.CLOSED ? resolve() : c.socket.once('close', () => resolve())))),
-    );
-    for (const c of conns) this.close(c, CLOSE_GOING_AWAY, 'server shutting down');
-    let timer: NodeJS.Timeout | undefined;
-    const grace = new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, CLOSE_GRACE_MS);
-    });
-    await Promise.race([closed, grace]);
-    clearTimeout(timer);
-    for (const c of conns) if (c.socket.readyState !== c.socket.CLOSED) c.socket.terminate();
+    await closeAllGracefully([...this.all], (c) => this.close(c, CLOSE_GOING_AWAY, 'server shutting down'));
   }
 
   private onEvent(topic: string, event: DeviceEvent): void {

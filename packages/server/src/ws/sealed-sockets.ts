@@ -22,6 +22,7 @@ import { decodeField } from '../http/base64url.js';
 import { Obj, schemaOf } from '../http/schemas.js';
 import { deliverSealedMany, type SealedBatch } from '../services/sealed-delivery.js';
 import { itemError } from '../services/send-batch.js';
+import { closeAllGracefully } from './close-all.js';
 import { CLOSE_GOING_AWAY, CLOSE_POLICY, MAX_SENDS_IN_FLIGHT } from './hub.js';
 
 /** Items per sealed-send frame (each one sealed send to one user); the frame byte cap (limits.maxWebSocketFrameBytes) binds first for long messages. */
@@ -30,7 +31,6 @@ export const MAX_SEALED_ITEMS = 256;
 export const MAX_SEALED_SOCKETS_PER_ADDRESS = 32;
 const MAX_BAD_FRAMES = 20;
 const PING_INTERVAL_MS = 30_000;
-const CLOSE_GRACE_MS = 1_000;
 
 /** One item: exactly a `POST /v1/sealed/messages` body. */
 const SealedItem = schemaOf(shapes.SEALED_SEND_REQUEST);
@@ -93,19 +93,7 @@ export class SealedSockets {
   async closeAll(): Promise<void> {
     this.shuttingDown = true;
     clearInterval(this.pinger);
-    const conns = [...this.all];
-    if (conns.length === 0) return;
-    const closed = Promise.all(
-      conns.map((c) => new Promise<void>((resolve) => (c.socket.readyState === c.socket.CLOSED ? resolve() : c.socket.once('close', () => resolve())))),
-    );
-    for (const c of conns) this.close(c, CLOSE_GOING_AWAY, 'server shutting down');
-    let timer: NodeJS.Timeout | undefined;
-    const grace = new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, CLOSE_GRACE_MS);
-    });
-    await Promise.race([closed, grace]);
-    clearTimeout(timer);
-    for (const c of conns) if (c.socket.readyState !== c.socket.CLOSED) c.socket.terminate();
+    await closeAllGracefully([...this.all], (c) => this.close(c, CLOSE_GOING_AWAY, 'server shutting down'));
   }
 
   private detach(conn: Connection): void {
