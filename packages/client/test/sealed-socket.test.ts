@@ -155,12 +155,24 @@ describe('sealed sends over the sealed-send WebSocket', () => {
     let drop = true;
     const factory: SealedSocketFactory = (url, h) => {
       urls.push(url);
-      const s = nodeSealedSocketFactory(url, h);
+      // Once lost, nothing more reaches the SDK: a close handshake alone would still let the
+      // relay's answer in before the close (RFC 6455 §7.1.2), and the send would succeed.
+      let lost = false;
+      const s = nodeSealedSocketFactory(url, {
+        open: (protocol) => h.open(protocol),
+        message: (text) => (lost ? undefined : h.message(text)),
+        close: (code, reason) => (lost ? undefined : h.close(code, reason)),
+        error: (e) => (lost ? undefined : h.error(e)),
+      });
       return {
         send: (text) => {
           s.send(text);
           // The connection is lost right after the frame left (the relay may or may not store it).
-          if (drop) s.close(1000, 'gone');
+          if (drop) {
+            lost = true;
+            s.close(1000, 'gone');
+            h.close(1006, 'connection lost');
+          }
         },
         close: (code, reason) => s.close(code, reason),
       };
