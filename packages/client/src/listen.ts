@@ -3,11 +3,12 @@
  *
  * On connect the relay pushes every queued message, then each new one. Frames are processed in
  * batches by the same pipeline as fetched messages (receive.ts) and acked over the socket once
- * their outcome is on disk. A dropped connection is retried with exponential backoff (with
+ * their outcome is on disk (batches processed back to back: in one signed ack). A dropped connection is retried with exponential backoff (with
  * jitter) from `minDelayMs` up to `maxDelayMs`; an expired token (close 4002) is renewed; a
  * revocation (frame `revoked` or close 4001) ends listening with RevokedError, an account deletion
  * (frame `account-deleted` or close 4003) with AccountDeletedError.
  */
+import { bounds } from '@blindrelay/protocol/wire';
 import { parseEnvelope, type RelayApi, type RelayEnvelope } from './api.js';
 import { AccountDeletedError, RevokedError, UnreachableError } from './errors.js';
 import type { BatchResult, ReceiveFailure } from './receive.js';
@@ -92,6 +93,21 @@ function connection(
     let deleted = false;
     let socket: RelaySocket | undefined;
 
+    /**
+     * Relay ids processed (on disk) and not yet acked. Batches processed back to back share one
+     * signed ack (each would otherwise cost a signature and a frame of its own): it goes out once no
+     * more envelopes wait, before it could exceed the relay's limit, and before the socket is closed.
+     * An ack that never goes out only means the relay delivers again, and seen.ts drops the copy.
+     */
+    let unacked: string[] = [];
+    const sendAcks = async (): Promise<void> => {
+      if (unacked.length === 0) return;
+      const ids = unacked;
+      unacked = [];
+      // Signed like the HTTP ack (docs/API.md §2a, §6).
+      if (open) socket?.send(await deps.api.ackFrame(session.server, ids));
+      else await deps.api.ack(ids);
+    };
     const drain = (): Promise<void> => {
       draining ??= (async () => {
         try {
@@ -99,11 +115,8 @@ function connection(
             const batch = queue.splice(0, BATCH);
             const r = await deps.process(batch);
             for (const f of r.failures) options.onFailure?.(f);
-            if (r.ack.length > 0) {
-              // Signed like the HTTP ack (docs/API.md §2a, §6).
-              if (open) socket?.send(await deps.api.ackFrame(session.server, r.ack));
-              else await deps.api.ack(r.ack);
-            }
+            unacked.push(...r.ack);
+            if (queue.length === 0 || r.deferred || unacked.length + BATCH > bounds.MAX_ACK_IDS) await sendAcks();
             if (r.deferred) {
               // Leave the rest queued on the relay; reconnecting makes it push them again.
               report(r.deferred);
@@ -115,6 +128,7 @@ function connection(
         } catch (e) {
           report(e);
           queue.length = 0;
+          await sendAcks().catch(report);
           socket?.close(1000, 'retry');
         } finally {
           draining = null;

@@ -90,16 +90,13 @@ export class DigestList {
     }
   }
 
-  /** `older` followed by `newer`, keeping the newest `max`. */
-  static merged(older: DigestList, newer: DigestList, max: number): DigestList {
-    const out = new DigestList();
-    out.#buf = older.packed().slice();
-    out.#end = out.#buf.length;
-    for (const key of older.#set) out.#set.add(key);
+  /**
+   * Push every digest of `newer` (oldest first), keeping the newest `max`: in place, so that moving
+   * a few hundred digests into a list of thousands costs those few hundred, not a copy of the list.
+   */
+  append(newer: DigestList, max: number): void {
     const add = newer.packed();
-    for (let at = 0; at < add.length; at += DIGEST_BYTES) out.push(keyAt(add, at), max);
-    out.#trim(max);
-    return out;
+    for (let at = 0; at < add.length; at += DIGEST_BYTES) this.push(keyAt(add, at), max);
   }
 
   get size(): number {

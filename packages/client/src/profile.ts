@@ -9,7 +9,7 @@
  *                  pending key change
  *   tokens         relay bearer tokens per server URL (a cache; losing it costs one login)
  *   recent         the inbox (decrypted messages not yet handed to the application) and the newest
- *                  seen digests (relay ids, ciphertexts, message ids: dedup), with the id of `seen`
+ *                  seen digests (ciphertexts, message ids: dedup), with the id of `seen`
  *   seen           older seen digests (rewritten once every LIMITS.seenHot new digests, not per message)
  *   sessions       index: peer device (`user/deviceId`) → slot of its session record
  *   session-N      one peer device's sessions (serializeSession; the current one + a few previous)
@@ -409,7 +409,7 @@ const WRITE_ORDER_AFTER_SESSIONS: readonly RecordName[] = ['basekeys', 'prekeys'
 export const sessionKey = (user: string, deviceId: number) => `${user}/${deviceId}`;
 
 export const LIMITS = {
-  /** Seen digests kept: about three per message (relay id, ciphertext, message id), so ~5000 messages. */
+  /** Seen digests kept: two per message (ciphertext, message id), so ~7500 messages. */
   seen: 15000,
   /** Newest seen digests kept in `recent` before they move to `seen`. */
   seenHot: 512,

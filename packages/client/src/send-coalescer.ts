@@ -143,7 +143,9 @@ export class SendCoalescer {
         }
         return r;
       };
-      for (const p of batch) {
+      // Message ids from one random draw for the whole batch (one call into the CSPRNG, not one per send).
+      const idBytes = ctx.p.randomBytes(16 * batch.length);
+      for (const [k, p] of batch.entries()) {
         if (p.to === self) {
           slow.push(p);
           continue;
@@ -164,7 +166,7 @@ export class SendCoalescer {
           const { target, tokens, deliveryToken } = await recipient(p);
           own ??= await ownList(ctx, tx);
           listVersion ??= await ownListVersion(ctx, tx);
-          const id = toBase64url(ctx.p.randomBytes(16));
+          const id = toBase64url(idBytes.subarray(16 * k, 16 * k + 16));
           const sentAt = ctx.now();
           const parts: { user: string; list: DeviceList; plaintext: Uint8Array; sync: boolean }[] = [
             {

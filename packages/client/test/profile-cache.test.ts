@@ -92,7 +92,7 @@ describe('profile cache', () => {
     const location = join(dir, 'p');
     const one = await newProfile(new FileStorage(location));
     const two = await Profile.open(new FileStorage(location), p);
-    const digests = await Promise.all([...Array(3 * LIMITS.seenHot).keys()].map((i) => labelledDigest(p, 'relayId', `id-${i}`)));
+    const digests = await Promise.all([...Array(3 * LIMITS.seenHot).keys()].map((i) => labelledDigest(p, 'message', `id-${i}`)));
     const add = (profile: Profile, from: number, to: number) =>
       profile.transact(async (tx) => {
         const seen = await SeenSet.open(ctx, tx);
@@ -103,7 +103,7 @@ describe('profile cache', () => {
     await one.transact(async (tx) => {
       const seen = await SeenSet.open(ctx, tx);
       for (const d of digests) expect(seen.has(d)).toBe(true);
-      expect(seen.has(await labelledDigest(p, 'relayId', 'never'))).toBe(false);
+      expect(seen.has(await labelledDigest(p, 'message', 'never'))).toBe(false);
     });
   });
 
@@ -225,7 +225,7 @@ describe('split records', () => {
     // A full history: LIMITS.seen digests in `seen`, 200 peer devices with sessions, 2000 base keys.
     await profile.transact(async (tx) => {
       const old = new DigestList();
-      for (let i = 0; i < LIMITS.seen; i++) old.push(await labelledDigest(p, 'relayId', `old-${i}`), LIMITS.seen);
+      for (let i = 0; i < LIMITS.seen; i++) old.push(await labelledDigest(p, 'message', `old-${i}`), LIMITS.seen);
       const seen = { id: p.randomBytes(16), digests: old };
       tx.set('seen', seen);
       const recent = await tx.get('recent');
@@ -240,8 +240,8 @@ describe('split records', () => {
     storage.writes.clear();
     await profile.transact(async (tx) => {
       const seen = await SeenSet.open(ctx, tx);
-      expect(seen.has(await labelledDigest(p, 'relayId', 'old-0'))).toBe(true);
-      for (const what of ['a', 'b', 'c']) seen.add(await labelledDigest(p, 'relayId', what));
+      expect(seen.has(await labelledDigest(p, 'message', 'old-0'))).toBe(true);
+      for (const what of ['a', 'b', 'c']) seen.add(await labelledDigest(p, 'message', what));
       (await tx.get('recent')).inbox.push(message('new'));
       tx.setSession(sessionKey('peer7', 1), entry(7));
     });
@@ -302,8 +302,8 @@ describe('accepted base keys', () => {
 });
 
 describe('digest lists', () => {
-  it('keep distinct digests, oldest first, within the bound; merged keeps the newest', async () => {
-    const d = await Promise.all([...Array(10).keys()].map((i) => labelledDigest(p, 'relayId', String(i))));
+  it('keep distinct digests, oldest first, within the bound; append keeps the newest', async () => {
+    const d = await Promise.all([...Array(10).keys()].map((i) => labelledDigest(p, 'message', String(i))));
     const list = new DigestList();
     for (const x of [d[0], d[1], d[0], d[2], d[3]] as string[]) list.push(x, 3);
     expect(list.size).toBe(3);
@@ -313,9 +313,11 @@ describe('digest lists', () => {
     expect(copy.packed()).toEqual(list.packed());
     const newer = new DigestList();
     for (const x of d.slice(3, 6)) newer.push(x, 10);
-    const merged = DigestList.merged(list, newer, 4);
-    expect(merged.size).toBe(4);
-    expect([2, 3, 4, 5].every((i) => merged.has(d[i] as string))).toBe(true);
-    expect(list.size).toBe(3); // the inputs are unchanged
+    list.append(newer, 4);
+    expect(list.size).toBe(4);
+    expect([2, 3, 4, 5].every((i) => list.has(d[i] as string))).toBe(true);
+    expect([0, 1].some((i) => list.has(d[i] as string))).toBe(false);
+    expect(new DigestList(list.packed().slice()).packed()).toEqual(list.packed());
+    expect(newer.size).toBe(3); // the list appended is unchanged
   });
 });
