@@ -105,6 +105,7 @@ import { pruneSessions } from './sessions.js';
 import { browserSealedSocketFactory, type SealedSocketFactory, type SocketFactory } from './socket.js';
 import { Mutex, type ProfileStorage } from './storage/types.js';
 import type { KdfParams } from './vault.js';
+import { VerifiedCertificates } from './verified-certificates.js';
 
 export interface ClientEnvironment {
   readonly primitives: Primitives;
@@ -359,6 +360,7 @@ export class BlindrelayClient {
       directory: new Map(),
       directoryMaxAgeMs: maxAge,
       ...(env.sealedSends === false ? { sealedSends: false } : {}),
+      certificates: new VerifiedCertificates(),
     };
     const sealedSocket = env.sealedSocket ?? (typeof globalThis.WebSocket === 'function' ? browserSealedSocketFactory : undefined);
     this.#sealed = new SealedChannel(

@@ -3,6 +3,7 @@ import type { Primitives } from '@blindrelay/protocol';
 import type { RelayApi } from './api.js';
 import type { DirectoryFetch } from './directory.js';
 import type { AccountRecord, Profile } from './profile.js';
+import type { VerifiedCertificates } from './verified-certificates.js';
 
 export interface Context {
   readonly p: Primitives;
@@ -21,4 +22,6 @@ export interface Context {
   readonly formerOwnSigners?: readonly Uint8Array[];
   /** Seal sends to other users when their devices' delivery tokens are known (default true; false: always the authenticated path). */
   readonly sealedSends?: boolean;
+  /** Sealed senders' device certificates verified before (verified-certificates.ts), in memory; absent: verify every time. */
+  readonly certificates?: VerifiedCertificates;
 }

@@ -286,7 +286,11 @@ async function decryptOne(ctx: Context, tx: Transaction, env: RelayEnvelope, ref
   if (sealedCertificate) {
     // The sealed envelope's certificate: signed by the sender's pinned master key and naming the
     // keys their verified list holds for that device (PROTOCOL.md §20.3).
-    const cert = await verifyDeviceCertificate(p, sealedCertificate, { user: env.from, masterKey }).catch(() => undefined);
+    const trusted = { user: env.from, masterKey };
+    const cert = await (ctx.certificates
+      ? ctx.certificates.verify(p, sealedCertificate, trusted)
+      : verifyDeviceCertificate(p, sealedCertificate, trusted)
+    ).catch(() => undefined);
     if (!cert || cert.deviceId !== env.fromDevice || !equal(cert.signingKey, entry.signingKey) || !equal(cert.identityKey, entry.identityKey)) {
       throw new UntrustedDeviceError(`the certificate in a sealed message from ${env.from} (device ${env.fromDevice}) does not match their device list`);
     }

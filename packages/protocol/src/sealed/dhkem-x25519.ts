@@ -13,7 +13,7 @@ import { hpkeOpenBase, hpkeSealBase } from '../age/hpke.js';
 import { concat, utf8 } from '../bytes.js';
 import { InvalidKeyError } from '../errors.js';
 import type { Primitives } from '../primitives/types.js';
-import { assertX25519PublicKey, dh } from '../x25519.js';
+import { assertX25519PublicKey, dh, ephemeralDh } from '../x25519.js';
 
 /** RFC 9180 §7.1: DHKEM(X25519, HKDF-SHA256). Nsecret = 32, Nenc = Npk = Nsk = 32. */
 export const HPKE_KEM_X25519_HKDF_SHA256 = 0x0020;
@@ -42,9 +42,9 @@ function extractAndExpand(dhOut: Uint8Array, kemContext: Uint8Array): Uint8Array
  */
 export async function dhkemEncap(p: Primitives, pkR: Uint8Array, skE: Uint8Array): Promise<{ sharedSecret: Uint8Array; enc: Uint8Array }> {
   assertX25519PublicKey(pkR, 'HPKE recipient key');
-  const enc = await p.x25519PublicKey(skE);
-  const dhOut = await dh(p, skE, pkR);
-  return { sharedSecret: extractAndExpand(dhOut, concat(enc, pkR)), enc };
+  // One import of skE for its public key and the DH, kept by no cache (as PQXDH's EK: x25519.ts ephemeralDh).
+  const { publicKey: enc, shared } = await ephemeralDh(p, skE, [pkR]);
+  return { sharedSecret: extractAndExpand(shared[0] as Uint8Array, concat(enc, pkR)), enc };
 }
 
 /** RFC 9180 §4.1 Decap(enc, skR): dh = DH(skR, pkE), kem_context = enc || pkRm. */
