@@ -94,6 +94,8 @@ describe('benchmarks, --quick --json', () => {
       'e2e_split_delivered_per_s',
       'p50_ms_at_1000_per_s_split',
       'p99_ms_at_1000_per_s_split',
+      'e2e_sealed_delivered_per_s',
+      'e2e_sealed_sdk_cpu_us_per_msg',
     ]);
     for (const row of r.rows) expect(row.ours as number, row.metric as string).toBeGreaterThan(0);
   });

@@ -31,8 +31,21 @@ import type { BenchOptions, BenchResult } from './run.js';
 
 const CLI = fileURLToPath(new URL('../packages/cli/bin/blindrelay.mjs', import.meta.url));
 const NATS_URL = process.env.BLINDRELAY_TEST_NATS_URL || 'nats://127.0.0.1:4222';
-/** A load test, not an abuse test: the per-device and per-pair message budgets are off. */
-const BENCH_LIMITS = [...LOAD_LIMITS_OFF, '--messages-per-device', 'off', '--acks-per-device', 'off'];
+/**
+ * A load test, not an abuse test: the per-device and per-pair message budgets are off, and so are
+ * the sealed budgets per address and per recipient (every sealed sender here shares one address).
+ */
+const BENCH_LIMITS = [
+  ...LOAD_LIMITS_OFF,
+  '--messages-per-device',
+  'off',
+  '--acks-per-device',
+  'off',
+  '--sealed-per-ip',
+  'off',
+  '--sealed-per-recipient',
+  'off',
+];
 
 /** Undefined when NATS answers (connect + flush within 2 s), else why not. */
 async function natsUnreachable(url: string): Promise<string | undefined> {
@@ -115,7 +128,7 @@ export async function run(opts: BenchOptions): Promise<BenchResult> {
     nats = await loadgen('nats', NATS_URL, seconds, findProcess('nats-server'));
   }
 
-  // The --quick smoke test runs the three end-to-end phases (each with its own accounts, 12 in
+  // The --quick smoke test runs the four end-to-end phases (each with its own accounts, 16 in
   // all, inside the relay's 20 per address) on one relay; a measurement gives each its own.
   const quickRelay = opts.quick ? await startRelay() : undefined;
   const onRelay = <T>(fn: (url: string) => Promise<T>): Promise<T> => (quickRelay ? fn(quickRelay.url) : withRelay(fn));
@@ -175,7 +188,20 @@ export async function run(opts: BenchOptions): Promise<BenchResult> {
     const e2e = await endToEnd('in-process');
     log(`  end to end, split: the same ${pairCount} senders in this process, the ${pairCount} receivers in their own (bench/relay/receivers.ts)`);
     const split = await endToEnd('process');
-    return result(ours, nats, oneway, protocolCpuUs, http, e2e, split);
+    log(`  end to end, sealed (the SDK default): ${pairCount} listening senders seal every send (docs/PROTOCOL.md §20), closed loop, ${seconds} s`);
+    const sealed = await onRelay(async (url) => {
+      const pairs = await sdkPairs(pairCount, () => [url], log, { listenSenders: true, sealedSends: true });
+      try {
+        const c0 = process.cpuUsage();
+        const max = await windowed(pairs.senders, pairs.tracker, seconds, 64, () => undefined);
+        const c = process.cpuUsage(c0);
+        return { perSecond: max.delivered / max.seconds, cpuUs: (c.user + c.system) / max.delivered };
+      } finally {
+        await pairs.stop();
+      }
+    });
+    log(`  end to end, sealed: ${Math.round(sealed.perSecond)} msg/s, ${Math.round(sealed.cpuUs)} µs SDK CPU per delivered message`);
+    return result(ours, nats, oneway, protocolCpuUs, http, e2e, split, sealed);
   } finally {
     await quickRelay?.close();
   }
@@ -196,6 +222,7 @@ function result(
   http: number,
   e2e: EndToEnd,
   split: EndToEnd,
+  sealed: { perSecond: number; cpuUs: number },
 ): BenchResult {
   const capacity = ours.delivered / ours.seconds;
   const natsCapacity = nats ? nats.delivered / nats.seconds : null;
@@ -224,6 +251,8 @@ function result(
       { metric: 'e2e_split_delivered_per_s', unit: 'msg/s', ours: split.perSecond, peer: oneway, ratio: split.perSecond / oneway },
       { metric: 'p50_ms_at_1000_per_s_split', unit: 'ms', ours: split.p50, peer: null, ratio: null },
       { metric: 'p99_ms_at_1000_per_s_split', unit: 'ms', ours: split.p99, peer: null, ratio: null },
+      { metric: 'e2e_sealed_delivered_per_s', unit: 'msg/s', ours: sealed.perSecond, peer: oneway, ratio: sealed.perSecond / oneway },
+      { metric: 'e2e_sealed_sdk_cpu_us_per_msg', unit: 'µs', ours: sealed.cpuUs, peer: protocolCpuUs, ratio: sealed.cpuUs / protocolCpuUs },
     ],
   };
 }
