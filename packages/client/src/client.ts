@@ -326,6 +326,8 @@ export class BlindrelayClient {
    */
   readonly #handed = new Set<string>();
   #settleTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Inbox writes of this client (#process, #settleInbox): a batch's inbox copy is current while this has not moved. */
+  #inboxWrites = 0;
   /** One prekey top-up at a time (replenishPreKeys). */
   readonly #replenishLock = new Mutex();
   /** When prekey rotation is next due (ctx.now() ms; 0: check the profile). In memory. */
@@ -971,7 +973,7 @@ export class BlindrelayClient {
       for (const f of r.failures) options.onFailure?.(f);
       failed += r.failures.length;
       usedPreKeys ||= r.usedPreKeys;
-      received += await this.#deliver(options.onMessage);
+      received += await this.#deliver(options.onMessage, r);
       if (r.deferred) throw r.deferred;
       if (envelopes.length < 100 || r.ack.length === 0) break;
     }
@@ -997,7 +999,7 @@ export class BlindrelayClient {
           await this.rotatePreKeys().catch((e) => options.onError?.(e as Error));
           await this.#maintainOwnList().catch((e) => options.onError?.(e as Error));
           const r = await this.#process(envelopes);
-          await this.#deliver(options.onMessage);
+          await this.#deliver(options.onMessage, r);
           this.#scheduleSettle(options.onError);
           return r;
         },
@@ -1013,11 +1015,11 @@ export class BlindrelayClient {
   }
 
   /** processEnvelopes, removing from the inbox in the same transaction what the application already has. */
-  async #process(envelopes: RelayEnvelope[]): Promise<BatchResult> {
+  async #process(envelopes: RelayEnvelope[]): Promise<BatchResult & { inboxWrite: number }> {
     const handed = new Set(this.#handed);
     const r = await processEnvelopes(this.#ctx, envelopes, { handed });
     for (const id of handed) this.#handed.delete(id);
-    return r;
+    return { ...r, inboxWrite: ++this.#inboxWrites };
   }
 
   /** Write the inbox removal of what was handed over, unless a batch's transaction did already. */
@@ -1030,6 +1032,7 @@ export class BlindrelayClient {
       const recent = await tx.get('recent');
       if (dropHanded(recent, handed)) tx.set('recent', recent);
     });
+    this.#inboxWrites++;
     for (const id of handed) this.#handed.delete(id);
   }
 
@@ -1045,12 +1048,16 @@ export class BlindrelayClient {
 
   /**
    * Hand inbox messages to `onMessage`; each one that returned is marked handed (#handed), and its
-   * removal from the stored inbox is written with the next batch or by #settleInbox.
+   * removal from the stored inbox is written with the next batch or by #settleInbox. `batch`: the
+   * batch just processed, whose copy of the inbox as it committed is used instead of reading the
+   * record back, unless this client wrote the inbox again since (then it is read). A batch another
+   * process committed meanwhile hands over its own messages.
    */
-  #deliver(onMessage: ReceiveOptions['onMessage']): Promise<number> {
+  #deliver(onMessage: ReceiveOptions['onMessage'], batch?: BatchResult & { inboxWrite: number }): Promise<number> {
     return this.#pumpLock.run(async () => {
+      const committed = batch?.inbox && batch.inboxWrite === this.#inboxWrites ? batch.inbox : undefined;
       // A copy: the record is shared with the profile's cache.
-      const inbox = (await this.#ctx.profile.read('recent')).inbox.filter((m) => !this.#handed.has(m.serverId));
+      const inbox = (committed ?? (await this.#ctx.profile.read('recent')).inbox).filter((m) => !this.#handed.has(m.serverId));
       if (inbox.length === 0) return 0;
       let delivered = 0;
       if (this.#env.historySearch) {

@@ -88,6 +88,8 @@ export interface BatchResult {
   readonly usedPreKeys: boolean;
   /** Set when processing stopped early on a transient error; the rest stays queued on the relay. */
   readonly deferred?: Error | undefined;
+  /** The inbox as this batch's transaction wrote it (a copy): what to hand over, without reading it back. */
+  readonly inbox?: readonly ReceivedMessage[];
 }
 
 /** Errors that say nothing about the message: retry later instead of dropping it. */
@@ -246,7 +248,7 @@ export function processEnvelopes(ctx: Context, envelopes: readonly RelayEnvelope
       result.ack.push(env.id);
     }
     tx.set('recent', recent);
-    return { ...result, usedPreKeys, deferred };
+    return { ...result, usedPreKeys, deferred, inbox: recent.inbox.slice() };
   });
 }
 
