@@ -326,7 +326,7 @@ export class BlindrelayClient {
    */
   readonly #handed = new Set<string>();
   #settleTimer: ReturnType<typeof setTimeout> | undefined;
-  /** Inbox writes of this client (#process, #settleInbox): a batch's inbox copy is current while this has not moved. */
+  /** Inbox writes of this client (#process, #settleInbox, #retryParked): a batch's inbox copy is current while this has not moved. */
   #inboxWrites = 0;
   /** One prekey top-up at a time (replenishPreKeys). */
   readonly #replenishLock = new Mutex();
@@ -1097,6 +1097,7 @@ export class BlindrelayClient {
       due.map((m) => ({ id: m.serverId, from: m.from, fromDevice: m.fromDevice, body: m.body, sentAt: m.sentAt })),
       { retry: true },
     );
+    this.#inboxWrites++;
     for (const f of r.failures) options.onFailure?.(f);
     if (r.usedPreKeys) await this.replenishPreKeys().catch(() => undefined);
     return r.failures.length;

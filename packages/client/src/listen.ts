@@ -104,8 +104,9 @@ function connection(
       if (unacked.length === 0) return;
       const ids = unacked;
       unacked = [];
-      // Signed like the HTTP ack (docs/API.md §2a, §6).
-      if (open) socket?.send(await deps.api.ackFrame(session.server, ids));
+      // Signed like the HTTP ack (docs/API.md §2a, §6); over HTTP if the socket closed meanwhile.
+      const frame = open ? await deps.api.ackFrame(session.server, ids) : undefined;
+      if (frame !== undefined && open && socket) socket.send(frame);
       else await deps.api.ack(ids);
     };
     const drain = (): Promise<void> => {

@@ -245,7 +245,7 @@ export interface ReceivedMessage {
 export interface RecentRecord {
   /** The random id of the `seen` record these digests are newer than (zeros before the first). */
   seenId: Uint8Array;
-  /** The newest seen digests (relay ids, ciphertexts, message ids; seen.ts), at most SEEN_HOT. */
+  /** The newest seen digests (ciphertexts, message ids; seen.ts), at most SEEN_HOT. */
   hot: DigestList;
   /** Decrypted messages not yet handed to the application. */
   inbox: ReceivedMessage[];

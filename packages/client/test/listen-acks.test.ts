@@ -24,9 +24,13 @@ interface Run {
   early: string[];
 }
 
-/** listen() against a socket that pushes `frames` (each a `messages` frame) on open, then closes once all are acked. */
-async function run(frames: number[][]): Promise<Run> {
-  const out: Run = { acks: [], batches: 0, early: [] };
+/**
+ * listen() against a socket that pushes `frames` (each a `messages` frame) on open, leaving out
+ * what was acked (as the relay pushes what is still queued), until all are acked. `failAt`: that
+ * batch (1-based, counted over the whole run) throws once, which closes the socket to reconnect.
+ */
+async function run(frames: number[][], failAt?: number): Promise<Run & { connections: number }> {
+  const out: Run & { connections: number } = { acks: [], batches: 0, early: [], connections: 0 };
   const done = new Set<string>();
   const total = frames.flat().length;
   const controller = new AbortController();
@@ -54,16 +58,22 @@ async function run(frames: number[][]): Promise<Run> {
           queueMicrotask(() => h.close(code, ''));
         },
       };
+      out.connections++;
       queueMicrotask(() => {
         h.open(BATCH_SUBPROTOCOL);
         // All frames arrive before the first batch is processed: a backlog pushed on connect.
-        for (const f of frames) h.message(JSON.stringify({ type: 'messages', messages: f.map(envelope) }));
+        const acked = new Set(out.acks.flat());
+        for (const f of frames) {
+          const left = f.filter((n) => !acked.has(relayId(n)));
+          if (left.length > 0) h.message(JSON.stringify({ type: 'messages', messages: left.map(envelope) }));
+        }
       });
       return socket;
     },
     async process(envelopes: RelayEnvelope[]): Promise<BatchResult> {
       out.batches++;
       await new Promise((r) => setImmediate(r));
+      if (out.batches === failAt) throw new Error('the profile could not be written');
       for (const e of envelopes) done.add(e.id);
       return { ack: envelopes.map((e) => e.id), received: [], failures: [], usedPreKeys: false };
     },
@@ -86,6 +96,18 @@ describe('listen: acks', () => {
     // 637 ids in batches of 100: one frame per batch would be 7; merged they take 2.
     expect(r.batches).toBe(7);
     expect(r.acks.length).toBe(2);
+    expect(r.early).toEqual([]);
+  });
+
+  it('a batch that fails: the batches before it are acked before the socket closes, the rest after reconnecting, each id once', async () => {
+    const frames = [range(0, 100), range(100, 100), range(200, 100), range(300, 50)];
+    const r = await run(frames, 3);
+    expect(r.connections).toBe(2);
+    // First connection: batches 1 and 2 acked together, before the close; then 3 and 4 again.
+    expect(r.acks[0]).toEqual([...range(0, 200)].map(relayId));
+    const all = r.acks.flat();
+    expect(all.length).toBe(350);
+    expect(new Set(all).size).toBe(350);
     expect(r.early).toEqual([]);
   });
 

@@ -107,6 +107,33 @@ describe('profile cache', () => {
     });
   });
 
+  it('a transaction that throws after moving hot digests into `seen` (in place) leaves `seen` as it was', async () => {
+    const profile = await newProfile(new FileStorage(join(dir, 'p')));
+    const digests = await Promise.all([...Array(3 * LIMITS.seenHot).keys()].map((i) => labelledDigest(p, 'message', `m-${i}`)));
+    const first = digests.slice(0, LIMITS.seenHot);
+    const moved = digests.slice(LIMITS.seenHot, 2 * LIMITS.seenHot);
+    // Committed: `first` moved to `seen`, whose cached copy the next transaction gets.
+    await profile.transact(async (tx) => {
+      const seen = await SeenSet.open(ctx, tx);
+      for (const d of first) seen.add(d);
+    });
+    const stored = await profile.storage.read('seen.dat');
+    await expect(
+      profile.transact(async (tx) => {
+        const seen = await SeenSet.open(ctx, tx);
+        for (const d of moved) seen.add(d); // the hot list fills and is appended to `seen` in place
+        expect(moved.every((d) => seen.has(d))).toBe(true);
+        throw new Error('boom');
+      }),
+    ).rejects.toThrow('boom');
+    expect(await profile.storage.read('seen.dat')).toEqual(stored);
+    await profile.transact(async (tx) => {
+      const seen = await SeenSet.open(ctx, tx);
+      expect(first.every((d) => seen.has(d))).toBe(true);
+      expect(moved.some((d) => seen.has(d))).toBe(false);
+    });
+  });
+
   it('a transaction that throws leaves no changed copy in the cache, even of records it did not mark', async () => {
     const profile = await newProfile(new FileStorage(join(dir, 'p')));
     const bob = sessionKey('bob', 1);
@@ -236,7 +263,7 @@ describe('split records', () => {
       tx.set('basekeys', basekeys);
       for (let i = 0; i < 200; i++) tx.setSession(sessionKey(`peer${i}`, 1), entry(i % 256));
     });
-    // One received message: three digests, the inbox, one session.
+    // One received message (two digests; three here), the inbox, one session.
     storage.writes.clear();
     await profile.transact(async (tx) => {
       const seen = await SeenSet.open(ctx, tx);

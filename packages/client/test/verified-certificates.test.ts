@@ -72,7 +72,7 @@ describe('verified certificates', () => {
     expect(Object.isFrozen(first)).toBe(true);
   });
 
-  it('keeps the most recent 1024 and verifies an evicted one again', async () => {
+  it('keeps the 1024 most recently used and verifies an evicted one again', async () => {
     const { p, verifies } = counting();
     const master = await generateMasterKey(p);
     const trusted = { user: 'alice', masterKey: master.publicKey };
@@ -80,12 +80,15 @@ describe('verified certificates', () => {
     const device = await generateDeviceKeys(p, 1);
     const certs: Uint8Array[] = [];
     for (let id = 1; id <= 1025; id++) certs.push(await issueDeviceCertificate(p, 'alice', master, { ...device, deviceId: id }));
-    for (const c of certs) await cache.verify(p, c, trusted);
+    for (const c of certs.slice(0, 1024)) await cache.verify(p, c, trusted);
+    await cache.verify(p, certs[0] as Uint8Array, trusted); // used again: now the most recent
+    await cache.verify(p, certs[1024] as Uint8Array, trusted); // evicts the least recently used, certs[1]
     expect(cache.size).toBe(1024);
     const n = verifies();
-    await cache.verify(p, certs[1024] as Uint8Array, trusted); // newest: kept
+    await cache.verify(p, certs[0] as Uint8Array, trusted);
+    await cache.verify(p, certs[1024] as Uint8Array, trusted);
     expect(verifies()).toBe(n);
-    await cache.verify(p, certs[0] as Uint8Array, trusted); // oldest: evicted
+    await cache.verify(p, certs[1] as Uint8Array, trusted);
     expect(verifies()).toBe(n + 1);
   });
 });

@@ -11,7 +11,6 @@ import { expand, extract } from '@noble/hashes/hkdf.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { concat, utf8, wipe } from '../bytes.js';
 import type { Primitives } from '../primitives/types.js';
-import { toBase64url } from '../wire/base64url.js';
 
 /** RFC 9180 §7.2 (HKDF-SHA256) and §7.3 (ChaCha20Poly1305) identifiers. */
 export const HPKE_KDF_HKDF_SHA256 = 0x0001;
@@ -48,26 +47,19 @@ function labeledExpand(suiteId: Uint8Array, prk: Uint8Array, label: string, info
 }
 
 /**
- * key_schedule_context = concat(mode_base, psk_id_hash, info_hash) depends on the suite and `info`
- * alone (no secret): computed once per (KEM, info) pair. Callers use a few fixed `info` strings
- * (age's mlkem768x25519 stanza, the sealed envelope); longer ones are not kept, and at most
- * MAX_CONTEXTS are.
+ * psk_id_hash = LabeledExtract("", "psk_id_hash", "") in mode_base depends on the suite alone:
+ * computed once per KEM id. (info_hash is not kept: `info` may name a recipient, as the sealed
+ * envelope's does, and a process-wide memory of recipients is not worth one HKDF call.)
  */
-const CONTEXTS = new Map<string, Uint8Array>();
-const MAX_CONTEXTS = 64;
-const MAX_MEMO_INFO = 256;
+const PSK_ID_HASHES = new Map<number, Uint8Array>();
 function keyScheduleContext(kemId: number, suiteId: Uint8Array, info: Uint8Array): Uint8Array {
-  const id = info.length <= MAX_MEMO_INFO ? `${kemId}:${toBase64url(info)}` : undefined;
-  const known = id === undefined ? undefined : CONTEXTS.get(id);
-  if (known) return known;
-  const pskIdHash = labeledExtract(suiteId, EMPTY, 'psk_id_hash', EMPTY);
-  const infoHash = labeledExtract(suiteId, EMPTY, 'info_hash', info);
-  const context = concat(Uint8Array.of(MODE_BASE), pskIdHash, infoHash);
-  if (id !== undefined) {
-    if (CONTEXTS.size >= MAX_CONTEXTS) CONTEXTS.clear();
-    CONTEXTS.set(id, context);
+  let pskIdHash = PSK_ID_HASHES.get(kemId);
+  if (!pskIdHash) {
+    pskIdHash = labeledExtract(suiteId, EMPTY, 'psk_id_hash', EMPTY);
+    PSK_ID_HASHES.set(kemId, pskIdHash);
   }
-  return context;
+  const infoHash = labeledExtract(suiteId, EMPTY, 'info_hash', info);
+  return concat(Uint8Array.of(MODE_BASE), pskIdHash, infoHash);
 }
 
 /**
