@@ -13,6 +13,8 @@ export interface Metrics {
   readonly messagesDelivered: Counter<'via'>;
   readonly messagesAcked: Counter;
   readonly websocketConnections: Gauge;
+  /** Open sealed-send sockets (GET /v1/sealed/ws): a count, nothing about who holds them. */
+  readonly sealedWebsocketConnections: Gauge;
   readonly bundlesFetched: Counter;
   readonly bundlesUnavailable: Counter;
   readonly prekeysLow: Counter;
@@ -65,6 +67,11 @@ export function createMetrics(options: { processMetrics: boolean; queued: () => 
     }),
     messagesAcked: new Counter({ name: 'blindrelay_messages_acked_total', help: 'Messages acknowledged and deleted', registers }),
     websocketConnections: new Gauge({ name: 'blindrelay_websocket_connections', help: 'Open authenticated WebSocket connections', registers }),
+    sealedWebsocketConnections: new Gauge({
+      name: 'blindrelay_sealed_websocket_connections',
+      help: 'Open sealed-send WebSocket connections (unauthenticated, GET /v1/sealed/ws)',
+      registers,
+    }),
     bundlesFetched: new Counter({ name: 'blindrelay_bundles_fetched_total', help: 'Prekey bundles handed out (one per device)', registers }),
     bundlesUnavailable: new Counter({ name: 'blindrelay_bundles_unavailable_total', help: 'Bundle requests for devices without usable prekeys', registers }),
     prekeysLow: new Counter({ name: 'blindrelay_prekeys_low_total', help: 'prekeys-low notifications raised', registers }),

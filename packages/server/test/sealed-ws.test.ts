@@ -91,7 +91,15 @@ function suite(name: string, enabled: boolean, options: () => ServerOptions, cle
         body: b64(bodies[0] as Uint8Array),
         sentAt: sent.results[0].sentAt,
       });
+      // The open sealed sockets are counted on the metrics listener, and nothing else about them.
+      const gauge = async () => {
+        const text = await (await fetch(s.server.metricsUrl as string)).text();
+        return Number(/^blindrelay_sealed_websocket_connections (\d+)$/m.exec(text)?.[1]);
+      };
+      expect(await gauge()).toBe(1);
       ws.close();
+      for (let i = 0; i < 100 && (await gauge()) !== 0; i++) await new Promise((r) => setTimeout(r, 10));
+      expect(await gauge()).toBe(0);
     });
 
     it('refuses a revoked token, a replayed envelope (across HTTP and the socket, and within one frame), an unknown user; nothing stored for them', async () => {

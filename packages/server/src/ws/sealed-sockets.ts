@@ -87,6 +87,7 @@ export class SealedSockets {
     }
     this.all.add(conn);
     this.perAddress.set(address, this.count(address) + 1);
+    this.ctx.metrics.sealedWebsocketConnections.inc();
   }
 
   /** Close every connection (shutdown); resolves when all are closed or after a short grace. */
@@ -99,6 +100,7 @@ export class SealedSockets {
   private detach(conn: Connection): void {
     conn.closed = true;
     if (!this.all.delete(conn)) return;
+    this.ctx.metrics.sealedWebsocketConnections.dec();
     const n = this.count(conn.address) - 1;
     if (n > 0) this.perAddress.set(conn.address, n);
     else this.perAddress.delete(conn.address);
