@@ -4,7 +4,8 @@
  * A real relay (`blindrelay server` at debug log level, serving the Vite build) runs behind a
  * loopback TCP proxy that records every byte of HTTP and WebSocket traffic; the pages are loaded
  * through the proxy, so everything the app sends crosses it. Two browser contexts (alice, bob) in
- * headless Chromium exchange messages both ways, each carrying a unique canary, and alice sends a
+ * headless Chromium exchange messages both ways (the reply sealed, on the browser's sealed-send
+ * socket), each carrying a unique canary, and alice sends a
  * file whose name and contents carry canaries, which bob downloads; then alice makes a group (MLS)
  * with bob whose name is a canary and sends a canary into it. Afterwards the relay's data
  * directory (SQLite database, WAL, shared memory, blobs), its logs and the captured traffic are
@@ -180,6 +181,9 @@ describe.skipIf(!chromiumPath)('web inspection: what the relay sees of the web a
     const m2 = canary('bob-to-alice');
     await send(bob, 'alice', m2);
     await sees(alice, m2);
+    // Bob's reply went sealed (Alice's message brought him her delivery token), batched on the
+    // browser's own sealed-send socket (docs/PROTOCOL.md §20.4), never on the authenticated one.
+    expect(requests.filter((r) => new URL(r).pathname === '/v1/sealed/ws').length).toBeGreaterThan(0);
 
     const name = `${canary('file-name')}.txt`;
     const contents = canary('file-contents');
