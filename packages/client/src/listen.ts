@@ -3,10 +3,11 @@
  *
  * On connect the relay pushes every queued message, then each new one. Frames are processed in
  * batches by the same pipeline as fetched messages (receive.ts) and acked over the socket once
- * their outcome is on disk (batches processed back to back: in one signed ack). A dropped connection is retried with exponential backoff (with
- * jitter) from `minDelayMs` up to `maxDelayMs`; an expired token (close 4002) is renewed; a
- * revocation (frame `revoked` or close 4001) ends listening with RevokedError, an account deletion
- * (frame `account-deleted` or close 4003) with AccountDeletedError.
+ * their outcome is on disk (batches processed back to back: in one signed ack). A dropped
+ * connection is retried with exponential backoff (with jitter) from `minDelayMs` up to
+ * `maxDelayMs`; an expired token (close 4002) is renewed; a revocation (frame `revoked` or close
+ * 4001) ends listening with RevokedError, an account deletion (frame `account-deleted` or close
+ * 4003) with AccountDeletedError.
  */
 import { bounds } from '@blindrelay/protocol/wire';
 import { parseEnvelope, type RelayApi, type RelayEnvelope } from './api.js';
