@@ -2,7 +2,8 @@
 // receivers in this process, one relay process), for profiling the SDK side:
 //   [SPLIT=1] [SEALED=0|1] [PROFILE=FILE.cpuprofile] npx tsx bench/relay/e2e-cpu.ts [SECONDS=8] [RATE]
 // Prints delivered/s and SDK CPU µs per delivered message (process.cpuUsage); with RATE, then
-// RATE messages/s offered for SECONDS and the p50/p99 latency (send call → onMessage).
+// RATE messages/s offered for SECONDS and the p50/p99 latency (send call → onMessage). A PROFILE is
+// read with `node scripts/cpuprofile-summary.mjs FILE MESSAGES self|inclusive|ours|tree`.
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { Session } from 'node:inspector/promises';
 import { loadavg, tmpdir } from 'node:os';
