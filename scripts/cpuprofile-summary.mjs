@@ -14,9 +14,20 @@ if (!file) {
   console.error('usage: node scripts/cpuprofile-summary.mjs FILE [UNITS=1] [self|inclusive|ours|tree] [MIN_US=1]');
   process.exit(2);
 }
-const profile = JSON.parse(readFileSync(file, 'utf8'));
+const fail = (message) => {
+  console.error(`cpuprofile-summary: ${message}`);
+  process.exit(2);
+};
+let profile;
+try {
+  profile = JSON.parse(readFileSync(file, 'utf8'));
+} catch (e) {
+  fail(`cannot read ${file} as a CPU profile: ${e.message}`);
+}
+if (!Array.isArray(profile?.nodes) || !Array.isArray(profile?.samples) || profile.samples.length === 0) fail(`${file} is not a CPU profile with samples`);
 const units = Number(unitsArg);
 const minUs = Number(minArg);
+if (!(units > 0) || !(minUs >= 0)) fail('UNITS must be a number above 0 and MIN_US a number of 0 or more');
 const byId = new Map(profile.nodes.map((n) => [n.id, n]));
 const parent = new Map();
 for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
